@@ -1,0 +1,1 @@
+"""Prefect flows and deployments: wiring only — every stage lives in `pipeline/`."""

@@ -1,0 +1,267 @@
+"""`crmclean` command line: a dbt-style CLI over the pipeline functions.
+
+Errors a user can act on (`CrmcleanError`) are printed as one red line with exit code 1; any
+other failure is one line with exit code 2, and `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import CrmcleanError
+
+app = typer.Typer(
+    name="crmclean",
+    help="Turn messy CRM exports into one clean, deduplicated master customer table.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+review_app = typer.Typer(help="Clerical review of uncertain pairs.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DB_HELP = "SQLAlchemy URL of the master database (SQLite file by default, postgresql+psycopg://… for PostgreSQL)."
+DEFAULT_DB = "sqlite:///crmclean-out/master.db"
+
+
+@contextmanager
+def user_errors(debug: bool) -> Iterator[None]:
+    """Turn exceptions into one clear line and an exit code; tracebacks only with --debug."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except CrmcleanError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]: nothing was published by this run")
+        raise typer.Exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into a line
+        if debug:
+            raise
+        err_console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+
+
+@app.command()
+def run(
+    inputs: Optional[list[Path]] = typer.Argument(None, help="CSV/TSV/XLSX files or folders; default: the bundled sample_data/."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    out: Path = typer.Option(Path("crmclean-out"), "--out", help="Folder for run-scoped outputs (reports, Data Docs)."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (default: the bundled rules/)."),
+    expectations: Optional[Path] = typer.Option(None, "--expectations", help="Great Expectations suites folder."),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Processes for standardize/compare."),
+    retrain: bool = typer.Option(False, "--retrain", help="Retrain the match model instead of reusing the saved one."),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Show unmasked personal data in the report."),
+    no_prefect: bool = typer.Option(False, "--no-prefect", help="Run the stages directly, without the Prefect flow."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Ingest, standardize, validate, link, merge and publish; print a summary."""
+    from .settings import SAMPLE_DATA_DIR
+
+    with user_errors(debug):
+        paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
+        result = _run_with_progress(paths, db, out, rules, expectations, workers, retrain, show_pii, no_prefect)
+        _print_summary(result, db)
+
+
+def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, show_pii, no_prefect):
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .run import RunOptions, run_pipeline
+
+    options = RunOptions(
+        inputs=paths,
+        db_url=db,
+        out_dir=out,
+        rules_dir=rules,
+        expectations_dir=expectations,
+        workers=workers,
+        retrain=retrain,
+        show_pii=show_pii,
+    )
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_stage(stage: str, event: str) -> None:
+            if event == "start":
+                tasks[stage] = progress.add_task(f"{stage}…", total=1)
+            else:
+                progress.update(tasks[stage], completed=1, description=f"[green]✓[/] {stage}")
+
+        if no_prefect:
+            return run_pipeline(options, progress=on_stage)
+        from flows.nightly import run_flow
+
+        return run_flow(options, progress=on_stage)
+
+
+def _print_summary(result, db: str) -> None:
+    table = Table(title=f"crmclean run {result.run_id}: {result.status}", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    labels = {
+        "rows_read": "rows read",
+        "quarantined": "quarantined",
+        "records_accepted": "records accepted",
+        "masters": "masters",
+        "records_merged": "records merged into another",
+        "review_pairs": "pairs for review",
+    }
+    for key, label in labels.items():
+        if key in result.counts:
+            table.add_row(label, f"{result.counts[key]:,}")
+    console.print(table)
+    console.print(f"master database: {db}")
+    if result.report_path:
+        console.print(f"report: {result.report_path}")
+    console.print(f"run outputs: {result.out_dir}")
+
+
+@app.command("demo-data")
+def demo_data(
+    customers: int = typer.Option(1000, "--customers", min=1, help="How many true customers."),
+    seed: int = typer.Option(42, "--seed", help="Random seed (same seed, same files)."),
+    out: Path = typer.Option(Path("demo-data"), "--out", help="Folder to write the exports and truth into."),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Write realistic exports of three CRMs, with the true entity of every row."""
+    from .generate import generate
+
+    with user_errors(debug):
+        info = generate(customers=customers, seed=seed, out_dir=out)
+        for path in info["files"]:
+            console.print(f"wrote {path}")
+        console.print(f"truth: {info['truth']} ({info['rows']:,} rows)")
+
+
+@app.command()
+def explain(
+    refs: list[str] = typer.Argument(..., help="A master id (C0000123), or two records as source:id source:id."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Show why records were (or were not) merged: per-field match weights as a waterfall."""
+    from . import explain as explain_mod
+
+    with user_errors(debug):
+        if len(refs) == 1:
+            console.print(explain_mod.explain_master(db, refs[0]), soft_wrap=True)
+        elif len(refs) == 2:
+            console.print(explain_mod.explain_records(db, refs[0], refs[1]), soft_wrap=True)
+        else:
+            raise CrmcleanError("explain takes one master id or two record references (source:id source:id)")
+
+
+@app.command()
+def evaluate(
+    truth: Path = typer.Option(..., "--truth", help="CSV with source, source_record_id, entity_id[, scenario, group_id]."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Pairwise and B-cubed precision/recall/F1 of the published master against a truth file."""
+    from .evaluate import evaluate_db, format_evaluation
+
+    with user_errors(debug):
+        console.print(format_evaluation(evaluate_db(truth, db)), soft_wrap=True)
+
+
+@review_app.command("export")
+def review_export(
+    path: Path = typer.Argument(..., help="Where to write the review file (.csv or .xlsx)."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Write the review queue as a file a person fills in (decision: match / no_match)."""
+    from .review import export_review
+
+    with user_errors(debug):
+        n = export_review(db, path)
+        console.print(f"wrote {n:,} pairs to {path}; fill the decision column, then: crmclean review apply {path}")
+
+
+@review_app.command("apply")
+def review_apply(
+    path: Path = typer.Argument(..., help="A filled review file."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Record the decisions as overrides that every later run obeys."""
+    from .review import apply_review
+
+    with user_errors(debug):
+        n = apply_review(db, path)
+        console.print(f"recorded {n:,} decisions; they take effect on the next run")
+
+
+@app.command()
+def history(
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    limit: int = typer.Option(20, "--limit"),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """List runs, newest first."""
+    from .history import list_runs
+
+    with user_errors(debug):
+        runs = list_runs(db).head(limit)
+        table = Table(show_header=True)
+        for col in runs.columns:
+            table.add_column(str(col))
+        for row in runs.itertuples(index=False):
+            table.add_row(*["" if v is None else str(v) for v in row])
+        console.print(table)
+
+
+@app.command()
+def diff(
+    run_a: str = typer.Argument(..., help="Earlier run id."),
+    run_b: str = typer.Argument(..., help="Later run id."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Masters created, merged, split and updated between two runs."""
+    from .history import diff_runs, format_diff
+
+    with user_errors(debug):
+        console.print(format_diff(diff_runs(db, run_a, run_b)), soft_wrap=True)
+
+
+@app.command()
+def serve(
+    cron: str = typer.Option("0 2 * * *", "--cron", help="Cron schedule (default: 02:00 every night)."),
+    inputs: Optional[list[Path]] = typer.Argument(None, help="Input files or folders for each nightly run."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    out: Path = typer.Option(Path("crmclean-out"), "--out"),
+    debug: bool = typer.Option(False, "--debug"),
+) -> None:
+    """Serve the nightly Prefect deployment on a cron schedule (needs a Prefect server or Cloud)."""
+    from flows.nightly import serve_nightly
+
+    with user_errors(debug):
+        serve_nightly(cron=cron, inputs=[str(p) for p in (inputs or [])], db_url=db, out_dir=str(out))
+
+
+def main() -> None:  # pragma: no cover - console entry point alias
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
