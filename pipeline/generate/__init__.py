@@ -1,0 +1,241 @@
+"""Synthetic legacy-CRM exports with known truth, for demos, tests and benchmarks.
+
+`generate(customers, seed, out_dir)` writes the three exports that crmclean is built for
+(GBK Chinese-header CSV, UTF-8-BOM US CSV, two-sheet Excel workbook with numeric phones and date
+cells) plus `truth/truth.csv`, the true entity of every written row. Truth lives in a subfolder so
+`crmclean run <out_dir>` (non-recursive discovery) never ingests it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+
+from .entities import SYSTEMS, Entities, build_entities
+from .render import (CN_HEADERS, SALES_HEADERS, WEB_HEADERS, Noise, Record, cn_row, sales_row, web_row)
+
+__all__ = ["generate", "build_entities", "SYSTEMS", "TRUTH_COLUMNS"]
+
+TRUTH_COLUMNS = ["source", "source_record_id", "entity_id", "scenario", "group_id"]
+JUNK_SHARE = 0.005
+FORMULA_NAME = '=HYPERLINK("http://x","y")'
+SCRIPT_NAME = "<script>alert(1)</script>"
+
+
+def generate(customers: int, seed: int, out_dir: Path, systems: int = 3) -> dict:
+    """Write the exports for `customers` true customers; same seed, same bytes. Prints nothing.
+
+    Returns {"files": [paths of the exports], "truth": path of truth.csv, "rows": data rows written}.
+    """
+    if customers < 1:
+        raise ValueError("customers must be at least 1")
+    systems = max(1, min(3, int(systems)))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ents = build_entities(customers, seed, systems)
+    rng = np.random.default_rng(seed + 1)
+    noise = Noise(seed + 2)
+    records = _records(ents, rng, systems)
+    hostile = _pick_hostile(ents, records, rng)
+    truth: list[tuple] = []
+    files: list[Path] = []
+    rows = 0
+    writers = (_write_cn, _write_web, _write_sales)
+    for s in range(systems):
+        path, n = writers[s](out_dir, ents, records[s], noise, hostile, truth, rng)
+        files.append(path)
+        rows += n
+    truth_path = out_dir / "truth" / "truth.csv"
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    with truth_path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(TRUTH_COLUMNS)
+        w.writerows(truth)
+    return {"files": [str(p) for p in files], "truth": str(truth_path), "rows": rows}
+
+
+def _records(ents: Entities, rng: np.random.Generator, n_systems: int) -> list[list[Record]]:
+    """Per system: one record per member plus duplicates, shuffled; moved customers' oldest system keeps the old address."""
+    member = ents.systems
+    first_sys = np.argmax(member, axis=1)
+    multi = member.sum(axis=1) > 1
+    moved = np.array([a is not None for a in ents.old_addr])
+    out = []
+    for s in range(n_systems):
+        es = np.flatnonzero(member[:, s])
+        es = np.concatenate([es, np.flatnonzero(ents.dups[:, s] > 0)])
+        es = es[rng.permutation(len(es))]
+        old = moved[es] & multi[es] & (first_sys[es] == s)
+        out.append([Record(int(e), s, bool(o)) for e, o in zip(es, old)])
+    return out
+
+
+def _pick_hostile(ents: Entities, records: list[list[Record]], rng) -> dict[int, str]:
+    """A few real customers whose name is a spreadsheet formula or a script tag (one record each)."""
+    hostile: dict[int, str] = {}
+    per_kind = max(1, ents.n // 10000)
+    for s, name in ((1, FORMULA_NAME), (0, SCRIPT_NAME)):
+        if s >= len(records):
+            continue
+        cands = [r.e for r in records[s] if ents.scenario[r.e] == "normal" and ents.systems[r.e].sum() == 1
+                 and ents.dups[r.e].sum() == 0 and r.e not in hostile]
+        for e in cands[:per_kind]:
+            hostile[e] = name
+            ents.scenario[e] = "hostile_text"
+    return hostile
+
+
+def _junk_kinds(n_rows: int, kinds: list[str]) -> list[str]:
+    count = max(len(kinds), int(round(n_rows * JUNK_SHARE)))
+    return [kinds[i % len(kinds)] for i in range(count)]
+
+
+def _interleave(n_real: int, junk: list[str], rng) -> list[int | str]:
+    """Positions of real records (ints) and junk markers (str), junk spread at random."""
+    seq: list[int | str] = list(range(n_real))
+    # never after the last real row: a trailing blank sheet row is not a row of the export
+    slots = np.sort(rng.integers(0, max(n_real, 1), len(junk)))[::-1]
+    for pos, kind in zip(slots, junk):
+        seq.insert(int(pos), kind)
+    return seq
+
+
+def _truth_row(truth, source, rid, ents: Entities | None, e: int | None):
+    if e is None:
+        truth.append((source, rid, "", "junk", ""))
+    else:
+        truth.append((source, rid, ents.entity_id[e], ents.scenario[e], ents.group_id[e]))
+
+
+def _csv_bytes(headers: list[str], body: list[list[str]]) -> io.StringIO:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(headers)
+    w.writerows(body)
+    return buf
+
+
+def _junk_csv_row(kind: str, rid: str, width: int, name_col: int, phone_col: int, email_col: int) -> list[str]:
+    if kind == "blank":
+        return [""] * width
+    if kind == "na":
+        return [rid] + ["n/a"] * (width - 1)
+    if kind == "test":
+        row = [rid] + [""] * (width - 1)
+        row[name_col], row[phone_col], row[email_col] = "test", "123", "test@test.com"
+        return row
+    # wrong column count: an unquoted comma split the address into two fields
+    row = [rid] + ["n/a"] * (width - 1)
+    row[name_col] = "张三"
+    return row + ["天河区", "extra"]
+
+
+def _write_cn(out_dir, ents, recs, noise, hostile, truth, rng):
+    source = "crm_legacy_cn"
+    seq = _interleave(len(recs), _junk_kinds(len(recs), ["blank", "na", "test", "colcount"]), rng)
+    body = []
+    base = 10000000 + int(rng.integers(0, 1000)) * 1000
+    for line_no, item in enumerate(seq, start=2):
+        rid = f"KH{base + line_no:08d}"
+        if isinstance(item, str):
+            row = _junk_csv_row(item, rid, len(CN_HEADERS), 1, 3, 5)
+            _truth_row(truth, source, f"@line:{line_no}" if item == "blank" else rid, None, None)
+        else:
+            r = recs[item]
+            row = cn_row(ents, r, noise)
+            row[0] = rid
+            if r.e in hostile:
+                row[1] = hostile[r.e]
+            _truth_row(truth, source, rid, ents, r.e)
+        body.append(row)
+    path = out_dir / f"{source}.csv"
+    path.write_bytes(_csv_bytes(CN_HEADERS, body).getvalue().encode("gbk"))
+    return path, len(body)
+
+
+def _write_web(out_dir, ents, recs, noise, hostile, truth, rng):
+    source = "crm_web_us"
+    seq = _interleave(len(recs), _junk_kinds(len(recs), ["blank", "na", "test", "colcount"]), rng)
+    body = []
+    base = 1000000 + int(rng.integers(0, 1000)) * 1000
+    for line_no, item in enumerate(seq, start=2):
+        rid = str(base + line_no)
+        if isinstance(item, str):
+            row = _junk_csv_row(item, rid, len(WEB_HEADERS), 1, 4, 3)
+            if item == "colcount":
+                row[1], row[2] = "Pat", "Doe"
+            _truth_row(truth, source, f"@line:{line_no}" if item == "blank" else rid, None, None)
+        else:
+            r = recs[item]
+            row = web_row(ents, r, noise)
+            row[0] = rid
+            if r.e in hostile:
+                row[1] = hostile[r.e]
+            _truth_row(truth, source, rid, ents, r.e)
+        body.append(row)
+    path = out_dir / f"{source}.csv"
+    path.write_bytes(_csv_bytes(WEB_HEADERS, body).getvalue().encode("utf-8-sig"))
+    return path, len(body)
+
+
+def _write_sales(out_dir, ents, recs, noise, hostile, truth, rng):
+    """Two sheets with different column orders; phones as numbers, birthdays as date cells."""
+    import xlsxwriter
+
+    source = "crm_sales"
+    path = out_dir / f"{source}.xlsx"
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
+                                         "strings_to_numbers": False, "strings_to_urls": False})
+    wb.set_properties({"created": datetime(2024, 1, 1), "author": "crmclean generate", "title": "crm_sales"})
+    date_fmts = [wb.add_format({"num_format": "yyyy-mm-dd"}), wb.add_format({"num_format": "m/d/yyyy"})]
+    dt_fmt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    on_leads = rng.random(len(recs)) < 0.4
+    n_rows = 0
+    for sheet, prefix, mask in (("Accounts", "ACC", ~on_leads), ("Leads", "LEAD", on_leads)):
+        ws = wb.add_worksheet(sheet)
+        headers = SALES_HEADERS[sheet]
+        col = {h: i for i, h in enumerate(headers)}
+        ws.write_row(0, 0, headers)
+        sheet_recs = [r for r, m in zip(recs, mask) if m]
+        seq = _interleave(len(sheet_recs), _junk_kinds(len(sheet_recs), ["blank", "na", "test"]), rng)
+        no_id = rng.random(len(seq)) < 0.003
+        for k, item in enumerate(seq):
+            row = k + 1
+            excel_row = row + 1
+            rid = f"{prefix}-{k + 1:06d}"
+            n_rows += 1
+            if isinstance(item, str):
+                if item == "blank":
+                    _truth_row(truth, source, f"@{sheet}!{excel_row}", None, None)
+                    continue
+                values = {h: "n/a" for h in headers} if item == "na" else {"Name": "Test User", "Mobile": 123,
+                                                                           "E-mail": "test@test.com"}
+                values["ID"] = rid
+                _truth_row(truth, source, rid, None, None)
+            else:
+                r = sheet_recs[item]
+                values = sales_row(ents, r, noise)
+                if r.e in hostile:
+                    values["Name"] = hostile[r.e]
+                if no_id[k]:
+                    rid = ""
+                values["ID"] = rid
+                _truth_row(truth, source, rid or f"@{sheet}!{excel_row}", ents, r.e)
+            for h, v in values.items():
+                if v is None or v == "":
+                    continue
+                c = col[h]
+                if isinstance(v, datetime):
+                    ws.write_datetime(row, c, v, dt_fmt)
+                elif isinstance(v, date):
+                    ws.write_datetime(row, c, v, date_fmts[row % 2])
+                elif isinstance(v, int):
+                    ws.write_number(row, c, v)
+                else:
+                    ws.write_string(row, c, v)
+    wb.close()
+    return path, n_rows

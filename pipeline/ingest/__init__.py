@@ -1,0 +1,283 @@
+"""Ingest: CRM exports (CSV/TSV/TXT, XLSX/XLSM) → one records frame + a quarantine frame.
+
+Zero configuration by default: encodings, delimiters and English/Chinese headers are detected;
+rules/sources.yaml and rules/columns.yaml only correct what detection gets wrong. Every value
+stays text so nothing is lost before standardize (leading zeros, "NA", long phone numbers).
+A file that cannot be read at all raises InputFileError; a row that cannot be used goes to
+quarantine with a sentence naming file, line and column, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputFileError
+from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, QUARANTINE_COLUMNS, record_key
+from ..settings import Rules
+from .columns import HeaderMapper, normalize_header
+from .config import SourceConfig, load_source_rules, source_settings
+from .readers import DELIMITED_SUFFIXES, EXCEL_SUFFIXES, Block, read_delimited, read_workbook
+
+__all__ = ["IngestResult", "ingest", "discover_inputs", "source_settings", "RECORD_COLUMNS"]
+
+SUPPORTED_SUFFIXES = DELIMITED_SUFFIXES + EXCEL_SUFFIXES
+SOURCE_COLUMNS = ("source_default_region", "source_day_first")
+RECORD_COLUMNS: tuple[str, ...] = IDENTITY_COLUMNS + CANONICAL_FIELDS + ("extra", "raw") + SOURCE_COLUMNS
+
+
+@dataclass
+class IngestResult:
+    records: pd.DataFrame  # records frame (docs/ARCHITECTURE.md)
+    quarantine: pd.DataFrame  # QUARANTINE_COLUMNS, stage="ingest"
+    mapping: dict  # {source: {"files": {file: {sheet or "": {header: field|None}}}, "id_column": str|None}}
+    rows_read: int  # every data row of every file/sheet, blank and junk rows included
+
+
+def _skipped(path: Path) -> bool:
+    return path.name.startswith((".", "~$"))
+
+
+def discover_inputs(paths: list[Path]) -> list[Path]:
+    """Files to ingest, in argument order; a folder contributes its supported files (not its
+    sub-folders) sorted by name. Hidden files and Excel lock files (~$x.xlsx) are skipped."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(
+                (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not _skipped(p)),
+                key=lambda p: p.name,
+            )
+            if not inside:
+                raise InputFileError(path, "folder has no CSV, TSV or Excel files (.csv .tsv .txt .xlsx .xlsm)")
+            found.extend(inside)
+        elif path.is_file():
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                raise InputFileError(path, "not a CSV, TSV or Excel file (.csv .tsv .txt .xlsx .xlsm)")
+            if not path.name.startswith("~$"):
+                found.append(path)
+        elif path.exists():
+            raise InputFileError(path, "is not a regular file")
+        else:
+            raise InputFileError(path, "file not found")
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
+    """Read every input into the records frame; see the module docstring for the guarantees."""
+    files = discover_inputs(inputs)
+    by_name: dict[str, Path] = {}
+    for path in files:
+        if path.name in by_name:
+            raise InputFileError(path, f"has the same file name as {by_name[path.name]}; locators would be ambiguous")
+        by_name[path.name] = path
+    source_rules = load_source_rules(rules)
+    mapper = HeaderMapper(rules)
+
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        groups.setdefault(source_rules.source_for(path.name), []).append(path)
+
+    frames, quarantines, mapping, rows_read = [], [], {}, 0
+    for source, paths in groups.items():
+        config = source_rules.config(source)
+        blocks = [b for p in paths for b in _read(p, config)]
+        rows_read += sum(b.rows_read for b in blocks)
+        records, quarantine, source_mapping = _source_frames(source, config, blocks, mapper, multi_file=len(paths) > 1)
+        frames.append(records)
+        quarantines.append(quarantine)
+        mapping[source] = source_mapping
+
+    records = pd.concat(frames, ignore_index=True) if frames else _empty(RECORD_COLUMNS)
+    quarantine = pd.concat(quarantines, ignore_index=True) if quarantines else _empty(QUARANTINE_COLUMNS)
+    return IngestResult(records=records, quarantine=quarantine, mapping=mapping, rows_read=rows_read)
+
+
+def _read(path: Path, config: SourceConfig) -> list[Block]:
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        return read_workbook(path)
+    return [read_delimited(path, config.encoding, config.delimiter)]
+
+
+def _empty(columns) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks → frames
+
+
+_NUMERIC_JSON = {int, float, bool, type(None)}
+
+
+def _json_literals(values: list[Any]) -> tuple[list[str], bool]:
+    """JSON of every value, and whether the quotes were left off (all-text columns).
+
+    All-text columns (the common case) are encoded by one json.dumps call and split at the
+    element boundaries — several times faster than one call per value; '", "' cannot occur
+    inside an encoded string because every inner quote is escaped. The caller adds the quotes
+    as part of the constant separators, which saves touching every value again."""
+    if not values:
+        return [], True
+    types = set(map(type, values))
+    if types == {str}:
+        return json.dumps(values, ensure_ascii=False)[2:-2].split('", "'), True
+    if types <= _NUMERIC_JSON:  # no strings inside: ", " only separates elements
+        return json.dumps(values)[1:-1].split(", "), False
+    return [json.dumps(v, ensure_ascii=False) for v in values], False
+
+
+def _json_objects(headers: list[str], literals: list[tuple[list[str], bool]], n_rows: int) -> list[str]:
+    """One JSON object per row, {header: value} in header order, from `_json_literals` output."""
+    if not headers:
+        return ["{}"] * n_rows
+    pieces: list[Any] = []
+    close = ""
+    for i, (header, (column, bare)) in enumerate(zip(headers, literals)):
+        opening = close + ("{" if i == 0 else ", ") + json.dumps(header, ensure_ascii=False) + ": "
+        pieces.append(repeat(opening + '"' if bare else opening))
+        pieces.append(column)
+        close = '"' if bare else ""
+    pieces.append(repeat(close + "}"))
+    return list(map("".join, zip(*pieces)))
+
+
+def _cell_problems(block: Block, limit: int, raw: list[str]) -> dict[int, tuple[str, str]]:
+    """{row index: (reason_code, detail)} for NUL bytes and over-long values (first problem wins).
+
+    Cheap screens first: a row's raw JSON is longer than any of its values, and the reader
+    knows whether the file has a NUL byte at all."""
+    found: dict[int, tuple[str, str]] = {}
+    columns = block.columns if block.has_nul is not False else []
+    for header, column in zip(block.headers, columns):
+        if "\x00" in "".join(column):
+            for i, value in enumerate(column):
+                if "\x00" in value and i not in found:
+                    found[i] = ("nul_byte", f"column '{header}' contains a NUL byte")
+    if not raw or max(map(len, raw)) <= limit:
+        return found
+    for header, column in zip(block.headers, block.columns):
+        if column and max(map(len, column)) > limit:
+            for i, value in enumerate(column):
+                if len(value) > limit and i not in found:
+                    found[i] = ("value_too_long", f"column '{header}' is {len(value)} characters long (limit {limit})")
+    return found
+
+
+def _source_frames(
+    source: str, config: SourceConfig, blocks: list[Block], mapper: HeaderMapper, multi_file: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Records and quarantine of one source (all its files and sheets)."""
+    files_mapping: dict[str, dict[str, dict[str, str | None]]] = {}
+    id_column: str | None = None
+    parts: list[dict[str, list]] = []
+    quarantine: list[dict[str, Any]] = []
+
+    for block_no, block in enumerate(blocks):
+        sheet_key = block.sheet if block.sheet is not None else ""
+        header_map = mapper.map_headers(block.headers, config.columns, config.id_column) if block.headers else {}
+        files_mapping.setdefault(block.file, {})[sheet_key] = header_map
+        if config.id_column is not None and block.headers:
+            wanted = normalize_header(config.id_column)
+            if not any(normalize_header(h) == wanted for h in block.headers):
+                where = block.file if block.sheet is None else f"{block.file} sheet '{block.sheet}'"
+                raise InputFileError(
+                    where,
+                    f"has no column '{config.id_column}' (the id_column of source '{source}' in rules/sources.yaml); "
+                    f"its columns are: {', '.join(block.headers)}",
+                )
+        local_id = block.locator if multi_file else block.local_id
+
+        for problem in block.problems:
+            quarantine.append(_quarantine_row(source, local_id(problem.position), block.locator(problem.position),
+                                              problem.code, f"{block.where(problem.position)} {problem.detail}",
+                                              problem.raw))
+        n = len(block.positions)
+        if not block.headers or n == 0:
+            continue
+
+        field_to_col = {f: i for i, (h, f) in enumerate(header_map.items()) if f is not None}
+        if id_column is None and "record_id" in field_to_col:
+            id_column = block.headers[field_to_col["record_id"]]
+        text_json = [_json_literals(column) for column in block.columns]
+        raw_json = [_json_literals(column) for column in block.raw_columns] if block.raw_columns else text_json
+        raw = _json_objects(block.headers, raw_json, n)
+        extra_idx = [i for i, f in enumerate(header_map.values()) if f is None]
+        extra = _json_objects([block.headers[i] for i in extra_idx], [text_json[i] for i in extra_idx], n)
+
+        part: dict[str, list] = {}
+        for fld in CANONICAL_FIELDS:
+            if fld in field_to_col:
+                part[fld] = [v.strip() or None for v in block.columns[field_to_col[fld]]]
+            else:
+                part[fld] = [None] * n
+        ids = part["record_id"]
+        locators = [block.file + block.id_prefix + str(p) for p in block.positions]
+        local_ids = locators if multi_file else [loc[len(block.file):] for loc in locators]
+        part["source_record_id"] = [v if v is not None else local for v, local in zip(ids, local_ids)]
+        part["locator"] = locators
+        part["extra"] = extra
+        part["raw"] = raw
+        part["ingest_block"] = [block_no] * n
+        part["ingest_pos"] = block.positions
+
+        bad = _cell_problems(block, config.max_value_chars, raw)
+        for i, (code, detail) in sorted(bad.items()):
+            quarantine.append(_quarantine_row(source, part["source_record_id"][i], part["locator"][i], code,
+                                              f"{block.where(block.positions[i])}, {detail}", raw[i]))
+        if bad:
+            keep = [i for i in range(n) if i not in bad]
+            part = {k: [v[i] for i in keep] for k, v in part.items()}
+        part["file"] = [block.file] * len(part["locator"])
+        parts.append(part)
+
+    if not parts:
+        frame = _empty(RECORD_COLUMNS)
+    else:
+        columns = {k: _object_array([v for p in parts for v in p[k]] if len(parts) > 1 else parts[0][k])
+                   for k in parts[0]}
+        # The same ID twice in one source: the first is kept, every later one quarantined.
+        dup = pd.Series(columns["source_record_id"], copy=False).duplicated(keep="first").to_numpy()
+        if dup.any():
+            first_at = {}
+            for i, rid in enumerate(columns["source_record_id"]):
+                first_at.setdefault(rid, i)
+            for i in np.flatnonzero(dup):
+                rid, j = columns["source_record_id"][i], first_at[columns["source_record_id"][i]]
+                quarantine.append(_quarantine_row(
+                    source, rid, columns["locator"][i], "duplicate_id",
+                    f"{blocks[columns['ingest_block'][i]].where(columns['ingest_pos'][i])} repeats ID '{rid}' of "
+                    f"{blocks[columns['ingest_block'][j]].where(columns['ingest_pos'][j])} (source '{source}'); "
+                    "the first is kept",
+                    columns["raw"][i],
+                ))
+            columns = {k: v[~dup] for k, v in columns.items()}
+        n = len(columns["locator"])
+        columns["source"] = _object_array([source] * n)
+        columns["record_key"] = _object_array([record_key(source, rid) for rid in columns["source_record_id"]])
+        columns["source_default_region"] = _object_array([config.default_region] * n)
+        columns["source_day_first"] = _object_array([config.day_first] * n)
+        frame = pd.DataFrame({c: columns[c] for c in RECORD_COLUMNS}, copy=False)
+    quarantine_frame = pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS)) if quarantine else _empty(QUARANTINE_COLUMNS)
+    return frame, quarantine_frame, {"files": files_mapping, "id_column": config.id_column or id_column}
+
+
+def _object_array(values) -> np.ndarray:
+    """1-D object array without pandas' per-value type inference (a large share of the time)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _quarantine_row(source, source_record_id, locator, code, reason, raw) -> dict[str, Any]:
+    return {"source": source, "source_record_id": source_record_id, "locator": locator, "stage": "ingest",
+            "reason_code": code, "reason": reason, "raw": raw}

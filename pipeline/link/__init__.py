@@ -1,0 +1,372 @@
+"""Link stage: blocking → comparison → Fellegi-Sunter scoring → decisions (see docs/matching.md).
+
+``link`` never builds all pairs: blocking rules propose candidates, features are computed in
+bounded chunks (optionally over a process pool), and only pairs at or above the review
+threshold are returned — non-matches are counted in the summary, not kept.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CrmcleanError, RulesError
+from .blocking import Candidates, block, rule_columns
+from .compare import FEATURE_NAMES, FEATURES, compare_pairs, pair_term_frequencies, prepare_columns, term_frequencies
+from .model import (
+    build_model,
+    estimate_u,
+    levels_frame,
+    model_compatible,
+    run_em,
+    sample_random_pairs,
+    score_levels,
+    train_supervised,
+)
+
+__all__ = ["LinkResult", "link", "train_supervised", "levels_frame", "PAIR_COLUMNS", "DEFAULT_THRESHOLDS"]
+
+DEFAULT_THRESHOLDS = {"match": 0.99, "review": 0.6}
+DEFAULT_CHUNK_SIZE = 200_000
+DEFAULT_U_SAMPLE = 500_000
+DEFAULT_CAPS: list[dict] = [
+    # Jr vs Sr (or II vs III): two generations sharing name, address and phone.
+    {"name": "generation_conflict", "when": {"suffix": ["conflict"]}, "decision": "non_match"},
+    # Twins and spouses share surname, address, landline (twins: birth date too); a clearly
+    # different given name is never merged automatically.
+    {"name": "different_given_name", "when": {"first_name": ["different"]}, "decision": "review"},
+    # The same name and nothing else to compare (common names, "Test User" rows): never auto.
+    {
+        "name": "name_only",
+        "when": {f: ["null"] for f in ("birth_date", "email", "phone", "address")},
+        "decision": "review",
+    },
+]
+DECISION_RANK = {"non_match": 0, "review": 1, "match": 2}
+PAIR_COLUMNS = (
+    ["record_key_l", "record_key_r", "match_weight", "match_probability", "decision", "rules", "evidence", "cap"]
+    + [f"w_{f}" for f in FEATURE_NAMES]
+)
+
+
+@dataclass
+class LinkResult:
+    pairs: pd.DataFrame
+    model: dict
+    blocking_summary: pd.DataFrame
+
+
+# ---------------------------------------------------------------- comparison, chunked/parallel
+
+_WORKER_COLS: dict[str, np.ndarray] | None = None
+
+
+def _init_worker(cols: dict[str, np.ndarray]) -> None:
+    global _WORKER_COLS
+    _WORKER_COLS = cols
+
+
+def _compare_chunk(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    assert _WORKER_COLS is not None
+    return compare_pairs(_WORKER_COLS, left, right)
+
+
+def compute_levels(
+    cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray, chunk_size: int, workers: int
+) -> np.ndarray:
+    """Level matrix for all pairs, chunk by chunk; two worker processes for large inputs."""
+    n = len(left)
+    out = np.empty((n, len(FEATURE_NAMES)), dtype=np.int8)
+    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    if workers > 1 and len(bounds) > 1 and "fork" in mp.get_all_start_methods():
+        # fork: the column arrays are inherited by the workers, not pickled
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=mp.get_context("fork"), initializer=_init_worker, initargs=(cols,)
+        ) as pool:
+            futures = [(s, e, pool.submit(_compare_chunk, left[s:e], right[s:e])) for s, e in bounds]
+            for s, e, fut in futures:
+                out[s:e] = fut.result()
+    else:
+        for s, e in bounds:
+            out[s:e] = compare_pairs(cols, left[s:e], right[s:e])
+    return out
+
+
+# ---------------------------------------------------------------- training
+
+
+DEFAULT_TRAINING_RULES: list[dict] = [
+    {"name": "train_birth_date", "columns": ["birth_date_std"]},
+    {"name": "train_name", "columns": ["name_key"]},
+    {"name": "train_email", "columns": ["email_key"]},
+    {"name": "train_phone", "columns": ["phone_std"]},
+]
+DEFAULT_TRAINING_MAX_PAIRS = 300_000
+# which comparison features a blocking column forces to agree (left out of that EM session)
+COLUMN_FEATURES = {
+    "first_name_key": ("first_name",),
+    "last_name_key": ("last_name",),
+    "name_key": ("first_name", "last_name"),
+    "birth_date_std": ("birth_date",),
+    "email_key": ("email",),
+    "mobile_std": ("phone",),
+    "landline_std": ("phone",),
+    "phone_std": ("phone",),
+    "address_std": ("address",),
+    "postal_code_std": ("address",),
+    "city_std": ("address",),
+    "name_suffix_std": ("suffix",),
+    "gender_std": ("gender",),
+}
+
+
+def _blocked_features(rule: dict) -> set[str]:
+    parts = rule_columns(rule)
+    return {f for p in parts for f in COLUMN_FEATURES.get(str(p).partition(":")[0], ())}
+
+
+def train_em(
+    cols: dict[str, np.ndarray],
+    levels: np.ndarray,
+    n_possible_pairs: float,
+    matching: dict,
+    workers: int,
+) -> dict:
+    """Splink's recipe: u from random record pairs; m by EM sessions, one per training
+    blocking rule, each estimating only the features its rule does not force to agree
+    (averaged over sessions); then λ by EM over all candidates with m and u fixed."""
+    n = len(next(iter(cols.values())))
+    seed = int(matching.get("seed", 42))
+    chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
+    ri, rj = sample_random_pairs(n, int(matching.get("u_sample_pairs", DEFAULT_U_SAMPLE)), seed)
+    u = estimate_u(compute_levels(cols, ri, rj, chunk, workers))
+
+    max_pairs = int(matching.get("training_max_pairs", DEFAULT_TRAINING_MAX_PAIRS))
+    max_iter = int(matching.get("em_max_iterations", 60))
+    estimates: dict[str, list[np.ndarray]] = {f: [] for f in FEATURE_NAMES}
+    sessions = []
+    rng = np.random.default_rng(seed)
+    for rule in matching.get("training_rules") or DEFAULT_TRAINING_RULES:
+        cfg = {"blocking": {"rules": [rule], "max_block_size": (matching.get("blocking") or {}).get("max_block_size", 50)}}
+        cand = block(cols, cfg)
+        if len(cand.left) < 20:
+            sessions.append({"rule": rule.get("name"), "pairs": int(len(cand.left)), "used": False})
+            continue
+        take = np.arange(len(cand.left))
+        if len(take) > max_pairs:
+            take = np.sort(rng.choice(len(take), size=max_pairs, replace=False))
+        lv = compute_levels(cols, cand.left[take], cand.right[take], chunk, workers)
+        feats = [f for f in FEATURE_NAMES if f not in _blocked_features(rule) and (lv[:, FEATURE_NAMES.index(f)] > 0).any()]
+        if not feats:
+            continue
+        m, lam, it = run_em(lv, u, max_iter=max_iter, features=feats)
+        for f in feats:
+            if (lv[:, FEATURE_NAMES.index(f)] > 0).sum() >= 20:
+                estimates[f].append(m[f])
+        sessions.append({"rule": rule.get("name"), "pairs": int(len(take)), "lambda": round(lam, 6), "iterations": it, "estimated": feats})
+    m_final = {}
+    for f in FEATURE_NAMES:
+        m_final[f] = np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f)
+    _, lam_blocked, _ = run_em(levels, u, max_iter=max_iter, m_start=m_final, update_m=False) if len(levels) else (None, 0.0, 0)
+    expected_matches = lam_blocked * len(levels)
+    prior = matching.get("prior")
+    if prior is None:
+        prior = expected_matches / n_possible_pairs if n_possible_pairs > 0 else 1e-6
+    prior = float(min(max(prior, 1e-12), 0.5))
+    training = {
+        "method": "em",
+        "records": int(n),
+        "blocked_pairs": int(len(levels)),
+        "u_sample_pairs": int(len(ri)),
+        "sessions": sessions,
+        "lambda_blocked": round(float(lam_blocked), 8),
+        "expected_matches": round(float(expected_matches), 1),
+    }
+    return build_model(m_final, u, prior, _thresholds(matching), training)
+
+
+def _default_m(feature: str) -> np.ndarray:
+    from .model import _initial_m
+
+    return _initial_m(feature)
+
+
+def _thresholds(matching: dict) -> dict:
+    t = dict(DEFAULT_THRESHOLDS)
+    t.update(matching.get("thresholds") or {})
+    try:
+        t = {k: float(v) for k, v in t.items()}
+    except (TypeError, ValueError):
+        raise RulesError("rules/matching.yaml", "thresholds.match and thresholds.review must be numbers") from None
+    if not 0 < t["review"] <= t["match"] < 1:
+        raise RulesError("rules/matching.yaml", "thresholds must satisfy 0 < review <= match < 1")
+    return t
+
+
+def _caps(matching: dict) -> list[dict]:
+    caps = matching.get("caps", DEFAULT_CAPS) or []
+    for c in caps:
+        when = c.get("when") if isinstance(c, dict) else None
+        if not isinstance(when, dict) or c.get("decision") not in DECISION_RANK:
+            raise RulesError("rules/matching.yaml", f"cap {c!r} needs 'when' (feature: [levels]) and 'decision' (review|non_match)")
+        for feature, labels in when.items():
+            if feature not in FEATURES or any(l not in FEATURES[feature] for l in labels):
+                raise RulesError("rules/matching.yaml", f"cap {c.get('name')!r}: unknown feature or level in {feature}: {labels}")
+    return caps
+
+
+# ---------------------------------------------------------------- scoring and output
+
+
+def decide(prob: np.ndarray, levels: np.ndarray, thresholds: dict, caps: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Decision rank per pair (threshold, then lowered by any matching cap) and the cap name."""
+    rank = np.where(prob >= thresholds["match"], 2, np.where(prob >= thresholds["review"], 1, 0)).astype(np.int8)
+    cap_name = np.full(len(prob), "", dtype=object)
+    for c in caps:
+        hit = np.ones(len(prob), dtype=bool)
+        for feature, labels in c["when"].items():
+            f = FEATURE_NAMES.index(feature)
+            hit &= np.isin(levels[:, f], [FEATURES[feature].index(l) for l in labels])
+        limit = DECISION_RANK[c["decision"]]
+        lowered = hit & (rank > limit)
+        rank[lowered] = limit
+        cap_name[lowered] = c.get("name", "cap")
+    return rank, cap_name
+
+
+def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> list[str]:
+    """{feature: {"level", "weight"[, "tf_adjustment"]}} as JSON text, one per pair."""
+    parts = []
+    for f, feature in enumerate(FEATURE_NAMES):
+        labels = np.asarray(FEATURES[feature], dtype=object)[levels[:, f]]
+        w = per_feature[feature]
+        adj = w - base[feature]
+        parts.append(
+            [
+                f'"{feature}": {{"level": "{lab}", "weight": {wt:.3f}'
+                + (f', "tf_adjustment": {a:.3f}}}' if abs(a) > 1e-9 else "}")
+                for lab, wt, a in zip(labels, w.tolist(), adj.tolist())
+            ]
+        )
+    return ["{" + ", ".join(row) + "}" for row in zip(*parts)]
+
+
+def score_pairs(
+    cols: dict[str, np.ndarray],
+    tf: dict[str, np.ndarray],
+    keys: np.ndarray,
+    cand: Candidates,
+    levels: np.ndarray,
+    model: dict,
+    matching: dict,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Score every candidate, keep those at or above review, count the rest."""
+    from .model import weight_tables
+
+    thresholds = _thresholds(matching)
+    caps = _caps(matching)
+    tables = weight_tables(model, matching)
+    chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
+    frames, counts = [], {"match": 0, "review": 0, "non_match": 0, "capped": 0}
+    labels = np.array(["non_match", "review", "match"], dtype=object)
+    for s in range(0, len(levels), chunk):
+        e = min(s + chunk, len(levels))
+        lv, left, right = levels[s:e], cand.left[s:e], cand.right[s:e]
+        ptf = pair_term_frequencies(tf, left, right, lv)
+        weight, prob, per_feature = score_levels(lv, ptf, model, matching)
+        rank, cap_name = decide(prob, lv, thresholds, caps)
+        for r, name in enumerate(labels):
+            counts[name] += int((rank == r).sum())
+        counts["capped"] += int((cap_name != "").sum())
+        keep = np.flatnonzero(rank > 0)
+        if not len(keep):
+            continue
+        lk = lv[keep]
+        pf = {f: per_feature[f][keep] for f in FEATURE_NAMES}
+        base = {f: tables[f][lk[:, k]] for k, f in enumerate(FEATURE_NAMES)}
+        frame = pd.DataFrame(
+            {
+                "record_key_l": keys[left[keep]],
+                "record_key_r": keys[right[keep]],
+                "match_weight": weight[keep].round(4),
+                "match_probability": prob[keep],
+                "decision": labels[rank[keep]],
+                "rules": cand.rules_text(cand.rule_mask[s:e][keep]),
+                "evidence": evidence_json(lk, pf, base),
+                "cap": cap_name[keep],
+                **{f"w_{f}": pf[f].round(4) for f in FEATURE_NAMES},
+            }
+        )
+        frames.append(frame)
+    pairs = pd.concat(frames, ignore_index=True) if frames else empty_pairs()
+    return pairs, counts
+
+
+def empty_pairs() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype="object") for c in PAIR_COLUMNS})
+    for c in ["match_weight", "match_probability"] + [f"w_{f}" for f in FEATURE_NAMES]:
+        out[c] = out[c].astype(float)
+    return out
+
+
+def _sorted_records(records: pd.DataFrame) -> pd.DataFrame:
+    if "record_key" not in records.columns:
+        raise CrmcleanError("link: the records frame has no record_key column")
+    frame = records[records["record_key"].notna()]
+    frame = frame.drop_duplicates("record_key", keep="last")
+    return frame.sort_values("record_key", kind="stable").reset_index(drop=True)
+
+
+def link(
+    records: pd.DataFrame,
+    rules,
+    model: dict | None = None,
+    new_keys: set[str] | None = None,
+    workers: int = 2,
+) -> LinkResult:
+    """Candidate pairs scored by a Fellegi-Sunter model (trained by EM unless one is given)."""
+    matching = dict(getattr(rules, "matching", None) or {})
+    _thresholds(matching), _caps(matching)  # rules errors before any work
+    frame = _sorted_records(records)
+    keys = frame["record_key"].astype(str).to_numpy(dtype=object)
+    n = len(frame)
+    cols = prepare_columns(frame)
+    is_new = None
+    if new_keys is not None:
+        is_new = np.isin(keys, np.asarray(list(new_keys), dtype=object))
+    cand = block(cols, matching, is_new)
+    chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
+    levels = compute_levels(cols, cand.left, cand.right, chunk, max(int(workers or 1), 1))
+
+    if not model_compatible(model):
+        if is_new is None:
+            possible = n * (n - 1) / 2
+        else:
+            k = int(is_new.sum())
+            possible = k * (n - k) + k * (k - 1) / 2
+        model = train_em(cols, levels, possible, matching, max(int(workers or 1), 1))
+    else:
+        model = dict(model)
+        model["thresholds"] = _thresholds(matching)
+
+    tf = term_frequencies(cols)
+    pairs, counts = score_pairs(cols, tf, keys, cand, levels, model, matching)
+    summary = cand.summary.copy()
+    total = {
+        "rule": "total",
+        "method": "union",
+        "pairs": int(len(cand.left)),
+        "largest_block": int(summary["largest_block"].max()) if len(summary) else 0,
+        "skipped_keys": int(summary["skipped_keys"].sum()) if len(summary) else 0,
+        "skipped_records": int(summary["skipped_records"].sum()) if len(summary) else 0,
+        "skipped_examples": "",
+        **counts,
+    }
+    summary = pd.concat([summary, pd.DataFrame([total])], ignore_index=True)
+    for c in ("match", "review", "non_match", "capped"):
+        summary[c] = summary[c].astype("Int64")
+    return LinkResult(pairs=pairs, model=model, blocking_summary=summary)

@@ -1,0 +1,268 @@
+"""Fellegi-Sunter model: u from random pairs, m by EM over blocked pairs, TF-adjusted scoring.
+
+Splink's recipe: u (how often two *random* records agree at a level) is estimated from a
+random sample of record pairs, so it is not biased by blocking; m (how often true matches
+agree) is learnt by EM over the blocked pairs with u held fixed. The prior λ used for scoring
+is the probability that two random records match (EM's blocked λ × blocked pairs / all pairs).
+Exact matches on TF columns use the value's own frequency instead of the average u, so a
+shared common name (张伟, John Smith) or a shared switchboard number is weak evidence.
+
+The model is a plain JSON-able dict, saved by the store and reused for incremental runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from .compare import FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_pairs, level_code
+
+MODEL_VERSION = 1
+PROB_FLOOR = 1e-6  # no level is ever impossible: keeps log weights finite
+DEFAULT_LEVEL_WEIGHT_MAX = {"phone": {"landline_exact": 4.0}}  # households share a landline
+
+
+def _level_caps(matching: dict | None) -> dict:
+    caps = (matching or {}).get("level_weight_max")
+    return DEFAULT_LEVEL_WEIGHT_MAX if caps is None else (caps or {})
+
+
+def _normalise(p: np.ndarray) -> np.ndarray:
+    p = np.maximum(p, PROB_FLOOR)
+    return p / p.sum()
+
+
+def sample_random_pairs(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform random distinct pairs (i < j), never enumerating all pairs."""
+    rng = np.random.default_rng(seed)
+    if n < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    total = n * (n - 1) // 2
+    size = int(min(size, total))
+    i = rng.integers(0, n, size=size * 2)
+    j = rng.integers(0, n, size=size * 2)
+    keep = i != j
+    i, j = i[keep][:size], j[keep][:size]
+    return np.minimum(i, j), np.maximum(i, j)
+
+
+def estimate_u(levels: np.ndarray) -> dict[str, np.ndarray]:
+    """u per feature: level frequency among random pairs, null level excluded."""
+    u = {}
+    for f, feature in enumerate(FEATURE_NAMES):
+        k = len(FEATURES[feature])
+        counts = np.bincount(levels[:, f], minlength=k).astype(float)[1:] + 0.5  # add-half smoothing
+        u[feature] = _normalise(counts)
+    return u
+
+
+def _initial_m(feature: str) -> np.ndarray:
+    """A sensible start for EM: most true matches agree exactly, few are 'different'."""
+    k = len(FEATURES[feature]) - 1
+    m = np.full(k, 0.1 / max(k - 2, 1))
+    m[0] = 0.85
+    m[-1] = 0.05
+    if k == 2:
+        m = np.array([0.95, 0.05])
+    return _normalise(m)
+
+
+def run_em(
+    levels: np.ndarray,
+    u: dict[str, np.ndarray],
+    max_iter: int = 60,
+    tol: float = 1e-5,
+    features: list[str] | None = None,
+    m_start: dict[str, np.ndarray] | None = None,
+    update_m: bool = True,
+    lam_start: float = 0.3,
+) -> tuple[dict[str, np.ndarray], float, int]:
+    """EM for m and λ over the distinct level patterns, u held fixed.
+
+    Only ``features`` enter the likelihood (a training session leaves out the features its
+    blocking rule forced to agree: their m would be biased). With ``update_m=False`` only λ
+    is estimated (used once m is known, to get the share of matches among all candidates).
+    """
+    features = list(features or FEATURE_NAMES)
+    cols = [FEATURE_NAMES.index(f) for f in features]
+    patterns, counts = np.unique(levels[:, cols], axis=0, return_counts=True)
+    counts = counts.astype(float)
+    m = {f: _initial_m(f) for f in features}
+    if m_start:
+        m.update({f: np.asarray(v, float) for f, v in m_start.items() if f in m})
+    lam = lam_start
+    it = 0
+    for it in range(1, max_iter + 1):
+        log_m = np.zeros(len(patterns))
+        log_u = np.zeros(len(patterns))
+        for k, feature in enumerate(features):
+            lv = patterns[:, k]
+            observed = lv > 0
+            log_m[observed] += np.log(m[feature][lv[observed] - 1])
+            log_u[observed] += np.log(u[feature][lv[observed] - 1])
+        a = np.log(lam) + log_m
+        b = np.log1p(-lam) + log_u
+        post = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
+        wpost = post * counts
+        new_lam = float(np.clip(wpost.sum() / counts.sum(), 1e-9, 1 - 1e-9))
+        delta = abs(new_lam - lam)
+        if update_m:
+            for k, feature in enumerate(features):
+                n_levels = len(FEATURES[feature])
+                num = np.bincount(patterns[:, k], weights=wpost, minlength=n_levels)[1:]
+                if num.sum() <= 0:
+                    continue
+                new = _normalise(num + 1e-3)
+                delta = max(delta, float(np.abs(new - m[feature]).max()))
+                m[feature] = new
+        lam = new_lam
+        if delta < tol:
+            break
+    return m, lam, it
+
+
+def build_model(
+    m: dict[str, np.ndarray],
+    u: dict[str, np.ndarray],
+    prior: float,
+    thresholds: dict,
+    training: dict,
+) -> dict:
+    comparisons = {}
+    for feature in FEATURE_NAMES:
+        comparisons[feature] = {
+            "levels": list(FEATURES[feature][1:]),
+            "m": [round(float(x), 8) for x in m[feature]],
+            "u": [round(float(x), 10) for x in u[feature]],
+            "tf_levels": list(TF_COLUMNS.get(feature, {})),
+        }
+    return {
+        "version": MODEL_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "lambda": float(prior),
+        "comparisons": comparisons,
+        "thresholds": dict(thresholds),
+        "training": training,
+    }
+
+
+def model_compatible(model: dict | None) -> bool:
+    """A saved model is reusable only if it knows exactly the current features and levels."""
+    if not isinstance(model, dict) or model.get("version") != MODEL_VERSION:
+        return False
+    comps = model.get("comparisons") or {}
+    try:
+        return set(comps) == set(FEATURE_NAMES) and all(
+            list(comps[f]["levels"]) == list(FEATURES[f][1:]) and len(comps[f]["m"]) == len(comps[f]["u"]) == len(FEATURES[f]) - 1
+            for f in FEATURE_NAMES
+        ) and 0 < float(model["lambda"]) < 1
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def weight_tables(model: dict, matching: dict) -> dict[str, np.ndarray]:
+    """feature -> log2(m/u) per level code (index 0 = null = 0), clipped by rules' caps."""
+    caps = _level_caps(matching)
+    tables = {}
+    for feature in FEATURE_NAMES:
+        c = model["comparisons"][feature]
+        w = np.zeros(len(FEATURES[feature]))
+        w[1:] = np.log2(np.asarray(c["m"], float) / np.asarray(c["u"], float))
+        for label, cap in (caps.get(feature) or {}).items():
+            if label in FEATURES[feature]:
+                w[FEATURES[feature].index(label)] = min(w[FEATURES[feature].index(label)], float(cap))
+        tables[feature] = w
+    return tables
+
+
+def score_levels(
+    levels: np.ndarray,
+    pair_tf: dict[str, np.ndarray],
+    model: dict,
+    matching: dict,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(match_weight, match_probability, per-feature weights incl. TF) for a level matrix.
+
+    TF (Splink): on an exact level the weight becomes log2(m / max(tf, tf_min_u)); the
+    adjustment is that minus the plain log2(m/u), bounded below by the level's cap.
+    """
+    tables = weight_tables(model, matching)
+    tf_min = float((matching or {}).get("tf_min_u", 1e-7))
+    caps = _level_caps(matching)
+    lam = float(model["lambda"])
+    total = np.full(len(levels), math.log2(lam / (1 - lam)))
+    per_feature: dict[str, np.ndarray] = {}
+    for f, feature in enumerate(FEATURE_NAMES):
+        w = tables[feature][levels[:, f]]
+        tf = pair_tf.get(feature)
+        if tf is not None:
+            has = ~np.isnan(tf)
+            if has.any():
+                c = model["comparisons"][feature]
+                m_arr = np.asarray(c["m"], float)
+                lv = levels[has, f]
+                # never below 0: agreeing on a value is not evidence against a match (m may be
+                # poorly estimated for a level seldom seen in training)
+                w_tf = np.maximum(np.log2(m_arr[lv - 1] / np.maximum(tf[has], tf_min)), 0.0)
+                cap = caps.get(feature) or {}
+                for label, value in cap.items():
+                    if label in FEATURES[feature]:
+                        w_tf = np.where(lv == FEATURES[feature].index(label), np.minimum(w_tf, float(value)), w_tf)
+                w = w.copy()
+                w[has] = w_tf
+        per_feature[feature] = w
+        total += w
+    prob = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
+    return total, prob, per_feature
+
+
+def train_supervised(features_df: pd.DataFrame, labels, thresholds: dict | None = None, prior: float | None = None) -> dict:
+    """m and u from labelled pairs: level frequencies among matches (m) and non-matches (u).
+
+    ``features_df`` has one column per feature holding level labels (or codes); ``labels`` is
+    truthy for a match. ``prior`` defaults to the labelled match share.
+    """
+    y = np.asarray(labels).astype(bool)
+    if len(y) != len(features_df):
+        raise ValueError("labels and features_df differ in length")
+    if not y.any() or y.all():
+        raise ValueError("supervised training needs both matching and non-matching labelled pairs")
+    m, u = {}, {}
+    for feature in FEATURE_NAMES:
+        k = len(FEATURES[feature])
+        if feature in features_df.columns:
+            col = features_df[feature]
+            codes = col.map(lambda v: FEATURES[feature].index(v) if isinstance(v, str) else int(v)).to_numpy(int)
+        else:
+            codes = np.zeros(len(y), dtype=int)
+        m[feature] = _normalise(np.bincount(codes[y], minlength=k)[1:] + 0.5)
+        u[feature] = _normalise(np.bincount(codes[~y], minlength=k)[1:] + 0.5)
+    lam = float(prior) if prior is not None else float(y.mean())
+    return build_model(m, u, lam, thresholds or {}, {"method": "supervised", "pairs": int(len(y)), "matches": int(y.sum())})
+
+
+def levels_frame(levels: np.ndarray) -> pd.DataFrame:
+    """Level matrix → DataFrame of level labels (for supervised training and inspection)."""
+    return pd.DataFrame(
+        {f: np.asarray(FEATURES[f], dtype=object)[levels[:, k]] for k, f in enumerate(FEATURE_NAMES)}
+    )
+
+
+def model_to_json(model: dict) -> str:
+    return json.dumps(model, ensure_ascii=False, sort_keys=True)
+
+
+__all__ = [
+    "compare_pairs",
+    "estimate_u",
+    "level_code",
+    "model_compatible",
+    "run_em",
+    "sample_random_pairs",
+    "score_levels",
+    "train_supervised",
+]

@@ -1,0 +1,103 @@
+"""PII masking for anything a person might forward (the run report): enough left to recognise a
+record, not enough to leak it. Work files (review exports) stay unmasked on purpose."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import pandas as pd
+
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
+
+
+def mask_email(value: Any) -> Any:
+    """`john.smith@gmail.com` → `j***@gmail.com` (the domain helps, the mailbox is the secret)."""
+    if _blank(value):
+        return value
+    text = str(value)
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return mask_text(text)
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(value: Any) -> Any:
+    """`+8613812348000` → `+86 138****8000`: country code, first 3 and last 4 digits."""
+    if _blank(value):
+        return value
+    text = str(value).strip()
+    digits = re.sub(r"\D", "", text)
+    if len(digits) < 7:
+        return "*" * len(digits)
+    cc = ""
+    if text.startswith("+"):
+        try:
+            import phonenumbers
+
+            parsed = phonenumbers.parse(text, None)
+            cc = str(parsed.country_code)
+            digits = str(parsed.national_number)
+        except Exception:
+            cc, digits = digits[:2], digits[2:]
+    masked = digits[:3] + "****" + digits[-4:] if len(digits) > 7 else digits[:1] + "*" * (len(digits) - 3) + digits[-2:]
+    return f"+{cc} {masked}" if cc else masked
+
+
+def mask_name(value: Any) -> Any:
+    """`张三` → `张*`, `John Smith` → `J*** S****`: first character of each word kept."""
+    if _blank(value):
+        return value
+    text = str(value).strip()
+    if _HAN.search(text) and " " not in text:
+        return text[:1] + "*" * (len(text) - 1)
+    return " ".join(w[:1] + "*" * (len(w) - 1) for w in text.split())
+
+
+def mask_date(value: Any) -> Any:
+    """Birth dates keep the year only: `1990-**-**`."""
+    if _blank(value):
+        return value
+    text = str(value)
+    return text[:4] + "-**-**" if re.match(r"^\d{4}", text) else mask_text(text)
+
+
+def mask_text(value: Any) -> Any:
+    """Anything else personal (address, id): first character and the length hidden."""
+    if _blank(value):
+        return value
+    text = str(value)
+    return text[:1] + "***"
+
+
+def masker_for(column: str) -> Callable[[Any], Any] | None:
+    """The masking function for a column name, or None when the column is not personal."""
+    name = column.lower()
+    if "email" in name:
+        return mask_email
+    if any(k in name for k in ("phone", "mobile", "landline", "手机", "电话")):
+        return mask_phone
+    if "birth" in name:
+        return mask_date
+    if any(k in name for k in ("name", "姓名")) and "file" not in name and "source" not in name:
+        return mask_name
+    if any(k in name for k in ("address", "street", "postal", "地址", "raw", "extra", "examples")):
+        return mask_text
+    return None
+
+
+def mask_frame(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """A copy with personal columns masked; each distinct value is masked once."""
+    out = frame.copy()
+    for column in columns if columns is not None else list(out.columns):
+        fn = masker_for(str(column))
+        if fn is None or column not in out:
+            continue
+        col = out[column]
+        uniq = col.dropna().unique()
+        out[column] = col.map(dict(zip(uniq, (fn(v) for v in uniq)))).where(col.notna(), col)
+    return out

@@ -1,0 +1,352 @@
+"""Postal addresses: US (usaddress, USPS abbreviations, upper case) and Chinese (own parser).
+
+Separate `city`/`state`/`postal_code`/`country` columns win when present; the parsed address
+fills them when absent. An address that cannot be parsed is kept (cleaned) with the flag
+`parse_failed` — nothing escapes, usaddress's RepeatedLabelError included.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import phonenumbers
+import yaml
+
+from .text import clean_text, flag_for, has_han, to_simplified, truncate_for_matching
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+_ZIP_RE = re.compile(r"^(\d{5})(?:\s*-?\s*(\d{4}))?$")
+_ZIP_TAIL_RE = re.compile(r"\b(\d{5})(?:-(\d{4}))?$")
+_CN_POSTAL_RE = re.compile(r"^\d{6}$")
+_CN_POSTAL_IN_TEXT_RE = re.compile(r"(?:邮编[:：]?\s*)?(?<!\d)(\d{6})(?!\d)")
+_CN_CITY_RE = re.compile(r"^([^省区县路街道号巷弄村镇\d]{1,8}?(?:自治州|地区|盟|市))")
+_CN_DISTRICT_RE = re.compile(r"^([^省市路街道号巷弄\d]{1,8}?(?:新区|区|县|旗|市))")
+_PUNCT_RE = re.compile(r"[.,;]")
+
+
+@lru_cache(maxsize=1)
+def usps() -> dict:
+    return yaml.safe_load((DATA_DIR / "usps.yaml").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def cn_divisions() -> dict:
+    return yaml.safe_load((DATA_DIR / "cn_divisions.yaml").read_text(encoding="utf-8"))
+
+
+def _country_norm(text: str) -> str:
+    return re.sub(r"\s+", " ", to_simplified(text).lower().replace(".", " ")).strip()
+
+
+@lru_cache(maxsize=1)
+def _country_lookup() -> dict[str, str]:
+    table = {}
+    for code, names in usps()["countries"].items():
+        for name in names:
+            table[_country_norm(str(name))] = code
+    return table
+
+
+@lru_cache(maxsize=1)
+def _us_state_codes() -> frozenset:
+    return frozenset(usps()["states"].values())
+
+
+@lru_cache(maxsize=1)
+def _province_prefixes() -> list[tuple[str, str]]:
+    """(written form, full province name), longest first so 黑龙江省 beats 黑龙江."""
+    pairs = []
+    for full, shorts in cn_divisions()["provinces"].items():
+        pairs.append((full, full))
+        pairs.extend((s, full) for s in shorts)
+    return sorted(pairs, key=lambda p: -len(p[0]))
+
+
+@lru_cache(maxsize=1)
+def _city_prefixes() -> list[tuple[str, str]]:
+    pairs = []
+    for city in cn_divisions()["cities"]:
+        pairs.append((city, city))
+        pairs.append((city.removesuffix("市"), city))
+    return sorted(pairs, key=lambda p: -len(p[0]))
+
+
+@lru_cache(maxsize=1)
+def _prefix_res() -> tuple[re.Pattern, dict, re.Pattern, dict]:
+    """One alternation per table (longest first) instead of a startswith loop."""
+    prov = dict(_province_prefixes())
+    city = dict(_city_prefixes())
+    alt = lambda keys: re.compile("^(?:" + "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)) + ")")  # noqa: E731
+    return alt(prov), prov, alt(city), city
+
+
+def country_code(text: str | None) -> str | None:
+    """English/Chinese country names and codes → ISO 3166 alpha-2, else None."""
+    if not text:
+        return None
+    low = _country_norm(text)
+    code = _country_lookup().get(low) or _country_lookup().get(low.replace(" ", ""))
+    if code:
+        return code
+    if len(low) == 2 and low.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return low.upper()
+    return None
+
+
+def us_state_code(text: str | None) -> str | None:
+    if not text:
+        return None
+    up = _PUNCT_RE.sub("", text).strip().upper()
+    if up in _us_state_codes():
+        return up
+    return usps()["states"].get(up)
+
+
+def us_zip(text: str | None) -> tuple[str | None, str | None, list[str]]:
+    """'62704-1234' → ('62704', '1234'); '2134' (Excel ate the zero) → '02134'."""
+    if not text:
+        return None, None, []
+    t = text.strip()
+    if re.fullmatch(r"\d+\.0+", t):
+        t = t.split(".")[0]
+    codes = []
+    if re.fullmatch(r"\d{3,4}", t):
+        t = t.zfill(5)
+        codes.append("zero_padded")
+    elif re.fullmatch(r"\d{9}", t):
+        t = t[:5] + "-" + t[5:]
+    m = _ZIP_RE.match(t)
+    if not m:
+        return None, None, ["invalid"]
+    return m.group(1), m.group(2), codes
+
+
+def normalize_province(text: str | None) -> str | None:
+    if not text:
+        return None
+    t = to_simplified(text).replace(" ", "")
+    for written, full in _province_prefixes():
+        if t == written:
+            return full
+    return t
+
+
+def normalize_city(text: str | None) -> str | None:
+    if not text:
+        return None
+    t = to_simplified(text).replace(" ", "")
+    for written, full in _city_prefixes():
+        if t == written:
+            return full
+    return t
+
+
+def parse_cn(text: str) -> dict:
+    """'广东省广州市天河区天河路385号3楼301室' → province/city/district/street parts."""
+    t = to_simplified(text).replace(" ", "")
+    out = {"province": None, "city": None, "district": None, "street": None, "postal": None}
+    for prefix in ("中华人民共和国", "中国"):
+        if t.startswith(prefix):
+            t = t[len(prefix):]
+    m = _CN_POSTAL_IN_TEXT_RE.search(t)
+    if m and (m.start() == 0 or m.end() == len(t) or "邮编" in m.group(0)):
+        out["postal"] = m.group(1)
+        t = (t[: m.start()] + t[m.end():]).strip("，,() （）")
+    prov_re, prov_map, city_re, city_map = _prefix_res()
+    m = prov_re.match(t)
+    if m:
+        out["province"] = prov_map[m.group(0)]
+        t = t[m.end():]
+    if out["province"] in cn_divisions()["municipalities"]:
+        out["city"] = out["province"]
+        for extra in ("市辖区", "市", "城区"):
+            if t.startswith(extra):
+                t = t[len(extra):]
+                break
+    else:
+        m = city_re.match(t)
+        if m:
+            out["city"] = city_map[m.group(0)]
+            t = t[m.end():]
+            if t.startswith("市"):
+                t = t[1:]
+        else:
+            m = _CN_CITY_RE.match(t)
+            if m and (out["province"] or m.group(1).endswith(("自治州", "地区", "盟"))):
+                out["city"] = m.group(1)
+                t = t[m.end():]
+        if out["city"] and not out["province"]:
+            out["province"] = cn_divisions()["cities"].get(out["city"])
+    # a municipality written without province part: 北京市朝阳区… handled above; 朝阳区… alone stays
+    m = _CN_DISTRICT_RE.match(t)
+    if m:
+        out["district"] = m.group(1)
+        t = t[m.end():]
+    out["street"] = t or None
+    return out
+
+
+def _abbr(word: str, table: dict) -> str:
+    return table.get(word.upper().rstrip("."), word.upper())
+
+
+def format_us_street(parts: dict) -> str:
+    """usaddress components → 'USPS style' street line."""
+    t = usps()
+    out = []
+    for label, value in parts.items():
+        if label in ("PlaceName", "StateName", "ZipCode", "CountryName", "Recipient", "NotAddress"):
+            continue
+        v = _PUNCT_RE.sub("", value).strip()
+        if label in ("StreetNamePreDirectional", "StreetNamePostDirectional"):
+            v = _abbr(v, t["directionals"])
+        elif label in ("StreetNamePostType", "StreetNamePreType"):
+            v = _abbr(v, t["street_suffixes"])
+        elif label == "OccupancyType":
+            v = _abbr(v, t["units"])
+        elif label == "USPSBoxType":
+            v = "PO BOX"
+        elif label == "OccupancyIdentifier":
+            v = v.lstrip("#").strip()
+            if out and out[-1] not in set(t["units"].values()):
+                out.append("#")
+        out.append(v.upper())
+    return re.sub(r"\s+", " ", " ".join(x for x in out if x)).strip()
+
+
+@lru_cache(maxsize=1)
+def _fast_us_re() -> re.Pattern:
+    t = usps()
+    suffix = "|".join(sorted((re.escape(k) for k in t["street_suffixes"]), key=len, reverse=True))
+    direc = "|".join(sorted((re.escape(k) for k in t["directionals"]), key=len, reverse=True))
+    unit = "|".join(sorted((re.escape(k) for k in t["units"] if k != "#"), key=len, reverse=True))
+    return re.compile(
+        rf"^(?P<num>\d+[A-Z]?)\s+(?:(?P<pre>{direc})\.?\s+)?(?P<name>(?:[A-Z0-9']+\s+){{0,3}}?[A-Z0-9']+)\s+"
+        rf"(?P<suf>{suffix})\.?(?:\s+(?P<post>{direc})\.?)?"
+        rf"(?:\s*,?\s*(?:(?P<unit>{unit})\.?\s*#?\s*|#\s*)(?P<uid>[A-Z0-9-]+))?$",
+        re.I,
+    )
+
+
+def _fast_us_street(text: str) -> str | None:
+    """Plain 'number street suffix [unit]' lines without usaddress's CRF (10× faster)."""
+    m = _fast_us_re().match(text)
+    if not m:
+        return None
+    t = usps()
+    name = m.group("name").upper()
+    if any(w.isdigit() for w in name.split()[1:]):
+        return None  # '123 Main St 456 Oak Ave': leave it to usaddress
+    parts = [m.group("num").upper()]
+    if m.group("pre"):
+        parts.append(t["directionals"][m.group("pre").upper()])
+    parts += [name, t["street_suffixes"][m.group("suf").upper()]]
+    if m.group("post"):
+        parts.append(t["directionals"][m.group("post").upper()])
+    if m.group("uid"):
+        parts.append(t["units"][m.group("unit").upper()] if m.group("unit") else "#")
+        parts.append(m.group("uid").upper())
+    return " ".join(parts)
+
+
+def parse_us(text: str) -> tuple[dict, bool]:
+    """(street/city/state/zip parts, ok). Never raises."""
+    fast = _fast_us_street(text) if "," not in text else None
+    if fast:
+        return {"street": fast}, True
+    try:
+        import usaddress
+
+        parts, kind = usaddress.tag(text)
+    except Exception:  # RepeatedLabelError and anything else the CRF may throw
+        return {}, False
+    if kind == "Ambiguous" or not any(k in parts for k in ("AddressNumber", "USPSBoxID", "StreetName")):
+        return {}, False
+    out = {"street": format_us_street(parts) or None}
+    if "PlaceName" in parts:
+        out["city"] = _PUNCT_RE.sub("", parts["PlaceName"]).strip().upper()
+    if "StateName" in parts:
+        out["state"] = parts["StateName"]
+    if "ZipCode" in parts:
+        out["zip"] = parts["ZipCode"]
+    return out, True
+
+
+@lru_cache(maxsize=300_000)
+def standardize_address(address, city, state, postal_code, country, max_chars: int = 200) -> tuple:
+    """Raw address columns → (address_std, city_std, state_std, postal_code_std,
+    postal_plus4_std, district_std, country_std, address_flag, city_flag, state_flag,
+    postal_code_flag, country_flag). Never raises."""
+    vals, codes = {}, {}
+    for name, raw in (("address", address), ("city", city), ("state", state), ("postal", postal_code), ("country", country)):
+        text, c = clean_text(raw)
+        if name == "address":
+            text, tc = truncate_for_matching(text, max_chars)
+            c = c + tc
+        vals[name], codes[name] = text, list(c)
+    a, ci, st, pc, co = vals["address"], vals["city"], vals["state"], vals["postal"], vals["country"]
+
+    country_std = country_code(co)
+    if co and country_std is None:
+        codes["country"].append("invalid")
+    if country_std is None and not co:
+        joined = " ".join(v for v in (a, ci, st) if v)
+        if has_han(joined):
+            simp = to_simplified(joined)
+            country_std = "HK" if "香港" in simp else "MO" if "澳门" in simp else "TW" if ("台湾" in simp or "台北" in simp) else "CN"
+        elif us_state_code(st) or (pc and us_zip(pc)[0] and not _CN_POSTAL_RE.match(pc.strip())) or (
+            a and _ZIP_TAIL_RE.search(a) and re.search(r"\b[A-Z]{2}\s+\d{5}", a)
+        ):
+            country_std = "US"
+        elif pc and _CN_POSTAL_RE.match(pc.strip()) and has_han(a or ""):
+            country_std = "CN"
+        if country_std:
+            codes["country"].append("inferred")
+
+    address_std = city_std = state_std = zip5 = plus4 = district = None
+    if country_std == "US":
+        parsed: dict = {}
+        if a:
+            parsed, ok = parse_us(a)
+            if not ok:
+                codes["address"].append("parse_failed")
+        address_std = parsed.get("street") or a
+        city_std = (ci.upper() if ci else None) or parsed.get("city")
+        state_std = us_state_code(st) if st else us_state_code(parsed.get("state"))
+        if st and state_std is None:
+            codes["state"].append("invalid")
+        zip5, plus4, zc = us_zip(pc or parsed.get("zip"))
+        codes["postal"] += zc if pc else [c for c in zc if c != "invalid"]
+    elif country_std in ("CN", "HK", "MO", "TW") or (country_std is None and has_han(a or "")):
+        parsed = parse_cn(a) if a else {}
+        if a and not (parsed.get("province") or parsed.get("city") or parsed.get("district")) and not has_han(a):
+            codes["address"].append("parse_failed")
+        address_std = parsed.get("street") or (to_simplified(a) if a and not parsed else None)
+        state_std = normalize_province(st) if st else parsed.get("province")
+        city_std = normalize_city(ci) if ci else parsed.get("city")
+        if city_std and not state_std:
+            state_std = cn_divisions()["cities"].get(city_std)
+            if city_std in cn_divisions()["municipalities"]:
+                state_std = city_std
+        district = parsed.get("district")
+        postal = pc or parsed.get("postal")
+        if postal:
+            p = re.sub(r"\.0+$", "", postal.strip())
+            if _CN_POSTAL_RE.match(p):
+                zip5 = p
+            elif pc:
+                codes["postal"].append("invalid")
+    else:
+        address_std, city_std, state_std = a, ci, st
+        zip5 = pc
+    return (
+        address_std, city_std, state_std, zip5, plus4, district, country_std,
+        flag_for(address, address_std, codes["address"]),
+        flag_for(city, city_std, codes["city"]) if city is not None else ("from_address" if city_std else ""),
+        flag_for(state, state_std, codes["state"]) if state is not None else ("from_address" if state_std else ""),
+        flag_for(postal_code, zip5, codes["postal"]) if postal_code is not None else ("from_address" if zip5 else ""),
+        flag_for(country, country_std, codes["country"]) if country is not None else ("inferred" if country_std else ""),
+    )

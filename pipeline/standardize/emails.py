@@ -1,0 +1,143 @@
+"""E-mail addresses: normalized `email_std` plus a looser `email_key` used only for matching.
+
+A cheap regex rejects obvious junk before email-validator runs (each distinct value is
+validated once by the caller). Local parts are lower-cased too: almost every provider treats
+them case-insensitively and CRMs disagree on case, so keeping case would split people.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from email_validator import EmailNotValidError, validate_email
+
+from .text import clean_text, flag_for
+
+_PRECHECK_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# Plain lower-case ASCII addresses that email-validator always accepts unchanged: skip it.
+_PLAIN_RE = re.compile(
+    r"^[a-z0-9_%+\-](?:[a-z0-9._%+\-]{0,62}[a-z0-9_%+\-])?@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.){1,8}[a-z]{2,24}$"
+)
+_SPECIAL_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test", "internal", "example"})
+_ANGLE_RE = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
+_FIND_RE = re.compile(r"[^\s<>,;:\"()\[\]]+@[^\s<>,;:\"'()\[\]]+")
+_STRAY_SPACE_RE = re.compile(r"\s*([@.])\s*")
+
+DEFAULT_DOMAIN_TYPOS = {
+    "gmial.com": "gmail.com", "gmai.com": "gmail.com", "gmal.com": "gmail.com", "gmaill.com": "gmail.com",
+    "gamil.com": "gmail.com", "gnail.com": "gmail.com", "gmail.co": "gmail.com", "gmail.con": "gmail.com",
+    "gmail.cm": "gmail.com", "gmail.om": "gmail.com", "gmail.cmo": "gmail.com", "gmali.com": "gmail.com",
+    "hotmial.com": "hotmail.com", "hotmai.com": "hotmail.com", "hotmal.com": "hotmail.com",
+    "hotmail.con": "hotmail.com", "hotmail.co": "hotmail.com", "hotmil.com": "hotmail.com",
+    "yaho.com": "yahoo.com", "yahooo.com": "yahoo.com", "yahoo.con": "yahoo.com", "yhoo.com": "yahoo.com",
+    "outlok.com": "outlook.com", "outlook.con": "outlook.com", "outloo.com": "outlook.com",
+    "icloud.con": "icloud.com", "iclod.com": "icloud.com",
+    "qq.con": "qq.com", "qq.co": "qq.com", "qq.cm": "qq.com", "qq.comm": "qq.com",
+    "163.con": "163.com", "163.co": "163.com", "163.cm": "163.com", "126.con": "126.com", "126.co": "126.com",
+    "sina.con": "sina.com", "sian.com": "sina.com", "aol.con": "aol.com",
+}
+DEFAULT_PLACEHOLDERS = (
+    "n/a", "na", "none", "null", "nil", "-", "--", "nomail", "noemail", "no email", "unknown",
+    "test@test.com", "a@a.com", "x@x.com", "test@example.com", "email@email.com", "none@none.com",
+    "no@email.com", "na@na.com", "abc@abc.com", "123@123.com", "null@null.com", "无", "暂无",
+)
+DEFAULT_PLACEHOLDER_PATTERNS = (
+    r"^no-?e?-?mails?@", r"^none@", r"^noreply@", r"^no-reply@", r"^donotreply@", r"@(?:example|test)\.(?:com|org|net)$",
+    r"^(.)\1*@\1+\.com$",
+)
+DEFAULT_PLUS_TAG_DOMAINS = ("gmail.com", "googlemail.com")
+DEFAULT_DOT_FREE_DOMAINS = ("gmail.com", "googlemail.com")
+
+
+def email_config(cfg: dict | None) -> tuple:
+    """Rules section → hashable config tuple (so results can be cached per distinct value)."""
+    cfg = cfg or {}
+    typos = dict(DEFAULT_DOMAIN_TYPOS)
+    typos.update({str(k).lower(): str(v).lower() for k, v in (cfg.get("domain_typos") or {}).items()})
+    placeholders = tuple(str(p).lower() for p in cfg.get("placeholders", DEFAULT_PLACEHOLDERS))
+    patterns = tuple(cfg.get("placeholder_patterns", DEFAULT_PLACEHOLDER_PATTERNS))
+    plus = tuple(cfg.get("plus_tag_domains", DEFAULT_PLUS_TAG_DOMAINS))
+    dots = tuple(cfg.get("dot_free_domains", DEFAULT_DOT_FREE_DOMAINS))
+    return tuple(sorted(typos.items())), placeholders, patterns, plus, dots
+
+
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple) -> re.Pattern | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I)
+
+
+def _extract(text: str) -> tuple[str, tuple[str, ...]]:
+    """`mailto:`, `Name <a@b.com>`, several addresses in one cell → one candidate."""
+    codes = []
+    m = _ANGLE_RE.search(text)
+    if m:
+        return m.group(1), ("changed",)
+    low = text.lower()
+    if low.startswith("mailto:"):
+        text = text[7:]
+    text = _STRAY_SPACE_RE.sub(r"\1", text)  # "john @gmail. com": spaces next to @ or . are typos
+    found = _FIND_RE.findall(text)
+    if len(found) > 1:
+        codes.append("multiple")
+    if found:
+        return found[0].strip("."), tuple(codes)
+    return text.replace(" ", ""), tuple(codes)
+
+
+def email_key(email_std: str | None, config: tuple = ()) -> str | None:
+    """Match key: gmail/googlemail dots and `+tags` dropped, googlemail → gmail."""
+    if not email_std:
+        return None
+    plus = config[3] if config else DEFAULT_PLUS_TAG_DOMAINS
+    dots = config[4] if config else DEFAULT_DOT_FREE_DOMAINS
+    local, _, domain = email_std.rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except Exception:  # keep the unicode form if IDNA refuses it
+        pass
+    if domain in plus:
+        local = local.split("+", 1)[0]
+    if domain in dots:
+        local = local.replace(".", "")
+    if domain == "googlemail.com":
+        domain = "gmail.com"
+    return f"{local}@{domain}"
+
+
+@lru_cache(maxsize=300_000)
+def standardize_email(raw, config: tuple | None = None) -> tuple[str | None, str | None, str]:
+    """raw → (email_std, email_key, flag). Never raises."""
+    config = config or email_config(None)
+    typos, placeholders, patterns, _, _ = config
+    text, codes = clean_text(raw)
+    if text is None:
+        return None, None, flag_for(raw, None, codes)
+    codes = list(codes)
+    low = text.lower()
+    if low in placeholders:
+        return None, None, flag_for(raw, None, codes + ["placeholder"])
+    candidate, extract_codes = _extract(text)
+    codes.extend(c for c in extract_codes if c != "changed")
+    if not _PRECHECK_RE.match(candidate):
+        return None, None, flag_for(raw, None, codes + ["invalid"])
+    local, _, domain = candidate.rpartition("@")
+    domain = domain.lower().rstrip(".")
+    fixed = dict(typos).get(domain)
+    if fixed:
+        domain = fixed
+        codes.append("typo_fixed")
+    candidate = f"{local.lower()}@{domain}"
+    pattern = _compiled(patterns)
+    if candidate in placeholders or (pattern is not None and pattern.search(candidate)):
+        return None, None, flag_for(raw, None, codes + ["placeholder"])
+    if _PLAIN_RE.match(candidate) and ".." not in candidate and "xn--" not in candidate and candidate.rsplit(".", 1)[1] not in _SPECIAL_TLDS:
+        return candidate, email_key(candidate, config), flag_for(raw, candidate, codes)
+    try:
+        valid = validate_email(candidate, check_deliverability=False)
+    except (EmailNotValidError, Exception):
+        return None, None, flag_for(raw, None, codes + ["invalid"])
+    std = f"{valid.local_part.lower()}@{valid.domain.lower()}"
+    return std, email_key(std, config), flag_for(raw, std, codes)

@@ -1,0 +1,222 @@
+"""Phone numbers → E.164 with type (mobile / landline) using phonenumbers.
+
+Cells from legacy CRMs hold several numbers ("138… / 010-…"), extensions, full-width digits,
+`0086`/`00` prefixes and numbers Excel stored as numbers ("13800138000.0", "8613800138000",
+"1.38001E+10" — the last one lost digits and is flagged, never guessed).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import PhoneNumberType as T
+
+from .text import clean_text, flag_for, join_codes
+
+_SPLIT_RE = re.compile(r"\s*(?:[;,/|\\、，；\n]|\s(?:or|或)\s)\s*")
+_THOUSANDS_RE = re.compile(r"^\+?\d{1,3}(?:,\d{3})+(?:\.0+)?$")
+_EXT_RE = re.compile(r"\s*(?:ext\.?|extension|x|#|转|分机)\s*(\d{1,6})\s*$", re.I)
+_EXCEL_FLOAT_RE = re.compile(r"^(\d{6,15})\.0+$")
+_SCI_RE = re.compile(r"^(\d)(?:\.(\d+))?[eE]\+?(\d{1,2})$")
+_CN_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+_CN_MOBILE_CC_RE = re.compile(r"^861[3-9]\d{9}$")
+_DIGITS_RE = re.compile(r"\d")
+
+_KIND = {
+    T.MOBILE: "mobile",
+    T.FIXED_LINE: "landline",
+    T.FIXED_LINE_OR_MOBILE: "either",
+}
+
+
+def _unpack_excel_number(text: str) -> tuple[str | None, tuple[str, ...]]:
+    """Undo what Excel does to a phone stored as a number; None when digits were lost."""
+    m = _EXCEL_FLOAT_RE.match(text)
+    if m:
+        return m.group(1), ("excel_number",)
+    m = _SCI_RE.match(text)
+    if m:
+        mantissa = m.group(1) + (m.group(2) or "")
+        exponent = int(m.group(3))
+        if len(mantissa) == exponent + 1:  # every digit survived
+            return mantissa, ("excel_number",)
+        return None, ("excel_scientific",)
+    return text, ()
+
+
+def _candidates(digits_text: str, region: str | None, default_region: str) -> list[str | None]:
+    """Regions to try, most likely first."""
+    regions: list[str | None] = []
+    bare = re.sub(r"\D", "", digits_text)
+    if not digits_text.lstrip().startswith("+"):
+        if _CN_MOBILE_RE.match(bare) and region in (None, "CN"):
+            regions.append("CN")
+        regions.append(region or default_region)
+        for r in ("CN", "US"):
+            if r not in regions:
+                regions.append(r)
+    else:
+        regions.append(None)
+    return regions
+
+
+@lru_cache(maxsize=200_000)
+def parse_one(piece: str, region: str | None, default_region: str = "US") -> tuple[str | None, str | None, tuple[str, ...]]:
+    """One number → (E.164 or None, kind mobile/landline/either/other, codes)."""
+    text, codes = clean_text(piece)
+    if text is None:
+        return None, None, codes
+    codes = list(codes)
+    m = _EXT_RE.search(text)
+    if m and len(_DIGITS_RE.findall(text[: m.start()])) >= 6:
+        text = text[: m.start()]
+        codes.append("extension_dropped")
+    text, excel_codes = _unpack_excel_number(text.strip())
+    codes.extend(excel_codes)
+    if text is None:
+        return None, None, tuple(codes + ["invalid"])
+    compact = re.sub(r"[\s().\-]", "", text)
+    if compact.startswith("00") and compact[2:].isdigit():
+        compact = "+" + compact[2:]
+    elif compact.isdigit() and _CN_MOBILE_CC_RE.match(compact):
+        compact = "+" + compact  # 86 prefix without "+" (Excel dropped it)
+    if len(_DIGITS_RE.findall(compact)) < 5 or len(compact) > 30:
+        return None, None, tuple(codes + ["invalid"])
+    fast = _fast_parse(compact, region or default_region)
+    if fast is not None:
+        return fast[0], fast[1], tuple(codes)
+    best = None
+    for reg in _candidates(compact, region, default_region):
+        for attempt in (compact, "0" + compact) if compact.isdigit() else (compact,):
+            try:
+                num = phonenumbers.parse(attempt, reg)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(num):
+                best = num
+                if attempt != compact:
+                    codes.append("leading_zero_restored")
+                break
+        if best is not None:
+            break
+    if best is None:
+        return None, None, tuple(codes + ["invalid"])
+    e164 = phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
+    kind = _KIND.get(phonenumbers.number_type(best), "other")
+    return e164, kind, tuple(codes)
+
+
+_NANP_RE = re.compile(r"^1?([2-9]\d{2}[2-9]\d{6})$")
+
+
+def _fast_parse(compact: str, region: str) -> tuple[str, str] | None:
+    """Chinese mobiles and NANP numbers (most of the data) without phonenumbers.parse: build
+    the number and ask only for its type (UNKNOWN means invalid). None → take the full path."""
+    cc = nsn = None
+    if compact.startswith("+86") and _CN_MOBILE_RE.match(compact[3:]):
+        cc, nsn = 86, compact[3:]
+    elif compact.startswith("+1") and _NANP_RE.match(compact[1:]):
+        cc, nsn = 1, compact[2:]
+    elif compact.isdigit():
+        if region == "CN" and _CN_MOBILE_RE.match(compact):
+            cc, nsn = 86, compact
+        elif region in ("US", "CA"):
+            m = _NANP_RE.match(compact)
+            if m:
+                cc, nsn = 1, m.group(1)
+    if cc is None:
+        return None
+    kind = _KIND.get(phonenumbers.number_type(phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))))
+    if kind is None:
+        return None
+    return f"+{cc}{nsn}", kind
+
+
+def split_numbers(text: str) -> list[str]:
+    """Several numbers in one cell → pieces; thousands separators are not separators."""
+    if _THOUSANDS_RE.match(text):
+        return [text.replace(",", "")]
+    return [p for p in _SPLIT_RE.split(text) if p and p.strip()]
+
+
+@lru_cache(maxsize=200_000)
+def parse_cell(raw: str, region: str | None, default_region: str = "US") -> tuple[tuple, tuple[str, ...]]:
+    """A cell → ((e164, kind), …) for its valid numbers, and cell-level codes."""
+    text, codes = clean_text(raw)
+    if text is None:
+        return (), codes
+    pieces = split_numbers(text)
+    found = []
+    all_codes = list(codes)
+    for piece in pieces:
+        e164, kind, piece_codes = parse_one(piece, region, default_region)
+        all_codes.extend(c for c in piece_codes if c != "invalid")
+        if e164 is not None and all(e164 != f[0] for f in found):
+            found.append((e164, kind))
+    if len(pieces) > 1:
+        all_codes.append("multiple")
+    if not found:
+        all_codes.append("invalid")
+    return tuple(found), tuple(dict.fromkeys(all_codes))
+
+
+def standardize_phone(raw, region: str | None = None, default_region: str = "US") -> tuple[str | None, str | None, str]:
+    """Single-value API: first valid number of a cell → (E.164 or None, kind, flag)."""
+    if raw is None:
+        return None, None, ""
+    found, codes = parse_cell(str(raw), region, default_region)
+    e164, kind = found[0] if found else (None, None)
+    return e164, kind, flag_for(raw, e164, codes)
+
+
+def _pick(found: tuple, wanted: tuple[str, ...]):
+    for e164, kind in found:
+        if kind in wanted:
+            return e164
+    return None
+
+
+def route_phones(mobile, landline, phone, region, default_region: str = "US") -> tuple:
+    """Route the numbers of the three phone columns by detected type.
+
+    mobile_std: a number typed mobile from `mobile`, else `phone`, else `landline`; landline_std
+    likewise. A number whose type phonenumbers cannot tell (US/CA `either`) fills the slot of the
+    column it came from (`phone` → mobile slot first) only when no typed number did. Returns (mobile_std, landline_std,
+    phone_std, mobile_flag, landline_flag, phone_flag).
+    """
+    cells = {}
+    for name, raw in (("mobile", mobile), ("landline", landline), ("phone", phone)):
+        cells[name] = parse_cell(str(raw), region, default_region) if raw is not None else ((), ())
+    fm, fl, fp = cells["mobile"][0], cells["landline"][0], cells["phone"][0]
+    amb = ("either", "other")
+    mobile_std = (
+        _pick(fm, ("mobile",)) or _pick(fp, ("mobile",)) or _pick(fl, ("mobile",)) or _pick(fm, amb) or _pick(fp, amb)
+    )
+    landline_std = (
+        _pick(fl, ("landline",)) or _pick(fp, ("landline",)) or _pick(fm, ("landline",)) or _pick(fl, amb)
+        or _pick(tuple(f for f in fp if f[0] != mobile_std), amb)
+    )
+    if landline_std == mobile_std:
+        landline_std = None
+    phone_std = mobile_std or landline_std
+    flags = []
+    for name, raw, own in (("mobile", mobile, mobile_std), ("landline", landline, landline_std), ("phone", phone, phone_std)):
+        found, codes = cells[name]
+        codes = list(codes)
+        shown = own if (own and any(own == f[0] for f in found)) else (found[0][0] if found else None)
+        if name == "mobile" and found and mobile_std not in [f[0] for f in found]:
+            codes.append("moved_to_landline")
+        if name == "landline" and found and landline_std not in [f[0] for f in found]:
+            codes.append("moved_to_mobile")
+        flags.append(flag_for(raw, shown, codes))
+    return (mobile_std, landline_std, phone_std, *flags)
+
+
+def infer_default_region(bare_digits: str) -> str | None:
+    """11-digit 1[3-9]… numbers are Chinese mobiles whatever the source says."""
+    return "CN" if _CN_MOBILE_RE.match(bare_digits or "") else None
+
+
+__all__ = ["parse_one", "parse_cell", "standardize_phone", "route_phones", "split_numbers", "join_codes"]

@@ -1,0 +1,285 @@
+"""Build every published table from the stage outputs (pure: frames in, frames out).
+
+Replaced tables carry the whole new state; appended tables (master_id_history, match_model,
+xref_snapshot) carry only this run's new rows, so history stays bounded by what changed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from ..incremental import content_hash
+from ..schema import MASTER_COLUMNS, QUARANTINE_COLUMNS
+from .db import PriorState, _text_values, utc_now
+from .tables import columns_of
+
+SUMMARY_FIELDS = ("source", "full_name", "email", "phone", "birth_date", "address", "city", "company")
+
+
+def _frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Exactly the table's columns, in order (absent ones as None)."""
+    df = df.copy()
+    for c in columns_of(table):
+        if c not in df.columns:
+            df[c] = None
+    return df[columns_of(table)].reset_index(drop=True)
+
+
+def _none(df: pd.DataFrame) -> pd.DataFrame:
+    return df.astype(object).where(df.notna(), None)
+
+
+def _std_or_raw(records: pd.DataFrame, f: str) -> pd.Series:
+    std = records[f"{f}_std"] if f"{f}_std" in records.columns else pd.Series(None, index=records.index, dtype=object)
+    raw = records[f] if f in records.columns else pd.Series(None, index=records.index, dtype=object)
+    return std.where(std.notna(), raw)
+
+
+def _evidence(pairs: pd.DataFrame) -> pd.Series:
+    """Per-feature weights as a JSON object; edges kept from earlier runs already have it."""
+    wcols = [c for c in pairs.columns if c.startswith("w_")]
+    have = pairs["evidence"] if "evidence" in pairs.columns else pd.Series(None, index=pairs.index, dtype=object)
+    if not wcols:
+        return have
+    w = pairs[wcols].apply(pd.to_numeric, errors="coerce").round(4)
+    built = [
+        json.dumps({k[2:]: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))})
+        for row in w.to_dict("records")
+    ]
+    return have.where(have.notna(), pd.Series(built, index=pairs.index, dtype=object))
+
+
+def _signature(df: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """Row content as one string, for 'did this master change' comparisons."""
+    if not len(df):
+        return pd.Series([], dtype=object, index=df.index)
+    parts = [pd.Series(_text_values(df[c]) if c in df.columns else [None] * len(df), index=df.index)
+             .fillna("\x00") for c in cols]
+    return parts[0].str.cat(parts[1:], sep="\x1f")
+
+
+def build_tables(
+    run_id: str,
+    records: pd.DataFrame,
+    run_keys: set[str],
+    retired: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    pairs: pd.DataFrame,
+    clusters: pd.DataFrame,
+    golden: pd.DataFrame,
+    lineage: pd.DataFrame,
+    assigned: pd.DataFrame,
+    model: dict | None,
+    overrides: pd.DataFrame,
+    prior: PriorState,
+    now: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every published table for this run, keyed by table name (see docs/store.md)."""
+    now = now or utc_now()
+    cluster_to_id = assigned.set_index("cluster")["master_id"]
+    key_cluster = clusters.set_index("record_key")["cluster"]
+    active_keys = set(records["record_key"])
+
+    masters = _master_customer(run_id, golden, assigned, clusters, records, prior)
+    xref = _customer_xref(run_id, records, clusters, cluster_to_id, pairs, key_cluster)
+    history = _history(run_id, now, assigned, masters, prior)
+    tables = {
+        "master_customer": masters,
+        "customer_xref": xref,
+        "customer_record": _customer_record(run_id, records, run_keys, retired, prior),
+        "quarantine": _quarantine(run_id, records, run_keys, quarantine, prior),
+        "review_queue": _review_queue(run_id, pairs, records, overrides, active_keys),
+        "master_lineage": _lineage(lineage, cluster_to_id),
+        "master_id_history": history,
+        "match_edge": _match_edge(run_id, pairs, active_keys),
+        "match_model": _match_model(run_id, now, model, prior),
+        "xref_snapshot": _xref_delta(run_id, xref, prior),
+    }
+    return tables
+
+
+def _master_customer(run_id, golden, assigned, clusters, records, prior) -> pd.DataFrame:
+    m = golden.merge(assigned[["cluster", "master_id"]], on="cluster", how="inner")
+    if "record_count" not in m.columns or m["record_count"].isna().all():
+        m["record_count"] = m["cluster"].map(clusters.groupby("cluster").size())
+    if "sources" not in m.columns or m["sources"].isna().all():
+        src = clusters.merge(records[["record_key", "source"]], on="record_key")
+        m["sources"] = m["cluster"].map(src.groupby("cluster")["source"].agg(lambda s: ";".join(sorted(set(s)))))
+    content_cols = [c for c in MASTER_COLUMNS if c != "master_id"]
+    m = m.reindex(columns=["master_id", *content_cols], fill_value=None)
+    pm = prior.masters.set_index("master_id") if len(prior.masters) else None
+    if pm is not None:
+        m["created_run"] = m["master_id"].map(pm["created_run"]).fillna(run_id)
+        old_sig = _signature(prior.masters, content_cols)
+        old_sig.index = prior.masters["master_id"]
+        unchanged = _signature(m, content_cols).values == m["master_id"].map(old_sig).values
+        m["updated_run"] = np.where(unchanged, m["master_id"].map(pm["updated_run"]), run_id)
+    else:
+        m["created_run"] = run_id
+        m["updated_run"] = run_id
+    return _none(_frame(m, "master_customer").sort_values("master_id", kind="stable").reset_index(drop=True))
+
+
+def _customer_xref(run_id, records, clusters, cluster_to_id, pairs, key_cluster) -> pd.DataFrame:
+    x = records[["record_key", "source", "source_record_id"]].merge(clusters, on="record_key", how="inner")
+    x["master_id"] = x["cluster"].map(cluster_to_id)
+    # the strongest accepted link that holds the record in its master (None for singletons)
+    prob = pd.Series(dtype=float)
+    if len(pairs):
+        mp = pairs[pairs["decision"] == "match"]
+        cl = mp["record_key_l"].map(key_cluster)
+        same = cl.notna() & (cl == mp["record_key_r"].map(key_cluster))
+        mp = mp[same]
+        p = pd.to_numeric(mp["match_probability"], errors="coerce")
+        prob = pd.concat([pd.Series(p.values, index=mp["record_key_l"].values),
+                          pd.Series(p.values, index=mp["record_key_r"].values)]).groupby(level=0).max()
+    x["match_probability"] = x["record_key"].map(prob)
+    size = x.groupby("cluster")["record_key"].transform("size")
+    default_reason = np.where(size > 1, "matched", "singleton")
+    if "cluster_reason" in x.columns:
+        x["reason"] = x["cluster_reason"].where(x["cluster_reason"].notna(), pd.Series(default_reason, index=x.index))
+    else:
+        x["reason"] = default_reason
+    x["run_id"] = run_id
+    return _frame(x, "customer_xref").sort_values(["master_id", "record_key"], kind="stable").reset_index(drop=True)
+
+
+def _customer_record(run_id, records, run_keys, retired, prior) -> pd.DataFrame:
+    prev = pd.concat([prior.records, prior.retired_records], ignore_index=True)
+    prev = prev.drop_duplicates("record_key", keep="first").set_index("record_key") if len(prev) else None
+
+    def seen(df: pd.DataFrame, status: str) -> pd.DataFrame:
+        df = df.copy()
+        if "content_hash" not in df.columns or df["content_hash"].isna().any():
+            df["content_hash"] = content_hash(df)
+        first = df["record_key"].map(prev["first_seen_run"]) if prev is not None else pd.Series(None, index=df.index)
+        last = df["record_key"].map(prev["last_seen_run"]) if prev is not None else pd.Series(None, index=df.index)
+        in_run = df["record_key"].isin(run_keys)
+        df["first_seen_run"] = first.where(first.notna(), run_id)
+        df["last_seen_run"] = np.where(in_run | last.isna(), run_id, last)
+        df["status"] = status
+        return df
+
+    parts = [seen(records, "active")]
+    if retired is not None and len(retired):
+        parts.append(seen(retired, "retired"))
+    if len(prior.retired_records):
+        gone = set(records["record_key"]) | (set(retired["record_key"]) if retired is not None and len(retired) else set())
+        still = prior.retired_records[~prior.retired_records["record_key"].isin(gone)]
+        if len(still):
+            parts.append(still.assign(status="retired"))
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return _none(out.reset_index(drop=True))
+
+
+def _quarantine(run_id, records, run_keys, quarantine, prior) -> pd.DataFrame:
+    q = quarantine.copy() if quarantine is not None else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+    q["run_id"] = run_id
+    ingested = set(records.loc[records["record_key"].isin(run_keys), "source"].dropna()) | set(q["source"].dropna())
+    old = prior.quarantine[~prior.quarantine["source"].isin(ingested)] if len(prior.quarantine) else None
+    out = pd.concat([old, q], ignore_index=True) if old is not None and len(old) else q
+    return _none(_frame(out, "quarantine"))
+
+
+def _record_summaries(records: pd.DataFrame, keys: set[str]) -> pd.Series:
+    sub = records[records["record_key"].isin(keys)]
+    cols = {f: (sub[f] if f == "source" else _std_or_raw(sub, f)) for f in SUMMARY_FIELDS}
+    if "phone_std" in sub.columns:
+        alt = sub["mobile"] if "mobile" in sub.columns else None
+        cols["phone"] = sub["phone_std"].where(sub["phone_std"].notna(), cols["phone"] if alt is None else alt)
+    frame = _none(pd.DataFrame(cols))
+    text = [json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False, default=str)
+            for row in frame.to_dict("records")]
+    return pd.Series(text, index=sub["record_key"].values, dtype=object)
+
+
+def _review_queue(run_id, pairs, records, overrides, active_keys) -> pd.DataFrame:
+    if not len(pairs):
+        return _frame(pd.DataFrame(), "review_queue")
+    r = pairs[(pairs["decision"] == "review") & pairs["record_key_l"].isin(active_keys)
+              & pairs["record_key_r"].isin(active_keys)].copy()
+    if overrides is not None and len(overrides):
+        decided = overrides[overrides["kind"].isin(["must_link", "cannot_link"])]
+        done = set(zip(decided["record_key_l"], decided["record_key_r"])) | set(
+            zip(decided["record_key_r"], decided["record_key_l"]))
+        r = r[[p not in done for p in zip(r["record_key_l"], r["record_key_r"])]]
+    r = r.drop_duplicates(["record_key_l", "record_key_r"])
+    summaries = _record_summaries(records, set(r["record_key_l"]) | set(r["record_key_r"]))
+    r["summary_l"] = r["record_key_l"].map(summaries)
+    r["summary_r"] = r["record_key_r"].map(summaries)
+    r["evidence"] = _evidence(r)
+    r["run_id"] = run_id
+    r["status"] = "open"
+    r = r.sort_values("match_probability", ascending=False, kind="stable")
+    return _none(_frame(r, "review_queue"))
+
+
+def _lineage(lineage: pd.DataFrame, cluster_to_id: pd.Series) -> pd.DataFrame:
+    lin = lineage.copy()
+    lin["master_id"] = lin["cluster"].map(cluster_to_id)
+    return _none(_frame(lin[lin["master_id"].notna()], "master_lineage"))
+
+
+def _match_edge(run_id, pairs, active_keys) -> pd.DataFrame:
+    if not len(pairs):
+        return _frame(pd.DataFrame(), "match_edge")
+    e = pairs[pairs["decision"].isin(["match", "review"]) & pairs["record_key_l"].isin(active_keys)
+              & pairs["record_key_r"].isin(active_keys)].copy()
+    e["evidence"] = _evidence(e)
+    if "rules" in e.columns:
+        e["rules"] = _text_values(e["rules"])
+    e["run_id"] = e["run_id"].where(e["run_id"].notna(), run_id) if "run_id" in e.columns else run_id
+    e = e.drop_duplicates(["record_key_l", "record_key_r"], keep="last")
+    return _none(_frame(e, "match_edge"))
+
+
+def _model_text(model: dict | None) -> str | None:
+    return None if model is None else json.dumps(model, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _match_model(run_id, now, model, prior) -> pd.DataFrame:
+    """A new version only when the model differs from the last saved one."""
+    text = _model_text(model)
+    if text is None or text == _model_text(prior.model):
+        return _frame(pd.DataFrame(), "match_model")
+    return _frame(pd.DataFrame([{"version": prior.model_version + 1, "created": now, "run_id": run_id,
+                                 "model_json": text}]), "match_model")
+
+
+def _history(run_id, now, assigned, masters, prior) -> pd.DataFrame:
+    """This run's id events: created, split_from, merged_into, retired, updated."""
+    ev = []
+    new = assigned[assigned["status"] == "new"]
+    ev.append(pd.DataFrame({"master_id": new["master_id"], "event": "created", "target_master_id": None}))
+    split = assigned[assigned["status"] == "split"]
+    ev.append(pd.DataFrame({"master_id": split["master_id"], "event": "split_from",
+                            "target_master_id": split["origin_id"] if "origin_id" in split.columns else None}))
+    merged = assigned[["master_id", "retired_ids"]].explode("retired_ids").dropna(subset=["retired_ids"])
+    ev.append(pd.DataFrame({"master_id": merged["retired_ids"], "event": "merged_into",
+                            "target_master_id": merged["master_id"]}))
+    prior_ids = set(prior.masters["master_id"].dropna()) | set(prior.xref["master_id"].dropna())
+    gone = sorted(prior_ids - set(assigned["master_id"]) - set(merged["retired_ids"]))
+    ev.append(pd.DataFrame({"master_id": gone, "event": "retired", "target_master_id": None}))
+    created_now = set(new["master_id"]) | set(split["master_id"])
+    upd = masters[(masters["updated_run"] == run_id) & ~masters["master_id"].isin(created_now)
+                  & masters["master_id"].isin(prior_ids)]
+    ev.append(pd.DataFrame({"master_id": upd["master_id"], "event": "updated", "target_master_id": None}))
+    h = pd.concat([e for e in ev if len(e)], ignore_index=True) if any(len(e) for e in ev) else pd.DataFrame()
+    h["run_id"] = run_id
+    h["at"] = now
+    return _none(_frame(h, "master_id_history"))
+
+
+def _xref_delta(run_id, xref, prior) -> pd.DataFrame:
+    """Only record→master assignments that changed (master_id None: the record left)."""
+    old = prior.xref.set_index("record_key")["master_id"] if len(prior.xref) else pd.Series(dtype=object)
+    cur = xref[["record_key", "master_id"]]
+    changed = cur[cur["record_key"].map(old).fillna("\x00").values != cur["master_id"].values]
+    left = sorted(set(old.index) - set(cur["record_key"]))
+    d = pd.concat([changed, pd.DataFrame({"record_key": left, "master_id": None})], ignore_index=True)
+    d["run_id"] = run_id
+    return _none(_frame(d, "xref_snapshot"))

@@ -1,0 +1,536 @@
+"""The master database: SQLite file by default, PostgreSQL by URL, behaving exactly alike.
+
+Write-audit-publish: `publish` replaces every published table in ONE transaction (SQLite
+`BEGIN IMMEDIATE`; PostgreSQL one transaction with COPY bulk loads), so readers see either the
+previous master or the new one, never a mix. `run_log` rows are written outside that
+transaction, so a failed run is still recorded as failed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from ..errors import CrmcleanError, RunLocked
+from .tables import (
+    APPENDED_TABLES,
+    OTHER_COLUMNS,
+    RECORD_DATA_COLUMNS,
+    RECORD_META_COLUMNS,
+    REPLACED_TABLES,
+    RUN_COUNT_COLUMNS,
+    TABLES,
+    columns_of,
+    metadata,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOCK_TIMEOUT = float(os.environ.get("CRMCLEAN_LOCK_TIMEOUT", "60"))
+_PG_LOCK_KEY = (0x63726D63, 1)  # ("crmc", 1): one advisory lock per database = per master
+
+
+class StoreError(CrmcleanError):
+    """The master database could not be reached or written; nothing half-published."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return str(value)
+
+
+@dataclass
+class PriorState:
+    """What the previous successful publish left: the starting point of an incremental run."""
+
+    records: pd.DataFrame  # active customer_record rows (raw + std + content_hash ...)
+    xref: pd.DataFrame  # record_key, source, source_record_id, master_id
+    edges: pd.DataFrame  # match_edge
+    model: dict | None
+    overrides: pd.DataFrame  # review_decision
+    id_history: pd.DataFrame  # master_id_history
+    next_master_number: int
+    # extensions (optional, defaulted): used by build_tables to carry state forward
+    masters: pd.DataFrame = field(default_factory=lambda: _empty("master_customer"))
+    quarantine: pd.DataFrame = field(default_factory=lambda: _empty("quarantine"))
+    retired_records: pd.DataFrame = field(default_factory=lambda: _empty_records())
+    model_version: int = 0
+
+    @classmethod
+    def empty(cls) -> "PriorState":
+        return cls(
+            records=_empty_records(),
+            xref=_empty("customer_xref"),
+            edges=_empty("match_edge"),
+            model=None,
+            overrides=_empty("review_decision"),
+            id_history=_empty("master_id_history"),
+            next_master_number=1,
+        )
+
+
+def _empty(table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns_of(table)})
+
+
+def _empty_records() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in (*RECORD_DATA_COLUMNS, *RECORD_META_COLUMNS)})
+
+
+# --------------------------------------------------------------------------- value conversion
+
+
+def _text_values(s: pd.Series) -> list:
+    """A column as str-or-None, the way it is stored (wide columns are text)."""
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        return s.where(s.notna(), None).tolist()
+
+    def conv(v: Any) -> str | None:
+        if v is None or (not isinstance(v, (list, dict, tuple, np.ndarray)) and pd.isna(v)):
+            return None
+        if isinstance(v, (list, dict, tuple)):
+            return json.dumps(v, ensure_ascii=False, default=str)
+        if isinstance(v, np.ndarray):
+            return json.dumps(v.tolist(), ensure_ascii=False, default=str)
+        if isinstance(v, (datetime, pd.Timestamp)):
+            return _iso(v)
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        return str(v)
+
+    return [conv(v) for v in s.tolist()]
+
+
+def _float_values(s: pd.Series) -> list:
+    f = pd.to_numeric(s, errors="coerce").astype("float64")
+    return [None if np.isnan(v) else float(v) for v in f.tolist()]
+
+
+def _int_values(s: pd.Series) -> list:
+    f = pd.to_numeric(s, errors="coerce").astype("float64")
+    return [None if np.isnan(v) else int(v) for v in f.tolist()]
+
+
+def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns outside the fixed customer_record shape go into `other_columns` as JSON."""
+    fixed = set(RECORD_DATA_COLUMNS) | set(RECORD_META_COLUMNS) | {OTHER_COLUMNS}
+    extra_cols = [c for c in df.columns if c not in fixed]
+    if not extra_cols:
+        return df
+    out = df.drop(columns=extra_cols)
+    packed = df[extra_cols].astype(object).where(df[extra_cols].notna(), None)
+    out[OTHER_COLUMNS] = [
+        json.dumps({k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v)) for k, v in row.items()
+                    if v is not None}, ensure_ascii=False)
+        for row in packed.to_dict("records")
+    ]
+    return out
+
+
+def _unpack_records(df: pd.DataFrame) -> pd.DataFrame:
+    if OTHER_COLUMNS not in df.columns:
+        return df
+    packed = df[OTHER_COLUMNS]
+    df = df.drop(columns=[OTHER_COLUMNS])
+    if packed.notna().any():
+        extra = pd.DataFrame([json.loads(v) if v else {} for v in packed.tolist()], index=df.index)
+        extra = extra.astype(object).where(extra.notna(), None)
+        df = pd.concat([df, extra], axis=1)
+    return df
+
+
+def frame_rows(name: str, df: pd.DataFrame) -> tuple[list[str], list[tuple]]:
+    """A frame as (column names, row tuples) typed for the table (missing columns → NULL)."""
+    table = TABLES[name]
+    if name == "customer_record":
+        df = _pack_records(df)
+    n = len(df)
+    cols, values = [], []
+    for col in table.columns:
+        cols.append(col.name)
+        if col.name not in df.columns:
+            values.append([None] * n)
+            continue
+        s = df[col.name]
+        kind = col.type.__class__.__name__
+        if kind == "Float":
+            values.append(_float_values(s))
+        elif kind == "Integer":
+            values.append(_int_values(s))
+        else:
+            values.append(_text_values(s))
+    return cols, list(zip(*values)) if n else []
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def open_store(url: str, lock_timeout: float | None = None) -> "Store":
+    """Open (and create on first use) the master database at `url`."""
+    return Store(url, lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout)
+
+
+class Store:
+    """Reads the prior state, publishes new state atomically, and logs runs."""
+
+    def __init__(self, url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+        self.url = url
+        self.lock_timeout = lock_timeout
+        try:
+            parsed = make_url(url)
+        except Exception as exc:
+            raise StoreError(f"{url!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db): {exc}") from None
+        self.safe_url = parsed.render_as_string(hide_password=True)
+        self.dialect = parsed.get_backend_name()
+        self.sqlite_path: Path | None = None
+        if self.dialect == "sqlite":
+            db = parsed.database
+            if db and db != ":memory:" and not db.startswith("file:"):
+                self.sqlite_path = Path(db).expanduser().resolve()
+                self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(url, connect_args={"timeout": 60})
+            _sqlite_transactions(self.engine)
+        elif self.dialect == "postgresql":
+            self.engine = create_engine(url, pool_pre_ping=True)
+        else:
+            raise StoreError(f"{self.safe_url}: unsupported database (use sqlite:/// or postgresql+psycopg://)")
+        with self._errors("creating the tables"):
+            metadata.create_all(self.engine)
+
+    # -- errors -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Database failures become one clear, retry-able StoreError (no traceback for users)."""
+        try:
+            yield
+        except CrmcleanError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            orig = getattr(exc, "orig", None) or exc
+            first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+            lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+            hint = "the connection to the database was lost" if lost else "database error"
+            raise StoreError(
+                f"{hint} while {action} ({self.safe_url}): {first}. "
+                "The published master is unchanged; run again when the database is reachable."
+            ) from exc
+        except Exception as exc:  # psycopg errors raised from the raw COPY connection
+            if type(exc).__module__.startswith(("psycopg", "sqlite3")):
+                raise StoreError(
+                    f"database error while {action} ({self.safe_url}): {exc}. "
+                    "The published master is unchanged; run again when the database is reachable."
+                ) from exc
+            raise
+
+    # -- run log ----------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, started: datetime | str, inputs: list[str]) -> None:
+        with self._errors("registering the run"), self.engine.begin() as conn:
+            conn.execute(
+                TABLES["run_log"].insert(),
+                {"run_id": run_id, "started_at": _iso(started), "status": "running",
+                 "inputs": json.dumps(list(inputs), ensure_ascii=False)},
+            )
+
+    def finish_run(self, run_id: str, status: str, counts: dict, timings: dict, error: str | None = None) -> None:
+        """Record the outcome. For a failed run a database outage is logged, not raised: the
+        run's own error is what the user must see."""
+        values: dict[str, Any] = {
+            "finished_at": utc_now(),
+            "status": status,
+            "counts": json.dumps(counts or {}, default=int),
+            "timings": json.dumps(timings or {}),
+            "error": error,
+        }
+        for c in RUN_COUNT_COLUMNS:
+            values[c] = int(counts[c]) if counts and counts.get(c) is not None else None
+        t = TABLES["run_log"]
+        try:
+            with self._errors("recording the run's outcome"), self.engine.begin() as conn:
+                conn.execute(t.update().where(t.c.run_id == run_id).values(**values))
+        except StoreError:
+            if status == "success":
+                raise
+            log.warning("could not mark run %s as %s", run_id, status, exc_info=True)
+
+    # -- lock -------------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, run_id: str, timeout: float | None = None) -> Iterator[None]:
+        """One writer per master: wait up to `timeout` seconds, then raise RunLocked."""
+        timeout = self.lock_timeout if timeout is None else timeout
+        if self.dialect == "postgresql":
+            with self._pg_lock(run_id, timeout):
+                yield
+        else:
+            with self._file_lock(run_id, timeout):
+                yield
+
+    def _locked_message(self, holder: str | None, started: str | None) -> str:
+        who = holder or "unknown run"
+        if started:
+            who += f", started {started}"
+        return (f"another crmclean run ({who}) is writing to this master ({self.safe_url}); "
+                "try again when it finishes")
+
+    @contextmanager
+    def _file_lock(self, run_id: str, timeout: float) -> Iterator[None]:
+        if self.sqlite_path is None:  # in-memory database: only this process can see it
+            lock = _MEMORY_LOCKS.setdefault(self.url, threading.Lock())
+            if not lock.acquire(timeout=max(timeout, 0)):
+                raise RunLocked(self._locked_message(None, None))
+            try:
+                yield
+            finally:
+                lock.release()
+            return
+        path = self.sqlite_path.with_name(self.sqlite_path.name + ".lock")
+        fh = open(path, "a+", encoding="utf-8")
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = _read_holder(path)
+                        raise RunLocked(self._locked_message(holder.get("run_id"), holder.get("started")))
+                    time.sleep(0.1)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"run_id": run_id, "started": utc_now(), "pid": os.getpid()}))
+            fh.flush()
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                fh.truncate()
+                fh.flush()
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        finally:
+            fh.close()
+
+    @contextmanager
+    def _pg_lock(self, run_id: str, timeout: float) -> Iterator[None]:
+        k1, k2 = _PG_LOCK_KEY
+        with self._errors("taking the run lock"):
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            with self._errors("taking the run lock"):
+                conn.execute(text("SELECT set_config('application_name', :n, false)"),
+                             {"n": f"crmclean run {run_id}"[:63]})
+                deadline = time.monotonic() + timeout
+                while not conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": k1, "b": k2}).scalar():
+                    if time.monotonic() >= deadline:
+                        holder, started = self._pg_holder(conn)
+                        raise RunLocked(self._locked_message(holder, started))
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), {"a": k1, "b": k2})
+                    conn.execute(text("RESET application_name"))
+                except SQLAlchemyError:  # connection gone: the server released the lock with it
+                    log.warning("could not release the run lock explicitly", exc_info=True)
+        finally:
+            conn.close()
+
+    def _pg_holder(self, conn: Connection) -> tuple[str | None, str | None]:
+        k1, k2 = _PG_LOCK_KEY
+        row = conn.execute(
+            text(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :a AND l.objid = :b "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"a": k1, "b": k2},
+        ).first()
+        holder = row[0].removeprefix("crmclean run ") if row and row[0] else None
+        started = None
+        if holder:
+            t = TABLES["run_log"]
+            started = conn.execute(select(t.c.started_at).where(t.c.run_id == holder)).scalar()
+        return holder, started
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read_table(self, name: str, conn: Connection | None = None, where=None) -> pd.DataFrame:
+        """A whole table as a DataFrame with the table's columns (also when empty)."""
+        table = TABLES[name]
+        stmt = select(table) if where is None else select(table).where(where)
+        if conn is None:
+            with self._errors(f"reading {name}"), self.engine.connect() as c:
+                rows = c.execute(stmt).fetchall()
+        else:
+            rows = conn.execute(stmt).fetchall()
+        cols = columns_of(name)
+        if not rows:
+            return _empty(name)
+        df = pd.DataFrame.from_records(rows, columns=cols)
+        return df
+
+    def load_state(self) -> PriorState:
+        """The last published state (an empty PriorState on a fresh database)."""
+        with self._errors("loading the previous master"), self._read_conn() as conn:
+            records = self.read_table("customer_record", conn)
+            records = _unpack_records(records)
+            active = records["status"].fillna("active") != "retired"
+            xref = self.read_table("customer_xref", conn)
+            models = self.read_table("match_model", conn)
+            history = self.read_table("master_id_history", conn)
+            masters = self.read_table("master_customer", conn)
+            state = PriorState(
+                records=records[active].reset_index(drop=True),
+                xref=xref[["record_key", "source", "source_record_id", "master_id", "match_probability", "reason"]],
+                edges=self.read_table("match_edge", conn),
+                model=None,
+                overrides=self.read_table("review_decision", conn),
+                id_history=history,
+                next_master_number=1,
+                masters=masters,
+                quarantine=self.read_table("quarantine", conn),
+                retired_records=records[~active].reset_index(drop=True),
+            )
+        if len(models):
+            latest = models.sort_values("version").iloc[-1]
+            state.model_version = int(latest["version"])
+            state.model = json.loads(latest["model_json"]) if latest["model_json"] else None
+        ids = pd.concat([masters["master_id"], xref["master_id"], history["master_id"], history["target_master_id"]])
+        state.next_master_number = max_master_number(ids) + 1
+        return state
+
+    @contextmanager
+    def _read_conn(self) -> Iterator[Connection]:
+        """One consistent snapshot for all reads of load_state."""
+        conn = self.engine.connect()
+        try:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+        finally:
+            conn.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def publish(self, run_id: str, tables: dict[str, pd.DataFrame]) -> None:
+        """Replace the published tables (and append this run's history) in ONE transaction."""
+        missing = [t for t in REPLACED_TABLES if t not in tables]
+        if missing:
+            raise StoreError(f"publish of run {run_id} is missing tables: {', '.join(missing)}; nothing was published")
+        prepared = {name: frame_rows(name, tables[name]) for name in (*REPLACED_TABLES, *APPENDED_TABLES)
+                    if name in tables}
+        with self._errors(f"publishing run {run_id}"):
+            with self._write_conn() as conn:
+                for name in REPLACED_TABLES:
+                    conn.execute(TABLES[name].delete())
+                    self._write_table(conn, name, *prepared[name])
+                for name in APPENDED_TABLES:
+                    if name in prepared:
+                        self._write_table(conn, name, *prepared[name])
+
+    def add_review_decisions(self, decisions: pd.DataFrame) -> int:
+        """Store review decisions (record_key_l, record_key_r, decision, decided_by, decided_at,
+        origin); later runs read them back as overrides."""
+        df = decisions.copy()
+        bad = ~df["decision"].isin(["match", "no_match"])
+        if bad.any():
+            raise StoreError(f"review decisions must be match or no_match, got {sorted(set(df.loc[bad, 'decision']))}")
+        if "decided_at" not in df.columns:
+            df["decided_at"] = utc_now()
+        with self._errors("recording review decisions"), self._write_conn() as conn:
+            self._write_table(conn, "review_decision", *frame_rows("review_decision", df))
+        return len(df)
+
+    @contextmanager
+    def _write_conn(self) -> Iterator[Connection]:
+        conn = self.engine.connect()
+        try:
+            if self.dialect == "sqlite":
+                conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
+        finally:
+            conn.close()
+
+    def _write_table(self, conn: Connection, name: str, cols: list[str], rows: list[tuple]) -> None:
+        """Bulk insert inside the caller's transaction: COPY on PostgreSQL, executemany on SQLite."""
+        if not rows:
+            return
+        raw = conn.connection.dbapi_connection
+        collist = ", ".join(f'"{c}"' for c in cols)
+        if self.dialect == "postgresql":
+            with raw.cursor() as cur:
+                with cur.copy(f'COPY "{name}" ({collist}) FROM STDIN') as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        else:
+            cur = raw.cursor()
+            try:
+                cur.executemany(f'INSERT INTO "{name}" ({collist}) VALUES ({", ".join("?" * len(cols))})', rows)
+            finally:
+                cur.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+_MEMORY_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _read_holder(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def max_master_number(ids: pd.Series) -> int:
+    """Largest numeric part of any master id (0 when none)."""
+    nums = pd.to_numeric(ids.dropna().astype(str).str.extract(r"^C(\d+)$")[0], errors="coerce")
+    return int(nums.max()) if nums.notna().any() else 0
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy (not the sqlite3 module) emit BEGIN, so publish can use BEGIN IMMEDIATE
+    (take the write lock up front) and WAL lets readers see the old master meanwhile."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

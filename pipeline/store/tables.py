@@ -1,0 +1,196 @@
+"""The published tables: one SQLAlchemy Core definition used by SQLite and PostgreSQL alike.
+
+Times are ISO-8601 UTC text and wide record columns are text, so both backends store and
+return exactly the same values (docs/store.md documents every column).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Index, Integer, MetaData, Table, Text, UniqueConstraint
+
+from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, MASTER_COLUMNS
+
+metadata = MetaData()
+
+_STD_FIELDS = tuple(f for f in CANONICAL_FIELDS if f not in ("record_id", "phone"))
+
+#: customer_record columns in order: identity, raw canonical text, standardized values and
+#: flags side by side, match keys, then bookkeeping. Anything else a stage adds goes, as JSON,
+#: into `other_columns` so nothing is lost and the table shape stays fixed.
+RECORD_DATA_COLUMNS: tuple[str, ...] = (
+    *IDENTITY_COLUMNS,
+    *CANONICAL_FIELDS,
+    "extra",
+    "raw",
+    *[c for f in _STD_FIELDS for c in (f"{f}_std", f"{f}_flag")],
+    "phone_std",
+    "email_key",
+    "name_suffix_std",
+    "name_title_std",
+    "first_name_key",
+    "last_name_key",
+    "name_script",
+    "name_key",
+    "postal_plus4_std",
+    "district_std",
+)
+RECORD_META_COLUMNS: tuple[str, ...] = ("content_hash", "first_seen_run", "last_seen_run", "status")
+OTHER_COLUMNS = "other_columns"
+
+_INT_MASTER = {"record_count"}
+
+master_customer = Table(
+    "master_customer",
+    metadata,
+    Column("master_id", Text, primary_key=True),
+    *[Column(c, Integer if c in _INT_MASTER else Text) for c in MASTER_COLUMNS if c != "master_id"],
+    Column("created_run", Text),
+    Column("updated_run", Text),
+)
+
+customer_xref = Table(
+    "customer_xref",
+    metadata,
+    Column("source", Text, nullable=False),
+    Column("source_record_id", Text, nullable=False),
+    Column("record_key", Text, nullable=False, unique=True),
+    Column("master_id", Text, nullable=False, index=True),
+    Column("match_probability", Float),
+    Column("reason", Text),
+    Column("run_id", Text),
+    UniqueConstraint("source", "source_record_id", name="uq_customer_xref_source_id"),
+)
+
+customer_record = Table(
+    "customer_record",
+    metadata,
+    *[Column(c, Text, primary_key=(c == "record_key")) for c in RECORD_DATA_COLUMNS],
+    Column(OTHER_COLUMNS, Text),
+    *[Column(c, Text) for c in RECORD_META_COLUMNS],
+    Index("ix_customer_record_status", "status"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("source", Text),
+    Column("source_record_id", Text),
+    Column("locator", Text),
+    Column("stage", Text),
+    Column("reason_code", Text),
+    Column("reason", Text),
+    Column("raw", Text),
+    Column("run_id", Text),
+)
+
+review_queue = Table(
+    "review_queue",
+    metadata,
+    Column("record_key_l", Text, nullable=False),
+    Column("record_key_r", Text, nullable=False),
+    Column("summary_l", Text),
+    Column("summary_r", Text),
+    Column("match_probability", Float),
+    Column("match_weight", Float),
+    Column("evidence", Text),
+    Column("run_id", Text),
+    Column("status", Text),
+    UniqueConstraint("record_key_l", "record_key_r", name="uq_review_queue_pair"),
+)
+
+master_lineage = Table(
+    "master_lineage",
+    metadata,
+    Column("master_id", Text, index=True),
+    Column("field", Text),
+    Column("value", Text),
+    Column("record_key", Text),
+    Column("rule", Text),
+)
+
+master_id_history = Table(
+    "master_id_history",
+    metadata,
+    Column("master_id", Text, index=True),
+    Column("event", Text),
+    Column("target_master_id", Text),
+    Column("run_id", Text, index=True),
+    Column("at", Text),
+)
+
+match_edge = Table(
+    "match_edge",
+    metadata,
+    Column("record_key_l", Text, nullable=False),
+    Column("record_key_r", Text, nullable=False),
+    Column("match_weight", Float),
+    Column("match_probability", Float),
+    Column("decision", Text),
+    Column("evidence", Text),
+    Column("rules", Text),
+    Column("run_id", Text),
+)
+
+match_model = Table(
+    "match_model",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("created", Text),
+    Column("run_id", Text),
+    Column("model_json", Text),
+)
+
+review_decision = Table(
+    "review_decision",
+    metadata,
+    Column("record_key_l", Text, nullable=False),
+    Column("record_key_r", Text, nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("decided_by", Text),
+    Column("decided_at", Text),
+    Column("origin", Text),
+)
+
+RUN_COUNT_COLUMNS: tuple[str, ...] = ("rows_read", "quarantined", "records_accepted", "masters", "records_merged")
+
+run_log = Table(
+    "run_log",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("started_at", Text),
+    Column("finished_at", Text),
+    Column("status", Text),
+    Column("inputs", Text),
+    Column("counts", Text),
+    *[Column(c, Integer) for c in RUN_COUNT_COLUMNS],
+    Column("timings", Text),
+    Column("error", Text),
+)
+
+xref_snapshot = Table(
+    "xref_snapshot",
+    metadata,
+    Column("run_id", Text, index=True),
+    Column("record_key", Text),
+    Column("master_id", Text),
+)
+
+#: Replaced wholesale by every publish (the current state).
+REPLACED_TABLES: tuple[str, ...] = (
+    "master_customer",
+    "customer_xref",
+    "customer_record",
+    "quarantine",
+    "review_queue",
+    "master_lineage",
+    "match_edge",
+)
+#: Only this run's new rows are appended (the history).
+APPENDED_TABLES: tuple[str, ...] = ("master_id_history", "match_model", "xref_snapshot")
+PUBLISHED_TABLES: tuple[str, ...] = REPLACED_TABLES + APPENDED_TABLES
+
+TABLES: dict[str, Table] = dict(metadata.tables)
+
+
+def columns_of(name: str) -> list[str]:
+    return [c.name for c in TABLES[name].columns]

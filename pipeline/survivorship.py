@@ -1,0 +1,428 @@
+"""Survivorship: build one golden (master) row per cluster and record where each value came from.
+
+Each master field is chosen by a chain of strategies from `rules/survivorship.yaml`; each
+strategy breaks the ties the previous one left, and the record_key breaks whatever is left, so
+reruns give the same master. Names and addresses are chosen as groups from ONE record (a
+master never mixes one record's street with another's city, or a pinyin given name with a Hanzi
+surname). Everything is one sort + first-per-cluster per field: no per-cluster Python loops.
+
+Lineage: one row per non-empty master value: `cluster, field, value, record_key, rule`, where
+`rule` is the strategy that decided between the winner and the best candidate holding a
+different value (`only_value` / `all_agree` when there was nothing to decide).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import RulesError
+from .schema import MASTER_COLUMNS
+
+GOLDEN_COLUMNS = ("cluster",) + tuple(c for c in MASTER_COLUMNS if c != "master_id")
+LINEAGE_COLUMNS = ("cluster", "field", "value", "record_key", "rule")
+
+STRATEGIES = (
+    "valid_only",  # never publish a value whose flag has an excluded code (invalid, placeholder)
+    "prefer_clean",  # fewer quality flags (typo_fixed, ambiguous_day_month …) first
+    "source_priority",  # earlier in the source list first
+    "most_recent",  # latest updated_at, then created_at
+    "most_frequent",  # the value most records of the cluster agree on
+    "most_complete",  # more fields filled, then longer text
+    "prefer_script",  # names: records in this script first (default han: Hanzi over pinyin)
+)
+
+
+@dataclass(frozen=True)
+class FieldGroup:
+    """Master fields chosen together from one record: master column -> standardized column."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    flags: tuple[str, ...]
+
+
+GROUPS: tuple[FieldGroup, ...] = (
+    FieldGroup(
+        "name",
+        (("full_name", "full_name_std"), ("first_name", "first_name_std"), ("last_name", "last_name_std"),
+         ("name_suffix", "name_suffix_std")),
+        ("full_name_flag", "first_name_flag", "last_name_flag", "full_name_flag"),
+    ),
+    FieldGroup("gender", (("gender", "gender_std"),), ("gender_flag",)),
+    FieldGroup("email", (("email", "email_std"),), ("email_flag",)),
+    FieldGroup("mobile", (("mobile", "mobile_std"),), ("mobile_flag",)),
+    FieldGroup("landline", (("landline", "landline_std"),), ("landline_flag",)),
+    FieldGroup("birth_date", (("birth_date", "birth_date_std"),), ("birth_date_flag",)),
+    FieldGroup(
+        "address",
+        (("street", "address_std"), ("district", "district_std"), ("city", "city_std"),
+         ("state_or_province", "state_std"), ("postal_code", "postal_code_std"), ("country", "country_std")),
+        ("address_flag", "address_flag", "city_flag", "state_flag", "postal_code_flag", "country_flag"),
+    ),
+    FieldGroup("company", (("company", "company_std"),), ("company_flag",)),
+    # only used when no record has a mobile or a landline (an untyped "phone" column)
+    FieldGroup("phone", (("phone", "phone_std"),), ("phone_flag",)),
+)
+
+DEFAULTS: dict[str, Any] = {
+    "source_priority": [],
+    "exclude_flags": ["invalid", "placeholder"],
+    "default": ["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent", "most_complete"],
+    "fields": {
+        "name": ["prefer_script", "valid_only", "most_complete", "source_priority", "most_recent"],
+        "gender": ["valid_only", "most_frequent", "source_priority", "most_recent"],
+        "email": ["valid_only", "prefer_clean", "most_recent", "most_frequent", "source_priority"],
+        "mobile": ["valid_only", "most_frequent", "most_recent", "source_priority"],
+        "landline": ["valid_only", "most_frequent", "most_recent", "source_priority"],
+        "birth_date": ["valid_only", "prefer_clean", "most_frequent", "source_priority", "most_recent"],
+        "address": ["valid_only", "most_complete", "most_recent", "source_priority"],
+        "company": ["valid_only", "most_recent", "most_frequent", "source_priority"],
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------
+# rules
+
+
+def survivorship_settings(rules) -> dict[str, Any]:
+    """Defaults overlaid with rules/survivorship.yaml; each field chain parsed to
+    [(strategy, argument)]. Unknown strategies or fields are a RulesError naming the file."""
+    user = getattr(rules, "survivorship", None) or {}
+    directory = getattr(rules, "directory", None)
+    where = str(directory / "survivorship.yaml") if directory else "rules/survivorship.yaml"
+    if not isinstance(user, dict):
+        raise RulesError(where, "must contain a mapping")
+    unknown = set(user) - set(DEFAULTS)
+    if unknown:
+        raise RulesError(where, f"unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    cfg = copy.deepcopy(DEFAULTS)
+    for key in ("source_priority", "exclude_flags", "default"):
+        if key in user and user[key] is not None:
+            if not isinstance(user[key], list):
+                raise RulesError(where, f"{key} must be a list")
+            cfg[key] = [str(v) for v in user[key]] if key != "default" else user[key]
+    fields = user.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise RulesError(where, "fields must be a mapping of field -> list of strategies")
+    names = {g.name for g in GROUPS}
+    members = {m: g.name for g in GROUPS for m, _ in g.columns if m != g.name}
+    for field, chain in fields.items():
+        if field in members:
+            raise RulesError(where, f"fields.{field}: {field} is chosen with the '{members[field]}' group; "
+                                    f"configure fields.{members[field]} instead")
+        if field not in names:
+            raise RulesError(where, f"fields.{field} is not a master field ({', '.join(sorted(names))})")
+        cfg["fields"][field] = chain
+    parsed = {"source_priority": cfg["source_priority"], "exclude_flags": set(cfg["exclude_flags"])}
+    parsed["chains"] = {
+        g.name: _parse_chain(cfg["fields"].get(g.name, cfg["default"]), f"fields.{g.name}", where)
+        for g in GROUPS
+    }
+    return parsed
+
+
+def _parse_chain(chain, name: str, where: str) -> list[tuple[str, Any]]:
+    if not isinstance(chain, list) or not chain:
+        raise RulesError(where, f"{name} must be a non-empty list of strategies")
+    out = []
+    for item in chain:
+        if isinstance(item, dict) and len(item) == 1:
+            strategy, arg = next(iter(item.items()))
+        elif isinstance(item, str):
+            strategy, arg = item, None
+        else:
+            raise RulesError(where, f"{name}: {item!r} is not a strategy name or a one-key mapping")
+        if strategy not in STRATEGIES:
+            raise RulesError(where, f"{name}: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+        if strategy == "source_priority" and arg is not None and not isinstance(arg, list):
+            raise RulesError(where, f"{name}: source_priority takes a list of sources")
+        out.append((strategy, arg))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# public entry point
+
+
+def build_golden(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(golden, lineage): one master row per cluster, and which record/rule gave each value."""
+    cfg = survivorship_settings(rules)
+    clusters = clusters[["record_key", "cluster"]].drop_duplicates("record_key")
+    table = _Table.build(records, clusters, cfg)
+
+    golden = _cluster_summary(clusters, table)
+    lineage_parts = []
+    winners: dict[str, pd.DataFrame] = {}
+    for group in GROUPS:
+        win = _choose(table, group, cfg["chains"][group.name])
+        winners[group.name] = win
+        if group.name == "phone":
+            continue
+        for master, _ in group.columns:
+            golden[master] = win[master].reindex(golden.index)
+            lineage_parts.append(_lineage(win, master))
+
+    _fill_phone(golden, winners, lineage_parts)
+    golden = golden.reset_index()[list(GOLDEN_COLUMNS)]
+    for column in GOLDEN_COLUMNS:
+        if column not in ("cluster", "record_count"):
+            golden[column] = golden[column].astype(object).where(golden[column].notna(), None)
+    golden["record_count"] = golden["record_count"].astype(np.int64)
+    lineage = pd.concat(lineage_parts, ignore_index=True)
+    lineage = lineage.sort_values(["cluster", "field"], kind="stable").reset_index(drop=True)
+    return golden, lineage[list(LINEAGE_COLUMNS)]
+
+
+# --------------------------------------------------------------------------------------------
+# internals
+
+
+@dataclass
+class _Column:
+    """A standardized column as codes into its distinct values (blank/missing = -1).
+
+    `uniques` and `lengths` end with a None/0 sentinel, so indexing with code -1 gives "no value".
+    """
+
+    codes: np.ndarray
+    uniques: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def of(cls, values) -> "_Column":
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+        text = np.array([str(u).strip() for u in uniques] + [None], dtype=object)
+        blank = text == ""
+        codes = codes.astype(np.int64)
+        if blank.any():
+            codes[blank[codes] & (codes >= 0)] = -1
+        lengths = np.fromiter((len(t) if t else 0 for t in text), dtype=np.int64, count=len(text))
+        return cls(codes, text, lengths)
+
+    def values(self, rows: np.ndarray) -> np.ndarray:
+        return self.uniques[self.codes[rows]]
+
+
+@dataclass
+class _Table:
+    """Everything the strategies need, computed once per run (each distinct value once)."""
+
+    cluster: np.ndarray
+    record_key: np.ndarray
+    key_rank: np.ndarray
+    source: np.ndarray
+    script: np.ndarray
+    updated: np.ndarray
+    created: np.ndarray
+    columns: dict[str, _Column]
+    excluded: dict[str, np.ndarray]  # flag column -> has an excluded code
+    noise: dict[str, np.ndarray]  # flag column -> number of quality codes (besides `changed`)
+    source_priority: list[str]
+
+    @classmethod
+    def build(cls, records: pd.DataFrame, clusters: pd.DataFrame, cfg) -> "_Table":
+        recs = records.drop_duplicates("record_key", keep="last")
+        # cluster order (then record_key) keeps every later sort cache-friendly
+        clusters = clusters.sort_values(["cluster", "record_key"], kind="stable")
+        pos = pd.Index(recs["record_key"]).get_indexer(clusters["record_key"])
+        keep = pos >= 0
+        pos = pos[keep]
+        n = len(pos)
+
+        def column(name, default=None) -> np.ndarray:
+            if name in recs.columns:
+                return recs[name].to_numpy(object)[pos]
+            return np.full(n, default, dtype=object)
+
+        key = column("record_key")
+        std_columns = {s for g in GROUPS for _, s in g.columns}
+        flags = {f for g in GROUPS for f in g.flags}
+        ignore = {"", "changed"} | set(cfg["exclude_flags"])
+        excluded, noise = {}, {}
+        for flag in flags:  # each distinct flag text parsed once; code -1 (missing) hits the "" sentinel
+            codes, uniques = pd.factorize(pd.Series(column(flag, ""), dtype=object))
+            tokens = [{t.strip() for t in str(u).split(";")} for u in uniques] + [set()]
+            excluded[flag] = np.array([bool(t & cfg["exclude_flags"]) for t in tokens], bool)[codes]
+            noise[flag] = np.array([len(t - ignore) for t in tokens], np.int64)[codes]
+        return cls(
+            cluster=clusters["cluster"].to_numpy()[keep].astype(np.int64),
+            record_key=key,
+            key_rank=_rank(key),
+            source=column("source"),
+            script=pd.Series(column("name_script")).astype("string").str.lower().fillna("").to_numpy(object),
+            updated=_epoch_seconds(column("updated_at_std")),
+            created=_epoch_seconds(column("created_at_std")),
+            columns={s: _Column.of(column(s)) for s in std_columns},
+            excluded=excluded,
+            noise=noise,
+            source_priority=list(cfg["source_priority"]),
+        )
+
+
+def _rank(keys: np.ndarray) -> np.ndarray:
+    """Sort rank of each record_key (the final tie-breaker); cluster_records output is sorted."""
+    index = pd.Index(keys)
+    if index.is_monotonic_increasing:
+        return np.arange(len(keys), dtype=np.int64)
+    return pd.factorize(index, sort=True)[0].astype(np.int64)
+
+
+def _epoch_seconds(values: np.ndarray) -> np.ndarray:
+    """ISO timestamps as seconds (missing/unparseable = -inf, i.e. oldest)."""
+    text = pd.Series(values, dtype=object).astype("string")
+    ts = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    seconds = (ts - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
+    return seconds.fillna(-np.inf).to_numpy(float)
+
+
+def _cluster_summary(clusters: pd.DataFrame, table: _Table) -> pd.DataFrame:
+    """record_count and sources (';'-joined sorted distinct) per cluster."""
+    counts = clusters.groupby("cluster").size().rename("record_count")
+    golden = counts.to_frame()
+    has = pd.notna(table.source)
+    names, codes = np.unique(table.source[has].astype(str), return_inverse=True)
+    if len(names) <= 62:  # one bit per source: each distinct combination joined once
+        mask = _bit_or(table.cluster[has], codes)
+        text = {m: ";".join(names[[i for i in range(len(names)) if m >> i & 1]]) for m in np.unique(mask.to_numpy())}
+        golden["sources"] = mask.map(text).reindex(golden.index)
+    else:
+        src = pd.DataFrame({"cluster": table.cluster[has], "source": names[codes]}).drop_duplicates()
+        golden["sources"] = src.sort_values(["cluster", "source"]).groupby("cluster")["source"].agg(";".join)
+    return golden
+
+
+def _bit_or(cluster: np.ndarray, codes: np.ndarray) -> pd.Series:
+    """Per cluster, the OR of 1 << code (distinct (cluster, code) pairs summed = OR)."""
+    pairs = pd.DataFrame({"cluster": cluster, "code": codes.astype(np.int64)}).drop_duplicates()
+    bits = np.left_shift(np.int64(1), pairs["code"].to_numpy())
+    return pd.Series(bits).groupby(pairs["cluster"].to_numpy()).sum()
+
+
+def _choose(table: _Table, group: FieldGroup, chain) -> pd.DataFrame:
+    """Winner per cluster: index cluster, columns = master fields + record_key + rule."""
+    masters = [m for m, _ in group.columns]
+    cols = [table.columns[s] for _, s in group.columns]
+    present_all = np.column_stack([c.codes >= 0 for c in cols])
+    rows = np.flatnonzero(present_all.any(axis=1))
+    if len(rows) == 0:
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in masters + ["record_key", "rule"]})
+        empty.index = pd.Index([], dtype=np.int64, name="cluster")
+        return empty
+    present = present_all[rows]
+    excluded = np.column_stack([table.excluded[f][rows] for f in group.flags]) & present
+    cluster = table.cluster[rows]
+    value_code = cols[0].codes[rows]
+    for c in cols[1:]:  # one code per distinct combination of the group's values
+        value_code = pd.factorize(value_code * (len(c.uniques) + 1) + (c.codes[rows] + 1))[0].astype(np.int64)
+
+    # valid_only is a filter wherever it is written: it always ranks first
+    chain = sorted(chain, key=lambda item: item[0] != "valid_only")
+    labels, keys = [], []  # per strategy: its label and its sort keys (ascending = better)
+    for strategy, arg in chain:
+        label, strategy_keys = _strategy_keys(strategy, arg, table, group, rows, cols, present, excluded,
+                                              cluster, value_code)
+        labels.append(label)
+        keys.append(strategy_keys)
+    flat = [k for ks in keys for k in ks]
+    order = np.lexsort([table.key_rank[rows]] + flat[::-1] + [cluster])
+    sc, sv = cluster[order], value_code[order]
+    first = np.ones(len(order), bool)
+    first[1:] = sc[1:] != sc[:-1]
+    win_pos = np.flatnonzero(first)
+    n_cand = np.diff(np.append(win_pos, len(order)))
+    differs = sv != np.repeat(sv[win_pos], n_cand)
+    # runner-up: best-ranked candidate of the same cluster holding a different value
+    ru = np.flatnonzero(differs)
+    ru = ru[np.unique(sc[ru], return_index=True)[1]]
+
+    win_rows = order[win_pos]  # positions within `rows`
+    win_clusters = sc[win_pos]
+    rule = np.where(n_cand == 1, "only_value", "all_agree").astype(object)
+    has_ru = np.isin(win_clusters, sc[ru])
+    if has_ru.any():
+        w_rows = win_rows[has_ru]
+        r_rows = order[ru]  # ru is sorted by cluster, as are the winners that have one
+        decided = np.full(len(w_rows), "record_key", dtype=object)
+        open_ = np.ones(len(w_rows), bool)
+        for label, ks in zip(labels, keys):
+            diff = np.zeros(len(w_rows), bool)
+            for k in ks:
+                diff |= k[w_rows] != k[r_rows]
+            decided[open_ & diff] = label
+            open_ &= ~diff
+        rule[has_ru] = decided
+
+    out = {}
+    drop_excluded = any(s == "valid_only" for s, _ in chain)
+    for j, (master, col) in enumerate(zip(masters, cols)):
+        values = col.values(rows[win_rows])
+        if drop_excluded:  # an excluded value is never published
+            values[excluded[win_rows, j]] = None
+        out[master] = values
+    out["record_key"] = table.record_key[rows[win_rows]]
+    out["rule"] = rule
+    return pd.DataFrame(out, index=pd.Index(win_clusters, name="cluster"))
+
+
+def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, present, excluded, cluster, value_code):
+    """Sort keys for one strategy (numpy arrays, smaller = better) and its lineage label."""
+    if strategy == "valid_only":
+        return "valid_only", [excluded.sum(axis=1)]
+    if strategy == "prefer_clean":
+        counts = sum(table.noise[f][rows] for f in dict.fromkeys(group.flags))
+        return "prefer_clean", [counts]
+    if strategy == "source_priority":
+        order = list(arg) if arg is not None else table.source_priority
+        rank = pd.Series(table.source[rows], dtype=object).map({s: i for i, s in enumerate(order)})
+        return "source_priority", [rank.fillna(len(order)).to_numpy(np.int64)]
+    if strategy == "most_recent":
+        return "most_recent", [-table.updated[rows], -table.created[rows]]
+    if strategy == "most_frequent":
+        combined = cluster * (int(value_code.max()) + 1) + value_code
+        _, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
+        return "most_frequent", [-counts[inverse]]
+    if strategy == "most_complete":
+        filled = present.sum(axis=1)
+        length = sum(c.lengths[c.codes[rows]] for c in cols)
+        return "most_complete", [-filled, -length]
+    if strategy == "prefer_script":
+        script = str(arg or "han").lower()
+        return f"prefer_script:{script}", [(table.script[rows] != script).astype(np.int64)]
+    raise AssertionError(strategy)  # chains are validated in survivorship_settings
+
+
+def _lineage(win: pd.DataFrame, master: str) -> pd.DataFrame:
+    part = win[[master, "record_key", "rule"]].rename(columns={master: "value"})
+    part = part[part["value"].notna()].reset_index()
+    part["field"] = master
+    part["value"] = part["value"].astype(str)
+    return part
+
+
+def _fill_phone(golden: pd.DataFrame, winners: dict[str, pd.DataFrame], lineage_parts: list) -> None:
+    """phone = the master mobile if any, else the master landline, else the best untyped phone."""
+    options = [
+        (winners["mobile"], "mobile", "mobile_first"),
+        (winners["landline"], "landline", "landline_when_no_mobile"),
+        (winners["phone"], "phone", None),
+    ]
+    golden["phone"] = None
+    for win, column, rule in options:
+        values = win[column].reindex(golden.index)
+        take = golden["phone"].isna() & values.notna()
+        if not take.any():
+            continue
+        golden.loc[take, "phone"] = values[take]
+        part = win.loc[take[take].index, [column, "record_key", "rule"]].rename(columns={column: "value"})
+        if rule is not None:
+            part["rule"] = rule
+        part = part.reset_index()
+        part["field"] = "phone"
+        part["value"] = part["value"].astype(str)
+        lineage_parts.append(part)

@@ -1,0 +1,519 @@
+"""Great Expectations checks after ingest, after standardization and on the result.
+
+Suites live as GE's own suite JSON in `expectations/` (`source_ingest.json`, `standardized.json`,
+`result.json`) so a user edits checks without touching code and can use the GE docs. Each
+expectation's `meta.severity` is `critical` (a failure stops the publish) or `warning` (reported);
+missing means `warning`. `meta.message` (optional) is the failure sentence, `{n}` = failing
+values. `meta.table` picks the frame an expectation runs on in the result suite
+(default `master_customer`).
+
+Cross-table rules (every xref points to a master …) are computed here into helper columns
+(`xref_master_exists`, `has_xref`, `in_xref`, `name_column_mapped`) that GE then checks, so the
+pass/fail decision, the counts and the Data Docs all come from GE.
+
+GE takes ~4 s to import, so it is imported lazily and ONE ephemeral context is kept per process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import RulesError
+
+SEVERITIES = ("critical", "warning")
+DEFAULT_SEVERITY = "warning"
+DEFAULT_RESULT_TABLE = "master_customer"
+DATASOURCE_NAME = "crmclean"
+DOCS_SITE_NAME = "crmclean_site"
+SUITE_FILES = ("source_ingest", "standardized", "result")
+# Helper frame name for "every accepted record is in the xref".
+ACCEPTED_RECORDS = "accepted_records"
+_EXAMPLES = 5
+
+_context: Any = None
+_batch_definitions: dict[str, Any] = {}
+
+
+# --------------------------------------------------------------------------- data classes
+
+
+@dataclass
+class LoadedSuite:
+    """One suite file: GE expectations plus what crmclean needs (severity, target table)."""
+
+    name: str
+    path: Path | None
+    expectations: list[Any]  # GE Expectation domain objects
+    severities: list[str]
+    tables: list[str | None]
+    date_columns: set[str] = field(default_factory=set)  # compared with dates → coerced to date
+
+    def for_table(self, table: str | None) -> "LoadedSuite":
+        """The subset of expectations aimed at one table (None = every expectation)."""
+        keep = [i for i, t in enumerate(self.tables) if table is None or (t or DEFAULT_RESULT_TABLE) == table]
+        return LoadedSuite(
+            self.name,
+            self.path,
+            [self.expectations[i] for i in keep],
+            [self.severities[i] for i in keep],
+            [self.tables[i] for i in keep],
+            self.date_columns,
+        )
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of one stage's checks.
+
+    `results`: one dict per expectation and batch: suite, batch, expectation, column, severity,
+    success, observed (short text), details (short text), examples (unexpected values; may hold
+    PII — the report masks them). `raw`: GE's result JSON per batch.
+    """
+
+    stage: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+    raw: list[dict[str, Any]] = field(default_factory=list)
+    docs_pages: dict[str, str] = field(default_factory=dict)  # batch -> path relative to the docs index
+    _gx_results: list[tuple[str, str, str, Any]] = field(default_factory=list, repr=False, compare=False)
+    _gx_suites: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def success(self) -> bool:
+        return all(r["success"] for r in self.results)
+
+    def failures(self, severity: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.results if not r["success"] and (severity is None or r["severity"] == severity)]
+
+
+# --------------------------------------------------------------------------- GE context
+
+
+def _gx():
+    import great_expectations as gx  # lazy: ~4 s
+
+    return gx
+
+
+def _get_context():
+    """One ephemeral context per process (creating one costs time and leaks temp dirs)."""
+    global _context
+    if _context is None:
+        gx = _gx()
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        _context = gx.get_context(mode="ephemeral")
+        try:
+            _context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        except Exception:  # pragma: no cover - cosmetic only
+            pass
+        _context.data_sources.add_pandas(DATASOURCE_NAME)
+    return _context
+
+
+def _batch_definition(asset_name: str):
+    bd = _batch_definitions.get(asset_name)
+    if bd is None:
+        ds = _get_context().data_sources.get(DATASOURCE_NAME)
+        try:
+            asset = ds.get_asset(asset_name)
+        except LookupError:
+            asset = ds.add_dataframe_asset(asset_name)
+        try:
+            bd = asset.get_batch_definition("whole")
+        except (KeyError, LookupError, ValueError):
+            bd = asset.add_batch_definition_whole_dataframe("whole")
+        _batch_definitions[asset_name] = bd
+    return bd
+
+
+def _asset_name(stage: str, batch: str) -> str:
+    """Asset names end up in Data Docs file paths: keep them filesystem-safe."""
+    return re.sub(r"[^0-9A-Za-z_.-]+", "_", f"{stage}__{batch}")
+
+
+# --------------------------------------------------------------------------- loading suites
+
+
+def _parse_expectation(path: Path, index: int, item: Any):
+    from great_expectations.exceptions import ExpectationNotFoundError
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    where = f"expectation #{index + 1}"
+    if not isinstance(item, dict):
+        raise RulesError(path, f"{where} must be an object with 'type' and 'kwargs'")
+    etype = item.get("type") or item.get("expectation_type")
+    if not isinstance(etype, str) or not etype:
+        raise RulesError(path, f"{where} has no 'type'")
+    kwargs = item.get("kwargs", {})
+    meta = item.get("meta") or {}
+    if not isinstance(kwargs, dict) or not isinstance(meta, dict):
+        raise RulesError(path, f"{where} ({etype}): 'kwargs' and 'meta' must be objects")
+    severity = str(meta.get("severity", DEFAULT_SEVERITY)).lower()
+    if severity not in SEVERITIES:
+        raise RulesError(path, f"{where} ({etype}): meta.severity must be 'critical' or 'warning', not {severity!r}")
+    table = meta.get("table")
+    try:
+        expectation = ExpectationConfiguration(
+            type=etype, kwargs=dict(kwargs), meta=dict(meta), severity=severity
+        ).to_domain_obj()
+    except ExpectationNotFoundError:
+        raise RulesError(path, f"{where}: unknown expectation type {etype!r}") from None
+    except Exception as exc:  # pydantic: missing/unknown kwargs
+        msg = " ".join(str(exc).split())
+        raise RulesError(path, f"{where} ({etype}): invalid kwargs: {msg[:300]}") from None
+    return expectation, severity, table
+
+
+def _date_column(expectation) -> str | None:
+    """Columns compared with dates must hold dates, not ISO text, for GE's `between`."""
+    lo, hi = getattr(expectation, "min_value", None), getattr(expectation, "max_value", None)
+    if any(isinstance(v, (date, datetime)) or (isinstance(v, dict) and v.get("$PARAMETER") == "today") for v in (lo, hi)):
+        return getattr(expectation, "column", None)
+    return None
+
+
+def load_suite_file(path: Path) -> LoadedSuite:
+    """Read one GE suite JSON; RulesError names the file and what is wrong."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RulesError(path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise RulesError(path, "is not UTF-8 text") from None
+    except OSError as exc:
+        raise RulesError(path, f"cannot be read: {exc.strerror}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("expectations", []), list):
+        raise RulesError(path, "must be a GE suite object with an 'expectations' list")
+    parsed = [_parse_expectation(path, i, item) for i, item in enumerate(data.get("expectations", []))]
+    suite = LoadedSuite(
+        name=str(data.get("name") or path.stem),
+        path=path,
+        expectations=[p[0] for p in parsed],
+        severities=[p[1] for p in parsed],
+        tables=[p[2] for p in parsed],
+    )
+    suite.date_columns = {c for c in (_date_column(e) for e in suite.expectations) if c}
+    return suite
+
+
+def load_suites(directory: Path) -> dict[str, LoadedSuite]:
+    """Every `*.json` in the expectations folder, keyed by file stem; absent stage files = no checks."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RulesError(directory, "expectations directory not found")
+    suites = {p.stem: load_suite_file(p) for p in sorted(directory.glob("*.json"))}
+    for stem in SUITE_FILES:
+        suites.setdefault(stem, LoadedSuite(stem, None, [], [], []))
+    return suites
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _coerce_dates(frame: pd.DataFrame, columns: set[str]) -> pd.DataFrame:
+    """ISO text or datetime64 → `date` so GE can compare with the suite's dates; text that is not
+    a date becomes 0001-01-01 so it fails the range check instead of being skipped as empty."""
+    todo = [c for c in columns if c in frame.columns]
+    if not todo:
+        return frame
+    out = frame.copy(deep=False)
+    for c in todo:
+        col = out[c]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            out[c] = pd.Series(col.dt.date, index=col.index, dtype=object).where(col.notna(), None)
+            continue
+        uniq = pd.Series(col.dropna().unique())  # each distinct value parsed once
+        if uniq.empty or all(isinstance(v, date) for v in uniq):
+            continue
+        parsed = pd.to_datetime(uniq.astype(str), errors="coerce", format="ISO8601")
+        lookup = dict(zip(uniq, [d.date() if not pd.isna(d) else date.min for d in parsed]))
+        out[c] = col.map(lookup).astype(object).where(col.notna(), None)
+    return out
+
+
+def _narrow(frame: pd.DataFrame, suite: LoadedSuite) -> pd.DataFrame:
+    """Only the columns the suite reads: GE fingerprints (hashes) every column of a batch, twice,
+    which costs more than the checks on a wide standardized frame."""
+    needed: list[str] = []
+    for exp in suite.expectations:
+        if "table_column" in exp.expectation_type:  # checks the column list itself
+            return frame
+        for attr in ("column", "column_A", "column_B", "column_list"):
+            value = getattr(exp, attr, None)
+            needed.extend(value if isinstance(value, (list, tuple)) else [value] if value else [])
+    keep = [c for c in dict.fromkeys(needed) if c in frame.columns]
+    if keep:
+        return frame[keep]
+    return frame.iloc[:, :1] if frame.shape[1] else frame
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _summarise(stage: str, batch: str, severity: str, res) -> dict[str, Any]:
+    """One GE expectation result → one flat row for the report and the failure sentences."""
+    cfg = res.expectation_config
+    kwargs = dict(cfg.kwargs)
+    result = res.result or {}
+    exc = res.exception_info or {}
+    exc_message = None
+    if exc.get("raised_exception"):
+        exc_message = exc.get("exception_message")
+    else:  # per-metric exception map
+        for v in exc.values() if isinstance(exc, dict) else []:
+            if isinstance(v, dict) and v.get("raised_exception"):
+                exc_message = v.get("exception_message")
+                break
+    examples: list[Any] = []
+    if exc_message:
+        observed = f"error: {_short(exc_message, 160)}"
+    elif "observed_value" in result:
+        observed = _short(result["observed_value"])
+    elif "unexpected_count" in result:
+        n, total = result.get("unexpected_count") or 0, result.get("element_count") or 0
+        pct = result.get("unexpected_percent") or 0.0
+        observed = f"{n} of {total} unexpected ({pct:.1f}%)"
+        examples = [v for v in (result.get("partial_unexpected_list") or [])[:_EXAMPLES]]
+    else:
+        observed = ""
+    details = ", ".join(f"{k}={_short(v, 60)}" for k, v in kwargs.items() if k not in ("batch_id", "column"))
+    return {
+        "stage": stage,
+        "suite": stage,
+        "batch": batch,
+        "expectation": cfg.type,
+        "column": kwargs.get("column") or kwargs.get("column_list") or "",
+        "severity": severity,
+        "success": bool(res.success),
+        "observed": observed,
+        "unexpected_count": int(result.get("unexpected_count") or 0),
+        "details": details,
+        "examples": examples,
+        "error": exc_message,
+        "message": (cfg.meta or {}).get("message"),
+    }
+
+
+def _run_suite(report: ValidationReport, suite: LoadedSuite, batch: str, frame: pd.DataFrame | None) -> None:
+    """Validate one frame with one (sub)suite and append its rows to the report."""
+    if not suite.expectations:
+        return
+    gx = _gx()
+    if frame is None:  # a table the suite targets was not produced
+        for exp, sev in zip(suite.expectations, suite.severities):
+            report.results.append({
+                "stage": report.stage, "suite": suite.name, "batch": batch, "expectation": exp.expectation_type,
+                "column": getattr(exp, "column", "") or "", "severity": sev, "success": False,
+                "observed": f"table {batch} was not produced", "unexpected_count": 0, "details": "",
+                "examples": [], "error": f"table {batch} was not produced",
+            })
+        return
+    frame = _coerce_dates(_narrow(frame, suite), suite.date_columns)
+    gsuite = gx.ExpectationSuite(name=suite.name, expectations=[e.copy(deep=True) for e in suite.expectations])
+    batch_obj = _batch_definition(_asset_name(report.stage, batch)).get_batch(batch_parameters={"dataframe": frame})
+    result = batch_obj.validate(gsuite, expectation_parameters={"today": date.today()})
+    for res in result.results:
+        sev = getattr(res.expectation_config, "severity", None)
+        sev = getattr(sev, "value", sev) or DEFAULT_SEVERITY
+        row = _summarise(report.stage, batch, str(sev), res)
+        row["suite"] = suite.name
+        report.results.append(row)
+    report.raw.append({"batch": batch, "suite": suite.name, "result": result.to_json_dict()})
+    report._gx_results.append((suite.name, batch, _asset_name(report.stage, batch), result))
+    known = report._gx_suites.setdefault(suite.name, [])
+    known.extend(e for e in suite.expectations if not any(e is k for k in known))
+
+
+def _mapped_fields(source_mapping: dict) -> set[str]:
+    files = (source_mapping or {}).get("files", {}) or {}
+    return {c for sheets in files.values() for headers in (sheets or {}).values() for c in (headers or {}).values() if c}
+
+
+def validate_sources(records: pd.DataFrame, mapping: dict, suites: dict[str, LoadedSuite]) -> ValidationReport:
+    """`source_ingest` suite once per source, on that source's rows and mapped columns only.
+
+    Unmapped canonical columns are dropped from the batch so `expect_table_columns_to_contain_set`
+    means "this column was mapped"; `name_column_mapped` is true when full_name or last_name is.
+    """
+    from .schema import CANONICAL_FIELDS, IDENTITY_COLUMNS
+
+    report = ValidationReport(stage="source_ingest")
+    suite = suites.get("source_ingest")
+    if suite is None or not suite.expectations:
+        return report
+    groups = {s: g for s, g in records.groupby("source", sort=False)} if len(records) and "source" in records else {}
+    sources = list(dict.fromkeys([*(mapping or {}).keys(), *groups.keys()]))
+    for source in sources:
+        mapped = _mapped_fields((mapping or {}).get(source, {}))
+        if not mapped and source in groups:  # no mapping given: every non-empty canonical column counts
+            mapped = {c for c in CANONICAL_FIELDS if c in groups[source] and groups[source][c].notna().any()}
+        keep = [c for c in (*IDENTITY_COLUMNS, *CANONICAL_FIELDS) if c in records.columns and (c in IDENTITY_COLUMNS or c in mapped)]
+        frame = groups[source][keep] if source in groups else pd.DataFrame({c: pd.Series(dtype=object) for c in keep or IDENTITY_COLUMNS})
+        frame = frame.assign(name_column_mapped=bool({"full_name", "last_name"} & mapped))
+        _run_suite(report, suite, str(source), frame)
+    return report
+
+
+def validate_standardized(std: pd.DataFrame, suites: dict[str, LoadedSuite]) -> ValidationReport:
+    """`standardized` suite on the whole standardized frame."""
+    report = ValidationReport(stage="standardized")
+    suite = suites.get("standardized")
+    if suite is not None:
+        _run_suite(report, suite, "standardized", std)
+    return report
+
+
+def _result_frames(tables: dict[str, pd.DataFrame], std: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Tables plus the helper columns that turn cross-table rules into column checks."""
+    frames = dict(tables)
+    master = tables.get("master_customer")
+    xref = tables.get("customer_xref")
+    master_ids = pd.Index(master["master_id"].dropna().unique()) if master is not None and "master_id" in master else pd.Index([])
+    xref_masters = pd.Index(xref["master_id"].dropna().unique()) if xref is not None and "master_id" in xref else pd.Index([])
+    xref_keys = pd.Index(xref["record_key"].dropna().unique()) if xref is not None and "record_key" in xref else pd.Index([])
+    if master is not None and "master_id" in master:
+        frames["master_customer"] = master.assign(has_xref=master["master_id"].isin(xref_masters))
+    if xref is not None and "master_id" in xref:
+        frames["customer_xref"] = xref.assign(xref_master_exists=xref["master_id"].isin(master_ids))
+    keys = std["record_key"] if std is not None and "record_key" in std else pd.Series(dtype=object)
+    frames[ACCEPTED_RECORDS] = pd.DataFrame({"record_key": keys.to_numpy(), "in_xref": keys.isin(xref_keys).to_numpy()})
+    return frames
+
+
+def validate_result(tables: dict[str, pd.DataFrame], std: pd.DataFrame, suites: dict[str, LoadedSuite]) -> ValidationReport:
+    """`result` suite: each expectation runs on the table named in its `meta.table`."""
+    report = ValidationReport(stage="result")
+    suite = suites.get("result")
+    if suite is None or not suite.expectations:
+        return report
+    frames = _result_frames(tables, std)
+    for table in dict.fromkeys(t or DEFAULT_RESULT_TABLE for t in suite.tables):
+        _run_suite(report, suite.for_table(table), table, frames.get(table))
+    return report
+
+
+# --------------------------------------------------------------------------- outputs
+
+_PHRASES = {
+    "expect_column_values_to_be_unique": "must be unique — {n} duplicated values",
+    "expect_compound_columns_to_be_unique": "must be unique together — {n} duplicated rows",
+    "expect_column_values_to_not_be_null": "must not be empty — {n} empty",
+    "expect_column_values_to_match_regex": "must match {regex} — {n} values do not",
+    "expect_column_values_to_not_match_regex": "must not match {regex} — {n} values do",
+    "expect_column_values_to_be_in_set": "must be one of the allowed values — {n} are not",
+    "expect_column_values_to_be_between": "must be between {min_value} and {max_value} — {n} are not",
+    "expect_table_row_count_to_be_between": "row count must be between {min_value} and {max_value} — observed {observed}",
+}
+
+
+def describe_failure(row: dict[str, Any]) -> str:
+    """A failed result row as one sentence a person understands."""
+    where = f"{row['batch']}.{row['column']}" if row.get("column") else str(row["batch"])
+    if row.get("error"):
+        return f"{row['stage']}: {where} {row['expectation']} could not be checked — {row['error']}"
+    if row.get("message"):  # meta.message in the suite JSON: the user's own sentence
+        try:
+            return f"{row['stage']}: " + str(row["message"]).format(
+                n=row.get("unexpected_count", 0), observed=row.get("observed", ""), batch=row["batch"], column=row.get("column", "")
+            )
+        except (KeyError, IndexError, ValueError):
+            return f"{row['stage']}: {row['message']} — {row.get('observed', '')}"
+    template = _PHRASES.get(row["expectation"])
+    if template:
+        params = {"n": row.get("unexpected_count", 0), "observed": row.get("observed", ""),
+                  "regex": "", "min_value": "-∞", "max_value": "∞"}
+        for part in (row.get("details") or "").split(", "):
+            if "=" in part:
+                k, v = part.split("=", 1)
+                if k in params or k in ("regex", "min_value", "max_value"):
+                    params[k] = v if v != "None" else params.get(k, v)
+        try:
+            return f"{row['stage']}: {where} {template.format(**params)}"
+        except (KeyError, IndexError):
+            pass
+    human = row["expectation"].removeprefix("expect_").replace("_", " ")
+    return f"{row['stage']}: {where} expected {human} — {row.get('observed', '')}"
+
+
+def critical_failures(reports: list[ValidationReport]) -> list[str]:
+    """Sentences for every failed critical expectation (non-empty = do not publish)."""
+    return [describe_failure(r) for rep in reports if rep for r in rep.failures("critical")]
+
+
+def build_data_docs(reports: list[ValidationReport], directory: Path) -> Path:
+    """Real GE Data Docs (suites + this run's validation results) in `directory`; → index.html.
+
+    The process-wide context's results store is emptied first so a run's docs show only its own
+    results. A docs failure never fails the run: a one-page index says what went wrong.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    index = directory / "index.html"
+    try:
+        _build_docs(reports, directory)
+    except Exception as exc:  # pragma: no cover - defensive: GE rendering bugs
+        import html
+
+        index.write_text(
+            "<!doctype html><meta charset='utf-8'><title>Data Docs</title>"
+            f"<p>Data Docs could not be built: {html.escape(repr(exc))}</p>",
+            encoding="utf-8",
+        )
+    return index
+
+
+def _build_docs(reports: list[ValidationReport], directory: Path) -> None:
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    ctx = _get_context()
+    gx = _gx()
+    store = ctx.validation_results_store
+    for key in list(store.list_keys()):
+        store.remove_key(key)
+    for name in [n for n in ctx.get_site_names() if n == DOCS_SITE_NAME]:
+        ctx.delete_data_docs_site(name)
+    run_time = datetime.now(timezone.utc)
+    for rep in reports:
+        if rep is None:
+            continue
+        for suite_name, batch, asset, result in rep._gx_results:
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+                run_id=RunIdentifier(run_name=rep.stage, run_time=run_time),
+                batch_identifier=f"{DATASOURCE_NAME}-{asset}",
+            )
+            store.set(key, result)
+            parts = key.to_tuple()
+            rep.docs_pages[batch] = "validations/" + "/".join(str(p) for p in parts) + ".html"
+    for rep in reports:  # expectation-suite pages in the docs
+        for suite_name, exps in (rep._gx_suites.items() if rep else []):
+            try:
+                ctx.suites.add_or_update(gx.ExpectationSuite(name=suite_name, expectations=[e.copy(deep=True) for e in exps]))
+            except Exception:  # pragma: no cover - suite pages are a nicety
+                pass
+    ctx.add_data_docs_site(
+        DOCS_SITE_NAME,
+        {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    try:
+        ctx.build_data_docs(site_names=[DOCS_SITE_NAME])
+    finally:
+        ctx.delete_data_docs_site(DOCS_SITE_NAME)

@@ -1,0 +1,341 @@
+"""Link stage: blocking, comparison levels, EM model, TF adjustment, decisions, incremental."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.errors import RulesError
+from pipeline.link import PAIR_COLUMNS, LinkResult, link, train_supervised
+from pipeline.link.blocking import block, soundex
+from pipeline.link.compare import FEATURE_NAMES, FEATURES, compare_pairs, prepare_columns
+from pipeline.link.model import levels_frame, model_compatible
+from pipeline.settings import Rules, load_rules
+
+STD_COLUMNS = [
+    "record_key", "source", "source_record_id", "first_name_key", "last_name_key", "name_key", "name_script",
+    "full_name_std", "name_suffix_std", "email_key", "email_std", "mobile_std", "landline_std", "phone_std",
+    "birth_date_std", "address_std", "city_std", "state_std", "postal_code_std", "district_std", "country_std",
+    "gender_std", "company_std",
+]
+
+FIRST = ["robert", "william", "james", "mary", "patricia", "jennifer", "michael", "linda", "david", "susan",
+         "wei", "fang", "xuedong", "li", "na", "jing", "qiang", "min", "yan", "jun", "thomas", "karen", "daniel",
+         "nancy", "paul", "lisa", "mark", "betty", "steven", "helen"]
+LAST = ["smith", "johnson", "brown", "garcia", "miller", "davis", "wilson", "moore", "taylor", "anderson",
+        "zhang", "wang", "li", "liu", "chen", "yang", "huang", "zhao", "wu", "zhou", "xie", "sun", "ma", "hu"]
+CITIES = ["springfield", "shanghai", "beijing", "riverside", "franklin"]
+FAST = {"u_sample_pairs": 100_000}  # smaller random sample for u: keeps the tests fast
+
+
+def R(**matching) -> Rules:
+    return Rules(matching={**FAST, **matching})
+
+
+def person(key, first, last, **kw):
+    row = {c: None for c in STD_COLUMNS}
+    src, _, rid = key.partition("|")
+    row.update(record_key=key, source=src, source_record_id=rid, first_name_key=first, last_name_key=last,
+               name_key=" ".join(sorted(p for p in (first, last) if p)) or None, name_script="latin")
+    row.update(kw)
+    if row.get("phone_std") is None:
+        row["phone_std"] = row.get("mobile_std") or row.get("landline_std")
+    return row
+
+
+def _typo(rng, s):
+    if not s or len(s) < 4:
+        return s
+    k = int(rng.integers(1, len(s) - 1))
+    return s[:k] + s[k + 1] + s[k] + s[k + 2:]
+
+
+def synthetic(n_people=600, seed=7):
+    """People with a second record for ~half of them (typos, missing fields, new address)."""
+    rng = np.random.default_rng(seed)
+    rows, truth = [], set()
+    for p in range(n_people):
+        first, last = FIRST[rng.integers(len(FIRST))], LAST[rng.integers(len(LAST))]
+        y, m, d = int(rng.integers(1940, 2005)), int(rng.integers(1, 13)), int(rng.integers(1, 29))
+        base = dict(
+            birth_date_std=f"{y:04d}-{m:02d}-{d:02d}",
+            email_key=f"{first}.{last}{p}@example.com",
+            mobile_std=f"+1555{p:07d}",
+            address_std=f"{int(rng.integers(1, 999))} {LAST[rng.integers(len(LAST))]} street",
+            city_std=CITIES[rng.integers(len(CITIES))],
+            postal_code_std=f"{int(rng.integers(10000, 99999))}",
+            gender_std=["M", "F"][int(rng.integers(2))],
+        )
+        rows.append(person(f"crm|{p}", first, last, **base))
+        if rng.random() < 0.5:
+            dup = dict(base)
+            f2, l2 = first, last
+            r = rng.random()
+            if r < 0.25:
+                f2 = _typo(rng, first)
+            elif r < 0.4:
+                dup["email_key"] = None
+            elif r < 0.55:
+                dup["address_std"] = f"{int(rng.integers(1, 999))} new road"  # moved
+                dup["postal_code_std"] = None
+            elif r < 0.7:
+                dup["mobile_std"] = None
+            elif r < 0.8:
+                f2, l2 = last, first  # swapped given/family name
+            rows.append(person(f"web|{p}", f2, l2, **dup))
+            truth.add(tuple(sorted((f"crm|{p}", f"web|{p}"))))
+    return pd.DataFrame(rows, columns=STD_COLUMNS), truth
+
+
+@pytest.fixture(scope="module")
+def data():
+    frame, truth = synthetic()
+    return frame, truth
+
+
+@pytest.fixture(scope="module")
+def linked(data) -> LinkResult:
+    return link(data[0], R(), workers=1)
+
+
+def _pairset(pairs, decision="match"):
+    p = pairs[pairs["decision"] == decision]
+    return set(zip(p["record_key_l"], p["record_key_r"]))
+
+
+# ------------------------------------------------------------------ end-to-end quality
+
+
+def test_link_finds_duplicates_with_high_precision_and_recall(data, linked):
+    _, truth = data
+    found = _pairset(linked.pairs)
+    tp = len(found & truth)
+    precision, recall = tp / len(found), tp / len(truth)
+    assert precision >= 0.99, (precision, sorted(found - truth)[:5])
+    assert recall >= 0.95, (recall, sorted(truth - found)[:5])
+
+
+def test_pairs_contract(linked):
+    pairs = linked.pairs
+    assert list(pairs.columns) == PAIR_COLUMNS
+    assert (pairs["record_key_l"] < pairs["record_key_r"]).all()
+    assert not pairs.duplicated(["record_key_l", "record_key_r"]).any()
+    assert set(pairs["decision"]) <= {"match", "review"}  # non-matches are counted, not kept
+    assert (pairs["match_probability"] >= 0.6).all()
+    row = pairs.iloc[0]
+    ev = json.loads(row["evidence"])
+    assert set(ev) == set(FEATURE_NAMES)
+    prior = math.log2(linked.model["lambda"] / (1 - linked.model["lambda"]))
+    assert math.isclose(prior + sum(v["weight"] for v in ev.values()), row["match_weight"], abs_tol=0.05)
+    assert math.isclose(row["match_probability"], 1 / (1 + 2 ** -row["match_weight"]), rel_tol=1e-3)
+    # every pair records which blocking rules proposed it
+    assert pairs["rules"].str.len().gt(0).all()
+    assert pairs["rules"].str.contains(";").any()
+
+
+def test_model_is_serialisable_and_reused_without_training(data, linked):
+    model = json.loads(json.dumps(linked.model))
+    assert model["version"] == 1 and 0 < model["lambda"] < 1 and model_compatible(model)
+    for feature in FEATURE_NAMES:
+        c = model["comparisons"][feature]
+        assert len(c["m"]) == len(c["u"]) == len(FEATURES[feature]) - 1
+    # a true exact match is far more likely among matches than among random pairs
+    fn = model["comparisons"]["first_name"]
+    assert fn["m"][0] > 0.5 and fn["u"][0] < 0.2
+    again = link(data[0], R(), model=model, workers=1)
+    assert again.model["created"] == model["created"]  # reused, not retrained
+    pd.testing.assert_frame_equal(again.pairs, linked.pairs)
+
+
+def test_summary_counts_every_candidate(linked):
+    s = linked.blocking_summary
+    total = s[s["rule"] == "total"].iloc[0]
+    assert total["match"] + total["review"] + total["non_match"] == total["pairs"]
+    assert total["match"] == (linked.pairs["decision"] == "match").sum()
+    assert {"phone", "email", "name", "name_neighbourhood"} <= set(s["rule"])
+
+
+# ------------------------------------------------------------------ hard cases
+
+
+def hard_cases():
+    rows = [
+        # Hanzi record vs pinyin record: standardize gives both the same pinyin keys
+        person("cn|1", "xuedong", "xie", name_script="han", full_name_std="谢雪东", mobile_std="+8613800138000",
+               birth_date_std="1985-03-12", city_std="shanghai"),
+        person("us|1", "xuedong", "xie", mobile_std="+8613800138000", birth_date_std="1985-03-12",
+               email_key="xuedong.xie@example.com"),
+        # nickname already canonical (Bob → robert) and day/month swapped birth date
+        person("a|2", "robert", "miller", birth_date_std="1970-04-05", email_key="bob.miller@example.com",
+               address_std="12 oak street", postal_code_std="12345", city_std="springfield"),
+        person("b|2", "robert", "miller", birth_date_std="1970-05-04", email_key="bob.miller@example.com",
+               address_std="12 oak st", postal_code_std="12345", city_std="springfield"),
+        # twins: same surname, birth date, address and landline; different given names
+        person("a|3", "emma", "clarke", birth_date_std="1999-09-09", landline_std="+15550001111",
+               address_std="7 elm street", postal_code_std="55555", city_std="franklin", gender_std="F"),
+        person("b|3", "olivia", "clarke", birth_date_std="1999-09-09", landline_std="+15550001111",
+               address_std="7 elm street", postal_code_std="55555", city_std="franklin", gender_std="F"),
+        # Jr / Sr: same name, address and landline
+        person("a|4", "john", "walker", name_suffix_std="Jr", landline_std="+15550002222",
+               address_std="3 pine road", postal_code_std="66666", city_std="riverside", gender_std="M"),
+        person("b|4", "john", "walker", name_suffix_std="Sr", landline_std="+15550002222",
+               address_std="3 pine road", postal_code_std="66666", city_std="riverside", gender_std="M"),
+        # spouses: surname, address and landline shared
+        person("a|5", "peter", "hughes", birth_date_std="1960-01-01", landline_std="+15550003333",
+               address_std="9 birch lane", postal_code_std="77777", city_std="springfield", gender_std="M"),
+        person("b|5", "susan", "hughes", birth_date_std="1962-06-30", landline_std="+15550003333",
+               address_std="9 birch lane", postal_code_std="77777", city_std="springfield", gender_std="F"),
+    ]
+    return pd.DataFrame(rows, columns=STD_COLUMNS)
+
+
+def test_hard_positives_and_negatives(data):
+    frame = pd.concat([data[0], hard_cases()], ignore_index=True)
+    res = link(frame, R(), workers=1)
+    decisions = {(a, b): d for a, b, d in zip(res.pairs["record_key_l"], res.pairs["record_key_r"], res.pairs["decision"])}
+    assert decisions.get(("cn|1", "us|1")) == "match"  # Hanzi vs pinyin
+    assert decisions.get(("a|2", "b|2")) == "match"  # nickname + day/month swap
+    assert decisions.get(("a|3", "b|3")) != "match"  # twins
+    assert ("a|4", "b|4") not in decisions  # Jr vs Sr: capped to non_match
+    assert decisions.get(("a|5", "b|5")) != "match"  # spouses
+    ev = json.loads(res.pairs.set_index(["record_key_l", "record_key_r"]).loc[("a|2", "b|2"), "evidence"])
+    assert ev["birth_date"]["level"] == "day_month_swapped"
+
+
+def test_term_frequency_makes_common_names_weak(data):
+    """Two Zhang Wei records that share only their (common) name weigh less than two rare names."""
+    frame = data[0].copy()
+    extra = [person(f"z|{k}", "wei", "zhang", city_std="beijing") for k in range(30)]
+    extra += [person("r|1", "xuedong", "quimby", city_std="beijing"), person("r|2", "xuedong", "quimby", city_std="beijing")]
+    frame = pd.concat([frame, pd.DataFrame(extra, columns=STD_COLUMNS)], ignore_index=True)
+    res = link(frame, R(thresholds={"match": 0.99, "review": 0.0001}), workers=1)
+    p = res.pairs.set_index(["record_key_l", "record_key_r"])
+    common = json.loads(p.loc[("z|0", "z|1"), "evidence"])
+    rare = json.loads(p.loc[("r|1", "r|2"), "evidence"])
+    assert common["last_name"]["weight"] < rare["last_name"]["weight"] - 3
+    assert common["last_name"]["tf_adjustment"] < 0 < rare["last_name"]["tf_adjustment"]
+    assert p.loc[("z|0", "z|1"), "decision"] != "match"
+
+
+# ------------------------------------------------------------------ blocking
+
+
+def test_junk_key_shared_by_many_records_is_skipped_and_reported():
+    rows = [person(f"s|{k:03d}", FIRST[k % len(FIRST)], LAST[k % len(LAST)], landline_std="+15550000000") for k in range(60)]
+    cols = prepare_columns(pd.DataFrame(rows, columns=STD_COLUMNS))
+    cand = block(cols, {"blocking": {"max_block_size": 50, "rules": [{"name": "landline", "columns": ["landline_std"]}]}})
+    assert len(cand.left) == 0
+    row = cand.summary.iloc[0]
+    assert row["skipped_keys"] == 1 and row["skipped_records"] == 60 and "+15550000000" in row["skipped_examples"]
+    cand = block(cols, {"blocking": {"max_block_size": 100, "rules": [{"name": "landline", "columns": ["landline_std"]}]}})
+    assert len(cand.left) == 60 * 59 // 2
+
+
+def test_blocking_union_is_deduplicated_and_ordered(data):
+    frame = data[0].sort_values("record_key").reset_index(drop=True)
+    cand = block(prepare_columns(frame), {})
+    assert (cand.left < cand.right).all()
+    ids = cand.left.astype(np.int64) * len(frame) + cand.right
+    assert len(np.unique(ids)) == len(ids)
+    # far fewer than all pairs
+    assert len(ids) < len(frame) * (len(frame) - 1) / 2 / 20
+
+
+def test_incremental_only_compares_pairs_touching_new_keys(data, linked):
+    frame = data[0]
+    new = set(frame["record_key"].iloc[:40])
+    res = link(frame, R(), model=linked.model, new_keys=new, workers=1)
+    assert len(res.pairs)
+    assert (res.pairs["record_key_l"].isin(new) | res.pairs["record_key_r"].isin(new)).all()
+    full = linked.pairs[linked.pairs["record_key_l"].isin(new) | linked.pairs["record_key_r"].isin(new)]
+    assert _pairset(res.pairs) == _pairset(full)
+
+
+def test_chunked_parallel_comparison_equals_single_pass(data):
+    small = R(chunk_size=300)
+    a = link(data[0], small, workers=2)
+    b = link(data[0], R(), model=a.model, workers=1)
+    pd.testing.assert_frame_equal(a.pairs, b.pairs)
+
+
+def test_bad_blocking_rule_is_a_rules_error(data):
+    with pytest.raises(RulesError, match="unknown column"):
+        link(data[0], R(blocking={"rules": [{"name": "x", "columns": ["no_such_col"]}]}), workers=1)
+    with pytest.raises(RulesError, match="thresholds"):
+        link(data[0], R(thresholds={"match": 0.5, "review": 0.9}), workers=1)
+
+
+def test_empty_and_tiny_inputs_do_not_fail():
+    empty = pd.DataFrame(columns=STD_COLUMNS)
+    res = link(empty, R(), workers=1)
+    assert res.pairs.empty and list(res.pairs.columns) == PAIR_COLUMNS
+    one = pd.DataFrame([person("a|1", "ann", "lee")], columns=STD_COLUMNS)
+    assert link(one, R(), workers=1).pairs.empty
+
+
+def test_default_rules_file_loads_and_matches_code_defaults(data):
+    rules = load_rules()
+    assert rules.matching["thresholds"]["match"] == 0.99
+    rules.matching.update(FAST)
+    a = link(data[0], rules, workers=1)
+    b = link(data[0], R(), workers=1)
+    assert _pairset(a.pairs) == _pairset(b.pairs)
+
+
+# ------------------------------------------------------------------ comparison levels
+
+
+def test_comparison_levels():
+    rows = [
+        person("x|1", "jon", "smith", birth_date_std="1980-01-02", email_key="jon.smith@a.com", mobile_std="+15550000001",
+               address_std="1 main street", postal_code_std="11111", city_std="springfield", gender_std="M"),
+        person("x|2", "john", "smyth", birth_date_std="1980-01-03", email_key="jon.smiht@a.com", landline_std="+15550000009",
+               address_std="1 main street apt 2", postal_code_std="11111", city_std="springfield", gender_std="F"),
+        person("x|3", "smith", "jon", birth_date_std="1980", mobile_std="+15550000009"),
+        person("x|4", "j", "smith", birth_date_std="1979-05-05", address_std="99 far road", postal_code_std="22222"),
+    ]
+    cols = prepare_columns(pd.DataFrame(rows, columns=STD_COLUMNS))
+    lv = levels_frame(compare_pairs(cols, np.array([0, 0, 0, 1]), np.array([1, 2, 3, 2])))
+    assert lv.loc[0].to_dict() == {
+        "first_name": "jw_0.92", "last_name": "jw_0.80", "birth_date": "one_char", "email": "fuzzy_local",
+        "phone": "different", "address": "fuzzy", "suffix": "null", "gender": "different",
+    }
+    assert lv.loc[1, "first_name"] == "exact" and lv.loc[1, "last_name"] == "exact"  # swapped order
+    assert lv.loc[1, "birth_date"] == "same_year"  # year-only value
+    assert lv.loc[2, "first_name"] == "initial" and lv.loc[2, "address"] == "different"
+    assert lv.loc[3, "phone"] == "landline_exact"  # x|2 landline == x|3 phone
+
+
+def test_soundex():
+    assert soundex("robert") == soundex("rupert") == "R163"
+    assert soundex("ashcraft") == "A261"
+    assert soundex(None) is None
+
+
+# ------------------------------------------------------------------ supervised
+
+
+def test_train_supervised_from_labelled_pairs(data):
+    frame, truth = data
+    frame = frame.sort_values("record_key").reset_index(drop=True)
+    cols = prepare_columns(frame)
+    cand = block(cols, {})
+    levels = compare_pairs(cols, cand.left, cand.right)
+    keys = frame["record_key"].to_numpy()
+    labels = [(keys[i], keys[j]) in truth for i, j in zip(cand.left, cand.right)]
+    model = train_supervised(levels_frame(levels), labels, thresholds={"match": 0.99, "review": 0.6})
+    assert model_compatible(model) and model["training"]["method"] == "supervised"
+    # u comes from labelled non-matches among blocked pairs: names agree there by design,
+    # birth dates and e-mails do not
+    for feature in ("birth_date", "email"):
+        c = model["comparisons"][feature]
+        assert c["m"][0] > 0.5 and c["m"][0] > c["u"][0] * 20
+    res = link(frame, R(), model=model, workers=1)
+    found = _pairset(res.pairs)
+    assert len(found & truth) / len(found) >= 0.98
+    with pytest.raises(ValueError):
+        train_supervised(levels_frame(levels[:5]), [True] * 5)

@@ -1,0 +1,221 @@
+"""Run report: renders from whatever the run produced, escapes everything, masks PII by default."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from pipeline.report import build_report_model, write_report
+
+XSS = "<script>alert(1)</script>"
+FORMULA = '=HYPERLINK("http://x","y")'
+
+
+class _Timer:
+    def __init__(self, timings):
+        self.timings = timings
+
+
+def _validation(stage: str, batch: str, success: bool, severity: str = "critical"):
+    from pipeline.validate import ValidationReport
+
+    return ValidationReport(
+        stage=stage,
+        results=[{
+            "stage": stage, "suite": stage, "batch": batch, "expectation": "expect_column_values_to_be_unique",
+            "column": "master_id", "severity": severity, "success": success,
+            "observed": "0 of 4 unexpected (0.0%)" if success else "2 of 4 unexpected (50.0%)",
+            "unexpected_count": 0 if success else 2, "details": "", "examples": [] if success else ["C0000001"],
+            "error": None, "message": None,
+        }],
+        docs_pages={batch: f"validations/{stage}/x/{batch}.html"},
+    )
+
+
+def synthetic_ctx(out_dir: Path) -> dict:
+    """A complete ctx as pipeline/run.py builds it: 2 sources, 7 rows read, 5 accepted, 2
+    quarantined, 3 masters (one of 3 records), 1 review pair; hostile names included."""
+    records = pd.DataFrame({
+        "record_key": ["crm_a|1", "crm_a|2", "crm_a|3", "crm_b|A1", "crm_b|A2"],
+        "source": ["crm_a", "crm_a", "crm_a", "crm_b", "crm_b"],
+        "source_record_id": ["1", "2", "3", "A1", "A2"],
+        "full_name": ["张三", "John Smith", XSS, "Zhang San", FORMULA],
+    })
+    quarantine = pd.DataFrame({
+        "source": ["crm_a", "crm_b"], "source_record_id": ["@line:7", "A9"], "locator": ["a.csv@line:7", "b.xlsx@Sheet1!9"],
+        "stage": ["ingest", "standardize"], "reason_code": ["blank_row", "no_identifying_fields"],
+        "reason": ["the row is empty", "no usable name, email or phone"],
+        "raw": ["{}", json.dumps({"姓名": "", "邮箱": "john.secret@gmail.com", "备注": XSS}, ensure_ascii=False)],
+    })
+    mapping = {
+        "crm_a": {"files": {"a.csv": {"": {"客户编号": "record_id", "姓名": "full_name", "手机": "mobile", "备注": None}}}, "id_column": "客户编号"},
+        "crm_b": {"files": {"b.xlsx": {"Sheet1": {"ID": "record_id", "Name": "full_name", "Email": "email"}}}, "id_column": "ID"},
+    }
+    master = pd.DataFrame({
+        "master_id": ["C0000001", "C0000002", "C0000003"],
+        "full_name": ["张三", XSS, FORMULA],
+        "email": ["john.smith@gmail.com", None, None],
+        "phone": ["+8613812348000", None, None],
+        "record_count": [3, 1, 1],
+        "sources": ["crm_a;crm_b", "crm_a", "crm_b"],
+    })
+    xref = pd.DataFrame({
+        "record_key": ["crm_a|1", "crm_a|2", "crm_b|A1", "crm_a|3", "crm_b|A2"],
+        "source": ["crm_a", "crm_a", "crm_b", "crm_a", "crm_b"],
+        "source_record_id": ["1", "2", "A1", "3", "A2"],
+        "master_id": ["C0000001", "C0000001", "C0000001", "C0000002", "C0000003"],
+    })
+    customer_record = records.assign(full_name_std=records["full_name"])
+    review_queue = pd.DataFrame({"record_key_l": ["crm_a|3"], "record_key_r": ["crm_b|A2"],
+                                 "match_probability": [0.55], "match_weight": [0.4], "evidence": ["{}"]})
+    pairs = pd.DataFrame({
+        "record_key_l": ["crm_a|1", "crm_a|1", "crm_a|3", "crm_a|2"],
+        "record_key_r": ["crm_b|A1", "crm_a|2", "crm_b|A2", "crm_b|A2"],
+        "match_probability": [0.99, 0.97, 0.55, 0.02],
+        "decision": ["match", "match", "review", "non_match"],
+    })
+    std_summary = pd.DataFrame({"field": ["email", "mobile"], "unchanged": [1, 0], "changed": [0, 2],
+                                "invalid": [1, 0], "empty": [3, 3]})
+    return {
+        "run_id": "20261124T100000Z-abc123",
+        "out_dir": out_dir,
+        "rules": None,
+        "timer": _Timer({"ingest": 0.5, "standardize": 1.25, "link": 2.0, "cluster": 0.1, "validate": 4.2, "publish": 0.3}),
+        "ingested": SimpleNamespace(records=records, quarantine=quarantine.iloc[:1], mapping=mapping, rows_read=7),
+        "std_summary": std_summary,
+        "linked": SimpleNamespace(pairs=pairs, model={}, blocking_summary=pd.DataFrame({"rule": ["email_key"], "pairs": [4]})),
+        "pairs": pairs,
+        "tables": {"master_customer": master, "customer_xref": xref, "customer_record": customer_record,
+                   "quarantine": quarantine, "review_queue": review_queue},
+        "counts": {"rows_read": 7, "quarantined": 2, "records_accepted": 5, "masters": 3, "records_total": 5,
+                   "records_merged": 2, "review_pairs": 1},
+        "validations": [_validation("source_ingest", "crm_a", True), _validation("result", "master_customer", False, "warning")],
+        "data_docs": out_dir / "data_docs" / "index.html",
+    }
+
+
+class _TextAndTags(HTMLParser):
+    """Collects the text a browser would show and every tag name (to prove nothing was injected)."""
+
+    def __init__(self):
+        super().__init__()
+        self.text: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(html_text: str) -> _TextAndTags:
+    parser = _TextAndTags()
+    parser.feed(html_text)
+    return parser
+
+
+def test_full_report_shows_counts_sections_and_no_external_resources(tmp_path):
+    path = write_report(synthetic_ctx(tmp_path), status="success", error=None, show_pii=False)
+    assert path == tmp_path / "report.html"
+    page = path.read_text(encoding="utf-8")
+    text = " ".join(_parse(page).text)
+    assert "The run succeeded: 7 rows read, 5 records accepted, 2 quarantined, 3 master customers published." in text
+    for section in ("counts", "sources", "mapping", "standardize", "quarantine", "matching", "clusters", "review",
+                    "expectations", "timings"):
+        assert f'id="{section}"' in page
+    assert "Section “" not in text  # no section failed to render
+    # header mapping, review pointer, quarantine reasons, data docs links relative to the report
+    assert "客户编号" in text and "(unmapped → extra)" in text
+    assert "crmclean review export" in text
+    assert "no_identifying_fields" in text and "blank_row" in text
+    assert 'href="data_docs/index.html"' in page
+    assert 'href="data_docs/validations/result/x/master_customer.html"' in page
+    # charts are inline SVG; nothing is loaded from elsewhere
+    assert page.count("<svg") >= 5
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "<script" not in page
+    # the sources table: crm_a has 3 records in the master, crm_b 2
+    assert re.search(r"<td>crm_a</td><td class=\"n\">3</td>", page)
+
+
+def test_hostile_names_are_text_not_markup(tmp_path):
+    page = write_report(synthetic_ctx(tmp_path), status="success", error=None, show_pii=True).read_text(encoding="utf-8")
+    parsed = _parse(page)
+    assert "script" not in parsed.tags
+    text = "".join(parsed.text)
+    assert XSS in text  # shown literally as text
+    assert FORMULA in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_pii_masked_by_default_and_shown_on_request(tmp_path):
+    ctx = synthetic_ctx(tmp_path)
+    masked = write_report(ctx, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
+    for secret in ("john.smith@gmail.com", "+8613812348000", "John Smith", "张三", "john.secret@gmail.com"):
+        assert secret not in masked, secret
+    assert "j***@gmail.com" in masked
+    assert "+86 138****8000" in masked
+    assert "张*" in masked
+    shown = write_report(ctx, status="success", error=None, show_pii=True).read_text(encoding="utf-8")
+    assert "john.smith@gmail.com" in shown and "+8613812348000" in shown and "张三" in shown
+
+
+def test_failed_run_with_almost_nothing_still_renders(tmp_path):
+    ctx = {"run_id": "r1", "out_dir": tmp_path, "timer": _Timer({"ingest": 0.2}), "counts": {}}
+    page = write_report(ctx, status="failed", error="a.csv: not a CSV file", show_pii=False).read_text(encoding="utf-8")
+    text = " ".join(_parse(page).text)
+    assert "The run failed during stage 'ingest': a.csv: not a CSV file" in text
+    assert "Nothing was published" in text
+    assert 'id="run-status">failed<' in page
+    assert "No candidate pairs." in text and "Nothing was quarantined." in text
+
+
+def test_zero_record_run_says_so(tmp_path):
+    ctx = synthetic_ctx(tmp_path)
+    empty = {k: v.iloc[0:0] for k, v in ctx["tables"].items()}
+    ctx.update(tables=empty, pairs=ctx["pairs"].iloc[0:0],
+               counts={"rows_read": 0, "quarantined": 0, "records_accepted": 0, "masters": 0, "records_total": 0,
+                       "records_merged": 0, "review_pairs": 0})
+    ctx["ingested"] = SimpleNamespace(records=ctx["ingested"].records.iloc[0:0], quarantine=empty["quarantine"],
+                                      mapping={}, rows_read=0)
+    page = write_report(ctx, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
+    assert "no records were accepted" in page
+    assert 'id="review-total">0<' in page
+
+
+def test_a_broken_section_does_not_lose_the_report(tmp_path):
+    ctx = synthetic_ctx(tmp_path)
+    ctx["std_summary"] = "not a frame"  # wrong type: that section fails, the rest renders
+    model = build_report_model(ctx, "success", None, False)
+    assert "standardize" in model["section_errors"]
+    page = write_report(ctx, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
+    assert "could not be rendered" in page and 'id="clusters"' in page and "C0000001" in page
+
+
+def test_expectation_failures_are_listed_with_severity(tmp_path):
+    page = write_report(synthetic_ctx(tmp_path), status="success", error=None, show_pii=False).read_text(encoding="utf-8")
+    assert page.count('data-success="false"') == 1
+    assert page.count('data-success="true"') == 1
+    assert "2 of 4 unexpected (50.0%)" in page
+
+
+@pytest.mark.parametrize("fn,value,expected", [
+    ("mask_email", "john.smith@gmail.com", "j***@gmail.com"),
+    ("mask_phone", "+8613812348000", "+86 138****8000"),
+    ("mask_phone", "+14155552671", "+1 415****2671"),
+    ("mask_name", "张三", "张*"),
+    ("mask_name", "John Smith", "J*** S****"),
+    ("mask_date", "1990-05-17", "1990-**-**"),
+])
+def test_masking_functions(fn, value, expected):
+    from pipeline import masking
+
+    assert getattr(masking, fn)(value) == expected
+    assert getattr(masking, fn)(None) is None

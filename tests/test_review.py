@@ -1,0 +1,185 @@
+"""Review workflow on a real SQLite database: export → a person fills decisions → apply."""
+
+from __future__ import annotations
+
+import csv
+
+import openpyxl
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from pipeline.errors import CrmcleanError
+from pipeline.review import apply_review, export_review
+from pipeline.safe_export import neutralize, unneutralize, write_table
+
+FORMULA = '=HYPERLINK("http://x","y")'
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture()
+def db(tmp_path):
+    """A published database as the store writes it: customer_record + review_queue."""
+    url = f"sqlite:///{tmp_path / 'master.db'}"
+    engine = sa.create_engine(url)
+    records = pd.DataFrame({
+        "record_key": ["crm_a|1", "crm_b|A1", "crm_a|2", "@ops|7", "crm_a|3"],
+        "source": ["crm_a", "crm_b", "crm_a", "@ops", "crm_a"],
+        "source_record_id": ["1", "A1", "2", "7", "3"],
+        "full_name_std": ["张三", "Zhang San", FORMULA, XSS, "李四"],
+        "email_std": ["zhang@example.cn", "zhang@example.cn", "-1+1@x.com", None, None],
+        "phone_std": ["+8613812348000", "+8613812348000", None, "+14155552671", None],
+        "birth_date_std": ["1985-03-04", None, None, None, None],
+        "address_std": ["上海市浦东新区世纪大道1号", None, None, None, None],
+        "city_std": ["上海", None, None, None, None],
+    })
+    queue = pd.DataFrame({
+        "record_key_l": ["crm_a|1", "crm_a|2", "crm_a|3"],
+        "record_key_r": ["crm_b|A1", "@ops|7", "crm_b|A1"],
+        "match_probability": [0.62, 0.41, 0.55],
+        "match_weight": [1.2, -0.3, 0.4],
+        "evidence": ['{"name": "pinyin", "phone": "exact"}', '{"name": "different"}', "{}"],
+    })
+    records.to_sql("customer_record", engine, index=False)
+    queue.to_sql("review_queue", engine, index=False)
+    engine.dispose()
+    return url
+
+
+def _decisions(url: str) -> pd.DataFrame:
+    engine = sa.create_engine(url)
+    try:
+        return pd.read_sql("SELECT * FROM review_decision ORDER BY record_key_l", engine)
+    finally:
+        engine.dispose()
+
+
+def test_export_csv_is_a_fillable_sheet_with_neutralised_cells(db, tmp_path):
+    path = tmp_path / "review.csv"
+    assert export_review(db, path) == 3
+    sheet = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(sheet.columns[:3]) == ["decision", "decided_by", "match_probability"]
+    assert (sheet["decision"] == "").all()
+    assert list(sheet["match_probability"]) == ["0.62", "0.55", "0.41"]  # most likely first
+    first = sheet.iloc[0]
+    assert (first["full_name_std_l"], first["full_name_std_r"]) == ("张三", "Zhang San")  # unmasked work file
+    assert first["address_std_l"] == "上海市浦东新区世纪大道1号"
+    hostile = sheet[sheet["record_key_l"] == "crm_a|2"].iloc[0]
+    assert hostile["full_name_std_l"] == "'" + FORMULA
+    assert hostile["email_std_l"] == "'-1+1@x.com"
+    assert hostile["full_name_std_r"] == XSS  # plain text, nothing to neutralise in a CSV
+    assert hostile["record_key_r"] == "'@ops|7"
+    # no raw cell of the file starts with a formula trigger
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_export_xlsx_writes_strings_never_formulas(db, tmp_path):
+    path = tmp_path / "review.xlsx"
+    assert export_review(db, path) == 3
+    book = openpyxl.load_workbook(path)
+    sheet = book.active
+    cells = [c for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert cells and all(c.data_type == "s" for c in cells)  # 's' = string; 'f' would be a formula
+    values = [c.value for c in cells]
+    assert "'" + FORMULA in values and XSS in values and "张三" in values
+
+
+def test_apply_csv_decisions_and_reapply_is_a_no_op(db, tmp_path):
+    path = tmp_path / "review.csv"
+    export_review(db, path)
+    sheet = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    sheet.loc[sheet["record_key_l"] == "crm_a|1", ["decision", "decided_by"]] = ["match", "ana"]
+    sheet.loc[sheet["record_key_l"] == "crm_a|2", "decision"] = "No-Match"  # people type loosely
+    sheet.to_csv(path, index=False, encoding="utf-8-sig")
+    assert apply_review(db, path) == 2
+    got = _decisions(db)
+    assert list(got["record_key_l"]) == ["crm_a|1", "crm_a|2"]
+    assert list(got["record_key_r"]) == ["crm_b|A1", "@ops|7"]  # the neutralising quote is removed again
+    assert list(got["decision"]) == ["match", "no_match"]
+    assert got.loc[0, "decided_by"] == "ana" and got.loc[1, "decided_by"]
+    assert set(got["origin"]) == {"review:review.csv"}
+    assert got["decided_at"].notna().all()
+    assert apply_review(db, path) == 0
+    assert len(_decisions(db)) == 2
+    # decided pairs leave the next export
+    assert export_review(db, tmp_path / "again.csv") == 1
+
+
+def test_apply_xlsx_round_trip(db, tmp_path):
+    path = tmp_path / "review.xlsx"
+    export_review(db, path)
+    book = openpyxl.load_workbook(path)
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    col = header.index("decision") + 1
+    for row in range(2, sheet.max_row + 1):
+        sheet.cell(row=row, column=col, value="no_match")
+    book.save(path)
+    assert apply_review(db, path) == 3
+    assert set(_decisions(db)["origin"]) == {"review:review.xlsx"}
+
+
+def test_bad_decision_names_file_row_and_column(db, tmp_path):
+    path = tmp_path / "review.csv"
+    export_review(db, path)
+    sheet = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    sheet.loc[0, "decision"] = "match"
+    sheet.loc[1, "decision"] = "maybe"
+    sheet.to_csv(path, index=False, encoding="utf-8-sig")
+    with pytest.raises(CrmcleanError) as err:
+        apply_review(db, path)
+    assert str(err.value) == f"{path}: row 3, column 'decision': 'maybe' is not one of match, no_match (or empty)"
+    assert not sa.inspect(sa.create_engine(db)).has_table("review_decision") or _decisions(db).empty
+
+
+def test_missing_columns_and_missing_queue_are_clear_errors(tmp_path, db):
+    path = tmp_path / "wrong.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(CrmcleanError, match=r"wrong.csv: column 'decision' is missing"):
+        apply_review(db, path)
+    empty_db = f"sqlite:///{tmp_path / 'empty.db'}"
+    with pytest.raises(CrmcleanError, match="no review_queue table"):
+        export_review(empty_db, tmp_path / "x.csv")
+    with pytest.raises(CrmcleanError, match="unsupported export format .json"):
+        export_review(db, tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+86 138", "-5", "@SUM(A1)", "\tx", "\rx", "plain", "", "'quoted"])
+def test_neutralize_round_trip(text):
+    safe = neutralize(text)
+    assert not safe[:1] in ("=", "+", "-", "@", "\t", "\r")
+    assert unneutralize(safe) == text
+
+
+def test_write_table_neutralises_headers_too(tmp_path):
+    frame = pd.DataFrame({"=cmd": ["=2+3", None, 5]})
+    path = write_table(frame, tmp_path / "t.csv")
+    assert path.read_text(encoding="utf-8-sig").splitlines() == ["'=cmd", "'=2+3", '""', "5"]  # a lone empty cell is quoted so the row is kept
+
+
+def test_decisions_reach_the_store_as_overrides(tmp_path):
+    """Contract with pipeline.store: its own review_decision table, read back by load_state."""
+    from pipeline.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = open_store(url)  # creates the published schema
+    try:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO review_queue (record_key_l, record_key_r, match_probability, match_weight, evidence, status) "
+                "VALUES ('a|1', 'b|2', 0.6, 0.5, '{}', 'open'), ('a|3', 'b|4', 0.5, 0.1, '{}', 'open')"))
+        engine.dispose()
+        path = tmp_path / "review.csv"
+        assert export_review(url, path) == 2
+        sheet = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        sheet["decision"] = ["match", "no_match"]
+        sheet.to_csv(path, index=False, encoding="utf-8-sig")
+        assert apply_review(url, path) == 2
+        overrides = store.load_state().overrides
+        got = sorted(zip(overrides["record_key_l"], overrides["record_key_r"], overrides["decision"]))
+        assert got == [("a|1", "b|2", "match"), ("a|3", "b|4", "no_match")]
+    finally:
+        store.close()
