@@ -113,7 +113,30 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, sh
         return run_flow(options, progress=on_stage)
 
 
+def _print_mapping(out_dir: Path) -> None:
+    """The header mapping used, one line per file/sheet (also saved as column_mapping.json)."""
+    import json
+
+    path = Path(out_dir) / "column_mapping.json"
+    if not path.is_file():
+        return
+    mapping = json.loads(path.read_text(encoding="utf-8"))
+    table = Table(title="column mapping", show_header=True)
+    table.add_column("source")
+    table.add_column("file / sheet")
+    table.add_column("header → field")
+    table.add_column("kept as extra")
+    for source, info in mapping.items():
+        for file_name, sheets in (info.get("files") or {}).items():
+            for sheet, headers in (sheets or {}).items():
+                mapped = ", ".join(f"{h} → {f}" for h, f in headers.items() if f)
+                extra = ", ".join(h for h, f in headers.items() if not f)
+                table.add_row(source, f"{file_name}{' / ' + sheet if sheet else ''}", mapped, extra or "-")
+    console.print(table)
+
+
 def _print_summary(result, db: str) -> None:
+    _print_mapping(result.out_dir)
     table = Table(title=f"crmclean run {result.run_id}: {result.status}", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")

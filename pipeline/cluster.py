@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.process import cpdist
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -33,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "strong_edge_min_probability": 0.9999,
     # components up to this size get every record pair checked; bigger ones only their edges
     "guard_max_cluster_size": 2000,
+    # memory bound on the all-pairs check: past it, the largest components are checked by edge
+    "guard_max_pairs": 10_000_000,
     "guards": {
         "suffix": True,  # Jr vs Sr, II vs III
         "birth_date": True,  # birth dates more than max_birth_gap_years apart
@@ -219,8 +223,8 @@ def _edges(pairs, overrides, keys):
     ok = (ei >= 0) & (ej >= 0) & (ei != ej)
     ei, ej, w, p, must = ei[ok], ej[ok], w[ok], p[ok], must[ok]
     lo, hi = np.minimum(ei, ej), np.maximum(ei, ej)
-    # strongest first within a pair: must-link, then weight
-    order = np.lexsort((-w, ~must, hi, lo))
+    # strongest first within a pair: must-link, then weight, then probability
+    order = np.lexsort((-p, -w, ~must, hi, lo))
     lo, hi, w, p, must = lo[order], hi[order], w[order], p[order], must[order]
     first = np.ones(len(lo), bool)
     first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
@@ -291,7 +295,8 @@ def _birth_dates(frame: pd.DataFrame):
     raw, uniques = pd.factorize(frame["birth_date_std"].astype(object), use_na_sentinel=True)
     text = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str).str.slice(0, 10)
     dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-    known = np.append(dates.notna().to_numpy(), False)
+    iso = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(bool)
+    known = np.append(dates.notna().to_numpy() & iso, False)
     days = np.append((dates - pd.Timestamp("1900-01-01")).dt.days.fillna(0).to_numpy(np.int64), 0)
     digits = np.zeros((len(text) + 1, 8), np.int8)
     if known.any():
@@ -324,20 +329,25 @@ def _attributes(nodes: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def _within_component_pairs(comp: np.ndarray, limit: int, ei, ej):
-    """All node pairs inside components of size 2..limit, plus the edges of bigger ones."""
+def _within_component_pairs(comp: np.ndarray, limit: int, budget: int, ei, ej):
+    """All node pairs inside components of size 2..limit (smallest components first, at most
+    `budget` pairs), plus the edges of the bigger ones."""
     sizes = np.bincount(comp)
+    full = sizes <= limit
+    pair_counts = np.where(full, sizes * (sizes - 1) // 2, 0)
+    if pair_counts.sum() > budget:
+        by_size = np.argsort(sizes, kind="stable")
+        full[by_size[np.cumsum(pair_counts[by_size]) > budget]] = False
     order = np.argsort(comp, kind="stable")
     sc = comp[order]
     starts = np.searchsorted(sc, sc, side="left")
     rank = np.arange(len(order)) - starts
-    size = sizes[sc]
-    count = np.where(size <= limit, size - 1 - rank, 0)
+    count = np.where(full[sc], sizes[sc] - 1 - rank, 0)
     total = int(count.sum())
     a = np.repeat(order, count)
     offs = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
     b = order[np.repeat(np.arange(len(order)) + 1, count) + offs]
-    big = sizes[comp[ei]] > limit if len(ei) else np.zeros(0, bool)
+    big = ~full[comp[ei]] if len(ei) else np.zeros(0, bool)
     a = np.concatenate([a, ei[big]])
     b = np.concatenate([b, ej[big]])
     return np.minimum(a, b), np.maximum(a, b)
@@ -345,10 +355,8 @@ def _within_component_pairs(comp: np.ndarray, limit: int, ei, ej):
 
 def _first_names_differ(at, a, b, min_sim: float) -> np.ndarray:
     """True where both first names are known and are not the same name (nickname-canonical
-    keys, initials, middle names, Chinese given/family order swaps and typos all count as same)."""
-    from rapidfuzz.distance import JaroWinkler
-    from rapidfuzz.process import cpdist
-
+    keys, initials, short forms, middle names, Chinese given/family order swaps and typos all
+    count as the same name)."""
     f = at["first"]
     differ = (f[a] >= 0) & (f[b] >= 0) & (f[a] != f[b])
     differ &= ~((at["first_tok"][a] >= 0) & (at["first_tok"][a] == at["first_tok"][b]))
@@ -360,13 +368,19 @@ def _first_names_differ(at, a, b, min_sim: float) -> np.ndarray:
     fa, fb = first[a[idx]], first[b[idx]]
     la, lb = last[a[idx]], last[b[idx]]
     swapped = (fa == lb) & (la == fb) & (la != "")
-    initial = np.array([(len(x) == 1 and y.startswith(x)) or (len(y) == 1 and x.startswith(y)) for x, y in zip(fa, fb)], bool)
+    # an initial (J = John) or a short form the other name starts with (Cat = Catherine);
+    # only 3-4 letters, so Daniel/Danielle stay different
+    initial = np.array([_abbreviates(x, y) or _abbreviates(y, x) for x, y in zip(fa, fb)], bool)
     # Jaro-Winkler once per distinct name pair
     uniq = pd.DataFrame({"x": fa, "y": fb}).drop_duplicates()
     sims = cpdist(uniq["x"].tolist(), uniq["y"].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
     sim = pd.DataFrame({"x": fa, "y": fb}).merge(uniq.assign(sim=sims), on=["x", "y"], how="left")["sim"].to_numpy()
     differ[idx] = ~swapped & ~initial & (sim < min_sim)
     return differ
+
+
+def _abbreviates(short: str, name: str) -> bool:
+    return len(short) < len(name) and (len(short) == 1 or 3 <= len(short) <= 4) and name.startswith(short)
 
 
 def _birth_dates_far(at, a, b, gap_years: float) -> np.ndarray:
@@ -393,7 +407,7 @@ def _birth_dates_far(at, a, b, gap_years: float) -> np.ndarray:
 def _conflicts(nodes, comp, ei, ej, hard_i, hard_j, hard_kind, cfg):
     """Conflicting record pairs inside one component, with their reason code."""
     g = cfg["guards"]
-    a, b = _within_component_pairs(comp, int(cfg["guard_max_cluster_size"]), ei, ej)
+    a, b = _within_component_pairs(comp, int(cfg["guard_max_cluster_size"]), int(cfg["guard_max_pairs"]), ei, ej)
     reason = np.full(len(a), "", dtype=object)
     if len(a):
         at = _attributes(nodes)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CrmcleanError
-from .link import DEFAULT_THRESHOLDS, _caps, _thresholds, decide
+from .link import DEFAULT_THRESHOLDS, _caps, _shared_value_limit, _thresholds, decide
 from .link.compare import (
     COMPARE_COLUMNS,
     FEATURE_NAMES,
@@ -139,7 +139,7 @@ def explain_pair(records: pd.DataFrame, key_a: str, key_b: str, model: dict, rul
     missing = [k for k in (key_a, key_b) if not (keys == k).any()]
     if missing:
         raise CrmcleanError(f"explain: record_key not found: {', '.join(missing)}")
-    cols_all = prepare_columns(records)
+    cols_all = prepare_columns(records, shared_value_limit=_shared_value_limit(dict(getattr(rules, "matching", None) or {})))
     tf_all = term_frequencies(cols_all)
     ia = int(np.flatnonzero(keys.to_numpy() == key_a)[-1])
     ib = int(np.flatnonzero(keys.to_numpy() == key_b)[-1])

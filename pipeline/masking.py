@@ -12,7 +12,9 @@ _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value.strip())
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def mask_email(value: Any) -> Any:
@@ -44,7 +46,10 @@ def mask_phone(value: Any) -> Any:
             digits = str(parsed.national_number)
         except Exception:
             cc, digits = digits[:2], digits[2:]
-    masked = digits[:3] + "****" + digits[-4:] if len(digits) > 7 else digits[:1] + "*" * (len(digits) - 3) + digits[-2:]
+    if len(digits) > 7:
+        masked = digits[:3] + "****" + digits[-4:]
+    else:  # short national numbers: keep less
+        masked = digits[:1] + "*" * (len(digits) - 3) + digits[-2:]
     return f"+{cc} {masked}" if cc else masked
 
 

@@ -21,7 +21,6 @@ from markupsafe import Markup
 from .masking import mask_text, masker_for
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-STAGE_ORDER = ("ingest", "standardize", "link", "cluster", "validate", "publish")
 MAX_EXAMPLES = 3
 MAX_ROWS = 20
 
@@ -43,7 +42,8 @@ def bar_chart_svg(labels: list[str], values: list[float], title: str, unit: str 
     for i, (label, value) in enumerate(zip(labels, values)):
         y = 20 + i * row_h
         w = max((width - label_w - pad) * (value / vmax), 1 if value else 0)
-        shown = f"{value:,.3f}".rstrip("0").rstrip(".") if isinstance(value, float) and not float(value).is_integer() else f"{int(value):,}"
+        fractional = isinstance(value, float) and not float(value).is_integer()
+        shown = f"{value:,.3f}".rstrip("0").rstrip(".") if fractional else f"{int(value):,}"
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" class="lbl">{html.escape(str(label)[:28])}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" class="bar"/>'
@@ -86,7 +86,8 @@ def histogram_svg(counts: list[int], edges: list[float], title: str, stacks: dic
     step = max(1, len(edges) // 6)
     for i in range(0, len(edges), step):
         parts.append(
-            f'<text x="{left + i * bw:.1f}" y="{height - 12}" text-anchor="middle" class="val">{html.escape(_fmt_edge(edges[i]))}</text>'
+            f'<text x="{left + i * bw:.1f}" y="{height - 12}" text-anchor="middle" class="val">'
+            f"{html.escape(_fmt_edge(edges[i]))}</text>"
         )
     if stacks:
         for k, name in enumerate(stacks):
@@ -125,6 +126,15 @@ def _masked(frame: pd.DataFrame, show_pii: bool, columns: list[str] | None = Non
     return mask_frame(frame, columns)
 
 
+def _quarantine(ctx: dict[str, Any]) -> pd.DataFrame | None:
+    """The most complete quarantine the run got to: published table, then combined, then ingest's."""
+    for frame in ((ctx.get("tables") or {}).get("quarantine"), ctx.get("quarantine"),
+                  getattr(ctx.get("ingested"), "quarantine", None)):
+        if isinstance(frame, pd.DataFrame):
+            return frame
+    return None
+
+
 def _section_counts(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
     counts = {k: int(v) for k, v in (ctx.get("counts") or {}).items() if isinstance(v, (int, float))}
     ingested = ctx.get("ingested")
@@ -133,7 +143,24 @@ def _section_counts(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
                   "records_accepted": int(len(getattr(ingested, "records", []) or [])),
                   "quarantined": int(len(getattr(ingested, "quarantine", []) or []))}
     labels = list(counts)
-    return {"counts": counts, "chart": bar_chart_svg(labels, [counts[k] for k in labels], "Counts by stage")}
+    return {"counts": counts, "chart": bar_chart_svg(labels, [counts[k] for k in labels], "Counts by stage"),
+            "flow": _stage_flow(ctx, counts)}
+
+
+def _stage_flow(ctx: dict[str, Any], counts: dict[str, int]) -> list[dict[str, Any]]:
+    """Rows through the stages: where they were quarantined, how many masters came out."""
+    quarantine = _quarantine(ctx)
+    by_stage = (quarantine["stage"].fillna("?").value_counts().to_dict()
+                if quarantine is not None and len(quarantine) and "stage" in quarantine else {})
+    pairs = ctx.get("pairs")
+    steps = [("ingest", "rows read", counts.get("rows_read")),
+             ("ingest", "quarantined at ingest", by_stage.get("ingest")),
+             ("standardize", "quarantined at standardize", by_stage.get("standardize")),
+             ("standardize", "records accepted", counts.get("records_accepted")),
+             ("link", "candidate pairs scored", len(pairs) if pairs is not None else None),
+             ("cluster", "master customers", counts.get("masters")),
+             ("review", "pairs for review", counts.get("review_pairs"))]
+    return [{"stage": st, "what": what, "n": int(n)} for st, what, n in steps if n is not None]
 
 
 def _section_sources(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
@@ -143,9 +170,7 @@ def _section_sources(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
     records = getattr(ingested, "records", None)
     if records is not None and len(records) and "source" in records:
         parts.append(records.groupby("source").size().rename("records_read_ok"))
-    quarantine = tables.get("quarantine")
-    if quarantine is None and ingested is not None:
-        quarantine = getattr(ingested, "quarantine", None)
+    quarantine = _quarantine(ctx)
     if quarantine is not None and len(quarantine) and "source" in quarantine:
         parts.append(quarantine.groupby("source").size().rename("quarantined"))
     xref = tables.get("customer_xref")
@@ -181,10 +206,7 @@ def _section_standardize(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]
 
 
 def _section_quarantine(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]:
-    tables = ctx.get("tables") or {}
-    quarantine = tables.get("quarantine")
-    if quarantine is None and ctx.get("ingested") is not None:
-        quarantine = getattr(ctx["ingested"], "quarantine", None)
+    quarantine = _quarantine(ctx)
     if quarantine is None or not len(quarantine):
         return {"total": 0, "reasons": [], "chart": Markup("")}
     code = "reason_code" if "reason_code" in quarantine else "reason"
@@ -266,14 +288,17 @@ def _section_review(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]:
     if queue is None or not len(queue):
         return {"total": 0, "rows": [], "columns": []}
     show = queue[[c for c in ("record_key_l", "record_key_r", "match_probability", "match_weight") if c in queue]]
+    if "match_probability" in show:
+        show = show.sort_values("match_probability", ascending=False, kind="stable")
+    show = show.head(MAX_ROWS)
     records = tables.get("customer_record")
     name_col = next((c for c in ("full_name_std", "full_name") if records is not None and c in records), None)
     if name_col and "record_key" in records:
-        names = records.drop_duplicates("record_key").set_index("record_key")[name_col]
+        wanted = set(show["record_key_l"]) | set(show["record_key_r"])
+        sub = records[records["record_key"].isin(wanted)]
+        names = sub.drop_duplicates("record_key").set_index("record_key")[name_col]
         show = show.assign(name_l=show["record_key_l"].map(names), name_r=show["record_key_r"].map(names))
         show = _masked(show, show_pii, ["name_l", "name_r"])
-    if "match_probability" in show:
-        show = show.sort_values("match_probability", ascending=False, kind="stable")
     return {"total": int(len(queue)), "rows": _frame_rows(show, MAX_ROWS), "columns": list(show.columns)}
 
 
@@ -297,7 +322,8 @@ def _section_expectations(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]
             rows.append({**r, "examples": ", ".join(str(v) for v in examples),
                          "link": (docs_base + page) if page else None})
         failed = [r for r in rows if not r["success"]]
-        stages.append({"stage": rep.stage, "rows": sorted(rows, key=lambda r: (r["success"], r["severity"] != "critical")),
+        failed_first = sorted(rows, key=lambda r: (r["success"], r["severity"] != "critical"))
+        stages.append({"stage": rep.stage, "rows": failed_first,
                        "failed": len(failed), "critical": sum(r["severity"] == "critical" for r in failed),
                        "total": len(rows)})
     return {"stages": stages, "docs": docs_rel}
@@ -308,7 +334,7 @@ def _section_timings(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
     timings = dict(getattr(timer, "timings", None) or ctx.get("timings") or {})
     if not timings:
         return {"rows": [], "chart": Markup(""), "total": 0}
-    order = sorted(timings, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER))
+    order = list(timings)  # the order the stages ran in
     return {"rows": [{"stage": s, "seconds": round(float(timings[s]), 3)} for s in order],
             "chart": bar_chart_svg(order, [float(timings[s]) for s in order], "Stage timings", " s"),
             "total": round(sum(float(v) for v in timings.values()), 3)}
@@ -332,14 +358,16 @@ def _what_happened(ctx: dict[str, Any], status: str, error: str | None, sections
     """One paragraph in plain words: the outcome, and where a failed run stopped."""
     if status != "success":
         timings = getattr(ctx.get("timer"), "timings", {}) or {}
-        reached = [s for s in STAGE_ORDER if s in timings]
-        where = f" during stage '{reached[-1]}'" if reached else " before any stage finished"
-        return f"The run failed{where}: {error or 'unknown error'}. Nothing was published; the master table is unchanged."
+        # StageTimer records a stage when it ends, also when it raised: the last one is where it stopped.
+        where = f" during stage '{list(timings)[-1]}'" if timings else " before any stage finished"
+        return (f"The run failed{where}: {error or 'unknown error'}. "
+                "Nothing was published; the master table is unchanged.")
     counts = sections.get("counts", {}).get("counts", {})
     if not counts.get("records_accepted") and not counts.get("records_total"):
         return "The run finished but no records were accepted: there was nothing to publish."
-    return (f"The run succeeded: {counts.get('rows_read', 0):,} rows read, {counts.get('records_accepted', 0):,} records "
-            f"accepted, {counts.get('quarantined', 0):,} quarantined, {counts.get('masters', 0):,} master customers published.")
+    return (f"The run succeeded: {counts.get('rows_read', 0):,} rows read, "
+            f"{counts.get('records_accepted', 0):,} records accepted, {counts.get('quarantined', 0):,} quarantined, "
+            f"{counts.get('masters', 0):,} master customers published.")
 
 
 def build_report_model(ctx: dict[str, Any], status: str, error: str | None, show_pii: bool) -> dict[str, Any]:

@@ -91,8 +91,13 @@ def build_review_sheet(queue: pd.DataFrame, records: pd.DataFrame) -> pd.DataFra
         sheet = sheet.sort_values("match_probability", ascending=False, kind="stable")
     sheet.insert(0, "decision", "")
     sheet.insert(1, "decided_by", "")
-    side_by_side = [c for f in fields for c in (f"{f}_l", f"{f}_r")]
-    ordered = ["decision", "decided_by", "match_probability", "match_weight", *side_by_side, "evidence", "record_key_l", "record_key_r"]
+    for column in ("match_probability", "match_weight"):
+        if column in sheet:
+            sheet[column] = pd.to_numeric(sheet[column], errors="coerce").round(4)
+    side_by_side = [c for f in fields for c in (f"{f}_l", f"{f}_r")
+                    if f in ("source", "source_record_id") or sheet[[f"{f}_l", f"{f}_r"]].notna().any().any()]
+    ordered = ["decision", "decided_by", "match_probability", "match_weight", *side_by_side,
+               "evidence", "record_key_l", "record_key_r"]
     return sheet[[c for c in ordered if c in sheet.columns]].reset_index(drop=True)
 
 
@@ -123,10 +128,11 @@ def export_review(db_url: str, path: Path) -> int:
             keys = sorted(set(queue["record_key_l"]) | set(queue["record_key_r"]))
             records = _read_records(conn, keys, record_cols) if record_cols else pd.DataFrame({"record_key": keys})
     except sa.exc.SQLAlchemyError as exc:
-        raise CrmcleanError(f"{db_url}: cannot read the review queue ({exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc})") from None
+        reason = f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+        raise CrmcleanError(f"{db_url}: cannot read the review queue ({reason})") from None
     finally:
         engine.dispose()
-    write_table(build_review_sheet(queue, records), path)
+    write_table(build_review_sheet(queue, records), path, choices={"decision": list(DECISIONS)})
     return int(len(queue))
 
 
@@ -150,7 +156,9 @@ def read_review_file(path: Path) -> pd.DataFrame:
     frame.columns = [unneutralize(str(c)).strip() for c in frame.columns]
     for column in ("decision", "record_key_l", "record_key_r"):
         if column not in frame.columns:
-            raise CrmcleanError(f"{path}: column {column!r} is missing (export a fresh file with `crmclean review export`)")
+            raise CrmcleanError(
+                f"{path}: column {column!r} is missing (export a fresh file with `crmclean review export`)"
+            )
     return frame
 
 
@@ -224,7 +232,8 @@ def apply_review(db_url: str, path: Path) -> int:
             if rows:
                 conn.execute(table.insert(), rows)
     except sa.exc.SQLAlchemyError as exc:
-        raise CrmcleanError(f"{db_url}: cannot store review decisions ({exc.__class__.__name__}: {getattr(exc, 'orig', exc)})") from None
+        reason = f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+        raise CrmcleanError(f"{db_url}: cannot store review decisions ({reason})") from None
     finally:
         engine.dispose()
     return len(rows)

@@ -133,24 +133,25 @@ def _run_stages(options: RunOptions, rules: Rules, store, ctx: dict[str, Any], c
     expectations_dir = options.expectations_dir or DEFAULT_EXPECTATIONS_DIR
 
     def ingest() -> None:
+        ctx["suites"] = validate_stage.load_suites(expectations_dir)
         with timer.stage("ingest"):
-            ingested = ingest_stage.ingest(options.inputs, rules)
-            ctx["ingested"] = ingested
+            ingested = ctx["ingested"] = ingest_stage.ingest(options.inputs, rules)
             (out_dir / "column_mapping.json").write_text(
                 json.dumps(ingested.mapping, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
             )
-            ctx["suites"] = suites = validate_stage.load_suites(expectations_dir)
-            ctx["validations"] = [validate_stage.validate_sources(ingested.records, ingested.mapping, suites)]
+        with timer.stage("validate sources"):
+            ctx["validations"] = [validate_stage.validate_sources(ingested.records, ingested.mapping, ctx["suites"])]
 
     def standardize() -> None:
         with timer.stage("standardize"):
             std, std_summary = standardize_stage.standardize(ctx["ingested"].records, rules, workers=options.workers)
             std, std_quarantine = standardize_stage.quarantine_unidentifiable(std, rules)
-            quarantine = pd.concat([ctx["ingested"].quarantine, std_quarantine], ignore_index=True)
             ctx["std"] = std
+            quarantine = pd.concat([ctx["ingested"].quarantine, std_quarantine], ignore_index=True)
             ctx["quarantine"] = quarantine if not quarantine.empty else empty_quarantine()
             ctx["std_summary"] = std_summary
             std_summary.to_csv(out_dir / "standardize_summary.csv", index=False)
+        with timer.stage("validate standardized"):
             ctx["validations"].append(validate_stage.validate_standardized(std, ctx["suites"]))
 
     def link() -> None:
@@ -195,7 +196,9 @@ def _run_stages(options: RunOptions, rules: Rules, store, ctx: dict[str, Any], c
     def validate() -> None:
         with timer.stage("validate"):
             ctx["validations"].append(validate_stage.validate_result(ctx["tables"], ctx["std"], ctx["suites"]))
-            ctx["data_docs"] = validate_stage.build_data_docs(ctx["validations"], out_dir / "data_docs")
+            ctx["data_docs"] = validate_stage.build_data_docs(
+                ctx["validations"], out_dir / "data_docs", show_pii=options.show_pii
+            )
             failed = validate_stage.critical_failures(ctx["validations"])
             if failed:
                 raise ValidationFailed(

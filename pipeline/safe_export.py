@@ -41,8 +41,13 @@ def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def write_table(frame: pd.DataFrame, path: Path, sheet_name: str = "review") -> Path:
-    """Write `.csv` (UTF-8 with BOM so Excel reads Chinese) or `.xlsx` by extension."""
+def write_table(
+    frame: pd.DataFrame, path: Path, sheet_name: str = "review", choices: dict[str, list[str]] | None = None
+) -> Path:
+    """Write `.csv` (UTF-8 with BOM so Excel reads Chinese) or `.xlsx` by extension.
+
+    `choices` (XLSX only): column → allowed values, offered as a drop-down (empty stays allowed).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     safe = neutralize_frame(frame)
@@ -50,13 +55,13 @@ def write_table(frame: pd.DataFrame, path: Path, sheet_name: str = "review") -> 
     if suffix in (".csv", ".txt"):
         safe.to_csv(path, index=False, encoding="utf-8-sig")
     elif suffix in (".xlsx", ".xlsm"):
-        _write_xlsx(safe, path, sheet_name)
+        _write_xlsx(safe, path, sheet_name, choices or {})
     else:
         raise CrmcleanError(f"{path}: unsupported export format {suffix or '(none)'}; use .csv or .xlsx")
     return path
 
 
-def _write_xlsx(safe: pd.DataFrame, path: Path, sheet_name: str) -> None:
+def _write_xlsx(safe: pd.DataFrame, path: Path, sheet_name: str, choices: dict[str, list[str]]) -> None:
     import xlsxwriter
 
     options = {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False}
@@ -70,6 +75,11 @@ def _write_xlsx(safe: pd.DataFrame, path: Path, sheet_name: str) -> None:
             for c, value in enumerate(row):
                 if value:
                     sheet.write_string(r, c, value)
+        for column, allowed in choices.items():
+            if column in safe.columns and len(safe):
+                c = list(safe.columns).index(column)
+                sheet.data_validation(1, c, len(safe), c, {"validate": "list", "source": list(allowed),
+                                                           "ignore_blank": True})
         sheet.freeze_panes(1, 0)
         if len(safe.columns):
             sheet.autofilter(0, 0, max(len(safe), 1), len(safe.columns) - 1)

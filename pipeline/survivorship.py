@@ -205,9 +205,6 @@ class _Column:
         lengths = np.fromiter((len(t) if t else 0 for t in text), dtype=np.int64, count=len(text))
         return cls(codes, text, lengths)
 
-    def values(self, rows: np.ndarray) -> np.ndarray:
-        return self.uniques[self.codes[rows]]
-
 
 @dataclass
 class _Table:
@@ -314,19 +311,21 @@ def _choose(table: _Table, group: FieldGroup, chain) -> pd.DataFrame:
         empty = pd.DataFrame({c: pd.Series(dtype=object) for c in masters + ["record_key", "rule"]})
         empty.index = pd.Index([], dtype=np.int64, name="cluster")
         return empty
-    present = present_all[rows]
-    excluded = np.column_stack([table.excluded[f][rows] for f in group.flags]) & present
+    valid_only = any(strategy == "valid_only" for strategy, _ in chain)
+    codes = np.column_stack([c.codes[rows] for c in cols])
+    excluded = np.column_stack([table.excluded[f][rows] for f in group.flags]) & (codes >= 0)
+    if valid_only:  # an excluded part counts as missing: never published, never "more complete"
+        codes = np.where(excluded, -1, codes)
     cluster = table.cluster[rows]
-    value_code = cols[0].codes[rows]
-    for c in cols[1:]:  # one code per distinct combination of the group's values
-        value_code = pd.factorize(value_code * (len(c.uniques) + 1) + (c.codes[rows] + 1))[0].astype(np.int64)
+    value_code = codes[:, 0]
+    for j, c in enumerate(cols[1:], start=1):  # one code per distinct combination of the group's values
+        value_code = pd.factorize(value_code * (len(c.uniques) + 1) + (codes[:, j] + 1))[0].astype(np.int64)
 
     # valid_only is a filter wherever it is written: it always ranks first
     chain = sorted(chain, key=lambda item: item[0] != "valid_only")
     labels, keys = [], []  # per strategy: its label and its sort keys (ascending = better)
     for strategy, arg in chain:
-        label, strategy_keys = _strategy_keys(strategy, arg, table, group, rows, cols, present, excluded,
-                                              cluster, value_code)
+        label, strategy_keys = _strategy_keys(strategy, arg, table, group, rows, cols, codes, cluster, value_code)
         labels.append(label)
         keys.append(strategy_keys)
     flat = [k for ks in keys for k in ks]
@@ -358,22 +357,18 @@ def _choose(table: _Table, group: FieldGroup, chain) -> pd.DataFrame:
             open_ &= ~diff
         rule[has_ru] = decided
 
-    out = {}
-    drop_excluded = any(s == "valid_only" for s, _ in chain)
-    for j, (master, col) in enumerate(zip(masters, cols)):
-        values = col.values(rows[win_rows])
-        if drop_excluded:  # an excluded value is never published
-            values[excluded[win_rows, j]] = None
-        out[master] = values
+    out = {master: col.uniques[codes[win_rows, j]] for j, (master, col) in enumerate(zip(masters, cols))}
     out["record_key"] = table.record_key[rows[win_rows]]
     out["rule"] = rule
     return pd.DataFrame(out, index=pd.Index(win_clusters, name="cluster"))
 
 
-def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, present, excluded, cluster, value_code):
-    """Sort keys for one strategy (numpy arrays, smaller = better) and its lineage label."""
-    if strategy == "valid_only":
-        return "valid_only", [excluded.sum(axis=1)]
+def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, codes, cluster, value_code):
+    """Sort keys for one strategy (numpy arrays, smaller = better) and its lineage label.
+    `codes` are the candidates' value codes per part, excluded parts already set to -1."""
+    present = codes >= 0
+    if strategy == "valid_only":  # candidates left with no valid part go last (and publish nothing)
+        return "valid_only", [(~present.any(axis=1)).astype(np.int64)]
     if strategy == "prefer_clean":
         counts = sum(table.noise[f][rows] for f in dict.fromkeys(group.flags))
         return "prefer_clean", [counts]
@@ -389,7 +384,7 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
         return "most_frequent", [-counts[inverse]]
     if strategy == "most_complete":
         filled = present.sum(axis=1)
-        length = sum(c.lengths[c.codes[rows]] for c in cols)
+        length = sum(c.lengths[codes[:, j]] for j, c in enumerate(cols))
         return "most_complete", [-filled, -length]
     if strategy == "prefer_script":
         script = str(arg or "han").lower()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -38,6 +39,8 @@ ACCEPTED_RECORDS = "accepted_records"
 _EXAMPLES = 5
 
 _context: Any = None
+# GE's context and stores are not thread-safe; Prefect may run tasks in threads.
+_lock = threading.RLock()
 _batch_definitions: dict[str, Any] = {}
 
 
@@ -103,6 +106,11 @@ def _gx():
 
 def _get_context():
     """One ephemeral context per process (creating one costs time and leaks temp dirs)."""
+    with _lock:
+        return _context or _create_context()
+
+
+def _create_context():
     global _context
     if _context is None:
         gx = _gx()
@@ -160,9 +168,12 @@ def _parse_expectation(path: Path, index: int, item: Any):
         raise RulesError(path, f"{where} ({etype}): meta.severity must be 'critical' or 'warning', not {severity!r}")
     table = meta.get("table")
     try:
-        expectation = ExpectationConfiguration(
-            type=etype, kwargs=dict(kwargs), meta=dict(meta), severity=severity
-        ).to_domain_obj()
+        spec = {"type": etype, "kwargs": dict(kwargs), "meta": {**meta, "severity": severity}}
+        try:
+            config = ExpectationConfiguration(**spec, severity=severity)  # GE's own field, for Data Docs
+        except TypeError:  # older GE 1.x has no severity field; meta.severity is what crmclean reads
+            config = ExpectationConfiguration(**spec)
+        expectation = config.to_domain_obj()
     except ExpectationNotFoundError:
         raise RulesError(path, f"{where}: unknown expectation type {etype!r}") from None
     except Exception as exc:  # pydantic: missing/unknown kwargs
@@ -174,7 +185,8 @@ def _parse_expectation(path: Path, index: int, item: Any):
 def _date_column(expectation) -> str | None:
     """Columns compared with dates must hold dates, not ISO text, for GE's `between`."""
     lo, hi = getattr(expectation, "min_value", None), getattr(expectation, "max_value", None)
-    if any(isinstance(v, (date, datetime)) or (isinstance(v, dict) and v.get("$PARAMETER") == "today") for v in (lo, hi)):
+    is_date = [isinstance(v, date) or (isinstance(v, dict) and v.get("$PARAMETER") == "today") for v in (lo, hi)]
+    if any(is_date):
         return getattr(expectation, "column", None)
     return None
 
@@ -260,7 +272,7 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _summarise(stage: str, batch: str, severity: str, res) -> dict[str, Any]:
+def _summarise(stage: str, suite: str, batch: str, severity: str, res) -> dict[str, Any]:
     """One GE expectation result → one flat row for the report and the failure sentences."""
     cfg = res.expectation_config
     kwargs = dict(cfg.kwargs)
@@ -274,6 +286,9 @@ def _summarise(stage: str, batch: str, severity: str, res) -> dict[str, Any]:
             if isinstance(v, dict) and v.get("raised_exception"):
                 exc_message = v.get("exception_message")
                 break
+    missing = re.search(r'The column "(.+?)" in BatchData does not exist', exc_message or "")
+    if missing:
+        exc_message = f"column {missing.group(1)} is missing"
     examples: list[Any] = []
     if exc_message:
         observed = f"error: {_short(exc_message, 160)}"
@@ -289,7 +304,7 @@ def _summarise(stage: str, batch: str, severity: str, res) -> dict[str, Any]:
     details = ", ".join(f"{k}={_short(v, 60)}" for k, v in kwargs.items() if k not in ("batch_id", "column"))
     return {
         "stage": stage,
-        "suite": stage,
+        "suite": suite,
         "batch": batch,
         "expectation": cfg.type,
         "column": kwargs.get("column") or kwargs.get("column_list") or "",
@@ -315,19 +330,17 @@ def _run_suite(report: ValidationReport, suite: LoadedSuite, batch: str, frame: 
                 "stage": report.stage, "suite": suite.name, "batch": batch, "expectation": exp.expectation_type,
                 "column": getattr(exp, "column", "") or "", "severity": sev, "success": False,
                 "observed": f"table {batch} was not produced", "unexpected_count": 0, "details": "",
-                "examples": [], "error": f"table {batch} was not produced",
+                "examples": [], "error": f"table {batch} was not produced", "message": None,
             })
         return
     frame = _coerce_dates(_narrow(frame, suite), suite.date_columns)
     gsuite = gx.ExpectationSuite(name=suite.name, expectations=[e.copy(deep=True) for e in suite.expectations])
-    batch_obj = _batch_definition(_asset_name(report.stage, batch)).get_batch(batch_parameters={"dataframe": frame})
-    result = batch_obj.validate(gsuite, expectation_parameters={"today": date.today()})
+    with _lock:
+        batch_obj = _batch_definition(_asset_name(report.stage, batch)).get_batch(batch_parameters={"dataframe": frame})
+        result = batch_obj.validate(gsuite, expectation_parameters={"today": date.today()})
     for res in result.results:
-        sev = getattr(res.expectation_config, "severity", None)
-        sev = getattr(sev, "value", sev) or DEFAULT_SEVERITY
-        row = _summarise(report.stage, batch, str(sev), res)
-        row["suite"] = suite.name
-        report.results.append(row)
+        sev = (res.expectation_config.meta or {}).get("severity") or DEFAULT_SEVERITY
+        report.results.append(_summarise(report.stage, suite.name, batch, str(sev), res))
     report.raw.append({"batch": batch, "suite": suite.name, "result": result.to_json_dict()})
     report._gx_results.append((suite.name, batch, _asset_name(report.stage, batch), result))
     known = report._gx_suites.setdefault(suite.name, [])
@@ -336,7 +349,9 @@ def _run_suite(report: ValidationReport, suite: LoadedSuite, batch: str, frame: 
 
 def _mapped_fields(source_mapping: dict) -> set[str]:
     files = (source_mapping or {}).get("files", {}) or {}
-    return {c for sheets in files.values() for headers in (sheets or {}).values() for c in (headers or {}).values() if c}
+    return {
+        c for sheets in files.values() for headers in (sheets or {}).values() for c in (headers or {}).values() if c
+    }
 
 
 def validate_sources(records: pd.DataFrame, mapping: dict, suites: dict[str, LoadedSuite]) -> ValidationReport:
@@ -357,8 +372,12 @@ def validate_sources(records: pd.DataFrame, mapping: dict, suites: dict[str, Loa
         mapped = _mapped_fields((mapping or {}).get(source, {}))
         if not mapped and source in groups:  # no mapping given: every non-empty canonical column counts
             mapped = {c for c in CANONICAL_FIELDS if c in groups[source] and groups[source][c].notna().any()}
-        keep = [c for c in (*IDENTITY_COLUMNS, *CANONICAL_FIELDS) if c in records.columns and (c in IDENTITY_COLUMNS or c in mapped)]
-        frame = groups[source][keep] if source in groups else pd.DataFrame({c: pd.Series(dtype=object) for c in keep or IDENTITY_COLUMNS})
+        keep = [c for c in (*IDENTITY_COLUMNS, *CANONICAL_FIELDS)
+                if c in records.columns and (c in IDENTITY_COLUMNS or c in mapped)]
+        if source in groups:
+            frame = groups[source][keep]
+        else:  # every row of the source was quarantined (or the file was empty)
+            frame = pd.DataFrame({c: pd.Series(dtype=object) for c in keep or IDENTITY_COLUMNS})
         frame = frame.assign(name_column_mapped=bool({"full_name", "last_name"} & mapped))
         _run_suite(report, suite, str(source), frame)
     return report
@@ -378,9 +397,11 @@ def _result_frames(tables: dict[str, pd.DataFrame], std: pd.DataFrame) -> dict[s
     frames = dict(tables)
     master = tables.get("master_customer")
     xref = tables.get("customer_xref")
-    master_ids = pd.Index(master["master_id"].dropna().unique()) if master is not None and "master_id" in master else pd.Index([])
-    xref_masters = pd.Index(xref["master_id"].dropna().unique()) if xref is not None and "master_id" in xref else pd.Index([])
-    xref_keys = pd.Index(xref["record_key"].dropna().unique()) if xref is not None and "record_key" in xref else pd.Index([])
+    def distinct(frame: pd.DataFrame | None, column: str) -> pd.Index:
+        return pd.Index(frame[column].dropna().unique()) if frame is not None and column in frame else pd.Index([])
+
+    master_ids = distinct(master, "master_id")
+    xref_masters, xref_keys = distinct(xref, "master_id"), distinct(xref, "record_key")
     if master is not None and "master_id" in master:
         frames["master_customer"] = master.assign(has_xref=master["master_id"].isin(xref_masters))
     if xref is not None and "master_id" in xref:
@@ -390,7 +411,9 @@ def _result_frames(tables: dict[str, pd.DataFrame], std: pd.DataFrame) -> dict[s
     return frames
 
 
-def validate_result(tables: dict[str, pd.DataFrame], std: pd.DataFrame, suites: dict[str, LoadedSuite]) -> ValidationReport:
+def validate_result(
+    tables: dict[str, pd.DataFrame], std: pd.DataFrame, suites: dict[str, LoadedSuite]
+) -> ValidationReport:
     """`result` suite: each expectation runs on the table named in its `meta.table`."""
     report = ValidationReport(stage="result")
     suite = suites.get("result")
@@ -412,7 +435,9 @@ _PHRASES = {
     "expect_column_values_to_not_match_regex": "must not match {regex} — {n} values do",
     "expect_column_values_to_be_in_set": "must be one of the allowed values — {n} are not",
     "expect_column_values_to_be_between": "must be between {min_value} and {max_value} — {n} are not",
-    "expect_table_row_count_to_be_between": "row count must be between {min_value} and {max_value} — observed {observed}",
+    "expect_table_row_count_to_be_between": (
+        "row count must be between {min_value} and {max_value} — observed {observed}"
+    ),
 }
 
 
@@ -420,11 +445,12 @@ def describe_failure(row: dict[str, Any]) -> str:
     """A failed result row as one sentence a person understands."""
     where = f"{row['batch']}.{row['column']}" if row.get("column") else str(row["batch"])
     if row.get("error"):
-        return f"{row['stage']}: {where} {row['expectation']} could not be checked — {row['error']}"
+        return f"{row['stage']}: {where} could not be checked ({row['expectation']}) — {row['error']}"
     if row.get("message"):  # meta.message in the suite JSON: the user's own sentence
         try:
             return f"{row['stage']}: " + str(row["message"]).format(
-                n=row.get("unexpected_count", 0), observed=row.get("observed", ""), batch=row["batch"], column=row.get("column", "")
+                n=row.get("unexpected_count", 0), observed=row.get("observed", ""),
+                batch=row["batch"], column=row.get("column", ""),
             )
         except (KeyError, IndexError, ValueError):
             return f"{row['stage']}: {row['message']} — {row.get('observed', '')}"
@@ -450,17 +476,19 @@ def critical_failures(reports: list[ValidationReport]) -> list[str]:
     return [describe_failure(r) for rep in reports if rep for r in rep.failures("critical")]
 
 
-def build_data_docs(reports: list[ValidationReport], directory: Path) -> Path:
+def build_data_docs(reports: list[ValidationReport], directory: Path, *, show_pii: bool = False) -> Path:
     """Real GE Data Docs (suites + this run's validation results) in `directory`; → index.html.
 
     The process-wide context's results store is emptied first so a run's docs show only its own
-    results. A docs failure never fails the run: a one-page index says what went wrong.
+    results. Unexpected values of personal columns are masked like the report unless `show_pii`.
+    A docs failure never fails the run: a one-page index says what went wrong.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     index = directory / "index.html"
     try:
-        _build_docs(reports, directory)
+        with _lock:
+            _build_docs(reports, directory, show_pii)
     except Exception as exc:  # pragma: no cover - defensive: GE rendering bugs
         import html
 
@@ -472,7 +500,28 @@ def build_data_docs(reports: list[ValidationReport], directory: Path) -> Path:
     return index
 
 
-def _build_docs(reports: list[ValidationReport], directory: Path) -> None:
+def _mask_result(result):
+    """A copy of a GE suite result with the unexpected values of personal columns masked."""
+    import copy
+
+    from .masking import masker_for
+
+    result = copy.deepcopy(result)
+    for res in result.results:
+        fn = masker_for(str(res.expectation_config.kwargs.get("column") or ""))
+        details = res.result or {}
+        if fn is None or not details:
+            continue
+        for key in ("partial_unexpected_list", "unexpected_list"):
+            if key in details:
+                details[key] = [fn(v) if isinstance(v, str) else v for v in details[key]]
+        for item in details.get("partial_unexpected_counts") or []:
+            if isinstance(item.get("value"), str):
+                item["value"] = fn(item["value"])
+    return result
+
+
+def _build_docs(reports: list[ValidationReport], directory: Path, show_pii: bool) -> None:
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -496,13 +545,14 @@ def _build_docs(reports: list[ValidationReport], directory: Path) -> None:
                 run_id=RunIdentifier(run_name=rep.stage, run_time=run_time),
                 batch_identifier=f"{DATASOURCE_NAME}-{asset}",
             )
-            store.set(key, result)
+            store.set(key, result if show_pii else _mask_result(result))
             parts = key.to_tuple()
             rep.docs_pages[batch] = "validations/" + "/".join(str(p) for p in parts) + ".html"
     for rep in reports:  # expectation-suite pages in the docs
         for suite_name, exps in (rep._gx_suites.items() if rep else []):
             try:
-                ctx.suites.add_or_update(gx.ExpectationSuite(name=suite_name, expectations=[e.copy(deep=True) for e in exps]))
+                copies = [e.copy(deep=True) for e in exps]
+                ctx.suites.add_or_update(gx.ExpectationSuite(name=suite_name, expectations=copies))
             except Exception:  # pragma: no cover - suite pages are a nicety
                 pass
     ctx.add_data_docs_site(

@@ -200,8 +200,23 @@ def typo() -> tuple[pd.DataFrame, pd.DataFrame]:
     ], "typo")
 
 
+def shared_placeholders() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Four different people whose e-mail/phone are the same placeholder (n/a, test@test.com,
+    000-000-0000, 123): shared junk values must never link them."""
+    return _build([
+        dict(source=WEB, source_record_id="1901", entity="PH-1", first_name="Olivia", last_name="Reed",
+             email="test@test.com", phone="000-000-0000", birth_date="04/04/1990", city="Denver", state="CO"),
+        dict(source=WEB, source_record_id="1902", entity="PH-2", first_name="Marcus", last_name="Hill",
+             email="test@test.com", phone="000-000-0000", birth_date="09/19/1975", city="Miami", state="FL"),
+        dict(source=CN, source_record_id="KH00000901", entity="PH-3", full_name="周敏", mobile="n/a",
+             email="n/a", birth_date="1988年2月2日", city="杭州市"),
+        dict(source=CN, source_record_id="KH00000902", entity="PH-4", full_name="吴刚", mobile="123",
+             email="n/a", birth_date="1969/12/30", city="南京市"),
+    ], "shared_placeholders")
+
+
 SCENARIOS = {f.__name__: f for f in (household, twins, jr_sr, moved_customer, nickname, hanzi_pinyin,
-                                     common_name, typo)}
+                                     common_name, typo, shared_placeholders)}
 
 
 def all_scenarios() -> tuple[pd.DataFrame, pd.DataFrame]:

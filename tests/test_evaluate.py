@@ -175,7 +175,7 @@ def test_evaluate_db_errors_name_the_problem(tmp_path):
 def test_factory_truth_scores_itself_perfectly_and_hard_negatives_exist():
     records, truth = all_scenarios()
     assert set(SCENARIOS) == {"household", "twins", "jr_sr", "moved_customer", "nickname", "hanzi_pinyin",
-                              "common_name", "typo"}
+                              "common_name", "typo", "shared_placeholders"}
     perfect = truth.assign(master_id=truth["entity_id"])
     r = evaluate(truth, perfect)
     assert r["pairwise"]["f1"] == 1.0

@@ -14,6 +14,7 @@ from pipeline.settings import PROJECT_ROOT, SAMPLE_DATA_DIR
 def test_flow_runs_stages_as_tasks(prefect_harness, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
 
     db_url = f"sqlite:///{tmp_path / 'flow.db'}"
     state = crmclean_nightly(
@@ -29,7 +30,11 @@ def test_flow_runs_stages_as_tasks(prefect_harness, tmp_path):
     assert len(masters) == result.counts["masters"]
 
     with get_client(sync_client=True) as client:
-        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+            limit=50,
+        )
     names = {t.name.rsplit("-", 1)[0] for t in tasks}
     assert {"ingest", "standardize", "link", "cluster", "validate", "publish"} <= names
 

@@ -16,6 +16,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from pipeline.errors import CrmcleanError
 from pipeline.generate import generate
 from pipeline.generate.entities import build_entities, surname_pinyin
 from pipeline.settings import SAMPLE_DATA_DIR
@@ -120,10 +121,11 @@ def test_truth_accounts_for_every_written_row_and_its_locator(gen):
     by_source = truth.groupby("source")
     cn = read_csv_rows(out / "crm_legacy_cn.csv", "gbk")[1:]
     web = read_csv_rows(out / "crm_web_us.csv", "utf-8-sig")[1:]
-    for source, rows in (("crm_legacy_cn", cn), ("crm_web_us", web)):
+    for source, rows, width in (("crm_legacy_cn", cn, len(CN_HEADERS)), ("crm_web_us", web, len(WEB_HEADERS))):
         t = by_source.get_group(source)
         assert len(t) == len(rows)
-        expected = [r[0] if r[0] else f"@line:{i + 2}" for i, r in enumerate(rows)]
+        # malformed rows (wrong column count) are named by location, like ingest does
+        expected = [r[0] if r[0] and len(r) == width else f"@line:{i + 2}" for i, r in enumerate(rows)]
         assert t["source_record_id"].tolist() == expected
     sheets = sales_rows(out / "crm_sales.xlsx")
     expected = []
@@ -241,8 +243,36 @@ def test_fewer_systems_and_tiny_sizes(tmp_path):
     two = generate(customers=50, seed=1, out_dir=tmp_path / "two", systems=2)
     assert [Path(p).name for p in two["files"]] == ["crm_legacy_cn.csv", "crm_web_us.csv"]
     assert set(read_truth(two["truth"])["source"]) == {"crm_legacy_cn", "crm_web_us"}
-    with pytest.raises(ValueError):
+    with pytest.raises(CrmcleanError, match="at least 1"):
         generate(customers=0, seed=1, out_dir=tmp_path / "zero")
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(CrmcleanError, match="cannot write"):
+        generate(customers=5, seed=1, out_dir=blocker / "out")
+
+
+def test_factories_build_contract_frames():
+    """tests/factories.py frames carry exactly the contract columns, so other stages can use them."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from factories import SCENARIOS, all_scenarios, as_records_frame
+
+    from pipeline.schema import CANONICAL_FIELDS, IDENTITY_COLUMNS
+
+    for name, build in SCENARIOS.items():
+        records, truth = build()
+        assert list(records.columns) == ["source", "source_record_id", *CANONICAL_FIELDS], name
+        assert len(records) == len(truth) >= 2 and build.__doc__, name
+        assert (records["source_record_id"].tolist() == truth["source_record_id"].tolist())
+    records, truth = all_scenarios()
+    frame = as_records_frame(records)
+    assert set(IDENTITY_COLUMNS) | {"extra", "raw"} <= set(frame.columns)
+    assert frame["record_key"].is_unique
+    assert set(truth["scenario"]) >= {"household", "twins", "jr_sr", "common_name"}
 
 
 def test_generation_is_fast(tmp_path):
@@ -258,3 +288,28 @@ def test_sample_data_is_the_generator_output(tmp_path):
     for p in info["files"]:
         assert (SAMPLE_DATA_DIR / Path(p).name).read_bytes() == Path(p).read_bytes(), p
     assert (SAMPLE_DATA_DIR / "truth" / "truth.csv").read_bytes() == Path(info["truth"]).read_bytes()
+
+
+def test_bench_split_keeps_base_rows_in_place_and_appends_the_late_ones(tmp_path):
+    """bench.py's incremental input: base rows keep their line, late customers' rows come after."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("crm_bench", Path(__file__).parent.parent / "bench" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    info = generate(customers=300, seed=8, out_dir=tmp_path / "gen")
+    truth = read_truth(info["truth"])
+    late = bench.split_exports(tmp_path / "gen", truth, 0.1, tmp_path / "base", tmp_path / "full", seed=1)
+    assert late == 30
+    t_base, t_full = read_truth(tmp_path / "base/truth/truth.csv"), read_truth(tmp_path / "full/truth/truth.csv")
+    assert len(t_full) == len(truth) and len(t_base) < len(truth)
+    assert t_base["entity_id"].nunique() == truth["entity_id"].nunique() - late  # junk rows stay in the base
+    for name, enc in (("crm_legacy_cn.csv", "gbk"), ("crm_web_us.csv", "utf-8-sig")):
+        base = read_csv_rows(tmp_path / "base" / name, enc)
+        full = read_csv_rows(tmp_path / "full" / name, enc)
+        assert full[: len(base)] == base and len(full) == len(read_csv_rows(tmp_path / "gen" / name, enc))
+    full_sales = sales_rows(tmp_path / "full" / "crm_sales.xlsx")
+    base_sales = sales_rows(tmp_path / "base" / "crm_sales.xlsx")
+    for sheet, rows in base_sales.items():
+        assert [tuple(r) for r in full_sales[sheet][: len(rows)]] == [tuple(r) for r in rows]
+    assert sum(len(r) - 1 for r in full_sales.values()) == (t_full["source"] == "crm_sales").sum()

@@ -174,8 +174,8 @@ def test_two_sheet_workbook_maps_each_sheet_and_converts_cells(tmp_path):
     assert q.loc["crm_sales.xlsx@East!5", "reason_code"] == "column_count"
     assert q.loc["crm_sales.xlsx@East!5", "reason"] == (
         "crm_sales.xlsx sheet 'East' row 5 has a value in column I, outside the header's 7 columns")
-    assert json.loads(q.loc["crm_sales.xlsx@East!5", "raw"]) == {"column_1": "S3", "column_2": "Cat",
-                                                                  "column_3": "0123", "column_9": "stray"}
+    assert json.loads(q.loc["crm_sales.xlsx@East!5", "raw"]) == {"ID": "S3", "Name": "Cat", "Mobile": "0123",
+                                                                  "column_9": "stray"}
     assert result.rows_read == 5
 
 
@@ -281,7 +281,7 @@ def test_two_headers_for_one_field_first_wins_second_is_extra(tmp_path):
 def test_file_level_problems_raise_input_file_error(tmp_path):
     undecodable = tmp_path / "garbage.csv"
     undecodable.write_bytes(random.Random(0).randbytes(2000))
-    with pytest.raises(InputFileError, match="cannot decode as UTF-8, UTF-16 or GB18030") as err:
+    with pytest.raises(InputFileError, match=r"cannot decode as UTF-8, UTF-16 or GB18030 \(UTF-8: .* line 1") as err:
         ingest([undecodable], _rules(tmp_path))
     assert err.value.path == str(undecodable)
 
@@ -294,6 +294,19 @@ def test_file_level_problems_raise_input_file_error(tmp_path):
     (tmp_path / "nothing").mkdir()
     with pytest.raises(InputFileError, match="no CSV, TSV or Excel files"):
         ingest([tmp_path / "nothing"], _rules(tmp_path))
+
+
+def test_empty_workbook_and_clashing_file_names_are_file_errors(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.create_sheet("Second")
+    wb.save(tmp_path / "blank.xlsx")
+    with pytest.raises(InputFileError, match="no header row in any sheet"):
+        ingest([tmp_path / "blank.xlsx"], _rules(tmp_path))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = _write(tmp_path / "a" / "crm.csv", "id\n1\n"), _write(tmp_path / "b" / "crm.csv", "id\n2\n")
+    with pytest.raises(InputFileError, match="same file name"):
+        ingest([first, second], _rules(tmp_path))
 
 
 def test_configured_encoding_that_does_not_fit_is_a_file_error(tmp_path):
@@ -459,3 +472,57 @@ def test_excel_number_to_text_conversion():
     assert excel_text(dt.datetime(1985, 3, 7, 10, 20)) == "1985-03-07T10:20:00"
     assert excel_text(dt.time(9, 5)) == "09:05:00"
     assert excel_text(True) == "true"
+
+
+def test_western_windows_file_is_not_misread_as_gb18030(tmp_path):
+    # Every accented letter is followed by a letter, so GB18030 decodes this without error
+    # ("M黮ler"); the result is rejected because it does not look like Chinese text.
+    path = _write(tmp_path / "de.csv", "name,city\nMüller,Köln\nGärtner,Düsseldorf\n", "cp1252")
+    result = ingest([path], _rules(tmp_path))
+    assert result.records["full_name"].tolist() == ["Müller", "Gärtner"]
+    assert result.records["city"].tolist() == ["Köln", "Düsseldorf"]
+    # ... while Chinese data with a Latin name in it stays GB18030.
+    path = _write(tmp_path / "cn.csv", "姓名,地址\n张三,Müller Straße 5\n李四,北京市海淀区\n", "gb18030")
+    assert ingest([path], _rules(tmp_path)).records["address"].tolist() == ["Müller Straße 5", "北京市海淀区"]
+
+
+def test_old_mac_line_endings_count_physical_lines(tmp_path):
+    path = _write(tmp_path / "mac.csv", 'id,name\r1,"A\rB"\r\r2,C\r')
+    result = ingest([path], _rules(tmp_path))
+    assert result.records["locator"].tolist() == ["mac.csv@line:2", "mac.csv@line:5"]
+    assert result.records["full_name"].tolist() == ["A\rB", "C"]
+    assert result.quarantine["locator"].tolist() == ["mac.csv@line:4"]
+
+
+_ROW_KIND = st.sampled_from(["good", "good", "multiline", "blank", "short", "long"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(_ROW_KIND, min_size=1, max_size=15), newline=st.sampled_from(["\n", "\r\n"]))
+def test_every_row_is_accounted_for_at_its_physical_line(tmp_path, kinds, newline):
+    lines, expected, line_no = ["id,name,city"], {}, 1
+    for i, kind in enumerate(kinds):
+        line_no += 1
+        if kind == "good":
+            lines.append(f"r{i},Name {i},X")
+            expected[f"r{i}"] = (line_no, None)
+        elif kind == "multiline":
+            lines.append(f'r{i},"Name{newline}{i}",X')
+            expected[f"r{i}"] = (line_no, None)
+            line_no += 1
+        elif kind == "blank":
+            lines.append("" if i % 2 else ",,")
+            expected[f"@line:{line_no}"] = (line_no, "blank_row")
+        else:
+            lines.append(f"r{i},only" if kind == "short" else f"r{i},a,b,c")
+            expected[f"@line:{line_no}"] = (line_no, "column_count")
+    path = tmp_path / "gen.csv"
+    path.write_bytes((newline.join(lines) + newline + "x,y,z" + newline).encode("utf-8"))
+    result = ingest([path], _rules(tmp_path))
+    _check_invariants(result)
+    got = {rid: (int(loc.split(":")[-1]), None) for rid, loc in
+           zip(result.records["source_record_id"], result.records["locator"]) if rid != "x"}
+    got.update({rid: (int(loc.split(":")[-1]), code) for rid, loc, code in
+                zip(result.quarantine["source_record_id"], result.quarantine["locator"], result.quarantine["reason_code"])})
+    assert got == expected
+    assert _row(result, f"gen.csv@line:{line_no + 1}")["record_id"] == "x"

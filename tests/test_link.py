@@ -339,3 +339,40 @@ def test_train_supervised_from_labelled_pairs(data):
     assert len(found & truth) / len(found) >= 0.98
     with pytest.raises(ValueError):
         train_supervised(levels_frame(levels[:5]), [True] * 5)
+
+
+# ------------------------------------------------------------------ properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_names = st.sampled_from([None, "robert", "rob", "r", "roberta", "smith", "smyth", "xie", "xuedong"])
+_dates = st.sampled_from([None, "1980-01-02", "1980-02-01", "1980-01-03", "1980", "1995-01-02", "bad"])
+_emails = st.sampled_from([None, "a.b@x.com", "a_b@x.com", "ab1@x.com", "ab12@x.com", "ab1@y.com"])
+_phones = st.sampled_from([None, "+15550000001", "+15550000002"])
+_text = st.sampled_from([None, "1 main street", "1 main st apt 2", "9 far road"])
+_small = st.sampled_from([None, "Jr", "Sr", "M", "F"])
+
+
+@st.composite
+def _row(draw):
+    first, last = draw(_names), draw(_names)
+    return person("h|x", first, last, birth_date_std=draw(_dates), email_key=draw(_emails),
+                  mobile_std=draw(_phones), landline_std=draw(_phones), address_std=draw(_text),
+                  postal_code_std=draw(st.sampled_from([None, "11111", "22222"])),
+                  city_std=draw(st.sampled_from([None, "a", "b"])), name_suffix_std=draw(_small),
+                  gender_std=draw(_small))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_row(), _row())
+def test_comparison_is_symmetric_and_in_range(a, b):
+    cols = prepare_columns(pd.DataFrame([a, b], columns=STD_COLUMNS))
+    ab = compare_pairs(cols, np.array([0]), np.array([1]))
+    ba = compare_pairs(cols, np.array([1]), np.array([0]))
+    assert (ab == ba).all()
+    for k, f in enumerate(FEATURE_NAMES):
+        assert 0 <= ab[0, k] < len(FEATURES[f])
+    same = compare_pairs(cols, np.array([0]), np.array([0]))[0]
+    for k, f in enumerate(FEATURE_NAMES):  # a record agrees with itself wherever it has data
+        assert FEATURES[f][same[k]] in ("null", "exact", "same", "mobile_exact", "landline_exact", "same_postal", "same_city")

@@ -219,3 +219,39 @@ def test_masking_functions(fn, value, expected):
 
     assert getattr(masking, fn)(value) == expected
     assert getattr(masking, fn)(None) is None
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(name=st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40))
+def test_any_customer_name_renders_as_text(tmp_path_factory, name):
+    out = tmp_path_factory.mktemp("r")
+    ctx = synthetic_ctx(out)
+    ctx["tables"]["master_customer"].loc[0, "full_name"] = name
+    page = write_report(ctx, status="success", error=None, show_pii=True).read_text(encoding="utf-8")
+    parsed = _parse(page)
+    assert "script" not in parsed.tags
+    assert name.strip() in "".join(parsed.text).replace("\r\n", "\n").replace("\r", "\n") or not name.strip()
+
+
+def test_stage_flow_counts_quarantine_per_stage(tmp_path):
+    model = build_report_model(synthetic_ctx(tmp_path), "success", None, False)
+    flow = {f["what"]: f["n"] for f in model["s"]["counts"]["flow"]}
+    assert flow == {"rows read": 7, "quarantined at ingest": 1, "quarantined at standardize": 1, "records accepted": 5,
+                    "candidate pairs scored": 4, "master customers": 3, "pairs for review": 1}
+
+
+def test_run_that_failed_midway_shows_what_it_got(tmp_path):
+    full = synthetic_ctx(tmp_path)
+    ctx = {k: full[k] for k in ("run_id", "out_dir", "ingested", "std_summary", "validations")}
+    ctx["quarantine"] = full["tables"]["quarantine"]  # ingest + standardize, before any table was built
+    ctx["timer"] = _Timer({"ingest": 0.1, "standardize": 0.2, "link": 0.05})
+    html_text = write_report(ctx, status="failed", error="link: blocking produced no pairs",
+                             show_pii=False).read_text(encoding="utf-8")
+    text = " ".join(_parse(html_text).text)
+    assert "The run failed during stage 'link': link: blocking produced no pairs." in text
+    assert "客户编号" in text  # mapping still shown
+    assert "no_identifying_fields" in text and 'id="quarantine-total">2<' in html_text
+    assert "No clusters were built." in text and "No pairs need review." in text

@@ -84,6 +84,8 @@ def test_export_xlsx_writes_strings_never_formulas(db, tmp_path):
     assert cells and all(c.data_type == "s" for c in cells)  # 's' = string; 'f' would be a formula
     values = [c.value for c in cells]
     assert "'" + FORMULA in values and XSS in values and "张三" in values
+    rules = sheet.data_validations.dataValidation
+    assert [(r.type, r.formula1, str(r.sqref)) for r in rules] == [("list", '"match,no_match"', "A2:A4")]
 
 
 def test_apply_csv_decisions_and_reapply_is_a_no_op(db, tmp_path):
@@ -183,3 +185,14 @@ def test_decisions_reach_the_store_as_overrides(tmp_path):
         assert got == [("a|1", "b|2", "match"), ("a|3", "b|4", "no_match")]
     finally:
         store.close()
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_any_text_is_neutralised_and_round_trips(text):
+    safe = neutralize(text)
+    assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert unneutralize(safe) == text

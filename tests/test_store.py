@@ -90,14 +90,16 @@ def fake_run(store: Store, std: pd.DataFrame, run_id: str, matches=(), reviews=(
             if prior.model is not None:  # incremental: only pairs touching changed records are new
                 touch = pairs["record_key_l"].isin(combined.changed_keys) | pairs["record_key_r"].isin(
                     combined.changed_keys)
-                pairs = pd.concat([combined.kept_edges, pairs[touch]], ignore_index=True)
+                parts = [df for df in (combined.kept_edges, pairs[touch]) if len(df)]
+                pairs = pd.concat(parts, ignore_index=True) if parts else pairs.iloc[:0]
             keys = combined.records["record_key"].tolist()
             must = overrides.loc[overrides["kind"] == "must_link", ["record_key_l", "record_key_r"]]
             links = list(zip(pairs.loc[pairs["decision"] == "match", "record_key_l"],
                              pairs.loc[pairs["decision"] == "match", "record_key_r"])) + list(must.itertuples(index=False))
             comp = _components(keys, links)
             labels = {root: i for i, root in enumerate(sorted(set(comp.values()), reverse=True))}
-            clusters = pd.DataFrame({"record_key": keys, "cluster": [labels[comp[k]] for k in keys]})
+            clusters = pd.DataFrame({"record_key": pd.Series(keys, dtype=object),
+                                     "cluster": pd.Series([labels[comp[k]] for k in keys], dtype="int64")})
             first = clusters.merge(combined.records, on="record_key").sort_values("record_key").drop_duplicates("cluster")
             golden = pd.DataFrame({"cluster": first["cluster"], "full_name": first["full_name_std"],
                                    "email": first["email_std"], "phone": first["phone_std"],
@@ -267,6 +269,10 @@ def test_merge_split_and_retire_across_runs_keep_ids_stable(store, store_url):
     d = diff_runs(store_url, "R1", "R2")
     assert d["merged"] == [[x1["crm_b|1000"], x1["crm_a|1002"]]] and d["split"] == [["C0000006", "C0000001"]]
     assert d["retired"] == [x1["crm_a|1003"]] and d["records_removed"] == 1 and d["records_moved"] == 2
+    assert d["created"] == [] and d["updated"] == ["C0000001", "C0000002"]  # both changed record_count
+    masters = read(store_url, "master_customer").set_index("master_id")
+    assert masters.loc["C0000001", "updated_run"] == "R2" and masters.loc["C0000001", "created_run"] == "R1"
+    assert masters.loc["C0000005", "updated_run"] == "R1"  # untouched master
     text = format_diff(d)
     assert "merged" in text and "C0000006 ← C0000001" in text
     # R3: crm_a|1003 comes back: it is active again, with a new master
@@ -440,3 +446,56 @@ def test_table_columns_match_the_documented_contract():
     assert columns_of("customer_xref")[:4] == ["source", "source_record_id", "record_key", "master_id"]
     assert columns_of("master_id_history") == ["master_id", "event", "target_master_id", "run_id", "at"]
     assert {"rows_read", "quarantined", "records_accepted", "masters", "records_merged"} <= set(columns_of("run_log"))
+
+
+def _hold_sqlite_lock(url, run_id, ready, release):
+    s = open_store(url)
+    with s.lock(run_id):
+        ready.set()
+        release.wait(20)
+    s.close()
+
+
+def _try_sqlite_lock(url, result):
+    s = open_store(url)
+    try:
+        with s.lock("RUN-OTHER", timeout=2):
+            result.put("acquired")
+    except RunLocked as exc:
+        result.put(str(exc))
+    s.close()
+
+
+def test_sqlite_lock_excludes_other_processes_and_is_not_kept_by_forked_workers(tmp_path):
+    import multiprocessing as mp
+
+    url = f"sqlite:///{tmp_path}/m.db"
+    spawn = mp.get_context("spawn")
+    ready, release = spawn.Event(), spawn.Event()
+    holder = spawn.Process(target=_hold_sqlite_lock, args=(url, "RUN-P1", ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(RunLocked, match=r"\(RUN-P1, started "):
+            with open_store(url).lock("RUN-P2", timeout=0.3):
+                pass
+    finally:
+        release.set()
+        holder.join(30)
+    # a worker forked while the lock is held (as the stages' process pools are) outlives the
+    # run: the lock must still be free for the next run once this run leaves it
+    s = open_store(url)
+    fork = mp.get_context("fork")
+    with s.lock("RUN-P3"):
+        worker = fork.Process(target=time.sleep, args=(5,))
+        worker.start()
+    result = spawn.Queue()
+    other = spawn.Process(target=_try_sqlite_lock, args=(url, result))
+    other.start()
+    try:
+        assert result.get(timeout=30) == "acquired"
+    finally:
+        other.join(30)
+        worker.terminate()
+        worker.join()
+        s.close()

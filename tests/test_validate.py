@@ -219,3 +219,36 @@ def test_data_docs_show_this_runs_results_only(suites, tmp_path):
     run2_pages = [p.relative_to(tmp_path / "run2").as_posix() for p in (tmp_path / "run2" / "validations").rglob("*.html")]
     assert run2_pages and all(p.startswith("validations/source_ingest/") for p in run2_pages), run2_pages
     assert "crm_a" in (tmp_path / "run2" / "index.html").read_text(encoding="utf-8")
+
+
+def test_severity_is_case_insensitive_and_drives_the_stop(tmp_path):
+    (tmp_path / "result.json").write_text(json.dumps({"name": "result", "expectations": [
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "master_id"}, "meta": {"severity": "Critical"}},
+        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "master_id", "regex": "^X"}},
+    ]}), encoding="utf-8")
+    tables, std = _result_tables()
+    report = v.validate_result(tables, std, v.load_suites(tmp_path))
+    assert [(r["expectation"], r["severity"], r["success"]) for r in report.results] == [
+        ("expect_column_values_to_be_unique", "critical", True),
+        ("expect_column_values_to_match_regex", "warning", False),
+    ]
+    assert v.critical_failures([report]) == []  # a failed warning never stops the publish
+
+
+def test_missing_column_is_reported_not_raised(suites):
+    report = v.validate_standardized(pd.DataFrame({"record_key": ["a|1"], "email_std": ["x@y.co"]}), suites)
+    failures = v.critical_failures([report])
+    assert ("standardized: standardized.phone_std could not be checked (expect_column_values_to_match_regex)"
+            " — column phone_std is missing") in failures
+    assert not any("email_std" in f for f in failures)
+
+
+def test_data_docs_mask_personal_values_unless_asked(suites, tmp_path):
+    std = _std(email_std=["zhang.san@example.cn", "secret-mailbox", None, None])
+    report = v.validate_standardized(std, suites)
+    v.build_data_docs([report], tmp_path / "masked")
+    page = (tmp_path / "masked" / report.docs_pages["standardized"]).read_text(encoding="utf-8")
+    assert "secret-mailbox" not in page and "s***" in page
+    assert report.results[0]["examples"] == ["secret-mailbox"]  # the in-memory report keeps the value
+    v.build_data_docs([report], tmp_path / "plain", show_pii=True)
+    assert "secret-mailbox" in (tmp_path / "plain" / report.docs_pages["standardized"]).read_text(encoding="utf-8")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import CrmcleanError
+
 from .entities import SYSTEMS, Entities, build_entities
 from .render import (CN_HEADERS, SALES_HEADERS, WEB_HEADERS, Noise, Record, cn_row, sales_row, web_row)
 
@@ -24,6 +26,8 @@ TRUTH_COLUMNS = ["source", "source_record_id", "entity_id", "scenario", "group_i
 JUNK_SHARE = 0.005
 FORMULA_NAME = '=HYPERLINK("http://x","y")'
 SCRIPT_NAME = "<script>alert(1)</script>"
+# Junk rows whose ID cannot be trusted: truth names them by location, as ingest does.
+LOCATED_JUNK = ("blank", "colcount")
 
 
 def generate(customers: int, seed: int, out_dir: Path, systems: int = 3) -> dict:
@@ -31,31 +35,103 @@ def generate(customers: int, seed: int, out_dir: Path, systems: int = 3) -> dict
 
     Returns {"files": [paths of the exports], "truth": path of truth.csv, "rows": data rows written}.
     """
-    if customers < 1:
-        raise ValueError("customers must be at least 1")
+    if int(customers) < 1:
+        raise CrmcleanError(f"--customers must be at least 1 (got {customers})")
     systems = max(1, min(3, int(systems)))
     out_dir = Path(out_dir)
+    try:
+        return _generate(int(customers), int(seed), out_dir, systems)
+    except OSError as exc:  # unwritable folder, disk full ...: one clear line, no traceback
+        raise CrmcleanError(f"{exc.filename or out_dir}: cannot write demo data ({exc.strerror or exc})") from None
+
+
+# Set just before forking the workbook writer, so the child inherits it instead of unpickling it.
+_FORK_STATE: dict = {}
+PARALLEL_FROM = 20000  # customers; below this a second process costs more than it saves
+
+
+def _generate(customers: int, seed: int, out_dir: Path, systems: int) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     ents = build_entities(customers, seed, systems)
     rng = np.random.default_rng(seed + 1)
-    noise = Noise(seed + 2)
     records = _records(ents, rng, systems)
     hostile = _pick_hostile(ents, records, rng)
-    truth: list[tuple] = []
-    files: list[Path] = []
-    rows = 0
     writers = (_write_cn, _write_web, _write_sales)
-    for s in range(systems):
-        path, n = writers[s](out_dir, ents, records[s], noise, hostile, truth, rng)
-        files.append(path)
-        rows += n
+    # Each system has its own noise and RNG stream: the output does not depend on whether the
+    # workbook is written in a second process (big runs) or in line (small runs, no fork).
+    jobs = [(writers[s], out_dir, records[s], seed + 10 + s) for s in range(systems)]
+    results: list = [None] * systems
+    pool = _fork_pool() if systems == 3 and customers >= PARALLEL_FROM else None
+    pending = None
+    if pool is not None:
+        _FORK_STATE.update(ents=ents, hostile=hostile, job=jobs[2])
+        try:
+            pending = pool.apply_async(_run_forked_job)
+        finally:
+            _FORK_STATE.clear()
+    try:
+        for s, job in enumerate(jobs):
+            if pending is not None and s == 2:
+                results[s] = pending.get()
+            else:
+                results[s] = _run_job(job, ents, hostile)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     truth_path = out_dir / "truth" / "truth.csv"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     with truth_path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(TRUTH_COLUMNS)
-        w.writerows(truth)
-    return {"files": [str(p) for p in files], "truth": str(truth_path), "rows": rows}
+        for _, _, truth in results:
+            w.writerows(truth)
+    return {"files": [str(p) for p, _, _ in results], "truth": str(truth_path),
+            "rows": sum(n for _, n, _ in results)}
+
+
+def _run_job(job, ents: Entities, hostile: dict[int, str]):
+    writer, out_dir, recs, stream_seed = job
+    truth: list[tuple] = []
+    path, n = writer(out_dir, ents, recs, Noise(stream_seed), hostile, truth, np.random.default_rng(stream_seed))
+    return path, n, truth
+
+
+def _run_forked_job():
+    return _run_job(_FORK_STATE["job"], _FORK_STATE["ents"], _FORK_STATE["hostile"])
+
+
+def _fork_pool():
+    """A one-worker fork pool (Linux), or None where fork is unavailable or unsafe."""
+    import multiprocessing
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return _LazyForkPool(multiprocessing.get_context("fork"))
+    except ValueError:
+        return None
+
+
+class _LazyForkPool:
+    """Forks on apply_async, i.e. after _FORK_STATE is filled, so the child sees the entities."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.pool = None
+
+    def apply_async(self, fn):
+        self.pool = self.ctx.Pool(1)
+        return self.pool.apply_async(fn)
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.close()
+
+    def join(self):
+        if self.pool is not None:
+            self.pool.join()
 
 
 def _records(ents: Entities, rng: np.random.Generator, n_systems: int) -> list[list[Record]]:
@@ -143,7 +219,7 @@ def _write_cn(out_dir, ents, recs, noise, hostile, truth, rng):
         rid = f"KH{base + line_no:08d}"
         if isinstance(item, str):
             row = _junk_csv_row(item, rid, len(CN_HEADERS), 1, 3, 5)
-            _truth_row(truth, source, f"@line:{line_no}" if item == "blank" else rid, None, None)
+            _truth_row(truth, source, f"@line:{line_no}" if item in LOCATED_JUNK else rid, None, None)
         else:
             r = recs[item]
             row = cn_row(ents, r, noise)
@@ -168,7 +244,7 @@ def _write_web(out_dir, ents, recs, noise, hostile, truth, rng):
             row = _junk_csv_row(item, rid, len(WEB_HEADERS), 1, 4, 3)
             if item == "colcount":
                 row[1], row[2] = "Pat", "Doe"
-            _truth_row(truth, source, f"@line:{line_no}" if item == "blank" else rid, None, None)
+            _truth_row(truth, source, f"@line:{line_no}" if item in LOCATED_JUNK else rid, None, None)
         else:
             r = recs[item]
             row = web_row(ents, r, noise)

@@ -19,6 +19,7 @@ SYSTEMS = ("crm_legacy_cn", "crm_web_us", "crm_sales")
 # Share of customers in each hard-negative kind (groups are built from these budgets).
 HARD_NEGATIVE_SHARE = {"household": 0.04, "twins": 0.02, "jr_sr": 0.02, "common_name": 0.03}
 MOVED_SHARE = 0.06
+ALT_EMAIL_SHARE = 0.2
 
 
 @lru_cache(maxsize=1)
@@ -85,7 +86,7 @@ class Entities:
     group_id: list[str]
     systems: np.ndarray           # bool (n, 3)
     dups: np.ndarray              # int (n, 3): extra copies within a system
-    extra: dict = field(default_factory=dict)
+    alt_email: list[str] = field(default_factory=list)  # '' when none
 
 
 def _digits(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
@@ -231,6 +232,12 @@ def build_entities(n: int, seed: int, n_systems: int = 3) -> Entities:
     _hard_negatives(ents, rng, rpy)
     years = ents.dob.astype("datetime64[Y]").astype(int) + 1970
     ents.email = [_email(rpy, ents.first_py[i], ents.last_py[i], bool(is_cn[i]), int(years[i])) for i in range(n)]
+    # a second address some people give to some systems (work mail, a new provider)
+    has_alt = rng.random(n) < ALT_EMAIL_SHARE
+    ents.alt_email = [
+        _email(rpy, ents.first_py[i], ents.last_py[i], bool(is_cn[i]), int(years[i]) + 1) if has_alt[i] else ""
+        for i in range(n)
+    ]
     _dedupe_contacts(ents)
     _moved(ents, rng)
     _memberships(ents, rng, n_systems)
@@ -352,12 +359,13 @@ def _redraw_first(ents: Entities, m: int, rng) -> None:
 
 def _dedupe_contacts(ents: Entities) -> None:
     """Emails and mobiles identify one person: make accidental collisions unique."""
-    for attr in ("email", "mobile"):
+    for attr in ("email", "alt_email", "mobile"):
         values = pd.Series(getattr(ents, attr))
-        dup = values.duplicated(keep="first").to_numpy()
+        taken = set(ents.email) if attr == "alt_email" else set()
+        dup = (values.duplicated(keep="first") | values.isin(taken)).to_numpy() & (values != "").to_numpy()
         vals = getattr(ents, attr)
         for i in np.flatnonzero(dup):
-            if attr == "email":
+            if attr != "mobile":
                 local, dom = vals[i].split("@")
                 vals[i] = f"{local}{i % 997}@{dom}"
             else:

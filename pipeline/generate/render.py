@@ -194,6 +194,13 @@ def hanzi_name(ents: Entities, e: int, noise: Noise) -> str:
     return name
 
 
+def email_of(ents: Entities, r: Record, noise: Noise) -> str:
+    """The customer's e-mail as this system has it: sometimes the second address, with noise."""
+    e = r.e
+    email = ents.alt_email[e] if ents.alt_email[e] and r.system != 0 and noise.r.random() < 0.6 else ents.email[e]
+    return noise.email(email)
+
+
 def contact(ents: Entities, r: Record) -> tuple[tuple, str]:
     if r.old and ents.old_addr[r.e] is not None:
         return ents.old_addr[r.e], ents.old_mobile[r.e]
@@ -237,7 +244,7 @@ def cn_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
         address = us_street(a, noise)
     return [
         "", name, noise.blank(gender), noise.blank(mobile, PLACEHOLDER_PHONES), landline,
-        noise.blank(noise.email(ents.email[e]), PLACEHOLDER_EMAILS),
+        noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
         noise.blank(dob_cn_text(as_date(ents.dob[e]), noise)), noise.blank(province), noise.blank(city),
         noise.blank(address), noise.blank(a[6]), created_at(noise).strftime("%Y-%m-%d %H:%M:%S"),
     ]
@@ -283,7 +290,7 @@ def web_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
     if a[0] == "us" and noise.r.random() < 0.1:
         zip_code = f"{zip_code}-{int(noise.r.random() * 9000) + 1000}"
     return [
-        "", first, last, noise.blank(noise.email(ents.email[e]), PLACEHOLDER_EMAILS),
+        "", first, last, noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
         noise.blank(phone, PLACEHOLDER_PHONES), noise.blank(dob_us_text(as_date(ents.dob[e]), noise)),
         noise.blank(street), noise.blank(city), noise.blank(state), noise.blank(zip_code), country,
         created_at(noise).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -333,7 +340,7 @@ def sales_row(ents: Entities, r: Record, noise: Noise) -> dict:
     if birthday is not None and noise.r.random() < 0.05:
         birthday = dob.strftime("%m/%d/%Y") if not cn else dob.isoformat()  # typed as text
     return {
-        "ID": "", "Name": name, "Mobile": phone, "E-mail": noise.blank(noise.email(ents.email[e]), PLACEHOLDER_EMAILS),
+        "ID": "", "Name": name, "Mobile": phone, "E-mail": noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
         "Birthday": birthday, "Address": noise.blank(address), "Company": ents.company[e] or None,
         "Created": created_at(noise),
     }

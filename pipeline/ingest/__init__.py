@@ -239,6 +239,7 @@ def _source_frames(
             part = {k: [v[i] for i in keep] for k, v in part.items()}
         part["file"] = [block.file] * len(part["locator"])
         parts.append(part)
+        block.columns, block.raw_columns = [], None  # cells now live in `part`: halve peak memory
 
     if not parts:
         frame = _empty(RECORD_COLUMNS)

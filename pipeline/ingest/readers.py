@@ -91,8 +91,20 @@ def unique_headers(cells: list[str]) -> list[str]:
 # Text files
 
 
+# Western text read as GB18030 by mistake: an accented letter and the letter after it fuse into
+# one CJK character inside a Latin word ("Müller" → "M黮ler"). Real Chinese data has few of these
+# compared with its CJK characters.
+_FUSED_IN_WORD = re.compile(r"[A-Za-z][^\x00-\x7f][a-z]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_WESTERN_SINGLE_BYTE = re.compile(r"^(cp125\d|cp437|cp8\d\d|latin_\d+|iso8859_\d+|mac_\w+)$")
+
+
 def decode_bytes(path: Path, data: bytes, encoding: str | None = None) -> str:
-    """Deterministic decoding: UTF-8 (BOM optional) → UTF-16 by BOM → GB18030 → best guess."""
+    """Deterministic decoding: UTF-8 (BOM optional) → UTF-16 by BOM → GB18030 → best guess.
+
+    GB18030 accepts many byte strings, so its result is kept only when it looks like Chinese
+    text; otherwise charset-normalizer decides, and for a Western single-byte guess we use
+    cp1252 (what Windows Excel writes; the guessers' choice among cp1250/cp852/... is noise)."""
     if encoding:
         try:
             return data.decode(encoding)
@@ -104,20 +116,47 @@ def decode_bytes(path: Path, data: bytes, encoding: str | None = None) -> str:
         except UnicodeDecodeError as exc:
             raise InputFileError(path, f"has a UTF-16 byte-order mark but cannot be decoded as UTF-16 ({exc})") from None
     errors = []
-    for codec in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError as exc:
-            errors.append(f"{codec}: {exc.reason} at byte {exc.start}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        errors.append(f"UTF-8: {exc.reason} at byte {exc.start}, line {_line_of(data, exc.start)}")
+    gb_text = None
+    try:
+        gb_text = data.decode("gb18030")
+        if _looks_chinese(gb_text):
+            return gb_text
+    except UnicodeDecodeError as exc:
+        errors.append(f"GB18030: {exc.reason} at byte {exc.start}, line {_line_of(data, exc.start)}")
+    guess = _best_guess(data)
+    if guess is not None:
+        return guess
+    if gb_text is not None:
+        return gb_text
+    raise InputFileError(path, f"cannot decode as UTF-8, UTF-16 or GB18030 ({'; '.join(errors)})")
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _looks_chinese(text: str) -> bool:
+    sample = text[: 1 << 20]
+    fused = len(_FUSED_IN_WORD.findall(sample))
+    return fused == 0 or fused * 5 < len(_NON_ASCII.findall(sample))
+
+
+def _best_guess(data: bytes) -> str | None:
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
-    if best is not None and best.encoding:
+    if best is None or not best.encoding:
+        return None
+    for codec in (["cp1252"] if _WESTERN_SINGLE_BYTE.match(best.encoding) else []) + [best.encoding]:
         try:
-            return data.decode(best.encoding)
+            return data.decode(codec)
         except (UnicodeDecodeError, LookupError):
-            pass
-    raise InputFileError(path, f"cannot decode as UTF-8, UTF-16 or GB18030 ({'; '.join(errors)})")
+            continue
+    return None
 
 
 def sniff_delimiter(text: str) -> str:
@@ -355,7 +394,8 @@ def _sheet_block(file_name: str, sheet: str, cells: list[list[Any]]) -> Block:
             continue
         if len(row) > width and row[width:].count("") != len(row) - width:
             outside = next(j for j in range(width, len(row)) if not _blank_cell(row[j]))
-            raw = {f"column_{j + 1}": excel_raw(v) for j, v in enumerate(row) if not _blank_cell(v)}
+            keys = block.headers + [f"column_{j + 1}" for j in range(width, len(row))]
+            raw = {key: excel_raw(v) for key, v in zip(keys, row) if not _blank_cell(v)}
             block.problems.append(RowProblem(
                 position, "column_count",
                 f"has a value in column {_column_letter(outside)}, outside the header's {width} columns",

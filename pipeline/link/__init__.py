@@ -36,13 +36,24 @@ DEFAULT_U_SAMPLE = 500_000
 DEFAULT_CAPS: list[dict] = [
     # Jr vs Sr (or II vs III): two generations sharing name, address and phone.
     {"name": "generation_conflict", "when": {"suffix": ["conflict"]}, "decision": "non_match"},
-    # Twins and spouses share surname, address, landline (twins: birth date too); a clearly
-    # different given name is never merged automatically.
-    {"name": "different_given_name", "when": {"first_name": ["different"]}, "decision": "review"},
-    # The same name and nothing else to compare (common names, "Test User" rows): never auto.
+    # Twins and spouses share surname, address, phone (twins: birth date too; parents put
+    # their mobile on the children's accounts); a clearly different given name is not merged
+    # automatically unless the same e-mail is shared too.
     {
-        "name": "name_only",
-        "when": {f: ["null"] for f in ("birth_date", "email", "phone", "address")},
+        "name": "different_given_name",
+        "when": {"first_name": ["different"], "email": ["null", "fuzzy_local", "different"]},
+        "decision": "review",
+    },
+    # Name (and address) alone never merge automatically: Jr/Sr without suffixes, relatives
+    # and common names share them. An automatic merge needs a personal identifier to agree:
+    # birth date, e-mail or mobile.
+    {
+        "name": "no_shared_identifier",
+        "when": {
+            "birth_date": ["null", "same_year", "different", "years_apart"],
+            "email": ["null", "different"],
+            "phone": ["null", "landline_exact", "different"],
+        },
         "decision": "review",
     },
 ]
@@ -195,6 +206,17 @@ def _default_m(feature: str) -> np.ndarray:
     return _initial_m(feature)
 
 
+def _shared_value_limit(matching: dict) -> int | None:
+    """Contact values held by more records than this count as missing (default: the blocking
+    max_block_size); 0 turns it off."""
+    limit = matching.get("shared_value_limit")
+    if limit is None:
+        from .blocking import DEFAULT_MAX_BLOCK_SIZE
+
+        limit = (matching.get("blocking") or {}).get("max_block_size", DEFAULT_MAX_BLOCK_SIZE)
+    return int(limit) or None
+
+
 def _thresholds(matching: dict) -> dict:
     t = dict(DEFAULT_THRESHOLDS)
     t.update(matching.get("thresholds") or {})
@@ -334,7 +356,7 @@ def link(
     frame = _sorted_records(records)
     keys = frame["record_key"].astype(str).to_numpy(dtype=object)
     n = len(frame)
-    cols = prepare_columns(frame)
+    cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching))
     is_new = None
     if new_keys is not None:
         is_new = np.isin(keys, np.asarray(list(new_keys), dtype=object))
@@ -348,7 +370,10 @@ def link(
         else:
             k = int(is_new.sum())
             possible = k * (n - k) + k * (k - 1) / 2
+        stale = model is not None
         model = train_em(cols, levels, possible, matching, max(int(workers or 1), 1))
+        if stale:  # a saved model from another version/feature set is retrained, not misread
+            model["training"]["retrained_because"] = "the saved model does not fit the current comparison levels"
     else:
         model = dict(model)
         model["thresholds"] = _thresholds(matching)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 # feature -> level labels; index = level code stored in the int8 level matrix.
@@ -74,8 +74,25 @@ def clean_column(values) -> np.ndarray:
     return out.to_numpy(dtype=object)
 
 
-def prepare_columns(records: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The comparison columns as clean object arrays, in the frame's row order."""
+# columns compared with each other share one code space (swapped names, mobile vs phone)
+CODE_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("first_name_key", "last_name_key"),
+    ("mobile_std", "landline_std", "phone_std"),
+    ("birth_date_std", "birth_date_swapped"),
+)
+
+
+# contact values that identify one person; shared by very many records they are junk
+# ("n/a" address, a switchboard number, info@) and must not count as agreement
+SHARED_VALUE_COLUMNS: tuple[str, ...] = ("email_key", "mobile_std", "landline_std", "phone_std", "address_std")
+
+
+def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None) -> dict[str, np.ndarray]:
+    """The comparison columns as clean object arrays, in the frame's row order, plus
+    ``<column>#``: int32 codes (-1 = missing) so presence and equality tests are integer ops.
+
+    With ``shared_value_limit``, a contact value (SHARED_VALUE_COLUMNS) held by more records
+    than that is treated as missing."""
     n = len(records)
     cols: dict[str, np.ndarray] = {}
     for name in COMPARE_COLUMNS:
@@ -83,6 +100,23 @@ def prepare_columns(records: pd.DataFrame) -> dict[str, np.ndarray]:
             cols[name] = clean_column(records[name].to_numpy(dtype=object))
         else:
             cols[name] = np.full(n, None, dtype=object)
+    if shared_value_limit:
+        for name in SHARED_VALUE_COLUMNS:
+            s = pd.Series(cols[name], dtype="object")
+            junk = s.map(s.value_counts()) > shared_value_limit
+            if junk.any():
+                cols[name] = np.where(junk.to_numpy(), None, cols[name])
+    # per record, once: the date with day and month swapped, and the birth year
+    cols["birth_date_swapped"] = _swap_day_month(cols["birth_date_std"])
+    cols["email_domain"] = np.array([v.partition("@")[2] if v else None for v in cols["email_key"]], dtype=object)
+    years = pd.to_numeric(pd.Series([v[:4] if v else None for v in cols["birth_date_std"]], dtype="object"), errors="coerce")
+    cols["birth_year"] = years.fillna(-1).to_numpy().astype(np.int32)
+    grouped = {c for g in CODE_GROUPS for c in g}
+    groups = list(CODE_GROUPS) + [(c,) for c in COMPARE_COLUMNS + ("email_domain",) if c not in grouped]
+    for group in groups:
+        codes, _ = pd.factorize(pd.Series(np.concatenate([cols[c] for c in group]), dtype="object"))
+        for k, c in enumerate(group):
+            cols[c + "#"] = codes[k * n : (k + 1) * n].astype(np.int32)
     return cols
 
 
@@ -98,38 +132,36 @@ def term_frequencies(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _both(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a != None) & (b != None)  # noqa: E711 - elementwise on object arrays
+    """Both present; a and b are code arrays (see prepare_columns)."""
+    return (a >= 0) & (b >= 0)
 
 
 def _eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _both(a, b) & (a == b)
+    return (a == b) & (a >= 0)
 
 
 def _jw(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
     out = np.zeros(len(a), dtype=np.float32)
     idx = np.flatnonzero(mask)
     if len(idx):
-        f = JaroWinkler.normalized_similarity
-        out[idx] = [f(x, y) for x, y in zip(a[idx], b[idx])]
+        out[idx] = process.cpdist(a[idx], b[idx], scorer=JaroWinkler.normalized_similarity)
     return out
-
-
-def _first_token(a: np.ndarray) -> np.ndarray:
-    return np.array([None if v is None else v[:1] for v in a], dtype=object)
 
 
 def compare_names(c_l: dict, c_r: dict) -> tuple[np.ndarray, np.ndarray]:
     """first_name and last_name levels; order-free name_key or a clean swap counts as exact."""
     fl, fr = c_l["first_name_key"], c_r["first_name_key"]
     ll, lr = c_l["last_name_key"], c_r["last_name_key"]
-    same_name = _eq(c_l["name_key"], c_r["name_key"]) | (_eq(fl, lr) & _eq(ll, fr))
+    cfl, cfr, cll, clr = c_l["first_name_key#"], c_r["first_name_key#"], c_l["last_name_key#"], c_r["last_name_key#"]
+    same_name = _eq(c_l["name_key#"], c_r["name_key#"]) | (_eq(cfl, clr) & _eq(cll, cfr))
 
     first = np.full(len(fl), level_code("first_name", "different"), dtype=np.int8)
-    both = _both(fl, fr)
-    exact = (both & (fl == fr)) | same_name
+    both = _both(cfl, cfr)
+    exact = _eq(cfl, cfr) | same_name
+    fuzzy = np.flatnonzero(both & ~exact)
     sim = _jw(fl, fr, both & ~exact)
-    short = both & ~exact & ((np.char.str_len(fl.astype(str)) == 1) | (np.char.str_len(fr.astype(str)) == 1))
-    initial = short & (_first_token(fl) == _first_token(fr))
+    initial = np.zeros(len(fl), dtype=bool)
+    initial[fuzzy] = [(len(x) == 1 or len(y) == 1) and x[0] == y[0] for x, y in zip(fl[fuzzy], fr[fuzzy])]
     first[both & (sim >= JW_LOW)] = level_code("first_name", "jw_0.80")
     first[initial] = level_code("first_name", "initial")
     first[both & (sim >= JW_HIGH)] = level_code("first_name", "jw_0.92")
@@ -137,8 +169,8 @@ def compare_names(c_l: dict, c_r: dict) -> tuple[np.ndarray, np.ndarray]:
     first[~both & ~same_name] = 0
 
     last = np.full(len(ll), level_code("last_name", "different"), dtype=np.int8)
-    both = _both(ll, lr)
-    exact = (both & (ll == lr)) | same_name
+    both = _both(cll, clr)
+    exact = _eq(cll, clr) | same_name
     sim = _jw(ll, lr, both & ~exact)
     last[both & (sim >= JW_LOW)] = level_code("last_name", "jw_0.80")
     last[both & (sim >= JW_HIGH)] = level_code("last_name", "jw_0.92")
@@ -155,21 +187,22 @@ def _swap_day_month(values: np.ndarray) -> np.ndarray:
     )
 
 
-def compare_birth_dates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def compare_birth_dates(c_l: dict, c_r: dict) -> np.ndarray:
     """ISO dates: exact, day/month swapped, one character off (typo), same year, different,
     years apart (≥ 10 years: father and son, not a data-entry slip)."""
+    a, b = c_l["birth_date_std"], c_r["birth_date_std"]
     lv = np.full(len(a), level_code("birth_date", "different"), dtype=np.int8)
-    both = _both(a, b)
-    exact = both & (a == b)
+    both = _both(c_l["birth_date_std#"], c_r["birth_date_std#"])
+    exact = _eq(c_l["birth_date_std#"], c_r["birth_date_std#"])
     rest = np.flatnonzero(both & ~exact)
     if len(rest):
         ra, rb = a[rest], b[rest]
-        one_char = np.array([Levenshtein.distance(x, y, score_cutoff=1) <= 1 for x, y in zip(ra, rb)], dtype=bool)
-        swapped = (_swap_day_month(ra) == rb) & (ra != None)  # noqa: E711
-        same_year = np.array([x[:4] == y[:4] for x, y in zip(ra, rb)], dtype=bool)
-        ya = pd.to_numeric(pd.Series([x[:4] for x in ra]), errors="coerce").to_numpy()
-        yb = pd.to_numeric(pd.Series([y[:4] for y in rb]), errors="coerce").to_numpy()
-        apart = np.abs(ya - yb) >= YEARS_APART  # NaN compares False
+        one_char = process.cpdist(ra, rb, scorer=Levenshtein.distance, score_cutoff=1) <= 1
+        swapped = _eq(c_l["birth_date_swapped#"][rest], c_r["birth_date_std#"][rest])
+        ya, yb = c_l["birth_year"][rest], c_r["birth_year"][rest]
+        known = (ya >= 0) & (yb >= 0)
+        same_year = known & (ya == yb)
+        apart = known & (np.abs(ya - yb) >= YEARS_APART)
         sub = np.full(len(rest), level_code("birth_date", "different"), dtype=np.int8)
         sub[apart] = level_code("birth_date", "years_apart")
         sub[same_year] = level_code("birth_date", "same_year")
@@ -204,11 +237,13 @@ def _mailbox_typo(x: str, y: str) -> bool:
     return len(long) - len(short) == 1 and _is_subsequence(short, long)
 
 
-def compare_emails(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def compare_emails(c_l: dict, c_r: dict) -> np.ndarray:
+    a, b = c_l["email_key"], c_r["email_key"]
     lv = np.full(len(a), level_code("email", "different"), dtype=np.int8)
-    both = _both(a, b)
-    exact = both & (a == b)
-    rest = np.flatnonzero(both & ~exact)
+    both = _both(c_l["email_key#"], c_r["email_key#"])
+    exact = _eq(c_l["email_key#"], c_r["email_key#"])
+    # a typo needs the same domain: cheap integer filter before any string work
+    rest = np.flatnonzero(both & ~exact & _eq(c_l["email_domain#"], c_r["email_domain#"]))
     if len(rest):
         typo = np.array([_mailbox_typo(x, y) for x, y in zip(a[rest], b[rest])], dtype=bool)
         lv[rest[typo]] = level_code("email", "fuzzy_local")
@@ -219,13 +254,13 @@ def compare_emails(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def compare_phones(c_l: dict, c_r: dict) -> np.ndarray:
     """A shared mobile is strong evidence; a shared landline only weak (households share it)."""
-    ml, mr = c_l["mobile_std"], c_r["mobile_std"]
-    ll, lr = c_l["landline_std"], c_r["landline_std"]
-    pl, pr = c_l["phone_std"], c_r["phone_std"]
+    ml, mr = c_l["mobile_std#"], c_r["mobile_std#"]
+    ll, lr = c_l["landline_std#"], c_r["landline_std#"]
+    pl, pr = c_l["phone_std#"], c_r["phone_std#"]
     # a number filed as a landline on either side counts as a landline
     mobile = _eq(ml, mr) | (_eq(ml, pr) & ~_eq(pr, lr)) | (_eq(pl, mr) & ~_eq(pl, ll))
-    any_l = (ml != None) | (ll != None) | (pl != None)  # noqa: E711
-    any_r = (mr != None) | (lr != None) | (pr != None)  # noqa: E711
+    any_l = (ml >= 0) | (ll >= 0) | (pl >= 0)
+    any_r = (mr >= 0) | (lr >= 0) | (pr >= 0)
     shared = _eq(ll, lr) | _eq(ll, pr) | _eq(pl, lr) | _eq(pl, pr)
     lv = np.full(len(ml), level_code("phone", "different"), dtype=np.int8)
     lv[shared] = level_code("phone", "landline_exact")
@@ -236,17 +271,17 @@ def compare_phones(c_l: dict, c_r: dict) -> np.ndarray:
 
 def compare_addresses(c_l: dict, c_r: dict) -> np.ndarray:
     al, ar = c_l["address_std"], c_r["address_std"]
-    both_addr = _both(al, ar)
-    exact = both_addr & (al == ar)
+    both_addr = _both(c_l["address_std#"], c_r["address_std#"])
+    exact = _eq(c_l["address_std#"], c_r["address_std#"])
     lv = np.full(len(al), level_code("address", "different"), dtype=np.int8)
     rest = np.flatnonzero(both_addr & ~exact)
     fuzzy_idx = np.empty(0, dtype=np.int64)
     if len(rest):
         sim = np.array([fuzz.token_set_ratio(x, y) for x, y in zip(al[rest], ar[rest])]) / 100.0
         fuzzy_idx = rest[sim >= ADDRESS_FUZZY]
-    postal = _eq(c_l["postal_code_std"], c_r["postal_code_std"])
-    city = _eq(c_l["city_std"], c_r["city_std"])
-    any_both = both_addr | _both(c_l["postal_code_std"], c_r["postal_code_std"]) | _both(c_l["city_std"], c_r["city_std"])
+    postal = _eq(c_l["postal_code_std#"], c_r["postal_code_std#"])
+    city = _eq(c_l["city_std#"], c_r["city_std#"])
+    any_both = both_addr | _both(c_l["postal_code_std#"], c_r["postal_code_std#"]) | _both(c_l["city_std#"], c_r["city_std#"])
     lv[city] = level_code("address", "same_city")
     lv[postal] = level_code("address", "same_postal")
     lv[fuzzy_idx] = level_code("address", "fuzzy")
@@ -256,9 +291,8 @@ def compare_addresses(c_l: dict, c_r: dict) -> np.ndarray:
 
 
 def compare_simple(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """null / same / different (suffix: different = Jr vs Sr conflict; gender)."""
-    both = _both(a, b)
-    lv = np.where(both, np.where(a == b, 1, 2), 0).astype(np.int8)
+    """null / same / different on code arrays (suffix: different = Jr vs Sr conflict; gender)."""
+    lv = np.where(_both(a, b), np.where(a == b, 1, 2), 0).astype(np.int8)
     return lv
 
 
@@ -270,12 +304,12 @@ def compare_pairs(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarr
     out = np.empty((len(left), len(FEATURE_NAMES)), dtype=np.int8)
     out[:, 0] = first
     out[:, 1] = last
-    out[:, 2] = compare_birth_dates(c_l["birth_date_std"], c_r["birth_date_std"])
-    out[:, 3] = compare_emails(c_l["email_key"], c_r["email_key"])
+    out[:, 2] = compare_birth_dates(c_l, c_r)
+    out[:, 3] = compare_emails(c_l, c_r)
     out[:, 4] = compare_phones(c_l, c_r)
     out[:, 5] = compare_addresses(c_l, c_r)
-    out[:, 6] = compare_simple(c_l["name_suffix_std"], c_r["name_suffix_std"])
-    out[:, 7] = compare_simple(c_l["gender_std"], c_r["gender_std"])
+    out[:, 6] = compare_simple(c_l["name_suffix_std#"], c_r["name_suffix_std#"])
+    out[:, 7] = compare_simple(c_l["gender_std#"], c_r["gender_std#"])
     return out
 
 

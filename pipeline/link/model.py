@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from .compare import FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_pairs, level_code
+from .compare import FEATURE_NAMES, FEATURES, TF_COLUMNS
 
 MODEL_VERSION = 1
 PROB_FLOOR = 1e-6  # no level is ever impossible: keeps log weights finite
@@ -71,6 +71,17 @@ def _initial_m(feature: str) -> np.ndarray:
     return _normalise(m)
 
 
+def _patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct level rows and their counts (rows packed into one int64: a 1-D unique)."""
+    if levels.shape[0] == 0:
+        return levels.reshape(0, levels.shape[1]), np.zeros(0, dtype=np.int64)
+    packed = np.zeros(levels.shape[0], dtype=np.int64)
+    for k in range(levels.shape[1]):
+        packed = packed * 16 + levels[:, k].astype(np.int64)  # < 16 levels per feature
+    uniq, first, counts = np.unique(packed, return_index=True, return_counts=True)
+    return levels[first], counts
+
+
 def run_em(
     levels: np.ndarray,
     u: dict[str, np.ndarray],
@@ -89,7 +100,7 @@ def run_em(
     """
     features = list(features or FEATURE_NAMES)
     cols = [FEATURE_NAMES.index(f) for f in features]
-    patterns, counts = np.unique(levels[:, cols], axis=0, return_counts=True)
+    patterns, counts = _patterns(levels[:, cols])
     counts = counts.astype(float)
     m = {f: _initial_m(f) for f in features}
     if m_start:
@@ -255,14 +266,3 @@ def levels_frame(levels: np.ndarray) -> pd.DataFrame:
 def model_to_json(model: dict) -> str:
     return json.dumps(model, ensure_ascii=False, sort_keys=True)
 
-
-__all__ = [
-    "compare_pairs",
-    "estimate_u",
-    "level_code",
-    "model_compatible",
-    "run_em",
-    "sample_random_pairs",
-    "score_levels",
-    "train_supervised",
-]

@@ -18,7 +18,7 @@ from .company import standardize_company
 from .dates import DEFAULT_SERIAL_RANGE, infer_day_first, standardize_date
 from .emails import email_config, standardize_email
 from .names import standardize_gender, standardize_name
-from .parallel import IN_PROCESS_BELOW, make_pool, map_distinct, unzip
+from .parallel import IN_PROCESS_BELOW, expand, make_pool, map_distinct
 from .phones import route_phones
 
 DATE_FIELDS = ("birth_date", "created_at", "updated_at")
@@ -114,13 +114,20 @@ def _phone_regions(records: pd.DataFrame, country_std: pd.Series, name_script: p
     return region.where(region.notna(), default)
 
 
+def _non_blank(values: pd.Series) -> pd.Series:
+    """Present and not just whitespace; evaluated once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    blank = np.array([str(u).strip() == "" for u in uniques] + [True], dtype=bool)
+    return pd.Series(~blank[codes], index=values.index)  # code -1 → the trailing True
+
+
 def summarize(records: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
     """Per field: unchanged / changed / invalid / empty counts (they add up to the row count)."""
     rows = []
     std_of = {"phone": "phone_std"}
     for field in SUMMARY_FIELDS:
         raw = _col(records, field)
-        raw_present = raw.map(lambda v: v is not None and str(v).strip() != "")
+        raw_present = _non_blank(raw)
         std_col = std_of.get(field, f"{field}_std")
         if field == "phone":  # generic column: is *its own* number usable?
             flag = std["phone_flag"]
@@ -169,26 +176,28 @@ def standardize(
     try:
         run = lambda fn, cols, extra=(): map_distinct(fn, cols, extra, pool, in_process_below)  # noqa: E731
 
-        names = unzip(run(standardize_name, [_col(records, c) for c in ("full_name", "first_name", "last_name")],
+        names = expand(run(standardize_name, [_col(records, c) for c in ("full_name", "first_name", "last_name")],
                           (max_chars, nick_extra)), NAME_COLUMNS, index)
-        gender = unzip(run(standardize_gender, [_col(records, "gender"), names["_gender_hint"]]),
+        gender = expand(run(standardize_gender, [_col(records, "gender"), names["_gender_hint"]]),
                        ("gender_std", "gender_flag"), index)
-        address = unzip(run(standardize_address, [_col(records, c) for c in ("address", "city", "state", "postal_code", "country")],
+        address = expand(run(standardize_address, [_col(records, c) for c in ("address", "city", "state", "postal_code", "country")],
                             (max_chars,)), ADDRESS_COLUMNS, index)
         region = _phone_regions(records, address["country_std"], names["name_script"], default_region)
-        phones = unzip(run(route_phones, [_col(records, c) for c in ("mobile", "landline", "phone")] + [region],
+        phones = expand(run(route_phones, [_col(records, c) for c in ("mobile", "landline", "phone")] + [region],
                            (default_region,)), PHONE_COLUMNS, index)
-        email = unzip(run(standardize_email, [_col(records, "email")], (email_cfg,)),
+        email = expand(run(standardize_email, [_col(records, "email")], (email_cfg,)),
                       ("email_std", "email_key", "email_flag"), index)
-        company = unzip(run(standardize_company, [_col(records, "company")], (max_chars,)),
+        company = expand(run(standardize_company, [_col(records, "company")], (max_chars,)),
                         ("company_std", "company_key", "company_flag"), index)
         source = _col(records, "source").fillna("")
         date_frames = []
         for field in DATE_FIELDS:
-            order = source.map(lambda s, f=field: (day_first.get(s) or {}).get(f))
+            decided = {s: (d or {}).get(field) for s, d in day_first.items()}
+            order = source.map(lambda s: decided.get(s)) if len(decided) > 1 else pd.Series(
+                [next(iter(decided.values()), None)] * len(source), index=index, dtype=object)
             results = run(standardize_date, [_col(records, field), order.astype(object).where(order.notna(), None)],
                           (field, None, serial_min, serial_max))
-            date_frames.append(unzip(results, (f"{field}_std", f"{field}_flag"), index))
+            date_frames.append(expand(results, (f"{field}_std", f"{field}_flag"), index))
     finally:
         if pool is not None:
             pool.shutdown()

@@ -8,6 +8,7 @@ fills them when absent. An address that cannot be parsed is kept (cleaned) with 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -124,29 +125,73 @@ def us_zip(text: str | None) -> tuple[str | None, str | None, list[str]]:
     return m.group(1), m.group(2), codes
 
 
+def _compact(text: str) -> str:
+    """Simplified, without spaces, re-composed (removing a space can join a combining mark)."""
+    return unicodedata.normalize("NFKC", to_simplified(text).replace(" ", ""))
+
+
+@lru_cache(maxsize=1)
+def _latin_divisions() -> dict[str, str]:
+    """Pinyin spellings of provinces and major cities (Sichuan → 四川省, Chengdu → 成都市), so a
+    Chinese address typed in Latin letters by a US system lines up with the Hanzi one."""
+    from pypinyin import lazy_pinyin
+
+    table: dict[str, str] = {}
+    data = cn_divisions()
+    for full, shorts in data["provinces"].items():
+        for name in [full, *shorts]:
+            for suffix in ("特别行政区", "壮族自治区", "回族自治区", "维吾尔自治区", "自治区", "省", "市"):
+                name = name.removesuffix(suffix)
+            table.setdefault("".join(lazy_pinyin(name)), full)
+    for city in data["cities"]:
+        table.setdefault("".join(lazy_pinyin(city.removesuffix("市"))), city)
+    table.update({k.replace(" ", ""): v for k, v in (data.get("latin_names") or {}).items()})
+    return table
+
+
+def _latin_key(text: str) -> str:
+    t = re.sub(r"[^a-z]", "", text.lower())
+    for suffix in ("province", "shi", "sheng", "city", "municipality", "autonomousregion", "sar"):
+        t = t.removesuffix(suffix)
+    return t
+
+
 def normalize_province(text: str | None) -> str | None:
     if not text:
         return None
-    t = to_simplified(text).replace(" ", "")
+    t = _compact(text)
     for written, full in _province_prefixes():
         if t == written:
             return full
+    if not has_han(t):
+        found = _latin_divisions().get(_latin_key(text))
+        if found in cn_divisions()["provinces"]:
+            return found
+        return text
     return t
 
 
 def normalize_city(text: str | None) -> str | None:
     if not text:
         return None
-    t = to_simplified(text).replace(" ", "")
+    t = _compact(text)
     for written, full in _city_prefixes():
         if t == written:
             return full
+    for written, full in _province_prefixes():  # 北京 / 重庆: municipalities are cities too
+        if t == written and full in cn_divisions()["municipalities"]:
+            return full
+    if not has_han(t):
+        found = _latin_divisions().get(_latin_key(text))
+        if found and (found in cn_divisions()["cities"] or found in cn_divisions()["municipalities"]):
+            return found
+        return text
     return t
 
 
 def parse_cn(text: str) -> dict:
     """'广东省广州市天河区天河路385号3楼301室' → province/city/district/street parts."""
-    t = to_simplified(text).replace(" ", "")
+    t = _compact(text)
     out = {"province": None, "city": None, "district": None, "street": None, "postal": None}
     for prefix in ("中华人民共和国", "中国"):
         if t.startswith(prefix):
@@ -321,7 +366,7 @@ def standardize_address(address, city, state, postal_code, country, max_chars: i
         zip5, plus4, zc = us_zip(pc or parsed.get("zip"))
         codes["postal"] += zc if pc else [c for c in zc if c != "invalid"]
     elif country_std in ("CN", "HK", "MO", "TW") or (country_std is None and has_han(a or "")):
-        parsed = parse_cn(a) if a else {}
+        parsed = parse_cn(a) if a and has_han(a) else {}  # Latin text: kept as written
         if a and not (parsed.get("province") or parsed.get("city") or parsed.get("district")) and not has_han(a):
             codes["address"].append("parse_failed")
         address_std = parsed.get("street") or (to_simplified(a) if a and not parsed else None)

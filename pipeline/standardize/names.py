@@ -117,12 +117,19 @@ def _case_word(word: str) -> str:
 
 
 def smart_case(text: str) -> str:
-    """Re-case only when the source shouted or whispered (all upper/lower); mixed case is kept
-    as written (DeLuca, McDonald, van Dyke are the person's own spelling)."""
-    if not text or not (text.isupper() or text.islower()):
+    """Re-case a word only when the source shouted or whispered it (all upper/lower); a
+    mixed-case word is kept as written (DeLuca, McDonald are the person's own spelling).
+    Decided per word so re-standardizing a result never changes it."""
+    if not text:
         return text
     words = text.split(" ")
-    return " ".join(w if (i and w.lower() in PARTICLES and w.islower()) else _case_word(w) for i, w in enumerate(words))
+    out = []
+    for w in words:
+        if not (w.isupper() or w.islower()) or (len(words) > 1 and w.islower() and w in PARTICLES):
+            out.append(w)
+        else:
+            out.append(_case_word(w))
+    return " ".join(out)
 
 
 def _strip_title_suffix(tokens: list[str]) -> tuple[list[str], str | None, str | None, list[str]]:
@@ -172,13 +179,14 @@ def _parse_latin_full(text: str) -> tuple[str | None, list[str], str | None, str
         return None, [], tokens[0], title, suffix, codes
     letters = [t for t in tokens if _LETTER_RE.search(t)]
     upper = [t for t in tokens if t.isupper() and len(t) > 1]
-    if len(tokens) == 2 and len(upper) == 1 and len(letters) == 2 and not all(t.isupper() for t in tokens):
+    if len(tokens) == 2 and len(upper) == 1 and len(letters) == 2:
         last = upper[0]  # "Xue-dong XIE" / "XIE Xuedong": the capitalised word is the surname
         first = tokens[1] if tokens[0] is last else tokens[0]
-        return first, [], last, title, suffix, codes
+        if first[:1].isupper() and any(c.islower() for c in first):
+            return first, [], last, title, suffix, codes
     if len(tokens) == 2:
         a, b = latin_key(tokens[0]), latin_key(tokens[1])
-        if a in pinyin_surnames() and b not in pinyin_surnames() and _PINYIN_RE.match(b):
+        if len(a) > 1 and len(b) > 1 and a in pinyin_surnames() and b not in pinyin_surnames() and _PINYIN_RE.match(b):
             codes.append("surname_first")
             return tokens[1], [], tokens[0], title, suffix, codes
     j = len(tokens) - 1
@@ -237,6 +245,8 @@ def standardize_name(full, first, last, max_chars: int = 200, nick_extra: tuple 
             last_std, last_key = surname, surname_key(surname)
         if given:
             first_std, first_key = given, _pinyin(given)
+        elif first_t and not has_han(first_t):  # 谢 + "Xuedong": keep the Latin given name
+            first_std, first_key = smart_case(first_t), latin_key(first_t)
         full_std = (surname + given) or None
         if full_std and not full_t:
             derived.add("full")
@@ -250,21 +260,23 @@ def standardize_name(full, first, last, max_chars: int = 200, nick_extra: tuple 
             p_first = p_last = None
         if first_t:
             toks, t1, _, c1 = _strip_title_suffix(_tokens(first_t))
+            codes["first"] += c1
             first_t = " ".join(x for x in toks if x != ",") or None
             parsed_title = parsed_title or t1
         if last_t:
             toks, _, s1, c1 = _strip_title_suffix(_tokens(last_t))
+            codes["last"] += c1
             last_t = " ".join(x for x in toks if x != ",") or None
             parsed_suffix = parsed_suffix or s1
         title, suffix = parsed_title, parsed_suffix
         f = first_t or p_first
-        l = last_t or p_last
+        last_v = last_t or p_last
         if not first_t and p_first:
             derived.add("first")
         if not last_t and p_last:
             derived.add("last")
         first_std = smart_case(f) if f else None
-        last_std = smart_case(l) if l else None
+        last_std = smart_case(last_v) if last_v else None
         if full_t and (p_first or p_last):
             full_std = " ".join(smart_case(x) for x in [p_first, *middle, p_last] if x)
         else:
@@ -273,7 +285,7 @@ def standardize_name(full, first, last, max_chars: int = 200, nick_extra: tuple 
                 derived.add("full")
         first_key = latin_key(f)
         first_key = nickname_map(nick_extra).get(first_key, first_key)
-        last_key = latin_key(l)
+        last_key = latin_key(last_v)
 
     name_key = " ".join(sorted({k for k in (first_key, last_key) if k})) or None
     gender_hint = TITLE_GENDER.get(title) if title else None

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -21,27 +23,27 @@ CHUNK_SIZE = 5_000
 
 
 def distinct_codes(columns: Sequence[pd.Series]) -> tuple[np.ndarray, list[tuple]]:
-    """(row → distinct-tuple code, distinct tuples). Missing values become None."""
-    n = len(columns[0]) if columns else 0
+    """(row → distinct-tuple code, distinct tuples). Missing values become None.
+
+    Each column is factorized (hashing), then the per-column codes are folded pairwise into
+    one integer key and factorized again: vectorized, no Python loop over rows."""
     per_col_codes = []
     per_col_uniques = []
     for s in columns:
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
-        per_col_codes.append(codes)
-        per_col_uniques.append(np.asarray(uniques, dtype=object))
+        per_col_codes.append(codes.astype(np.int64) + 1)  # 0 = missing
+        per_col_uniques.append(np.concatenate([np.array([None], dtype=object), np.asarray(uniques, dtype=object)]))
     if len(columns) == 1:
-        codes = per_col_codes[0]
-        uniques = [(u,) for u in per_col_uniques[0]]
-        if (codes < 0).any():
-            codes = np.where(codes < 0, len(uniques), codes)
-            uniques.append((None,))
-        return codes, uniques
-    stacked = np.stack(per_col_codes, axis=1) if n else np.empty((0, len(columns)), dtype=np.int64)
-    uniq_rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    tuples = [
-        tuple(None if c < 0 else per_col_uniques[i][c] for i, c in enumerate(row)) for row in uniq_rows
-    ]
-    return np.asarray(inverse).reshape(-1), tuples
+        combined = per_col_codes[0]
+    else:
+        combined = per_col_codes[0]
+        for codes, uniques in zip(per_col_codes[1:], per_col_uniques[1:]):
+            combined = pd.factorize(combined * np.int64(len(uniques)) + codes)[0].astype(np.int64)
+    keys, first_rows = np.unique(combined, return_index=True)
+    remap = np.full(int(combined.max()) + 1 if len(combined) else 0, -1, dtype=np.int64)
+    remap[keys] = np.arange(len(keys))
+    tuples = list(zip(*(u[c[first_rows]] for c, u in zip(per_col_codes, per_col_uniques))))
+    return remap[combined], tuples
 
 
 def _run_chunk(fn: Callable, items: list[tuple], extra: tuple) -> list:
@@ -69,25 +71,41 @@ def map_distinct(
     extra: tuple = (),
     pool: Executor | None = None,
     in_process_below: int = IN_PROCESS_BELOW,
-) -> list:
-    """Apply `fn(*values, *extra)` once per distinct tuple of `columns`; return a list with one
-    result per row. `fn` must be a module-level function (picklable) when a pool is used."""
+) -> tuple[np.ndarray, list]:
+    """Apply `fn(*values, *extra)` once per distinct tuple of `columns`.
+
+    Returns (row → result index, results). `fn` must be a module-level function (picklable)
+    when a pool is used."""
     codes, uniques = distinct_codes(columns)
+    results: list | None = None
     if pool is not None and len(uniques) >= in_process_below:
         chunks = [uniques[i : i + CHUNK_SIZE] for i in range(0, len(uniques), CHUNK_SIZE)]
-        results: list = []
-        for part in pool.map(_run_chunk, [fn] * len(chunks), chunks, [extra] * len(chunks)):
-            results.extend(part)
-    else:
+        try:
+            results = []
+            for part in pool.map(_run_chunk, [fn] * len(chunks), chunks, [extra] * len(chunks)):
+                results.extend(part)
+        except (BrokenProcessPool, pickle.PicklingError, OSError):
+            results = None  # a worker died or the platform refused: finish in-process
+    if results is None:
         results = _run_chunk(fn, uniques, extra)
+    return codes, results
+
+
+def expand(mapped: tuple[np.ndarray, list], names: Sequence[str], index) -> pd.DataFrame:
+    """(codes, per-distinct result tuples) → one object column per tuple position, per row.
+    Results are split on the distinct values and gathered with a numpy take."""
+    codes, results = mapped
+    columns = {}
+    for pos, name in enumerate(names):
+        values = np.empty(len(results), dtype=object)
+        values[:] = [r[pos] for r in results]
+        columns[name] = pd.Series(values[codes] if len(codes) else values[:0], index=index, dtype=object)
+    return pd.DataFrame(columns, index=index)
+
+
+def per_row(mapped: tuple[np.ndarray, list]) -> list:
+    """(codes, results) → one result per row (for callers that want plain lists)."""
+    codes, results = mapped
     out = np.empty(len(results), dtype=object)
     out[:] = results
     return list(out[codes]) if len(codes) else []
-
-
-def unzip(results: list, names: Sequence[str], index) -> pd.DataFrame:
-    """Per-row result tuples → a DataFrame with one object column per tuple position."""
-    if not results:
-        return pd.DataFrame({n: pd.Series(dtype=object, index=index) for n in names})
-    cols = list(zip(*results))
-    return pd.DataFrame({n: pd.Series(list(c), index=index, dtype=object) for n, c in zip(names, cols)})

@@ -111,6 +111,15 @@ def parse_one(piece: str, region: str | None, default_region: str = "US") -> tup
 _NANP_RE = re.compile(r"^1?([2-9]\d{2}[2-9]\d{6})$")
 
 
+@lru_cache(maxsize=100_000)
+def _kind_by_prefix(cc: int, prefix: str, length: int) -> str | None:
+    """Type of a +1 / +86-mobile number from its first 6 digits: phonenumbers' patterns for
+    these decide within 5 digits and allow any digits after (checked in the tests), so one
+    lookup serves every number sharing the prefix."""
+    nsn = prefix + "0" * (length - len(prefix))
+    return _KIND.get(phonenumbers.number_type(phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))))
+
+
 def _fast_parse(compact: str, region: str) -> tuple[str, str] | None:
     """Chinese mobiles and NANP numbers (most of the data) without phonenumbers.parse: build
     the number and ask only for its type (UNKNOWN means invalid). None → take the full path."""
@@ -128,7 +137,7 @@ def _fast_parse(compact: str, region: str) -> tuple[str, str] | None:
                 cc, nsn = 1, m.group(1)
     if cc is None:
         return None
-    kind = _KIND.get(phonenumbers.number_type(phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))))
+    kind = _kind_by_prefix(cc, nsn[:6], len(nsn))
     if kind is None:
         return None
     return f"+{cc}{nsn}", kind

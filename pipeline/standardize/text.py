@@ -8,9 +8,10 @@ quality codes.
 from __future__ import annotations
 
 import html
-import math
 import re
 import unicodedata
+
+import pandas as pd
 from functools import lru_cache
 
 # Control characters (NUL included), bidi embedding/override/isolate marks, zero-width chars, BOM.
@@ -21,26 +22,25 @@ _SPACE_RE = re.compile(r"\s+")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>@]{0,400})?/?>|<!--.{0,400}?-->")
 # =HYPERLINK("url","text"), ="0123", =CONCAT(...): keep the last quoted literal if any.
 _FORMULA_RE = re.compile(r"^\s*=\s*(?:[A-Za-z_][A-Za-z0-9_.]*\s*\(.*\)|\".*\")\s*$", re.S)
+_SCRIPT_RE = re.compile(r"<(script|style)\b[^>]{0,200}>.{0,2000}?</\1\s*>", re.I | re.S)
 _QUOTED_RE = re.compile(r"\"([^\"]*)\"")
 _HAN_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
+_ORPHAN_MARK_RE = re.compile(r"(?:^|(?<=\s))[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 _SLOW_CHARS = frozenset("<&=\t")
 EMPTY_MARKERS = frozenset({"", "nan", "none", "null", "nil", "n/a", "na", "#n/a", "-", "--", "---", "?", "无", "空", "暂无", "未知"})
 
 
 def is_missing(value) -> bool:
-    """None, NaN and pandas NA all count as an absent value."""
+    """None, NaN and pandas NA/NaT all count as an absent value."""
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    try:
-        import pandas as pd
-
-        return value is pd.NA or value is pd.NaT
-    except Exception:  # pragma: no cover
+    if type(value) is str:
         return False
+    if isinstance(value, float):
+        return value != value
+    return value is pd.NA or value is pd.NaT
 
 
 def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
@@ -67,7 +67,7 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
             text = text.lstrip().lstrip("=")
         codes.append("formula")
     if "<" in text and _TAG_RE.search(text):
-        text = _TAG_RE.sub(" ", text)
+        text = _TAG_RE.sub(" ", _SCRIPT_RE.sub(" ", text))  # <script>…</script>: drop the code too
         codes.append("html_stripped")
     if "&" in text:
         unescaped = html.unescape(text)
@@ -75,6 +75,8 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
             text = unicodedata.normalize("NFKC", unescaped)
             codes.append("html_stripped") if "html_stripped" not in codes else None
     text = _SPACE_RE.sub(" ", text).strip()
+    if _ORPHAN_MARK_RE.search(text):  # NFKC turns "¨" into space + combining mark
+        text = _SPACE_RE.sub(" ", _ORPHAN_MARK_RE.sub("", text)).strip()
     if not text:
         return None, tuple(codes)
     return text, tuple(codes)
@@ -103,7 +105,8 @@ def script_of(text: str | None) -> str | None:
 
 
 def han_chars(text: str) -> str:
-    return "".join(_HAN_RE.findall(text))
+    """The CJK ideographs of a text (unassigned code points in the CJK blocks are dropped)."""
+    return "".join(c for c in _HAN_RE.findall(text) if c.isalpha())
 
 
 @lru_cache(maxsize=1)
@@ -155,9 +158,13 @@ def to_simplified(text: str) -> str:
         return text
 
 
+_FOLD = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L",
+                       "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH", "œ": "oe", "Œ": "OE", "ı": "i"})
+
+
 def ascii_fold(text: str) -> str:
     """Strip accents (José → Jose) and keep ASCII only: match keys are lower-case ASCII."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
     return "".join(c for c in decomposed if ord(c) < 128)
 
 
@@ -175,14 +182,19 @@ def join_codes(*groups) -> str:
     return ";".join(seen)
 
 
+_FAILURE_CODES = frozenset({"invalid", "placeholder", "implausible", "parse_failed"})
+
+
 def flag_for(raw, std, codes) -> str:
     """The `<field>_flag` value: codes, plus `changed` when a kept value differs from the raw
     text (after trimming), plus `invalid` when a non-empty raw value gave nothing."""
-    codes = list(codes or ())
-    raw_text = None if is_missing(raw) else str(raw).strip()
+    if is_missing(raw):
+        return join_codes(codes) if codes else ""
+    raw_text = raw.strip() if type(raw) is str else str(raw).strip()
     if std is None:
-        if raw_text and not any(c in codes for c in ("invalid", "placeholder", "implausible", "parse_failed")):
-            codes.append("invalid")
-    elif raw_text is not None and str(std) != raw_text:
-        codes.insert(0, "changed")
-    return join_codes(codes)
+        if raw_text and not (_FAILURE_CODES & set(codes or ())):
+            return join_codes(codes, ("invalid",))
+        return join_codes(codes) if codes else ""
+    if std != raw_text:
+        return join_codes(("changed",), codes)
+    return join_codes(codes) if codes else ""

@@ -7,7 +7,6 @@ xref_snapshot) carry only this run's new rows, so history stays bounded by what 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -53,13 +52,20 @@ def _evidence(pairs: pd.DataFrame) -> pd.Series:
     return have.where(have.notna(), pd.Series(built, index=pairs.index, dtype=object))
 
 
+def _norm_text(s: pd.Series) -> pd.Series:
+    """Vectorized text form for comparisons (integral numbers without '.0', missing as NUL)."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        f = pd.to_numeric(s, errors="coerce").astype("float64")
+        if bool(((f % 1 == 0) | f.isna()).all()):
+            return f.astype("Int64").astype(str).where(f.notna(), "\x00")
+        return f.astype(str).where(f.notna(), "\x00")
+    return s.where(s.notna(), "\x00").astype(str)
+
+
 def _signature(df: pd.DataFrame, cols: list[str]) -> pd.Series:
-    """Row content as one string, for 'did this master change' comparisons."""
-    if not len(df):
-        return pd.Series([], dtype=object, index=df.index)
-    parts = [pd.Series(_text_values(df[c]) if c in df.columns else [None] * len(df), index=df.index)
-             .fillna("\x00") for c in cols]
-    return parts[0].str.cat(parts[1:], sep="\x1f")
+    """Row content as one 64-bit hash, for 'did this master change' comparisons."""
+    norm = pd.DataFrame({c: (_norm_text(df[c]) if c in df.columns else "\x00") for c in cols}, index=df.index)
+    return pd.util.hash_pandas_object(norm, index=False)
 
 
 def build_tables(
@@ -107,8 +113,7 @@ def _master_customer(run_id, golden, assigned, clusters, records, prior) -> pd.D
     if "record_count" not in m.columns or m["record_count"].isna().all():
         m["record_count"] = m["cluster"].map(clusters.groupby("cluster").size())
     if "sources" not in m.columns or m["sources"].isna().all():
-        src = clusters.merge(records[["record_key", "source"]], on="record_key")
-        m["sources"] = m["cluster"].map(src.groupby("cluster")["source"].agg(lambda s: ";".join(sorted(set(s)))))
+        m["sources"] = m["cluster"].map(_cluster_sources(clusters, records))
     content_cols = [c for c in MASTER_COLUMNS if c != "master_id"]
     m = m.reindex(columns=["master_id", *content_cols], fill_value=None)
     pm = prior.masters.set_index("master_id") if len(prior.masters) else None
@@ -122,6 +127,16 @@ def _master_customer(run_id, golden, assigned, clusters, records, prior) -> pd.D
         m["created_run"] = run_id
         m["updated_run"] = run_id
     return _none(_frame(m, "master_customer").sort_values("master_id", kind="stable").reset_index(drop=True))
+
+
+def _cluster_sources(clusters: pd.DataFrame, records: pd.DataFrame) -> pd.Series:
+    """cluster → sorted distinct sources joined by ';' (Python joins only for multi-source clusters)."""
+    src = clusters[["record_key", "cluster"]].merge(records[["record_key", "source"]], on="record_key")
+    src = src.drop_duplicates(["cluster", "source"]).sort_values(["cluster", "source"])
+    n = src.groupby("cluster")["source"].transform("size")
+    single = src[n == 1].set_index("cluster")["source"]
+    multi = src[n > 1].groupby("cluster")["source"].agg(";".join)
+    return pd.concat([single, multi])
 
 
 def _customer_xref(run_id, records, clusters, cluster_to_id, pairs, key_cluster) -> pd.DataFrame:

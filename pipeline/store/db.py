@@ -108,6 +108,11 @@ def _text_values(s: pd.Series) -> list:
     """A column as str-or-None, the way it is stored (wide columns are text)."""
     if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
         return s.where(s.notna(), None).tolist()
+    if pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s):
+        f = s.astype("float64")
+        integral = bool(((f % 1 == 0) | f.isna()).all())
+        text = (f.astype("Int64") if integral else f).astype(str).astype(object)
+        return text.where(f.notna(), None).tolist()
 
     def conv(v: Any) -> str | None:
         if v is None or (not isinstance(v, (list, dict, tuple, np.ndarray)) and pd.isna(v)):
@@ -250,6 +255,10 @@ class Store:
     # -- run log ----------------------------------------------------------------------------
 
     def start_run(self, run_id: str, started: datetime | str, inputs: list[str]) -> None:
+        t = TABLES["run_log"]
+        with self._errors("registering the run"), self.engine.connect() as conn:
+            if conn.execute(select(t.c.run_id).where(t.c.run_id == run_id)).first():
+                raise StoreError(f"run id {run_id} is already in this master's run log; use a new run id")
         with self._errors("registering the run"), self.engine.begin() as conn:
             conn.execute(
                 TABLES["run_log"].insert(),
@@ -300,41 +309,44 @@ class Store:
 
     @contextmanager
     def _file_lock(self, run_id: str, timeout: float) -> Iterator[None]:
-        if self.sqlite_path is None:  # in-memory database: only this process can see it
-            lock = _MEMORY_LOCKS.setdefault(self.url, threading.Lock())
-            if not lock.acquire(timeout=max(timeout, 0)):
-                raise RunLocked(self._locked_message(None, None))
-            try:
-                yield
-            finally:
-                lock.release()
-            return
-        path = self.sqlite_path.with_name(self.sqlite_path.name + ".lock")
-        fh = open(path, "a+", encoding="utf-8")
+        """POSIX record lock on `<db>.lock` (not inherited by forked worker pools, unlike flock)
+        plus an in-process lock, since POSIX locks do not exclude threads of one process."""
+        deadline = time.monotonic() + max(timeout, 0)
+        key = str(self.sqlite_path) if self.sqlite_path else self.url
+        local = _LOCAL_LOCKS.setdefault(key, threading.Lock())
+        if not local.acquire(timeout=max(timeout, 0)):
+            holder = _LOCAL_HOLDERS.get(key, {})
+            raise RunLocked(self._locked_message(holder.get("run_id"), holder.get("started")))
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        holder = _read_holder(path)
-                        raise RunLocked(self._locked_message(holder.get("run_id"), holder.get("started")))
-                    time.sleep(0.1)
-            fh.seek(0)
-            fh.truncate()
-            fh.write(json.dumps({"run_id": run_id, "started": utc_now(), "pid": os.getpid()}))
-            fh.flush()
-            try:
+            _LOCAL_HOLDERS[key] = {"run_id": run_id, "started": utc_now()}
+            if self.sqlite_path is None:  # in-memory database: only this process can see it
                 yield
+                return
+            path = self.sqlite_path.with_name(self.sqlite_path.name + ".lock")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                while True:
+                    try:
+                        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except OSError:
+                        if time.monotonic() >= deadline:
+                            holder = _read_holder(fd)
+                            raise RunLocked(self._locked_message(holder.get("run_id"), holder.get("started")))
+                        time.sleep(0.1)
+                info = json.dumps({"run_id": run_id, "started": utc_now(), "pid": os.getpid()}).encode()
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, info, 0)
+                try:
+                    yield
+                finally:
+                    os.ftruncate(fd, 0)
+                    fcntl.lockf(fd, fcntl.LOCK_UN)
             finally:
-                fh.seek(0)
-                fh.truncate()
-                fh.flush()
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+                os.close(fd)
         finally:
-            fh.close()
+            _LOCAL_HOLDERS.pop(key, None)
+            local.release()
 
     @contextmanager
     def _pg_lock(self, run_id: str, timeout: float) -> Iterator[None]:
@@ -384,17 +396,23 @@ class Store:
     def read_table(self, name: str, conn: Connection | None = None, where=None) -> pd.DataFrame:
         """A whole table as a DataFrame with the table's columns (also when empty)."""
         table = TABLES[name]
-        stmt = select(table) if where is None else select(table).where(where)
         if conn is None:
             with self._errors(f"reading {name}"), self.engine.connect() as c:
-                rows = c.execute(stmt).fetchall()
-        else:
-            rows = conn.execute(stmt).fetchall()
+                return self.read_table(name, c, where)
         cols = columns_of(name)
+        cols_sql = ", ".join(f'"{c}"' for c in cols)
+        if where is not None:
+            rows = conn.execute(select(table).where(where)).fetchall()
+        else:  # plain DBAPI fetch: SQLAlchemy's row objects cost seconds at 400k wide rows
+            cur = conn.connection.dbapi_connection.cursor()
+            try:
+                cur.execute(f'SELECT {cols_sql} FROM "{name}"')
+                rows = cur.fetchall()
+            finally:
+                cur.close()
         if not rows:
             return _empty(name)
-        df = pd.DataFrame.from_records(rows, columns=cols)
-        return df
+        return _typed(name, pd.DataFrame.from_records(rows, columns=cols, coerce_float=False))
 
     def load_state(self) -> PriorState:
         """The last published state (an empty PriorState on a fresh database)."""
@@ -502,19 +520,40 @@ class Store:
         self.engine.dispose()
 
 
-_MEMORY_LOCKS: dict[str, threading.Lock] = {}
+_LOCAL_LOCKS: dict[str, threading.Lock] = {}
+_LOCAL_HOLDERS: dict[str, dict] = {}
 
 
-def _read_holder(path: Path) -> dict:
+def _read_holder(fd: int) -> dict:
+    """Who holds the lock, read through our own descriptor (closing another descriptor of the
+    file would drop this process's POSIX locks on it)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8") or "{}")
+        return json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
     except (OSError, ValueError):
         return {}
 
 
+def _typed(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """The same dtypes whatever the backend: text as object (None for NULL), floats as float64,
+    integers as int64 (float64 when some are NULL)."""
+    if not len(df):
+        return _empty(name)
+    for col in TABLES[name].columns:
+        kind = col.type.__class__.__name__
+        s = df[col.name]
+        if kind in ("Float", "Integer"):
+            f = pd.to_numeric(s, errors="coerce").astype("float64")
+            df[col.name] = f.astype("int64") if kind == "Integer" and f.notna().all() else f
+        elif s.dtype != object or s.isna().any():
+            df[col.name] = s.astype(object).where(s.notna(), None)
+    return df
+
+
 def max_master_number(ids: pd.Series) -> int:
     """Largest numeric part of any master id (0 when none)."""
-    nums = pd.to_numeric(ids.dropna().astype(str).str.extract(r"^C(\d+)$")[0], errors="coerce")
+    from ..ids import master_number
+
+    nums = master_number(pd.Series(ids.dropna().unique()))
     return int(nums.max()) if nums.notna().any() else 0
 
 
@@ -528,6 +567,7 @@ def _sqlite_transactions(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA synchronous=NORMAL")  # WAL: still atomic and consistent, faster commits
         cur.close()
 
     @event.listens_for(engine, "begin")

