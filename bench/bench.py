@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.evaluate import evaluate_db, format_evaluation, read_truth  # noqa: E402
 from pipeline.generate import generate  # noqa: E402
 
+PLACEHOLDER_EMAILS = {"test@test.com", "none@none.com", "noemail@example.com"}
 CSV_ENCODINGS = {"crm_legacy_cn": "gbk", "crm_web_us": "utf-8-sig"}
 
 
@@ -204,7 +205,11 @@ def run_splink(gen_dir: Path, truth: pd.DataFrame) -> dict:
                       "city": None}),
     ]
     df = pd.concat(frames, ignore_index=True).dropna(subset=["source_record_id"])
+    # placeholders shared by many rows would chain everyone into one cluster: null them, as
+    # crmclean's standardize does (a fair comparison needs the same hygiene)
     df["email"] = df["email"].str.strip().str.lower()
+    df.loc[~df["email"].fillna("").str.contains("@") | df["email"].isin(PLACEHOLDER_EMAILS), "email"] = None
+    df.loc[df["phone"].fillna("").map(lambda v: len(v) < 7 or len(set(v)) <= 2), "phone"] = None
     df["name"] = df["name"].str.strip().str.lower()
     df["dob"] = pd.to_datetime(df["dob"], errors="coerce", format="mixed").dt.strftime("%Y-%m-%d")
     df["unique_id"] = df["source"] + "|" + df["source_record_id"]

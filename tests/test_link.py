@@ -376,3 +376,52 @@ def test_comparison_is_symmetric_and_in_range(a, b):
     same = compare_pairs(cols, np.array([0]), np.array([0]))[0]
     for k, f in enumerate(FEATURE_NAMES):  # a record agrees with itself wherever it has data
         assert FEATURES[f][same[k]] in ("null", "exact", "same", "mobile_exact", "landline_exact", "same_postal", "same_city")
+
+
+def test_junk_contact_values_are_not_agreement(data):
+    """60 records with the address "n/a" and the switchboard number: neither is evidence."""
+    junk = [person(f"j|{k:03d}", FIRST[k % len(FIRST)], "quimby", address_std="n/a", landline_std="+15559999999")
+            for k in range(60)]
+    frame = pd.concat([data[0], pd.DataFrame(junk, columns=STD_COLUMNS)], ignore_index=True)
+    res = link(frame, R(thresholds={"match": 0.99, "review": 0.0001}), workers=1)
+    p = res.pairs[res.pairs["record_key_l"].str.startswith("j|") & res.pairs["record_key_r"].str.startswith("j|")]
+    assert len(p)  # same surname: still candidates
+    levels = [json.loads(e) for e in p["evidence"]]
+    assert all(ev["address"]["level"] == "null" and ev["phone"]["level"] == "null" for ev in levels)
+    assert (p["decision"] != "match").all()
+
+
+def test_name_and_address_alone_never_auto_merge(data):
+    """Father and son without suffixes: same name and address, nothing personal shared."""
+    rows = [
+        person("f|1", "luis", "tucker", address_std="832 franklin dr", city_std="atlanta", postal_code_std="30301",
+               email_key="tucker.luis87@hotmail.com", mobile_std="+19719230322"),
+        person("f|2", "luis", "tucker", address_std="832 franklin dr", city_std="atlanta", postal_code_std="30301",
+               email_key="tuckerluis30@gmail.com", mobile_std="+14048566758"),
+    ]
+    frame = pd.concat([data[0], pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
+    res = link(frame, R(), workers=1)
+    assert ("f|1", "f|2") not in _pairset(res.pairs, "match")
+
+
+def test_caps_lower_decisions_whatever_the_score():
+    from pipeline.link import DEFAULT_CAPS, decide
+
+    code = {f: {lab: i for i, lab in enumerate(FEATURES[f])} for f in FEATURES}
+
+    def row(**lv):
+        out = np.zeros(len(FEATURE_NAMES), dtype=np.int8)
+        for f, lab in lv.items():
+            out[FEATURE_NAMES.index(f)] = code[f][lab]
+        return out
+
+    levels = np.stack([
+        row(first_name="exact", last_name="exact", address="exact", email="different", phone="different"),
+        row(first_name="exact", last_name="exact", address="exact", birth_date="exact"),
+        row(first_name="exact", last_name="exact", suffix="conflict", birth_date="exact", email="exact"),
+        row(first_name="different", last_name="exact", birth_date="exact", phone="mobile_exact"),
+        row(first_name="different", last_name="exact", birth_date="exact", email="exact"),
+    ])
+    rank, cap = decide(np.full(5, 0.9999), levels, {"match": 0.99, "review": 0.6}, DEFAULT_CAPS)
+    assert rank.tolist() == [1, 2, 0, 1, 2]
+    assert cap.tolist() == ["no_shared_identifier", "", "generation_conflict", "different_given_name", ""]

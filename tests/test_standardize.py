@@ -100,7 +100,16 @@ def test_summary_counts_add_up(std_result):
     assert list(summary.columns) == ["field", "unchanged", "changed", "invalid", "empty"]
     assert (summary[["unchanged", "changed", "invalid", "empty"]].sum(axis=1) == len(records)).all()
     email = summary.set_index("field").loc["email"]
-    assert (email["changed"], email["invalid"], email["empty"]) == (2, 2, 1)
+    # n/a and test@test.com are placeholders: counted as empty, not invalid
+    assert (email["changed"], email["invalid"], email["empty"]) == (2, 0, 3)
+    mobile = summary.set_index("field").loc["mobile"]
+    assert (mobile["changed"], mobile["invalid"], mobile["empty"]) == (1, 1, 3)
+    phone = summary.set_index("field").loc["phone"]  # +86 … changed, 1.38001E+10 invalid
+    assert (phone["changed"], phone["invalid"], phone["empty"]) == (1, 1, 3)
+
+    records = frame([{"phone": "n/a"}, {"phone": "000-000-0000"}, {"phone": "+14155552671"}])
+    phone = standardize(records, Rules(), workers=1)[1].set_index("field").loc["phone"]
+    assert (phone["unchanged"], phone["invalid"], phone["empty"]) == (1, 0, 2)
 
 
 def test_quarantine_unidentifiable(std_result):
@@ -315,3 +324,15 @@ def test_broken_pool_falls_back_to_in_process():
     values = pd.Series(["a@b.com", "x@gmial.com"] * 3)
     got = per_row(map_distinct(standardize_email, [values], (email_config(None),), DeadPool(), in_process_below=1))
     assert [g[0] for g in got] == ["a@b.com", "x@gmail.com"] * 3
+
+
+def test_data_tables_are_complete():
+    from pipeline.standardize.addresses import cn_divisions
+    from pipeline.standardize.names import nickname_map, surname_data
+
+    nicknames = nickname_map()
+    assert len(nicknames) >= 100 and nicknames["bob"] == "robert" and nicknames["liz"] == "elizabeth"
+    compound, readings = surname_data()
+    assert {"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "长孙", "宇文", "夏侯", "司徒"} <= compound
+    assert (readings["单"], readings["曾"], readings["万俟"], readings["长孙"]) == ("shan", "zeng", "moqi", "zhangsun")
+    assert len(cn_divisions()["provinces"]) == 34

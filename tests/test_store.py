@@ -499,3 +499,38 @@ def test_sqlite_lock_excludes_other_processes_and_is_not_kept_by_forked_workers(
         worker.terminate()
         worker.join()
         s.close()
+
+
+def _publish_then_die(url: str) -> None:
+    """Child process: publish a new run but die (no cleanup at all) after three tables."""
+    import os
+
+    from pipeline.store import Store
+
+    real = Store._write_table
+    calls = {"n": 0}
+
+    def die_midway(self, conn, name, cols, rows):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            os._exit(17)
+        return real(self, conn, name, cols, rows)
+
+    Store._write_table = die_midway
+    fake_run(open_store(url), make_std(25), "R-KILLED")
+
+
+def test_process_killed_mid_publish_leaves_previous_master_and_lock_free(store, store_url):
+    import multiprocessing as mp
+
+    fake_run(store, make_std(10), "R1", matches=[("crm_a|1000", "crm_a|1001")])
+    before = {t: read(store_url, t) for t in PUBLISHED_TABLES}
+    child = mp.get_context("spawn").Process(target=_publish_then_die, args=(store_url,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 17
+    for t, df in before.items():
+        pd.testing.assert_frame_equal(df, read(store_url, t), obj=t)
+    assert read(store_url, "run_log").set_index("run_id").loc["R-KILLED", "status"] == "running"
+    fake_run(store, make_std(25), "R2")  # the dead run's lock and transaction are gone
+    assert len(read(store_url, "customer_xref")) == 25

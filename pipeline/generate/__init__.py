@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CrmcleanError
-
 from .entities import SYSTEMS, Entities, build_entities
 from .render import (CN_HEADERS, SALES_HEADERS, WEB_HEADERS, Noise, Record, cn_row, sales_row, web_row)
 

@@ -22,10 +22,10 @@ PLACEHOLDER_EMAILS = ["n/a", "test@test.com", "none@none.com", "noemail@example.
 
 # Per-record noise rates (a user of the generator can read the realism knobs here).
 RATES = {
-    "missing": 0.08, "placeholder": 0.02, "name_typo": 0.03, "nickname": 0.12, "email_domain_typo": 0.02,
+    "missing": 0.08, "placeholder": 0.2, "name_typo": 0.03, "nickname": 0.12, "email_domain_typo": 0.02,
     "gmail_variant": 0.15, "case_noise": 0.05, "space_noise": 0.04, "fullwidth": 0.04, "traditional": 0.12,
     "day_month_swap": 0.01, "email_typo": 0.02,
-}
+}  # "placeholder": share of the missing values written as n/a, 000-000-0000, test@test.com ...
 
 
 class Noise:
@@ -77,7 +77,7 @@ class Noise:
     def blank(self, value: str, placeholders=PLACEHOLDERS_TEXT) -> str:
         """Missing field: mostly empty, sometimes a placeholder that must not define an entity."""
         if self.p("missing"):
-            return self.pick(placeholders) if self.r.random() < 0.2 else ""
+            return self.pick(placeholders) if self.r.random() < RATES["placeholder"] else ""
         return value
 
 
@@ -262,8 +262,8 @@ def web_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
         sur = ents.last_py[e].capitalize()
         given = py_given(given_syllables(ents.first[e]), hyphen=noise.r.random() < 0.12)
         k = noise.r.random()
-        if k < 0.2:
-            first, last = sur, given
+        if k < 0.2:  # surname first, sometimes in capitals: "XIE", "Xue-dong"
+            first, last = (sur.upper() if noise.r.random() < 0.4 else sur), given
         elif k < 0.32:
             first, last = given, sur.upper()
         else:

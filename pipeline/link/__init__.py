@@ -28,7 +28,16 @@ from .model import (
     train_supervised,
 )
 
-__all__ = ["LinkResult", "link", "train_supervised", "levels_frame", "PAIR_COLUMNS", "DEFAULT_THRESHOLDS"]
+__all__ = [
+    "DEFAULT_CAPS",
+    "DEFAULT_THRESHOLDS",
+    "PAIR_COLUMNS",
+    "LinkResult",
+    "decide",
+    "levels_frame",
+    "link",
+    "train_supervised",
+]
 
 DEFAULT_THRESHOLDS = {"match": 0.99, "review": 0.6}
 DEFAULT_CHUNK_SIZE = 200_000
@@ -278,7 +287,6 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
 
 
 def score_pairs(
-    cols: dict[str, np.ndarray],
     tf: dict[str, np.ndarray],
     keys: np.ndarray,
     cand: Candidates,
@@ -379,7 +387,7 @@ def link(
         model["thresholds"] = _thresholds(matching)
 
     tf = term_frequencies(cols)
-    pairs, counts = score_pairs(cols, tf, keys, cand, levels, model, matching)
+    pairs, counts = score_pairs(tf, keys, cand, levels, model, matching)
     summary = cand.summary.copy()
     total = {
         "rule": "total",

@@ -121,8 +121,16 @@ def _non_blank(values: pd.Series) -> pd.Series:
     return pd.Series(~blank[codes], index=values.index)  # code -1 → the trailing True
 
 
+def _flag_has(flags: pd.Series, code: str) -> pd.Series:
+    """Whether each `;`-joined flag contains `code` — evaluated once per distinct flag value."""
+    codes, uniques = pd.factorize(flags, use_na_sentinel=True)
+    hit = np.array([code in str(u).split(";") for u in uniques] + [False], dtype=bool)
+    return pd.Series(hit[codes], index=flags.index)
+
+
 def summarize(records: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
-    """Per field: unchanged / changed / invalid / empty counts (they add up to the row count)."""
+    """Per field: unchanged / changed / invalid / empty counts (they add up to the row count).
+    A placeholder ("n/a", "test@test.com") counts as empty, not invalid."""
     rows = []
     std_of = {"phone": "phone_std"}
     for field in SUMMARY_FIELDS:
@@ -131,10 +139,12 @@ def summarize(records: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
         std_col = std_of.get(field, f"{field}_std")
         if field == "phone":  # generic column: is *its own* number usable?
             flag = std["phone_flag"]
-            value_ok = ~flag.str.contains("invalid", regex=False) & raw_present
+            value_ok = ~(_flag_has(flag, "invalid") | _flag_has(flag, "placeholder")) & raw_present
         else:
             flag = std[f"{field}_flag"]
             value_ok = std[std_col].notna()
+        placeholder = _flag_has(flag, "placeholder") & ~value_ok
+        raw_present = raw_present & ~placeholder  # "n/a", "test@test.com": an empty value in disguise
         empty = ~raw_present
         invalid = raw_present & ~value_ok
         changed = raw_present & value_ok & (flag != "")
@@ -242,8 +252,9 @@ def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, p
     rejected = std[bad]
     locator = _col(rejected, "locator").fillna("<unknown row>")
     labels = {"name": "usable name", "email": "e-mail", "phone": "phone number"}
+    names = [labels[f] for f in fields if f in labels]
     if min_count <= 1:
-        what = "has no " + ", no ".join(labels[f] for f in fields if f in labels)
+        what = "has no " + (", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0])
     else:
         what = f"has fewer than {min_count} of: " + ", ".join(labels[f] for f in fields if f in labels)
     quarantine = pd.DataFrame(

@@ -320,6 +320,20 @@ def parse_us(text: str) -> tuple[dict, bool]:
     return out, True
 
 
+def _han_region(text: str) -> str:
+    """CN, or HK/MO/TW when the address *starts* with them (青岛 香港中路 is a street in CN)."""
+    t = _compact(text)
+    for prefix in ("中华人民共和国", "中国"):
+        t = t.removeprefix(prefix)
+    if t.startswith("香港"):
+        return "HK"
+    if t.startswith("澳门"):
+        return "MO"
+    if t.startswith(("台湾", "台北", "台中", "高雄")):
+        return "TW"
+    return "CN"
+
+
 @lru_cache(maxsize=300_000)
 def standardize_address(address, city, state, postal_code, country, max_chars: int = 200) -> tuple:
     """Raw address columns → (address_std, city_std, state_std, postal_code_std,
@@ -340,8 +354,7 @@ def standardize_address(address, city, state, postal_code, country, max_chars: i
     if country_std is None and not co:
         joined = " ".join(v for v in (a, ci, st) if v)
         if has_han(joined):
-            simp = to_simplified(joined)
-            country_std = "HK" if "香港" in simp else "MO" if "澳门" in simp else "TW" if ("台湾" in simp or "台北" in simp) else "CN"
+            country_std = _han_region(" ".join(v for v in (st, ci, a) if v))
         elif us_state_code(st) or (pc and us_zip(pc)[0] and not _CN_POSTAL_RE.match(pc.strip())) or (
             a and _ZIP_TAIL_RE.search(a) and re.search(r"\b[A-Z]{2}\s+\d{5}", a)
         ):

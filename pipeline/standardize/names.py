@@ -34,6 +34,18 @@ CREDENTIALS = {"phd", "md", "esq", "dds", "cpa", "mba", "rn", "jd"}
 PARTICLES = {"van", "von", "de", "der", "den", "del", "della", "da", "di", "du", "la", "le", "st", "bin", "ibn", "al", "dos", "das"}
 NAME_PLACEHOLDERS = {"test", "unknown", "n/a", "na", "none", "null", "customer", "client", "name", "tbd", "xxx",
                      "客户", "未知", "无名", "测试", "匿名", "无", "某某"}
+_PLACEHOLDER_WORDS = {"test", "user", "dummy", "sample", "demo", "fake", "customer", "client", "asdf", "xxx", "tester", "testing"}
+
+
+def _is_placeholder_name(text: str) -> bool:
+    """'test', 'Test User', '客户', 'n/a': a row of junk, not a person."""
+    low = text.lower()
+    if low in NAME_PLACEHOLDERS:
+        return True
+    words = low.replace(".", " ").split()
+    return bool(words) and all(w in _PLACEHOLDER_WORDS for w in words) and any(w in ("test", "dummy", "sample", "demo", "fake", "asdf", "xxx", "tester", "testing") for w in words)
+
+
 _PINYIN_RE = re.compile(
     r"^(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|ai|ei|ao|ou|an|en"
     r"|in|un|ia|ie|iu|ua|uo|ue|ve|ui|er|a|o|e|i|u|v)|n|ng)+$"
@@ -213,8 +225,8 @@ def standardize_name(full, first, last, max_chars: int = 200, nick_extra: tuple 
         text, c = clean_text(raw)
         text, tc = truncate_for_matching(text, max_chars)
         c = list(c) + list(tc)
-        if text is not None and (text.lower() in NAME_PLACEHOLDERS or not _LETTER_RE.search(text)):
-            c.append("placeholder" if text.lower() in NAME_PLACEHOLDERS else "invalid")
+        if text is not None and (_is_placeholder_name(text) or not _LETTER_RE.search(text)):
+            c.append("placeholder" if _is_placeholder_name(text) else "invalid")
             text = None
         values[name], codes[name] = text, c
     full_t, first_t, last_t = values["full"], values["first"], values["last"]

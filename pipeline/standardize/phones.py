@@ -13,7 +13,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import PhoneNumberType as T
 
-from .text import clean_text, flag_for, join_codes
+from .text import clean_text, flag_for
 
 _SPLIT_RE = re.compile(r"\s*(?:[;,/|\\、，；\n]|\s(?:or|或)\s)\s*")
 _THOUSANDS_RE = re.compile(r"^\+?\d{1,3}(?:,\d{3})+(?:\.0+)?$")
@@ -82,14 +82,19 @@ def parse_one(piece: str, region: str | None, default_region: str = "US") -> tup
         compact = "+" + compact[2:]
     elif compact.isdigit() and _CN_MOBILE_CC_RE.match(compact):
         compact = "+" + compact  # 86 prefix without "+" (Excel dropped it)
-    if len(_DIGITS_RE.findall(compact)) < 5 or len(compact) > 30:
+    digits = "".join(_DIGITS_RE.findall(compact))
+    if len(digits) >= 7 and len(set(digits)) == 1:  # 000-000-0000, 1111111
+        return None, None, tuple(codes + ["placeholder"])
+    if len(digits) < 5 or len(compact) > 30:
         return None, None, tuple(codes + ["invalid"])
     fast = _fast_parse(compact, region or default_region)
     if fast is not None:
         return fast[0], fast[1], tuple(codes)
     best = None
+    own = region or default_region
     for reg in _candidates(compact, region, default_region):
-        for attempt in (compact, "0" + compact) if compact.isdigit() else (compact,):
+        # a trunk "0" Excel dropped is restored only in the record's own region, never a fallback
+        for attempt in (compact, "0" + compact) if (compact.isdigit() and reg == own) else (compact,):
             try:
                 num = phonenumbers.parse(attempt, reg)
             except phonenumbers.NumberParseException:
@@ -159,15 +164,17 @@ def parse_cell(raw: str, region: str | None, default_region: str = "US") -> tupl
     pieces = split_numbers(text)
     found = []
     all_codes = list(codes)
+    placeholders = 0
     for piece in pieces:
         e164, kind, piece_codes = parse_one(piece, region, default_region)
-        all_codes.extend(c for c in piece_codes if c != "invalid")
+        all_codes.extend(c for c in piece_codes if c not in ("invalid", "placeholder"))
+        placeholders += "placeholder" in piece_codes
         if e164 is not None and all(e164 != f[0] for f in found):
             found.append((e164, kind))
     if len(pieces) > 1:
         all_codes.append("multiple")
     if not found:
-        all_codes.append("invalid")
+        all_codes.append("placeholder" if placeholders == len(pieces) else "invalid")
     return tuple(found), tuple(dict.fromkeys(all_codes))
 
 
@@ -223,9 +230,4 @@ def route_phones(mobile, landline, phone, region, default_region: str = "US") ->
     return (mobile_std, landline_std, phone_std, *flags)
 
 
-def infer_default_region(bare_digits: str) -> str | None:
-    """11-digit 1[3-9]… numbers are Chinese mobiles whatever the source says."""
-    return "CN" if _CN_MOBILE_RE.match(bare_digits or "") else None
-
-
-__all__ = ["parse_one", "parse_cell", "standardize_phone", "route_phones", "split_numbers", "join_codes"]
+__all__ = ["parse_one", "parse_cell", "standardize_phone", "route_phones", "split_numbers"]

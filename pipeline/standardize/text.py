@@ -29,7 +29,10 @@ _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 _ORPHAN_MARK_RE = re.compile(r"(?:^|(?<=\s))[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 _SLOW_CHARS = frozenset("<&=\t")
-EMPTY_MARKERS = frozenset({"", "nan", "none", "null", "nil", "n/a", "na", "#n/a", "-", "--", "---", "?", "无", "空", "暂无", "未知"})
+# Whole-cell values that mean "no value" in any field (compared lower-cased). Not "na": that is
+# Namibia's country code and a Chinese surname.
+EMPTY_MARKERS = frozenset({"nan", "none", "null", "nil", "n/a", "n.a.", "#n/a", "-", "--", "---", "?", "??", "???",
+                           "unknown", "tbd", "无", "空", "暂无", "未知", "不详", "/"})
 
 
 def is_missing(value) -> bool:
@@ -52,7 +55,7 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
     text = value if isinstance(value, str) else str(value)
     if text.isascii() and text.isprintable() and "  " not in text and not (set(text) & _SLOW_CHARS):
         text = text.strip()  # fast path: plain ASCII needs no NFKC, tag or formula work
-        if text and text[0] != "=":
+        if text and text[0] != "=" and len(text) > 4:
             return text, ()
     if "\x00" in text:
         codes.append("nul_removed")
@@ -79,6 +82,8 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
         text = _SPACE_RE.sub(" ", _ORPHAN_MARK_RE.sub("", text)).strip()
     if not text:
         return None, tuple(codes)
+    if text.lower() in EMPTY_MARKERS:
+        return None, (*codes, "placeholder")
     return text, tuple(codes)
 
 
