@@ -44,12 +44,23 @@ def peak_rss_mb() -> float:
     return round((own + kids) / 1024, 1)
 
 
-def run_once(inputs: list[Path], db_url: str, out_dir: Path, workers: int):
-    """One pipeline run (imported late: the bench's generator/evaluate parts work without it)."""
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its waited-for children (worker pools)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+LAST_CPU = {"s": 0.0}
+
+
+def run_once(inputs: list[Path], db_url: str, out_dir: Path, workers: int, rules_dir: Path | None = None):
+    """One pipeline run (imported late: the bench's generator/evaluate parts work without it).
+    Wall time is returned; the run's CPU time (the machine may be shared) goes to LAST_CPU."""
     from pipeline.run import RunOptions, run_pipeline
 
-    t0 = time.perf_counter()
-    result = run_pipeline(RunOptions(inputs=inputs, db_url=db_url, out_dir=out_dir, workers=workers))
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    result = run_pipeline(RunOptions(inputs=inputs, db_url=db_url, out_dir=out_dir, workers=workers, rules_dir=rules_dir))
+    LAST_CPU["s"] = round(cpu_seconds() - c0, 2)
     return result, round(time.perf_counter() - t0, 2)
 
 
@@ -74,8 +85,10 @@ def _csv_rows(path: Path, encoding: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(path.read_bytes().decode(encoding), newline="")))
 
 
-def split_exports(gen_dir: Path, truth: pd.DataFrame, late_share: float, base_dir: Path, full_dir: Path, seed: int):
-    """Write base (customers minus a late share) and full (base rows, then the late rows appended).
+def split_exports(gen_dir: Path, truth: pd.DataFrame, late_share: float, base_dir: Path, full_dir: Path, seed: int,
+                  delta_dir: Path | None = None):
+    """Write base (customers minus a late share) and full (base rows, then the late rows appended);
+    with `delta_dir`, also the late rows alone as `<source>_delta` files (same sources by glob).
 
     Appending keeps the location of every base row, so rows identified by `@line:N` keep their
     identity between the two runs; truth is rewritten for the new locations.
@@ -108,6 +121,13 @@ def split_exports(gen_dir: Path, truth: pd.DataFrame, late_share: float, base_di
             w.writerows(r for r, _ in part)
             (base_dir if name == "base" else full_dir).joinpath(path.name).write_bytes(buf.getvalue().encode(enc))
             truth_out[name] += [relocate(tr, f"@line:{i + 2}") for i, (_, tr) in enumerate(part)]
+        if delta_dir is not None:
+            delta_dir.mkdir(parents=True, exist_ok=True)
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\r\n")
+            w.writerow(rows[0])
+            w.writerows(r for r, _ in add)
+            delta_dir.joinpath(f"{path.stem}_delta.csv").write_bytes(buf.getvalue().encode(enc))
 
     path = gen_dir / "crm_sales.xlsx"
     wb_in = openpyxl.load_workbook(path, read_only=True)
@@ -119,15 +139,17 @@ def split_exports(gen_dir: Path, truth: pd.DataFrame, late_share: float, base_di
         n = len(rows) - 1
         sheets[ws.title] = (rows[0], list(zip(rows[1:], t_sales[pos:pos + n])))
         pos += n
-    for name, target in (("base", base_dir), ("full", full_dir)):
-        wb = xlsxwriter.Workbook(str(target / path.name), {"constant_memory": True, "strings_to_formulas": False,
+    targets = [("base", base_dir), ("full", full_dir)] + ([("delta", delta_dir)] if delta_dir is not None else [])
+    for name, target in targets:
+        fname = path.name if name != "delta" else f"{path.stem}_delta{path.suffix}"
+        wb = xlsxwriter.Workbook(str(target / fname), {"constant_memory": True, "strings_to_formulas": False,
                                                            "strings_to_numbers": False, "strings_to_urls": False})
         dfmt = wb.add_format({"num_format": "yyyy-mm-dd"})
         for title, (header, pairs) in sheets.items():
             ws = wb.add_worksheet(title)
             ws.write_row(0, 0, header)
-            keep = [p for p in pairs if p[1]["entity_id"] not in late]
-            part = keep + ([p for p in pairs if p[1]["entity_id"] in late] if name == "full" else [])
+            keep = [p for p in pairs if p[1]["entity_id"] not in late] if name != "delta" else []
+            part = keep + ([p for p in pairs if p[1]["entity_id"] in late] if name != "base" else [])
             for i, (values, tr) in enumerate(part, start=1):
                 for c, v in enumerate(values or ()):
                     if v is None:
@@ -138,7 +160,8 @@ def split_exports(gen_dir: Path, truth: pd.DataFrame, late_share: float, base_di
                         ws.write_number(i, c, v)
                     else:
                         ws.write_string(i, c, str(v))
-                truth_out[name].append(relocate(tr, f"@{title}!{i + 1}"))
+                if name != "delta":
+                    truth_out[name].append(relocate(tr, f"@{title}!{i + 1}"))
         wb.close()
     for name, target in (("base", base_dir), ("full", full_dir)):
         (target / "truth").mkdir(exist_ok=True)
@@ -244,29 +267,28 @@ def run_splink(gen_dir: Path, truth: pd.DataFrame) -> dict:
 def bench_size(customers: int, args, work: Path) -> dict:
     gen_dir = work / f"gen{customers}"
     t0 = time.perf_counter()
-    info = generate(customers=customers, seed=args.seed, out_dir=gen_dir)
+    if args.reuse and (gen_dir / "truth" / "truth.csv").exists():  # same seed, same bytes: skip
+        info = {"truth": str(gen_dir / "truth" / "truth.csv"),
+                "rows": sum(1 for _ in open(gen_dir / "truth" / "truth.csv", encoding="utf-8")) - 1}
+    else:
+        info = generate(customers=customers, seed=args.seed, out_dir=gen_dir)
     gen_s = round(time.perf_counter() - t0, 2)
     print(f"\n=== {customers:,} customers: generated {info['rows']:,} rows in {gen_s} s ===", flush=True)
     out: dict = {"customers": customers, "rows": info["rows"], "generate_s": gen_s}
     if args.generate_only:
         return out
-    db = f"sqlite:///{work / f'full{customers}.db'}"
-    result, wall = run_once([gen_dir], db, work / "out", args.workers)
-    scores = evaluate_db(info["truth"], db)
-    out["full_run"] = summarize(result, wall, scores)
-    print(f"full run: {wall} s wall, peak RSS {out['full_run']['peak_rss_mb']} MB, "
-          f"standardize {out['full_run']['standardize_records_per_s']} records/s, stages {result.timings}")
-    print(format_evaluation(scores))
+    scores, wall = None, None
+    if not args.skip_full:
+        db = f"sqlite:///{work / f'full{customers}.db'}"
+        result, wall = run_once([gen_dir], db, work / "out", args.workers)
+        scores = evaluate_db(info["truth"], db)
+        out["full_run"] = {**summarize(result, wall, scores), "cpu_s": LAST_CPU["s"]}
+        print(f"full run: {wall} s wall, {LAST_CPU['s']} s CPU, peak RSS {out['full_run']['peak_rss_mb']} MB, "
+              f"standardize {out['full_run']['standardize_records_per_s']} records/s, stages {result.timings}",
+              flush=True)
+        print(format_evaluation(scores))
     if not args.no_incremental:
-        base, full = work / f"base{customers}", work / f"inc{customers}"
-        late = split_exports(gen_dir, read_truth(info["truth"]), 0.01, base, full, args.seed)
-        db_inc = f"sqlite:///{work / f'inc{customers}.db'}"
-        _, wall_base = run_once([base], db_inc, work / "out", args.workers)
-        res_inc, wall_inc = run_once([full], db_inc, work / "out", args.workers)
-        inc_scores = evaluate_db(full / "truth" / "truth.csv", db_inc)
-        out["incremental"] = {"late_customers": late, "base_run_s": wall_base, **summarize(res_inc, wall_inc, inc_scores)}
-        print(f"incremental: base (99%) {wall_base} s, then +1% ({late} customers) {wall_inc} s; "
-              f"pairwise F1 after {inc_scores['pairwise']['f1']:.4f} (full run {scores['pairwise']['f1']:.4f})")
+        out["incremental"] = bench_incremental(customers, gen_dir, info, args, work, scores, wall, LAST_CPU["s"])
     if args.splink:
         try:
             out["splink"] = run_splink(gen_dir, read_truth(info["truth"]))
@@ -277,10 +299,66 @@ def bench_size(customers: int, args, work: Path) -> dict:
     return out
 
 
+def bench_incremental(customers: int, gen_dir: Path, info: dict, args, work: Path, full_scores: dict,
+                      full_wall: float, full_cpu: float) -> dict:
+    """Base run on 99% of the customers, then the last 1% two ways on copies of that master:
+    the whole export again (full snapshot, 99% unchanged) and a delta file with only the new rows."""
+    base, full, delta = work / f"base{customers}", work / f"inc{customers}", work / f"delta{customers}"
+    base_db = work / f"inc{customers}.db"
+    saved = work / f"base{customers}.json"
+    if args.reuse and saved.exists() and base_db.exists():  # split files and 99% master kept from before
+        prev = json.loads(saved.read_text())
+        late, wall_base, cpu_base = prev["late"], prev["wall"], prev["cpu"]
+    else:
+        late = split_exports(gen_dir, read_truth(info["truth"]), 0.01, base, full, args.seed, delta_dir=delta)
+        base_res, wall_base = run_once([base], f"sqlite:///{base_db}", work / "out", args.workers)
+        cpu_base = LAST_CPU["s"]
+        saved.write_text(json.dumps({"late": late, "wall": wall_base, "cpu": cpu_base}))
+        print(f"base run (99%): {wall_base} s wall, {cpu_base} s CPU, stages {base_res.timings}", flush=True)
+    if full_wall is None:  # --skip-full: the 99% base run is the full-run reference
+        full_wall, full_cpu = wall_base, cpu_base
+    out: dict = {"late_customers": late, "base_run_s": wall_base, "base_run_cpu_s": cpu_base,
+                 "full_run_s": full_wall, "full_run_cpu_s": full_cpu}
+    if args.base_only:
+        return out
+    for variant, inputs in (("snapshot", [full]), ("delta_file", [delta])):
+        db = work / f"inc{customers}_{variant}.db"
+        shutil.copyfile(base_db, db)
+        res, wall_inc = run_once(inputs, f"sqlite:///{db}", work / "out", args.workers)
+        cpu_inc = LAST_CPU["s"]
+        inc_scores = evaluate_db(full / "truth" / "truth.csv", f"sqlite:///{db}")
+        ref_f1 = full_scores["pairwise"]["f1"] if full_scores else float("nan")
+        out[variant] = {**summarize(res, wall_inc, inc_scores), "cpu_s": cpu_inc,
+                        "share_of_full_wall": round(wall_inc / full_wall, 3) if full_wall else None,
+                        "share_of_full_cpu": round(cpu_inc / full_cpu, 3) if full_cpu else None}
+        print(f"incremental +1% ({late} customers, {variant}): {wall_inc} s wall / {cpu_inc} s CPU = "
+              f"{out[variant]['share_of_full_wall']:.0%} of the full run's wall ({full_wall} s), "
+              f"{out[variant]['share_of_full_cpu']:.0%} of its CPU ({full_cpu} s); stages {res.timings}; "
+              f"pairwise F1 after {inc_scores['pairwise']['f1']:.4f} (full run {ref_f1:.4f})",
+              flush=True)
+    return out
+
+
+def febrl_rules_dir(work: Path) -> Path:
+    """The default rules with the shipped FEBRL matching profile (rules/profiles/febrl): FEBRL
+    swaps given names of true duplicates, which the CRM look-alike caps send to review."""
+    import shutil
+
+    from pipeline.settings import DEFAULT_RULES_DIR
+
+    target = work / "rules-febrl"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(DEFAULT_RULES_DIR, target, ignore=shutil.ignore_patterns("profiles"))
+    shutil.copy(DEFAULT_RULES_DIR / "profiles" / "febrl" / "matching.yaml", target / "matching.yaml")
+    return target
+
+
 def bench_febrl(args, work: Path) -> dict:
     from pipeline.evaluate import evaluate
 
     out = {}
+    rules_dir = febrl_rules_dir(work)
     for name, (files, truth) in febrl_frames().items():
         d = work / name
         d.mkdir(parents=True, exist_ok=True)
@@ -290,7 +368,7 @@ def bench_febrl(args, work: Path) -> dict:
             frame.to_csv(p, index=False)
             paths.append(p)
         db = f"sqlite:///{work / f'{name}.db'}"
-        result, wall = run_once(paths, db, work / "out", args.workers)
+        result, wall = run_once(paths, db, work / "out", args.workers, rules_dir=rules_dir)
         import sqlalchemy as sa
 
         engine = sa.create_engine(db)
@@ -312,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--splink", action="store_true", help="also run Splink on the generated data")
     ap.add_argument("--no-incremental", action="store_true")
+    ap.add_argument("--skip-full", action="store_true", help="no separate 100%% run: the 99%% base run is the reference")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: reuse generated files, split files and the 99%% master from an earlier call")
+    ap.add_argument("--base-only", action="store_true", help="stop after the 99%% base run (prepare for --reuse)")
     ap.add_argument("--no-febrl", action="store_true")
     ap.add_argument("--generate-only", action="store_true", help="only time the generator")
     ap.add_argument("--keep", type=Path, help="keep the work folder here instead of a temporary one")

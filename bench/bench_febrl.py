@@ -8,10 +8,12 @@ FEBRL has no phone or e-mail; its ``soc_sec_id`` (a personal identifier, corrupt
 other fields) is mapped to ``mobile_std``/``phone_std`` — the comparison that plays the same
 role (a personal number: strong evidence, term-frequency adjusted). ``--no-id`` leaves it out.
 
-Two rule profiles are reported: the default rules, and ``febrl`` = the default rules without
-the ``different_given_name`` cap. That cap sends pairs with a clearly different given name
-and no shared e-mail to review (twins and spouses in CRM data); FEBRL replaces given names of
-true duplicates at random and has no twins, so the cap only costs recall there.
+Two rule profiles are reported: the default rules, and ``febrl`` = the shipped profile
+``rules/profiles/febrl/matching.yaml`` (the default rules without the three look-alike caps).
+Those caps send pairs that could be twins, spouses, relatives or father and son to review
+(different or similar given name without a shared e-mail or mobile; no shared personal
+identifier); FEBRL has no such people and builds true duplicates by replacing or misspelling
+given names and corrupting birth dates, so the caps only cost recall there.
 
     python bench/bench_febrl.py            # both datasets
     python bench/bench_febrl.py febrl3
@@ -114,13 +116,16 @@ def load(name: str, with_id: bool = True) -> tuple[pd.DataFrame, set[tuple[str, 
     return std, true
 
 
-def febrl_rules():
-    """Default rules minus the twins/spouses guard (FEBRL has neither)."""
-    from pipeline.link import DEFAULT_CAPS
+PROFILE = Path(__file__).resolve().parent.parent / "rules" / "profiles" / "febrl" / "matching.yaml"
+
+
+def febrl_rules(profile: Path = PROFILE):
+    """Default rules with the matching section replaced by the shipped FEBRL profile
+    (rules/profiles/febrl/matching.yaml: no look-alike caps — FEBRL has no families)."""
+    import yaml
 
     rules = load_rules()
-    caps = rules.matching.get("caps", DEFAULT_CAPS)
-    rules.matching["caps"] = [c for c in caps if c.get("name") != "different_given_name"]
+    rules.matching = yaml.safe_load(profile.read_text(encoding="utf-8")) or {}
     return rules
 
 

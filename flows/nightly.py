@@ -74,6 +74,7 @@ def crmclean_nightly(
     expectations_dir: str | None = None,
     workers: int = 2,
     retrain: bool = False,
+    full_refresh: bool = False,
     show_pii: bool = False,
 ) -> RunResult:
     """Ingest → standardize → validate → link → cluster/merge → validate → publish."""
@@ -87,6 +88,7 @@ def crmclean_nightly(
         expectations_dir=Path(expectations_dir) if expectations_dir else None,
         workers=workers,
         retrain=retrain,
+        full_refresh=full_refresh,
         show_pii=show_pii,
     )
     return run_pipeline(options, progress=_PROGRESS["callback"], call_stage=prefect_stage_runner)
@@ -105,6 +107,7 @@ def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = 
             expectations_dir=str(options.expectations_dir) if options.expectations_dir else None,
             workers=options.workers,
             retrain=options.retrain,
+            full_refresh=options.full_refresh,
             show_pii=options.show_pii,
         )
     finally:

@@ -33,6 +33,9 @@ err_console = Console(stderr=True, highlight=False)
 
 DB_HELP = "SQLAlchemy URL of the master database (SQLite file by default, postgresql+psycopg://… for PostgreSQL)."
 DEFAULT_DB = "sqlite:///crmclean-out/master.db"
+# run ids start with their UTC start time, so no separate start column is needed at 80 columns
+HISTORY_COLUMNS = {"run_id": "run id (UTC start)", "status": "status", "rows_read": "rows",
+                   "quarantined": "quarantined", "masters": "masters", "records_merged": "merged"}
 
 
 @contextmanager
@@ -69,20 +72,28 @@ def run(
     expectations: Optional[Path] = typer.Option(None, "--expectations", help="Great Expectations suites folder."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Processes for standardize/compare."),
     retrain: bool = typer.Option(False, "--retrain", help="Retrain the match model instead of reusing the saved one."),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Re-standardize every record (after changing rules/standardize.yaml)."
+    ),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show unmasked personal data in the report."),
     no_prefect: bool = typer.Option(False, "--no-prefect", help="Run the stages directly, without the Prefect flow."),
+    lock_timeout: Optional[float] = typer.Option(
+        None, "--lock-timeout", help="Seconds to wait for another run publishing into the same master (default 60)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Ingest, standardize, validate, link, merge and publish; print a summary."""
     from .settings import SAMPLE_DATA_DIR
 
+    if lock_timeout is not None:
+        os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by pipeline.store.open_store
     with user_errors(debug):
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
-        result = _run_with_progress(paths, db, out, rules, expectations, workers, retrain, show_pii, no_prefect)
+        result = _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, no_prefect)
         _print_summary(result, db)
 
 
-def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, show_pii, no_prefect):
+def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, no_prefect):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .run import RunOptions, run_pipeline
@@ -95,6 +106,7 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, sh
         expectations_dir=expectations,
         workers=workers,
         retrain=retrain,
+        full_refresh=full_refresh,
         show_pii=show_pii,
     )
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False) as progress:
@@ -121,18 +133,17 @@ def _print_mapping(out_dir: Path) -> None:
     if not path.is_file():
         return
     mapping = json.loads(path.read_text(encoding="utf-8"))
-    table = Table(title="column mapping", show_header=True)
-    table.add_column("source")
-    table.add_column("file / sheet")
-    table.add_column("header → field")
-    table.add_column("kept as extra")
+    console.print("[bold]column mapping[/] (header → field; saved as column_mapping.json)")
     for source, info in mapping.items():
         for file_name, sheets in (info.get("files") or {}).items():
             for sheet, headers in (sheets or {}).items():
                 mapped = ", ".join(f"{h} → {f}" for h, f in headers.items() if f)
                 extra = ", ".join(h for h, f in headers.items() if not f)
-                table.add_row(source, f"{file_name}{' / ' + sheet if sheet else ''}", mapped, extra or "-")
-    console.print(table)
+                where = f"{file_name}{' / ' + sheet if sheet else ''}"
+                line = f"  [cyan]{source}[/] {where}: {mapped or '(nothing mapped)'}"
+                if extra:
+                    line += f"; kept as extra: {extra}"
+                console.print(line, soft_wrap=True, markup=True)
 
 
 def _print_summary(result, db: str) -> None:
@@ -146,6 +157,8 @@ def _print_summary(result, db: str) -> None:
         "records_accepted": "records accepted",
         "masters": "masters",
         "records_merged": "records merged into another",
+        "records_standardized": "records standardized this run",
+        "records_reused": "records reused unchanged",
         "review_pairs": "pairs for review",
     }
     for key, label in labels.items():
@@ -163,13 +176,14 @@ def demo_data(
     customers: int = typer.Option(1000, "--customers", min=1, help="How many true customers."),
     seed: int = typer.Option(42, "--seed", help="Random seed (same seed, same files)."),
     out: Path = typer.Option(Path("demo-data"), "--out", help="Folder to write the exports and truth into."),
+    systems: int = typer.Option(3, "--systems", min=1, max=3, help="How many of the three CRM exports to write."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Write realistic exports of three CRMs, with the true entity of every row."""
     from .generate import generate
 
     with user_errors(debug):
-        info = generate(customers=customers, seed=seed, out_dir=out)
+        info = generate(customers=customers, seed=seed, out_dir=out, systems=systems)
         for path in info["files"]:
             console.print(f"wrote {path}")
         console.print(f"truth: {info['truth']} ({info['rows']:,} rows)")
@@ -245,11 +259,12 @@ def history(
 
     with user_errors(debug):
         runs = list_runs(db).head(limit)
+        shown = [c for c in HISTORY_COLUMNS if c in runs.columns]
         table = Table(show_header=True)
-        for col in runs.columns:
-            table.add_column(str(col))
-        for row in runs.itertuples(index=False):
-            table.add_row(*["" if v is None else str(v) for v in row])
+        for col in shown:
+            table.add_column(HISTORY_COLUMNS[col], no_wrap=True)
+        for row in runs[shown].itertuples(index=False):
+            table.add_row(*["" if v is None or v != v else str(v) for v in row])
         console.print(table)
 
 

@@ -379,6 +379,30 @@ def _first_names_differ(at, a, b, min_sim: float) -> np.ndarray:
     return differ
 
 
+# endings that turn a given name into its other-gender form: Daniel/Danielle, Paul/Paula,
+# Louis/Louise, Eric/Erica, Robert/Roberta, Jan/Jane, Justin/Justine
+_GENDERED_ENDINGS = ("a", "e", "le", "ne", "na", "ette", "elle", "ine", "ina")
+
+
+def _gendered_variants(at, a, b) -> np.ndarray:
+    """True where one first name is the other plus a gendered ending (Daniel/Danielle). Such
+    names pass as "the same name" (Jaro-Winkler 0.95, or a short form) but, with the genders
+    differing too, are two people — twins above all."""
+    f = at["first"]
+    out = (f[a] >= 0) & (f[b] >= 0) & (f[a] != f[b])
+    idx = np.flatnonzero(out)
+    if len(idx):
+        first = at["first_text"]
+        out[idx] = [
+            _extends_with_ending(x, y) or _extends_with_ending(y, x) for x, y in zip(first[a[idx]], first[b[idx]])
+        ]
+    return out
+
+
+def _extends_with_ending(short: str, name: str) -> bool:
+    return len(short) >= 3 and name.startswith(short) and name[len(short):] in _GENDERED_ENDINGS
+
+
 def _abbreviates(short: str, name: str) -> bool:
     return len(short) < len(name) and (len(short) == 1 or 3 <= len(short) <= 4) and name.startswith(short)
 
@@ -430,7 +454,8 @@ def _conflicts(nodes, comp, ei, ej, hard_i, hard_j, hard_kind, cfg):
             mark(_birth_dates_far(at, a, b, float(g["max_birth_gap_years"])), "birth_date_conflict")
         if g["gender"]:
             gd = at["gender"]
-            mark(differ & (gd[a] >= 0) & (gd[b] >= 0) & (gd[a] != gd[b]), "gender_conflict")
+            genders_differ = (gd[a] >= 0) & (gd[b] >= 0) & (gd[a] != gd[b])
+            mark(genders_differ & (differ | _gendered_variants(at, a, b)), "gender_conflict")
         if g["first_name_alone"]:
             mark(differ, "first_name_conflict")
     hit = reason != ""

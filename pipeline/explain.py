@@ -27,6 +27,7 @@ from .link.compare import (
     prepare_columns,
     term_frequencies,
 )
+from .link.compare import TF_COLUMNS
 from .link.model import model_compatible, score_levels, weight_tables
 
 # the record values shown next to each feature
@@ -70,7 +71,8 @@ def render_waterfall(
     decision: str | None = None,
     cap: str | None = None,
 ) -> str:
-    """Text waterfall from an evidence dict {feature: {level, weight[, tf_adjustment]}}."""
+    """Text waterfall from an evidence dict {feature: {level, weight[, tf_adjustment |
+    correlation_adjustment]}}; a correlation adjustment is shown with a trailing "c"."""
     lines = [f"A = {key_a}", f"B = {key_b}", ""]
     header = f"{'feature':<11} {'level':<18} {'weight':>8} {'(tf)':>7}  {'':<{BAR_MAX}} {'cumulative':>10}   A | B"
     lines.append(header)
@@ -84,7 +86,8 @@ def render_waterfall(
         w = float(e.get("weight", 0.0))
         cum += w
         tf = e.get("tf_adjustment")
-        tf_txt = f"{tf:+.2f}" if tf is not None else ""
+        corr = e.get("correlation_adjustment")
+        tf_txt = f"{tf:+.2f}" if tf is not None else (f"{corr:+.2f}c" if corr is not None else "")
         lines.append(
             f"{feature:<11} {e.get('level', '?'):<18} {w:>+8.2f} {tf_txt:>7}  {_bar(w)} {cum:>10.2f}   "
             f"{_value(row_a, feature)} | {_value(row_b, feature)}"
@@ -121,7 +124,9 @@ def _score_two(cols: dict, tf: dict, model: dict, rules) -> tuple[dict, float, f
         item = {"level": FEATURES[feature][levels[0, k]], "weight": round(w, 3)}
         adj = w - float(tables[feature][levels[0, k]])
         if abs(adj) > 1e-9:
-            item["tf_adjustment"] = round(adj, 3)
+            # on a TF level: term frequency; on `different`: moved (correlated disagreement)
+            tf_level = item["level"] in TF_COLUMNS.get(feature, {})
+            item["tf_adjustment" if tf_level else "correlation_adjustment"] = round(adj, 3)
         evidence[feature] = item
     return evidence, float(weight[0]), float(prob[0]), ["non_match", "review", "match"][int(rank[0])], str(cap[0])
 

@@ -46,6 +46,51 @@ def content_hash(records: pd.DataFrame) -> pd.Series:
     )
 
 
+#: customer_record bookkeeping: never copied onto a reused record (build_tables recomputes it)
+_BOOKKEEPING = ("first_seen_run", "last_seen_run", "status", "other_columns")
+
+
+def split_reusable(records: pd.DataFrame, prior_records: pd.DataFrame,
+                   refresh: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(records to standardize, unchanged records with their prior standardized columns).
+
+    Standardize is the dearest stage, so a record whose record_key and content_hash match the
+    previous run's is not standardized again: its `_std`/`_flag`/key columns are copied from
+    the prior working set, while its identity and raw columns (locator, file, extra, raw) come
+    from this run's input. Both parts carry `content_hash` and keep `records`' index.
+    """
+    from .standardize import OUTPUT_COLUMNS
+
+    records = records.copy()
+    records["content_hash"] = content_hash(records)
+    prev = prior_records
+    if refresh or prev is None or not len(prev) or not set(OUTPUT_COLUMNS) <= set(prev.columns):
+        return records, records.iloc[:0]
+    if "content_hash" not in prev.columns:
+        prev = prev.assign(content_hash=content_hash(prev))
+    prev = prev.drop_duplicates("record_key").set_index("record_key")
+    same = (records["record_key"].map(prev["content_hash"]) == records["content_hash"]).to_numpy()
+    derived = [c for c in prev.columns if c not in records.columns and c not in _BOOKKEEPING]
+    reused = records[same]
+    if len(reused):
+        carried = prev.loc[reused["record_key"].to_numpy(), derived]
+        carried.index = reused.index
+        reused = pd.concat([reused, carried], axis=1)
+    return records[~same], reused
+
+
+def with_reused(std_fresh: pd.DataFrame, reused: pd.DataFrame) -> pd.DataFrame:
+    """This run's standardized frame: freshly standardized plus reused rows, in input order."""
+    if not len(reused):
+        return std_fresh
+    if not len(std_fresh):
+        return reused.reindex(columns=list(dict.fromkeys([*std_fresh.columns, *reused.columns])))
+    out = pd.concat([std_fresh, reused], axis=0).sort_index(kind="stable")
+    for c in set(std_fresh.columns) ^ set(reused.columns):  # a column only one side has
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
+    return out
+
+
 def full_snapshot_sources(rules) -> tuple[set[str], bool]:
     """(named sources whose export is complete, the default for unnamed sources): what is
     missing from a complete export was deleted upstream."""
@@ -63,7 +108,8 @@ def combine_with_prior(std: pd.DataFrame, prior, rules) -> Combined:
     """The working set for this run: prior active records, replaced (by record_key) by this
     run's rows, plus new ones; full-snapshot sources retire what they no longer contain."""
     std = std.copy()
-    std["content_hash"] = content_hash(std)
+    if "content_hash" not in std.columns or std["content_hash"].isna().any():
+        std["content_hash"] = content_hash(std)
     prev = prior.records
     if len(prev) and "content_hash" not in prev.columns:
         prev = prev.assign(content_hash=content_hash(prev))
@@ -85,7 +131,10 @@ def combine_with_prior(std: pd.DataFrame, prior, rules) -> Combined:
     carried = prev[~in_run & ~retire_mask]
 
     records = pd.concat([carried, std], ignore_index=True) if len(carried) else std.reset_index(drop=True)
-    records = records.astype(object).where(records.notna(), None) if len(carried) else records
+    if len(carried):  # NaN only where one side lacks a column or a column is not text: fix just those
+        for c in records.columns:
+            if c not in carried.columns or c not in std.columns or records[c].dtype != object:
+                records[c] = records[c].astype(object).where(records[c].notna(), None)
 
     gone = changed_keys | set(retired["record_key"])
     edges = prior.edges

@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from .errors import CrmcleanError
+from .store.tables import TABLES
 from .safe_export import unneutralize, write_table
 
 DECISIONS = ("match", "no_match")
@@ -36,21 +37,6 @@ RECORD_FIELDS = (
 )
 QUEUE_FIELDS = ("record_key_l", "record_key_r", "match_probability", "match_weight", "evidence")
 _IN_CHUNK = 500
-
-
-def review_decision_table(metadata: sa.MetaData) -> sa.Table:
-    """Same columns as the store's definition: record_key_l, record_key_r, decision, decided_by,
-    decided_at, origin."""
-    return sa.Table(
-        "review_decision",
-        metadata,
-        sa.Column("record_key_l", sa.Text, nullable=False),
-        sa.Column("record_key_r", sa.Text, nullable=False),
-        sa.Column("decision", sa.Text, nullable=False),
-        sa.Column("decided_by", sa.Text),
-        sa.Column("decided_at", sa.Text),  # ISO-8601 UTC text, as pipeline.store writes it
-        sa.Column("origin", sa.Text),
-    )
 
 
 def _engine(db_url: str) -> sa.Engine:
@@ -208,9 +194,8 @@ def apply_review(db_url: str, path: Path) -> int:
     engine = _engine(db_url)
     try:
         with engine.begin() as conn:
-            metadata = sa.MetaData()
-            table = review_decision_table(metadata)
-            metadata.create_all(conn, tables=[table], checkfirst=True)
+            table = TABLES["review_decision"]  # the store's own definition
+            table.create(conn, checkfirst=True)
             latest: dict[tuple[str, str], str] = {}
             existing = conn.execute(
                 sa.select(table.c.record_key_l, table.c.record_key_r, table.c.decision).order_by(table.c.decided_at)

@@ -47,6 +47,7 @@ class RunOptions:
     retrain: bool = False
     show_pii: bool = False
     run_id: str | None = None
+    full_refresh: bool = False  # re-standardize every record (e.g. after changing rules/standardize.yaml)
 
 
 @dataclass
@@ -143,20 +144,32 @@ def _run_stages(options: RunOptions, rules: Rules, store, ctx: dict[str, Any], c
             ctx["validations"] = [validate_stage.validate_sources(ingested.records, ingested.mapping, ctx["suites"])]
 
     def standardize() -> None:
+        with timer.stage("load prior"):
+            ctx["prior"] = store.load_state()
         with timer.stage("standardize"):
-            std, std_summary = standardize_stage.standardize(ctx["ingested"].records, rules, workers=options.workers)
+            records = ctx["ingested"].records
+            fresh, reused = incremental_stage.split_reusable(
+                records, ctx["prior"].records, refresh=options.full_refresh)
+            # the day/month order is decided on the whole input, as a full run would
+            day_first = standardize_stage.infer_date_orders(records, rules)
+            std_fresh, std_summary = standardize_stage.standardize(
+                fresh, rules, workers=options.workers, day_first=day_first)
+            std = incremental_stage.with_reused(std_fresh, reused)
             std, std_quarantine = standardize_stage.quarantine_unidentifiable(std, rules)
             ctx["std"] = std
+            ctx["std_fresh"] = std[std.index.isin(std_fresh.index)]
+            ctx["std_reused"] = int(len(reused))
             quarantine = pd.concat([ctx["ingested"].quarantine, std_quarantine], ignore_index=True)
             ctx["quarantine"] = quarantine if not quarantine.empty else empty_quarantine()
+            # counts only this run's newly standardized records (reused ones were counted before)
             ctx["std_summary"] = std_summary
             std_summary.to_csv(out_dir / "standardize_summary.csv", index=False)
         with timer.stage("validate standardized"):
-            ctx["validations"].append(validate_stage.validate_standardized(std, ctx["suites"]))
+            ctx["validations"].append(validate_stage.validate_standardized(ctx["std_fresh"], ctx["suites"]))
 
     def link() -> None:
         with timer.stage("link"):
-            prior = ctx["prior"] = store.load_state()
+            prior = ctx["prior"]
             combined = ctx["combined"] = incremental_stage.combine_with_prior(ctx["std"], prior, rules)
             ctx["overrides"] = incremental_stage.merge_overrides(rules.overrides, prior.overrides)
             model = None if options.retrain else prior.model
@@ -240,6 +253,8 @@ def run_counts(ctx: dict[str, Any]) -> dict[str, int]:
         "records_in_master": int(len(tables["customer_xref"])),
         "records_merged": int(len(tables["customer_xref"]) - len(tables["master_customer"])),
         "review_pairs": int(len(tables["review_queue"])),
+        "records_standardized": int(len(ctx.get("std_fresh", ctx["std"]))),
+        "records_reused": int(ctx.get("std_reused", 0)),
     }
 
 

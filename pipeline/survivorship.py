@@ -30,7 +30,7 @@ STRATEGIES = (
     "valid_only",  # never publish a value whose flag has an excluded code (invalid, placeholder)
     "prefer_clean",  # fewer quality flags (typo_fixed, ambiguous_day_month …) first
     "source_priority",  # earlier in the source list first
-    "most_recent",  # latest updated_at, then created_at
+    "most_recent",  # latest of updated_at/created_at ("last touched"), then created_at
     "most_frequent",  # the value most records of the cluster agree on
     "most_complete",  # more fields filled, then longer text
     "prefer_script",  # names: records in this script first (default han: Hanzi over pinyin)
@@ -377,7 +377,10 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
         rank = pd.Series(table.source[rows], dtype=object).map({s: i for i, s in enumerate(order)})
         return "source_priority", [rank.fillna(len(order)).to_numpy(np.int64)]
     if strategy == "most_recent":
-        return "most_recent", [-table.updated[rows], -table.created[rows]]
+        # "last touched": a source that only exports a created date competes on that date
+        # instead of losing to any source that exports an updated date
+        touched = np.maximum(table.updated[rows], table.created[rows])
+        return "most_recent", [-touched, -table.created[rows]]
     if strategy == "most_frequent":
         combined = cluster * (int(value_code.max()) + 1) + value_code
         _, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)

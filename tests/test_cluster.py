@@ -389,3 +389,18 @@ def test_factory_scenarios_through_standardize_recover_the_truth_under_worst_cas
     got = groups(out[out["record_key"].isin(hard["record_key"])])
     want = {frozenset(g["record_key"]) for _, g in hard.groupby("entity_id")}
     assert got == want
+
+
+@pytest.mark.parametrize("a, b", [("daniel", "danielle"), ("paul", "paula"), ("louis", "louise"), ("eric", "erica")])
+def test_other_gender_form_of_a_name_with_other_gender_conflicts(a, b):
+    """Daniel/Danielle pass as the same name (Jaro-Winkler 0.95) and Paul/Paula as a short form;
+    with the genders differing too they are two people (twins chained through a shared
+    mobile), not one."""
+    recs = frame(person("x", a, dob="1990-06-01", gender="M"), person("y", b, dob="1990-06-01", gender="F"),
+                 person("z", a, dob="1990-06-01"))
+    out = cluster_records(recs, edges(("x", "z", 12), ("y", "z", 9)), Rules(), None)
+    assert groups(out) == {frozenset({"x", "z"}), frozenset({"y"})}
+    assert reason(out, "y") == "split:gender_conflict"
+    # the same names with one gender unknown, or the same gender: no evidence of two people
+    same = frame(person("x", a, dob="1990-06-01", gender="M"), person("y", b, dob="1990-06-01"))
+    assert len(groups(cluster_records(same, edges(("x", "y", 9)), Rules(), None))) == 1

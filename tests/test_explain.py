@@ -107,3 +107,22 @@ def test_explain_records_stored_edge_and_fresh_comparison(db):
 def test_explain_on_a_database_without_tables(tmp_path):
     with pytest.raises(CrmcleanError, match="run crmclean first"):
         explain_master(f"sqlite:///{tmp_path / 'empty.db'}", "C0000001")
+
+
+def test_explain_pair_shows_the_moved_correction(linked):
+    """New address and new phone (a move) count once: the waterfall shows the dropped penalty
+    as a correlation adjustment ("c") and still adds up to the match weight."""
+    from test_link import person
+
+    frame, res = linked
+    moved = pd.DataFrame([
+        person("m|1", "ignatius", "quackenbush", birth_date_std="1971-03-09", mobile_std="+13125550111",
+               address_std="4 lake shore dr", city_std="chicago"),
+        person("m|2", "ignatius", "quackenbush", birth_date_std="1971-03-09", mobile_std="+17205550999",
+               address_std="88 colfax ave", city_std="denver"),
+    ], columns=STD_COLUMNS)
+    text = explain_pair(pd.concat([frame, moved], ignore_index=True), "m|1", "m|2", res.model, R())
+    corrected = re.findall(r"^(phone|address)\s+different\s+([+-][\d.]+)\s+([+-][\d.]+)c", text, re.M)
+    assert len(corrected) == 1 and float(corrected[0][1]) == 0.0 and float(corrected[0][2]) > 0, text
+    cumulative = float(re.search(r"^gender\s.*\s(-?\d+\.\d\d)\s{3}\S", text, re.M).group(1))
+    assert cumulative == pytest.approx(_final(text)[0], abs=0.01), text

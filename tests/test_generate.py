@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -275,10 +274,9 @@ def test_factories_build_contract_frames():
     assert set(truth["scenario"]) >= {"household", "twins", "jr_sr", "common_name"}
 
 
-def test_generation_is_fast(tmp_path):
-    t0 = time.perf_counter()
+def test_generation_scales_to_ten_thousand_customers(tmp_path):
+    """Speed is measured in bench/ (bench.py prints the generator's time); here only the output."""
     info = generate(customers=10000, seed=2, out_dir=tmp_path)
-    assert time.perf_counter() - t0 < 20  # ~1.3 s alone on the 2-core dev box (200k ≈ 33 s); slack for a busy CI
     assert info["rows"] > 15000
 
 

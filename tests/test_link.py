@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import RulesError
-from pipeline.link import PAIR_COLUMNS, LinkResult, link, train_supervised
+from pipeline.link import DEFAULT_CAPS, PAIR_COLUMNS, LinkResult, link, train_supervised
 from pipeline.link.blocking import block, soundex
 from pipeline.link.compare import FEATURE_NAMES, FEATURES, compare_pairs, prepare_columns
 from pipeline.link.model import levels_frame, model_compatible
@@ -421,7 +421,141 @@ def test_caps_lower_decisions_whatever_the_score():
         row(first_name="exact", last_name="exact", suffix="conflict", birth_date="exact", email="exact"),
         row(first_name="different", last_name="exact", birth_date="exact", phone="mobile_exact"),
         row(first_name="different", last_name="exact", birth_date="exact", email="exact"),
+        row(first_name="jw_0.92", last_name="exact", birth_date="exact", address="exact", phone="landline_exact"),
+        row(first_name="jw_0.92", last_name="exact", birth_date="exact", address="exact", phone="mobile_exact"),
+        row(first_name="jw_0.80", last_name="exact", birth_date="exact", email="different", phone="different"),
     ])
-    rank, cap = decide(np.full(5, 0.9999), levels, {"match": 0.99, "review": 0.6}, DEFAULT_CAPS)
-    assert rank.tolist() == [1, 2, 0, 1, 2]
-    assert cap.tolist() == ["no_shared_identifier", "", "generation_conflict", "different_given_name", ""]
+    rank, cap = decide(np.full(8, 0.9999), levels, {"match": 0.99, "review": 0.6}, DEFAULT_CAPS)
+    assert rank.tolist() == [1, 2, 0, 1, 2, 1, 2, 1]
+    assert cap.tolist() == [
+        "no_shared_identifier", "", "generation_conflict", "different_given_name", "",
+        "similar_given_name_same_birth_date", "", "similar_given_name_same_birth_date",
+    ]
+
+
+# ------------------------------------------------------------------ hard cases (issue 4)
+
+
+def _decisions(res):
+    return {(a, b): d for a, b, d in zip(res.pairs["record_key_l"], res.pairs["record_key_r"], res.pairs["decision"])}
+
+
+def test_twins_with_similar_given_names_do_not_merge(data):
+    """Daniel/Danielle (Jaro-Winkler 0.95) and Jian/Jianyang (0.90): same surname, birth date,
+    address and landline, each their own e-mail and mobile. Before the
+    similar_given_name_same_birth_date cap both pairs scored far above the match threshold."""
+    home = dict(address_std="17 elm street", city_std="springfield", postal_code_std="62704",
+                landline_std="+12175550123", birth_date_std="1990-06-01")
+    rows = [
+        person("t|1", "daniel", "quimby", email_key="dq90@example.com", mobile_std="+12175550001", gender_std="M", **home),
+        person("t|2", "danielle", "quimby", email_key="danielle.q@example.com", mobile_std="+12175550002", **home),
+        person("t|3", "jian", "ouyang", mobile_std="+8613800000003", **home),
+        person("t|4", "jianyang", "ouyang", email_key="jy.ouyang@example.com", mobile_std="+8613800000004", **home),
+        # the same Daniel again with a typo in his given name: his mobile is shared, so it merges
+        person("t|5", "daneil", "quimby", mobile_std="+12175550001", **home),
+    ]
+    frame = pd.concat([data[0], pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
+    res = link(frame, R(thresholds={"match": 0.99, "review": 0.0001}), workers=1)
+    d = _decisions(res)
+    assert d[("t|1", "t|2")] == "review"
+    assert d[("t|3", "t|4")] == "review"
+    assert d[("t|1", "t|5")] == "match"
+    caps = res.pairs.set_index(["record_key_l", "record_key_r"])["cap"]
+    assert caps[("t|1", "t|2")] == "similar_given_name_same_birth_date"
+    # without the cap the same pair would have merged: the cap, not the score, stops it
+    uncapped = link(frame, R(caps=[c for c in DEFAULT_CAPS if c["name"] != "similar_given_name_same_birth_date"]),
+                    workers=1)
+    assert _decisions(uncapped).get(("t|1", "t|2")) == "match"
+
+
+def test_moved_customer_with_name_and_birth_date_merges(data):
+    """A customer who moved keeps name and birth date; address and phone are new, the e-mail is
+    missing on one side. Moving changes address and phone together, so only the larger of
+    their two penalties counts (correlated_disagreement), not both."""
+    rows = [
+        person("m|1", "ignatius", "quackenbush", birth_date_std="1971-03-09", email_key="iq71@example.com",
+               mobile_std="+13125550111", address_std="4 lake shore dr", city_std="chicago", postal_code_std="60601"),
+        person("m|2", "ignatius", "quackenbush", birth_date_std="1971-03-09", mobile_std="+17205550999",
+               address_std="88 colfax ave", city_std="denver", postal_code_std="80202"),
+    ]
+    # background: 80 customers who moved (new address and new mobile, same e-mail), so EM
+    # learns how often true matches differ in both
+    base = data[0].iloc[:80]
+    movers = base.assign(record_key="mv|" + base["source_record_id"], source="mv", address_std="1 new road",
+                         postal_code_std=None, city_std="franklin",
+                         mobile_std=[f"+1666{k:07d}" for k in range(80)], phone_std=None)
+    frame = pd.concat([data[0], movers, pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
+    res = link(frame, R(), workers=1)
+    pair = res.pairs.set_index(["record_key_l", "record_key_r"]).loc[("m|1", "m|2")]
+    assert pair["decision"] == "match"
+    ev = json.loads(pair["evidence"])
+    assert ev["phone"]["level"] == ev["address"]["level"] == "different"
+    penalties = sorted([ev["phone"]["weight"], ev["address"]["weight"]])
+    assert penalties[0] < 0 and penalties[1] == 0  # one penalty, not two
+    assert "correlation_adjustment" in ev["phone"] or "correlation_adjustment" in ev["address"]
+    prior = math.log2(res.model["lambda"] / (1 - res.model["lambda"]))
+    assert math.isclose(prior + sum(v["weight"] for v in ev.values()), pair["match_weight"], abs_tol=0.01)
+
+    # counted independently, both penalties apply: the weight is lower by the smaller one
+    independent = link(frame, R(correlated_disagreement=[]), workers=1)
+    alone = independent.pairs.set_index(["record_key_l", "record_key_r"]).loc[("m|1", "m|2")]
+    ev_alone = json.loads(alone["evidence"])
+    assert ev_alone["phone"]["weight"] < 0 and ev_alone["address"]["weight"] < 0
+    smaller = max(ev_alone["phone"]["weight"], ev_alone["address"]["weight"])
+    assert math.isclose(pair["match_weight"] - alone["match_weight"], -smaller, abs_tol=0.01)
+
+
+def test_correlated_disagreement_keeps_only_the_largest_penalty():
+    from pipeline.link.model import correct_correlated
+
+    code = {f: {lab: i for i, lab in enumerate(FEATURES[f])} for f in FEATURES}
+    levels = np.zeros((3, len(FEATURE_NAMES)), dtype=np.int8)
+    a, p = FEATURE_NAMES.index("address"), FEATURE_NAMES.index("phone")
+    levels[:, a] = [code["address"]["different"], code["address"]["different"], code["address"]["exact"]]
+    levels[:, p] = [code["phone"]["different"], 0, code["phone"]["different"]]
+    weights = {f: np.zeros(3) for f in FEATURE_NAMES}
+    weights["address"] = np.array([-4.0, -4.0, 12.0])
+    weights["phone"] = np.array([-3.0, 0.0, -3.0])
+    correct_correlated(levels, weights, {})
+    assert weights["address"].tolist() == [-4.0, -4.0, 12.0]
+    assert weights["phone"].tolist() == [0.0, 0.0, -3.0]  # only the pair where both differ changes
+    off = {f: w.copy() for f, w in weights.items()}
+    off["phone"] = np.array([-3.0, 0.0, -3.0])
+    correct_correlated(levels, off, {"correlated_disagreement": []})
+    assert off["phone"].tolist() == [-3.0, 0.0, -3.0]
+
+
+def test_febrl_profile_differs_from_the_default_rules_only_in_caps():
+    """rules/profiles/febrl/matching.yaml is the shipped FEBRL profile: same blocking and model
+    settings as rules/matching.yaml, minus the three look-alike caps and the family guards."""
+    import yaml
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "rules"
+    default = yaml.safe_load((root / "matching.yaml").read_text(encoding="utf-8"))
+    profile = yaml.safe_load((root / "profiles" / "febrl" / "matching.yaml").read_text(encoding="utf-8"))
+    differ = {"caps", "clustering"}
+    assert {k: v for k, v in profile.items() if k not in differ} == {k: v for k, v in default.items() if k not in differ}
+    guards, default_guards = profile["clustering"].pop("guards"), default["clustering"].pop("guards")
+    assert profile["clustering"] == default["clustering"]
+    off = {"household", "twins", "birth_date", "gender"}
+    assert {k for k, v in guards.items() if v is False} - {k for k, v in default_guards.items() if v is False} == off
+    assert guards["suffix"] is True
+    names = {c["name"] for c in profile["caps"]}
+    look_alike = {"different_given_name", "similar_given_name_same_birth_date", "no_shared_identifier"}
+    assert names == {c["name"] for c in default["caps"]} - look_alike == {"generation_conflict"}
+    assert [c for c in default["caps"] if c["name"] in names] == profile["caps"]
+
+
+def test_common_name_too_big_to_block_is_still_paired_by_name_and_birth_date():
+    """60 "wei zhang" records: the name block is skipped as oversized, but the two sharing a
+    birth date (a moved customer: nothing else in common) are still proposed by name_dob."""
+    rows = [person(f"z|{k:02d}", "wei", "zhang", birth_date_std=f"19{50 + k % 40}-0{1 + k % 9}-1{k % 10}")
+            for k in range(60)]
+    rows[1]["birth_date_std"] = rows[0]["birth_date_std"]
+    cols = prepare_columns(pd.DataFrame(rows, columns=STD_COLUMNS).sort_values("record_key"))
+    cand = block(cols, {})
+    summary = cand.summary.set_index("rule")
+    assert summary.loc["name", "skipped_keys"] == 1 and summary.loc["name", "pairs"] == 0
+    pairs = dict(zip(zip(cand.left.tolist(), cand.right.tolist()), cand.rules_text(cand.rule_mask)))
+    assert "name_dob" in pairs[(0, 1)].split(";")

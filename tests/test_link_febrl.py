@@ -23,13 +23,13 @@ def test_febrl3_pairwise_f1_with_the_febrl_profile():
 
 
 def test_febrl3_default_rules_never_merge_wrongly():
-    """The CRM guards (twins: different given name; no shared birth date/e-mail/mobile) send
+    """The CRM guards (twins: different or similar given name; no shared birth date/e-mail/mobile) send
     many FEBRL duplicates to review — FEBRL replaces given names at random and, without
     soc_sec_id, has no personal identifier but the often corrupted birth date — but nothing
     wrong is merged."""
     rules = load_rules()
     rules.matching.update(FAST)
-    for with_id, min_recall in ((True, 0.83), (False, 0.7)):
+    for with_id, min_recall in ((True, 0.8), (False, 0.55)):
         scores = run("febrl3", rules, with_id=with_id)
         assert scores["precision"] >= 0.999, scores
         assert scores["recall"] >= min_recall, scores

@@ -336,3 +336,80 @@ def test_data_tables_are_complete():
     assert {"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "长孙", "宇文", "夏侯", "司徒"} <= compound
     assert (readings["单"], readings["曾"], readings["万俟"], readings["长孙"]) == ("shan", "zeng", "moqi", "zhangsun")
     assert len(cn_divisions()["provinces"]) == 34
+
+
+# --- phase 2: placeholders, nicknames, phone region hints, pool path -----------------------
+
+
+def test_placeholders_become_none_with_flag_and_rules_extend_the_list():
+    rows = [
+        {"full_name": "Ann Lee", "address": "same as above", "city": "N/A", "postal_code": "00000", "state": "IL",
+         "company": "个人"},
+        {"full_name": "测试", "address": "同上", "city": "未知", "company": "n/a", "email": "a@b.com"},
+        {"full_name": "Bo Li", "address": "see office", "city": "Springfield", "state": "IL", "company": "Acme Inc"},
+    ]
+    std, summary = standardize(frame(rows), Rules(standardize={}), workers=1)
+    assert std.loc[0, ["address_std", "city_std", "postal_code_std", "company_std"]].isna().all()
+    for col in ("address_flag", "city_flag", "postal_code_flag", "company_flag"):
+        assert "placeholder" in std.loc[0, col].split(";"), col
+    assert std.loc[1, ["full_name_std", "address_std", "city_std", "company_std"]].isna().all()
+    assert std.loc[2, "address_std"] is not None  # not on the list: kept
+    by_field = summary.set_index("field")
+    assert by_field.loc["city", "invalid"] == 0 and by_field.loc["city", "empty"] == 2  # placeholders count as empty
+    custom = Rules(standardize={"placeholders": {"address": ["see office"]}})
+    std2, _ = standardize(frame(rows), custom, workers=1)
+    assert std2.loc[2, "address_std"] is None and "placeholder" in std2.loc[2, "address_flag"]
+
+
+def test_every_generator_nickname_maps_to_its_formal_name():
+    from pipeline.generate.pools import NICKNAMES
+
+    key = lambda first: standardize_name(None, first, "Smith")[4]  # noqa: E731
+    # one canonical per nickname: these are shared by two formal names (docs/standardize.md)
+    ambiguous = {("Theodore", "Ted"), ("Samantha", "Sam"), ("Christine", "Chris"), ("Alexandra", "Alex")}
+    wrong = [(formal, nick, key(nick), key(formal)) for formal, nicks in NICKNAMES.items() for nick in nicks
+             if key(nick) != key(formal) and (formal, nick) not in ambiguous]
+    assert not wrong
+
+
+def test_gender_picks_the_formal_name_of_a_shared_nickname():
+    rows = [{"full_name": "Sam Reed", "gender": "F"}, {"full_name": "Sam Reed", "gender": "M"},
+            {"full_name": "Sam Reed"}, {"full_name": "Samantha Reed", "gender": "female"},
+            {"full_name": "Ms. Chris Wong"}, {"first_name": "Jonathan", "last_name": "Hale"}]
+    std, _ = standardize(frame(rows), Rules(standardize={}), workers=1)
+    assert list(std["first_name_key"]) == ["samantha", "samuel", "samuel", "samantha", "christine", "john"]
+    assert std.loc[0, "name_key"] == "reed samantha" and std.loc[1, "name_key"] == "reed samuel"
+
+
+def test_chinese_looking_record_without_country_reads_11_digit_numbers_as_cn_mobiles():
+    rows = [
+        {"full_name": "Qingrong Chen", "mobile": "16672641043"},  # pinyin name, no country
+        {"full_name": "Mark Stone", "mobile": "13377741401", "email": "ms@126.com"},  # Chinese mail provider
+        {"full_name": "Mark Stone", "mobile": "13377741401"},  # nothing Chinese: +1 337 …
+        {"full_name": "Qingrong Chen", "mobile": "2153006738"},  # 10 digits still read in the default region
+    ]
+    std, _ = standardize(frame(rows), Rules(standardize={}), workers=1)
+    assert list(std["mobile_std"]) == ["+8616672641043", "+8613377741401", "+13377741401", "+12153006738"]
+
+
+def test_untyped_numbers_and_plus_tags_are_flagged_for_survivorship():
+    std, _ = standardize(frame([{"full_name": "Al Roy", "phone": "415-800-3186", "email": "al.roy+promo@gmail.com"}]),
+                         Rules(standardize={}), workers=1)
+    assert std.loc[0, "mobile_std"] == "+14158003186" and "from_phone" in std.loc[0, "mobile_flag"]
+    assert std.loc[0, "email_std"] == "al.roy+promo@gmail.com" and "plus_tag" in std.loc[0, "email_flag"]
+    assert std.loc[0, "email_key"] == "alroy@gmail.com"
+
+
+def test_pool_run_of_the_whole_stage_equals_the_in_process_run():
+    """Every field queued on the pool at once must give exactly the in-process result."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from bench_standardize import build_frame
+
+    records = build_frame(3000, seed=3)
+    serial, s_summary = standardize(records, Rules(standardize={"in_process_below": 10**9}), workers=1)
+    pooled, p_summary = standardize(records, Rules(standardize={"in_process_below": 100}), workers=2)
+    pd.testing.assert_frame_equal(serial, pooled)
+    pd.testing.assert_frame_equal(s_summary, p_summary)

@@ -69,8 +69,19 @@ def actual(field: str, raw: str, ctx: dict):
         full, first, last, script, fkey, lkey, key, title, suffix = r[:9]
         return {
             "name": full, "name_key": key, "name_split": f"{last or ''}|{first or ''}", "name_title": title,
-            "name_suffix": suffix, "name_script": script,
+            "name_suffix": suffix, "name_script": script, "name_flag": r[9],
         }[field]
+    if field == "first_name_key":
+        return standardize_name(None, raw_v, "Smith")[4]
+    if field in ("address_flag", "city_flag", "state_flag", "postal_code_flag"):
+        pos = {"address_flag": 7, "city_flag": 8, "state_flag": 9, "postal_code_flag": 10}[field]
+        return standardize_address(_none(raw) if field == "address_flag" else None,
+                                   _none(raw) if field == "city_flag" else _none(ctx.get("city")),
+                                   _none(raw) if field == "state_flag" else _none(ctx.get("state")),
+                                   _none(raw) if field == "postal_code_flag" else _none(ctx.get("postal")),
+                                   _none(ctx.get("country")))[pos]
+    if field == "company_flag":
+        return standardize_company(raw_v)[2]
     if field == "gender":
         return standardize_gender(raw_v)[0]
     if field in ("address", "city", "state", "district"):

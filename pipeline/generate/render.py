@@ -156,8 +156,11 @@ def dob_us_text(d: date, noise: Noise) -> str:
     return f"{m:02d}/{dd:02d}/{d.year}" if noise.r.random() < 0.85 else f"{m}/{dd}/{d.year}"
 
 
-def created_at(noise: Noise) -> datetime:
-    return datetime(2012, 1, 1) + timedelta(seconds=int(noise.r.random() * 12 * 365 * 86400))
+def created_at(noise: Noise, old: bool = False) -> datetime:
+    """Record timestamp; a record still showing a moved customer's old address and mobile was
+    last touched before the move (2010-2015), every other record later (2016-2024)."""
+    start, years = (datetime(2010, 1, 1), 6) if old else (datetime(2016, 1, 1), 9)
+    return start + timedelta(seconds=int(noise.r.random() * years * 365 * 86400))
 
 
 class Record:
@@ -246,7 +249,7 @@ def cn_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
         "", name, noise.blank(gender), noise.blank(mobile, PLACEHOLDER_PHONES), landline,
         noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
         noise.blank(dob_cn_text(as_date(ents.dob[e]), noise)), noise.blank(province), noise.blank(city),
-        noise.blank(address), noise.blank(a[6]), created_at(noise).strftime("%Y-%m-%d %H:%M:%S"),
+        noise.blank(address), noise.blank(a[6]), created_at(noise, r.old).strftime("%Y-%m-%d %H:%M:%S"),
     ]
 
 
@@ -293,7 +296,7 @@ def web_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
         "", first, last, noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
         noise.blank(phone, PLACEHOLDER_PHONES), noise.blank(dob_us_text(as_date(ents.dob[e]), noise)),
         noise.blank(street), noise.blank(city), noise.blank(state), noise.blank(zip_code), country,
-        created_at(noise).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created_at(noise, r.old).strftime("%Y-%m-%dT%H:%M:%SZ"),
     ]
 
 
@@ -342,5 +345,5 @@ def sales_row(ents: Entities, r: Record, noise: Noise) -> dict:
     return {
         "ID": "", "Name": name, "Mobile": phone, "E-mail": noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
         "Birthday": birthday, "Address": noise.blank(address), "Company": ents.company[e] or None,
-        "Created": created_at(noise),
+        "Created": created_at(noise, r.old),
     }

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import CrmcleanError, RulesError
 from .blocking import Candidates, block, rule_columns
-from .compare import FEATURE_NAMES, FEATURES, compare_pairs, pair_term_frequencies, prepare_columns, term_frequencies
+from .compare import FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_pairs, pair_term_frequencies, prepare_columns, term_frequencies
 from .model import (
     build_model,
     estimate_u,
@@ -51,6 +51,20 @@ DEFAULT_CAPS: list[dict] = [
     {
         "name": "different_given_name",
         "when": {"first_name": ["different"], "email": ["null", "fuzzy_local", "different"]},
+        "decision": "review",
+    },
+    # Twins share surname, birth date, address and landline, and often have similar given
+    # names (Daniel/Danielle, Jian/Jianyang): a given name that is close but not the same,
+    # with the same birth date, is merged automatically only when a personal contact (e-mail
+    # or mobile) is shared too.
+    {
+        "name": "similar_given_name_same_birth_date",
+        "when": {
+            "first_name": ["jw_0.92", "initial", "jw_0.80"],
+            "birth_date": ["exact"],
+            "email": ["null", "different"],
+            "phone": ["null", "landline_exact", "different"],
+        },
         "decision": "review",
     },
     # Name (and address) alone never merge automatically: Jr/Sr without suffixes, relatives
@@ -276,10 +290,17 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
         labels = np.asarray(FEATURES[feature], dtype=object)[levels[:, f]]
         w = per_feature[feature]
         adj = w - base[feature]
+        tf_levels = set(TF_COLUMNS.get(feature, {}))
+        # an adjustment on a TF level is the term-frequency one; on `different` it is the
+        # correlated-disagreement correction (moved: new address and new phone count once)
         parts.append(
             [
                 f'"{feature}": {{"level": "{lab}", "weight": {wt:.3f}'
-                + (f', "tf_adjustment": {a:.3f}}}' if abs(a) > 1e-9 else "}")
+                + (
+                    "}"
+                    if abs(a) <= 1e-9
+                    else f', "tf_adjustment": {a:.3f}}}' if lab in tf_levels else f', "correlation_adjustment": {a:.3f}}}'
+                )
                 for lab, wt, a in zip(labels, w.tolist(), adj.tolist())
             ]
         )

@@ -27,6 +27,8 @@ DEFAULT_RULES: list[dict] = [
     {"name": "landline", "columns": ["landline_std"]},
     {"name": "email", "columns": ["email_key"]},
     {"name": "name", "columns": ["name_key"]},
+    # a common name (张伟, John Smith) is a block too big to keep; with the birth date it is not
+    {"name": "name_dob", "columns": ["name_key", "birth_date_std"]},
     {"name": "dob_last_initial", "columns": ["birth_date_std", "last_name_key:initial"]},
     {"name": "dob_first_initial", "columns": ["birth_date_std", "first_name_key:initial"]},
     {"name": "postal_last", "columns": ["postal_code_std", "last_name_key"]},

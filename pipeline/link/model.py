@@ -24,6 +24,36 @@ from .compare import FEATURE_NAMES, FEATURES, TF_COLUMNS
 MODEL_VERSION = 1
 PROB_FLOOR = 1e-6  # no level is ever impossible: keeps log weights finite
 DEFAULT_LEVEL_WEIGHT_MAX = {"phone": {"landline_exact": 4.0}}  # households share a landline
+# Features that disagree together for one reason: a customer who moves gets a new address
+# and a new phone at once. Fellegi-Sunter assumes independence and would count the move twice;
+# when every feature of a group is at its ``different`` level only the largest penalty counts.
+DEFAULT_CORRELATED_DISAGREEMENT: list[list[str]] = [["address", "phone"]]
+
+
+def _correlated_groups(matching: dict | None) -> list[list[str]]:
+    groups = (matching or {}).get("correlated_disagreement")
+    groups = DEFAULT_CORRELATED_DISAGREEMENT if groups is None else (groups or [])
+    return [[f for f in g if "different" in FEATURES.get(f, ())] for g in groups if isinstance(g, (list, tuple))]
+
+
+def correct_correlated(levels: np.ndarray, per_feature: dict[str, np.ndarray], matching: dict | None) -> None:
+    """In place: where all features of a correlated group are ``different``, keep only the
+    most negative of their weights (the others become 0)."""
+    for group in _correlated_groups(matching):
+        if len(group) < 2:
+            continue
+        idx = [FEATURE_NAMES.index(f) for f in group]
+        hit = np.ones(len(levels), dtype=bool)
+        for f, k in zip(group, idx):
+            hit &= levels[:, k] == FEATURES[f].index("different")
+        if not hit.any():
+            continue
+        stacked = np.vstack([per_feature[f][hit] for f in group])
+        worst = np.argmin(stacked, axis=0)
+        for r, f in enumerate(group):
+            w = per_feature[f].copy()
+            w[hit] = np.where(worst == r, stacked[r], 0.0)
+            per_feature[f] = w
 
 
 def _level_caps(matching: dict | None) -> dict:
@@ -226,7 +256,9 @@ def score_levels(
                 w = w.copy()
                 w[has] = w_tf
         per_feature[feature] = w
-        total += w
+    correct_correlated(levels, per_feature, matching)
+    for feature in FEATURE_NAMES:
+        total += per_feature[feature]
     prob = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
     return total, prob, per_feature
 

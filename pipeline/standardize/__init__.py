@@ -17,9 +17,14 @@ from .addresses import standardize_address
 from .company import standardize_company
 from .dates import DEFAULT_SERIAL_RANGE, infer_day_first, standardize_date
 from .emails import email_config, standardize_email
-from .names import standardize_gender, standardize_name
-from .parallel import IN_PROCESS_BELOW, expand, make_pool, map_distinct
+from .names import PINYIN_RE, nickname_map, pinyin_surnames, standardize_gender, standardize_name
+from .parallel import IN_PROCESS_BELOW, FieldJob, make_pool
 from .phones import route_phones
+from .text import placeholder_sets, placeholders_for
+
+# Bumped whenever the same raw input can standardize differently (new placeholders, nicknames,
+# phone-region rules): a store that reuses prior std values can compare it and re-standardize.
+STANDARDIZE_VERSION = "2"
 
 DATE_FIELDS = ("birth_date", "created_at", "updated_at")
 SUMMARY_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
@@ -27,7 +32,7 @@ SUMMARY_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
 NAME_COLUMNS = (
     "full_name_std", "first_name_std", "last_name_std", "name_script", "first_name_key", "last_name_key",
     "name_key", "name_title_std", "name_suffix_std", "full_name_flag", "first_name_flag", "last_name_flag",
-    "_gender_hint",
+    "_gender_hint", "_first_key_if_male", "_first_key_if_female",
 )
 ADDRESS_COLUMNS = (
     "address_std", "city_std", "state_std", "postal_code_std", "postal_plus4_std", "district_std",
@@ -49,7 +54,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 )
 
 __all__ = [
-    "standardize", "quarantine_unidentifiable", "infer_date_orders", "OUTPUT_COLUMNS",
+    "standardize", "quarantine_unidentifiable", "infer_date_orders", "OUTPUT_COLUMNS", "STANDARDIZE_VERSION",
     "standardize_name", "standardize_email", "standardize_date", "standardize_address",
     "standardize_company", "standardize_gender", "route_phones",
 ]
@@ -103,15 +108,47 @@ def infer_date_orders(records: pd.DataFrame, rules) -> dict[str, dict[str, bool 
     return out
 
 
-def _phone_regions(records: pd.DataFrame, country_std: pd.Series, name_script: pd.Series, default: str) -> pd.Series:
+CN_EMAIL_DOMAINS = frozenset({"qq.com", "vip.qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "139.com",
+                              "189.cn", "sina.com", "sina.cn", "sohu.com", "aliyun.com", "21cn.com", "tom.com"})
+
+
+def _chinese_hint(email_std: pd.Series, first_key: pd.Series, last_key: pd.Series, name_script: pd.Series) -> np.ndarray:
+    """A record with no country that still looks Chinese: a Chinese mail provider (or .cn), or a
+    pinyin name (common surname + pinyin given name that is not an English first name). Each
+    distinct value is tested once."""
+    def per_distinct(values: pd.Series, test) -> np.ndarray:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        hit = np.array([bool(test(u)) for u in uniques] + [False], dtype=bool)
+        return hit[codes]
+
+    def cn_domain(email) -> bool:
+        domain = str(email).rpartition("@")[2]
+        return domain in CN_EMAIL_DOMAINS or domain.endswith(".cn")
+
+    english = set(nickname_map()) | set(nickname_map().values())
+    surnames = pinyin_surnames()
+    is_pinyin = lambda k: bool(k) and k not in english and PINYIN_RE.match(k) is not None  # noqa: E731
+    by_mail = per_distinct(email_std, cn_domain)
+    pinyin_name = (per_distinct(last_key, lambda k: k in surnames) & per_distinct(first_key, is_pinyin)
+                   & (name_script == "latin").to_numpy())
+    return by_mail | pinyin_name
+
+
+def _phone_regions(records: pd.DataFrame, country_std: pd.Series, name_script: pd.Series, default: str,
+                   chinese_hint: np.ndarray | None = None) -> pd.Series:
     """Region for numbers without a country code: record country, else the source default,
-    else CN for Hanzi names, else rules.standardize.default_region."""
+    else CN for Hanzi names, else unknown (None: 11-digit 1[3-9]… read as a Chinese mobile,
+    the rest in the default region) when the record looks Chinese, else
+    rules.standardize.default_region."""
     region = country_std.copy()
     if "source_default_region" in records.columns:
         src = _col(records, "source_default_region").map(lambda v: str(v).strip().upper() if v else None)
         region = region.where(region.notna(), src)
     region = region.where(region.notna(), np.where(name_script == "han", "CN", None))
-    return region.where(region.notna(), default)
+    fallback = pd.Series(default, index=region.index, dtype=object)
+    if chinese_hint is not None:
+        fallback[chinese_hint] = None
+    return region.where(region.notna(), fallback)
 
 
 def _non_blank(values: pd.Series) -> pd.Series:
@@ -128,32 +165,58 @@ def _flag_has(flags: pd.Series, code: str) -> pd.Series:
     return pd.Series(hit[codes], index=flags.index)
 
 
-def summarize(records: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
-    """Per field: unchanged / changed / invalid / empty counts (they add up to the row count).
+PHONE_FIELDS = ("mobile", "landline", "phone")
+
+
+def _summary_row(records: pd.DataFrame, field: str, std: pd.DataFrame) -> dict:
+    """unchanged / changed / invalid / empty for one field (they add up to the row count).
     A placeholder ("n/a", "test@test.com") counts as empty, not invalid."""
-    rows = []
-    std_of = {"phone": "phone_std"}
-    for field in SUMMARY_FIELDS:
-        raw = _col(records, field)
-        raw_present = _non_blank(raw)
-        std_col = std_of.get(field, f"{field}_std")
-        if field == "phone":  # generic column: is *its own* number usable?
-            flag = std["phone_flag"]
-            value_ok = ~(_flag_has(flag, "invalid") | _flag_has(flag, "placeholder")) & raw_present
-        else:
-            flag = std[f"{field}_flag"]
-            value_ok = std[std_col].notna()
-        placeholder = _flag_has(flag, "placeholder") & ~value_ok
-        raw_present = raw_present & ~placeholder  # "n/a", "test@test.com": an empty value in disguise
-        empty = ~raw_present
-        invalid = raw_present & ~value_ok
-        changed = raw_present & value_ok & (flag != "")
-        unchanged = raw_present & value_ok & (flag == "")
-        rows.append(
-            {"field": field, "unchanged": int(unchanged.sum()), "changed": int(changed.sum()),
-             "invalid": int(invalid.sum()), "empty": int(empty.sum())}
-        )
+    raw_present = _non_blank(_raw(records, field))
+    if field == "phone":  # generic column: is *its own* number usable?
+        flag = std["phone_flag"]
+        value_ok = ~(_flag_has(flag, "invalid") | _flag_has(flag, "placeholder")) & raw_present
+    else:
+        flag = std[f"{field}_flag"]
+        value_ok = std[f"{field}_std"].notna()
+    placeholder = _flag_has(flag, "placeholder") & ~value_ok
+    raw_present = raw_present & ~placeholder  # "n/a", "test@test.com": an empty value in disguise
+    clean = (flag == "").to_numpy()
+    present, ok = raw_present.to_numpy(), value_ok.to_numpy()
+    return {
+        "field": field, "unchanged": int((present & ok & clean).sum()), "changed": int((present & ok & ~clean).sum()),
+        "invalid": int((present & ~ok).sum()), "empty": int((~present).sum()),
+    }
+
+
+def summarize(records: pd.DataFrame, std: pd.DataFrame) -> pd.DataFrame:
+    """Per field: unchanged / changed / invalid / empty counts (they add up to the row count)."""
+    rows = [_summary_row(records, field, std) for field in SUMMARY_FIELDS]
     return pd.DataFrame(rows, columns=["field", "unchanged", "changed", "invalid", "empty"])
+
+
+def _raw(records: pd.DataFrame, name: str) -> pd.Series:
+    """A column as read, for factorizing (NaN/None both become the missing code); an absent
+    column is all None. No copy: the standardizers never see the frame itself."""
+    if name in records.columns:
+        return records[name]
+    return pd.Series([None] * len(records), index=records.index, dtype=object)
+
+
+def _pick_gendered_first_keys(names: dict[str, np.ndarray], gender_std: np.ndarray) -> None:
+    """Sam/Chris/Alex/Pat: use the female (or male) formal name when the record's gender says
+    so; rebuild name_key for those rows only (few)."""
+    alt_m, alt_f = names.pop("_first_key_if_male"), names.pop("_first_key_if_female")
+    rows = (pd.notna(alt_m) & ((gender_std == "M") | (gender_std == "F")))
+    if not rows.any():
+        return
+    picked = np.where(gender_std[rows] == "F", alt_f[rows], alt_m[rows])
+    first = names["first_name_key"].copy()
+    first[rows] = picked
+    last = names["last_name_key"][rows]
+    keys = names["name_key"].copy()
+    keys[rows] = [" ".join(sorted({k for k in (f, l) if k})) or None for f, l in zip(picked, last)]
+    names["first_name_key"] = first
+    names["name_key"] = keys
 
 
 def standardize(
@@ -167,6 +230,10 @@ def standardize(
 
     `day_first` ({source: {field: bool|None}}, from `infer_date_orders`) lets a flow that fans
     out over record chunks pass the whole-input decision in; computed here when omitted.
+
+    Every independent field is queued on the pool before any result is awaited, so the
+    workers stay busy while this process maps results back and counts the summary; phones
+    follow as soon as names and addresses (which give the phone region) are back.
     """
     cfg = _cfg(rules)
     max_chars = int(cfg.get("max_match_chars", 200) or 0)
@@ -176,50 +243,91 @@ def standardize(
     serial_max = int(dates_cfg.get("excel_serial_max", DEFAULT_SERIAL_RANGE[1]))
     email_cfg = email_config(cfg.get("emails"))
     nick_extra = tuple(sorted(((cfg.get("names") or {}).get("nicknames") or {}).items()))
+    placeholders = placeholder_sets(cfg.get("placeholders"))
     in_process_below = int(cfg.get("in_process_below", IN_PROCESS_BELOW))
     if day_first is None:
         day_first = infer_date_orders(records, rules)
 
     index = records.index
-    distinct_estimate = len(records)
-    pool = make_pool(workers) if distinct_estimate >= in_process_below else None
+    pool = make_pool(workers) if len(records) >= in_process_below else None
     try:
-        run = lambda fn, cols, extra=(): map_distinct(fn, cols, extra, pool, in_process_below)  # noqa: E731
+        def job(fn, cols, extra, names):
+            return FieldJob(fn, [_raw(records, c) if isinstance(c, str) else c for c in cols], extra, names).submit(
+                pool, in_process_below)
 
-        names = expand(run(standardize_name, [_col(records, c) for c in ("full_name", "first_name", "last_name")],
-                          (max_chars, nick_extra)), NAME_COLUMNS, index)
-        gender = expand(run(standardize_gender, [_col(records, "gender"), names["_gender_hint"]]),
-                       ("gender_std", "gender_flag"), index)
-        address = expand(run(standardize_address, [_col(records, c) for c in ("address", "city", "state", "postal_code", "country")],
-                            (max_chars,)), ADDRESS_COLUMNS, index)
-        region = _phone_regions(records, address["country_std"], names["name_script"], default_region)
-        phones = expand(run(route_phones, [_col(records, c) for c in ("mobile", "landline", "phone")] + [region],
-                           (default_region,)), PHONE_COLUMNS, index)
-        email = expand(run(standardize_email, [_col(records, "email")], (email_cfg,)),
-                      ("email_std", "email_key", "email_flag"), index)
-        company = expand(run(standardize_company, [_col(records, "company")], (max_chars,)),
-                        ("company_std", "company_key", "company_flag"), index)
-        source = _col(records, "source").fillna("")
-        date_frames = []
+        names_job = job(standardize_name, ("full_name", "first_name", "last_name"),
+                        (max_chars, nick_extra, placeholders_for(placeholders, "name")), NAME_COLUMNS)
+        address_job = job(standardize_address, ("address", "city", "state", "postal_code", "country"),
+                          (max_chars, placeholders), ADDRESS_COLUMNS)
+        email_job = job(standardize_email, ("email",), (email_cfg,), ("email_std", "email_key", "email_flag"))
+        company_job = job(standardize_company, ("company",), (max_chars, placeholders_for(placeholders, "company")),
+                          ("company_std", "company_key", "company_flag"))
+        source = _raw(records, "source")
+        date_jobs = []
         for field in DATE_FIELDS:
             decided = {s: (d or {}).get(field) for s, d in day_first.items()}
-            order = source.map(lambda s: decided.get(s)) if len(decided) > 1 else pd.Series(
-                [next(iter(decided.values()), None)] * len(source), index=index, dtype=object)
-            results = run(standardize_date, [_col(records, field), order.astype(object).where(order.notna(), None)],
-                          (field, None, serial_min, serial_max))
-            date_frames.append(expand(results, (f"{field}_std", f"{field}_flag"), index))
+            if len(set(decided.values())) <= 1:
+                order = pd.Series(next(iter(decided.values()), None), index=index, dtype=object)
+            else:
+                order = source.fillna("").map(decided).astype(object)
+                order = order.where(order.notna(), None)
+            date_jobs.append(job(standardize_date, (field, order), (field, None, serial_min, serial_max),
+                                 (f"{field}_std", f"{field}_flag")))
+
+        names = names_job.result()
+        address = address_job.result()
+        email = email_job.result()
+        script = pd.Series(names["name_script"], index=index)
+        hint = _chinese_hint(pd.Series(email["email_std"], index=index), pd.Series(names["first_name_key"], index=index),
+                             pd.Series(names["last_name_key"], index=index), script)
+        region = _phone_regions(records, pd.Series(address["country_std"], index=index), script, default_region, hint)
+        phones_job = job(route_phones, ("mobile", "landline", "phone", region), (default_region,), PHONE_COLUMNS)
+
+        # While the pool works on phones: gender (few distinct values, in-process), the map-back
+        # of the other fields and their summary counts.
+        gender_job = FieldJob(standardize_gender, [_raw(records, "gender"), pd.Series(names.pop("_gender_hint"), index=index)],
+                              (), ("gender_std", "gender_flag"))
+        gender = gender_job.result()
+        _pick_gendered_first_keys(names, gender["gender_std"])
+        out = {**names, **gender, **address, **email}
+        for j in (company_job, *date_jobs):
+            out.update(j.result())
+        sources = {"gender": (gender_job, 0)}
+        sources.update({f: (names_job, i) for i, f in enumerate(("full_name", "first_name", "last_name"))})
+        sources.update({f: (address_job, i) for i, f in enumerate(("address", "city", "state", "postal_code", "country"))})
+        sources.update({"email": (email_job, 0), "company": (company_job, 0)})
+        sources.update({f: (j, 0) for f, j in zip(DATE_FIELDS, date_jobs)})
+        summary_rows = {f: _job_summary_row(f, *sources[f]) for f in SUMMARY_FIELDS if f not in PHONE_FIELDS}
+        out.update(phones_job.result())
     finally:
         if pool is not None:
             pool.shutdown()
+    summary_rows.update({f: _job_summary_row(f, phones_job, i) for i, f in enumerate(PHONE_FIELDS)})
 
-    new = pd.concat([names.drop(columns="_gender_hint"), gender, email, phones, address, company, *date_frames], axis=1)
-    new = new[list(OUTPUT_COLUMNS)]
-    for c in new.columns:
-        if c.endswith("_flag"):
-            new[c] = new[c].fillna("").astype(object)
-    base = records.drop(columns=[c for c in OUTPUT_COLUMNS if c in records.columns])
-    std = pd.concat([base, new], axis=1)
-    return std, summarize(records, std)
+    stale = [c for c in OUTPUT_COLUMNS if c in records.columns]  # re-standardizing a standardized frame
+    base = records.drop(columns=stale) if stale else records
+    new = pd.DataFrame({c: out[c] for c in OUTPUT_COLUMNS}, index=index, copy=False)  # no consolidation copy
+    std = pd.concat([base, new], axis=1, copy=False)
+    summary = pd.DataFrame([summary_rows[f] for f in SUMMARY_FIELDS], columns=["field", "unchanged", "changed", "invalid", "empty"])
+    return std, summary
+
+
+def _job_summary_row(field: str, job: FieldJob, pos: int) -> dict:
+    """`_summary_row` computed on distinct tuples (same definitions, no per-row string work)."""
+    present = job.input_present(pos)
+    flag = "phone_flag" if field == "phone" else f"{field}_flag"
+    has = lambda code: job.per_row(flag, lambda f: code in f.split(";"))  # noqa: E731
+    placeholder = has("placeholder")
+    if field == "phone":
+        ok = ~(has("invalid") | placeholder) & present
+    else:
+        ok = job.per_row(f"{field}_std", lambda v: v is not None)
+    present = present & ~(placeholder & ~ok)
+    clean = job.per_row(flag, lambda f: f == "")
+    return {
+        "field": field, "unchanged": int((present & ok & clean).sum()), "changed": int((present & ok & ~clean).sum()),
+        "invalid": int((present & ~ok).sum()), "empty": int((~present).sum()),
+    }
 
 
 def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:

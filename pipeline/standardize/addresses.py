@@ -15,7 +15,16 @@ from pathlib import Path
 import phonenumbers
 import yaml
 
-from .text import clean_text, flag_for, has_han, to_simplified, truncate_for_matching
+from .text import clean_text, flag_for, has_han, is_placeholder, placeholders_for, to_simplified, truncate_for_matching
+
+# Precompiled: these run once per distinct value, millions of times on big inputs.
+_SPACES_RE = re.compile(r"\s+")
+_EXCEL_INT_RE = re.compile(r"\d+\.0+")
+_DIGITS_3_4_RE = re.compile(r"\d{3,4}")
+_DIGITS_9_RE = re.compile(r"\d{9}")
+_NON_LETTERS_RE = re.compile(r"[^a-z]")
+_STATE_ZIP_RE = re.compile(r"\b[A-Z]{2}\s+\d{5}")
+_TRAILING_ZERO_DECIMALS_RE = re.compile(r"\.0+$")
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -39,7 +48,7 @@ def cn_divisions() -> dict:
 
 
 def _country_norm(text: str) -> str:
-    return re.sub(r"\s+", " ", to_simplified(text).lower().replace(".", " ")).strip()
+    return _SPACES_RE.sub(" ", to_simplified(text).lower().replace(".", " ")).strip()
 
 
 @lru_cache(maxsize=1)
@@ -111,13 +120,13 @@ def us_zip(text: str | None) -> tuple[str | None, str | None, list[str]]:
     if not text:
         return None, None, []
     t = text.strip()
-    if re.fullmatch(r"\d+\.0+", t):
+    if _EXCEL_INT_RE.fullmatch(t):
         t = t.split(".")[0]
     codes = []
-    if re.fullmatch(r"\d{3,4}", t):
+    if _DIGITS_3_4_RE.fullmatch(t):
         t = t.zfill(5)
         codes.append("zero_padded")
-    elif re.fullmatch(r"\d{9}", t):
+    elif _DIGITS_9_RE.fullmatch(t):
         t = t[:5] + "-" + t[5:]
     m = _ZIP_RE.match(t)
     if not m:
@@ -150,7 +159,7 @@ def _latin_divisions() -> dict[str, str]:
 
 
 def _latin_key(text: str) -> str:
-    t = re.sub(r"[^a-z]", "", text.lower())
+    t = _NON_LETTERS_RE.sub("", text.lower())
     for suffix in ("province", "shi", "sheng", "city", "municipality", "autonomousregion", "sar"):
         t = t.removesuffix(suffix)
     return t
@@ -259,7 +268,7 @@ def format_us_street(parts: dict) -> str:
             if out and out[-1] not in set(t["units"].values()):
                 out.append("#")
         out.append(v.upper())
-    return re.sub(r"\s+", " ", " ".join(x for x in out if x)).strip()
+    return _SPACES_RE.sub(" ", " ".join(x for x in out if x)).strip()
 
 
 @lru_cache(maxsize=1)
@@ -297,11 +306,38 @@ def _fast_us_street(text: str) -> str | None:
     return " ".join(parts)
 
 
+_CITY_STATE_ZIP_TAIL_RE = re.compile(r"^(?P<state>[A-Za-z]{2})\s+(?P<zip>\d{5}(?:-\d{4})?)$")
+
+
+def _fast_us_parts(text: str) -> dict | None:
+    """'street[, unit][, City, ST 12345]' split on commas, the street line by `_fast_us_street`;
+    None when any part is unusual (then usaddress decides)."""
+    if "," not in text:
+        fast = _fast_us_street(text)
+        return {"street": fast} if fast else None
+    parts = [x.strip() for x in text.split(",")]
+    out: dict = {}
+    tail = _CITY_STATE_ZIP_TAIL_RE.match(parts[-1]) if len(parts) >= 3 else None
+    if tail:
+        city = _PUNCT_RE.sub("", parts[-2]).strip().upper()
+        if not city or any(ch.isdigit() for ch in city):
+            return None
+        out = {"city": city, "state": tail.group("state").upper(), "zip": tail.group("zip")}
+        parts = parts[:-2]
+    if not parts or not all(parts) or len(parts) > 2:
+        return None
+    fast = _fast_us_street(" ".join(parts))
+    if not fast:
+        return None
+    out["street"] = fast
+    return out
+
+
 def parse_us(text: str) -> tuple[dict, bool]:
     """(street/city/state/zip parts, ok). Never raises."""
-    fast = _fast_us_street(text) if "," not in text else None
+    fast = _fast_us_parts(text)
     if fast:
-        return {"street": fast}, True
+        return fast, True
     try:
         import usaddress
 
@@ -334,14 +370,20 @@ def _han_region(text: str) -> str:
     return "CN"
 
 
+_PLACEHOLDER_FIELD = {"address": "address", "city": "city", "state": "state", "postal": "postal_code"}
+
+
 @lru_cache(maxsize=300_000)
-def standardize_address(address, city, state, postal_code, country, max_chars: int = 200) -> tuple:
+def standardize_address(address, city, state, postal_code, country, max_chars: int = 200, placeholders: tuple = ()) -> tuple:
     """Raw address columns → (address_std, city_std, state_std, postal_code_std,
     postal_plus4_std, district_std, country_std, address_flag, city_flag, state_flag,
-    postal_code_flag, country_flag). Never raises."""
+    postal_code_flag, country_flag). Never raises. `placeholders` comes from
+    `text.placeholder_sets(rules)` (defaults when empty)."""
     vals, codes = {}, {}
     for name, raw in (("address", address), ("city", city), ("state", state), ("postal", postal_code), ("country", country)):
         text, c = clean_text(raw)
+        if name != "country" and is_placeholder(text, placeholders_for(placeholders, _PLACEHOLDER_FIELD[name])):
+            text, c = None, (*c, "placeholder")
         if name == "address":
             text, tc = truncate_for_matching(text, max_chars)
             c = c + tc
@@ -356,7 +398,7 @@ def standardize_address(address, city, state, postal_code, country, max_chars: i
         if has_han(joined):
             country_std = _han_region(" ".join(v for v in (st, ci, a) if v))
         elif us_state_code(st) or (pc and us_zip(pc)[0] and not _CN_POSTAL_RE.match(pc.strip())) or (
-            a and _ZIP_TAIL_RE.search(a) and re.search(r"\b[A-Z]{2}\s+\d{5}", a)
+            a and _ZIP_TAIL_RE.search(a) and _STATE_ZIP_RE.search(a)
         ):
             country_std = "US"
         elif pc and _CN_POSTAL_RE.match(pc.strip()) and has_han(a or ""):
@@ -392,7 +434,7 @@ def standardize_address(address, city, state, postal_code, country, max_chars: i
         district = parsed.get("district")
         postal = pc or parsed.get("postal")
         if postal:
-            p = re.sub(r"\.0+$", "", postal.strip())
+            p = _TRAILING_ZERO_DECIMALS_RE.sub("", postal.strip())
             if _CN_POSTAL_RE.match(p):
                 zip5 = p
             elif pc:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .text import ascii_fold, clean_text, flag_for, has_han, to_simplified, truncate_for_matching
+from .text import (
+    DEFAULT_PLACEHOLDERS, ascii_fold, clean_text, flag_for, has_han, is_placeholder, to_simplified, truncate_for_matching,
+)
+
+# Precompiled: these run once per distinct value, millions of times on big inputs.
+_NON_WORD_RE = re.compile(r"[^\w]+")
 
 _LEGAL_RE = re.compile(
     r"[\s,.]*\b(?:inc|incorporated|llc|l\.l\.c|ltd|limited|corp|corporation|co|company|plc|gmbh|ag|sa|srl|bv|pte|pty|lp|llp)\b\.?\s*$",
@@ -22,9 +27,13 @@ def _case(text: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def standardize_company(raw, max_chars: int = 200) -> tuple[str | None, str | None, str]:
+def standardize_company(
+    raw, max_chars: int = 200, placeholders: frozenset = DEFAULT_PLACEHOLDERS["company"]
+) -> tuple[str | None, str | None, str]:
     """raw → (company_std, company_key, flag). company_key drops legal suffixes (Inc, 有限公司)."""
     text, codes = clean_text(raw)
+    if is_placeholder(text, placeholders):  # "n/a", "个人", "test": no company, not a company named so
+        text, codes = None, (*codes, "placeholder")
     text, tc = truncate_for_matching(text, max_chars)
     if text is None:
         return None, None, flag_for(raw, None, codes)
@@ -33,5 +42,5 @@ def standardize_company(raw, max_chars: int = 200) -> tuple[str | None, str | No
     for _ in range(2):
         key = _LEGAL_RE.sub("", key)
         key = _HAN_LEGAL_RE.sub("", key)
-    key = re.sub(r"[^\w]+", " ", ascii_fold(key).lower() if not has_han(key) else key.lower()).strip() or None
+    key = _NON_WORD_RE.sub(" ", ascii_fold(key).lower() if not has_han(key) else key.lower()).strip() or None
     return std, key, flag_for(raw, std, list(codes) + list(tc))

@@ -106,17 +106,20 @@ def standardize_date(
 
 def infer_day_first(values: pd.Series) -> bool | None:
     """Majority vote over values like a/b/yyyy: a > 12 proves day-first, b > 12 month-first."""
-    text = values.dropna().astype(str).str.strip()
-    if text.empty:
+    counts = values.dropna().value_counts()  # each distinct value parsed once, weighted by its count
+    if counts.empty:
         return None
+    text = pd.Series(counts.index.astype(str), index=range(len(counts))).str.strip()
     parts = text.str.extract(r"^(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*\d{2,4}\b")
+    weight = pd.Series(counts.to_numpy(), index=parts.index)
     parts = parts.dropna()
     if parts.empty:
         return None
     a = parts[0].astype(int)
     b = parts[1].astype(int)
-    day_votes = int(((a > 12) & (b <= 12)).sum())
-    month_votes = int(((b > 12) & (a <= 12)).sum())
+    w = weight[parts.index]
+    day_votes = int(w[(a > 12) & (b <= 12)].sum())
+    month_votes = int(w[(b > 12) & (a <= 12)].sum())
     if day_votes == month_votes:
         return None
     return day_votes > month_votes

@@ -133,6 +133,8 @@ def standardize_email(raw, config: tuple | None = None) -> tuple[str | None, str
     pattern = _compiled(patterns)
     if candidate in placeholders or (pattern is not None and pattern.search(candidate)):
         return None, None, flag_for(raw, None, codes + ["placeholder"])
+    if "+" in local and domain in config[3]:
+        codes.append("plus_tag")  # a sub-address of the same mailbox: survivorship prefers the plain one
     if _PLAIN_RE.match(candidate) and ".." not in candidate and "xn--" not in candidate and candidate.rsplit(".", 1)[1] not in _SPECIAL_TLDS:
         return candidate, email_key(candidate, config), flag_for(raw, candidate, codes)
     try:

@@ -17,7 +17,13 @@ from pathlib import Path
 import yaml
 from pypinyin import Style, lazy_pinyin
 
-from .text import ascii_fold, clean_text, flag_for, han_chars, has_han, script_of, to_simplified, truncate_for_matching
+from .text import (
+    DEFAULT_PLACEHOLDERS, ascii_fold, clean_text, flag_for, han_chars, has_han, placeholder_form, script_of,
+    to_simplified, truncate_for_matching,
+)
+
+# Precompiled: these run once per distinct value, millions of times on big inputs.
+_WORD_JOINERS_RE = re.compile(r"([-'’])")
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -32,21 +38,20 @@ SUFFIXES = {"jr": "Jr", "junior": "Jr", "sr": "Sr", "senior": "Sr", "ii": "II", 
             "2nd": "II", "3rd": "III"}
 CREDENTIALS = {"phd", "md", "esq", "dds", "cpa", "mba", "rn", "jd"}
 PARTICLES = {"van", "von", "de", "der", "den", "del", "della", "da", "di", "du", "la", "le", "st", "bin", "ibn", "al", "dos", "das"}
-NAME_PLACEHOLDERS = {"test", "unknown", "n/a", "na", "none", "null", "customer", "client", "name", "tbd", "xxx",
-                     "客户", "未知", "无名", "测试", "匿名", "无", "某某"}
+NAME_PLACEHOLDERS = DEFAULT_PLACEHOLDERS["name"]  # extended by rules.standardize.placeholders.name
 _PLACEHOLDER_WORDS = {"test", "user", "dummy", "sample", "demo", "fake", "customer", "client", "asdf", "xxx", "tester", "testing"}
 
 
-def _is_placeholder_name(text: str) -> bool:
+def _is_placeholder_name(text: str, values: frozenset = NAME_PLACEHOLDERS) -> bool:
     """'test', 'Test User', '客户', 'n/a': a row of junk, not a person."""
     low = text.lower()
-    if low in NAME_PLACEHOLDERS:
+    if low in values or placeholder_form(text) in values:
         return True
     words = low.replace(".", " ").split()
     return bool(words) and all(w in _PLACEHOLDER_WORDS for w in words) and any(w in ("test", "dummy", "sample", "demo", "fake", "asdf", "xxx", "tester", "testing") for w in words)
 
 
-_PINYIN_RE = re.compile(
+PINYIN_RE = re.compile(
     r"^(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|ai|ei|ao|ou|an|en"
     r"|in|un|ia|ie|iu|ua|uo|ue|ve|ui|er|a|o|e|i|u|v)|n|ng)+$"
 )
@@ -61,13 +66,29 @@ def surname_data() -> tuple[frozenset, dict]:
     return frozenset(data.get("compound") or ()), dict(data.get("readings") or {})
 
 
+@lru_cache(maxsize=1)
+def _nickname_rows() -> tuple[tuple[str, str, str, str], ...]:
+    with (DATA_DIR / "nicknames.csv").open(encoding="utf-8") as fh:
+        return tuple(
+            tuple((row.get(c) or "").strip().lower() for c in ("nickname", "canonical", "if_male", "if_female"))
+            for row in csv.DictReader(fh)
+        )
+
+
 @lru_cache(maxsize=8)
 def nickname_map(extra: tuple = ()) -> dict[str, str]:
     """data/nicknames.csv plus `rules.standardize.names.nicknames` ({nick: canonical})."""
-    with (DATA_DIR / "nicknames.csv").open(encoding="utf-8") as fh:
-        table = {row["nickname"].strip().lower(): row["canonical"].strip().lower() for row in csv.DictReader(fh)}
+    table = {nick: canonical for nick, canonical, _, _ in _nickname_rows()}
     table.update({str(k).lower(): str(v).lower() for k, v in extra})
     return table
+
+
+@lru_cache(maxsize=8)
+def gendered_nicknames(extra: tuple = ()) -> dict[str, tuple[str, str]]:
+    """Nicknames whose formal name depends on gender (sam: samuel/samantha, chris, alex, pat):
+    {nick: (if_male, if_female)}. A rules entry for the same nickname overrides it."""
+    overridden = {str(k).lower() for k, _ in extra}
+    return {n: (m or c, f or c) for n, c, m, f in _nickname_rows() if (m or f) and n not in overridden}
 
 
 @lru_cache(maxsize=1)
@@ -116,7 +137,7 @@ def latin_key(text: str | None) -> str:
 
 def _case_word(word: str) -> str:
     """Title-case one word, keeping Mc/O'/D' and hyphenated parts sensible."""
-    parts = re.split(r"([-'’])", word.lower())
+    parts = _WORD_JOINERS_RE.split(word.lower())
     out = []
     for part in parts:
         if part in ("-", "'", "’") or not part:
@@ -198,7 +219,7 @@ def _parse_latin_full(text: str) -> tuple[str | None, list[str], str | None, str
             return first, [], last, title, suffix, codes
     if len(tokens) == 2:
         a, b = latin_key(tokens[0]), latin_key(tokens[1])
-        if len(a) > 1 and len(b) > 1 and a in pinyin_surnames() and b not in pinyin_surnames() and _PINYIN_RE.match(b):
+        if len(a) > 1 and len(b) > 1 and a in pinyin_surnames() and b not in pinyin_surnames() and PINYIN_RE.match(b):
             codes.append("surname_first")
             return tokens[1], [], tokens[0], title, suffix, codes
     j = len(tokens) - 1
@@ -215,18 +236,22 @@ def _han_title(text: str) -> tuple[str, str | None]:
 
 
 @lru_cache(maxsize=300_000)
-def standardize_name(full, first, last, max_chars: int = 200, nick_extra: tuple = ()) -> tuple:
+def standardize_name(
+    full, first, last, max_chars: int = 200, nick_extra: tuple = (), placeholders: frozenset = NAME_PLACEHOLDERS
+) -> tuple:
     """(full, first, last) raw → (full_name_std, first_name_std, last_name_std, name_script,
     first_name_key, last_name_key, name_key, name_title_std, name_suffix_std, full_name_flag,
-    first_name_flag, last_name_flag, gender_hint). Never raises."""
+    first_name_flag, last_name_flag, gender_hint, first_key_if_male, first_key_if_female).
+    The last two are set only for gender-dependent nicknames (Sam, Chris, Alex, Pat): the
+    caller picks one once the record's gender is known. Never raises."""
     values = {}
     codes = {}
     for name, raw in (("full", full), ("first", first), ("last", last)):
         text, c = clean_text(raw)
         text, tc = truncate_for_matching(text, max_chars)
         c = list(c) + list(tc)
-        if text is not None and (_is_placeholder_name(text) or not _LETTER_RE.search(text)):
-            c.append("placeholder" if _is_placeholder_name(text) else "invalid")
+        if text is not None and (_is_placeholder_name(text, placeholders) or not _LETTER_RE.search(text)):
+            c.append("placeholder" if _is_placeholder_name(text, placeholders) else "invalid")
             text = None
         values[name], codes[name] = text, c
     full_t, first_t, last_t = values["full"], values["first"], values["last"]
@@ -234,6 +259,7 @@ def standardize_name(full, first, last, max_chars: int = 200, nick_extra: tuple 
     script = script_of(" ".join(v for v in (full_t, first_t, last_t) if v))
     full_std = first_std = last_std = None
     first_key = last_key = ""
+    key_if_male = key_if_female = None
     derived = set()
 
     if script == "han":
@@ -296,6 +322,9 @@ def standardize_name(full, first, last, max_chars: int = 200, nick_extra: tuple 
             if full_std:
                 derived.add("full")
         first_key = latin_key(f)
+        by_gender = gendered_nicknames(nick_extra).get(first_key)
+        if by_gender:
+            key_if_male, key_if_female = by_gender
         first_key = nickname_map(nick_extra).get(first_key, first_key)
         last_key = latin_key(last_v)
 
@@ -313,6 +342,7 @@ def standardize_name(full, first, last, max_chars: int = 200, nick_extra: tuple 
     return (
         full_std, first_std, last_std, script if full_std or first_std or last_std else None,
         first_key or None, last_key or None, name_key, title, suffix, *flags, gender_hint,
+        key_if_male, key_if_female,
     )
 
 

@@ -22,28 +22,40 @@ IN_PROCESS_BELOW = 20_000  # distinct tuples; below this the pool is not worth i
 CHUNK_SIZE = 5_000
 
 
-def distinct_codes(columns: Sequence[pd.Series]) -> tuple[np.ndarray, list[tuple]]:
-    """(row → distinct-tuple code, distinct tuples). Missing values become None.
-
-    Each column is factorized (hashing), then the per-column codes are folded pairwise into
-    one integer key and factorized again: vectorized, no Python loop over rows."""
-    per_col_codes = []
-    per_col_uniques = []
+def factorize_columns(columns: Sequence[pd.Series]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per column: (row → code, 0 = missing; code → value with None at 0)."""
+    out = []
     for s in columns:
         codes, uniques = pd.factorize(s, use_na_sentinel=True)
-        per_col_codes.append(codes.astype(np.int64) + 1)  # 0 = missing
-        per_col_uniques.append(np.concatenate([np.array([None], dtype=object), np.asarray(uniques, dtype=object)]))
-    if len(columns) == 1:
-        combined = per_col_codes[0]
-    else:
-        combined = per_col_codes[0]
-        for codes, uniques in zip(per_col_codes[1:], per_col_uniques[1:]):
-            combined = pd.factorize(combined * np.int64(len(uniques)) + codes)[0].astype(np.int64)
-    keys, first_rows = np.unique(combined, return_index=True)
-    remap = np.full(int(combined.max()) + 1 if len(combined) else 0, -1, dtype=np.int64)
-    remap[keys] = np.arange(len(keys))
-    tuples = list(zip(*(u[c[first_rows]] for c, u in zip(per_col_codes, per_col_uniques))))
-    return remap[combined], tuples
+        values = np.empty(len(uniques) + 1, dtype=object)
+        values[1:] = np.asarray(uniques, dtype=object)
+        out.append((codes.astype(np.int64) + 1, values))
+    return out
+
+
+def distinct_codes(
+    columns: Sequence[pd.Series], per_column: list[tuple[np.ndarray, np.ndarray]] | None = None
+) -> tuple[np.ndarray, list[tuple]]:
+    """(row → distinct-tuple code, distinct tuples in first-seen order). Missing values become None.
+
+    Each column is factorized (hashing), the per-column codes are folded into one integer key
+    (re-factorized only when the key would overflow) and factorized once more: vectorized, no
+    Python loop over rows."""
+    per_column = per_column if per_column is not None else factorize_columns(columns)
+    combined = per_column[0][0]
+    span = len(per_column[0][1])
+    for codes, uniques in per_column[1:]:
+        if span * len(uniques) >= 2**62:
+            combined = pd.factorize(combined)[0].astype(np.int64)
+            span = int(combined.max()) + 1 if len(combined) else 1
+        combined = combined * np.int64(len(uniques)) + codes
+        span *= len(uniques)
+    codes, _ = pd.factorize(combined)
+    n = int(codes.max()) + 1 if len(codes) else 0
+    first_rows = np.empty(n, dtype=np.int64)
+    first_rows[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # last write wins = first occurrence
+    tuples = list(zip(*(u[c[first_rows]] for c, u in per_column)))
+    return codes.astype(np.int64), tuples
 
 
 def _run_chunk(fn: Callable, items: list[tuple], extra: tuple) -> list:
@@ -89,6 +101,81 @@ def map_distinct(
     if results is None:
         results = _run_chunk(fn, uniques, extra)
     return codes, results
+
+
+def _run_chunk_columns(fn: Callable, items: list[tuple], extra: tuple) -> list[tuple]:
+    """Worker side: results transposed to one tuple per output column, so the parent only
+    gathers arrays instead of unpacking every result tuple."""
+    return list(zip(*(fn(*item, *extra) for item in items)))
+
+
+class FieldJob:
+    """One standardizer over the distinct input tuples of its columns, possibly spread over a
+    pool. `submit` returns at once; `frame` waits and maps the results back to rows.
+
+    Several jobs are submitted before any is collected, so the workers always have queued
+    chunks while the parent factorizes, gathers and summarizes the other fields."""
+
+    def __init__(self, fn: Callable, columns: Sequence[pd.Series], extra: tuple, names: Sequence[str]):
+        self.fn, self.extra, self.names = fn, extra, tuple(names)
+        self.inputs = factorize_columns(columns)
+        self.codes, self.uniques = distinct_codes(columns, self.inputs)
+        self.futures: list | None = None
+        self.distinct: dict[str, np.ndarray] | None = None  # output column → value per distinct tuple
+
+    def submit(self, pool: Executor | None, in_process_below: int = IN_PROCESS_BELOW) -> "FieldJob":
+        if pool is not None and len(self.uniques) >= in_process_below:
+            size = max(CHUNK_SIZE, -(-len(self.uniques) // 64))  # at most ~64 chunks per field
+            try:
+                self.futures = [
+                    pool.submit(_run_chunk_columns, self.fn, self.uniques[i : i + size], self.extra)
+                    for i in range(0, len(self.uniques), size)
+                ]
+            except (BrokenProcessPool, RuntimeError, OSError):
+                self.futures = None
+        return self
+
+    def _columns(self) -> list[np.ndarray]:
+        parts = None
+        if self.futures is not None:
+            try:
+                parts = [f.result() for f in self.futures]
+            except (BrokenProcessPool, pickle.PicklingError, OSError):
+                parts = None  # a worker died or the platform refused: finish in-process
+        if parts is None:
+            parts = [_run_chunk_columns(self.fn, self.uniques, self.extra)] if self.uniques else []
+        out = []
+        for pos in range(len(self.names)):
+            values = np.empty(len(self.uniques), dtype=object)
+            if len(self.uniques):
+                values[:] = [v for part in parts for v in part[pos]]
+            out.append(values)
+        return out
+
+    def result(self) -> dict[str, np.ndarray]:
+        """Output column → one value per row (waits for the pool)."""
+        if self.distinct is None:
+            self.distinct = dict(zip(self.names, self._columns()))
+        return {name: values[self.codes] for name, values in self.distinct.items()}
+
+    def frame(self, index) -> pd.DataFrame:
+        return pd.DataFrame(self.result(), index=index, copy=False)
+
+    def input_present(self, pos: int) -> np.ndarray:
+        """Per row: input column `pos` holds something other than whitespace (each distinct
+        value tested once)."""
+        codes, values = self.inputs[pos]
+        present = np.array([v is not None and str(v).strip() != "" for v in values], dtype=bool)
+        return present[codes]
+
+    def per_row(self, column: str, test: Callable[[Any], bool]) -> np.ndarray:
+        """`test` of an output column, evaluated once per distinct tuple, per row."""
+        assert self.distinct is not None, "result() first"
+        values, labels = pd.factorize(self.distinct[column], use_na_sentinel=True)  # flags repeat a lot
+        hit = np.fromiter((bool(test(v)) for v in labels), dtype=bool, count=len(labels))
+        if (values < 0).any():  # a missing value (code -1 reads the appended last entry)
+            hit = np.append(hit, bool(test(None)))
+        return hit[values][self.codes]
 
 
 def expand(mapped: tuple[np.ndarray, list], names: Sequence[str], index) -> pd.DataFrame:

@@ -15,6 +15,10 @@ from phonenumbers import PhoneNumberType as T
 
 from .text import clean_text, flag_for
 
+# Precompiled: these run once per distinct value, millions of times on big inputs.
+_NON_DIGIT_RE = re.compile(r"\D")
+_PHONE_PUNCT_RE = re.compile(r"[\s().\-]")
+
 _SPLIT_RE = re.compile(r"\s*(?:[;,/|\\、，；\n]|\s(?:or|或)\s)\s*")
 _THOUSANDS_RE = re.compile(r"^\+?\d{1,3}(?:,\d{3})+(?:\.0+)?$")
 _EXT_RE = re.compile(r"\s*(?:ext\.?|extension|x|#|转|分机)\s*(\d{1,6})\s*$", re.I)
@@ -49,7 +53,7 @@ def _unpack_excel_number(text: str) -> tuple[str | None, tuple[str, ...]]:
 def _candidates(digits_text: str, region: str | None, default_region: str) -> list[str | None]:
     """Regions to try, most likely first."""
     regions: list[str | None] = []
-    bare = re.sub(r"\D", "", digits_text)
+    bare = _NON_DIGIT_RE.sub("", digits_text)
     if not digits_text.lstrip().startswith("+"):
         if _CN_MOBILE_RE.match(bare) and region in (None, "CN"):
             regions.append("CN")
@@ -77,7 +81,7 @@ def parse_one(piece: str, region: str | None, default_region: str = "US") -> tup
     codes.extend(excel_codes)
     if text is None:
         return None, None, tuple(codes + ["invalid"])
-    compact = re.sub(r"[\s().\-]", "", text)
+    compact = _PHONE_PUNCT_RE.sub("", text)
     if compact.startswith("00") and compact[2:].isdigit():
         compact = "+" + compact[2:]
     elif compact.isdigit() and _CN_MOBILE_CC_RE.match(compact):
@@ -87,7 +91,7 @@ def parse_one(piece: str, region: str | None, default_region: str = "US") -> tup
         return None, None, tuple(codes + ["placeholder"])
     if len(digits) < 5 or len(compact) > 30:
         return None, None, tuple(codes + ["invalid"])
-    fast = _fast_parse(compact, region or default_region)
+    fast = _fast_parse(compact, region, default_region)
     if fast is not None:
         return fast[0], fast[1], tuple(codes)
     best = None
@@ -125,18 +129,20 @@ def _kind_by_prefix(cc: int, prefix: str, length: int) -> str | None:
     return _KIND.get(phonenumbers.number_type(phonenumbers.PhoneNumber(country_code=cc, national_number=int(nsn))))
 
 
-def _fast_parse(compact: str, region: str) -> tuple[str, str] | None:
+def _fast_parse(compact: str, region: str | None, default_region: str = "US") -> tuple[str, str] | None:
     """Chinese mobiles and NANP numbers (most of the data) without phonenumbers.parse: build
-    the number and ask only for its type (UNKNOWN means invalid). None → take the full path."""
+    the number and ask only for its type (UNKNOWN means invalid). None → take the full path.
+    An unknown region (None) reads 11-digit 1[3-9]… as a Chinese mobile, anything else in
+    `default_region`."""
     cc = nsn = None
     if compact.startswith("+86") and _CN_MOBILE_RE.match(compact[3:]):
         cc, nsn = 86, compact[3:]
     elif compact.startswith("+1") and _NANP_RE.match(compact[1:]):
         cc, nsn = 1, compact[2:]
     elif compact.isdigit():
-        if region == "CN" and _CN_MOBILE_RE.match(compact):
+        if region in (None, "CN") and _CN_MOBILE_RE.match(compact):
             cc, nsn = 86, compact
-        elif region in ("US", "CA"):
+        elif (region or default_region) in ("US", "CA"):
             m = _NANP_RE.match(compact)
             if m:
                 cc, nsn = 1, m.group(1)
@@ -226,6 +232,11 @@ def route_phones(mobile, landline, phone, region, default_region: str = "US") ->
             codes.append("moved_to_landline")
         if name == "landline" and found and landline_std not in [f[0] for f in found]:
             codes.append("moved_to_mobile")
+        # the slot was filled from another column: say so, so survivorship can prefer typed numbers
+        if name == "mobile" and mobile_std and mobile_std not in [f[0] for f in found]:
+            codes.append("from_landline" if any(mobile_std == f[0] for f in fl) else "from_phone")
+        if name == "landline" and landline_std and landline_std not in [f[0] for f in found]:
+            codes.append("from_mobile" if any(landline_std == f[0] for f in fm) else "from_phone")
         flags.append(flag_for(raw, shown, codes))
     return (mobile_std, landline_std, phone_std, *flags)
 

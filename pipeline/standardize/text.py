@@ -32,7 +32,65 @@ _SLOW_CHARS = frozenset("<&=\t")
 # Whole-cell values that mean "no value" in any field (compared lower-cased). Not "na": that is
 # Namibia's country code and a Chinese surname.
 EMPTY_MARKERS = frozenset({"nan", "none", "null", "nil", "n/a", "n.a.", "#n/a", "-", "--", "---", "?", "??", "???",
-                           "unknown", "tbd", "无", "空", "暂无", "未知", "不详", "/"})
+                           "unknown", "tbd", "tba", "无", "空", "暂无", "未知", "不详", "/", "(none)", "(blank)", "<none>",
+                           "<null>", "not available", "not provided", "not applicable", "none given", "n/a n/a"})
+
+# Field-specific whole-cell placeholders (compared by `placeholder_form`). Extended, never
+# replaced, by rules.standardize.placeholders.<field>.
+DEFAULT_PLACEHOLDERS: dict[str, frozenset] = {
+    "address": frozenset({"same as above", "same", "see above", "ditto", "as above", "same as billing",
+                          "same as mailing", "no address", "address", "address unknown", "unknown address",
+                          "test", "test address", "xxx", "xx", "x", "0", "na", "no fixed address", "homeless",
+                          "同上", "无地址", "地址不详", "待定", "暂缺", "无固定住所", "测试", "详见上"}),
+    "city": frozenset({"same as above", "same", "see above", "city", "test", "xxx", "x", "0", "na",
+                       "同上", "待定", "测试"}),
+    "state": frozenset({"same as above", "same", "state", "xx", "xxx", "test", "同上", "待定"}),
+    "postal_code": frozenset({"0", "00000", "000000", "00000-0000", "0000", "99999", "999999", "xxxxx",
+                              "xxxxxx", "na", "none", "zip"}),
+    "company": frozenset({"test", "test company", "company", "none", "na", "n/a", "unknown", "xxx", "self",
+                          "private", "individual", "personal", "0", "same as above", "same", "see above", "ditto",
+                          "个人", "无", "测试", "客户", "私人", "未知", "同上"}),
+    "name": frozenset({"test", "unknown", "n/a", "na", "none", "null", "customer", "client", "name", "tbd", "xxx",
+                       "no name", "noname", "anonymous", "guest", "valued customer", "occupant", "resident",
+                       "current resident", "same as above", "see above", "ditto", "同上", "客户", "未知", "无名", "测试", "匿名", "无", "某某", "先生", "女士", "顾客",
+                       "用户", "会员"}),
+}
+_PLACEHOLDER_PUNCT_RE = re.compile(r"[\s.,;:!_*#'\"()\[\]]+")
+
+
+def placeholder_form(text: str) -> str:
+    """Lower-case with punctuation and spacing collapsed: 'Same as above.', 'SAME  AS ABOVE' and
+    'same_as_above' compare equal."""
+    return _PLACEHOLDER_PUNCT_RE.sub(" ", text.lower()).strip()
+
+
+def placeholder_sets(config: dict | None) -> tuple[tuple[str, frozenset], ...]:
+    """rules.standardize.placeholders ({field: [values]}) merged into the defaults, as a hashable
+    tuple of (field, frozenset) so it can be an lru_cache / worker argument."""
+    extra = config if isinstance(config, dict) else {}
+    out = {}
+    for field, base in DEFAULT_PLACEHOLDERS.items():
+        more = extra.get(field) or []
+        if isinstance(more, str):
+            more = [more]
+        out[field] = base | {placeholder_form(str(v)) for v in more if str(v).strip()}
+    for field, more in extra.items():  # a field the defaults do not list
+        if field not in out and isinstance(more, (list, tuple)):
+            out[field] = frozenset(placeholder_form(str(v)) for v in more if str(v).strip())
+    return tuple(sorted(out.items()))
+
+
+def placeholders_for(sets: tuple, field: str) -> frozenset:
+    for name, values in sets or ():
+        if name == field:
+            return values
+    return DEFAULT_PLACEHOLDERS.get(field, frozenset())
+
+
+def is_placeholder(text: str | None, values: frozenset) -> bool:
+    """Whole-cell placeholder for this field (after `clean_text`, which already caught the
+    markers that are empty in every field)."""
+    return text is not None and placeholder_form(text) in values
 
 
 def is_missing(value) -> bool:
@@ -56,6 +114,8 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
     if text.isascii() and text.isprintable() and "  " not in text and not (set(text) & _SLOW_CHARS):
         text = text.strip()  # fast path: plain ASCII needs no NFKC, tag or formula work
         if text and text[0] != "=" and len(text) > 4:
+            if text.lower() in EMPTY_MARKERS:
+                return None, ("placeholder",)
             return text, ()
     if "\x00" in text:
         codes.append("nul_removed")

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from operator import itemgetter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -150,7 +151,7 @@ def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
     packed = df[extra_cols].astype(object).where(df[extra_cols].notna(), None)
     out[OTHER_COLUMNS] = [
         json.dumps({k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v)) for k, v in row.items()
-                    if v is not None}, ensure_ascii=False)
+                    if v is not None}, ensure_ascii=False, sort_keys=True)
         for row in packed.to_dict("records")
     ]
     return out
@@ -205,6 +206,8 @@ class Store:
     def __init__(self, url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
         self.url = url
         self.lock_timeout = lock_timeout
+        self._snapshot: dict[str, pd.DataFrame] = {}  # tables as load_state read them
+        self.last_publish: dict[str, dict] = {}
         try:
             parsed = make_url(url)
         except Exception as exc:
@@ -223,8 +226,11 @@ class Store:
             self.engine = create_engine(url, pool_pre_ping=True)
         else:
             raise StoreError(f"{self.safe_url}: unsupported database (use sqlite:/// or postgresql+psycopg://)")
-        with self._errors("creating the tables"):
-            metadata.create_all(self.engine)
+        with self._errors("creating the tables"), self.engine.begin() as conn:
+            metadata.create_all(conn)
+            # masters created before delta publishing lack this index (create_all skips old tables)
+            conn.exec_driver_sql(
+                "CREATE INDEX IF NOT EXISTS ix_match_edge_pair ON match_edge (record_key_l, record_key_r)")
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -417,25 +423,28 @@ class Store:
     def load_state(self) -> PriorState:
         """The last published state (an empty PriorState on a fresh database)."""
         with self._errors("loading the previous master"), self._read_conn() as conn:
-            records = self.read_table("customer_record", conn)
-            records = _unpack_records(records)
+            stored = {name: self.read_table(name, conn) for name in
+                      ("customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")}
+            records = _unpack_records(stored["customer_record"])
             active = records["status"].fillna("active") != "retired"
-            xref = self.read_table("customer_xref", conn)
+            xref = stored["customer_xref"]
             models = self.read_table("match_model", conn)
             history = self.read_table("master_id_history", conn)
-            masters = self.read_table("master_customer", conn)
+            masters = stored["master_customer"]
             state = PriorState(
                 records=records[active].reset_index(drop=True),
                 xref=xref[["record_key", "source", "source_record_id", "master_id", "match_probability", "reason"]],
-                edges=self.read_table("match_edge", conn),
+                edges=stored["match_edge"],
                 model=None,
                 overrides=self.read_table("review_decision", conn),
                 id_history=history,
                 next_master_number=1,
                 masters=masters,
-                quarantine=self.read_table("quarantine", conn),
+                quarantine=stored["quarantine"],
                 retired_records=records[~active].reset_index(drop=True),
             )
+        # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
+        self._snapshot = {k: v.copy() for k, v in stored.items()}
         if len(models):
             latest = models.sort_values("version").iloc[-1]
             state.model_version = int(latest["version"])
@@ -458,21 +467,142 @@ class Store:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def publish(self, run_id: str, tables: dict[str, pd.DataFrame]) -> None:
-        """Replace the published tables (and append this run's history) in ONE transaction."""
+    def publish(self, run_id: str, tables: dict[str, pd.DataFrame], delta: bool = True) -> None:
+        """Replace the published tables (and append this run's history) in ONE transaction.
+
+        With `delta` (the default) each replaced table is compared with what is stored and only
+        the keys whose rows changed are deleted and re-inserted (a nightly run touches a few
+        percent of a big master); a table where most keys changed, or an empty one, is replaced
+        whole. Rows that differ only in bookkeeping (`run_id`) are left alone, so `run_id`
+        names the run that last changed the row; `customer_record.last_seen_run` is updated in
+        place.
+        """
         missing = [t for t in REPLACED_TABLES if t not in tables]
         if missing:
             raise StoreError(f"publish of run {run_id} is missing tables: {', '.join(missing)}; nothing was published")
-        prepared = {name: frame_rows(name, tables[name]) for name in (*REPLACED_TABLES, *APPENDED_TABLES)
-                    if name in tables}
-        with self._errors(f"publishing run {run_id}"):
+        try:
+            prepared = {name: frame_rows(name, tables[name]) for name in (*REPLACED_TABLES, *APPENDED_TABLES)
+                        if name in tables}
+        except Exception:
+            self._snapshot = {}
+            raise
+        stats: dict[str, dict[str, int]] = {}
+        with self._errors(f"publishing run {run_id}"), self._snapshot_consumed():
             with self._write_conn() as conn:
+                self._check_snapshot(conn)
                 for name in REPLACED_TABLES:
-                    conn.execute(TABLES[name].delete())
-                    self._write_table(conn, name, *prepared[name])
+                    cols, rows = prepared[name]
+                    plan = self._delta_plan(conn, name, cols, rows) if delta else None
+                    if plan is None:
+                        conn.execute(TABLES[name].delete())
+                        self._write_table(conn, name, cols, rows)
+                        stats[name] = {"mode": "replace", "written": len(rows)}
+                        continue
+                    self._delete_keys(conn, name, plan.delete_keys)
+                    self._write_table(conn, name, cols, plan.insert_rows)
+                    for column, value, keys in plan.updates:
+                        self._update_column(conn, name, column, value, keys)
+                    stats[name] = {"mode": "delta", "deleted": len(plan.delete_keys), "written": len(plan.insert_rows),
+                                   "updated": sum(len(k) for _, _, k in plan.updates)}
                 for name in APPENDED_TABLES:
                     if name in prepared:
                         self._write_table(conn, name, *prepared[name])
+        self.last_publish = stats
+
+    @contextmanager
+    def _snapshot_consumed(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            self._snapshot = {}
+
+    def _check_snapshot(self, conn: Connection) -> None:
+        """Drop load_state's copies if the tables changed since (a writer without the lock)."""
+        for name, df in list(self._snapshot.items()):
+            n = conn.exec_driver_sql(f'SELECT COUNT(*) FROM "{name}"').scalar()
+            if n != len(df):
+                self._snapshot.pop(name)
+
+    def _stored(self, conn: Connection, name: str) -> pd.DataFrame:
+        """The table as stored: the copy load_state read (same lock, nothing wrote since), else
+        a fresh read inside the publish transaction."""
+        cached = self._snapshot.pop(name, None)
+        return cached if cached is not None else self.read_table(name, conn)
+
+    def _delta_plan(self, conn: Connection, name: str, cols: list[str], rows: list[tuple]) -> "_DeltaPlan | None":
+        """What to delete/insert/update to turn the stored table into `rows`; None = replace all.
+
+        Rows are compared by the hash of their stored values (bookkeeping columns left out):
+        Python's tuple hash reuses each string's cached hash, so this stays well under a second
+        at 400k wide rows.
+        """
+        old = self._stored(conn, name)
+        if not len(old):
+            return None
+        in_place = [c for c in IN_PLACE_COLUMNS.get(name, ()) if c in cols]
+        body = [c for c in cols if c not in VOLATILE_COLUMNS.get(name, ()) and c not in in_place]
+        old_h = _frame_hashes(name, old, body)
+        new_h = _tuple_hashes(rows, [cols.index(c) for c in body])
+        key_cols = DELTA_KEYS.get(name)
+        if key_cols is None:  # no key (quarantine): untouched when identical, else replaced
+            same = len(old_h) == len(new_h) and np.array_equal(np.sort(old_h), np.sort(new_h))
+            return _DeltaPlan([], [], []) if same else None
+        new_changed = ~pd.Series(new_h).isin(old_h).to_numpy()  # hash-table isin (np.isin sorts)
+        old_stale = ~pd.Series(old_h).isin(new_h).to_numpy()
+        key_idx = [cols.index(c) for c in key_cols]
+        get_key = itemgetter(*key_idx)
+        old_keys = _keys(old, key_cols)
+        new_keys = [get_key(r) for r in rows]
+        changed = {k for k, c in zip(new_keys, new_changed) if c} | set(old_keys[old_stale])
+        n_old = len(set(old_keys)) if len(key_cols) > 1 or name == "master_lineage" else len(old_keys)
+        if len(changed) > FULL_REPLACE_SHARE * max(n_old, 1):
+            return None
+        touched = [k in changed for k in new_keys]
+        insert = [r for r, t in zip(rows, touched) if t]
+        updates = []
+        for c in in_place:  # unchanged rows whose bookkeeping moved: one UPDATE per value
+            was = dict(zip(old_keys.tolist(), old[c].tolist()))
+            i = cols.index(c)
+            by_value: dict[Any, list] = {}
+            for r, k, t in zip(rows, new_keys, touched):
+                if not t and was.get(k) != r[i]:
+                    by_value.setdefault(r[i], []).append(k)
+            updates += [(c, v, ks) for v, ks in by_value.items()]
+        delete = sorted(changed & set(old_keys.tolist()), key=str)
+        return _DeltaPlan(delete, insert, updates)
+
+    def _delete_keys(self, conn: Connection, name: str, keys: list) -> None:
+        if not keys:
+            return
+        key_cols = DELTA_KEYS[name]
+        raw = conn.connection.dbapi_connection
+        cur = raw.cursor()
+        try:
+            if self.dialect == "postgresql":
+                if len(key_cols) == 1:
+                    cur.execute(f'DELETE FROM "{name}" WHERE "{key_cols[0]}" = ANY(%s)', (list(keys),))
+                else:
+                    a, b = key_cols
+                    cur.execute(f'DELETE FROM "{name}" t USING unnest(%s::text[], %s::text[]) AS d(a, b) '
+                                f'WHERE t."{a}" = d.a AND t."{b}" = d.b',
+                                ([x[0] for x in keys], [x[1] for x in keys]))
+            else:
+                where = " AND ".join(f'"{c}" = ?' for c in key_cols)
+                params = [(x,) for x in keys] if len(key_cols) == 1 else list(keys)
+                cur.executemany(f'DELETE FROM "{name}" WHERE {where}', params)
+        finally:
+            cur.close()
+
+    def _update_column(self, conn: Connection, name: str, column: str, value: Any, keys: list) -> None:
+        (key,) = DELTA_KEYS[name]
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            if self.dialect == "postgresql":
+                cur.execute(f'UPDATE "{name}" SET "{column}" = %s WHERE "{key}" = ANY(%s)', (value, list(keys)))
+            else:
+                cur.executemany(f'UPDATE "{name}" SET "{column}" = ? WHERE "{key}" = ?', [(value, x) for x in keys])
+        finally:
+            cur.close()
 
     def add_review_decisions(self, decisions: pd.DataFrame) -> int:
         """Store review decisions (record_key_l, record_key_r, decision, decided_by, decided_at,
@@ -520,6 +650,65 @@ class Store:
         self.engine.dispose()
 
 
+#: key columns by which a delta publish replaces rows (several rows may share a key: lineage)
+DELTA_KEYS: dict[str, tuple[str, ...]] = {
+    "master_customer": ("master_id",),
+    "customer_xref": ("record_key",),
+    "customer_record": ("record_key",),
+    "master_lineage": ("master_id",),
+    "match_edge": ("record_key_l", "record_key_r"),
+    "review_queue": ("record_key_l", "record_key_r"),
+}
+#: bookkeeping that alone does not make a row "changed" (the stored row keeps its value)
+VOLATILE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customer_xref": ("run_id",), "review_queue": ("run_id",), "match_edge": ("run_id",), "quarantine": ("run_id",),
+}
+#: bookkeeping updated in place with one UPDATE per distinct value (no delete + insert)
+IN_PLACE_COLUMNS: dict[str, tuple[str, ...]] = {"customer_record": ("last_seen_run",)}
+#: above this share of changed keys a table is simply replaced whole
+FULL_REPLACE_SHARE = 0.5
+
+
+@dataclass
+class _DeltaPlan:
+    delete_keys: list
+    insert_rows: list[tuple]
+    updates: list[tuple[str, Any, list]]  # (column, new value, keys)
+
+
+def _tuple_hashes(rows: list[tuple], idx: list[int]) -> np.ndarray:
+    """hash() of each row restricted to the columns `idx` (values as frame_rows types them)."""
+    if not rows:
+        return np.array([], dtype=np.int64)
+    get = itemgetter(*idx) if len(idx) > 1 else (lambda r: (r[idx[0]],))
+    return np.fromiter((hash(get(r)) for r in rows), dtype=np.int64, count=len(rows))
+
+
+def _frame_hashes(name: str, df: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """The same hashes for a table as read back (NULL numbers → None, integral floats equal
+    their ints under hash(), text is str/None already)."""
+    table = TABLES[name]
+    values = []
+    for c in cols:
+        s = df[c]
+        if table.c[c].type.__class__.__name__ in ("Float", "Integer"):
+            values.append([None if v != v else v for v in s.tolist()])  # v != v: NaN
+        else:
+            values.append(s.tolist())
+    if not len(df):
+        return np.array([], dtype=np.int64)
+    return np.fromiter(map(hash, zip(*values)), dtype=np.int64, count=len(df))
+
+
+def _keys(df: pd.DataFrame, key_cols: tuple[str, ...]) -> np.ndarray:
+    if len(key_cols) == 1:
+        return df[key_cols[0]].to_numpy(dtype=object)
+    out = np.empty(len(df), dtype=object)
+    for i, k in enumerate(zip(*(df[c].tolist() for c in key_cols))):
+        out[i] = k
+    return out
+
+
 _LOCAL_LOCKS: dict[str, threading.Lock] = {}
 _LOCAL_HOLDERS: dict[str, dict] = {}
 
@@ -544,7 +733,7 @@ def _typed(name: str, df: pd.DataFrame) -> pd.DataFrame:
         if kind in ("Float", "Integer"):
             f = pd.to_numeric(s, errors="coerce").astype("float64")
             df[col.name] = f.astype("int64") if kind == "Integer" and f.notna().all() else f
-        elif s.dtype != object or s.isna().any():
+        elif s.dtype != object:  # DB text arrives as str/None already: no per-cell NaN scan
             df[col.name] = s.astype(object).where(s.notna(), None)
     return df
 

@@ -129,6 +129,7 @@ match_edge = Table(
     Column("evidence", Text),
     Column("rules", Text),
     Column("run_id", Text),
+    Index("ix_match_edge_pair", "record_key_l", "record_key_r"),
 )
 
 match_model = Table(

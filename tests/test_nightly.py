@@ -1,0 +1,310 @@
+"""Nightly incremental runs on real generated exports and a real database.
+
+Two "nights": night 1 holds 70% of each source's rows, night 2 the rest as new files of the
+same sources (`crm_web_us_night2.csv` → source crm_web_us by the globs in rules/sources.yaml).
+After night 2 the masters must group records exactly as one full run on everything does, and
+night 1's master ids must survive. Also: re-running changes nothing, a changed record updates its
+master, a full-snapshot source retires what it no longer contains, merges keep the oldest id
+and splits keep the id on the larger part.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from pipeline.generate import generate
+from pipeline.run import RunOptions, run_pipeline
+from pipeline.settings import DEFAULT_RULES_DIR
+from pipeline.store.tables import PUBLISHED_TABLES
+
+CSV_ENCODINGS = {"crm_legacy_cn": "gbk", "crm_web_us": "utf-8-sig"}
+NIGHT1_SHARE = 0.7
+#: run bookkeeping: differs between runs by design, never compared
+RUN_COLUMNS = {"run_id", "last_seen_run", "at", "created", "created_run", "updated_run"}
+
+
+# ------------------------------------------------------------------ helpers
+def read(db_url: str, name: str) -> pd.DataFrame:
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql_table(name, conn)
+    finally:
+        engine.dispose()
+
+
+def run(inputs, db_url: str, tmp: Path, rules_dir: Path | None = None):
+    return run_pipeline(RunOptions(inputs=list(inputs), db_url=db_url, out_dir=tmp / "out", rules_dir=rules_dir))
+
+
+def groupings(db_url: str) -> set[frozenset]:
+    """The masters as sets of record keys (rows without a source id, `@line:N`, are left out:
+    their key depends on the file they came from)."""
+    x = read(db_url, "customer_xref")
+    x = x[~x["source_record_id"].str.startswith("@")]
+    return {frozenset(g) for _, g in x.groupby("master_id")["record_key"]}
+
+
+def master_of(db_url: str) -> pd.Series:
+    return read(db_url, "customer_xref").set_index("record_key")["master_id"]
+
+
+def write_csv(path: Path, rows: list[list[str]], encoding: str) -> None:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(rows)
+    path.write_bytes(buf.getvalue().encode(encoding))
+
+
+def split_nights(gen: Path, out: Path) -> tuple[list[Path], list[Path]]:
+    """Night 1: the first 70% of every file/sheet under the original names; night 2: the rest
+    as `<stem>_night2` files of the same sources."""
+    out.mkdir(parents=True, exist_ok=True)
+    night1, night2 = [], []
+    for source, enc in CSV_ENCODINGS.items():
+        rows = list(csv.reader(io.StringIO((gen / f"{source}.csv").read_bytes().decode(enc), newline="")))
+        cut = 1 + int((len(rows) - 1) * NIGHT1_SHARE)
+        write_csv(out / f"{source}.csv", rows[:cut], enc)
+        write_csv(out / f"{source}_night2.csv", rows[:1] + rows[cut:], enc)
+        night1.append(out / f"{source}.csv")
+        night2.append(out / f"{source}_night2.csv")
+    src = openpyxl.load_workbook(gen / "crm_sales.xlsx")
+    books = {"crm_sales.xlsx": openpyxl.Workbook(), "crm_sales_night2.xlsx": openpyxl.Workbook()}
+    for wb in books.values():
+        wb.remove(wb.active)
+    for ws in src.worksheets:
+        rows = list(ws.iter_rows(values_only=True))
+        cut = 1 + int((len(rows) - 1) * NIGHT1_SHARE)
+        for name, part in (("crm_sales.xlsx", rows[:cut]), ("crm_sales_night2.xlsx", rows[:1] + rows[cut:])):
+            target = books[name].create_sheet(ws.title)
+            for r in part:
+                target.append(list(r))
+    for name, wb in books.items():
+        wb.save(out / name)
+    night1.append(out / "crm_sales.xlsx")
+    night2.append(out / "crm_sales_night2.xlsx")
+    return night1, night2
+
+
+def table_view(db_url: str, name: str, skip: set[str] = frozenset()) -> pd.DataFrame:
+    """A published table without run bookkeeping, in a stable order."""
+    df = read(db_url, name)
+    df = df[[c for c in df.columns if c not in RUN_COLUMNS | skip]]
+    return df.sort_values(list(df.columns), na_position="first").reset_index(drop=True) if len(df) else df
+
+
+def rules_with(tmp: Path, sources: dict | None = None, overrides: dict | None = None) -> Path:
+    d = tmp / f"rules{len(list(tmp.glob('rules*')))}"
+    shutil.copytree(DEFAULT_RULES_DIR, d)
+    if sources:
+        conf = yaml.safe_load((d / "sources.yaml").read_text(encoding="utf-8"))
+        for name, extra in sources.items():
+            conf["sources"].setdefault(name, {}).update(extra)
+        (d / "sources.yaml").write_text(yaml.safe_dump(conf, allow_unicode=True), encoding="utf-8")
+    if overrides:
+        (d / "overrides.yaml").write_text(yaml.safe_dump(overrides, allow_unicode=True), encoding="utf-8")
+    return d
+
+
+# ------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory):
+    """Generated exports split into two nights, a single full run on everything, and the two
+    nights run one after the other (night 2 as delta files) on SQLite."""
+    tmp = tmp_path_factory.mktemp("nightly")
+    info = generate(customers=300, seed=11, out_dir=tmp / "gen")
+    night1, night2 = split_nights(Path(info["files"][0]).parent, tmp / "split")
+    full_db = f"sqlite:///{tmp / 'full.db'}"
+    run(night1 + night2, full_db, tmp)
+    inc_db = f"sqlite:///{tmp / 'inc.db'}"
+    first = run(night1, inc_db, tmp)
+    after_night1 = master_of(inc_db)
+    shutil.copyfile(tmp / "inc.db", tmp / "night1.db")
+    second = run(night2, inc_db, tmp)
+    return {"tmp": tmp, "night1": night1, "night2": night2, "full_db": full_db, "inc_db": inc_db,
+            "after_night1": after_night1, "first": first, "second": second, "night1_db": tmp / "night1.db"}
+
+
+def copy_db(path: Path, tmp: Path, name: str) -> str:
+    shutil.copyfile(path, tmp / name)
+    return f"sqlite:///{tmp / name}"
+
+
+# ------------------------------------------------------------------ (a) two nights = one full run
+def test_two_nights_group_records_like_one_full_run(nights):
+    assert groupings(nights["inc_db"]) == groupings(nights["full_db"])
+    # night 2 standardized only its own rows; night 1's were reused, not redone
+    counts = nights["second"].counts
+    assert counts["records_reused"] == 0  # delta files: every row is new
+    assert counts["records_standardized"] == counts["records_accepted"]
+
+
+def test_night_one_master_ids_are_kept(nights):
+    before = nights["after_night1"]
+    after = master_of(nights["inc_db"])
+    history = read(nights["inc_db"], "master_id_history")
+    merged = history[history["event"] == "merged_into"].set_index("master_id")["target_master_id"]
+    for key, old_id in before.items():
+        new_id = after[key]
+        # a record stays under its id, or its master merged into an older one (redirect recorded)
+        assert new_id == old_id or (merged.get(old_id) == new_id and new_id < old_id), key
+
+
+def test_full_snapshot_night_equals_delta_night(nights, tmp_path):
+    """Night 2 as the whole export again (night 1 files + night 2 files) gives the same masters
+    and reuses every night-1 record's standardization."""
+    db = copy_db(nights["night1_db"], tmp_path, "snap.db")
+    first = nights["first"]
+    snap = run(nights["night1"] + nights["night2"], db, tmp_path)
+    assert groupings(db) == groupings(nights["full_db"])
+    assert snap.counts["records_reused"] == first.counts["records_accepted"]
+    assert snap.counts["records_standardized"] == snap.counts["records_accepted"] - first.counts["records_accepted"]
+
+
+def test_delta_publish_stores_what_a_full_replace_stores(nights, tmp_path, monkeypatch):
+    """Night 2 published as a delta (only changed keys rewritten) leaves every table exactly as a
+    full replace of the same night does (apart from run bookkeeping)."""
+    from pipeline.store import Store
+
+    real = Store.publish
+    monkeypatch.setattr(Store, "publish", lambda self, run_id, tables, delta=True: real(self, run_id, tables, False))
+    db = copy_db(nights["night1_db"], tmp_path, "replace.db")
+    run(nights["night2"], db, tmp_path)
+    for t in PUBLISHED_TABLES:
+        skip = {"first_seen_run"}  # night 2's new records carry each night-2 run's own id
+        pd.testing.assert_frame_equal(table_view(nights["inc_db"], t, skip), table_view(db, t, skip), obj=t)
+
+
+# ------------------------------------------------------------------ (b) idempotent
+def test_rerunning_the_same_night_changes_nothing(nights, tmp_path):
+    db_path = tmp_path / "again.db"
+    shutil.copyfile(nights["inc_db"].removeprefix("sqlite:///"), db_path)
+    db = f"sqlite:///{db_path}"
+    before = {t: table_view(db, t) for t in PUBLISHED_TABLES}
+    again = run(nights["night2"], db, tmp_path)
+    assert again.counts["records_standardized"] == 0
+    for t in PUBLISHED_TABLES:
+        pd.testing.assert_frame_equal(before[t], table_view(db, t), obj=t)
+    # not even the bookkeeping of unchanged masters moved
+    assert set(read(db, "master_customer")["updated_run"]) <= {nights["first"].run_id, nights["second"].run_id}
+
+
+# ------------------------------------------------------------------ (c) a changed record
+def test_changed_email_updates_its_master(nights, tmp_path):
+    db_path = tmp_path / "changed.db"
+    shutil.copyfile(nights["inc_db"].removeprefix("sqlite:///"), db_path)
+    db = f"sqlite:///{db_path}"
+    masters = read(db, "master_customer").set_index("master_id")
+    xref = read(db, "customer_xref")
+    web = xref[(xref["source"] == "crm_web_us") & xref["master_id"].map(masters["record_count"]).eq(1)]
+    key = web["record_key"].iloc[0]
+    master_id = web["master_id"].iloc[0]
+    rid = key.split("|", 1)[1]
+    rows = list(csv.reader(io.StringIO(nights["night2"][1].read_bytes().decode("utf-8-sig"), newline="")))
+    rows += list(csv.reader(io.StringIO(nights["night1"][1].read_bytes().decode("utf-8-sig"), newline="")))[1:]
+    header, row = rows[0], next(r for r in rows[1:] if r and r[0] == rid)
+    row = list(row)
+    row[header.index("Email")] = "brand.new.address@outlook.com"
+    delta = tmp_path / "crm_web_us_fix.csv"
+    write_csv(delta, [header, row], "utf-8-sig")
+    result = run([delta], db, tmp_path)
+    assert result.counts["records_standardized"] == 1
+    m = read(db, "master_customer").set_index("master_id").loc[master_id]
+    assert m["email"] == "brand.new.address@outlook.com"
+    assert m["updated_run"] == result.run_id
+    assert master_of(db)[key] == master_id
+    h = read(db, "master_id_history")
+    assert ((h["master_id"] == master_id) & (h["event"] == "updated") & (h["run_id"] == result.run_id)).any()
+
+
+# ------------------------------------------------------------------ (d) full snapshot retires
+def test_full_snapshot_source_retires_missing_records(nights, tmp_path):
+    rules = rules_with(tmp_path, sources={"crm_web_us": {"full_snapshot": True}})
+    db = copy_db(nights["night1_db"], tmp_path, "snapshot.db")
+    web = nights["night1"][1]
+    rows = list(csv.reader(io.StringIO(web.read_bytes().decode("utf-8-sig"), newline="")))
+    dropped = [r[0] for r in rows[1:4]]
+    smaller = tmp_path / "crm_web_us.csv"
+    write_csv(smaller, rows[:1] + rows[4:], "utf-8-sig")
+    before = master_of(db)
+    result = run([smaller], db, tmp_path, rules)
+    keys = [f"crm_web_us|{rid}" for rid in dropped]
+    rec = read(db, "customer_record").set_index("record_key")
+    assert (rec.loc[keys, "status"] == "retired").all()
+    assert not set(keys) & set(master_of(db).index)
+    snap = read(db, "xref_snapshot")
+    left = snap[(snap["run_id"] == result.run_id) & snap["record_key"].isin(keys)]
+    assert sorted(left["record_key"]) == sorted(keys) and left["master_id"].isna().all()
+    # the other sources, not in this run's input, are carried over untouched
+    assert result.counts["records_standardized"] == 0
+    others = [k for k in before.index if not k.startswith("crm_web_us|")]
+    assert (master_of(db)[others] == before[others]).all()
+    # a retired record that comes back is active again, standardized from its row
+    back = run([web], db, tmp_path, rules)
+    rec = read(db, "customer_record").set_index("record_key")
+    assert (rec.loc[keys, "status"] == "active").all()
+    assert back.counts["records_standardized"] == 3
+
+
+# ------------------------------------------------------------------ (e) merge keeps oldest id, split keeps larger part
+def test_merge_keeps_oldest_id_and_split_keeps_larger_part(nights, tmp_path):
+    db_path = tmp_path / "ids.db"
+    shutil.copyfile(nights["inc_db"].removeprefix("sqlite:///"), db_path)
+    db = f"sqlite:///{db_path}"
+    xref = read(db, "customer_xref")
+    size = xref.groupby("master_id")["record_key"].transform("size")
+    singles = xref[size == 1].sort_values("master_id")
+    a, b = singles.iloc[0], singles.iloc[-1]  # the oldest and the newest single-record masters
+    ref = lambda r: f"{r['source']}:{r['source_record_id']}"  # noqa: E731
+    rules = rules_with(tmp_path, overrides={"must_link": [[ref(b), ref(a)]], "cannot_link": [], "unmerge": []})
+    merged = run(nights["night2"], db, tmp_path, rules)
+    now = master_of(db)
+    assert now[a["record_key"]] == now[b["record_key"]] == a["master_id"]
+    h = read(db, "master_id_history")
+    redirect = h[(h["run_id"] == merged.run_id) & (h["event"] == "merged_into")]
+    assert redirect[["master_id", "target_master_id"]].values.tolist() == [[b["master_id"], a["master_id"]]]
+
+    # split: take one record out of a master of three or more; the rest keep the id
+    xref = read(db, "customer_xref")
+    big = xref.groupby("master_id")["record_key"].agg(list)
+    big = big[big.map(len) >= 3].sort_index()
+    master_id, keys = big.index[0], sorted(big.iloc[0])
+    out = xref.set_index("record_key").loc[keys[-1]]
+    rules = rules_with(tmp_path, overrides={"must_link": [[ref(b), ref(a)]], "cannot_link": [],
+                                            "unmerge": [f"{out['source']}:{out['source_record_id']}"]})
+    split = run(nights["night2"], db, tmp_path, rules)
+    now = master_of(db)
+    assert (now[keys[:-1]] == master_id).all()
+    assert now[keys[-1]] != master_id
+    h = read(db, "master_id_history")
+    ev = h[(h["run_id"] == split.run_id) & (h["event"] == "split_from")]
+    assert ev[["master_id", "target_master_id"]].values.tolist() == [[now[keys[-1]], master_id]]
+
+
+# ------------------------------------------------------------------ PostgreSQL
+@pytest.mark.postgres
+def test_two_nights_on_postgresql_match_sqlite_and_rerun_is_idempotent(nights, pg_url, tmp_path):
+    from pipeline.store.tables import metadata
+
+    engine = sa.create_engine(pg_url)
+    metadata.drop_all(engine)
+    engine.dispose()
+    run(nights["night1"], pg_url, tmp_path)
+    run(nights["night2"], pg_url, tmp_path)
+    assert groupings(pg_url) == groupings(nights["inc_db"])
+    before = {t: table_view(pg_url, t) for t in PUBLISHED_TABLES}
+    again = run(nights["night2"], pg_url, tmp_path)
+    assert again.counts["records_standardized"] == 0
+    for t in PUBLISHED_TABLES:
+        pd.testing.assert_frame_equal(before[t], table_view(pg_url, t), obj=t)
+
+
+from test_postgres import pg_url  # noqa: E402,F401  (the session PostgreSQL database fixture)
