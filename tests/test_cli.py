@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.settings import SAMPLE_DATA_DIR
+from dbutil import read_table as _table
 
 runner = CliRunner()
 
@@ -20,14 +20,6 @@ def master_db(tmp_path_factory):
     result = runner.invoke(app, ["run", "--no-prefect", "--db", db_url, "--out", str(tmp / "out")])
     assert result.exit_code == 0, result.output
     return db_url, tmp
-
-
-def _table(db_url: str, name: str) -> pd.DataFrame:
-    engine = sa.create_engine(db_url)
-    with engine.connect() as conn:
-        df = pd.read_sql_table(name, conn)
-    engine.dispose()
-    return df
 
 
 def test_run_prints_mapping_and_counts(master_db):

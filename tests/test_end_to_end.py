@@ -14,13 +14,13 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import InputFileError
 from pipeline.run import RunOptions, run_pipeline
 from pipeline.settings import SAMPLE_DATA_DIR
+from dbutil import read_table
 
 VOLATILE = {"run_id", "created_run", "updated_run", "first_seen_run", "last_seen_run", "at", "decided_at"}
 
@@ -46,15 +46,6 @@ def count_input_rows(path: Path) -> int:
             continue
     rows = list(csv.reader(io.StringIO(text, newline="")))
     return max(len(rows) - 1, 0)
-
-
-def read_table(db_url: str, name: str) -> pd.DataFrame:
-    engine = sa.create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return pd.read_sql_table(name, conn)
-    finally:
-        engine.dispose()
 
 
 def stable_view(df: pd.DataFrame, sort_by: list[str]) -> pd.DataFrame:

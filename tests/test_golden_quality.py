@@ -13,23 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from pipeline.generate import generate
 from pipeline.generate.entities import build_entities
 from pipeline.run import RunOptions, run_pipeline
+from dbutil import read_table as _table
 
 CUSTOMERS, SEED = 1000, 11
 TARGET = 0.99
-
-
-def _table(db_url: str, name: str) -> pd.DataFrame:
-    engine = sa.create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return pd.read_sql_table(name, conn)
-    finally:
-        engine.dispose()
 
 
 def _truth_values(ents) -> pd.DataFrame:

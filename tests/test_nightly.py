@@ -26,6 +26,8 @@ from pipeline.run import RunOptions, run_pipeline
 from pipeline.settings import DEFAULT_RULES_DIR
 from pipeline.store.tables import PUBLISHED_TABLES
 
+from dbutil import read_table as read
+
 CSV_ENCODINGS = {"crm_legacy_cn": "gbk", "crm_web_us": "utf-8-sig"}
 NIGHT1_SHARE = 0.7
 #: run bookkeeping: differs between runs by design, never compared
@@ -33,15 +35,6 @@ RUN_COLUMNS = {"run_id", "last_seen_run", "at", "created", "created_run", "updat
 
 
 # ------------------------------------------------------------------ helpers
-def read(db_url: str, name: str) -> pd.DataFrame:
-    engine = sa.create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return pd.read_sql_table(name, conn)
-    finally:
-        engine.dispose()
-
-
 def run(inputs, db_url: str, tmp: Path, rules_dir: Path | None = None):
     return run_pipeline(RunOptions(inputs=list(inputs), db_url=db_url, out_dir=tmp / "out", rules_dir=rules_dir))
 
