@@ -209,52 +209,42 @@ def _junk_csv_row(kind: str, rid: str, width: int, name_col: int, phone_col: int
     return row + ["天河区", "extra"]
 
 
-def _write_cn(out_dir, ents, recs, noise, hostile, truth, rng):
-    source = "crm_legacy_cn"
+def _write_csv_source(out_dir, source, headers, render_row, id_base, format_id, junk_cols, encoding,
+                      ents, recs, noise, hostile, truth, rng, colcount_name=None):
+    """One CSV export: customer rows interleaved with junk rows (truth for both), then encoded
+    as the legacy system would (GBK, UTF-8 with BOM …)."""
     seq = _interleave(len(recs), _junk_kinds(len(recs), ["blank", "na", "test", "colcount"]), rng)
     body = []
-    base = 10000000 + int(rng.integers(0, 1000)) * 1000
+    base = id_base + int(rng.integers(0, 1000)) * 1000
     for line_no, item in enumerate(seq, start=2):
-        rid = f"KH{base + line_no:08d}"
+        rid = format_id(base + line_no)
         if isinstance(item, str):
-            row = _junk_csv_row(item, rid, len(CN_HEADERS), 1, 3, 5)
+            row = _junk_csv_row(item, rid, len(headers), *junk_cols)
+            if item == "colcount" and colcount_name:
+                row[1], row[2] = colcount_name
             _truth_row(truth, source, f"@line:{line_no}" if item in LOCATED_JUNK else rid, None, None)
         else:
             r = recs[item]
-            row = cn_row(ents, r, noise)
+            row = render_row(ents, r, noise)
             row[0] = rid
             if r.e in hostile:
                 row[1] = hostile[r.e]
             _truth_row(truth, source, rid, ents, r.e)
         body.append(row)
     path = out_dir / f"{source}.csv"
-    path.write_bytes(_csv_bytes(CN_HEADERS, body).getvalue().encode("gbk"))
+    path.write_bytes(_csv_bytes(headers, body).getvalue().encode(encoding))
     return path, len(body)
+
+
+def _write_cn(out_dir, ents, recs, noise, hostile, truth, rng):
+    return _write_csv_source(out_dir, "crm_legacy_cn", CN_HEADERS, cn_row, 10000000, lambda n: f"KH{n:08d}",
+                             (1, 3, 5), "gbk", ents, recs, noise, hostile, truth, rng)
 
 
 def _write_web(out_dir, ents, recs, noise, hostile, truth, rng):
-    source = "crm_web_us"
-    seq = _interleave(len(recs), _junk_kinds(len(recs), ["blank", "na", "test", "colcount"]), rng)
-    body = []
-    base = 1000000 + int(rng.integers(0, 1000)) * 1000
-    for line_no, item in enumerate(seq, start=2):
-        rid = str(base + line_no)
-        if isinstance(item, str):
-            row = _junk_csv_row(item, rid, len(WEB_HEADERS), 1, 4, 3)
-            if item == "colcount":
-                row[1], row[2] = "Pat", "Doe"
-            _truth_row(truth, source, f"@line:{line_no}" if item in LOCATED_JUNK else rid, None, None)
-        else:
-            r = recs[item]
-            row = web_row(ents, r, noise)
-            row[0] = rid
-            if r.e in hostile:
-                row[1] = hostile[r.e]
-            _truth_row(truth, source, rid, ents, r.e)
-        body.append(row)
-    path = out_dir / f"{source}.csv"
-    path.write_bytes(_csv_bytes(WEB_HEADERS, body).getvalue().encode("utf-8-sig"))
-    return path, len(body)
+    return _write_csv_source(out_dir, "crm_web_us", WEB_HEADERS, web_row, 1000000, str,
+                             (1, 4, 3), "utf-8-sig", ents, recs, noise, hostile, truth, rng,
+                             colcount_name=("Pat", "Doe"))
 
 
 def _write_sales(out_dir, ents, recs, noise, hostile, truth, rng):
