@@ -8,6 +8,7 @@ retire the records they no longer contain (kept as retired, never deleted).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,24 @@ def content_hash(records: pd.DataFrame) -> pd.Series:
 _BOOKKEEPING = ("first_seen_run", "last_seen_run", "status", "other_columns")
 
 
+def standardize_fingerprint(rules) -> str:
+    """What a stored standardized value depends on besides the raw value: the standardizer's
+    version and the rules it reads. A record standardized under another fingerprint is
+    standardized again, so editing rules/standardize.yaml needs no manual --full-refresh."""
+    from .standardize import STANDARDIZE_VERSION
+
+    read_by_standardize = ("default_region", "day_first")  # the source settings standardize reads
+    sources = {
+        name: {k: v for k, v in (entry or {}).items() if k in read_by_standardize}
+        for name, entry in {"defaults": rules.sources.get("defaults"), **(rules.sources.get("sources") or {})}.items()
+        if isinstance(entry, dict) or entry is None
+    }
+    basis = json.dumps([STANDARDIZE_VERSION, rules.standardize, sources], sort_keys=True, default=str)
+    return hashlib.sha1(basis.encode("utf-8")).hexdigest()[:16]
+
+
 def split_reusable(records: pd.DataFrame, prior_records: pd.DataFrame,
-                   refresh: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   refresh: bool = False, fingerprint: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(records to standardize, unchanged records with their prior standardized columns).
 
     Standardize is the dearest stage, so a record whose record_key and content_hash match the
@@ -63,6 +80,7 @@ def split_reusable(records: pd.DataFrame, prior_records: pd.DataFrame,
 
     records = records.copy()
     records["content_hash"] = content_hash(records)
+    records["std_fingerprint"] = fingerprint
     prev = prior_records
     if refresh or prev is None or not len(prev) or not set(OUTPUT_COLUMNS) <= set(prev.columns):
         return records, records.iloc[:0]
@@ -70,6 +88,10 @@ def split_reusable(records: pd.DataFrame, prior_records: pd.DataFrame,
         prev = prev.assign(content_hash=content_hash(prev))
     prev = prev.drop_duplicates("record_key").set_index("record_key")
     same = (records["record_key"].map(prev["content_hash"]) == records["content_hash"]).to_numpy()
+    if fingerprint is not None:
+        if "std_fingerprint" not in prev.columns:
+            return records, records.iloc[:0]
+        same &= (records["record_key"].map(prev["std_fingerprint"]) == fingerprint).to_numpy()
     derived = [c for c in prev.columns if c not in records.columns and c not in _BOOKKEEPING]
     reused = records[same]
     if len(reused):

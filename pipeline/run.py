@@ -149,7 +149,8 @@ def _run_stages(options: RunOptions, rules: Rules, store, ctx: dict[str, Any], c
         with timer.stage("standardize"):
             records = ctx["ingested"].records
             fresh, reused = incremental_stage.split_reusable(
-                records, ctx["prior"].records, refresh=options.full_refresh)
+                records, ctx["prior"].records, refresh=options.full_refresh,
+                fingerprint=incremental_stage.standardize_fingerprint(rules))
             # the day/month order is decided on the whole input, as a full run would
             day_first = standardize_stage.infer_date_orders(records, rules)
             std_fresh, std_summary = standardize_stage.standardize(

@@ -175,3 +175,28 @@ def test_generated_exports_row_accounting_and_quality(tmp_path):
     assert not missing[:5]
     scores = evaluate(truth, xref)
     assert scores["pairwise"]["f1"] >= 0.9, scores
+
+
+def test_rerun_reuses_standardization_until_the_rules_change(tmp_path):
+    """Unchanged records are not standardized again; editing rules/standardize.yaml redoes them."""
+    import shutil
+
+    import yaml
+
+    from pipeline.settings import DEFAULT_RULES_DIR
+
+    db_url = f"sqlite:///{tmp_path / 'reuse.db'}"
+    first = run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db_url, out_dir=tmp_path / "out"))
+    second = run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db_url, out_dir=tmp_path / "out"))
+    assert first.counts["records_standardized"] == first.counts["records_accepted"] > 0
+    assert second.counts["records_standardized"] == 0
+    assert second.counts["records_reused"] == first.counts["records_accepted"]
+
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    settings = yaml.safe_load((rules / "standardize.yaml").read_text(encoding="utf-8"))
+    settings["max_match_chars"] = 150
+    (rules / "standardize.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    third = run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db_url, out_dir=tmp_path / "out", rules_dir=rules))
+    assert third.counts["records_reused"] == 0
+    assert third.counts["records_standardized"] == first.counts["records_accepted"]
