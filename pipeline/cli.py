@@ -6,6 +6,7 @@ other failure is one line with exit code 2, and `--debug` shows the traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -89,14 +90,26 @@ def run(
         os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by pipeline.store.open_store
     with user_errors(debug):
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
-        result = _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, no_prefect)
+        result = _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii,
+                                    no_prefect, debug)
         _print_summary(result, db)
 
 
-def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, no_prefect):
+def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii,
+                       no_prefect, debug):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from .ingest import discover_inputs
     from .run import RunOptions, run_pipeline
+
+    paths = discover_inputs(paths)  # a missing or unsupported file fails before anything starts
+    if not debug:
+        # the CLI shows progress and one clear error line; Prefect's own log lines (and the
+        # traceback it logs for a failed flow) stay in the Prefect UI, or show with --debug
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+        import great_expectations.data_context.types.base  # noqa: F401 - it sets its own logger to INFO on import
+
+        logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 
     options = RunOptions(
         inputs=paths,
