@@ -200,3 +200,40 @@ def test_rerun_reuses_standardization_until_the_rules_change(tmp_path):
     third = run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db_url, out_dir=tmp_path / "out", rules_dir=rules))
     assert third.counts["records_reused"] == 0
     assert third.counts["records_standardized"] == first.counts["records_accepted"]
+
+
+def test_critical_expectation_failure_leaves_previous_master_untouched(tmp_path):
+    """Write-audit-publish: a failed critical expectation refuses the publish, marks the run
+    failed, still writes the report, and yesterday's master stays exactly as it was."""
+    import json
+    import shutil
+
+    from pipeline.errors import ValidationFailed
+    from pipeline.settings import DEFAULT_EXPECTATIONS_DIR
+
+    db_url = f"sqlite:///{tmp_path / 'wap.db'}"
+    run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db_url, out_dir=tmp_path / "out"))
+    before = {t: read_table(db_url, t) for t in ("master_customer", "customer_xref", "quarantine")}
+
+    strict = tmp_path / "expectations"
+    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, strict)
+    suite = json.loads((strict / "result.json").read_text(encoding="utf-8"))
+    suite["expectations"].append({
+        "type": "expect_table_row_count_to_be_between",
+        "kwargs": {"min_value": 0, "max_value": 10},
+        "meta": {"severity": "critical", "table": "master_customer"},
+    })
+    (strict / "result.json").write_text(json.dumps(suite), encoding="utf-8")
+    # tonight's input has a new customer: had the publish gone through, the master would change
+    extra = tmp_path / "crm_new.csv"
+    extra.write_text("Customer ID,First Name,Last Name,Email\nN1,Ada,Lovelace,ada@example.org\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as info:
+        run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR, extra], db_url=db_url, out_dir=tmp_path / "out2",
+                                expectations_dir=strict))
+    assert "nothing was published" in str(info.value)
+    for table, frame in before.items():
+        pd.testing.assert_frame_equal(frame, read_table(db_url, table), obj=table)
+    log = read_table(db_url, "run_log").sort_values("started_at")
+    assert list(log["status"]) == ["success", "failed"]
+    reports = list((tmp_path / "out2" / "runs").glob("*/report.html"))
+    assert len(reports) == 1 and "failed" in reports[0].read_text(encoding="utf-8").lower()
