@@ -64,3 +64,16 @@ def test_transient_errors_are_recognised():
     assert is_transient_db_error(wrapped)
     assert not is_transient_db_error(IntegrityError("INSERT", {}, Exception("duplicate key")))
     assert not is_transient_db_error(ValueError("bad data"))
+
+
+def test_database_stages_are_the_ones_that_retry():
+    """The stages that call the store (load_state in standardize, publish) are the retried ones."""
+    import inspect
+
+    from flows.nightly import DB_STAGES
+    from pipeline import run
+
+    source = inspect.getsource(run._run_stages)
+    stage_bodies = source.split("    def ")[1:]
+    touching = {body.split("(")[0] for body in stage_bodies if "store." in body}
+    assert touching == set(DB_STAGES)
