@@ -17,8 +17,9 @@ from prefect.cache_policies import NO_CACHE
 from pipeline.run import DEFAULT_DB_URL, DEFAULT_OUT_DIR, RunOptions, RunResult, run_pipeline
 
 # stages that talk to the database are retried when the error is transient:
-# standardize reads the prior master (store.load_state), publish writes it
-DB_STAGES = {"standardize": 3, "publish": 3}
+# standardize reads the prior master (store.load_state), cluster reads the affected region's
+# rows by key (an incremental run), publish writes it
+DB_STAGES = {"standardize": 3, "cluster": 3, "publish": 3}
 RETRY_DELAYS = [5, 30, 120]
 FLOW_NAME = "crmclean-nightly"
 DEPLOYMENT_NAME = "nightly"

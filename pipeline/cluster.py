@@ -28,6 +28,8 @@ from scipy.sparse.csgraph import connected_components
 from .errors import RulesError
 
 CLUSTER_COLUMNS = ("record_key", "cluster", "cluster_reason")
+#: the record columns the guards read (an incremental run loads just these, and link's, up front)
+GUARD_COLUMNS = ("name_suffix_std", "first_name_key", "last_name_key", "name_key", "gender_std", "birth_date_std")
 
 DEFAULTS: dict[str, Any] = {
     # a component bigger than this keeps only its strong edges (above the match threshold)

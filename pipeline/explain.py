@@ -40,6 +40,7 @@ FEATURE_VALUES = {
     "address": ("address_std", "postal_code_std", "city_std"),
     "suffix": ("name_suffix_std",),
     "gender": ("gender_std",),
+    "national_id": ("national_id_std",),
 }
 BAR_SCALE = 1.0  # one character per unit of weight
 BAR_MAX = 24

@@ -71,6 +71,21 @@ def mask_date(value: Any) -> Any:
     return text[:4] + "-**-**" if re.match(r"^\d{4}", text) else mask_text(text)
 
 
+def mask_national_id(value: Any) -> Any:
+    """SSN / 身份证号 / NI number: only the last 4 characters shown (`*****6789`,
+    `**************002X`) — what a clerk reads back to a caller; 2 of short numbers."""
+    if _blank(value):
+        return value
+    text = re.sub(r"[\s-]", "", str(value))
+    keep = 4 if len(text) >= 8 else 2 if len(text) >= 4 else 0
+    return "*" * (len(text) - keep) + text[len(text) - keep:]
+
+
+# national id columns: canonical (national_id, national_id_std) and the headers it is mapped from
+_NATIONAL_ID = re.compile(r"national.?id|(?:^|[^a-z])(?:ssn|nino|sin)(?:[^a-z]|$)|soc.?sec|social.?(?:security|insurance)"
+                          r"|national.?insurance|(?:^|[^a-z])ni.?(?:number|no)(?:[^a-z]|$)|身份证|证件号|身份号码")
+
+
 def mask_text(value: Any) -> Any:
     """Anything else personal (address, id): first character and the length hidden."""
     if _blank(value):
@@ -82,6 +97,8 @@ def mask_text(value: Any) -> Any:
 def masker_for(column: str) -> Callable[[Any], Any] | None:
     """The masking function for a column name, or None when the column is not personal."""
     name = column.lower()
+    if _NATIONAL_ID.search(name):
+        return None if name.endswith("_flag") else mask_national_id
     if "email" in name:
         return mask_email
     if any(k in name for k in ("phone", "mobile", "landline", "手机", "电话")):

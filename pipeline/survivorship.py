@@ -4,7 +4,8 @@ Each master field is chosen by a chain of strategies from `rules/survivorship.ya
 strategy breaks the ties the previous one left, and the record_key breaks whatever is left, so
 reruns give the same master. Names and addresses are chosen as groups from ONE record (a
 master never mixes one record's street with another's city, or a pinyin given name with a Hanzi
-surname). Everything is one sort + first-per-cluster per field: no per-cluster Python loops.
+surname). Everything is one sort + first-per-cluster per field; the only per-cluster Python
+loops (identity_match, most_similar) run over the few clusters whose e-mails disagree.
 
 Lineage: one row per non-empty master value: `cluster, field, value, record_key, rule`, where
 `rule` is the strategy that decided between the winner and the best candidate holding a
@@ -14,14 +15,19 @@ different value (`only_value` / `all_agree` when there was nothing to decide).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from rapidfuzz.distance import OSA
 
 from .errors import RulesError
 from .schema import MASTER_COLUMNS
+
+# name columns whose words an e-mail local part is checked against (identity_match)
+NAME_TOKEN_COLUMNS = ("first_name_key", "last_name_key", "name_key", "first_name_std", "last_name_std")
 
 GOLDEN_COLUMNS = ("cluster",) + tuple(c for c in MASTER_COLUMNS if c != "master_id")
 LINEAGE_COLUMNS = ("cluster", "field", "value", "record_key", "rule")
@@ -31,9 +37,13 @@ STRATEGIES = (
     "prefer_clean",  # fewer quality flags (typo_fixed, ambiguous_day_month …) first
     "source_priority",  # earlier in the source list first
     "most_recent",  # latest of updated_at/created_at ("last touched"), then created_at
-    "most_frequent",  # the value most records of the cluster agree on
+    "most_frequent",  # the value most records of the cluster agree on ({most_frequent: match_key}: its match key)
     "most_complete",  # more fields filled, then longer text
     "prefer_script",  # names: records in this script first (default han: Hanzi over pinyin)
+    "type_evidence",  # mobile/landline: numbers of known type first, numbers known as the other type last
+    "identity_match",  # e-mail: local parts made of the customer's name words / birth year first
+    "most_similar",  # the value most records hold or are one edit (a typo) away from
+    "same_address",  # records whose postal code is not the master address's (an old address) last
 )
 
 
@@ -44,6 +54,7 @@ class FieldGroup:
     name: str
     columns: tuple[tuple[str, str], ...]
     flags: tuple[str, ...]
+    key: str | None = None  # match-key column, for {most_frequent: match_key}
 
 
 GROUPS: tuple[FieldGroup, ...] = (
@@ -52,19 +63,21 @@ GROUPS: tuple[FieldGroup, ...] = (
         (("full_name", "full_name_std"), ("first_name", "first_name_std"), ("last_name", "last_name_std"),
          ("name_suffix", "name_suffix_std")),
         ("full_name_flag", "first_name_flag", "last_name_flag", "full_name_flag"),
+        "name_key",
     ),
     FieldGroup("gender", (("gender", "gender_std"),), ("gender_flag",)),
-    FieldGroup("email", (("email", "email_std"),), ("email_flag",)),
+    FieldGroup("email", (("email", "email_std"),), ("email_flag",), "email_key"),
     FieldGroup("mobile", (("mobile", "mobile_std"),), ("mobile_flag",)),
     FieldGroup("landline", (("landline", "landline_std"),), ("landline_flag",)),
     FieldGroup("birth_date", (("birth_date", "birth_date_std"),), ("birth_date_flag",)),
+    FieldGroup("national_id", (("national_id", "national_id_std"),), ("national_id_flag",)),
     FieldGroup(
         "address",
         (("street", "address_std"), ("district", "district_std"), ("city", "city_std"),
          ("state_or_province", "state_std"), ("postal_code", "postal_code_std"), ("country", "country_std")),
         ("address_flag", "address_flag", "city_flag", "state_flag", "postal_code_flag", "country_flag"),
     ),
-    FieldGroup("company", (("company", "company_std"),), ("company_flag",)),
+    FieldGroup("company", (("company", "company_std"),), ("company_flag",), "company_key"),
     # only used when no record has a mobile or a landline (an untyped "phone" column)
     FieldGroup("phone", (("phone", "phone_std"),), ("phone_flag",)),
 )
@@ -76,9 +89,10 @@ DEFAULTS: dict[str, Any] = {
     "fields": {
         "name": ["prefer_script", "valid_only", "most_complete", "source_priority", "most_recent"],
         "gender": ["valid_only", "most_frequent", "source_priority", "most_recent"],
-        "email": ["valid_only", "prefer_clean", "most_recent", "most_frequent", "source_priority"],
-        "mobile": ["valid_only", "most_frequent", "most_recent", "source_priority"],
-        "landline": ["valid_only", "most_frequent", "most_recent", "source_priority"],
+        "email": ["valid_only", {"most_frequent": "match_key"}, "identity_match", "most_similar", "prefer_clean",
+                  "most_recent", "most_frequent", "source_priority"],
+        "mobile": ["valid_only", "same_address", "type_evidence", "most_frequent", "most_recent", "source_priority"],
+        "landline": ["valid_only", "same_address", "type_evidence", "most_frequent", "most_recent", "source_priority"],
         "birth_date": ["valid_only", "prefer_clean", "most_frequent", "source_priority", "most_recent"],
         "address": ["valid_only", "most_complete", "most_recent", "source_priority"],
         "company": ["valid_only", "most_recent", "most_frequent", "source_priority"],
@@ -142,6 +156,8 @@ def _parse_chain(chain, name: str, where: str) -> list[tuple[str, Any]]:
             raise RulesError(where, f"{name}: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
         if strategy == "source_priority" and arg is not None and not isinstance(arg, list):
             raise RulesError(where, f"{name}: source_priority takes a list of sources")
+        if strategy == "most_frequent" and arg not in (None, "match_key"):
+            raise RulesError(where, f"{name}: most_frequent takes no argument or 'match_key', not {arg!r}")
         out.append((strategy, arg))
     return out
 
@@ -159,9 +175,12 @@ def build_golden(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[
     golden = _cluster_summary(clusters, table)
     lineage_parts = []
     winners: dict[str, pd.DataFrame] = {}
-    for group in GROUPS:
+    # the address first: `same_address` compares each record with the master address
+    for group in sorted(GROUPS, key=lambda g: g.name != "address"):
         win = _choose(table, group, cfg["chains"][group.name])
         winners[group.name] = win
+        if group.name == "address":
+            table.master_postal = win["postal_code"]
         if group.name == "phone":
             continue
         for master, _ in group.columns:
@@ -221,6 +240,13 @@ class _Table:
     excluded: dict[str, np.ndarray]  # flag column -> has an excluded code
     noise: dict[str, np.ndarray]  # flag column -> number of quality codes (besides `changed`)
     source_priority: list[str]
+    flag_sets: dict[str, tuple[np.ndarray, list[set[str]]]]  # flag column -> (codes, codes of each distinct text)
+    master_postal: pd.Series | None = None  # cluster -> postal code of the master address, once chosen
+
+    def has_code(self, flag: str, code: str) -> np.ndarray:
+        """Per row: does the flag column hold this quality code (type_guessed, …)?"""
+        codes, tokens = self.flag_sets[flag]
+        return np.array([code in t for t in tokens], bool)[codes]
 
     @classmethod
     def build(cls, records: pd.DataFrame, clusters: pd.DataFrame, cfg) -> "_Table":
@@ -238,15 +264,17 @@ class _Table:
             return np.full(n, default, dtype=object)
 
         key = column("record_key")
-        std_columns = {s for g in GROUPS for _, s in g.columns}
+        std_columns = {s for g in GROUPS for _, s in g.columns} | {g.key for g in GROUPS if g.key}
+        std_columns |= set(NAME_TOKEN_COLUMNS)
         flags = {f for g in GROUPS for f in g.flags}
         ignore = {"", "changed"} | set(cfg["exclude_flags"])
-        excluded, noise = {}, {}
+        excluded, noise, flag_sets = {}, {}, {}
         for flag in flags:  # each distinct flag text parsed once; code -1 (missing) hits the "" sentinel
             codes, uniques = pd.factorize(pd.Series(column(flag, ""), dtype=object))
             tokens = [{t.strip() for t in str(u).split(";")} for u in uniques] + [set()]
             excluded[flag] = np.array([bool(t & cfg["exclude_flags"]) for t in tokens], bool)[codes]
             noise[flag] = np.array([len(t - ignore) for t in tokens], np.int64)[codes]
+            flag_sets[flag] = (codes, tokens)
         return cls(
             cluster=clusters["cluster"].to_numpy()[keep].astype(np.int64),
             record_key=key,
@@ -259,6 +287,7 @@ class _Table:
             excluded=excluded,
             noise=noise,
             source_priority=list(cfg["source_priority"]),
+            flag_sets=flag_sets,
         )
 
 
@@ -382,9 +411,25 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
         touched = np.maximum(table.updated[rows], table.created[rows])
         return "most_recent", [-touched, -table.created[rows]]
     if strategy == "most_frequent":
-        combined = cluster * (int(value_code.max()) + 1) + value_code
+        label, agree = "most_frequent", value_code
+        if arg == "match_key":  # records agreeing on the match key (gmail dots/+tags ignored) count together
+            label = "most_frequent:match_key"
+            key = table.columns.get(group.key) if group.key else None
+            if key is not None:
+                kc = key.codes[rows]
+                own = ~(kc >= 0) | ~present.any(axis=1)  # no key: the value counts on its own
+                agree = np.where(own, len(key.uniques) + value_code, kc)
+        combined = cluster * (int(agree.max()) + 1) + agree
         _, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
-        return "most_frequent", [-counts[inverse]]
+        return label, [-counts[inverse]]
+    if strategy == "same_address":
+        return "same_address", [_other_address(table, rows, cluster)]
+    if strategy == "type_evidence":
+        return "type_evidence", [_type_evidence(table, group, rows, codes, cluster)]
+    if strategy == "identity_match":
+        return "identity_match", [_identity_mismatch(table, group, cols, codes, cluster)]
+    if strategy == "most_similar":
+        return "most_similar", [_support(cols, codes, cluster)]
     if strategy == "most_complete":
         filled = present.sum(axis=1)
         length = sum(c.lengths[codes[:, j]] for j, c in enumerate(cols))
@@ -393,6 +438,161 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
         script = str(arg or "han").lower()
         return f"prefer_script:{script}", [(table.script[rows] != script).astype(np.int64)]
     raise AssertionError(strategy)  # chains are validated in survivorship_settings
+
+
+def _other_address(table: _Table, rows, cluster) -> np.ndarray:
+    """1 for a record whose postal code differs from the master address's: a record still showing
+    an old address likely shows the old phone too. Records without a postal code count as 0."""
+    postal = table.columns["postal_code_std"]
+    if table.master_postal is None or len(rows) == 0:
+        return np.zeros(len(rows), np.int64)
+    own = postal.codes[rows]
+    own = np.where(table.excluded["postal_code_flag"][rows], -1, own)
+    master = table.master_postal.reindex(cluster).to_numpy(object)
+    known = (own >= 0) & pd.notna(master)
+    return (known & (postal.uniques[own] != master)).astype(np.int64)
+
+
+_OTHER_SLOT = {"mobile": ("landline_std", "landline_flag"), "landline": ("mobile_std", "mobile_flag")}
+
+
+def _type_evidence(table: _Table, group: FieldGroup, rows, codes, cluster) -> np.ndarray:
+    """0 = known to be of this type, 1 = type guessed (an untyped US/CA `phone` column number),
+    2 = another record of the customer holds the number in the other slot with a known type.
+
+    A guessed number that is not the customer's known number of the other type counts as known
+    (a US "Phone" number that is not their landline is their mobile). A number known as both
+    types (a landline written in a mobile column) ranks 1.
+    """
+    key = np.zeros(len(rows), np.int64)
+    if group.name not in _OTHER_SLOT or len(rows) == 0:
+        return key
+    other_col, other_flag = _OTHER_SLOT[group.name]
+    own_col = table.columns[group.columns[0][1]]
+    other = table.columns[other_col]
+    # one id per number text across both slots (the uniques end with the None sentinel)
+    ids = pd.factorize(np.concatenate([own_col.uniques[:-1], other.uniques[:-1]]))[0].astype(np.int64)
+    own_ids, other_ids = np.append(ids[: len(own_col.uniques) - 1], -1), np.append(ids[len(own_col.uniques) - 1:], -1)
+    width = int(ids.max()) + 2 if len(ids) else 1
+
+    def known(values: np.ndarray, flag: str, id_of: np.ndarray) -> np.ndarray:
+        """(cluster, number) codes of every record holding a number of known type in this slot."""
+        ok = (values >= 0) & ~table.excluded[flag] & ~table.has_code(flag, "type_guessed")
+        return np.unique(table.cluster[ok] * width + id_of[values[ok]])
+
+    known_own = known(own_col.codes, group.flags[0], own_ids)
+    known_other = known(other.codes, other_flag, other_ids)
+    cand = codes[:, 0]
+    pair = cluster * width + own_ids[cand]
+    in_own, in_other = np.isin(pair, known_own), np.isin(pair, known_other)
+    guessed = table.has_code(group.flags[0], "type_guessed")[rows]
+    other_known = np.isin(cluster, np.unique(known_other // width))
+    key[guessed & ~in_own & ~(other_known & ~in_other)] = 1
+    key[in_other] = np.where(in_own[in_other], 1, 2)
+    key[cand < 0] = 0  # no valid number: valid_only already ranks it last
+    return key
+
+
+_RUN_RE = re.compile(r"[a-z]+|[0-9]+")
+
+
+def _contested(cluster, value_code, present) -> np.ndarray:
+    """Clusters whose candidates hold more than one distinct value (the only ones worth scoring)."""
+    pairs = np.unique(np.column_stack([cluster[present], value_code[present]]), axis=0)
+    ids, counts = np.unique(pairs[:, 0], return_counts=True)
+    return ids[counts > 1]
+
+
+def _value_groups(cluster, texts: np.ndarray, codes: np.ndarray, present):
+    """For the clusters with competing values: (rows, inverse, groups) where groups is a list of
+    (cluster, [(text, records holding it)]) and pair i of the flattened groups scores rows[inverse == i]."""
+    value = codes[:, 0]
+    contested = _contested(cluster, value, present)
+    rows = np.flatnonzero(present & np.isin(cluster, contested))
+    if len(rows) == 0:
+        return rows, rows, []
+    pairs, inverse, counts = np.unique(np.column_stack([cluster[rows], value[rows]]), axis=0,
+                                       return_inverse=True, return_counts=True)
+    starts = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]).tolist() + [len(pairs)]
+    text, n = texts[pairs[:, 1]].tolist(), counts.tolist()
+    groups = [(int(pairs[a, 0]), list(zip(text[a:b], n[a:b]))) for a, b in zip(starts[:-1], starts[1:])]
+    return rows, inverse.ravel(), groups
+
+
+def _near(a: str, b: str) -> bool:
+    """One edit apart (a transposition counts as one): a typo of each other."""
+    return OSA.distance(a, b, score_cutoff=1) <= 1
+
+
+def _identity_mismatch(table: _Table, group: FieldGroup, cols, codes, cluster) -> np.ndarray:
+    """Per candidate e-mail: how badly its local part fits the customer. Each letter run that
+    cannot be spelt from the words (or initials) of the names the customer's records carry
+    counts 1 (a one-letter typo, a dot inserted inside a name: "j.ordan", "smth"); a 2- or
+    4-digit run that is not their birth year (84, 1984) counts 1 only against a one-edit
+    variant that has it right (swapped year digits) — a second address with other digits is no
+    typo. Customers without a Latin/pinyin name or birth date give no evidence (0)."""
+    key = np.zeros(len(cluster), np.int64)
+    if group.name != "email" or len(cluster) == 0:
+        return key
+    in_rows, inverse, groups = _value_groups(cluster, cols[0].uniques, codes, codes[:, 0] >= 0)
+    if not groups:
+        return key
+    members = np.flatnonzero(np.isin(table.cluster, [c for c, _ in groups]))
+    names = pd.concat([pd.DataFrame({"cluster": table.cluster[members], "text": col.uniques[col.codes[members]]})
+                       for col in (table.columns[n] for n in NAME_TOKEN_COLUMNS)], ignore_index=True)
+    names = names[names["text"].notna()].drop_duplicates()
+    words: dict[int, set[str]] = {}
+    for c, t in zip(names["cluster"].tolist(), names["text"].str.lower().tolist()):
+        words.setdefault(c, set()).update(w for w in _RUN_RE.findall(t) if len(w) > 1 and w.isalpha())
+    born = table.columns["birth_date_std"]
+    dates = pd.DataFrame({"cluster": table.cluster[members], "year": born.uniques[born.codes[members]]}).dropna()
+    years: dict[int, set[str]] = {}
+    for c, d in zip(dates["cluster"].tolist(), dates["year"].astype(str).str[:4].tolist()):
+        years.setdefault(c, set()).update((d, d[2:]))
+
+    scores = []
+    for c, values in groups:
+        tokens, yy = words.get(c), years.get(c)
+        spelling, year = [], []
+        for value, _ in values:
+            runs = _RUN_RE.findall(value.rpartition("@")[0].lower())
+            spelling.append(sum(not _spelt(r, tokens) for r in runs if r.isalpha()) if tokens else 0)
+            year.append(sum(r not in yy for r in runs if r.isdigit() and len(r) in (2, 4)) if yy else 0)
+        texts = [v for v, _ in values]
+        scores += [spelling[i] + any(year[j] < year[i] and _near(texts[i], texts[j]) for j in range(len(texts)))
+                   for i in range(len(texts))]
+    key[in_rows] = np.asarray(scores, np.int64)[inverse]
+    return key
+
+
+def _support(cols, codes, cluster) -> np.ndarray:
+    """Per candidate: minus the number of the cluster's records holding this value or a one-edit
+    variant of it. Of three spellings, two of them typos of the third, the third has the most
+    support; two spellings one edit apart tie (no evidence)."""
+    key = np.zeros(len(cluster), np.int64)
+    in_rows, inverse, groups = _value_groups(cluster, cols[0].uniques, codes, codes[:, 0] >= 0)
+    support = []
+    for _, values in groups:
+        support += [sum(n for w, n in values if w == v or _near(v, w)) for v, _ in values]
+    if groups:
+        key[in_rows] = -np.asarray(support, np.int64)[inverse]
+    return key
+
+
+def _spelt(segment: str, words: set[str]) -> bool:
+    """Can `segment` be written as a run of these words and their initials (jsmith, smithj, xiexuedong)?"""
+    initials = {w[0] for w in words}
+    reach = [False] * (len(segment) + 1)
+    reach[0] = True
+    for i in range(len(segment)):
+        if not reach[i]:
+            continue
+        if segment[i] in initials:
+            reach[i + 1] = True
+        for w in words:
+            if segment.startswith(w, i):
+                reach[i + len(w)] = True
+    return reach[-1]
 
 
 def _lineage(win: pd.DataFrame, master: str) -> pd.DataFrame:

@@ -392,37 +392,90 @@ def validate_standardized(std: pd.DataFrame, suites: dict[str, LoadedSuite]) -> 
     return report
 
 
-def _result_frames(tables: dict[str, pd.DataFrame], std: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Tables plus the helper columns that turn cross-table rules into column checks."""
-    frames = dict(tables)
-    master = tables.get("master_customer")
-    xref = tables.get("customer_xref")
+def _result_frames(tables: dict[str, pd.DataFrame], std: pd.DataFrame,
+                   whole: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+    """Tables plus the helper columns that turn cross-table rules into column checks.
+
+    `whole` (an incremental run, whose tables hold only the rows it changed) gives the key sets
+    of the whole master after the run: `master_ids`, `xref_master_ids`, `xref_keys`; the
+    cross-table checks of the changed rows are made against them. With `changed_keys` the
+    accepted-records batch holds only those records and the failing ones.
+    """
+    frames = {name: getattr(t, "rows", t) for name, t in tables.items()}  # a store.Scoped → its rows
+    master = frames.get("master_customer")
+    xref = frames.get("customer_xref")
     def distinct(frame: pd.DataFrame | None, column: str) -> pd.Index:
         return pd.Index(frame[column].dropna().unique()) if frame is not None and column in frame else pd.Index([])
 
-    master_ids = distinct(master, "master_id")
-    xref_masters, xref_keys = distinct(xref, "master_id"), distinct(xref, "record_key")
+    if whole is not None:
+        master_ids = pd.Index(list(whole["master_ids"]))
+        xref_masters, xref_keys = pd.Index(list(whole["xref_master_ids"])), pd.Index(list(whole["xref_keys"]))
+    else:
+        master_ids = distinct(master, "master_id")
+        xref_masters, xref_keys = distinct(xref, "master_id"), distinct(xref, "record_key")
     if master is not None and "master_id" in master:
         frames["master_customer"] = master.assign(has_xref=master["master_id"].isin(xref_masters))
     if xref is not None and "master_id" in xref:
         frames["customer_xref"] = xref.assign(xref_master_exists=xref["master_id"].isin(master_ids))
     keys = std["record_key"] if std is not None and "record_key" in std else pd.Series(dtype=object)
-    frames[ACCEPTED_RECORDS] = pd.DataFrame({"record_key": keys.to_numpy(), "in_xref": keys.isin(xref_keys).to_numpy()})
+    accepted = pd.DataFrame({"record_key": keys.to_numpy(), "in_xref": keys.isin(xref_keys).to_numpy()})
+    if whole is not None and whole.get("changed_keys") is not None:
+        # checked over every accepted record; the expectation itself sees the records this run
+        # changed plus any record that fails, so a failure anywhere is still reported
+        accepted = accepted[accepted["record_key"].isin(whole["changed_keys"]).to_numpy() | ~accepted["in_xref"]]
+    frames[ACCEPTED_RECORDS] = accepted.reset_index(drop=True)
     return frames
 
 
 def validate_result(
-    tables: dict[str, pd.DataFrame], std: pd.DataFrame, suites: dict[str, LoadedSuite]
+    tables: dict[str, pd.DataFrame], std: pd.DataFrame, suites: dict[str, LoadedSuite],
+    whole: dict[str, Any] | None = None,
 ) -> ValidationReport:
-    """`result` suite: each expectation runs on the table named in its `meta.table`."""
+    """`result` suite: each expectation runs on the table named in its `meta.table`.
+
+    An incremental run passes only the rows it changed (and `whole`, see _result_frames): row
+    expectations then check just those rows — the others were checked when they were written.
+    """
     report = ValidationReport(stage="result")
     suite = suites.get("result")
     if suite is None or not suite.expectations:
         return report
-    frames = _result_frames(tables, std)
+    frames = _result_frames(tables, std, whole)
     for table in dict.fromkeys(t or DEFAULT_RESULT_TABLE for t in suite.tables):
-        _run_suite(report, suite.for_table(table), table, frames.get(table))
+        part = suite.for_table(table)
+        rows = [i for i, e in enumerate(part.expectations) if not _counts_rows(e)]
+        counted = _whole_rows(table, std, whole) if whole is not None and len(rows) < len(part.expectations) else None
+        if counted is not None:  # row counts: on the whole table
+            _run_suite(report, _subset(part, [i for i in range(len(part.expectations)) if i not in rows]),
+                       table, counted)
+            part = _subset(part, rows)
+            if not part.expectations:
+                continue
+        _run_suite(report, part, table, frames.get(table))
     return report
+
+
+def _counts_rows(expectation) -> bool:
+    """A table-level expectation about the number of rows (needs the whole table)."""
+    return str(getattr(expectation, "expectation_type", "")).startswith("expect_table_row_count")
+
+
+def _subset(suite: LoadedSuite, keep: list[int]) -> LoadedSuite:
+    return LoadedSuite(suite.name, suite.path, [suite.expectations[i] for i in keep],
+                       [suite.severities[i] for i in keep], [suite.tables[i] for i in keep], suite.date_columns)
+
+
+def _whole_rows(table: str, std: pd.DataFrame | None, whole: dict[str, Any]) -> pd.DataFrame | None:
+    """One key column per row of the whole table after an incremental run: what row-count
+    expectations are checked on (no other column is needed). None: the table is whole already."""
+    if table == "master_customer":
+        return pd.DataFrame({"master_id": pd.Series(sorted(whole["master_ids"]), dtype=object)})
+    if table == "customer_xref":
+        return pd.DataFrame({"record_key": pd.Series(sorted(whole["xref_keys"]), dtype=object)})
+    if table == ACCEPTED_RECORDS:
+        keys = std["record_key"] if std is not None and "record_key" in std else pd.Series(dtype=object)
+        return pd.DataFrame({"record_key": keys.to_numpy()})
+    return None
 
 
 # --------------------------------------------------------------------------- outputs

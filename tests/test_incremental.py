@@ -1,7 +1,10 @@
 """combine_with_prior and merge_overrides: what counts as changed, what is retired, which prior
-edges survive, and how rules/overrides.yaml plus review decisions become one frame."""
+edges survive, and how rules/overrides.yaml plus review decisions become one frame; the affected
+region an incremental run reclusters; link restricted to the records near new ones."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -120,3 +123,155 @@ def test_malformed_overrides_name_the_file_and_the_entry(bad):
 def test_shipped_overrides_file_is_valid_and_empty():
     rules = load_rules(DEFAULT_RULES_DIR)
     assert merge_overrides(rules.overrides, PriorState.empty().overrides).empty
+
+
+# ------------------------------------------------------------------ the affected region
+def _prior_with(xref: list[tuple[str, str]], edges: list[tuple[str, str]], reasons: dict | None = None) -> PriorState:
+    p = PriorState.empty()
+    p.xref = pd.DataFrame([(k, k.split("|")[0], k.split("|")[1], m, None, (reasons or {}).get(k, "matched"))
+                           for k, m in xref],
+                          columns=["record_key", "source", "source_record_id", "master_id", "match_probability",
+                                   "reason"])
+    p.edges = pd.DataFrame([(l, r, 10.0, 0.99, "match") for l, r in edges],
+                           columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
+    return p
+
+
+def _combined(changed=(), retired=()) -> "Combined":
+    from pipeline.incremental import Combined
+
+    return Combined(records=pd.DataFrame(), changed_keys=set(changed),
+                    retired=pd.DataFrame({"record_key": list(retired)}), kept_edges=pd.DataFrame())
+
+
+def _pairs(edges):
+    return pd.DataFrame([(l, r, 10.0, 0.99, "match") for l, r in edges],
+                        columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
+
+
+NO_OVERRIDES = pd.DataFrame(columns=["record_key_l", "record_key_r", "kind", "origin"])
+
+
+def test_region_holds_what_lost_a_record_and_what_gained_one_not_the_rest():
+    from pipeline.incremental import affected_region
+
+    # prior: a|1-a|2-a|3 one master (M1), a|4 alone (M2), b|1-b|2 (M3) untouched by this run
+    prior = _prior_with([("a|1", "M1"), ("a|2", "M1"), ("a|3", "M1"), ("a|4", "M2"), ("b|1", "M3"), ("b|2", "M3")],
+                        [("a|1", "a|2"), ("a|2", "a|3"), ("b|1", "b|2")])
+    keys = ["a|1", "a|2", "a|3", "a|4", "a|5", "b|1", "b|2"]
+    # a|3 changed and no longer links; a|5 is new and links to a|4
+    pairs = _pairs([("a|1", "a|2"), ("b|1", "b|2"), ("a|4", "a|5")])
+    scope = affected_region(keys, pairs, NO_OVERRIDES, prior, _combined(changed={"a|3", "a|5"}), NO_OVERRIDES)
+    assert scope.keys == {"a|1", "a|2", "a|3", "a|4", "a|5"}  # M1 lost a|3: a|1, a|2 are reclustered too
+    assert scope.prior_ids == {"M1", "M2"}
+    # a retired record pulls in the rest of its prior master
+    scope = affected_region(["a|1", "a|2", "a|4", "b|1", "b|2"], _pairs([("a|1", "a|2"), ("b|1", "b|2")]),
+                            NO_OVERRIDES, prior, _combined(retired={"a|3"}), NO_OVERRIDES)
+    assert scope.keys == {"a|1", "a|2"} and scope.prior_ids == {"M1"}
+    # nothing changed: nothing to do
+    scope = affected_region(keys[:4] + keys[5:], pairs.iloc[:2], NO_OVERRIDES, prior, _combined(), NO_OVERRIDES)
+    assert scope.keys == set() and scope.prior_ids == set()
+
+
+def test_region_follows_changed_overrides_and_unknown_prior_overrides():
+    from pipeline.incremental import affected_region
+
+    prior = _prior_with([("a|1", "M1"), ("a|2", "M2"), ("a|3", "M3"), ("a|4", "M3")], [("a|3", "a|4")],
+                        reasons={"a|3": "must_link", "a|4": "must_link"})
+    keys = ["a|1", "a|2", "a|3", "a|4"]
+    pairs = _pairs([("a|3", "a|4")])
+    must = pd.DataFrame([("a|1", "a|2", "must_link", "rules/overrides.yaml")],
+                        columns=["record_key_l", "record_key_r", "kind", "origin"])
+    # a must-link added since the prior run: both records (and their masters) are reclustered
+    scope = affected_region(keys, pairs, must, prior, _combined(), NO_OVERRIDES)
+    assert scope.keys == {"a|1", "a|2"} and scope.prior_ids == {"M1", "M2"}
+    # the same overrides as before: nothing to do
+    assert affected_region(keys, pairs, must, prior, _combined(), must).keys == set()
+    # unknown prior overrides: every record named by one, and every master shaped by one
+    scope = affected_region(keys, pairs, must, prior, _combined(), None)
+    assert scope.keys == {"a|1", "a|2", "a|3", "a|4"}
+
+
+def test_overrides_round_trip_through_their_stored_text():
+    from pipeline.incremental import overrides_from_text, overrides_text
+
+    ov = merge_overrides({"must_link": [["crm_a:1", "crm_b:2"]], "unmerge": ["crm_a:7"]}, PriorState.empty().overrides)
+    back = overrides_from_text(overrides_text(ov))
+    assert overrides_text(back) == overrides_text(ov)
+    assert overrides_from_text(None) is None
+
+
+# ------------------------------------------------------------------ link restricted to records near new ones
+@pytest.fixture(scope="module")
+def generated_std(tmp_path_factory):
+    from pipeline.generate import generate
+    from pipeline.ingest import discover_inputs, ingest
+    from pipeline.standardize import quarantine_unidentifiable, standardize
+
+    rules = load_rules(DEFAULT_RULES_DIR)
+    info = generate(customers=600, seed=5, out_dir=tmp_path_factory.mktemp("gen"))
+    records = ingest(discover_inputs([Path(info["files"][0]).parent]), rules).records
+    std, _ = standardize(records, rules, workers=1)
+    std, _ = quarantine_unidentifiable(std, rules)
+    return std, rules
+
+
+def _sorted_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    return pairs.sort_values(["record_key_l", "record_key_r"]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("matching", [
+    {},  # the shipped rules
+    # small blocks and a wide sorted-neighbourhood window: frequent values on both sides of the cut
+    {"blocking": {"max_block_size": 3, "rules": [
+        {"name": "email", "columns": ["email_key"]}, {"name": "dob_last", "columns": ["birth_date_std",
+                                                                                       "last_name_key:initial"]},
+        {"name": "soundex", "columns": ["last_name_key:soundex", "birth_date_std:year"]},
+        {"name": "nb", "method": "sortedneighbourhood", "columns": ["name_key"], "window": 5}]},
+     "shared_value_limit": 2},
+])
+def test_link_near_new_records_gives_the_pairs_of_linking_everything(generated_std, matching):
+    import numpy as np
+
+    from pipeline.link import link
+    from pipeline.settings import Rules
+
+    std, shipped = generated_std
+    rules = Rules(matching={**shipped.matching, **matching, "u_sample_pairs": 50_000})
+    model = link(std, rules, workers=1).model
+    rng = np.random.default_rng(3)
+    new = set(rng.choice(std["record_key"].to_numpy(), size=len(std) // 30, replace=False))
+    near = link(std, rules, model=model, new_keys=new, workers=1)
+    whole = link(std, rules, model=model, new_keys=new, workers=1, restrict=False)
+    assert len(near.pairs) > 10
+    pd.testing.assert_frame_equal(_sorted_pairs(near.pairs), _sorted_pairs(whole.pairs))
+    total = lambda s: s.set_index("rule").loc["total", ["pairs", "match", "review", "non_match"]].tolist()  # noqa: E731
+    assert total(near.blocking_summary) == total(whole.blocking_summary)
+
+
+def test_link_near_new_keeps_a_too_frequent_neighbourhood_value_too_frequent(generated_std):
+    """A value too frequent for the sorted-neighbourhood window (here 'carl c', 5 holders, block
+    limit 3) is skipped by linking everything; when one of its holders is kept through another
+    rule (the shared e-mail), all of them must be, or the value would count as a neighbour."""
+    from pipeline.link import link
+    from pipeline.settings import Rules
+
+    std, shipped = generated_std
+    model = link(std.head(400), Rules(matching={**shipped.matching, "u_sample_pairs": 20_000}), workers=1).model
+
+    def row(key, first, last, email=None):
+        return {"record_key": key, "source": "s", "source_record_id": key[2:], "first_name_key": first,
+                "last_name_key": last, "name_key": f"{first} {last}", "email_key": email}
+
+    frame = pd.DataFrame([row("s|n1", "bob", "b", "x@y.com"), row("s|a", "alice", "a"), row("s|d", "dan", "d"),
+                          row("s|e", "eve", "e"), row("s|c1", "carl", "c", "x@y.com"),
+                          *[row(f"s|c{i}", "carl", "c") for i in range(2, 6)]])
+    rules = Rules(matching={**shipped.matching, "shared_value_limit": 0, "blocking": {"max_block_size": 3, "rules": [
+        {"name": "email", "columns": ["email_key"]},
+        {"name": "nb", "method": "sortedneighbourhood", "columns": ["name_key"], "window": 3}]}})
+    near = link(frame, rules, model=model, new_keys={"s|n1"}, workers=1)
+    whole = link(frame, rules, model=model, new_keys={"s|n1"}, workers=1, restrict=False)
+    total = lambda s: s.set_index("rule").loc["total", ["pairs", "match", "review", "non_match"]].tolist()  # noqa: E731
+    assert total(whole.blocking_summary)[0] == 3  # e-mail: n1-c1; window: n1-alice, n1-dan
+    assert total(near.blocking_summary) == total(whole.blocking_summary)
+    pd.testing.assert_frame_equal(_sorted_pairs(near.pairs), _sorted_pairs(whole.pairs))

@@ -302,7 +302,7 @@ def test_comparison_levels():
     lv = levels_frame(compare_pairs(cols, np.array([0, 0, 0, 1]), np.array([1, 2, 3, 2])))
     assert lv.loc[0].to_dict() == {
         "first_name": "jw_0.92", "last_name": "jw_0.80", "birth_date": "one_char", "email": "fuzzy_local",
-        "phone": "different", "address": "fuzzy", "suffix": "null", "gender": "different",
+        "phone": "different", "address": "fuzzy", "suffix": "null", "gender": "different", "national_id": "null",
     }
     assert lv.loc[1, "first_name"] == "exact" and lv.loc[1, "last_name"] == "exact"  # swapped order
     assert lv.loc[1, "birth_date"] == "same_year"  # year-only value

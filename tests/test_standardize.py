@@ -400,6 +400,25 @@ def test_untyped_numbers_and_plus_tags_are_flagged_for_survivorship():
     assert std.loc[0, "email_key"] == "alroy@gmail.com"
 
 
+@pytest.mark.parametrize("mobile, landline, phone, region, expect", [
+    # (mobile_std, landline_std, mobile slot guessed, landline slot guessed)
+    (None, None, "415-800-3186", "US", ("+14158003186", None, True, False)),  # untyped column, US: a guess
+    ("415-800-3186", None, None, "US", ("+14158003186", None, False, False)),  # the column says mobile
+    (None, "415-800-3186", None, "US", (None, "+14158003186", False, False)),  # the column says landline
+    (None, None, "+86 138 0013 8000", None, ("+8613800138000", None, False, False)),  # phonenumbers: mobile
+    (None, None, "010-65871234", "CN", (None, "+861065871234", False, False)),  # phonenumbers: landline
+    # two untyped numbers: the first fills the mobile slot, the second the landline slot, both guessed
+    (None, None, "415-800-3186 / 415-800-3100", "US", ("+14158003186", "+14158003100", True, True)),
+    # a typed mobile and an untyped number: only the landline slot is a guess
+    ("415-800-3186", None, "415-800-3100", "US", ("+14158003186", "+14158003100", False, True)),
+    # the untyped number of a record that has a typed one fills nothing: no guess anywhere
+    ("415-800-3186", "415-800-3100", "415-800-3186", "US", ("+14158003186", "+14158003100", False, False)),
+])
+def test_a_number_whose_type_was_guessed_from_the_untyped_column_is_flagged(mobile, landline, phone, region, expect):
+    m, l, _, mflag, lflag, _ = route_phones(mobile, landline, phone, region)
+    assert (m, l, "type_guessed" in mflag.split(";"), "type_guessed" in lflag.split(";")) == expect
+
+
 def test_pool_run_of_the_whole_stage_equals_the_in_process_run():
     """Every field queued on the pool at once must give exactly the in-process result."""
     import sys

@@ -16,6 +16,7 @@ from pipeline.standardize.company import standardize_company
 from pipeline.standardize.dates import standardize_date
 from pipeline.standardize.emails import email_config, standardize_email
 from pipeline.standardize.names import standardize_gender, standardize_name
+from pipeline.standardize.national_id import standardize_national_id
 from pipeline.standardize.phones import standardize_phone
 
 CASES_FILE = Path(__file__).parent / "data" / "standardize_cases.csv"
@@ -97,6 +98,9 @@ def actual(field: str, raw: str, ctx: dict):
     if field in ("company", "company_key"):
         std, key, _ = standardize_company(raw_v)
         return std if field == "company" else key
+    if field in ("national_id", "national_id_flag"):
+        std, flag = standardize_national_id(raw_v)
+        return std if field == "national_id" else flag
     raise AssertionError(f"unknown field in cases file: {field}")
 
 
@@ -121,3 +125,51 @@ def test_case(case):
             assert got == "", f"{case['raw']!r}: expected a clean value, got flag {got!r} ({case['note']})"
         return
     assert (got or "") == case["expected"], f"{case['raw']!r} → {got!r}, expected {case['expected']!r} ({case['note']})"
+
+
+# ------------------------------------------------------------------ national_id (appended)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pipeline.standardize.national_id import cn_check_digit, is_dummy  # noqa: E402
+
+_ID_TEXT = st.one_of(
+    st.none(),
+    st.text(max_size=40),
+    st.text(alphabet="0123456789Xx -.*:#", max_size=24),
+    st.from_regex(r"\A[0-9]{3}-[0-9]{2}-[0-9]{4}\Z"),
+    st.from_regex(r"\A[1-8][0-9]{16}[0-9Xx]\Z"),
+    st.integers(min_value=-10**20, max_value=10**20),
+    st.floats(allow_nan=True),
+)
+
+
+def test_national_id_cases_are_in_the_table():
+    with CASES_FILE.open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["field"].startswith("national_id")]
+    assert len(rows) >= 15
+    assert {"placeholder", "invalid", "changed"} <= {r["expected"] for r in rows if r["field"].endswith("_flag")}
+
+
+@settings(max_examples=400, deadline=None)
+@given(_ID_TEXT)
+def test_national_id_never_raises_and_is_idempotent(raw):
+    std, flag = standardize_national_id(raw)
+    assert isinstance(flag, str)
+    if std is None:
+        return
+    assert std.isascii() and std.isalnum() and std == std.upper() and 5 <= len(std) <= 20
+    assert not is_dummy(std)
+    again, again_flag = standardize_national_id(std)
+    assert again == std and again_flag == ""  # the canonical form is a fixed point, and clean
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(r"\A[1-8][0-9]{5}(19[0-9]{2}|200[0-9])(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])[0-9]{3}\Z"), st.integers(0, 9))
+def test_national_id_cn_check_digit_accepts_the_right_one_only(first17, wrong):
+    right = cn_check_digit(first17)
+    assert standardize_national_id(first17 + right)[0] == first17 + right
+    other = str(wrong) if str(wrong) != right else "X" if right != "X" else "0"
+    std, flag = standardize_national_id(first17 + other)
+    assert std is None and "invalid" in flag.split(";")

@@ -22,6 +22,7 @@ from pipeline.incremental import combine_with_prior, merge_overrides
 from pipeline.schema import CANONICAL_FIELDS, MASTER_COLUMNS, record_key
 from pipeline.settings import Rules
 from pipeline.store import PUBLISHED_TABLES, Store, StoreError, build_tables, columns_of, open_store
+from pipeline.store.db import utc_now
 from test_postgres import pg_url  # noqa: F401  (session fixture: throwaway PostgreSQL database)
 
 VOLATILE = {"run_id", "created_run", "updated_run", "first_seen_run", "last_seen_run", "at", "created"}
@@ -534,3 +535,61 @@ def test_process_killed_mid_publish_leaves_previous_master_and_lock_free(store, 
     assert read(store_url, "run_log").set_index("run_id").loc["R-KILLED", "status"] == "running"
     fake_run(store, make_std(25), "R2")  # the dead run's lock and transaction are gone
     assert len(read(store_url, "customer_xref")) == 25
+    # the next run, holding the lock, knows the killed one is dead: marked failed, not running forever
+    log = read(store_url, "run_log").set_index("run_id")
+    assert log.loc["R-KILLED", "status"] == "failed"
+    assert log.loc["R-KILLED", "error"] == "abandoned: the process stopped without finishing"
+    assert log.loc["R-KILLED", "finished_at"] is not None and log.loc["R2", "status"] == "success"
+
+
+def _run_then_sigkill(url: str, run_id: str) -> None:
+    """Child process: a real run_log row and lock, then SIGKILL in the middle of publish."""
+    import os
+    import signal
+
+    from pipeline.store import Store
+
+    real = Store._write_table
+
+    def die(self, conn, name, cols, rows):
+        if name == "customer_record":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, conn, name, cols, rows)
+
+    Store._write_table = die
+    s = open_store(url)
+    s.start_run(run_id, utc_now(), ["in.csv"])  # started now: only the lock can tell it is dead
+    with s.lock(run_id):
+        prior = s.load_state()
+        combined = combine_with_prior(make_std(5), prior, Rules())
+        s.publish(run_id, build_tables(
+            run_id=run_id, records=combined.records, run_keys=set(combined.records["record_key"]),
+            retired=combined.retired, quarantine=None, pairs=pd.DataFrame(columns=["record_key_l", "record_key_r",
+                                                                                 "decision"]),
+            clusters=pd.DataFrame({"record_key": combined.records["record_key"],
+                                   "cluster": range(len(combined.records))}),
+            golden=pd.DataFrame({"cluster": range(len(combined.records))}),
+            lineage=pd.DataFrame(columns=["cluster", "field", "value", "record_key", "rule"]),
+            assigned=assign_master_ids(pd.DataFrame({"record_key": combined.records["record_key"],
+                                                     "cluster": range(len(combined.records))}), prior),
+            model=None, overrides=None, prior=prior))
+
+
+def test_sigkilled_run_is_marked_abandoned_by_the_next_run_and_a_waiting_one_is_not(store, store_url):
+    """SIGKILL during publish: the run stays `running` until the next run takes the lock, which
+    marks it failed; a run that merely registered (and may be waiting for the lock) is left alone."""
+    import multiprocessing as mp
+    import signal
+
+    child = mp.get_context("spawn").Process(target=_run_then_sigkill, args=(store_url, "R-SIGKILL"))
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+    assert read(store_url, "run_log").set_index("run_id").loc["R-SIGKILL", "status"] == "running"
+    assert read(store_url, "customer_xref").empty  # nothing of it was published
+    store.start_run("R-WAITING", utc_now(), [])  # alive somewhere, waiting for the lock
+    fake_run(store, make_std(3), "R2")
+    log = read(store_url, "run_log").set_index("run_id")
+    assert log.loc["R-SIGKILL", "status"] == "failed"
+    assert log.loc["R-SIGKILL", "error"] == "abandoned: the process stopped without finishing"
+    assert log.loc["R-WAITING", "status"] == "running"

@@ -247,3 +247,151 @@ def test_no_records_gives_empty_frames_with_the_contract_columns():
     golden, lineage = build_golden(records, clusters, Rules())
     assert golden.empty and list(golden.columns) == list(GOLDEN_COLUMNS)
     assert lineage.empty and list(lineage.columns) == list(LINEAGE_COLUMNS)
+
+
+# ------------------------------------------------------------------ issue 3: contact strategies
+def rec2(key: str, cluster: int, extra: dict | None = None, **values) -> dict:
+    """rec() plus columns outside FIELDS (match keys, name keys, phone flags) given as is."""
+    return {**rec(key, cluster, **values), **(extra or {})}
+
+
+def test_a_typed_mobile_beats_a_more_recent_guessed_number():
+    golden, lineage = build(
+        # web "Phone" (US, type unknown) is the landline; the sales "Mobile" column is typed
+        rec2("web|1", 0, {"mobile_flag": "from_phone;type_guessed"}, mobile="+16025067686", updated_at="2023-01-01"),
+        rec2("sales|1", 0, mobile="+16023337258", created_at="2019-01-01"),
+        # two guessed numbers: nothing to tell them apart but recency
+        rec2("web|2", 1, {"mobile_flag": "from_phone;type_guessed"}, mobile="+12155550100", updated_at="2020-01-01"),
+        rec2("web|3", 1, {"mobile_flag": "from_phone;type_guessed"}, mobile="+12155550199", updated_at="2021-01-01"),
+    )
+    assert golden.loc[0, "mobile"] == golden.loc[0, "phone"] == "+16023337258"
+    assert src(lineage, 0, "mobile") == ("sales|1", "type_evidence")
+    assert golden.loc[1, "mobile"] == "+12155550199"
+    assert src(lineage, 1, "mobile")[1] == "most_recent"
+
+
+def test_a_guessed_number_known_elsewhere_as_the_landline_is_not_the_mobile():
+    guessed = {"mobile_flag": "from_phone;type_guessed"}
+    golden, lineage = build(
+        # the CN CRM has both numbers typed; the newer web record guessed the landline as mobile
+        rec2("cn|1", 0, mobile="+12672346297", landline="+12158224910", created_at="2023-11-07"),
+        rec2("web|1", 0, guessed, mobile="+12158224910", updated_at="2023-11-30"),
+        # a guessed number that is NOT the known landline counts as a mobile: recency decides
+        rec2("cn|2", 1, mobile="+13125550100", landline="+13125550111", created_at="2012-01-01"),
+        rec2("web|2", 1, guessed, mobile="+13125550177", updated_at="2020-01-01"),
+    )
+    assert golden.loc[0, "mobile"] == "+12672346297" and golden.loc[0, "landline"] == "+12158224910"
+    assert src(lineage, 0, "mobile") == ("cn|1", "type_evidence")
+    assert golden.loc[1, "mobile"] == "+13125550177"
+    assert src(lineage, 1, "mobile") == ("web|2", "most_recent")
+
+
+def test_a_record_with_an_old_address_loses_the_mobile():
+    golden, lineage = build(
+        # moved customer: the stale CRM record (old ZIP, typed mobile) vs the web record (new ZIP)
+        rec2("cn|1", 0, mobile="+17732332929", city="Chicago", postal_code="60601", created_at="2011-01-12"),
+        rec2("web|1", 0, {"mobile_flag": "from_phone;type_guessed"}, mobile="+13059094080", city="Miami",
+             postal_code="33101", updated_at="2019-05-06"),
+        # a record without a postal code is not held against
+        rec2("cn|2", 1, mobile="+17735550100", created_at="2011-01-12"),
+        rec2("web|2", 1, {"mobile_flag": "from_phone;type_guessed"}, mobile="+13055550100", city="Miami",
+             postal_code="33101", updated_at="2019-05-06"),
+        rules=load_rules(),  # the shipped address chain: the most recent address is the master's
+    )
+    assert golden.loc[0, "postal_code"] == "33101"
+    assert golden.loc[0, "mobile"] == "+13059094080"
+    assert src(lineage, 0, "mobile") == ("web|1", "same_address")
+    assert golden.loc[1, "mobile"] == "+17735550100"
+    assert src(lineage, 1, "mobile") == ("cn|2", "type_evidence")
+
+
+def email(key: str, cluster: int, address: str, match_key: str | None = None, first=None, last=None,
+          born=None, flag=None, when=None) -> dict:
+    names = {"first_name_key": (first or "").lower() or None, "last_name_key": (last or "").lower() or None}
+    return rec2(key, cluster, {"email_key": match_key or address, **names}, email=address, first_name=first,
+                last_name=last, birth_date=born, email_flag=flag, updated_at=when)
+
+
+def test_email_consensus_on_the_match_key_then_the_name_fit():
+    def rows(**names):
+        return [dict(r, **names) for r in (
+            # two records agree on the mailbox (gmail ignores dots); the newest record has another one
+            email("a|1", 0, "jordan.levi3@gmail.com", "jordanlevi3@gmail.com", when="2016-01-01"),
+            email("a|2", 0, "j.ordan.levi3@gmail.com", "jordanlevi3@gmail.com", when="2024-01-01"),
+            email("a|3", 0, "jlevi@work.com", when="2025-01-01"))]
+
+    # without names: the agreed mailbox, and within it the more recent spelling
+    golden, lineage = build(*rows())
+    assert golden.loc[0, "email"] == "j.ordan.levi3@gmail.com"
+    assert src(lineage, 0, "email") == ("a|2", "most_recent")
+    # with the customer's name: the spelling without a dot inside "jordan"
+    golden, lineage = build(*rows(first_name_key="jordan", last_name_key="levi"))
+    assert golden.loc[0, "email"] == "jordan.levi3@gmail.com"
+    assert src(lineage, 0, "email") == ("a|1", "identity_match")
+    # exact-value frequency alone (the old chain) would have taken the newest, other mailbox
+    old = Rules(survivorship={"fields": {"email": ["valid_only", "most_frequent", "most_recent"]}})
+    assert build(*rows(), rules=old)[0].loc[0, "email"] == "jlevi@work.com"
+
+
+def test_identity_match_drops_typos_against_name_words_and_birth_year():
+    golden, lineage = build(
+        # a one-letter typo inside the pinyin given name, in the newer record
+        email("cn|1", 0, "cai_tongirong87@163.com", first="Tongrong", last="Cai", when="2023-04-09"),
+        email("web|1", 0, "cai_tongrong87@163.com", first="Tongrong", last="Cai", when="2016-12-22"),
+        # swapped year digits: the birth year decides
+        email("cn|2", 1, "haoxilin1987@sina.com", first="Xilin", last="Hao", born="1978-05-02", when="2022-05-01"),
+        email("web|2", 1, "haoxilin1978@sina.com", first="Xilin", last="Hao", born="1978-05-02", when="2018-08-28"),
+        # a second address with other digits is no typo of the first: recency decides
+        email("web|3", 2, "amy.lee84@x.com", first="Amy", last="Lee", born="1984-01-01", when="2018-01-01"),
+        email("web|4", 2, "amylee85@y.com", first="Amy", last="Lee", born="1984-01-01", when="2020-01-01"),
+        # nickname records: the e-mail uses the canonical first name (first_name_key)
+        rec2("web|5", 3, {"first_name_key": "robert", "last_name_key": "smith"}, email="robert.smith@x.com",
+             first_name="Bob", last_name="Smith", updated_at="2018-01-01"),
+        rec2("web|6", 3, {"first_name_key": "robert", "last_name_key": "smith"}, email="robert.smth@x.com",
+             first_name="Bob", last_name="Smith", updated_at="2020-01-01"),
+    )
+    assert golden.loc[0, "email"] == "cai_tongrong87@163.com"
+    assert src(lineage, 0, "email") == ("web|1", "identity_match")
+    assert golden.loc[1, "email"] == "haoxilin1978@sina.com"
+    assert src(lineage, 1, "email") == ("web|2", "identity_match")
+    assert golden.loc[2, "email"] == "amylee85@y.com"
+    assert src(lineage, 2, "email") == ("web|4", "most_recent")
+    assert golden.loc[3, "email"] == "robert.smith@x.com"
+
+
+def test_most_similar_takes_the_spelling_the_others_are_typos_of():
+    golden, lineage = build(
+        email("cn|1", 0, "687380253@qq.com", when="2021-03-09"),
+        email("web|1", 0, "678380253@qq.com", when="2019-12-26"),
+        email("sales|1", 0, "678382053@qq.com", when="2021-05-13"),
+        # two spellings one edit apart: no evidence, recency decides
+        email("cn|2", 1, "480423971@qq.com", when="2017-07-09"),
+        email("sales|2", 1, "48042971@qq.com", when="2022-11-15"),
+    )
+    assert golden.loc[0, "email"] == "678380253@qq.com"
+    assert src(lineage, 0, "email") == ("web|1", "most_similar")
+    assert golden.loc[1, "email"] == "48042971@qq.com"
+
+
+def test_plain_gmail_address_beats_its_plus_tag_and_domain_fix_is_kept():
+    golden, _ = build(
+        email("a|1", 0, "samantha_peterson+news@gmail.com", "samanthapeterson@gmail.com", first="Samantha",
+              last="Peterson", flag="plus_tag", when="2024-01-01"),
+        email("a|2", 0, "samantha_peterson@gmail.com", "samanthapeterson@gmail.com", first="Samantha",
+              last="Peterson", when="2016-01-01"),
+        # the dot variant vs the domain-typo-fixed original: the name decides before prefer_clean
+        email("b|1", 1, "samuel.bak.er@gmail.com", "samuelbaker@gmail.com", first="Samuel", last="Baker",
+              when="2020-12-14"),
+        email("b|2", 1, "samuel.baker@gmail.com", "samuelbaker@gmail.com", first="Samuel", last="Baker",
+              flag="changed;typo_fixed", when="2021-06-29"),
+    )
+    assert golden.loc[0, "email"] == "samantha_peterson@gmail.com"
+    assert golden.loc[1, "email"] == "samuel.baker@gmail.com"
+
+
+def test_most_frequent_argument_is_checked():
+    with pytest.raises(RulesError, match="most_frequent takes no argument or 'match_key'"):
+        survivorship_settings(Rules(survivorship={"fields": {"email": [{"most_frequent": "loudest"}]}}))
+    cfg = survivorship_settings(load_rules())
+    assert ("most_frequent", "match_key") in cfg["chains"]["email"]
+    assert cfg["chains"]["mobile"][:3] == [("valid_only", None), ("same_address", None), ("type_evidence", None)]

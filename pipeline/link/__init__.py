@@ -15,8 +15,19 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CrmcleanError, RulesError
-from .blocking import Candidates, block, rule_columns
-from .compare import FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_pairs, pair_term_frequencies, prepare_columns, term_frequencies
+from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_part, block, rule_columns
+from .compare import (
+    COMPARE_COLUMNS,
+    FEATURE_NAMES,
+    FEATURES,
+    SHARED_VALUE_COLUMNS,
+    TF_COLUMNS,
+    clean_column,
+    compare_pairs,
+    pair_term_frequencies,
+    prepare_columns,
+    term_frequencies,
+)
 from .model import (
     build_model,
     estimate_u,
@@ -64,6 +75,7 @@ DEFAULT_CAPS: list[dict] = [
             "birth_date": ["exact"],
             "email": ["null", "different"],
             "phone": ["null", "landline_exact", "different"],
+            "national_id": ["null", "one_edit", "different"],
         },
         "decision": "review",
     },
@@ -76,6 +88,7 @@ DEFAULT_CAPS: list[dict] = [
             "birth_date": ["null", "same_year", "different", "years_apart"],
             "email": ["null", "different"],
             "phone": ["null", "landline_exact", "different"],
+            "national_id": ["null", "different"],
         },
         "decision": "review",
     },
@@ -155,6 +168,7 @@ COLUMN_FEATURES = {
     "city_std": ("address",),
     "name_suffix_std": ("suffix",),
     "gender_std": ("gender",),
+    "national_id_std": ("national_id",),
 }
 
 
@@ -378,18 +392,42 @@ def link(
     model: dict | None = None,
     new_keys: set[str] | None = None,
     workers: int = 2,
+    restrict: bool = True,
 ) -> LinkResult:
-    """Candidate pairs scored by a Fellegi-Sunter model (trained by EM unless one is given)."""
+    """Candidate pairs scored by a Fellegi-Sunter model (trained by EM unless one is given).
+
+    With `new_keys` and a usable model, only the records that can pair with a new one (see
+    `near_new`) are prepared and blocked, with value frequencies taken from every record:
+    the pairs are the ones linking the whole frame would give (`restrict=False` does that).
+    """
     matching = dict(getattr(rules, "matching", None) or {})
     _thresholds(matching), _caps(matching)  # rules errors before any work
-    frame = _sorted_records(records)
-    keys = frame["record_key"].astype(str).to_numpy(dtype=object)
-    n = len(frame)
-    cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching))
-    is_new = None
-    if new_keys is not None:
-        is_new = np.isin(keys, np.asarray(list(new_keys), dtype=object))
-    cand = block(cols, matching, is_new)
+    # only the key and the compared columns are read: no copy of a wide working set
+    frame = records[[c for c in ("record_key", *COMPARE_COLUMNS) if c in records.columns]]
+    near = None
+    if new_keys is not None and restrict and model_compatible(model):
+        if "record_key" not in frame.columns:
+            raise CrmcleanError("link: the records frame has no record_key column")
+        frame = frame[frame["record_key"].notna()].drop_duplicates("record_key", keep="last")
+        near = near_new(frame, matching, pd.Index(list(new_keys), dtype=object).get_indexer(
+            frame["record_key"].astype(str)) >= 0)
+    if near is not None:  # the records near new ones, sorted, shared values nulled globally
+        frame, is_new, tf, usable = near
+        keys = frame["record_key"].astype(str).to_numpy(dtype=object)
+        n = len(frame)
+        cols = prepare_columns(frame, shared_value_limit=None)
+        cand = _block_usable(cols, matching, is_new, usable)
+    else:
+        frame = _sorted_records(frame)
+        keys = frame["record_key"].astype(str).to_numpy(dtype=object)
+        n = len(frame)
+        is_new = None
+        if new_keys is not None:
+            is_new = pd.Index(list(new_keys), dtype=object).get_indexer(keys) >= 0 if len(new_keys) else np.zeros(
+                n, bool)
+        tf = None
+        cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching))
+        cand = block(cols, matching, is_new)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
     levels = compute_levels(cols, cand.left, cand.right, chunk, max(int(workers or 1), 1))
 
@@ -407,7 +445,8 @@ def link(
         model = dict(model)
         model["thresholds"] = _thresholds(matching)
 
-    tf = term_frequencies(cols)
+    if tf is None:
+        tf = term_frequencies(cols)
     pairs, counts = score_pairs(tf, keys, cand, levels, model, matching)
     summary = cand.summary.copy()
     total = {
@@ -424,3 +463,159 @@ def link(
     for c in ("match", "review", "non_match", "capped"):
         summary[c] = summary[c].astype("Int64")
     return LinkResult(pairs=pairs, model=model, blocking_summary=summary)
+
+
+# ---------------------------------------------------------------- incremental: records near new ones
+
+
+def _global_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, cleaned distinct values) as prepare_columns would clean them (strip,
+    blank = missing), each distinct raw value cleaned once; code -1 = missing."""
+    raw, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    u = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    if pd.api.types.infer_dtype(u, skipna=True) in ("string", "empty"):  # text (as stored): strip in C
+        stripped = u.str.strip()
+        if not (stripped != u).any() and not (stripped == "").any():  # already clean: still distinct
+            return raw.astype(np.int64), u.to_numpy(dtype=object)
+        cleaned = stripped.where(stripped != "", None).to_numpy(dtype=object)
+    else:
+        cleaned = clean_column(u.to_numpy(dtype=object))
+    codes, texts = pd.factorize(pd.Series(cleaned, dtype=object), use_na_sentinel=True)
+    codes = np.append(codes.astype(np.int64), -1)[raw]
+    return codes, np.asarray(texts, dtype=object)
+
+
+def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray):
+    """The rows an incremental link needs, and what linking every row would know about them.
+
+    Kept: new rows, every row sharing a usable block key value with one (a value held by at
+    most max_block_size records), and for sorted-neighbourhood rules every holder of a usable
+    value within the window of a new row's value, in the sorted order of all usable values.
+    Value frequencies (shared-value limit, term frequencies) and block sizes are counted over
+    every row, so the pairs and scores equal those of linking the whole frame; only the
+    blocking summary's block statistics describe the rows kept.
+
+    Returns (rows kept sorted by record_key with shared values nulled, is_new, term
+    frequencies, per rule: is the row's key value usable over all rows), or None when a rule
+    blocks on something other than the comparison columns.
+    """
+    cfg = matching.get("blocking") or {}
+    rules = cfg.get("rules") or DEFAULT_RULES
+    max_block = int(cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE))
+    parts_of = [rule_columns(r) for r in rules]
+    if any(not parts or any(p.partition(":")[0] not in COMPARE_COLUMNS for p in parts) for parts in parts_of):
+        return None
+    n = len(frame)
+    limit = _shared_value_limit(matching)
+    codes: dict[str, np.ndarray] = {}
+    texts: dict[str, np.ndarray] = {}
+    tf_columns = {c for spec in TF_COLUMNS.values() for c in spec.values()}
+    needed = {p.partition(":")[0] for parts in parts_of for p in parts} | tf_columns | set(SHARED_VALUE_COLUMNS)
+    for c in [c for c in COMPARE_COLUMNS if c in needed]:
+        values = frame[c].to_numpy(dtype=object) if c in frame.columns else np.full(n, None, dtype=object)
+        code, text = _global_codes(values)
+        if limit and c in SHARED_VALUE_COLUMNS and len(text):
+            junk = np.bincount(code[code >= 0], minlength=len(text)) > limit
+            code = np.where((code >= 0) & junk[code.clip(min=0)], -1, code)
+        codes[c], texts[c] = code, text
+
+    parts_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def part(p: str) -> tuple[np.ndarray, np.ndarray]:
+        """(code per row, text of each code) of one key part, transforms as blocking applies them."""
+        if p not in parts_cache:
+            column, _, transform = p.partition(":")
+            if not transform:
+                parts_cache[p] = codes[column], texts[column]
+            else:
+                mapped = _key_part({column: texts[column]}, p)
+                sub, uniq = pd.factorize(pd.Series(mapped, dtype=object), use_na_sentinel=True)
+                parts_cache[p] = np.append(sub.astype(np.int64), -1)[codes[column]], np.asarray(uniq, dtype=object)
+        return parts_cache[p]
+
+    def rule_key(parts: list[str]) -> np.ndarray:
+        key = part(parts[0])[0]
+        for p in parts[1:]:
+            other = part(p)[0]
+            both = (key >= 0) & (other >= 0)
+            joined, _ = pd.factorize(np.where(both, key * (int(other.max()) + 1) + other, -1), use_na_sentinel=False)
+            key = np.where(both, joined, -1).astype(np.int64)
+        return key
+
+    keep = is_new.copy()
+    usable: list[np.ndarray] = []
+    for rule, parts in zip(rules, parts_of):
+        key = rule_key(parts)
+        present = key >= 0
+        counts = np.bincount(key[present]) if present.any() else np.zeros(0, np.int64)
+        ok = present.copy()
+        ok[present] = counts[key[present]] <= max_block
+        usable.append(ok)
+        if not ok.any():
+            continue
+        if rule.get("method", "block") != "sortedneighbourhood":
+            keep |= np.isin(key, np.unique(key[is_new & ok]))
+            continue
+        # sorted neighbourhood: the usable values in the order blocking sorts them (their
+        # parts' texts joined as blocking joins them), and the window around each new value
+        rows = np.flatnonzero(ok)
+        values, first = np.unique(key[rows], return_index=True)
+        pick = rows[first]
+        pieces = [part(p) for p in parts]
+        label = np.array(["\x1f".join(t) for t in zip(*(tx[cd[pick]] for cd, tx in pieces))], dtype=object)
+        order = values[np.argsort(label, kind="stable")]
+        rank = np.full(len(counts), -1, np.int64)
+        rank[order] = np.arange(len(order))
+        new_ranks = np.unique(rank[key[is_new & ok]])
+        half = (int(rule.get("window", 3)) - 1) // 2
+        near = (new_ranks[:, None] + np.arange(-half, half + 1)[None, :]).ravel()
+        near = np.unique(near[(near >= 0) & (near < len(order))])
+        keep |= ok & np.isin(key, order[near])
+
+    order = np.flatnonzero(keep)
+    order = order[np.argsort(frame["record_key"].to_numpy(dtype=object)[order], kind="stable")]
+    sub = frame.iloc[order].reset_index(drop=True)
+    for c in SHARED_VALUE_COLUMNS:  # shared values nulled as prepare_columns would on the whole frame
+        if c in sub.columns and c in codes:
+            sub[c] = np.where(codes[c][order] >= 0, sub[c].to_numpy(dtype=object), None)
+    tf: dict[str, np.ndarray] = {}
+    for column in tf_columns:
+        code = codes[column]
+        counts = np.bincount(code[code >= 0], minlength=len(texts[column])).astype(float)
+        freq = np.append(counts / max(counts.sum(), 1.0), np.nan)
+        tf[column] = freq[np.where(code >= 0, code, len(counts))][order]
+    return sub, is_new[order], tf, [u[order] for u in usable]
+
+
+def _block_usable(cols: dict[str, np.ndarray], matching: dict, is_new: np.ndarray,
+                  usable: list[np.ndarray]) -> Candidates:
+    """block() rule by rule on the rows near new ones, each rule seeing only the rows whose key
+    value is usable over all rows (the others get no key: a value too frequent overall stays
+    skipped even if few of its holders were kept). Same union and rule bits as block()."""
+    cfg = matching.get("blocking") or {}
+    rules = cfg.get("rules") or DEFAULT_RULES
+    n = len(is_new)
+    chunks_i, chunks_j, chunks_m, summaries = [], [], [], []
+    for b, (rule, ok) in enumerate(zip(rules, usable)):
+        column = rule_columns(rule)[0].partition(":")[0]
+        view = dict(cols)
+        view[column] = np.where(ok, cols[column], None)
+        one = block(view, {**matching, "blocking": {**cfg, "rules": [rule]}}, is_new)
+        chunks_i.append(one.left.astype(np.int64))
+        chunks_j.append(one.right.astype(np.int64))
+        chunks_m.append(np.where(one.rule_mask > 0, 1 << b, 0).astype(np.int64))
+        summaries.append(one.summary)
+    names = [str(r.get("name") or f"rule{b + 1}") for b, r in enumerate(rules)]
+    i, j, m = np.concatenate(chunks_i), np.concatenate(chunks_j), np.concatenate(chunks_m)
+    if len(i):
+        pair_id = i * max(n, 1) + j
+        order = np.argsort(pair_id, kind="stable")
+        pair_id, m = pair_id[order], m[order]
+        starts = np.flatnonzero(np.r_[True, pair_id[1:] != pair_id[:-1]])
+        mask = np.bitwise_or.reduceat(m, starts)
+        uniq = pair_id[starts]
+        left, right = (uniq // n).astype(np.int32), (uniq % n).astype(np.int32)
+    else:
+        left = right = np.empty(0, np.int32)
+        mask = np.empty(0, np.int64)
+    return Candidates(left, right, mask, names, pd.concat(summaries, ignore_index=True))

@@ -26,6 +26,8 @@ DEFAULT_RULES: list[dict] = [
     {"name": "mobile", "columns": ["mobile_std"]},
     {"name": "landline", "columns": ["landline_std"]},
     {"name": "email", "columns": ["email_key"]},
+    # a personal number (SSN, 身份证号); a value shared by many records is skipped like any key
+    {"name": "national_id", "columns": ["national_id_std"]},
     {"name": "name", "columns": ["name_key"]},
     # a common name (张伟, John Smith) is a block too big to keep; with the birth date it is not
     {"name": "name_dob", "columns": ["name_key", "birth_date_std"]},

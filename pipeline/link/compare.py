@@ -25,6 +25,8 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "address": ("null", "exact", "fuzzy", "same_postal", "same_city", "different"),
     "suffix": ("null", "same", "conflict"),
     "gender": ("null", "same", "different"),
+    # one_edit: one digit mistyped, inserted, dropped, or two neighbours swapped (OSA distance 1)
+    "national_id": ("null", "exact", "one_edit", "different"),
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
 
@@ -36,6 +38,7 @@ TF_COLUMNS: dict[str, dict[str, str]] = {
     "email": {"exact": "email_key"},
     "phone": {"mobile_exact": "mobile_std", "landline_exact": "landline_std"},
     "address": {"exact": "address_std"},
+    "national_id": {"exact": "national_id_std"},
 }
 
 # Standardized columns read by comparison and blocking (missing columns are treated as empty).
@@ -53,6 +56,7 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     "address_std",
     "postal_code_std",
     "city_std",
+    "national_id_std",
 )
 
 JW_HIGH = 0.92
@@ -84,7 +88,8 @@ CODE_GROUPS: tuple[tuple[str, ...], ...] = (
 
 # contact values that identify one person; shared by very many records they are junk
 # ("n/a" address, a switchboard number, info@) and must not count as agreement
-SHARED_VALUE_COLUMNS: tuple[str, ...] = ("email_key", "mobile_std", "landline_std", "phone_std", "address_std")
+SHARED_VALUE_COLUMNS: tuple[str, ...] = ("email_key", "mobile_std", "landline_std", "phone_std", "address_std",
+                                         "national_id_std")
 
 
 def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None) -> dict[str, np.ndarray]:
@@ -290,6 +295,23 @@ def compare_addresses(c_l: dict, c_r: dict) -> np.ndarray:
     return lv
 
 
+def compare_national_ids(c_l: dict, c_r: dict) -> np.ndarray:
+    """exact / one_edit (a single typo: one digit replaced, added or dropped, or two neighbours
+    swapped) / different. Two valid 身份证 are never one edit apart (the check digit catches
+    every single substitution and swap), so one_edit there means a typo, not a relative."""
+    a, b = c_l["national_id_std"], c_r["national_id_std"]
+    both = _both(c_l["national_id_std#"], c_r["national_id_std#"])
+    exact = _eq(c_l["national_id_std#"], c_r["national_id_std#"])
+    lv = np.full(len(a), level_code("national_id", "different"), dtype=np.int8)
+    rest = np.flatnonzero(both & ~exact)
+    if len(rest):
+        one = process.cpdist(a[rest], b[rest], scorer=OSA.distance, score_cutoff=1) <= 1
+        lv[rest[one]] = level_code("national_id", "one_edit")
+    lv[exact] = level_code("national_id", "exact")
+    lv[~both] = 0
+    return lv
+
+
 def compare_simple(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """null / same / different on code arrays (suffix: different = Jr vs Sr conflict; gender)."""
     lv = np.where(_both(a, b), np.where(a == b, 1, 2), 0).astype(np.int8)
@@ -310,6 +332,7 @@ def compare_pairs(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarr
     out[:, 5] = compare_addresses(c_l, c_r)
     out[:, 6] = compare_simple(c_l["name_suffix_std#"], c_r["name_suffix_std#"])
     out[:, 7] = compare_simple(c_l["gender_std#"], c_r["gender_std#"])
+    out[:, 8] = compare_national_ids(c_l, c_r)
     return out
 
 

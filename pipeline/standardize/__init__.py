@@ -17,6 +17,7 @@ from .addresses import standardize_address
 from .company import standardize_company
 from .dates import DEFAULT_SERIAL_RANGE, infer_day_first, standardize_date
 from .emails import email_config, standardize_email
+from .national_id import standardize_national_id
 from .names import PINYIN_RE, nickname_map, pinyin_surnames, standardize_gender, standardize_name
 from .parallel import IN_PROCESS_BELOW, FieldJob, make_pool
 from .phones import route_phones
@@ -24,7 +25,7 @@ from .text import placeholder_sets, placeholders_for
 
 # Bumped whenever the same raw input can standardize differently (new placeholders, nicknames,
 # phone-region rules): a store that reuses prior std values can compare it and re-standardize.
-STANDARDIZE_VERSION = "2"
+STANDARDIZE_VERSION = "3"  # 3: national_id
 
 DATE_FIELDS = ("birth_date", "created_at", "updated_at")
 SUMMARY_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
@@ -46,7 +47,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "gender_std", "gender_flag",
     "email_std", "email_key", "email_flag",
     "mobile_std", "landline_std", "phone_std", "mobile_flag", "landline_flag", "phone_flag",
-    "birth_date_std", "birth_date_flag",
+    "birth_date_std", "birth_date_flag", "national_id_std", "national_id_flag",
     "address_std", "city_std", "state_std", "postal_code_std", "postal_plus4_std", "district_std", "country_std",
     "address_flag", "city_flag", "state_flag", "postal_code_flag", "country_flag",
     "company_std", "company_key", "company_flag",
@@ -262,6 +263,8 @@ def standardize(
         email_job = job(standardize_email, ("email",), (email_cfg,), ("email_std", "email_key", "email_flag"))
         company_job = job(standardize_company, ("company",), (max_chars, placeholders_for(placeholders, "company")),
                           ("company_std", "company_key", "company_flag"))
+        national_id_job = job(standardize_national_id, ("national_id",), (placeholders_for(placeholders, "national_id"),),
+                              ("national_id_std", "national_id_flag"))
         source = _raw(records, "source")
         date_jobs = []
         for field in DATE_FIELDS:
@@ -290,12 +293,12 @@ def standardize(
         gender = gender_job.result()
         _pick_gendered_first_keys(names, gender["gender_std"])
         out = {**names, **gender, **address, **email}
-        for j in (company_job, *date_jobs):
+        for j in (company_job, national_id_job, *date_jobs):
             out.update(j.result())
         sources = {"gender": (gender_job, 0)}
         sources.update({f: (names_job, i) for i, f in enumerate(("full_name", "first_name", "last_name"))})
         sources.update({f: (address_job, i) for i, f in enumerate(("address", "city", "state", "postal_code", "country"))})
-        sources.update({"email": (email_job, 0), "company": (company_job, 0)})
+        sources.update({"email": (email_job, 0), "company": (company_job, 0), "national_id": (national_id_job, 0)})
         sources.update({f: (j, 0) for f, j in zip(DATE_FIELDS, date_jobs)})
         summary_rows = {f: _job_summary_row(f, *sources[f]) for f in SUMMARY_FIELDS if f not in PHONE_FIELDS}
         out.update(phones_job.result())

@@ -207,21 +207,24 @@ def route_phones(mobile, landline, phone, region, default_region: str = "US") ->
     likewise. A number whose type phonenumbers cannot tell (US/CA `either`) fills the slot of the
     column it came from (`phone` → mobile slot first) only when no typed number did. Returns (mobile_std, landline_std,
     phone_std, mobile_flag, landline_flag, phone_flag).
+
+    A slot filled from the untyped `phone` column with such a number gets `type_guessed`: nothing
+    says it is a mobile (or a landline), so survivorship can let a number of known type win.
     """
     cells = {}
     for name, raw in (("mobile", mobile), ("landline", landline), ("phone", phone)):
         cells[name] = parse_cell(str(raw), region, default_region) if raw is not None else ((), ())
     fm, fl, fp = cells["mobile"][0], cells["landline"][0], cells["phone"][0]
     amb = ("either", "other")
-    mobile_std = (
-        _pick(fm, ("mobile",)) or _pick(fp, ("mobile",)) or _pick(fl, ("mobile",)) or _pick(fm, amb) or _pick(fp, amb)
-    )
-    landline_std = (
-        _pick(fl, ("landline",)) or _pick(fp, ("landline",)) or _pick(fm, ("landline",)) or _pick(fl, amb)
-        or _pick(tuple(f for f in fp if f[0] != mobile_std), amb)
-    )
+    mobile_std = _pick(fm, ("mobile",)) or _pick(fp, ("mobile",)) or _pick(fl, ("mobile",)) or _pick(fm, amb)
+    mobile_guessed = mobile_std is None and _pick(fp, amb) is not None
+    mobile_std = mobile_std or _pick(fp, amb)
+    landline_std = _pick(fl, ("landline",)) or _pick(fp, ("landline",)) or _pick(fm, ("landline",)) or _pick(fl, amb)
+    rest = _pick(tuple(f for f in fp if f[0] != mobile_std), amb)
+    landline_guessed = landline_std is None and rest is not None
+    landline_std = landline_std or rest
     if landline_std == mobile_std:
-        landline_std = None
+        landline_std, landline_guessed = None, False
     phone_std = mobile_std or landline_std
     flags = []
     for name, raw, own in (("mobile", mobile, mobile_std), ("landline", landline, landline_std), ("phone", phone, phone_std)):
@@ -237,6 +240,8 @@ def route_phones(mobile, landline, phone, region, default_region: str = "US") ->
             codes.append("from_landline" if any(mobile_std == f[0] for f in fl) else "from_phone")
         if name == "landline" and landline_std and landline_std not in [f[0] for f in found]:
             codes.append("from_mobile" if any(landline_std == f[0] for f in fm) else "from_phone")
+        if (name == "mobile" and mobile_guessed) or (name == "landline" and landline_guessed):
+            codes.append("type_guessed")
         flags.append(flag_for(raw, shown, codes))
     return (mobile_std, landline_std, phone_std, *flags)
 

@@ -36,6 +36,7 @@ from .tables import (
     REPLACED_TABLES,
     RUN_COUNT_COLUMNS,
     TABLES,
+    add_missing_columns,
     columns_of,
     metadata,
 )
@@ -52,6 +53,27 @@ class StoreError(CrmcleanError):
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+ABANDONED_ERROR = "abandoned: the process stopped without finishing"
+
+
+def _run_key(run_id: str) -> tuple[int, int]:
+    """The PostgreSQL advisory lock key of one run's liveness lock (a class apart from the run lock)."""
+    import zlib
+
+    return _PG_LOCK_KEY[0] + 1, zlib.crc32(run_id.encode("utf-8")) & 0x7FFFFFFF
+
+
+def _age_seconds(started: Any, now: datetime) -> float:
+    """Seconds since an ISO time from run_log (0 when it cannot be read: not old)."""
+    try:
+        t = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return (now - t).total_seconds()
 
 
 def _iso(value: Any) -> str | None:
@@ -80,6 +102,10 @@ class PriorState:
     quarantine: pd.DataFrame = field(default_factory=lambda: _empty("quarantine"))
     retired_records: pd.DataFrame = field(default_factory=lambda: _empty_records())
     model_version: int = 0
+    # what an incremental run needs besides (see docs/store.md, "Incremental runs")
+    state: dict = field(default_factory=dict)  # master_state: cluster_fingerprint, overrides
+    review_keys: pd.DataFrame = field(default_factory=lambda: _empty("review_queue")[["record_key_l", "record_key_r"]])
+    slim: bool = False  # records/edges hold only the columns an incremental run reads; masters empty
 
     @classmethod
     def empty(cls) -> "PriorState":
@@ -163,8 +189,13 @@ def _unpack_records(df: pd.DataFrame) -> pd.DataFrame:
     packed = df[OTHER_COLUMNS]
     df = df.drop(columns=[OTHER_COLUMNS])
     if packed.notna().any():
-        extra = pd.DataFrame([json.loads(v) if v else {} for v in packed.tolist()], index=df.index)
+        # each distinct JSON text is parsed once (a few hundred distinct texts for 400k rows)
+        codes, uniques = pd.factorize(packed, use_na_sentinel=True)
+        parsed = pd.DataFrame([json.loads(v) if v else {} for v in uniques] + [{}])
+        extra = parsed.iloc[codes].set_axis(df.index)
         extra = extra.astype(object).where(extra.notna(), None)
+        for c in [c for c in extra.columns if c in df.columns]:  # never two columns of one name
+            df[c] = df[c].where(df[c].notna(), extra.pop(c))
         df = pd.concat([df, extra], axis=1)
     return df
 
@@ -208,6 +239,7 @@ class Store:
         self.lock_timeout = lock_timeout
         self._snapshot: dict[str, pd.DataFrame] = {}  # tables as load_state read them
         self.last_publish: dict[str, dict] = {}
+        self._alive: dict[str, Connection] = {}  # PostgreSQL: per-run lock connections (see start_run)
         try:
             parsed = make_url(url)
         except Exception as exc:
@@ -228,6 +260,7 @@ class Store:
             raise StoreError(f"{self.safe_url}: unsupported database (use sqlite:/// or postgresql+psycopg://)")
         with self._errors("creating the tables"), self.engine.begin() as conn:
             metadata.create_all(conn)
+            add_missing_columns(conn)  # a master created before a column existed (national_id)
             # masters created before delta publishing lack this index (create_all skips old tables)
             conn.exec_driver_sql(
                 "CREATE INDEX IF NOT EXISTS ix_match_edge_pair ON match_edge (record_key_l, record_key_r)")
@@ -265,6 +298,11 @@ class Store:
         with self._errors("registering the run"), self.engine.connect() as conn:
             if conn.execute(select(t.c.run_id).where(t.c.run_id == run_id)).first():
                 raise StoreError(f"run id {run_id} is already in this master's run log; use a new run id")
+        if self.dialect == "postgresql":  # held until the run finishes or its process dies
+            with self._errors("registering the run"):
+                alive = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                alive.execute(text("SELECT pg_advisory_lock(:a, :b)"), dict(zip("ab", _run_key(run_id))))
+                self._alive[run_id] = alive
         with self._errors("registering the run"), self.engine.begin() as conn:
             conn.execute(
                 TABLES["run_log"].insert(),
@@ -292,6 +330,16 @@ class Store:
             if status == "success":
                 raise
             log.warning("could not mark run %s as %s", run_id, status, exc_info=True)
+        finally:
+            self._release_alive(run_id)
+
+    def _release_alive(self, run_id: str) -> None:
+        alive = self._alive.pop(run_id, None)
+        if alive is not None:
+            try:
+                alive.close()  # the session ends: the server releases its advisory lock
+            except SQLAlchemyError:
+                log.warning("could not release the liveness lock of run %s", run_id, exc_info=True)
 
     # -- lock -------------------------------------------------------------------------------
 
@@ -301,10 +349,45 @@ class Store:
         timeout = self.lock_timeout if timeout is None else timeout
         if self.dialect == "postgresql":
             with self._pg_lock(run_id, timeout):
+                self._abandon_dead_runs(run_id, None)
                 yield
         else:
-            with self._file_lock(run_id, timeout):
+            with self._file_lock(run_id, timeout) as last_holder:
+                self._abandon_dead_runs(run_id, last_holder)
                 yield
+
+    def _abandon_dead_runs(self, run_id: str, last_holder: str | None) -> None:
+        """A run killed outright (SIGKILL, power loss) never marks itself failed. Holding the
+        lock proves that no other run is writing, so another `running` run is dead when: on
+        PostgreSQL its liveness lock (taken by start_run, held by its session) is free; on
+        SQLite it is the last holder recorded in the lock file (a holder that finishes clears
+        it), or it started longer ago than any run waits for the lock."""
+        t = TABLES["run_log"]
+        try:
+            with self._errors("checking for abandoned runs"), self.engine.begin() as conn:
+                rows = conn.execute(select(t.c.run_id, t.c.started_at).where(
+                    (t.c.status == "running") & (t.c.run_id != run_id))).fetchall()
+                if not rows:
+                    return
+                now = datetime.now(timezone.utc)
+                grace = max(self.lock_timeout, DEFAULT_LOCK_TIMEOUT) + 60
+                dead = []
+                for rid, started in rows:
+                    if self.dialect == "postgresql":  # its liveness lock is free: its session is gone
+                        a, b = _run_key(rid)
+                        gone = conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": a, "b": b}).scalar()
+                        if gone:
+                            conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), {"a": a, "b": b})
+                    else:
+                        gone = rid == last_holder or _age_seconds(started, now) > grace
+                    if gone:
+                        dead.append(rid)
+                if dead:
+                    conn.execute(t.update().where(t.c.run_id.in_(dead) & (t.c.status == "running")).values(
+                        status="failed", finished_at=utc_now(), error=ABANDONED_ERROR))
+                    log.warning("marked abandoned runs as failed: %s", ", ".join(dead))
+        except StoreError:  # bookkeeping only: never stops the run that holds the lock
+            log.warning("could not check for abandoned runs", exc_info=True)
 
     def _locked_message(self, holder: str | None, started: str | None) -> str:
         who = holder or "unknown run"
@@ -326,7 +409,7 @@ class Store:
         try:
             _LOCAL_HOLDERS[key] = {"run_id": run_id, "started": utc_now()}
             if self.sqlite_path is None:  # in-memory database: only this process can see it
-                yield
+                yield None
                 return
             path = self.sqlite_path.with_name(self.sqlite_path.name + ".lock")
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -340,11 +423,13 @@ class Store:
                             holder = _read_holder(fd)
                             raise RunLocked(self._locked_message(holder.get("run_id"), holder.get("started")))
                         time.sleep(0.1)
+                # a holder that cleaned up left the file empty: a name here was killed holding it
+                last_holder = _read_holder(fd).get("run_id")
                 info = json.dumps({"run_id": run_id, "started": utc_now(), "pid": os.getpid()}).encode()
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, info, 0)
                 try:
-                    yield
+                    yield last_holder
                 finally:
                     os.ftruncate(fd, 0)
                     fcntl.lockf(fd, fcntl.LOCK_UN)
@@ -420,38 +505,155 @@ class Store:
             return _empty(name)
         return _typed(name, pd.DataFrame.from_records(rows, columns=cols, coerce_float=False))
 
-    def load_state(self) -> PriorState:
-        """The last published state (an empty PriorState on a fresh database)."""
+    def read_state(self) -> dict[str, str]:
+        """master_state as {name: value} (empty for a master written before it existed)."""
+        t = TABLES["master_state"]
+        with self._errors("reading the master state"), self.engine.connect() as conn:
+            return {n: v for n, v in conn.execute(select(t.c.name, t.c.value)).fetchall()}
+
+    def load_state(self, record_columns: list[str] | None = None) -> PriorState:
+        """The last published state (an empty PriorState on a fresh database).
+
+        With `record_columns` the state is slim, as an incremental run needs it up front:
+        customer_record with only those columns (plus identity, hashes, bookkeeping and the
+        unpacked `other_columns`), match_edge without evidence, master_customer not at all.
+        The run reads the rest by key afterwards (`read_records`, `read_masters`).
+        """
+        slim = record_columns is not None
         with self._errors("loading the previous master"), self._read_conn() as conn:
-            stored = {name: self.read_table(name, conn) for name in
-                      ("customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")}
-            records = _unpack_records(stored["customer_record"])
-            active = records["status"].fillna("active") != "retired"
+            names = ("customer_xref", "quarantine") if slim else (
+                "customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")
+            stored = {name: self.read_table(name, conn) for name in names}
+            if slim:
+                records, retired = self._slim_records(conn, record_columns)
+                edges = self._select(conn, "match_edge", list(SLIM_EDGE_COLUMNS))
+                masters = _empty("master_customer")
+                history = self._select(conn, "master_id_history", ["master_id", "target_master_id"])
+            else:
+                records = _unpack_records(stored["customer_record"])
+                is_retired = (records["status"].fillna("active") == "retired").to_numpy()
+                records, retired = records[~is_retired], records[is_retired].reset_index(drop=True)
+                edges = stored["match_edge"]
+                masters = stored["master_customer"]
+                history = self.read_table("master_id_history", conn)
+            models = self._select(conn, "match_model", ["version", "model_json"],
+                                  'ORDER BY "version" DESC LIMIT 1')
+            review_keys = self._select(conn, "review_queue", ["record_key_l", "record_key_r"])
+            state_rows = self._select(conn, "master_state", ["name", "value"])
             xref = stored["customer_xref"]
-            models = self.read_table("match_model", conn)
-            history = self.read_table("master_id_history", conn)
-            masters = stored["master_customer"]
             state = PriorState(
-                records=records[active].reset_index(drop=True),
+                records=records.reset_index(drop=True),
                 xref=xref[["record_key", "source", "source_record_id", "master_id", "match_probability", "reason"]],
-                edges=stored["match_edge"],
+                edges=edges,
                 model=None,
                 overrides=self.read_table("review_decision", conn),
                 id_history=history,
                 next_master_number=1,
                 masters=masters,
                 quarantine=stored["quarantine"],
-                retired_records=records[~active].reset_index(drop=True),
+                retired_records=retired,
+                state=dict(zip(state_rows["name"], state_rows["value"])),
+                review_keys=review_keys,
+                slim=slim,
             )
         # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
         self._snapshot = {k: v.copy() for k, v in stored.items()}
         if len(models):
-            latest = models.sort_values("version").iloc[-1]
+            latest = models.iloc[0]
             state.model_version = int(latest["version"])
             state.model = json.loads(latest["model_json"]) if latest["model_json"] else None
-        ids = pd.concat([masters["master_id"], xref["master_id"], history["master_id"], history["target_master_id"]])
+        ids = pd.concat([xref["master_id"], history["master_id"], history["target_master_id"],
+                         masters["master_id"]])
         state.next_master_number = max_master_number(ids) + 1
         return state
+
+    def _slim_records(self, conn: Connection, record_columns: list[str]) -> pd.DataFrame:
+        """Active records with SLIM_RECORD_COLUMNS, `std_fingerprint` (read out of the
+        `other_columns` JSON by the database) and `record_columns`; retired ones with only
+        their key, hash and first/last seen run (their status says which)."""
+        have = set(columns_of("customer_record"))
+        cols = list(dict.fromkeys([*SLIM_RECORD_COLUMNS, *(c for c in record_columns if c in have)]))
+        fingerprint = ("json_extract(other_columns, '$.std_fingerprint')" if self.dialect == "sqlite"
+                       else "(other_columns::json ->> 'std_fingerprint')")
+        active = "WHERE status IS NULL OR status <> 'retired'"
+        pg = self.dialect == "postgresql"
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            if pg:  # a failed statement must not abort the whole read transaction
+                cur.execute("SAVEPOINT crmclean_slim")
+            try:
+                cur.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)}, {fingerprint} '
+                            f'FROM customer_record {active}')
+                rows = cur.fetchall()
+            except Exception:  # no JSON support (or a malformed text): unpack in Python
+                log.debug("reading std_fingerprint in Python", exc_info=True)
+                rows = None
+                if pg:
+                    cur.execute("ROLLBACK TO SAVEPOINT crmclean_slim")
+        finally:
+            cur.close()
+        if rows is None:
+            full = _unpack_records(self._select(conn, "customer_record", [*cols, OTHER_COLUMNS], active))
+            records = full[[*cols, *(["std_fingerprint"] if "std_fingerprint" in full.columns else [])]]
+        else:
+            records = pd.DataFrame.from_records(rows, columns=[*cols, "std_fingerprint"], coerce_float=False) \
+                if rows else pd.DataFrame({c: pd.Series(dtype=object) for c in [*cols, "std_fingerprint"]})
+        retired = self._select(conn, "customer_record", ["record_key", "source", "content_hash", "first_seen_run",
+                                                         "last_seen_run", "status"], "WHERE status = 'retired'")
+        return records.assign(status="active"), retired.reset_index(drop=True)
+
+    def _select(self, conn: Connection, name: str, columns: list[str], tail: str = "",
+                params: tuple | list = ()) -> pd.DataFrame:
+        """Some columns of a table through the plain DBAPI cursor, typed like read_table."""
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            cur.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in columns)} FROM "{name}" {tail}', params)
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        df = pd.DataFrame.from_records(rows, columns=columns, coerce_float=False) if rows else pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in columns})
+        return _typed(name, df, columns)
+
+    def _select_keys(self, conn: Connection, name: str, columns: list[str], key_cols: tuple[str, ...],
+                     keys) -> pd.DataFrame:
+        """Rows whose value in any of `key_cols` is one of `keys` (SQLite: a temporary key table
+        joined by index; PostgreSQL: `= ANY(array)`)."""
+        keys = list(dict.fromkeys(k for k in keys if k is not None))
+        if not keys:
+            return _typed(name, pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), columns)
+        if self.dialect == "postgresql":
+            where = " OR ".join(f'"{c}" = ANY(%s)' for c in key_cols)
+            return self._select(conn, name, columns, f"WHERE {where}", [keys] * len(key_cols))
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            _fill_key_table(cur, keys)
+        finally:
+            cur.close()
+        where = " OR ".join(f'"{c}" IN (SELECT k FROM crmclean_keys)' for c in key_cols)
+        return self._select(conn, name, columns, f"WHERE {where}")
+
+    def read_records(self, keys) -> pd.DataFrame:
+        """Full customer_record rows (any status, `other_columns` unpacked) for these record keys."""
+        with self._errors("reading records of the previous master"), self._read_conn() as conn:
+            rows = self._select_keys(conn, "customer_record", columns_of("customer_record"), ("record_key",), keys)
+        return _unpack_records(rows)
+
+    def read_masters(self, master_ids) -> pd.DataFrame:
+        """master_customer rows for these ids."""
+        with self._errors("reading masters of the previous master table"), self._read_conn() as conn:
+            return self._select_keys(conn, "master_customer", columns_of("master_customer"), ("master_id",),
+                                     master_ids)
+
+    def read_edges(self, record_keys) -> pd.DataFrame:
+        """Full match_edge rows touching any of these record keys."""
+        with self._errors("reading match edges of the previous master"), self._read_conn() as conn:
+            return self._select_keys(conn, "match_edge", columns_of("match_edge"),
+                                     ("record_key_l", "record_key_r"), record_keys)
+
+    def count_rows(self, name: str) -> int:
+        with self._errors(f"counting {name}"), self.engine.connect() as conn:
+            return int(conn.exec_driver_sql(f'SELECT COUNT(*) FROM "{name}"').scalar())
 
     @contextmanager
     def _read_conn(self) -> Iterator[Connection]:
@@ -467,7 +669,8 @@ class Store:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def publish(self, run_id: str, tables: dict[str, pd.DataFrame], delta: bool = True) -> None:
+    def publish(self, run_id: str, tables: dict[str, "pd.DataFrame | Scoped"], delta: bool = True,
+                state: dict[str, str] | None = None) -> None:
         """Replace the published tables (and append this run's history) in ONE transaction.
 
         With `delta` (the default) each replaced table is compared with what is stored and only
@@ -476,13 +679,18 @@ class Store:
         whole. Rows that differ only in bookkeeping (`run_id`) are left alone, so `run_id`
         names the run that last changed the row; `customer_record.last_seen_run` is updated in
         place.
+
+        A table given as `Scoped` (an incremental run) holds the new content of part of the
+        table only: just the stored rows in its scope are read, compared and rewritten (without
+        `delta`: deleted and rewritten), the rest is not read at all. `state` rows are written
+        to master_state in the same transaction.
         """
         missing = [t for t in REPLACED_TABLES if t not in tables]
         if missing:
             raise StoreError(f"publish of run {run_id} is missing tables: {', '.join(missing)}; nothing was published")
         try:
-            prepared = {name: frame_rows(name, tables[name]) for name in (*REPLACED_TABLES, *APPENDED_TABLES)
-                        if name in tables}
+            prepared = {name: frame_rows(name, _rows_of(tables[name]))
+                        for name in (*REPLACED_TABLES, *APPENDED_TABLES) if name in tables}
         except Exception:
             self._snapshot = {}
             raise
@@ -492,6 +700,9 @@ class Store:
                 self._check_snapshot(conn)
                 for name in REPLACED_TABLES:
                     cols, rows = prepared[name]
+                    if isinstance(tables[name], Scoped):
+                        stats[name] = self._publish_scoped(conn, name, cols, rows, tables[name], delta)
+                        continue
                     plan = self._delta_plan(conn, name, cols, rows) if delta else None
                     if plan is None:
                         conn.execute(TABLES[name].delete())
@@ -507,7 +718,48 @@ class Store:
                 for name in APPENDED_TABLES:
                     if name in prepared:
                         self._write_table(conn, name, *prepared[name])
+                if state:
+                    t = TABLES["master_state"]
+                    conn.execute(t.delete().where(t.c.name.in_(list(state))))
+                    conn.execute(t.insert(), [{"name": k, "value": v, "run_id": run_id} for k, v in state.items()])
         self.last_publish = stats
+
+    def _publish_scoped(self, conn: Connection, name: str, cols: list[str], rows: list[tuple], scoped: "Scoped",
+                        delta: bool) -> dict[str, Any]:
+        """Rewrite the part of a table a Scoped value covers (see publish)."""
+        old = self._stored_scope(conn, name, scoped)
+        key_cols = DELTA_KEYS[name]
+        if delta:
+            plan = self._diff(name, cols, rows, old, replace_share=None)
+        else:
+            old_keys = _keys(old, key_cols).tolist() if len(old) else []
+            plan = _DeltaPlan(sorted(set(old_keys), key=str), rows, [])
+        self._delete_keys(conn, name, plan.delete_keys)
+        self._write_table(conn, name, cols, plan.insert_rows)
+        for column, value, keys in [*plan.updates, *scoped.touch]:
+            self._update_column(conn, name, column, value, keys)
+        return {"mode": "scoped", "scope_rows": len(old), "deleted": len(plan.delete_keys),
+                "written": len(plan.insert_rows),
+                "updated": sum(len(k) for _, _, k in [*plan.updates, *scoped.touch])}
+
+    def _stored_scope(self, conn: Connection, name: str, scoped: "Scoped") -> pd.DataFrame:
+        """The stored rows a Scoped value covers, exactly as stored (customer_record packed)."""
+        cols = columns_of(name)
+        key_cols = DELTA_KEYS[name]
+        if len(key_cols) == 1:
+            return self._select_keys(conn, name, cols, key_cols, scoped.keys)
+        # pair tables: every row touching one of `keys`, plus the explicit `pairs`
+        touching = set(scoped.keys)
+        pairs = {tuple(p) for p in scoped.pairs}
+        wanted = touching | {k for p in pairs for k in p}
+        old = self._select_keys(conn, name, cols, key_cols, wanted)
+        if not len(old):
+            return old
+        a, b = key_cols
+        keep = old[a].isin(touching) | old[b].isin(touching)
+        if pairs:
+            keep |= pd.Series([p in pairs for p in zip(old[a], old[b])], index=old.index)
+        return old[keep.to_numpy()].reset_index(drop=True)
 
     @contextmanager
     def _snapshot_consumed(self) -> Iterator[None]:
@@ -539,6 +791,14 @@ class Store:
         old = self._stored(conn, name)
         if not len(old):
             return None
+        return self._diff(name, cols, rows, old, replace_share=FULL_REPLACE_SHARE)
+
+    def _diff(self, name: str, cols: list[str], rows: list[tuple], old: pd.DataFrame,
+              replace_share: float | None) -> "_DeltaPlan | None":
+        """Delete/insert/update turning the rows `old` into `rows` (None: more than
+        `replace_share` of the keys changed, replace the table whole)."""
+        if not len(old):
+            return _DeltaPlan([], rows, [])
         in_place = [c for c in IN_PLACE_COLUMNS.get(name, ()) if c in cols]
         body = [c for c in cols if c not in VOLATILE_COLUMNS.get(name, ()) and c not in in_place]
         old_h = _frame_hashes(name, old, body)
@@ -555,7 +815,7 @@ class Store:
         new_keys = [get_key(r) for r in rows]
         changed = {k for k, c in zip(new_keys, new_changed) if c} | set(old_keys[old_stale])
         n_old = len(set(old_keys)) if len(key_cols) > 1 or name == "master_lineage" else len(old_keys)
-        if len(changed) > FULL_REPLACE_SHARE * max(n_old, 1):
+        if replace_share is not None and len(changed) > replace_share * max(n_old, 1):
             return None
         touched = [k in changed for k in new_keys]
         insert = [r for r, t in zip(rows, touched) if t]
@@ -599,6 +859,10 @@ class Store:
         try:
             if self.dialect == "postgresql":
                 cur.execute(f'UPDATE "{name}" SET "{column}" = %s WHERE "{key}" = ANY(%s)', (value, list(keys)))
+            elif len(keys) > 1000:  # one statement joined to a temporary key table: half the time
+                _fill_key_table(cur, keys)
+                cur.execute(f'UPDATE "{name}" SET "{column}" = ? WHERE "{key}" IN (SELECT k FROM crmclean_keys)',
+                            (value,))
             else:
                 cur.executemany(f'UPDATE "{name}" SET "{column}" = ? WHERE "{key}" = ?', [(value, x) for x in keys])
         finally:
@@ -647,8 +911,14 @@ class Store:
                 cur.close()
 
     def close(self) -> None:
+        for run_id in list(self._alive):
+            self._release_alive(run_id)
         self.engine.dispose()
 
+
+#: customer_record columns a slim load_state always reads (besides the ones asked for)
+SLIM_RECORD_COLUMNS: tuple[str, ...] = ("record_key", "source", "content_hash", "row_hash")
+SLIM_EDGE_COLUMNS: tuple[str, ...] = ("record_key_l", "record_key_r", "match_weight", "match_probability", "decision")
 
 #: key columns by which a delta publish replaces rows (several rows may share a key: lineage)
 DELTA_KEYS: dict[str, tuple[str, ...]] = {
@@ -667,6 +937,33 @@ VOLATILE_COLUMNS: dict[str, tuple[str, ...]] = {
 IN_PLACE_COLUMNS: dict[str, tuple[str, ...]] = {"customer_record": ("last_seen_run",)}
 #: above this share of changed keys a table is simply replaced whole
 FULL_REPLACE_SHARE = 0.5
+
+
+@dataclass
+class Scoped:
+    """The new content of part of a replaced table, for publish (an incremental run).
+
+    The scope is the stored rows whose key (DELTA_KEYS) is in `keys`; for the pair tables
+    (match_edge, review_queue) every row touching one of the record keys in `keys`, plus the
+    explicit (record_key_l, record_key_r) `pairs`. `rows` is everything the scope holds after
+    the run; `touch` lists in-place bookkeeping updates outside it: (column, value, keys).
+    """
+
+    rows: pd.DataFrame
+    keys: Any = ()
+    pairs: Any = ()
+    touch: list = field(default_factory=list)
+
+
+def _fill_key_table(cur, keys) -> None:
+    """SQLite: the connection's temporary key table `crmclean_keys` holds exactly `keys`."""
+    cur.execute("CREATE TEMP TABLE IF NOT EXISTS crmclean_keys (k TEXT PRIMARY KEY)")
+    cur.execute("DELETE FROM crmclean_keys")
+    cur.executemany("INSERT OR IGNORE INTO crmclean_keys (k) VALUES (?)", [(k,) for k in keys])
+
+
+def _rows_of(value: "pd.DataFrame | Scoped") -> pd.DataFrame:
+    return value.rows if isinstance(value, Scoped) else value
 
 
 @dataclass
@@ -722,12 +1019,14 @@ def _read_holder(fd: int) -> dict:
         return {}
 
 
-def _typed(name: str, df: pd.DataFrame) -> pd.DataFrame:
+def _typed(name: str, df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """The same dtypes whatever the backend: text as object (None for NULL), floats as float64,
     integers as int64 (float64 when some are NULL)."""
     if not len(df):
-        return _empty(name)
+        return _empty(name) if columns is None else df
     for col in TABLES[name].columns:
+        if columns is not None and col.name not in columns:
+            continue
         kind = col.type.__class__.__name__
         s = df[col.name]
         if kind in ("Float", "Integer"):

@@ -34,7 +34,9 @@ RECORD_DATA_COLUMNS: tuple[str, ...] = (
     "postal_plus4_std",
     "district_std",
 )
-RECORD_META_COLUMNS: tuple[str, ...] = ("content_hash", "first_seen_run", "last_seen_run", "status")
+#: row_hash: sha1 of the identity/raw columns (locator, file, extra, raw) that are not in
+#: content_hash, so an unchanged record whose row moved in its file is still rewritten
+RECORD_META_COLUMNS: tuple[str, ...] = ("content_hash", "first_seen_run", "last_seen_run", "status", "row_hash")
 OTHER_COLUMNS = "other_columns"
 
 _INT_MASTER = {"record_count"}
@@ -176,6 +178,17 @@ xref_snapshot = Table(
     Column("master_id", Text),
 )
 
+#: What the next run must know about how this master was built (not a published table):
+#: `cluster_fingerprint` (clustering/survivorship rules and code: when it moves, every master is
+#: rebuilt) and `overrides` (the merged overrides the clusters were built with, as JSON).
+master_state = Table(
+    "master_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text),
+    Column("run_id", Text),
+)
+
 #: Replaced wholesale by every publish (the current state).
 REPLACED_TABLES: tuple[str, ...] = (
     "master_customer",
@@ -191,6 +204,26 @@ APPENDED_TABLES: tuple[str, ...] = ("master_id_history", "match_model", "xref_sn
 PUBLISHED_TABLES: tuple[str, ...] = REPLACED_TABLES + APPENDED_TABLES
 
 TABLES: dict[str, Table] = dict(metadata.tables)
+
+
+def add_missing_columns(conn) -> list[str]:
+    """Columns added to a table after a master was created (national_id, …) are added in place,
+    nullable, so an existing SQLite or PostgreSQL master keeps working (create_all skips tables
+    that exist). Returns the `table.column` names added."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(conn)
+    added = []
+    for name, table in TABLES.items():
+        if not inspector.has_table(name):
+            continue
+        have = {c["name"] for c in inspector.get_columns(name)}
+        for column in table.columns:
+            if column.name not in have:
+                type_sql = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {type_sql}')
+                added.append(f"{name}.{column.name}")
+    return added
 
 
 def columns_of(name: str) -> list[str]:
