@@ -184,9 +184,22 @@ def _node_table(records) -> pd.DataFrame:
         frame = pd.DataFrame({"record_key": list(records)})
     if "record_key" not in frame.columns:
         raise ValueError("cluster_records needs a 'record_key' column")
-    frame = frame[frame["record_key"].notna()]
-    frame = frame.drop_duplicates("record_key", keep="last")
-    return frame.sort_values("record_key", kind="stable").reset_index(drop=True)
+    # only the key and the guards' columns are read; the row order is worked out on the key
+    # column alone, then those columns are taken once
+    return _take_sorted_unique(frame[[c for c in ("record_key", *GUARD_COLUMNS) if c in frame.columns]])
+
+
+def _take_sorted_unique(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a record_key, the last of each key, sorted by key: one copy of the frame."""
+    keys = frame["record_key"]
+    pos = np.flatnonzero(keys.notna().to_numpy())
+    values = keys.to_numpy(dtype=object)[pos]
+    last = ~pd.Series(values).duplicated(keep="last").to_numpy()
+    pos, values = pos[last], values[last]
+    pos = pos[np.argsort(values, kind="stable")]
+    out = frame.take(pos)
+    out.index = pd.RangeIndex(len(out))
+    return out
 
 
 def _index_of(keys: np.ndarray, values) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CrmcleanError, RulesError
-from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_part, block, rule_columns
+from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_part, block, rule_columns, rule_pairs
 from .compare import (
     COMPARE_COLUMNS,
     FEATURE_NAMES,
@@ -52,6 +52,7 @@ __all__ = [
 
 DEFAULT_THRESHOLDS = {"match": 0.99, "review": 0.6}
 DEFAULT_CHUNK_SIZE = 200_000
+PARALLEL_BLOCKING_RECORDS = 50_000  # below this, starting the workers costs more than blocking
 DEFAULT_U_SAMPLE = 500_000
 DEFAULT_CAPS: list[dict] = [
     # Jr vs Sr (or II vs III): two generations sharing name, address and phone.
@@ -110,6 +111,7 @@ class LinkResult:
 # ---------------------------------------------------------------- comparison, chunked/parallel
 
 _WORKER_COLS: dict[str, np.ndarray] | None = None
+_WORKER_SCORE: tuple | None = None  # (tf, keys, model, matching, rule_names) for scoring chunks
 
 
 def _init_worker(cols: dict[str, np.ndarray]) -> None:
@@ -122,24 +124,60 @@ def _compare_chunk(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return compare_pairs(_WORKER_COLS, left, right)
 
 
+def _rule_task(rule: dict, b: int, max_block: int, is_new: np.ndarray | None):
+    assert _WORKER_COLS is not None
+    return rule_pairs(_WORKER_COLS, rule, b, max_block, is_new)
+
+
+class _Pool:
+    """One fork pool for a whole link() call (comparison, then scoring), started on first use.
+    fork: the column arrays (and, once set, the scoring inputs) are inherited, not pickled."""
+
+    def __init__(self, cols: dict[str, np.ndarray], workers: int):
+        self.cols, self.workers, self.executor = cols, workers, None
+
+    def usable(self) -> bool:
+        return self.workers > 1 and "fork" in mp.get_all_start_methods()
+
+    def get(self) -> ProcessPoolExecutor:
+        if self.executor is None:
+            self.executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=mp.get_context("fork"), initializer=_init_worker, initargs=(self.cols,)
+            )
+        return self.executor
+
+    def run_rules(self, rules: list[dict], max_block: int, is_new: np.ndarray | None) -> list:
+        """Blocking rules spread over the workers (for ``block``), results in rule order."""
+        futures = [self.get().submit(_rule_task, rule, b, max_block, is_new) for b, rule in enumerate(rules)]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown()
+            self.executor = None
+
+
 def compute_levels(
-    cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray, chunk_size: int, workers: int
+    cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray, chunk_size: int, workers: int,
+    pool: _Pool | None = None,
 ) -> np.ndarray:
-    """Level matrix for all pairs, chunk by chunk; two worker processes for large inputs."""
+    """Level matrix for all pairs, chunk by chunk; worker processes for large inputs."""
     n = len(left)
     out = np.empty((n, len(FEATURE_NAMES)), dtype=np.int8)
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-    if workers > 1 and len(bounds) > 1 and "fork" in mp.get_all_start_methods():
-        # fork: the column arrays are inherited by the workers, not pickled
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=mp.get_context("fork"), initializer=_init_worker, initargs=(cols,)
-        ) as pool:
-            futures = [(s, e, pool.submit(_compare_chunk, left[s:e], right[s:e])) for s, e in bounds]
+    own = pool is None
+    pool = pool or _Pool(cols, workers)
+    try:
+        if pool.usable() and len(bounds) > 1:
+            futures = [(s, e, pool.get().submit(_compare_chunk, left[s:e], right[s:e])) for s, e in bounds]
             for s, e, fut in futures:
                 out[s:e] = fut.result()
-    else:
-        for s, e in bounds:
-            out[s:e] = compare_pairs(cols, left[s:e], right[s:e])
+        else:
+            for s, e in bounds:
+                out[s:e] = compare_pairs(cols, left[s:e], right[s:e])
+    finally:
+        if own:
+            pool.close()
     return out
 
 
@@ -177,37 +215,109 @@ def _blocked_features(rule: dict) -> set[str]:
     return {f for p in parts for f in COLUMN_FEATURES.get(str(p).partition(":")[0], ())}
 
 
+def _known_levels(known: Candidates | None, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """(position in ``known`` or -1) per pair: the candidates' levels are already computed
+    (a training rule on the same column as a blocking rule proposes the same pairs)."""
+    pos = np.full(len(left), -1, dtype=np.int64)
+    if known is None or not len(known.left) or not len(left):
+        return pos
+    n = int(max(known.right.max(), right.max())) + 1
+    have = known.left.astype(np.int64) * n + known.right  # sorted: blocking unions by pair id
+    want = left.astype(np.int64) * n + right
+    at = np.searchsorted(have, want).clip(max=len(have) - 1)
+    hit = have[at] == want
+    pos[hit] = at[hit]
+    return pos
+
+
 def train_em(
     cols: dict[str, np.ndarray],
     levels: np.ndarray,
     n_possible_pairs: float,
     matching: dict,
     workers: int,
+    cand: Candidates | None = None,
+    pool: _Pool | None = None,
+    complete: bool = False,
 ) -> dict:
     """Splink's recipe: u from random record pairs; m by EM sessions, one per training
     blocking rule, each estimating only the features its rule does not force to agree
-    (averaged over sessions); then λ by EM over all candidates with m and u fixed."""
+    (averaged over sessions); then λ by EM over all candidates with m and u fixed.
+
+    With ``cand`` (the candidates whose ``levels`` are given), a training pair that is a
+    candidate reuses its levels; with ``complete`` (``cand`` is every candidate of the blocking
+    rules, not only those touching new records) a training rule that is also a blocking rule
+    takes its pairs from the candidates' rule bits instead of blocking again. The other training
+    pairs and the random pairs for u are compared in one batch (one worker pool)."""
+    plan = plan_training(cols, matching, cand, complete)
+    chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
+    fresh = compute_levels(cols, plan["todo_l"], plan["todo_r"], chunk, workers, pool)
+    return train_from_levels(plan, levels, fresh, n_possible_pairs, matching)
+
+
+def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates | None, complete: bool) -> dict:
+    """The pairs EM training looks at, chosen before any comparison (so that the pairs still
+    to compare, ``todo_l``/``todo_r``, can go to the workers with the candidates): random
+    pairs for u, and per training rule its pairs (sampled down to training_max_pairs)."""
     n = len(next(iter(cols.values())))
     seed = int(matching.get("seed", 42))
-    chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
     ri, rj = sample_random_pairs(n, int(matching.get("u_sample_pairs", DEFAULT_U_SAMPLE)), seed)
-    u = estimate_u(compute_levels(cols, ri, rj, chunk, workers))
-
     max_pairs = int(matching.get("training_max_pairs", DEFAULT_TRAINING_MAX_PAIRS))
-    max_iter = int(matching.get("em_max_iterations", 60))
-    estimates: dict[str, list[np.ndarray]] = {f: [] for f in FEATURE_NAMES}
-    sessions = []
     rng = np.random.default_rng(seed)
+    blocking_cfg = matching.get("blocking") or {}
+    max_block = blocking_cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE)
+    same_rule = {}  # a training rule that is also a blocking rule: its pairs are the candidates with its bit
+    if cand is not None and complete:
+        for b, r in enumerate(blocking_cfg.get("rules") or DEFAULT_RULES):
+            if r.get("method", "block") == "block":
+                same_rule.setdefault(tuple(rule_columns(r)), b)
+    sessions = []  # (rule, rows in cand | None, left, right, pairs found)
     for rule in matching.get("training_rules") or DEFAULT_TRAINING_RULES:
-        cfg = {"blocking": {"rules": [rule], "max_block_size": (matching.get("blocking") or {}).get("max_block_size", 50)}}
-        cand = block(cols, cfg)
-        if len(cand.left) < 20:
-            sessions.append({"rule": rule.get("name"), "pairs": int(len(cand.left)), "used": False})
+        b = same_rule.get(tuple(rule_columns(rule))) if rule.get("method", "block") == "block" else None
+        if b is not None:
+            rows = np.flatnonzero(cand.rule_mask & (1 << b))  # sorted by pair id, as block() returns them
+            left, right = cand.left[rows], cand.right[rows]
+        else:
+            one = block(cols, {"blocking": {"rules": [rule], "max_block_size": max_block}})
+            rows, left, right = None, one.left, one.right
+        if len(left) < 20:
+            sessions.append((rule, None, None, None, int(len(left))))
             continue
-        take = np.arange(len(cand.left))
+        take = np.arange(len(left))
         if len(take) > max_pairs:
             take = np.sort(rng.choice(len(take), size=max_pairs, replace=False))
-        lv = compute_levels(cols, cand.left[take], cand.right[take], chunk, workers)
+        sessions.append((rule, None if rows is None else rows[take], left[take], right[take], 0))
+    # pairs whose levels are not known yet: the random pairs, and session pairs not among the candidates
+    extra = [(ri, rj)] + [(s[2], s[3]) for s in sessions if s[2] is not None and s[1] is None]
+    all_l = np.concatenate([e[0] for e in extra]).astype(np.int64)
+    all_r = np.concatenate([e[1] for e in extra]).astype(np.int64)
+    pos = np.full(len(all_l), -1, dtype=np.int64)
+    pos[len(ri):] = _known_levels(cand, all_l[len(ri):], all_r[len(ri):])
+    todo = np.flatnonzero(pos < 0)
+    return {"n": n, "n_random": len(ri), "sessions": sessions, "pos": pos, "todo": todo,
+            "todo_l": all_l[todo], "todo_r": all_r[todo]}
+
+
+def train_from_levels(plan: dict, levels: np.ndarray, fresh: np.ndarray, n_possible_pairs: float, matching: dict) -> dict:
+    """The model from the candidates' ``levels`` and the levels of the plan's pairs to compare."""
+    max_iter = int(matching.get("em_max_iterations", 60))
+    pos, todo = plan["pos"], plan["todo"]
+    all_lv = np.empty((len(pos), len(FEATURE_NAMES)), dtype=np.int8)
+    all_lv[pos >= 0] = levels[pos[pos >= 0]]
+    all_lv[todo] = fresh
+    u = estimate_u(all_lv[: plan["n_random"]])
+    estimates: dict[str, list[np.ndarray]] = {f: [] for f in FEATURE_NAMES}
+    sessions = []
+    start = plan["n_random"]
+    for rule, rows, left, _, few in plan["sessions"]:
+        if left is None:
+            sessions.append({"rule": rule.get("name"), "pairs": few, "used": False})
+            continue
+        if rows is not None:  # levels taken from the candidates
+            lv = levels[rows]
+        else:
+            lv = all_lv[start : start + len(left)]
+            start += len(left)
         feats = [f for f in FEATURE_NAMES if f not in _blocked_features(rule) and (lv[:, FEATURE_NAMES.index(f)] > 0).any()]
         if not feats:
             continue
@@ -215,7 +325,7 @@ def train_em(
         for f in feats:
             if (lv[:, FEATURE_NAMES.index(f)] > 0).sum() >= 20:
                 estimates[f].append(m[f])
-        sessions.append({"rule": rule.get("name"), "pairs": int(len(take)), "lambda": round(lam, 6), "iterations": it, "estimated": feats})
+        sessions.append({"rule": rule.get("name"), "pairs": int(len(left)), "lambda": round(lam, 6), "iterations": it, "estimated": feats})
     m_final = {}
     for f in FEATURE_NAMES:
         m_final[f] = np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f)
@@ -227,9 +337,9 @@ def train_em(
     prior = float(min(max(prior, 1e-12), 0.5))
     training = {
         "method": "em",
-        "records": int(n),
+        "records": int(plan["n"]),
         "blocked_pairs": int(len(levels)),
-        "u_sample_pairs": int(len(ri)),
+        "u_sample_pairs": int(plan["n_random"]),
         "sessions": sessions,
         "lambda_blocked": round(float(lam_blocked), 8),
         "expected_matches": round(float(expected_matches), 1),
@@ -289,7 +399,9 @@ def decide(prob: np.ndarray, levels: np.ndarray, thresholds: dict, caps: list[di
         hit = np.ones(len(prob), dtype=bool)
         for feature, labels in c["when"].items():
             f = FEATURE_NAMES.index(feature)
-            hit &= np.isin(levels[:, f], [FEATURES[feature].index(l) for l in labels])
+            allowed = np.zeros(len(FEATURES[feature]), dtype=bool)  # a lookup, not np.isin
+            allowed[[FEATURES[feature].index(l) for l in labels]] = True
+            hit &= allowed[levels[:, f]]
         limit = DECISION_RANK[c["decision"]]
         lowered = hit & (rank > limit)
         rank[lowered] = limit
@@ -298,16 +410,24 @@ def decide(prob: np.ndarray, levels: np.ndarray, thresholds: dict, caps: list[di
 
 
 def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> list[str]:
-    """{feature: {"level", "weight"[, "tf_adjustment"]}} as JSON text, one per pair."""
-    parts = []
+    """{feature: {"level", "weight"[, "tf_adjustment"]}} as JSON text, one per pair. Each
+    feature's text is formatted once per distinct (level, weight, adjustment)."""
+    columns = []
     for f, feature in enumerate(FEATURE_NAMES):
-        labels = np.asarray(FEATURES[feature], dtype=object)[levels[:, f]]
-        w = per_feature[feature]
+        w = np.ascontiguousarray(per_feature[feature], dtype=np.float64)
         adj = w - base[feature]
         tf_levels = set(TF_COLUMNS.get(feature, {}))
+        # distinct by bit pattern (-0.0 and 0.0 print differently)
+        wc = pd.factorize(w.view(np.int64))[0].astype(np.int64)
+        ac = pd.factorize(adj.view(np.int64))[0].astype(np.int64)
+        key = (levels[:, f].astype(np.int64) * (int(wc.max(initial=0)) + 1) + wc) * (int(ac.max(initial=0)) + 1) + ac
+        inverse, uniques = pd.factorize(key)
+        first = np.empty(len(uniques), dtype=np.int64)
+        first[inverse[::-1]] = np.arange(len(key))[::-1]
+        labels = np.asarray(FEATURES[feature], dtype=object)[levels[first, f]]
         # an adjustment on a TF level is the term-frequency one; on `different` it is the
         # correlated-disagreement correction (moved: new address and new phone count once)
-        parts.append(
+        texts = np.array(
             [
                 f'"{feature}": {{"level": "{lab}", "weight": {wt:.3f}'
                 + (
@@ -315,10 +435,59 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
                     if abs(a) <= 1e-9
                     else f', "tf_adjustment": {a:.3f}}}' if lab in tf_levels else f', "correlation_adjustment": {a:.3f}}}'
                 )
-                for lab, wt, a in zip(labels, w.tolist(), adj.tolist())
+                for lab, wt, a in zip(labels, w[first].tolist(), adj[first].tolist())
             ]
-        )
-    return ["{" + ", ".join(row) + "}" for row in zip(*parts)]
+            + [""],
+            dtype=object,
+        )[:-1][inverse]
+        columns.append(texts.tolist())
+    return ["{" + ", ".join(row) + "}" for row in zip(*columns)]
+
+
+def _score_numbers(tf: dict[str, np.ndarray], lv: np.ndarray, left: np.ndarray, right: np.ndarray, model: dict,
+                   matching: dict) -> tuple[dict[str, int], tuple]:
+    """One chunk of candidates scored: the decision counts and, for the pairs at or above
+    review only, their numbers (positions, weight, probability, rank, cap, per-feature
+    weights) — small to send back from a worker."""
+    thresholds, caps = _thresholds(matching), _caps(matching)
+    ptf = pair_term_frequencies(tf, left, right, lv)
+    weight, prob, per_feature = score_levels(lv, ptf, model, matching)
+    rank, cap_name = decide(prob, lv, thresholds, caps)
+    counts = {name: int((rank == r).sum()) for r, name in enumerate(("non_match", "review", "match"))}
+    counts["capped"] = int((cap_name != "").sum())
+    keep = np.flatnonzero(rank > 0)
+    pf = np.column_stack([per_feature[f][keep] for f in FEATURE_NAMES]) if len(keep) else np.zeros((0, len(FEATURE_NAMES)))
+    return counts, (keep, weight[keep], prob[keep], rank[keep], cap_name[keep], pf)
+
+
+def _pairs_frame(keys: np.ndarray, rule_names: list[str], lv: np.ndarray, left: np.ndarray, right: np.ndarray,
+                 mask: np.ndarray, numbers: tuple, tables: dict[str, np.ndarray]) -> pd.DataFrame | None:
+    """The output rows of one chunk's kept pairs."""
+    keep, weight, prob, rank, cap_name, pf_matrix = numbers
+    if not len(keep):
+        return None
+    labels = np.array(["non_match", "review", "match"], dtype=object)
+    lk = lv[keep]
+    pf = {f: pf_matrix[:, k] for k, f in enumerate(FEATURE_NAMES)}
+    base = {f: tables[f][lk[:, k]] for k, f in enumerate(FEATURE_NAMES)}
+    return pd.DataFrame(
+        {
+            "record_key_l": keys[left[keep]],
+            "record_key_r": keys[right[keep]],
+            "match_weight": weight.round(4),
+            "match_probability": prob,
+            "decision": labels[rank],
+            "rules": Candidates(left, right, mask, rule_names, pd.DataFrame()).rules_text(mask[keep]),
+            "evidence": evidence_json(lk, pf, base),
+            "cap": cap_name,
+            **{f"w_{f}": pf[f].round(4) for f in FEATURE_NAMES},
+        }
+    )
+
+
+def _score_task(lv, left, right, model, matching):
+    assert _WORKER_COLS is not None
+    return _score_numbers(_WORKER_COLS["\0tf"], lv, left, right, model, matching)
 
 
 def score_pairs(
@@ -328,45 +497,30 @@ def score_pairs(
     levels: np.ndarray,
     model: dict,
     matching: dict,
+    pool: _Pool | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Score every candidate, keep those at or above review, count the rest."""
+    """Score every candidate, keep those at or above review, count the rest. With a pool the
+    scoring of all candidates runs in the workers (given tf at fork); only the kept pairs'
+    numbers come back, and their rows and evidence text are made here."""
     from .model import weight_tables
 
-    thresholds = _thresholds(matching)
-    caps = _caps(matching)
     tables = weight_tables(model, matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
+    bounds = [(s, min(s + chunk, len(levels))) for s in range(0, len(levels), chunk)]
+    parallel = pool is not None and pool.usable() and len(bounds) > 1 and "\0tf" in pool.cols
+    results = []
+    for s, e in bounds:
+        args = (levels[s:e], cand.left[s:e], cand.right[s:e], model, matching)
+        results.append(pool.get().submit(_score_task, *args) if parallel else _score_numbers(tf, *args))
     frames, counts = [], {"match": 0, "review": 0, "non_match": 0, "capped": 0}
-    labels = np.array(["non_match", "review", "match"], dtype=object)
-    for s in range(0, len(levels), chunk):
-        e = min(s + chunk, len(levels))
-        lv, left, right = levels[s:e], cand.left[s:e], cand.right[s:e]
-        ptf = pair_term_frequencies(tf, left, right, lv)
-        weight, prob, per_feature = score_levels(lv, ptf, model, matching)
-        rank, cap_name = decide(prob, lv, thresholds, caps)
-        for r, name in enumerate(labels):
-            counts[name] += int((rank == r).sum())
-        counts["capped"] += int((cap_name != "").sum())
-        keep = np.flatnonzero(rank > 0)
-        if not len(keep):
-            continue
-        lk = lv[keep]
-        pf = {f: per_feature[f][keep] for f in FEATURE_NAMES}
-        base = {f: tables[f][lk[:, k]] for k, f in enumerate(FEATURE_NAMES)}
-        frame = pd.DataFrame(
-            {
-                "record_key_l": keys[left[keep]],
-                "record_key_r": keys[right[keep]],
-                "match_weight": weight[keep].round(4),
-                "match_probability": prob[keep],
-                "decision": labels[rank[keep]],
-                "rules": cand.rules_text(cand.rule_mask[s:e][keep]),
-                "evidence": evidence_json(lk, pf, base),
-                "cap": cap_name[keep],
-                **{f"w_{f}": pf[f].round(4) for f in FEATURE_NAMES},
-            }
-        )
-        frames.append(frame)
+    for (s, e), r in zip(bounds, results):
+        c, numbers = r.result() if parallel else r
+        for k in counts:
+            counts[k] += c[k]
+        frame = _pairs_frame(keys, cand.rule_names, levels[s:e], cand.left[s:e], cand.right[s:e],
+                             cand.rule_mask[s:e], numbers, tables)
+        if frame is not None:
+            frames.append(frame)
     pairs = pd.concat(frames, ignore_index=True) if frames else empty_pairs()
     return pairs, counts
 
@@ -381,9 +535,15 @@ def empty_pairs() -> pd.DataFrame:
 def _sorted_records(records: pd.DataFrame) -> pd.DataFrame:
     if "record_key" not in records.columns:
         raise CrmcleanError("link: the records frame has no record_key column")
-    frame = records[records["record_key"].notna()]
-    frame = frame.drop_duplicates("record_key", keep="last")
-    return frame.sort_values("record_key", kind="stable").reset_index(drop=True)
+    # the order is worked out on the key column alone, then the frame is taken once
+    keys = records["record_key"]
+    pos = np.flatnonzero(keys.notna().to_numpy())
+    values = keys.to_numpy(dtype=object)[pos]
+    last = ~pd.Series(values).duplicated(keep="last").to_numpy()
+    pos, values = pos[last], values[last]
+    out = records.take(pos[np.argsort(values, kind="stable")])
+    out.index = pd.RangeIndex(len(out))
+    return out
 
 
 def link(
@@ -425,29 +585,45 @@ def link(
         if new_keys is not None:
             is_new = pd.Index(list(new_keys), dtype=object).get_indexer(keys) >= 0 if len(new_keys) else np.zeros(
                 n, bool)
-        tf = None
         cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching))
-        cand = block(cols, matching, is_new)
+        tf = term_frequencies(cols)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
-    levels = compute_levels(cols, cand.left, cand.right, chunk, max(int(workers or 1), 1))
+    # one worker pool for blocking (large frames), comparing and scoring; columns, tf and keys
+    # are inherited at fork
+    pool = _Pool({**cols, "\0tf": tf, "\0keys": keys}, max(int(workers or 1), 1))
+    try:
+        if near is None:
+            parallel = pool.usable() and n >= PARALLEL_BLOCKING_RECORDS
+            cand = block(cols, matching, is_new, pool.run_rules if parallel else None)
+        return _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool)
+    finally:
+        pool.close()
 
+
+def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool) -> LinkResult:
+    """link() after blocking: compare, train unless a model is given, score."""
+    workers = max(int(workers or 1), 1)
     if not model_compatible(model):
+        # the training pairs not among the candidates are compared in the same batch
+        plan = plan_training(cols, matching, cand, complete=is_new is None)
+        both = compute_levels(cols, np.concatenate([cand.left, plan["todo_l"]]),
+                              np.concatenate([cand.right, plan["todo_r"]]), chunk, workers, pool)
+        levels, fresh = both[: len(cand.left)], both[len(cand.left):]
         if is_new is None:
             possible = n * (n - 1) / 2
         else:
             k = int(is_new.sum())
             possible = k * (n - k) + k * (k - 1) / 2
         stale = model is not None
-        model = train_em(cols, levels, possible, matching, max(int(workers or 1), 1))
+        model = train_from_levels(plan, levels, fresh, possible, matching)
         if stale:  # a saved model from another version/feature set is retrained, not misread
             model["training"]["retrained_because"] = "the saved model does not fit the current comparison levels"
     else:
+        levels = compute_levels(cols, cand.left, cand.right, chunk, workers, pool)
         model = dict(model)
         model["thresholds"] = _thresholds(matching)
 
-    if tf is None:
-        tf = term_frequencies(cols)
-    pairs, counts = score_pairs(tf, keys, cand, levels, model, matching)
+    pairs, counts = score_pairs(tf, keys, cand, levels, model, matching, pool)
     summary = cand.summary.copy()
     total = {
         "rule": "total",
@@ -600,6 +776,8 @@ def _block_usable(cols: dict[str, np.ndarray], matching: dict, is_new: np.ndarra
         column = rule_columns(rule)[0].partition(":")[0]
         view = dict(cols)
         view[column] = np.where(ok, cols[column], None)
+        if column + "#" in cols:  # blocking reads the codes
+            view[column + "#"] = np.where(ok, cols[column + "#"], -1).astype(cols[column + "#"].dtype)
         one = block(view, {**matching, "blocking": {**cfg, "rules": [rule]}}, is_new)
         chunks_i.append(one.left.astype(np.int64))
         chunks_j.append(one.right.astype(np.int64))

@@ -1,9 +1,11 @@
 """Candidate pairs: several blocking rules unioned, never all pairs.
 
 Each rule is a list of key parts (a column, optionally with a transform: ``initial``,
-``soundex``, ``year``). Exact-key rules are pandas self-merges on the factorized key (faster
-than recordlinkage's Block, same result); sorted-neighbourhood rules use recordlinkage's
-``SortedNeighbourhood`` index to catch typos in the sorting key. A key value shared by more
+``soundex``, ``year``). Keys are built from prepare_columns' integer codes (a transform runs
+once per distinct value), and the pairs of each block are enumerated with numpy (no pandas
+self-merge, no joined text keys). Sorted-neighbourhood rules pair records whose key values are
+neighbours in sorted order (recordlinkage's ``SortedNeighbourhood`` definition) to catch typos
+in the sorting key. A key value shared by more
 than ``max_block_size`` records (a switchboard number, a placeholder that slipped through) is
 skipped and reported instead of exploding into a giant block.
 
@@ -17,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import recordlinkage
 
 from ..errors import RulesError
 
@@ -121,114 +122,200 @@ def blocking_key(frame_cols: dict[str, np.ndarray], parts: list[str]) -> np.ndar
     return joined
 
 
-def _block_codes(key: np.ndarray, max_block: int) -> tuple[np.ndarray, dict]:
-    """Factorized key with oversize blocks and singletons set to -1, plus stats."""
-    codes, uniques = pd.factorize(pd.Series(key, dtype="object"), use_na_sentinel=True)
+def _column_codes(cols: dict[str, np.ndarray], column: str) -> np.ndarray:
+    """int64 codes of a column (-1 = missing): prepare_columns' ``<column>#`` when present."""
+    if column not in cols:
+        raise RulesError("rules/matching.yaml", f"blocking key uses unknown column {column!r}")
+    codes = cols.get(column + "#")
+    if codes is None:
+        codes, _ = pd.factorize(pd.Series(cols[column], dtype="object"), use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64)
+
+
+def _refactorize(key: np.ndarray) -> np.ndarray:
+    """Dense codes in order of first appearance (as factorizing the joined text key would
+    number them), -1 kept for missing."""
+    out = np.full(len(key), -1, dtype=np.int64)
+    present = np.flatnonzero(key >= 0)
+    if len(present):
+        out[present] = pd.factorize(key[present])[0]
+    return out
+
+
+def _part_codes(cols: dict[str, np.ndarray], part: str) -> np.ndarray:
+    """Codes of one key part; a transform is applied once per distinct value, not per row."""
+    column, _, transform = part.partition(":")
+    codes = _column_codes(cols, column)
+    if not transform:
+        return codes
+    if transform not in TRANSFORMS:
+        raise RulesError("rules/matching.yaml", f"unknown blocking transform {transform!r} (use {', '.join(TRANSFORMS)})")
+    rows = np.flatnonzero(codes >= 0)
+    if not len(rows):
+        return codes
+    distinct, first = np.unique(codes[rows], return_index=True)
+    mapped = _key_part({column: cols[column][rows[first]]}, part)
+    sub, _ = pd.factorize(pd.Series(mapped, dtype="object"), use_na_sentinel=True)
+    lookup = np.full(int(distinct[-1]) + 1, -1, dtype=np.int64)
+    lookup[distinct] = sub
+    return np.where(codes >= 0, lookup[codes.clip(min=0)], -1)
+
+
+def rule_codes(cols: dict[str, np.ndarray], parts: list[str]) -> np.ndarray:
+    """Integer blocking key per row (-1 when any part is missing): the same grouping as
+    ``blocking_key``'s joined text, built from the column codes without making strings."""
+    key = _refactorize(_part_codes(cols, parts[0]))
+    for p in parts[1:]:
+        other = _part_codes(cols, p)
+        both = (key >= 0) & (other >= 0)
+        key = _refactorize(np.where(both, key * (int(other.max(initial=0)) + 1) + other, -1))
+    return key
+
+
+def _key_texts(cols: dict[str, np.ndarray], parts: list[str], rows: np.ndarray) -> np.ndarray:
+    """The joined text key (as ``blocking_key`` makes it) of the given rows only."""
+    return blocking_key({p.partition(":")[0]: cols[p.partition(":")[0]][rows] for p in parts}, parts)
+
+
+def _block_codes(codes: np.ndarray, max_block: int, text_of) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Key codes with oversize blocks and singletons set to -1, block sizes, and stats
+    (``text_of(rows)`` names the skipped keys)."""
     valid = codes >= 0
-    if not len(uniques):
+    if not valid.any():
         empty = {"largest_block": 0, "skipped_keys": 0, "skipped_records": 0, "skipped_examples": ""}
-        return np.full(len(codes), -1, dtype=np.int64), empty
-    sizes = np.bincount(codes[valid], minlength=len(uniques))
+        return np.full(len(codes), -1, dtype=np.int64), np.zeros(0, np.int64), empty
+    sizes = np.bincount(codes[valid])
     oversize = np.flatnonzero(sizes > max_block)
     usable = sizes[codes.clip(min=0)]
     keep = valid & (usable >= 2) & (usable <= max_block)
-    codes = np.where(keep, codes, -1)
     kept_sizes = sizes[sizes <= max_block]
+    shown = oversize[np.argsort(-sizes[oversize])][:5]
+    if len(shown):
+        first = np.full(len(sizes), -1, dtype=np.int64)
+        rows = np.flatnonzero(valid)
+        first[codes[rows[::-1]]] = rows[::-1]
+        names = text_of(first[shown])
+    else:
+        names = []
     stats = {
         "largest_block": int(kept_sizes.max()) if len(kept_sizes) else 0,
         "skipped_keys": int(len(oversize)),
         "skipped_records": int(sizes[oversize].sum()),
-        "skipped_examples": "; ".join(
-            f"{str(uniques[k]).replace(chr(31), ' ')} ({sizes[k]})" for k in oversize[np.argsort(-sizes[oversize])][:5]
-        ),
+        "skipped_examples": "; ".join(f"{str(t).replace(chr(31), ' ')} ({sizes[k]})" for k, t in zip(shown, names)),
     }
-    return codes, stats
+    return np.where(keep, codes, -1), sizes, stats
 
 
-def _pairs_from_codes(codes: np.ndarray, is_new: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """All pairs inside each block (self-merge), restricted to pairs touching a new row."""
-    pos = np.flatnonzero(codes >= 0)
-    if len(pos) == 0:
+def _group_pairs(group: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of rows whose group numbers differ by at most ``reach`` (0: same group),
+    rows with group -1 left out. numpy only: each row is repeated once per partner."""
+    rows = np.flatnonzero(group >= 0)
+    if len(rows) < 2:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    right = pd.DataFrame({"c": codes[pos], "j": pos})
-    left = right if is_new is None else right[is_new[pos]]
-    left = left.rename(columns={"j": "i"})
-    m = left.merge(right, on="c", how="inner", sort=False)
-    i, j = m["i"].to_numpy(), m["j"].to_numpy()
-    keep = i < j if is_new is None else i != j
-    i, j = i[keep], j[keep]
+    rows = rows[np.argsort(group[rows])]  # any order within a group: the pair set is the same
+    g = group[rows]
+    n_groups = int(g[-1]) + 1
+    size = np.bincount(g, minlength=n_groups)
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    # partners of sorted position k: k+1 .. end of its own group, then the next `reach` groups
+    last_group = np.minimum(g + reach, n_groups - 1)
+    end_all = start[last_group] + size[last_group]
+    counts = end_all - np.arange(len(rows)) - 1
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    src = np.repeat(np.arange(len(rows)), counts)
+    offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    dst = src + 1 + offset
+    i, j = rows[src], rows[dst]
     return np.minimum(i, j), np.maximum(i, j)
 
 
-def _sorted_neighbourhood(key: np.ndarray, window: int, max_block: int, is_new: np.ndarray | None):
-    """recordlinkage's sorted-neighbourhood index on the key, frequent values left out."""
+def _only_new(i: np.ndarray, j: np.ndarray, is_new: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    if is_new is None:
+        return i, j
+    keep = is_new[i] | is_new[j]
+    return i[keep], j[keep]
+
+
+def _sorted_neighbourhood(cols: dict[str, np.ndarray], parts: list[str], codes: np.ndarray, window: int,
+                          max_block: int, is_new: np.ndarray | None):
+    """Sorted neighbourhood (recordlinkage's definition): the distinct key values in sorted
+    order, every pair of records whose values are at most (window - 1) / 2 places apart
+    (same value included); values held by more than max_block records are left out."""
     if window < 1 or window % 2 == 0:
         raise RulesError("rules/matching.yaml", f"sorted-neighbourhood window must be a positive odd number, got {window}")
-    codes, stats = _block_codes(key, max_block)
-    # singletons are kept here: the window pairs neighbouring distinct values
-    s = pd.Series(key, dtype="object")
-    counts = s.map(s.value_counts())
-    usable = s.notna() & (counts <= max_block)
-    frame = pd.DataFrame({"k": s[usable].astype(str)}, index=np.flatnonzero(usable.to_numpy()))
-    if len(frame) < 2:
+    _, sizes, stats = _block_codes(codes, max_block, lambda rows: _key_texts(cols, parts, rows))
+    usable = (codes >= 0) & (sizes[codes.clip(min=0)] <= max_block) if len(sizes) else np.zeros(len(codes), bool)
+    rows = np.flatnonzero(usable)
+    if len(rows) < 2:
         return np.empty(0, np.int64), np.empty(0, np.int64), stats
-    indexer = recordlinkage.Index()
-    indexer.sortedneighbourhood(left_on="k", window=window)
-    if is_new is None:
-        mi = indexer.index(frame)
+    distinct, first = np.unique(codes[rows], return_index=True)
+    texts = _key_texts(cols, parts, rows[first]).astype(str).astype(object)
+    rank = np.full(int(distinct[-1]) + 1, -1, dtype=np.int64)
+    rank[distinct[np.argsort(texts, kind="stable")]] = np.arange(len(distinct))
+    group = np.where(usable, rank[codes.clip(min=0)], -1)
+    i, j = _group_pairs(group, (window - 1) // 2)
+    i, j = _only_new(i, j, is_new)
+    return i, j, stats
+
+
+def rule_pairs(cols: dict[str, np.ndarray], rule: dict, b: int, max_block: int, is_new: np.ndarray | None):
+    """One blocking rule: (name, method, left rows, right rows, stats)."""
+    parts = rule_columns(rule)
+    if not parts:
+        raise RulesError("rules/matching.yaml", f"blocking rule #{b + 1} needs 'columns' (a column or list of columns)")
+    name = str(rule.get("name") or f"rule{b + 1}")
+    method = rule.get("method", "block")
+    if method not in ("block", "sortedneighbourhood"):
+        raise RulesError("rules/matching.yaml", f"blocking rule {name!r}: unknown method {method!r}")
+    codes = rule_codes(cols, parts)
+    if method == "sortedneighbourhood":
+        i, j, stats = _sorted_neighbourhood(cols, parts, codes, int(rule.get("window", 3)), max_block, is_new)
     else:
-        new_frame = frame[is_new[frame.index.to_numpy()]]
-        if new_frame.empty:
-            return np.empty(0, np.int64), np.empty(0, np.int64), stats
-        mi = indexer.index(new_frame, frame)
-    a = mi.get_level_values(0).to_numpy(dtype=np.int64)
-    b = mi.get_level_values(1).to_numpy(dtype=np.int64)
-    keep = a != b
-    a, b = a[keep], b[keep]
-    return np.minimum(a, b), np.maximum(a, b), stats
+        codes, _, stats = _block_codes(codes, max_block, lambda rows: _key_texts(cols, parts, rows))
+        i, j = _only_new(*_group_pairs(_refactorize(codes), 0), is_new)
+    return name, method, i.astype(np.int32), j.astype(np.int32), stats
 
 
 def block(
     cols: dict[str, np.ndarray],
     matching: dict,
     is_new: np.ndarray | None = None,
+    run_rules=None,
 ) -> Candidates:
-    """Union of the configured blocking rules, deduplicated, with per-rule statistics."""
+    """Union of the configured blocking rules, deduplicated, with per-rule statistics.
+
+    ``run_rules(rules, max_block, is_new)`` may compute the rules elsewhere (link's worker
+    pool) and return ``rule_pairs`` results in rule order."""
     cfg = matching.get("blocking") or {}
     rules = cfg.get("rules") or DEFAULT_RULES
     max_block = int(cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE))
     if len(rules) > 62:
         raise RulesError("rules/matching.yaml", "at most 62 blocking rules are supported")
     n = len(next(iter(cols.values()))) if cols else 0
-    chunks_i, chunks_j, chunks_m, rows, names = [], [], [], [], []
-    for b, rule in enumerate(rules):
-        parts = rule_columns(rule)
-        if not parts:
+    for b, rule in enumerate(rules):  # rules errors before any work
+        if not rule_columns(rule):
             raise RulesError("rules/matching.yaml", f"blocking rule #{b + 1} needs 'columns' (a column or list of columns)")
-        name = str(rule.get("name") or f"rule{b + 1}")
+    if run_rules is None:
+        results = [rule_pairs(cols, rule, b, max_block, is_new) for b, rule in enumerate(rules)]
+    else:
+        results = run_rules(rules, max_block, is_new)
+    chunks_i, chunks_j, rows, names = [], [], [], []
+    for name, method, i, j, stats in results:
         names.append(name)
-        method = rule.get("method", "block")
-        key = blocking_key(cols, parts)
-        if method == "sortedneighbourhood":
-            i, j, stats = _sorted_neighbourhood(key, int(rule.get("window", 3)), max_block, is_new)
-        elif method == "block":
-            codes, stats = _block_codes(key, max_block)
-            i, j = _pairs_from_codes(codes, is_new)
-        else:
-            raise RulesError("rules/matching.yaml", f"blocking rule {name!r}: unknown method {method!r}")
         chunks_i.append(i)
         chunks_j.append(j)
-        chunks_m.append(np.full(len(i), 1 << b, dtype=np.int64))
         rows.append({"rule": name, "method": method, "pairs": int(len(i)), **stats})
     if chunks_i and n:
-        i = np.concatenate(chunks_i).astype(np.int64)
-        j = np.concatenate(chunks_j).astype(np.int64)
-        m = np.concatenate(chunks_m)
-        pair_id = i * n + j
-        order = np.argsort(pair_id, kind="stable")
-        pair_id, m = pair_id[order], m[order]
+        # one sort of (pair id, rule bit) packed in an int64: a pair id is < n², the bit < 64
+        packed = np.concatenate([(i.astype(np.int64) * n + j) * 64 + b for b, (i, j) in enumerate(zip(chunks_i, chunks_j))])
+        packed.sort()
+        pair_id = packed >> 6
+        bits = np.left_shift(np.int64(1), packed & 63)
+        del packed
         starts = np.flatnonzero(np.r_[True, pair_id[1:] != pair_id[:-1]]) if len(pair_id) else np.empty(0, np.int64)
-        mask = np.bitwise_or.reduceat(m, starts) if len(starts) else np.empty(0, np.int64)
+        mask = np.bitwise_or.reduceat(bits, starts) if len(starts) else np.empty(0, np.int64)
         uniq = pair_id[starts]
         left, right = (uniq // n).astype(np.int32), (uniq % n).astype(np.int32)
     else:

@@ -92,36 +92,71 @@ SHARED_VALUE_COLUMNS: tuple[str, ...] = ("email_key", "mobile_std", "landline_st
                                          "national_id_std")
 
 
+def _codes_and_texts(values) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 code per row, -1 = missing; the clean distinct texts): each distinct raw value is
+    cleaned once (as clean_column cleans it), then values equal after cleaning share a code."""
+    raw, uniques = pd.factorize(pd.Series(values, dtype="object"), use_na_sentinel=True)
+    u = pd.Series(np.asarray(uniques, dtype=object), dtype="object")
+    if pd.api.types.infer_dtype(u, skipna=True) in ("string", "empty"):
+        stripped = u.str.strip()
+        if not (stripped != u).any() and not (stripped == "").any():  # standardized text: clean already
+            return raw.astype(np.int64), u.to_numpy(dtype=object)
+    cleaned = clean_column(u.to_numpy(dtype=object))
+    sub, texts = pd.factorize(pd.Series(cleaned, dtype="object"), use_na_sentinel=True)
+    return np.append(sub.astype(np.int64), -1)[raw], np.asarray(texts, dtype=object)
+
+
+def _derived(codes: np.ndarray, texts: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
+    """A per-value derived column (fn on each distinct text, None = missing), as codes and texts."""
+    sub, out = pd.factorize(pd.Series([fn(v) for v in texts], dtype="object"), use_na_sentinel=True)
+    return np.append(sub.astype(np.int64), -1)[codes], np.asarray(out, dtype=object)
+
+
 def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None) -> dict[str, np.ndarray]:
     """The comparison columns as clean object arrays, in the frame's row order, plus
     ``<column>#``: int32 codes (-1 = missing) so presence and equality tests are integer ops.
 
     With ``shared_value_limit``, a contact value (SHARED_VALUE_COLUMNS) held by more records
-    than that is treated as missing."""
+    than that is treated as missing. Work is per distinct value (cleaning, day/month swap,
+    domain, year), then gathered to rows: most columns have far fewer values than rows."""
     n = len(records)
-    cols: dict[str, np.ndarray] = {}
+    codes: dict[str, np.ndarray] = {}
+    texts: dict[str, np.ndarray] = {}
     for name in COMPARE_COLUMNS:
         if name in records.columns:
-            cols[name] = clean_column(records[name].to_numpy(dtype=object))
+            code, text = _codes_and_texts(records[name].to_numpy(dtype=object))
         else:
-            cols[name] = np.full(n, None, dtype=object)
-    if shared_value_limit:
-        for name in SHARED_VALUE_COLUMNS:
-            s = pd.Series(cols[name], dtype="object")
-            junk = s.map(s.value_counts()) > shared_value_limit
-            if junk.any():
-                cols[name] = np.where(junk.to_numpy(), None, cols[name])
-    # per record, once: the date with day and month swapped, and the birth year
-    cols["birth_date_swapped"] = _swap_day_month(cols["birth_date_std"])
-    cols["email_domain"] = np.array([v.partition("@")[2] if v else None for v in cols["email_key"]], dtype=object)
-    years = pd.to_numeric(pd.Series([v[:4] if v else None for v in cols["birth_date_std"]], dtype="object"), errors="coerce")
-    cols["birth_year"] = years.fillna(-1).to_numpy().astype(np.int32)
+            code, text = np.full(n, -1, dtype=np.int64), np.empty(0, dtype=object)
+        if shared_value_limit and name in SHARED_VALUE_COLUMNS and len(text):
+            junk = np.bincount(code[code >= 0], minlength=len(text)) > shared_value_limit
+            code = np.where((code >= 0) & junk[code.clip(min=0)], -1, code)
+        codes[name], texts[name] = code, text
+    # per distinct value, once: the date with day and month swapped, the e-mail domain, the year
+    codes["birth_date_swapped"], texts["birth_date_swapped"] = _derived(
+        codes["birth_date_std"], texts["birth_date_std"], lambda v: v[:5] + v[8:10] + "-" + v[5:7] if len(v) == 10 else None
+    )
+    codes["email_domain"], texts["email_domain"] = _derived(
+        codes["email_key"], texts["email_key"], lambda v: v.partition("@")[2]
+    )
+    years = pd.to_numeric(pd.Series([v[:4] for v in texts["birth_date_std"]], dtype="object"), errors="coerce")
+    year_of = np.append(years.fillna(-1).to_numpy().astype(np.int32), np.int32(-1))
+    cols: dict[str, np.ndarray] = {}
+    for name in (*COMPARE_COLUMNS, "birth_date_swapped", "email_domain"):
+        cols[name] = np.append(texts[name], None)[codes[name]]
+    cols["birth_year"] = year_of[codes["birth_date_std"]]
     grouped = {c for g in CODE_GROUPS for c in g}
     groups = list(CODE_GROUPS) + [(c,) for c in COMPARE_COLUMNS + ("email_domain",) if c not in grouped]
     for group in groups:
-        codes, _ = pd.factorize(pd.Series(np.concatenate([cols[c] for c in group]), dtype="object"))
-        for k, c in enumerate(group):
-            cols[c + "#"] = codes[k * n : (k + 1) * n].astype(np.int32)
+        if len(group) == 1:  # the codes already number the column's distinct texts
+            cols[group[0] + "#"] = codes[group[0]].astype(np.int32)
+            continue
+        # columns compared with each other get one code space: the distinct texts factorized together
+        joint, _ = pd.factorize(pd.Series(np.concatenate([texts[c] for c in group]), dtype="object"))
+        offset = 0
+        for c in group:
+            lookup = np.append(joint[offset : offset + len(texts[c])], -1).astype(np.int32)
+            cols[c + "#"] = lookup[codes[c]]
+            offset += len(texts[c])
     return cols
 
 
@@ -129,10 +164,14 @@ def term_frequencies(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per record, the relative frequency of its value among the non-null values of the column."""
     tf: dict[str, np.ndarray] = {}
     for column in {c for spec in TF_COLUMNS.values() for c in spec.values()}:
-        s = pd.Series(cols[column], dtype="object")
-        counts = s.value_counts(dropna=True)
+        code = cols.get(column + "#")
+        if code is None:
+            code = pd.factorize(pd.Series(cols[column], dtype="object"), use_na_sentinel=True)[0]
+        present = code >= 0
+        counts = np.bincount(code[present]) if present.any() else np.zeros(0, np.int64)
         total = max(int(counts.sum()), 1)
-        tf[column] = s.map(counts / total).to_numpy(dtype=float, na_value=np.nan)
+        freq = np.append(counts / total, np.nan)
+        tf[column] = freq[np.where(present, code, len(counts))]
     return tf
 
 
@@ -145,38 +184,78 @@ def _eq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b) & (a >= 0)
 
 
-def _jw(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(a), dtype=np.float32)
-    idx = np.flatnonzero(mask)
-    if len(idx):
-        out[idx] = process.cpdist(a[idx], b[idx], scorer=JaroWinkler.normalized_similarity)
-    return out
+class _Side(dict):
+    """One side of the compared pairs: a column is gathered to the pairs' rows on first use
+    (most features only read integer codes; strings are read for the few pairs that need a
+    fuzzy score, via ``_at``)."""
+
+    def __init__(self, cols: dict[str, np.ndarray], rows: np.ndarray):
+        super().__init__()
+        self.cols, self.rows = cols, rows
+
+    def __missing__(self, key: str) -> np.ndarray:
+        value = self[key] = self.cols[key][self.rows]
+        return value
+
+
+def _at(side: dict, column: str, idx: np.ndarray) -> np.ndarray:
+    """side[column][idx] without gathering the whole column."""
+    if isinstance(side, _Side) and column not in side:
+        return side.cols[column][side.rows[idx]]
+    return side[column][idx]
+
+
+def _distinct_pairs(c_l: dict, c_r: dict, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (left value, right value) pairs among the pairs ``idx`` (by code), as two
+    text arrays, and for each pair of ``idx`` its distinct pair: many candidates share their
+    values (a common surname, a birth date), and a string score is computed once per distinct pair."""
+    a = c_l[column + "#"][idx].astype(np.int64)
+    b = c_r[column + "#"][idx].astype(np.int64)
+    inverse, uniques = pd.factorize(a * (int(b.max()) + 1) + b)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(idx))[::-1]
+    return _at(c_l, column, idx[first]), _at(c_r, column, idx[first]), inverse
+
+
+def _jw(c_l: dict, c_r: dict, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Jaro-Winkler similarity of the pairs ``idx`` (per distinct value pair), with the
+    distinct texts and the inverse map (for further per-value tests)."""
+    if not len(idx):
+        e = np.empty(0, dtype=object)
+        return np.zeros(0, np.float32), e, e, np.zeros(0, np.int64)
+    a, b, inverse = _distinct_pairs(c_l, c_r, column, idx)
+    sim = np.asarray(process.cpdist(a, b, scorer=JaroWinkler.normalized_similarity), dtype=np.float32)
+    return sim, a, b, inverse
 
 
 def compare_names(c_l: dict, c_r: dict) -> tuple[np.ndarray, np.ndarray]:
     """first_name and last_name levels; order-free name_key or a clean swap counts as exact."""
-    fl, fr = c_l["first_name_key"], c_r["first_name_key"]
-    ll, lr = c_l["last_name_key"], c_r["last_name_key"]
     cfl, cfr, cll, clr = c_l["first_name_key#"], c_r["first_name_key#"], c_l["last_name_key#"], c_r["last_name_key#"]
     same_name = _eq(c_l["name_key#"], c_r["name_key#"]) | (_eq(cfl, clr) & _eq(cll, cfr))
 
-    first = np.full(len(fl), level_code("first_name", "different"), dtype=np.int8)
+    first = np.full(len(cfl), level_code("first_name", "different"), dtype=np.int8)
     both = _both(cfl, cfr)
     exact = _eq(cfl, cfr) | same_name
     fuzzy = np.flatnonzero(both & ~exact)
-    sim = _jw(fl, fr, both & ~exact)
-    initial = np.zeros(len(fl), dtype=bool)
-    initial[fuzzy] = [(len(x) == 1 or len(y) == 1) and x[0] == y[0] for x, y in zip(fl[fuzzy], fr[fuzzy])]
+    sim_u, a, b, inv = _jw(c_l, c_r, "first_name_key", fuzzy)
+    initial_u = np.array([(len(x) == 1 or len(y) == 1) and x[0] == y[0] for x, y in zip(a, b)], dtype=bool)
+    sim = np.zeros(len(cfl), dtype=np.float32)
+    sim[fuzzy] = sim_u[inv]
+    initial = np.zeros(len(cfl), dtype=bool)
+    initial[fuzzy] = initial_u[inv]
     first[both & (sim >= JW_LOW)] = level_code("first_name", "jw_0.80")
     first[initial] = level_code("first_name", "initial")
     first[both & (sim >= JW_HIGH)] = level_code("first_name", "jw_0.92")
     first[exact] = level_code("first_name", "exact")
     first[~both & ~same_name] = 0
 
-    last = np.full(len(ll), level_code("last_name", "different"), dtype=np.int8)
+    last = np.full(len(cll), level_code("last_name", "different"), dtype=np.int8)
     both = _both(cll, clr)
     exact = _eq(cll, clr) | same_name
-    sim = _jw(ll, lr, both & ~exact)
+    fuzzy = np.flatnonzero(both & ~exact)
+    sim_u, _, _, inv = _jw(c_l, c_r, "last_name_key", fuzzy)
+    sim = np.zeros(len(cll), dtype=np.float32)
+    sim[fuzzy] = sim_u[inv]
     last[both & (sim >= JW_LOW)] = level_code("last_name", "jw_0.80")
     last[both & (sim >= JW_HIGH)] = level_code("last_name", "jw_0.92")
     last[exact] = level_code("last_name", "exact")
@@ -184,25 +263,16 @@ def compare_names(c_l: dict, c_r: dict) -> tuple[np.ndarray, np.ndarray]:
     return first, last
 
 
-def _swap_day_month(values: np.ndarray) -> np.ndarray:
-    """YYYY-MM-DD → YYYY-DD-MM (None for anything else)."""
-    return np.array(
-        [v[:5] + v[8:10] + "-" + v[5:7] if v is not None and len(v) == 10 else None for v in values],
-        dtype=object,
-    )
-
-
 def compare_birth_dates(c_l: dict, c_r: dict) -> np.ndarray:
     """ISO dates: exact, day/month swapped, one character off (typo), same year, different,
     years apart (≥ 10 years: father and son, not a data-entry slip)."""
-    a, b = c_l["birth_date_std"], c_r["birth_date_std"]
-    lv = np.full(len(a), level_code("birth_date", "different"), dtype=np.int8)
+    lv = np.full(len(c_l["birth_date_std#"]), level_code("birth_date", "different"), dtype=np.int8)
     both = _both(c_l["birth_date_std#"], c_r["birth_date_std#"])
     exact = _eq(c_l["birth_date_std#"], c_r["birth_date_std#"])
     rest = np.flatnonzero(both & ~exact)
     if len(rest):
-        ra, rb = a[rest], b[rest]
-        one_char = process.cpdist(ra, rb, scorer=Levenshtein.distance, score_cutoff=1) <= 1
+        ra, rb, inv = _distinct_pairs(c_l, c_r, "birth_date_std", rest)
+        one_char = (process.cpdist(ra, rb, scorer=Levenshtein.distance, score_cutoff=1) <= 1)[inv]
         swapped = _eq(c_l["birth_date_swapped#"][rest], c_r["birth_date_std#"][rest])
         ya, yb = c_l["birth_year"][rest], c_r["birth_year"][rest]
         known = (ya >= 0) & (yb >= 0)
@@ -243,14 +313,14 @@ def _mailbox_typo(x: str, y: str) -> bool:
 
 
 def compare_emails(c_l: dict, c_r: dict) -> np.ndarray:
-    a, b = c_l["email_key"], c_r["email_key"]
-    lv = np.full(len(a), level_code("email", "different"), dtype=np.int8)
+    lv = np.full(len(c_l["email_key#"]), level_code("email", "different"), dtype=np.int8)
     both = _both(c_l["email_key#"], c_r["email_key#"])
     exact = _eq(c_l["email_key#"], c_r["email_key#"])
     # a typo needs the same domain: cheap integer filter before any string work
     rest = np.flatnonzero(both & ~exact & _eq(c_l["email_domain#"], c_r["email_domain#"]))
     if len(rest):
-        typo = np.array([_mailbox_typo(x, y) for x, y in zip(a[rest], b[rest])], dtype=bool)
+        a, b, inv = _distinct_pairs(c_l, c_r, "email_key", rest)
+        typo = np.array([_mailbox_typo(x, y) for x, y in zip(a, b)], dtype=bool)[inv]
         lv[rest[typo]] = level_code("email", "fuzzy_local")
     lv[exact] = level_code("email", "exact")
     lv[~both] = 0
@@ -275,15 +345,16 @@ def compare_phones(c_l: dict, c_r: dict) -> np.ndarray:
 
 
 def compare_addresses(c_l: dict, c_r: dict) -> np.ndarray:
-    al, ar = c_l["address_std"], c_r["address_std"]
     both_addr = _both(c_l["address_std#"], c_r["address_std#"])
     exact = _eq(c_l["address_std#"], c_r["address_std#"])
-    lv = np.full(len(al), level_code("address", "different"), dtype=np.int8)
+    lv = np.full(len(both_addr), level_code("address", "different"), dtype=np.int8)
     rest = np.flatnonzero(both_addr & ~exact)
     fuzzy_idx = np.empty(0, dtype=np.int64)
     if len(rest):
-        sim = np.array([fuzz.token_set_ratio(x, y) for x, y in zip(al[rest], ar[rest])]) / 100.0
-        fuzzy_idx = rest[sim >= ADDRESS_FUZZY]
+        a, b, inv = _distinct_pairs(c_l, c_r, "address_std", rest)
+        # cutoff: rapidfuzz stops early on pairs that cannot reach it (they score 0)
+        score = process.cpdist(a, b, scorer=fuzz.token_set_ratio, score_cutoff=ADDRESS_FUZZY * 100 - 1e-6, dtype=np.float64)
+        fuzzy_idx = rest[(score / 100.0 >= ADDRESS_FUZZY)[inv]]
     postal = _eq(c_l["postal_code_std#"], c_r["postal_code_std#"])
     city = _eq(c_l["city_std#"], c_r["city_std#"])
     any_both = both_addr | _both(c_l["postal_code_std#"], c_r["postal_code_std#"]) | _both(c_l["city_std#"], c_r["city_std#"])
@@ -299,13 +370,13 @@ def compare_national_ids(c_l: dict, c_r: dict) -> np.ndarray:
     """exact / one_edit (a single typo: one digit replaced, added or dropped, or two neighbours
     swapped) / different. Two valid 身份证 are never one edit apart (the check digit catches
     every single substitution and swap), so one_edit there means a typo, not a relative."""
-    a, b = c_l["national_id_std"], c_r["national_id_std"]
     both = _both(c_l["national_id_std#"], c_r["national_id_std#"])
     exact = _eq(c_l["national_id_std#"], c_r["national_id_std#"])
-    lv = np.full(len(a), level_code("national_id", "different"), dtype=np.int8)
+    lv = np.full(len(both), level_code("national_id", "different"), dtype=np.int8)
     rest = np.flatnonzero(both & ~exact)
     if len(rest):
-        one = process.cpdist(a[rest], b[rest], scorer=OSA.distance, score_cutoff=1) <= 1
+        a, b, inv = _distinct_pairs(c_l, c_r, "national_id_std", rest)
+        one = (process.cpdist(a, b, scorer=OSA.distance, score_cutoff=1) <= 1)[inv]
         lv[rest[one]] = level_code("national_id", "one_edit")
     lv[exact] = level_code("national_id", "exact")
     lv[~both] = 0
@@ -320,8 +391,7 @@ def compare_simple(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def compare_pairs(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Level matrix (n_pairs × n_features, int8) for the pairs of row positions (left, right)."""
-    c_l = {k: v[left] for k, v in cols.items()}
-    c_r = {k: v[right] for k, v in cols.items()}
+    c_l, c_r = _Side(cols, np.asarray(left)), _Side(cols, np.asarray(right))
     first, last = compare_names(c_l, c_r)
     out = np.empty((len(left), len(FEATURE_NAMES)), dtype=np.int8)
     out[:, 0] = first

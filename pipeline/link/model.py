@@ -108,8 +108,13 @@ def _patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     packed = np.zeros(levels.shape[0], dtype=np.int64)
     for k in range(levels.shape[1]):
         packed = packed * 16 + levels[:, k].astype(np.int64)  # < 16 levels per feature
-    uniq, first, counts = np.unique(packed, return_index=True, return_counts=True)
-    return levels[first], counts
+    # hash first (O(n)), then only the few distinct patterns are sorted: np.unique's order
+    codes, uniq = pd.factorize(packed)
+    counts = np.bincount(codes, minlength=len(uniq))
+    first = np.empty(len(uniq), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    order = np.argsort(uniq, kind="stable")
+    return levels[first[order]], counts[order]
 
 
 def run_em(
