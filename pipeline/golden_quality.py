@@ -62,26 +62,25 @@ def golden_joined(truth_path: str | Path, db_url: str, ents: Entities) -> pd.Dat
     return rows.drop(columns="master_id").merge(golden, on="entity_id")
 
 
+def _holds_true(frame: pd.DataFrame, field: str, phones: tuple[str, str], own: str) -> pd.Series:
+    """Whether the row's value of field (a record's, or its master's) is the customer's true one:
+    a phone in either of two slots; an e-mail, case-blind, equal to either of their addresses."""
+    true = frame[f"true_{field}"]
+    if field == "phone":
+        return (frame[phones[0]] == true) | (frame[phones[1]] == true)
+    if field == "email":
+        value = frame[own].str.lower()
+        return (value == true) | (value == frame["alt_email"])
+    return frame[own] == true
+
+
 def golden_rate(joined: pd.DataFrame, field: str) -> tuple[float, int, pd.DataFrame]:
     """(share correct, customers counted, missed customers) for field in phone/email/birth_date.
     Phone: the true mobile is the master mobile or phone; e-mail: either of their addresses."""
-    true = f"true_{field}"
-    if field == "phone":
-        carried = (joined["mobile_std"] == joined[true]) | (joined["landline_std"] == joined[true])
-    elif field == "email":
-        own = joined["email_std"].str.lower()
-        carried = (own == joined[true]) | (own == joined["alt_email"])
-    else:
-        carried = joined[f"{field}_std"] == joined[true]
+    carried = _holds_true(joined, field, phones=("mobile_std", "landline_std"), own=f"{field}_std")
     eligible = set(joined.loc[carried, "entity_id"])
     per_customer = joined[joined["entity_id"].isin(eligible)].drop_duplicates("entity_id")
-    if field == "phone":
-        ok = (per_customer["g_mobile"] == per_customer[true]) | (per_customer["g_phone"] == per_customer[true])
-    elif field == "email":
-        golden = per_customer["g_email"].str.lower()
-        ok = (golden == per_customer[true]) | (golden == per_customer["alt_email"])
-    else:
-        ok = per_customer[f"g_{field}"] == per_customer[true]
+    ok = _holds_true(per_customer, field, phones=("g_mobile", "g_phone"), own=f"g_{field}")
     rate = float(ok.mean()) if len(per_customer) else float("nan")
     return rate, len(per_customer), per_customer[~ok]
 
