@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CrmcleanError, RulesError
-from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_part, block, rule_columns, rule_pairs
+from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_texts, block, rule_codes, rule_columns, rule_pairs
 from .compare import (
     COMPARE_COLUMNS,
     FEATURE_NAMES,
     FEATURES,
     SHARED_VALUE_COLUMNS,
     TF_COLUMNS,
-    clean_column,
+    codes_and_texts,
     compare_pairs,
     pair_term_frequencies,
     prepare_columns,
@@ -644,23 +644,6 @@ def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk,
 # ---------------------------------------------------------------- incremental: records near new ones
 
 
-def _global_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(code per row, cleaned distinct values) as prepare_columns would clean them (strip,
-    blank = missing), each distinct raw value cleaned once; code -1 = missing."""
-    raw, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-    u = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-    if pd.api.types.infer_dtype(u, skipna=True) in ("string", "empty"):  # text (as stored): strip in C
-        stripped = u.str.strip()
-        if not (stripped != u).any() and not (stripped == "").any():  # already clean: still distinct
-            return raw.astype(np.int64), u.to_numpy(dtype=object)
-        cleaned = stripped.where(stripped != "", None).to_numpy(dtype=object)
-    else:
-        cleaned = clean_column(u.to_numpy(dtype=object))
-    codes, texts = pd.factorize(pd.Series(cleaned, dtype=object), use_na_sentinel=True)
-    codes = np.append(codes.astype(np.int64), -1)[raw]
-    return codes, np.asarray(texts, dtype=object)
-
-
 def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray):
     """The rows an incremental link needs, and what linking every row would know about them.
 
@@ -689,39 +672,23 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray):
     needed = {p.partition(":")[0] for parts in parts_of for p in parts} | tf_columns | set(SHARED_VALUE_COLUMNS)
     for c in [c for c in COMPARE_COLUMNS if c in needed]:
         values = frame[c].to_numpy(dtype=object) if c in frame.columns else np.full(n, None, dtype=object)
-        code, text = _global_codes(values)
+        code, text = codes_and_texts(values)
         if limit and c in SHARED_VALUE_COLUMNS and len(text):
             junk = np.bincount(code[code >= 0], minlength=len(text)) > limit
             code = np.where((code >= 0) & junk[code.clip(min=0)], -1, code)
         codes[c], texts[c] = code, text
 
-    parts_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-    def part(p: str) -> tuple[np.ndarray, np.ndarray]:
-        """(code per row, text of each code) of one key part, transforms as blocking applies them."""
-        if p not in parts_cache:
-            column, _, transform = p.partition(":")
-            if not transform:
-                parts_cache[p] = codes[column], texts[column]
-            else:
-                mapped = _key_part({column: texts[column]}, p)
-                sub, uniq = pd.factorize(pd.Series(mapped, dtype=object), use_na_sentinel=True)
-                parts_cache[p] = np.append(sub.astype(np.int64), -1)[codes[column]], np.asarray(uniq, dtype=object)
-        return parts_cache[p]
-
-    def rule_key(parts: list[str]) -> np.ndarray:
-        key = part(parts[0])[0]
-        for p in parts[1:]:
-            other = part(p)[0]
-            both = (key >= 0) & (other >= 0)
-            joined, _ = pd.factorize(np.where(both, key * (int(other.max()) + 1) + other, -1), use_na_sentinel=False)
-            key = np.where(both, joined, -1).astype(np.int64)
-        return key
+    # the columns as blocking sees them (row values and their codes, shared values nulled), so
+    # the rule keys below are blocking's own (rule_codes, _key_texts)
+    cols: dict[str, np.ndarray] = {}
+    for c, code in codes.items():
+        cols[c] = np.append(texts[c], None)[code]
+        cols[c + "#"] = code
 
     keep = is_new.copy()
     usable: list[np.ndarray] = []
     for rule, parts in zip(rules, parts_of):
-        key = rule_key(parts)
+        key = rule_codes(cols, parts)
         present = key >= 0
         counts = np.bincount(key[present]) if present.any() else np.zeros(0, np.int64)
         ok = present.copy()
@@ -737,8 +704,7 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray):
         rows = np.flatnonzero(ok)
         values, first = np.unique(key[rows], return_index=True)
         pick = rows[first]
-        pieces = [part(p) for p in parts]
-        label = np.array(["\x1f".join(t) for t in zip(*(tx[cd[pick]] for cd, tx in pieces))], dtype=object)
+        label = _key_texts(cols, parts, pick)
         order = values[np.argsort(label, kind="stable")]
         rank = np.full(len(counts), -1, np.int64)
         rank[order] = np.arange(len(order))

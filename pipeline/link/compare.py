@@ -92,7 +92,7 @@ SHARED_VALUE_COLUMNS: tuple[str, ...] = ("email_key", "mobile_std", "landline_st
                                          "national_id_std")
 
 
-def _codes_and_texts(values) -> tuple[np.ndarray, np.ndarray]:
+def codes_and_texts(values) -> tuple[np.ndarray, np.ndarray]:
     """(int64 code per row, -1 = missing; the clean distinct texts): each distinct raw value is
     cleaned once (as clean_column cleans it), then values equal after cleaning share a code."""
     raw, uniques = pd.factorize(pd.Series(values, dtype="object"), use_na_sentinel=True)
@@ -124,7 +124,7 @@ def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None
     texts: dict[str, np.ndarray] = {}
     for name in COMPARE_COLUMNS:
         if name in records.columns:
-            code, text = _codes_and_texts(records[name].to_numpy(dtype=object))
+            code, text = codes_and_texts(records[name].to_numpy(dtype=object))
         else:
             code, text = np.full(n, -1, dtype=np.int64), np.empty(0, dtype=object)
         if shared_value_limit and name in SHARED_VALUE_COLUMNS and len(text):
