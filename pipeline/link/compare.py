@@ -10,6 +10,8 @@ are already reconciled by standardize; swapped given/family names count as exact
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
@@ -98,12 +100,45 @@ def codes_and_texts(values) -> tuple[np.ndarray, np.ndarray]:
     raw, uniques = pd.factorize(pd.Series(values, dtype="object"), use_na_sentinel=True)
     u = pd.Series(np.asarray(uniques, dtype=object), dtype="object")
     if pd.api.types.infer_dtype(u, skipna=True) in ("string", "empty"):
-        stripped = u.str.strip()
-        if not (stripped != u).any() and not (stripped == "").any():  # standardized text: clean already
-            return raw.astype(np.int64), u.to_numpy(dtype=object)
+        fresh = _stripped_copies(u.tolist())
+        if fresh is not None:  # standardized text: clean already
+            return raw.astype(np.int64), fresh
     cleaned = clean_column(u.to_numpy(dtype=object))
     sub, texts = pd.factorize(pd.Series(cleaned, dtype="object"), use_na_sentinel=True)
-    return np.append(sub.astype(np.int64), -1)[raw], np.asarray(texts, dtype=object)
+    return np.append(sub.astype(np.int64), -1)[raw], _fresh_copies(np.asarray(texts, dtype=object))
+
+
+# code points str.strip() strips (all below U+3001)
+_WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)
+
+
+def _stripped_copies(texts: list[str]) -> np.ndarray | None:
+    """The texts as new string objects allocated together (one join, one split), or None if a
+    text is empty, has whitespace at an end or holds a NUL (it needs cleaning first).
+
+    Records read back from a database have their strings interleaved with every other
+    column's across the heap; a forked comparison worker that touches them (a reference count
+    is a write) copies each page it lands on, and a gathered column is slower to read."""
+    if not texts:
+        return np.empty(0, dtype=object)
+    joined = "\x00".join(texts)
+    cp = np.frombuffer(("\x00" + joined + "\x00").encode("utf-32-le"), dtype=np.uint32)
+    sep = np.flatnonzero(cp == 0)
+    if len(sep) != len(texts) + 1 or (np.diff(sep) == 1).any():
+        return None
+    if np.isin(cp[sep[:-1] + 1], _WHITESPACE).any() or np.isin(cp[sep[1:] - 1], _WHITESPACE).any():
+        return None
+    return np.array(joined.split("\x00") + [None], dtype=object)[:-1]
+
+
+def _fresh_copies(texts: np.ndarray) -> np.ndarray:
+    """The texts as new string objects allocated together (see _stripped_copies)."""
+    values = texts.tolist()
+    if not values or any(type(v) is not str for v in values):
+        return texts
+    joined = "\x00".join(values)
+    parts = joined.split("\x00")
+    return np.array(parts + [None], dtype=object)[:-1] if len(parts) == len(values) else texts
 
 
 def _derived(codes: np.ndarray, texts: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
@@ -144,6 +179,20 @@ def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None
     for name in (*COMPARE_COLUMNS, "birth_date_swapped", "email_domain"):
         cols[name] = np.append(texts[name], None)[codes[name]]
     cols["birth_year"] = year_of[codes["birth_date_std"]]
+    # a given name that is one letter (an initial): its letter, else -1
+    first_texts = texts["first_name_key"].tolist()
+    initial = np.fromiter((ord(v) if len(v) == 1 else -1 for v in first_texts), np.int32, len(first_texts))
+    cols["first_name_initial"] = np.append(initial, np.int32(-1))[codes["first_name_key"]]
+    cols["first_name_head"] = np.append(np.fromiter((ord(v[0]) if v else -1 for v in first_texts), np.int32,
+                                                    len(first_texts)), np.int32(-1))[codes["first_name_key"]]
+    cols["email_local"] = np.append(np.array([v.partition("@")[0] for v in texts["email_key"].tolist()] + [None],
+                                             dtype=object)[:-1], None)[codes["email_key"]]
+    digits = _date_digits(texts["birth_date_std"])
+    cols["birth_date_digits"] = np.append(digits, np.int64(-1))[codes["birth_date_std"]]
+    length, spaces, hist = _token_set_profiles(texts["address_std"])
+    cols["address_len"] = np.append(length, np.int32(-1))[codes["address_std"]]
+    cols["address_spaces"] = np.append(spaces, np.int32(0))[codes["address_std"]]
+    cols["address_hist"] = np.vstack([hist, np.zeros((1, hist.shape[1]), np.int8)])[codes["address_std"]]
     grouped = {c for g in CODE_GROUPS for c in g}
     groups = list(CODE_GROUPS) + [(c,) for c in COMPARE_COLUMNS + ("email_domain",) if c not in grouped]
     for group in groups:
@@ -158,6 +207,85 @@ def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None
             cols[c + "#"] = lookup[codes[c]]
             offset += len(texts[c])
     return cols
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_digits(texts: np.ndarray) -> np.ndarray:
+    """Per distinct ISO date, its 8 digits packed one per 4 bits (-1: not an ASCII YYYY-MM-DD),
+    so that "one character off" is an integer test: exactly one nibble of a XOR b is set."""
+    out = np.full(len(texts), -1, dtype=np.int64)
+    good = [i for i, v in enumerate(texts.tolist()) if isinstance(v, str) and len(v) == 10 and _ISO_DATE.fullmatch(v)
+            and v.isascii()]
+    if good:
+        raw = np.frombuffer("".join(texts[good].tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 10)
+        d = raw[:, [0, 1, 2, 3, 5, 6, 8, 9]].astype(np.int64) - ord("0")
+        out[good] = (d << (4 * np.arange(8, dtype=np.int64))).sum(axis=1)
+    return out
+
+
+def _one_digit_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Packed dates (see _date_digits) that differ in exactly one digit."""
+    x = a ^ b
+    nib = (x | (x >> 1) | (x >> 2) | (x >> 3)) & 0x11111111
+    return (nib != 0) & ((nib & (nib - 1)) == 0)
+
+
+# Bucketed character histograms bound token_set_ratio from above (see _may_be_fuzzy).
+HIST_BUCKETS = 61
+_ODD_SPACE = np.array([9, 10, 11, 12, 13, 28, 29, 30, 31, 133, 160, 5760, *range(8192, 8203), 8232, 8233, 8239, 8287,
+                       12288], dtype=np.uint32)
+
+
+def _token_set_profiles(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per distinct text: (length, -1 when not profiled; spaces; character counts per bucket,
+    spaces left out). Profiled are texts whose words are single-space separated and distinct,
+    so the text is its own token set: what token_set_ratio compares, in another order."""
+    ts = [v if isinstance(v, str) else "" for v in texts.tolist()]
+    n = len(ts)
+    lens = np.fromiter(map(len, ts), np.int64, n)
+    cp = np.frombuffer("".join(ts).encode("utf-32-le"), dtype=np.uint32)
+    row = np.repeat(np.arange(n), lens)
+    sp = cp == 32
+    spaces = np.bincount(row[sp], minlength=n)
+    bad = lens == 0
+    bad[row[np.isin(cp, _ODD_SPACE)]] = True
+    multi = np.flatnonzero(spaces > 0)  # a repeated word or an empty one (two spaces, an edge space)
+    if len(multi):
+        words = pd.Series(" ".join([ts[i] for i in multi]).split(" "), dtype=object)
+        owner = np.repeat(multi, spaces[multi] + 1)
+        wcode = pd.factorize(words)[0].astype(np.int64)
+        repeated = pd.Series(owner * (int(wcode.max()) + 1) + wcode).duplicated().to_numpy()
+        bad[owner[repeated | (words == "").to_numpy()]] = True
+    hist = np.bincount(row[~sp] * HIST_BUCKETS + cp[~sp] % HIST_BUCKETS, minlength=n * HIST_BUCKETS).reshape(n, HIST_BUCKETS)
+    bad |= (hist.max(axis=1, initial=0) > 127) | (lens > 100_000)
+    return np.where(bad, -1, lens).astype(np.int32), spaces.astype(np.int32), hist.clip(max=127).astype(np.int8)
+
+
+def _may_be_fuzzy(c_l: dict, c_r: dict, idx: np.ndarray, cutoff: float) -> np.ndarray:
+    """False only where token_set_ratio is surely below ``cutoff`` (0-1), from the profiles.
+
+    With token sets A, B, joined lengths LA, LB and H = the L1 distance of their character
+    counts (a lower bound of any indel distance between texts made of them), token_set_ratio
+    is the largest of 1 - indel(A-B, B-A)/(LA+LB) <= 1 - H/(LA+LB), and, when A and B share
+    words of joined length s, 2s/(s+LA) and 2s/(s+LB), with s at most the shared character
+    count plus the fewer spaces. Buckets only lower H and raise the shared count: still bounds."""
+    out = np.ones(len(idx), dtype=bool)
+    for s in range(0, len(idx), 250_000):
+        out[s : s + 250_000] = _token_set_bound(c_l, c_r, idx[s : s + 250_000]) >= cutoff - 1e-6
+    return out
+
+
+def _token_set_bound(c_l: dict, c_r: dict, idx: np.ndarray) -> np.ndarray:
+    """The upper bound of token_set_ratio (0-1) of _may_be_fuzzy per pair; 1 where a text
+    is not profiled."""
+    la, lb = _at(c_l, "address_len", idx), _at(c_r, "address_len", idx)
+    sa, sb = _at(c_l, "address_spaces", idx), _at(c_r, "address_spaces", idx)
+    h = np.abs(_at(c_l, "address_hist", idx) - _at(c_r, "address_hist", idx)).sum(axis=1, dtype=np.int64)
+    shared = ((la - sa) + (lb - sb) - h) / 2 + np.minimum(sa, sb)
+    bound = np.maximum(1 - h / np.maximum(la + lb, 1), 2 * shared / np.maximum(shared + np.minimum(la, lb), 1))
+    return np.where((la < 0) | (lb < 0), 1.0, bound)
 
 
 def term_frequencies(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -237,12 +365,14 @@ def compare_names(c_l: dict, c_r: dict) -> tuple[np.ndarray, np.ndarray]:
     both = _both(cfl, cfr)
     exact = _eq(cfl, cfr) | same_name
     fuzzy = np.flatnonzero(both & ~exact)
-    sim_u, a, b, inv = _jw(c_l, c_r, "first_name_key", fuzzy)
-    initial_u = np.array([(len(x) == 1 or len(y) == 1) and x[0] == y[0] for x, y in zip(a, b)], dtype=bool)
+    sim_u, _, _, inv = _jw(c_l, c_r, "first_name_key", fuzzy)
     sim = np.zeros(len(cfl), dtype=np.float32)
     sim[fuzzy] = sim_u[inv]
+    # one side is a single letter, the other starts with it
+    ia, ib = _at(c_l, "first_name_initial", fuzzy), _at(c_r, "first_name_initial", fuzzy)
+    ha, hb = _at(c_l, "first_name_head", fuzzy), _at(c_r, "first_name_head", fuzzy)
     initial = np.zeros(len(cfl), dtype=bool)
-    initial[fuzzy] = initial_u[inv]
+    initial[fuzzy] = ((ia >= 0) | (ib >= 0)) & (ha == hb) & (ha >= 0)
     first[both & (sim >= JW_LOW)] = level_code("first_name", "jw_0.80")
     first[initial] = level_code("first_name", "initial")
     first[both & (sim >= JW_HIGH)] = level_code("first_name", "jw_0.92")
@@ -271,8 +401,13 @@ def compare_birth_dates(c_l: dict, c_r: dict) -> np.ndarray:
     exact = _eq(c_l["birth_date_std#"], c_r["birth_date_std#"])
     rest = np.flatnonzero(both & ~exact)
     if len(rest):
-        ra, rb, inv = _distinct_pairs(c_l, c_r, "birth_date_std", rest)
-        one_char = (process.cpdist(ra, rb, scorer=Levenshtein.distance, score_cutoff=1) <= 1)[inv]
+        # one character off: for two YYYY-MM-DD dates, one digit differs; other texts are scored
+        da, db = _at(c_l, "birth_date_digits", rest), _at(c_r, "birth_date_digits", rest)
+        one_char = _one_digit_apart(da, db)
+        other = np.flatnonzero((da < 0) | (db < 0))
+        if len(other):
+            ra, rb, inv = _distinct_pairs(c_l, c_r, "birth_date_std", rest[other])
+            one_char[other] = (process.cpdist(ra, rb, scorer=Levenshtein.distance, score_cutoff=1) <= 1)[inv]
         swapped = _eq(c_l["birth_date_swapped#"][rest], c_r["birth_date_std#"][rest])
         ya, yb = c_l["birth_year"][rest], c_r["birth_year"][rest]
         known = (ya >= 0) & (yb >= 0)
@@ -318,6 +453,9 @@ def compare_emails(c_l: dict, c_r: dict) -> np.ndarray:
     exact = _eq(c_l["email_key#"], c_r["email_key#"])
     # a typo needs the same domain: cheap integer filter before any string work
     rest = np.flatnonzero(both & ~exact & _eq(c_l["email_domain#"], c_r["email_domain#"]))
+    if len(rest):  # a typo is one edit (OSA) in the mailbox: C code first, the finer test on those left
+        rest = rest[process.cpdist(_at(c_l, "email_local", rest), _at(c_r, "email_local", rest), scorer=OSA.distance,
+                                   score_cutoff=1) <= 1]
     if len(rest):
         a, b, inv = _distinct_pairs(c_l, c_r, "email_key", rest)
         typo = np.array([_mailbox_typo(x, y) for x, y in zip(a, b)], dtype=bool)[inv]
@@ -350,6 +488,8 @@ def compare_addresses(c_l: dict, c_r: dict) -> np.ndarray:
     lv = np.full(len(both_addr), level_code("address", "different"), dtype=np.int8)
     rest = np.flatnonzero(both_addr & ~exact)
     fuzzy_idx = np.empty(0, dtype=np.int64)
+    if len(rest) and "address_hist" in getattr(c_l, "cols", c_l):  # only pairs that can reach the cutoff are scored
+        rest = rest[_may_be_fuzzy(c_l, c_r, rest, ADDRESS_FUZZY)]
     if len(rest):
         a, b, inv = _distinct_pairs(c_l, c_r, "address_std", rest)
         # cutoff: rapidfuzz stops early on pairs that cannot reach it (they score 0)
