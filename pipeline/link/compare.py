@@ -143,7 +143,7 @@ def _fresh_copies(texts: np.ndarray) -> np.ndarray:
 
 def _derived(codes: np.ndarray, texts: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
     """A per-value derived column (fn on each distinct text, None = missing), as codes and texts."""
-    sub, out = pd.factorize(pd.Series([fn(v) for v in texts], dtype="object"), use_na_sentinel=True)
+    sub, out = pd.factorize(np.array([fn(v) for v in texts] + [None], dtype=object)[:-1], use_na_sentinel=True)
     return np.append(sub.astype(np.int64), -1)[codes], np.asarray(out, dtype=object)
 
 
@@ -170,9 +170,8 @@ def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None
     codes["birth_date_swapped"], texts["birth_date_swapped"] = _derived(
         codes["birth_date_std"], texts["birth_date_std"], lambda v: v[:5] + v[8:10] + "-" + v[5:7] if len(v) == 10 else None
     )
-    codes["email_domain"], texts["email_domain"] = _derived(
-        codes["email_key"], texts["email_key"], lambda v: v.partition("@")[2]
-    )
+    parts = [v.partition("@") for v in texts["email_key"].tolist()]
+    codes["email_domain"], texts["email_domain"] = _derived(codes["email_key"], parts, lambda p: p[2])
     years = pd.to_numeric(pd.Series([v[:4] for v in texts["birth_date_std"]], dtype="object"), errors="coerce")
     year_of = np.append(years.fillna(-1).to_numpy().astype(np.int32), np.int32(-1))
     cols: dict[str, np.ndarray] = {}
@@ -185,8 +184,7 @@ def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None
     cols["first_name_initial"] = np.append(initial, np.int32(-1))[codes["first_name_key"]]
     cols["first_name_head"] = np.append(np.fromiter((ord(v[0]) if v else -1 for v in first_texts), np.int32,
                                                     len(first_texts)), np.int32(-1))[codes["first_name_key"]]
-    cols["email_local"] = np.append(np.array([v.partition("@")[0] for v in texts["email_key"].tolist()] + [None],
-                                             dtype=object)[:-1], None)[codes["email_key"]]
+    cols["email_local"] = np.array([p[0] for p in parts] + [None], dtype=object)[codes["email_key"]]
     digits = _date_digits(texts["birth_date_std"])
     cols["birth_date_digits"] = np.append(digits, np.int64(-1))[codes["birth_date_std"]]
     length, spaces, hist = _token_set_profiles(texts["address_std"])
@@ -242,7 +240,7 @@ def _token_set_profiles(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     """Per distinct text: (length, -1 when not profiled; spaces; character counts per bucket,
     spaces left out). Profiled are texts whose words are single-space separated and distinct,
     so the text is its own token set: what token_set_ratio compares, in another order."""
-    ts = [v if isinstance(v, str) else "" for v in texts.tolist()]
+    ts = texts.tolist()  # the distinct clean texts: all str
     n = len(ts)
     lens = np.fromiter(map(len, ts), np.int64, n)
     cp = np.frombuffer("".join(ts).encode("utf-32-le"), dtype=np.uint32)
@@ -253,14 +251,14 @@ def _token_set_profiles(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     bad[row[np.isin(cp, _ODD_SPACE)]] = True
     multi = np.flatnonzero(spaces > 0)  # a repeated word or an empty one (two spaces, an edge space)
     if len(multi):
-        words = pd.Series(" ".join([ts[i] for i in multi]).split(" "), dtype=object)
+        wcode, words = pd.factorize(np.array(" ".join([ts[i] for i in multi]).split(" ") + [None], dtype=object)[:-1])
         owner = np.repeat(multi, spaces[multi] + 1)
-        wcode = pd.factorize(words)[0].astype(np.int64)
-        repeated = pd.Series(owner * (int(wcode.max()) + 1) + wcode).duplicated().to_numpy()
-        bad[owner[repeated | (words == "").to_numpy()]] = True
+        repeated = pd.Series(owner * (len(words) + 1) + wcode).duplicated().to_numpy()
+        empty = np.flatnonzero(np.asarray(words, dtype=object) == "")
+        bad[owner[repeated | np.isin(wcode, empty)]] = True
     hist = np.bincount(row[~sp] * HIST_BUCKETS + cp[~sp] % HIST_BUCKETS, minlength=n * HIST_BUCKETS).reshape(n, HIST_BUCKETS)
     bad |= (hist.max(axis=1, initial=0) > 127) | (lens > 100_000)
-    return np.where(bad, -1, lens).astype(np.int32), spaces.astype(np.int32), hist.clip(max=127).astype(np.int8)
+    return np.where(bad, -1, lens).astype(np.int32), spaces.astype(np.int32), hist.astype(np.int8)  # bad rows: unread
 
 
 def _may_be_fuzzy(c_l: dict, c_r: dict, idx: np.ndarray, cutoff: float) -> np.ndarray:
