@@ -206,6 +206,25 @@ def compute_levels(
     return out
 
 
+def _levels_later(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray, chunk_size: int, pool: _Pool):
+    """compute_levels started in the pool's workers; returns a function that waits for the
+    level matrix (the parent works on meanwhile). Without usable workers, computed now."""
+    n = len(left)
+    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    if not (pool.usable() and len(bounds) > 1):
+        levels = compute_levels(cols, left, right, chunk_size, 1)
+        return lambda: levels
+    futures = [(s, e, pool.get().submit(_compare_chunk, left[s:e], right[s:e])) for s, e in bounds]
+
+    def wait() -> np.ndarray:
+        out = np.empty((n, len(FEATURE_NAMES)), dtype=np.int8)
+        for s, e, fut in futures:
+            out[s:e] = fut.result()
+        return out
+
+    return wait
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -635,11 +654,12 @@ def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk,
     """link() after blocking: compare, train unless a model is given, score."""
     workers = max(int(workers or 1), 1)
     if not model_compatible(model):
-        # the training pairs not among the candidates are compared in the same batch
+        # the candidates are compared in the workers while the training pairs are chosen here;
+        # the training pairs not among the candidates are queued behind them
+        candidate_levels = _levels_later(cols, cand.left, cand.right, chunk, pool)
         plan = plan_training(cols, matching, cand, complete=is_new is None)
-        both = compute_levels(cols, np.concatenate([cand.left, plan["todo_l"]]),
-                              np.concatenate([cand.right, plan["todo_r"]]), chunk, workers, pool)
-        levels, fresh = both[: len(cand.left)], both[len(cand.left):]
+        fresh = _levels_later(cols, plan["todo_l"], plan["todo_r"], chunk, pool)()
+        levels = candidate_levels()
         if laps is not None:
             laps.lap("compare")
         if is_new is None:

@@ -35,11 +35,9 @@ DEFAULT_RULES: list[dict] = [
     {"name": "dob_last_initial", "columns": ["birth_date_std", "last_name_key:initial"]},
     {"name": "dob_first_initial", "columns": ["birth_date_std", "first_name_key:initial"]},
     {"name": "postal_last", "columns": ["postal_code_std", "last_name_key"]},
-    {"name": "last_first_initial_city", "columns": ["last_name_key", "first_name_key:initial", "city_std"]},
     {"name": "address", "columns": ["address_std"]},
-    {"name": "soundex_dob_year", "columns": ["last_name_key:soundex", "first_name_key:initial", "birth_date_std:year"]},
     {"name": "name_neighbourhood", "method": "sortedneighbourhood", "columns": "name_key", "window": 3},
-]
+]  # rules/matching.yaml says why last_first_initial_city and soundex_dob_year are not among them
 DEFAULT_MAX_BLOCK_SIZE = 50
 TRANSFORMS = ("initial", "soundex", "year")
 _SOUNDEX = {c: d for d, letters in {"1": "bfpv", "2": "cgjkqsxz", "3": "dt", "4": "l", "5": "mn", "6": "r"}.items() for c in letters}
