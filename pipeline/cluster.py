@@ -26,6 +26,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .errors import RulesError
+from .keys import positions_in, sorted_unique_positions
 
 CLUSTER_COLUMNS = ("record_key", "cluster", "cluster_reason")
 #: the record columns the guards read (an incremental run loads just these, and link's, up front)
@@ -191,22 +192,21 @@ def _node_table(records) -> pd.DataFrame:
 
 def _take_sorted_unique(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows with a record_key, the last of each key, sorted by key: one copy of the frame."""
-    keys = frame["record_key"]
-    pos = np.flatnonzero(keys.notna().to_numpy())
-    values = keys.to_numpy(dtype=object)[pos]
-    last = ~pd.Series(values).duplicated(keep="last").to_numpy()
-    pos, values = pos[last], values[last]
-    pos = pos[np.argsort(values, kind="stable")]
-    out = frame.take(pos)
+    out = frame.take(sorted_unique_positions(frame["record_key"]))
     out.index = pd.RangeIndex(len(out))
     return out
 
 
 def _index_of(keys: np.ndarray, values) -> np.ndarray:
     """Position of each value in the sorted `keys`, -1 when absent."""
-    values = pd.Series(values, dtype=object).to_numpy()
-    pos = pd.Index(keys).get_indexer(values)
-    return pos.astype(np.int64)
+    return positions_in(keys, values)
+
+
+def _index_pairs(keys: np.ndarray, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Node positions of a pair frame's record_key_l and record_key_r (one lookup)."""
+    both = _index_of(keys, np.concatenate([frame["record_key_l"].to_numpy(dtype=object),
+                                           frame["record_key_r"].to_numpy(dtype=object)]))
+    return both[: len(frame)], both[len(frame):]
 
 
 def _edges(pairs, overrides, keys):
@@ -218,8 +218,7 @@ def _edges(pairs, overrides, keys):
         frame = pairs
         if "decision" in frame.columns:
             frame = frame[frame["decision"].astype(str).str.lower() == "match"]
-        ei = _index_of(keys, frame["record_key_l"])
-        ej = _index_of(keys, frame["record_key_r"])
+        ei, ej = _index_pairs(keys, frame)
         w = pd.to_numeric(frame["match_weight"], errors="coerce").to_numpy(float) if "match_weight" in frame else np.zeros(len(frame))
         if "match_probability" in frame:
             p = pd.to_numeric(frame["match_probability"], errors="coerce").to_numpy(float)
@@ -250,8 +249,7 @@ def _override_pairs(overrides, keys, kinds: set[str]):
     if overrides is None or not len(overrides) or not {"record_key_l", "record_key_r", "kind"} <= set(overrides.columns):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object)
     frame = overrides[overrides["kind"].isin(kinds)]
-    i = _index_of(keys, frame["record_key_l"])
-    j = _index_of(keys, frame["record_key_r"])
+    i, j = _index_pairs(keys, frame)
     kind = frame["kind"].to_numpy(object)
     ok = (i >= 0) & (j >= 0) & (i != j)
     return np.minimum(i, j)[ok], np.maximum(i, j)[ok], kind[ok]
@@ -284,15 +282,39 @@ _SQUASH = re.compile(r"[\s\-\.'’]+")
 _GENDER = {"m": "m", "male": "m", "man": "m", "男": "m", "f": "f", "female": "f", "woman": "f", "女": "f"}
 
 
-def _coded(frame: pd.DataFrame, column: str, normalize) -> tuple[np.ndarray, np.ndarray]:
+def _squash(t: str) -> str:
+    return _SQUASH.sub("", t)
+
+
+def _squashed(uniques) -> np.ndarray | None:
+    """_squash(str(u).strip().lower()) for every value at once: one lower() and one regex pass
+    over the values joined by NUL (the pattern strips what strip() would); None if a value is
+    not a str or holds a NUL."""
+    values = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) not in ("string", "empty"):
+        return None
+    items = values.tolist()
+    parts = _SQUASH.sub("", "\x00".join(items).lower()).split("\x00")
+    return np.array(parts + [None], dtype=object)[:-1] if len(parts) == len(items) and items else None
+
+
+def _coded(frame: pd.DataFrame, column: str, normalize, factorized: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(code per node, normalized distinct texts + a '' sentinel for code -1).
 
     Each distinct raw value is normalized once; a blank result counts as missing (-1).
+    ``factorized`` keeps a column's distinct values for a second normalization of it.
     """
     if column not in frame.columns:
         return np.full(len(frame), -1, np.int64), np.array([""], dtype=object)
-    raw, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-    norm = np.array([normalize(str(u).strip().lower()) or "" for u in uniques], dtype=object)
+    if factorized is not None and column in factorized:
+        raw, uniques = factorized[column]
+    else:
+        raw, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        if factorized is not None:
+            factorized[column] = raw, uniques
+    norm = _squashed(uniques) if normalize is _squash else None
+    if norm is None:
+        norm = np.array([normalize(str(u).strip().lower()) or "" for u in uniques], dtype=object)
     codes, texts = pd.factorize(norm)
     codes = np.append(codes.astype(np.int64), -1)[raw]  # raw -1 (missing) -> -1
     texts = np.append(np.asarray(texts, dtype=object), "")
@@ -322,11 +344,12 @@ def _birth_dates(frame: pd.DataFrame):
 
 def _attributes(nodes: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per-node guard attributes as integer codes (fast pairwise comparison)."""
-    suffix, _ = _coded(nodes, "name_suffix_std", lambda t: _SQUASH.sub("", t))
-    first, first_text = _coded(nodes, "first_name_key", lambda t: _SQUASH.sub("", t))
-    first_tok, _ = _coded(nodes, "first_name_key", lambda t: (re.split(r"[\s\-]+", t) or [""])[0])
-    last, last_text = _coded(nodes, "last_name_key", lambda t: _SQUASH.sub("", t))
-    name_key, _ = _coded(nodes, "name_key", lambda t: _SQUASH.sub("", t))
+    suffix, _ = _coded(nodes, "name_suffix_std", _squash)
+    seen: dict = {}
+    first, first_text = _coded(nodes, "first_name_key", _squash, seen)
+    first_tok, _ = _coded(nodes, "first_name_key", lambda t: (re.split(r"[\s\-]+", t) or [""])[0], seen)
+    last, last_text = _coded(nodes, "last_name_key", _squash)
+    name_key, _ = _coded(nodes, "name_key", _squash)
     gender, _ = _coded(nodes, "gender_std", lambda t: _GENDER.get(t, ""))
     known, days, digits = _birth_dates(nodes)
     return {
@@ -449,7 +472,14 @@ def _conflicts(nodes, comp, ei, ej, hard_i, hard_j, hard_kind, cfg):
     a, b = _within_component_pairs(comp, int(cfg["guard_max_cluster_size"]), int(cfg["guard_max_pairs"]), ei, ej)
     reason = np.full(len(a), "", dtype=object)
     if len(a):
-        at = _attributes(nodes)
+        # attributes of the nodes in these pairs only (singletons never conflict); a and b
+        # below index that subset, the node numbers are restored for the result
+        in_pair = np.zeros(len(nodes), bool)
+        in_pair[a] = in_pair[b] = True
+        at = _attributes(nodes.take(np.flatnonzero(in_pair)))
+        node_a, node_b = a, b
+        remap = np.cumsum(in_pair) - 1
+        a, b = remap[a], remap[b]
 
         def mark(mask, code):
             reason[mask & (reason == "")] = code
@@ -473,6 +503,7 @@ def _conflicts(nodes, comp, ei, ej, hard_i, hard_j, hard_kind, cfg):
             mark(genders_differ & (differ | _gendered_variants(at, a, b)), "gender_conflict")
         if g["first_name_alone"]:
             mark(differ, "first_name_conflict")
+        a, b = node_a, node_b
     hit = reason != ""
     a, b, reason = a[hit], b[hit], reason[hit]
     same = comp[hard_i] == comp[hard_j]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CrmcleanError, RulesError
+from ..keys import sorted_unique_positions
 from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_texts, block, rule_codes, rule_columns, rule_pairs
 from .compare import (
     COMPARE_COLUMNS,
@@ -484,8 +485,14 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
             + [""],
             dtype=object,
         )[:-1][inverse]
-        columns.append(texts.tolist())
-    return ["{" + ", ".join(row) + "}" for row in zip(*columns)]
+        columns.append(texts)
+    # one join of all the pieces, interleaved by slice assignment, then one split per row
+    n = len(levels)
+    flat: list = [", "] * (2 * len(columns) * n)
+    for k, texts in enumerate(columns):
+        flat[2 * k :: 2 * len(columns)] = texts.tolist()
+    flat[2 * len(columns) - 1 :: 2 * len(columns)] = ["}\x1e{"] * n
+    return ("{" + "".join(flat)[:-2]).split("\x1e")[: n] if n else []
 
 
 def _score_numbers(tf: dict[str, np.ndarray], lv: np.ndarray, left: np.ndarray, right: np.ndarray, model: dict,
@@ -522,16 +529,22 @@ def _pairs_frame(keys: np.ndarray, rule_names: list[str], lv: np.ndarray, left: 
             "match_probability": prob,
             "decision": labels[rank],
             "rules": Candidates(left, right, mask, rule_names, pd.DataFrame()).rules_text(mask[keep]),
-            "evidence": evidence_json(lk, pf, base),
+            "evidence": np.array(evidence_json(lk, pf, base) + [None], dtype=object)[:-1],  # no inference pass
             "cap": cap_name,
             **{f"w_{f}": pf[f].round(4) for f in FEATURE_NAMES},
         }
     )
 
 
-def _score_task(lv, left, right, model, matching):
+def _score_task(lv, left, right, mask, rule_names, model, matching):
+    """A chunk scored and its kept pairs' rows made in a worker (the parent only concatenates)."""
     assert _WORKER_COLS is not None
-    return _score_numbers(_WORKER_COLS["\0tf"], lv, left, right, model, matching)
+    from .model import weight_tables
+
+    counts, numbers = _score_numbers(_WORKER_COLS["\0tf"], lv, left, right, model, matching)
+    frame = _pairs_frame(_WORKER_COLS["\0keys"], rule_names, lv, left, right, mask, numbers,
+                         weight_tables(model, matching))
+    return counts, frame
 
 
 def score_pairs(
@@ -544,25 +557,32 @@ def score_pairs(
     pool: _Pool | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Score every candidate, keep those at or above review, count the rest. With a pool the
-    scoring of all candidates runs in the workers (given tf at fork); only the kept pairs'
-    numbers come back, and their rows and evidence text are made here."""
+    chunks are scored in the workers (given tf and keys at fork), which also make the kept
+    pairs' rows and evidence text; only those rows come back."""
     from .model import weight_tables
 
     tables = weight_tables(model, matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
     bounds = [(s, min(s + chunk, len(levels))) for s in range(0, len(levels), chunk)]
-    parallel = pool is not None and pool.usable() and len(bounds) > 1 and "\0tf" in pool.cols
+    parallel = (pool is not None and pool.usable() and len(bounds) > 1 and "\0tf" in pool.cols
+                and "\0keys" in pool.cols)
     results = []
     for s, e in bounds:
-        args = (levels[s:e], cand.left[s:e], cand.right[s:e], model, matching)
-        results.append(pool.get().submit(_score_task, *args) if parallel else _score_numbers(tf, *args))
+        if parallel:
+            results.append(pool.get().submit(_score_task, levels[s:e], cand.left[s:e], cand.right[s:e],
+                                             cand.rule_mask[s:e], cand.rule_names, model, matching))
+        else:
+            results.append(_score_numbers(tf, levels[s:e], cand.left[s:e], cand.right[s:e], model, matching))
     frames, counts = [], {"match": 0, "review": 0, "non_match": 0, "capped": 0}
     for (s, e), r in zip(bounds, results):
-        c, numbers = r.result() if parallel else r
+        if parallel:
+            c, frame = r.result()
+        else:
+            c, numbers = r
+            frame = _pairs_frame(keys, cand.rule_names, levels[s:e], cand.left[s:e], cand.right[s:e],
+                                 cand.rule_mask[s:e], numbers, tables)
         for k in counts:
             counts[k] += c[k]
-        frame = _pairs_frame(keys, cand.rule_names, levels[s:e], cand.left[s:e], cand.right[s:e],
-                             cand.rule_mask[s:e], numbers, tables)
         if frame is not None:
             frames.append(frame)
     pairs = pd.concat(frames, ignore_index=True) if frames else empty_pairs()
@@ -580,12 +600,7 @@ def _sorted_records(records: pd.DataFrame) -> pd.DataFrame:
     if "record_key" not in records.columns:
         raise CrmcleanError("link: the records frame has no record_key column")
     # the order is worked out on the key column alone, then the frame is taken once
-    keys = records["record_key"]
-    pos = np.flatnonzero(keys.notna().to_numpy())
-    values = keys.to_numpy(dtype=object)[pos]
-    last = ~pd.Series(values).duplicated(keep="last").to_numpy()
-    pos, values = pos[last], values[last]
-    out = records.take(pos[np.argsort(values, kind="stable")])
+    out = records.take(sorted_unique_positions(records["record_key"]))
     out.index = pd.RangeIndex(len(out))
     return out
 
