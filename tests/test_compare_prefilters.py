@@ -44,14 +44,17 @@ def _frame(**columns) -> pd.DataFrame:
     return pd.DataFrame({"record_key": [f"s|{k}" for k in range(n)], **columns})
 
 
+def _all_levels(column: str, values: list, feature: int):
+    """The feature's level for every pair of the values, with both sides' clean texts."""
+    cols = prepare_columns(_frame(**{column: values}))
+    left, right = _all_pairs(len(values))
+    return zip(compare_pairs(cols, left, right)[:, feature], cols[column][left], cols[column][right])
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(WORD, min_size=2, max_size=12))
 def test_address_levels_equal_plain_token_set_ratio(addresses):
-    cols = prepare_columns(_frame(address_std=addresses))
-    left, right = _all_pairs(len(addresses))
-    got = compare_pairs(cols, left, right)[:, ADDRESS]
-    texts = cols["address_std"]
-    for lv, a, b in zip(got, texts[left], texts[right]):
+    for lv, a, b in _all_levels("address_std", addresses, ADDRESS):
         if a is None or b is None:
             assert lv == 0
         elif a == b:
@@ -82,11 +85,7 @@ DATES = st.one_of(
 @settings(max_examples=150, deadline=None)
 @given(st.lists(DATES, min_size=2, max_size=12))
 def test_birth_date_one_char_equals_levenshtein(dates):
-    cols = prepare_columns(_frame(birth_date_std=dates))
-    left, right = _all_pairs(len(dates))
-    got = compare_pairs(cols, left, right)[:, BIRTH]
-    texts = cols["birth_date_std"]
-    for lv, a, b in zip(got, texts[left], texts[right]):
+    for lv, a, b in _all_levels("birth_date_std", dates, BIRTH):
         if a == b:
             continue
         swapped = len(a) == 10 and a[:5] + a[8:10] + "-" + a[5:7] == b
@@ -102,10 +101,7 @@ MAILBOX = st.text(alphabet="ab1.2_", min_size=1, max_size=6)
 @given(st.lists(st.tuples(MAILBOX, st.sampled_from(["x.com", "y.com"])), min_size=2, max_size=12))
 def test_email_typo_level_equals_mailbox_typo(parts):
     emails = [f"{local}@{domain}" for local, domain in parts]
-    cols = prepare_columns(_frame(email_key=emails))
-    left, right = _all_pairs(len(emails))
-    got = compare_pairs(cols, left, right)[:, EMAIL]
-    for lv, a, b in zip(got, cols["email_key"][left], cols["email_key"][right]):
+    for lv, a, b in _all_levels("email_key", emails, EMAIL):
         if a != b:
             assert (lv == level_code("email", "fuzzy_local")) == _mailbox_typo(a, b), (a, b)
 

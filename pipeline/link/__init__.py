@@ -188,37 +188,28 @@ def compute_levels(
     pool: _Pool | None = None,
 ) -> np.ndarray:
     """Level matrix for all pairs, chunk by chunk; worker processes for large inputs."""
-    n = len(left)
-    out = np.empty((n, len(FEATURE_NAMES)), dtype=np.int8)
-    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     own = pool is None
     pool = pool or _Pool(cols, workers)
     try:
-        if pool.usable() and len(bounds) > 1:
-            futures = [(s, e, pool.get().submit(_compare_chunk, left[s:e], right[s:e])) for s, e in bounds]
-            for s, e, fut in futures:
-                out[s:e] = fut.result()
-        else:
-            for s, e in bounds:
-                out[s:e] = compare_pairs(cols, left[s:e], right[s:e])
+        return _levels_later(cols, left, right, chunk_size, pool)()
     finally:
         if own:
             pool.close()
-    return out
 
 
 def _levels_later(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray, chunk_size: int, pool: _Pool):
     """compute_levels started in the pool's workers; returns a function that waits for the
     level matrix (the parent works on meanwhile). Without usable workers, computed now."""
     n = len(left)
+    out = np.empty((n, len(FEATURE_NAMES)), dtype=np.int8)
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     if not (pool.usable() and len(bounds) > 1):
-        levels = compute_levels(cols, left, right, chunk_size, 1)
-        return lambda: levels
+        for s, e in bounds:
+            out[s:e] = compare_pairs(cols, left[s:e], right[s:e])
+        return lambda: out
     futures = [(s, e, pool.get().submit(_compare_chunk, left[s:e], right[s:e])) for s, e in bounds]
 
     def wait() -> np.ndarray:
-        out = np.empty((n, len(FEATURE_NAMES)), dtype=np.int8)
         for s, e, fut in futures:
             out[s:e] = fut.result()
         return out
