@@ -197,15 +197,10 @@ def _take_sorted_unique(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _index_of(keys: np.ndarray, values) -> np.ndarray:
-    """Position of each value in the sorted `keys`, -1 when absent."""
-    return positions_in(keys, values)
-
-
 def _index_pairs(keys: np.ndarray, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Node positions of a pair frame's record_key_l and record_key_r (one lookup)."""
-    both = _index_of(keys, np.concatenate([frame["record_key_l"].to_numpy(dtype=object),
-                                           frame["record_key_r"].to_numpy(dtype=object)]))
+    both = positions_in(keys, np.concatenate([frame["record_key_l"].to_numpy(dtype=object),
+                                            frame["record_key_r"].to_numpy(dtype=object)]))
     return both[: len(frame)], both[len(frame):]
 
 
@@ -260,7 +255,7 @@ def _unmerged_records(overrides, keys) -> np.ndarray:
     if overrides is None or not len(overrides) or not {"record_key_l", "record_key_r", "kind"} <= set(overrides.columns):
         return np.zeros(0, np.int64)
     frame = overrides[(overrides["kind"] == "unmerge") & overrides["record_key_r"].isna()]
-    pos = _index_of(keys, frame["record_key_l"])
+    pos = positions_in(keys, frame["record_key_l"])
     return np.unique(pos[pos >= 0])
 
 
