@@ -33,9 +33,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.evaluate import evaluate_db, format_evaluation, read_truth  # noqa: E402
-from pipeline.generate import generate  # noqa: E402
-from pipeline.golden_quality import format_golden_quality, golden_quality  # noqa: E402
+from crmclean.evaluate import evaluate_db, format_evaluation, read_truth  # noqa: E402
+from crmclean.generate import generate  # noqa: E402
+from crmclean.golden_quality import format_golden_quality, golden_quality  # noqa: E402
 
 PLACEHOLDER_EMAILS = {"test@test.com", "none@none.com", "noemail@example.com"}
 CSV_ENCODINGS = {"crm_legacy_cn": "gbk", "crm_web_us": "utf-8-sig"}
@@ -60,7 +60,7 @@ LAST_CPU = {"s": 0.0}
 def run_once(inputs: list[Path], db_url: str, out_dir: Path, workers: int, rules_dir: Path | None = None):
     """One pipeline run (imported late: the bench's generator/evaluate parts work without it).
     Wall time is returned; the run's CPU time (the machine may be shared) goes to LAST_CPU."""
-    from pipeline.run import RunOptions, run_pipeline
+    from crmclean.run import RunOptions, run_pipeline
 
     t0, c0 = time.perf_counter(), cpu_seconds()
     result = run_pipeline(RunOptions(inputs=inputs, db_url=db_url, out_dir=out_dir, workers=workers, rules_dir=rules_dir))
@@ -220,7 +220,7 @@ def run_splink(gen_dir: Path, truth: pd.DataFrame) -> dict:
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-    from pipeline.evaluate import evaluate
+    from crmclean.evaluate import evaluate
 
     def digits(s):
         return s.fillna("").astype(str).map(lambda v: re.sub(r"\D", "", v)[-10:] or None)
@@ -279,11 +279,11 @@ def run_matching(db_url: str, truth: pd.DataFrame, workers: int) -> dict:
     saved model, as a first run) + cluster_records(), on the standardized records of a
     finished run read back from its database (reading them is not timed, as Splink's timer
     does not cover reading and normalising the exports)."""
-    from pipeline.cluster import cluster_records
-    from pipeline.evaluate import evaluate
-    from pipeline.link import link
-    from pipeline.settings import load_rules
-    from pipeline.store import open_store
+    from crmclean.cluster import cluster_records
+    from crmclean.evaluate import evaluate
+    from crmclean.link import link
+    from crmclean.settings import load_rules
+    from crmclean.store import open_store
 
     store = open_store(db_url)
     try:
@@ -407,9 +407,9 @@ def _bring_base_up_to_date(base: Path, base_db: Path, work: Path, workers: int) 
     before incremental clustering) would make the timed runs rebuild every master: rebuild it
     once here, with a run on the base files, so they measure the incremental path. The saved
     base run time stays the reference."""
-    from pipeline.incremental import cluster_fingerprint
-    from pipeline.settings import load_rules
-    from pipeline.store import open_store
+    from crmclean.incremental import cluster_fingerprint
+    from crmclean.settings import load_rules
+    from crmclean.store import open_store
 
     store = open_store(f"sqlite:///{base_db}")
     try:
@@ -428,7 +428,7 @@ def febrl_rules_dir(work: Path) -> Path:
     swaps given names of true duplicates, which the CRM look-alike caps send to review."""
     import shutil
 
-    from pipeline.settings import DEFAULT_RULES_DIR
+    from crmclean.settings import DEFAULT_RULES_DIR
 
     target = work / "rules-febrl"
     if target.exists():
@@ -444,7 +444,7 @@ def run_febrl(name: str, files: list[tuple[str, pd.DataFrame]], truth: pd.DataFr
     on the published customer_xref."""
     import sqlalchemy as sa
 
-    from pipeline.evaluate import evaluate
+    from crmclean.evaluate import evaluate
 
     d = work / name
     d.mkdir(parents=True, exist_ok=True)

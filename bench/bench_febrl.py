@@ -33,11 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench.py: the whole-pipeline FEBRL run
 
-from pipeline.link import link  # noqa: E402
-from pipeline.settings import load_rules  # noqa: E402
+from crmclean.link import link  # noqa: E402
+from crmclean.settings import load_rules  # noqa: E402
 
 
 def _clean(s: pd.Series) -> pd.Series:

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_febrl import connected_components, pairwise_scores  # noqa: E402
-from pipeline import ingest, standardize  # noqa: E402
-from pipeline.generate import generate  # noqa: E402
-from pipeline.link import link  # noqa: E402
-from pipeline.settings import load_rules  # noqa: E402
+from crmclean import ingest, standardize  # noqa: E402
+from crmclean.generate import generate  # noqa: E402
+from crmclean.link import link  # noqa: E402
+from crmclean.settings import load_rules  # noqa: E402
 
 
 def standardized(customers: int, seed: int, workdir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

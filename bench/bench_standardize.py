@@ -1,4 +1,4 @@
-"""Throughput of pipeline.standardize.standardize on a realistic mixed US/CN frame.
+"""Throughput of crmclean.standardize.standardize on a realistic mixed US/CN frame.
 
     python bench/bench_standardize.py [--records 200000] [--workers 2]
 
@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.settings import load_rules  # noqa: E402
-from pipeline.standardize import standardize  # noqa: E402
+from crmclean.settings import load_rules  # noqa: E402
+from crmclean.standardize import standardize  # noqa: E402
 
 US_FIRST = "James Mary Robert Patricia John Jennifer Michael Linda William Elizabeth David Barbara Richard Susan Joseph Jessica Thomas Sarah Bob Bill Liz Jim Kate Mike".split()
 US_LAST = "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee McDonald O'Neil".split()

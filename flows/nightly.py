@@ -1,6 +1,6 @@
 """The crmclean Prefect flow: each pipeline stage runs as a Prefect task.
 
-`pipeline.run.run_pipeline` owns the logic; this module only hands it a stage runner that wraps
+`crmclean.run.run_pipeline` owns the logic; this module only hands it a stage runner that wraps
 every stage in a task (with retries on transient database errors for the stages that touch the
 database), and defines the nightly deployment.
 """
@@ -14,7 +14,7 @@ from typing import Any, Callable
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.run import DEFAULT_DB_URL, DEFAULT_OUT_DIR, RunOptions, RunResult, run_pipeline
+from crmclean.run import DEFAULT_DB_URL, DEFAULT_OUT_DIR, RunOptions, RunResult, run_pipeline
 
 # stages that talk to the database are retried when the error is transient:
 # standardize reads the prior master (store.load_state), cluster reads the affected region's
@@ -80,7 +80,7 @@ def crmclean_nightly(
     show_pii: bool = False,
 ) -> RunResult:
     """Ingest → standardize → validate → link → cluster/merge → validate → publish."""
-    from pipeline.settings import SAMPLE_DATA_DIR
+    from crmclean.settings import SAMPLE_DATA_DIR
 
     options = RunOptions(
         inputs=[Path(p) for p in (inputs or [str(SAMPLE_DATA_DIR)])],

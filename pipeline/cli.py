@@ -87,7 +87,7 @@ def run(
     from .settings import SAMPLE_DATA_DIR
 
     if lock_timeout is not None:
-        os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by pipeline.store.open_store
+        os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by crmclean.store.open_store
     with user_errors(debug):
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
         result = _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii,
@@ -133,7 +133,7 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
 
         if no_prefect:
             return run_pipeline(options, progress=on_stage)
-        from flows.nightly import run_flow
+        from crmclean.flows.nightly import run_flow
 
         return run_flow(options, progress=on_stage)
 
@@ -182,6 +182,22 @@ def _print_summary(result, db: str) -> None:
     if result.report_path:
         console.print(f"report: {result.report_path}")
     console.print(f"run outputs: {result.out_dir}")
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(Path("."), help="Folder to write rules/ and expectations/ into."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Write an editable copy of the default rules/ and expectations/ (then pass --rules/--expectations)."""
+    from .settings import DEFAULT_EXPECTATIONS_DIR, DEFAULT_RULES_DIR, copy_package_dir
+
+    with user_errors(debug):
+        for source, name in ((DEFAULT_RULES_DIR, "rules"), (DEFAULT_EXPECTATIONS_DIR, "expectations")):
+            written = copy_package_dir(source, directory / name, overwrite=force)
+            console.print(f"{directory / name}: {len(written)} files written")
+        console.print(f"use them with: crmclean run --rules {directory / 'rules'} --expectations {directory / 'expectations'}")
 
 
 @app.command("demo-data")
@@ -304,7 +320,7 @@ def serve(
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Serve the nightly Prefect deployment on a cron schedule (needs a Prefect server or Cloud)."""
-    from flows.nightly import serve_nightly
+    from crmclean.flows.nightly import serve_nightly
 
     with user_errors(debug):
         serve_nightly(cron=cron, inputs=[str(p) for p in (inputs or [])], db_url=db, out_dir=str(out))

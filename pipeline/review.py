@@ -1,9 +1,9 @@
 """Clerical review: export the uncertain pairs to a sheet a person fills in, read the decisions
 back into `review_decision`, which every later run obeys (match → must_link, no_match →
-cannot_link; see pipeline.incremental.merge_overrides).
+cannot_link; see crmclean.incremental.merge_overrides).
 
 The export is a work file, so values are NOT masked — but every cell is neutralised against
-formula injection (pipeline.safe_export).
+formula injection (crmclean.safe_export).
 """
 
 from __future__ import annotations

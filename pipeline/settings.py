@@ -6,6 +6,7 @@ and supplies its own defaults, so a missing file means "use the defaults".
 
 from __future__ import annotations
 
+import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,35 @@ import yaml
 
 from .errors import RulesError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_RULES_DIR = PROJECT_ROOT / "rules"
-DEFAULT_EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
-SAMPLE_DATA_DIR = PROJECT_ROOT / "sample_data"
+
+
+def packaged_dir(name: str) -> Path:
+    """The folder of package data `crmclean.<name>` (rules, expectations, sample_data).
+
+    Read through importlib.resources so a wheel install and an editable checkout both work.
+    """
+    resource = importlib.resources.files(f"crmclean.{name}")
+    return Path(str(resource))
+
+
+DEFAULT_RULES_DIR = packaged_dir("rules")
+DEFAULT_EXPECTATIONS_DIR = packaged_dir("expectations")
+SAMPLE_DATA_DIR = packaged_dir("sample_data")
+
+
+def copy_package_dir(source: Path, target: Path, overwrite: bool = False) -> list[Path]:
+    """Copy a packaged data folder for a user to edit; never overwrites unless asked."""
+    written = []
+    for path in sorted(source.rglob("*")):
+        if path.is_dir() or path.suffix not in {".yaml", ".json"}:
+            continue  # skips __init__.py and caches: only the user's rules and suites
+        dest = target / path.relative_to(source)
+        if dest.exists() and not overwrite:
+            raise RulesError(dest, "already exists (pass --force to overwrite)")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(path.read_bytes())
+        written.append(dest)
+    return written
 
 SECTIONS = ("sources", "columns", "standardize", "matching", "survivorship", "overrides", "validation")
 

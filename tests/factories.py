@@ -3,12 +3,12 @@
 Each builder returns `(records, truth)`:
 
 * `records` — one row per source record, columns `source`, `source_record_id` and every
-  canonical field of `pipeline.schema.CANONICAL_FIELDS`, holding the *raw text* as ingest would
+  canonical field of `crmclean.schema.CANONICAL_FIELDS`, holding the *raw text* as ingest would
   hand it over (None where the source has no value). `as_records_frame(records)` adds the
   remaining identity columns (`record_key`, `locator`, `file`, `extra`, `raw`) so the frame is a
   valid ingest output for standardize/link/cluster tests.
 * `truth` — `source, source_record_id, entity_id, scenario, group_id`, the same layout as the
-  generator's truth.csv, so `pipeline.evaluate.evaluate(truth, xref)` scores a result directly.
+  generator's truth.csv, so `crmclean.evaluate.evaluate(truth, xref)` scores a result directly.
 
 Source names are the three demo systems: `crm_legacy_cn` (Chinese), `crm_web_us` (US web shop,
 pinyin for Chinese customers), `crm_sales` (Excel export). Values are realistic but fictional.
@@ -20,7 +20,7 @@ import json
 
 import pandas as pd
 
-from pipeline.schema import CANONICAL_FIELDS, record_key
+from crmclean.schema import CANONICAL_FIELDS, record_key
 
 TRUTH_COLUMNS = ["source", "source_record_id", "entity_id", "scenario", "group_id"]
 CN, WEB, SALES = "crm_legacy_cn", "crm_web_us", "crm_sales"

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_report import XSS, synthetic_ctx  # noqa: E402  (the same synthetic run)
 
-from pipeline.report import write_report  # noqa: E402
+from crmclean.report import write_report  # noqa: E402
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.settings import SAMPLE_DATA_DIR
+from crmclean.cli import app
+from crmclean.settings import SAMPLE_DATA_DIR
 from dbutil import read_table as _table
 
 runner = CliRunner()

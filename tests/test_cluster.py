@@ -1,5 +1,5 @@
 """cluster_records: components over match edges and must-links, split by guards at the weakest
-links. Scenarios are built by hand (standardized columns as pipeline.standardize produces them),
+links. Scenarios are built by hand (standardized columns as crmclean.standardize produces them),
 plus one run over the shared factory scenarios through the real standardize stage."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.cluster import cluster_records, clustering_settings
-from pipeline.errors import RulesError
-from pipeline.settings import Rules
+from crmclean.cluster import cluster_records, clustering_settings
+from crmclean.errors import RulesError
+from crmclean.settings import Rules
 
 STD_COLUMNS = ("first_name_key", "last_name_key", "name_key", "name_suffix_std", "gender_std", "birth_date_std")
 
@@ -371,8 +371,8 @@ def test_factory_scenarios_through_standardize_recover_the_truth_under_worst_cas
     is handed to the clusterer as a `match` — true pairs strong, false pairs weaker — and the
     guards must still return exactly the true customers."""
     import factories
-    from pipeline.settings import load_rules
-    from pipeline.standardize import standardize
+    from crmclean.settings import load_rules
+    from crmclean.standardize import standardize
 
     raw, truth = factories.all_scenarios()
     std, _ = standardize(factories.as_records_frame(raw), load_rules(), workers=1)

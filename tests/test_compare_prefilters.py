@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.link.compare import (
+from crmclean.link.compare import (
     ADDRESS_FUZZY,
     FEATURE_NAMES,
     _mailbox_typo,
@@ -145,7 +145,7 @@ def _edit(text: str, data) -> str:
 @settings(max_examples=400, deadline=None)
 @given(st.lists(TOKENS, min_size=1, max_size=6), st.data())
 def test_token_set_bound_is_never_below_the_score(words, data):
-    from pipeline.link.compare import _Side, _token_set_bound
+    from crmclean.link.compare import _Side, _token_set_bound
 
     a = " ".join(words)
     b = _edit(a, data) if data.draw(st.booleans()) else " ".join(data.draw(st.permutations(words))[1:])

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.errors import InputFileError
-from pipeline.run import RunOptions, run_pipeline
-from pipeline.settings import SAMPLE_DATA_DIR
+from crmclean.cli import app
+from crmclean.errors import InputFileError
+from crmclean.run import RunOptions, run_pipeline
+from crmclean.settings import SAMPLE_DATA_DIR
 from dbutil import read_table
 
 VOLATILE = {"run_id", "created_run", "updated_run", "first_seen_run", "last_seen_run", "at", "decided_at"}
@@ -158,8 +158,8 @@ def test_cli_run_prints_summary_and_clear_errors(tmp_path):
 
 
 def test_generated_exports_row_accounting_and_quality(tmp_path):
-    from pipeline.evaluate import evaluate
-    from pipeline.generate import generate
+    from crmclean.evaluate import evaluate
+    from crmclean.generate import generate
 
     info = generate(customers=400, seed=7, out_dir=tmp_path / "gen")
     db_url = f"sqlite:///{tmp_path / 'gen.db'}"
@@ -183,7 +183,7 @@ def test_rerun_reuses_standardization_until_the_rules_change(tmp_path):
 
     import yaml
 
-    from pipeline.settings import DEFAULT_RULES_DIR
+    from crmclean.settings import DEFAULT_RULES_DIR
 
     db_url = f"sqlite:///{tmp_path / 'reuse.db'}"
     first = run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db_url, out_dir=tmp_path / "out"))
@@ -208,8 +208,8 @@ def test_critical_expectation_failure_leaves_previous_master_untouched(tmp_path)
     import json
     import shutil
 
-    from pipeline.errors import ValidationFailed
-    from pipeline.settings import DEFAULT_EXPECTATIONS_DIR
+    from crmclean.errors import ValidationFailed
+    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
 
     db_url = f"sqlite:///{tmp_path / 'wap.db'}"
     run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db_url, out_dir=tmp_path / "out"))

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.errors import CrmcleanError, InputFileError
-from pipeline.evaluate import evaluate, evaluate_db, format_evaluation, read_truth
+from crmclean.errors import CrmcleanError, InputFileError
+from crmclean.evaluate import evaluate, evaluate_db, format_evaluation, read_truth
 
 sys.path.insert(0, str(Path(__file__).parent))
 from factories import SCENARIOS, all_scenarios  # noqa: E402
@@ -187,7 +187,7 @@ def test_factory_truth_scores_itself_perfectly_and_hard_negatives_exist():
 
 def test_generated_truth_scores_itself_and_splits_cost_recall(tmp_path):
     """On real generator output: the truth scores itself perfectly; split-off records cost recall only."""
-    from pipeline.generate import generate
+    from crmclean.generate import generate
 
     info = generate(customers=1000, seed=21, out_dir=tmp_path)
     truth = read_truth(info["truth"])

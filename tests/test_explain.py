@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine
 
-from pipeline.errors import CrmcleanError
-from pipeline.explain import explain_master, explain_pair, explain_records
-from pipeline.link import link
-from pipeline.link.compare import FEATURE_NAMES
+from crmclean.errors import CrmcleanError
+from crmclean.explain import explain_master, explain_pair, explain_records
+from crmclean.link import link
+from crmclean.link.compare import FEATURE_NAMES
 
 from test_link import STD_COLUMNS, R, hard_cases, synthetic
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
 
-from flows.nightly import crmclean_nightly, is_transient_db_error, nightly_deployment
-from pipeline.settings import PROJECT_ROOT, SAMPLE_DATA_DIR
+from crmclean.flows.nightly import crmclean_nightly, is_transient_db_error, nightly_deployment
+from crmclean.settings import SAMPLE_DATA_DIR
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_flow_runs_stages_as_tasks(prefect_harness, tmp_path):
@@ -70,8 +74,8 @@ def test_database_stages_are_the_ones_that_retry():
     """The stages that call the store (load_state in standardize, publish) are the retried ones."""
     import inspect
 
-    from flows.nightly import DB_STAGES
-    from pipeline import run
+    from crmclean.flows.nightly import DB_STAGES
+    from crmclean import run
 
     source = inspect.getsource(run._run_stages)
     stage_bodies = source.split("    def ")[1:]

@@ -15,10 +15,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.errors import CrmcleanError
-from pipeline.generate import generate
-from pipeline.generate.entities import build_entities, surname_pinyin
-from pipeline.settings import SAMPLE_DATA_DIR
+from crmclean.errors import CrmcleanError
+from crmclean.generate import generate
+from crmclean.generate.entities import build_entities, surname_pinyin
+from crmclean.settings import SAMPLE_DATA_DIR
 
 SAMPLE_SEED, SAMPLE_CUSTOMERS = 2024, 150
 CN_HEADERS = ["客户编号", "姓名", "性别", "手机", "电话", "邮箱", "出生日期", "省份", "城市", "地址", "邮编", "创建时间"]
@@ -260,7 +260,7 @@ def test_factories_build_contract_frames():
     sys.path.insert(0, str(Path(__file__).parent))
     from factories import SCENARIOS, all_scenarios, as_records_frame
 
-    from pipeline.schema import CANONICAL_FIELDS, IDENTITY_COLUMNS
+    from crmclean.schema import CANONICAL_FIELDS, IDENTITY_COLUMNS
 
     for name, build in SCENARIOS.items():
         records, truth = build()

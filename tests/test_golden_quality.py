@@ -4,7 +4,7 @@ The generator knows every customer's true mobile, e-mail and birth date. After a
 pipeline run, the master record each customer ended in (the one holding most of its source
 records) must carry the true value for ≥ 99 % of the customers whose true value appears,
 standardized, in at least one of their accepted records — a value no record carries cannot be
-expected in the golden record. The measure lives in `pipeline.golden_quality` (bench.py prints
+expected in the golden record. The measure lives in `crmclean.golden_quality` (bench.py prints
 it too). Three seeds, so a survivorship rule tuned to one data set shows up on the others.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.generate import generate
-from pipeline.generate.entities import build_entities
-from pipeline.golden_quality import golden_joined, golden_rate
-from pipeline.run import RunOptions, run_pipeline
+from crmclean.generate import generate
+from crmclean.generate.entities import build_entities
+from crmclean.golden_quality import golden_joined, golden_rate
+from crmclean.run import RunOptions, run_pipeline
 
 CUSTOMERS = 1000
 SEEDS = (11, 12, 13)

@@ -9,8 +9,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.ids import assign_master_ids, format_master_id
-from pipeline.store import PriorState
+from crmclean.ids import assign_master_ids, format_master_id
+from crmclean.store import PriorState
 
 
 def prior_with(xref: dict[str, str], next_number: int | None = None) -> PriorState:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.errors import RulesError
-from pipeline.incremental import combine_with_prior, content_hash, merge_overrides
-from pipeline.settings import DEFAULT_RULES_DIR, Rules, load_rules
-from pipeline.store import PriorState
+from crmclean.errors import RulesError
+from crmclean.incremental import combine_with_prior, content_hash, merge_overrides
+from crmclean.settings import DEFAULT_RULES_DIR, Rules, load_rules
+from crmclean.store import PriorState
 from test_store import make_std
 
 
@@ -138,7 +138,7 @@ def _prior_with(xref: list[tuple[str, str]], edges: list[tuple[str, str]], reaso
 
 
 def _combined(changed=(), retired=()) -> "Combined":
-    from pipeline.incremental import Combined
+    from crmclean.incremental import Combined
 
     return Combined(records=pd.DataFrame(), changed_keys=set(changed),
                     retired=pd.DataFrame({"record_key": list(retired)}), kept_edges=pd.DataFrame())
@@ -153,7 +153,7 @@ NO_OVERRIDES = pd.DataFrame(columns=["record_key_l", "record_key_r", "kind", "or
 
 
 def test_region_holds_what_lost_a_record_and_what_gained_one_not_the_rest():
-    from pipeline.incremental import affected_region
+    from crmclean.incremental import affected_region
 
     # prior: a|1-a|2-a|3 one master (M1), a|4 alone (M2), b|1-b|2 (M3) untouched by this run
     prior = _prior_with([("a|1", "M1"), ("a|2", "M1"), ("a|3", "M1"), ("a|4", "M2"), ("b|1", "M3"), ("b|2", "M3")],
@@ -174,7 +174,7 @@ def test_region_holds_what_lost_a_record_and_what_gained_one_not_the_rest():
 
 
 def test_region_follows_changed_overrides_and_unknown_prior_overrides():
-    from pipeline.incremental import affected_region
+    from crmclean.incremental import affected_region
 
     prior = _prior_with([("a|1", "M1"), ("a|2", "M2"), ("a|3", "M3"), ("a|4", "M3")], [("a|3", "a|4")],
                         reasons={"a|3": "must_link", "a|4": "must_link"})
@@ -193,7 +193,7 @@ def test_region_follows_changed_overrides_and_unknown_prior_overrides():
 
 
 def test_overrides_round_trip_through_their_stored_text():
-    from pipeline.incremental import overrides_from_text, overrides_text
+    from crmclean.incremental import overrides_from_text, overrides_text
 
     ov = merge_overrides({"must_link": [["crm_a:1", "crm_b:2"]], "unmerge": ["crm_a:7"]}, PriorState.empty().overrides)
     back = overrides_from_text(overrides_text(ov))
@@ -204,9 +204,9 @@ def test_overrides_round_trip_through_their_stored_text():
 # ------------------------------------------------------------------ link restricted to records near new ones
 @pytest.fixture(scope="module")
 def generated_std(tmp_path_factory):
-    from pipeline.generate import generate
-    from pipeline.ingest import discover_inputs, ingest
-    from pipeline.standardize import quarantine_unidentifiable, standardize
+    from crmclean.generate import generate
+    from crmclean.ingest import discover_inputs, ingest
+    from crmclean.standardize import quarantine_unidentifiable, standardize
 
     rules = load_rules(DEFAULT_RULES_DIR)
     info = generate(customers=600, seed=5, out_dir=tmp_path_factory.mktemp("gen"))
@@ -233,8 +233,8 @@ def _sorted_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
 def test_link_near_new_records_gives_the_pairs_of_linking_everything(generated_std, matching):
     import numpy as np
 
-    from pipeline.link import link
-    from pipeline.settings import Rules
+    from crmclean.link import link
+    from crmclean.settings import Rules
 
     std, shipped = generated_std
     rules = Rules(matching={**shipped.matching, **matching, "u_sample_pairs": 50_000})
@@ -253,8 +253,8 @@ def test_link_near_new_keeps_a_too_frequent_neighbourhood_value_too_frequent(gen
     """A value too frequent for the sorted-neighbourhood window (here 'carl c', 5 holders, block
     limit 3) is skipped by linking everything; when one of its holders is kept through another
     rule (the shared e-mail), all of them must be, or the value would count as a neighbour."""
-    from pipeline.link import link
-    from pipeline.settings import Rules
+    from crmclean.link import link
+    from crmclean.settings import Rules
 
     std, shipped = generated_std
     model = link(std.head(400), Rules(matching={**shipped.matching, "u_sample_pairs": 20_000}), workers=1).model

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import InputFileError, RulesError
-from pipeline.ingest import IngestResult, RECORD_COLUMNS, discover_inputs, ingest, source_settings
-from pipeline.schema import QUARANTINE_COLUMNS
-from pipeline.settings import SAMPLE_DATA_DIR, Rules, load_rules
+from crmclean.errors import InputFileError, RulesError
+from crmclean.ingest import IngestResult, RECORD_COLUMNS, discover_inputs, ingest, source_settings
+from crmclean.schema import QUARANTINE_COLUMNS
+from crmclean.settings import SAMPLE_DATA_DIR, Rules, load_rules
 
 
 def _rules(tmp_path: Path, sources: dict | None = None, columns: dict | None = None) -> Rules:
@@ -463,7 +463,7 @@ def test_unreadable_file_is_a_file_error(tmp_path, monkeypatch):
 
 
 def test_excel_number_to_text_conversion():
-    from pipeline.ingest.readers import excel_text
+    from crmclean.ingest.readers import excel_text
 
     assert excel_text(13800138000.0) == "13800138000"
     assert excel_text(-2.0) == "-2"

@@ -7,8 +7,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.cluster import _squash, _squashed
-from pipeline.keys import positions_in, sorted_unique_positions
+from crmclean.cluster import _squash, _squashed
+from crmclean.keys import positions_in, sorted_unique_positions
 
 KEY = st.one_of(st.none(), st.text(alphabet=st.sampled_from("ab|1\x00é張 "), max_size=4))
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import RulesError
-from pipeline.link import DEFAULT_CAPS, PAIR_COLUMNS, LinkResult, link, train_supervised
-from pipeline.link.blocking import block, soundex
-from pipeline.link.compare import FEATURE_NAMES, FEATURES, compare_pairs, prepare_columns
-from pipeline.link.model import levels_frame, model_compatible
-from pipeline.settings import Rules, load_rules
+from crmclean.errors import RulesError
+from crmclean.link import DEFAULT_CAPS, PAIR_COLUMNS, LinkResult, link, train_supervised
+from crmclean.link.blocking import block, soundex
+from crmclean.link.compare import FEATURE_NAMES, FEATURES, compare_pairs, prepare_columns
+from crmclean.link.model import levels_frame, model_compatible
+from crmclean.settings import Rules, load_rules
 
 STD_COLUMNS = [
     "record_key", "source", "source_record_id", "first_name_key", "last_name_key", "name_key", "name_script",
@@ -405,7 +405,7 @@ def test_name_and_address_alone_never_auto_merge(data):
 
 
 def test_caps_lower_decisions_whatever_the_score():
-    from pipeline.link import DEFAULT_CAPS, decide
+    from crmclean.link import DEFAULT_CAPS, decide
 
     code = {f: {lab: i for i, lab in enumerate(FEATURES[f])} for f in FEATURES}
 
@@ -506,7 +506,7 @@ def test_moved_customer_with_name_and_birth_date_merges(data):
 
 
 def test_correlated_disagreement_keeps_only_the_largest_penalty():
-    from pipeline.link.model import correct_correlated
+    from crmclean.link.model import correct_correlated
 
     code = {f: {lab: i for i, lab in enumerate(FEATURES[f])} for f in FEATURES}
     levels = np.zeros((3, len(FEATURE_NAMES)), dtype=np.int8)
@@ -574,8 +574,8 @@ def _reference_block(frame: pd.DataFrame, rule: dict, max_block: int, is_new=Non
     recordlinkage's SortedNeighbourhood index for a window rule."""
     import recordlinkage
 
-    from pipeline.link.blocking import blocking_key, rule_columns
-    from pipeline.link.compare import clean_column
+    from crmclean.link.blocking import blocking_key, rule_columns
+    from crmclean.link.compare import clean_column
 
     cols = {c: clean_column(frame[c].to_numpy(dtype=object)) for c in frame.columns if c != "record_key"}
     key = pd.Series(blocking_key(cols, rule_columns(rule)), dtype="object")

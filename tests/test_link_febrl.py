@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import pytest  # noqa: E402
 from bench_febrl import febrl_rules, run, run_pipeline_febrl  # noqa: E402
 
-from pipeline.settings import load_rules  # noqa: E402
+from crmclean.settings import load_rules  # noqa: E402
 
 FAST = {"u_sample_pairs": 200_000}
 

@@ -12,16 +12,16 @@ import pytest
 import sqlalchemy as sa
 
 from dbutil import read_table
-from pipeline.ingest import ingest
-from pipeline.ingest.columns import HeaderMapper
-from pipeline.link import link
-from pipeline.link.blocking import block
-from pipeline.link.compare import compare_pairs, prepare_columns
-from pipeline.link.model import levels_frame
-from pipeline.masking import mask_national_id, masker_for
-from pipeline.run import RunOptions, run_pipeline
-from pipeline.settings import load_rules
-from pipeline.standardize import standardize
+from crmclean.ingest import ingest
+from crmclean.ingest.columns import HeaderMapper
+from crmclean.link import link
+from crmclean.link.blocking import block
+from crmclean.link.compare import compare_pairs, prepare_columns
+from crmclean.link.model import levels_frame
+from crmclean.masking import mask_national_id, masker_for
+from crmclean.run import RunOptions, run_pipeline
+from crmclean.settings import load_rules
+from crmclean.standardize import standardize
 
 FAST = {"u_sample_pairs": 100_000}
 
@@ -239,7 +239,7 @@ def test_report_masks_national_ids_unless_show_pii(published):
 
 
 def test_an_existing_master_without_the_column_gets_it(tmp_path):
-    from pipeline.store import open_store
+    from crmclean.store import open_store
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     open_store(url).close()

@@ -21,10 +21,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from pipeline.generate import generate
-from pipeline.run import RunOptions, run_pipeline
-from pipeline.settings import DEFAULT_RULES_DIR
-from pipeline.store.tables import PUBLISHED_TABLES
+from crmclean.generate import generate
+from crmclean.run import RunOptions, run_pipeline
+from crmclean.settings import DEFAULT_RULES_DIR
+from crmclean.store.tables import PUBLISHED_TABLES
 
 from dbutil import read_table as read
 
@@ -165,7 +165,7 @@ def test_full_snapshot_night_equals_delta_night(nights, tmp_path):
 def test_delta_publish_stores_what_a_full_replace_stores(nights, tmp_path, monkeypatch):
     """Night 2 published as a delta (only changed keys rewritten) leaves every table exactly as a
     full replace of the same night does (apart from run bookkeeping)."""
-    from pipeline.store import Store
+    from crmclean.store import Store
 
     real = Store.publish
     monkeypatch.setattr(Store, "publish", lambda self, run_id, tables, delta=True, state=None: real(
@@ -203,7 +203,7 @@ def test_incremental_run_equals_a_full_recluster(nights, tmp_path, night, monkey
     every published table exactly as clustering and rebuilding the whole master does, run
     bookkeeping included (both runs get the same run id; the full rebuild publishes as a delta
     so rows it leaves alone keep their run ids too)."""
-    from pipeline.store import db as store_db
+    from crmclean.store import db as store_db
 
     monkeypatch.setattr(store_db, "FULL_REPLACE_SHARE", float("inf"))
     rules = None
@@ -373,7 +373,7 @@ def test_merge_keeps_oldest_id_and_split_keeps_larger_part(nights, tmp_path):
 # ------------------------------------------------------------------ PostgreSQL
 @pytest.mark.postgres
 def test_two_nights_on_postgresql_match_sqlite_and_rerun_is_idempotent(nights, pg_url, tmp_path):
-    from pipeline.store.tables import metadata
+    from crmclean.store.tables import metadata
 
     engine = sa.create_engine(pg_url)
     metadata.drop_all(engine)

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.errors import RunLocked
-from pipeline.store import StoreError, open_store
+from crmclean.errors import RunLocked
+from crmclean.store import StoreError, open_store
 
 PG_ADMIN_URL = os.environ.get("CRMCLEAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -49,7 +49,7 @@ def pg_url():
 @pytest.fixture
 def pg_store(pg_url):
     """A store on the session database with every table emptied (tests are independent)."""
-    from pipeline.store.tables import metadata
+    from crmclean.store.tables import metadata
 
     engine = sa.create_engine(pg_url)
     metadata.drop_all(engine)
@@ -112,7 +112,7 @@ def test_publish_uses_copy_in_one_transaction(pg_store, monkeypatch):
 def test_lost_connection_mid_publish_is_a_clean_retryable_error(pg_store, pg_url, monkeypatch):
     from test_store import fake_run, make_std, read
 
-    from pipeline.store import Store
+    from crmclean.store import Store
 
     fake_run(pg_store, make_std(30), run_id="R1")
     before = read(pg_url, "master_customer")

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from pipeline.report import build_report_model, write_report
+from crmclean.report import build_report_model, write_report
 
 XSS = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -23,7 +23,7 @@ class _Timer:
 
 
 def _validation(stage: str, batch: str, success: bool, severity: str = "critical"):
-    from pipeline.validate import ValidationReport
+    from crmclean.validate import ValidationReport
 
     return ValidationReport(
         stage=stage,
@@ -215,7 +215,7 @@ def test_expectation_failures_are_listed_with_severity(tmp_path):
     ("mask_date", "1990-05-17", "1990-**-**"),
 ])
 def test_masking_functions(fn, value, expected):
-    from pipeline import masking
+    from crmclean import masking
 
     assert getattr(masking, fn)(value) == expected
     assert getattr(masking, fn)(None) is None

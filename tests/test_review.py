@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.errors import CrmcleanError
-from pipeline.review import apply_review, export_review
-from pipeline.safe_export import neutralize, unneutralize, write_table
+from crmclean.errors import CrmcleanError
+from crmclean.review import apply_review, export_review
+from crmclean.safe_export import neutralize, unneutralize, write_table
 
 FORMULA = '=HYPERLINK("http://x","y")'
 XSS = "<script>alert(1)</script>"
@@ -162,8 +162,8 @@ def test_write_table_neutralises_headers_too(tmp_path):
 
 
 def test_decisions_reach_the_store_as_overrides(tmp_path):
-    """Contract with pipeline.store: its own review_decision table, read back by load_state."""
-    from pipeline.store import open_store
+    """Contract with crmclean.store: its own review_decision table, read back by load_state."""
+    from crmclean.store import open_store
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = open_store(url)  # creates the published schema

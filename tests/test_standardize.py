@@ -9,15 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.schema import QUARANTINE_COLUMNS
-from pipeline.settings import Rules, load_rules
-from pipeline.standardize import OUTPUT_COLUMNS, infer_date_orders, quarantine_unidentifiable, standardize
-from pipeline.standardize.addresses import standardize_address
-from pipeline.standardize.dates import standardize_date
-from pipeline.standardize.emails import email_config, standardize_email
-from pipeline.standardize.names import standardize_name
-from pipeline.standardize.parallel import distinct_codes, make_pool, map_distinct, per_row
-from pipeline.standardize.phones import route_phones, standardize_phone
+from crmclean.schema import QUARANTINE_COLUMNS
+from crmclean.settings import Rules, load_rules
+from crmclean.standardize import OUTPUT_COLUMNS, infer_date_orders, quarantine_unidentifiable, standardize
+from crmclean.standardize.addresses import standardize_address
+from crmclean.standardize.dates import standardize_date
+from crmclean.standardize.emails import email_config, standardize_email
+from crmclean.standardize.names import standardize_name
+from crmclean.standardize.parallel import distinct_codes, make_pool, map_distinct, per_row
+from crmclean.standardize.phones import route_phones, standardize_phone
 
 IDENTITY = ["record_key", "source", "source_record_id", "locator", "file"]
 
@@ -298,7 +298,7 @@ def test_phone_fast_path_agrees_with_phonenumbers():
 
     import phonenumbers
 
-    from pipeline.standardize.phones import _KIND, parse_one
+    from crmclean.standardize.phones import _KIND, parse_one
 
     rng = random.Random(3)
     samples = [(f"1{rng.choice('3456789')}{rng.randint(0, 10**9 - 1):09d}", "CN") for _ in range(800)]
@@ -327,8 +327,8 @@ def test_broken_pool_falls_back_to_in_process():
 
 
 def test_data_tables_are_complete():
-    from pipeline.standardize.addresses import cn_divisions
-    from pipeline.standardize.names import nickname_map, surname_data
+    from crmclean.standardize.addresses import cn_divisions
+    from crmclean.standardize.names import nickname_map, surname_data
 
     nicknames = nickname_map()
     assert len(nicknames) >= 100 and nicknames["bob"] == "robert" and nicknames["liz"] == "elizabeth"
@@ -362,7 +362,7 @@ def test_placeholders_become_none_with_flag_and_rules_extend_the_list():
 
 
 def test_every_generator_nickname_maps_to_its_formal_name():
-    from pipeline.generate.pools import NICKNAMES
+    from crmclean.generate.pools import NICKNAMES
 
     key = lambda first: standardize_name(None, first, "Smith")[4]  # noqa: E731
     # one canonical per nickname: these are shared by two formal names (docs/standardize.md)

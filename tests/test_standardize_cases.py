@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.standardize.addresses import standardize_address
-from pipeline.standardize.company import standardize_company
-from pipeline.standardize.dates import standardize_date
-from pipeline.standardize.emails import email_config, standardize_email
-from pipeline.standardize.names import standardize_gender, standardize_name
-from pipeline.standardize.national_id import standardize_national_id
-from pipeline.standardize.phones import standardize_phone
+from crmclean.standardize.addresses import standardize_address
+from crmclean.standardize.company import standardize_company
+from crmclean.standardize.dates import standardize_date
+from crmclean.standardize.emails import email_config, standardize_email
+from crmclean.standardize.names import standardize_gender, standardize_name
+from crmclean.standardize.national_id import standardize_national_id
+from crmclean.standardize.phones import standardize_phone
 
 CASES_FILE = Path(__file__).parent / "data" / "standardize_cases.csv"
 EMAIL_CFG = email_config(None)
@@ -132,7 +132,7 @@ def test_case(case):
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pipeline.standardize.national_id import cn_check_digit, is_dummy  # noqa: E402
+from crmclean.standardize.national_id import cn_check_digit, is_dummy  # noqa: E402
 
 _ID_TEXT = st.one_of(
     st.none(),

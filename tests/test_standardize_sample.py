@@ -1,6 +1,6 @@
 """standardize() on the real sample exports (sample_data/), scored against truth.csv.
 
-The files are read here with plain pandas (not pipeline.ingest) so this test exercises only the
+The files are read here with plain pandas (not crmclean.ingest) so this test exercises only the
 standardize stage: GBK CSV with Chinese headers, UTF-8-BOM CSV with pinyin names, and a
 two-sheet workbook with phones stored as numbers.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.settings import SAMPLE_DATA_DIR, load_rules
-from pipeline.standardize import quarantine_unidentifiable, standardize
+from crmclean.settings import SAMPLE_DATA_DIR, load_rules
+from crmclean.standardize import quarantine_unidentifiable, standardize
 
 WEB = {"Customer ID": "record_id", "First Name": "first_name", "Last Name": "last_name", "Email": "email",
        "Phone": "phone", "DOB": "birth_date", "Street": "address", "City": "city", "State": "state",

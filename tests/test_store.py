@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.errors import RunLocked
-from pipeline.history import diff_runs, format_diff, list_runs
-from pipeline.ids import assign_master_ids
-from pipeline.incremental import combine_with_prior, merge_overrides
-from pipeline.schema import CANONICAL_FIELDS, MASTER_COLUMNS, record_key
-from pipeline.settings import Rules
-from pipeline.store import PUBLISHED_TABLES, Store, StoreError, build_tables, columns_of, open_store
-from pipeline.store.db import utc_now
+from crmclean.errors import RunLocked
+from crmclean.history import diff_runs, format_diff, list_runs
+from crmclean.ids import assign_master_ids
+from crmclean.incremental import combine_with_prior, merge_overrides
+from crmclean.schema import CANONICAL_FIELDS, MASTER_COLUMNS, record_key
+from crmclean.settings import Rules
+from crmclean.store import PUBLISHED_TABLES, Store, StoreError, build_tables, columns_of, open_store
+from crmclean.store.db import utc_now
 from test_postgres import pg_url  # noqa: F401  (session fixture: throwaway PostgreSQL database)
 
 VOLATILE = {"run_id", "created_run", "updated_run", "first_seen_run", "last_seen_run", "at", "created"}
@@ -145,7 +145,7 @@ def stable(df: pd.DataFrame) -> pd.DataFrame:
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/out/master.db"
-    from pipeline.store.tables import metadata
+    from crmclean.store.tables import metadata
 
     url = request.getfixturevalue("pg_url")
     engine = sa.create_engine(url)
@@ -399,7 +399,7 @@ def test_history_lists_runs_newest_first_and_failed_runs_stay_failed(store, stor
     runs = list_runs(store_url)
     assert runs["run_id"].tolist() == ["R2", "R1"]
     assert runs.loc[1, "rows_read"] == 5 and runs.loc[0, "status"] == "failed" and runs.loc[0, "error"] == "boom"
-    from pipeline.errors import CrmcleanError
+    from crmclean.errors import CrmcleanError
 
     with pytest.raises(CrmcleanError, match="not in this master's history"):
         diff_runs(store_url, "R1", "nope")
@@ -410,7 +410,7 @@ def test_every_published_table_round_trips_identically_on_both_backends(tmp_path
     std = pd.concat([make_std(6), make_std(3, source="crm_b")], ignore_index=True)
     urls = [f"sqlite:///{tmp_path}/m.db"]
     try:
-        from pipeline.store.tables import metadata
+        from crmclean.store.tables import metadata
 
         pg = request.getfixturevalue("pg_url")
         engine = sa.create_engine(pg)
@@ -506,7 +506,7 @@ def _publish_then_die(url: str) -> None:
     """Child process: publish a new run but die (no cleanup at all) after three tables."""
     import os
 
-    from pipeline.store import Store
+    from crmclean.store import Store
 
     real = Store._write_table
     calls = {"n": 0}
@@ -547,7 +547,7 @@ def _run_then_sigkill(url: str, run_id: str) -> None:
     import os
     import signal
 
-    from pipeline.store import Store
+    from crmclean.store import Store
 
     real = Store._write_table
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.errors import RulesError
-from pipeline.schema import MASTER_COLUMNS
-from pipeline.settings import Rules, load_rules
-from pipeline.survivorship import GOLDEN_COLUMNS, LINEAGE_COLUMNS, build_golden, survivorship_settings
+from crmclean.errors import RulesError
+from crmclean.schema import MASTER_COLUMNS
+from crmclean.settings import Rules, load_rules
+from crmclean.survivorship import GOLDEN_COLUMNS, LINEAGE_COLUMNS, build_golden, survivorship_settings
 
 FIELDS = ("full_name_std", "first_name_std", "last_name_std", "name_suffix_std", "name_script", "gender_std",
           "email_std", "mobile_std", "landline_std", "phone_std", "birth_date_std", "address_std", "district_std",
@@ -225,7 +225,7 @@ def test_factory_scenarios_through_standardize():
     """Real standardize output: the Hanzi/pinyin customer gets the Hanzi name, the phone is the
     mobile, and every value has lineage."""
     import factories
-    from pipeline.standardize import standardize
+    from crmclean.standardize import standardize
 
     raw, truth = factories.hanzi_pinyin()
     std, _ = standardize(factories.as_records_frame(raw), load_rules(), workers=1)

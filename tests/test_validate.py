@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import validate as v
-from pipeline.errors import RulesError
-from pipeline.settings import DEFAULT_EXPECTATIONS_DIR
+from crmclean import validate as v
+from crmclean.errors import RulesError
+from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Package data: the default expectations shipped with crmclean (read with importlib.resources)."""

@@ -1,0 +1,1 @@
+"""Package data: the default rules shipped with crmclean (read with importlib.resources)."""

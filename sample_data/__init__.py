@@ -1,0 +1,1 @@
+"""Package data: the default sample_data shipped with crmclean (read with importlib.resources)."""
