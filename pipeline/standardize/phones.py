@@ -69,10 +69,10 @@ def _candidates(digits_text: str, region: str | None, default_region: str) -> li
 @lru_cache(maxsize=200_000)
 def parse_one(piece: str, region: str | None, default_region: str = "US") -> tuple[str | None, str | None, tuple[str, ...]]:
     """One number → (E.164 or None, kind mobile/landline/either/other, codes)."""
-    text, codes = clean_text(piece)
+    text, cell_codes = clean_text(piece)
     if text is None:
-        return None, None, codes
-    codes = list(codes)
+        return None, None, cell_codes
+    codes: list[str] = list(cell_codes)
     m = _EXT_RE.search(text)
     if m and len(_DIGITS_RE.findall(text[: m.start()])) >= 6:
         text = text[: m.start()]
@@ -134,7 +134,8 @@ def _fast_parse(compact: str, region: str | None, default_region: str = "US") ->
     the number and ask only for its type (UNKNOWN means invalid). None → take the full path.
     An unknown region (None) reads 11-digit 1[3-9]… as a Chinese mobile, anything else in
     `default_region`."""
-    cc = nsn = None
+    cc: int | None = None
+    nsn = ""
     if compact.startswith("+86") and _CN_MOBILE_RE.match(compact[3:]):
         cc, nsn = 86, compact[3:]
     elif compact.startswith("+1") and _NANP_RE.match(compact[1:]):
@@ -168,7 +169,7 @@ def parse_cell(raw: str, region: str | None, default_region: str = "US") -> tupl
     if text is None:
         return (), codes
     pieces = split_numbers(text)
-    found = []
+    found: list[tuple[str, str | None]] = []
     all_codes = list(codes)
     placeholders = 0
     for piece in pieces:
@@ -228,8 +229,8 @@ def route_phones(mobile, landline, phone, region, default_region: str = "US") ->
     phone_std = mobile_std or landline_std
     flags = []
     for name, raw, own in (("mobile", mobile, mobile_std), ("landline", landline, landline_std), ("phone", phone, phone_std)):
-        found, codes = cells[name]
-        codes = list(codes)
+        found, cell_codes = cells[name]
+        codes = list(cell_codes)
         shown = own if (own and any(own == f[0] for f in found)) else (found[0][0] if found else None)
         if name == "mobile" and found and mobile_std not in [f[0] for f in found]:
             codes.append("moved_to_landline")
