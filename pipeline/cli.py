@@ -1,7 +1,8 @@
 """`crmclean` command line: a dbt-style CLI over the pipeline functions.
 
-Errors a user can act on (`CrmcleanError`) are printed as one red line with exit code 1; any
-other failure is one line with exit code 2, and `--debug` shows the traceback.
+Exit codes (documented in the README): 0 success; 1 a user or data error (`CrmcleanError`, one
+red line); 2 a usage error (typer/click's own); 3 failed critical expectations (publish refused);
+4 an internal error (one line; `--debug` shows the traceback); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import CrmcleanError
+from .errors import CrmcleanError, ValidationFailed
+
+EXIT_USER_ERROR, EXIT_USAGE, EXIT_EXPECTATIONS, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
 app = typer.Typer(
     name="crmclean",
@@ -50,10 +53,10 @@ def user_errors(debug: bool) -> Iterator[None]:
         if debug:
             raise
         err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_EXPECTATIONS if isinstance(exc, ValidationFailed) else EXIT_USER_ERROR) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]: nothing was published by this run")
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into a line
         if debug:
             raise
@@ -61,7 +64,22 @@ def user_errors(debug: bool) -> Iterator[None]:
             f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
             soft_wrap=True,
         )
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"crmclean {version('crmclean')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Turn messy CRM exports into one clean, deduplicated master customer table."""
 
 
 @app.command()
