@@ -17,9 +17,16 @@ from .text import clean_text, flag_for
 
 # Precompiled: these run once per distinct value, millions of times on big inputs.
 _NON_DIGIT_RE = re.compile(r"\D")
-_PHONE_PUNCT_RE = re.compile(r"[\s().\-]")
+_PHONE_PUNCT_RE = re.compile(r"[\s().\-/]")
 
-_SPLIT_RE = re.compile(r"\s*(?:[;,/|\\、，；\n]|\s(?:or|或)\s)\s*")
+# "/" separates two numbers only when both sides are whole numbers: `773/256-6035` is one
+# (the US legacy area-code form), `138 0013 8000 / 010-6552 9988` is two.
+_SPLIT_RE = re.compile(r"\s*(?:[;,|\\、，；\n]|\s(?:or|或)\s)\s*")
+_SLASH_RE = re.compile(r"\s*/\s*")
+_MIN_WHOLE_DIGITS = 7
+# 3-3-4 grouping ("555-123-4567", "(555) 123 4567", "1-555-123-4567") is how NANP numbers are
+# written; such a number is never re-read in another country's plan when it fails there.
+_NANP_GROUPED_RE = re.compile(r"^(?:\+?1[\s.\-]?)?(?:\(\d{3}\)|\d{3})[\s.\-/]?\d{3}[\s.\-]\d{4}$")
 _THOUSANDS_RE = re.compile(r"^\+?\d{1,3}(?:,\d{3})+(?:\.0+)?$")
 _EXT_RE = re.compile(r"\s*(?:ext\.?|extension|x|#|转|分机)\s*(\d{1,6})\s*$", re.I)
 _EXCEL_FLOAT_RE = re.compile(r"^(\d{6,15})\.0+$")
@@ -96,7 +103,9 @@ def parse_one(piece: str, region: str | None, default_region: str = "US") -> tup
         return fast[0], fast[1], tuple(codes)
     best = None
     own = region or default_region
-    for reg in _candidates(compact, region, default_region):
+    nanp_grouped = bool(_NANP_GROUPED_RE.match(text))
+    regions = ["US"] if nanp_grouped and own in ("US", "CA", None) else _candidates(compact, region, default_region)
+    for reg in regions:
         # a trunk "0" Excel dropped is restored only in the record's own region, never a fallback
         for attempt in (compact, "0" + compact) if (compact.isdigit() and reg == own) else (compact,):
             try:
@@ -110,11 +119,26 @@ def parse_one(piece: str, region: str | None, default_region: str = "US") -> tup
                 break
         if best is not None:
             break
+    if best is None and nanp_grouped:
+        return _possible_nanp(compact, codes)
     if best is None:
         return None, None, tuple(codes + ["invalid"])
     e164 = phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
     kind = _KIND.get(phonenumbers.number_type(best), "other")
     return e164, kind, tuple(codes)
+
+
+def _possible_nanp(compact: str, codes: list[str]) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """A NANP-shaped number outside the allocated ranges (555-123-4567) is kept, flagged
+    `unallocated`, so it still links records and loses survivorship to a valid number."""
+    try:
+        num = phonenumbers.parse(compact, "US")
+    except phonenumbers.NumberParseException:
+        return None, None, tuple(codes + ["invalid"])
+    if not phonenumbers.is_possible_number(num):
+        return None, None, tuple(codes + ["invalid"])
+    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    return e164, "other", tuple(codes + ["unallocated"])
 
 
 _NANP_RE = re.compile(r"^1?([2-9]\d{2}[2-9]\d{6})$")
@@ -156,10 +180,18 @@ def _fast_parse(compact: str, region: str | None, default_region: str = "US") ->
 
 
 def split_numbers(text: str) -> list[str]:
-    """Several numbers in one cell → pieces; thousands separators are not separators."""
+    """Several numbers in one cell → pieces; thousands separators are not separators, and a
+    slash splits only between whole numbers."""
     if _THOUSANDS_RE.match(text):
         return [text.replace(",", "")]
-    return [p for p in _SPLIT_RE.split(text) if p and p.strip()]
+    pieces = []
+    for piece in _SPLIT_RE.split(text):
+        if not piece or not piece.strip():
+            continue
+        parts = [p for p in _SLASH_RE.split(piece) if p.strip()]
+        whole = all(len(_DIGITS_RE.findall(p)) >= _MIN_WHOLE_DIGITS for p in parts)
+        pieces.extend(parts if len(parts) > 1 and whole else [piece])
+    return pieces
 
 
 @lru_cache(maxsize=200_000)
