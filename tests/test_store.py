@@ -22,7 +22,7 @@ from crmclean.incremental import combine_with_prior, merge_overrides
 from crmclean.schema import CANONICAL_FIELDS, MASTER_COLUMNS, record_key
 from crmclean.settings import Rules
 from crmclean.store import PUBLISHED_TABLES, Store, StoreError, build_tables, columns_of, open_store
-from crmclean.store.db import utc_now
+from crmclean.store.values import utc_now
 from test_postgres import pg_url  # noqa: F401  (session fixture: throwaway PostgreSQL database)
 
 VOLATILE = {"run_id", "created_run", "updated_run", "first_seen_run", "last_seen_run", "at", "created"}
