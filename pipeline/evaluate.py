@@ -180,26 +180,12 @@ def read_truth(path: str | Path) -> pd.DataFrame:
 
 def evaluate_db(truth_path: str | Path, db_url: str) -> dict:
     """Evaluate the published customer_xref (and quarantine) of a crmclean database."""
-    import sqlalchemy as sa
+    from .store import opened
 
     truth = read_truth(truth_path)
-    try:
-        engine = sa.create_engine(db_url)
-    except Exception as exc:
-        raise CrmcleanError(f"{db_url}: cannot open database ({exc})") from None
-    try:
-        with engine.connect() as conn:
-            tables = set(sa.inspect(conn).get_table_names())
-            if "customer_xref" not in tables:
-                raise CrmcleanError(f"{db_url}: no customer_xref table - run `crmclean run` first")
-            xref = pd.read_sql_query(sa.text("SELECT source, source_record_id, master_id FROM customer_xref"), conn)
-            quarantine = None
-            if "quarantine" in tables:
-                quarantine = pd.read_sql_query(sa.text("SELECT source, source_record_id FROM quarantine"), conn)
-    except sa.exc.SQLAlchemyError as exc:
-        raise CrmcleanError(f"{db_url}: cannot read customer_xref ({exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc})") from None
-    finally:
-        engine.dispose()
+    with opened(db_url) as store:
+        xref = store.read_columns("customer_xref", ["source", "source_record_id", "master_id"])
+        quarantine = store.read_columns("quarantine", ["source", "source_record_id"])
     return evaluate(truth, xref, quarantine=quarantine)
 
 
