@@ -107,13 +107,7 @@ def evaluate(truth: pd.DataFrame, xref: pd.DataFrame, quarantine: pd.DataFrame |
     tp = _pairs(_cell_sizes(m_code, e_code))
     pred_pairs, true_pairs = _pairs(master_size), _pairs(entity_size)
     p, r = _ratio(tp, pred_pairs), _ratio(tp, true_pairs)
-    if n:
-        combined = m_code * (int(e_code.max()) + 1) + e_code
-        cells, first_row, nij = np.unique(combined, return_index=True, return_counts=True)
-        ci, tj = master_size[m_code[first_row]], entity_size[e_code[first_row]]
-        bp, br = float((nij * nij / ci).sum() / n), float((nij * nij / tj).sum() / n)
-    else:
-        bp = br = None
+    bp, br = _bcubed(m_code, e_code, master_size, entity_size)
 
     return {
         "records_truth": int(len(t_keys)),
@@ -132,6 +126,18 @@ def evaluate(truth: pd.DataFrame, xref: pd.DataFrame, quarantine: pd.DataFrame |
         "recall_by_scenario": _recall_by_scenario(scen, e_code, m_code),
         "junk_merged_records": int((master_size[m_code[junk]] > 1).sum()) if n else 0,
     }
+
+
+def _bcubed(m_code, e_code, master_size, entity_size) -> tuple[float | None, float | None]:
+    """B-cubed (precision, recall): per record, the share of its master (entity) that is its
+    entity (master), averaged; None for no records."""
+    n = len(m_code)
+    if not n:
+        return None, None
+    combined = m_code * (int(e_code.max()) + 1) + e_code
+    _, first_row, nij = np.unique(combined, return_index=True, return_counts=True)
+    ci, tj = master_size[m_code[first_row]], entity_size[e_code[first_row]]
+    return float((nij * nij / ci).sum() / n), float((nij * nij / tj).sum() / n)
 
 
 def _false_merges(scen, grp, e_code, m_code) -> dict:

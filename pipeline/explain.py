@@ -27,7 +27,6 @@ from .link.compare import (
     prepare_columns,
     term_frequencies,
 )
-from .link.compare import TF_COLUMNS
 from .link.model import model_compatible, score_levels, weight_tables
 
 # the record values shown next to each feature

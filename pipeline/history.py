@@ -6,8 +6,6 @@ record → master), so it works between any two published runs without full snap
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from .errors import CrmcleanError
@@ -107,6 +105,3 @@ def format_diff(d: dict, limit: int = 20) -> str:
     ]
     return "\n".join(lines)
 
-
-def diff_as_json(d: dict) -> str:
-    return json.dumps(d, ensure_ascii=False, indent=2)

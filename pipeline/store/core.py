@@ -42,7 +42,6 @@ class Store(RunLogMixin, PriorReaderMixin, PublishMixin):
         self.url = url
         self.lock_timeout = lock_timeout
         self._snapshot: dict[str, pd.DataFrame] = {}  # tables as load_state read them
-        self.last_publish: dict[str, dict] = {}
         self._alive: dict[str, Connection] = {}  # PostgreSQL: per-run liveness sessions (see start_run)
         try:
             parsed = make_url(url)

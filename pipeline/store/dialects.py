@@ -42,9 +42,6 @@ class Dialect:
         """The engine, set up for this backend; `create=False` never makes a new database."""
         raise NotImplementedError
 
-    def lock_key(self) -> str:
-        return str(self.url)
-
     def run_lock(self, store: "Store", run_id: str, timeout: float) -> ContextManager[str | None]:
         """One writer per master; yields the run named by a holder that died holding it, if known."""
         raise NotImplementedError
@@ -110,11 +107,9 @@ class SQLiteDialect(Dialect):
         _sqlite_transactions(engine)
         return engine
 
-    def lock_key(self) -> str:
-        return str(self.path) if self.path else str(self.url)
-
     def run_lock(self, store: "Store", run_id: str, timeout: float) -> ContextManager[str | None]:
-        return locks.file_lock(self.path, self.lock_key(), run_id, timeout, self.safe_url)
+        key = str(self.path) if self.path else str(self.url)  # one in-process lock per database
+        return locks.file_lock(self.path, key, run_id, timeout, self.safe_url)
 
     def run_gone(self, conn, run_id, started, last_holder, now, grace) -> bool:
         return run_id == last_holder or _age_seconds(started, now) > grace

@@ -71,12 +71,11 @@ class PublishMixin:
         except Exception:
             self._snapshot = {}
             raise
-        stats: dict[str, dict[str, int]] = {}
         with self._errors(f"publishing run {run_id}"), self._snapshot_consumed():
             with self._write_conn() as conn:
                 self._check_snapshot(conn)
                 for name in REPLACED_TABLES:
-                    stats[name] = self._publish_table(conn, name, *prepared[name], tables[name], delta)
+                    self._publish_table(conn, name, *prepared[name], tables[name], delta)
                 for name in APPENDED_TABLES:
                     if name in prepared:
                         self._write_table(conn, name, *prepared[name])
@@ -84,21 +83,19 @@ class PublishMixin:
                     t = TABLES["master_state"]
                     conn.execute(t.delete().where(t.c.name.in_(list(state))))
                     conn.execute(t.insert(), [{"name": k, "value": v, "run_id": run_id} for k, v in state.items()])
-        self.last_publish = stats
 
     def _publish_table(self, conn: Connection, name: str, cols: list[str], rows: list[tuple],
-                       value: "pd.DataFrame | Scoped", delta: bool) -> dict[str, Any]:
-        """One replaced table: scoped, as a delta, or replaced whole; → what was written."""
+                       value: "pd.DataFrame | Scoped", delta: bool) -> None:
+        """One replaced table: scoped, as a delta, or replaced whole."""
         if isinstance(value, Scoped):
-            return self._publish_scoped(conn, name, cols, rows, value, delta)
+            self._publish_scoped(conn, name, cols, rows, value, delta)
+            return
         plan = self._delta_plan(conn, name, cols, rows) if delta else None
         if plan is None:
             conn.execute(TABLES[name].delete())
             self._write_table(conn, name, cols, rows)
-            return {"mode": "replace", "written": len(rows)}
-        self._apply_plan(conn, name, cols, plan, [])
-        return {"mode": "delta", "deleted": len(plan.delete_keys), "written": len(plan.insert_rows),
-                "updated": sum(len(k) for _, _, k in plan.updates)}
+        else:
+            self._apply_plan(conn, name, cols, plan, [])
 
     def _apply_plan(self, conn: Connection, name: str, cols: list[str], plan: DeltaPlan, touch: list) -> None:
         self._delete_keys(conn, name, plan.delete_keys)
@@ -107,7 +104,7 @@ class PublishMixin:
             self._update_column(conn, name, column, value, keys)
 
     def _publish_scoped(self, conn: Connection, name: str, cols: list[str], rows: list[tuple], scoped: Scoped,
-                        delta: bool) -> dict[str, Any]:
+                        delta: bool) -> None:
         """Rewrite the part of a table a Scoped value covers (see publish)."""
         old = self._stored_scope(conn, name, scoped)
         if delta:
@@ -116,9 +113,6 @@ class PublishMixin:
             old_keys = key_array(old, DELTA_KEYS[name]).tolist() if len(old) else []
             plan = DeltaPlan(sorted(set(old_keys), key=str), rows, [])
         self._apply_plan(conn, name, cols, plan, scoped.touch)
-        return {"mode": "scoped", "scope_rows": len(old), "deleted": len(plan.delete_keys),
-                "written": len(plan.insert_rows),
-                "updated": sum(len(k) for _, _, k in [*plan.updates, *scoped.touch])}
 
     def _stored_scope(self, conn: Connection, name: str, scoped: Scoped) -> pd.DataFrame:
         """The stored rows a Scoped value covers, exactly as stored (customer_record packed)."""
