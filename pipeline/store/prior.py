@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from .tables import OTHER_COLUMNS, TABLES, columns_of
@@ -90,7 +90,7 @@ class PriorReaderMixin:
         """Rows whose columns equal the given values (e.g. source=…, source_record_id=…)."""
         t = TABLES[name]
         where = [t.c[c] == v for c, v in equals.items()]
-        return self.read_table(name, where=where[0] if len(where) == 1 else _and(where))
+        return self.read_table(name, where=and_(*where))
 
     def count_values(self, name: str, column: str, value=None) -> int:
         """Rows whose `column` equals `value` (with no value: rows where it is not NULL)."""
@@ -255,9 +255,3 @@ def _fetch(conn: Connection, sql: str, params: tuple | list = ()) -> list:
         return cur.fetchall()
     finally:
         cur.close()
-
-
-def _and(conditions: list):
-    from sqlalchemy import and_
-
-    return and_(*conditions)
