@@ -14,7 +14,9 @@ import pandas as pd
 
 from ..incremental import content_hash, row_hash
 from ..schema import MASTER_COLUMNS, QUARANTINE_COLUMNS
-from .db import PriorState, Scoped, _text_values, utc_now
+from .prior import PriorState
+from .publish import Scoped
+from .values import _text_values, utc_now
 from .tables import columns_of
 
 SUMMARY_FIELDS = ("source", "full_name", "email", "phone", "birth_date", "address", "city", "company")
