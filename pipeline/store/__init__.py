@@ -1,6 +1,6 @@
 """The master store: published tables, prior state, run log, lock (see docs/store.md)."""
 
-from .build import build_scoped_tables, build_tables, review_scope
+from .build import build_tables
 from .db import PriorState, Scoped, Store, StoreError, max_master_number, open_store
 from .tables import APPENDED_TABLES, PUBLISHED_TABLES, REPLACED_TABLES, TABLES, columns_of
 
@@ -13,10 +13,8 @@ __all__ = [
     "Store",
     "StoreError",
     "TABLES",
-    "build_scoped_tables",
     "build_tables",
     "columns_of",
     "max_master_number",
     "open_store",
-    "review_scope",
 ]
