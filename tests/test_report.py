@@ -94,7 +94,8 @@ def synthetic_input(out_dir: Path) -> ReportInput:
         blocking_summary=pd.DataFrame({"rule": ["email_key"], "pairs": [4]}),
         tables={"master_customer": master, "customer_xref": xref, "customer_record": customer_record,
                 "quarantine": quarantine, "review_queue": review_queue},
-        validations=(_validation("source_ingest", "crm_a", True), _validation("result", "master_customer", False, "warning")),
+        validations=(_validation("source_ingest", "crm_a", True),
+                     _validation("result", "master_customer", False, "warning")),
         data_docs=out_dir / "data_docs" / "index.html",
     )
 
