@@ -5,7 +5,7 @@ Modules by concern: `core` (Store, open_store), `dialects` (SQLite/PostgreSQL di
 `publish` (writing), `tables` (the schema), `build` (the tables a run publishes).
 """
 
-from .build import build_scoped_tables, build_tables, review_scope
+from .build import build_tables
 from .core import Store, open_store, opened
 from .errors import NoMaster, StoreError
 from .prior import PriorState
@@ -23,11 +23,9 @@ __all__ = [
     "Store",
     "StoreError",
     "TABLES",
-    "build_scoped_tables",
     "build_tables",
     "columns_of",
     "max_master_number",
     "open_store",
     "opened",
-    "review_scope",
 ]
