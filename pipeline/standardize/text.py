@@ -147,6 +147,51 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
     return text, tuple(codes)
 
 
+# Junk: a cell that holds no value of its field at all. Whole-value tests on the raw text.
+_FORMULA_JUNK_RE = re.compile(
+    r"^\s*[=+\-@]\s*(?:[A-Za-z_][\w.]*\s*[(!|]|[A-Za-z]{1,3}\$?\d+|\d+(?:\.\d+)?\s*[-+*/^&]|[\"'(])", re.S)
+_DDE_RE = re.compile(r"\bcmd\s*\||\|\s*'?\s*/c\b|\bpowershell\b|\bmshta\b|\bDDEAUTO\b", re.I)
+_MARKUP_JUNK_RE = re.compile(
+    r"<\s*/?\s*[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,400})?/?\s*>|<!--|javascript\s*:|\bon[a-z]+\s*=\s*[\"']", re.I)
+JUNK_VALUES = frozenset({
+    "n/a", "n.a.", "#n/a", "none", "null", "nil", "nan", "unknown", "-", "--", "---", "?", "??", "???", ".",
+    "test", "testing", "tester", "test test", "test user", "testuser", "asdf", "asdfg", "asdfgh", "asdfghjkl",
+    "qwerty", "qwertz", "zxcv", "xxx", "xx", "foo", "foobar", "foo bar", "lorem ipsum", "dummy", "sample",
+    "fake", "abc", "abcd", "abcdef", "tbd", "tba", "未知", "无", "不详", "测试", "空", "暂无",
+})
+_MASH_RE = re.compile(r"^(?:(.)\1{2,}|test\d+|asdf\w*|qwert\w*)$", re.I)
+
+
+def junk_kind(value) -> str | None:
+    """`formula` (=…, +…, -…, @… formula text, DDE `cmd|`), `markup` (<script>, HTML tags),
+    `placeholder` (N/A, test, asdf, xxx, unknown, -, 未知, 无 …) or None for a real value.
+    Only for free-text fields (names, addresses, company, attributes): never phones."""
+    if is_missing(value):
+        return None
+    text = unicodedata.normalize("NFKC", value if isinstance(value, str) else str(value))
+    text = _INVISIBLE_RE.sub("", text).strip()
+    if not text:
+        return None
+    if _FORMULA_JUNK_RE.match(text) or _DDE_RE.search(text):
+        return "formula"
+    if "<" in text and _MARKUP_JUNK_RE.search(text) or "javascript" in text.lower() and _MARKUP_JUNK_RE.search(text):
+        return "markup"
+    low = _SPACE_RE.sub(" ", text.lower())
+    if low in JUNK_VALUES or placeholder_form(low) in JUNK_VALUES or _MASH_RE.match(low.replace(" ", "")):
+        return "placeholder"
+    return None
+
+
+@lru_cache(maxsize=65536)
+def standardize_attribute(value) -> str | None:
+    """A categorical value as compared exactly: NFKC, casefolded, whitespace collapsed; junk
+    and empty markers → None."""
+    if junk_kind(value) is not None:
+        return None
+    text, _ = clean_text(value)
+    return _SPACE_RE.sub(" ", text.casefold()).strip() or None if text else None
+
+
 def truncate_for_matching(text: str | None, max_chars: int) -> tuple[str | None, tuple[str, ...]]:
     """Cap what the matchers see; the raw column keeps the full value."""
     if text is not None and max_chars and len(text) > max_chars:
@@ -247,7 +292,7 @@ def join_codes(*groups) -> str:
     return ";".join(seen)
 
 
-_FAILURE_CODES = frozenset({"invalid", "placeholder", "implausible", "parse_failed"})
+_FAILURE_CODES = frozenset({"invalid", "placeholder", "implausible", "parse_failed", "junk"})
 
 
 def flag_for(raw, std, codes) -> str:
