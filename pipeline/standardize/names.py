@@ -111,7 +111,7 @@ def pinyin_syllables() -> frozenset:
     out = set()
     for readings in pinyin_dict.values():
         for reading in readings.split(","):
-            plain = unicodedata.normalize("NFKD", reading.replace("ü", "v").replace("Ü", "v"))
+            plain = unicodedata.normalize("NFKD", reading).replace("u\u0308", "v").replace("U\u0308", "v")
             plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
             if plain.isascii() and plain.isalpha() and any(v in plain for v in "aeiouv"):
                 out.add(plain)
@@ -318,12 +318,18 @@ def _han_title(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-def _clean_name_part(raw, max_chars: int, placeholders: frozenset) -> tuple[str | None, list[str]]:
+# Chinese given names and surnames that are also placeholder words: a name in its own column
+# ("Na" of 李娜), a placeholder only as a whole full name.
+_NAME_PART_WORDS = frozenset({"na"})
+
+
+def _clean_name_part(raw, max_chars: int, placeholders: frozenset, part: bool) -> tuple[str | None, list[str]]:
     """Cleaned text and codes of one name column; junk (formula, markup, placeholder) is None."""
-    if junk_kind(raw) is not None:
-        text, _ = clean_text(raw)
-        return None, (["placeholder", "junk"] if text is None or _is_placeholder_name(text, placeholders) else ["junk"])
     text, c = clean_text(raw)
+    if part and text is not None and text.lower() in _NAME_PART_WORDS:
+        return text, list(c)
+    if junk_kind(raw) is not None:
+        return None, (["placeholder", "junk"] if text is None or _is_placeholder_name(text, placeholders) else ["junk"])
     text, tc = truncate_for_matching(text, max_chars)
     c = list(c) + list(tc)
     if text is not None and (_is_placeholder_name(text, placeholders) or not _LETTER_RE.search(text)):
@@ -348,7 +354,7 @@ def standardize_name(
     values = {}
     codes = {}
     for name, raw in (("full", full), ("first", first), ("last", last), ("middle", middle), ("last2", last2)):
-        values[name], codes[name] = _clean_name_part(raw, max_chars, placeholders)
+        values[name], codes[name] = _clean_name_part(raw, max_chars, placeholders, part=name != "full")
     full_t, first_t, last_t = values["full"], values["first"], values["last"]
     middle_t, last2_t = values["middle"], values["last2"]
     if not first_t and middle_t:  # a second given name stands in for a missing first one
