@@ -194,3 +194,15 @@ def test_names_plus_one_field_are_enough_and_nothing_at_all_is_quarantined(tmp_p
     assert set(kept["source_record_id"]) == {"1", "2", "3", "5"}
     assert set(quarantine["source_record_id"]) == {"4", "6"}
     assert "national id" in quarantine.iloc[0]["reason"]
+
+
+def test_junk_in_address_city_and_company_is_missing(tmp_path):
+    std = _run(tmp_path, "crm.csv",
+               "id,name,address,city,company\n"
+               "1,Ana Li,\"=HYPERLINK(\"\"http://x\"\",\"\"1 Main St\"\")\",<script>x</script>,\"@SUM(1+1)*cmd|' /c calc'!A0\"\n"
+               "2,Bo Wu,1 Main St,Springfield,<b>Acme</b>\n")
+    assert std.loc["1", "address_std"] is None and "junk" in std.loc["1", "address_flag"]
+    assert std.loc["1", "city_std"] is None and "junk" in std.loc["1", "city_flag"]
+    assert std.loc["1", "company_std"] is None and "junk" in std.loc["1", "company_flag"]
+    assert std.loc["2", "company_std"] is None and std.loc["2", "address_std"] is not None
+    assert std.loc["1", "address"].startswith("=HYPERLINK")  # raw kept
