@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -206,3 +207,37 @@ def test_junk_in_address_city_and_company_is_missing(tmp_path):
     assert std.loc["1", "company_std"] is None and "junk" in std.loc["1", "company_flag"]
     assert std.loc["2", "company_std"] is None and std.loc["2", "address_std"] is not None
     assert std.loc["1", "address"].startswith("=HYPERLINK")  # raw kept
+
+
+# ---------------------------------------------------------------------------------------------
+# Invisible characters (issue 16): stripped from standardized values, raw kept, flagged
+
+
+@pytest.mark.parametrize("kind, chars", [
+    ("bidi controls", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200e", "\u200f", "\u061c"]),
+    ("zero-width", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]),
+    ("other format (Cf)", ["\u00ad", "\u180e", "\U000e0041", "\ufff9", "\u2064"]),
+    ("NUL and controls", ["\x00", "\x07", "\x1b"]),
+])
+def test_format_characters_are_removed_and_flagged(tmp_path, kind, chars):
+    rows = ["id,first_name,last_name,city,company"]
+    for i, ch in enumerate(chars):
+        rows.append(f"{i},An{ch}na,{ch}Li,Spring{ch}field,Acme{ch} Inc")
+    text = "\n".join(rows) + "\n"
+    records = None
+    path = tmp_path / "crm.csv"
+    path.write_text(text, encoding="utf-8")
+    if "\x00" in text:  # ingest quarantines a NUL cell: standardize a records frame directly
+        records = pd.DataFrame([{"record_key": f"crm|{i}", "source": "crm", "source_record_id": str(i),
+                                 "first_name": f"An{ch}na", "last_name": f"{ch}Li", "city": f"Spring{ch}field",
+                                 "company": f"Acme{ch} Inc"} for i, ch in enumerate(chars)])
+    else:
+        records = ingest([path], Rules(directory=tmp_path)).records
+    std, _ = standardize(records, Rules(), workers=1)
+    assert list(std["first_name_std"]) == ["Anna"] * len(chars), kind
+    assert list(std["last_name_std"]) == ["Li"] * len(chars)
+    assert set(std["name_key"]) == {"anna li"}
+    assert set(std["company_std"]) == {"Acme Inc"}
+    assert all("format_chars_removed" in f for f in std["first_name_flag"])
+    assert all("format_chars_removed" in f for f in std["company_flag"])
+    assert all(ch in raw for ch, raw in zip(chars, std["first_name"]))  # raw kept as read

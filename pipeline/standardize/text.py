@@ -14,9 +14,14 @@ import unicodedata
 import pandas as pd
 from functools import lru_cache
 
-# Control characters (NUL included), bidi embedding/override/isolate marks, zero-width chars, BOM.
+# Control characters (NUL included) and every Unicode format character (category Cf, Unicode
+# 14): bidi embedding/override/isolate marks, zero-width space/joiners, word joiner, BOM, soft
+# hyphen, Arabic number signs, interlinear annotation, tag characters. Invisible, yet they
+# make "Ann" and "An\u200bn" different values.
 _INVISIBLE_RE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
 )
 _SPACE_RE = re.compile(r"\s+")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>@]{0,400})?/?>|<!--.{0,400}?-->")
@@ -120,7 +125,10 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
     if "\x00" in text:
         codes.append("nul_removed")
     text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE_RE.sub("", text)
+    visible = _INVISIBLE_RE.sub("", text)
+    if visible != text:
+        codes.append("format_chars_removed")
+        text = visible
     if text.lstrip().startswith("="):
         m = _FORMULA_RE.match(text)
         if m:
