@@ -627,3 +627,10 @@ def test_unmapped_categorical_columns_become_attributes(tmp_path):
     assert mapping["Region Code"] is None  # `state` alias "region" does not apply; one value only
     assert list(result.records["attr_segment"]) == ["silver", "gold"] * 3
     assert json.loads(result.records["extra"][0])["Segment"] == "silver"
+
+
+def test_id_like_header_test_is_about_the_word_id():
+    from crmclean.ingest.columns import looks_like_id_header
+
+    assert all(looks_like_id_header(h) for h in ("rec_id", "Attendee Id", "AttendeeId", "ID", "visit_id", "Member-ID", "会员编号"))
+    assert not any(looks_like_id_header(h) for h in ("Paid", "valid", "Humid", "Name", "Idea"))

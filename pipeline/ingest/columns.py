@@ -107,7 +107,7 @@ def normalize_header(header: str) -> str:
     return _NON_WORD.sub("", text)
 
 
-_ID_HEADER_RE = re.compile(r"(?:^|[\s_.\-/#])id$|[a-z]Id$|编号$|代码$", re.I)
+_ID_HEADER_RE = re.compile(r"(?:^|[\s_.\-/#])(?:id|ID|Id|iD)$|[a-z]Id$|[a-z]ID$|编号$|代码$")  # not "Paid", "valid"
 _SLUG_RE = re.compile(r"[^\w]+")
 _BIRTH_PARTS = ("birth_date.year", "birth_date.month", "birth_date.day")
 
