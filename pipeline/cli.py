@@ -278,6 +278,33 @@ def review_apply(
 
 
 @app.command()
+def label(
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (default: the bundled rules/)."),
+    pairs: int = typer.Option(20, "--pairs", min=1, help="How many uncertain pairs to ask about."),
+    answers: Optional[Path] = typer.Option(
+        None, "--answers", help="File of answers, one per line (y, n, s, q); without it: the terminal, or stdin when piped."
+    ),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Answer match / no match for the pairs the model is least sure of; the answers are stored
+    as review decisions (origin `label`) and train the model."""
+    from .label import label_session
+    from .settings import load_rules
+
+    with user_errors(debug):
+        if answers is not None and not answers.is_file():
+            raise CrmcleanError(f"{answers}: answers file not found")
+        given = answers.read_text(encoding="utf-8").splitlines() if answers is not None else (
+            None if sys.stdin.isatty() else iter(sys.stdin.readline, ""))
+        counts = label_session(db, load_rules(rules), pairs=pairs, show_pii=show_pii, answers=given,
+                               console=console)
+        console.print(f"recorded {counts['match']:,} match and {counts['no_match']:,} no-match labels "
+                      f"({counts['skip']:,} skipped); they take effect on the next run")
+
+
+@app.command()
 def history(
     db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
     limit: int = typer.Option(20, "--limit"),
