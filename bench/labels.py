@@ -11,8 +11,9 @@ truth, picked
 
 * by uncertainty sampling (crmclean.label.pick_uncertain), in `--rounds` rounds: after each
   round the model is refined and the pairs rescored, as successive `crmclean label` sessions do;
+* at random from the uncertain band with weight p(1-p) (crmclean.label.weighted_pick);
 * at random from the uncertain band (the same pairs pick_uncertain draws from);
-* at random from all candidate pairs;
+* at random from all candidate pairs (random samplers: the mean over three draws);
 
 the EM model is refined with each method of crmclean.label.refine_model, and every pair is
 rescored: link(model=refined) + cluster_records, pairwise P/R/F1 against the truth, without the
@@ -39,7 +40,7 @@ from bench_febrl import load as load_febrl  # noqa: E402
 from bench_febrl import pairwise_scores  # noqa: E402
 from crmclean.cluster import cluster_records  # noqa: E402
 from crmclean.incremental import merge_overrides  # noqa: E402
-from crmclean.label import candidate_pool, pick_uncertain, random_pick, refine_model  # noqa: E402
+from crmclean.label import candidate_pool, pick_uncertain, random_pick, refine_model, weighted_pick  # noqa: E402
 from crmclean.link import link  # noqa: E402
 from crmclean.settings import load_rules  # noqa: E402
 
@@ -48,7 +49,9 @@ METHODS = [
     ("fs m", "fs", {}),
     ("fs m+u", "fs", {"u_pseudo": 200.0}),
     ("classifier", "classifier", {}),
+    ("classifier a~1", "classifier", {"slope_bounds": (0.9, 1.1), "keep_prior": True}),
 ]
+RANDOM_SEEDS = (1, 2, 3)  # random samplers: the mean over these draws
 
 
 def score(records: pd.DataFrame, true_pairs: set, rules, model: dict, labels: pd.DataFrame | None = None) -> dict:
@@ -100,25 +103,40 @@ def experiment(name: str, records: pd.DataFrame, true_pairs: set, rules, model: 
     pool = candidate_pool(records, rules, model, workers=2)
     prob = pool.pairs["match_probability"].to_numpy()
     fixed = {
-        "random, uncertain band": answer(pool, random_pick(prob, n, seed=1), true_pairs),
-        "random, all candidates": answer(pool, random_pick(prob, n, band=(0.0, 1.0), seed=1), true_pairs),
+        "weighted p(1-p), band": [answer(pool, weighted_pick(prob, pool.levels, n, seed=s), true_pairs)
+                                  for s in RANDOM_SEEDS],
+        "random, uncertain band": [answer(pool, random_pick(prob, n, seed=s), true_pairs) for s in RANDOM_SEEDS],
+        "random, all candidates": [answer(pool, random_pick(prob, n, band=(0.0, 1.0), seed=s), true_pairs)
+                                   for s in RANDOM_SEEDS],
     }
+    first_uncertain = None
     for label, method, options in METHODS:
-        samples = {f"uncertainty, {rounds} rounds": uncertainty_labels(records, true_pairs, rules, model, n, rounds,
-                                                                      method, options), **fixed}
-        for sampler, labels in samples.items():
-            new = refined(model, labels, method, options)
-            plain = score(records, true_pairs, rules, new)
-            with_ovr = score(records, true_pairs, rules, new, labels.drop(columns="levels"))
-            rows.append({"data": name, "sampler": sampler, "method": label, "labels": len(labels),
-                         "matches": int((labels["decision"] == "match").sum()), **_f(plain), **_f(with_ovr, "ovr_")})
+        asked = uncertainty_labels(records, true_pairs, rules, model, n, rounds, method, options)
+        first_uncertain = first_uncertain if first_uncertain is not None else asked
+        for sampler, draws in {f"uncertainty, {rounds} rounds": [asked], **fixed}.items():
+            runs = []
+            for labels in draws:
+                new = refined(model, labels, method, options)
+                runs.append((labels, score(records, true_pairs, rules, new),
+                             score(records, true_pairs, rules, new, labels.drop(columns="levels"))))
+            rows.append(_mean_row(name, sampler, label, runs))
             print(_line(rows[-1]), flush=True)
-    only = score(records, true_pairs, rules, model, fixed["random, uncertain band"].drop(columns="levels"))
-    rows.append({"data": name, "sampler": "random, uncertain band", "method": "overrides only", "labels": n,
-                 "matches": int((fixed["random, uncertain band"]["decision"] == "match").sum()), **_f(base),
-                 **_f(only, "ovr_")})
+    for sampler, draws in {"uncertainty": [first_uncertain], **fixed}.items():
+        rows.append(_mean_row(name, sampler, "overrides only", [
+            (labels, base, score(records, true_pairs, rules, model, labels.drop(columns="levels"))) for labels in draws]))
+        print(_line(rows[-1]), flush=True)
     print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     return rows
+
+
+def _mean_row(name: str, sampler: str, method: str, runs: list[tuple]) -> dict:
+    """One table row: the mean over the draws of (labels, scores without, scores with overrides)."""
+    row = {"data": name, "sampler": sampler, "method": method, "labels": len(runs[0][0]),
+           "matches": round(float(np.mean([(lab["decision"] == "match").sum() for lab, _, _ in runs])))}
+    for k in ("precision", "recall", "f1"):
+        row[k] = round(float(np.mean([plain[k] for _, plain, _ in runs])), 4)
+        row[f"ovr_{k}"] = round(float(np.mean([ovr[k] for _, _, ovr in runs])), 4)
+    return row
 
 
 def _f(s: dict, prefix: str = "") -> dict:
@@ -126,7 +144,7 @@ def _f(s: dict, prefix: str = "") -> dict:
 
 
 def _line(r: dict) -> str:
-    return (f"{r['data']:<18} {r['sampler']:<26} {r['method']:<14} {r['labels']:>4} {r['matches']:>4}  "
+    return (f"{r['data']:<18} {r['sampler']:<26} {r['method']:<16} {r['labels']:>4} {r['matches']:>4}  "
             f"{r['precision']:.4f} {r['recall']:.4f} {r['f1']:.4f}   {r['ovr_precision']:.4f} {r['ovr_recall']:.4f} "
             f"{r['ovr_f1']:.4f}")
 
@@ -188,7 +206,7 @@ def main() -> None:
     ap.add_argument("--no-generated", action="store_true")
     args = ap.parse_args()
     rules = load_rules()
-    print(f"{'data':<18} {'sampler':<26} {'method':<14} {'n':>4} {'m':>4}  P      R      F1       "
+    print(f"{'data':<18} {'sampler':<26} {'method':<16} {'n':>4} {'m':>4}  P      R      F1       "
           "with the labels as overrides: P R F1")
     rows = []
     if not args.no_generated:

@@ -285,6 +285,10 @@ def label(
     answers: Optional[Path] = typer.Option(
         None, "--answers", help="File of answers, one per line (y, n, s, q); without it: the terminal, or stdin when piped."
     ),
+    sampler: str = typer.Option(
+        "uncertainty", "--sampler", help="uncertainty: closest to 0.5 first, spread over level patterns; "
+        "weighted: drawn at random with weight p(1-p) (see docs/labelling.md)."
+    ),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -299,7 +303,7 @@ def label(
         given = answers.read_text(encoding="utf-8").splitlines() if answers is not None else (
             None if sys.stdin.isatty() else iter(sys.stdin.readline, ""))
         counts = label_session(db, load_rules(rules), pairs=pairs, show_pii=show_pii, answers=given,
-                               console=console)
+                               console=console, sampler=sampler)
         console.print(f"recorded {counts['match']:,} match and {counts['no_match']:,} no-match labels "
                       f"({counts['skip']:,} skipped); they take effect on the next run")
 

@@ -123,6 +123,28 @@ def pick_uncertain(
     return pos[np.lexsort((np.arange(len(pos)), key))][:n]
 
 
+def weighted_pick(prob: np.ndarray, levels: np.ndarray, n: int, exclude: np.ndarray | None = None,
+                  band: tuple[float, float] = DEFAULT_BAND, seed: int = 0) -> np.ndarray:
+    """``n`` pairs drawn at random from the band with weight p(1-p) (the most uncertain most
+    often, but every kind of uncertain pair can come up), asked most uncertain first.
+
+    Measured (docs/labelling.md): the labelled matches of a random draw represent the missed
+    matches better than the top of the uncertainty ranking, so m estimated from them is better."""
+    prob = np.asarray(prob, dtype=float)
+    ok = (prob >= band[0]) & (prob <= band[1])
+    if exclude is not None:
+        ok &= ~np.asarray(exclude, dtype=bool)
+    pos = np.flatnonzero(ok)
+    if not len(pos) or n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    weight = np.maximum(prob[pos] * (1 - prob[pos]), 1e-12)
+    chosen = np.random.default_rng(seed).choice(pos, size=min(n, len(pos)), replace=False, p=weight / weight.sum())
+    return chosen[np.argsort(np.abs(prob[chosen] - 0.5), kind="stable")]
+
+
+SAMPLERS = ("uncertainty", "weighted")
+
+
 def random_pick(prob: np.ndarray, n: int, exclude: np.ndarray | None = None, band=DEFAULT_BAND,
                 seed: int = 0) -> np.ndarray:
     """The baseline the sampler is measured against: ``n`` pairs at random from the same band."""
@@ -229,7 +251,7 @@ def one_hot(codes: np.ndarray) -> pd.DataFrame:
 
 
 def _refine_classifier(model: dict, codes: np.ndarray, y: np.ndarray, C: float = 1.0,
-                       slope_bounds: tuple[float, float] = (0.5, 2.0)) -> None:
+                       slope_bounds: tuple[float, float] = (0.5, 2.0), keep_prior: bool = False) -> None:
     """recordlinkage.LogisticRegressionClassifier on [one-hot levels, EM weight]: its log-odds
     are slope × EM weight + Σ level coefficients + intercept, i.e. a Fellegi-Sunter model again
     (weight of a level = slope × EM weight + coefficient / ln 2). The L2 penalty (``C``) keeps
@@ -255,6 +277,8 @@ def _refine_classifier(model: dict, codes: np.ndarray, y: np.ndarray, C: float =
         w = np.array([slope * tables[f][j] + coef[f"{f}={lab}"] / math.log(2)
                       for j, lab in enumerate(FEATURES[f]) if j > 0])
         comp["m"] = [float(x) for x in u * np.exp2(w)]  # log2(m/u) = the new weight
+    if keep_prior:  # the labelled pairs are no sample of all pairs: their base rate says little
+        return
     prior = slope * prior_bits + float(clf.intercept) / math.log(2)
     model["lambda"] = float(np.clip(1.0 / (1.0 + 2.0 ** -prior), 1e-12, 0.5))
 
@@ -400,7 +424,7 @@ def current_pool(records: pd.DataFrame, rules, model: dict, labels: pd.DataFrame
 
 def label_session(db_url: str, rules, pairs: int = 20, show_pii: bool = False,
                   answers: Iterator[str] | None = None, console=None, method: str = DEFAULT_METHOD,
-                  workers: int = 1) -> dict:
+                  workers: int = 1, sampler: str = "uncertainty") -> dict:
     """Ask about up to ``pairs`` uncertain pairs of the master at ``db_url`` and store each
     answer as it is given; → counts (asked, match, no_match, skip, ...)."""
     from rich.console import Console
@@ -419,7 +443,10 @@ def label_session(db_url: str, rules, pairs: int = 20, show_pii: bool = False,
         pool, _, used = current_pool(state.records, rules, state.model, labels, method, workers)
         done = pool.pairs.index.isin(labelled_in_pool(pool, labels)[0])
         prob = pool.pairs["match_probability"].to_numpy(dtype=float)
-        pick = pick_uncertain(prob, pool.levels, pairs, exclude=done)
+        if sampler not in SAMPLERS:
+            raise CrmcleanError(f"unknown sampler {sampler!r} (one of {', '.join(SAMPLERS)})")
+        pick = (pick_uncertain(prob, pool.levels, pairs, exclude=done) if sampler == "uncertainty"
+                else weighted_pick(prob, pool.levels, pairs, exclude=done, seed=len(labels)))
         console.print(f"{len(pool.pairs):,} candidate pairs, {len(labels):,} labelled before "
                       f"({used:,} of them train the model); asking about {len(pick):,} uncertain pairs")
         counts = _ask(store, pool, pick, state.records, show_pii, answers, console)

@@ -16,8 +16,9 @@ from crmclean.label import (
     em_weights,
     latest_labels,
     pick_uncertain,
-    refine_model,
     pattern_codes,
+    refine_model,
+    weighted_pick,
 )
 from crmclean.link import levels_frame, train_supervised
 from crmclean.link.compare import FEATURE_NAMES, FEATURES
@@ -72,6 +73,17 @@ def test_sampler_skips_labelled_pairs():
     done[first] = True
     again = pick_uncertain(prob, levels, 3, exclude=done)
     assert not set(first) & set(again)
+
+
+def test_weighted_sampler_draws_from_the_band_only():
+    prob, levels = _sampler_case()
+    done = np.zeros(len(prob), dtype=bool)
+    done[[0, 11]] = True
+    pick = weighted_pick(prob, levels, 10, exclude=done, seed=3)
+    assert len(pick) == 10 and set(pick) <= set(range(15)) - {0, 11}
+    assert list(pick) == list(weighted_pick(prob, levels, 10, exclude=done, seed=3))  # a seed, one draw
+    distance = np.abs(prob[pick] - 0.5)
+    assert (np.diff(distance) >= 0).all()  # asked most uncertain first
 
 
 def test_latest_labels_one_per_unordered_pair():
