@@ -107,6 +107,16 @@ def _febrl(number: int) -> Callable[[Path, str, int], tuple[list[Path], Path]]:
 
 DATASETS: dict[str, DataSet] = {d.name: d for d in [
     DataSet("crm", "today's generator: three CRM exports (GBK Chinese CSV, US CSV, Excel)", _generated("crm")),
+    DataSet("few_fields", "first name, surname, birth date, city, e-mail only; many typos and swaps (3 CSVs)",
+            _generated("few_fields")),
+    DataSet("name_dob_postcode", "given name, surname, birth date, ZIP only (2 CSVs, one pipe-delimited)",
+            _generated("name_dob_postcode")),
+    DataSet("split_dob", "German residents: birth date in birth_year/birth_month/birth_day, second forenames",
+            _generated("split_dob")),
+    DataSet("old_dob", "Victorian registers: birth dates mostly before 1900, postcode, sex, occupation",
+            _generated("old_dob")),
+    DataSet("b2b", "business contacts: company, work e-mail, shared switchboard, job title (3 CSVs)",
+            _generated("b2b")),
     DataSet("febrl1", "FEBRL1: 1,000 records, 500 duplicates (one file)", _febrl(1)),
     DataSet("febrl2", "FEBRL2: 5,000 records, 1,934 true pairs (one file)", _febrl(2)),
     DataSet("febrl3", "FEBRL3: 5,000 records, 6,538 true pairs, up to 9 duplicates per person (one file)", _febrl(3)),
@@ -205,12 +215,16 @@ def _f(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%" if v >= 0.001 or v == 0 else f"{100 * v:.2f}%"
+
+
 def format_row(row: dict) -> str:
     if "error" in row:
         return f"{row['dataset']:<18}  FAILED: {row['error']}"
     s = row["scores"]
     pw, b3 = s["pairwise"], s["bcubed"]
-    fm = "  ".join(f"{k} {_f(v['rate'])} ({v['merged_pairs']}/{v['pairs']})" for k, v in s["false_merges"].items())
+    fm = "  ".join(f"{k} {_pct(v['rate'])} ({v['merged_pairs']}/{v['pairs']})" for k, v in s["false_merges"].items())
     absent = s["real_records_absent"]
     note = f"  [{absent} real records not published]" if absent else ""
     return (f"{row['dataset']:<18}{row['records']:>8}{_f(pw['precision']):>8}{_f(pw['recall']):>8}{_f(pw['f1']):>8}"
