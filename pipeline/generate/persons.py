@@ -201,18 +201,31 @@ def household(loc: Locale, p: Person) -> list[Person]:
     members = [p, _relative(loc, p, "F" if p.sex == "M" else "M", spouse_dob,
                             surname=p.surname if r.random() < 0.85 else r.choice(loc.surnames))]
     for _ in range(r.choice([0, 0, 1, 2])):
-        kid = p.dob + timedelta(days=r.randint(22 * 365, 38 * 365)) if p.dob else None
-        members.append(_relative(loc, p, r.choice("MF"), kid))
+        kid = _later(loc, p.dob, 22, 38)
+        if kid is not None:
+            members.append(_relative(loc, p, r.choice("MF"), kid))
     return members
+
+
+def _later(loc: Locale, d: date | None, lo_years: int, hi_years: int) -> date | None:
+    """A birth date lo..hi years after d, not after the locale's last birth year plus three; None if none fits."""
+    if d is None:
+        return None
+    last = date(loc.born[1] + 3, 12, 31)
+    lo, hi = d + timedelta(days=lo_years * 365), min(last, d + timedelta(days=hi_years * 365))
+    return lo + timedelta(days=loc.r.randrange((hi - lo).days + 1)) if lo <= hi else None
 
 
 def jr_sr(loc: Locale, p: Person) -> list[Person]:
     """Father and son of one name at one address, a generation apart."""
     p.sex = "M"
     p.given = loc.given("M")
-    if p.email:
+    p.dob = loc.birth(loc.born[0], max(loc.born[0], loc.born[1] - 25))
+    if isinstance(loc, BusinessLocale):
+        loc.join(p, p.company)
+    elif p.email:
         p.email = loc.email(p.given, p.surname, p.dob)
-    son = _relative(loc, p, "M", p.dob + timedelta(days=loc.r.randint(18 * 365, 40 * 365)) if p.dob else None)
+    son = _relative(loc, p, "M", _later(loc, p.dob, 18, 40))
     son.given, son.second = p.given, p.second
     if isinstance(loc, BusinessLocale):
         loc.join(son, p.company)

@@ -155,7 +155,10 @@ def _noise_contact(r: random.Random, rec: dict, rates: dict, loc: Locale) -> Non
         if rates.get("company_variant", 0) > r.random():
             rec["company_name"] = _company_variant(r, rec["company_name"])
         if rates.get("title_variant", 0) > r.random():
-            rec["title"] = r.choice(W.TITLE_VARIANTS.get(rec["title"], W.JOB_TITLES))
+            if rec["title"] in W.TITLE_VARIANTS:
+                rec["title"] = r.choice(W.TITLE_VARIANTS[rec["title"]])
+            elif r.random() < 0.3:  # promoted or moved to another role
+                rec["title"] = r.choice(W.JOB_TITLES)
         if rates.get("phone_ext", 0) > r.random():
             rec["ext"] = str(r.randint(100, 899))
         if rates.get("phone_missing", 0) > r.random():
