@@ -229,6 +229,8 @@ def jr_sr(loc: Locale, p: Person) -> list[Person]:
     son.given, son.second = p.given, p.second
     if isinstance(loc, BusinessLocale):
         loc.join(son, p.company)
+        local, _, domain = son.email.partition("@")  # the mailbox of that name is taken by the father
+        son.email = f"{local}{loc.r.choice(['2', '1', '.jr', '-jr'])}@{domain}"
     elif p.email:
         son.email = loc.email(son.given, son.surname, son.dob)
     if p.occupation and loc.r.random() < 0.5:
