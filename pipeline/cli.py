@@ -206,13 +206,16 @@ def demo_data(
     seed: int = typer.Option(42, "--seed", help="Random seed (same seed, same files)."),
     out: Path = typer.Option(Path("demo-data"), "--out", help="Folder to write the exports and truth into."),
     systems: int = typer.Option(3, "--systems", min=1, max=3, help="How many of the three CRM exports to write."),
+    profile: str = typer.Option("crm", "--profile",
+                                help="Shape of the data: crm (three CRM exports), few_fields, name_dob_postcode, "
+                                     "split_dob, old_dob or b2b."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
-    """Write realistic exports of three CRMs, with the true entity of every row."""
+    """Write realistic exports of three CRMs (or another profile's files), with the true entity of every row."""
     from .generate import generate
 
     with user_errors(debug):
-        info = generate(customers=customers, seed=seed, out_dir=out, systems=systems)
+        info = generate(customers=customers, seed=seed, out_dir=out, profile=profile, systems=systems)
         for path in info["files"]:
             console.print(f"wrote {path}")
         console.print(f"truth: {info['truth']} ({info['rows']:,} rows)")
