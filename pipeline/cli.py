@@ -293,6 +293,7 @@ def label(
         "weighted: drawn at random with weight p(1-p) (see docs/labelling.md)."
     ),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Processes for relinking the candidates."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Answer match / no match for the pairs the model is least sure of; the answers are stored
@@ -306,7 +307,7 @@ def label(
         given = answers.read_text(encoding="utf-8").splitlines() if answers is not None else (
             None if sys.stdin.isatty() else iter(sys.stdin.readline, ""))
         counts = label_session(db, load_rules(rules), pairs=pairs, show_pii=show_pii, answers=given,
-                               console=console, sampler=sampler)
+                               console=console, sampler=sampler, workers=workers)
         console.print(f"recorded {counts['match']:,} match and {counts['no_match']:,} no-match labels "
                       f"({counts['skip']:,} skipped); they take effect on the next run")
 
