@@ -270,13 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=sorted(CUSTOMERS), default="small")
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(DATASETS), help="run only these data sets")
-    ap.add_argument("--rules", type=Path, default=None, help="rules folder to use instead of the default rules")
+    ap.add_argument("--rules", type=Path, default=None,
+                    help="rules folder to use instead of the default rules (a whole folder like rules/)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write every row (full scores) to this file")
     ap.add_argument("--keep", type=Path, default=None, help="write data and databases here and keep them")
     args = ap.parse_args(argv)
 
+    if args.rules is not None and not (args.rules / "matching.yaml").is_file():
+        ap.error(f"--rules {args.rules}: not a rules folder (no matching.yaml); copy rules/ and edit it")
     names = args.only or list(DATASETS)
     work = args.keep or Path(tempfile.mkdtemp(prefix="crmclean-matrix-"))
     work.mkdir(parents=True, exist_ok=True)

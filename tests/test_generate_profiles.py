@@ -243,3 +243,10 @@ def test_matrix_febrl4_export_keeps_febrl_columns_and_links(tmp_path):
     assert len(truth) == 10000 and truth["entity_id"].nunique() == 5000
     # FEBRL's links join rec-N-org in file a with rec-N-dup-0 in file b
     assert (truth["source_record_id"].str.extract(r"rec-(\d+)-")[0].groupby(truth["entity_id"]).nunique() == 1).all()
+
+
+def test_crm_profile_is_the_default_output(tmp_path):
+    a = generate(60, 5, tmp_path / "a")
+    b = generate(60, 5, tmp_path / "b", profile="crm")
+    for p, q in zip(a["files"] + [a["truth"]], b["files"] + [b["truth"]]):
+        assert Path(p).read_bytes() == Path(q).read_bytes()
