@@ -290,11 +290,13 @@ def population(loc: Locale, n: int, group_shares: dict[str, float]) -> list[Pers
                 break
             x -= share
         members = [p] if kind is None else GROUP_MAKERS[kind](loc, p)
-        if kind is not None and len(members) > 1 and len(people) + len(members) <= n:
+        if len(members) > 1 and len(people) + len(members) <= n:
             n_groups += 1
             for m in members:
                 m.scenario, m.group_id = kind, f"{kind[:2].upper()}{n_groups:06d}"
-        people.extend(members[: n - len(people)] if kind is None or len(people) + len(members) <= n else [p])
+            people.extend(members)
+        else:  # no group, or no room left for it: p alone, an ordinary person
+            people.append(p)
     for i, q in enumerate(people):
         q.entity_id = f"E{i + 1:07d}"
     return people
