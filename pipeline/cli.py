@@ -308,31 +308,18 @@ def export(
 ) -> None:
     """Export the golden master (and optionally xref, quarantine, review queue) to files."""
     from .export import TABLES, export_tables
-    from .store import open_store
+    from .store import opened
 
     with user_errors(debug):
         unknown = sorted(set(include) - set(TABLES) - {"master"})
         if unknown:
             raise CrmcleanError(f"--include {unknown[0]!r}: choose from {', '.join(t for t in TABLES if t != 'master')}")
-        _require_existing_sqlite(db)
-        store = open_store(db)
-        try:
+        with opened(db) as store:
             frames = {name: store.read_table(TABLES[name]) for name in ["master", *dict.fromkeys(include)]}
-        finally:
-            store.close()
         for item in export_tables(frames, path, show_pii=show_pii):
             console.print(f"{item.table}: {item.rows:,} rows → {item.path}")
         if not show_pii:
             console.print("personal data is masked; pass --show-pii for the real values")
-
-
-def _require_existing_sqlite(db: str) -> None:
-    """A read-only command never creates a database: a missing SQLite file is a clear error."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(db)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
-        raise CrmcleanError(f"no crmclean master at {db}: run 'crmclean run' first")
 
 
 @app.command()
