@@ -1,6 +1,7 @@
 """Evaluation matrix: every data set through the whole pipeline, zero-config, in one table.
 
     python bench/matrix.py [--size small|medium] [--only NAME ...] [--rules DIR] [--seed 42] [--json out.json]
+    python bench/matrix.py --list
 
 Each data set is written as the CSV/Excel files a user would receive (plus truth), run through
 `run_pipeline` into a fresh SQLite database with the default rules (`--rules DIR` to compare a
@@ -315,7 +316,7 @@ def format_row(row: dict) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=sorted(CUSTOMERS), default="small")
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(DATASETS), help="run only these data sets")
@@ -329,39 +330,48 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write every row (full scores) to this file")
     ap.add_argument("--keep", type=Path, default=None, help="write data and databases here and keep them")
-    args = ap.parse_args(argv)
+    ap.add_argument("--list", action="store_true", help="print the data sets and what each is, then exit")
+    return ap
 
+
+def run_matrix(names: list[str], work: Path, args: argparse.Namespace) -> list[dict]:
+    """Each data set in turn, its row printed as soon as it is done."""
+    rows = []
+    for name in names:
+        try:
+            row = run_dataset(DATASETS[name], work, args.size, args.seed, args.rules, args.workers)
+        except Unavailable as exc:
+            row = {"dataset": name, "skipped": str(exc)}
+        except Exception as exc:  # one broken data set must not hide the others' rows
+            row = {"dataset": name, "error": f"{exc.__class__.__name__}: {exc}"}
+        rows.append(row)
+        print(format_row(row), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _parser()
+    args = ap.parse_args(argv)
+    if args.list:
+        for ds in DATASETS.values():
+            print(f"{ds.name:<18}{ds.what}")
+        return 0
     if args.rules is not None and not (args.rules / "matching.yaml").is_file():
         ap.error(f"--rules {args.rules}: not a rules folder (no matching.yaml); copy rules/ and edit it")
-    names = args.only or list(DATASETS)
     work = args.keep or Path(tempfile.mkdtemp(prefix="crmclean-matrix-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"evaluation matrix: size {args.size}, seed {args.seed}, rules {args.rules or 'default'}", flush=True)
     print(HEADER, flush=True)
-    rows, t0 = [], time.perf_counter()
+    t0 = time.perf_counter()
     try:
-        for name in names:
-            try:
-                row = run_dataset(DATASETS[name], work, args.size, args.seed, args.rules, args.workers)
-            except Unavailable as exc:
-                row = {"dataset": name, "skipped": str(exc)}
-            except Exception as exc:  # one broken data set must not hide the others' rows
-                row = {"dataset": name, "error": f"{exc.__class__.__name__}: {exc}"}
-            rows.append(row)
-            print(format_row(row), flush=True)
+        rows = run_matrix(args.only or list(DATASETS), work, args)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
     print(f"total {time.perf_counter() - t0:.0f} s", flush=True)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"size": args.size, "seed": args.seed, "rules": str(args.rules or ""), "rows": rows},
-                indent=2,
-                default=_json_default,
-            ),
-            encoding="utf-8",
-        )
+        summary = {"size": args.size, "seed": args.seed, "rules": str(args.rules or ""), "rows": rows}
+        args.json.write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
     return 1 if any("error" in r for r in rows) else 0
 
 
