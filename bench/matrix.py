@@ -1,6 +1,7 @@
 """Evaluation matrix: every data set through the whole pipeline, zero-config, in one table.
 
     python bench/matrix.py [--size small|medium] [--only NAME ...] [--rules DIR] [--seed 42] [--json out.json]
+    python bench/matrix.py --list
 
 Each data set is written as the CSV/Excel files a user would receive (plus truth), run through
 `run_pipeline` into a fresh SQLite database with the default rules (`--rules DIR` to compare a
@@ -52,6 +53,7 @@ def _generated(profile: str) -> Callable[[Path, str, int], tuple[list[Path], Pat
         kwargs = {} if profile == "crm" else {"profile": profile}
         info = generate(CUSTOMERS[size], seed, out_dir, **kwargs)
         return [Path(p) for p in info["files"]], Path(info["truth"])
+
     return write
 
 
@@ -95,13 +97,22 @@ def _febrl(number: int) -> Callable[[Path, str, int], tuple[list[Path], Path]]:
             path = out_dir / f"{source}.csv"
             df.reset_index().to_csv(path, index=False, lineterminator="\n")
             paths.append(path)
-            truth_parts.append(pd.DataFrame({"source": source, "source_record_id": df.index,
-                                             "entity_id": [entity[i] for i in df.index],
-                                             "scenario": "febrl", "group_id": ""}))
+            truth_parts.append(
+                pd.DataFrame(
+                    {
+                        "source": source,
+                        "source_record_id": df.index,
+                        "entity_id": [entity[i] for i in df.index],
+                        "scenario": "febrl",
+                        "group_id": "",
+                    }
+                )
+            )
         truth_path = out_dir / "truth" / "truth.csv"
         truth_path.parent.mkdir(parents=True, exist_ok=True)
         pd.concat(truth_parts).to_csv(truth_path, index=False, lineterminator="\n")
         return paths, truth_path
+
     return write
 
 
@@ -128,33 +139,61 @@ def _rldata(out_dir: Path, size: str, seed: int) -> tuple[list[Path], Path]:
     path = out_dir / "rldata10000.tsv"
     shutil.copyfile(src / "RLdata10000.tsv", path)
     ids = (src / "identity.RLdata10000.tsv").read_text(encoding="utf-8").split()[1:]
-    truth = pd.DataFrame({"source": "rldata10000", "source_record_id": [f"@line:{i + 2}" for i in range(len(ids))],
-                          "entity_id": ids, "scenario": "rldata", "group_id": ""})
+    truth = pd.DataFrame(
+        {
+            "source": "rldata10000",
+            "source_record_id": [f"@line:{i + 2}" for i in range(len(ids))],
+            "entity_id": ids,
+            "scenario": "rldata",
+            "group_id": "",
+        }
+    )
     truth_path = out_dir / "truth" / "truth.csv"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth.to_csv(truth_path, index=False, lineterminator="\n")
     return [path], truth_path
 
 
-DATASETS: dict[str, DataSet] = {d.name: d for d in [
-    DataSet("crm", "today's generator: three CRM exports (GBK Chinese CSV, US CSV, Excel)", _generated("crm")),
-    DataSet("few_fields", "first name, surname, birth date, city, e-mail only; many typos and swaps (3 CSVs)",
-            _generated("few_fields")),
-    DataSet("name_dob_postcode", "given name, surname, birth date, ZIP only (2 CSVs, one pipe-delimited)",
-            _generated("name_dob_postcode")),
-    DataSet("split_dob", "German residents: birth date in birth_year/birth_month/birth_day, second forenames",
-            _generated("split_dob")),
-    DataSet("old_dob", "Victorian registers: birth dates mostly before 1900, postcode, sex, occupation",
-            _generated("old_dob")),
-    DataSet("b2b", "business contacts: company, work e-mail, shared switchboard, job title (3 CSVs)",
-            _generated("b2b")),
-    DataSet("febrl1", "FEBRL1: 1,000 records, 500 duplicates (one file)", _febrl(1)),
-    DataSet("febrl2", "FEBRL2: 5,000 records, 1,934 true pairs (one file)", _febrl(2)),
-    DataSet("febrl3", "FEBRL3: 5,000 records, 6,538 true pairs, up to 9 duplicates per person (one file)", _febrl(3)),
-    DataSet("febrl4", "FEBRL4: two files of 5,000 records, each person once in each", _febrl(4)),
-    DataSet("rldata10000", "RLdata10000 (R RecordLinkage): 10,000 German records, 1,000 duplicated, split birth date",
-            _rldata),
-]}
+DATASETS: dict[str, DataSet] = {
+    d.name: d
+    for d in [
+        DataSet("crm", "today's generator: three CRM exports (GBK Chinese CSV, US CSV, Excel)", _generated("crm")),
+        DataSet(
+            "few_fields",
+            "first name, surname, birth date, city, e-mail only; many typos and swaps (3 CSVs)",
+            _generated("few_fields"),
+        ),
+        DataSet(
+            "name_dob_postcode",
+            "given name, surname, birth date, ZIP only (2 CSVs, one pipe-delimited)",
+            _generated("name_dob_postcode"),
+        ),
+        DataSet(
+            "split_dob",
+            "German residents: birth date in birth_year/birth_month/birth_day, second forenames",
+            _generated("split_dob"),
+        ),
+        DataSet(
+            "old_dob",
+            "Victorian registers: birth dates mostly before 1900, postcode, sex, occupation",
+            _generated("old_dob"),
+        ),
+        DataSet(
+            "b2b", "business contacts: company, work e-mail, shared switchboard, job title (3 CSVs)", _generated("b2b")
+        ),
+        DataSet("febrl1", "FEBRL1: 1,000 records, 500 duplicates (one file)", _febrl(1)),
+        DataSet("febrl2", "FEBRL2: 5,000 records, 1,934 true pairs (one file)", _febrl(2)),
+        DataSet(
+            "febrl3", "FEBRL3: 5,000 records, 6,538 true pairs, up to 9 duplicates per person (one file)", _febrl(3)
+        ),
+        DataSet("febrl4", "FEBRL4: two files of 5,000 records, each person once in each", _febrl(4)),
+        DataSet(
+            "rldata10000",
+            "RLdata10000 (R RecordLinkage): 10,000 German records, 1,000 duplicated, split birth date",
+            _rldata,
+        ),
+    ]
+}
 
 
 # ------------------------------------------------------------------ scoring
@@ -192,8 +231,12 @@ def _extra_false_merges(truth: pd.DataFrame, xref: pd.DataFrame) -> dict[str, di
                     if rows[i][0] != rows[j][0]:
                         pairs += 1
                         merged_pairs += rows[i][1] == rows[j][1]
-        out[kind] = {"groups": int(sel["group_id"].nunique()), "pairs": pairs, "merged_pairs": merged_pairs,
-                     "rate": merged_pairs / pairs if pairs else None}
+        out[kind] = {
+            "groups": int(sel["group_id"].nunique()),
+            "pairs": pairs,
+            "merged_pairs": merged_pairs,
+            "rate": merged_pairs / pairs if pairs else None,
+        }
     return out
 
 
@@ -230,8 +273,11 @@ def run_dataset(ds: DataSet, work: Path, size: str, seed: int, rules_dir: Path |
     db = work / f"{ds.name}.db"
     db.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    result = run_pipeline(RunOptions(inputs=files, db_url=f"sqlite:///{db}", out_dir=work / "out" / ds.name,
-                                     workers=workers, rules_dir=rules_dir))
+    result = run_pipeline(
+        RunOptions(
+            inputs=files, db_url=f"sqlite:///{db}", out_dir=work / "out" / ds.name, workers=workers, rules_dir=rules_dir
+        )
+    )
     seconds = time.perf_counter() - t0
     if result.status != "success":
         raise RuntimeError(f"{ds.name}: the run ended {result.status}: {result.error}")
@@ -241,7 +287,9 @@ def run_dataset(ds: DataSet, work: Path, size: str, seed: int, rules_dir: Path |
 
 
 # ------------------------------------------------------------------ table
-HEADER = f"{'data set':<18}{'records':>8}{'P':>8}{'R':>8}{'F1':>8}{'B3 F1':>8}{'sec':>7}  false-merge rate by hard negative"
+HEADER = (
+    f"{'data set':<18}{'records':>8}{'P':>8}{'R':>8}{'F1':>8}{'B3 F1':>8}{'sec':>7}  false-merge rate by hard negative"
+)
 
 
 def _f(v) -> str:
@@ -262,44 +310,68 @@ def format_row(row: dict) -> str:
     fm = "  ".join(f"{k} {_pct(v['rate'])} ({v['merged_pairs']}/{v['pairs']})" for k, v in s["false_merges"].items())
     absent = s["real_records_absent"]
     note = f"  [{absent} real records not published]" if absent else ""
-    return (f"{row['dataset']:<18}{row['records']:>8}{_f(pw['precision']):>8}{_f(pw['recall']):>8}{_f(pw['f1']):>8}"
-            f"{_f(b3['f1']):>8}{row['seconds']:>7.1f}  {fm or '-'}{note}")
+    return (
+        f"{row['dataset']:<18}{row['records']:>8}{_f(pw['precision']):>8}{_f(pw['recall']):>8}{_f(pw['f1']):>8}"
+        f"{_f(b3['f1']):>8}{row['seconds']:>7.1f}  {fm or '-'}{note}"
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=sorted(CUSTOMERS), default="small")
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(DATASETS), help="run only these data sets")
-    ap.add_argument("--rules", type=Path, default=None, help="rules folder to use instead of the default rules")
+    ap.add_argument(
+        "--rules",
+        type=Path,
+        default=None,
+        help="rules folder to use instead of the default rules (a whole folder like rules/)",
+    )
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write every row (full scores) to this file")
     ap.add_argument("--keep", type=Path, default=None, help="write data and databases here and keep them")
-    args = ap.parse_args(argv)
+    ap.add_argument("--list", action="store_true", help="print the data sets and what each is, then exit")
+    return ap
 
-    names = args.only or list(DATASETS)
+
+def run_matrix(names: list[str], work: Path, args: argparse.Namespace) -> list[dict]:
+    """Each data set in turn, its row printed as soon as it is done."""
+    rows = []
+    for name in names:
+        try:
+            row = run_dataset(DATASETS[name], work, args.size, args.seed, args.rules, args.workers)
+        except Unavailable as exc:
+            row = {"dataset": name, "skipped": str(exc)}
+        except Exception as exc:  # one broken data set must not hide the others' rows
+            row = {"dataset": name, "error": f"{exc.__class__.__name__}: {exc}"}
+        rows.append(row)
+        print(format_row(row), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _parser()
+    args = ap.parse_args(argv)
+    if args.list:
+        for ds in DATASETS.values():
+            print(f"{ds.name:<18}{ds.what}")
+        return 0
+    if args.rules is not None and not (args.rules / "matching.yaml").is_file():
+        ap.error(f"--rules {args.rules}: not a rules folder (no matching.yaml); copy rules/ and edit it")
     work = args.keep or Path(tempfile.mkdtemp(prefix="crmclean-matrix-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"evaluation matrix: size {args.size}, seed {args.seed}, rules {args.rules or 'default'}", flush=True)
     print(HEADER, flush=True)
-    rows, t0 = [], time.perf_counter()
+    t0 = time.perf_counter()
     try:
-        for name in names:
-            try:
-                row = run_dataset(DATASETS[name], work, args.size, args.seed, args.rules, args.workers)
-            except Unavailable as exc:
-                row = {"dataset": name, "skipped": str(exc)}
-            except Exception as exc:  # one broken data set must not hide the others' rows
-                row = {"dataset": name, "error": f"{exc.__class__.__name__}: {exc}"}
-            rows.append(row)
-            print(format_row(row), flush=True)
+        rows = run_matrix(args.only or list(DATASETS), work, args)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
     print(f"total {time.perf_counter() - t0:.0f} s", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"size": args.size, "seed": args.seed, "rules": str(args.rules or ""),
-                                         "rows": rows}, indent=2, default=_json_default), encoding="utf-8")
+        summary = {"size": args.size, "seed": args.seed, "rules": str(args.rules or ""), "rows": rows}
+        args.json.write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
     return 1 if any("error" in r for r in rows) else 0
 
 

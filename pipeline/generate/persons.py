@@ -24,16 +24,16 @@ class Person:
     entity_id: str = ""
     sex: str = "M"
     given: str = ""
-    second: str = ""       # second given name (German records), "" if none
+    second: str = ""  # second given name (German records), "" if none
     surname: str = ""
     dob: date | None = None
     town: str = ""
     postcode: str = ""
     email: str = ""
     occupation: str = ""
-    company: tuple = ()    # (legal name, e-mail domain, switchboard digits, e-mail pattern) for b2b
+    company: tuple = ()  # (legal name, e-mail domain, switchboard digits, e-mail pattern) for b2b
     title: str = ""
-    phone: str = ""        # office line digits: the company switchboard or a direct line
+    phone: str = ""  # office line digits: the company switchboard or a direct line
     scenario: str = "normal"
     group_id: str = ""
 
@@ -70,15 +70,30 @@ class Locale:
     def email(self, given: str, surname: str, dob: date | None) -> str:
         g, s = _ascii(given).lower(), _ascii(surname).lower().replace("'", "").replace(" ", "")
         yy = f"{dob.year % 100:02d}" if dob else str(self.r.randint(1, 99))
-        local = self.r.choice([f"{g}.{s}", f"{g}{s}", f"{g[0]}{s}", f"{g}_{s}", f"{g}.{s}{yy}", f"{s}{g[0]}",
-                               f"{g}{self.r.randint(1, 999)}"])
+        local = self.r.choice(
+            [
+                f"{g}.{s}",
+                f"{g}{s}",
+                f"{g[0]}{s}",
+                f"{g}_{s}",
+                f"{g}.{s}{yy}",
+                f"{s}{g[0]}",
+                f"{g}{self.r.randint(1, 999)}",
+            ]
+        )
         return f"{local}@{self.r.choice(self.email_domains)}"
 
     def person(self) -> Person:
         sex = self.r.choice("MF")
         town, postcode = self.place()
-        p = Person(sex=sex, given=self.given(sex), surname=self.r.choice(self.surnames), dob=self.birth(),
-                   town=town, postcode=postcode)
+        p = Person(
+            sex=sex,
+            given=self.given(sex),
+            surname=self.r.choice(self.surnames),
+            dob=self.birth(),
+            town=town,
+            postcode=postcode,
+        )
         if self.r.random() < self.second_share:
             p.second = self.r.choice([g for g in (self.female if sex == "F" else self.male) if g != p.given])
         p.email = self.email(p.given, p.surname, p.dob)
@@ -109,8 +124,16 @@ class GermanLocale(Locale):
 
 class VictorianLocale(Locale):
     male, female, surnames = W.OLD_MALE, W.OLD_FEMALE, W.OLD_SURNAMES
-    common = [("John", "Smith"), ("William", "Taylor"), ("Mary", "Jones"), ("Thomas", "Wood"), ("Ann", "Smith"),
-              ("James", "Greenwood"), ("Sarah", "Hargreaves"), ("John", "Sutcliffe")]
+    common = [
+        ("John", "Smith"),
+        ("William", "Taylor"),
+        ("Mary", "Jones"),
+        ("Thomas", "Wood"),
+        ("Ann", "Smith"),
+        ("James", "Greenwood"),
+        ("Sarah", "Hargreaves"),
+        ("John", "Sutcliffe"),
+    ]
     born = (1815, 1925)
 
     def place(self) -> tuple[str, str]:
@@ -155,14 +178,27 @@ class BusinessLocale(Locale):
 
 def work_email(given: str, surname: str, company: tuple) -> str:
     g, s = _ascii(given).lower(), _ascii(surname).lower().replace("'", "").replace(" ", "")
-    local = {"first.last": f"{g}.{s}", "flast": f"{g[0]}{s}", "first": g, "first_last": f"{g}_{s}",
-             "f.last": f"{g[0]}.{s}", "firstl": f"{g}{s[0]}"}[company[3]]
+    local = {
+        "first.last": f"{g}.{s}",
+        "flast": f"{g[0]}{s}",
+        "first": g,
+        "first_last": f"{g}_{s}",
+        "f.last": f"{g[0]}.{s}",
+        "firstl": f"{g}{s[0]}",
+    }[company[3]]
     return f"{local}@{company[1]}"
 
 
 def _ascii(text: str) -> str:
-    return (text.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue").replace("ß", "ss")
-            .replace("Ä", "Ae").replace("Ö", "Oe").replace("Ü", "Ue"))
+    return (
+        text.replace("ä", "ae")
+        .replace("ö", "oe")
+        .replace("ü", "ue")
+        .replace("ß", "ss")
+        .replace("Ä", "Ae")
+        .replace("Ö", "Oe")
+        .replace("Ü", "Ue")
+    )
 
 
 # ------------------------------------------------------------------ hard-negative groups
@@ -176,8 +212,9 @@ def _other_given(loc: Locale, p: Person, sex: str) -> str:
 
 
 def _relative(loc: Locale, p: Person, sex: str, dob: date | None, surname: str | None = None) -> Person:
-    q = dataclasses.replace(p, sex=sex, given=_other_given(loc, p, sex), dob=dob, surname=surname or p.surname,
-                            second="")
+    q = dataclasses.replace(
+        p, sex=sex, given=_other_given(loc, p, sex), dob=dob, surname=surname or p.surname, second=""
+    )
     if loc.r.random() < loc.second_share:
         q.second = loc.r.choice([g for g in (loc.female if sex == "F" else loc.male) if g != q.given])
     if p.email:
@@ -198,8 +235,16 @@ def household(loc: Locale, p: Person) -> list[Person]:
     """Spouse (surname shared most of the time) and children at the same address."""
     r = loc.r
     spouse_dob = p.dob + timedelta(days=r.randint(-6 * 365, 6 * 365)) if p.dob else None
-    members = [p, _relative(loc, p, "F" if p.sex == "M" else "M", spouse_dob,
-                            surname=p.surname if r.random() < 0.85 else r.choice(loc.surnames))]
+    members = [
+        p,
+        _relative(
+            loc,
+            p,
+            "F" if p.sex == "M" else "M",
+            spouse_dob,
+            surname=p.surname if r.random() < 0.85 else r.choice(loc.surnames),
+        ),
+    ]
     for _ in range(r.choice([0, 0, 1, 2])):
         kid = _later(loc, p.dob, 22, 38)
         if kid is not None:
@@ -273,8 +318,22 @@ def colleagues(loc: Locale, p: Person) -> list[Person]:
     return members
 
 
-GROUP_MAKERS = {"twins": twins, "household": household, "jr_sr": jr_sr, "common_name": common_name,
-                "colleagues": colleagues}
+GROUP_MAKERS = {
+    "twins": twins,
+    "household": household,
+    "jr_sr": jr_sr,
+    "common_name": common_name,
+    "colleagues": colleagues,
+}
+
+
+def _draw_kind(x: float, kinds: list[tuple[str, float]]) -> str | None:
+    """The kind whose share interval holds x (0 <= x < 1), None past the last one."""
+    for kind, share in kinds:
+        if x < share:
+            return kind
+        x -= share
+    return None
 
 
 def population(loc: Locale, n: int, group_shares: dict[str, float]) -> list[Person]:
@@ -283,18 +342,16 @@ def population(loc: Locale, n: int, group_shares: dict[str, float]) -> list[Pers
     kinds = list(group_shares.items())
     n_groups = 0
     while len(people) < n:
-        p, x, kind = loc.person(), loc.r.random(), None
-        for k, share in kinds:
-            if x < share:
-                kind = k
-                break
-            x -= share
+        p = loc.person()
+        kind = _draw_kind(loc.r.random(), kinds)
         members = [p] if kind is None else GROUP_MAKERS[kind](loc, p)
         if kind is not None and len(members) > 1 and len(people) + len(members) <= n:
             n_groups += 1
             for m in members:
                 m.scenario, m.group_id = kind, f"{kind[:2].upper()}{n_groups:06d}"
-        people.extend(members[: n - len(people)] if kind is None or len(people) + len(members) <= n else [p])
+            people.extend(members)
+        else:  # no group, or no room left for it: p alone, an ordinary person
+            people.append(p)
     for i, q in enumerate(people):
         q.entity_id = f"E{i + 1:07d}"
     return people

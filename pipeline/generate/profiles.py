@@ -21,8 +21,17 @@ from pathlib import Path
 
 from . import people as W
 from . import pools as P
-from .persons import (BusinessLocale, GermanLocale, Locale, Person, UsLocale, VictorianLocale, _ascii,
-                      population, work_email)
+from .persons import (
+    BusinessLocale,
+    GermanLocale,
+    Locale,
+    Person,
+    UsLocale,
+    VictorianLocale,
+    _ascii,
+    population,
+    work_email,
+)
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -33,11 +42,11 @@ class Source:
 
     name: str
     headers: dict[str, str]
-    dates: str = "iso"          # iso | dmy | mdy | dmon | ymd8 | dot | split
+    dates: str = "iso"  # iso | dmy | mdy | dmon | ymd8 | dot | split
     encoding: str = "utf-8"
     delimiter: str = ","
     id_format: str = "{n}"
-    full_name: str = ""         # "" (separate columns) | "first last" | "last, first"
+    full_name: str = ""  # "" (separate columns) | "first last" | "last, first"
     sex: tuple[str, str] = ("M", "F")  # how this system writes male / female
 
 
@@ -46,9 +55,9 @@ class Profile:
     name: str
     locale: type
     sources: tuple[Source, ...]
-    groups: dict[str, float]    # share of draws that start a look-alike group of this kind
-    dup_share: float            # share of people with more than one record
-    extra: tuple[int, ...]      # how many extra records a duplicated person has (drawn uniformly)
+    groups: dict[str, float]  # share of draws that start a look-alike group of this kind
+    dup_share: float  # share of people with more than one record
+    extra: tuple[int, ...]  # how many extra records a duplicated person has (drawn uniformly)
     noise: dict[str, float] = field(default_factory=dict)  # per duplicate record
     first_missing: float = 0.03  # missing values on a person's first record
 
@@ -62,12 +71,12 @@ def typo(r: random.Random, s: str) -> str:
     c = r.choice("aeioulnrst")
     op = r.randrange(4) if i > 1 else r.randrange(3)
     if op == 0:
-        return s[:i] + c + s[i + 1:]
+        return s[:i] + c + s[i + 1 :]
     if op == 1:
-        return s[:i] + s[i + 1:]
+        return s[:i] + s[i + 1 :]
     if op == 2:
         return s[:i] + c + s[i:]
-    return s[:i - 1] + s[i] + s[i - 1] + s[i + 1:] if s[i] != s[i - 1] else s[:i] + c + s[i + 1:]
+    return s[: i - 1] + s[i] + s[i - 1] + s[i + 1 :] if s[i] != s[i - 1] else s[:i] + c + s[i + 1 :]
 
 
 NICKNAMES = {**P.NICKNAMES, **W.UK_NICKNAMES, **W.DE_NICKNAMES}
@@ -137,7 +146,7 @@ def _noise_place(r: random.Random, rec: dict, rates: dict, loc: Locale) -> None:
         pc = rec["postcode"]
         i = r.randrange(1, len(pc))
         if pc[i].isdigit():
-            rec["postcode"] = pc[:i] + str((int(pc[i]) + r.randint(1, 9)) % 10) + pc[i + 1:]
+            rec["postcode"] = pc[:i] + str((int(pc[i]) + r.randint(1, 9)) % 10) + pc[i + 1 :]
     if rates.get("postcode_missing", 0) > r.random():
         rec["postcode"] = ""
 
@@ -172,23 +181,49 @@ def _noise_contact(r: random.Random, rec: dict, rates: dict, loc: Locale) -> Non
 def _company_variant(r: random.Random, name: str) -> str:
     words = name.split()
     stem = " ".join(words[:2])
-    return r.choice([stem, name.upper(), stem.upper(), name.replace("Ltd", "Limited"), name.replace(" & ", " and "),
-                     name.replace("Ltd", "Ltd."), words[0]])
+    return r.choice(
+        [
+            stem,
+            name.upper(),
+            stem.upper(),
+            name.replace("Ltd", "Limited"),
+            name.replace(" & ", " and "),
+            name.replace("Ltd", "Ltd."),
+            words[0],
+        ]
+    )
 
 
 def _job_change(r: random.Random, rec: dict, loc: Locale) -> None:
     """b2b: the person moved to another company (new e-mail, phone, title) - still one person."""
     if isinstance(loc, BusinessLocale):
         company = r.choice(loc.companies)
-        rec.update(company=company, company_name=company[0], email=work_email(rec["given"], rec["surname"], company),
-                   phone=company[2], title=r.choice(W.JOB_TITLES))
+        rec.update(
+            company=company,
+            company_name=company[0],
+            email=work_email(rec["given"], rec["surname"], company),
+            phone=company[2],
+            title=r.choice(W.JOB_TITLES),
+        )
 
 
 def record_of(p: Person) -> dict:
-    return {"given": p.given, "second": p.second, "surname": p.surname, "dob": p.dob, "town": p.town,
-            "postcode": p.postcode, "email": p.email, "sex": p.sex, "occupation": p.occupation,
-            "company": p.company, "company_name": p.company[0] if p.company else "", "title": p.title,
-            "phone": p.phone, "ext": ""}
+    return {
+        "given": p.given,
+        "second": p.second,
+        "surname": p.surname,
+        "dob": p.dob,
+        "town": p.town,
+        "postcode": p.postcode,
+        "email": p.email,
+        "sex": p.sex,
+        "occupation": p.occupation,
+        "company": p.company,
+        "company_name": p.company[0] if p.company else "",
+        "title": p.title,
+        "phone": p.phone,
+        "ext": "",
+    }
 
 
 def noisy_record(r: random.Random, p: Person, prof: Profile, loc: Locale, duplicate: bool) -> dict:
@@ -218,19 +253,31 @@ def date_text(d: date | None, style: str, year_only: bool = False) -> str:
         return ""
     if year_only:
         return str(d.year)
-    return {"iso": f"{d.year:04d}-{d.month:02d}-{d.day:02d}", "dmy": f"{d.day:02d}/{d.month:02d}/{d.year:04d}",
-            "mdy": f"{d.month}/{d.day}/{d.year:04d}", "dmon": f"{d.day} {MONTHS[d.month - 1]} {d.year:04d}",
-            "ymd8": f"{d.year:04d}{d.month:02d}{d.day:02d}", "dot": f"{d.day:02d}.{d.month:02d}.{d.year:04d}"}[style]
+    return {
+        "iso": f"{d.year:04d}-{d.month:02d}-{d.day:02d}",
+        "dmy": f"{d.day:02d}/{d.month:02d}/{d.year:04d}",
+        "mdy": f"{d.month}/{d.day}/{d.year:04d}",
+        "dmon": f"{d.day} {MONTHS[d.month - 1]} {d.year:04d}",
+        "ymd8": f"{d.year:04d}{d.month:02d}{d.day:02d}",
+        "dot": f"{d.day:02d}.{d.month:02d}.{d.year:04d}",
+    }[style]
 
 
 def phone_text(r: random.Random, digits: str, ext: str) -> str:
     if not digits:
         return ""
     code = next((c for _, c, _ in W.UK_AREA_CODES if digits.startswith(c)), digits[:4])
-    local = digits[len(code):]
+    local = digits[len(code) :]
     half = len(local) // 2
-    text = r.choice([f"{code} {local[:half]} {local[half:]}", f"+44 {code[1:]} {local[:half]} {local[half:]}",
-                     f"+44 (0){code[1:]} {local}", digits, f"({code}) {local}"])
+    text = r.choice(
+        [
+            f"{code} {local[:half]} {local[half:]}",
+            f"+44 {code[1:]} {local[:half]} {local[half:]}",
+            f"+44 (0){code[1:]} {local}",
+            digits,
+            f"({code}) {local}",
+        ]
+    )
     return text + (r.choice([" ext. ", " x", " ext "]) + ext if ext else "")
 
 
@@ -238,10 +285,19 @@ def render(rec: dict, src: Source, r: random.Random) -> dict[str, str]:
     """Logical record -> {logical field: text} for the fields this source has."""
     d = rec["dob"]
     year_only = rec.get("year_only", False)
-    out = {"given": rec["given"], "second": rec["second"], "surname": rec["surname"], "town": rec["town"],
-           "postcode": rec["postcode"], "email": rec["email"], "occupation": rec["occupation"],
-           "company": rec["company_name"], "title": rec["title"], "phone": phone_text(r, rec["phone"], rec["ext"]),
-           "sex": {"M": src.sex[0], "F": src.sex[1]}.get(rec["sex"], "")}
+    out = {
+        "given": rec["given"],
+        "second": rec["second"],
+        "surname": rec["surname"],
+        "town": rec["town"],
+        "postcode": rec["postcode"],
+        "email": rec["email"],
+        "occupation": rec["occupation"],
+        "company": rec["company_name"],
+        "title": rec["title"],
+        "phone": phone_text(r, rec["phone"], rec["ext"]),
+        "sex": {"M": src.sex[0], "F": src.sex[1]}.get(rec["sex"], ""),
+    }
     if src.dates == "split":
         out["birth_year"] = str(d.year) if d else ""
         out["birth_month"] = "" if d is None or year_only else r.choice([str(d.month), f"{d.month:02d}"])
@@ -269,80 +325,291 @@ def _h(*pairs: str) -> dict[str, str]:
     return dict(p.split(":", 1) for p in pairs)
 
 
-PROFILES: dict[str, Profile] = {p.name: p for p in [
-    Profile(
-        "few_fields", Locale,
-        (Source("shop_customers", _h("id:Customer ID", "given:First Name", "surname:Surname", "dob:Date of Birth",
-                                     "town:City", "email:Email"), dates="dmy", id_format="SC{n:06d}"),
-         Source("newsletter_signups", _h("id:id", "given:first_name", "surname:last_name", "dob:birthday",
-                                         "town:town", "email:email_address"), dates="iso", encoding="utf-8-sig"),
-         Source("loyalty_app", _h("id:Member ID", "given:Forename", "surname:Family Name", "dob:DOB",
-                                  "town:Town/City", "email:E-mail"), dates="dmon", id_format="LA-{n}")),
-        groups={"twins": 0.03, "household": 0.05, "common_name": 0.03, "jr_sr": 0.01},
-        dup_share=0.4, extra=(1, 1, 2, 3),
-        noise={"name_typo": 0.35, "swap": 0.15, "nickname": 0.1, "email_missing": 0.25, "email_new": 0.15,
-               "email_typo": 0.05, "dob_typo": 0.04, "dob_swap": 0.03, "dob_missing": 0.05, "town_variant": 0.15,
-               "moved": 0.08, "upper": 0.05},
-        first_missing=0.08),
-    Profile(
-        "name_dob_postcode", UsLocale,
-        (Source("clinic_a_patients", _h("id:Patient ID", "given:Given Name", "surname:Surname", "dob:DOB",
-                                        "postcode:ZIP"), dates="mdy", id_format="P{n:07d}"),
-         Source("clinic_b_patients", _h("id:record_id", "given:given_name", "surname:family_name",
-                                        "dob:date_of_birth", "postcode:postal_code"), dates="ymd8",
-                delimiter="|", id_format="B-{n}")),
-        groups={"twins": 0.04, "household": 0.06, "common_name": 0.04, "jr_sr": 0.02},
-        dup_share=0.5, extra=(1, 1, 2),
-        noise={"name_typo": 0.15, "nickname": 0.12, "swap": 0.03, "initial": 0.05, "dob_typo": 0.06,
-               "dob_swap": 0.04, "dob_missing": 0.03, "postcode_typo": 0.05, "moved": 0.12, "postcode_missing": 0.04},
-        first_missing=0.02),
-    Profile(
-        "split_dob", GermanLocale,
-        (Source("residents_2019", _h("id:rec_id", "given:forename", "second:second_forename", "surname:surname",
-                                     "birth_year:birth_year", "birth_month:birth_month", "birth_day:birth_day",
-                                     "sex:sex", "postcode:postcode", "town:city"), dates="split", delimiter=";",
-                id_format="rec-{n}-a", sex=("m", "w")),
-         Source("residents_2023", _h("id:rec_id", "given:Forename", "second:Second Forename", "surname:Surname",
-                                     "birth_year:Birth Year", "birth_month:Birth Month", "birth_day:Birth Day",
-                                     "sex:Sex", "postcode:Postcode", "town:City"), dates="split", delimiter=";",
-                encoding="cp1252", id_format="rec-{n}-b")),
-        groups={"twins": 0.05, "household": 0.06, "common_name": 0.04, "jr_sr": 0.02},
-        dup_share=0.35, extra=(1, 1, 2),
-        noise={"second_dropped": 0.25, "second_in_first": 0.15, "translit": 0.2, "name_typo": 0.12,
-               "nickname": 0.05, "dob_swap": 0.03, "dob_typo": 0.04, "day_missing": 0.04, "moved": 0.1,
-               "postcode_typo": 0.03, "town_variant": 0.1, "sex_missing": 0.05, "swap": 0.02},
-        first_missing=0.02),
-    Profile(
-        "old_dob", VictorianLocale,
-        (Source("baptisms_transcribed", _h("id:Ref", "given:Forename", "surname:Surname", "sex:Sex",
-                                           "dob:Date of Birth", "postcode:Postcode", "occupation:Occupation"),
-                dates="dmon", id_format="BAP/{n}", sex=("Male", "Female")),
-         Source("census_index", _h("id:ID", "given:given_name", "surname:surname", "sex:gender", "dob:dob",
-                                   "postcode:post code", "occupation:occupation"), dates="dmy",
-                id_format="CEN{n:06d}", sex=("m", "f"))),
-        groups={"jr_sr": 0.05, "twins": 0.03, "household": 0.06, "common_name": 0.05},
-        dup_share=0.45, extra=(1, 1, 2),
-        noise={"abbreviation": 0.2, "surname_variant": 0.2, "name_typo": 0.1, "year_shift": 0.2, "year_only": 0.08,
-               "dob_missing": 0.12, "dob_typo": 0.03, "occupation_variant": 0.3, "moved": 0.15, "sex_missing": 0.05},
-        first_missing=0.06),
-    Profile(
-        "b2b", BusinessLocale,
-        (Source("crm_contacts", _h("id:Contact ID", "name:Name", "company:Company", "email:Email",
-                                   "phone:Office Phone", "title:Job Title"), full_name="first last",
-                id_format="CON-{n:05d}"),
-         Source("event_attendees", _h("id:Attendee ID", "given:First Name", "surname:Last Name",
-                                      "company:Organisation", "email:Work Email", "phone:Phone", "title:Position"),
-                id_format="ATT{n}"),
-         Source("webinar_signups", _h("id:id", "name:Full Name", "company:Company Name", "email:E-mail",
-                                      "phone:Telephone", "title:Title"), full_name="last, first",
-                encoding="utf-8-sig")),
-        groups={"colleagues": 0.1, "common_name": 0.03, "jr_sr": 0.01},
-        dup_share=0.45, extra=(1, 1, 2, 3),
-        noise={"nickname": 0.2, "name_typo": 0.08, "company_variant": 0.4, "email_missing": 0.15,
-               "phone_missing": 0.2, "phone_ext": 0.3, "title_variant": 0.3, "job_change": 0.05, "swap": 0.02,
-               "upper": 0.03},
-        first_missing=0.05),
-]}
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in [
+        Profile(
+            "few_fields",
+            Locale,
+            (
+                Source(
+                    "shop_customers",
+                    _h(
+                        "id:Customer ID",
+                        "given:First Name",
+                        "surname:Surname",
+                        "dob:Date of Birth",
+                        "town:City",
+                        "email:Email",
+                    ),
+                    dates="dmy",
+                    id_format="SC{n:06d}",
+                ),
+                Source(
+                    "newsletter_signups",
+                    _h(
+                        "id:id",
+                        "given:first_name",
+                        "surname:last_name",
+                        "dob:birthday",
+                        "town:town",
+                        "email:email_address",
+                    ),
+                    dates="iso",
+                    encoding="utf-8-sig",
+                ),
+                Source(
+                    "loyalty_app",
+                    _h(
+                        "id:Member ID",
+                        "given:Forename",
+                        "surname:Family Name",
+                        "dob:DOB",
+                        "town:Town/City",
+                        "email:E-mail",
+                    ),
+                    dates="dmon",
+                    id_format="LA-{n}",
+                ),
+            ),
+            groups={"twins": 0.03, "household": 0.05, "common_name": 0.03, "jr_sr": 0.01},
+            dup_share=0.4,
+            extra=(1, 1, 2, 3),
+            noise={
+                "name_typo": 0.35,
+                "swap": 0.15,
+                "nickname": 0.1,
+                "email_missing": 0.25,
+                "email_new": 0.15,
+                "email_typo": 0.05,
+                "dob_typo": 0.04,
+                "dob_swap": 0.03,
+                "dob_missing": 0.05,
+                "town_variant": 0.15,
+                "moved": 0.08,
+                "upper": 0.05,
+            },
+            first_missing=0.08,
+        ),
+        Profile(
+            "name_dob_postcode",
+            UsLocale,
+            (
+                Source(
+                    "clinic_a_patients",
+                    _h("id:Patient ID", "given:Given Name", "surname:Surname", "dob:DOB", "postcode:ZIP"),
+                    dates="mdy",
+                    id_format="P{n:07d}",
+                ),
+                Source(
+                    "clinic_b_patients",
+                    _h(
+                        "id:record_id",
+                        "given:given_name",
+                        "surname:family_name",
+                        "dob:date_of_birth",
+                        "postcode:postal_code",
+                    ),
+                    dates="ymd8",
+                    delimiter="|",
+                    id_format="B-{n}",
+                ),
+            ),
+            groups={"twins": 0.04, "household": 0.06, "common_name": 0.04, "jr_sr": 0.02},
+            dup_share=0.5,
+            extra=(1, 1, 2),
+            noise={
+                "name_typo": 0.15,
+                "nickname": 0.12,
+                "swap": 0.03,
+                "initial": 0.05,
+                "dob_typo": 0.06,
+                "dob_swap": 0.04,
+                "dob_missing": 0.03,
+                "postcode_typo": 0.05,
+                "moved": 0.12,
+                "postcode_missing": 0.04,
+            },
+            first_missing=0.02,
+        ),
+        Profile(
+            "split_dob",
+            GermanLocale,
+            (
+                Source(
+                    "residents_2019",
+                    _h(
+                        "id:rec_id",
+                        "given:forename",
+                        "second:second_forename",
+                        "surname:surname",
+                        "birth_year:birth_year",
+                        "birth_month:birth_month",
+                        "birth_day:birth_day",
+                        "sex:sex",
+                        "postcode:postcode",
+                        "town:city",
+                    ),
+                    dates="split",
+                    delimiter=";",
+                    id_format="rec-{n}-a",
+                    sex=("m", "w"),
+                ),
+                Source(
+                    "residents_2023",
+                    _h(
+                        "id:rec_id",
+                        "given:Forename",
+                        "second:Second Forename",
+                        "surname:Surname",
+                        "birth_year:Birth Year",
+                        "birth_month:Birth Month",
+                        "birth_day:Birth Day",
+                        "sex:Sex",
+                        "postcode:Postcode",
+                        "town:City",
+                    ),
+                    dates="split",
+                    delimiter=";",
+                    encoding="cp1252",
+                    id_format="rec-{n}-b",
+                ),
+            ),
+            groups={"twins": 0.05, "household": 0.06, "common_name": 0.04, "jr_sr": 0.02},
+            dup_share=0.35,
+            extra=(1, 1, 2),
+            noise={
+                "second_dropped": 0.25,
+                "second_in_first": 0.15,
+                "translit": 0.2,
+                "name_typo": 0.12,
+                "nickname": 0.05,
+                "dob_swap": 0.03,
+                "dob_typo": 0.04,
+                "day_missing": 0.04,
+                "moved": 0.1,
+                "postcode_typo": 0.03,
+                "town_variant": 0.1,
+                "sex_missing": 0.05,
+                "swap": 0.02,
+            },
+            first_missing=0.02,
+        ),
+        Profile(
+            "old_dob",
+            VictorianLocale,
+            (
+                Source(
+                    "baptisms_transcribed",
+                    _h(
+                        "id:Ref",
+                        "given:Forename",
+                        "surname:Surname",
+                        "sex:Sex",
+                        "dob:Date of Birth",
+                        "postcode:Postcode",
+                        "occupation:Occupation",
+                    ),
+                    dates="dmon",
+                    id_format="BAP/{n}",
+                    sex=("Male", "Female"),
+                ),
+                Source(
+                    "census_index",
+                    _h(
+                        "id:ID",
+                        "given:given_name",
+                        "surname:surname",
+                        "sex:gender",
+                        "dob:dob",
+                        "postcode:post code",
+                        "occupation:occupation",
+                    ),
+                    dates="dmy",
+                    id_format="CEN{n:06d}",
+                    sex=("m", "f"),
+                ),
+            ),
+            groups={"jr_sr": 0.05, "twins": 0.03, "household": 0.06, "common_name": 0.05},
+            dup_share=0.45,
+            extra=(1, 1, 2),
+            noise={
+                "abbreviation": 0.2,
+                "surname_variant": 0.2,
+                "name_typo": 0.1,
+                "year_shift": 0.2,
+                "year_only": 0.08,
+                "dob_missing": 0.12,
+                "dob_typo": 0.03,
+                "occupation_variant": 0.3,
+                "moved": 0.15,
+                "sex_missing": 0.05,
+            },
+            first_missing=0.06,
+        ),
+        Profile(
+            "b2b",
+            BusinessLocale,
+            (
+                Source(
+                    "crm_contacts",
+                    _h(
+                        "id:Contact ID",
+                        "name:Name",
+                        "company:Company",
+                        "email:Email",
+                        "phone:Office Phone",
+                        "title:Job Title",
+                    ),
+                    full_name="first last",
+                    id_format="CON-{n:05d}",
+                ),
+                Source(
+                    "event_attendees",
+                    _h(
+                        "id:Attendee ID",
+                        "given:First Name",
+                        "surname:Last Name",
+                        "company:Organisation",
+                        "email:Work Email",
+                        "phone:Phone",
+                        "title:Position",
+                    ),
+                    id_format="ATT{n}",
+                ),
+                Source(
+                    "webinar_signups",
+                    _h(
+                        "id:id",
+                        "name:Full Name",
+                        "company:Company Name",
+                        "email:E-mail",
+                        "phone:Telephone",
+                        "title:Title",
+                    ),
+                    full_name="last, first",
+                    encoding="utf-8-sig",
+                ),
+            ),
+            groups={"colleagues": 0.1, "common_name": 0.03, "jr_sr": 0.01},
+            dup_share=0.45,
+            extra=(1, 1, 2, 3),
+            noise={
+                "nickname": 0.2,
+                "name_typo": 0.08,
+                "company_variant": 0.4,
+                "email_missing": 0.15,
+                "phone_missing": 0.2,
+                "phone_ext": 0.3,
+                "title_variant": 0.3,
+                "job_change": 0.05,
+                "swap": 0.02,
+                "upper": 0.03,
+            },
+            first_missing=0.05,
+        ),
+    ]
+}
 
 
 def _locale(prof: Profile, r: random.Random, customers: int) -> Locale:
@@ -364,7 +631,7 @@ def write_profile(name: str, customers: int, seed: int, out_dir: Path) -> dict:
     files, truth = [], []
     for src, recs in zip(prof.sources, per_source):
         r.shuffle(recs)
-        base = r.randrange(1, 9) * 10 ** 4
+        base = r.randrange(1, 9) * 10**4
         rows = []
         for i, (p, rec) in enumerate(recs):
             rid = src.id_format.format(n=base + i)
