@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CrmcleanError, InputFileError
+from .masking import mask_url
 
 HARD_NEGATIVE_KINDS = ("household", "twins", "jr_sr", "common_name")
 TRUTH_REQUIRED = ("source", "source_record_id", "entity_id", "scenario")
@@ -186,18 +187,18 @@ def evaluate_db(truth_path: str | Path, db_url: str) -> dict:
     try:
         engine = sa.create_engine(db_url)
     except Exception as exc:
-        raise CrmcleanError(f"{db_url}: cannot open database ({exc})") from None
+        raise CrmcleanError(f"{mask_url(db_url)}: cannot open database ({mask_url(exc)})") from None
     try:
         with engine.connect() as conn:
             tables = set(sa.inspect(conn).get_table_names())
             if "customer_xref" not in tables:
-                raise CrmcleanError(f"{db_url}: no customer_xref table - run `crmclean run` first")
+                raise CrmcleanError(f"{mask_url(db_url)}: no customer_xref table - run `crmclean run` first")
             xref = pd.read_sql_query(sa.text("SELECT source, source_record_id, master_id FROM customer_xref"), conn)
             quarantine = None
             if "quarantine" in tables:
                 quarantine = pd.read_sql_query(sa.text("SELECT source, source_record_id FROM quarantine"), conn)
     except sa.exc.SQLAlchemyError as exc:
-        raise CrmcleanError(f"{db_url}: cannot read customer_xref ({exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc})") from None
+        raise CrmcleanError(f"{mask_url(db_url)}: cannot read customer_xref ({exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc})") from None
     finally:
         engine.dispose()
     return evaluate(truth, xref, quarantine=quarantine)

@@ -29,6 +29,7 @@ from .link.compare import (
 )
 from .link.compare import TF_COLUMNS
 from .link.model import model_compatible, score_levels, weight_tables
+from .masking import mask_url
 
 # the record values shown next to each feature
 FEATURE_VALUES = {
@@ -167,7 +168,7 @@ def _engine(db_url: str):
     try:
         return create_engine(db_url)
     except Exception as exc:  # bad URL, missing driver
-        raise CrmcleanError(f"explain: cannot open database {db_url!r}: {exc}") from None
+        raise CrmcleanError(f"explain: cannot open database {mask_url(db_url)!r}: {mask_url(exc)}") from None
 
 
 def _read(engine, sql: str, params: dict | None = None) -> pd.DataFrame:

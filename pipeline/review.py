@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from .errors import CrmcleanError
 from .store.tables import TABLES
 from .safe_export import unneutralize, write_table
+from .masking import mask_url
 
 DECISIONS = ("match", "no_match")
 # customer_record fields shown side by side, in this order (those present are used).
@@ -43,7 +44,7 @@ def _engine(db_url: str) -> sa.Engine:
     try:
         return sa.create_engine(db_url)
     except Exception as exc:
-        raise CrmcleanError(f"{db_url}: cannot open the database ({exc})") from None
+        raise CrmcleanError(f"{mask_url(db_url)}: cannot open the database ({mask_url(exc)})") from None
 
 
 def _read_records(conn, keys: list[str], columns: list[str]) -> pd.DataFrame:
@@ -95,11 +96,11 @@ def export_review(db_url: str, path: Path) -> int:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)
             if not inspector.has_table("review_queue"):
-                raise CrmcleanError(f"{db_url}: no review_queue table — run `crmclean run` first")
+                raise CrmcleanError(f"{mask_url(db_url)}: no review_queue table — run `crmclean run` first")
             queue_cols = {c["name"] for c in inspector.get_columns("review_queue")}
             missing = {"record_key_l", "record_key_r"} - queue_cols
             if missing:
-                raise CrmcleanError(f"{db_url}: review_queue has no column {sorted(missing)[0]}")
+                raise CrmcleanError(f"{mask_url(db_url)}: review_queue has no column {sorted(missing)[0]}")
             wanted = [c for c in QUEUE_FIELDS if c in queue_cols]
             where = " WHERE status IS NULL OR status = 'open'" if "status" in queue_cols else ""
             queue = pd.read_sql(sa.text(f"SELECT {', '.join(wanted)} FROM review_queue{where}"), conn)
@@ -115,7 +116,7 @@ def export_review(db_url: str, path: Path) -> int:
             records = _read_records(conn, keys, record_cols) if record_cols else pd.DataFrame({"record_key": keys})
     except sa.exc.SQLAlchemyError as exc:
         reason = f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
-        raise CrmcleanError(f"{db_url}: cannot read the review queue ({reason})") from None
+        raise CrmcleanError(f"{mask_url(db_url)}: cannot read the review queue ({reason})") from None
     finally:
         engine.dispose()
     write_table(build_review_sheet(queue, records), path, choices={"decision": list(DECISIONS)})
@@ -218,7 +219,7 @@ def apply_review(db_url: str, path: Path) -> int:
                 conn.execute(table.insert(), rows)
     except sa.exc.SQLAlchemyError as exc:
         reason = f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
-        raise CrmcleanError(f"{db_url}: cannot store review decisions ({reason})") from None
+        raise CrmcleanError(f"{mask_url(db_url)}: cannot store review decisions ({reason})") from None
     finally:
         engine.dispose()
     return len(rows)

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..errors import CrmcleanError, RunLocked
+from ..masking import mask_url
 from .tables import (
     APPENDED_TABLES,
     OTHER_COLUMNS,
@@ -243,7 +244,7 @@ class Store:
         try:
             parsed = make_url(url)
         except Exception as exc:
-            raise StoreError(f"{url!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db): {exc}") from None
+            raise StoreError(f"{mask_url(url)!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db): {mask_url(exc)}") from None
         self.safe_url = parsed.render_as_string(hide_password=True)
         self.dialect = parsed.get_backend_name()
         self.sqlite_path: Path | None = None
