@@ -14,6 +14,7 @@ from typing import Any, Callable
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from crmclean.masking import mask_url
 from crmclean.run import DEFAULT_DB_URL, DEFAULT_OUT_DIR, RunOptions, RunResult, run_pipeline
 
 # stages that talk to the database are retried when the error is transient:
@@ -64,7 +65,12 @@ def prefect_stage_runner(name: str, fn: Callable[[], None]) -> None:
     )()
 
 
-_PROGRESS: dict[str, Any] = {"callback": None}
+_PROGRESS: dict[str, Any] = {"callback": None, "db_urls": {}}
+
+
+def _unmasked(db_url: str) -> str:
+    """The real URL behind the masked one `run_flow` hands Prefect (which stores parameters)."""
+    return _PROGRESS["db_urls"].get(db_url, db_url)
 
 
 @flow(name=FLOW_NAME, validate_parameters=True, log_prints=True, persist_result=False)
@@ -84,7 +90,7 @@ def crmclean_nightly(
 
     options = RunOptions(
         inputs=[Path(p) for p in (inputs or [str(SAMPLE_DATA_DIR)])],
-        db_url=db_url,
+        db_url=_unmasked(db_url),
         out_dir=Path(out_dir),
         rules_dir=Path(rules_dir) if rules_dir else None,
         expectations_dir=Path(expectations_dir) if expectations_dir else None,
@@ -100,10 +106,12 @@ def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = 
     """Run the flow in this process (the CLI's `crmclean run`)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _PROGRESS["callback"] = progress
+    masked = mask_url(options.db_url)  # the password stays in this process, not in Prefect's database
+    _PROGRESS["db_urls"] = {masked: options.db_url}
     try:
         return crmclean_nightly(
             inputs=[str(p) for p in options.inputs],
-            db_url=options.db_url,
+            db_url=masked,
             out_dir=str(options.out_dir),
             rules_dir=str(options.rules_dir) if options.rules_dir else None,
             expectations_dir=str(options.expectations_dir) if options.expectations_dir else None,
@@ -113,7 +121,7 @@ def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = 
             show_pii=options.show_pii,
         )
     finally:
-        _PROGRESS["callback"] = None
+        _PROGRESS["callback"], _PROGRESS["db_urls"] = None, {}
 
 
 def nightly_deployment(cron: str = "0 2 * * *", inputs: list[str] | None = None,

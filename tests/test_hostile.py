@@ -254,3 +254,17 @@ def test_db_url_can_come_from_the_environment(tmp_path):
     result = runner.invoke(app, ["history"], env={"CRMCLEAN_DB_URL": f"sqlite:///{db_file}"})
     assert result.exit_code == 0, result.output
     assert db_file.exists()
+
+
+def test_password_is_not_stored_in_prefect_flow_run_parameters(prefect_harness, tmp_path, pg_url_with_password):
+    from prefect.client.orchestration import get_client
+
+    from crmclean.flows.nightly import run_flow
+
+    result = run_flow(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=pg_url_with_password, out_dir=tmp_path / "out"))
+    assert result.status == "success"  # the flow reached the database with the real URL
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(limit=200)
+    stored = [run.parameters.get("db_url", "") for run in runs]
+    assert any(":***@" in url for url in stored)
+    assert not any(SECRET in str(run.parameters) for run in runs)
