@@ -268,3 +268,10 @@ def test_password_is_not_stored_in_prefect_flow_run_parameters(prefect_harness, 
     stored = [run.parameters.get("db_url", "") for run in runs]
     assert any(":***@" in url for url in stored)
     assert not any(SECRET in str(run.parameters) for run in runs)
+
+
+def test_header_with_a_quote_never_closed_is_a_file_error_naming_the_line(tmp_path):
+    path = tmp_path / "bad_header.csv"
+    path.write_text('id,"name,email\n1,Ann,a@x.com\n2,Bob,b@x.com\n', encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"bad_header.csv: line 1: the header opens a quote"):
+        read_delimited(path, None, None)

@@ -178,7 +178,7 @@ def _mostly_utf8(data: bytes) -> tuple[str, dict[int, str]] | None:
     multi-byte characters outnumber the bad bytes 4 to 1 and at most 1 line in 50 (or 5) is hit.
     A GBK or cp1252 file fails this (its non-ASCII bytes are almost never valid UTF-8)."""
     lines = data.count(b"\n") + 1
-    _DAMAGE.offsets, _DAMAGE.limit = [], max(16, len(data) // 200)
+    _DAMAGE.offsets, _DAMAGE.limit = [], min(max(16, len(data) // 200), 10_000)
     try:
         text = data.decode("utf-8", errors="crmclean-record-damage").removeprefix("\ufeff")
     except UnicodeDecodeError:
@@ -286,9 +286,10 @@ def read_delimited(path: Path, encoding: str | None, delimiter: str | None,
                    max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> Block:
     """Split a text file with the csv module, keeping the physical line where each row starts.
 
-    Hostile input is contained, never fatal and never silent: an over-long line is blanked
-    before splitting, a quote that runs past its line is cut at its line, a line with damaged
-    UTF-8 keeps its row out — each a row problem naming the line."""
+    Hostile input is contained and never silent: an over-long line is blanked before splitting,
+    a quote that runs past its line is cut at its line, a line with damaged UTF-8 keeps its row
+    out — each a row problem naming the line. Only a header whose quote never closes stops the
+    file (no row of it could be mapped)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -309,6 +310,9 @@ def read_delimited(path: Path, encoding: str | None, delimiter: str | None,
             raise InputFileError(path, "has no header row (the file is empty)")
         return _headerless_block(path, text, rows, starts, ends, too_long, max_line_chars)
     header = rows[first]
+    if ends[first] > starts[first] and _unpaired_quotes(text, starts[first], ends[first]):
+        raise InputFileError(path, f"line {starts[first]}: the header opens a quote that is never closed "
+                                   f"(it runs on to line {ends[first]}); fix the header line")
     while header and not header[-1].strip():  # a trailing delimiter on the header adds no column
         header.pop()
     width = len(header)
@@ -452,6 +456,12 @@ def _recover_runaway_quotes(path: Path, text: str, delimiter: str,
     kept.sort(key=lambda k: k[0])
     return (rows[: first + 1] + [k[2] for k in kept], starts[: first + 1] + [k[0] for k in kept],
             ends[: first + 1] + [k[1] for k in kept], problems)
+
+
+def _unpaired_quotes(text: str, start: int, end: int) -> bool:
+    """Whether physical lines start..end hold an odd number of quote characters."""
+    lines = io.StringIO(text, newline="").readlines()[start - 1 : end]
+    return sum(line.count('"') for line in lines) % 2 == 1
 
 
 def _is_runaway(row: list[str], lines: list[str], width: int, delimiter: str, limit: int) -> bool:
