@@ -275,3 +275,16 @@ def test_header_with_a_quote_never_closed_is_a_file_error_naming_the_line(tmp_pa
     path.write_text('id,"name,email\n1,Ann,a@x.com\n2,Bob,b@x.com\n', encoding="utf-8")
     with pytest.raises(InputFileError, match=r"bad_header.csv: line 1: the header opens a quote"):
         read_delimited(path, None, None)
+
+
+def test_two_unclosed_quotes_that_pair_up_do_not_merge_their_lines(tmp_path):
+    """Line 3's quote is closed by line 6's: the merged record even has the header's width."""
+    lines = ["id,name,email,city"] + [f"{i},Name {i},n{i}@x.com,Town" for i in range(1, 9)]
+    lines[3] = '3,"Broken 3,b3@x.com,Town'
+    lines[6] = '6,"Broken 6,b6@x.com,Town'
+    path = tmp_path / "paired.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    block = read_delimited(path, None, None)
+    assert block.rows_read == 8
+    assert [(p.position, p.code) for p in block.problems] == [(4, "unbalanced_quote"), (7, "column_count")]
+    assert block.columns[0] == ["1", "2", "4", "5", "7", "8"]

@@ -310,7 +310,8 @@ def read_delimited(path: Path, encoding: str | None, delimiter: str | None,
             raise InputFileError(path, "has no header row (the file is empty)")
         return _headerless_block(path, text, rows, starts, ends, too_long, max_line_chars)
     header = rows[first]
-    if ends[first] > starts[first] and _unpaired_quotes(text, starts[first], ends[first]):
+    if ends[first] > starts[first] and _badly_quoted(
+            io.StringIO(text, newline="").readlines()[starts[first] - 1 : ends[first]], delimiter):
         raise InputFileError(path, f"line {starts[first]}: the header opens a quote that is never closed "
                                    f"(it runs on to line {ends[first]}); fix the header line")
     while header and not header[-1].strip():  # a trailing delimiter on the header adds no column
@@ -458,21 +459,21 @@ def _recover_runaway_quotes(path: Path, text: str, delimiter: str,
             ends[: first + 1] + [k[1] for k in kept], problems)
 
 
-def _unpaired_quotes(text: str, start: int, end: int) -> bool:
-    """Whether physical lines start..end hold an odd number of quote characters."""
-    lines = io.StringIO(text, newline="").readlines()[start - 1 : end]
-    return sum(line.count('"') for line in lines) % 2 == 1
+def _badly_quoted(lines: list[str], delimiter: str) -> bool:
+    """Whether a record's lines break the quoting rules: a quote still open at its end, or a
+    closing quote followed by text (what two unclosed quotes paired with each other look like)."""
+    try:
+        list(csv.reader(io.StringIO("".join(lines), newline=""), delimiter=delimiter, strict=True))
+    except csv.Error:
+        return True
+    return False
 
 
 def _is_runaway(row: list[str], lines: list[str], width: int, delimiter: str, limit: int) -> bool:
     """Whether a multi-line record is a quote that ran past its field: it has the wrong number
-    of fields or is longer than `limit`, or its quotes do not pair up (a real quoted field
-    closes every quote it opens) and a line inside it parses on its own as a full record."""
-    if len(row) != width or sum(map(len, lines)) > limit:
-        return True
-    if sum(line.count('"') for line in lines) % 2 == 0:
-        return False
-    return any(len(next(csv.reader([line], delimiter=delimiter), [])) == width for line in lines[1:])
+    of fields, is longer than `limit`, or breaks the quoting rules (a real quoted field with
+    line breaks closes its quote right before a delimiter or the end of the record)."""
+    return len(row) != width or sum(map(len, lines)) > limit or _badly_quoted(lines, delimiter)
 
 
 def _transpose(rows: list[list[Any]], width: int) -> list[list[Any]]:
