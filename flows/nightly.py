@@ -9,6 +9,7 @@ is a `RunOptions`, so every option reaches the stages as the CLI's `--no-prefect
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 from typing import Any, Callable, TypeVar
@@ -17,6 +18,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import opaque
 
+from crmclean.masking import mask_url
 from crmclean.run import DEFAULT_DB_URL, DEFAULT_OUT_DIR, RunOptions, RunResult, run_pipeline
 
 T = TypeVar("T")
@@ -75,12 +77,18 @@ def prefect_stage_runner(name: str, stage: Callable[..., T], *args: Any) -> T:
     return as_task(*(opaque(a) for a in args))
 
 
-_PROGRESS: dict[str, Any] = {"callback": None}
+_PROGRESS: dict[str, Any] = {"callback": None, "db_urls": {}}
+
+
+def _unmasked(db_url: str) -> str:
+    """The real URL behind the masked one `run_flow` hands Prefect (which stores parameters)."""
+    return _PROGRESS["db_urls"].get(db_url, db_url)
 
 
 @flow(name=FLOW_NAME, validate_parameters=True, log_prints=True, persist_result=False)
 def crmclean_nightly(options: RunOptions) -> RunResult:
     """Ingest → standardize → validate → link → cluster/merge → validate → publish."""
+    options = dataclasses.replace(options, db_url=_unmasked(options.db_url))
     return run_pipeline(options, progress=_PROGRESS["callback"], runner=prefect_stage_runner)
 
 
@@ -88,10 +96,12 @@ def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = 
     """Run the flow in this process (the CLI's `crmclean run`)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _PROGRESS["callback"] = progress
+    masked = mask_url(options.db_url)  # the password stays in this process, not in Prefect's database
+    _PROGRESS["db_urls"] = {masked: options.db_url}
     try:
-        return crmclean_nightly(options=options)
+        return crmclean_nightly(options=dataclasses.replace(options, db_url=masked))
     finally:
-        _PROGRESS["callback"] = None
+        _PROGRESS["callback"], _PROGRESS["db_urls"] = None, {}
 
 
 def nightly_deployment(cron: str = "0 2 * * *", inputs: list[str] | None = None,

@@ -37,6 +37,7 @@ err_console = Console(stderr=True, highlight=False)
 
 DB_HELP = "SQLAlchemy URL of the master database (SQLite file by default, postgresql+psycopg://… for PostgreSQL)."
 DEFAULT_DB = "sqlite:///crmclean-out/master.db"
+DB_ENVVAR = "CRMCLEAN_DB_URL"  # lets a password stay out of the command line (and shell history)
 # run ids start with their UTC start time, so no separate start column is needed at 80 columns
 HISTORY_COLUMNS = {"run_id": "run id (UTC start)", "status": "status", "rows_read": "rows",
                    "quarantined": "quarantined", "masters": "masters", "records_merged": "merged"}
@@ -85,7 +86,7 @@ def main_options(
 @app.command()
 def run(
     inputs: Optional[list[Path]] = typer.Argument(None, help="CSV/TSV/XLSX files or folders; default: the bundled sample_data/."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     out: Path = typer.Option(Path("crmclean-out"), "--out", help="Folder for run-scoped outputs (reports, Data Docs)."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (default: the bundled rules/)."),
     expectations: Optional[Path] = typer.Option(None, "--expectations", help="Great Expectations suites folder."),
@@ -117,10 +118,14 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
                        no_prefect, debug):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .ingest import discover_inputs
+    from .ingest import find_inputs
     from .run import RunOptions, run_pipeline
+    from .settings import load_rules
 
-    paths = discover_inputs(paths)  # a missing or unsupported file fails before anything starts
+    # a missing or unsupported file fails before anything starts; a folder's non-table files are skipped
+    paths, skipped = find_inputs(paths, load_rules(rules))
+    for path, reason in skipped:
+        err_console.print(f"[yellow]skipped[/] {path}: {reason}", soft_wrap=True, markup=True)
     if not debug:
         # the CLI shows progress and one clear error line; Prefect's own log lines (and the
         # traceback it logs for a failed flow) stay in the Prefect UI, or show with --debug
@@ -178,6 +183,8 @@ def _print_mapping(out_dir: Path) -> None:
 
 
 def _print_summary(result, db: str) -> None:
+    from .masking import mask_url
+
     _print_mapping(result.out_dir)
     table = Table(title=f"crmclean run {result.run_id}: {result.status}", show_header=True)
     table.add_column("what")
@@ -196,7 +203,7 @@ def _print_summary(result, db: str) -> None:
         if key in result.counts:
             table.add_row(label, f"{result.counts[key]:,}")
     console.print(table)
-    console.print(f"master database: {db}")
+    console.print(f"master database: {mask_url(db)}")
     if result.report_path:
         console.print(f"report: {result.report_path}")
     console.print(f"run outputs: {result.out_dir}")
@@ -242,7 +249,7 @@ def demo_data(
 @app.command()
 def explain(
     refs: list[str] = typer.Argument(..., help="A master id (C0000123), or two records as source:id source:id."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Show why records were (or were not) merged: per-field match weights as a waterfall."""
@@ -260,7 +267,7 @@ def explain(
 @app.command()
 def evaluate(
     truth: Path = typer.Option(..., "--truth", help="CSV with source, source_record_id, entity_id[, scenario, group_id]."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Pairwise and B-cubed precision/recall/F1 of the published master against a truth file."""
@@ -273,7 +280,7 @@ def evaluate(
 @review_app.command("export")
 def review_export(
     path: Path = typer.Argument(..., help="Where to write the review file (.csv or .xlsx)."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Write the review queue as a file a person fills in (decision: match / no_match)."""
@@ -287,7 +294,7 @@ def review_export(
 @review_app.command("apply")
 def review_apply(
     path: Path = typer.Argument(..., help="A filled review file."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Record the decisions as overrides that every later run obeys."""
@@ -356,7 +363,7 @@ def label(
 
 @app.command()
 def history(
-    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     limit: int = typer.Option(20, "--limit"),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
@@ -378,7 +385,7 @@ def history(
 def diff(
     run_a: str = typer.Argument(..., help="Earlier run id."),
     run_b: str = typer.Argument(..., help="Later run id."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Masters created, merged, split and updated between two runs."""
@@ -392,7 +399,7 @@ def diff(
 def serve(
     cron: str = typer.Option("0 2 * * *", "--cron", help="Cron schedule (default: 02:00 every night)."),
     inputs: Optional[list[Path]] = typer.Argument(None, help="Input files or folders for each nightly run."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     out: Path = typer.Option(Path("crmclean-out"), "--out"),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:

@@ -30,7 +30,7 @@ from .errors import CrmcleanError
 from .link import link
 from .link.compare import FEATURE_NAMES, FEATURES
 from .link.model import weight_tables
-from .masking import masker_for
+from .masking import mask_url, masker_for
 
 ORIGIN = "label"
 ANSWERS = {"y": "match", "n": "no_match", "s": "skip", "q": "quit"}
@@ -294,11 +294,11 @@ def require_master(db_url: str) -> None:
     try:
         url = make_url(db_url)
     except Exception:
-        raise CrmcleanError(f"{db_url!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db)") from None
+        raise CrmcleanError(f"{mask_url(db_url)!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db)") from None
     if url.get_backend_name() == "sqlite":
         path = url.database
         if not path or path == ":memory:" or not Path(path).expanduser().is_file():
-            raise CrmcleanError(f"{db_url}: no master database there yet; run `crmclean run` first")
+            raise CrmcleanError(f"{mask_url(db_url)}: no master database there yet; run `crmclean run` first")
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -306,11 +306,11 @@ def require_master(db_url: str) -> None:
             have = all(inspector.has_table(t) for t in ("match_model", "customer_record"))
             models = conn.execute(sa.text("SELECT COUNT(*) FROM match_model")).scalar() if have else 0
     except sa.exc.SQLAlchemyError as exc:
-        raise CrmcleanError(f"{db_url}: cannot read the master ({str(exc).splitlines()[0]})") from None
+        raise CrmcleanError(f"{mask_url(db_url)}: cannot read the master ({str(exc).splitlines()[0]})") from None
     finally:
         engine.dispose()
     if not models:
-        raise CrmcleanError(f"{db_url}: no run has published a master and a match model yet; run `crmclean run` first")
+        raise CrmcleanError(f"{mask_url(db_url)}: no run has published a master and a match model yet; run `crmclean run` first")
 
 
 def latest_labels(decisions: pd.DataFrame) -> pd.DataFrame:
@@ -438,7 +438,7 @@ def label_session(db_url: str, rules, pairs: int = 20, show_pii: bool = False,
     try:
         state = store.load_state()
         if not model_compatible(state.model):
-            raise CrmcleanError(f"{db_url}: the saved match model does not fit this version; run `crmclean run --retrain`")
+            raise CrmcleanError(f"{mask_url(db_url)}: the saved match model does not fit this version; run `crmclean run --retrain`")
         labels = latest_labels(state.overrides)
         pool, _, used = current_pool(state.records, rules, state.model, labels, method, workers)
         done = pool.pairs.index.isin(labelled_in_pool(pool, labels)[0])

@@ -123,3 +123,22 @@ def mask_frame(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.Data
         uniq = col.dropna().unique()
         out[column] = col.map(dict(zip(uniq, (fn(v) for v in uniq)))).where(col.notna(), col)
     return out
+
+
+# A password inside a URL (scheme://user:PASSWORD@host), found in a bare URL or in a sentence
+# quoting one; the password may contain '@' (the last '@' of the token ends it).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][\w+.-]*://[^:/?#@\s'\"]*:)(?P<password>[^\s'\"]*)(?P<tail>@)")
+_WHOLE_URL_PASSWORD = re.compile(r"^(?P<head>\s*[A-Za-z][\w+.-]*://[^:/?#@]*:)(?P<password>.*)(?P<tail>@[^@]*)$", re.S)
+# libpq keyword or query-string form: password=..., ?password=...
+_KEYWORD_PASSWORD = re.compile(r"(?i)(?P<head>\b(?:password|passwd|pwd)=)(?P<password>[^\s&#'\"]*)")
+
+
+def mask_url(url: Any) -> str:
+    """`postgresql+psycopg://crm:s3cret@db/crm` → `postgresql+psycopg://crm:***@db/crm`.
+
+    Used wherever a database URL is shown (CLI summary, error messages), so a password given
+    in --db never reaches a terminal, log or report. Works on a bare URL or on a sentence
+    quoting one, and on URLs too malformed for SQLAlchemy to parse."""
+    text = _WHOLE_URL_PASSWORD.sub(r"\g<head>***\g<tail>", str(url))  # a bare URL: any characters
+    text = _URL_PASSWORD.sub(r"\g<head>***\g<tail>", text)
+    return _KEYWORD_PASSWORD.sub(r"\g<head>***", text)

@@ -78,7 +78,7 @@ def run_pipeline(options: RunOptions, progress: Callable[[str, str], None] | Non
     only ever replaced inside `store.publish`, in one transaction.
     """
     rules = load_rules(options.rules_dir)
-    options = dataclasses.replace(options, inputs=ingest_module.discover_inputs([Path(p) for p in options.inputs]))
+    options = dataclasses.replace(options, inputs=ingest_module.discover_inputs([Path(p) for p in options.inputs], rules))
     run_id = options.run_id or new_run_id()
     out_dir = Path(options.out_dir) / "runs" / run_id
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,11 @@ quarantine with a sentence naming file, line and column, and the run goes on.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -18,15 +21,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InputFileError
+from ..errors import CrmcleanError, InputFileError
 from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, QUARANTINE_COLUMNS, record_key
-from ..settings import Rules
+from ..settings import Rules, load_rules
 from .columns import EXTRA_FIELDS, HeaderMapper, normalize_header
 from .combine import combine_address, combine_birth_date
 from .config import SourceConfig, load_source_rules, source_settings
-from .readers import DELIMITED_SUFFIXES, EXCEL_SUFFIXES, Block, read_delimited, read_workbook
+from .readers import (DELIMITED_SUFFIXES, EXCEL_SUFFIXES, Block, decode_bytes, read_delimited, read_workbook,
+                      sniff_delimiter)
 
-__all__ = ["IngestResult", "ingest", "discover_inputs", "source_settings", "RECORD_COLUMNS"]
+__all__ = ["IngestResult", "ingest", "discover_inputs", "find_inputs", "source_settings", "RECORD_COLUMNS"]
+
+log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = DELIMITED_SUFFIXES + EXCEL_SUFFIXES
 SOURCE_COLUMNS = ("source_default_region", "source_day_first")
@@ -39,16 +45,28 @@ class IngestResult:
     quarantine: pd.DataFrame  # QUARANTINE_COLUMNS, stage="ingest"
     mapping: dict  # {source: {"files": {file: {sheet or "": {header: field|None}}}, "id_column": str|None}}
     rows_read: int  # every data row of every file/sheet, blank and junk rows included
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why) of folder files that are not tables
 
 
 def _skipped(path: Path) -> bool:
     return path.name.startswith((".", "~$"))
 
 
-def discover_inputs(paths: list[Path]) -> list[Path]:
-    """Files to ingest, in argument order; a folder contributes its supported files (not its
-    sub-folders) sorted by name. Hidden files and Excel lock files (~$x.xlsx) are skipped."""
+def discover_inputs(paths: list[Path], rules: Rules | None = None) -> list[Path]:
+    """Files to ingest (see `find_inputs`); skipped files are logged as warnings."""
+    files, skipped = find_inputs(paths, rules)
+    for path, reason in skipped:
+        log.warning("skipped %s: %s", path, reason)
+    return files
+
+
+def find_inputs(paths: list[Path], rules: Rules | None = None) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(files to ingest in argument order, [(skipped file, why)]). A folder contributes its
+    supported files (not its sub-folders) sorted by name; hidden files, Excel lock files (~$x.xlsx)
+    and .txt files that are not tables (a README) are skipped. A file named explicitly is never
+    skipped: if it is not a table it is an InputFileError naming it."""
     found: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for path in map(Path, paths):
         if path.is_dir():
             inside = sorted(
@@ -57,10 +75,18 @@ def discover_inputs(paths: list[Path]) -> list[Path]:
             )
             if not inside:
                 raise InputFileError(path, "folder has no CSV, TSV or Excel files (.csv .tsv .txt .xlsx .xlsm)")
-            found.extend(inside)
+            for p in inside:
+                reason = _not_a_table(p, rules)
+                if reason:
+                    skipped.append((p, reason))
+                else:
+                    found.append(p)
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 raise InputFileError(path, "not a CSV, TSV or Excel file (.csv .tsv .txt .xlsx .xlsm)")
+            reason = _not_a_table(path, rules)
+            if reason:
+                raise InputFileError(path, reason)
             if not path.name.startswith("~$"):
                 found.append(path)
         elif path.exists():
@@ -70,12 +96,51 @@ def discover_inputs(paths: list[Path]) -> list[Path]:
     unique: dict[Path, Path] = {}
     for path in found:
         unique.setdefault(path.resolve(), path)
-    return list(unique.values())
+    return list(unique.values()), skipped
+
+
+_TABLE_SAMPLE_BYTES = 1 << 16
+
+
+def _not_a_table(path: Path, rules: Rules | None) -> str | None:
+    """Why a .txt file is not a table (prose, notes), or None. Only .txt is judged: .csv and .tsv
+    say they are tables, and a file that cannot be read fails later with its own message.
+    A table has a header naming a known field, or 2+ columns that most lines repeat."""
+    if path.suffix.lower() != ".txt":
+        return None
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(_TABLE_SAMPLE_BYTES)
+        text = decode_bytes(path, sample).removeprefix("\ufeff")
+    except (OSError, CrmcleanError):
+        return None
+    records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
+               if "".join(r).strip()]
+    if len(sample) == _TABLE_SAMPLE_BYTES:
+        records = records[:-1]  # the last record may be cut by the sample
+    if not records:
+        return None
+    header = records[0]
+    while header and not header[-1].strip():
+        header.pop()
+    mapper = HeaderMapper(rules or load_rules())
+    if any(mapper.guess(cell) for cell in header):
+        return None
+    if len(header) < 2:
+        first = (header[0] if header else "").strip()
+        return f"is not a table: its first line ({first[:40]!r}) is one column naming no known field"
+    body = records[1:51]
+    if body and sum(len(r) == len(header) for r in body) < len(body) / 2:
+        return (f"is not a table: most of its lines do not have the {len(header)} fields of its first line "
+                f"({', '.join(repr(c[:20]) for c in header[:3])} …)")
+    return None
 
 
 def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
     """Read every input into the records frame; see the module docstring for the guarantees."""
-    files = discover_inputs(inputs)
+    files, skipped = find_inputs(inputs, rules)
+    for path, reason in skipped:
+        log.warning("skipped %s: %s", path, reason)
     by_name: dict[str, Path] = {}
     for path in files:
         if path.name in by_name:
@@ -100,13 +165,14 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
 
     records = pd.concat(frames, ignore_index=True) if frames else _empty(RECORD_COLUMNS)
     quarantine = pd.concat(quarantines, ignore_index=True) if quarantines else _empty(QUARANTINE_COLUMNS)
-    return IngestResult(records=records, quarantine=quarantine, mapping=mapping, rows_read=rows_read)
+    return IngestResult(records=records, quarantine=quarantine, mapping=mapping, rows_read=rows_read,
+                        skipped=[(str(p), reason) for p, reason in skipped])
 
 
 def _read(path: Path, config: SourceConfig) -> list[Block]:
     if path.suffix.lower() in EXCEL_SUFFIXES:
         return read_workbook(path)
-    return [read_delimited(path, config.encoding, config.delimiter)]
+    return [read_delimited(path, config.encoding, config.delimiter, config.max_line_chars)]
 
 
 def _empty(columns) -> pd.DataFrame:

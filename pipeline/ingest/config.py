@@ -19,11 +19,12 @@ from ..schema import CANONICAL_FIELDS
 from ..settings import Rules
 
 DEFAULT_MAX_VALUE_CHARS = 4000
+DEFAULT_MAX_LINE_CHARS = 1_000_000  # a longer physical line is quarantined before it is split
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 _SOURCE_KEYS = frozenset(
     {"files", "id_column", "encoding", "delimiter", "day_first", "default_region", "full_snapshot", "columns"}
 )
-_DEFAULT_KEYS = frozenset({"max_value_chars", "encoding", "delimiter", "day_first", "default_region", "full_snapshot"})
+_DEFAULT_KEYS = frozenset({"max_value_chars", "max_line_chars", "encoding", "delimiter", "day_first", "default_region", "full_snapshot"})
 _REGION = re.compile(r"^[A-Z]{2}$")
 
 
@@ -40,6 +41,7 @@ class SourceConfig:
     full_snapshot: bool = False
     columns: dict[str, str | None] = field(default_factory=dict)
     max_value_chars: int = DEFAULT_MAX_VALUE_CHARS
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def load_source_rules(rules: Rules) -> SourceRules:
     if unknown:
         raise RulesError(path, f"unknown top-level key(s) {sorted(unknown)}; expected 'defaults' and 'sources'")
 
-    defaults: dict[str, Any] = {"max_value_chars": DEFAULT_MAX_VALUE_CHARS}
+    defaults: dict[str, Any] = {"max_value_chars": DEFAULT_MAX_VALUE_CHARS, "max_line_chars": DEFAULT_MAX_LINE_CHARS}
     for key, value in defaults_in.items():
         if key not in _DEFAULT_KEYS:
             raise RulesError(path, f"defaults: unknown key '{key}' (known: {', '.join(sorted(_DEFAULT_KEYS))})")
@@ -135,7 +137,7 @@ def _check_value(path: Path, where: str, key: str, value: Any) -> Any:
         if not isinstance(value, str) or not _REGION.match(value.upper()):
             raise bad("must be a two-letter ISO country code such as CN or US")
         return value.upper()
-    if key == "max_value_chars":
+    if key in ("max_value_chars", "max_line_chars"):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise bad("must be a positive whole number")
         return value

@@ -7,12 +7,15 @@ problems raise InputFileError naming the file.
 
 from __future__ import annotations
 
+import bisect
+import codecs
 import csv
 import datetime as dt
 import io
 import json
 import math
 import re
+import threading
 from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,7 @@ EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 SNIFF_DELIMITERS = (",", "\t", ";", "|")
 _SNIFF_LINES = 50
 _SEP_HINT = re.compile(r"sep=(.)\r?\n")
+DEFAULT_MAX_LINE_CHARS = 1_000_000
 csv.field_size_limit(2**31 - 1)  # long values are quarantined by rule, not rejected by csv
 
 
@@ -35,7 +39,7 @@ class RowProblem:
     """A row that was read but could not become a record."""
 
     position: int  # physical line (CSV) or sheet row (Excel), 1-based
-    code: str  # column_count | blank_row
+    code: str  # column_count | blank_row | encoding_error | unbalanced_quote | line_too_long | no_header
     detail: str  # sentence tail, e.g. "has 9 fields, the header has 8"
     raw: str  # JSON object or the raw line text
 
@@ -73,15 +77,22 @@ class Block:
 
 
 def unique_headers(cells: list[str]) -> list[str]:
-    """Header names usable as JSON keys: blank → column_<n>, repeats → name.1, name.2 (as pandas)."""
+    """Header names usable as JSON keys: blank → column_<n>, repeats → name.1, name.2 (as pandas).
+
+    Each name remembers its last suffix, so a header of a million equal cells stays linear."""
     out: list[str] = []
     seen: set[str] = set()
+    next_suffix: dict[str, int] = {}
     for i, cell in enumerate(cells, start=1):
         name = str(cell).replace("\x00", "").strip() or f"column_{i}"
-        candidate, n = name, 0
-        while candidate in seen:
+        candidate, n = name, next_suffix.get(name, 0)
+        if candidate in seen:
             n += 1
             candidate = f"{name}.{n}"
+            while candidate in seen:
+                n += 1
+                candidate = f"{name}.{n}"
+            next_suffix[name] = n
         seen.add(candidate)
         out.append(candidate)
     return out
@@ -100,39 +111,91 @@ _WESTERN_SINGLE_BYTE = re.compile(r"^(cp125\d|cp437|cp8\d\d|latin_\d+|iso8859_\d
 
 
 def decode_bytes(path: Path, data: bytes, encoding: str | None = None) -> str:
-    """Deterministic decoding: UTF-8 (BOM optional) → UTF-16 by BOM → GB18030 → best guess.
+    """The text of a file (see `decode_text`); damaged UTF-8 lines hold U+FFFD."""
+    return decode_text(path, data, encoding)[0]
 
-    GB18030 accepts many byte strings, so its result is kept only when it looks like Chinese
-    text; otherwise charset-normalizer decides, and for a Western single-byte guess we use
-    cp1252 (what Windows Excel writes; the guessers' choice among cp1250/cp852/... is noise)."""
+
+def decode_text(path: Path, data: bytes, encoding: str | None = None) -> tuple[str, dict[int, str]]:
+    """(text, {physical line: what was damaged}) by deterministic decoding: UTF-8 (BOM
+    optional) → UTF-8 with a few damaged bytes → UTF-16 by BOM → GB18030 → best guess.
+
+    A file that is UTF-8 but for a few bytes stays UTF-8 (re-decoding it all as GB18030 would
+    garble every Chinese character); its damaged lines are returned so the rows on them are
+    quarantined. GB18030 accepts many byte strings, so its result is kept only when it looks
+    like Chinese text; otherwise charset-normalizer decides, and for a Western single-byte guess
+    we use cp1252 (what Windows Excel writes; the guessers' choice among cp1250/cp852/... is noise)."""
     if encoding:
         try:
-            return data.decode(encoding)
+            return data.decode(encoding), {}
         except (UnicodeDecodeError, LookupError) as exc:
             raise InputFileError(path, f"cannot decode as {encoding} (set in rules/sources.yaml): {exc}") from None
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         try:
-            return data.decode("utf-16")
+            return data.decode("utf-16"), {}
         except UnicodeDecodeError as exc:
             raise InputFileError(path, f"has a UTF-16 byte-order mark but cannot be decoded as UTF-16 ({exc})") from None
     errors = []
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), {}
     except UnicodeDecodeError as exc:
         errors.append(f"UTF-8: {exc.reason} at byte {exc.start}, line {_line_of(data, exc.start)}")
+    mostly = _mostly_utf8(data)
+    if mostly is not None:
+        return mostly
     gb_text = None
     try:
         gb_text = data.decode("gb18030")
         if _looks_chinese(gb_text):
-            return gb_text
+            return gb_text, {}
     except UnicodeDecodeError as exc:
         errors.append(f"GB18030: {exc.reason} at byte {exc.start}, line {_line_of(data, exc.start)}")
     guess = _best_guess(data)
     if guess is not None:
-        return guess
+        return guess, {}
     if gb_text is not None:
-        return gb_text
+        return gb_text, {}
     raise InputFileError(path, f"cannot decode as UTF-8, UTF-16 or GB18030 ({'; '.join(errors)})")
+
+
+_DAMAGE = threading.local()
+
+
+def _record_damage(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: remember where a bad byte was, replace it, give up when too many."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    _DAMAGE.offsets.append((exc.start, exc.object[exc.start]))
+    if len(_DAMAGE.offsets) > _DAMAGE.limit:
+        raise exc
+    return "\ufffd", exc.end
+
+
+codecs.register_error("crmclean-record-damage", _record_damage)
+
+
+def _mostly_utf8(data: bytes) -> tuple[str, dict[int, str]] | None:
+    """UTF-8 text and its damaged lines, if the file is UTF-8 but for a few bytes: valid
+    multi-byte characters outnumber the bad bytes 4 to 1 and at most 1 line in 50 (or 5) is hit.
+    A GBK or cp1252 file fails this (its non-ASCII bytes are almost never valid UTF-8)."""
+    lines = data.count(b"\n") + 1
+    _DAMAGE.offsets, _DAMAGE.limit = [], min(max(16, len(data) // 200), 10_000)
+    try:
+        text = data.decode("utf-8", errors="crmclean-record-damage").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return None
+    finally:
+        offsets, _DAMAGE.offsets = _DAMAGE.offsets, []
+    valid_non_ascii = len(text) - len(text.encode("ascii", "ignore")) - len(offsets)
+    damaged: dict[int, str] = {}
+    line, previous = 1, 0
+    for offset, byte in offsets:  # offsets ascend; a bad byte is never a line terminator
+        line += data.count(b"\n", previous, offset) + data.count(b"\r", previous, offset) \
+            - data.count(b"\r\n", previous, offset)
+        previous = offset
+        damaged.setdefault(line, f"byte 0x{byte:02X}")
+    if valid_non_ascii < 4 * len(offsets) or len(damaged) > max(5, lines // 50):
+        return None
+    return text, damaged
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -219,13 +282,20 @@ def _split_records(path: Path, text: str, delimiter: str) -> tuple[list[list[str
         raise InputFileError(path, f"line {reader.line_num}: cannot be split as delimited text ({exc})") from None
 
 
-def read_delimited(path: Path, encoding: str | None, delimiter: str | None) -> Block:
-    """Split a text file with the csv module, keeping the physical line where each row starts."""
+def read_delimited(path: Path, encoding: str | None, delimiter: str | None,
+                   max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> Block:
+    """Split a text file with the csv module, keeping the physical line where each row starts.
+
+    Hostile input is contained and never silent: an over-long line is blanked before splitting,
+    a quote that runs past its line is cut at its line, a line with damaged UTF-8 keeps its row
+    out — each a row problem naming the line. Only a header whose quote never closes stops the
+    file (no row of it could be mapped)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputFileError(path, f"cannot be read ({exc.strerror or exc})") from None
-    text = decode_bytes(path, data, encoding).removeprefix("\ufeff")
+    text, damaged = decode_text(path, data, encoding)
+    text, too_long = _blank_long_lines(text.removeprefix("\ufeff"), max_line_chars)
     hint = _SEP_HINT.match(text)  # Excel's "sep=;" first line names the delimiter
     if delimiter is None:
         if hint:
@@ -234,46 +304,176 @@ def read_delimited(path: Path, encoding: str | None, delimiter: str | None) -> B
             delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
     rows, starts, ends = _split_records(path, text, delimiter)
 
-    is_blank = lambda row: not row or not "".join(row).strip()  # noqa: E731
-    first = next((i for i, row in enumerate(rows) if not is_blank(row) and not (i == 0 and hint)), None)
-    if first is None:
-        raise InputFileError(path, "has no header row (the file is empty)")
+    first = next((i for i, row in enumerate(rows) if not _is_blank(row) and not (i == 0 and hint)), None)
+    if first is None or any(line < starts[first] for line in too_long):
+        if not too_long:
+            raise InputFileError(path, "has no header row (the file is empty)")
+        return _headerless_block(path, text, rows, starts, ends, too_long, max_line_chars)
     header = rows[first]
+    if ends[first] > starts[first] and _badly_quoted(
+            io.StringIO(text, newline="").readlines()[starts[first] - 1 : ends[first]], delimiter):
+        raise InputFileError(path, f"line {starts[first]}: the header opens a quote that is never closed "
+                                   f"(it runs on to line {ends[first]}); fix the header line")
     while header and not header[-1].strip():  # a trailing delimiter on the header adds no column
         header.pop()
     width = len(header)
+    rows, starts, ends, problems = _recover_runaway_quotes(
+        path, text, delimiter, (rows, starts, ends), first, width, max_line_chars)
     last = len(rows)
-    while last > first + 1 and is_blank(rows[last - 1]):  # trailing empty lines are not rows
+    while last > first + 1 and _is_blank(rows[last - 1]):  # trailing empty lines are not rows
         last -= 1
 
     block = Block(file=path.name, sheet=None, headers=unique_headers(header), columns=[], positions=[],
                   has_nul="\x00" in text)
-    data_rows = rows[first + 1 : last]
-    positions = starts[first + 1 : last]
-    # Only rows with a different width or an empty first cell need a closer look.
-    suspects = [i for i, row in enumerate(data_rows) if len(row) != width or not row[0].strip()]
-    dropped: set[int] = set()
+    block.problems = problems + _line_problems(too_long, max_line_chars, starts[first])
+    data_rows, positions = _checked_rows(block, text, delimiter, width, rows[first + 1 : last],
+                                         starts[first + 1 : last], ends[first + 1 : last], damaged, too_long)
+    block.problems.sort(key=lambda p: p.position)
+    block.columns = _transpose(data_rows, width)
+    block.positions = positions
+    block.rows_read = len(data_rows) + len(block.problems)
+    return block
+
+
+def _is_blank(row: list[str]) -> bool:
+    return not row or not "".join(row).strip()
+
+
+def _checked_rows(block: Block, text: str, delimiter: str, width: int, data_rows: list[list[str]],
+                  positions: list[int], ends: list[int], damaged: dict[int, str],
+                  too_long: dict[int, tuple[int, str]]) -> tuple[list[list[str]], list[int]]:
+    """Rows of the header's width; every other row becomes a problem on `block` or is dropped
+    because a line problem already accounts for it (a blanked over-long line, damaged bytes)."""
+    dropped = {i for i, p in enumerate(positions) if p in too_long}
     physical: list[str] | None = None
+    for line, what in sorted(damaged.items()):  # the record holding a damaged line is kept out
+        i = bisect.bisect_right(positions, line) - 1
+        if i < 0 or i in dropped or not positions[i] <= line <= ends[i]:
+            continue  # the header, or a line another problem already accounts for
+        physical = physical or io.StringIO(text, newline="").readlines()
+        block.problems.append(RowProblem(
+            positions[i], "encoding_error",
+            f"is not valid UTF-8 ({what} on line {line}) in a file that otherwise is; the row is kept out "
+            "rather than guessed (raw shows the damage as \ufffd)",
+            "".join(physical[positions[i] - 1 : ends[i]]).rstrip("\r\n")))
+        dropped.add(i)
+    # Only rows with a different width or an empty first cell need a closer look.
+    suspects = [i for i, row in enumerate(data_rows) if i not in dropped and (len(row) != width or not row[0].strip())]
     for i in suspects:
         row, n = data_rows[i], len(data_rows[i])
-        if is_blank(row):
+        if _is_blank(row):
             block.problems.append(RowProblem(positions[i], "blank_row", "is blank", delimiter.join(row)))
             dropped.add(i)
         elif n > width and not "".join(row[width:]).strip():
             data_rows[i] = row[:width]  # trailing delimiters are not real fields
         elif n != width:
-            if physical is None:
-                physical = io.StringIO(text, newline="").readlines()
-            raw = "".join(physical[positions[i] - 1 : ends[first + 1 + i]]).rstrip("\r\n")
+            physical = physical or io.StringIO(text, newline="").readlines()
+            raw = "".join(physical[positions[i] - 1 : ends[i]]).rstrip("\r\n")
             block.problems.append(RowProblem(positions[i], "column_count", f"has {n} fields, the header has {width}", raw))
             dropped.add(i)
     if dropped:
         data_rows = [row for i, row in enumerate(data_rows) if i not in dropped]
         positions = [p for i, p in enumerate(positions) if i not in dropped]
-    block.columns = _transpose(data_rows, width)
-    block.positions = positions
-    block.rows_read = len(data_rows) + len(block.problems)
+    return data_rows, positions
+
+
+def _line_problems(too_long: dict[int, tuple[int, str]], limit: int, header_line: int) -> list[RowProblem]:
+    """Problems of the physical lines after the header that were too long to split."""
+    return [RowProblem(line, "line_too_long", _too_long_detail(length, limit), preview)
+            for line, (length, preview) in too_long.items() if line > header_line]
+
+
+def _too_long_detail(length: int, limit: int) -> str:
+    return (f"is {length:,} characters long (limit max_line_chars {limit:,} in rules/sources.yaml); "
+            "it was not split into fields")
+
+
+def _headerless_block(path: Path, text: str, rows: list[list[str]], starts: list[int], ends: list[int],
+                      too_long: dict[int, tuple[int, str]], limit: int) -> Block:
+    """A file whose header line is too long to read: every line is quarantined, none is read."""
+    block = Block(file=path.name, sheet=None, headers=[], columns=[], positions=[], has_nul=False)
+    block.problems = [RowProblem(line, "line_too_long", _too_long_detail(length, limit), preview)
+                      for line, (length, preview) in too_long.items()]
+    first_long = min(too_long)
+    physical = io.StringIO(text, newline="").readlines()
+    for row, start, end in zip(rows, starts, ends):
+        if start not in too_long and not _is_blank(row):
+            raw = "".join(physical[start - 1 : end]).rstrip("\r\n")
+            block.problems.append(RowProblem(
+                start, "no_header", f"cannot be read: the header (line {first_long}) is too long to read", raw))
+    block.problems.sort(key=lambda p: p.position)
+    block.rows_read = len(block.problems)
     return block
+
+
+_PREVIEW_CHARS = 200
+
+
+def _blank_long_lines(text: str, limit: int) -> tuple[str, dict[int, tuple[int, str]]]:
+    """Text with every physical line longer than `limit` emptied (its line break kept, so line
+    numbers stay), and {line: (length, first characters)} of those lines.
+
+    Splitting a 50 MB line would create millions of cells; emptying it costs one pass."""
+    if len(text) <= limit or max(map(len, text.split("\n"))) <= limit + 1:
+        return text, {}
+    lines = io.StringIO(text, newline="").readlines()
+    too_long: dict[int, tuple[int, str]] = {}
+    for i, line in enumerate(lines):
+        body = line.rstrip("\r\n")
+        if len(body) > limit:
+            too_long[i + 1] = (len(body), body[:_PREVIEW_CHARS] + "…")
+            lines[i] = line[len(body):]
+    return ("".join(lines), too_long) if too_long else (text, {})
+
+
+def _recover_runaway_quotes(path: Path, text: str, delimiter: str,
+                            split: tuple[list[list[str]], list[int], list[int]], first: int, width: int,
+                            limit: int) -> tuple[list[list[str]], list[int], list[int], list[RowProblem]]:
+    """Records with every runaway quote cut at its line: (rows, starts, ends, problems).
+
+    A record spanning several lines is a runaway by `_is_runaway`. Its first line
+    becomes an `unbalanced_quote` problem and the lines it swallowed are split again on their
+    own (and checked the same way), so every physical line is accounted for. Lines after the
+    runaway were parsed from a record start, so they need no second pass: linear overall."""
+    rows, starts, ends = split
+    if starts == ends:  # no record spans lines: nothing to check
+        return rows, starts, ends, []
+    physical = io.StringIO(text, newline="").readlines()
+    kept: list[tuple[int, int, list[str]]] = []
+    problems: list[RowProblem] = []
+    pending = [(rows[first + 1 :], starts[first + 1 :], ends[first + 1 :])]
+    while pending:
+        for row, start, end in zip(*pending.pop()):
+            if end > start and _is_runaway(row, physical[start - 1 : end], width, delimiter, limit):
+                problems.append(RowProblem(
+                    start, "unbalanced_quote",
+                    f"opens a quote that is not closed on its line (it ran on to line {end}); "
+                    f"this line is kept out and lines {start + 1}–{end} were read as rows of their own",
+                    physical[start - 1].rstrip("\r\n")[:limit]))
+                sub_rows, sub_starts, sub_ends = _split_records(path, "".join(physical[start:end]), delimiter)
+                pending.append((sub_rows, [s + start for s in sub_starts], [e + start for e in sub_ends]))
+            else:
+                kept.append((start, end, row))
+    kept.sort(key=lambda k: k[0])
+    return (rows[: first + 1] + [k[2] for k in kept], starts[: first + 1] + [k[0] for k in kept],
+            ends[: first + 1] + [k[1] for k in kept], problems)
+
+
+def _badly_quoted(lines: list[str], delimiter: str) -> bool:
+    """Whether a record's lines break the quoting rules: a quote still open at its end, or a
+    closing quote followed by text (what two unclosed quotes paired with each other look like)."""
+    try:
+        list(csv.reader(io.StringIO("".join(lines), newline=""), delimiter=delimiter, strict=True))
+    except csv.Error:
+        return True
+    return False
+
+
+def _is_runaway(row: list[str], lines: list[str], width: int, delimiter: str, limit: int) -> bool:
+    """Whether a multi-line record is a quote that ran past its field: it has the wrong number
+    of fields, is longer than `limit`, or breaks the quoting rules (a real quoted field with
+    line breaks closes its quote right before a delimiter or the end of the record)."""
+    return len(row) != width or sum(map(len, lines)) > limit or _badly_quoted(lines, delimiter)
 
 
 def _transpose(rows: list[list[Any]], width: int) -> list[list[Any]]:

@@ -16,6 +16,7 @@ import pandas as pd
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, make_url
 
+from ..masking import mask_url
 from .dialects import Dialect
 from .errors import NoMaster, StoreError, translate_errors
 from .locks import DEFAULT_LOCK_TIMEOUT
@@ -46,7 +47,7 @@ class Store(RunLogMixin, PriorReaderMixin, PublishMixin):
         try:
             parsed = make_url(url)
         except Exception as exc:
-            raise StoreError(f"{url!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db): {exc}") from None
+            raise StoreError(f"{mask_url(url)!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db): {mask_url(exc)}") from None
         self.safe_url = parsed.render_as_string(hide_password=True)
         self.dialect = Dialect.for_url(parsed, self.safe_url)
         with self._errors("opening the database"):

@@ -1,0 +1,291 @@
+"""Hostile input and secrets (issue 16): every hostile file is generated here, none is committed.
+
+Unbalanced quotes, a stray Latin-1 byte in UTF-8, a 50 MB file without line breaks, a README in
+an input folder, and a database password given in --db."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from crmclean.cli import app
+from crmclean.errors import InputFileError
+from crmclean.ingest import find_inputs, ingest
+from crmclean.ingest.readers import decode_text, read_delimited, unique_headers
+from crmclean.masking import mask_url
+from crmclean.run import RunOptions, run_pipeline
+from crmclean.settings import SAMPLE_DATA_DIR, Rules, load_rules
+from dbutil import read_table
+
+runner = CliRunner()
+NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄丽", "周杰", "吴强", "徐婷"]
+
+
+def _rules(tmp_path: Path, sources: dict | None = None) -> Rules:
+    return Rules(directory=tmp_path, sources=sources or {}, columns={})
+
+
+def _customers_csv(n: int) -> list[str]:
+    """Header and n plausible customer lines (distinct people, so none merge)."""
+    lines = ["Customer ID,Full Name,Email,Phone,City"]
+    for i in range(1, n + 1):
+        lines.append(f"H{i:03d},Person{i} Testname,person{i}@example.com,+1 415 555 {1000 + i},Springfield")
+    return lines
+
+
+def _sources(result_quarantine, code: str) -> list[str]:
+    return list(result_quarantine.loc[result_quarantine["reason_code"] == code, "reason"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Unbalanced quotes: every row accounted for
+
+
+def test_unbalanced_quote_loses_no_row_through_the_whole_run(tmp_path):
+    lines = _customers_csv(22)
+    lines[11] = 'H011,"Smith, John,john.smith@example.com,+1 415 555 2011,Springfield'  # never closed
+    path = tmp_path / "crm_quotes.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    db_url = f"sqlite:///{tmp_path / 'master.db'}"
+
+    result = run_pipeline(RunOptions(inputs=[path], db_url=db_url, out_dir=tmp_path / "out"))
+
+    xref = read_table(db_url, "customer_xref")
+    quarantine = read_table(db_url, "quarantine")
+    assert len(xref) + len(quarantine) == 22
+    assert result.counts["rows_read"] == 22
+    assert len(xref) == 21
+    damaged = quarantine[quarantine["reason_code"] == "unbalanced_quote"]
+    assert list(damaged["locator"]) == ["crm_quotes.csv@line:12"]
+    assert "crm_quotes.csv line 12" in damaged["reason"].iloc[0]
+    assert set(xref["source_record_id"]) == {f"H{i:03d}" for i in range(1, 23)} - {"H011"}
+
+
+def test_quote_closed_by_a_later_line_is_cut_at_its_own_line(tmp_path):
+    lines = _customers_csv(10)
+    lines[3] = 'H003,"Smith, John,john@example.com,+1 415 555 2003,Springfield'
+    lines[7] = 'H007,"Doe, Jane",jane@example.com,+1 415 555 2007,Springfield'  # its first quote closes line 4's
+    path = tmp_path / "q.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    block = read_delimited(path, None, None)
+    assert block.rows_read == 10
+    assert [(p.position, p.code) for p in block.problems] == [(4, "unbalanced_quote")]
+    names = dict(zip(block.columns[0], block.columns[1]))
+    assert names["H007"] == "Doe, Jane" and names["H005"] == "Person5 Testname"
+
+
+def test_real_multi_line_field_stays_one_record(tmp_path):
+    path = tmp_path / "notes.csv"
+    path.write_text('id,name,note\n1,Ann,"line one\nline two, with a comma\nline three"\n2,Bob,x\n', encoding="utf-8")
+    block = read_delimited(path, None, None)
+    assert block.problems == [] and block.rows_read == 2
+    assert block.columns[2][0] == "line one\nline two, with a comma\nline three"
+
+
+# ---------------------------------------------------------------------------------------------
+# Encodings: the dominant one wins, only damaged lines are touched
+
+
+def _chinese_utf8_with_a_latin1_byte(path: Path) -> Path:
+    lines = ["客户编号,姓名,城市"] + [f"CN{i:02d},{NAMES[i % len(NAMES)]},北京" for i in range(1, 21)]
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    data = data.replace("CN07,".encode(), b"CN07,Jos\xe9 ")  # one stray Latin-1 byte on line 8
+    path.write_bytes(data)
+    return path
+
+
+def test_stray_latin1_byte_in_utf8_keeps_chinese_names_and_quarantines_its_line(tmp_path):
+    path = _chinese_utf8_with_a_latin1_byte(tmp_path / "crm_cn.csv")
+    result = ingest([path], _rules(tmp_path))
+
+    names = dict(zip(result.records["source_record_id"], result.records["full_name"]))
+    assert names["CN01"] == NAMES[1] and names["CN10"] == NAMES[10]
+    assert all(name in NAMES for name in names.values())  # no mojibake (张伟 → 寮犱紵)
+    bad = result.quarantine[result.quarantine["reason_code"] == "encoding_error"]
+    assert list(bad["locator"]) == ["crm_cn.csv@line:8"]
+    assert "line 8" in bad["reason"].iloc[0] and "0xE9" in bad["reason"].iloc[0]
+    assert result.rows_read == 20 == len(result.records) + len(result.quarantine)
+
+
+def test_gbk_and_cp1252_files_are_still_detected_as_before(tmp_path):
+    gbk = ("客户编号,姓名,城市\n" + "".join(f"{i},{n},上海\n" for i, n in enumerate(NAMES))).encode("gbk")
+    text, damaged = decode_text(tmp_path / "g.csv", gbk)
+    assert damaged == {} and "张伟" in text and "上海" in text
+    western = "id,name\n1,Müller\n2,Françoise\n3,José\n".encode("cp1252")
+    text, damaged = decode_text(tmp_path / "w.csv", western)
+    assert damaged == {} and "Müller" in text and "José" in text
+    sample, damaged = decode_text(SAMPLE_DATA_DIR / "crm_legacy_cn.csv",
+                                  (SAMPLE_DATA_DIR / "crm_legacy_cn.csv").read_bytes())
+    assert damaged == {} and "姓名" in sample
+
+
+# ---------------------------------------------------------------------------------------------
+# Size limits
+
+
+def test_fifty_megabyte_single_line_is_quarantined_quickly(tmp_path):
+    path = tmp_path / "oneline.csv"
+    path.write_bytes(b"name," * 10_000_000)  # 50 MB, no line break, ten million equal header cells
+    started = time.monotonic()
+    result = ingest([path], _rules(tmp_path))
+    elapsed = time.monotonic() - started
+    assert elapsed < 60  # it ran > 300 s and was killed before (quadratic header de-duplication)
+    assert list(result.quarantine["reason_code"]) == ["line_too_long"]
+    assert "oneline.csv line 1 is 50,000,000 characters long" in result.quarantine["reason"].iloc[0]
+    assert len(result.quarantine["raw"].iloc[0]) < 300  # not 50 MB copied into the database
+    assert result.rows_read == 1 and result.records.empty
+
+
+def test_over_long_line_in_the_middle_is_quarantined_and_the_rest_read(tmp_path):
+    lines = _customers_csv(5)
+    lines[3] = "H003,Long," + "x" * 2000 + ",1,Town"
+    path = tmp_path / "crm_long.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ingest([path], _rules(tmp_path, {"defaults": {"max_line_chars": 1000}}))
+    assert list(result.quarantine["locator"]) == ["crm_long.csv@line:4"]
+    assert list(result.quarantine["reason_code"]) == ["line_too_long"]
+    assert sorted(result.records["source_record_id"]) == ["H001", "H002", "H004", "H005"]
+
+
+def test_header_deduplication_names_repeats_like_pandas():
+    assert unique_headers(["a", "a", "a.1", "a", ""]) == ["a", "a.1", "a.1.1", "a.2", "column_5"]
+    many = unique_headers(["x"] * 200_000)  # linear: this took minutes when quadratic
+    assert many[-1] == "x.199999" and len(set(many)) == 200_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Files that are not tables
+
+
+README = "Nightly CRM exports.\nDrop one file per system here, then run crmclean.\nQuestions: the data team.\n"
+
+
+def test_readme_in_a_folder_is_skipped_with_a_reason(tmp_path):
+    (tmp_path / "README.txt").write_text(README, encoding="utf-8")
+    (tmp_path / "crm_a.csv").write_text("\n".join(_customers_csv(3)) + "\n", encoding="utf-8")
+    (tmp_path / "table.txt").write_text("id|name|email\n1|Ann|a@x.com\n", encoding="utf-8")
+    files, skipped = find_inputs([tmp_path], load_rules())
+    assert [p.name for p in files] == ["crm_a.csv", "table.txt"]
+    assert [(p.name, "is not a table" in why) for p, why in skipped] == [("README.txt", True)]
+    result = ingest([tmp_path], load_rules())
+    assert [Path(p).name for p, _ in result.skipped] == ["README.txt"]
+
+
+def test_readme_named_explicitly_fails_with_exit_1_naming_it(tmp_path):
+    readme = tmp_path / "README.txt"
+    readme.write_text(README, encoding="utf-8")
+    with pytest.raises(InputFileError, match="README.txt: is not a table"):
+        find_inputs([readme])
+    result = runner.invoke(app, ["run", str(readme), "--no-prefect", "--db", f"sqlite:///{tmp_path / 'm.db'}",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert "README.txt" in result.output and "not a table" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets
+
+
+def test_mask_url_hides_only_the_password():
+    assert mask_url("postgresql+psycopg://crm:s3cr@t@db:5432/crm") == "postgresql+psycopg://crm:***@db:5432/crm"
+    assert mask_url("postgresql+psycopg://crm@db/crm") == "postgresql+psycopg://crm@db/crm"
+    assert mask_url("sqlite:///crmclean-out/master.db") == "sqlite:///crmclean-out/master.db"
+    assert mask_url("'postgresql://u:pw@h/d' is not a database URL") == "'postgresql://u:***@h/d' is not a database URL"
+    assert mask_url("postgresql://h/d?password=pw&sslmode=require") == "postgresql://h/d?password=***&sslmode=require"
+
+
+PG_ADMIN_URL = os.environ.get("CRMCLEAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SECRET = "Hunter2SecretPw"
+
+
+@pytest.fixture
+def pg_url_with_password():
+    """A throwaway database, and its URL with a password (trust auth ignores it)."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"crmclean_hostile_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL not reachable: {exc}")
+        pytest.skip("PostgreSQL not reachable")
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name, password=SECRET)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _grep_tree(folder: Path, needle: str) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()]
+
+
+def test_password_never_reaches_the_terminal_or_the_run_folder(tmp_path, pg_url_with_password):
+    inputs = tmp_path / "exports"
+    shutil.copytree(SAMPLE_DATA_DIR, inputs, ignore=shutil.ignore_patterns("truth", "*.py", "__pycache__"))
+    (inputs / "README.txt").write_text(README, encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(inputs), "--no-prefect", "--db", pg_url_with_password, "--out", str(out)])
+    text = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert result.exit_code == 0, text
+    assert "master database: " in text and ":***@" in text
+    assert "skipped" in text and "README.txt" in text
+    assert SECRET not in text
+    assert _grep_tree(out, SECRET) == []
+
+    malformed = pg_url_with_password.replace(":5432/", ":notaport/")
+    bad = runner.invoke(app, ["run", str(inputs), "--no-prefect", "--db", malformed, "--out", str(out)])
+    bad_text = bad.output + (bad.stderr if bad.stderr_bytes is not None else "")
+    assert bad.exit_code == 1, bad_text
+    assert "is not a database URL" in bad_text and SECRET not in bad_text
+
+
+def test_db_url_can_come_from_the_environment(tmp_path):
+    db_file = tmp_path / "from_env.db"
+    result = runner.invoke(app, ["history"], env={"CRMCLEAN_DB_URL": f"sqlite:///{db_file}"})
+    # the read-only command looked at the environment's database (and, as read-only, created none)
+    assert result.exit_code == 1 and str(db_file) in result.output, result.output
+    assert not db_file.exists()
+
+
+def test_password_is_not_stored_in_prefect_flow_run_parameters(prefect_harness, tmp_path, pg_url_with_password):
+    from prefect.client.orchestration import get_client
+
+    from crmclean.flows.nightly import run_flow
+
+    result = run_flow(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=pg_url_with_password, out_dir=tmp_path / "out"))
+    assert result.status == "success"  # the flow reached the database with the real URL
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(limit=200)
+    stored = [str((run.parameters.get("options") or {}).get("db_url", "")) for run in runs]
+    assert any(":***@" in url for url in stored)
+    assert not any(SECRET in str(run.parameters) for run in runs)
+
+
+def test_header_with_a_quote_never_closed_is_a_file_error_naming_the_line(tmp_path):
+    path = tmp_path / "bad_header.csv"
+    path.write_text('id,"name,email\n1,Ann,a@x.com\n2,Bob,b@x.com\n', encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"bad_header.csv: line 1: the header opens a quote"):
+        read_delimited(path, None, None)
+
+
+def test_two_unclosed_quotes_that_pair_up_do_not_merge_their_lines(tmp_path):
+    """Line 3's quote is closed by line 6's: the merged record even has the header's width."""
+    lines = ["id,name,email,city"] + [f"{i},Name {i},n{i}@x.com,Town" for i in range(1, 9)]
+    lines[3] = '3,"Broken 3,b3@x.com,Town'
+    lines[6] = '6,"Broken 6,b6@x.com,Town'
+    path = tmp_path / "paired.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    block = read_delimited(path, None, None)
+    assert block.rows_read == 8
+    assert [(p.position, p.code) for p in block.problems] == [(4, "unbalanced_quote"), (7, "column_count")]
+    assert block.columns[0] == ["1", "2", "4", "5", "7", "8"]
