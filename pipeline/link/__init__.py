@@ -27,15 +27,21 @@ from .compare import (
     TF_COLUMNS,
     codes_and_texts,
     compare_pairs,
+    compare_settings,
     pair_term_frequencies,
     prepare_columns,
     term_frequencies,
 )
+from .family import DEFAULT_NOISE_SIGMAS, FAMILY_BLOCKING_RULES, fit_family
 from .model import (
+    _level_caps,
     build_model,
+    neutral_u,
     estimate_u,
     levels_frame,
     model_compatible,
+    model_summary,
+    reuse_verdict,
     run_em,
     sample_random_pairs,
     score_levels,
@@ -44,6 +50,8 @@ from .model import (
 
 __all__ = [
     "DEFAULT_CAPS",
+    "DEFAULT_HARD_CONSTRAINTS",
+    "model_summary",
     "DEFAULT_THRESHOLDS",
     "PAIR_COLUMNS",
     "LinkResult",
@@ -57,46 +65,18 @@ DEFAULT_THRESHOLDS = {"match": 0.99, "review": 0.6}
 DEFAULT_CHUNK_SIZE = 200_000
 PARALLEL_BLOCKING_RECORDS = 50_000  # below this, starting the workers costs more than blocking
 DEFAULT_U_SAMPLE = 500_000
-DEFAULT_CAPS: list[dict] = [
+# Facts that hold for any customer data, whatever the score (rules/matching.yaml
+# `hard_constraints`; each is named in the pairs' `cap` column where it lowers a decision).
+# Everything else — twins, households, relatives, common names — is evidence the model learns
+# per data set (link/family.py), not a rule.
+DEFAULT_HARD_CONSTRAINTS: list[dict] = [
     # Jr vs Sr (or II vs III): two generations sharing name, address and phone.
     {"name": "generation_conflict", "when": {"suffix": ["conflict"]}, "decision": "non_match"},
-    # Twins and spouses share surname, address, phone (twins: birth date too; parents put
-    # their mobile on the children's accounts); a clearly different given name is not merged
-    # automatically unless the same e-mail is shared too.
-    {
-        "name": "different_given_name",
-        "when": {"first_name": ["different"], "email": ["null", "fuzzy_local", "different"]},
-        "decision": "review",
-    },
-    # Twins share surname, birth date, address and landline, and often have similar given
-    # names (Daniel/Danielle, Jian/Jianyang): a given name that is close but not the same,
-    # with the same birth date, is merged automatically only when a personal contact (e-mail
-    # or mobile) is shared too.
-    {
-        "name": "similar_given_name_same_birth_date",
-        "when": {
-            "first_name": ["jw_0.92", "initial", "jw_0.80"],
-            "birth_date": ["exact"],
-            "email": ["null", "different"],
-            "phone": ["null", "landline_exact", "different"],
-            "national_id": ["null", "one_edit", "different"],
-        },
-        "decision": "review",
-    },
-    # Name (and address) alone never merge automatically: Jr/Sr without suffixes, relatives
-    # and common names share them. An automatic merge needs a personal identifier to agree:
-    # birth date, e-mail or mobile.
-    {
-        "name": "no_shared_identifier",
-        "when": {
-            "birth_date": ["null", "same_year", "different", "years_apart"],
-            "email": ["null", "different"],
-            "phone": ["null", "landline_exact", "different"],
-            "national_id": ["null", "different"],
-        },
-        "decision": "review",
-    },
 ]
+# Birth dates decades apart are NOT a default constraint: typed data (FEBRL) corrupts a year into
+# another decade in true duplicates; the years_apart level's weight is learnt instead.
+# user caps (rules/matching.yaml `caps`): none by default
+DEFAULT_CAPS: list[dict] = []
 DECISION_RANK = {"non_match": 0, "review": 1, "match": 2}
 PAIR_COLUMNS = (
     ["record_key_l", "record_key_r", "match_weight", "match_probability", "decision", "rules", "evidence", "cap"]
@@ -127,8 +107,9 @@ class _Laps(dict):
 
 # ---------------------------------------------------------------- comparison, chunked/parallel
 
+SETTINGS_KEY = "\0compare"  # the comparison thresholds, carried in the column dict to the workers
+
 _WORKER_COLS: dict[str, np.ndarray] | None = None
-_WORKER_SCORE: tuple | None = None  # (tf, keys, model, matching, rule_names) for scoring chunks
 
 
 def _init_worker(cols: dict[str, np.ndarray]) -> None:
@@ -138,7 +119,7 @@ def _init_worker(cols: dict[str, np.ndarray]) -> None:
 
 def _compare_chunk(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     assert _WORKER_COLS is not None
-    return compare_pairs(_WORKER_COLS, left, right)
+    return compare_pairs(_WORKER_COLS, left, right, _WORKER_COLS.get(SETTINGS_KEY))
 
 
 def _rule_task(rule: dict, b: int, max_block: int, is_new: np.ndarray | None):
@@ -205,7 +186,7 @@ def _levels_later(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarr
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     if not (pool.usable() and len(bounds) > 1):
         for s, e in bounds:
-            out[s:e] = compare_pairs(cols, left[s:e], right[s:e])
+            out[s:e] = compare_pairs(cols, left[s:e], right[s:e], cols.get(SETTINGS_KEY))
         return lambda: out
     futures = [(s, e, pool.get().submit(_compare_chunk, left[s:e], right[s:e])) for s, e in bounds]
 
@@ -266,31 +247,6 @@ def _known_levels(known: Candidates | None, left: np.ndarray, right: np.ndarray)
     return pos
 
 
-def train_em(
-    cols: dict[str, np.ndarray],
-    levels: np.ndarray,
-    n_possible_pairs: float,
-    matching: dict,
-    workers: int,
-    cand: Candidates | None = None,
-    pool: _Pool | None = None,
-    complete: bool = False,
-) -> dict:
-    """Splink's recipe: u from random record pairs; m by EM sessions, one per training
-    blocking rule, each estimating only the features its rule does not force to agree
-    (averaged over sessions); then λ by EM over all candidates with m and u fixed.
-
-    With ``cand`` (the candidates whose ``levels`` are given), a training pair that is a
-    candidate reuses its levels; with ``complete`` (``cand`` is every candidate of the blocking
-    rules, not only those touching new records) a training rule that is also a blocking rule
-    takes its pairs from the candidates' rule bits instead of blocking again. The other training
-    pairs and the random pairs for u are compared in one batch (one worker pool)."""
-    plan = plan_training(cols, matching, cand, complete)
-    chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
-    fresh = compute_levels(cols, plan["todo_l"], plan["todo_r"], chunk, workers, pool)
-    return train_from_levels(plan, levels, fresh, n_possible_pairs, matching)
-
-
 def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates | None, complete: bool) -> dict:
     """The pairs EM training looks at, chosen before any comparison (so that the pairs still
     to compare, ``todo_l``/``todo_r``, can go to the workers with the candidates): random
@@ -323,28 +279,83 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
         if len(take) > max_pairs:
             take = np.sort(rng.choice(len(take), size=max_pairs, replace=False))
         sessions.append((rule, None if rows is None else rows[take], left[take], right[take], 0))
-    # pairs whose levels are not known yet: the random pairs, and session pairs not among the candidates
-    extra = [(ri, rj)] + [(s[2], s[3]) for s in sessions if s[2] is not None and s[1] is None]
+    # every pair that can fall in a look-alike cell (see family.py): same surname and birth date or address
+    fam = block(cols, {"blocking": {"rules": FAMILY_BLOCKING_RULES, "max_block_size": max_block}})
+    # pairs whose levels are not known yet: the random pairs, session pairs not among the
+    # candidates, and the look-alike pairs
+    extra = ([(ri, rj)] + [(s[2], s[3]) for s in sessions if s[2] is not None and s[1] is None]
+             + [(fam.left, fam.right)])
     all_l = np.concatenate([e[0] for e in extra]).astype(np.int64)
     all_r = np.concatenate([e[1] for e in extra]).astype(np.int64)
     pos = np.full(len(all_l), -1, dtype=np.int64)
     pos[len(ri):] = _known_levels(cand, all_l[len(ri):], all_r[len(ri):])
     todo = np.flatnonzero(pos < 0)
     return {"n": n, "n_random": len(ri), "sessions": sessions, "pos": pos, "todo": todo,
-            "todo_l": all_l[todo], "todo_r": all_r[todo]}
+            "todo_l": all_l[todo], "todo_r": all_r[todo], "n_family": len(fam.left)}
 
 
 def train_from_levels(plan: dict, levels: np.ndarray, fresh: np.ndarray, n_possible_pairs: float, matching: dict) -> dict:
-    """The model from the candidates' ``levels`` and the levels of the plan's pairs to compare."""
+    """The model from the candidates' ``levels`` and the levels of the plan's pairs to compare.
+
+    Below the training minimum (too few records or candidate pairs) m and u are the neutral
+    priors of model.neutral_m / neutral_u, the model says so and is never reused."""
     max_iter = int(matching.get("em_max_iterations", 60))
     pos, todo = plan["pos"], plan["todo"]
     all_lv = np.empty((len(pos), len(FEATURE_NAMES)), dtype=np.int8)
     all_lv[pos >= 0] = levels[pos[pos >= 0]]
     all_lv[todo] = fresh
-    u = estimate_u(all_lv[: plan["n_random"]])
+    random_lv = all_lv[: plan["n_random"]]
+    minimum = training_minimum(matching)
+    short = _too_little_evidence(plan["n"], len(levels), minimum)
+    u = estimate_u(random_lv) if not short else {f: neutral_u(f) for f in FEATURE_NAMES}
+    m_final, sessions, learnt = _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching) if not short else (
+        {f: _default_m(f) for f in FEATURE_NAMES}, [], [])
+    if short:
+        lam_blocked, prior = 0.0, float(matching.get("prior") or NEUTRAL_PRIOR)
+    else:
+        _, lam_blocked, _ = run_em(levels, u, max_iter=max_iter, m_start=m_final, update_m=False) if len(levels) else (
+            None, 0.0, 0)
+        prior = matching.get("prior")
+        if prior is None:
+            prior = lam_blocked * len(levels) / n_possible_pairs if n_possible_pairs > 0 else 1e-6
+    prior = float(min(max(prior, 1e-12), 0.5))
+    n = plan["n"]
+    all_pairs = n * (n - 1) / 2
+    family = {"cells": {}}
+    if not short:
+        fam_lv = all_lv[len(pos) - plan["n_family"]:]
+        null_share = {f: float((random_lv[:, k] == 0).mean()) if len(random_lv) else 0.0 for k, f in enumerate(FEATURE_NAMES)}
+        family = {"pairs": int(plan["n_family"]),
+                  "cells": fit_family(fam_lv, m_final, u, null_share, prior, all_pairs,
+                                      float(matching.get("family_noise_sigmas", DEFAULT_NOISE_SIGMAS)),
+                                      _level_caps(matching))}
+    training = {
+        "method": "em" if not short else "neutral_priors",
+        "trained": not short,
+        "why": short or "trained by EM on this data",
+        "records": int(n),
+        "blocked_pairs": int(len(levels)),
+        "u_sample_pairs": int(plan["n_random"]),
+        "sessions": sessions,
+        "learnt_m": learnt,
+        "default_m": [f for f in FEATURE_NAMES if f not in learnt],
+        "lambda_blocked": round(float(lam_blocked), 8),
+        "expected_matches": round(float(prior * all_pairs), 1),
+        "minimum": minimum,
+    }
+    model = build_model(m_final, u, prior, _thresholds(matching), training)
+    model["family"] = family
+    model["compare"] = compare_settings(matching)
+    return model
+
+
+def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching):
+    """m per feature: EM per training session on the features its rule does not block, averaged
+    over the sessions that saw at least ``pairs_per_level`` pairs with the feature present."""
     estimates: dict[str, list[np.ndarray]] = {f: [] for f in FEATURE_NAMES}
     sessions = []
     start = plan["n_random"]
+    need = int(minimum["pairs_per_level"])
     for rule, rows, left, _, few in plan["sessions"]:
         if left is None:
             sessions.append({"rule": rule.get("name"), "pairs": few, "used": False})
@@ -357,30 +368,46 @@ def train_from_levels(plan: dict, levels: np.ndarray, fresh: np.ndarray, n_possi
         feats = [f for f in FEATURE_NAMES if f not in _blocked_features(rule) and (lv[:, FEATURE_NAMES.index(f)] > 0).any()]
         if not feats:
             continue
-        m, lam, it = run_em(lv, u, max_iter=max_iter, features=feats)
+        m, lam, it = run_em(lv, u, max_iter=max_iter, features=feats, m_start=_em_start(matching, feats))
         for f in feats:
-            if (lv[:, FEATURE_NAMES.index(f)] > 0).sum() >= 20:
+            if (lv[:, FEATURE_NAMES.index(f)] > 0).sum() >= need:
                 estimates[f].append(m[f])
-        sessions.append({"rule": rule.get("name"), "pairs": int(len(left)), "lambda": round(lam, 6), "iterations": it, "estimated": feats})
-    m_final = {}
-    for f in FEATURE_NAMES:
-        m_final[f] = np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f)
-    _, lam_blocked, _ = run_em(levels, u, max_iter=max_iter, m_start=m_final, update_m=False) if len(levels) else (None, 0.0, 0)
-    expected_matches = lam_blocked * len(levels)
-    prior = matching.get("prior")
-    if prior is None:
-        prior = expected_matches / n_possible_pairs if n_possible_pairs > 0 else 1e-6
-    prior = float(min(max(prior, 1e-12), 0.5))
-    training = {
-        "method": "em",
-        "records": int(plan["n"]),
-        "blocked_pairs": int(len(levels)),
-        "u_sample_pairs": int(plan["n_random"]),
-        "sessions": sessions,
-        "lambda_blocked": round(float(lam_blocked), 8),
-        "expected_matches": round(float(expected_matches), 1),
-    }
-    return build_model(m_final, u, prior, _thresholds(matching), training)
+        sessions.append({"rule": rule.get("name"), "pairs": int(len(left)), "lambda": round(lam, 6), "iterations": it,
+                         "estimated": feats})
+    m_final = {f: np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f) for f in FEATURE_NAMES}
+    return m_final, sessions, [f for f in FEATURE_NAMES if estimates[f]]
+
+
+def _em_start(matching: dict, feats: list[str]) -> dict | None:
+    """EM's starting m per feature from ``em_start_m`` ({feature: [m per level]}), when given."""
+    start = matching.get("em_start_m") or {}
+    out = {}
+    for f in feats:
+        v = start.get(f)
+        if isinstance(v, (list, tuple)) and len(v) == len(FEATURES[f]) - 1:
+            out[f] = np.asarray(v, float) / max(float(np.sum(v)), 1e-12)
+    return out or None
+
+
+DEFAULT_TRAINING_MINIMUM = {"records": 50, "candidate_pairs": 20, "pairs_per_level": 20, "growth_factor": 2.0}
+NEUTRAL_PRIOR = 1e-4  # prior match probability of an untrained model
+
+
+def training_minimum(matching: dict) -> dict:
+    """The evidence training needs (``training_minimum`` in rules/matching.yaml)."""
+    out = dict(DEFAULT_TRAINING_MINIMUM)
+    out.update({k: v for k, v in (matching.get("training_minimum") or {}).items() if k in out and v is not None})
+    return out
+
+
+def _too_little_evidence(records: int, candidate_pairs: int, minimum: dict) -> str:
+    """Why the data is too small to train on, or '' when it is not."""
+    if records < int(minimum["records"]):
+        return f"only {records} records (training needs {int(minimum['records'])}): neutral priors used"
+    if candidate_pairs < int(minimum["candidate_pairs"]):
+        return (f"only {candidate_pairs} candidate pairs (training needs {int(minimum['candidate_pairs'])}): "
+                "neutral priors used")
+    return ""
 
 
 def _default_m(feature: str) -> np.ndarray:
@@ -413,7 +440,9 @@ def _thresholds(matching: dict) -> dict:
 
 
 def _caps(matching: dict) -> list[dict]:
-    caps = matching.get("caps", DEFAULT_CAPS) or []
+    """The hard constraints, then the user's caps: both lower a decision whatever the score."""
+    hard = matching.get("hard_constraints", DEFAULT_HARD_CONSTRAINTS) or []
+    caps = list(hard) + list(matching.get("caps", DEFAULT_CAPS) or [])
     for c in caps:
         when = c.get("when") if isinstance(c, dict) else None
         if not isinstance(when, dict) or c.get("decision") not in DECISION_RANK:
@@ -616,7 +645,11 @@ def link(
     # only the key and the compared columns are read: no copy of a wide working set
     frame = records[[c for c in ("record_key", *COMPARE_COLUMNS) if c in records.columns]]
     near = None
-    if new_keys is not None and restrict and model_compatible(model):
+    verdict = reuse_verdict(model, int(frame["record_key"].nunique()) if "record_key" in frame.columns else len(frame),
+                            matching)
+    if verdict:
+        model = None
+    if new_keys is not None and restrict and model is not None:
         if "record_key" not in frame.columns:
             raise CrmcleanError("link: the records frame has no record_key column")
         frame = frame[frame["record_key"].notna()].drop_duplicates("record_key", keep="last")
@@ -638,6 +671,7 @@ def link(
                 n, bool)
         cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching))
         tf = term_frequencies(cols)
+    cols[SETTINGS_KEY] = compare_settings(matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
     laps.lap("prepare")
     # one worker pool for blocking (large frames), comparing and scoring; columns, tf and keys
@@ -649,6 +683,9 @@ def link(
             cand = block(cols, matching, is_new, pool.run_rules if parallel else None)
         laps.lap("block")
         result = _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps)
+        result.model["usage"] = {"mode": "reused" if model is not None else "trained",
+                                 "why": "the saved model fits this data" if model is not None else verdict,
+                                 "records": int(n)}
     finally:
         pool.close()
     laps.lap("score")
@@ -659,7 +696,7 @@ def link(
 def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps=None) -> LinkResult:
     """link() after blocking: compare, train unless a model is given, score."""
     workers = max(int(workers or 1), 1)
-    if not model_compatible(model):
+    if model is None:
         # the candidates are compared in the workers while the training pairs are chosen here;
         # the training pairs not among the candidates are queued behind them
         candidate_levels = _levels_later(cols, cand.left, cand.right, chunk, pool)
@@ -673,10 +710,7 @@ def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk,
         else:
             k = int(is_new.sum())
             possible = k * (n - k) + k * (k - 1) / 2
-        stale = model is not None
         model = train_from_levels(plan, levels, fresh, possible, matching)
-        if stale:  # a saved model from another version/feature set is retrained, not misread
-            model["training"]["retrained_because"] = "the saved model does not fit the current comparison levels"
         if laps is not None:
             laps.lap("train")
     else:
