@@ -287,7 +287,8 @@ def _full_reason(options: RunOptions, rules: Rules, state: dict[str, str]) -> st
 def _cluster_all(ctx: dict[str, Any], rules: Rules) -> None:
     """Cluster, survivorship and ids over the whole working set; every table whole."""
     combined = ctx["combined"]
-    clusters = cluster_stage.cluster_records(combined.records, ctx["pairs"], rules, ctx["overrides"])
+    clusters = cluster_stage.cluster_records(combined.records, ctx["pairs"], rules, ctx["overrides"],
+                                             model=ctx["linked"].model)
     golden, lineage = survivorship_stage.build_golden(combined.records, clusters, rules)
     assigned = ids_stage.assign_master_ids(clusters, ctx["prior"])
     tables = store_stage.build_tables(
@@ -321,7 +322,7 @@ def _cluster_region(ctx: dict[str, Any], rules: Rules, read_records, read_master
     keys = scope.keys
     region = records[records["record_key"].isin(keys).to_numpy()]
     in_region = pairs[pairs["record_key_l"].isin(keys).to_numpy() & pairs["record_key_r"].isin(keys).to_numpy()]
-    clusters = cluster_stage.cluster_records(region, in_region, rules, overrides)
+    clusters = cluster_stage.cluster_records(region, in_region, rules, overrides, model=linked.model)
 
     fresh, reused = ctx["fresh_keys"], ctx["reused_keys"]
     run_keys = set(ctx["std"]["record_key"])

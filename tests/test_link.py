@@ -139,7 +139,7 @@ def test_pairs_contract(linked):
 
 def test_model_is_serialisable_and_reused_without_training(data, linked):
     model = json.loads(json.dumps(linked.model))
-    assert model["version"] == 1 and 0 < model["lambda"] < 1 and model_compatible(model)
+    assert model["version"] == 2 and 0 < model["lambda"] < 1 and model_compatible(model)
     for feature in FEATURE_NAMES:
         c = model["comparisons"][feature]
         assert len(c["m"]) == len(c["u"]) == len(FEATURES[feature]) - 1

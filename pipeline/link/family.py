@@ -126,9 +126,10 @@ def fit_family(levels: np.ndarray, m: dict, u: dict, null_share: dict[str, float
         blind = float((w == 0).mean()) if len(w) else 1.0
         if possible_pairs > 0 and u_c > 0 and looks > noise_sigmas * math.sqrt(max(looks + blind * e_c, 1.0)):
             adjustment = min(0.0, math.log2(u_c * (1 - prior) * possible_pairs / looks))
+        found = looks > noise_sigmas * math.sqrt(max(looks + blind * e_c, 1.0))
         if len(w) or adjustment:
             out[cell] = {"pairs": int(len(w)), "expected_matches": round(e_c, 2), "look_alikes": round(looks, 2),
-                         "adjustment": round(adjustment, 4)}
+                         "found": bool(found), "adjustment": round(adjustment, 4)}
     return out
 
 
@@ -177,3 +178,22 @@ def family_adjustment(levels: np.ndarray, model: dict) -> np.ndarray:
         if adj:
             out[cells == cell] = adj
     return out
+
+
+# which look-alike cells switch a "learned" cluster guard on (pipeline/cluster.py)
+GUARD_CELLS = {
+    "twins": lambda f, d, a: f != "exact" and d == "exact",
+    "household": lambda f, d, a: f != "exact" and d in ("far", "null") and a in ("same", "postal"),
+    "birth_date": lambda f, d, a: d == "far",
+}
+GUARD_CELLS["gender"] = lambda f, d, a: GUARD_CELLS["twins"](f, d, a) or GUARD_CELLS["household"](f, d, a)
+
+
+def learned_guards(model: dict | None) -> dict[str, bool] | None:
+    """Per family guard: did training find look-alikes of that kind in this data (None: no
+    model, or one trained before look-alike cells existed)?"""
+    cells = (model or {}).get("family", {}).get("cells") if isinstance(model, dict) else None
+    if cells is None:
+        return None
+    return {guard: any(info.get("found") for cell, info in cells.items() if test(*cell.split("/")))
+            for guard, test in GUARD_CELLS.items()}
