@@ -51,8 +51,8 @@ DEFAULTS: dict[str, Any] = {
         "gender": "learned",  # different gender and different first names
         "first_name_alone": False,  # different first names with no birth date to go by
         "first_name_min_similarity": 0.85,  # Jaro-Winkler below this = different first names
-        # the guards above (not suffix) only cut chains: two records matched directly stay together
-        "trust_direct_matches": True,
+        # true: the guards above (not suffix) only cut chains; two records matched directly stay together
+        "trust_direct_matches": False,
     },
 }
 
@@ -189,11 +189,10 @@ def cluster_records(records, pairs: pd.DataFrame | None, rules, overrides: pd.Da
         mcomp = _components(n, ei[must], ej[must])
         hard = np.isin(creason, list(_HARD))
         waive = (mcomp[ca] == mcomp[cb]) & ~hard
-        # the guards that are not facts stop chains, not the model: two records the model matched
-        # directly (it weighed their look-alike evidence, link/family.py) — or that share a
-        # personal identifier (the same mailbox and mobile, or national id) — stay together
-        # unless a fact says otherwise (suffix, a person's cannot-link)
-        direct = ~must & (ident | (cfg["guards"].get("trust_direct_matches", True)))
+        # two records linked directly by a shared personal identifier (the same mailbox and
+        # mobile, or national id) — or, with trust_direct_matches, matched directly at all —
+        # stay together unless a fact says otherwise (suffix, a person's cannot-link)
+        direct = ~must & (ident | bool(cfg["guards"].get("trust_direct_matches", False)))
         if direct.any():
             facts = np.isin(creason, list(_FACTS))
             waive |= ~facts & np.isin(np.minimum(ca, cb) * n + np.maximum(ca, cb), ei[direct] * n + ej[direct])

@@ -32,7 +32,7 @@ from .compare import (
     prepare_columns,
     term_frequencies,
 )
-from .family import DEFAULT_NOISE_SIGMAS, FAMILY_BLOCKING_RULES, fit_family
+from .family import DEFAULT_NOISE_SIGMAS, FAMILY_BLOCKING_RULES, fit_family, matches_null_share
 from .model import (
     _level_caps,
     build_model,
@@ -325,8 +325,9 @@ def train_from_levels(plan: dict, levels: np.ndarray, fresh: np.ndarray, n_possi
     if not short:
         fam_lv = all_lv[len(pos) - plan["n_family"]:]
         null_share = {f: float((random_lv[:, k] == 0).mean()) if len(random_lv) else 0.0 for k, f in enumerate(FEATURE_NAMES)}
+        null_share_m = matches_null_share(levels, m_final, u, lam_blocked, null_share)
         family = {"pairs": int(plan["n_family"]),
-                  "cells": fit_family(fam_lv, m_final, u, null_share, prior, all_pairs,
+                  "cells": fit_family(fam_lv, m_final, u, null_share, null_share_m, prior, all_pairs,
                                       float(matching.get("family_noise_sigmas", DEFAULT_NOISE_SIGMAS)),
                                       _level_caps(matching))}
     training = {

@@ -7,8 +7,8 @@ such people is a property of the data, so it is measured, not assumed:
 
 * a *cell* is a joint pattern: surname exact, given name close / initial / similar / different
   (or exact, when the birth dates are far apart or missing: father and son), birth date
-  exact / near (a typo) / far / missing, address same (exact or fuzzy) / postal (same postal
-  code) / other / missing — and birth date exact or address same or postal (the patterns
+  exact / near (a typo) / far / missing, address same / fuzzy / postal (same postal code) /
+  other / missing — and birth date exact or address same, fuzzy or postal (the patterns
   relatives share);
 * every pair of records in a cell agrees on the surname and on the birth date or the address,
   so blocking on (surname, birth date) and (surname, address) finds all of them: ``N_c``;
@@ -40,7 +40,7 @@ FAMILY_BLOCKING_RULES: list[dict] = [
 FIRST_GROUPS = {"exact": "exact", "close": "close", "initial": "initial", "similar": "similar", "different": "different"}
 DOB_GROUPS = {"exact": "exact", "day_month_swapped": "near", "one_char": "near", "same_year": "far",
               "different": "far", "years_apart": "far", "null": "null"}
-ADDRESS_GROUPS = {"exact": "same", "fuzzy": "same", "same_postal": "postal", "same_city": "other",
+ADDRESS_GROUPS = {"exact": "same", "fuzzy": "fuzzy", "same_postal": "postal", "same_city": "other",
                   "different": "other", "null": "null"}
 DEFAULT_NOISE_SIGMAS = 3.0
 
@@ -50,8 +50,8 @@ _F, _L, _D, _A = (FEATURE_NAMES.index(f) for f in ("first_name", "last_name", "b
 def _is_cell(first: str, dob: str, address: str) -> bool:
     """A look-alike pattern: birth date or address shared; with the same given name only when
     the birth dates differ or one is missing (father and son, not a duplicate)."""
-    shared = dob == "exact" or address in ("same", "postal")
-    return shared and (first != "exact" or (dob in ("far", "null") and address in ("same", "postal")))
+    shared = dob == "exact" or address in ("same", "fuzzy", "postal")
+    return shared and (first != "exact" or (dob in ("far", "null") and address in ("same", "fuzzy", "postal")))
 
 
 def cell_names() -> list[str]:
@@ -99,7 +99,8 @@ def _mass(feature: str, groups: dict[str, str], group: str, probs, null_share: f
     return (1.0 - null_share) * float(sum(p for lab, p in zip(labels, probs) if groups.get(lab) == group))
 
 
-def fit_family(levels: np.ndarray, m: dict, u: dict, null_share: dict[str, float], prior: float,
+def fit_family(levels: np.ndarray, m: dict, u: dict, null_share: dict[str, float], null_share_m: dict[str, float],
+               prior: float,
                possible_pairs: float, noise_sigmas: float = DEFAULT_NOISE_SIGMAS,
                weight_max: dict | None = None, iterations: int = 50) -> dict:
     """Per cell: pairs found, matches expected, look-alikes, and the weight adjustment (<= 0).
@@ -115,7 +116,7 @@ def fit_family(levels: np.ndarray, m: dict, u: dict, null_share: dict[str, float
         fg, dg, ag = cell.split("/")
         parts = [("first_name", FIRST_GROUPS, fg), ("last_name", {"exact": "exact"}, "exact"),
                  ("birth_date", DOB_GROUPS, dg), ("address", ADDRESS_GROUPS, ag)]
-        m_c = math.prod(_mass(f, g, x, m[f], null_share.get(f, 0.0)) for f, g, x in parts)
+        m_c = math.prod(_mass(f, g, x, m[f], null_share_m.get(f, 0.0)) for f, g, x in parts)
         u_c = math.prod(_mass(f, g, x, u[f], null_share.get(f, 0.0)) for f, g, x in parts)
         w = other[cells == cell]
         e_c = prior * possible_pairs * m_c
@@ -131,6 +132,24 @@ def fit_family(levels: np.ndarray, m: dict, u: dict, null_share: dict[str, float
             out[cell] = {"pairs": int(len(w)), "expected_matches": round(e_c, 2), "look_alikes": round(looks, 2),
                          "found": bool(found), "adjustment": round(adjustment, 4)}
     return out
+
+
+def matches_null_share(levels: np.ndarray, m: dict, u: dict, lam: float, fallback: dict[str, float]) -> dict[str, float]:
+    """Per feature, how often a true match has it missing: the candidates' null share weighted
+    by their match posterior (missing values need not be as common among matches as among
+    random pairs — a source without birth dates holds relatives as often as duplicates)."""
+    if not len(levels) or not 0 < lam < 1:
+        return dict(fallback)
+    logit = np.full(len(levels), math.log(lam / (1 - lam)))
+    for k, feature in enumerate(FEATURE_NAMES):
+        table = np.zeros(len(FEATURES[feature]))
+        table[1:] = np.log(np.asarray(m[feature], float) / np.asarray(u[feature], float))
+        logit += table[levels[:, k]]
+    post = 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
+    total = float(post.sum())
+    if total < 1.0:
+        return dict(fallback)
+    return {f: float((post * (levels[:, k] == 0)).sum() / total) for k, f in enumerate(FEATURE_NAMES)}
 
 
 def _look_alikes(w: np.ndarray, expected_matches: float, iterations: int) -> float:
@@ -151,7 +170,8 @@ def _look_alikes(w: np.ndarray, expected_matches: float, iterations: int) -> flo
 
 
 def _other_weights(levels: np.ndarray, m: dict, u: dict, weight_max: dict) -> np.ndarray:
-    """Per pair, the summed weight log2(m/u) of the features a cell does not cover."""
+    """Per pair, the summed weight log2(m/u) of the personal features a cell does not cover
+    (e-mail, mobile, national id, gender, suffix)."""
     total = np.zeros(len(levels))
     for k, feature in enumerate(FEATURE_NAMES):
         if feature in ("first_name", "last_name", "birth_date", "address"):
@@ -162,6 +182,8 @@ def _other_weights(levels: np.ndarray, m: dict, u: dict, weight_max: dict) -> np
             if label in FEATURES[feature]:
                 i = FEATURES[feature].index(label)
                 table[i] = min(table[i], float(cap))
+        if feature == "phone":  # a shared landline is the household's, like the address: no evidence here
+            table[FEATURES["phone"].index("landline_exact")] = 0.0
         total += table[levels[:, k]]
     return total
 
@@ -183,7 +205,7 @@ def family_adjustment(levels: np.ndarray, model: dict) -> np.ndarray:
 # which look-alike cells switch a "learned" cluster guard on (pipeline/cluster.py)
 GUARD_CELLS = {
     "twins": lambda f, d, a: f != "exact" and d == "exact",
-    "household": lambda f, d, a: f != "exact" and d in ("far", "null") and a in ("same", "postal"),
+    "household": lambda f, d, a: f != "exact" and d in ("far", "null") and a in ("same", "fuzzy", "postal"),
     "birth_date": lambda f, d, a: d == "far",
 }
 GUARD_CELLS["gender"] = lambda f, d, a: GUARD_CELLS["twins"](f, d, a) or GUARD_CELLS["household"](f, d, a)

@@ -322,7 +322,15 @@ def score_levels(
         per_feature[feature] = w
     correct_correlated(levels, per_feature, matching)
     family = family_adjustment(levels, model)
-    if family.any():  # look-alikes (family.py): shown on the given name, where the pattern turns
+    if family.any():  # look-alikes (family.py): shown on the given name, where the pattern turns;
+        # a rare surname or address is no extra evidence among relatives: their TF bonus is dropped
+        hit = family < 0
+        for feature in ("last_name", "address"):
+            k = FEATURE_NAMES.index(feature)
+            base = tables[feature][levels[hit, k]]
+            w = per_feature[feature].copy()
+            w[hit] = np.minimum(w[hit], np.maximum(base, 0.0))
+            per_feature[feature] = w
         per_feature["first_name"] = per_feature["first_name"] + family
     for feature in FEATURE_NAMES:
         total += per_feature[feature]
