@@ -694,3 +694,70 @@ def test_prepare_columns_cleans_and_codes_each_value():
     assert cols["birth_date_swapped#"][0] == cols["birth_date_std#"][1]  # one code space: swap is an equality test
     assert cols["birth_year"].tolist() == [1980, 1980, -1]
     assert cols["first_name_key#"][2] == cols["last_name_key#"][0]  # swapped names share codes
+
+
+# ------------------------------------------------------------------ what the model knows it learnt (issue 12)
+
+
+def test_a_two_row_first_run_uses_neutral_priors_and_is_never_reused():
+    """Two rows cannot teach anything: the model says so, weights are the documented neutral
+    priors (not 0.00), and a later run on real data retrains instead of reusing it."""
+    from crmclean.link.model import model_summary, neutral_u, reuse_verdict
+
+    two = pd.DataFrame([person("a|1", "anna", "berg", email_key="anna@x.com"),
+                        person("b|1", "anna", "berg", email_key="anna@x.com")], columns=STD_COLUMNS)
+    res = link(two, R(), workers=1)
+    training = res.model["training"]
+    assert not training["trained"] and "only 2 records" in training["why"]
+    summary = model_summary(res.model)
+    assert not summary["trained"] and summary["mode"] == "trained"
+    exact = summary["features"]["email"][0]
+    assert exact["level"] == "exact" and exact["weight"] > 5  # log2(0.85 / 0.01), not 0
+    assert np.allclose(res.model["comparisons"]["email"]["u"], neutral_u("email"))
+    assert reuse_verdict(res.model, 1000, {}) == "the saved model was not trained (too little data then)"
+    one = link(two.iloc[:1], R(), workers=1)
+    assert len(one.pairs) == 0 and not one.model["training"]["trained"]
+
+
+def test_model_reuse_needs_the_same_shape_and_size(data, linked):
+    """Reused only for data of the same shape and size: other thresholds or much more data retrain."""
+    from crmclean.link.model import model_summary, reuse_verdict
+
+    model, n = linked.model, len(data[0])
+    assert model["training"]["trained"] and model["usage"]["mode"] == "trained"
+    assert reuse_verdict(model, n, {}) == ""
+    assert "grew" in reuse_verdict(model, 3 * n, {})
+    assert reuse_verdict(model, 3 * n, {"training_minimum": {"growth_factor": 5}}) == ""
+    assert reuse_verdict(model, n, {"comparison": {"jw_high": 0.95}}) == "the comparison thresholds changed"
+    again = link(data[0], R(), model=model, workers=1)
+    assert again.model["usage"]["mode"] == "reused"
+    grown = pd.concat([data[0]] + [data[0].assign(record_key=f"{c}" + data[0]["record_key"]) for c in "xy"],
+                      ignore_index=True)
+    retrained = link(grown, R(), model=model, workers=1)
+    assert retrained.model["usage"]["mode"] == "trained" and "grew" in retrained.model["usage"]["why"]
+    summary = model_summary(model)
+    assert {"level", "m", "u", "weight"} <= set(summary["features"]["first_name"][0])
+    assert summary["records"] == n and summary["candidate_pairs"] > 0
+
+
+def test_junk_names_never_merge():
+    """A file whose every name is the same junk and nothing else: the run finishes, nothing merges."""
+    rows = [person(f"j|{k:03d}", "test", "test", city_std="springfield") for k in range(120)]
+    res = link(pd.DataFrame(rows, columns=STD_COLUMNS), R(), workers=1)
+    assert (res.pairs["decision"] != "match").all()
+
+
+def test_a_column_that_is_one_value_learns_no_weight(data):
+    """Gender 99 % one value: its agreement is worth about nothing, and linking is unchanged."""
+    frame = data[0].copy()
+    frame["gender_std"] = "F"
+    frame.loc[frame.index[:5], "gender_std"] = "M"
+    res = link(frame, R(), workers=1)
+    same = dict(zip(res.model["comparisons"]["gender"]["levels"], res.model["comparisons"]["gender"]["u"]))["same"]
+    assert same > 0.95
+    from crmclean.link.model import model_summary
+
+    summary = {r["level"]: r["weight"] for r in model_summary(res.model)["features"]["gender"]}
+    assert abs(summary["same"]) < 0.2
+    f1 = len(_pairset(res.pairs) & data[1]) / len(data[1])
+    assert f1 > 0.9
