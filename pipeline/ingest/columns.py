@@ -135,8 +135,9 @@ def is_unique_id_column(values: list[str]) -> bool:
 
 
 def is_categorical(values: list[str]) -> bool:
-    """Short values, more than one of them, not unique per row, not 99 % one value."""
-    present = [v.strip() for v in values if v and v.strip()]
+    """Short values, more than one of them, not unique per row, not 99 % one value (compared
+    as the matcher will: NFKC, casefolded, spaces collapsed)."""
+    present = [" ".join(unicodedata.normalize("NFKC", v).casefold().split()) for v in values if v and v.strip()]
     if len(present) < 2:
         return False
     counts: dict[str, int] = {}
