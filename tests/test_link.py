@@ -483,7 +483,7 @@ def test_twins_with_similar_given_names_do_not_merge(data):
     """Daniel/Danielle (Jaro-Winkler 0.95) and Jian/Jianyang (0.90): same surname, birth date,
     address and landline, each their own e-mail and mobile, in data that holds such twins:
     the look-alike cells learn how often non-matches share all that, and the pairs stay apart.
-    The same Daniel with a typo in his given name and his own mobile still merges."""
+    The same Daniel with a typo in his given name and his own e-mail and mobile still merges."""
     home = dict(address_std="17 elm street", city_std="springfield", postal_code_std="62704",
                 landline_std="+12175550123", birth_date_std="1990-06-01")
     rows = [
@@ -491,8 +491,8 @@ def test_twins_with_similar_given_names_do_not_merge(data):
         person("t|2", "danielle", "quimby", email_key="danielle.q@example.com", mobile_std="+12175550002", **home),
         person("t|3", "jian", "ouyang", mobile_std="+8613800000003", **home),
         person("t|4", "jianyang", "ouyang", email_key="jy.ouyang@example.com", mobile_std="+8613800000004", **home),
-        # the same Daniel again with a typo in his given name: his mobile is shared, so it merges
-        person("t|5", "daneil", "quimby", mobile_std="+12175550001", **home),
+        # the same Daniel again with a typo in his given name: his e-mail and mobile are shared, so it merges
+        person("t|5", "daneil", "quimby", email_key="dq90@example.com", mobile_std="+12175550001", **home),
     ]
     frame = pd.concat([data[0], look_alikes(), pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
     res = link(frame, R(thresholds={"match": 0.99, "review": 0.0001}), workers=1)

@@ -370,6 +370,7 @@ def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching):
         if not feats:
             continue
         m, lam, it = run_em(lv, u, max_iter=max_iter, features=feats, m_start=_em_start(matching, feats))
+        m = _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need)
         for f in feats:
             if (lv[:, FEATURE_NAMES.index(f)] > 0).sum() >= need:
                 estimates[f].append(m[f])
@@ -377,6 +378,24 @@ def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching):
                          "estimated": feats})
     m_final = {f: np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f) for f in FEATURE_NAMES}
     return m_final, sessions, [f for f in FEATURE_NAMES if estimates[f]]
+
+
+def _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need):
+    """m of the given name re-estimated on the session's pairs whose surnames are not the same:
+    twins and siblings share the surname, so among same-surname pairs EM takes them for
+    duplicates with a changed given name and m(different) absorbs them. A true duplicate's
+    given-name error does not depend on its surname, so pairs with other surnames (typos,
+    marriage, strangers) estimate it without relatives."""
+    if "first_name" not in feats or "last_name" not in feats:
+        return m
+    other = lv[:, FEATURE_NAMES.index("last_name")] != FEATURES["last_name"].index("exact")
+    sub = lv[other]
+    if (sub[:, FEATURE_NAMES.index("first_name")] > 0).sum() < need:
+        return m
+    m_other, lam, _ = run_em(sub, u, max_iter=max_iter, features=feats, m_start=m)
+    if lam * len(sub) < need:  # too few duplicates with another surname to learn from
+        return m
+    return {**m, "first_name": m_other["first_name"]}
 
 
 def _em_start(matching: dict, feats: list[str]) -> dict | None:

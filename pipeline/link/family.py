@@ -10,8 +10,9 @@ such people is a property of the data, so it is measured, not assumed:
   exact / near (a typo) / far / missing, address same / fuzzy / postal (same postal code) /
   other / missing — and birth date exact or address same, fuzzy or postal (the patterns
   relatives share);
-* every pair of records in a cell agrees on the surname and on the birth date or the address,
-  so blocking on (surname, birth date) and (surname, address) finds all of them: ``N_c``;
+* every pair of records in a cell agrees on the surname and on the birth date, the address or
+  the postal code, so blocking on (surname, birth date), (surname, address) and (surname, postal
+  code) finds all of them (a fuzzy address without a shared postal code aside): ``N_c``;
 * true matches in the cell are expected ``E_c = expected matches × m_c`` (m of the four
   features, which EM learnt; errors in true duplicates are independent);
 * what is left, ``N_c − E_c``, are non-matching look-alikes: their joint rate among all pairs
@@ -35,6 +36,7 @@ from .compare import FEATURE_NAMES, FEATURES
 FAMILY_BLOCKING_RULES: list[dict] = [
     {"name": "family_dob", "columns": ["last_name_key", "birth_date_std"]},
     {"name": "family_address", "columns": ["last_name_key", "address_std"]},
+    {"name": "family_postal", "columns": ["last_name_key", "postal_code_std"]},
 ]
 # the four features a cell covers and their level groups (level label -> group)
 FIRST_GROUPS = {"exact": "exact", "close": "close", "initial": "initial", "similar": "similar", "different": "different"}
@@ -211,11 +213,19 @@ GUARD_CELLS = {
 GUARD_CELLS["gender"] = lambda f, d, a: GUARD_CELLS["twins"](f, d, a) or GUARD_CELLS["household"](f, d, a)
 
 
-def learned_guards(model: dict | None) -> dict[str, bool] | None:
-    """Per family guard: did training find look-alikes of that kind in this data (None: no
-    model, or one trained before look-alike cells existed)?"""
+GUARD_MIN_SHARE = 0.01  # look-alikes of a kind per record that switch its guard on
+
+
+def learned_guards(model: dict | None, min_share: float = GUARD_MIN_SHARE) -> dict[str, bool] | None:
+    """Per family guard: did training find look-alikes of that kind in this data — beyond noise
+    and at least ``min_share`` of the records (a handful of odd pairs in FEBRL is not a
+    population of twins)? None: no model, or one trained before look-alike cells existed."""
     cells = (model or {}).get("family", {}).get("cells") if isinstance(model, dict) else None
     if cells is None:
         return None
-    return {guard: any(info.get("found") for cell, info in cells.items() if test(*cell.split("/")))
-            for guard, test in GUARD_CELLS.items()}
+    records = float((model.get("training") or {}).get("records") or 0)
+    out = {}
+    for guard, test in GUARD_CELLS.items():
+        found = [info for cell, info in cells.items() if test(*cell.split("/")) and info.get("found")]
+        out[guard] = bool(found) and sum(i.get("look_alikes", 0.0) for i in found) >= min_share * records
+    return out
