@@ -213,13 +213,15 @@ GUARD_CELLS = {
 GUARD_CELLS["gender"] = lambda f, d, a: GUARD_CELLS["twins"](f, d, a) or GUARD_CELLS["household"](f, d, a)
 
 
-GUARD_MIN_SHARE = 0.01  # look-alikes of a kind per record that switch its guard on
+GUARD_MIN_SHARE = 0.02  # look-alikes of a kind per record that switch its guard on
+GUARD_MIN_BITS = 1.0  # ... or a look-alike adjustment of at least this many bits
 
 
 def learned_guards(model: dict | None, min_share: float = GUARD_MIN_SHARE) -> dict[str, bool] | None:
-    """Per family guard: did training find look-alikes of that kind in this data — beyond noise
-    and at least ``min_share`` of the records (a handful of odd pairs in FEBRL is not a
-    population of twins)? None: no model, or one trained before look-alike cells existed."""
+    """Per family guard: did training find look-alikes of that kind in this data — beyond noise,
+    and either more than independence predicts (the cell's weight was lowered) or at least
+    ``min_share`` of the records (a handful of odd pairs in FEBRL is not a population of
+    households)? None: no model, or one trained before look-alike cells existed."""
     cells = (model or {}).get("family", {}).get("cells") if isinstance(model, dict) else None
     if cells is None:
         return None
@@ -227,5 +229,8 @@ def learned_guards(model: dict | None, min_share: float = GUARD_MIN_SHARE) -> di
     out = {}
     for guard, test in GUARD_CELLS.items():
         found = [info for cell, info in cells.items() if test(*cell.split("/")) and info.get("found")]
-        out[guard] = bool(found) and sum(i.get("look_alikes", 0.0) for i in found) >= min_share * records
+        # look-alikes beyond what independence predicts (by more than a bit: coincidences of a
+        # common surname in one postcode are not a family)
+        lowered = any(i.get("adjustment", 0.0) < -GUARD_MIN_BITS for i in found)
+        out[guard] = lowered or (bool(found) and sum(i.get("look_alikes", 0.0) for i in found) >= min_share * records)
     return out
