@@ -446,7 +446,8 @@ def test_name_and_address_alone_never_auto_merge(data):
 
 
 def test_hard_constraints_and_user_caps_lower_decisions_whatever_the_score():
-    """Only facts are constraints by default (Jr vs Sr); a user's cap in the same form works too."""
+    """Only facts are constraints by default (Jr vs Sr; birth dates decades apart with no shared
+    personal identifier); a user's cap in the same form works too."""
     from crmclean.link import _caps, decide
 
     code = {f: {lab: i for i, lab in enumerate(FEATURES[f])} for f in FEATURES}
@@ -463,13 +464,15 @@ def test_hard_constraints_and_user_caps_lower_decisions_whatever_the_score():
         row(first_name="different", last_name="exact", birth_date="exact", phone="mobile_exact"),
         row(first_name="close", last_name="exact", birth_date="exact", address="exact", phone="landline_exact"),
     ])
-    assert [c["name"] for c in DEFAULT_HARD_CONSTRAINTS] == ["generation_conflict"]
-    rank, cap = decide(np.full(4, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps({}))
-    assert rank.tolist() == [2, 0, 2, 2]
-    assert cap.tolist() == ["", "generation_conflict", "", ""]
+    levels = np.vstack([levels, row(first_name="exact", last_name="exact", birth_date="years_apart", address="exact"),
+                        row(first_name="exact", last_name="exact", birth_date="years_apart", national_id="exact")])
+    assert [c["name"] for c in DEFAULT_HARD_CONSTRAINTS] == ["generation_conflict", "birth_dates_decades_apart"]
+    rank, cap = decide(np.full(6, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps({}))
+    assert rank.tolist() == [2, 0, 2, 2, 1, 2]  # decades apart: review, unless a national id is shared
+    assert cap.tolist() == ["", "generation_conflict", "", "", "birth_dates_decades_apart", ""]
     mine = {"caps": [{"name": "mine", "when": {"first_name": ["different"]}, "decision": "review"}]}
-    rank, cap = decide(np.full(4, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps(mine))
-    assert rank.tolist() == [2, 0, 1, 2] and cap.tolist() == ["", "generation_conflict", "mine", ""]
+    rank, cap = decide(np.full(6, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps(mine))
+    assert rank.tolist() == [2, 0, 1, 2, 1, 2] and cap.tolist()[:4] == ["", "generation_conflict", "mine", ""]
 
 
 # ------------------------------------------------------------------ hard cases (issue 4)

@@ -72,9 +72,16 @@ DEFAULT_U_SAMPLE = 500_000
 DEFAULT_HARD_CONSTRAINTS: list[dict] = [
     # Jr vs Sr (or II vs III): two generations sharing name, address and phone.
     {"name": "generation_conflict", "when": {"suffix": ["conflict"]}, "decision": "non_match"},
+    # Birth dates a decade or more apart (not one typo: one digit, neighbours swapped, day/month
+    # swapped) are two generations — unless a personal identifier is shared: typed data (FEBRL)
+    # turns a year into another decade in true duplicates that keep their national id.
+    {
+        "name": "birth_dates_decades_apart",
+        "when": {"birth_date": ["years_apart"], "national_id": ["null", "one_edit", "different"],
+                 "email": ["null", "fuzzy_local", "different"], "phone": ["null", "landline_exact", "different"]},
+        "decision": "review",
+    },
 ]
-# Birth dates decades apart are NOT a default constraint: typed data (FEBRL) corrupts a year into
-# another decade in true duplicates; the years_apart level's weight is learnt instead.
 # user caps (rules/matching.yaml `caps`): none by default
 DEFAULT_CAPS: list[dict] = []
 DECISION_RANK = {"non_match": 0, "review": 1, "match": 2}
