@@ -727,17 +727,18 @@ def test_model_reuse_needs_the_same_shape_and_size(data, linked):
     from crmclean.link.model import model_summary, reuse_verdict
 
     model, n = linked.model, len(data[0])
-    assert model["training"]["trained"] and model["usage"]["mode"] == "trained"
+    assert model["training"]["trained"] and linked.usage["mode"] == "trained" and "usage" not in model
     assert reuse_verdict(model, n, {}) == ""
     assert "grew" in reuse_verdict(model, 3 * n, {})
     assert reuse_verdict(model, 3 * n, {"training_minimum": {"growth_factor": 5}}) == ""
     assert reuse_verdict(model, n, {"comparison": {"jw_high": 0.95}}) == "the comparison thresholds changed"
     again = link(data[0], R(), model=model, workers=1)
-    assert again.model["usage"]["mode"] == "reused"
+    assert again.usage["mode"] == "reused" and again.model["created"] == model["created"]
     grown = pd.concat([data[0]] + [data[0].assign(record_key=f"{c}" + data[0]["record_key"]) for c in "xy"],
                       ignore_index=True)
     retrained = link(grown, R(), model=model, workers=1)
-    assert retrained.model["usage"]["mode"] == "trained" and "grew" in retrained.model["usage"]["why"]
+    assert retrained.usage["mode"] == "trained" and "grew" in retrained.usage["why"]
+    assert model_summary(retrained.model, retrained.usage)["why"] == retrained.usage["why"]
     summary = model_summary(model)
     assert {"level", "m", "u", "weight"} <= set(summary["features"]["first_name"][0])
     assert summary["records"] == n and summary["candidate_pairs"] > 0

@@ -97,6 +97,8 @@ class LinkResult:
     model: dict
     blocking_summary: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step, for the run report
+    # mode (trained / reused), why, records: model_summary(model, usage) for the terminal and report
+    usage: dict = field(default_factory=dict)
 
 
 class _Laps(dict):
@@ -710,9 +712,10 @@ def link(
             cand = block(cols, matching, is_new, pool.run_rules if parallel else None)
         laps.lap("block")
         result = _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps)
-        result.model["usage"] = {"mode": "reused" if model is not None else "trained",
-                                 "why": "the saved model fits this data" if model is not None else verdict,
-                                 "records": int(n)}
+        # how the model came to be, beside it (not in it: a reused model is saved unchanged)
+        result.usage = {"mode": "reused" if model is not None else "trained",
+                        "why": "the saved model fits this data" if model is not None else verdict,
+                        "records": int(n)}
     finally:
         pool.close()
     laps.lap("score")

@@ -230,10 +230,12 @@ def reuse_verdict(model: dict | None, records: int, matching: dict | None) -> st
     return ""
 
 
-def model_summary(model: dict) -> dict:
-    """What the model learnt, for the terminal and the report: how it was made and, per
-    feature and level, m, u and the weight log2(m/u)."""
+def model_summary(model: dict, usage: dict | None = None) -> dict:
+    """What the model learnt, for the terminal and the report: how it was made (``usage``:
+    LinkResult.usage, trained or reused and why) and, per feature and level, m, u and the
+    weight log2(m/u)."""
     training = model.get("training") or {}
+    usage = usage or {}
     features = {}
     for feature, c in (model.get("comparisons") or {}).items():
         features[feature] = [
@@ -242,8 +244,9 @@ def model_summary(model: dict) -> dict:
         ]
     cells = (model.get("family") or {}).get("cells") or {}
     return {
-        "mode": training.get("mode", "trained"),
-        "why": training.get("why", ""),
+        "mode": usage.get("mode", "trained"),
+        "why": usage.get("why") or training.get("why", ""),
+        "training_why": training.get("why", ""),
         "trained": bool(training.get("trained", training.get("method") == "supervised")),
         "records": training.get("records"),
         "candidate_pairs": training.get("blocked_pairs"),
