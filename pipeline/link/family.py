@@ -39,11 +39,30 @@ FAMILY_BLOCKING_RULES: list[dict] = [
     {"name": "family_postal", "columns": ["last_name_key", "postal_code_std"]},
 ]
 # the four features a cell covers and their level groups (level label -> group)
-FIRST_GROUPS = {"exact": "exact", "close": "close", "initial": "initial", "similar": "similar", "different": "different"}
-DOB_GROUPS = {"exact": "exact", "day_month_swapped": "near", "one_char": "near", "same_year": "far",
-              "different": "far", "years_apart": "far", "null": "null"}
-ADDRESS_GROUPS = {"exact": "same", "fuzzy": "fuzzy", "same_postal": "postal", "same_city": "other",
-                  "different": "other", "null": "null"}
+FIRST_GROUPS = {
+    "exact": "exact",
+    "close": "close",
+    "initial": "initial",
+    "similar": "similar",
+    "different": "different",
+}
+DOB_GROUPS = {
+    "exact": "exact",
+    "day_month_swapped": "near",
+    "one_char": "near",
+    "same_year": "far",
+    "different": "far",
+    "years_apart": "far",
+    "null": "null",
+}
+ADDRESS_GROUPS = {
+    "exact": "same",
+    "fuzzy": "fuzzy",
+    "same_postal": "postal",
+    "same_city": "other",
+    "different": "other",
+    "null": "null",
+}
 DEFAULT_NOISE_SIGMAS = 3.0
 
 _F, _L, _D, _A = (FEATURE_NAMES.index(f) for f in ("first_name", "last_name", "birth_date", "address"))
@@ -79,9 +98,10 @@ def cells_of(levels: np.ndarray) -> np.ndarray:
     out = np.full(n, "", dtype=object)
     if not n:
         return out
-    (f, fn), (d, dn), (a, an) = (_group_codes(x, g) for x, g in (("first_name", FIRST_GROUPS),
-                                                                   ("birth_date", DOB_GROUPS),
-                                                                   ("address", ADDRESS_GROUPS)))
+    (f, fn), (d, dn), (a, an) = (
+        _group_codes(x, g)
+        for x, g in (("first_name", FIRST_GROUPS), ("birth_date", DOB_GROUPS), ("address", ADDRESS_GROUPS))
+    )
     fc, dc, ac = f[levels[:, _F]], d[levels[:, _D]], a[levels[:, _A]]
     allowed = np.array([_is_cell(x, y, z) for x in fn for y in dn for z in an], dtype=bool)
     code = (fc * len(dn) + dc) * len(an) + ac
@@ -101,10 +121,18 @@ def _mass(feature: str, groups: dict[str, str], group: str, probs, null_share: f
     return (1.0 - null_share) * float(sum(p for lab, p in zip(labels, probs) if groups.get(lab) == group))
 
 
-def fit_family(levels: np.ndarray, m: dict, u: dict, null_share: dict[str, float], null_share_m: dict[str, float],
-               prior: float,
-               possible_pairs: float, noise_sigmas: float = DEFAULT_NOISE_SIGMAS,
-               weight_max: dict | None = None, iterations: int = 50) -> dict:
+def fit_family(
+    levels: np.ndarray,
+    m: dict,
+    u: dict,
+    null_share: dict[str, float],
+    null_share_m: dict[str, float],
+    prior: float,
+    possible_pairs: float,
+    noise_sigmas: float = DEFAULT_NOISE_SIGMAS,
+    weight_max: dict | None = None,
+    iterations: int = 50,
+) -> dict:
     """Per cell: pairs found, matches expected, look-alikes, and the weight adjustment (<= 0).
 
     The look-alikes of a cell are estimated by EM over its pairs with the features outside the
@@ -116,8 +144,12 @@ def fit_family(levels: np.ndarray, m: dict, u: dict, null_share: dict[str, float
     out = {}
     for cell in cell_names():
         fg, dg, ag = cell.split("/")
-        parts = [("first_name", FIRST_GROUPS, fg), ("last_name", {"exact": "exact"}, "exact"),
-                 ("birth_date", DOB_GROUPS, dg), ("address", ADDRESS_GROUPS, ag)]
+        parts = [
+            ("first_name", FIRST_GROUPS, fg),
+            ("last_name", {"exact": "exact"}, "exact"),
+            ("birth_date", DOB_GROUPS, dg),
+            ("address", ADDRESS_GROUPS, ag),
+        ]
         m_c = math.prod(_mass(f, g, x, m[f], null_share_m.get(f, 0.0)) for f, g, x in parts)
         u_c = math.prod(_mass(f, g, x, u[f], null_share.get(f, 0.0)) for f, g, x in parts)
         w = other[cells == cell]
@@ -131,12 +163,19 @@ def fit_family(levels: np.ndarray, m: dict, u: dict, null_share: dict[str, float
             adjustment = min(0.0, math.log2(u_c * (1 - prior) * possible_pairs / looks))
         found = looks > noise_sigmas * math.sqrt(max(looks + blind * e_c, 1.0))
         if len(w) or adjustment:
-            out[cell] = {"pairs": int(len(w)), "expected_matches": round(e_c, 2), "look_alikes": round(looks, 2),
-                         "found": bool(found), "adjustment": round(adjustment, 4)}
+            out[cell] = {
+                "pairs": int(len(w)),
+                "expected_matches": round(e_c, 2),
+                "look_alikes": round(looks, 2),
+                "found": bool(found),
+                "adjustment": round(adjustment, 4),
+            }
     return out
 
 
-def matches_null_share(levels: np.ndarray, m: dict, u: dict, lam: float, fallback: dict[str, float]) -> dict[str, float]:
+def matches_null_share(
+    levels: np.ndarray, m: dict, u: dict, lam: float, fallback: dict[str, float]
+) -> dict[str, float]:
     """Per feature, how often a true match has it missing: the candidates' null share weighted
     by their match posterior (missing values need not be as common among matches as among
     random pairs — a source without birth dates holds relatives as often as duplicates)."""
