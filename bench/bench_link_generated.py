@@ -59,6 +59,12 @@ def evaluate(std: pd.DataFrame, truth: pd.DataFrame, rules=None) -> dict:
         if entity[p[0]] != entity[p[1]]
     }
     merged = sum(1 for a, b in hard if clusters.get(a) == clusters.get(b))
+    scenario = dict(zip(truth["record_key"], truth["scenario"])) if "scenario" in truth.columns else {}
+    per_kind: dict[str, list[int]] = {}
+    for a, b in hard:
+        count = per_kind.setdefault(str(scenario.get(a, "?")), [0, 0])
+        count[0] += 1
+        count[1] += clusters.get(a) == clusters.get(b)
     scores.update(
         records=len(std),
         candidates=int(res.blocking_summary.iloc[-1]["pairs"]),
@@ -67,6 +73,7 @@ def evaluate(std: pd.DataFrame, truth: pd.DataFrame, rules=None) -> dict:
         hard_negative_merged=merged,
         hard_negative_merge_rate=merged / len(hard) if hard else 0.0,
         link_seconds=round(seconds, 1),
+        **{f"false_merge_{k}": c[1] / c[0] for k, c in sorted(per_kind.items())},
     )
     return scores, res
 

@@ -40,15 +40,19 @@ DEFAULTS: dict[str, Any] = {
     "guard_max_cluster_size": 2000,
     # memory bound on the all-pairs check: past it, the largest components are checked by edge
     "guard_max_pairs": 10_000_000,
+    # true / false, or "learned": on when link's training found look-alikes of that kind in the
+    # data (link/family.py: twins, households, another generation), off when it found none
     "guards": {
         "suffix": True,  # Jr vs Sr, II vs III
-        "birth_date": True,  # birth dates more than max_birth_gap_years apart
+        "birth_date": "learned",  # birth dates more than max_birth_gap_years apart
         "max_birth_gap_years": 2,
-        "household": True,  # different first names and different known birth dates
-        "twins": True,  # different first names, same known birth date
-        "gender": True,  # different gender and different first names
+        "household": "learned",  # different first names and different known birth dates
+        "twins": "learned",  # different first names, same known birth date
+        "gender": "learned",  # different gender and different first names
         "first_name_alone": False,  # different first names with no birth date to go by
         "first_name_min_similarity": 0.85,  # Jaro-Winkler below this = different first names
+        # true: the guards above (not suffix) only cut chains; two records matched directly stay together
+        "trust_direct_matches": False,
     },
 }
 
@@ -64,6 +68,7 @@ _REASONS = (
     "first_name_conflict",
 )
 _HARD = {"cannot_link", "unmerge"}  # never waived, even by a must-link
+_FACTS = _HARD | {"suffix_conflict"}  # never waived by a shared personal identifier
 
 
 def clustering_settings(rules) -> dict[str, Any]:
@@ -87,10 +92,29 @@ def clustering_settings(rules) -> dict[str, Any]:
             known = ", ".join(DEFAULTS["guards"])
             raise RulesError(where, f"matching.clustering.guards.{key} is not a known guard ({known})")
         default = DEFAULTS["guards"][key]
-        cfg["guards"][key] = bool(value) if isinstance(default, bool) else _number(
-            value, f"matching.clustering.guards.{key}", where
-        )
+        if value == "learned" and key in LEARNABLE_GUARDS:
+            cfg["guards"][key] = "learned"
+        elif isinstance(default, bool) or default == "learned":
+            cfg["guards"][key] = bool(value)
+        else:
+            cfg["guards"][key] = _number(value, f"matching.clustering.guards.{key}", where)
     return cfg
+
+
+LEARNABLE_GUARDS = ("birth_date", "household", "twins", "gender")
+
+
+def resolve_guards(cfg: dict[str, Any], model: dict | None) -> dict[str, Any]:
+    """The guards with every "learned" one decided by the model (on without a model that
+    knows: the safe side)."""
+    from .link.family import learned_guards
+
+    learned = learned_guards(model)
+    guards = dict(cfg["guards"])
+    for key in LEARNABLE_GUARDS:
+        if guards.get(key) == "learned":
+            guards[key] = True if learned is None else bool(learned.get(key, True))
+    return {**cfg, "guards": guards}
 
 
 def _rules_path(rules) -> str:
@@ -108,16 +132,18 @@ def _number(value, name: str, where: str) -> float:
 # public entry point
 
 
-def cluster_records(records, pairs: pd.DataFrame | None, rules, overrides: pd.DataFrame | None) -> pd.DataFrame:
+def cluster_records(records, pairs: pd.DataFrame | None, rules, overrides: pd.DataFrame | None,
+                    model: dict | None = None) -> pd.DataFrame:
     """One row per record: `record_key, cluster, cluster_reason`.
 
     `cluster` labels are the rank of each cluster's smallest record_key, so the same input in
     any row order gives the same labels. `cluster_reason` is `singleton`, `matched`,
     `must_link`, or `split:<conflicts>` (e.g. `split:suffix_conflict`, `split:oversized`).
     `records` is the standardized frame (guards use its `_std`/`_key` columns when present);
-    a bare sequence of record keys also works (then only overrides can split).
+    a bare sequence of record keys also works (then only overrides can split). ``model``: link's
+    model, which decides the "learned" guards (without it they are on).
     """
-    cfg = clustering_settings(rules)
+    cfg = resolve_guards(clustering_settings(rules), model)
     nodes = _node_table(records)
     keys = nodes["record_key"].to_numpy()
     n = len(keys)
@@ -125,7 +151,7 @@ def cluster_records(records, pairs: pd.DataFrame | None, rules, overrides: pd.Da
         return pd.DataFrame({"record_key": pd.Series(dtype=object), "cluster": pd.Series(dtype="int64"),
                              "cluster_reason": pd.Series(dtype=object)})
 
-    ei, ej, w, p, must = _edges(pairs, overrides, keys)
+    ei, ej, w, p, must, ident = _edges(pairs, overrides, keys)
     hard_i, hard_j, hard_kind = _hard_pairs(overrides, keys)
 
     reason_bits = np.zeros(n, np.int64)  # per node: why its cluster was cut (see _BIT)
@@ -136,7 +162,7 @@ def cluster_records(records, pairs: pd.DataFrame | None, rules, overrides: pd.Da
         touch = (np.isin(ei, alone) | np.isin(ej, alone)) & ~must
         touched = np.unique(np.concatenate([ei[touch], ej[touch]]))
         reason_bits[touched[np.isin(touched, alone)]] |= _BIT["unmerge"]
-        ei, ej, w, p, must = ei[~touch], ej[~touch], w[~touch], p[~touch], must[~touch]
+        ei, ej, w, p, must, ident = ei[~touch], ej[~touch], w[~touch], p[~touch], must[~touch], ident[~touch]
 
     comp = _components(n, ei, ej)
 
@@ -148,7 +174,7 @@ def cluster_records(records, pairs: pd.DataFrame | None, rules, overrides: pd.Da
         big_nodes = np.flatnonzero(sizes[comp] > cfg["max_cluster_size"])
         if weak.any():
             keep = ~weak
-            ei, ej, w, p, must = ei[keep], ej[keep], w[keep], p[keep], must[keep]
+            ei, ej, w, p, must, ident = ei[keep], ej[keep], w[keep], p[keep], must[keep], ident[keep]
             old = comp
             comp = _components(n, ei, ej)
             # only report components that really fell apart
@@ -163,6 +189,13 @@ def cluster_records(records, pairs: pd.DataFrame | None, rules, overrides: pd.Da
         mcomp = _components(n, ei[must], ej[must])
         hard = np.isin(creason, list(_HARD))
         waive = (mcomp[ca] == mcomp[cb]) & ~hard
+        # two records linked directly by a shared personal identifier (the same mailbox and
+        # mobile, or national id) — or, with trust_direct_matches, matched directly at all —
+        # stay together unless a fact says otherwise (suffix, a person's cannot-link)
+        direct = ~must & (ident | bool(cfg["guards"].get("trust_direct_matches", False)))
+        if direct.any():
+            facts = np.isin(creason, list(_FACTS))
+            waive |= ~facts & np.isin(np.minimum(ca, cb) * n + np.maximum(ca, cb), ei[direct] * n + ej[direct])
         ca, cb, creason = ca[~waive], cb[~waive], creason[~waive]
 
     if len(ca):
@@ -208,7 +241,7 @@ def _edges(pairs, overrides, keys):
     """Match edges plus must-links, as i < j node pairs, one edge per pair (strongest kept)."""
     ei = ej = np.zeros(0, np.int64)
     w = p = np.zeros(0, float)
-    must = np.zeros(0, bool)
+    must = ident = np.zeros(0, bool)
     if pairs is not None and len(pairs) and {"record_key_l", "record_key_r"} <= set(pairs.columns):
         frame = pairs
         if "decision" in frame.columns:
@@ -222,22 +255,36 @@ def _edges(pairs, overrides, keys):
         w = np.where(np.isnan(w), -np.inf, w)
         p = np.where(np.isnan(p), 0.0, p)
         must = np.zeros(len(ei), bool)
+        ident = _shared_identifier(frame)
     mi, mj, _ = _override_pairs(overrides, keys, {"must_link"})
     ei = np.concatenate([ei, mi])
     ej = np.concatenate([ej, mj])
     w = np.concatenate([w, np.full(len(mi), np.inf)])
     p = np.concatenate([p, np.ones(len(mi))])
     must = np.concatenate([must, np.ones(len(mi), bool)])
+    ident = np.concatenate([ident, np.zeros(len(mi), bool)])
 
     ok = (ei >= 0) & (ej >= 0) & (ei != ej)
-    ei, ej, w, p, must = ei[ok], ej[ok], w[ok], p[ok], must[ok]
+    ei, ej, w, p, must, ident = ei[ok], ej[ok], w[ok], p[ok], must[ok], ident[ok]
     lo, hi = np.minimum(ei, ej), np.maximum(ei, ej)
     # strongest first within a pair: must-link, then weight, then probability
     order = np.lexsort((-p, -w, ~must, hi, lo))
-    lo, hi, w, p, must = lo[order], hi[order], w[order], p[order], must[order]
+    lo, hi, w, p, must, ident = lo[order], hi[order], w[order], p[order], must[order], ident[order]
     first = np.ones(len(lo), bool)
     first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
-    return lo[first], hi[first], w[first], p[first], must[first]
+    return lo[first], hi[first], w[first], p[first], must[first], ident[first]
+
+
+def _shared_identifier(frame: pd.DataFrame) -> np.ndarray:
+    """Per match edge: the records share a personal identifier — the same e-mail mailbox and
+    mobile, or the same national id (read from the edge's evidence)."""
+    if "evidence" not in frame.columns or not len(frame):
+        return np.zeros(len(frame), bool)
+    text = frame["evidence"].astype(str)
+    email = text.str.contains('"email": {"level": "exact"', regex=False).to_numpy(bool)
+    mobile = text.str.contains('"phone": {"level": "mobile_exact"', regex=False).to_numpy(bool)
+    national = text.str.contains('"national_id": {"level": "exact"', regex=False).to_numpy(bool)
+    return (email & mobile) | national
 
 
 def _override_pairs(overrides, keys, kinds: set[str]):

@@ -525,7 +525,7 @@ def cluster_region(standardized: Standardized, prior: PriorState, linked: Linked
     keys = scope.keys
     region = records[records["record_key"].isin(keys).to_numpy()]
     in_region = pairs[pairs["record_key_l"].isin(keys).to_numpy() & pairs["record_key_r"].isin(keys).to_numpy()]
-    clusters = cluster.cluster_records(region, in_region, rules, overrides)
+    clusters = cluster.cluster_records(region, in_region, rules, overrides, model=linked.result.model)
     rows = _region_rows(standardized, prior, linked, keys, store)
     golden, lineage = survivorship.build_golden(
         rows.complete[rows.complete["record_key"].isin(keys).to_numpy()], clusters, rules)

@@ -202,7 +202,8 @@ def cluster_stage(env: RunEnv, standardized: Standardized, prior: Prior, linked:
 def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: Linked) -> Clustered:
     """Cluster, survivorship and ids over the whole working set; every table whole."""
     combined, rules = linked.combined, env.rules
-    clusters = cluster_module.cluster_records(combined.records, linked.pairs, rules, linked.overrides)
+    clusters = cluster_module.cluster_records(combined.records, linked.pairs, rules, linked.overrides,
+                                              model=linked.result.model)
     golden, lineage = survivorship_module.build_golden(combined.records, clusters, rules)
     assigned = ids_module.assign_master_ids(clusters, prior.state)
     tables = store_module.build_tables(

@@ -14,12 +14,13 @@ from crmclean.link import link
 from crmclean.link.compare import FEATURE_NAMES
 
 from dbutil import seed_master, sqlite_files
-from test_link import STD_COLUMNS, R, hard_cases, synthetic
+from test_link import STD_COLUMNS, R, hard_cases, look_alikes, synthetic
 
 
 @pytest.fixture(scope="module")
 def linked():
-    frame = pd.concat([synthetic(300, seed=3)[0], hard_cases()], ignore_index=True)
+    # look-alikes: data that holds twins, so the model learns to keep the twins of hard_cases apart
+    frame = pd.concat([synthetic(300, seed=3)[0], look_alikes(), hard_cases()], ignore_index=True)
     return frame, link(frame, R(), workers=1)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from crmclean.errors import RulesError
-from crmclean.link import DEFAULT_CAPS, PAIR_COLUMNS, LinkResult, link, train_supervised
+from crmclean.link import DEFAULT_HARD_CONSTRAINTS, PAIR_COLUMNS, LinkResult, link, train_supervised
 from crmclean.link.blocking import block, soundex
 from crmclean.link.compare import FEATURE_NAMES, FEATURES, compare_pairs, prepare_columns
 from crmclean.link.model import levels_frame, model_compatible
@@ -91,6 +91,42 @@ def synthetic(n_people=600, seed=7):
     return pd.DataFrame(rows, columns=STD_COLUMNS), truth
 
 
+TWIN_NAMES = [("daniel", "danielle"), ("paul", "paula"), ("louis", "louise"), ("eric", "erica"), ("emma", "olivia"),
+              ("liam", "noah"), ("jian", "jianyang"), ("wei", "ming"), ("anna", "hanna"), ("mark", "maria")]
+
+
+SYLLABLES = ("ka", "lo", "mi", "ru", "se", "ta", "vu")
+
+
+def look_alikes(n=200, seed=11, prefix="fam"):
+    """Families as customer data has them: twins (same surname, birth date, address, landline;
+    own given name, e-mail, mobile) and father and son without suffixes (same name and
+    address, no birth date, own e-mail and mobile) — so that the model can learn that this
+    data holds look-alikes."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n):
+        last = f"{LAST[k % len(LAST)]}{'abcdefghij'[k % 10]}{k}"
+        street = "".join(SYLLABLES[(k // 7 ** i) % 7] for i in range(3)) + SYLLABLES[k % 5]
+        home = dict(address_std=f"{k + 1} {street} {('way', 'close', 'row', 'hill')[k % 4]}", city_std=CITIES[k % len(CITIES)],
+                    postal_code_std=f"{60000 + k}",
+                    landline_std=f"+1444{k:07d}")
+        if k % 2 == 0:
+            a, b = TWIN_NAMES[int(rng.integers(len(TWIN_NAMES)))]
+            dob = f"{1950 + k % 50}-0{1 + k % 9}-1{k % 10}"
+            rows.append(person(f"{prefix}|{k}a", a, last, birth_date_std=dob, email_key=f"{a}{k}@family.com",
+                               mobile_std=f"+1333{k:06d}1", **home))
+            rows.append(person(f"{prefix}|{k}b", b, last, birth_date_std=dob, email_key=f"{b}.{last}@family.com",
+                               mobile_std=f"+1333{k:06d}2", **home))
+        else:
+            first = FIRST[k % len(FIRST)]
+            rows.append(person(f"{prefix}|{k}a", first, last, email_key=f"{first}{k}@family.com",
+                               mobile_std=f"+1333{k:06d}1", **home))
+            rows.append(person(f"{prefix}|{k}b", first, last, email_key=f"{first}.{last}@family.com",
+                               mobile_std=f"+1333{k:06d}2", **home))
+    return pd.DataFrame(rows, columns=STD_COLUMNS)
+
+
 @pytest.fixture(scope="module")
 def data():
     frame, truth = synthetic()
@@ -139,7 +175,7 @@ def test_pairs_contract(linked):
 
 def test_model_is_serialisable_and_reused_without_training(data, linked):
     model = json.loads(json.dumps(linked.model))
-    assert model["version"] == 1 and 0 < model["lambda"] < 1 and model_compatible(model)
+    assert model["version"] == 2 and 0 < model["lambda"] < 1 and model_compatible(model)
     for feature in FEATURE_NAMES:
         c = model["comparisons"][feature]
         assert len(c["m"]) == len(c["u"]) == len(FEATURES[feature]) - 1
@@ -194,13 +230,16 @@ def hard_cases():
 
 
 def test_hard_positives_and_negatives(data):
-    frame = pd.concat([data[0], hard_cases()], ignore_index=True)
+    """In data that holds families (look_alikes), the model learns that sharing surname, birth
+    date and address is weak evidence when the given names differ: twins and spouses are not
+    merged, with no rule saying so."""
+    frame = pd.concat([data[0], look_alikes(), hard_cases()], ignore_index=True)
     res = link(frame, R(), workers=1)
     decisions = {(a, b): d for a, b, d in zip(res.pairs["record_key_l"], res.pairs["record_key_r"], res.pairs["decision"])}
     assert decisions.get(("cn|1", "us|1")) == "match"  # Hanzi vs pinyin
     assert decisions.get(("a|2", "b|2")) == "match"  # nickname + day/month swap
     assert decisions.get(("a|3", "b|3")) != "match"  # twins
-    assert ("a|4", "b|4") not in decisions  # Jr vs Sr: capped to non_match
+    assert ("a|4", "b|4") not in decisions  # Jr vs Sr: the generation_conflict hard constraint
     assert decisions.get(("a|5", "b|5")) != "match"  # spouses
     ev = json.loads(res.pairs.set_index(["record_key_l", "record_key_r"]).loc[("a|2", "b|2"), "evidence"])
     assert ev["birth_date"]["level"] == "day_month_swapped"
@@ -301,7 +340,7 @@ def test_comparison_levels():
     cols = prepare_columns(pd.DataFrame(rows, columns=STD_COLUMNS))
     lv = levels_frame(compare_pairs(cols, np.array([0, 0, 0, 1]), np.array([1, 2, 3, 2])))
     assert lv.loc[0].to_dict() == {
-        "first_name": "jw_0.92", "last_name": "jw_0.80", "birth_date": "one_char", "email": "fuzzy_local",
+        "first_name": "close", "last_name": "similar", "birth_date": "one_char", "email": "fuzzy_local",
         "phone": "different", "address": "fuzzy", "suffix": "null", "gender": "different", "national_id": "null",
     }
     assert lv.loc[1, "first_name"] == "exact" and lv.loc[1, "last_name"] == "exact"  # swapped order
@@ -399,13 +438,17 @@ def test_name_and_address_alone_never_auto_merge(data):
         person("f|2", "luis", "tucker", address_std="832 franklin dr", city_std="atlanta", postal_code_std="30301",
                email_key="tuckerluis30@gmail.com", mobile_std="+14048566758"),
     ]
-    frame = pd.concat([data[0], pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
+    frame = pd.concat([data[0], look_alikes(), pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
     res = link(frame, R(), workers=1)
     assert ("f|1", "f|2") not in _pairset(res.pairs, "match")
+    # learnt, not ruled: the same-name-no-birth-date cell carries a negative adjustment
+    assert res.model["family"]["cells"]["exact/null/same"]["adjustment"] < 0
 
 
-def test_caps_lower_decisions_whatever_the_score():
-    from crmclean.link import DEFAULT_CAPS, decide
+def test_hard_constraints_and_user_caps_lower_decisions_whatever_the_score():
+    """Only facts are constraints by default (Jr vs Sr; birth dates decades apart with no shared
+    personal identifier); a user's cap in the same form works too."""
+    from crmclean.link import _caps, decide
 
     code = {f: {lab: i for i, lab in enumerate(FEATURES[f])} for f in FEATURES}
 
@@ -417,20 +460,19 @@ def test_caps_lower_decisions_whatever_the_score():
 
     levels = np.stack([
         row(first_name="exact", last_name="exact", address="exact", email="different", phone="different"),
-        row(first_name="exact", last_name="exact", address="exact", birth_date="exact"),
         row(first_name="exact", last_name="exact", suffix="conflict", birth_date="exact", email="exact"),
         row(first_name="different", last_name="exact", birth_date="exact", phone="mobile_exact"),
-        row(first_name="different", last_name="exact", birth_date="exact", email="exact"),
-        row(first_name="jw_0.92", last_name="exact", birth_date="exact", address="exact", phone="landline_exact"),
-        row(first_name="jw_0.92", last_name="exact", birth_date="exact", address="exact", phone="mobile_exact"),
-        row(first_name="jw_0.80", last_name="exact", birth_date="exact", email="different", phone="different"),
+        row(first_name="close", last_name="exact", birth_date="exact", address="exact", phone="landline_exact"),
     ])
-    rank, cap = decide(np.full(8, 0.9999), levels, {"match": 0.99, "review": 0.6}, DEFAULT_CAPS)
-    assert rank.tolist() == [1, 2, 0, 1, 2, 1, 2, 1]
-    assert cap.tolist() == [
-        "no_shared_identifier", "", "generation_conflict", "different_given_name", "",
-        "similar_given_name_same_birth_date", "", "similar_given_name_same_birth_date",
-    ]
+    levels = np.vstack([levels, row(first_name="exact", last_name="exact", birth_date="years_apart", address="exact"),
+                        row(first_name="exact", last_name="exact", birth_date="years_apart", national_id="exact")])
+    assert [c["name"] for c in DEFAULT_HARD_CONSTRAINTS] == ["generation_conflict", "birth_dates_decades_apart"]
+    rank, cap = decide(np.full(6, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps({}))
+    assert rank.tolist() == [2, 0, 2, 2, 1, 2]  # decades apart: review, unless a national id is shared
+    assert cap.tolist() == ["", "generation_conflict", "", "", "birth_dates_decades_apart", ""]
+    mine = {"caps": [{"name": "mine", "when": {"first_name": ["different"]}, "decision": "review"}]}
+    rank, cap = decide(np.full(6, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps(mine))
+    assert rank.tolist() == [2, 0, 1, 2, 1, 2] and cap.tolist()[:4] == ["", "generation_conflict", "mine", ""]
 
 
 # ------------------------------------------------------------------ hard cases (issue 4)
@@ -442,8 +484,9 @@ def _decisions(res):
 
 def test_twins_with_similar_given_names_do_not_merge(data):
     """Daniel/Danielle (Jaro-Winkler 0.95) and Jian/Jianyang (0.90): same surname, birth date,
-    address and landline, each their own e-mail and mobile. Before the
-    similar_given_name_same_birth_date cap both pairs scored far above the match threshold."""
+    address and landline, each their own e-mail and mobile, in data that holds such twins:
+    the look-alike cells learn how often non-matches share all that, and the pairs stay apart.
+    The same Daniel with a typo in his given name and his own e-mail and mobile still merges."""
     home = dict(address_std="17 elm street", city_std="springfield", postal_code_std="62704",
                 landline_std="+12175550123", birth_date_std="1990-06-01")
     rows = [
@@ -451,21 +494,34 @@ def test_twins_with_similar_given_names_do_not_merge(data):
         person("t|2", "danielle", "quimby", email_key="danielle.q@example.com", mobile_std="+12175550002", **home),
         person("t|3", "jian", "ouyang", mobile_std="+8613800000003", **home),
         person("t|4", "jianyang", "ouyang", email_key="jy.ouyang@example.com", mobile_std="+8613800000004", **home),
-        # the same Daniel again with a typo in his given name: his mobile is shared, so it merges
-        person("t|5", "daneil", "quimby", mobile_std="+12175550001", **home),
+        # the same Daniel again with a typo in his given name: his e-mail and mobile are shared, so it merges
+        person("t|5", "daneil", "quimby", email_key="dq90@example.com", mobile_std="+12175550001", **home),
     ]
-    frame = pd.concat([data[0], pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
+    frame = pd.concat([data[0], look_alikes(), pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
     res = link(frame, R(thresholds={"match": 0.99, "review": 0.0001}), workers=1)
     d = _decisions(res)
-    assert d[("t|1", "t|2")] == "review"
-    assert d[("t|3", "t|4")] == "review"
+    assert d.get(("t|1", "t|2"), "non_match") != "match"
+    assert d.get(("t|3", "t|4"), "non_match") != "match"
     assert d[("t|1", "t|5")] == "match"
-    caps = res.pairs.set_index(["record_key_l", "record_key_r"])["cap"]
-    assert caps[("t|1", "t|2")] == "similar_given_name_same_birth_date"
-    # without the cap the same pair would have merged: the cap, not the score, stops it
-    uncapped = link(frame, R(caps=[c for c in DEFAULT_CAPS if c["name"] != "similar_given_name_same_birth_date"]),
-                    workers=1)
-    assert _decisions(uncapped).get(("t|1", "t|2")) == "match"
+    ev = json.loads(res.pairs.set_index(["record_key_l", "record_key_r"]).loc[("t|1", "t|2"), "evidence"])
+    assert ev["first_name"].get("correlation_adjustment", 0) < 0  # the learnt look-alike adjustment
+
+
+def test_first_name_typos_merge_where_the_data_has_no_look_alikes(data):
+    """The same pattern as twins — same surname, birth date and address, given names differ —
+    in data without families is a typo: "antghony"/"anthony", "quique"/"enrique" merge."""
+    home = dict(address_std="5 quiet lane", city_std="franklin", postal_code_std="37064", birth_date_std="1977-07-07")
+    rows = [
+        person("q|1", "anthony", "zabriskie", email_key="az77@example.com", mobile_std="+16155550101", **home),
+        person("q|2", "antghony", "zabriskie", email_key="az77@example.com", mobile_std="+16155550101", **home),
+        person("q|3", "enrique", "valderrama", email_key="ev@example.com", mobile_std="+16155550103", **home),
+        person("q|4", "quique", "valderrama", email_key="ev@example.com", mobile_std="+16155550103", **home),
+    ]
+    frame = pd.concat([data[0], pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
+    res = link(frame, R(), workers=1)
+    d = _decisions(res)
+    assert d[("q|1", "q|2")] == "match" and d[("q|3", "q|4")] == "match"
+    assert (res.pairs["cap"] == "").all()
 
 
 def test_moved_customer_with_name_and_birth_date_merges(data):
@@ -525,10 +581,9 @@ def test_correlated_disagreement_keeps_only_the_largest_penalty():
     assert off["phone"].tolist() == [-3.0, 0.0, -3.0]
 
 
-def test_febrl_profile_differs_from_the_default_rules_only_in_caps():
-    """rules/profiles/febrl/matching.yaml is the shipped FEBRL profile: same model settings as
-    rules/matching.yaml, minus the three look-alike caps and the family guards; its blocking
-    keeps the two name-typo rules the default leaves out (FEBRL has no phone or e-mail)."""
+def test_febrl_example_profile_differs_from_the_default_rules_only_in_blocking():
+    """rules/profiles/febrl/matching.yaml is an example: the default matching section plus the
+    two name-typo blocking rules the default leaves out (FEBRL has no phone or e-mail)."""
     import yaml
     from pathlib import Path
 
@@ -539,17 +594,7 @@ def test_febrl_profile_differs_from_the_default_rules_only_in_caps():
     febrl_rules = profile["blocking"].pop("rules")
     assert [r for r in febrl_rules if r["name"] not in extra] == default["blocking"].pop("rules")
     assert sorted(r["name"] for r in febrl_rules if r["name"] in extra) == extra
-    differ = {"caps", "clustering"}
-    assert {k: v for k, v in profile.items() if k not in differ} == {k: v for k, v in default.items() if k not in differ}
-    guards, default_guards = profile["clustering"].pop("guards"), default["clustering"].pop("guards")
-    assert profile["clustering"] == default["clustering"]
-    off = {"household", "twins", "birth_date", "gender"}
-    assert {k for k, v in guards.items() if v is False} - {k for k, v in default_guards.items() if v is False} == off
-    assert guards["suffix"] is True
-    names = {c["name"] for c in profile["caps"]}
-    look_alike = {"different_given_name", "similar_given_name_same_birth_date", "no_shared_identifier"}
-    assert names == {c["name"] for c in default["caps"]} - look_alike == {"generation_conflict"}
-    assert [c for c in default["caps"] if c["name"] in names] == profile["caps"]
+    assert profile == default
 
 
 def test_common_name_too_big_to_block_is_still_paired_by_name_and_birth_date():
@@ -637,7 +682,7 @@ def test_comparison_of_many_pairs_equals_pair_by_pair(data):
     together = compare_pairs(cols, left, right)
     alone = np.vstack([compare_pairs(cols, left[k : k + 1], right[k : k + 1]) for k in range(len(left))])
     assert (together == alone).all()
-    assert (together[:, FEATURE_NAMES.index("first_name")] == FEATURES["first_name"].index("jw_0.92")).any()
+    assert (together[:, FEATURE_NAMES.index("first_name")] == FEATURES["first_name"].index("close")).any()
 
 
 def test_prepare_columns_cleans_and_codes_each_value():
@@ -652,3 +697,71 @@ def test_prepare_columns_cleans_and_codes_each_value():
     assert cols["birth_date_swapped#"][0] == cols["birth_date_std#"][1]  # one code space: swap is an equality test
     assert cols["birth_year"].tolist() == [1980, 1980, -1]
     assert cols["first_name_key#"][2] == cols["last_name_key#"][0]  # swapped names share codes
+
+
+# ------------------------------------------------------------------ what the model knows it learnt (issue 12)
+
+
+def test_a_two_row_first_run_uses_neutral_priors_and_is_never_reused():
+    """Two rows cannot teach anything: the model says so, weights are the documented neutral
+    priors (not 0.00), and a later run on real data retrains instead of reusing it."""
+    from crmclean.link.model import model_summary, neutral_u, reuse_verdict
+
+    two = pd.DataFrame([person("a|1", "anna", "berg", email_key="anna@x.com"),
+                        person("b|1", "anna", "berg", email_key="anna@x.com")], columns=STD_COLUMNS)
+    res = link(two, R(), workers=1)
+    training = res.model["training"]
+    assert not training["trained"] and "only 2 records" in training["why"]
+    summary = model_summary(res.model)
+    assert not summary["trained"] and summary["mode"] == "trained"
+    exact = summary["features"]["email"][0]
+    assert exact["level"] == "exact" and exact["weight"] > 5  # log2(0.85 / 0.01), not 0
+    assert np.allclose(res.model["comparisons"]["email"]["u"], neutral_u("email"))
+    assert reuse_verdict(res.model, 1000, {}) == "the saved model was not trained (too little data then)"
+    one = link(two.iloc[:1], R(), workers=1)
+    assert len(one.pairs) == 0 and not one.model["training"]["trained"]
+
+
+def test_model_reuse_needs_the_same_shape_and_size(data, linked):
+    """Reused only for data of the same shape and size: other thresholds or much more data retrain."""
+    from crmclean.link.model import model_summary, reuse_verdict
+
+    model, n = linked.model, len(data[0])
+    assert model["training"]["trained"] and linked.usage["mode"] == "trained" and "usage" not in model
+    assert reuse_verdict(model, n, {}) == ""
+    assert "grew" in reuse_verdict(model, 3 * n, {})
+    assert reuse_verdict(model, 3 * n, {"training_minimum": {"growth_factor": 5}}) == ""
+    assert reuse_verdict(model, n, {"comparison": {"jw_high": 0.95}}) == "the comparison thresholds changed"
+    again = link(data[0], R(), model=model, workers=1)
+    assert again.usage["mode"] == "reused" and again.model["created"] == model["created"]
+    grown = pd.concat([data[0]] + [data[0].assign(record_key=f"{c}" + data[0]["record_key"]) for c in "xy"],
+                      ignore_index=True)
+    retrained = link(grown, R(), model=model, workers=1)
+    assert retrained.usage["mode"] == "trained" and "grew" in retrained.usage["why"]
+    assert model_summary(retrained.model, retrained.usage)["why"] == retrained.usage["why"]
+    summary = model_summary(model)
+    assert {"level", "m", "u", "weight"} <= set(summary["features"]["first_name"][0])
+    assert summary["records"] == n and summary["candidate_pairs"] > 0
+
+
+def test_junk_names_never_merge():
+    """A file whose every name is the same junk and nothing else: the run finishes, nothing merges."""
+    rows = [person(f"j|{k:03d}", "test", "test", city_std="springfield") for k in range(120)]
+    res = link(pd.DataFrame(rows, columns=STD_COLUMNS), R(), workers=1)
+    assert (res.pairs["decision"] != "match").all()
+
+
+def test_a_column_that_is_one_value_learns_no_weight(data):
+    """Gender 99 % one value: its agreement is worth about nothing, and linking is unchanged."""
+    frame = data[0].copy()
+    frame["gender_std"] = "F"
+    frame.loc[frame.index[:5], "gender_std"] = "M"
+    res = link(frame, R(), workers=1)
+    same = dict(zip(res.model["comparisons"]["gender"]["levels"], res.model["comparisons"]["gender"]["u"]))["same"]
+    assert same > 0.95
+    from crmclean.link.model import model_summary
+
+    summary = {r["level"]: r["weight"] for r in model_summary(res.model)["features"]["gender"]}
+    assert abs(summary["same"]) < 0.2
+    f1 = len(_pairset(res.pairs) & data[1]) / len(data[1])
+    assert f1 > 0.9

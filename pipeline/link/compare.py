@@ -19,8 +19,9 @@ from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 # feature -> level labels; index = level code stored in the int8 level matrix.
 FEATURES: dict[str, tuple[str, ...]] = {
-    "first_name": ("null", "exact", "jw_0.92", "initial", "jw_0.80", "different"),
-    "last_name": ("null", "exact", "jw_0.92", "jw_0.80", "different"),
+    # close: Jaro-Winkler >= jw_high (a typo); similar: >= jw_low (see COMPARE_DEFAULTS)
+    "first_name": ("null", "exact", "close", "initial", "similar", "different"),
+    "last_name": ("null", "exact", "close", "similar", "different"),
     "birth_date": ("null", "exact", "day_month_swapped", "one_char", "same_year", "different", "years_apart"),
     "email": ("null", "exact", "fuzzy_local", "different"),  # fuzzy_local: a typo in one mailbox
     "phone": ("null", "mobile_exact", "landline_exact", "different"),
@@ -65,6 +66,20 @@ JW_HIGH = 0.92
 JW_LOW = 0.80
 YEARS_APART = 10  # birth years this far apart: another generation (Jr/Sr), not a typo
 ADDRESS_FUZZY = 0.85
+# the thresholds behind the level labels; rules/matching.yaml `comparison:` overrides them
+COMPARE_DEFAULTS: dict[str, float] = {
+    "jw_high": JW_HIGH, "jw_low": JW_LOW, "years_apart": YEARS_APART, "address_fuzzy": ADDRESS_FUZZY,
+}
+
+
+def compare_settings(matching: dict | None) -> dict[str, float]:
+    """The comparison thresholds: the defaults overlaid with ``matching["comparison"]``."""
+    out = dict(COMPARE_DEFAULTS)
+    user = (matching or {}).get("comparison") or {}
+    for key in COMPARE_DEFAULTS:
+        if user.get(key) is not None:
+            out[key] = float(user[key])
+    return out
 
 
 def level_code(feature: str, label: str) -> int:
@@ -230,6 +245,22 @@ def _one_digit_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (nib != 0) & ((nib & (nib - 1)) == 0)
 
 
+def _neighbours_swapped(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Packed dates (see _date_digits) equal but for two neighbouring digits swapped (1985/1958)."""
+    x = a ^ b
+    nib = (x | (x >> 1) | (x >> 2) | (x >> 3)) & 0x11111111
+    out = np.zeros(len(a), dtype=bool)
+    ok = (a >= 0) & (b >= 0)
+    for k in range(7):
+        pair = 0x11 << (4 * k)
+        hit = ok & (nib == pair)
+        if hit.any():
+            lo_a, hi_a = (a >> (4 * k)) & 15, (a >> (4 * k + 4)) & 15
+            lo_b, hi_b = (b >> (4 * k)) & 15, (b >> (4 * k + 4)) & 15
+            out |= hit & (lo_a == hi_b) & (hi_a == lo_b)
+    return out
+
+
 # Bucketed character histograms bound token_set_ratio from above (see _may_be_fuzzy).
 HIST_BUCKETS = 61
 _ODD_SPACE = np.array([9, 10, 11, 12, 13, 28, 29, 30, 31, 133, 160, 5760, *range(8192, 8203), 8232, 8233, 8239, 8287,
@@ -354,7 +385,7 @@ def _jw(c_l: dict, c_r: dict, column: str, idx: np.ndarray) -> tuple[np.ndarray,
     return sim, a, b, inverse
 
 
-def compare_names(c_l: dict, c_r: dict) -> tuple[np.ndarray, np.ndarray]:
+def compare_names(c_l: dict, c_r: dict, jw_high: float = JW_HIGH, jw_low: float = JW_LOW) -> tuple[np.ndarray, np.ndarray]:
     """first_name and last_name levels; order-free name_key or a clean swap counts as exact."""
     cfl, cfr, cll, clr = c_l["first_name_key#"], c_r["first_name_key#"], c_l["last_name_key#"], c_r["last_name_key#"]
     same_name = _eq(c_l["name_key#"], c_r["name_key#"]) | (_eq(cfl, clr) & _eq(cll, cfr))
@@ -371,9 +402,9 @@ def compare_names(c_l: dict, c_r: dict) -> tuple[np.ndarray, np.ndarray]:
     ha, hb = _at(c_l, "first_name_head", fuzzy), _at(c_r, "first_name_head", fuzzy)
     initial = np.zeros(len(cfl), dtype=bool)
     initial[fuzzy] = ((ia >= 0) | (ib >= 0)) & (ha == hb) & (ha >= 0)
-    first[both & (sim >= JW_LOW)] = level_code("first_name", "jw_0.80")
+    first[both & (sim >= jw_low)] = level_code("first_name", "similar")
     first[initial] = level_code("first_name", "initial")
-    first[both & (sim >= JW_HIGH)] = level_code("first_name", "jw_0.92")
+    first[both & (sim >= jw_high)] = level_code("first_name", "close")
     first[exact] = level_code("first_name", "exact")
     first[~both & ~same_name] = 0
 
@@ -384,16 +415,17 @@ def compare_names(c_l: dict, c_r: dict) -> tuple[np.ndarray, np.ndarray]:
     sim_u, _, _, inv = _jw(c_l, c_r, "last_name_key", fuzzy)
     sim = np.zeros(len(cll), dtype=np.float32)
     sim[fuzzy] = sim_u[inv]
-    last[both & (sim >= JW_LOW)] = level_code("last_name", "jw_0.80")
-    last[both & (sim >= JW_HIGH)] = level_code("last_name", "jw_0.92")
+    last[both & (sim >= jw_low)] = level_code("last_name", "similar")
+    last[both & (sim >= jw_high)] = level_code("last_name", "close")
     last[exact] = level_code("last_name", "exact")
     last[~both & ~same_name] = 0
     return first, last
 
 
-def compare_birth_dates(c_l: dict, c_r: dict) -> np.ndarray:
-    """ISO dates: exact, day/month swapped, one character off (typo), same year, different,
-    years apart (≥ 10 years: father and son, not a data-entry slip)."""
+def compare_birth_dates(c_l: dict, c_r: dict, years_apart: float = YEARS_APART) -> np.ndarray:
+    """ISO dates: exact, day/month swapped, one character off (a typo: one digit replaced or
+    two neighbouring digits swapped), same year, different, years apart (>= years_apart
+    years: father and son, not a data-entry slip)."""
     lv = np.full(len(c_l["birth_date_std#"]), level_code("birth_date", "different"), dtype=np.int8)
     both = _both(c_l["birth_date_std#"], c_r["birth_date_std#"])
     exact = _eq(c_l["birth_date_std#"], c_r["birth_date_std#"])
@@ -401,7 +433,7 @@ def compare_birth_dates(c_l: dict, c_r: dict) -> np.ndarray:
     if len(rest):
         # one character off: for two YYYY-MM-DD dates, one digit differs; other texts are scored
         da, db = _at(c_l, "birth_date_digits", rest), _at(c_r, "birth_date_digits", rest)
-        one_char = _one_digit_apart(da, db)
+        one_char = _one_digit_apart(da, db) | _neighbours_swapped(da, db)
         other = np.flatnonzero((da < 0) | (db < 0))
         if len(other):
             ra, rb, inv = _distinct_pairs(c_l, c_r, "birth_date_std", rest[other])
@@ -410,7 +442,7 @@ def compare_birth_dates(c_l: dict, c_r: dict) -> np.ndarray:
         ya, yb = c_l["birth_year"][rest], c_r["birth_year"][rest]
         known = (ya >= 0) & (yb >= 0)
         same_year = known & (ya == yb)
-        apart = known & (np.abs(ya - yb) >= YEARS_APART)
+        apart = known & (np.abs(ya - yb) >= years_apart)
         sub = np.full(len(rest), level_code("birth_date", "different"), dtype=np.int8)
         sub[apart] = level_code("birth_date", "years_apart")
         sub[same_year] = level_code("birth_date", "same_year")
@@ -480,19 +512,19 @@ def compare_phones(c_l: dict, c_r: dict) -> np.ndarray:
     return lv
 
 
-def compare_addresses(c_l: dict, c_r: dict) -> np.ndarray:
+def compare_addresses(c_l: dict, c_r: dict, address_fuzzy: float = ADDRESS_FUZZY) -> np.ndarray:
     both_addr = _both(c_l["address_std#"], c_r["address_std#"])
     exact = _eq(c_l["address_std#"], c_r["address_std#"])
     lv = np.full(len(both_addr), level_code("address", "different"), dtype=np.int8)
     rest = np.flatnonzero(both_addr & ~exact)
     fuzzy_idx = np.empty(0, dtype=np.int64)
     if len(rest) and "address_hist" in getattr(c_l, "cols", c_l):  # only pairs that can reach the cutoff are scored
-        rest = rest[_may_be_fuzzy(c_l, c_r, rest, ADDRESS_FUZZY)]
+        rest = rest[_may_be_fuzzy(c_l, c_r, rest, address_fuzzy)]
     if len(rest):
         a, b, inv = _distinct_pairs(c_l, c_r, "address_std", rest)
         # cutoff: rapidfuzz stops early on pairs that cannot reach it (they score 0)
-        score = process.cpdist(a, b, scorer=fuzz.token_set_ratio, score_cutoff=ADDRESS_FUZZY * 100 - 1e-6, dtype=np.float64)
-        fuzzy_idx = rest[(score / 100.0 >= ADDRESS_FUZZY)[inv]]
+        score = process.cpdist(a, b, scorer=fuzz.token_set_ratio, score_cutoff=address_fuzzy * 100 - 1e-6, dtype=np.float64)
+        fuzzy_idx = rest[(score / 100.0 >= address_fuzzy)[inv]]
     postal = _eq(c_l["postal_code_std#"], c_r["postal_code_std#"])
     city = _eq(c_l["city_std#"], c_r["city_std#"])
     any_both = both_addr | _both(c_l["postal_code_std#"], c_r["postal_code_std#"]) | _both(c_l["city_std#"], c_r["city_std#"])
@@ -527,17 +559,20 @@ def compare_simple(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return lv
 
 
-def compare_pairs(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Level matrix (n_pairs × n_features, int8) for the pairs of row positions (left, right)."""
+def compare_pairs(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray,
+                  settings: dict[str, float] | None = None) -> np.ndarray:
+    """Level matrix (n_pairs × n_features, int8) for the pairs of row positions (left, right);
+    ``settings``: the thresholds (compare_settings), the defaults when None."""
+    t = settings or COMPARE_DEFAULTS
     c_l, c_r = _Side(cols, np.asarray(left)), _Side(cols, np.asarray(right))
-    first, last = compare_names(c_l, c_r)
+    first, last = compare_names(c_l, c_r, t["jw_high"], t["jw_low"])
     out = np.empty((len(left), len(FEATURE_NAMES)), dtype=np.int8)
     out[:, 0] = first
     out[:, 1] = last
-    out[:, 2] = compare_birth_dates(c_l, c_r)
+    out[:, 2] = compare_birth_dates(c_l, c_r, t["years_apart"])
     out[:, 3] = compare_emails(c_l, c_r)
     out[:, 4] = compare_phones(c_l, c_r)
-    out[:, 5] = compare_addresses(c_l, c_r)
+    out[:, 5] = compare_addresses(c_l, c_r, t["address_fuzzy"])
     out[:, 6] = compare_simple(c_l["name_suffix_std#"], c_r["name_suffix_std#"])
     out[:, 7] = compare_simple(c_l["gender_std#"], c_r["gender_std#"])
     out[:, 8] = compare_national_ids(c_l, c_r)

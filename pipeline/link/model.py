@@ -12,7 +12,6 @@ The model is a plain JSON-able dict, saved by the store and reused for increment
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime, timezone
 
@@ -20,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from .compare import FEATURE_NAMES, FEATURES, TF_COLUMNS
+from .family import family_adjustment
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: levels named by meaning (close/similar), look-alike cells, compare thresholds
 PROB_FLOOR = 1e-6  # no level is ever impossible: keeps log weights finite
 DEFAULT_LEVEL_WEIGHT_MAX = {"phone": {"landline_exact": 4.0}}  # households share a landline
 # Features that disagree together for one reason: a customer who moves gets a new address
@@ -99,6 +99,16 @@ def _initial_m(feature: str) -> np.ndarray:
     if k == 2:
         m = np.array([0.95, 0.05])
     return _normalise(m)
+
+
+def neutral_u(feature: str) -> np.ndarray:
+    """The documented u of an untrained model: random records agree exactly 1 % of the time,
+    at each middle level 2 %, else differ (so an exact match is worth log2(0.85/0.01) = 6.4 bits)."""
+    k = len(FEATURES[feature]) - 1
+    u = np.full(k, 0.02)
+    u[0] = 0.01
+    u[-1] = 1.0 - u[:-1].sum()
+    return u
 
 
 def _patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,6 +206,58 @@ def build_model(
     }
 
 
+def reuse_verdict(model: dict | None, records: int, matching: dict | None) -> str:
+    """'' when a saved model fits this data, else why it is retrained: another model version or
+    level definition, other comparison thresholds, a model that was never trained (too little
+    data), or data grown past ``training_minimum.growth_factor`` × the records it learnt from."""
+    from .compare import compare_settings
+
+    if model is None:
+        return "no saved model"
+    if not model_compatible(model):
+        return "the saved model does not fit the current comparison levels"
+    if model.get("compare") is not None and model.get("compare") != compare_settings(matching):
+        return "the comparison thresholds changed"
+    training = model.get("training") or {}
+    if training.get("method") == "supervised":
+        return ""
+    if not training.get("trained", False):
+        return "the saved model was not trained (too little data then)"
+    growth = float(((matching or {}).get("training_minimum") or {}).get("growth_factor") or 2.0)
+    trained_on = int(training.get("records") or 0)
+    if trained_on and records > growth * trained_on:
+        return f"the data grew from {trained_on} to {records} records (more than {growth:g}×)"
+    return ""
+
+
+def model_summary(model: dict, usage: dict | None = None) -> dict:
+    """What the model learnt, for the terminal and the report: how it was made (``usage``:
+    LinkResult.usage, trained or reused and why) and, per feature and level, m, u and the
+    weight log2(m/u)."""
+    training = model.get("training") or {}
+    usage = usage or {}
+    features = {}
+    for feature, c in (model.get("comparisons") or {}).items():
+        features[feature] = [
+            {"level": lab, "m": float(m), "u": float(u), "weight": round(math.log2(float(m) / float(u)), 3)}
+            for lab, m, u in zip(c["levels"], c["m"], c["u"])
+        ]
+    cells = (model.get("family") or {}).get("cells") or {}
+    return {
+        "mode": usage.get("mode", "trained"),
+        "why": usage.get("why") or training.get("why", ""),
+        "training_why": training.get("why", ""),
+        "trained": bool(training.get("trained", training.get("method") == "supervised")),
+        "records": training.get("records"),
+        "candidate_pairs": training.get("blocked_pairs"),
+        "prior": float(model.get("lambda", 0.0)),
+        "learnt_m": training.get("learnt_m", []),
+        "default_m": training.get("default_m", []),
+        "features": features,
+        "look_alike_adjustments": {k: v["adjustment"] for k, v in cells.items() if v.get("adjustment")},
+    }
+
+
 def model_compatible(model: dict | None) -> bool:
     """A saved model is reusable only if it knows exactly the current features and levels."""
     if not isinstance(model, dict) or model.get("version") != MODEL_VERSION:
@@ -262,6 +324,17 @@ def score_levels(
                 w[has] = w_tf
         per_feature[feature] = w
     correct_correlated(levels, per_feature, matching)
+    family = family_adjustment(levels, model)
+    if family.any():  # look-alikes (family.py): shown on the given name, where the pattern turns;
+        # a rare surname or address is no extra evidence among relatives: their TF bonus is dropped
+        hit = family < 0
+        for feature in ("last_name", "address"):
+            k = FEATURE_NAMES.index(feature)
+            base = tables[feature][levels[hit, k]]
+            w = per_feature[feature].copy()
+            w[hit] = np.minimum(w[hit], np.maximum(base, 0.0))
+            per_feature[feature] = w
+        per_feature["first_name"] = per_feature["first_name"] + family
     for feature in FEATURE_NAMES:
         total += per_feature[feature]
     prob = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
@@ -298,8 +371,3 @@ def levels_frame(levels: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {f: np.asarray(FEATURES[f], dtype=object)[levels[:, k]] for k, f in enumerate(FEATURE_NAMES)}
     )
-
-
-def model_to_json(model: dict) -> str:
-    return json.dumps(model, ensure_ascii=False, sort_keys=True)
-

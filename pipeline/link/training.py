@@ -1,0 +1,287 @@
+"""Model training: u from random pairs, m by EM sessions, λ by EM over the candidates, the
+look-alike cells (family.py), and what the model knows it learnt (training minimum, neutral
+priors). See docs/matching.md "Model"."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, block, rule_columns
+from .compare import FEATURE_NAMES, FEATURES, compare_settings
+from .decisions import _thresholds
+from .family import DEFAULT_NOISE_SIGMAS, FAMILY_BLOCKING_RULES, fit_family, matches_null_share
+from .model import _level_caps, build_model, estimate_u, neutral_u, run_em, sample_random_pairs
+
+DEFAULT_U_SAMPLE = 500_000
+# ---------------------------------------------------------------- training
+
+
+DEFAULT_TRAINING_RULES: list[dict] = [
+    {"name": "train_birth_date", "columns": ["birth_date_std"]},
+    {"name": "train_name", "columns": ["name_key"]},
+    {"name": "train_email", "columns": ["email_key"]},
+    {"name": "train_phone", "columns": ["phone_std"]},
+]
+DEFAULT_TRAINING_MAX_PAIRS = 300_000
+# which comparison features a blocking column forces to agree (left out of that EM session)
+COLUMN_FEATURES = {
+    "first_name_key": ("first_name",),
+    "last_name_key": ("last_name",),
+    "name_key": ("first_name", "last_name"),
+    "birth_date_std": ("birth_date",),
+    "email_key": ("email",),
+    "mobile_std": ("phone",),
+    "landline_std": ("phone",),
+    "phone_std": ("phone",),
+    "address_std": ("address",),
+    "postal_code_std": ("address",),
+    "city_std": ("address",),
+    "name_suffix_std": ("suffix",),
+    "gender_std": ("gender",),
+    "national_id_std": ("national_id",),
+}
+
+
+def _blocked_features(rule: dict) -> set[str]:
+    parts = rule_columns(rule)
+    return {f for p in parts for f in COLUMN_FEATURES.get(str(p).partition(":")[0], ())}
+
+
+def _known_levels(known: Candidates | None, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """(position in ``known`` or -1) per pair: the candidates' levels are already computed
+    (a training rule on the same column as a blocking rule proposes the same pairs)."""
+    pos = np.full(len(left), -1, dtype=np.int64)
+    if known is None or not len(known.left) or not len(left):
+        return pos
+    n = int(max(known.right.max(), right.max())) + 1
+    have = known.left.astype(np.int64) * n + known.right  # sorted: blocking unions by pair id
+    want = left.astype(np.int64) * n + right
+    at = np.searchsorted(have, want).clip(max=len(have) - 1)
+    hit = have[at] == want
+    pos[hit] = at[hit]
+    return pos
+
+
+def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates | None, complete: bool) -> dict:
+    """The pairs EM training looks at, chosen before any comparison (so that the pairs still
+    to compare, ``todo_l``/``todo_r``, can go to the workers with the candidates): random
+    pairs for u, and per training rule its pairs (sampled down to training_max_pairs)."""
+    n = len(next(iter(cols.values())))
+    seed = int(matching.get("seed", 42))
+    ri, rj = sample_random_pairs(n, int(matching.get("u_sample_pairs", DEFAULT_U_SAMPLE)), seed)
+    max_pairs = int(matching.get("training_max_pairs", DEFAULT_TRAINING_MAX_PAIRS))
+    rng = np.random.default_rng(seed)
+    blocking_cfg = matching.get("blocking") or {}
+    max_block = blocking_cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE)
+    same_rule = {}  # a training rule that is also a blocking rule: its pairs are the candidates with its bit
+    if cand is not None and complete:
+        for b, r in enumerate(blocking_cfg.get("rules") or DEFAULT_RULES):
+            if r.get("method", "block") == "block":
+                same_rule.setdefault(tuple(rule_columns(r)), b)
+    sessions = []  # (rule, rows in cand | None, left, right, pairs found)
+    for rule in matching.get("training_rules") or DEFAULT_TRAINING_RULES:
+        b = same_rule.get(tuple(rule_columns(rule))) if rule.get("method", "block") == "block" else None
+        if b is not None:
+            rows = np.flatnonzero(cand.rule_mask & (1 << b))  # sorted by pair id, as block() returns them
+            left, right = cand.left[rows], cand.right[rows]
+        else:
+            one = block(cols, {"blocking": {"rules": [rule], "max_block_size": max_block}})
+            rows, left, right = None, one.left, one.right
+        if len(left) < 20:
+            sessions.append((rule, None, None, None, int(len(left))))
+            continue
+        take = np.arange(len(left))
+        if len(take) > max_pairs:
+            take = np.sort(rng.choice(len(take), size=max_pairs, replace=False))
+        sessions.append((rule, None if rows is None else rows[take], left[take], right[take], 0))
+    # every pair that can fall in a look-alike cell (see family.py): same surname and birth date or address
+    fam = block(cols, {"blocking": {"rules": FAMILY_BLOCKING_RULES, "max_block_size": max_block}})
+    # pairs whose levels are not known yet: the random pairs, session pairs not among the
+    # candidates, and the look-alike pairs
+    extra = [(ri, rj)] + [(s[2], s[3]) for s in sessions if s[2] is not None and s[1] is None] + [(fam.left, fam.right)]
+    all_l = np.concatenate([e[0] for e in extra]).astype(np.int64)
+    all_r = np.concatenate([e[1] for e in extra]).astype(np.int64)
+    pos = np.full(len(all_l), -1, dtype=np.int64)
+    pos[len(ri) :] = _known_levels(cand, all_l[len(ri) :], all_r[len(ri) :])
+    todo = np.flatnonzero(pos < 0)
+    return {
+        "n": n,
+        "n_random": len(ri),
+        "sessions": sessions,
+        "pos": pos,
+        "todo": todo,
+        "todo_l": all_l[todo],
+        "todo_r": all_r[todo],
+        "n_family": len(fam.left),
+    }
+
+
+def train_from_levels(
+    plan: dict, levels: np.ndarray, fresh: np.ndarray, n_possible_pairs: float, matching: dict
+) -> dict:
+    """The model from the candidates' ``levels`` and the levels of the plan's pairs to compare.
+
+    Below the training minimum (too few records or candidate pairs) m and u are the neutral
+    priors of model.neutral_m / neutral_u, the model says so and is never reused."""
+    max_iter = int(matching.get("em_max_iterations", 60))
+    pos, todo = plan["pos"], plan["todo"]
+    all_lv = np.empty((len(pos), len(FEATURE_NAMES)), dtype=np.int8)
+    all_lv[pos >= 0] = levels[pos[pos >= 0]]
+    all_lv[todo] = fresh
+    random_lv = all_lv[: plan["n_random"]]
+    minimum = training_minimum(matching)
+    short = _too_little_evidence(plan["n"], len(levels), minimum)
+    u = estimate_u(random_lv) if not short else {f: neutral_u(f) for f in FEATURE_NAMES}
+    m_final, sessions, learnt = (
+        _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching)
+        if not short
+        else ({f: _default_m(f) for f in FEATURE_NAMES}, [], [])
+    )
+    if short:
+        lam_blocked, prior = 0.0, float(matching.get("prior") or NEUTRAL_PRIOR)
+    else:
+        _, lam_blocked, _ = (
+            run_em(levels, u, max_iter=max_iter, m_start=m_final, update_m=False) if len(levels) else (None, 0.0, 0)
+        )
+        prior = matching.get("prior")
+        if prior is None:
+            prior = lam_blocked * len(levels) / n_possible_pairs if n_possible_pairs > 0 else 1e-6
+    prior = float(min(max(prior, 1e-12), 0.5))
+    n = plan["n"]
+    all_pairs = n * (n - 1) / 2
+    family = {"cells": {}}
+    if not short:
+        fam_lv = all_lv[len(pos) - plan["n_family"] :]
+        null_share = {
+            f: float((random_lv[:, k] == 0).mean()) if len(random_lv) else 0.0 for k, f in enumerate(FEATURE_NAMES)
+        }
+        null_share_m = matches_null_share(levels, m_final, u, lam_blocked, null_share)
+        family = {
+            "pairs": int(plan["n_family"]),
+            "cells": fit_family(
+                fam_lv,
+                m_final,
+                u,
+                null_share,
+                null_share_m,
+                prior,
+                all_pairs,
+                float(matching.get("family_noise_sigmas", DEFAULT_NOISE_SIGMAS)),
+                _level_caps(matching),
+            ),
+        }
+    training = {
+        "method": "em" if not short else "neutral_priors",
+        "trained": not short,
+        "why": short or "trained by EM on this data",
+        "records": int(n),
+        "blocked_pairs": int(len(levels)),
+        "u_sample_pairs": int(plan["n_random"]),
+        "sessions": sessions,
+        "learnt_m": learnt,
+        "default_m": [f for f in FEATURE_NAMES if f not in learnt],
+        "lambda_blocked": round(float(lam_blocked), 8),
+        "expected_matches": round(float(prior * all_pairs), 1),
+        "minimum": minimum,
+    }
+    model = build_model(m_final, u, prior, _thresholds(matching), training)
+    model["family"] = family
+    model["compare"] = compare_settings(matching)
+    return model
+
+
+def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching):
+    """m per feature: EM per training session on the features its rule does not block, averaged
+    over the sessions that saw at least ``pairs_per_level`` pairs with the feature present."""
+    estimates: dict[str, list[np.ndarray]] = {f: [] for f in FEATURE_NAMES}
+    sessions = []
+    start = plan["n_random"]
+    need = int(minimum["pairs_per_level"])
+    for rule, rows, left, _, few in plan["sessions"]:
+        if left is None:
+            sessions.append({"rule": rule.get("name"), "pairs": few, "used": False})
+            continue
+        if rows is not None:  # levels taken from the candidates
+            lv = levels[rows]
+        else:
+            lv = all_lv[start : start + len(left)]
+            start += len(left)
+        feats = [
+            f for f in FEATURE_NAMES if f not in _blocked_features(rule) and (lv[:, FEATURE_NAMES.index(f)] > 0).any()
+        ]
+        if not feats:
+            continue
+        m, lam, it = run_em(lv, u, max_iter=max_iter, features=feats, m_start=_em_start(matching, feats))
+        m = _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need)
+        for f in feats:
+            if (lv[:, FEATURE_NAMES.index(f)] > 0).sum() >= need:
+                estimates[f].append(m[f])
+        sessions.append(
+            {
+                "rule": rule.get("name"),
+                "pairs": int(len(left)),
+                "lambda": round(lam, 6),
+                "iterations": it,
+                "estimated": feats,
+            }
+        )
+    m_final = {f: np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f) for f in FEATURE_NAMES}
+    return m_final, sessions, [f for f in FEATURE_NAMES if estimates[f]]
+
+
+def _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need):
+    """m of the given name re-estimated on the session's pairs whose surnames are not the same:
+    twins and siblings share the surname, so among same-surname pairs EM takes them for
+    duplicates with a changed given name and m(different) absorbs them. A true duplicate's
+    given-name error does not depend on its surname, so pairs with other surnames (typos,
+    marriage, strangers) estimate it without relatives."""
+    if "first_name" not in feats or "last_name" not in feats:
+        return m
+    other = lv[:, FEATURE_NAMES.index("last_name")] != FEATURES["last_name"].index("exact")
+    sub = lv[other]
+    if (sub[:, FEATURE_NAMES.index("first_name")] > 0).sum() < need:
+        return m
+    m_other, lam, _ = run_em(sub, u, max_iter=max_iter, features=feats, m_start=m)
+    if lam * len(sub) < need:  # too few duplicates with another surname to learn from
+        return m
+    return {**m, "first_name": m_other["first_name"]}
+
+
+def _em_start(matching: dict, feats: list[str]) -> dict | None:
+    """EM's starting m per feature from ``em_start_m`` ({feature: [m per level]}), when given."""
+    start = matching.get("em_start_m") or {}
+    out = {}
+    for f in feats:
+        v = start.get(f)
+        if isinstance(v, (list, tuple)) and len(v) == len(FEATURES[f]) - 1:
+            out[f] = np.asarray(v, float) / max(float(np.sum(v)), 1e-12)
+    return out or None
+
+
+DEFAULT_TRAINING_MINIMUM = {"records": 50, "candidate_pairs": 20, "pairs_per_level": 20, "growth_factor": 2.0}
+NEUTRAL_PRIOR = 1e-4  # prior match probability of an untrained model
+
+
+def training_minimum(matching: dict) -> dict:
+    """The evidence training needs (``training_minimum`` in rules/matching.yaml)."""
+    out = dict(DEFAULT_TRAINING_MINIMUM)
+    out.update({k: v for k, v in (matching.get("training_minimum") or {}).items() if k in out and v is not None})
+    return out
+
+
+def _too_little_evidence(records: int, candidate_pairs: int, minimum: dict) -> str:
+    """Why the data is too small to train on, or '' when it is not."""
+    if records < int(minimum["records"]):
+        return f"only {records} records (training needs {int(minimum['records'])}): neutral priors used"
+    if candidate_pairs < int(minimum["candidate_pairs"]):
+        return (
+            f"only {candidate_pairs} candidate pairs (training needs {int(minimum['candidate_pairs'])}): "
+            "neutral priors used"
+        )
+    return ""
+
+
+def _default_m(feature: str) -> np.ndarray:
+    from .model import _initial_m
+
+    return _initial_m(feature)
