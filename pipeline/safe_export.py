@@ -22,13 +22,19 @@ def neutralize(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     text = str(value)
-    return "'" + text if text.startswith(DANGEROUS_PREFIXES) else text
+    return "'" + text if _runs(text) else text
+
+
+def _runs(text: str) -> bool:
+    """A spreadsheet would run it, or it already wears apostrophes in front of such a text: the
+    latter get one more too, so that `unneutralize` always removes exactly the one it added."""
+    return text.lstrip("'").startswith(DANGEROUS_PREFIXES)
 
 
 def unneutralize(value: Any) -> str:
     """Undo `neutralize` when reading a filled-in file back (keys must round-trip)."""
     text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
-    return text[1:] if text.startswith("'") and text[1:].startswith(DANGEROUS_PREFIXES) else text
+    return text[1:] if text.startswith("'") and _runs(text) else text
 
 
 def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:

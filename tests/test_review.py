@@ -204,11 +204,13 @@ def test_decisions_reach_the_store_as_overrides(tmp_path):
         store.close()
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text())
+@example("'=x")  # already wears an apostrophe before a formula: found by hypothesis
+@example("'\t")
 def test_any_text_is_neutralised_and_round_trips(text):
     safe = neutralize(text)
     assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
