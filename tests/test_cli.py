@@ -91,3 +91,24 @@ def test_demo_data_writes_files(tmp_path):
     assert out.exit_code == 0, out.output
     assert (tmp_path / "demo" / "crm_legacy_cn.csv").is_file()
     assert (tmp_path / "demo" / "truth" / "truth.csv").is_file()
+
+
+def test_run_with_a_typo_in_the_rules_stops_before_any_work(tmp_path):
+    """A misspelt key is one line naming file, key and the nearest valid key; exit 1, and
+    nothing is written (no database, no output folder)."""
+    import shutil
+
+    from crmclean.settings import DEFAULT_RULES_DIR
+
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    matching = rules / "matching.yaml"
+    matching.write_text(matching.read_text(encoding="utf-8").replace("  review: 0.6", "  reveiw: 0.5", 1),
+                        encoding="utf-8")
+    db = tmp_path / "master.db"
+    result = runner.invoke(app, ["run", "--no-prefect", "--rules", str(rules), "--db", f"sqlite:///{db}",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert "matching.yaml: unknown key 'thresholds.reveiw' (did you mean 'review'?)" in result.output
+    assert "Traceback" not in result.output
+    assert not db.exists() and not (tmp_path / "out").exists()
