@@ -39,7 +39,10 @@ MODELS: dict[str, type[BaseModel]] = {
     "overrides": OverridesSettings,
 }
 
-__all__ = ["MODELS", "validate_section", "section", "defaults", "rules_path", *(m.__name__ for m in MODELS.values())]
+__all__ = [
+    "MODELS", "ColumnsSettings", "MatchingSettings", "OverridesSettings", "SourcesSettings", "StandardizeSettings",
+    "SurvivorshipSettings", "defaults", "parse_section", "rules_path", "section", "validate_section",
+]
 
 
 def parse_section(name: str, data: Any, path: str | Path | None = None) -> BaseModel:

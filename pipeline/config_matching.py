@@ -8,10 +8,15 @@ read by link once it is wired to them, and until then must equal those constants
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, field_validator, model_validator
-from typing_extensions import Annotated
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from .config_base import Strict, bad_value, check_keys
 
@@ -149,7 +154,7 @@ class Guards(Strict):
     household: StrictBool = Field(True, description="different first names and birth dates at one address")
     twins: StrictBool = Field(True, description="different first names, same birth date")
     birth_date: StrictBool = Field(True, description="birth dates more than max_birth_gap_years apart")
-    max_birth_gap_years: float = Field(2, ge=0)
+    max_birth_gap_years: int | float = Field(2, ge=0)
     gender: StrictBool = Field(True, description="different gender and different first name")
     first_name_alone: StrictBool = False
     first_name_min_similarity: Probability = Field(0.85, description="Jaro-Winkler below this = different")

@@ -10,7 +10,13 @@ import codecs
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from .config_base import Strict, bad_value, check_keys, unknown_key
 from .schema import CANONICAL_FIELDS
@@ -409,6 +415,6 @@ def _none_is_empty(value: Any) -> Any:
 class OverridesSettings(Strict):
     """rules/overrides.yaml: manual must-link, cannot-link and unmerge decisions."""
 
-    must_link: Annotated[list[Annotated[list[Reference], Field(min_length=2)]], BeforeValidator(_none_is_empty)] = []
-    cannot_link: Annotated[list[Annotated[list[Reference], Field(min_length=2)]], BeforeValidator(_none_is_empty)] = []
-    unmerge: Annotated[list[Reference], BeforeValidator(_none_is_empty)] = []
+    must_link: Annotated[list[Annotated[list[Reference], Field(min_length=2)]], BeforeValidator(_none_is_empty)] = Field(default_factory=list)
+    cannot_link: Annotated[list[Annotated[list[Reference], Field(min_length=2)]], BeforeValidator(_none_is_empty)] = Field(default_factory=list)
+    unmerge: Annotated[list[Reference], BeforeValidator(_none_is_empty)] = Field(default_factory=list)

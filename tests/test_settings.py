@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from crmclean import config
 from crmclean.errors import RulesError
 from crmclean.settings import DEFAULT_RULES_DIR, SECTIONS, Rules, load_rules
@@ -204,3 +203,13 @@ def test_check_command(tmp_path, capsys):
     directory = _rules_with(tmp_path, "matching", "  review: 0.6", "  reveiw: 0.5")
     assert config.main([str(directory)]) == 1
     assert "unknown key 'thresholds.reveiw'" in capsys.readouterr().err
+
+
+def test_a_blocking_rule_may_name_its_columns_with_on():
+    """link reads `on:` too, which YAML reads as the key true."""
+    data = yaml.safe_load("blocking: {rules: [{name: x, on: [a, b]}]}\ntraining_rules: [{on: c}]")
+    matching = config.validate_section("matching", data)
+    assert matching["blocking"]["rules"] == [{"name": "x", "columns": ["a", "b"], "method": "block", "window": 3}]
+    assert matching["training_rules"][0]["columns"] == "c"
+    assert config.validate_section("matching", {"blocking": {"rules": []}})["blocking"]["rules"] == \
+        config.defaults("matching")["blocking"]["rules"]  # link reads an empty list as its default rules
