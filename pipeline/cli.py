@@ -101,8 +101,10 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
 
     from .ingest import discover_inputs
     from .run import RunOptions, run_pipeline
+    from .settings import load_rules
 
     paths = discover_inputs(paths)  # a missing or unsupported file fails before anything starts
+    load_rules(rules)  # so does a rules typo: checked before Prefect or any stage starts
     if not debug:
         # the CLI shows progress and one clear error line; Prefect's own log lines (and the
         # traceback it logs for a failed flow) stay in the Prefect UI, or show with --debug

@@ -93,9 +93,10 @@ def test_demo_data_writes_files(tmp_path):
     assert (tmp_path / "demo" / "truth" / "truth.csv").is_file()
 
 
-def test_run_with_a_typo_in_the_rules_stops_before_any_work(tmp_path):
+@pytest.mark.parametrize("mode", [["--no-prefect"], []], ids=["no-prefect", "prefect"])
+def test_run_with_a_typo_in_the_rules_stops_before_any_work(tmp_path, mode):
     """A misspelt key is one line naming file, key and the nearest valid key; exit 1, and
-    nothing is written (no database, no output folder)."""
+    nothing is written (no database, no output folder), before Prefect starts."""
     import shutil
 
     from crmclean.settings import DEFAULT_RULES_DIR
@@ -106,7 +107,7 @@ def test_run_with_a_typo_in_the_rules_stops_before_any_work(tmp_path):
     matching.write_text(matching.read_text(encoding="utf-8").replace("  review: 0.6", "  reveiw: 0.5", 1),
                         encoding="utf-8")
     db = tmp_path / "master.db"
-    result = runner.invoke(app, ["run", "--no-prefect", "--rules", str(rules), "--db", f"sqlite:///{db}",
+    result = runner.invoke(app, ["run", *mode, "--rules", str(rules), "--db", f"sqlite:///{db}",
                                  "--out", str(tmp_path / "out")])
     assert result.exit_code == 1, result.output
     assert "matching.yaml: unknown key 'thresholds.reveiw' (did you mean 'review'?)" in result.output
