@@ -1,28 +1,36 @@
 """The crmclean Prefect flow: each pipeline stage runs as a Prefect task.
 
-`crmclean.run.run_pipeline` owns the logic; this module only hands it a stage runner that wraps
-every stage in a task (with retries on transient database errors for the stages that touch the
-database), and defines the nightly deployment.
+`crmclean.run.run_pipeline` owns the logic; this module only hands it a stage runner that makes
+every stage a task, whose inputs are the upstream tasks' typed results (so the Prefect UI shows
+the data flowing: ingest → load prior → standardize → link → cluster → validate → publish). The
+stages that take the store are retried on transient database errors. The flow's one parameter
+is a `RunOptions`, so every option reaches the stages as the CLI's `--no-prefect` run gets it.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import opaque
 
 from crmclean.run import DEFAULT_DB_URL, DEFAULT_OUT_DIR, RunOptions, RunResult, run_pipeline
 
-# stages that talk to the database are retried when the error is transient:
-# standardize reads the prior master (store.load_state), cluster reads the affected region's
-# rows by key (an incremental run), publish writes it
-DB_STAGES = {"standardize": 3, "cluster": 3, "publish": 3}
+T = TypeVar("T")
+RETRIES = 3
 RETRY_DELAYS = [5, 30, 120]
 FLOW_NAME = "crmclean-nightly"
 DEPLOYMENT_NAME = "nightly"
+
+
+def retries_for(stage: Callable[..., Any]) -> int:
+    """The stages that talk to the database take the store (load prior reads the prior master,
+    cluster reads the affected region's rows by key, publish writes it): they are retried when
+    the error is transient; the others never are."""
+    return RETRIES if "store" in inspect.signature(stage).parameters else 0
 
 
 def is_transient_db_error(exc: BaseException | None) -> bool:
@@ -50,50 +58,30 @@ def _retry_on_transient(task_, task_run, state) -> bool:
     return False
 
 
-def prefect_stage_runner(name: str, fn: Callable[[], None]) -> None:
-    """Run one stage as a Prefect task (no caching: stages work on in-memory frames)."""
-    retries = DB_STAGES.get(name, 0)
-    task(
-        fn,
+def prefect_stage_runner(name: str, stage: Callable[..., T], *args: Any) -> T:
+    """Run one stage as a Prefect task and return its result. Arguments are passed `opaque`:
+    Prefect links each to the task that returned it without walking through the frames and
+    key sets inside; nothing is cached or persisted (the frames are large)."""
+    retries = retries_for(stage)
+    as_task = task(
+        stage,
         name=name,
         cache_policy=NO_CACHE,
+        persist_result=False,
         retries=retries,
         retry_delay_seconds=RETRY_DELAYS[:retries] if retries else None,
         retry_condition_fn=_retry_on_transient if retries else None,
-        persist_result=False,
-    )()
+    )
+    return as_task(*(opaque(a) for a in args))
 
 
 _PROGRESS: dict[str, Any] = {"callback": None}
 
 
 @flow(name=FLOW_NAME, validate_parameters=True, log_prints=True, persist_result=False)
-def crmclean_nightly(
-    inputs: list[str] | None = None,
-    db_url: str = DEFAULT_DB_URL,
-    out_dir: str = DEFAULT_OUT_DIR,
-    rules_dir: str | None = None,
-    expectations_dir: str | None = None,
-    workers: int = 2,
-    retrain: bool = False,
-    full_refresh: bool = False,
-    show_pii: bool = False,
-) -> RunResult:
+def crmclean_nightly(options: RunOptions) -> RunResult:
     """Ingest → standardize → validate → link → cluster/merge → validate → publish."""
-    from crmclean.settings import SAMPLE_DATA_DIR
-
-    options = RunOptions(
-        inputs=[Path(p) for p in (inputs or [str(SAMPLE_DATA_DIR)])],
-        db_url=db_url,
-        out_dir=Path(out_dir),
-        rules_dir=Path(rules_dir) if rules_dir else None,
-        expectations_dir=Path(expectations_dir) if expectations_dir else None,
-        workers=workers,
-        retrain=retrain,
-        full_refresh=full_refresh,
-        show_pii=show_pii,
-    )
-    return run_pipeline(options, progress=_PROGRESS["callback"], call_stage=prefect_stage_runner)
+    return run_pipeline(options, progress=_PROGRESS["callback"], runner=prefect_stage_runner)
 
 
 def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = None) -> RunResult:
@@ -101,17 +89,7 @@ def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _PROGRESS["callback"] = progress
     try:
-        return crmclean_nightly(
-            inputs=[str(p) for p in options.inputs],
-            db_url=options.db_url,
-            out_dir=str(options.out_dir),
-            rules_dir=str(options.rules_dir) if options.rules_dir else None,
-            expectations_dir=str(options.expectations_dir) if options.expectations_dir else None,
-            workers=options.workers,
-            retrain=options.retrain,
-            full_refresh=options.full_refresh,
-            show_pii=options.show_pii,
-        )
+        return crmclean_nightly(options=options)
     finally:
         _PROGRESS["callback"] = None
 
@@ -119,10 +97,13 @@ def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = 
 def nightly_deployment(cron: str = "0 2 * * *", inputs: list[str] | None = None,
                        db_url: str = DEFAULT_DB_URL, out_dir: str = DEFAULT_OUT_DIR):
     """The nightly deployment definition (validated by a test without a server)."""
+    from crmclean.settings import SAMPLE_DATA_DIR
+
+    options = {"inputs": inputs or [str(SAMPLE_DATA_DIR)], "db_url": db_url, "out_dir": out_dir}
     return crmclean_nightly.to_deployment(
         name=DEPLOYMENT_NAME,
         cron=cron,
-        parameters={"inputs": inputs or None, "db_url": db_url, "out_dir": out_dir},
+        parameters={"options": options},
         description="Nightly incremental crmclean run: new and changed records join the existing master.",
         tags=["crmclean", "nightly"],
     )

@@ -1,7 +1,8 @@
 """`crmclean` command line: a dbt-style CLI over the pipeline functions.
 
-Errors a user can act on (`CrmcleanError`) are printed as one red line with exit code 1; any
-other failure is one line with exit code 2, and `--debug` shows the traceback.
+Exit codes (documented in the README): 0 success; 1 a user or data error (`CrmcleanError`, one
+red line); 2 a usage error (typer/click's own); 3 failed critical expectations (publish refused);
+4 an internal error (one line; `--debug` shows the traceback); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import CrmcleanError
+from .errors import CrmcleanError, ValidationFailed
+
+EXIT_USER_ERROR, EXIT_USAGE, EXIT_EXPECTATIONS, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
 app = typer.Typer(
     name="crmclean",
@@ -50,10 +53,10 @@ def user_errors(debug: bool) -> Iterator[None]:
         if debug:
             raise
         err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_EXPECTATIONS if isinstance(exc, ValidationFailed) else EXIT_USER_ERROR) from None
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]: nothing was published by this run")
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into a line
         if debug:
             raise
@@ -61,7 +64,22 @@ def user_errors(debug: bool) -> Iterator[None]:
             f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
             soft_wrap=True,
         )
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"crmclean {version('crmclean')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Turn messy CRM exports into one clean, deduplicated master customer table."""
 
 
 @app.command()
@@ -277,6 +295,30 @@ def review_apply(
     with user_errors(debug):
         n = apply_review(db, path)
         console.print(f"recorded {n:,} decisions; they take effect on the next run")
+
+
+@app.command()
+def export(
+    path: Path = typer.Argument(..., help="Output file: .csv, .xlsx or .parquet (the golden master)."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    include: list[str] = typer.Option([], "--include", help="Also export: xref, quarantine, review (repeatable)."),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Write personal data unmasked."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Export the golden master (and optionally xref, quarantine, review queue) to files."""
+    from .export import TABLES, export_tables
+    from .store import opened
+
+    with user_errors(debug):
+        unknown = sorted(set(include) - set(TABLES) - {"master"})
+        if unknown:
+            raise CrmcleanError(f"--include {unknown[0]!r}: choose from {', '.join(t for t in TABLES if t != 'master')}")
+        with opened(db) as store:
+            frames = {name: store.read_table(TABLES[name]) for name in ["master", *dict.fromkeys(include)]}
+        for item in export_tables(frames, path, show_pii=show_pii):
+            console.print(f"{item.table}: {item.rows:,} rows → {item.path}")
+        if not show_pii:
+            console.print("personal data is masked; pass --show-pii for the real values")
 
 
 @app.command()

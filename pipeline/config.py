@@ -40,8 +40,18 @@ MODELS: dict[str, type[BaseModel]] = {
 }
 
 __all__ = [
-    "MODELS", "ColumnsSettings", "MatchingSettings", "OverridesSettings", "SourcesSettings", "StandardizeSettings",
-    "SurvivorshipSettings", "defaults", "parse_section", "rules_path", "section", "validate_section",
+    "MODELS",
+    "ColumnsSettings",
+    "MatchingSettings",
+    "OverridesSettings",
+    "SourcesSettings",
+    "StandardizeSettings",
+    "SurvivorshipSettings",
+    "defaults",
+    "parse_section",
+    "rules_path",
+    "section",
+    "validate_section",
 ]
 
 

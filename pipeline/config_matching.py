@@ -82,6 +82,7 @@ class KeyRule(Strict):
 def _default_rules(name: str):
     def make():
         return [dict(r) for r in DEFAULTS[name]]
+
     return make
 
 
@@ -108,26 +109,42 @@ DEFAULTS: dict[str, list[dict]] = {
     ],
     "caps": [
         {"name": "generation_conflict", "when": {"suffix": ["conflict"]}, "decision": "non_match"},
-        {"name": "different_given_name", "when": {"first_name": ["different"],
-                                                  "email": ["null", "fuzzy_local", "different"]},
-         "decision": "review"},
-        {"name": "similar_given_name_same_birth_date",
-         "when": {"first_name": ["jw_0.92", "initial", "jw_0.80"], "birth_date": ["exact"],
-                  "email": ["null", "different"], "phone": ["null", "landline_exact", "different"],
-                  "national_id": ["null", "one_edit", "different"]},
-         "decision": "review"},
-        {"name": "no_shared_identifier",
-         "when": {"birth_date": ["null", "same_year", "different", "years_apart"], "email": ["null", "different"],
-                  "phone": ["null", "landline_exact", "different"], "national_id": ["null", "different"]},
-         "decision": "review"},
+        {
+            "name": "different_given_name",
+            "when": {"first_name": ["different"], "email": ["null", "fuzzy_local", "different"]},
+            "decision": "review",
+        },
+        {
+            "name": "similar_given_name_same_birth_date",
+            "when": {
+                "first_name": ["jw_0.92", "initial", "jw_0.80"],
+                "birth_date": ["exact"],
+                "email": ["null", "different"],
+                "phone": ["null", "landline_exact", "different"],
+                "national_id": ["null", "one_edit", "different"],
+            },
+            "decision": "review",
+        },
+        {
+            "name": "no_shared_identifier",
+            "when": {
+                "birth_date": ["null", "same_year", "different", "years_apart"],
+                "email": ["null", "different"],
+                "phone": ["null", "landline_exact", "different"],
+                "national_id": ["null", "different"],
+            },
+            "decision": "review",
+        },
     ],
 }
 
 
 def _empty_is_default(name: str):
     """link reads an empty or null rule list as its default list."""
+
     def convert(value: Any) -> Any:
         return _default_rules(name)() if not value else value
+
     return BeforeValidator(convert)
 
 
@@ -210,21 +227,26 @@ class MatchingSettings(Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     blocking: Blocking = Field(default_factory=Blocking)
     shared_value_limit: int | None = Field(
-        None, ge=0, description="contact values held by more records count as missing; null = "
-                                "blocking.max_block_size, 0 = off")
+        None,
+        ge=0,
+        description="contact values held by more records count as missing; null = blocking.max_block_size, 0 = off",
+    )
     chunk_size: int = Field(200_000, ge=1, description="pairs compared at a time")
     u_sample_pairs: int = Field(500_000, ge=1, description="random pairs for u")
     training_max_pairs: int = Field(300_000, ge=1)
     em_max_iterations: int = Field(60, ge=1)
     seed: int = 42
     training_rules: Annotated[list[KeyRule], _empty_is_default("training")] = Field(
-        default_factory=_default_rules("training"))
+        default_factory=_default_rules("training")
+    )
     prior: float | None = Field(None, gt=0, lt=1, description="null = estimated by EM")
     tf_min_u: float = Field(1e-7, gt=0, le=1, description="floor of a value's frequency in TF adjustment")
-    level_weight_max: Annotated[dict[str, dict[str, float]], _none_is(lambda: {"phone": {"landline_exact": 4.0}})] = \
+    level_weight_max: Annotated[dict[str, dict[str, float]], _none_is(lambda: {"phone": {"landline_exact": 4.0}})] = (
         Field(default_factory=lambda: {"phone": {"landline_exact": 4.0}})
+    )
     correlated_disagreement: Annotated[list[list[str]], _none_is(lambda: [["address", "phone"]])] = Field(
-        default_factory=lambda: [["address", "phone"]])
+        default_factory=lambda: [["address", "phone"]]
+    )
     caps: Annotated[list[Cap], _none_is(list)] = Field(default_factory=_default_rules("caps"))
     clustering: Clustering = Field(default_factory=Clustering)
     comparison: Comparison = Field(default_factory=Comparison)

@@ -7,6 +7,7 @@ rules/*.yaml show the same values, kept equal by tests/test_settings.py.
 from __future__ import annotations
 
 import codecs
+import difflib
 import re
 from typing import Annotated, Any, Literal
 
@@ -69,6 +70,7 @@ def _positive_int(value: Any) -> Any:
 
 def _str_list(what: str):
     """A list of text (a single string is a one-item list; null is an empty list)."""
+
     def convert(value: Any) -> Any:
         if value is None:
             return []
@@ -77,6 +79,7 @@ def _str_list(what: str):
         if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
             raise bad_value(f"must be a list of {what}")
         return [str(v) for v in value]
+
     return BeforeValidator(convert)
 
 
@@ -206,12 +209,14 @@ def _email_default(name: str):
 
         value = getattr(emails, name)
         return dict(value) if isinstance(value, dict) else list(value)
+
     return make
 
 
 class Dates(Strict):
     day_first: dict[str, DayFirst] = Field(
-        default_factory=dict, description="{source: bool or {date field: bool}}; otherwise inferred from the data")
+        default_factory=dict, description="{source: bool or {date field: bool}}; otherwise inferred from the data"
+    )
     excel_serial_min: int = Field(10_000, ge=0, description="smallest Excel serial day number read as a date")
     excel_serial_max: int = Field(73_050, ge=1, description="largest Excel serial day number read as a date")
 
@@ -225,28 +230,37 @@ class Dates(Strict):
                 if isinstance(setting, dict):
                     for key in setting:
                         if key not in DATE_FIELDS:
-                            raise unknown_key(f"{source}.{key}", [f"{source}.{f}" for f in DATE_FIELDS], "not a date field")
+                            raise unknown_key(
+                                f"{source}.{key}", [f"{source}.{f}" for f in DATE_FIELDS], "not a date field"
+                            )
         return value
 
     @model_validator(mode="after")
     def _range(self) -> Dates:
         if self.excel_serial_min >= self.excel_serial_max:
-            raise bad_value(f"excel_serial_min ({self.excel_serial_min}) must be below excel_serial_max "
-                            f"({self.excel_serial_max})")
+            raise bad_value(
+                f"excel_serial_min ({self.excel_serial_min}) must be below excel_serial_max ({self.excel_serial_max})"
+            )
         return self
 
 
 class Emails(Strict):
-    domain_typos: dict[str, str] = Field(default_factory=_email_default("DEFAULT_DOMAIN_TYPOS"),
-                                         description="typo domain -> right domain, added to the built-in list")
+    domain_typos: dict[str, str] = Field(
+        default_factory=_email_default("DEFAULT_DOMAIN_TYPOS"),
+        description="typo domain -> right domain, added to the built-in list",
+    )
     placeholders: Annotated[list[str], _str_list("values")] = Field(
-        default_factory=_email_default("DEFAULT_PLACEHOLDERS"), description="values meaning 'no e-mail'")
+        default_factory=_email_default("DEFAULT_PLACEHOLDERS"), description="values meaning 'no e-mail'"
+    )
     placeholder_patterns: Annotated[list[str], _str_list("regular expressions")] = Field(
-        default_factory=_email_default("DEFAULT_PLACEHOLDER_PATTERNS"))
+        default_factory=_email_default("DEFAULT_PLACEHOLDER_PATTERNS")
+    )
     plus_tag_domains: Annotated[list[str], _str_list("domains")] = Field(
-        default_factory=_email_default("DEFAULT_PLUS_TAG_DOMAINS"))
+        default_factory=_email_default("DEFAULT_PLUS_TAG_DOMAINS")
+    )
     dot_free_domains: Annotated[list[str], _str_list("domains")] = Field(
-        default_factory=_email_default("DEFAULT_DOT_FREE_DOMAINS"))
+        default_factory=_email_default("DEFAULT_DOT_FREE_DOMAINS")
+    )
 
     @field_validator("placeholder_patterns")
     @classmethod
@@ -291,7 +305,8 @@ class StandardizeSettings(Strict):
     emails: Emails = Field(default_factory=Emails)
     names: Names = Field(default_factory=Names)
     placeholders: dict[str, Annotated[list[str], _str_list("values")]] = Field(
-        default_factory=_default_placeholders, description="{field: extra whole-cell 'no value' markers}")
+        default_factory=_default_placeholders, description="{field: extra whole-cell 'no value' markers}"
+    )
     min_identity: MinIdentity = Field(default_factory=MinIdentity)
 
     @field_validator("placeholders", mode="before")
@@ -315,8 +330,16 @@ class StandardizeSettings(Strict):
 DEFAULT_CHAINS: dict[str, list[Any]] = {
     "name": ["prefer_script", "valid_only", "most_complete", "source_priority", "most_recent"],
     "gender": ["valid_only", "most_frequent", "source_priority", "most_recent"],
-    "email": ["valid_only", {"most_frequent": "match_key"}, "identity_match", "most_similar", "prefer_clean",
-              "most_recent", "most_frequent", "source_priority"],
+    "email": [
+        "valid_only",
+        {"most_frequent": "match_key"},
+        "identity_match",
+        "most_similar",
+        "prefer_clean",
+        "most_recent",
+        "most_frequent",
+        "source_priority",
+    ],
     "mobile": ["valid_only", "same_address", "type_evidence", "most_frequent", "most_recent", "source_priority"],
     "landline": ["valid_only", "same_address", "type_evidence", "most_frequent", "most_recent", "source_priority"],
     "birth_date": ["valid_only", "prefer_clean", "most_frequent", "source_priority", "most_recent"],
@@ -339,8 +362,8 @@ def _check_chain(chain: Any) -> Any:
         else:
             raise bad_value(f"has {item!r}, not a strategy name or a one-key mapping")
         if strategy not in STRATEGIES:
-            near = unknown_key(strategy, STRATEGIES).context["near"]
-            hint = f"did you mean '{near}'? " if near else ""
+            near = difflib.get_close_matches(str(strategy), STRATEGIES, n=1)
+            hint = f"did you mean '{near[0]}'? " if near else ""
             raise bad_value(f"has unknown strategy {strategy!r} ({hint}known: {', '.join(STRATEGIES)})")
         if strategy == "source_priority" and arg is not None and not isinstance(arg, list):
             raise bad_value("has source_priority with an argument that is not a list of sources")
@@ -359,10 +382,13 @@ class SurvivorshipSettings(Strict):
     chain; a field not listed keeps it; a group without a chain (phone) uses `default`."""
 
     source_priority: Annotated[list[str], _str_list("source names")] = Field(
-        default_factory=list, description="most trusted source first")
+        default_factory=list, description="most trusted source first"
+    )
     exclude_flags: Annotated[list[str], _str_list("flag codes")] = Field(["invalid", "placeholder"])
-    default: Chain = Field(["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent",
-                            "most_complete"], description="chain of a field not listed under fields")
+    default: Chain = Field(
+        ["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent", "most_complete"],
+        description="chain of a field not listed under fields",
+    )
     fields: dict[str, Chain] = Field(default_factory=lambda: {f: list(c) for f, c in DEFAULT_CHAINS.items()})
 
     @field_validator("source_priority", mode="before")
@@ -383,8 +409,10 @@ class SurvivorshipSettings(Strict):
             members = {m: g.name for g in GROUPS for m, _ in g.columns if m != g.name}
             for key in value:
                 if key in members:
-                    raise bad_value(f"has {key}, which is chosen with the '{members[key]}' group; "
-                                    f"configure fields.{members[key]} instead")
+                    raise bad_value(
+                        f"has {key}, which is chosen with the '{members[key]}' group; "
+                        f"configure fields.{members[key]} instead"
+                    )
             check_keys(value, [g.name for g in GROUPS], "not a master field")
         return value
 
@@ -415,6 +443,10 @@ def _none_is_empty(value: Any) -> Any:
 class OverridesSettings(Strict):
     """rules/overrides.yaml: manual must-link, cannot-link and unmerge decisions."""
 
-    must_link: Annotated[list[Annotated[list[Reference], Field(min_length=2)]], BeforeValidator(_none_is_empty)] = Field(default_factory=list)
-    cannot_link: Annotated[list[Annotated[list[Reference], Field(min_length=2)]], BeforeValidator(_none_is_empty)] = Field(default_factory=list)
+    must_link: Annotated[list[Annotated[list[Reference], Field(min_length=2)]], BeforeValidator(_none_is_empty)] = (
+        Field(default_factory=list)
+    )
+    cannot_link: Annotated[list[Annotated[list[Reference], Field(min_length=2)]], BeforeValidator(_none_is_empty)] = (
+        Field(default_factory=list)
+    )
     unmerge: Annotated[list[Reference], BeforeValidator(_none_is_empty)] = Field(default_factory=list)

@@ -107,13 +107,7 @@ def evaluate(truth: pd.DataFrame, xref: pd.DataFrame, quarantine: pd.DataFrame |
     tp = _pairs(_cell_sizes(m_code, e_code))
     pred_pairs, true_pairs = _pairs(master_size), _pairs(entity_size)
     p, r = _ratio(tp, pred_pairs), _ratio(tp, true_pairs)
-    if n:
-        combined = m_code * (int(e_code.max()) + 1) + e_code
-        cells, first_row, nij = np.unique(combined, return_index=True, return_counts=True)
-        ci, tj = master_size[m_code[first_row]], entity_size[e_code[first_row]]
-        bp, br = float((nij * nij / ci).sum() / n), float((nij * nij / tj).sum() / n)
-    else:
-        bp = br = None
+    bp, br = _bcubed(m_code, e_code, master_size, entity_size)
 
     return {
         "records_truth": int(len(t_keys)),
@@ -132,6 +126,18 @@ def evaluate(truth: pd.DataFrame, xref: pd.DataFrame, quarantine: pd.DataFrame |
         "recall_by_scenario": _recall_by_scenario(scen, e_code, m_code),
         "junk_merged_records": int((master_size[m_code[junk]] > 1).sum()) if n else 0,
     }
+
+
+def _bcubed(m_code, e_code, master_size, entity_size) -> tuple[float | None, float | None]:
+    """B-cubed (precision, recall): per record, the share of its master (entity) that is its
+    entity (master), averaged; None for no records."""
+    n = len(m_code)
+    if not n:
+        return None, None
+    combined = m_code * (int(e_code.max()) + 1) + e_code
+    _, first_row, nij = np.unique(combined, return_index=True, return_counts=True)
+    ci, tj = master_size[m_code[first_row]], entity_size[e_code[first_row]]
+    return float((nij * nij / ci).sum() / n), float((nij * nij / tj).sum() / n)
 
 
 def _false_merges(scen, grp, e_code, m_code) -> dict:
@@ -180,26 +186,12 @@ def read_truth(path: str | Path) -> pd.DataFrame:
 
 def evaluate_db(truth_path: str | Path, db_url: str) -> dict:
     """Evaluate the published customer_xref (and quarantine) of a crmclean database."""
-    import sqlalchemy as sa
+    from .store import opened
 
     truth = read_truth(truth_path)
-    try:
-        engine = sa.create_engine(db_url)
-    except Exception as exc:
-        raise CrmcleanError(f"{db_url}: cannot open database ({exc})") from None
-    try:
-        with engine.connect() as conn:
-            tables = set(sa.inspect(conn).get_table_names())
-            if "customer_xref" not in tables:
-                raise CrmcleanError(f"{db_url}: no customer_xref table - run `crmclean run` first")
-            xref = pd.read_sql_query(sa.text("SELECT source, source_record_id, master_id FROM customer_xref"), conn)
-            quarantine = None
-            if "quarantine" in tables:
-                quarantine = pd.read_sql_query(sa.text("SELECT source, source_record_id FROM quarantine"), conn)
-    except sa.exc.SQLAlchemyError as exc:
-        raise CrmcleanError(f"{db_url}: cannot read customer_xref ({exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc})") from None
-    finally:
-        engine.dispose()
+    with opened(db_url) as store:
+        xref = store.read_columns("customer_xref", ["source", "source_record_id", "master_id"])
+        quarantine = store.read_columns("quarantine", ["source", "source_record_id"])
     return evaluate(truth, xref, quarantine=quarantine)
 
 

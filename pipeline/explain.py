@@ -27,7 +27,6 @@ from .link.compare import (
     prepare_columns,
     term_frequencies,
 )
-from .link.compare import TF_COLUMNS
 from .link.model import model_compatible, score_levels, weight_tables
 
 # the record values shown next to each feature
@@ -161,32 +160,8 @@ def explain_pair(records: pd.DataFrame, key_a: str, key_b: str, model: dict, rul
 # ---------------------------------------------------------------- from the published tables
 
 
-def _engine(db_url: str):
-    from sqlalchemy import create_engine
-
-    try:
-        return create_engine(db_url)
-    except Exception as exc:  # bad URL, missing driver
-        raise CrmcleanError(f"explain: cannot open database {db_url!r}: {exc}") from None
-
-
-def _read(engine, sql: str, params: dict | None = None) -> pd.DataFrame:
-    from sqlalchemy import bindparam, text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    stmt = text(sql)
-    for name, value in (params or {}).items():
-        if isinstance(value, (list, tuple, set)):
-            stmt = stmt.bindparams(bindparam(name, expanding=True))
-    try:
-        with engine.connect() as conn:
-            return pd.read_sql(stmt, conn, params={k: (list(v) if isinstance(v, (set, tuple)) else v) for k, v in (params or {}).items()})
-    except SQLAlchemyError as exc:
-        raise CrmcleanError(f"explain: cannot read the published tables ({exc.__class__.__name__}: {str(exc).splitlines()[0]}); run crmclean first") from None
-
-
-def _latest_model(engine) -> dict:
-    df = _read(engine, "SELECT version, created, model_json FROM match_model")
+def _latest_model(store) -> dict:
+    df = store.read_columns("match_model", ["version", "created", "model_json"])
     if df.empty:
         raise CrmcleanError("explain: the database holds no match model yet; run crmclean first")
     row = df.sort_values("created").iloc[-1]
@@ -196,8 +171,8 @@ def _latest_model(engine) -> dict:
         raise CrmcleanError("explain: the stored match model is not valid JSON") from None
 
 
-def _records(engine, keys: list[str]) -> dict[str, dict]:
-    df = _read(engine, "SELECT * FROM customer_record WHERE record_key IN :keys", {"keys": keys})
+def _records(store, keys: list[str]) -> dict[str, dict]:
+    df = store.read_by_keys("customer_record", ("record_key",), keys)
     return {str(r["record_key"]): r for r in df.to_dict("records")}
 
 
@@ -229,14 +204,17 @@ def _record_line(key: str, r: dict) -> str:
 
 def explain_master(db_url: str, master_id: str) -> str:
     """A master's records and the waterfall of every stored edge inside it."""
-    engine = _engine(db_url)
-    xref = _read(engine, "SELECT source, source_record_id, record_key, master_id FROM customer_xref WHERE master_id = :m", {"m": master_id})
-    if xref.empty:
-        raise CrmcleanError(f"explain: master {master_id} not found")
-    keys = sorted(xref["record_key"].astype(str))
-    model = _latest_model(engine)
-    recs = _records(engine, keys)
-    edges = _read(engine, "SELECT * FROM match_edge WHERE record_key_l IN :keys AND record_key_r IN :keys", {"keys": keys})
+    from .store import opened
+
+    with opened(db_url) as store:
+        xref = store.find_rows("customer_xref", master_id=master_id)
+        if xref.empty:
+            raise CrmcleanError(f"explain: master {master_id} not found")
+        keys = sorted(xref["record_key"].astype(str))
+        model = _latest_model(store)
+        recs = _records(store, keys)
+        edges = store.read_by_keys("match_edge", ("record_key_l", "record_key_r"), keys)
+    edges = edges[edges["record_key_l"].isin(keys) & edges["record_key_r"].isin(keys)]
     out = [f"Master {master_id}: {len(keys)} record(s)"] + [_record_line(k, recs.get(k, {})) for k in keys]
     if len(keys) > 1 and edges.empty:
         out.append("\nNo stored match edge inside this master (merged by an override or must-link).")
@@ -254,26 +232,22 @@ def _parse_ref(ref: str) -> tuple[str, str]:
 
 def explain_records(db_url: str, ref_a: str, ref_b: str) -> str:
     """Two records named as source:source_record_id: the stored edge, else a fresh comparison."""
-    engine = _engine(db_url)
-    keys = []
-    for ref in (ref_a, ref_b):
-        source, rid = _parse_ref(ref)
-        x = _read(engine, "SELECT record_key, master_id FROM customer_xref WHERE source = :s AND source_record_id = :r", {"s": source, "r": rid})
-        if x.empty:
-            raise CrmcleanError(f"explain: record {ref} not found")
-        keys.append((str(x["record_key"].iloc[0]), str(x["master_id"].iloc[0])))
-    (ka, ma), (kb, mb) = keys
-    a, b = sorted([ka, kb])
-    model = _latest_model(engine)
-    recs = _records(engine, [a, b])
-    head = f"{ref_a} → master {ma}\n{ref_b} → master {mb}\n" + ("same master" if ma == mb else "different masters") + "\n"
-    edges = _read(engine, "SELECT * FROM match_edge WHERE record_key_l = :a AND record_key_r = :b", {"a": a, "b": b})
-    if not edges.empty:
-        return head + "\n" + _edge_text(edges.iloc[0].to_dict(), recs, model)
-    # not a stored edge (not a candidate, or below review): compare afresh, TF from counts in SQL
-    frame = pd.DataFrame([recs.get(a, {"record_key": a}), recs.get(b, {"record_key": b})])
-    cols = prepare_columns(frame)
-    tf = _tf_from_db(engine, cols)
+    from .store import opened
+
+    with opened(db_url) as store:
+        keys = [_record_ref(store, ref) for ref in (ref_a, ref_b)]
+        (ka, ma), (kb, mb) = keys
+        a, b = sorted([ka, kb])
+        model = _latest_model(store)
+        recs = _records(store, [a, b])
+        head = f"{ref_a} → master {ma}\n{ref_b} → master {mb}\n" + ("same master" if ma == mb else "different masters") + "\n"
+        edges = store.find_rows("match_edge", record_key_l=a, record_key_r=b)
+        if not edges.empty:
+            return head + "\n" + _edge_text(edges.iloc[0].to_dict(), recs, model)
+        # not a stored edge (not a candidate, or below review): compare afresh, TF from counts in SQL
+        frame = pd.DataFrame([recs.get(a, {"record_key": a}), recs.get(b, {"record_key": b})])
+        cols = prepare_columns(frame)
+        tf = _tf_from_db(store, cols)
     from types import SimpleNamespace
 
     evidence, weight, prob, decision, cap = _score_two(cols, tf, model, SimpleNamespace(matching=model.get("matching_rules") or {"thresholds": model.get("thresholds") or DEFAULT_THRESHOLDS}))
@@ -283,7 +257,16 @@ def explain_records(db_url: str, ref_a: str, ref_b: str) -> str:
     return head + note + "\n" + render_waterfall(a, b, row_a, row_b, evidence, _prior_weight(model), weight, prob, decision, cap)
 
 
-def _tf_from_db(engine, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _record_ref(store, ref: str) -> tuple[str, str]:
+    """(record_key, master_id) of a record named source:source_record_id."""
+    source, rid = _parse_ref(ref)
+    x = store.find_rows("customer_xref", source=source, source_record_id=rid)
+    if x.empty:
+        raise CrmcleanError(f"explain: record {ref} not found")
+    return str(x["record_key"].iloc[0]), str(x["master_id"].iloc[0])
+
+
+def _tf_from_db(store, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Value frequencies for the two records, counted in customer_record."""
     out = {}
     for column in {c for spec in TF_COLUMNS.values() for c in spec.values()}:
@@ -291,14 +274,14 @@ def _tf_from_db(engine, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if column not in COMPARE_COLUMNS:
             continue
         try:
-            total = _read(engine, f"SELECT COUNT(*) AS n FROM customer_record WHERE {column} IS NOT NULL")["n"].iloc[0]
-        except CrmcleanError:
+            total = store.count_values("customer_record", column)
+        except (CrmcleanError, KeyError):  # a column this master does not store
             out[column] = vals
             continue
         for k in range(2):
             v = cols[column][k]
             if v is not None and total:
-                n = _read(engine, f"SELECT COUNT(*) AS n FROM customer_record WHERE {column} = :v", {"v": v})["n"].iloc[0]
+                n = store.count_values("customer_record", column, v)
                 vals[k] = max(int(n), 1) / int(total)
         out[column] = vals
     return out

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
 from .generate.entities import Entities, build_entities
 
@@ -34,12 +33,10 @@ def truth_values(ents: Entities) -> pd.DataFrame:
 
 
 def _tables(db_url: str, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    engine = sa.create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return {n: pd.read_sql_table(n, conn) for n in names}
-    finally:
-        engine.dispose()
+    from .store import opened
+
+    with opened(db_url) as store:
+        return {n: store.read_table(n) for n in names}
 
 
 def golden_joined(truth_path: str | Path, db_url: str, ents: Entities) -> pd.DataFrame:

@@ -6,12 +6,10 @@ record → master), so it works between any two published runs without full snap
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from .errors import CrmcleanError
-from .store import open_store
+from .store import opened
 
 RUN_LIST_COLUMNS = ("run_id", "status", "started_at", "finished_at", "rows_read", "quarantined",
                     "records_accepted", "masters", "records_merged", "error")
@@ -19,11 +17,8 @@ RUN_LIST_COLUMNS = ("run_id", "status", "started_at", "finished_at", "rows_read"
 
 def list_runs(db_url: str) -> pd.DataFrame:
     """run_log, newest first, with the main counts as columns."""
-    store = open_store(db_url)
-    try:
+    with opened(db_url) as store:
         runs = store.read_table("run_log")
-    finally:
-        store.close()
     runs = runs.sort_values(["started_at", "run_id"], ascending=False, kind="stable").reset_index(drop=True)
     return runs[list(RUN_LIST_COLUMNS)]
 
@@ -55,14 +50,11 @@ def _state(snap: pd.DataFrame, runs: list[str]) -> pd.Series:
 def diff_runs(db_url: str, run_a: str, run_b: str) -> dict:
     """Masters created, merged, split, retired and updated after run_a up to run_b, and how
     many records joined, moved between or left masters."""
-    store = open_store(db_url)
-    try:
+    with opened(db_url) as store:
         runs = store.read_table("run_log")
         between, upto_a = _runs_between(runs, run_a, run_b)
         hist = store.read_table("master_id_history")
         snap = store.read_table("xref_snapshot")
-    finally:
-        store.close()
     h = hist[hist["run_id"].isin(between)]
 
     def ids(event: str) -> list[str]:
@@ -113,6 +105,3 @@ def format_diff(d: dict, limit: int = 20) -> str:
     ]
     return "\n".join(lines)
 
-
-def diff_as_json(d: dict) -> str:
-    return json.dumps(d, ensure_ascii=False, indent=2)

@@ -7,22 +7,30 @@ retire the records they no longer contain (kept as retired, never deleted).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import RulesError
-from .schema import CANONICAL_FIELDS, record_key
+from .record_hash import ROW_HASH_COLUMNS, content_hash, row_hash  # noqa: F401 - re-exported
+from .schema import record_key
+from .store.build import (customer_xref_rows, history_rows, lineage_rows, master_customer_rows, match_edge_rows,
+                          match_model_rows, prior_seen, quarantine_rows, review_queue_rows, seen_rows, xref_delta_rows)
+from .store.prior import PriorState
+from .store.publish import Scoped
+from .store.values import utc_now
+
+if TYPE_CHECKING:  # annotations only: stages.py describes the values the run passes between stages
+    from .stages import Linked, Standardized
 
 OVERRIDE_COLUMNS = ("record_key_l", "record_key_r", "kind", "origin")
 EDGE_COLUMNS = ("record_key_l", "record_key_r", "match_weight", "match_probability", "decision")
-_SEP = "\x1f"  # unit separator: cannot occur in a CSV cell that was read as text
 
 
 @dataclass
@@ -35,47 +43,32 @@ class Combined:
     carried_keys: set[str] = field(default_factory=set)  # prior records of sources not in this run
 
 
-def _sha1_rows(records: pd.DataFrame, columns) -> pd.Series:
-    """sha1 (hex) of each row's `columns` as text joined by _SEP (missing → "")."""
-    n = len(records)
-    if not n:
-        return pd.Series([], index=records.index, dtype=object)
-    parts = []
-    for c in columns:
-        if c not in records.columns:
-            parts.append(("",) * n)
-            continue
-        s = records[c]
-        vals = s.to_numpy(dtype=object)
-        missing = pd.isna(vals)
-        if missing.any():
-            vals = vals.copy()
-            vals[missing] = ""
-        if pd.api.types.infer_dtype(vals, skipna=False) != "string":
-            vals = pd.Series(vals, dtype=object).astype(str).to_numpy(dtype=object)
-        parts.append(vals)
-    sha1 = hashlib.sha1
-    return pd.Series([sha1(v.encode("utf-8")).hexdigest() for v in map(_SEP.join, zip(*parts))],
-                     index=records.index, dtype=object)
-
-
-def content_hash(records: pd.DataFrame) -> pd.Series:
-    """sha1 over the raw canonical fields (None and "" hash alike; column order fixed)."""
-    return _sha1_rows(records, CANONICAL_FIELDS)
-
-
-#: the identity/raw columns content_hash leaves out: a record whose row moved in its file (or
-#: whose unmapped columns changed) is not re-standardized, but its stored row is rewritten
-ROW_HASH_COLUMNS = ("locator", "file", "extra", "raw")
-
-
-def row_hash(records: pd.DataFrame) -> pd.Series:
-    """sha1 over ROW_HASH_COLUMNS (stored as customer_record.row_hash)."""
-    return _sha1_rows(records, ROW_HASH_COLUMNS)
-
-
 #: customer_record bookkeeping: never copied onto a reused record (build_tables recomputes it)
 _BOOKKEEPING = ("first_seen_run", "last_seen_run", "status", "other_columns", "row_hash")
+
+
+#: Bumped by hand when clustering, survivorship or master-id logic changes what a master holds
+#: or which id it gets (like standardize.STANDARDIZE_VERSION); never for a refactor, a comment
+#: or a speed-up. A master built under another version is rebuilt (every master, once).
+CLUSTER_VERSION = "1"
+
+#: settings that change how fast a stage runs, never what it produces: no fingerprint holds them,
+#: so tuning one never re-standardizes a record or re-clusters a master
+PERFORMANCE_KNOBS = frozenset({"in_process_below", "workers", "chunk_size"})
+
+
+def without_knobs(value: Any) -> Any:
+    """`value` (parsed YAML) without PERFORMANCE_KNOBS keys, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_knobs(v) for k, v in value.items() if k not in PERFORMANCE_KNOBS}
+    if isinstance(value, (list, tuple)):
+        return [without_knobs(v) for v in value]
+    return value
+
+
+def _fingerprint(basis: Any) -> str:
+    text = json.dumps(without_knobs(basis), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 def standardize_fingerprint(rules) -> str:
@@ -90,8 +83,7 @@ def standardize_fingerprint(rules) -> str:
         for name, entry in {"defaults": rules.sources.get("defaults"), **(rules.sources.get("sources") or {})}.items()
         if isinstance(entry, dict) or entry is None
     }
-    basis = json.dumps([STANDARDIZE_VERSION, rules.standardize, sources], sort_keys=True, default=str)
-    return hashlib.sha1(basis.encode("utf-8")).hexdigest()[:16]
+    return _fingerprint([STANDARDIZE_VERSION, rules.standardize, sources])
 
 
 def split_reusable(records: pd.DataFrame, prior_records: pd.DataFrame,
@@ -320,23 +312,10 @@ def working_columns() -> list[str]:
 
 def cluster_fingerprint(rules) -> str:
     """What a master's clusters and golden values depend on besides its records, edges and
-    overrides: the clustering and survivorship settings and the code that applies them. A
-    master built under another fingerprint is rebuilt (every master, once)."""
-    from . import cluster, ids, schema, survivorship
-    from .store import build, tables
-
-    code = []
-    for module in (cluster, survivorship, ids, schema, build, tables):
-        try:
-            code.append(hashlib.sha1(inspect.getsource(module).encode("utf-8")).hexdigest())
-        except (OSError, TypeError):  # no source (frozen install): the package version stands in
-            from . import __version__
-
-            code.append(str(__version__))
+    overrides: CLUSTER_VERSION and the clustering and survivorship rules. A master built under
+    another fingerprint is rebuilt (every master, once)."""
     matching = getattr(rules, "matching", None) or {}
-    basis = json.dumps([code, matching.get("clustering"), getattr(rules, "survivorship", None)],
-                       sort_keys=True, default=str)
-    return hashlib.sha1(basis.encode("utf-8")).hexdigest()[:16]
+    return _fingerprint([CLUSTER_VERSION, matching.get("clustering"), getattr(rules, "survivorship", None)])
 
 
 def overrides_text(overrides: pd.DataFrame) -> str:
@@ -485,3 +464,269 @@ def complete_records(frame: pd.DataFrame, full: pd.DataFrame, reused_keys: set[s
         col[take] = values
         out[c] = col
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# the incremental cluster stage: recluster the affected region, carry every other master
+
+
+@dataclass(frozen=True)
+class WholeMaster:
+    """The whole master after an incremental run, whose tables hold only the rows it changed:
+    the key sets the result expectations check and the run's headline counts."""
+
+    master_ids: set[str]
+    xref_keys: set[str]
+    xref_master_ids: set[str]
+    masters: int
+    records_in_master: int
+    review_pairs: int
+    region_records: int  # records reclustered
+    region_masters: int  # masters rebuilt
+    changed_keys: set[str]
+
+    def for_validation(self) -> dict[str, Any]:
+        """As validate.validate_result(whole=...) reads it (no copies of the key sets)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class RegionResult:
+    scope: Scope
+    clusters: pd.DataFrame  # record_key, cluster, cluster_reason of the region's records
+    tables: dict[str, pd.DataFrame | Scoped]  # what publish writes: the region's rows only
+    views: dict[str, pd.DataFrame]  # the tables' rows, customer_xref as the whole master has it
+    whole: WholeMaster
+
+
+@dataclass(frozen=True)
+class _RegionRows:
+    """The stored rows the region's tables are built from (the working set is slim)."""
+
+    complete: pd.DataFrame  # full rows of the region's, rewritten and shown records
+    retired: pd.DataFrame  # full rows of the records retired this run
+    full: pd.DataFrame  # customer_record rows read by key
+    rewrite: set[str]  # active customer_record rows rewritten by this run
+    review_pairs: set[tuple[str, str]]  # queue pairs outside the changed records to rewrite
+    missing: set[tuple[str, str]]  # those of them to add back from their stored edge
+
+
+def cluster_region(standardized: Standardized, prior: PriorState, linked: Linked, rules, run_id: str,
+                   store) -> RegionResult:
+    """The incremental path: recluster only the affected region (affected_region), carry every
+    other master as it is, and build only the rows the region covers. `store` reads the
+    region's full rows, prior masters and edges by key."""
+    from . import cluster, ids, survivorship
+
+    combined, pairs, overrides = linked.combined, linked.pairs, linked.overrides
+    records = combined.records
+    scope = affected_region(records["record_key"], pairs, overrides, prior, combined,
+                            overrides_from_text(prior.state.get("overrides")))
+    keys = scope.keys
+    region = records[records["record_key"].isin(keys).to_numpy()]
+    in_region = pairs[pairs["record_key_l"].isin(keys).to_numpy() & pairs["record_key_r"].isin(keys).to_numpy()]
+    clusters = cluster.cluster_records(region, in_region, rules, overrides)
+    rows = _region_rows(standardized, prior, linked, keys, store)
+    golden, lineage = survivorship.build_golden(
+        rows.complete[rows.complete["record_key"].isin(keys).to_numpy()], clusters, rules)
+
+    retired_keys = set(combined.retired["record_key"]) if len(combined.retired) else set()
+    near = keys | retired_keys
+    prior_sub = dataclasses.replace(
+        prior, xref=prior.xref[prior.xref["record_key"].isin(near).to_numpy()],
+        masters=store.read_masters(sorted(scope.prior_ids)), records=rows.full)
+    assigned = ids.assign_master_ids(clusters, prior_sub)
+    readd = store.read_edges(sorted({k for p in rows.missing for k in p})) if rows.missing else pd.DataFrame()
+    std = standardized.std
+    tables = build_scoped_tables(
+        run_id=run_id, records=rows.complete, run_keys=set(std["record_key"]), rewrite_keys=rows.rewrite,
+        retired=rows.retired, quarantine=standardized.quarantine, pairs=pairs, new_pairs=linked.result.pairs,
+        readd_edges=readd, review_pairs=rows.review_pairs, gone_keys=set(combined.changed_keys) | retired_keys,
+        clusters=clusters, golden=golden, lineage=lineage, assigned=assigned, model=linked.result.model,
+        overrides=overrides, prior=prior_sub, scope_keys=keys, scope_prior_ids=scope.prior_ids,
+        run_sources=set(std["source"].dropna()))
+    whole, xref = _whole_master(prior, tables, scope, assigned, rows, near, combined, retired_keys)
+    views = {**{name: getattr(t, "rows", t) for name, t in tables.items()}, "customer_xref": xref}
+    return RegionResult(scope=scope, clusters=clusters, tables=tables, views=views, whole=whole)
+
+
+def _moved_keys(std: pd.DataFrame, prior_records: pd.DataFrame, fresh: set[str]) -> set[str]:
+    """Reused records whose row moved in its file (row_hash differs): their stored row is rewritten."""
+    run_arr = std["record_key"].to_numpy(dtype=object)
+    at = pd.Index(prior_records["record_key"]).get_indexer(run_arr) if len(prior_records) else np.full(len(std), -1)
+    was_reused = (at >= 0) & ~std["record_key"].isin(fresh).to_numpy()
+    if not was_reused.any():
+        return set()
+    stored_row = prior_records["row_hash"].to_numpy(dtype=object)[at[was_reused]]
+    return set(run_arr[was_reused][stored_row != std["row_hash"].to_numpy(dtype=object)[was_reused]])
+
+
+def _region_rows(standardized: Standardized, prior: PriorState, linked: Linked, keys: set[str],
+                 store) -> _RegionRows:
+    """Full rows of the records the region's tables need: the region's, those rewritten in
+    customer_record and those shown in new or re-added review rows (the rest stay unread)."""
+    combined = linked.combined
+    std, fresh = standardized.std, set(standardized.fresh_keys)
+    run_keys = set(std["record_key"])
+    retired_keys = set(combined.retired["record_key"]) if len(combined.retired) else set()
+    gone = set(combined.changed_keys) | retired_keys
+    rewrite = fresh | _moved_keys(std, prior.records, fresh)
+    review_pairs, missing = review_scope(combined.kept_edges, linked.overrides, prior.review_keys, gone)
+    new_pairs = linked.result.pairs
+    new_review = new_pairs[new_pairs["decision"] == "review"] if len(new_pairs) else new_pairs
+    shown = set(new_review["record_key_l"]) | set(new_review["record_key_r"]) | {k for p in missing for k in p}
+    need = (keys | rewrite | shown) - fresh
+    # full stored rows: the region's and rewritten rows' columns, every written row's first seen run
+    full = store.read_records(sorted(need | retired_keys | fresh))
+    wanted_keys = keys | rewrite | shown
+    records = combined.records
+    # this run's rows from std (the working set is slim), carried rows from the working set
+    wanted = pd.concat([std[std["record_key"].isin(wanted_keys).to_numpy()],
+                        records[records["record_key"].isin(wanted_keys - run_keys).to_numpy()]], ignore_index=True)
+    run_columns = list(standardized.run_columns)
+    complete = complete_records(wanted, full, set(standardized.reused_keys), fresh, run_columns)
+    retired = complete_records(combined.retired, full, set(), set(), run_columns)
+    return _RegionRows(complete=complete, retired=retired, full=full, rewrite=rewrite,
+                       review_pairs=review_pairs, missing=missing)
+
+
+def _whole_master(prior: PriorState, tables: dict, scope: Scope, assigned: pd.DataFrame, rows: _RegionRows,
+                  near: set[str], combined: Combined, retired_keys: set[str]) -> tuple[WholeMaster, pd.DataFrame]:
+    """The whole master after this run, from the prior key sets and the region's new rows
+    (→ its totals, and customer_xref as a whole)."""
+    xref_rows = tables["customer_xref"].rows
+    px = prior.xref
+    untouched = px[~px["record_key"].isin(near).to_numpy()]
+    final_xref = pd.concat([untouched, xref_rows[list(untouched.columns)]], ignore_index=True)
+    master_ids = (set(px["master_id"].dropna()) - scope.prior_ids) | set(assigned["master_id"])
+    gone = set(combined.changed_keys) | retired_keys
+    stored_review = prior.review_keys
+    if len(stored_review):
+        in_scope = (stored_review["record_key_l"].isin(gone) | stored_review["record_key_r"].isin(gone)).to_numpy()
+        in_scope |= [p in rows.review_pairs for p in zip(stored_review["record_key_l"], stored_review["record_key_r"])]
+        review_count = int((~in_scope).sum())
+    else:
+        review_count = 0
+    whole = WholeMaster(
+        master_ids=master_ids, xref_keys=set(final_xref["record_key"]),
+        xref_master_ids=set(final_xref["master_id"].dropna()), masters=len(master_ids),
+        records_in_master=len(final_xref), review_pairs=review_count + len(tables["review_queue"].rows),
+        region_records=len(scope.keys), region_masters=len(assigned), changed_keys=scope.keys | rows.rewrite)
+    return whole, final_xref
+
+
+# --------------------------------------------------------------------------------------------
+# the tables of an incremental run: only the part of each table the affected region covers
+
+
+def _pair_set(frame: pd.DataFrame) -> set[tuple[str, str]]:
+    return set(zip(frame["record_key_l"], frame["record_key_r"])) if len(frame) else set()
+
+
+def _decided(overrides: pd.DataFrame | None) -> set[tuple[str, str]]:
+    if overrides is None or not len(overrides):
+        return set()
+    d = overrides[overrides["kind"].isin(["must_link", "cannot_link"])]
+    return _pair_set(d) | set(zip(d["record_key_r"], d["record_key_l"]))
+
+
+def review_scope(kept_edges: pd.DataFrame, overrides: pd.DataFrame, prior_review_keys: pd.DataFrame,
+                 gone_keys: set[str]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(queue pairs outside the changed records to rewrite, those of them to add back).
+
+    Rows of review_queue touching a changed or retired record are rebuilt from this run's
+    pairs. The others are the kept `review` edges minus the pairs decided by an override: a
+    pair decided since the prior run leaves the queue, one whose decision was withdrawn comes
+    back (its stored edge gives the evidence).
+    """
+    kept = kept_edges[kept_edges["decision"] == "review"] if len(kept_edges) else kept_edges
+    expected = _pair_set(kept) - _decided(overrides)
+    stored = prior_review_keys
+    if len(stored):
+        touch = stored["record_key_l"].isin(gone_keys) | stored["record_key_r"].isin(gone_keys)
+        stored = stored[~touch.to_numpy()]
+    stored = _pair_set(stored)
+    missing = expected - stored
+    return missing | (stored - expected), missing
+
+
+def build_scoped_tables(
+    run_id: str,
+    records: pd.DataFrame,
+    run_keys: set[str],
+    rewrite_keys: set[str],
+    retired: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    pairs: pd.DataFrame,
+    new_pairs: pd.DataFrame,
+    readd_edges: pd.DataFrame,
+    review_pairs: set[tuple[str, str]],
+    gone_keys: set[str],
+    clusters: pd.DataFrame,
+    golden: pd.DataFrame,
+    lineage: pd.DataFrame,
+    assigned: pd.DataFrame,
+    model: dict | None,
+    overrides: pd.DataFrame,
+    prior: PriorState,
+    scope_keys: set[str],
+    scope_prior_ids: set[str],
+    run_sources: set[str],
+    now: str | None = None,
+) -> dict[str, "pd.DataFrame | Scoped"]:
+    """The tables of an incremental run: for each replaced table the new content of the part
+    its affected region covers (a store.Scoped), built by the same functions as build_tables
+    so the rows are exactly what a full rebuild would give them.
+
+    `records` holds full rows of every record the tables need (the region's, those rewritten in
+    customer_record, and those shown in new review rows); `prior` is the prior state cut to the
+    region (xref of its and the retired records, master rows of `scope_prior_ids`); `pairs` all
+    of this run's pairs (kept + new), `new_pairs` the ones scored this run; `gone_keys` the
+    changed and retired records, whose edges and queue rows are rebuilt; `rewrite_keys` the
+    active customer_record rows to rewrite (the rest only get `last_seen_run` if in this run).
+    """
+    now = now or utc_now()
+    cluster_to_id = assigned.set_index("cluster")["master_id"]
+    key_cluster = clusters.set_index("record_key")["cluster"]
+    region = records[records["record_key"].isin(scope_keys)]
+    in_region = pairs[pairs["record_key_l"].isin(scope_keys)] if len(pairs) else pairs
+    retired_keys = set(retired["record_key"]) if len(retired) else set()
+
+    masters = master_customer_rows(run_id, golden, assigned, clusters, region, prior)
+    xref = customer_xref_rows(run_id, region, clusters, cluster_to_id, in_region, key_cluster)
+    history = history_rows(run_id, now, assigned, masters, prior)
+    master_keys = sorted(scope_prior_ids | set(assigned["master_id"]))
+
+    rewrite = records[records["record_key"].isin(rewrite_keys)].drop_duplicates("record_key")
+    seen_keys = set(rewrite["record_key"]) | retired_keys
+    prev = prior_seen(dataclasses.replace(
+        prior, records=prior.records[prior.records["record_key"].isin(seen_keys).to_numpy()],
+        retired_records=prior.retired_records[prior.retired_records["record_key"].isin(seen_keys).to_numpy()]))
+    parts = [seen_rows(run_id, rewrite, "active", run_keys, prev)]
+    if len(retired):
+        parts.append(seen_rows(run_id, retired, "retired", run_keys, prev))
+    rec_rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    # records of this run whose row is not rewritten: only their last_seen_run moves (a run id
+    # is never reused, so it differs from every stored one)
+    touched = list(set(run_keys) - set(rewrite_keys))
+
+    review_rows = pd.concat([df for df in (new_pairs, readd_edges) if len(df)], ignore_index=True) \
+        if len(new_pairs) or len(readd_edges) else new_pairs
+    if len(readd_edges):  # only the pairs asked for (the stored edges were read by record key)
+        want = review_pairs | _pair_set(new_pairs)
+        review_rows = review_rows[[p in want for p in zip(review_rows["record_key_l"], review_rows["record_key_r"])]]
+    return {
+        "master_customer": Scoped(masters, keys=master_keys),
+        "customer_xref": Scoped(xref, keys=sorted(scope_keys | retired_keys)),
+        "customer_record": Scoped(rec_rows.reset_index(drop=True), keys=sorted(set(rec_rows["record_key"])),
+                                  touch=[("last_seen_run", run_id, touched)] if touched else []),
+        "quarantine": quarantine_rows(run_id, records, run_keys, quarantine, prior, run_sources),
+        # this run's pairs and the kept edges join active records only: no filter needed
+        "review_queue": Scoped(review_queue_rows(run_id, review_rows, records, overrides, None),
+                               keys=sorted(gone_keys), pairs=sorted(review_pairs)),
+        "master_lineage": Scoped(lineage_rows(lineage, cluster_to_id), keys=master_keys),
+        "master_id_history": history,
+        "match_edge": Scoped(match_edge_rows(run_id, new_pairs, None), keys=sorted(gone_keys)),
+        "match_model": match_model_rows(run_id, now, model, prior),
+        "xref_snapshot": xref_delta_rows(run_id, xref, prior),
+    }

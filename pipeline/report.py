@@ -1,13 +1,15 @@
 """The run report: ONE self-contained HTML file (no CDN, no script; charts are inline SVG) that
 says what the run did, or how far it got and why it stopped.
 
-Every part of `ctx` may be missing (a run that failed early): each section renders from what
-exists and a broken section shows its own error instead of losing the whole report. Values are
+It renders a `stages.ReportInput`, in which every part may be missing (a run that failed
+early): each section renders from what exists and a broken section shows its own error instead
+of losing the whole report. Values are
 HTML-escaped by Jinja2 autoescape; personal data is masked unless `show_pii`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -19,10 +21,13 @@ import pandas as pd
 from markupsafe import Markup
 
 from .masking import mask_text, masker_for
+from .stages import ReportInput, RunCounts
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 MAX_EXAMPLES = 3
 MAX_ROWS = 20
+#: the counts a run produces (stages.RunCounts): the only ones the report shows
+COUNT_NAMES = tuple(f.name for f in dataclasses.fields(RunCounts))
 
 
 # --------------------------------------------------------------------------- SVG charts
@@ -126,33 +131,31 @@ def _masked(frame: pd.DataFrame, show_pii: bool, columns: list[str] | None = Non
     return mask_frame(frame, columns)
 
 
-def _quarantine(ctx: dict[str, Any]) -> pd.DataFrame | None:
+def _quarantine(inp: ReportInput) -> pd.DataFrame | None:
     """The most complete quarantine the run got to: published table, then combined, then ingest's."""
-    for frame in ((ctx.get("tables") or {}).get("quarantine"), ctx.get("quarantine"),
-                  getattr(ctx.get("ingested"), "quarantine", None)):
+    for frame in (inp.tables.get("quarantine"), inp.quarantine, getattr(inp.ingest, "quarantine", None)):
         if isinstance(frame, pd.DataFrame):
             return frame
     return None
 
 
-def _section_counts(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
-    counts = {k: int(v) for k, v in (ctx.get("counts") or {}).items() if isinstance(v, (int, float))}
-    ingested = ctx.get("ingested")
+def _section_counts(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
+    counts = {k: int(v) for k, v in inp.counts.items() if k in COUNT_NAMES}
+    ingested = inp.ingest
     if not counts and ingested is not None:  # failed before counts: derive what we can
-        counts = {"rows_read": int(getattr(ingested, "rows_read", 0) or 0),
-                  "records_accepted": int(len(getattr(ingested, "records", []) or [])),
-                  "quarantined": int(len(getattr(ingested, "quarantine", []) or []))}
+        counts = {"rows_read": int(ingested.rows_read or 0), "records_accepted": int(len(ingested.records)),
+                  "quarantined": int(len(ingested.quarantine))}
     labels = list(counts)
     return {"counts": counts, "chart": bar_chart_svg(labels, [counts[k] for k in labels], "Counts by stage"),
-            "flow": _stage_flow(ctx, counts)}
+            "flow": _stage_flow(inp, counts)}
 
 
-def _stage_flow(ctx: dict[str, Any], counts: dict[str, int]) -> list[dict[str, Any]]:
+def _stage_flow(inp: ReportInput, counts: dict[str, int]) -> list[dict[str, Any]]:
     """Rows through the stages: where they were quarantined, how many masters came out."""
-    quarantine = _quarantine(ctx)
+    quarantine = _quarantine(inp)
     by_stage = (quarantine["stage"].fillna("?").value_counts().to_dict()
                 if quarantine is not None and len(quarantine) and "stage" in quarantine else {})
-    pairs = ctx.get("pairs")
+    pairs = inp.pairs
     steps = [("ingest", "rows read", counts.get("rows_read")),
              ("ingest", "quarantined at ingest", by_stage.get("ingest")),
              ("standardize", "quarantined at standardize", by_stage.get("standardize")),
@@ -163,14 +166,13 @@ def _stage_flow(ctx: dict[str, Any], counts: dict[str, int]) -> list[dict[str, A
     return [{"stage": st, "what": what, "n": int(n)} for st, what, n in steps if n is not None]
 
 
-def _section_sources(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
-    ingested = ctx.get("ingested")
-    tables = ctx.get("tables") or {}
+def _section_sources(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
+    tables = inp.tables
     parts = []
-    records = getattr(ingested, "records", None)
+    records = getattr(inp.ingest, "records", None)
     if records is not None and len(records) and "source" in records:
         parts.append(records.groupby("source").size().rename("records_read_ok"))
-    quarantine = _quarantine(ctx)
+    quarantine = _quarantine(inp)
     if quarantine is not None and len(quarantine) and "source" in quarantine:
         parts.append(quarantine.groupby("source").size().rename("quarantined"))
     xref = tables.get("customer_xref")
@@ -184,8 +186,8 @@ def _section_sources(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
     return {"rows": _frame_rows(frame, 500), "columns": list(frame.columns)}
 
 
-def _section_mapping(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
-    mapping = getattr(ctx.get("ingested"), "mapping", None) or {}
+def _section_mapping(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
+    mapping = getattr(inp.ingest, "mapping", None) or {}
     rows = []
     for source, spec in mapping.items():
         for file_name, sheets in ((spec or {}).get("files") or {}).items():
@@ -198,15 +200,15 @@ def _section_mapping(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
     return {"rows": rows}
 
 
-def _section_standardize(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
-    summary = ctx.get("std_summary")
+def _section_standardize(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
+    summary = inp.std_summary
     if summary is None or not len(summary):
         return {"rows": [], "columns": []}
     return {"rows": _frame_rows(summary, 200), "columns": list(summary.columns)}
 
 
-def _section_quarantine(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]:
-    quarantine = _quarantine(ctx)
+def _section_quarantine(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
+    quarantine = _quarantine(inp)
     if quarantine is None or not len(quarantine):
         return {"total": 0, "reasons": [], "chart": Markup("")}
     code = "reason_code" if "reason_code" in quarantine else "reason"
@@ -236,13 +238,10 @@ def _mask_raw(raw: Any) -> Any:
                       ensure_ascii=False)
 
 
-def _section_matching(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
-    pairs = ctx.get("pairs")
-    linked = ctx.get("linked")
-    if pairs is None and linked is not None:
-        pairs = getattr(linked, "pairs", None)
+def _section_matching(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
+    pairs = inp.pairs
     out: dict[str, Any] = {"pairs": 0, "chart": Markup(""), "decisions": {}, "blocking": [], "blocking_columns": []}
-    blocking = getattr(linked, "blocking_summary", None)
+    blocking = inp.blocking_summary
     if blocking is not None and len(blocking):
         out["blocking"], out["blocking_columns"] = _frame_rows(blocking, 50), list(blocking.columns)
     if pairs is None or not len(pairs) or "match_probability" not in pairs:
@@ -264,8 +263,8 @@ def _section_matching(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
     return out
 
 
-def _section_clusters(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]:
-    tables = ctx.get("tables") or {}
+def _section_clusters(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
+    tables = inp.tables
     xref, master = tables.get("customer_xref"), tables.get("master_customer")
     if xref is None or not len(xref) or "master_id" not in xref:
         return {"distribution": [], "chart": Markup(""), "largest": [], "columns": []}
@@ -282,8 +281,8 @@ def _section_clusters(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]:
             "largest": _frame_rows(largest, 10), "columns": list(largest.columns)}
 
 
-def _section_review(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]:
-    tables = ctx.get("tables") or {}
+def _section_review(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
+    tables = inp.tables
     queue = tables.get("review_queue")
     if queue is None or not len(queue):
         return {"total": 0, "rows": [], "columns": []}
@@ -302,10 +301,10 @@ def _section_review(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]:
     return {"total": int(len(queue)), "rows": _frame_rows(show, MAX_ROWS), "columns": list(show.columns)}
 
 
-def _section_expectations(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]:
-    reports = [r for r in (ctx.get("validations") or []) if r is not None]
-    out_dir = Path(ctx.get("out_dir") or ".")
-    docs = ctx.get("data_docs")
+def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
+    reports = [r for r in inp.validations if r is not None]
+    out_dir = Path(inp.out_dir or ".")
+    docs = inp.data_docs
     docs_rel = None
     if docs:
         docs_rel = os.path.relpath(Path(docs), out_dir).replace(os.sep, "/")
@@ -329,9 +328,8 @@ def _section_expectations(ctx: dict[str, Any], show_pii: bool) -> dict[str, Any]
     return {"stages": stages, "docs": docs_rel}
 
 
-def _section_timings(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
-    timer = ctx.get("timer")
-    timings = dict(getattr(timer, "timings", None) or ctx.get("timings") or {})
+def _section_timings(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
+    timings = dict(inp.timings)
     if not timings:
         return {"rows": [], "chart": Markup(""), "total": 0}
     order = list(timings)  # the order the stages ran in
@@ -340,7 +338,7 @@ def _section_timings(ctx: dict[str, Any], _show_pii: bool) -> dict[str, Any]:
             "total": round(sum(float(v) for v in timings.values()), 3)}
 
 
-SECTIONS: dict[str, Callable[[dict[str, Any], bool], dict[str, Any]]] = {
+SECTIONS: dict[str, Callable[[ReportInput, bool], dict[str, Any]]] = {
     "counts": _section_counts,
     "sources": _section_sources,
     "mapping": _section_mapping,
@@ -354,39 +352,39 @@ SECTIONS: dict[str, Callable[[dict[str, Any], bool], dict[str, Any]]] = {
 }
 
 
-def _what_happened(ctx: dict[str, Any], status: str, error: str | None, sections: dict[str, Any]) -> str:
+def _what_happened(inp: ReportInput, status: str, error: str | None, sections: dict[str, Any]) -> str:
     """One paragraph in plain words: the outcome, and where a failed run stopped."""
     if status != "success":
-        timings = getattr(ctx.get("timer"), "timings", {}) or {}
+        timings = inp.timings
         # StageTimer records a stage when it ends, also when it raised: the last one is where it stopped.
         where = f" during stage '{list(timings)[-1]}'" if timings else " before any stage finished"
         return (f"The run failed{where}: {error or 'unknown error'}. "
                 "Nothing was published; the master table is unchanged.")
     counts = sections.get("counts", {}).get("counts", {})
-    if not counts.get("records_accepted") and not counts.get("records_total"):
+    if not counts.get("records_accepted") and not counts.get("records_in_master"):
         return "The run finished but no records were accepted: there was nothing to publish."
     return (f"The run succeeded: {counts.get('rows_read', 0):,} rows read, "
             f"{counts.get('records_accepted', 0):,} records accepted, {counts.get('quarantined', 0):,} quarantined, "
             f"{counts.get('masters', 0):,} master customers published.")
 
 
-def build_report_model(ctx: dict[str, Any], status: str, error: str | None, show_pii: bool) -> dict[str, Any]:
+def build_report_model(inp: ReportInput, status: str, error: str | None, show_pii: bool) -> dict[str, Any]:
     """Everything the template shows; a section that fails records its error instead."""
     sections: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name, fn in SECTIONS.items():
         try:
-            sections[name] = fn(ctx, show_pii)
+            sections[name] = fn(inp, show_pii)
         except Exception as exc:  # one broken section never loses the report
             sections[name] = {}
             errors[name] = f"{exc.__class__.__name__}: {exc}"
     return {
-        "run_id": ctx.get("run_id") or "(unknown run)",
+        "run_id": inp.run_id or "(unknown run)",
         "status": status,
         "error": error,
         "show_pii": show_pii,
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "summary": _what_happened(ctx, status, error, sections),
+        "summary": _what_happened(inp, status, error, sections),
         "s": sections,
         "section_errors": errors,
     }
@@ -406,11 +404,11 @@ def render_report(model: dict[str, Any]) -> str:
     return env.get_template("report.html.j2").render(**model)
 
 
-def write_report(ctx: dict[str, Any], status: str, error: str | None, show_pii: bool) -> Path:
+def write_report(inp: ReportInput, status: str, error: str | None, show_pii: bool) -> Path:
     """Write `out_dir/report.html` and return its path."""
-    out_dir = Path(ctx.get("out_dir") or ".")
+    out_dir = Path(inp.out_dir or ".")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "report.html"
-    path.write_text(render_report(build_report_model(ctx, status, error, show_pii)), encoding="utf-8")
+    path.write_text(render_report(build_report_model(inp, status, error, show_pii)), encoding="utf-8")
     return path
 

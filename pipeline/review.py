@@ -13,10 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
 from .errors import CrmcleanError
-from .store.tables import TABLES
 from .safe_export import unneutralize, write_table
 
 DECISIONS = ("match", "no_match")
@@ -36,34 +34,18 @@ RECORD_FIELDS = (
     "company_std",
 )
 QUEUE_FIELDS = ("record_key_l", "record_key_r", "match_probability", "match_weight", "evidence")
-_IN_CHUNK = 500
 
 
-def _engine(db_url: str) -> sa.Engine:
-    try:
-        return sa.create_engine(db_url)
-    except Exception as exc:
-        raise CrmcleanError(f"{db_url}: cannot open the database ({exc})") from None
-
-
-def _read_records(conn, keys: list[str], columns: list[str]) -> pd.DataFrame:
-    """The two sides' records, fetched by key in chunks (never the whole table)."""
-    table = sa.Table("customer_record", sa.MetaData(), *(sa.Column(c) for c in ["record_key", *columns]))
-    frames = []
-    for i in range(0, len(keys), _IN_CHUNK):
-        chunk = keys[i : i + _IN_CHUNK]
-        stmt = sa.select(*table.c).where(table.c.record_key.in_(chunk))
-        frames.append(pd.DataFrame(conn.execute(stmt).fetchall(), columns=["record_key", *columns]))
-    if not frames:
-        return pd.DataFrame(columns=["record_key", *columns])
-    return pd.concat(frames, ignore_index=True).drop_duplicates("record_key", keep="last")
-
-
-def _decided_pairs(conn, inspector) -> set[tuple[str, str]]:
-    if not inspector.has_table("review_decision"):
-        return set()
-    rows = conn.execute(sa.text("SELECT record_key_l, record_key_r FROM review_decision")).fetchall()
-    return {(a, b) for a, b in rows} | {(b, a) for a, b in rows}
+def _open_pairs(store) -> pd.DataFrame:
+    """Open review_queue rows (status NULL or open) that nobody decided yet, in either order."""
+    queue = store.read_columns("review_queue", [*QUEUE_FIELDS, "status"])
+    queue = queue[queue["status"].isna() | (queue["status"] == "open")].drop(columns=["status"])
+    done = store.read_columns("review_decision", ["record_key_l", "record_key_r"])
+    decided = {(a, b) for a, b in zip(done["record_key_l"], done["record_key_r"])}
+    decided |= {(b, a) for a, b in decided}
+    if decided and len(queue):
+        queue = queue[[(a, b) not in decided for a, b in zip(queue["record_key_l"], queue["record_key_r"])]]
+    return queue.reset_index(drop=True)
 
 
 def build_review_sheet(queue: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -89,35 +71,13 @@ def build_review_sheet(queue: pd.DataFrame, records: pd.DataFrame) -> pd.DataFra
 
 def export_review(db_url: str, path: Path) -> int:
     """Write the open review queue (pairs nobody decided yet) to `path` (.csv/.xlsx); → rows."""
+    from .store import opened
+
     path = Path(path)
-    engine = _engine(db_url)
-    try:
-        with engine.connect() as conn:
-            inspector = sa.inspect(conn)
-            if not inspector.has_table("review_queue"):
-                raise CrmcleanError(f"{db_url}: no review_queue table — run `crmclean run` first")
-            queue_cols = {c["name"] for c in inspector.get_columns("review_queue")}
-            missing = {"record_key_l", "record_key_r"} - queue_cols
-            if missing:
-                raise CrmcleanError(f"{db_url}: review_queue has no column {sorted(missing)[0]}")
-            wanted = [c for c in QUEUE_FIELDS if c in queue_cols]
-            where = " WHERE status IS NULL OR status = 'open'" if "status" in queue_cols else ""
-            queue = pd.read_sql(sa.text(f"SELECT {', '.join(wanted)} FROM review_queue{where}"), conn)
-            decided = _decided_pairs(conn, inspector)
-            if decided and len(queue):
-                open_rows = [(a, b) not in decided for a, b in zip(queue["record_key_l"], queue["record_key_r"])]
-                queue = queue[open_rows]
-            record_cols: list[str] = []
-            if inspector.has_table("customer_record"):
-                have = {c["name"] for c in inspector.get_columns("customer_record")}
-                record_cols = [c for c in RECORD_FIELDS if c in have]
-            keys = sorted(set(queue["record_key_l"]) | set(queue["record_key_r"]))
-            records = _read_records(conn, keys, record_cols) if record_cols else pd.DataFrame({"record_key": keys})
-    except sa.exc.SQLAlchemyError as exc:
-        reason = f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
-        raise CrmcleanError(f"{db_url}: cannot read the review queue ({reason})") from None
-    finally:
-        engine.dispose()
+    with opened(db_url) as store:
+        queue = _open_pairs(store)
+        keys = sorted(set(queue["record_key_l"]) | set(queue["record_key_r"]))
+        records = store.read_by_keys("customer_record", ("record_key",), keys, ["record_key", *RECORD_FIELDS])
     write_table(build_review_sheet(queue, records), path, choices={"decision": list(DECISIONS)})
     return int(len(queue))
 
@@ -179,46 +139,22 @@ def apply_review(db_url: str, path: Path) -> int:
     """Insert the file's decisions into `review_decision` (one transaction); → rows inserted.
 
     The table keeps every decision (an audit trail); a row repeating a pair's latest decision is
-    skipped so applying the same file twice changes nothing.
+    skipped so applying the same file twice changes nothing. A database crmclean never wrote
+    is refused (the decisions would name records no master holds).
     """
+    from .store import opened
+
     path = Path(path)
     decisions = parse_decisions(read_review_file(path), path)
     if decisions.empty:
         return 0
     decisions = decisions.drop_duplicates(["record_key_l", "record_key_r"], keep="last")
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     try:
         user = getpass.getuser()
     except Exception:  # pragma: no cover - no login name in some containers
         user = "unknown"
-    engine = _engine(db_url)
-    try:
-        with engine.begin() as conn:
-            table = TABLES["review_decision"]  # the store's own definition
-            table.create(conn, checkfirst=True)
-            latest: dict[tuple[str, str], str] = {}
-            existing = conn.execute(
-                sa.select(table.c.record_key_l, table.c.record_key_r, table.c.decision).order_by(table.c.decided_at)
-            ).fetchall()
-            for a, b, d in existing:
-                latest[(a, b)] = latest[(b, a)] = d
-            rows = [
-                {
-                    "record_key_l": r.record_key_l,
-                    "record_key_r": r.record_key_r,
-                    "decision": r.decision,
-                    "decided_by": r.decided_by or user,
-                    "decided_at": now,
-                    "origin": f"review:{path.name}",
-                }
-                for r in decisions.itertuples(index=False)
-                if latest.get((r.record_key_l, r.record_key_r)) != r.decision
-            ]
-            if rows:
-                conn.execute(table.insert(), rows)
-    except sa.exc.SQLAlchemyError as exc:
-        reason = f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
-        raise CrmcleanError(f"{db_url}: cannot store review decisions ({reason})") from None
-    finally:
-        engine.dispose()
-    return len(rows)
+    decisions["decided_by"] = [by or user for by in decisions["decided_by"]]
+    decisions["decided_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    decisions["origin"] = f"review:{path.name}"
+    with opened(db_url) as store:
+        return store.add_review_decisions(decisions, skip_repeated=True)

@@ -18,7 +18,6 @@ import yaml
 from .errors import RulesError
 
 
-
 def packaged_dir(name: str) -> Path:
     """The folder of package data `crmclean.<name>` (rules, expectations, sample_data).
 
@@ -46,6 +45,7 @@ def copy_package_dir(source: Path, target: Path, overwrite: bool = False) -> lis
         dest.write_bytes(path.read_bytes())
         written.append(dest)
     return written
+
 
 SECTIONS = ("sources", "columns", "standardize", "matching", "survivorship", "overrides", "validation")
 

@@ -168,10 +168,12 @@ def _parse_expectation(path: Path, index: int, item: Any):
         raise RulesError(path, f"{where} ({etype}): meta.severity must be 'critical' or 'warning', not {severity!r}")
     table = meta.get("table")
     try:
-        spec = {"type": etype, "kwargs": dict(kwargs), "meta": {**meta, "severity": severity}}
-        try:
-            config = ExpectationConfiguration(**spec, severity=severity)  # GE's own field, for Data Docs
-        except TypeError:  # older GE 1.x has no severity field; meta.severity is what crmclean reads
+        spec: dict[str, Any] = {"type": etype, "kwargs": dict(kwargs), "meta": {**meta, "severity": severity}}
+        try:  # GE's own severity field, for Data Docs
+            from great_expectations.expectations.metadata_types import FailureSeverity
+
+            config = ExpectationConfiguration(**spec, severity=FailureSeverity(severity))
+        except (ImportError, TypeError):  # older GE 1.x has no severity field; meta.severity is what crmclean reads
             config = ExpectationConfiguration(**spec)
         expectation = config.to_domain_obj()
     except ExpectationNotFoundError:

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_report import XSS, synthetic_ctx  # noqa: E402  (the same synthetic run)
+from test_report import XSS, synthetic_input  # noqa: E402  (the same synthetic run)
 
 from crmclean.report import write_report  # noqa: E402
+from crmclean.stages import ReportInput  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -57,15 +58,15 @@ def test_console_detection_works(chromium, tmp_path):
 
 
 def test_report_renders_in_chromium_without_console_errors(chromium, tmp_path):
-    ctx = synthetic_ctx(tmp_path)
+    inp = synthetic_input(tmp_path)
     # real (tiny) Data Docs target so the relative link resolves
     (tmp_path / "data_docs").mkdir()
     (tmp_path / "data_docs" / "index.html").write_text("<!doctype html><title>docs</title>", encoding="utf-8")
-    report = write_report(ctx, status="success", error=None, show_pii=False)
+    report = write_report(inp, status="success", error=None, show_pii=False)
     dom, console = _run(chromium, tmp_path, report.as_uri(), "--dump-dom")
     assert console == []
     assert 'id="run-status">success<' in dom
-    for name, value in ctx["counts"].items():
+    for name, value in inp.counts.items():
         assert re.search(rf'data-count="{name}"><span class="muted">[^<]*</span><b>{value}</b>', dom), name
     assert 'id="quarantine-total">2<' in dom and 'id="review-total">1<' in dom
     assert "<script" not in dom  # the report has no script; a hostile name never becomes one
@@ -75,7 +76,7 @@ def test_report_renders_in_chromium_without_console_errors(chromium, tmp_path):
 
 
 def test_hostile_name_stays_text_in_the_browser(chromium, tmp_path):
-    report = write_report(synthetic_ctx(tmp_path), status="success", error=None, show_pii=True)
+    report = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=True)
     dom, console = _run(chromium, tmp_path, report.as_uri(), "--dump-dom")
     assert console == []  # an executed <script> would have run alert()/logged
     assert "<script>alert(1)</script>" not in dom
@@ -83,8 +84,7 @@ def test_hostile_name_stays_text_in_the_browser(chromium, tmp_path):
 
 
 def test_failed_run_report_renders(chromium, tmp_path):
-    ctx = {"run_id": "r-failed", "out_dir": tmp_path, "counts": {}}
-    report = write_report(ctx, status="failed", error="b.xlsx: the workbook is encrypted", show_pii=False)
+    report = write_report(ReportInput(run_id="r-failed", out_dir=tmp_path), status="failed", error="b.xlsx: the workbook is encrypted", show_pii=False)
     dom, console = _run(chromium, tmp_path, report.as_uri(), "--dump-dom")
     assert console == []
     assert 'id="run-status">failed<' in dom and "b.xlsx: the workbook is encrypted" in dom

@@ -93,6 +93,28 @@ def test_demo_data_writes_files(tmp_path):
     assert (tmp_path / "demo" / "truth" / "truth.csv").is_file()
 
 
+@pytest.mark.parametrize("command", [
+    ["history"],
+    ["diff", "R1", "R2"],
+    ["explain", "C0000001"],
+    ["explain", "crm_a:1", "crm_b:2"],
+    ["evaluate", "--truth", str(SAMPLE_DATA_DIR / "truth" / "truth.csv")],
+    ["review", "export", "{tmp}/out.csv"],
+    ["review", "apply", "{tmp}/decisions.csv"],
+])
+def test_read_only_commands_on_a_mistyped_database_say_so_and_create_nothing(tmp_path, command):
+    """issues 15 and 16: a typo in --db is one clear line and exit 1, never a new empty master."""
+    (tmp_path / "decisions.csv").write_text("decision,record_key_l,record_key_r\nmatch,a|1,b|2\n", encoding="utf-8")
+    folder = tmp_path / "db"
+    folder.mkdir()
+    db_url = f"sqlite:///{folder / 'typo.db'}"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    result = runner.invoke(app, [*args, "--db", db_url])
+    assert result.exit_code == 1, result.output
+    assert f"no crmclean master at {db_url}: run 'crmclean run' first" in " ".join(result.output.split())
+    assert list(folder.iterdir()) == [] and not (tmp_path / "out.csv").exists()
+
+
 @pytest.mark.parametrize("mode", [["--no-prefect"], []], ids=["no-prefect", "prefect"])
 def test_run_with_a_typo_in_the_rules_stops_before_any_work(tmp_path, mode):
     """A misspelt key is one line naming file, key and the nearest valid key; exit 1, and

@@ -108,6 +108,17 @@ def test_sample_run_writes_run_scoped_outputs(sample_run):
     log = read_table(db_url, "run_log")
     row = log[log["run_id"] == result.run_id].iloc[0]
     assert row["status"] == "success"
+    # the report shows exactly the counts the run produced (no count it never computes)
+    assert report_counts(result.report_path) == result.counts
+
+
+def report_counts(report: Path) -> dict[str, int]:
+    """The count cards of a run report."""
+    import re
+
+    cards = re.findall(r'data-count="(\w+)"><span class="muted">[^<]*</span><b>([\d,]+)</b>',
+                       report.read_text(encoding="utf-8"))
+    return {name: int(value.replace(",", "")) for name, value in cards}
 
 
 def test_rerun_on_same_input_gives_same_master(sample_run, tmp_path):
@@ -116,6 +127,8 @@ def test_rerun_on_same_input_gives_same_master(sample_run, tmp_path):
     before_x = stable_view(read_table(db_url, "customer_xref"), ["source", "source_record_id"])
     second = run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db_url, out_dir=tmp_path / "out"))
     assert second.status == "success"
+    assert "records_reclustered" in second.counts  # an incremental run: its report shows what it reclustered
+    assert report_counts(second.report_path) == second.counts
     after_m = stable_view(read_table(db_url, "master_customer"), ["master_id"])
     after_x = stable_view(read_table(db_url, "customer_xref"), ["source", "source_record_id"])
     pd.testing.assert_frame_equal(before_m, after_m)

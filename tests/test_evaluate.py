@@ -15,6 +15,7 @@ from crmclean.errors import CrmcleanError, InputFileError
 from crmclean.evaluate import evaluate, evaluate_db, format_evaluation, read_truth
 
 sys.path.insert(0, str(Path(__file__).parent))
+from dbutil import seed_master  # noqa: E402
 from factories import SCENARIOS, all_scenarios  # noqa: E402
 
 
@@ -146,12 +147,10 @@ def test_evaluate_db_reads_the_published_xref(tmp_path, small):
     truth, xref = small
     truth_path = tmp_path / "truth.csv"
     truth.to_csv(truth_path, index=False)
-    db = f"sqlite:///{tmp_path / 'm.db'}"
-    engine = sa.create_engine(db)
-    xref.assign(record_key="S|" + xref["source_record_id"]).to_sql("customer_xref", engine, index=False)
-    pd.DataFrame({"source": ["S"], "source_record_id": ["j1"], "reason": ["blank row"]}).to_sql(
-        "quarantine", engine, index=False)
-    engine.dispose()
+    db = seed_master(f"sqlite:///{tmp_path / 'm.db'}", {
+        "customer_xref": xref.assign(record_key="S|" + xref["source_record_id"]),
+        "quarantine": pd.DataFrame({"source": ["S"], "source_record_id": ["j1"], "reason": ["blank row"]}),
+    })
     r = evaluate_db(truth_path, db)
     assert r["pairwise"]["f1"] == pytest.approx(1 / 3) and r["quarantined"] == 1
     text = format_evaluation(r)
@@ -163,8 +162,14 @@ def test_evaluate_db_errors_name_the_problem(tmp_path):
     sa.create_engine(empty_db).connect().close()
     truth_path = tmp_path / "truth.csv"
     truth_frame([("a1", "A", "normal", "")]).to_csv(truth_path, index=False)
-    with pytest.raises(CrmcleanError, match="customer_xref"):
+    with pytest.raises(CrmcleanError) as info:
         evaluate_db(truth_path, empty_db)
+    assert str(info.value) == f"no crmclean master at {empty_db}: run 'crmclean run' first"
+    assert not sa.inspect(sa.create_engine(empty_db)).get_table_names()  # still not a master
+    missing = f"sqlite:///{tmp_path / 'typo' / 'm.db'}"
+    with pytest.raises(CrmcleanError, match="no crmclean master at"):
+        evaluate_db(truth_path, missing)
+    assert not (tmp_path / "typo").exists()
     with pytest.raises(InputFileError, match="not found"):
         evaluate_db(tmp_path / "nope.csv", empty_db)
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")

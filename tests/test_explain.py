@@ -7,13 +7,13 @@ import re
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine
 
 from crmclean.errors import CrmcleanError
 from crmclean.explain import explain_master, explain_pair, explain_records
 from crmclean.link import link
 from crmclean.link.compare import FEATURE_NAMES
 
+from dbutil import seed_master, sqlite_files
 from test_link import STD_COLUMNS, R, hard_cases, synthetic
 
 
@@ -59,20 +59,19 @@ def db(tmp_path, linked):
     """The published tables, as the store writes them (columns from docs/ARCHITECTURE.md)."""
     frame, res = linked
     url = f"sqlite:///{tmp_path / 'master.db'}"
-    engine = create_engine(url)
-    frame.drop(columns=["source", "source_record_id"]).to_sql("customer_record", engine, index=False)
     masters = {k: f"C{n:07d}" for n, k in enumerate(frame["record_key"])}
     for a, b in zip(res.pairs.loc[res.pairs.decision == "match", "record_key_l"], res.pairs.loc[res.pairs.decision == "match", "record_key_r"]):
         masters[b] = masters[a]
-    pd.DataFrame(
+    xref = pd.DataFrame(
         {"source": frame["source"], "source_record_id": frame["source_record_id"], "record_key": frame["record_key"],
-         "master_id": frame["record_key"].map(masters)}
-    ).to_sql("customer_xref", engine, index=False)
-    res.pairs[["record_key_l", "record_key_r", "match_weight", "match_probability", "decision", "evidence", "rules"]].to_sql(
-        "match_edge", engine, index=False)
-    pd.DataFrame([{"version": 1, "created": res.model["created"], "model_json": json.dumps(res.model)}]).to_sql(
-        "match_model", engine, index=False)
-    engine.dispose()
+         "master_id": frame["record_key"].map(masters)})
+    seed_master(url, {
+        "customer_record": frame.drop(columns=["source", "source_record_id"]),
+        "customer_xref": xref,
+        "match_edge": res.pairs[["record_key_l", "record_key_r", "match_weight", "match_probability", "decision",
+                                 "evidence", "rules"]],
+        "match_model": pd.DataFrame([{"version": 1, "created": res.model["created"], "model_json": json.dumps(res.model)}]),
+    })
     return url, masters, res
 
 
@@ -104,9 +103,13 @@ def test_explain_records_stored_edge_and_fresh_comparison(db):
         explain_records(url, "zz:9", "a:5")
 
 
-def test_explain_on_a_database_without_tables(tmp_path):
-    with pytest.raises(CrmcleanError, match="run crmclean first"):
-        explain_master(f"sqlite:///{tmp_path / 'empty.db'}", "C0000001")
+def test_explain_on_a_missing_database_creates_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    for explain in (lambda: explain_master(url, "C0000001"), lambda: explain_records(url, "a:1", "b:2")):
+        with pytest.raises(CrmcleanError) as info:
+            explain()
+        assert str(info.value) == f"no crmclean master at {url}: run 'crmclean run' first"
+    assert sqlite_files(tmp_path) == []
 
 
 def test_explain_pair_shows_the_moved_correction(linked):

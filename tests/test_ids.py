@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -128,20 +127,18 @@ def test_properties_after_any_regrouping(sizes, seed, seed2):
         assert all(r > row["master_id"] for r in row["retired_ids"])
 
 
-def test_four_hundred_thousand_records_assign_quickly():
+def test_four_hundred_thousand_records_keep_their_ids_when_two_percent_regroup():
+    """Correctness at scale; the speed of this is printed by bench/bench_units.py, not asserted."""
     n = 400_000
     rng = np.random.default_rng(1)
     keys = np.array([f"crm_{i % 4}|{i}" for i in range(n)])
     cluster = rng.integers(0, n // 2, n)
     c = pd.DataFrame({"record_key": keys, "cluster": cluster})
-    t0 = time.perf_counter()
     first = assign_master_ids(c, PriorState.empty())
     prior = prior_with(ids_by_key(c, first))
     c2 = c.assign(cluster=np.where(rng.random(n) < 0.02, rng.integers(0, n // 2, n), cluster))  # 2 % regrouped
     second = assign_master_ids(c2, prior)
-    elapsed = time.perf_counter() - t0
     assert second["master_id"].is_unique and (second["status"] == "kept").mean() > 0.9
-    assert elapsed < 20, elapsed
 
 
 def test_format_master_id():

@@ -275,3 +275,158 @@ def test_link_near_new_keeps_a_too_frequent_neighbourhood_value_too_frequent(gen
     assert total(whole.blocking_summary)[0] == 3  # e-mail: n1-c1; window: n1-alice, n1-dan
     assert total(near.blocking_summary) == total(whole.blocking_summary)
     pd.testing.assert_frame_equal(_sorted_pairs(near.pairs), _sorted_pairs(whole.pairs))
+
+
+# ------------------------------------------------------------------ fingerprints: versions and rules only
+def _rules(**changes) -> Rules:
+    """The default rules with `changes` ({section: {key: value}}, nested dicts merged) applied."""
+    import copy
+    import dataclasses
+
+    rules = load_rules(None)
+    out = {}
+    for section, patch in changes.items():
+        merged = copy.deepcopy(getattr(rules, section))
+        for key, value in patch.items():
+            if isinstance(value, dict):
+                merged[key] = {**(merged.get(key) or {}), **value}
+            else:
+                merged[key] = value
+        out[section] = merged
+    return dataclasses.replace(rules, **out)
+
+
+def _edited_copy(module, tmp_path: Path, monkeypatch) -> None:
+    """Make `module`'s source a copy with one more comment line (what a comment edit does)."""
+    import linecache
+
+    copy = tmp_path / Path(module.__file__).name
+    copy.write_text(Path(module.__file__).read_text(encoding="utf-8") + "\n# a comment\n", encoding="utf-8")
+    monkeypatch.setattr(module, "__file__", str(copy))
+    linecache.clearcache()
+
+
+def test_a_comment_edit_moves_no_fingerprint(tmp_path, monkeypatch):
+    from crmclean import cluster, ids, standardize, survivorship
+    from crmclean.incremental import cluster_fingerprint, standardize_fingerprint
+
+    rules = load_rules(None)
+    before = cluster_fingerprint(rules), standardize_fingerprint(rules)
+    for module in (cluster, survivorship, ids, standardize):
+        _edited_copy(module, tmp_path, monkeypatch)
+    assert (cluster_fingerprint(rules), standardize_fingerprint(rules)) == before
+
+
+def test_performance_knobs_move_no_fingerprint():
+    from crmclean.incremental import cluster_fingerprint, standardize_fingerprint
+
+    rules = load_rules(None)
+    tuned = _rules(standardize={"in_process_below": 5}, matching={"chunk_size": 7, "workers": 9,
+                                                                   "clustering": {"workers": 3}})
+    assert tuned.standardize["in_process_below"] == 5 and tuned.matching["chunk_size"] == 7
+    assert standardize_fingerprint(tuned) == standardize_fingerprint(rules)
+    assert cluster_fingerprint(tuned) == cluster_fingerprint(rules)
+
+
+def test_rules_and_versions_move_their_fingerprint(monkeypatch):
+    from crmclean import incremental
+
+    rules = load_rules(None)
+    cluster_fp, std_fp = incremental.cluster_fingerprint(rules), incremental.standardize_fingerprint(rules)
+    bigger = _rules(matching={"clustering": {"max_cluster_size": 51}})
+    assert incremental.cluster_fingerprint(bigger) != cluster_fp
+    assert incremental.standardize_fingerprint(bigger) == std_fp  # standardize does not read it
+    survivorship = _rules(survivorship={"source_priority": ["x"]})
+    assert incremental.cluster_fingerprint(survivorship) != cluster_fp
+    assert incremental.standardize_fingerprint(_rules(standardize={"max_match_chars": 150})) != std_fp
+    monkeypatch.setattr(incremental, "CLUSTER_VERSION", "2")
+    assert incremental.cluster_fingerprint(rules) != cluster_fp
+
+
+# ------------------------------------------------------------------ no import cycles in the package
+def _package_imports(include_lazy: bool) -> dict[str, set[str]]:
+    """crmclean module → the crmclean modules it imports (relative imports resolved; imports
+    under `if TYPE_CHECKING:` are annotations and left out; a package's own parents too)."""
+    import ast
+
+    import crmclean
+
+    root = Path(crmclean.__file__).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = ["crmclean", *path.relative_to(root).with_suffix("").parts]
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+
+    def targets(name: str, path: Path) -> set[str]:
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        found: set[str] = set()
+
+        def visit(node: ast.AST) -> None:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                return
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not include_lazy:
+                return
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                found.update(f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            for child in ast.iter_child_nodes(node):
+                visit(child)
+
+        visit(ast.parse(path.read_text(encoding="utf-8")))
+        out = set()
+        for target in found:  # importing a.b.c runs a.b first (but a module's own parents are no cycle)
+            parts = target.split(".")
+            out |= {m for m in (".".join(parts[:i]) for i in range(2, len(parts) + 1))
+                    if m in modules and m != name and not name.startswith(m + ".")}
+        return out
+
+    return {name: targets(name, path) for name, path in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            connect(v)
+    return found
+
+
+@pytest.mark.parametrize("include_lazy", [False, True], ids=["module-level", "with-lazy-imports"])
+def test_the_package_has_no_import_cycles(include_lazy):
+    graph = _package_imports(include_lazy)
+    assert {"crmclean.store.build", "crmclean.record_hash"} <= graph["crmclean.incremental"]
+    assert "crmclean.incremental" not in graph["crmclean.store.build"]
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -203,9 +203,9 @@ def test_incremental_run_equals_a_full_recluster(nights, tmp_path, night, monkey
     every published table exactly as clustering and rebuilding the whole master does, run
     bookkeeping included (both runs get the same run id; the full rebuild publishes as a delta
     so rows it leaves alone keep their run ids too)."""
-    from crmclean.store import db as store_db
+    from crmclean.store import publish as store_publish
 
-    monkeypatch.setattr(store_db, "FULL_REPLACE_SHARE", float("inf"))
+    monkeypatch.setattr(store_publish, "FULL_REPLACE_SHARE", float("inf"))
     rules = None
     inputs = nights["night2"]
     if night == "whole_export":

@@ -139,6 +139,45 @@ def test_lost_connection_mid_publish_is_a_clean_retryable_error(pg_store, pg_url
     assert len(read(pg_url, "master_customer")) == 40
 
 
+def test_read_only_commands_on_an_empty_database_refuse_and_create_no_table(tmp_path):
+    """A fresh PostgreSQL database (created and dropped here) is not a master: history, diff,
+    review export/apply, explain and evaluate all say so and leave it without a table."""
+    from crmclean.errors import CrmcleanError
+    from crmclean.evaluate import evaluate_db
+    from crmclean.explain import explain_master
+    from crmclean.history import diff_runs, list_runs
+    from crmclean.review import apply_review, export_review
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"crmclean_empty_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable: {exc.orig}")
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    sheet = tmp_path / "decisions.csv"
+    sheet.write_text("decision,record_key_l,record_key_r\nmatch,a|1,b|2\n", encoding="utf-8")
+    truth = tmp_path / "truth.csv"
+    truth.write_text("source,source_record_id,entity_id,scenario\nA,1,E1,normal\n", encoding="utf-8")
+    try:
+        for command in (lambda: list_runs(url), lambda: diff_runs(url, "R1", "R2"),
+                        lambda: export_review(url, tmp_path / "out.csv"), lambda: apply_review(url, sheet),
+                        lambda: explain_master(url, "C0000001"), lambda: evaluate_db(truth, url)):
+            with pytest.raises(CrmcleanError) as info:
+                command()
+            assert str(info.value).startswith("no crmclean master at postgresql+psycopg://"), info.value
+            assert str(info.value).endswith(f"/{name}: run 'crmclean run' first")
+        engine = sa.create_engine(url)
+        assert sa.inspect(engine).get_table_names() == []
+        engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def test_unreachable_server_is_a_store_error():
     with pytest.raises(StoreError) as info:
         open_store("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")

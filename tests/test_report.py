@@ -6,20 +6,18 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
-from crmclean.report import build_report_model, write_report
+from crmclean.ingest import IngestResult
+
+from crmclean.report import COUNT_NAMES, build_report_model, write_report
+from crmclean.stages import ReportInput, RunCounts
 
 XSS = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://x","y")'
-
-
-class _Timer:
-    def __init__(self, timings):
-        self.timings = timings
 
 
 def _validation(stage: str, batch: str, success: bool, severity: str = "critical"):
@@ -38,9 +36,9 @@ def _validation(stage: str, batch: str, success: bool, severity: str = "critical
     )
 
 
-def synthetic_ctx(out_dir: Path) -> dict:
-    """A complete ctx as pipeline/run.py builds it: 2 sources, 7 rows read, 5 accepted, 2
-    quarantined, 3 masters (one of 3 records), 1 review pair; hostile names included."""
+def synthetic_input(out_dir: Path) -> ReportInput:
+    """A complete ReportInput as pipeline/run.py builds it: 2 sources, 7 rows read, 5 accepted,
+    2 quarantined, 3 masters (one of 3 records), 1 review pair; hostile names included."""
     records = pd.DataFrame({
         "record_key": ["crm_a|1", "crm_a|2", "crm_a|3", "crm_b|A1", "crm_b|A2"],
         "source": ["crm_a", "crm_a", "crm_a", "crm_b", "crm_b"],
@@ -82,22 +80,24 @@ def synthetic_ctx(out_dir: Path) -> dict:
     })
     std_summary = pd.DataFrame({"field": ["email", "mobile"], "unchanged": [1, 0], "changed": [0, 2],
                                 "invalid": [1, 0], "empty": [3, 3]})
-    return {
-        "run_id": "20261124T100000Z-abc123",
-        "out_dir": out_dir,
-        "rules": None,
-        "timer": _Timer({"ingest": 0.5, "standardize": 1.25, "link": 2.0, "cluster": 0.1, "validate": 4.2, "publish": 0.3}),
-        "ingested": SimpleNamespace(records=records, quarantine=quarantine.iloc[:1], mapping=mapping, rows_read=7),
-        "std_summary": std_summary,
-        "linked": SimpleNamespace(pairs=pairs, model={}, blocking_summary=pd.DataFrame({"rule": ["email_key"], "pairs": [4]})),
-        "pairs": pairs,
-        "tables": {"master_customer": master, "customer_xref": xref, "customer_record": customer_record,
-                   "quarantine": quarantine, "review_queue": review_queue},
-        "counts": {"rows_read": 7, "quarantined": 2, "records_accepted": 5, "masters": 3, "records_total": 5,
-                   "records_merged": 2, "review_pairs": 1},
-        "validations": [_validation("source_ingest", "crm_a", True), _validation("result", "master_customer", False, "warning")],
-        "data_docs": out_dir / "data_docs" / "index.html",
-    }
+    counts = RunCounts(rows_read=7, quarantined=2, records_accepted=5, masters=3, records_in_master=5,
+                       records_merged=2, review_pairs=1, records_standardized=5, records_reused=0)
+    return ReportInput(
+        run_id="20261124T100000Z-abc123",
+        out_dir=out_dir,
+        counts=counts.as_dict(),
+        timings={"ingest": 0.5, "standardize": 1.25, "link": 2.0, "cluster": 0.1, "validate": 4.2, "publish": 0.3},
+        ingest=IngestResult(records=records, quarantine=quarantine.iloc[:1], mapping=mapping, rows_read=7),
+        quarantine=quarantine,
+        std_summary=std_summary,
+        pairs=pairs,
+        blocking_summary=pd.DataFrame({"rule": ["email_key"], "pairs": [4]}),
+        tables={"master_customer": master, "customer_xref": xref, "customer_record": customer_record,
+                "quarantine": quarantine, "review_queue": review_queue},
+        validations=(_validation("source_ingest", "crm_a", True),
+                     _validation("result", "master_customer", False, "warning")),
+        data_docs=out_dir / "data_docs" / "index.html",
+    )
 
 
 class _TextAndTags(HTMLParser):
@@ -122,7 +122,7 @@ def _parse(html_text: str) -> _TextAndTags:
 
 
 def test_full_report_shows_counts_sections_and_no_external_resources(tmp_path):
-    path = write_report(synthetic_ctx(tmp_path), status="success", error=None, show_pii=False)
+    path = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=False)
     assert path == tmp_path / "report.html"
     page = path.read_text(encoding="utf-8")
     text = " ".join(_parse(page).text)
@@ -146,7 +146,7 @@ def test_full_report_shows_counts_sections_and_no_external_resources(tmp_path):
 
 
 def test_hostile_names_are_text_not_markup(tmp_path):
-    page = write_report(synthetic_ctx(tmp_path), status="success", error=None, show_pii=True).read_text(encoding="utf-8")
+    page = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=True).read_text(encoding="utf-8")
     parsed = _parse(page)
     assert "script" not in parsed.tags
     text = "".join(parsed.text)
@@ -156,20 +156,20 @@ def test_hostile_names_are_text_not_markup(tmp_path):
 
 
 def test_pii_masked_by_default_and_shown_on_request(tmp_path):
-    ctx = synthetic_ctx(tmp_path)
-    masked = write_report(ctx, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
+    inp = synthetic_input(tmp_path)
+    masked = write_report(inp, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
     for secret in ("john.smith@gmail.com", "+8613812348000", "John Smith", "张三", "john.secret@gmail.com"):
         assert secret not in masked, secret
     assert "j***@gmail.com" in masked
     assert "+86 138****8000" in masked
     assert "张*" in masked
-    shown = write_report(ctx, status="success", error=None, show_pii=True).read_text(encoding="utf-8")
+    shown = write_report(inp, status="success", error=None, show_pii=True).read_text(encoding="utf-8")
     assert "john.smith@gmail.com" in shown and "+8613812348000" in shown and "张三" in shown
 
 
 def test_failed_run_with_almost_nothing_still_renders(tmp_path):
-    ctx = {"run_id": "r1", "out_dir": tmp_path, "timer": _Timer({"ingest": 0.2}), "counts": {}}
-    page = write_report(ctx, status="failed", error="a.csv: not a CSV file", show_pii=False).read_text(encoding="utf-8")
+    inp = ReportInput(run_id="r1", out_dir=tmp_path, timings={"ingest": 0.2})
+    page = write_report(inp, status="failed", error="a.csv: not a CSV file", show_pii=False).read_text(encoding="utf-8")
     text = " ".join(_parse(page).text)
     assert "The run failed during stage 'ingest': a.csv: not a CSV file" in text
     assert "Nothing was published" in text
@@ -178,29 +178,28 @@ def test_failed_run_with_almost_nothing_still_renders(tmp_path):
 
 
 def test_zero_record_run_says_so(tmp_path):
-    ctx = synthetic_ctx(tmp_path)
-    empty = {k: v.iloc[0:0] for k, v in ctx["tables"].items()}
-    ctx.update(tables=empty, pairs=ctx["pairs"].iloc[0:0],
-               counts={"rows_read": 0, "quarantined": 0, "records_accepted": 0, "masters": 0, "records_total": 0,
-                       "records_merged": 0, "review_pairs": 0})
-    ctx["ingested"] = SimpleNamespace(records=ctx["ingested"].records.iloc[0:0], quarantine=empty["quarantine"],
-                                      mapping={}, rows_read=0)
-    page = write_report(ctx, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
+    full = synthetic_input(tmp_path)
+    empty = {k: v.iloc[0:0] for k, v in full.tables.items()}
+    zero = RunCounts(rows_read=0, quarantined=0, records_accepted=0, masters=0, records_in_master=0,
+                     records_merged=0, review_pairs=0, records_standardized=0, records_reused=0)
+    inp = replace(full, tables=empty, pairs=full.pairs.iloc[0:0], counts=zero.as_dict(), quarantine=None,
+                  ingest=IngestResult(records=full.ingest.records.iloc[0:0], quarantine=empty["quarantine"],
+                                      mapping={}, rows_read=0))
+    page = write_report(inp, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
     assert "no records were accepted" in page
     assert 'id="review-total">0<' in page
 
 
 def test_a_broken_section_does_not_lose_the_report(tmp_path):
-    ctx = synthetic_ctx(tmp_path)
-    ctx["std_summary"] = "not a frame"  # wrong type: that section fails, the rest renders
-    model = build_report_model(ctx, "success", None, False)
+    inp = replace(synthetic_input(tmp_path), std_summary="not a frame")  # that section fails, the rest renders
+    model = build_report_model(inp, "success", None, False)
     assert "standardize" in model["section_errors"]
-    page = write_report(ctx, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
+    page = write_report(inp, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
     assert "could not be rendered" in page and 'id="clusters"' in page and "C0000001" in page
 
 
 def test_expectation_failures_are_listed_with_severity(tmp_path):
-    page = write_report(synthetic_ctx(tmp_path), status="success", error=None, show_pii=False).read_text(encoding="utf-8")
+    page = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=False).read_text(encoding="utf-8")
     assert page.count('data-success="false"') == 1
     assert page.count('data-success="true"') == 1
     assert "2 of 4 unexpected (50.0%)" in page
@@ -228,30 +227,47 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 @given(name=st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40))
 def test_any_customer_name_renders_as_text(tmp_path_factory, name):
     out = tmp_path_factory.mktemp("r")
-    ctx = synthetic_ctx(out)
-    ctx["tables"]["master_customer"].loc[0, "full_name"] = name
-    page = write_report(ctx, status="success", error=None, show_pii=True).read_text(encoding="utf-8")
+    inp = synthetic_input(out)
+    inp.tables["master_customer"].loc[0, "full_name"] = name
+    page = write_report(inp, status="success", error=None, show_pii=True).read_text(encoding="utf-8")
     parsed = _parse(page)
     assert "script" not in parsed.tags
     assert name.strip() in "".join(parsed.text).replace("\r\n", "\n").replace("\r", "\n") or not name.strip()
 
 
 def test_stage_flow_counts_quarantine_per_stage(tmp_path):
-    model = build_report_model(synthetic_ctx(tmp_path), "success", None, False)
+    model = build_report_model(synthetic_input(tmp_path), "success", None, False)
     flow = {f["what"]: f["n"] for f in model["s"]["counts"]["flow"]}
     assert flow == {"rows read": 7, "quarantined at ingest": 1, "quarantined at standardize": 1, "records accepted": 5,
                     "candidate pairs scored": 4, "master customers": 3, "pairs for review": 1}
 
 
 def test_run_that_failed_midway_shows_what_it_got(tmp_path):
-    full = synthetic_ctx(tmp_path)
-    ctx = {k: full[k] for k in ("run_id", "out_dir", "ingested", "std_summary", "validations")}
-    ctx["quarantine"] = full["tables"]["quarantine"]  # ingest + standardize, before any table was built
-    ctx["timer"] = _Timer({"ingest": 0.1, "standardize": 0.2, "link": 0.05})
-    html_text = write_report(ctx, status="failed", error="link: blocking produced no pairs",
+    full = synthetic_input(tmp_path)
+    # ingest + standardize finished, link failed: no counts, pairs or tables yet
+    inp = ReportInput(run_id=full.run_id, out_dir=full.out_dir, ingest=full.ingest, std_summary=full.std_summary,
+                      validations=full.validations, quarantine=full.tables["quarantine"],
+                      timings={"ingest": 0.1, "standardize": 0.2, "link": 0.05})
+    html_text = write_report(inp, status="failed", error="link: blocking produced no pairs",
                              show_pii=False).read_text(encoding="utf-8")
     text = " ".join(_parse(html_text).text)
     assert "The run failed during stage 'link': link: blocking produced no pairs." in text
     assert "客户编号" in text  # mapping still shown
     assert "no_identifying_fields" in text and 'id="quarantine-total">2<' in html_text
     assert "No clusters were built." in text and "No pairs need review." in text
+
+
+def test_the_report_shows_only_counts_a_run_produces(tmp_path):
+    """Every count card is a RunCounts field; a name the run never produces is not shown."""
+    inp = replace(synthetic_input(tmp_path), counts={**synthetic_input(tmp_path).counts, "records_total": 99})
+    shown = build_report_model(inp, "success", None, False)["s"]["counts"]["counts"]
+    assert list(shown) == [n for n in COUNT_NAMES if n in inp.counts]
+    assert "records_total" not in shown
+
+
+def test_failed_before_counts_shows_what_ingest_read(tmp_path):
+    full = synthetic_input(tmp_path)
+    inp = ReportInput(run_id="r2", out_dir=tmp_path, ingest=full.ingest, timings={"ingest": 0.1})
+    model = build_report_model(inp, "failed", "standardize: boom", False)
+    assert "counts" not in model["section_errors"]
+    assert model["s"]["counts"]["counts"] == {"rows_read": 7, "records_accepted": 5, "quarantined": 1}

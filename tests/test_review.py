@@ -13,6 +13,8 @@ from crmclean.errors import CrmcleanError
 from crmclean.review import apply_review, export_review
 from crmclean.safe_export import neutralize, unneutralize, write_table
 
+from dbutil import seed_master, sqlite_files
+
 FORMULA = '=HYPERLINK("http://x","y")'
 XSS = "<script>alert(1)</script>"
 
@@ -21,7 +23,6 @@ XSS = "<script>alert(1)</script>"
 def db(tmp_path):
     """A published database as the store writes it: customer_record + review_queue."""
     url = f"sqlite:///{tmp_path / 'master.db'}"
-    engine = sa.create_engine(url)
     records = pd.DataFrame({
         "record_key": ["crm_a|1", "crm_b|A1", "crm_a|2", "@ops|7", "crm_a|3"],
         "source": ["crm_a", "crm_b", "crm_a", "@ops", "crm_a"],
@@ -40,10 +41,7 @@ def db(tmp_path):
         "match_weight": [1.2, -0.3, 0.4],
         "evidence": ['{"name": "pinyin", "phone": "exact"}', '{"name": "different"}', "{}"],
     })
-    records.to_sql("customer_record", engine, index=False)
-    queue.to_sql("review_queue", engine, index=False)
-    engine.dispose()
-    return url
+    return seed_master(url, {"customer_record": records, "review_queue": queue})
 
 
 def _decisions(url: str) -> pd.DataFrame:
@@ -142,7 +140,7 @@ def test_missing_columns_and_missing_queue_are_clear_errors(tmp_path, db):
     with pytest.raises(CrmcleanError, match=r"wrong.csv: column 'decision' is missing"):
         apply_review(db, path)
     empty_db = f"sqlite:///{tmp_path / 'empty.db'}"
-    with pytest.raises(CrmcleanError, match="no review_queue table"):
+    with pytest.raises(CrmcleanError, match="no crmclean master at"):
         export_review(empty_db, tmp_path / "x.csv")
     with pytest.raises(CrmcleanError, match="unsupported export format .json"):
         export_review(db, tmp_path / "x.json")
@@ -159,6 +157,25 @@ def test_write_table_neutralises_headers_too(tmp_path):
     frame = pd.DataFrame({"=cmd": ["=2+3", None, 5]})
     path = write_table(frame, tmp_path / "t.csv")
     assert path.read_text(encoding="utf-8-sig").splitlines() == ["'=cmd", "'=2+3", '""', "5"]  # a lone empty cell is quoted so the row is kept
+
+
+def test_review_on_a_missing_or_empty_database_refuses_and_creates_nothing(tmp_path):
+    """export never creates a database (issue 15); apply refuses a database crmclean never
+    wrote instead of creating a lone review_decision table (issue 16)."""
+    url = f"sqlite:///{tmp_path / 'db' / 'typo.db'}"
+    (tmp_path / "db").mkdir()
+    sheet = tmp_path / "review.csv"
+    pd.DataFrame({"decision": ["match"], "record_key_l": ["a|1"], "record_key_r": ["b|2"]}).to_csv(sheet, index=False)
+    for command in (lambda: export_review(url, tmp_path / "out.csv"), lambda: apply_review(url, sheet)):
+        with pytest.raises(CrmcleanError) as info:
+            command()
+        assert str(info.value) == f"no crmclean master at {url}: run 'crmclean run' first"
+    assert sqlite_files(tmp_path / "db") == [] and not (tmp_path / "out.csv").exists()
+    empty = tmp_path / "db" / "empty.db"
+    sa.create_engine(f"sqlite:///{empty}").connect().close()  # a database, but not a crmclean master
+    with pytest.raises(CrmcleanError, match="no crmclean master at"):
+        apply_review(f"sqlite:///{empty}", sheet)
+    assert not sa.inspect(sa.create_engine(f"sqlite:///{empty}")).get_table_names()
 
 
 def test_decisions_reach_the_store_as_overrides(tmp_path):

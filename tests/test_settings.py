@@ -58,10 +58,14 @@ def test_defaults_are_the_values_link_and_cluster_use_today():
     m = config.defaults("matching")
     assert m["thresholds"] == link.DEFAULT_THRESHOLDS
     assert (m["chunk_size"], m["u_sample_pairs"], m["training_max_pairs"]) == (
-        link.DEFAULT_CHUNK_SIZE, link.DEFAULT_U_SAMPLE, link.DEFAULT_TRAINING_MAX_PAIRS)
+        link.DEFAULT_CHUNK_SIZE,
+        link.DEFAULT_U_SAMPLE,
+        link.DEFAULT_TRAINING_MAX_PAIRS,
+    )
     assert m["caps"] == link.DEFAULT_CAPS
-    rules = config.validate_section("matching", {"blocking": {"rules": blocking.DEFAULT_RULES},
-                                                 "training_rules": link.DEFAULT_TRAINING_RULES})
+    rules = config.validate_section(
+        "matching", {"blocking": {"rules": blocking.DEFAULT_RULES}, "training_rules": link.DEFAULT_TRAINING_RULES}
+    )
     assert m["blocking"]["rules"] == rules["blocking"]["rules"]
     assert m["training_rules"] == rules["training_rules"]
     assert m["blocking"]["max_block_size"] == blocking.DEFAULT_MAX_BLOCK_SIZE == m["shared_value_limit"]
@@ -70,7 +74,11 @@ def test_defaults_are_the_values_link_and_cluster_use_today():
     assert m["clustering"] == CLUSTER_DEFAULTS
     c = m["comparison"]
     assert (c["jw_high"], c["jw_low"], c["years_apart"], c["address_fuzzy"]) == (
-        compare.JW_HIGH, compare.JW_LOW, compare.YEARS_APART, compare.ADDRESS_FUZZY)
+        compare.JW_HIGH,
+        compare.JW_LOW,
+        compare.YEARS_APART,
+        compare.ADDRESS_FUZZY,
+    )
     em = m["em_start"]
     five = model._initial_m("address")  # six levels: null + exact, three between, different
     assert np.allclose(five, [em["exact"], *[(1 - em["exact"] - em["different"]) / 3] * 3, em["different"]])
@@ -98,11 +106,17 @@ def test_febrl_profile_validates():
 TYPOS = [
     ("matching", ("  review: 0.6", "  reveiw: 0.5"), "unknown key 'thresholds.reveiw' (did you mean 'review'?)"),
     ("matching", ("    twins: true", "    twin: true"), "unknown key 'clustering.guards.twin' (did you mean 'twins'?)"),
-    ("sources", ("    default_region: CN", "    default_regon: CN"),
-     "unknown key 'sources.crm_legacy_cn.default_regon' (did you mean 'default_region'?)"),
+    (
+        "sources",
+        ("    default_region: CN", "    default_regon: CN"),
+        "unknown key 'sources.crm_legacy_cn.default_regon' (did you mean 'default_region'?)",
+    ),
     ("columns", ("strip_prefixes:", "strip_prefix:"), "unknown key 'strip_prefix' (did you mean 'strip_prefixes'?)"),
-    ("standardize", ("  excel_serial_max:", "  excel_serial_maxi:"),
-     "unknown key 'dates.excel_serial_maxi' (did you mean 'excel_serial_max'?)"),
+    (
+        "standardize",
+        ("  excel_serial_max:", "  excel_serial_maxi:"),
+        "unknown key 'dates.excel_serial_maxi' (did you mean 'excel_serial_max'?)",
+    ),
     ("survivorship", ("exclude_flags:", "exclude_flag:"), "unknown key 'exclude_flag' (did you mean 'exclude_flags'?)"),
     ("overrides", ("unmerge: []", "unmerged: []"), "unknown key 'unmerged' (did you mean 'unmerge'?)"),
 ]
@@ -126,30 +140,57 @@ def test_a_typo_in_any_rules_file_names_file_key_and_nearest_key(tmp_path, name,
     assert str(err.value) == f"{directory / f'{name}.yaml'}: {message}"
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("matching", {"thresholds": {"match": 1.5}}, "thresholds.match: input should be less than 1 (got 1.5)"),
-    ("matching", {"thresholds": {"match": 0.5, "review": 0.9}},
-     "thresholds: review (0.9) must not be above match (0.5)"),
-    ("matching", {"blocking": {"max_block_size": 0}}, "blocking.max_block_size: input should be greater than"),
-    ("matching", {"clustering": {"guards": {"first_name_min_similarity": 2}}},
-     "clustering.guards.first_name_min_similarity: input should be less than or equal to 1"),
-    ("matching", {"caps": [{"when": {"email": ["nul"]}, "decision": "review"}]},
-     "caps[0].when has level 'nul' for email; its levels are null, exact, fuzzy_local, different"),
-    ("matching", {"caps": [{"when": {"emial": ["null"]}, "decision": "review"}]},
-     "unknown key 'caps[0].when.emial': not a feature of the comparison (did you mean 'email'?)"),
-    ("matching", {"blocking": {"rules": [{"name": "x", "method": "sorted", "columns": ["a"]}]}},
-     "blocking.rules[0].method: input should be 'block' or 'sortedneighbourhood'"),
-    ("standardize", {"placeholders": {"adress": ["x"]}},
-     "unknown key 'placeholders.adress': no placeholder list for that field (did you mean 'address'?)"),
-    ("standardize", {"emails": {"placeholders": ["n/a", None]}}, "emails.placeholders must be a list of values"),
-    ("standardize", {"dates": {"excel_serial_min": 80000}}, "dates: excel_serial_min (80000) must be below"),
-    ("standardize", {"default_region": "USA"}, "default_region must be a two-letter ISO country code"),
-    ("columns", {"aliases": {"emial": ["mail"]}},
-     "unknown key 'aliases.emial': not a canonical field (did you mean 'email'?)"),
-    ("survivorship", {"fields": {"email": ["most_recnt"]}},
-     "fields.email has unknown strategy 'most_recnt' (did you mean 'most_recent'?"),
-    ("overrides", {"must_link": [["crm_a:1", "crm_b"]]}, "must_link[0][1] is not a record reference"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("matching", {"thresholds": {"match": 1.5}}, "thresholds.match: input should be less than 1 (got 1.5)"),
+        (
+            "matching",
+            {"thresholds": {"match": 0.5, "review": 0.9}},
+            "thresholds: review (0.9) must not be above match (0.5)",
+        ),
+        ("matching", {"blocking": {"max_block_size": 0}}, "blocking.max_block_size: input should be greater than"),
+        (
+            "matching",
+            {"clustering": {"guards": {"first_name_min_similarity": 2}}},
+            "clustering.guards.first_name_min_similarity: input should be less than or equal to 1",
+        ),
+        (
+            "matching",
+            {"caps": [{"when": {"email": ["nul"]}, "decision": "review"}]},
+            "caps[0].when has level 'nul' for email; its levels are null, exact, fuzzy_local, different",
+        ),
+        (
+            "matching",
+            {"caps": [{"when": {"emial": ["null"]}, "decision": "review"}]},
+            "unknown key 'caps[0].when.emial': not a feature of the comparison (did you mean 'email'?)",
+        ),
+        (
+            "matching",
+            {"blocking": {"rules": [{"name": "x", "method": "sorted", "columns": ["a"]}]}},
+            "blocking.rules[0].method: input should be 'block' or 'sortedneighbourhood'",
+        ),
+        (
+            "standardize",
+            {"placeholders": {"adress": ["x"]}},
+            "unknown key 'placeholders.adress': no placeholder list for that field (did you mean 'address'?)",
+        ),
+        ("standardize", {"emails": {"placeholders": ["n/a", None]}}, "emails.placeholders must be a list of values"),
+        ("standardize", {"dates": {"excel_serial_min": 80000}}, "dates: excel_serial_min (80000) must be below"),
+        ("standardize", {"default_region": "USA"}, "default_region must be a two-letter ISO country code"),
+        (
+            "columns",
+            {"aliases": {"emial": ["mail"]}},
+            "unknown key 'aliases.emial': not a canonical field (did you mean 'email'?)",
+        ),
+        (
+            "survivorship",
+            {"fields": {"email": ["most_recnt"]}},
+            "fields.email has unknown strategy 'most_recnt' (did you mean 'most_recent'?",
+        ),
+        ("overrides", {"must_link": [["crm_a:1", "crm_b"]]}, "must_link[0][1] is not a record reference"),
+    ],
+)
 def test_a_bad_value_names_the_key_and_what_is_allowed(name, data, message):
     with pytest.raises(RulesError) as err:
         config.validate_section(name, data)
@@ -180,17 +221,25 @@ def test_rules_built_by_hand_are_validated_on_request():
     assert full.matching["chunk_size"] == 10 and full.matching["seed"] == 42
     assert full.survivorship["source_priority"] == ["crm_a"]
     assert rules.matching == {"chunk_size": 10}  # the original is left as it was
-    with pytest.raises(RulesError, match=r"rules/matching.yaml: unknown key 'chunksize' \(did you mean 'chunk_size'\?\)"):
+    with pytest.raises(
+        RulesError, match=r"rules/matching.yaml: unknown key 'chunksize' \(did you mean 'chunk_size'\?\)"
+    ):
         Rules(matching={"chunksize": 10}).validated()
     assert set(full.to_dict()) == set(SECTIONS)
 
 
 def test_a_source_entry_keeps_unset_keys_unset_so_they_inherit_the_defaults():
-    data = {"defaults": {"day_first": True, "delimiter": "tab"},
-            "sources": {"a": {"files": "a*.csv"}, "b": {"day_first": None}}}
+    data = {
+        "defaults": {"day_first": True, "delimiter": "tab"},
+        "sources": {"a": {"files": "a*.csv"}, "b": {"day_first": None}},
+    }
     sources = config.validate_section("sources", data)
-    assert sources["defaults"] == {"max_value_chars": 4000, "day_first": True, "delimiter": "\t",
-                                   "full_snapshot": False}
+    assert sources["defaults"] == {
+        "max_value_chars": 4000,
+        "day_first": True,
+        "delimiter": "\t",
+        "full_snapshot": False,
+    }
     assert sources["sources"] == {"a": {"files": ["a*.csv"]}, "b": {"day_first": None}}
     from crmclean.ingest import source_settings
 
@@ -211,5 +260,7 @@ def test_a_blocking_rule_may_name_its_columns_with_on():
     matching = config.validate_section("matching", data)
     assert matching["blocking"]["rules"] == [{"name": "x", "columns": ["a", "b"], "method": "block", "window": 3}]
     assert matching["training_rules"][0]["columns"] == "c"
-    assert config.validate_section("matching", {"blocking": {"rules": []}})["blocking"]["rules"] == \
-        config.defaults("matching")["blocking"]["rules"]  # link reads an empty list as its default rules
+    assert (
+        config.validate_section("matching", {"blocking": {"rules": []}})["blocking"]["rules"]
+        == config.defaults("matching")["blocking"]["rules"]
+    )  # link reads an empty list as its default rules

@@ -304,13 +304,17 @@ def test_phone_fast_path_agrees_with_phonenumbers():
     samples = [(f"1{rng.choice('3456789')}{rng.randint(0, 10**9 - 1):09d}", "CN") for _ in range(800)]
     samples += [(f"({rng.randint(200, 999)}) {rng.randint(200, 999)}-{rng.randint(0, 9999):04d}", "US") for _ in range(800)]
     for text, region in samples:
-        got, kind, _ = parse_one(text, region, "US")
+        got, kind, codes = parse_one(text, region, "US")
         num = phonenumbers.parse(text, region)
         if phonenumbers.is_valid_number(num):
             assert got == phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164), text
             assert kind == _KIND.get(phonenumbers.number_type(num), "other"), text
+        elif region == "US" and got is not None:
+            # NANP-grouped but unallocated: kept at home, flagged, never re-read as another country's
+            assert got == phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164), text
+            assert "unallocated" in codes and kind == "other", text
         elif got is not None:  # invalid at home: the fallback may only find it valid elsewhere
-            assert not got.startswith("+86" if region == "CN" else "+1"), text
+            assert not got.startswith("+86"), text
 
 
 def test_broken_pool_falls_back_to_in_process():
@@ -432,3 +436,25 @@ def test_pool_run_of_the_whole_stage_equals_the_in_process_run():
     pooled, p_summary = standardize(records, Rules(standardize={"in_process_below": 100}), workers=2)
     pd.testing.assert_frame_equal(serial, pooled)
     pd.testing.assert_frame_equal(s_summary, p_summary)
+
+
+@pytest.mark.parametrize("text,region,expected,code", [
+    ("773/256-6035", "US", "+17732566035", None),          # US legacy area-code form: one number
+    ("773/256-6035", None, "+17732566035", None),
+    ("555-123-4567", None, "+15551234567", "unallocated"),  # never +86 555…: NANP-grouped stays NANP
+    ("(555) 123-4567 x12", "US", "+15551234567", "extension_dropped"),
+])
+def test_phone_legacy_forms_and_unallocated_numbers(text, region, expected, code):
+    from crmclean.standardize.phones import standardize_phone
+
+    e164, _, flag = standardize_phone(text, region)
+    assert e164 == expected
+    assert code is None or code in flag.split(";")
+
+
+def test_slash_splits_only_between_whole_numbers():
+    from crmclean.standardize.phones import split_numbers
+
+    assert split_numbers("773/256-6035") == ["773/256-6035"]
+    assert split_numbers("138 0013 8000 / 010-6552 9988") == ["138 0013 8000", "010-6552 9988"]
+    assert split_numbers("212-555-0100 or 646-555-0199") == ["212-555-0100", "646-555-0199"]

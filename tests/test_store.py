@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from crmclean.errors import RunLocked
+from crmclean.errors import CrmcleanError, RunLocked
 from crmclean.history import diff_runs, format_diff, list_runs
 from crmclean.ids import assign_master_ids
 from crmclean.incremental import combine_with_prior, merge_overrides
 from crmclean.schema import CANONICAL_FIELDS, MASTER_COLUMNS, record_key
 from crmclean.settings import Rules
-from crmclean.store import PUBLISHED_TABLES, Store, StoreError, build_tables, columns_of, open_store
-from crmclean.store.db import utc_now
+from crmclean.store import PUBLISHED_TABLES, NoMaster, Store, StoreError, build_tables, columns_of, open_store
+from crmclean.store.values import utc_now
 from test_postgres import pg_url  # noqa: F401  (session fixture: throwaway PostgreSQL database)
 
 VOLATILE = {"run_id", "created_run", "updated_run", "first_seen_run", "last_seen_run", "at", "created"}
@@ -177,6 +177,45 @@ def test_sqlite_parent_directory_is_created(tmp_path):
     s = open_store(f"sqlite:///{tmp_path}/a/b/master.db")
     s.close()
     assert (tmp_path / "a" / "b" / "master.db").exists()
+
+
+def test_read_only_open_of_a_missing_sqlite_file_creates_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path}/typo/master.db"
+    with pytest.raises(NoMaster) as info:
+        open_store(url, create=False)
+    assert str(info.value) == f"no crmclean master at {url}: run 'crmclean run' first"
+    assert isinstance(info.value, CrmcleanError) and list(tmp_path.iterdir()) == []
+    with pytest.raises(NoMaster):
+        list_runs(url)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_open_of_a_database_without_crmclean_tables_adds_none(tmp_path):
+    url = f"sqlite:///{tmp_path}/other.db"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE customers (id INTEGER)"))
+    engine.dispose()
+    with pytest.raises(NoMaster, match="no crmclean master at"):
+        open_store(url, create=False)
+    engine = sa.create_engine(url)
+    assert sa.inspect(engine).get_table_names() == ["customers"]
+    engine.dispose()
+
+
+def test_read_only_open_of_a_master_reads_it(store, store_url):
+    fake_run(store, make_std(4), "R1")
+    reader = open_store(store_url, create=False)
+    try:
+        assert len(reader.read_table("customer_xref")) == 4
+        assert reader.count_values("customer_record", "email_std", "p1@example.com") == 1
+        assert reader.count_values("customer_record", "email_std") == 4
+        assert reader.find_rows("customer_xref", source="crm_a", source_record_id="1002")["record_key"].tolist() == [
+            "crm_a|1002"]
+        assert reader.read_by_keys("customer_xref", ("record_key",), ["crm_a|1003", "nope"])["record_key"].tolist() == [
+            "crm_a|1003"]
+    finally:
+        reader.close()
 
 
 def test_publish_writes_every_table_with_the_contract_columns(store, store_url):

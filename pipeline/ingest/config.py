@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import parse_section, rules_path
-from ..config_models import SourceDefaults
+from ..config_models import SourceDefaults, SourcesSettings
 from ..settings import Rules
 
 DEFAULT_MAX_VALUE_CHARS: int = SourceDefaults.model_fields["max_value_chars"].default
@@ -60,6 +60,7 @@ def load_source_rules(rules: Rules) -> SourceRules:
     """Validate rules.sources (RulesError names the offending key) and normalise it. An entry
     keeps only the keys it sets: the others are inherited from `defaults`."""
     settings = parse_section("sources", rules.sources, rules_path(rules, "sources"))
+    assert isinstance(settings, SourcesSettings)
     entries = {name: entry.model_dump(exclude_unset=True) for name, entry in settings.sources.items()}
     return SourceRules(defaults=settings.defaults.model_dump(), entries=entries)
 

@@ -112,10 +112,10 @@ def standardize_email(raw, config: tuple | None = None) -> tuple[str | None, str
     """raw → (email_std, email_key, flag). Never raises."""
     config = config or email_config(None)
     typos, placeholders, patterns, _, _ = config
-    text, codes = clean_text(raw)
+    text, cell_codes = clean_text(raw)
     if text is None:
-        return None, None, flag_for(raw, None, codes)
-    codes = list(codes)
+        return None, None, flag_for(raw, None, cell_codes)
+    codes: list[str] = list(cell_codes)
     low = text.lower()
     if low in placeholders:
         return None, None, flag_for(raw, None, codes + ["placeholder"])

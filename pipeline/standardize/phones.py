@@ -17,9 +17,16 @@ from .text import clean_text, flag_for
 
 # Precompiled: these run once per distinct value, millions of times on big inputs.
 _NON_DIGIT_RE = re.compile(r"\D")
-_PHONE_PUNCT_RE = re.compile(r"[\s().\-]")
+_PHONE_PUNCT_RE = re.compile(r"[\s().\-/]")
 
-_SPLIT_RE = re.compile(r"\s*(?:[;,/|\\、，；\n]|\s(?:or|或)\s)\s*")
+# "/" separates two numbers only when both sides are whole numbers: `773/256-6035` is one
+# (the US legacy area-code form), `138 0013 8000 / 010-6552 9988` is two.
+_SPLIT_RE = re.compile(r"\s*(?:[;,|\\、，；\n]|\s(?:or|或)\s)\s*")
+_SLASH_RE = re.compile(r"\s*/\s*")
+_MIN_WHOLE_DIGITS = 7
+# 3-3-4 grouping ("555-123-4567", "(555) 123 4567", "1-555-123-4567") is how NANP numbers are
+# written; such a number is never re-read in another country's plan when it fails there.
+_NANP_GROUPED_RE = re.compile(r"^(?:\+?1[\s.\-]?)?(?:\(\d{3}\)|\d{3})[\s.\-/]?\d{3}[\s.\-]\d{4}$")
 _THOUSANDS_RE = re.compile(r"^\+?\d{1,3}(?:,\d{3})+(?:\.0+)?$")
 _EXT_RE = re.compile(r"\s*(?:ext\.?|extension|x|#|转|分机)\s*(\d{1,6})\s*$", re.I)
 _EXCEL_FLOAT_RE = re.compile(r"^(\d{6,15})\.0+$")
@@ -69,10 +76,10 @@ def _candidates(digits_text: str, region: str | None, default_region: str) -> li
 @lru_cache(maxsize=200_000)
 def parse_one(piece: str, region: str | None, default_region: str = "US") -> tuple[str | None, str | None, tuple[str, ...]]:
     """One number → (E.164 or None, kind mobile/landline/either/other, codes)."""
-    text, codes = clean_text(piece)
+    text, cell_codes = clean_text(piece)
     if text is None:
-        return None, None, codes
-    codes = list(codes)
+        return None, None, cell_codes
+    codes: list[str] = list(cell_codes)
     m = _EXT_RE.search(text)
     if m and len(_DIGITS_RE.findall(text[: m.start()])) >= 6:
         text = text[: m.start()]
@@ -96,7 +103,9 @@ def parse_one(piece: str, region: str | None, default_region: str = "US") -> tup
         return fast[0], fast[1], tuple(codes)
     best = None
     own = region or default_region
-    for reg in _candidates(compact, region, default_region):
+    nanp_grouped = bool(_NANP_GROUPED_RE.match(text))
+    regions = ["US"] if nanp_grouped and own in ("US", "CA", None) else _candidates(compact, region, default_region)
+    for reg in regions:
         # a trunk "0" Excel dropped is restored only in the record's own region, never a fallback
         for attempt in (compact, "0" + compact) if (compact.isdigit() and reg == own) else (compact,):
             try:
@@ -110,11 +119,26 @@ def parse_one(piece: str, region: str | None, default_region: str = "US") -> tup
                 break
         if best is not None:
             break
+    if best is None and nanp_grouped:
+        return _possible_nanp(compact, codes)
     if best is None:
         return None, None, tuple(codes + ["invalid"])
     e164 = phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
     kind = _KIND.get(phonenumbers.number_type(best), "other")
     return e164, kind, tuple(codes)
+
+
+def _possible_nanp(compact: str, codes: list[str]) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """A NANP-shaped number outside the allocated ranges (555-123-4567) is kept, flagged
+    `unallocated`, so it still links records and loses survivorship to a valid number."""
+    try:
+        num = phonenumbers.parse(compact, "US")
+    except phonenumbers.NumberParseException:
+        return None, None, tuple(codes + ["invalid"])
+    if not phonenumbers.is_possible_number(num):
+        return None, None, tuple(codes + ["invalid"])
+    e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+    return e164, "other", tuple(codes + ["unallocated"])
 
 
 _NANP_RE = re.compile(r"^1?([2-9]\d{2}[2-9]\d{6})$")
@@ -134,7 +158,8 @@ def _fast_parse(compact: str, region: str | None, default_region: str = "US") ->
     the number and ask only for its type (UNKNOWN means invalid). None → take the full path.
     An unknown region (None) reads 11-digit 1[3-9]… as a Chinese mobile, anything else in
     `default_region`."""
-    cc = nsn = None
+    cc: int | None = None
+    nsn = ""
     if compact.startswith("+86") and _CN_MOBILE_RE.match(compact[3:]):
         cc, nsn = 86, compact[3:]
     elif compact.startswith("+1") and _NANP_RE.match(compact[1:]):
@@ -155,10 +180,18 @@ def _fast_parse(compact: str, region: str | None, default_region: str = "US") ->
 
 
 def split_numbers(text: str) -> list[str]:
-    """Several numbers in one cell → pieces; thousands separators are not separators."""
+    """Several numbers in one cell → pieces; thousands separators are not separators, and a
+    slash splits only between whole numbers."""
     if _THOUSANDS_RE.match(text):
         return [text.replace(",", "")]
-    return [p for p in _SPLIT_RE.split(text) if p and p.strip()]
+    pieces = []
+    for piece in _SPLIT_RE.split(text):
+        if not piece or not piece.strip():
+            continue
+        parts = [p for p in _SLASH_RE.split(piece) if p.strip()]
+        whole = all(len(_DIGITS_RE.findall(p)) >= _MIN_WHOLE_DIGITS for p in parts)
+        pieces.extend(parts if len(parts) > 1 and whole else [piece])
+    return pieces
 
 
 @lru_cache(maxsize=200_000)
@@ -168,7 +201,7 @@ def parse_cell(raw: str, region: str | None, default_region: str = "US") -> tupl
     if text is None:
         return (), codes
     pieces = split_numbers(text)
-    found = []
+    found: list[tuple[str, str | None]] = []
     all_codes = list(codes)
     placeholders = 0
     for piece in pieces:
@@ -228,8 +261,8 @@ def route_phones(mobile, landline, phone, region, default_region: str = "US") ->
     phone_std = mobile_std or landline_std
     flags = []
     for name, raw, own in (("mobile", mobile, mobile_std), ("landline", landline, landline_std), ("phone", phone, phone_std)):
-        found, codes = cells[name]
-        codes = list(codes)
+        found, cell_codes = cells[name]
+        codes = list(cell_codes)
         shown = own if (own and any(own == f[0] for f in found)) else (found[0][0] if found else None)
         if name == "mobile" and found and mobile_std not in [f[0] for f in found]:
             codes.append("moved_to_landline")

@@ -1,11 +1,21 @@
-"""The master store: published tables, prior state, run log, lock (see docs/store.md)."""
+"""The master store: published tables, prior state, run log, lock (see docs/store.md).
 
-from .build import build_scoped_tables, build_tables, review_scope
-from .db import PriorState, Scoped, Store, StoreError, max_master_number, open_store
+Modules by concern: `core` (Store, open_store), `dialects` (SQLite/PostgreSQL differences),
+`errors`, `values` (frames ↔ stored rows), `locks`, `run_log`, `prior` (reading), `delta` and
+`publish` (writing), `tables` (the schema), `build` (the tables a run publishes).
+"""
+
+from .build import build_tables
+from .core import Store, open_store, opened
+from .errors import NoMaster, StoreError
+from .prior import PriorState
+from .publish import Scoped
 from .tables import APPENDED_TABLES, PUBLISHED_TABLES, REPLACED_TABLES, TABLES, columns_of
+from .values import max_master_number
 
 __all__ = [
     "APPENDED_TABLES",
+    "NoMaster",
     "PUBLISHED_TABLES",
     "PriorState",
     "Scoped",
@@ -13,10 +23,9 @@ __all__ = [
     "Store",
     "StoreError",
     "TABLES",
-    "build_scoped_tables",
     "build_tables",
     "columns_of",
     "max_master_number",
     "open_store",
-    "review_scope",
+    "opened",
 ]

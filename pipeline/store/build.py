@@ -6,15 +6,15 @@ xref_snapshot) carry only this run's new rows, so history stays bounded by what 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
 import pandas as pd
 
-from ..incremental import content_hash, row_hash
+from ..record_hash import content_hash, row_hash
 from ..schema import MASTER_COLUMNS, QUARANTINE_COLUMNS
-from .db import PriorState, Scoped, _text_values, utc_now
+from .prior import PriorState
+from .values import _text_values, utc_now
 from .tables import columns_of
 
 SUMMARY_FIELDS = ("source", "full_name", "email", "phone", "birth_date", "address", "city", "company")
@@ -91,25 +91,25 @@ def build_tables(
     key_cluster = clusters.set_index("record_key")["cluster"]
     active_keys = set(records["record_key"])
 
-    masters = _master_customer(run_id, golden, assigned, clusters, records, prior)
-    xref = _customer_xref(run_id, records, clusters, cluster_to_id, pairs, key_cluster)
-    history = _history(run_id, now, assigned, masters, prior)
+    masters = master_customer_rows(run_id, golden, assigned, clusters, records, prior)
+    xref = customer_xref_rows(run_id, records, clusters, cluster_to_id, pairs, key_cluster)
+    history = history_rows(run_id, now, assigned, masters, prior)
     tables = {
         "master_customer": masters,
         "customer_xref": xref,
         "customer_record": _customer_record(run_id, records, run_keys, retired, prior),
-        "quarantine": _quarantine(run_id, records, run_keys, quarantine, prior),
-        "review_queue": _review_queue(run_id, pairs, records, overrides, active_keys),
-        "master_lineage": _lineage(lineage, cluster_to_id),
+        "quarantine": quarantine_rows(run_id, records, run_keys, quarantine, prior),
+        "review_queue": review_queue_rows(run_id, pairs, records, overrides, active_keys),
+        "master_lineage": lineage_rows(lineage, cluster_to_id),
         "master_id_history": history,
-        "match_edge": _match_edge(run_id, pairs, active_keys),
-        "match_model": _match_model(run_id, now, model, prior),
-        "xref_snapshot": _xref_delta(run_id, xref, prior),
+        "match_edge": match_edge_rows(run_id, pairs, active_keys),
+        "match_model": match_model_rows(run_id, now, model, prior),
+        "xref_snapshot": xref_delta_rows(run_id, xref, prior),
     }
     return tables
 
 
-def _master_customer(run_id, golden, assigned, clusters, records, prior) -> pd.DataFrame:
+def master_customer_rows(run_id, golden, assigned, clusters, records, prior) -> pd.DataFrame:
     m = golden.merge(assigned[["cluster", "master_id"]], on="cluster", how="inner")
     if "record_count" not in m.columns or m["record_count"].isna().all():
         m["record_count"] = m["cluster"].map(clusters.groupby("cluster").size())
@@ -140,7 +140,7 @@ def _cluster_sources(clusters: pd.DataFrame, records: pd.DataFrame) -> pd.Series
     return pd.concat([single, multi])
 
 
-def _customer_xref(run_id, records, clusters, cluster_to_id, pairs, key_cluster) -> pd.DataFrame:
+def customer_xref_rows(run_id, records, clusters, cluster_to_id, pairs, key_cluster) -> pd.DataFrame:
     x = records[["record_key", "source", "source_record_id"]].merge(clusters, on="record_key", how="inner")
     x["master_id"] = x["cluster"].map(cluster_to_id)
     # the strongest accepted link that holds the record in its master (None for singletons)
@@ -164,7 +164,7 @@ def _customer_xref(run_id, records, clusters, cluster_to_id, pairs, key_cluster)
     return _frame(x, "customer_xref").sort_values(["master_id", "record_key"], kind="stable").reset_index(drop=True)
 
 
-def _seen(run_id, df: pd.DataFrame, status: str, run_keys, prev: pd.DataFrame | None) -> pd.DataFrame:
+def seen_rows(run_id, df: pd.DataFrame, status: str, run_keys, prev: pd.DataFrame | None) -> pd.DataFrame:
     """customer_record bookkeeping of these rows: hashes, first/last seen run, status."""
     df = df.copy()
     if "content_hash" not in df.columns or df["content_hash"].isna().any():
@@ -180,17 +180,17 @@ def _seen(run_id, df: pd.DataFrame, status: str, run_keys, prev: pd.DataFrame | 
     return df
 
 
-def _prior_seen(prior) -> pd.DataFrame | None:
+def prior_seen(prior) -> pd.DataFrame | None:
     prev = pd.concat([prior.records[["record_key", "first_seen_run", "last_seen_run"]],
                       prior.retired_records[["record_key", "first_seen_run", "last_seen_run"]]], ignore_index=True)
     return prev.drop_duplicates("record_key", keep="first").set_index("record_key") if len(prev) else None
 
 
 def _customer_record(run_id, records, run_keys, retired, prior) -> pd.DataFrame:
-    prev = _prior_seen(prior)
+    prev = prior_seen(prior)
 
     def seen(df: pd.DataFrame, status: str) -> pd.DataFrame:
-        return _seen(run_id, df, status, run_keys, prev)
+        return seen_rows(run_id, df, status, run_keys, prev)
 
     parts = [seen(records, "active")]
     if retired is not None and len(retired):
@@ -204,7 +204,7 @@ def _customer_record(run_id, records, run_keys, retired, prior) -> pd.DataFrame:
     return out.reset_index(drop=True)  # NaN → NULL happens in frame_rows; no 400k x 75 copy here
 
 
-def _quarantine(run_id, records, run_keys, quarantine, prior, run_sources: set[str] | None = None) -> pd.DataFrame:
+def quarantine_rows(run_id, records, run_keys, quarantine, prior, run_sources: set[str] | None = None) -> pd.DataFrame:
     q = quarantine.copy() if quarantine is not None else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
     q["run_id"] = run_id
     if run_sources is None:
@@ -227,7 +227,7 @@ def _record_summaries(records: pd.DataFrame, keys: set[str]) -> pd.Series:
     return pd.Series(text, index=sub["record_key"].values, dtype=object)
 
 
-def _review_queue(run_id, pairs, records, overrides, active_keys) -> pd.DataFrame:
+def review_queue_rows(run_id, pairs, records, overrides, active_keys) -> pd.DataFrame:
     if not len(pairs):
         return _frame(pd.DataFrame(), "review_queue")
     r = pairs[pairs["decision"] == "review"]
@@ -250,13 +250,13 @@ def _review_queue(run_id, pairs, records, overrides, active_keys) -> pd.DataFram
     return _none(_frame(r, "review_queue"))
 
 
-def _lineage(lineage: pd.DataFrame, cluster_to_id: pd.Series) -> pd.DataFrame:
+def lineage_rows(lineage: pd.DataFrame, cluster_to_id: pd.Series) -> pd.DataFrame:
     lin = lineage.copy()
     lin["master_id"] = lin["cluster"].map(cluster_to_id)
     return _none(_frame(lin[lin["master_id"].notna()], "master_lineage"))
 
 
-def _match_edge(run_id, pairs, active_keys) -> pd.DataFrame:
+def match_edge_rows(run_id, pairs, active_keys) -> pd.DataFrame:
     if not len(pairs):
         return _frame(pd.DataFrame(), "match_edge")
     e = pairs[pairs["decision"].isin(["match", "review"])]
@@ -275,7 +275,7 @@ def _model_text(model: dict | None) -> str | None:
     return None if model is None else json.dumps(model, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _match_model(run_id, now, model, prior) -> pd.DataFrame:
+def match_model_rows(run_id, now, model, prior) -> pd.DataFrame:
     """A new version only when the model differs from the last saved one."""
     text = _model_text(model)
     if text is None or text == _model_text(prior.model):
@@ -284,7 +284,7 @@ def _match_model(run_id, now, model, prior) -> pd.DataFrame:
                                  "model_json": text}]), "match_model")
 
 
-def _history(run_id, now, assigned, masters, prior) -> pd.DataFrame:
+def history_rows(run_id, now, assigned, masters, prior) -> pd.DataFrame:
     """This run's id events: created, split_from, merged_into, retired, updated."""
     ev = []
     new = assigned[assigned["status"] == "new"]
@@ -308,7 +308,7 @@ def _history(run_id, now, assigned, masters, prior) -> pd.DataFrame:
     return _none(_frame(h, "master_id_history"))
 
 
-def _xref_delta(run_id, xref, prior) -> pd.DataFrame:
+def xref_delta_rows(run_id, xref, prior) -> pd.DataFrame:
     """Only record→master assignments that changed (master_id None: the record left)."""
     old = prior.xref.set_index("record_key")["master_id"] if len(prior.xref) else pd.Series(dtype=object)
     cur = xref[["record_key", "master_id"]]
@@ -317,120 +317,3 @@ def _xref_delta(run_id, xref, prior) -> pd.DataFrame:
     d = pd.concat([changed, pd.DataFrame({"record_key": left, "master_id": None})], ignore_index=True)
     d["run_id"] = run_id
     return _none(_frame(d, "xref_snapshot"))
-
-
-# --------------------------------------------------------------------------------------------
-# incremental runs: only the part of each table the run's affected region covers
-
-
-def _pair_set(frame: pd.DataFrame) -> set[tuple[str, str]]:
-    return set(zip(frame["record_key_l"], frame["record_key_r"])) if len(frame) else set()
-
-
-def _decided(overrides: pd.DataFrame | None) -> set[tuple[str, str]]:
-    if overrides is None or not len(overrides):
-        return set()
-    d = overrides[overrides["kind"].isin(["must_link", "cannot_link"])]
-    return _pair_set(d) | set(zip(d["record_key_r"], d["record_key_l"]))
-
-
-def review_scope(kept_edges: pd.DataFrame, overrides: pd.DataFrame, prior_review_keys: pd.DataFrame,
-                 gone_keys: set[str]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """(queue pairs outside the changed records to rewrite, those of them to add back).
-
-    Rows of review_queue touching a changed or retired record are rebuilt from this run's
-    pairs. The others are the kept `review` edges minus the pairs decided by an override: a
-    pair decided since the prior run leaves the queue, one whose decision was withdrawn comes
-    back (its stored edge gives the evidence).
-    """
-    kept = kept_edges[kept_edges["decision"] == "review"] if len(kept_edges) else kept_edges
-    expected = _pair_set(kept) - _decided(overrides)
-    stored = prior_review_keys
-    if len(stored):
-        touch = stored["record_key_l"].isin(gone_keys) | stored["record_key_r"].isin(gone_keys)
-        stored = stored[~touch.to_numpy()]
-    stored = _pair_set(stored)
-    missing = expected - stored
-    return missing | (stored - expected), missing
-
-
-def build_scoped_tables(
-    run_id: str,
-    records: pd.DataFrame,
-    run_keys: set[str],
-    rewrite_keys: set[str],
-    retired: pd.DataFrame,
-    quarantine: pd.DataFrame,
-    pairs: pd.DataFrame,
-    new_pairs: pd.DataFrame,
-    readd_edges: pd.DataFrame,
-    review_pairs: set[tuple[str, str]],
-    gone_keys: set[str],
-    clusters: pd.DataFrame,
-    golden: pd.DataFrame,
-    lineage: pd.DataFrame,
-    assigned: pd.DataFrame,
-    model: dict | None,
-    overrides: pd.DataFrame,
-    prior: PriorState,
-    scope_keys: set[str],
-    scope_prior_ids: set[str],
-    run_sources: set[str],
-    now: str | None = None,
-) -> dict[str, "pd.DataFrame | Scoped"]:
-    """The tables of an incremental run: for each replaced table the new content of the part
-    its affected region covers (a store.Scoped), built by the same functions as build_tables
-    so the rows are exactly what a full rebuild would give them.
-
-    `records` holds full rows of every record the tables need (the region's, those rewritten in
-    customer_record, and those shown in new review rows); `prior` is the prior state cut to the
-    region (xref of its and the retired records, master rows of `scope_prior_ids`); `pairs` all
-    of this run's pairs (kept + new), `new_pairs` the ones scored this run; `gone_keys` the
-    changed and retired records, whose edges and queue rows are rebuilt; `rewrite_keys` the
-    active customer_record rows to rewrite (the rest only get `last_seen_run` if in this run).
-    """
-    now = now or utc_now()
-    cluster_to_id = assigned.set_index("cluster")["master_id"]
-    key_cluster = clusters.set_index("record_key")["cluster"]
-    region = records[records["record_key"].isin(scope_keys)]
-    in_region = pairs[pairs["record_key_l"].isin(scope_keys)] if len(pairs) else pairs
-    retired_keys = set(retired["record_key"]) if len(retired) else set()
-
-    masters = _master_customer(run_id, golden, assigned, clusters, region, prior)
-    xref = _customer_xref(run_id, region, clusters, cluster_to_id, in_region, key_cluster)
-    history = _history(run_id, now, assigned, masters, prior)
-    master_keys = sorted(scope_prior_ids | set(assigned["master_id"]))
-
-    rewrite = records[records["record_key"].isin(rewrite_keys)].drop_duplicates("record_key")
-    seen_keys = set(rewrite["record_key"]) | retired_keys
-    prev = _prior_seen(dataclasses.replace(
-        prior, records=prior.records[prior.records["record_key"].isin(seen_keys).to_numpy()],
-        retired_records=prior.retired_records[prior.retired_records["record_key"].isin(seen_keys).to_numpy()]))
-    parts = [_seen(run_id, rewrite, "active", run_keys, prev)]
-    if len(retired):
-        parts.append(_seen(run_id, retired, "retired", run_keys, prev))
-    rec_rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    # records of this run whose row is not rewritten: only their last_seen_run moves (a run id
-    # is never reused, so it differs from every stored one)
-    touched = list(set(run_keys) - set(rewrite_keys))
-
-    review_rows = pd.concat([df for df in (new_pairs, readd_edges) if len(df)], ignore_index=True) \
-        if len(new_pairs) or len(readd_edges) else new_pairs
-    if len(readd_edges):  # only the pairs asked for (the stored edges were read by record key)
-        want = review_pairs | _pair_set(new_pairs)
-        review_rows = review_rows[[p in want for p in zip(review_rows["record_key_l"], review_rows["record_key_r"])]]
-    return {
-        "master_customer": Scoped(masters, keys=master_keys),
-        "customer_xref": Scoped(xref, keys=sorted(scope_keys | retired_keys)),
-        "customer_record": Scoped(rec_rows.reset_index(drop=True), keys=sorted(set(rec_rows["record_key"])),
-                                  touch=[("last_seen_run", run_id, touched)] if touched else []),
-        "quarantine": _quarantine(run_id, records, run_keys, quarantine, prior, run_sources),
-        # this run's pairs and the kept edges join active records only: no filter needed
-        "review_queue": Scoped(_review_queue(run_id, review_rows, records, overrides, None),
-                               keys=sorted(gone_keys), pairs=sorted(review_pairs)),
-        "master_lineage": Scoped(_lineage(lineage, cluster_to_id), keys=master_keys),
-        "master_id_history": history,
-        "match_edge": Scoped(_match_edge(run_id, new_pairs, None), keys=sorted(gone_keys)),
-        "match_model": _match_model(run_id, now, model, prior),
-        "xref_snapshot": _xref_delta(run_id, xref, prior),
-    }

@@ -1,0 +1,228 @@
+"""One class per database backend (in the manner of Splink's per-backend classes): every place
+where SQLite and PostgreSQL differ — connection setup, locking, bulk load, delete/update by
+keys, key filters, JSON access, transaction options — is a method here, so the rest of the
+store is written once for both."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ContextManager, Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine
+
+from . import locks
+from .errors import NoMaster, StoreError
+from .values import _age_seconds
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import Store
+
+
+class Dialect:
+    """What a backend must provide; `for_url` picks the class from the URL's backend name."""
+
+    name = ""
+
+    def __init__(self, url: URL, safe_url: str):
+        self.url = url
+        self.safe_url = safe_url
+
+    @staticmethod
+    def for_url(url: URL, safe_url: str) -> "Dialect":
+        backend = url.get_backend_name()
+        for cls in (SQLiteDialect, PostgresDialect):
+            if cls.name == backend:
+                return cls(url, safe_url)
+        raise StoreError(f"{safe_url}: unsupported database (use sqlite:/// or postgresql+psycopg://)")
+
+    def engine(self, create: bool) -> Engine:
+        """The engine, set up for this backend; `create=False` never makes a new database."""
+        raise NotImplementedError
+
+    def run_lock(self, store: "Store", run_id: str, timeout: float) -> ContextManager[str | None]:
+        """One writer per master; yields the run named by a holder that died holding it, if known."""
+        raise NotImplementedError
+
+    def hold_alive(self, engine: Engine, run_id: str) -> Connection | None:
+        """A session that proves the run's process is alive (None: the backend has none)."""
+        return None
+
+    def run_gone(self, conn: Connection, run_id: str, started: Any, last_holder: str | None,
+                 now: datetime, grace: float) -> bool:
+        """Whether a `running` run_log row belongs to a dead process (the caller holds the lock)."""
+        raise NotImplementedError
+
+    def json_field_sql(self, column: str, field: str) -> str:
+        raise NotImplementedError
+
+    @contextmanager
+    def savepoint(self, cur, name: str) -> Iterator[None]:
+        """A statement that may fail without aborting the surrounding read transaction."""
+        yield
+
+    def read_options(self, conn: Connection) -> Connection:
+        """Options for one consistent snapshot across several reads."""
+        return conn
+
+    def write_options(self, conn: Connection) -> Connection:
+        """Options for a write transaction that takes the write lock up front."""
+        return conn
+
+    def key_filter(self, cur, key_cols: tuple[str, ...], keys: list) -> tuple[str, list]:
+        """A WHERE clause (and its parameters) for rows whose value in any `key_cols` is in `keys`."""
+        raise NotImplementedError
+
+    def bulk_insert(self, raw, name: str, cols: list[str], rows: list[tuple]) -> None:
+        raise NotImplementedError
+
+    def delete_keys(self, cur, name: str, key_cols: tuple[str, ...], keys: list) -> None:
+        raise NotImplementedError
+
+    def update_column(self, cur, name: str, column: str, key: str, value: Any, keys: list) -> None:
+        raise NotImplementedError
+
+
+class SQLiteDialect(Dialect):
+    """A file (WAL mode, BEGIN IMMEDIATE for writers), locked by a POSIX lock beside it."""
+
+    name = "sqlite"
+
+    def __init__(self, url: URL, safe_url: str):
+        super().__init__(url, safe_url)
+        db = url.database
+        self.path: Path | None = None
+        if db and db != ":memory:" and not db.startswith("file:"):
+            self.path = Path(db).expanduser().resolve()
+
+    def engine(self, create: bool) -> Engine:
+        if self.path is not None:
+            if not create and not self.path.is_file():
+                raise NoMaster(self.safe_url)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.url, connect_args={"timeout": 60})
+        _sqlite_transactions(engine)
+        return engine
+
+    def run_lock(self, store: "Store", run_id: str, timeout: float) -> ContextManager[str | None]:
+        key = str(self.path) if self.path else str(self.url)  # one in-process lock per database
+        return locks.file_lock(self.path, key, run_id, timeout, self.safe_url)
+
+    def run_gone(self, conn, run_id, started, last_holder, now, grace) -> bool:
+        return run_id == last_holder or _age_seconds(started, now) > grace
+
+    def json_field_sql(self, column: str, field: str) -> str:
+        return f"json_extract({column}, '$.{field}')"
+
+    def write_options(self, conn: Connection) -> Connection:
+        return conn.execution_options(sqlite_immediate=True)
+
+    def key_filter(self, cur, key_cols, keys) -> tuple[str, list]:
+        """A temporary key table joined by index (no parameter limit, one plan)."""
+        _fill_key_table(cur, keys)
+        return " OR ".join(f'"{c}" IN (SELECT k FROM crmclean_keys)' for c in key_cols), []
+
+    def bulk_insert(self, raw, name, cols, rows) -> None:
+        collist = ", ".join(f'"{c}"' for c in cols)
+        cur = raw.cursor()
+        try:
+            cur.executemany(f'INSERT INTO "{name}" ({collist}) VALUES ({", ".join("?" * len(cols))})', rows)
+        finally:
+            cur.close()
+
+    def delete_keys(self, cur, name, key_cols, keys) -> None:
+        where = " AND ".join(f'"{c}" = ?' for c in key_cols)
+        params = [(x,) for x in keys] if len(key_cols) == 1 else list(keys)
+        cur.executemany(f'DELETE FROM "{name}" WHERE {where}', params)
+
+    def update_column(self, cur, name, column, key, value, keys) -> None:
+        if len(keys) > 1000:  # one statement joined to a temporary key table: half the time
+            _fill_key_table(cur, keys)
+            cur.execute(f'UPDATE "{name}" SET "{column}" = ? WHERE "{key}" IN (SELECT k FROM crmclean_keys)',
+                        (value,))
+        else:
+            cur.executemany(f'UPDATE "{name}" SET "{column}" = ? WHERE "{key}" = ?', [(value, x) for x in keys])
+
+
+class PostgresDialect(Dialect):
+    """A server database: advisory locks, COPY bulk loads, `= ANY(array)` key filters."""
+
+    name = "postgresql"
+
+    def engine(self, create: bool) -> Engine:
+        return create_engine(self.url, pool_pre_ping=True)
+
+    def run_lock(self, store: "Store", run_id: str, timeout: float) -> ContextManager[None]:
+        return locks.advisory_lock(store.engine, run_id, timeout, self.safe_url, store._errors)
+
+    def hold_alive(self, engine: Engine, run_id: str) -> Connection:
+        return locks.hold_liveness_lock(engine, run_id)
+
+    def run_gone(self, conn, run_id, started, last_holder, now, grace) -> bool:
+        return locks.liveness_lock_free(conn, run_id)  # its session is gone
+
+    def json_field_sql(self, column: str, field: str) -> str:
+        return f"({column}::json ->> '{field}')"
+
+    @contextmanager
+    def savepoint(self, cur, name: str) -> Iterator[None]:
+        cur.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except Exception:
+            cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            raise
+
+    def read_options(self, conn: Connection) -> Connection:
+        return conn.execution_options(isolation_level="REPEATABLE READ")
+
+    def key_filter(self, cur, key_cols, keys) -> tuple[str, list]:
+        return " OR ".join(f'"{c}" = ANY(%s)' for c in key_cols), [keys] * len(key_cols)
+
+    def bulk_insert(self, raw, name, cols, rows) -> None:
+        collist = ", ".join(f'"{c}"' for c in cols)
+        with raw.cursor() as cur:
+            with cur.copy(f'COPY "{name}" ({collist}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+    def delete_keys(self, cur, name, key_cols, keys) -> None:
+        if len(key_cols) == 1:
+            cur.execute(f'DELETE FROM "{name}" WHERE "{key_cols[0]}" = ANY(%s)', (list(keys),))
+            return
+        a, b = key_cols
+        cur.execute(f'DELETE FROM "{name}" t USING unnest(%s::text[], %s::text[]) AS d(a, b) '
+                    f'WHERE t."{a}" = d.a AND t."{b}" = d.b',
+                    ([x[0] for x in keys], [x[1] for x in keys]))
+
+    def update_column(self, cur, name, column, key, value, keys) -> None:
+        cur.execute(f'UPDATE "{name}" SET "{column}" = %s WHERE "{key}" = ANY(%s)', (value, list(keys)))
+
+
+def _fill_key_table(cur, keys) -> None:
+    """SQLite: the connection's temporary key table `crmclean_keys` holds exactly `keys`."""
+    cur.execute("CREATE TEMP TABLE IF NOT EXISTS crmclean_keys (k TEXT PRIMARY KEY)")
+    cur.execute("DELETE FROM crmclean_keys")
+    cur.executemany("INSERT OR IGNORE INTO crmclean_keys (k) VALUES (?)", [(k,) for k in keys])
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy (not the sqlite3 module) emit BEGIN, so publish can use BEGIN IMMEDIATE
+    (take the write lock up front) and WAL lets readers see the old master meanwhile."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA synchronous=NORMAL")  # WAL: still atomic and consistent, faster commits
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,257 @@
+"""Reading the master: the prior state a run starts from, and the tables commands show."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import pandas as pd
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import Connection
+
+from .tables import OTHER_COLUMNS, TABLES, columns_of
+from .values import _empty, _empty_columns, _empty_records, _typed, _unpack_records, max_master_number
+
+log = logging.getLogger(__name__)
+
+#: customer_record columns a slim load_state always reads (besides the ones asked for)
+SLIM_RECORD_COLUMNS: tuple[str, ...] = ("record_key", "source", "content_hash", "row_hash")
+SLIM_EDGE_COLUMNS: tuple[str, ...] = ("record_key_l", "record_key_r", "match_weight", "match_probability", "decision")
+_ACTIVE = "WHERE status IS NULL OR status <> 'retired'"
+
+
+@dataclass
+class PriorState:
+    """What the previous successful publish left: the starting point of an incremental run."""
+
+    records: pd.DataFrame  # active customer_record rows (raw + std + content_hash ...)
+    xref: pd.DataFrame  # record_key, source, source_record_id, master_id
+    edges: pd.DataFrame  # match_edge
+    model: dict | None
+    overrides: pd.DataFrame  # review_decision
+    id_history: pd.DataFrame  # master_id_history
+    next_master_number: int
+    # extensions (optional, defaulted): used by build_tables to carry state forward
+    masters: pd.DataFrame = field(default_factory=lambda: _empty("master_customer"))
+    quarantine: pd.DataFrame = field(default_factory=lambda: _empty("quarantine"))
+    retired_records: pd.DataFrame = field(default_factory=lambda: _empty_records())
+    model_version: int = 0
+    # what an incremental run needs besides (see docs/store.md, "Incremental runs")
+    state: dict = field(default_factory=dict)  # master_state: cluster_fingerprint, overrides
+    review_keys: pd.DataFrame = field(default_factory=lambda: _empty("review_queue")[["record_key_l", "record_key_r"]])
+    slim: bool = False  # records/edges hold only the columns an incremental run reads; masters empty
+
+    @classmethod
+    def empty(cls) -> "PriorState":
+        return cls(
+            records=_empty_records(),
+            xref=_empty("customer_xref"),
+            edges=_empty("match_edge"),
+            model=None,
+            overrides=_empty("review_decision"),
+            id_history=_empty("master_id_history"),
+            next_master_number=1,
+        )
+
+
+class PriorReaderMixin:
+    """Store methods that read (needs engine, dialect, _errors; sets _snapshot for publish)."""
+
+    def read_table(self, name: str, conn: Connection | None = None, where=None) -> pd.DataFrame:
+        """A whole table as a DataFrame with the table's columns (also when empty)."""
+        table = TABLES[name]
+        if conn is None:
+            with self._errors(f"reading {name}"), self.engine.connect() as c:
+                return self.read_table(name, c, where)
+        cols = columns_of(name)
+        if where is not None:
+            rows = conn.execute(select(table).where(where)).fetchall()
+        else:  # plain DBAPI fetch: SQLAlchemy's row objects cost seconds at 400k wide rows
+            rows = _fetch(conn, f'SELECT {_col_sql(cols)} FROM "{name}"')
+        if not rows:
+            return _empty(name)
+        return _typed(name, pd.DataFrame.from_records(rows, columns=cols, coerce_float=False))
+
+    def read_columns(self, name: str, columns: list[str]) -> pd.DataFrame:
+        """Some columns of a whole table, typed like read_table."""
+        with self._errors(f"reading {name}"), self.engine.connect() as conn:
+            return self._select(conn, name, columns)
+
+    def read_by_keys(self, name: str, key_cols: tuple[str, ...], keys, columns: list[str] | None = None,
+                     ) -> pd.DataFrame:
+        """Rows (as stored: customer_record not unpacked) whose value in any of `key_cols` is in `keys`."""
+        with self._errors(f"reading {name}"), self._read_conn() as conn:
+            return self._select_keys(conn, name, columns or columns_of(name), key_cols, keys)
+
+    def find_rows(self, name: str, **equals) -> pd.DataFrame:
+        """Rows whose columns equal the given values (e.g. source=…, source_record_id=…)."""
+        t = TABLES[name]
+        where = [t.c[c] == v for c, v in equals.items()]
+        return self.read_table(name, where=and_(*where))
+
+    def count_values(self, name: str, column: str, value=None) -> int:
+        """Rows whose `column` equals `value` (with no value: rows where it is not NULL)."""
+        t = TABLES[name]
+        cond = t.c[column].is_not(None) if value is None else t.c[column] == value
+        with self._errors(f"counting {name}.{column}"), self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t).where(cond)).scalar())
+
+    def read_state(self) -> dict[str, str]:
+        """master_state as {name: value} (empty for a master written before it existed)."""
+        t = TABLES["master_state"]
+        with self._errors("reading the master state"), self.engine.connect() as conn:
+            return {n: v for n, v in conn.execute(select(t.c.name, t.c.value)).fetchall()}
+
+    def load_state(self, record_columns: list[str] | None = None) -> PriorState:
+        """The last published state (an empty PriorState on a fresh database).
+
+        With `record_columns` the state is slim, as an incremental run needs it up front:
+        customer_record with only those columns (plus identity, hashes, bookkeeping and the
+        unpacked `other_columns`), match_edge without evidence, master_customer not at all.
+        The run reads the rest by key afterwards (`read_records`, `read_masters`).
+        """
+        slim = record_columns is not None
+        with self._errors("loading the previous master"), self._read_conn() as conn:
+            names = ("customer_xref", "quarantine") if slim else (
+                "customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")
+            stored = {name: self.read_table(name, conn) for name in names}
+            parts = self._slim_parts(conn, record_columns) if slim else self._full_parts(conn, stored)
+            state = self._prior_state(conn, stored, slim, *parts)
+        # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
+        self._snapshot = {k: v.copy() for k, v in stored.items()}
+        ids = pd.concat([state.xref["master_id"], state.id_history["master_id"],
+                         state.id_history["target_master_id"], state.masters["master_id"]])
+        state.next_master_number = max_master_number(ids) + 1
+        return state
+
+    def _full_parts(self, conn: Connection, stored: dict) -> tuple:
+        """(records, retired, edges, masters, history) of a full load."""
+        records = _unpack_records(stored["customer_record"])
+        is_retired = (records["status"].fillna("active") == "retired").to_numpy()
+        records, retired = records[~is_retired], records[is_retired].reset_index(drop=True)
+        return (records, retired, stored["match_edge"], stored["master_customer"],
+                self.read_table("master_id_history", conn))
+
+    def _slim_parts(self, conn: Connection, record_columns: list[str]) -> tuple:
+        """(records, retired, edges, masters, history) of a slim load."""
+        records, retired = self._slim_records(conn, record_columns)
+        return (records, retired, self._select(conn, "match_edge", list(SLIM_EDGE_COLUMNS)),
+                _empty("master_customer"), self._select(conn, "master_id_history", ["master_id", "target_master_id"]))
+
+    def _prior_state(self, conn: Connection, stored: dict, slim: bool, records, retired, edges, masters,
+                     history) -> PriorState:
+        models = self._select(conn, "match_model", ["version", "model_json"], 'ORDER BY "version" DESC LIMIT 1')
+        state_rows = self._select(conn, "master_state", ["name", "value"])
+        xref = stored["customer_xref"]
+        state = PriorState(
+            records=records.reset_index(drop=True),
+            xref=xref[["record_key", "source", "source_record_id", "master_id", "match_probability", "reason"]],
+            edges=edges,
+            model=None,
+            overrides=self.read_table("review_decision", conn),
+            id_history=history,
+            next_master_number=1,
+            masters=masters,
+            quarantine=stored["quarantine"],
+            retired_records=retired,
+            state=dict(zip(state_rows["name"], state_rows["value"])),
+            review_keys=self._select(conn, "review_queue", ["record_key_l", "record_key_r"]),
+            slim=slim,
+        )
+        if len(models):
+            latest = models.iloc[0]
+            state.model_version = int(latest["version"])
+            state.model = json.loads(latest["model_json"]) if latest["model_json"] else None
+        return state
+
+    def _slim_records(self, conn: Connection, record_columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Active records with SLIM_RECORD_COLUMNS, `std_fingerprint` (read out of the
+        `other_columns` JSON by the database) and `record_columns`; retired ones with only
+        their key, hash and first/last seen run (their status says which)."""
+        have = set(columns_of("customer_record"))
+        cols = list(dict.fromkeys([*SLIM_RECORD_COLUMNS, *(c for c in record_columns if c in have)]))
+        fingerprint = self.dialect.json_field_sql(OTHER_COLUMNS, "std_fingerprint")
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            with self.dialect.savepoint(cur, "crmclean_slim"):  # a failure must not abort the read
+                cur.execute(f"SELECT {_col_sql(cols)}, {fingerprint} FROM customer_record {_ACTIVE}")
+                rows = cur.fetchall()
+        except Exception:  # no JSON support (or a malformed text): unpack in Python
+            log.debug("reading std_fingerprint in Python", exc_info=True)
+            rows = None
+        finally:
+            cur.close()
+        if rows is None:
+            full = _unpack_records(self._select(conn, "customer_record", [*cols, OTHER_COLUMNS], _ACTIVE))
+            records = full[[*cols, *(["std_fingerprint"] if "std_fingerprint" in full.columns else [])]]
+        else:
+            records = pd.DataFrame.from_records(rows, columns=[*cols, "std_fingerprint"], coerce_float=False) \
+                if rows else _empty_columns([*cols, "std_fingerprint"])
+        retired = self._select(conn, "customer_record", ["record_key", "source", "content_hash", "first_seen_run",
+                                                         "last_seen_run", "status"], "WHERE status = 'retired'")
+        return records.assign(status="active"), retired.reset_index(drop=True)
+
+    def _select(self, conn: Connection, name: str, columns: list[str], tail: str = "",
+                params: tuple | list = ()) -> pd.DataFrame:
+        """Some columns of a table through the plain DBAPI cursor, typed like read_table."""
+        rows = _fetch(conn, f'SELECT {_col_sql(columns)} FROM "{name}" {tail}', params)
+        df = pd.DataFrame.from_records(rows, columns=columns, coerce_float=False) if rows else _empty_columns(columns)
+        return _typed(name, df, columns)
+
+    def _select_keys(self, conn: Connection, name: str, columns: list[str], key_cols: tuple[str, ...],
+                     keys) -> pd.DataFrame:
+        """Rows whose value in any of `key_cols` is one of `keys` (the backend's key filter)."""
+        keys = list(dict.fromkeys(k for k in keys if k is not None))
+        if not keys:
+            return _typed(name, _empty_columns(columns), columns)
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            where, params = self.dialect.key_filter(cur, key_cols, keys)
+        finally:
+            cur.close()
+        return self._select(conn, name, columns, f"WHERE {where}", params)
+
+    def read_records(self, keys) -> pd.DataFrame:
+        """Full customer_record rows (any status, `other_columns` unpacked) for these record keys."""
+        with self._errors("reading records of the previous master"), self._read_conn() as conn:
+            rows = self._select_keys(conn, "customer_record", columns_of("customer_record"), ("record_key",), keys)
+        return _unpack_records(rows)
+
+    def read_masters(self, master_ids) -> pd.DataFrame:
+        """master_customer rows for these ids."""
+        with self._errors("reading masters of the previous master table"), self._read_conn() as conn:
+            return self._select_keys(conn, "master_customer", columns_of("master_customer"), ("master_id",),
+                                     master_ids)
+
+    def read_edges(self, record_keys) -> pd.DataFrame:
+        """Full match_edge rows touching any of these record keys."""
+        with self._errors("reading match edges of the previous master"), self._read_conn() as conn:
+            return self._select_keys(conn, "match_edge", columns_of("match_edge"),
+                                     ("record_key_l", "record_key_r"), record_keys)
+
+    @contextmanager
+    def _read_conn(self) -> Iterator[Connection]:
+        """One consistent snapshot for all reads of load_state."""
+        conn = self.engine.connect()
+        try:
+            conn = self.dialect.read_options(conn)
+            with conn.begin():
+                yield conn
+        finally:
+            conn.close()
+
+
+def _col_sql(columns: list[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _fetch(conn: Connection, sql: str, params: tuple | list = ()) -> list:
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.fetchall()
+    finally:
+        cur.close()

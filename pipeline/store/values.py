@@ -1,0 +1,168 @@
+"""Values as stored: frames to typed row tuples and back, the same on every backend."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .tables import OTHER_COLUMNS, RECORD_DATA_COLUMNS, RECORD_META_COLUMNS, TABLES, columns_of
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return str(value)
+
+
+def _age_seconds(started: Any, now: datetime) -> float:
+    """Seconds since an ISO time from run_log (0 when it cannot be read: not old)."""
+    try:
+        t = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return (now - t).total_seconds()
+
+
+def _empty(table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns_of(table)})
+
+
+def _empty_records() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in (*RECORD_DATA_COLUMNS, *RECORD_META_COLUMNS)})
+
+
+def _empty_columns(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def _convert_text(v: Any) -> str | None:
+    """One cell of a column of mixed Python values as stored text."""
+    if v is None or (not isinstance(v, (list, dict, tuple, np.ndarray)) and pd.isna(v)):
+        return None
+    if isinstance(v, (list, dict, tuple)):
+        return json.dumps(v, ensure_ascii=False, default=str)
+    if isinstance(v, np.ndarray):
+        return json.dumps(v.tolist(), ensure_ascii=False, default=str)
+    if isinstance(v, (datetime, pd.Timestamp)):
+        return _iso(v)
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _text_values(s: pd.Series) -> list:
+    """A column as str-or-None, the way it is stored (wide columns are text)."""
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        return s.where(s.notna(), None).tolist()
+    if pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s):
+        f = s.astype("float64")
+        integral = bool(((f % 1 == 0) | f.isna()).all())
+        text = (f.astype("Int64") if integral else f).astype(str).astype(object)
+        return text.where(f.notna(), None).tolist()
+    return [_convert_text(v) for v in s.tolist()]
+
+
+def _float_values(s: pd.Series) -> list:
+    f = pd.to_numeric(s, errors="coerce").astype("float64")
+    return [None if np.isnan(v) else float(v) for v in f.tolist()]
+
+
+def _int_values(s: pd.Series) -> list:
+    f = pd.to_numeric(s, errors="coerce").astype("float64")
+    return [None if np.isnan(v) else int(v) for v in f.tolist()]
+
+
+def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns outside the fixed customer_record shape go into `other_columns` as JSON."""
+    fixed = set(RECORD_DATA_COLUMNS) | set(RECORD_META_COLUMNS) | {OTHER_COLUMNS}
+    extra_cols = [c for c in df.columns if c not in fixed]
+    if not extra_cols:
+        return df
+    out = df.drop(columns=extra_cols)
+    packed = df[extra_cols].astype(object).where(df[extra_cols].notna(), None)
+    out[OTHER_COLUMNS] = [
+        json.dumps({k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v)) for k, v in row.items()
+                    if v is not None}, ensure_ascii=False, sort_keys=True)
+        for row in packed.to_dict("records")
+    ]
+    return out
+
+
+def _unpack_records(df: pd.DataFrame) -> pd.DataFrame:
+    if OTHER_COLUMNS not in df.columns:
+        return df
+    packed = df[OTHER_COLUMNS]
+    df = df.drop(columns=[OTHER_COLUMNS])
+    if packed.notna().any():
+        # each distinct JSON text is parsed once (a few hundred distinct texts for 400k rows)
+        codes, uniques = pd.factorize(packed, use_na_sentinel=True)
+        parsed = pd.DataFrame([json.loads(v) if v else {} for v in uniques] + [{}])
+        extra = parsed.iloc[codes].set_axis(df.index)
+        extra = extra.astype(object).where(extra.notna(), None)
+        for c in [c for c in extra.columns if c in df.columns]:  # never two columns of one name
+            df[c] = df[c].where(df[c].notna(), extra.pop(c))
+        df = pd.concat([df, extra], axis=1)
+    return df
+
+
+def frame_rows(name: str, df: pd.DataFrame) -> tuple[list[str], list[tuple]]:
+    """A frame as (column names, row tuples) typed for the table (missing columns → NULL)."""
+    table = TABLES[name]
+    if name == "customer_record":
+        df = _pack_records(df)
+    n = len(df)
+    cols, values = [], []
+    for col in table.columns:
+        cols.append(col.name)
+        if col.name not in df.columns:
+            values.append([None] * n)
+            continue
+        s = df[col.name]
+        kind = col.type.__class__.__name__
+        if kind == "Float":
+            values.append(_float_values(s))
+        elif kind == "Integer":
+            values.append(_int_values(s))
+        else:
+            values.append(_text_values(s))
+    return cols, list(zip(*values)) if n else []
+
+
+def _typed(name: str, df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The same dtypes whatever the backend: text as object (None for NULL), floats as float64,
+    integers as int64 (float64 when some are NULL)."""
+    if not len(df):
+        return _empty(name) if columns is None else df
+    for col in TABLES[name].columns:
+        if columns is not None and col.name not in columns:
+            continue
+        kind = col.type.__class__.__name__
+        s = df[col.name]
+        if kind in ("Float", "Integer"):
+            f = pd.to_numeric(s, errors="coerce").astype("float64")
+            df[col.name] = f.astype("int64") if kind == "Integer" and f.notna().all() else f
+        elif s.dtype != object:  # DB text arrives as str/None already: no per-cell NaN scan
+            df[col.name] = s.astype(object).where(s.notna(), None)
+    return df
+
+
+def max_master_number(ids: pd.Series) -> int:
+    """Largest numeric part of any master id (0 when none)."""
+    from ..ids import master_number
+
+    nums = master_number(pd.Series(ids.dropna().unique()))
+    return int(nums.max()) if nums.notna().any() else 0
