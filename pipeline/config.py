@@ -7,12 +7,11 @@ the dotted key path and the nearest valid key:
 
     rules/matching.yaml: unknown key 'thresholds.reveiw' (did you mean 'review'?)
 
-    python -m crmclean.config [DIR]    checks a rules folder and prints the first error
+    python -m crmclean.config_check [DIR]    checks a rules folder and prints the first error
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,20 +94,3 @@ def section(rules: Any, name: str) -> dict[str, Any]:
 def defaults(name: str) -> dict[str, Any]:
     """The defaults of one section, as the shipped rules/<name>.yaml shows them."""
     return validate_section(name, {})
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .settings import DEFAULT_RULES_DIR, load_rules
-
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        load_rules(args[0] if args else DEFAULT_RULES_DIR)
-    except RulesError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    print("rules OK")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import config_defaults as defaults
 from .config_base import Strict, bad_value, check_keys, unknown_key
 from .schema import CANONICAL_FIELDS
 
@@ -167,15 +168,11 @@ class SourcesSettings(Strict):
 
 
 def _default_aliases() -> dict[str, list[str]]:
-    from .ingest.columns import DEFAULT_ALIASES
-
-    return {f: list(names) for f, names in DEFAULT_ALIASES.items()}
+    return {f: list(names) for f, names in defaults.ALIASES.items()}
 
 
 def _default_prefixes() -> list[str]:
-    from .ingest.columns import DEFAULT_PREFIXES
-
-    return list(DEFAULT_PREFIXES)
+    return list(defaults.STRIP_PREFIXES)
 
 
 class ColumnsSettings(Strict):
@@ -205,9 +202,7 @@ DayFirst = StrictBool | dict[str, StrictBool | None] | None
 
 def _email_default(name: str):
     def make():
-        from .standardize import emails
-
-        value = getattr(emails, name)
+        value = getattr(defaults, name)
         return dict(value) if isinstance(value, dict) else list(value)
 
     return make
@@ -246,20 +241,20 @@ class Dates(Strict):
 
 class Emails(Strict):
     domain_typos: dict[str, str] = Field(
-        default_factory=_email_default("DEFAULT_DOMAIN_TYPOS"),
+        default_factory=_email_default("EMAIL_DOMAIN_TYPOS"),
         description="typo domain -> right domain, added to the built-in list",
     )
     placeholders: Annotated[list[str], _str_list("values")] = Field(
-        default_factory=_email_default("DEFAULT_PLACEHOLDERS"), description="values meaning 'no e-mail'"
+        default_factory=_email_default("EMAIL_PLACEHOLDERS"), description="values meaning 'no e-mail'"
     )
     placeholder_patterns: Annotated[list[str], _str_list("regular expressions")] = Field(
-        default_factory=_email_default("DEFAULT_PLACEHOLDER_PATTERNS")
+        default_factory=_email_default("EMAIL_PLACEHOLDER_PATTERNS")
     )
     plus_tag_domains: Annotated[list[str], _str_list("domains")] = Field(
-        default_factory=_email_default("DEFAULT_PLUS_TAG_DOMAINS")
+        default_factory=_email_default("EMAIL_PLUS_TAG_DOMAINS")
     )
     dot_free_domains: Annotated[list[str], _str_list("domains")] = Field(
-        default_factory=_email_default("DEFAULT_DOT_FREE_DOMAINS")
+        default_factory=_email_default("EMAIL_DOT_FREE_DOMAINS")
     )
 
     @field_validator("placeholder_patterns")
@@ -278,15 +273,11 @@ class Names(Strict):
 
 
 def _placeholder_fields() -> list[str]:
-    from .standardize.text import DEFAULT_PLACEHOLDERS
-
-    return [*DEFAULT_PLACEHOLDERS, "national_id"]
+    return [*defaults.PLACEHOLDER_FIELDS, "national_id"]
 
 
 def _default_placeholders() -> dict[str, list[str]]:
-    from .standardize.text import DEFAULT_PLACEHOLDERS
-
-    return {f: [] for f in DEFAULT_PLACEHOLDERS}
+    return {f: [] for f in defaults.PLACEHOLDER_FIELDS}
 
 
 class MinIdentity(Strict):
@@ -350,8 +341,6 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
 
 def _check_chain(chain: Any) -> Any:
     """A list of strategies: names, or one-key mappings {strategy: argument}."""
-    from .survivorship import STRATEGIES
-
     if not isinstance(chain, list) or not chain:
         raise bad_value("must be a non-empty list of strategies")
     for item in chain:
@@ -361,10 +350,10 @@ def _check_chain(chain: Any) -> Any:
             strategy, arg = item, None
         else:
             raise bad_value(f"has {item!r}, not a strategy name or a one-key mapping")
-        if strategy not in STRATEGIES:
-            near = difflib.get_close_matches(str(strategy), STRATEGIES, n=1)
+        if strategy not in defaults.STRATEGIES:
+            near = difflib.get_close_matches(str(strategy), defaults.STRATEGIES, n=1)
             hint = f"did you mean '{near[0]}'? " if near else ""
-            raise bad_value(f"has unknown strategy {strategy!r} ({hint}known: {', '.join(STRATEGIES)})")
+            raise bad_value(f"has unknown strategy {strategy!r} ({hint}known: {', '.join(defaults.STRATEGIES)})")
         if strategy == "source_priority" and arg is not None and not isinstance(arg, list):
             raise bad_value("has source_priority with an argument that is not a list of sources")
         if strategy == "most_frequent" and arg not in (None, "match_key"):
@@ -401,19 +390,17 @@ class SurvivorshipSettings(Strict):
     @field_validator("fields", mode="before")
     @classmethod
     def _groups(cls, value: Any) -> Any:
-        from .survivorship import GROUPS
-
         if value is None:
             return {}
         if isinstance(value, dict):
-            members = {m: g.name for g in GROUPS for m, _ in g.columns if m != g.name}
+            members = {m: group for group, names in defaults.GROUP_MEMBERS.items() for m in names}
             for key in value:
                 if key in members:
                     raise bad_value(
                         f"has {key}, which is chosen with the '{members[key]}' group; "
                         f"configure fields.{members[key]} instead"
                     )
-            check_keys(value, [g.name for g in GROUPS], "not a master field")
+            check_keys(value, defaults.GROUP_MEMBERS, "not a master field")
         return value
 
     @field_validator("fields")

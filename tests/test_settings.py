@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from crmclean import config
+from crmclean import config, config_check
 from crmclean.errors import RulesError
 from crmclean.settings import DEFAULT_RULES_DIR, SECTIONS, Rules, load_rules
 
@@ -85,6 +85,22 @@ def test_defaults_are_the_values_link_and_cluster_use_today():
     assert np.allclose(model._initial_m("gender"), [em["two_level_exact"], 1 - em["two_level_exact"]])
 
 
+def test_default_tables_equal_the_stages_own_copies():
+    """crmclean.config_defaults holds plain copies (the settings modules import no stage: that
+    would be a cycle); the stages keep theirs only for Rules built in code."""
+    from crmclean import config_defaults, survivorship
+    from crmclean.ingest.columns import DEFAULT_ALIASES, DEFAULT_PREFIXES
+    from crmclean.standardize import text
+
+    assert config_defaults.ALIASES == {f: list(names) for f, names in DEFAULT_ALIASES.items()}
+    assert config_defaults.STRIP_PREFIXES == list(DEFAULT_PREFIXES)
+    assert config_defaults.PLACEHOLDER_FIELDS == tuple(text.DEFAULT_PLACEHOLDERS)
+    assert config_defaults.STRATEGIES == survivorship.STRATEGIES
+    assert config_defaults.GROUP_MEMBERS == {
+        g.name: tuple(m for m, _ in g.columns if m != g.name) for g in survivorship.GROUPS
+    }
+
+
 def test_standardize_defaults_are_the_code_tables():
     from crmclean.standardize import dates, emails, parallel
 
@@ -93,6 +109,9 @@ def test_standardize_defaults_are_the_code_tables():
     assert s["in_process_below"] == parallel.IN_PROCESS_BELOW
     assert s["emails"]["placeholders"] == list(emails.DEFAULT_PLACEHOLDERS)
     assert s["emails"]["domain_typos"] == emails.DEFAULT_DOMAIN_TYPOS
+    assert s["emails"]["placeholder_patterns"] == list(emails.DEFAULT_PLACEHOLDER_PATTERNS)
+    assert s["emails"]["plus_tag_domains"] == list(emails.DEFAULT_PLUS_TAG_DOMAINS)
+    assert s["emails"]["dot_free_domains"] == list(emails.DEFAULT_DOT_FREE_DOMAINS)
 
 
 def test_febrl_profile_validates():
@@ -248,9 +267,9 @@ def test_a_source_entry_keeps_unset_keys_unset_so_they_inherit_the_defaults():
 
 
 def test_check_command(tmp_path, capsys):
-    assert config.main([str(DEFAULT_RULES_DIR)]) == 0
+    assert config_check.main([str(DEFAULT_RULES_DIR)]) == 0
     directory = _rules_with(tmp_path, "matching", "  review: 0.6", "  reveiw: 0.5")
-    assert config.main([str(directory)]) == 1
+    assert config_check.main([str(directory)]) == 1
     assert "unknown key 'thresholds.reveiw'" in capsys.readouterr().err
 
 
