@@ -226,13 +226,16 @@ def demo_data(
     seed: int = typer.Option(42, "--seed", help="Random seed (same seed, same files)."),
     out: Path = typer.Option(Path("demo-data"), "--out", help="Folder to write the exports and truth into."),
     systems: int = typer.Option(3, "--systems", min=1, max=3, help="How many of the three CRM exports to write."),
+    profile: str = typer.Option("crm", "--profile",
+                                help="Shape of the data: crm (three CRM exports), few_fields, name_dob_postcode, "
+                                     "split_dob, old_dob or b2b."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
-    """Write realistic exports of three CRMs, with the true entity of every row."""
+    """Write realistic exports of three CRMs (or another profile's files), with the true entity of every row."""
     from .generate import generate
 
     with user_errors(debug):
-        info = generate(customers=customers, seed=seed, out_dir=out, systems=systems)
+        info = generate(customers=customers, seed=seed, out_dir=out, profile=profile, systems=systems)
         for path in info["files"]:
             console.print(f"wrote {path}")
         console.print(f"truth: {info['truth']} ({info['rows']:,} rows)")
@@ -319,6 +322,38 @@ def export(
             console.print(f"{item.table}: {item.rows:,} rows → {item.path}")
         if not show_pii:
             console.print("personal data is masked; pass --show-pii for the real values")
+
+
+@app.command()
+def label(
+    db: str = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (default: the bundled rules/)."),
+    pairs: int = typer.Option(20, "--pairs", min=1, help="How many uncertain pairs to ask about."),
+    answers: Optional[Path] = typer.Option(
+        None, "--answers", help="File of answers, one per line (y, n, s, q); without it: the terminal, or stdin when piped."
+    ),
+    sampler: str = typer.Option(
+        "uncertainty", "--sampler", help="uncertainty: closest to 0.5 first, spread over level patterns; "
+        "weighted: drawn at random with weight p(1-p) (see docs/labelling.md)."
+    ),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
+    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Processes for relinking the candidates."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Answer match / no match for the pairs the model is least sure of; the answers are stored
+    as review decisions (origin `label`) and train the model."""
+    from .label import label_session
+    from .settings import load_rules
+
+    with user_errors(debug):
+        if answers is not None and not answers.is_file():
+            raise CrmcleanError(f"{answers}: answers file not found")
+        given = answers.read_text(encoding="utf-8").splitlines() if answers is not None else (
+            None if sys.stdin.isatty() else iter(sys.stdin.readline, ""))
+        counts = label_session(db, load_rules(rules), pairs=pairs, show_pii=show_pii, answers=given,
+                               console=console, sampler=sampler, workers=workers)
+        console.print(f"recorded {counts['match']:,} match and {counts['no_match']:,} no-match labels "
+                      f"({counts['skip']:,} skipped); they take effect on the next run")
 
 
 @app.command()

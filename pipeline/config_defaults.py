@@ -7,7 +7,8 @@ equals the stage's own copy, which stays only for Rules built in code without lo
 
 from __future__ import annotations
 
-#: rules/columns.yaml `aliases` (ingest/columns.py DEFAULT_ALIASES)
+#: rules/columns.yaml `aliases`: canonical fields, then the extra person fields
+#: (ingest/columns.py DEFAULT_ALIASES and EXTRA_ALIASES)
 ALIASES: dict[str, list[str]] = {
     "record_id": [
         "id",
@@ -28,6 +29,10 @@ ALIASES: dict[str, list[str]] = {
         "会员编号",
         "客户代码",
         "ID号",
+        "unique id",
+        "rec id",
+        "uid",
+        "row id",
     ],
     "full_name": [
         "name",
@@ -42,8 +47,18 @@ ALIASES: dict[str, list[str]] = {
         "联系人",
         "联系人姓名",
     ],
-    "first_name": ["first name", "given name", "fname", "forename", "名"],
-    "last_name": ["last name", "surname", "family name", "lname", "姓"],
+    "first_name": [
+        "first name",
+        "given name",
+        "fname",
+        "forename",
+        "first forename",
+        "first given name",
+        "christian name",
+        "vorname",
+        "名",
+    ],
+    "last_name": ["last name", "surname", "family name", "lname", "first surname", "first last name", "nachname", "姓"],
     "gender": ["gender", "sex", "性别"],
     "email": [
         "email",
@@ -128,7 +143,7 @@ ALIASES: dict[str, list[str]] = {
         "联系地址",
         "通讯地址",
     ],
-    "city": ["city", "town", "城市", "市"],
+    "city": ["city", "town", "suburb", "locality", "城市", "市"],
     "state": ["state", "province", "region", "state province", "省", "省份"],
     "postal_code": ["zip", "zip code", "zipcode", "postal code", "postcode", "邮编", "邮政编码"],
     "country": ["country", "country code", "国家", "国家地区"],
@@ -165,6 +180,26 @@ ALIASES: dict[str, list[str]] = {
         "修改时间",
         "最后更新",
     ],
+    "middle_name": [
+        "middle name",
+        "middle names",
+        "second forename",
+        "second given name",
+        "second first name",
+        "other given names",
+        "zweiter vorname",
+        "中间名",
+    ],
+    "second_last_name": [
+        "second surname",
+        "second last name",
+        "second family name",
+        "maternal surname",
+        "apellido materno",
+        "segundo apellido",
+    ],
+    "attr_birth_place": ["birth place", "place of birth", "birthplace", "pob", "geburtsort", "出生地", "籍贯"],
+    "attr_occupation": ["occupation", "job", "job title", "profession", "beruf", "职业"],
 }
 
 #: rules/columns.yaml `strip_prefixes`

@@ -186,7 +186,7 @@ class ColumnsSettings(Strict):
     def _fields(cls, value: Any) -> Any:
         if value is None:
             return {}
-        return check_keys(value, CANONICAL_FIELDS, "not a canonical field")
+        return check_keys(value, defaults.ALIASES, "not a canonical or extra person field")
 
     @field_validator("aliases")
     @classmethod
@@ -282,7 +282,9 @@ def _default_placeholders() -> dict[str, list[str]]:
 
 class MinIdentity(Strict):
     enabled: StrictBool = True
-    fields: list[Literal["name", "email", "phone"]] = Field(["name", "email", "phone"], min_length=1)
+    fields: list[Literal["name", "email", "phone", "national_id"]] = Field(
+        ["name", "email", "phone", "national_id"], min_length=1
+    )
     min_count: int = Field(1, ge=0, description="how many of `fields` a row needs")
 
 

@@ -526,3 +526,111 @@ def test_every_row_is_accounted_for_at_its_physical_line(tmp_path, kinds, newlin
                 zip(result.quarantine["source_record_id"], result.quarantine["locator"], result.quarantine["reason_code"])})
     assert got == expected
     assert _row(result, f"gen.csv@line:{line_no + 1}")["record_id"] == "x"
+
+
+# ---------------------------------------------------------------------------------------------
+# Zero-config mapping: split birth dates and addresses, second names, ids, categorical columns
+
+
+def test_birth_date_split_over_three_columns_is_combined(tmp_path):
+    path = _write(
+        tmp_path / "personen.csv",
+        "id,first_name,second_forename,last_name,birth_day,birth_month,birth_year,birth_place,occupation\n"
+        "1,Hans,Peter,Müller,7,3,1984,Berlin,Bäcker\n"
+        "2,Anna,,Schmidt,,11,1990,Hamburg,Lehrerin\n"
+        "3,Jürgen,,Weber,,,1875,Berlin,Bäcker\n"
+        "4,Eva,,Braun,31,13,1950,Köln,\n",
+    )
+    result = ingest([path], _rules(tmp_path))
+    assert list(result.records.columns[: len(RECORD_COLUMNS)]) == list(RECORD_COLUMNS)
+    mapping = result.mapping["personen"]["files"]["personen.csv"][""]
+    assert mapping["birth_day"] == "birth_date.day"  # never the whole birth date
+    assert mapping["birth_month"] == "birth_date.month" and mapping["birth_year"] == "birth_date.year"
+    assert mapping["second_forename"] == "middle_name"
+    assert mapping["birth_place"] == "attr_birth_place" and mapping["occupation"] == "attr_occupation"
+    rows = result.records.set_index("source_record_id")
+    assert rows.loc["1", "birth_date"] == "1984-03-07"
+    assert rows.loc["2", "birth_date"] == "1990-11"  # no day: year and month kept
+    assert rows.loc["3", "birth_date"] == "1875"  # year only
+    assert rows.loc["4", "birth_date"] == "1950-13-31"  # a bad month is passed on, to be flagged invalid
+    assert rows.loc["1", "middle_name"] == "Peter" and rows.loc["2", "middle_name"] is None
+    assert rows.loc["1", "attr_birth_place"] == "Berlin" and rows.loc["1", "attr_occupation"] == "Bäcker"
+    extra = json.loads(rows.loc["1", "extra"])  # raw parts and attributes stay in extra
+    assert extra["birth_day"] == "7" and extra["birth_place"] == "Berlin" and extra["second_forename"] == "Peter"
+
+
+def test_lone_birthday_column_is_the_birth_date_and_a_full_date_beats_parts(tmp_path):
+    lone = _write(tmp_path / "a.csv", "Name,Birthday\nAna Li,1990-01-02\n")
+    both = _write(tmp_path / "b.csv", "Name,DOB,dob_year,mob\nAna Li,1990-01-02,1990,1\n")
+    result = ingest([lone, both], _rules(tmp_path))
+    assert result.mapping["a"]["files"]["a.csv"][""]["Birthday"] == "birth_date"
+    b = result.mapping["b"]["files"]["b.csv"][""]
+    assert b == {"Name": "full_name", "DOB": "birth_date", "dob_year": None, "mob": None}
+    assert set(result.records["birth_date"]) == {"1990-01-02"}
+
+
+def test_febrl_headers_join_street_number_and_address_lines(tmp_path):
+    path = _write(
+        tmp_path / "febrl.csv",
+        "rec_id,given_name,surname,street_number,address_1,address_2,suburb,postcode,state,date_of_birth,soc_sec_id\n"
+        "rec-1-org,michaela,neumann,8,stanley street,miami,winston hills,4223,nsw,19151111,5304218\n"
+        "rec-2-org,courtney,painter,12,pinkerton circuit,,richlands,4560,vic,19161214,4066625\n"
+        "rec-3-org,sarah,green,,,,,,,,\n",
+    )
+    result = ingest([path], _rules(tmp_path))
+    mapping = result.mapping["febrl"]["files"]["febrl.csv"][""]
+    assert mapping["rec_id"] == "record_id" and mapping["given_name"] == "first_name" and mapping["surname"] == "last_name"
+    assert (mapping["street_number"], mapping["address_1"], mapping["address_2"]) == (
+        "address.number", "address.line1", "address.line2")
+    assert mapping["suburb"] == "city" and mapping["soc_sec_id"] == "national_id"
+    rows = result.records.set_index("source_record_id")
+    assert rows.loc["rec-1-org", "address"] == "8 stanley street, miami"
+    assert rows.loc["rec-2-org", "address"] == "12 pinkerton circuit"
+    assert rows.loc["rec-3-org", "address"] is None
+    assert rows.loc["rec-1-org", "city"] == "winston hills"
+
+
+def test_id_like_column_is_the_record_id_only_when_unique_per_row(tmp_path):
+    unique = _write(tmp_path / "events.csv", "Attendee Id,Name,household_id\nA-1,Ana Li,H1\nA-2,Bo Li,H1\nA-3,Cy Wu,H2\n")
+    repeated = _write(tmp_path / "visits.csv", "visit_id,Name\nV1,Ana Li\nV1,Bo Li\n")
+    chinese = _write(tmp_path / "cn.csv", "编号,姓名\n001,张三\n002,李四\n")
+    result = ingest([unique, repeated, chinese], _rules(tmp_path))
+    events = result.mapping["events"]["files"]["events.csv"][""]
+    assert events["Attendee Id"] == "record_id"
+    assert events["household_id"] is None  # not unique: not the id, and an id is no attribute either
+    assert result.mapping["visits"]["files"]["visits.csv"][""]["visit_id"] is None
+    assert result.mapping["cn"]["files"]["cn.csv"][""]["编号"] == "record_id"
+    assert set(result.records.loc[result.records["source"] == "events", "source_record_id"]) == {"A-1", "A-2", "A-3"}
+
+
+def test_second_name_is_a_middle_name_beside_a_surname_else_the_surname(tmp_path):
+    three = _write(tmp_path / "three.csv", "first_name,second_name,last_name\nHans,Peter,Müller\n")
+    two = _write(tmp_path / "two.csv", "first_name,second_name\nHans,Müller\n")
+    result = ingest([three, two], _rules(tmp_path))
+    assert result.mapping["three"]["files"]["three.csv"][""]["second_name"] == "middle_name"
+    assert result.mapping["two"]["files"]["two.csv"][""]["second_name"] == "last_name"
+
+
+def test_unmapped_categorical_columns_become_attributes(tmp_path):
+    notes = ["called about the invoice for March and asked for a refund"] * 3 + ["wants the newsletter every week please"] * 3
+    lines = ["Name,Segment,Notes,Plan,Ticket,Region Code,Channel"]
+    for i in range(6):
+        lines.append(f"P{i},{'gold' if i % 2 else 'silver'},{notes[i]},basic,T{i},EU,{'' if i else 'web'}")
+    path = _write(tmp_path / "crm.csv", "\n".join(lines) + "\n")
+    result = ingest([path], _rules(tmp_path))
+    mapping = result.mapping["crm"]["files"]["crm.csv"][""]
+    assert mapping["Segment"] == "attr_segment"
+    assert mapping["Notes"] is None  # free text
+    assert mapping["Plan"] is None  # one value only
+    assert mapping["Ticket"] is None  # unique per row
+    assert mapping["Channel"] is None  # a single value present
+    assert mapping["Region Code"] is None  # `state` alias "region" does not apply; one value only
+    assert list(result.records["attr_segment"]) == ["silver", "gold"] * 3
+    assert json.loads(result.records["extra"][0])["Segment"] == "silver"
+
+
+def test_id_like_header_test_is_about_the_word_id():
+    from crmclean.ingest.columns import looks_like_id_header
+
+    assert all(looks_like_id_header(h) for h in ("rec_id", "Attendee Id", "AttendeeId", "ID", "visit_id", "Member-ID", "会员编号"))
+    assert not any(looks_like_id_header(h) for h in ("Paid", "valid", "Humid", "Name", "Idea"))

@@ -199,7 +199,7 @@ def published(tmp_path_factory):
         "ID": ["x-1", "x-2", "x-3", "x-4"], "First Name": ["Quentin", "Rosalind", "Sebastian", None],
         "Last Name": ["Abernathy", "Bellweather", "Cumberbatch", None], "City": ["a", "b", "c", None],
         "DOB": ["19500101", "19600202", "19700303", None],
-        "SSN": ["123-45-6789", "123-45-6789", "123-45-6789", "879-45-6123"]})
+        "SSN": ["123-45-6789", "123-45-6789", "123-45-6789", "000-45-6123"]})
     pd.concat([crm, extra]).to_csv(inputs / "febrl_crm.csv", index=False)
     db_url = f"sqlite:///{tmp / 'master.db'}"
     masked = run_pipeline(RunOptions(inputs=[inputs], db_url=db_url, out_dir=tmp / "out", workers=1))
@@ -234,8 +234,10 @@ def test_report_masks_national_ids_unless_show_pii(published):
     masked, shown, _, _ = published
     html = masked.report_path.read_text(encoding="utf-8")
     html_pii = shown.report_path.read_text(encoding="utf-8")
-    assert "879-45-6123" in html_pii  # the row with only a number is quarantined; its raw row is shown
-    assert "879-45-6123" not in html and "*****6123" in html
+    # the row with only an invalid number (area 000) is quarantined; its raw row is shown (a valid
+    # national id alone identifies a record and is kept)
+    assert "000-45-6123" in html_pii
+    assert "000-45-6123" not in html and "*****6123" in html
 
 
 def test_an_existing_master_without_the_column_gets_it(tmp_path):

@@ -89,10 +89,11 @@ def test_default_tables_equal_the_stages_own_copies():
     """crmclean.config_defaults holds plain copies (the settings modules import no stage: that
     would be a cycle); the stages keep theirs only for Rules built in code."""
     from crmclean import config_defaults, survivorship
-    from crmclean.ingest.columns import DEFAULT_ALIASES, DEFAULT_PREFIXES
+    from crmclean.ingest.columns import DEFAULT_ALIASES, DEFAULT_PREFIXES, EXTRA_ALIASES
     from crmclean.standardize import text
 
-    assert config_defaults.ALIASES == {f: list(names) for f, names in DEFAULT_ALIASES.items()}
+    aliases = {**DEFAULT_ALIASES, **EXTRA_ALIASES}
+    assert config_defaults.ALIASES == {f: list(names) for f, names in aliases.items()}
     assert config_defaults.STRIP_PREFIXES == list(DEFAULT_PREFIXES)
     assert config_defaults.PLACEHOLDER_FIELDS == tuple(text.DEFAULT_PLACEHOLDERS)
     assert config_defaults.STRATEGIES == survivorship.STRATEGIES
@@ -200,7 +201,7 @@ def test_a_typo_in_any_rules_file_names_file_key_and_nearest_key(tmp_path, name,
         (
             "columns",
             {"aliases": {"emial": ["mail"]}},
-            "unknown key 'aliases.emial': not a canonical field (did you mean 'email'?)",
+            "unknown key 'aliases.emial': not a canonical or extra person field (did you mean 'email'?)",
         ),
         (
             "survivorship",

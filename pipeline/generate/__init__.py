@@ -4,6 +4,10 @@
 (GBK Chinese-header CSV, UTF-8-BOM US CSV, two-sheet Excel workbook with numeric phones and date
 cells) plus `truth/truth.csv`, the true entity of every written row. Truth lives in a subfolder so
 `crmclean run <out_dir>` (non-recursive discovery) never ingests it.
+
+`profile=` picks data shaped unlike those exports (few fields, split birth dates, historical
+records, business contacts ...; see `profiles.PROFILES`), for measuring the matcher on shapes it
+was not built on. `profile="crm"` (the default) is the three-CRM output above, unchanged.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import numpy as np
 
 from ..errors import CrmcleanError
 from .entities import SYSTEMS, Entities, build_entities
+from .profiles import PROFILES, write_profile
 from .render import (CN_HEADERS, SALES_HEADERS, WEB_HEADERS, Noise, Record, cn_row, sales_row, web_row)
 
-__all__ = ["generate", "build_entities", "SYSTEMS", "TRUTH_COLUMNS"]
+__all__ = ["generate", "build_entities", "SYSTEMS", "TRUTH_COLUMNS", "PROFILE_NAMES"]
 
 TRUTH_COLUMNS = ["source", "source_record_id", "entity_id", "scenario", "group_id"]
 JUNK_SHARE = 0.005
@@ -29,16 +34,24 @@ SCRIPT_NAME = "<script>alert(1)</script>"
 LOCATED_JUNK = ("blank", "colcount")
 
 
-def generate(customers: int, seed: int, out_dir: Path, systems: int = 3) -> dict:
+PROFILE_NAMES = ("crm", *PROFILES)
+
+
+def generate(customers: int, seed: int, out_dir: Path, profile: str = "crm", systems: int = 3) -> dict:
     """Write the exports for `customers` true customers; same seed, same bytes. Prints nothing.
 
     Returns {"files": [paths of the exports], "truth": path of truth.csv, "rows": data rows written}.
+    `systems` (1-3) applies to the crm profile only.
     """
     if int(customers) < 1:
         raise CrmcleanError(f"--customers must be at least 1 (got {customers})")
+    if profile not in PROFILE_NAMES:
+        raise CrmcleanError(f"unknown profile '{profile}' (choose one of: {', '.join(PROFILE_NAMES)})")
     systems = max(1, min(3, int(systems)))
     out_dir = Path(out_dir)
     try:
+        if profile != "crm":
+            return write_profile(profile, int(customers), int(seed), out_dir)
         return _generate(int(customers), int(seed), out_dir, systems)
     except OSError as exc:  # unwritable folder, disk full ...: one clear line, no traceback
         raise CrmcleanError(f"{exc.filename or out_dir}: cannot write demo data ({exc.strerror or exc})") from None

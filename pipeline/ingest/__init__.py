@@ -21,7 +21,8 @@ import pandas as pd
 from ..errors import InputFileError
 from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, QUARANTINE_COLUMNS, record_key
 from ..settings import Rules
-from .columns import HeaderMapper, normalize_header
+from .columns import EXTRA_FIELDS, HeaderMapper, normalize_header
+from .combine import combine_address, combine_birth_date
 from .config import SourceConfig, load_source_rules, source_settings
 from .readers import DELIMITED_SUFFIXES, EXCEL_SUFFIXES, Block, read_delimited, read_workbook
 
@@ -184,7 +185,8 @@ def _source_frames(
 
     for block_no, block in enumerate(blocks):
         sheet_key = block.sheet if block.sheet is not None else ""
-        header_map = mapper.map_headers(block.headers, config.columns, config.id_column) if block.headers else {}
+        header_map = (mapper.map_headers(block.headers, config.columns, config.id_column, block.columns)
+                      if block.headers else {})
         files_mapping.setdefault(block.file, {})[sheet_key] = header_map
         if config.id_column is not None and block.headers:
             wanted = normalize_header(config.id_column)
@@ -205,21 +207,13 @@ def _source_frames(
         if not block.headers or n == 0:
             continue
 
-        field_to_col = {f: i for i, (h, f) in enumerate(header_map.items()) if f is not None}
-        if id_column is None and "record_id" in field_to_col:
-            id_column = block.headers[field_to_col["record_id"]]
+        part, extra_idx = _mapped_columns(header_map, block.columns, n)
         text_json = [_json_literals(column) for column in block.columns]
         raw_json = [_json_literals(column) for column in block.raw_columns] if block.raw_columns else text_json
         raw = _json_objects(block.headers, raw_json, n)
-        extra_idx = [i for i, f in enumerate(header_map.values()) if f is None]
         extra = _json_objects([block.headers[i] for i in extra_idx], [text_json[i] for i in extra_idx], n)
-
-        part: dict[str, list] = {}
-        for fld in CANONICAL_FIELDS:
-            if fld in field_to_col:
-                part[fld] = [v.strip() or None for v in block.columns[field_to_col[fld]]]
-            else:
-                part[fld] = [None] * n
+        if id_column is None and "record_id" in header_map.values():
+            id_column = next(h for h, f in header_map.items() if f == "record_id")
         ids = part["record_id"]
         locators = [block.file + block.id_prefix + str(p) for p in block.positions]
         local_ids = locators if multi_file else [loc[len(block.file):] for loc in locators]
@@ -244,8 +238,10 @@ def _source_frames(
     if not parts:
         frame = _empty(RECORD_COLUMNS)
     else:
-        columns = {k: _object_array([v for p in parts for v in p[k]] if len(parts) > 1 else parts[0][k])
-                   for k in parts[0]}
+        keys = list(dict.fromkeys(k for p in parts for k in p))
+        columns = {k: _object_array([v for p in parts for v in p.get(k) or [None] * len(p["locator"])]
+                                    if len(parts) > 1 else parts[0][k])
+                   for k in keys}
         # The same ID twice in one source: the first is kept, every later one quarantined.
         dup = pd.Series(columns["source_record_id"], copy=False).duplicated(keep="first").to_numpy()
         if dup.any():
@@ -267,9 +263,34 @@ def _source_frames(
         columns["record_key"] = _object_array([record_key(source, rid) for rid in columns["source_record_id"]])
         columns["source_default_region"] = _object_array([config.default_region] * n)
         columns["source_day_first"] = _object_array([config.day_first] * n)
-        frame = pd.DataFrame({c: columns[c] for c in RECORD_COLUMNS}, copy=False)
+        added = sorted(k for k in columns if k.startswith("attr_") or k in EXTRA_FIELDS)
+        frame = pd.DataFrame({c: columns[c] for c in (*RECORD_COLUMNS, *added)}, copy=False)
     quarantine_frame = pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS)) if quarantine else _empty(QUARANTINE_COLUMNS)
     return frame, quarantine_frame, {"files": files_mapping, "id_column": config.id_column or id_column}
+
+
+def _mapped_columns(header_map: dict, columns: list[list[str]], n: int) -> tuple[dict[str, list], list[int]]:
+    """Record columns of one block from its mapping, and the indexes of the headers kept in
+    `extra` (every header not copied verbatim into a canonical field)."""
+    col_of = {f: i for i, f in enumerate(header_map.values()) if f is not None}
+
+    def values(target: str) -> list:
+        if target not in col_of:
+            return [None] * n
+        return [v.strip() or None for v in columns[col_of[target]]]
+
+    part: dict[str, list] = {}
+    for fld in CANONICAL_FIELDS:
+        part[fld] = values(fld)
+    if "birth_date.year" in col_of:
+        part["birth_date"] = list(map(combine_birth_date, *(values(f"birth_date.{p}") for p in ("year", "month", "day"))))
+    if "address.line1" in col_of:
+        part["address"] = list(map(combine_address, *(values(f"address.{p}") for p in ("number", "line1", "line2"))))
+    for target in col_of:
+        if target in EXTRA_FIELDS or target.startswith("attr_"):
+            part[target] = values(target)
+    extra_idx = [i for i, f in enumerate(header_map.values()) if f not in CANONICAL_FIELDS]
+    return part, extra_idx
 
 
 def _object_array(values) -> np.ndarray:

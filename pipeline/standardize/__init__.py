@@ -22,11 +22,11 @@ from .national_id import standardize_national_id
 from .names import PINYIN_RE, nickname_map, pinyin_surnames, standardize_gender, standardize_name
 from .parallel import FieldJob, make_pool
 from .phones import route_phones
-from .text import placeholder_sets, placeholders_for
+from .text import placeholder_sets, placeholders_for, standardize_attribute
 
 # Bumped whenever the same raw input can standardize differently (new placeholders, nicknames,
 # phone-region rules): a store that reuses prior std values can compare it and re-standardize.
-STANDARDIZE_VERSION = "3"  # 3: national_id
+STANDARDIZE_VERSION = "4"  # 3: national_id; 4: junk names, spaced pinyin, kept implausible/partial dates, attr_*
 
 DATE_FIELDS = ("birth_date", "created_at", "updated_at")
 SUMMARY_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
@@ -34,8 +34,10 @@ SUMMARY_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
 NAME_COLUMNS = (
     "full_name_std", "first_name_std", "last_name_std", "name_script", "first_name_key", "last_name_key",
     "name_key", "name_title_std", "name_suffix_std", "full_name_flag", "first_name_flag", "last_name_flag",
-    "_gender_hint", "_first_key_if_male", "_first_key_if_female",
+    "_gender_hint", "_first_key_if_male", "_first_key_if_female", "middle_name_std", "second_last_name_std",
 )
+# Second names are present only when a source has such a column (ingest adds it then).
+NAME_PART_COLUMNS = {"middle_name": "middle_name_std", "second_last_name": "second_last_name_std"}
 ADDRESS_COLUMNS = (
     "address_std", "city_std", "state_std", "postal_code_std", "postal_plus4_std", "district_std",
     "country_std", "address_flag", "city_flag", "state_flag", "postal_code_flag", "country_flag",
@@ -256,7 +258,7 @@ def standardize(
             return FieldJob(fn, [_raw(records, c) if isinstance(c, str) else c for c in cols], extra, names).submit(
                 pool, in_process_below)
 
-        names_job = job(standardize_name, ("full_name", "first_name", "last_name"),
+        names_job = job(standardize_name, ("full_name", "first_name", "last_name", "middle_name", "second_last_name"),
                         (max_chars, nick_extra, placeholders_for(placeholders, "name")), NAME_COLUMNS)
         address_job = job(standardize_address, ("address", "city", "state", "postal_code", "country"),
                           (max_chars, placeholders), ADDRESS_COLUMNS)
@@ -307,12 +309,30 @@ def standardize(
             pool.shutdown()
     summary_rows.update({f: _job_summary_row(f, phones_job, i) for i, f in enumerate(PHONE_FIELDS)})
 
-    stale = [c for c in OUTPUT_COLUMNS if c in records.columns]  # re-standardizing a standardized frame
+    dynamic = {std_col: out[std_col] for raw_col, std_col in NAME_PART_COLUMNS.items() if raw_col in records.columns}
+    dynamic.update(attribute_columns(records))
+    stale = [c for c in (*OUTPUT_COLUMNS, *dynamic) if c in records.columns]  # re-standardizing a standardized frame
     base = records.drop(columns=stale) if stale else records
-    new = pd.DataFrame({c: out[c] for c in OUTPUT_COLUMNS}, index=index, copy=False)  # no consolidation copy
+    new = pd.DataFrame({**{c: out[c] for c in OUTPUT_COLUMNS}, **dynamic}, index=index, copy=False)  # no consolidation copy
     std = pd.concat([base, new], axis=1, copy=False)
     summary = pd.DataFrame([summary_rows[f] for f in SUMMARY_FIELDS], columns=["field", "unchanged", "changed", "invalid", "empty"])
     return std, summary
+
+
+def attribute_columns(records: pd.DataFrame) -> dict[str, np.ndarray]:
+    """`attr_<slug>_std` for every `attr_<slug>` column ingest found (categorical columns,
+    birth place, occupation) and for the second names (`attr_middle_name_std`,
+    `attr_second_last_name_std`): NFKC, casefolded, whitespace collapsed, junk → None. The
+    matcher compares each exactly, with term-frequency adjustment."""
+    sources = {c: c for c in records.columns if c.startswith("attr_") and not c.endswith("_std")}
+    sources.update({f"attr_{c}": c for c in NAME_PART_COLUMNS if c in records.columns})
+    out = {}
+    for name, column in sorted(sources.items()):
+        codes, uniques = pd.factorize(records[column], use_na_sentinel=True)
+        values = np.empty(len(uniques) + 1, dtype=object)
+        values[:] = [standardize_attribute(u) for u in uniques] + [None]
+        out[f"{name}_std"] = values[codes]
+    return out
 
 
 def _job_summary_row(field: str, job: FieldJob, pos: int) -> dict:
@@ -334,11 +354,12 @@ def _job_summary_row(field: str, job: FieldJob, pos: int) -> dict:
 
 
 def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows with nothing to match on (no usable name, e-mail or phone) → quarantine.
+    """Rows with nothing to match on (no usable name, e-mail, phone or national id) → quarantine.
 
-    rules.standardize.min_identity: `fields` (subset of name/email/phone that count as
-    identifying, default all three), `min_count` (how many must be present, default 1),
-    `enabled` (default true).
+    No other field is required: a name alone (with a birth date, a postcode or nothing else)
+    is enough to keep a record. rules.standardize.min_identity: `fields` (subset of
+    name/email/phone/national_id that count as identifying, default all four), `min_count`
+    (how many must be present, default 1), `enabled` (default true).
     """
     conf = _cfg(rules)["min_identity"]
     if not conf["enabled"] or std.empty:
@@ -354,6 +375,7 @@ def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, p
         "name": present("full_name_std") | present("last_name_std"),
         "email": present("email_std"),
         "phone": present("phone_std"),
+        "national_id": present("national_id_std"),
     }
     count = sum(checks[f].astype(int) for f in fields if f in checks)
     bad = count < min_count
@@ -361,7 +383,7 @@ def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, p
         return std, empty_quarantine()
     rejected = std[bad]
     locator = _col(rejected, "locator").fillna("<unknown row>")
-    labels = {"name": "usable name", "email": "e-mail", "phone": "phone number"}
+    labels = {"name": "usable name", "email": "e-mail", "phone": "phone number", "national_id": "national id"}
     names = [labels[f] for f in fields if f in labels]
     if min_count <= 1:
         what = "has no " + (", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0])

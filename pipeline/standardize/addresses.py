@@ -15,7 +15,9 @@ from pathlib import Path
 import phonenumbers
 import yaml
 
-from .text import clean_text, flag_for, has_han, is_placeholder, placeholders_for, to_simplified, truncate_for_matching
+from .text import (
+    clean_text, flag_for, has_han, is_placeholder, junk_kind, placeholders_for, to_simplified, truncate_for_matching,
+)
 
 # Precompiled: these run once per distinct value, millions of times on big inputs.
 _SPACES_RE = re.compile(r"\s+")
@@ -381,6 +383,9 @@ def standardize_address(address, city, state, postal_code, country, max_chars: i
     `text.placeholder_sets(rules)` (defaults when empty)."""
     vals, codes = {}, {}
     for name, raw in (("address", address), ("city", city), ("state", state), ("postal", postal_code), ("country", country)):
+        if name in ("address", "city", "state") and junk_kind(raw) in ("formula", "markup"):
+            vals[name], codes[name] = None, ["junk"]  # a payload, not an address: missing
+            continue
         text, c = clean_text(raw)
         if name != "country" and is_placeholder(text, placeholders_for(placeholders, _PLACEHOLDER_FIELD[name])):
             text, c = None, (*c, "placeholder")

@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 
 from .text import (
-    DEFAULT_PLACEHOLDERS, ascii_fold, clean_text, flag_for, has_han, is_placeholder, to_simplified, truncate_for_matching,
+    DEFAULT_PLACEHOLDERS, ascii_fold, clean_text, flag_for, has_han, is_placeholder, junk_kind, to_simplified, truncate_for_matching,
 )
 
 # Precompiled: these run once per distinct value, millions of times on big inputs.
@@ -31,6 +31,8 @@ def standardize_company(
     raw, max_chars: int = 200, placeholders: frozenset = DEFAULT_PLACEHOLDERS["company"]
 ) -> tuple[str | None, str | None, str]:
     """raw → (company_std, company_key, flag). company_key drops legal suffixes (Inc, 有限公司)."""
+    if junk_kind(raw) in ("formula", "markup"):  # a payload, not a company: missing
+        return None, None, flag_for(raw, None, ("junk",))
     text, codes = clean_text(raw)
     if is_placeholder(text, placeholders):  # "n/a", "个人", "test": no company, not a company named so
         text, codes = None, (*codes, "placeholder")

@@ -30,6 +30,7 @@ _AB_Y_RE = re.compile(r"^(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4}|\d{2})" 
 _D_MON_Y_RE = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?[\s\-/.]*" + _MON + r"[\s\-/.,]*(\d{4}|\d{2})" + _TIME + r"$", re.I)
 _MON_D_Y_RE = re.compile(r"^" + _MON + r"[\s\-/.]*(\d{1,2})(?:st|nd|rd|th)?[\s,]+(\d{4})" + _TIME + r"$", re.I)
 _SERIAL_RE = re.compile(r"^(\d{5})(?:\.\d+)?$")
+_PARTIAL_RE = re.compile(r"^(\d{4})(?:\s*[-/.年]\s*(\d{1,2})\s*月?)?$")  # 1985, 1985-03, 1985年3月
 
 EXCEL_EPOCH = date(1899, 12, 30)  # Excel's 1900 system, including its phantom 1900-02-29
 DEFAULT_SERIAL_RANGE = (10_000, 73_050)  # 1927-05-18 … 2099-12-31: anything else is not a date
@@ -96,11 +97,25 @@ def standardize_date(
         result = _build(int(m.group(3)), _MONTHS[m.group(1).lower().rstrip(".")], int(m.group(2)))
     else:
         matched = False
+    if result is None and not matched and field == "birth_date" and (m := _PARTIAL_RE.match(text)):
+        return _partial_date(raw, int(m.group(1)), m.group(2), today, codes)
     if result is None:
         return None, flag_for(raw, None, codes + (["invalid"] if matched else ["invalid", "unrecognized"]))
     if result.year < 1900 or (field == "birth_date" and result > today) or result > today + timedelta(days=366):
-        return None, flag_for(raw, None, codes + ["implausible"])
+        codes.append("implausible")  # kept: an old or odd date still tells records apart
     iso = result.isoformat()
+    return iso, flag_for(raw, iso, codes)
+
+
+def _partial_date(raw, year: int, month: str | None, today: date, codes: list[str]) -> tuple[str | None, str]:
+    """A birth year (`1985`) or year and month (`1985-03`) in reduced ISO precision, flagged
+    `partial`: the matcher compares it by year (its first four characters)."""
+    if month is not None and not 1 <= int(month) <= 12:
+        return None, flag_for(raw, None, codes + ["invalid"])
+    iso = f"{year:04d}" if month is None else f"{year:04d}-{int(month):02d}"
+    codes = codes + ["partial"]
+    if year < 1900 or year > today.year:
+        codes.append("implausible")
     return iso, flag_for(raw, iso, codes)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,8 +19,8 @@ import yaml
 from pypinyin import Style, lazy_pinyin
 
 from .text import (
-    DEFAULT_PLACEHOLDERS, ascii_fold, clean_text, flag_for, han_chars, has_han, placeholder_form, script_of,
-    to_simplified, truncate_for_matching,
+    DEFAULT_PLACEHOLDERS, ascii_fold, clean_text, flag_for, han_chars, has_han, junk_kind, placeholder_form,
+    script_of, to_simplified, truncate_for_matching,
 )
 
 # Precompiled: these run once per distinct value, millions of times on big inputs.
@@ -100,6 +101,83 @@ def pinyin_surnames() -> frozenset:
     out = {readings.get(c) or lazy_pinyin(c, style=Style.NORMAL)[0] for c in common}
     out.update(v for k, v in readings.items())
     return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def pinyin_syllables() -> frozenset:
+    """Every toneless pinyin syllable (ü written v), from pypinyin's character table."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    out = set()
+    for readings in pinyin_dict.values():
+        for reading in readings.split(","):
+            plain = unicodedata.normalize("NFKD", reading).replace("u\u0308", "v").replace("U\u0308", "v")
+            plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
+            if plain.isascii() and plain.isalpha() and any(v in plain for v in "aeiouv"):
+                out.add(plain)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=50_000)
+def segment_pinyin(word: str) -> tuple[str, ...] | None:
+    """Run-together pinyin → syllables (`dongfeng` → dong, feng), fewest syllables first; None
+    when the word is not pinyin."""
+    table = pinyin_syllables()
+    word = word.lower()
+    best: list[tuple[str, ...] | None] = [()] + [None] * len(word)
+    for end in range(1, len(word) + 1):
+        for start in range(max(0, end - 6), end):
+            prev = best[start]
+            if prev is not None and word[start:end] in table:
+                cand = prev + (word[start:end],)
+                if best[end] is None or len(cand) < len(best[end]):
+                    best[end] = cand
+    return best[len(word)]
+
+
+_CAMEL_RE = re.compile(r"[A-Z][a-z]*")
+
+
+def _camel_parts(token: str) -> list[str]:
+    """`DuDongFeng` → Du, Dong, Feng (only when the token is exactly its capitalised parts)."""
+    parts = _CAMEL_RE.findall(token)
+    return parts if len(parts) > 1 and "".join(parts) == token else [token]
+
+
+def _english_first_names() -> frozenset:
+    table = nickname_map()
+    return frozenset(table) | frozenset(table.values())
+
+
+def split_spaced_pinyin(tokens: list[str]) -> tuple[list[str], str, bool] | None:
+    """`Du Dong Feng` / `Dong Feng DU` / `DuDongFeng`: a Chinese name written as one-syllable
+    words → (given syllables, surname, surname_first), or None when it is not one.
+
+    The surname is the only ALL-CAPS end word, else the first word when it is a surname, else
+    the last. `Dong Feng Du` in plain case (both ends surnames) is therefore read surname-first:
+    write the given name as one word (`Dongfeng Du`) or the surname in capitals to be exact."""
+    if len(tokens) == 1:
+        tokens = _camel_parts(tokens[0])
+    if not 3 <= len(tokens) <= 4:
+        return None
+    keys = [latin_key(t) for t in tokens]
+    english = _english_first_names()
+    if any(k not in pinyin_syllables() or k in english for k in keys):
+        return None
+    surnames = pinyin_surnames()
+    upper = [i for i in (0, len(tokens) - 1) if tokens[i].isupper() and len(tokens[i]) > 1]
+    if len(upper) == 1 and keys[upper[0]] in surnames:
+        at = upper[0]
+    elif keys[0] in surnames:
+        at = 0
+    elif keys[-1] in surnames:
+        at = len(tokens) - 1
+    else:
+        return None
+    given = [t for i, t in enumerate(tokens) if i != at]
+    if len(given) > 2:
+        return None
+    return given, tokens[at], at == 0
 
 
 @lru_cache(maxsize=50_000)
@@ -208,6 +286,11 @@ def _parse_latin_full(text: str) -> tuple[str | None, list[str], str | None, str
     tokens = [t for t in tokens if t != ","]
     if not tokens:
         return None, [], None, title, suffix, codes
+    spaced = split_spaced_pinyin(tokens)
+    if spaced is not None:  # "Du Dong Feng": one given name written syllable by syllable
+        given, surname, surname_first = spaced
+        codes += ["pinyin_joined"] + (["surname_first"] if surname_first else [])
+        return "".join(given).capitalize(), [], surname, title, suffix, codes
     if len(tokens) == 1:
         return None, [], tokens[0], title, suffix, codes
     letters = [t for t in tokens if _LETTER_RE.search(t)]
@@ -219,7 +302,7 @@ def _parse_latin_full(text: str) -> tuple[str | None, list[str], str | None, str
             return first, [], last, title, suffix, codes
     if len(tokens) == 2:
         a, b = latin_key(tokens[0]), latin_key(tokens[1])
-        if len(a) > 1 and len(b) > 1 and a in pinyin_surnames() and b not in pinyin_surnames() and PINYIN_RE.match(b):
+        if len(a) > 1 and len(b) > 1 and a in pinyin_surnames() and b not in pinyin_surnames() and segment_pinyin(b):
             codes.append("surname_first")
             return tokens[1], [], tokens[0], title, suffix, codes
     j = len(tokens) - 1
@@ -235,26 +318,47 @@ def _han_title(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+# Chinese given names and surnames that are also placeholder words: a name in its own column
+# ("Na" of 李娜), a placeholder only as a whole full name.
+_NAME_PART_WORDS = frozenset({"na"})
+
+
+def _clean_name_part(raw, max_chars: int, placeholders: frozenset, part: bool) -> tuple[str | None, list[str]]:
+    """Cleaned text and codes of one name column; junk (formula, markup, placeholder) is None."""
+    text, c = clean_text(raw)
+    if part and text is not None and text.lower() in _NAME_PART_WORDS:
+        return text, list(c)
+    if junk_kind(raw) is not None:
+        return None, (["placeholder", "junk"] if text is None or _is_placeholder_name(text, placeholders) else ["junk"])
+    text, tc = truncate_for_matching(text, max_chars)
+    c = list(c) + list(tc)
+    if text is not None and (_is_placeholder_name(text, placeholders) or not _LETTER_RE.search(text)):
+        c += ["placeholder", "junk"] if _is_placeholder_name(text, placeholders) else ["invalid"]
+        text = None
+    return text, c
+
+
 @lru_cache(maxsize=300_000)
 def standardize_name(
-    full, first, last, max_chars: int = 200, nick_extra: tuple = (), placeholders: frozenset = NAME_PLACEHOLDERS
+    full, first, last, middle=None, last2=None, max_chars: int = 200, nick_extra: tuple = (),
+    placeholders: frozenset = NAME_PLACEHOLDERS,
 ) -> tuple:
-    """(full, first, last) raw → (full_name_std, first_name_std, last_name_std, name_script,
-    first_name_key, last_name_key, name_key, name_title_std, name_suffix_std, full_name_flag,
-    first_name_flag, last_name_flag, gender_hint, first_key_if_male, first_key_if_female).
-    The last two are set only for gender-dependent nicknames (Sam, Chris, Alex, Pat): the
-    caller picks one once the record's gender is known. Never raises."""
+    """(full, first, last, middle, second last) raw → (full_name_std, first_name_std,
+    last_name_std, name_script, first_name_key, last_name_key, name_key, name_title_std,
+    name_suffix_std, full_name_flag, first_name_flag, last_name_flag, gender_hint,
+    first_key_if_male, first_key_if_female, middle_name_std, second_last_name_std).
+    first_key_if_male/female are set only for gender-dependent nicknames (Sam, Chris, Alex,
+    Pat): the caller picks one once the record's gender is known. The middle (second given)
+    name fills a missing first name and the composed full name; the keys stay first + first
+    surname so a record with and without the second names shares its name_key. Never raises."""
     values = {}
     codes = {}
-    for name, raw in (("full", full), ("first", first), ("last", last)):
-        text, c = clean_text(raw)
-        text, tc = truncate_for_matching(text, max_chars)
-        c = list(c) + list(tc)
-        if text is not None and (_is_placeholder_name(text, placeholders) or not _LETTER_RE.search(text)):
-            c.append("placeholder" if _is_placeholder_name(text, placeholders) else "invalid")
-            text = None
-        values[name], codes[name] = text, c
+    for name, raw in (("full", full), ("first", first), ("last", last), ("middle", middle), ("last2", last2)):
+        values[name], codes[name] = _clean_name_part(raw, max_chars, placeholders, part=name != "full")
     full_t, first_t, last_t = values["full"], values["first"], values["last"]
+    middle_t, last2_t = values["middle"], values["last2"]
+    if not first_t and middle_t:  # a second given name stands in for a missing first one
+        first_t, middle_t = middle_t, None
     title = suffix = None
     script = script_of(" ".join(v for v in (full_t, first_t, last_t) if v))
     full_std = first_std = last_std = None
@@ -318,7 +422,9 @@ def standardize_name(
         if full_t and (p_first or p_last):
             full_std = " ".join(smart_case(x) for x in [p_first, *middle, p_last] if x)
         else:
-            full_std = " ".join(x for x in (first_std, last_std) if x) or None
+            parts = (first_std, smart_case(middle_t) if middle_t else None, last_std,
+                     smart_case(last2_t) if last2_t else None)
+            full_std = " ".join(x for x in parts if x) or None
             if full_std:
                 derived.add("full")
         first_key = latin_key(f)
@@ -339,10 +445,12 @@ def standardize_name(
             flags.append(";".join(dict.fromkeys(c)) if std is not None else "")
         else:
             flags.append(flag_for(raw, std, c))
+    middle_std = (smart_case(middle_t) if script != "han" else middle_t) if middle_t else None
+    last2_std = (smart_case(last2_t) if script != "han" else last2_t) if last2_t else None
     return (
         full_std, first_std, last_std, script if full_std or first_std or last_std else None,
         first_key or None, last_key or None, name_key, title, suffix, *flags, gender_hint,
-        key_if_male, key_if_female,
+        key_if_male, key_if_female, middle_std, last2_std,
     )
 
 

@@ -99,10 +99,12 @@ def standardize_national_id(raw, placeholders: frozenset = DEFAULT_PLACEHOLDERS)
     tail = _FLOAT_TAIL_RE.match(text)
     if tail:
         text = tail.group(1)
-    if _MASKED_RE.search(text):  # ***-**-6789, 110101********1234: the export hid the number
+    value = _KEEP_RE.sub("", text.upper())
+    # ***-**-6789, 110101********1234: the export hid the number (checked on the compact value
+    # too, so the standardized form is a fixed point: "00XX:X" is as masked as "00XXX")
+    if _MASKED_RE.search(text) or _MASKED_RE.search(value):
         return None, flag_for(raw, None, (*codes, "masked", "placeholder"))
     ssn = _SSN_SHAPE_RE.match(text)
-    value = _KEEP_RE.sub("", text.upper())
     if value and is_dummy(value):
         return None, flag_for(raw, None, (*codes, "placeholder"))
     if not value or not any(c.isdigit() for c in value) or not MIN_LENGTH <= len(value) <= MAX_LENGTH:

@@ -14,9 +14,14 @@ import unicodedata
 import pandas as pd
 from functools import lru_cache
 
-# Control characters (NUL included), bidi embedding/override/isolate marks, zero-width chars, BOM.
+# Control characters (NUL included) and every Unicode format character (category Cf, Unicode
+# 14): bidi embedding/override/isolate marks, zero-width space/joiners, word joiner, BOM, soft
+# hyphen, Arabic number signs, interlinear annotation, tag characters. Invisible, yet they
+# make "Ann" and "An\u200bn" different values.
 _INVISIBLE_RE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
 )
 _SPACE_RE = re.compile(r"\s+")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>@]{0,400})?/?>|<!--.{0,400}?-->")
@@ -120,7 +125,10 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
     if "\x00" in text:
         codes.append("nul_removed")
     text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE_RE.sub("", text)
+    visible = _INVISIBLE_RE.sub("", text)
+    if visible != text:
+        codes.append("format_chars_removed")
+        text = visible
     if text.lstrip().startswith("="):
         m = _FORMULA_RE.match(text)
         if m:
@@ -145,6 +153,51 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
     if text.lower() in EMPTY_MARKERS:
         return None, (*codes, "placeholder")
     return text, tuple(codes)
+
+
+# Junk: a cell that holds no value of its field at all. Whole-value tests on the raw text.
+_FORMULA_JUNK_RE = re.compile(
+    r"^\s*[=+\-@]\s*(?:[A-Za-z_][\w.]*\s*[(!|]|[A-Za-z]{1,3}\$?\d+|\d+(?:\.\d+)?\s*[-+*/^&]|[\"'(])", re.S)
+_DDE_RE = re.compile(r"\bcmd\s*\||\|\s*'?\s*/c\b|\bpowershell\b|\bmshta\b|\bDDEAUTO\b", re.I)
+_MARKUP_JUNK_RE = re.compile(
+    r"<\s*/?\s*[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,400})?/?\s*>|<!--|javascript\s*:|\bon[a-z]+\s*=\s*[\"']", re.I)
+JUNK_VALUES = frozenset({
+    "n/a", "n.a.", "#n/a", "none", "null", "nil", "nan", "unknown", "-", "--", "---", "?", "??", "???", ".",
+    "test", "testing", "tester", "test test", "test user", "testuser", "asdf", "asdfg", "asdfgh", "asdfghjkl",
+    "qwerty", "qwertz", "zxcv", "xxx", "xx", "foo", "foobar", "foo bar", "lorem ipsum", "dummy", "sample",
+    "fake", "abc", "abcd", "abcdef", "tbd", "tba", "未知", "无", "不详", "测试", "空", "暂无",
+})
+_MASH_RE = re.compile(r"^(?:(.)\1{2,}|test\d+|asdf\w*|qwert\w*)$", re.I)
+
+
+def junk_kind(value) -> str | None:
+    """`formula` (=…, +…, -…, @… formula text, DDE `cmd|`), `markup` (<script>, HTML tags),
+    `placeholder` (N/A, test, asdf, xxx, unknown, -, 未知, 无 …) or None for a real value.
+    Only for free-text fields (names, addresses, company, attributes): never phones."""
+    if is_missing(value):
+        return None
+    text = unicodedata.normalize("NFKC", value if isinstance(value, str) else str(value))
+    text = _INVISIBLE_RE.sub("", text).strip()
+    if not text:
+        return None
+    if _FORMULA_JUNK_RE.match(text) or _DDE_RE.search(text):
+        return "formula"
+    if "<" in text and _MARKUP_JUNK_RE.search(text) or "javascript" in text.lower() and _MARKUP_JUNK_RE.search(text):
+        return "markup"
+    low = _SPACE_RE.sub(" ", text.lower())
+    if low in JUNK_VALUES or placeholder_form(low) in JUNK_VALUES or _MASH_RE.match(low.replace(" ", "")):
+        return "placeholder"
+    return None
+
+
+@lru_cache(maxsize=65536)
+def standardize_attribute(value) -> str | None:
+    """A categorical value as compared exactly: NFKC, casefolded, whitespace collapsed; junk
+    and empty markers → None."""
+    if junk_kind(value) is not None:
+        return None
+    text, _ = clean_text(value)
+    return _SPACE_RE.sub(" ", text.casefold()).strip() or None if text else None
 
 
 def truncate_for_matching(text: str | None, max_chars: int) -> tuple[str | None, tuple[str, ...]]:
@@ -247,7 +300,7 @@ def join_codes(*groups) -> str:
     return ";".join(seen)
 
 
-_FAILURE_CODES = frozenset({"invalid", "placeholder", "implausible", "parse_failed"})
+_FAILURE_CODES = frozenset({"invalid", "placeholder", "implausible", "parse_failed", "junk"})
 
 
 def flag_for(raw, std, codes) -> str:
