@@ -1,7 +1,9 @@
 """Load rules/*.yaml into one serialisable settings object.
 
-Every tunable lives in rules/ so a user changes YAML, not code. Each stage reads its own section
-and supplies its own defaults, so a missing file means "use the defaults".
+Every tunable lives in rules/ so a user changes YAML, not code. Each file is validated by its
+model in crmclean.config (unknown keys and bad values stop the run with a RulesError naming the
+key) and stored default-filled, so a missing file or key means "use the defaults" and stages
+read the values without defaults of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any
 import yaml
 
 from .errors import RulesError
-
 
 
 def packaged_dir(name: str) -> Path:
@@ -45,6 +46,7 @@ def copy_package_dir(source: Path, target: Path, overwrite: bool = False) -> lis
         written.append(dest)
     return written
 
+
 SECTIONS = ("sources", "columns", "standardize", "matching", "survivorship", "overrides", "validation")
 
 
@@ -64,6 +66,14 @@ class Rules:
     def to_dict(self) -> dict[str, Any]:
         return {s: getattr(self, s) for s in SECTIONS}
 
+    def validated(self) -> Rules:
+        """A copy with every section validated and default-filled, as load_rules gives it (for
+        Rules built by hand); RulesError names the section's file and the key."""
+        from .config import rules_path, validate_section
+
+        values = {s: validate_section(s, getattr(self, s), rules_path(self, s)) for s in SECTIONS}
+        return Rules(directory=self.directory, **values)
+
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
@@ -82,13 +92,16 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_rules(directory: str | Path | None = None) -> Rules:
-    """Read rules/<section>.yaml for each section; absent files give empty sections."""
+    """Read and validate rules/<section>.yaml for each section; an absent file gives the
+    section's defaults. The first bad key or value is a RulesError naming file and key."""
+    from .config import validate_section
+
     directory = Path(directory) if directory else DEFAULT_RULES_DIR
     if not directory.is_dir():
         raise RulesError(directory, "rules directory not found")
     rules = Rules(directory=directory)
     for section in SECTIONS:
         path = directory / f"{section}.yaml"
-        if path.exists():
-            setattr(rules, section, _load_yaml(path))
+        data = _load_yaml(path) if path.exists() else {}
+        setattr(rules, section, validate_section(section, data, path))
     return rules

@@ -14,7 +14,6 @@ different value (`only_value` / `all_agree` when there was nothing to decide).
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,6 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import OSA
 
-from .errors import RulesError
 from .schema import MASTER_COLUMNS
 
 # name columns whose words an e-mail local part is checked against (identity_match)
@@ -82,84 +80,25 @@ GROUPS: tuple[FieldGroup, ...] = (
     FieldGroup("phone", (("phone", "phone_std"),), ("phone_flag",)),
 )
 
-DEFAULTS: dict[str, Any] = {
-    "source_priority": [],
-    "exclude_flags": ["invalid", "placeholder"],
-    "default": ["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent", "most_complete"],
-    "fields": {
-        "name": ["prefer_script", "valid_only", "most_complete", "source_priority", "most_recent"],
-        "gender": ["valid_only", "most_frequent", "source_priority", "most_recent"],
-        "email": ["valid_only", {"most_frequent": "match_key"}, "identity_match", "most_similar", "prefer_clean",
-                  "most_recent", "most_frequent", "source_priority"],
-        "mobile": ["valid_only", "same_address", "type_evidence", "most_frequent", "most_recent", "source_priority"],
-        "landline": ["valid_only", "same_address", "type_evidence", "most_frequent", "most_recent", "source_priority"],
-        "birth_date": ["valid_only", "prefer_clean", "most_frequent", "source_priority", "most_recent"],
-        "address": ["valid_only", "most_complete", "most_recent", "source_priority"],
-        "company": ["valid_only", "most_recent", "most_frequent", "source_priority"],
-    },
-}
-
-
 # --------------------------------------------------------------------------------------------
 # rules
 
 
 def survivorship_settings(rules) -> dict[str, Any]:
-    """Defaults overlaid with rules/survivorship.yaml; each field chain parsed to
-    [(strategy, argument)]. Unknown strategies or fields are a RulesError naming the file."""
-    user = getattr(rules, "survivorship", None) or {}
-    directory = getattr(rules, "directory", None)
-    where = str(directory / "survivorship.yaml") if directory else "rules/survivorship.yaml"
-    if not isinstance(user, dict):
-        raise RulesError(where, "must contain a mapping")
-    unknown = set(user) - set(DEFAULTS)
-    if unknown:
-        raise RulesError(where, f"unknown key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    cfg = copy.deepcopy(DEFAULTS)
-    for key in ("source_priority", "exclude_flags", "default"):
-        if key in user and user[key] is not None:
-            if not isinstance(user[key], list):
-                raise RulesError(where, f"{key} must be a list")
-            cfg[key] = [str(v) for v in user[key]] if key != "default" else user[key]
-    fields = user.get("fields") or {}
-    if not isinstance(fields, dict):
-        raise RulesError(where, "fields must be a mapping of field -> list of strategies")
-    names = {g.name for g in GROUPS}
-    members = {m: g.name for g in GROUPS for m, _ in g.columns if m != g.name}
-    for field, chain in fields.items():
-        if field in members:
-            raise RulesError(where, f"fields.{field}: {field} is chosen with the '{members[field]}' group; "
-                                    f"configure fields.{members[field]} instead")
-        if field not in names:
-            raise RulesError(where, f"fields.{field} is not a master field ({', '.join(sorted(names))})")
-        cfg["fields"][field] = chain
-    parsed = {"source_priority": cfg["source_priority"], "exclude_flags": set(cfg["exclude_flags"])}
-    parsed["chains"] = {
-        g.name: _parse_chain(cfg["fields"].get(g.name, cfg["default"]), f"fields.{g.name}", where)
-        for g in GROUPS
-    }
+    """rules/survivorship.yaml, validated and default-filled by crmclean.config
+    (SurvivorshipSettings: an unknown key, field or strategy is a RulesError naming the file),
+    with each field's chain parsed to [(strategy, argument)]."""
+    from .config import section
+
+    cfg = section(rules, "survivorship")
+    parsed: dict[str, Any] = {"source_priority": cfg["source_priority"], "exclude_flags": set(cfg["exclude_flags"])}
+    parsed["chains"] = {g.name: _parse_chain(cfg["fields"].get(g.name, cfg["default"])) for g in GROUPS}
     return parsed
 
 
-def _parse_chain(chain, name: str, where: str) -> list[tuple[str, Any]]:
-    if not isinstance(chain, list) or not chain:
-        raise RulesError(where, f"{name} must be a non-empty list of strategies")
-    out = []
-    for item in chain:
-        if isinstance(item, dict) and len(item) == 1:
-            strategy, arg = next(iter(item.items()))
-        elif isinstance(item, str):
-            strategy, arg = item, None
-        else:
-            raise RulesError(where, f"{name}: {item!r} is not a strategy name or a one-key mapping")
-        if strategy not in STRATEGIES:
-            raise RulesError(where, f"{name}: unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
-        if strategy == "source_priority" and arg is not None and not isinstance(arg, list):
-            raise RulesError(where, f"{name}: source_priority takes a list of sources")
-        if strategy == "most_frequent" and arg not in (None, "match_key"):
-            raise RulesError(where, f"{name}: most_frequent takes no argument or 'match_key', not {arg!r}")
-        out.append((strategy, arg))
-    return out
+def _parse_chain(chain: list) -> list[tuple[str, Any]]:
+    """A validated chain: a strategy name is (name, None), {name: argument} is (name, argument)."""
+    return [next(iter(item.items())) if isinstance(item, dict) else (item, None) for item in chain]
 
 
 # --------------------------------------------------------------------------------------------

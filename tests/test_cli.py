@@ -113,3 +113,25 @@ def test_read_only_commands_on_a_mistyped_database_say_so_and_create_nothing(tmp
     assert result.exit_code == 1, result.output
     assert f"no crmclean master at {db_url}: run 'crmclean run' first" in " ".join(result.output.split())
     assert list(folder.iterdir()) == [] and not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("mode", [["--no-prefect"], []], ids=["no-prefect", "prefect"])
+def test_run_with_a_typo_in_the_rules_stops_before_any_work(tmp_path, mode):
+    """A misspelt key is one line naming file, key and the nearest valid key; exit 1, and
+    nothing is written (no database, no output folder), before Prefect starts."""
+    import shutil
+
+    from crmclean.settings import DEFAULT_RULES_DIR
+
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    matching = rules / "matching.yaml"
+    matching.write_text(matching.read_text(encoding="utf-8").replace("  review: 0.6", "  reveiw: 0.5", 1),
+                        encoding="utf-8")
+    db = tmp_path / "master.db"
+    result = runner.invoke(app, ["run", *mode, "--rules", str(rules), "--db", f"sqlite:///{db}",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert "matching.yaml: unknown key 'thresholds.reveiw' (did you mean 'review'?)" in result.output
+    assert "Traceback" not in result.output
+    assert not db.exists() and not (tmp_path / "out").exists()

@@ -380,7 +380,7 @@ def test_configured_id_column_missing_from_a_file_is_an_error(tmp_path):
 @pytest.mark.parametrize(
     "sources, message",
     [
-        ({"sources": {"crm_a": {"encodng": "gbk"}}}, "sources.crm_a: unknown key 'encodng'"),
+        ({"sources": {"crm_a": {"encodng": "gbk"}}}, "unknown key 'sources.crm_a.encodng'"),
         ({"sources": {"crm_a": {"columns": {"Tel": "telephone"}}}}, "unknown field 'telephone'"),
         ({"sources": {"crm_a": {"default_region": "China"}}}, "two-letter ISO country code"),
         ({"defaults": {"max_value_chars": 0}}, "positive whole number"),

@@ -14,7 +14,7 @@ from crmclean.link import DEFAULT_HARD_CONSTRAINTS, PAIR_COLUMNS, LinkResult, li
 from crmclean.link.blocking import block, soundex
 from crmclean.link.compare import FEATURE_NAMES, FEATURES, compare_pairs, prepare_columns
 from crmclean.link.model import levels_frame, model_compatible
-from crmclean.settings import Rules, load_rules
+from crmclean.settings import Rules
 
 STD_COLUMNS = [
     "record_key", "source", "source_record_id", "first_name_key", "last_name_key", "name_key", "name_script",
@@ -314,15 +314,6 @@ def test_empty_and_tiny_inputs_do_not_fail():
     assert res.pairs.empty and list(res.pairs.columns) == PAIR_COLUMNS
     one = pd.DataFrame([person("a|1", "ann", "lee")], columns=STD_COLUMNS)
     assert link(one, R(), workers=1).pairs.empty
-
-
-def test_default_rules_file_loads_and_matches_code_defaults(data):
-    rules = load_rules()
-    assert rules.matching["thresholds"]["match"] == 0.99
-    rules.matching.update(FAST)
-    a = link(data[0], rules, workers=1)
-    b = link(data[0], R(), workers=1)
-    assert _pairset(a.pairs) == _pairset(b.pairs)
 
 
 # ------------------------------------------------------------------ comparison levels

@@ -12,14 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import section
 from ..schema import CANONICAL_FIELDS, QUARANTINE_COLUMNS, empty_quarantine
 from .addresses import standardize_address
 from .company import standardize_company
-from .dates import DEFAULT_SERIAL_RANGE, infer_day_first, standardize_date
+from .dates import infer_day_first, standardize_date
 from .emails import email_config, standardize_email
 from .national_id import standardize_national_id
 from .names import PINYIN_RE, nickname_map, pinyin_surnames, standardize_gender, standardize_name
-from .parallel import IN_PROCESS_BELOW, FieldJob, make_pool
+from .parallel import FieldJob, make_pool
 from .phones import route_phones
 from .text import placeholder_sets, placeholders_for, standardize_attribute
 
@@ -64,8 +65,9 @@ __all__ = [
 
 
 def _cfg(rules) -> dict[str, Any]:
-    cfg = getattr(rules, "standardize", None) if rules is not None else None
-    return cfg if isinstance(cfg, dict) else {}
+    """rules.standardize validated and default-filled (crmclean.config.StandardizeSettings);
+    Rules built by hand are validated here too, so every key below is present."""
+    return section(rules, "standardize")
 
 
 def _col(records: pd.DataFrame, name: str) -> pd.Series:
@@ -88,7 +90,7 @@ def infer_date_orders(records: pd.DataFrame, rules) -> dict[str, dict[str, bool 
     Precedence: rules.standardize.dates.day_first[source] (bool or {field: bool}), then the
     ingest column `source_day_first`, then a majority vote over that source's values.
     """
-    overrides = (_cfg(rules).get("dates") or {}).get("day_first") or {}
+    overrides = _cfg(rules)["dates"]["day_first"]
     sources = _col(records, "source").fillna("")
     out: dict[str, dict[str, bool | None]] = {}
     for source, idx in sources.groupby(sources, sort=False).groups.items():
@@ -239,15 +241,13 @@ def standardize(
     follow as soon as names and addresses (which give the phone region) are back.
     """
     cfg = _cfg(rules)
-    max_chars = int(cfg.get("max_match_chars", 200) or 0)
-    default_region = str(cfg.get("default_region", "US") or "US").upper()
-    dates_cfg = cfg.get("dates") or {}
-    serial_min = int(dates_cfg.get("excel_serial_min", DEFAULT_SERIAL_RANGE[0]))
-    serial_max = int(dates_cfg.get("excel_serial_max", DEFAULT_SERIAL_RANGE[1]))
-    email_cfg = email_config(cfg.get("emails"))
-    nick_extra = tuple(sorted(((cfg.get("names") or {}).get("nicknames") or {}).items()))
-    placeholders = placeholder_sets(cfg.get("placeholders"))
-    in_process_below = int(cfg.get("in_process_below", IN_PROCESS_BELOW))
+    max_chars = cfg["max_match_chars"]
+    default_region = cfg["default_region"]
+    serial_min, serial_max = cfg["dates"]["excel_serial_min"], cfg["dates"]["excel_serial_max"]
+    email_cfg = email_config(cfg["emails"])
+    nick_extra = tuple(sorted(cfg["names"]["nicknames"].items()))
+    placeholders = placeholder_sets(cfg["placeholders"])
+    in_process_below = cfg["in_process_below"]
     if day_first is None:
         day_first = infer_date_orders(records, rules)
 
@@ -361,11 +361,10 @@ def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, p
     name/email/phone/national_id that count as identifying, default all four), `min_count`
     (how many must be present, default 1), `enabled` (default true).
     """
-    conf = _cfg(rules).get("min_identity") or {}
-    if conf.get("enabled", True) is False or std.empty:
+    conf = _cfg(rules)["min_identity"]
+    if not conf["enabled"] or std.empty:
         return std, empty_quarantine()
-    fields = conf.get("fields") or ["name", "email", "phone", "national_id"]
-    min_count = int(conf.get("min_count", 1))
+    fields, min_count = conf["fields"], conf["min_count"]
 
     def present(col: str) -> pd.Series:
         if col not in std.columns:
