@@ -96,7 +96,11 @@ def run(
         False, "--full-refresh", help="Re-standardize every record (after changing rules/standardize.yaml)."
     ),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show unmasked personal data in the report."),
-    no_prefect: bool = typer.Option(False, "--no-prefect", help="Run the stages directly, without the Prefect flow."),
+    prefect: Optional[bool] = typer.Option(
+        None, "--prefect/--no-prefect",
+        help="Run as a Prefect flow (--prefect: a temporary server when no Prefect API is configured) or directly. "
+        "Default: a flow run when PREFECT_API_URL or the active Prefect profile names a server, else directly.",
+    ),
     lock_timeout: Optional[float] = typer.Option(
         None, "--lock-timeout", help="Seconds to wait for another run publishing into the same master (default 60)."
     ),
@@ -110,12 +114,12 @@ def run(
     with user_errors(debug):
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
         result = _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii,
-                                    no_prefect, debug)
+                                    prefect, debug)
         _print_summary(result, db)
 
 
 def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii,
-                       no_prefect, debug):
+                       prefect, debug):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .ingest import find_inputs
@@ -154,11 +158,36 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
             else:
                 progress.update(tasks[stage], completed=1, description=f"[green]✓[/] {stage}")
 
-        if no_prefect:
-            return run_pipeline(options, progress=on_stage)
-        from crmclean.flows.nightly import run_flow
+        return _run_in_chosen_mode(options, on_stage, prefect)
 
+
+def _run_in_chosen_mode(options, on_stage, prefect: bool | None):
+    """A Prefect flow run when asked for or when a Prefect API is configured; else the same
+    stages in this process at once (no 10–20 s wait for a temporary server). A temporary server
+    that cannot start falls back to in-process, announced, before any stage has run."""
+    from .flows_mode import prefect_api_configured, startup_timed_out
+    from .run import run_pipeline
+
+    api = prefect_api_configured()
+    if prefect is False or (prefect is None and not api):
+        if prefect is None:
+            err_console.print("running in-process (no Prefect API configured: set PREFECT_API_URL, "
+                              "or pass --prefect for a temporary server and the Prefect UI)")
+        return run_pipeline(options, progress=on_stage)
+    from crmclean.flows.nightly import run_flow
+
+    if api:
+        err_console.print(f"running as a Prefect flow run on {api}")
+    else:
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        err_console.print("starting a temporary Prefect server (10–20 s; set PREFECT_API_URL to use yours)…")
+    try:
         return run_flow(options, progress=on_stage)
+    except Exception as exc:  # noqa: BLE001 - only a server that never started is retried in-process
+        if not startup_timed_out(exc):
+            raise
+        err_console.print("[yellow]the temporary Prefect server did not start; running in-process instead[/]")
+        return run_pipeline(options, progress=on_stage)
 
 
 def _print_mapping(out_dir: Path) -> None:
@@ -404,10 +433,26 @@ def serve(
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Serve the nightly Prefect deployment on a cron schedule (needs a Prefect server or Cloud)."""
-    from crmclean.flows.nightly import serve_nightly
+    from .flows_mode import prefect_api_configured
 
     with user_errors(debug):
+        _check_cron(cron)
+        if not prefect_api_configured():
+            raise CrmcleanError("crmclean serve needs a Prefect server: start one with `prefect server start`, then "
+                                "set PREFECT_API_URL=http://127.0.0.1:4200/api (or point it at Prefect Cloud)")
+        from crmclean.flows.nightly import serve_nightly
+
         serve_nightly(cron=cron, inputs=[str(p) for p in (inputs or [])], db_url=db, out_dir=str(out))
+
+
+def _check_cron(cron: str) -> None:
+    """A malformed schedule is the user's error, named before anything starts."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron)  # Prefect's own check: the schedule it would be given
+    except ValueError:
+        raise CrmcleanError(f"--cron {cron!r} is not a cron schedule (five fields, e.g. '0 2 * * *')") from None
 
 
 def main() -> None:  # pragma: no cover - console entry point alias
