@@ -14,7 +14,8 @@ import pytest
 from crmclean.ingest import IngestResult
 
 from crmclean.report import COUNT_NAMES, build_report_model, write_report
-from crmclean.stages import ReportInput, RunCounts
+from crmclean.link import LinkResult
+from crmclean.stages import ReportInput, RunCounts, link_summary
 
 XSS = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -76,7 +77,9 @@ def synthetic_input(out_dir: Path) -> ReportInput:
         "record_key_l": ["crm_a|1", "crm_a|1", "crm_a|3", "crm_a|2"],
         "record_key_r": ["crm_b|A1", "crm_a|2", "crm_b|A2", "crm_b|A2"],
         "match_probability": [0.99, 0.97, 0.55, 0.02],
+        "match_weight": [6.6, 5.0, 0.3, -5.6],
         "decision": ["match", "match", "review", "non_match"],
+        "cap": ["", "", "", ""],
     })
     std_summary = pd.DataFrame({"field": ["email", "mobile"], "unchanged": [1, 0], "changed": [0, 2],
                                 "invalid": [1, 0], "empty": [3, 3]})
@@ -97,7 +100,21 @@ def synthetic_input(out_dir: Path) -> ReportInput:
         validations=(_validation("source_ingest", "crm_a", True),
                      _validation("result", "master_customer", False, "warning")),
         data_docs=out_dir / "data_docs" / "index.html",
+        model=link_summary(LinkResult(pairs=pairs, model=TINY_MODEL, blocking_summary=pd.DataFrame(),
+                                      usage={"mode": "trained", "why": "no saved model", "records": 5}), 5),
+        wall_seconds=9.5,
     )
+
+
+#: a model as link's training builds it, two features only
+TINY_MODEL = {
+    "lambda": 0.01, "thresholds": {"match": 0.95, "review": 0.5},
+    "comparisons": {"email": {"levels": ["exact", "different"], "m": [0.9, 0.1], "u": [0.01, 0.99]},
+                    "full_name": {"levels": ["exact", "close", "different"], "m": [0.7, 0.2, 0.1],
+                                  "u": [0.001, 0.01, 0.989]}},
+    "training": {"method": "em", "trained": True, "why": "trained by EM on this data", "records": 5,
+                 "blocked_pairs": 4},
+}
 
 
 class _TextAndTags(HTMLParser):
