@@ -506,7 +506,7 @@ def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
 def _section_timings(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
     timings = dict(inp.timings)
     if not timings:
-        return {"rows": [], "chart": Markup(""), "total": 0}
+        return {"rows": [], "chart": Markup(""), "total": 0, "wall": None, "overhead": None}
     order = list(timings)  # the order the stages ran in
     total = round(sum(float(v) for v in timings.values()), 3)
     wall = inp.wall_seconds
