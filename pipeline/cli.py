@@ -213,6 +213,7 @@ def _print_mapping(out_dir: Path) -> None:
 
 def _print_summary(result, db: str) -> None:
     from .masking import mask_url
+    from .report import model_line
 
     _print_mapping(result.out_dir)
     table = Table(title=f"crmclean run {result.run_id}: {result.status}", show_header=True)
@@ -232,6 +233,9 @@ def _print_summary(result, db: str) -> None:
         if key in result.counts:
             table.add_row(label, f"{result.counts[key]:,}")
     console.print(table)
+    line = model_line(getattr(result, "model", None))
+    if line:
+        console.print(line, markup=False, soft_wrap=True)
     console.print(f"master database: {mask_url(db)}")
     if result.report_path:
         console.print(f"report: {result.report_path}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,21 +60,28 @@ def bar_chart_svg(labels: list[str], values: list[float], title: str, unit: str 
 
 
 def histogram_svg(counts: list[int], edges: list[float], title: str, stacks: dict[str, list[int]] | None = None,
-                  width: int = 640, height: int = 220) -> Markup:
-    """Vertical histogram; `stacks` (name → counts per bin) draws stacked coloured bars."""
+                  width: int = 640, height: int = 220, log: bool = False,
+                  markers: dict[str, float] | None = None) -> Markup:
+    """Vertical histogram; `stacks` (name → counts per bin) draws stacked coloured bars; `log`
+    scales heights by log10(1 + count) so a bin of 20,000 leaves a bin of 3 visible; `markers`
+    (label → x value) draws dashed vertical lines (the decision thresholds)."""
     if not counts or not sum(counts):
         return Markup("")
-    left, bottom, top = 40, 30, 10
+    left, bottom, top = 48, 30, 26
     plot_w, plot_h = width - left - 10, height - bottom - top
     cmax = max(counts)
+    scale = (lambda c: math.log10(1 + c) / math.log10(1 + cmax)) if log else (lambda c: c / cmax)
     bw = plot_w / len(counts)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}"><title>{html.escape(title)}</title>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" class="axis"/>',
-        f'<text x="{left - 4}" y="{top + 10}" text-anchor="end" class="val">{cmax:,}</text>',
-        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end" class="val">0</text>',
     ]
+    ticks = [10 ** k for k in range(int(math.log10(cmax)) + 1)] if log else [cmax]
+    for t in [0, *ticks]:
+        y = top + plot_h - plot_h * scale(t)
+        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="val">{t:,}</text>'
+                     f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" class="grid"/>')
     series = stacks or {"all": counts}
     for i in range(len(counts)):
         base = 0
@@ -81,23 +89,84 @@ def histogram_svg(counts: list[int], edges: list[float], title: str, stacks: dic
             v = vals[i]
             if not v:
                 continue
-            h = plot_h * v / cmax
-            y = top + plot_h - plot_h * (base + v) / cmax
+            y_top, y_base = top + plot_h - plot_h * scale(base + v), top + plot_h - plot_h * scale(base)
             parts.append(
-                f'<rect x="{left + i * bw + 1:.1f}" y="{y:.1f}" width="{max(bw - 2, 1):.1f}" height="{h:.1f}" '
-                f'class="s{k}"><title>{html.escape(name)}: {v:,}</title></rect>'
+                f'<rect x="{left + i * bw + 1:.1f}" y="{y_top:.1f}" width="{max(bw - 2, 1):.1f}" '
+                f'height="{max(y_base - y_top, 1):.1f}" class="s{k}"><title>{html.escape(name)}: {v:,} '
+                f'({html.escape(_fmt_edge(edges[i]))} to {html.escape(_fmt_edge(edges[i + 1]))})</title></rect>'
             )
             base += v
-    step = max(1, len(edges) // 6)
+    step = max(1, len(edges) // 8)
     for i in range(0, len(edges), step):
         parts.append(
             f'<text x="{left + i * bw:.1f}" y="{height - 12}" text-anchor="middle" class="val">'
             f"{html.escape(_fmt_edge(edges[i]))}</text>"
         )
+    span = (edges[-1] - edges[0]) or 1
+    for j, (label, value) in enumerate((markers or {}).items()):
+        x = left + plot_w * (min(max(value, edges[0]), edges[-1]) - edges[0]) / span
+        parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + plot_h}" class="marker"/>'
+                     f'<text x="{x + 3:.1f}" y="{top - 8 + 10 * j}" class="val marker-label">{html.escape(label)}</text>')
     if stacks:
         for k, name in enumerate(stacks):
-            parts.append(f'<rect x="{width - 120}" y="{top + 14 * k}" width="10" height="10" class="s{k}"/>'
-                         f'<text x="{width - 106}" y="{top + 9 + 14 * k}" class="val">{html.escape(name)}</text>')
+            parts.append(f'<rect x="{width - 100}" y="{top + 14 * k}" width="10" height="10" class="s{k}"/>'
+                         f'<text x="{width - 86}" y="{top + 9 + 14 * k}" class="val">{html.escape(name)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+MU_ROW, MU_HEAD = 24, 20  # pixels per comparison level / per feature heading
+
+
+def mu_chart_spec(features: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The m/u chart as data: one dict per comparison level (feature, level, m, u, weight)."""
+    return [{"feature": feature, "level": str(lv["level"]), "m": float(lv["m"]), "u": float(lv["u"]),
+             "weight": float(lv["weight"])} for feature, levels in features.items() for lv in levels]
+
+
+def mu_chart_svg(spec: list[dict[str, Any]], width: int = 900) -> Markup:
+    """Splink-style chart: per level, m and u as paired horizontal bars (0..1) and the match
+    weight log2(m/u) as a bar signed around zero, levels grouped under their feature."""
+    if not spec:
+        return Markup("")
+    label_w, mu_x, mu_w, w_x, w_w = 130, 290, 250, 560, 320
+    wmax = max(max(abs(r["weight"]) for r in spec), 1.0)
+    zero = w_x + w_w / 2
+    n_features = len(dict.fromkeys(r["feature"] for r in spec))
+    height = 34 + MU_ROW * len(spec) + MU_HEAD * n_features
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart mu-chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><title>m and u probabilities and match weight per comparison level</title>',
+        f'<rect x="{mu_x}" y="4" width="10" height="8" class="m"/><text x="{mu_x + 14}" y="12" class="val">m: share among matches</text>',
+        f'<rect x="{mu_x}" y="16" width="10" height="8" class="u"/><text x="{mu_x + 14}" y="24" class="val">u: share among non-matches</text>',
+        f'<text x="{zero}" y="12" text-anchor="middle" class="val">match weight log2(m/u)</text>',
+        f'<text x="{w_x}" y="24" class="val">−{wmax:.1f}</text><text x="{w_x + w_w}" y="24" text-anchor="end" class="val">+{wmax:.1f}</text>',
+        f'<line x1="{zero}" y1="28" x2="{zero}" y2="{height}" class="axis"/>',
+    ]
+    y, feature = 30, None
+    for r in spec:
+        if r["feature"] != feature:
+            feature = r["feature"]
+            parts.append(f'<text x="4" y="{y + 15}" class="feature">{html.escape(feature)}</text>'
+                         f'<line x1="0" y1="{y + 1}" x2="{width}" y2="{y + 1}" class="grid"/>')
+            y += MU_HEAD
+        m_w, u_w = mu_w * min(max(r["m"], 0), 1), mu_w * min(max(r["u"], 0), 1)
+        w = r["weight"]
+        bar = (w_w / 2) * min(abs(w), wmax) / wmax
+        bx = zero if w >= 0 else zero - bar
+        tx, anchor = (zero + bar + 4, "start") if w >= 0 else (zero - bar - 4, "end")
+        parts.append(
+            f'<g class="level"><title>{html.escape(feature)} {html.escape(r["level"])}: m={r["m"]:.4g}, '
+            f'u={r["u"]:.4g}, weight={w:+.2f}</title>'
+            f'<text x="{label_w}" y="{y + 15}" text-anchor="end" class="lbl">{html.escape(r["level"][:22])}</text>'
+            f'<text x="{label_w + 8}" y="{y + 10}" class="val">m {r["m"]:.4g}</text>'
+            f'<text x="{label_w + 8}" y="{y + 21}" class="val">u {r["u"]:.4g}</text>'
+            f'<rect x="{mu_x}" y="{y + 3}" width="{max(m_w, 0.5):.1f}" height="8" class="m"/>'
+            f'<rect x="{mu_x}" y="{y + 13}" width="{max(u_w, 0.5):.1f}" height="8" class="u"/>'
+            f'<rect x="{bx:.1f}" y="{y + 5}" width="{max(bar, 0.5):.1f}" height="14" class="{"pos" if w >= 0 else "neg"}"/>'
+            f'<text x="{tx:.1f}" y="{y + 16}" text-anchor="{anchor}" class="val">{w:+.2f}</text></g>'
+        )
+        y += MU_ROW
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -114,7 +183,7 @@ def _frame_rows(frame: pd.DataFrame, limit: int = MAX_ROWS) -> list[dict[str, An
 
 
 def _cell(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
         return round(value, 4)
@@ -231,36 +300,118 @@ def _mask_raw(raw: Any) -> Any:
     try:
         data = json.loads(raw)
     except (TypeError, ValueError):
-        return mask_text(raw)
+        return _mask_line(raw)
     if not isinstance(data, dict):
-        return mask_text(raw)
+        return _mask_line(raw)
     return json.dumps({k: (masker_for(str(k)) or mask_text)(v) if v not in (None, "") else v for k, v in data.items()},
                       ensure_ascii=False)
 
 
-def _section_matching(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
+def _mask_line(raw: Any) -> str:
+    """A row as read (a CSV line): each field masked, so a blank row stays `,,,` and a short
+    row shows its shape, never its values."""
+    return ",".join(mask_text(v) if v.strip() else v for v in str(raw).split(","))
+
+
+def _mask_skipped(examples: Any) -> Any:
+    """Blocking's `skipped_examples` ("value (records); …"): the values are personal data."""
+    if not isinstance(examples, str) or not examples.strip():
+        return examples
+    out = []
+    for item in examples.split("; "):
+        value, sep, size = item.rpartition(" (")
+        out.append(f"{mask_text(value)} ({size}" if sep else mask_text(item))
+    return "; ".join(out)
+
+
+def _section_matching(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
     pairs = inp.pairs
-    out: dict[str, Any] = {"pairs": 0, "chart": Markup(""), "decisions": {}, "blocking": [], "blocking_columns": []}
+    out: dict[str, Any] = {"pairs": 0, "chart": Markup(""), "decisions": {}, "blocking": [], "blocking_columns": [],
+                           "thresholds": {}}
     blocking = inp.blocking_summary
     if blocking is not None and len(blocking):
+        if not show_pii and "skipped_examples" in blocking:
+            blocking = blocking.assign(skipped_examples=blocking["skipped_examples"].map(_mask_skipped))
         out["blocking"], out["blocking_columns"] = _frame_rows(blocking, 50), list(blocking.columns)
-    if pairs is None or not len(pairs) or "match_probability" not in pairs:
+    if pairs is None or not len(pairs) or "match_weight" not in pairs:
         return out
-    prob = pd.to_numeric(pairs["match_probability"], errors="coerce").fillna(0).clip(0, 1)
-    edges = [i / 20 for i in range(21)]
-    bins = pd.cut(prob, bins=edges, include_lowest=True, labels=False)
-    counts = bins.value_counts().reindex(range(20), fill_value=0).astype(int).tolist()
-    stacks = None
+    weight = pd.to_numeric(pairs["match_weight"], errors="coerce").dropna()
+    if weight.empty:
+        return out
+    markers = _threshold_weights(inp.model)
+    edges = _weight_edges(float(weight.min()), float(weight.max()), list(markers.values()))
+    bins = pd.cut(weight, bins=edges, include_lowest=True, labels=False)
+    n_bins = len(edges) - 1
+    counts = bins.value_counts().reindex(range(n_bins), fill_value=0).astype(int).tolist()
+    stacks = {}
     if "decision" in pairs:
-        stacks = {}
-        for decision in ("non_match", "review", "match"):
-            sel = bins[pairs["decision"] == decision]
-            if len(sel):
-                stacks[decision] = sel.value_counts().reindex(range(20), fill_value=0).astype(int).tolist()
+        decision = pairs.loc[weight.index, "decision"]
+        for name in ("non_match", "review", "match"):  # all three: each keeps its colour
+            sel = bins[decision == name]
+            stacks[name] = sel.value_counts().reindex(range(n_bins), fill_value=0).astype(int).tolist()
         out["decisions"] = {str(k): int(v) for k, v in pairs["decision"].value_counts().items()}
     out["pairs"] = int(len(pairs))
-    out["chart"] = histogram_svg(counts, edges, "Match probability histogram", stacks or None)
+    out["thresholds"] = {k: round(v, 2) for k, v in markers.items()}
+    out["chart"] = histogram_svg(counts, edges, "Match weight histogram (log scale)", stacks or None,
+                                 width=900, height=260, log=True, markers=markers)
     return out
+
+
+def _threshold_weights(model: dict | None) -> dict[str, float]:
+    """The match and review probability thresholds as match weights (weight = log2(p/(1-p)):
+    the pairs' match_weight includes the prior)."""
+    out = {}
+    for name in ("review", "match"):
+        p = ((model or {}).get("thresholds") or {}).get(name)
+        if p is not None and 0 < float(p) < 1:
+            out[f"{name} ≥ {float(p):g}"] = math.log2(float(p) / (1 - float(p)))
+    return out
+
+
+def _weight_edges(low: float, high: float, marks: list[float]) -> list[float]:
+    """About 40 bins of a whole width covering the weights and the thresholds."""
+    low, high = math.floor(min([low, *marks])), math.ceil(max([high, *marks]))
+    step = max(1, math.ceil((high - low) / 40)) if high > low else 1
+    high = max(high, low + step)
+    return [float(x) for x in range(low, high + step, step)]
+
+
+def _section_model(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
+    """What the model learnt: trained, reused or neutral priors and why; m/u per level."""
+    summary = inp.model
+    if not summary:
+        return {}
+    usage = summary.get("usage") or {}
+    spec = mu_chart_spec(summary.get("features") or {})
+    return {"line": model_line(summary), "mode": model_mode(summary), "why": summary.get("why") or "",
+            "records": summary.get("records"), "candidate_pairs": summary.get("candidate_pairs"),
+            "run_records": summary.get("working_records") or usage.get("records"), "prior": summary.get("prior"),
+            "learnt_m": summary.get("learnt_m") or [], "default_m": summary.get("default_m") or [],
+            "thresholds": summary.get("thresholds") or {}, "chart": mu_chart_svg(spec), "spec": spec}
+
+
+def model_mode(summary: dict[str, Any]) -> str:
+    """trained, reused, or neutral priors (a model made without training: too little data)."""
+    if summary.get("mode") == "reused":
+        return "reused"
+    return "trained" if summary.get("trained") else "neutral priors"
+
+
+def model_line(summary: dict[str, Any] | None) -> str:
+    """One line on the match model, for the terminal and the report's model section."""
+    if not summary:
+        return ""
+    mode, why = model_mode(summary), summary.get("why") or ""
+    if mode == "neutral priors":
+        reason = str(summary.get("training_why") or why).removesuffix(": neutral priors used")
+        return f"match model: neutral priors: {reason}"
+    records, pairs = summary.get("records"), summary.get("candidate_pairs")
+    on = f"on {records:,} records / {pairs:,} candidate pairs" if records and pairs is not None else ""
+    if mode == "trained":
+        return f"match model: trained {on} ({why})".replace("  ", " ")
+    now = summary.get("working_records")
+    grew = f"; data grew {now / records:.2f}×" if now and records else ""
+    return f"match model: reused ({why}{grew}), trained {on}".rstrip(", ")
 
 
 def _section_clusters(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
@@ -290,6 +441,7 @@ def _section_review(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
     if "match_probability" in show:
         show = show.sort_values("match_probability", ascending=False, kind="stable")
     show = show.head(MAX_ROWS)
+    show = show.assign(why=_review_reasons(show, inp))
     records = tables.get("customer_record")
     name_col = next((c for c in ("full_name_std", "full_name") if records is not None and c in records), None)
     if name_col and "record_key" in records:
@@ -299,6 +451,29 @@ def _section_review(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
         show = show.assign(name_l=show["record_key_l"].map(names), name_r=show["record_key_r"].map(names))
         show = _masked(show, show_pii, ["name_l", "name_r"])
     return {"total": int(len(queue)), "rows": _frame_rows(show, MAX_ROWS), "columns": list(show.columns)}
+
+
+def _review_reasons(show: pd.DataFrame, inp: ReportInput) -> list[str]:
+    """Why each pair is in review: the hard constraint that lowered it, else its uncertainty."""
+    caps: dict[tuple[str, str], str] = {}
+    pairs = inp.pairs
+    if pairs is not None and len(pairs) and "cap" in pairs:
+        capped = pairs[pairs["cap"].fillna("").astype(str) != ""]
+        caps = dict(zip(zip(capped["record_key_l"], capped["record_key_r"]), capped["cap"].astype(str)))
+    match_at = float(((inp.model or {}).get("thresholds") or {}).get("match", 1.0))
+    reasons = []
+    for left, right, p in zip(show["record_key_l"], show["record_key_r"], show.get("match_probability", [None] * len(show))):
+        cap = caps.get((left, right)) or caps.get((right, left))
+        prob = float(p) if p is not None and p == p else None
+        if cap:
+            reasons.append(f"hard constraint: {cap}" + (f" (probability {prob:.4f})" if prob is not None else ""))
+        elif prob is None:
+            reasons.append("uncertain: no probability recorded")
+        elif prob >= match_at:
+            reasons.append(f"held by a hard constraint (probability {prob:.4f})")
+        else:
+            reasons.append(f"uncertain: probability {prob:.3f}")
+    return reasons
 
 
 def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
@@ -331,11 +506,17 @@ def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
 def _section_timings(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
     timings = dict(inp.timings)
     if not timings:
-        return {"rows": [], "chart": Markup(""), "total": 0}
+        return {"rows": [], "chart": Markup(""), "total": 0, "wall": None, "overhead": None}
     order = list(timings)  # the order the stages ran in
+    total = round(sum(float(v) for v in timings.values()), 3)
+    wall = inp.wall_seconds
+    overhead = round(max(float(wall) - total, 0.0), 3) if wall is not None else None
+    labels, values = list(order), [float(timings[s]) for s in order]
+    if overhead is not None:  # orchestration (Prefect tasks), report and database work between stages
+        labels, values = [*labels, "between stages"], [*values, overhead]
     return {"rows": [{"stage": s, "seconds": round(float(timings[s]), 3)} for s in order],
-            "chart": bar_chart_svg(order, [float(timings[s]) for s in order], "Stage timings", " s"),
-            "total": round(sum(float(v) for v in timings.values()), 3)}
+            "chart": bar_chart_svg(labels, values, "Stage timings", " s"),
+            "total": total, "wall": round(float(wall), 3) if wall is not None else None, "overhead": overhead}
 
 
 SECTIONS: dict[str, Callable[[ReportInput, bool], dict[str, Any]]] = {
@@ -344,6 +525,7 @@ SECTIONS: dict[str, Callable[[ReportInput, bool], dict[str, Any]]] = {
     "mapping": _section_mapping,
     "standardize": _section_standardize,
     "quarantine": _section_quarantine,
+    "model": _section_model,
     "matching": _section_matching,
     "clusters": _section_clusters,
     "review": _section_review,
@@ -400,7 +582,7 @@ def render_report(model: dict[str, Any]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["num"] = lambda v: f"{v:,}" if isinstance(v, int) else v
+    env.filters["num"] = lambda v: f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v
     return env.get_template("report.html.j2").render(**model)
 
 

@@ -53,6 +53,11 @@ class StageTimer:
     def __init__(self, progress: Callable[[str, str], None] | None = None):
         self.timings: dict[str, float] = {}
         self.progress = progress or (lambda stage, event: None)
+        self.started = time.perf_counter()
+
+    def wall(self) -> float:
+        """Seconds since the run started: with the stages' sum, shows the overhead between them."""
+        return round(time.perf_counter() - self.started, 3)
 
     @contextmanager
     def stage(self, name: str):
@@ -90,10 +95,11 @@ def run_pipeline(options: RunOptions, progress: Callable[[str, str], None] | Non
         with store.lock(run_id):
             _run_stages(env, store, done, runner)
         counts = done.clustered.counts.as_dict()
-        report_path = _write_report_safely(done.report_input(env), "success", None, options.show_pii)
+        report = done.report_input(env)
+        report_path = _write_report_safely(report, "success", None, options.show_pii)
         store.finish_run(run_id, "success", counts, env.timer.timings)
         return RunResult(run_id=run_id, status="success", counts=counts, out_dir=out_dir,
-                         report_path=report_path, timings=env.timer.timings)
+                         report_path=report_path, timings=env.timer.timings, model=report.model)
     except Exception as exc:  # the run is marked failed, the master untouched, then re-raised
         counts = done.clustered.counts.as_dict() if done.clustered else {}
         store.finish_run(run_id, "failed", counts, env.timer.timings, error=str(exc))

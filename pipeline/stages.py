@@ -180,6 +180,8 @@ class ReportInput:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     validations: tuple[ValidationReport, ...] = ()
     data_docs: Path | None = None
+    model: dict | None = None  # model_summary(): trained/reused and why, per-level m, u, weight; thresholds
+    wall_seconds: float | None = None  # the run's wall time so far (the stages' sum leaves out overhead)
 
 
 @dataclass
@@ -191,6 +193,7 @@ class RunResult:
     report_path: Path | None = None
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    model: dict | None = None  # model_summary() of the link stage's model (the CLI's model line)
 
 
 @dataclass
@@ -216,4 +219,16 @@ class StageResults:
             timings=dict(env.timer.timings), ingest=ingested.result if ingested else None, quarantine=quarantine,
             std_summary=std.summary if std else None, pairs=linked.pairs if linked else None,
             blocking_summary=linked.result.blocking_summary if linked else None, tables=views,
-            validations=reports, data_docs=self.validated.data_docs if self.validated else None)
+            validations=reports, data_docs=self.validated.data_docs if self.validated else None,
+            model=link_summary(linked.result, len(linked.combined.records)) if linked else None, wall_seconds=env.timer.wall())
+
+
+def link_summary(result: LinkResult, working_records: int | None = None) -> dict | None:
+    """What the model learnt and how it came to be (model_summary), plus its thresholds and the
+    records of the working set it linked (a reused model: how far the data grew since training)."""
+    from .link import model_summary
+
+    if not result.model:
+        return None
+    return {**model_summary(result.model, result.usage), "usage": dict(result.usage or {}),
+            "thresholds": dict(result.model.get("thresholds") or {}), "working_records": working_records}

@@ -70,6 +70,9 @@ def test_report_renders_in_chromium_without_console_errors(chromium, tmp_path):
         assert re.search(rf'data-count="{name}"><span class="muted">[^<]*</span><b>{value}</b>', dom), name
     assert 'id="quarantine-total">2<' in dom and 'id="review-total">1<' in dom
     assert "<script" not in dom  # the report has no script; a hostile name never becomes one
+    # the match model's chart (one row per level of the 2 features) and the thresholds drawn
+    assert 'id="model-mode">trained<' in dom and dom.count('<g class="level">') == 5
+    assert dom.count('class="marker"') == 2
     shot = tmp_path / "report.png"
     _run(chromium, tmp_path, report.as_uri(), f"--screenshot={shot}", "--window-size=1280,2000")
     assert shot.is_file() and shot.stat().st_size > 10_000

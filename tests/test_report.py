@@ -14,7 +14,8 @@ import pytest
 from crmclean.ingest import IngestResult
 
 from crmclean.report import COUNT_NAMES, build_report_model, write_report
-from crmclean.stages import ReportInput, RunCounts
+from crmclean.link import LinkResult
+from crmclean.stages import ReportInput, RunCounts, link_summary
 
 XSS = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -76,7 +77,9 @@ def synthetic_input(out_dir: Path) -> ReportInput:
         "record_key_l": ["crm_a|1", "crm_a|1", "crm_a|3", "crm_a|2"],
         "record_key_r": ["crm_b|A1", "crm_a|2", "crm_b|A2", "crm_b|A2"],
         "match_probability": [0.99, 0.97, 0.55, 0.02],
+        "match_weight": [6.6, 5.0, 0.3, -5.6],
         "decision": ["match", "match", "review", "non_match"],
+        "cap": ["", "", "", ""],
     })
     std_summary = pd.DataFrame({"field": ["email", "mobile"], "unchanged": [1, 0], "changed": [0, 2],
                                 "invalid": [1, 0], "empty": [3, 3]})
@@ -97,7 +100,21 @@ def synthetic_input(out_dir: Path) -> ReportInput:
         validations=(_validation("source_ingest", "crm_a", True),
                      _validation("result", "master_customer", False, "warning")),
         data_docs=out_dir / "data_docs" / "index.html",
+        model=link_summary(LinkResult(pairs=pairs, model=TINY_MODEL, blocking_summary=pd.DataFrame(),
+                                      usage={"mode": "trained", "why": "no saved model", "records": 5}), 5),
+        wall_seconds=9.5,
     )
+
+
+#: a model as link's training builds it, two features only
+TINY_MODEL = {
+    "lambda": 0.01, "thresholds": {"match": 0.95, "review": 0.5},
+    "comparisons": {"email": {"levels": ["exact", "different"], "m": [0.9, 0.1], "u": [0.01, 0.99]},
+                    "full_name": {"levels": ["exact", "close", "different"], "m": [0.7, 0.2, 0.1],
+                                  "u": [0.001, 0.01, 0.989]}},
+    "training": {"method": "em", "trained": True, "why": "trained by EM on this data", "records": 5,
+                 "blocked_pairs": 4},
+}
 
 
 class _TextAndTags(HTMLParser):
@@ -271,3 +288,151 @@ def test_failed_before_counts_shows_what_ingest_read(tmp_path):
     model = build_report_model(inp, "failed", "standardize: boom", False)
     assert "counts" not in model["section_errors"]
     assert model["s"]["counts"]["counts"] == {"rows_read": 7, "records_accepted": 5, "quarantined": 1}
+
+
+# ------------------------------------------------------------------ a real run of sample_data
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    """One real run of sample_data/ (masked report) and a second one reusing its model."""
+    from crmclean.run import RunOptions, run_pipeline
+    from crmclean.settings import SAMPLE_DATA_DIR
+
+    tmp = tmp_path_factory.mktemp("sample_run")
+    options = RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=f"sqlite:///{tmp / 'master.db'}", out_dir=tmp / "out")
+    first = run_pipeline(options)
+    second = run_pipeline(options)
+    return first, second
+
+
+def _sample_emails() -> set[str]:
+    """Every e-mail address in sample_data/, whatever column it is in."""
+    from crmclean.settings import SAMPLE_DATA_DIR
+
+    found: set[str] = set()
+    for path in SAMPLE_DATA_DIR.iterdir():
+        if path.suffix == ".csv":
+            found |= set(EMAIL.findall(path.read_text(encoding="utf-8", errors="replace")))
+        elif path.suffix == ".xlsx":
+            for frame in pd.read_excel(path, sheet_name=None, dtype=str).values():
+                found |= set(EMAIL.findall(frame.to_csv(index=False)))
+    return found
+
+
+def test_sample_run_model_section_says_trained_then_reused(sample_run):
+    first, second = sample_run
+    page = first.report_path.read_text(encoding="utf-8")
+    text = " ".join(_parse(page).text)
+    assert 'id="model-mode">trained<' in page
+    records = first.model["records"]
+    assert records == first.counts["records_accepted"] and records > 0
+    assert f'id="model-records">{records:,}<' in page
+    assert f"match model: trained on {records:,} records / {first.model['candidate_pairs']:,} candidate pairs" in text
+    assert "no saved model" in text
+    # the m/u chart: one row per comparison level of every feature, each with its weight
+    levels = sum(len(v) for v in first.model["features"].values())
+    assert page.count('<g class="level">') == levels and levels > 9
+    second_page = second.report_path.read_text(encoding="utf-8")
+    assert 'id="model-mode">reused<' in second_page
+    assert "data grew 1.00×" in " ".join(_parse(second_page).text)
+
+
+def test_sample_run_histogram_has_both_thresholds(sample_run):
+    first, _ = sample_run
+    page = first.report_path.read_text(encoding="utf-8")
+    assert "Match weight histogram (log scale)" in page
+    thresholds = first.model["thresholds"]
+    for name in ("review", "match"):
+        assert f'class="val marker-label">{name} ≥ {thresholds[name]:g}</text>' in page
+    assert page.count('class="marker"') == 2
+
+
+def test_sample_run_every_review_pair_says_why(sample_run):
+    for result in sample_run:  # the second run's queue is read back from the master
+        page = result.report_path.read_text(encoding="utf-8")
+        reasons = re.findall(r'<td class="review-why">([^<]*)</td>', page)
+        assert len(reasons) == min(result.counts["review_pairs"], 20) > 0
+        for why in reasons:
+            assert re.fullmatch(r"uncertain: probability 0\.\d{3}|(hard constraint: \w+|held by a hard constraint)"
+                                r" \(probability [01]\.\d{4}\)", why), why
+        assert "pairs the model was unsure about" not in page.lower()
+
+
+def test_sample_run_masked_report_shows_no_email_address(sample_run):
+    first, _ = sample_run
+    page = first.report_path.read_text(encoding="utf-8")
+    emails = _sample_emails()
+    assert len(emails) > 50  # the sample data has them
+    leaked = sorted(e for e in emails if e in page)
+    assert not leaked, leaked[:5]
+
+
+def test_sample_run_timings_show_the_overhead_outside_stages(sample_run):
+    first, _ = sample_run
+    page = first.report_path.read_text(encoding="utf-8")
+    assert 'id="timing-overhead"' in page and "between stages" in page
+
+
+# ------------------------------------------------------------------ the parts, one by one
+
+
+def test_review_reason_names_the_hard_constraint(tmp_path):
+    inp = synthetic_input(tmp_path)
+    pairs = inp.pairs.assign(cap=["", "", "generation_conflict", ""])
+    queue = inp.tables["review_queue"].assign(match_probability=[0.9999])
+    inp = replace(inp, pairs=pairs, tables={**inp.tables, "review_queue": queue})
+    rows = build_report_model(inp, "success", None, False)["s"]["review"]["rows"]
+    assert rows[0]["why"] == "hard constraint: generation_conflict (probability 0.9999)"
+    uncertain = build_report_model(synthetic_input(tmp_path), "success", None, False)["s"]["review"]["rows"]
+    assert uncertain[0]["why"] == "uncertain: probability 0.550"
+
+
+@pytest.mark.parametrize("summary, line", [
+    ({"mode": "trained", "trained": True, "why": "no saved model", "records": 36678, "candidate_pairs": 412300},
+     "match model: trained on 36,678 records / 412,300 candidate pairs (no saved model)"),
+    ({"mode": "reused", "trained": True, "why": "the saved model fits this data", "records": 1000,
+      "candidate_pairs": 5000, "working_records": 1010},
+     "match model: reused (the saved model fits this data; data grew 1.01×), trained on 1,000 records / 5,000 "
+     "candidate pairs"),
+    ({"mode": "trained", "trained": False, "why": "no saved model",
+      "training_why": "only 2 records (training needs 50): neutral priors used", "records": 2, "candidate_pairs": 1},
+     "match model: neutral priors: only 2 records (training needs 50)"),
+    (None, ""),
+])
+def test_model_line(summary, line):
+    from crmclean.report import model_line
+
+    assert model_line(summary) == line
+
+
+def test_mu_chart_is_drawn_from_the_spec():
+    from crmclean.report import mu_chart_spec, mu_chart_svg
+
+    spec = mu_chart_spec({"email": [{"level": "exact", "m": 0.9, "u": 0.01, "weight": 6.49},
+                                    {"level": "<b>different</b>", "m": 0.1, "u": 0.99, "weight": -3.31}]})
+    assert [r["level"] for r in spec] == ["exact", "<b>different</b>"]
+    svg = str(mu_chart_svg(spec))
+    assert svg.count('<g class="level">') == 2
+    assert svg.count('class="pos"') == 1 and svg.count('class="neg"') == 1  # the signed weight bars
+    assert "+6.49" in svg and "-3.31" in svg and "&lt;b&gt;different" in svg and "<b>" not in svg
+    assert str(mu_chart_svg([])) == ""
+
+
+def test_log_histogram_keeps_small_bins_visible():
+    from crmclean.report import histogram_svg
+
+    svg = str(histogram_svg([20943, 3, 0, 1], [0, 1, 2, 3, 4], "h", log=True, height=220))
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)"', svg)]
+    assert len(heights) == 3
+    assert min(heights) > 0.05 * max(heights)  # linear would draw 1 / 20943 of the tallest
+
+
+def test_masked_raw_rows_keep_their_shape_only():
+    from crmclean.report import _mask_raw, _mask_skipped
+
+    assert _mask_raw(",,,,") == ",,,,"  # a blank row stays blank, not ",***"
+    assert _mask_raw("KH1,张三,n/a") == "K***,张***,n***"
+    assert _mask_skipped("john smith (120); 13812348000 (75)") == "j*** (120); 1*** (75)"
