@@ -424,7 +424,7 @@ def current_pool(records: pd.DataFrame, rules, model: dict, labels: pd.DataFrame
 
 def label_session(db_url: str, rules, pairs: int = 20, show_pii: bool = False,
                   answers: Iterator[str] | None = None, console=None, method: str = DEFAULT_METHOD,
-                  workers: int = 1, sampler: str = "uncertainty") -> dict:
+                  workers: int = 1, sampler: str = "weighted") -> dict:
     """Ask about up to ``pairs`` uncertain pairs of the master at ``db_url`` and store each
     answer as it is given; → counts (asked, match, no_match, skip, ...)."""
     from rich.console import Console

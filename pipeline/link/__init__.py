@@ -256,12 +256,17 @@ def link(
     new_keys: set[str] | None = None,
     workers: int = 2,
     restrict: bool = True,
+    labels: pd.DataFrame | None = None,
 ) -> LinkResult:
     """Candidate pairs scored by a Fellegi-Sunter model (trained by EM unless one is given).
 
     With `new_keys` and a usable model, only the records that can pair with a new one (see
     `near_new`) are prepared and blocked, with value frequencies taken from every record:
     the pairs are the ones linking the whole frame would give (`restrict=False` does that).
+
+    ``labels`` (record_key_l, record_key_r, decision: the stored labels and review decisions,
+    ``label.latest_labels``) refine the trained or reused model before scoring (see
+    ``_refined``); the result's model stays the unrefined one, so labels never compound.
     """
     matching = dict(getattr(rules, "matching", None) or {})
     _thresholds(matching), _caps(matching)  # rules errors before any work
@@ -306,11 +311,12 @@ def link(
             parallel = pool.usable() and n >= PARALLEL_BLOCKING_RECORDS
             cand = block(cols, matching, is_new, pool.run_rules if parallel else None)
         laps.lap("block")
-        result = _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps)
+        result = _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps,
+                            labels=labels)
         # how the model came to be, beside it (not in it: a reused model is saved unchanged)
         result.usage = {"mode": "reused" if model is not None else "trained",
                         "why": "the saved model fits this data" if model is not None else verdict,
-                        "records": int(n)}
+                        "records": int(n), "labels": result.usage.get("labels", 0)}
     finally:
         pool.close()
     laps.lap("score")
@@ -318,8 +324,39 @@ def link(
     return result
 
 
-def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps=None) -> LinkResult:
-    """link() after blocking: compare, train unless a model is given, score."""
+def _labelled_levels(cols: dict, keys: np.ndarray, labels: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(levels, match or not) of the labelled pairs whose two records are both in this frame:
+    only those pairs are compared (a few hundred), not the candidates again."""
+    empty = np.zeros((0, len(FEATURE_NAMES)), dtype=np.int8), np.zeros(0, dtype=bool)
+    if labels is None or not len(labels) or not len(keys):
+        return empty
+    labels = labels[labels["decision"].isin(["match", "no_match"])]
+    index = pd.Index(keys)
+    left = index.get_indexer(labels["record_key_l"].astype(str))
+    right = index.get_indexer(labels["record_key_r"].astype(str))
+    ok = (left >= 0) & (right >= 0) & (left != right)
+    if not ok.any():
+        return empty
+    from .compare import compare_pairs
+
+    levels = compare_pairs(cols, left[ok], right[ok], cols.get(SETTINGS_KEY))
+    return levels, labels["decision"].to_numpy()[ok] == "match"
+
+
+def _refined(model: dict, cols: dict, keys: np.ndarray, labels: pd.DataFrame | None) -> tuple[dict, int]:
+    """The model refined by the labelled pairs (label.refine_model, method fs) and how many
+    labels it used; the model itself when there are none."""
+    levels, y = _labelled_levels(cols, keys, labels)
+    if not len(y):
+        return model, 0
+    from ..label import refine_model
+
+    return refine_model(model, levels, y), int(len(y))
+
+
+def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps=None,
+               labels: pd.DataFrame | None = None) -> LinkResult:
+    """link() after blocking: compare, train unless a model is given, refine by labels, score."""
     workers = max(int(workers or 1), 1)
     if model is None:
         # the candidates are compared in the workers while the training pairs are chosen here;
@@ -345,7 +382,8 @@ def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk,
         if laps is not None:
             laps.lap("compare")
 
-    pairs, counts = score_pairs(tf, keys, cand, levels, model, matching, pool)
+    scoring, used = _refined(model, cols, keys, labels)
+    pairs, counts = score_pairs(tf, keys, cand, levels, scoring, matching, pool)
     summary = cand.summary.copy()
     total = {
         "rule": "total",
@@ -360,5 +398,5 @@ def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk,
     summary = pd.concat([summary, pd.DataFrame([total])], ignore_index=True)
     for c in ("match", "review", "non_match", "capped"):
         summary[c] = summary[c].astype("Int64")
-    return LinkResult(pairs=pairs, model=model, blocking_summary=summary)
+    return LinkResult(pairs=pairs, model=model, blocking_summary=summary, usage={"labels": used})
 
