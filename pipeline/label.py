@@ -29,7 +29,8 @@ import pandas as pd
 from .errors import CrmcleanError
 from .link import link
 from .link.compare import FEATURE_NAMES, FEATURES
-from .link.model import weight_tables
+from .link.compare import feature_levels
+from .link.model import features_of, weight_tables
 from .masking import mask_url, masker_for
 
 ORIGIN = "label"
@@ -169,8 +170,8 @@ def level_codes(levels: np.ndarray | pd.DataFrame) -> np.ndarray:
                 out[:, k] = [FEATURES[f].index(v) if isinstance(v, str) else int(v) for v in levels[f]]
         return out
     out = np.asarray(levels, dtype=np.int64)
-    if out.ndim != 2 or out.shape[1] != len(FEATURE_NAMES):
-        raise ValueError(f"levels must have one column per feature ({len(FEATURE_NAMES)})")
+    if out.ndim != 2 or out.shape[1] < len(FEATURE_NAMES):  # extra features (attr_*) follow the fixed ones
+        raise ValueError(f"levels must have one column per feature ({len(FEATURE_NAMES)} at least)")
     return out
 
 
@@ -219,9 +220,9 @@ def _refine_fs(model: dict, codes: np.ndarray, y: np.ndarray, m_pseudo: float = 
     """m (and, with ``u_pseudo``, u) per feature: (labelled count + pseudo × EM estimate) /
     (labelled pairs with the feature present + pseudo). u stays EM's by default: it comes from
     500k random pairs, and labelled non-matches are look-alikes, not random pairs."""
-    for k, f in enumerate(FEATURE_NAMES):
+    for k, f in enumerate(features_of(model)[: codes.shape[1]]):
         comp = model["comparisons"][f]
-        n_levels = len(FEATURES[f])
+        n_levels = len(feature_levels(f))
         for key, rows, pseudo in (("m", y, m_pseudo), ("u", ~y, u_pseudo)):
             if pseudo is None:
                 continue

@@ -17,8 +17,9 @@ from ..errors import CrmcleanError
 from ..keys import sorted_unique_positions
 from . import parallel
 from .blocking import Candidates, block
-from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_settings, pair_term_frequencies
-from .compare import prepare_columns, term_frequencies
+from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_settings, feature_levels
+from .compare import pair_term_frequencies
+from .compare import extra_columns, extra_feature, extras_in, prepare_columns, term_frequencies
 from .decisions import (  # re-exported: explain and the tests read them here
     DECISION_RANK,
     DEFAULT_CAPS,
@@ -30,7 +31,7 @@ from .decisions import (  # re-exported: explain and the tests read them here
     decide,
 )
 from .incremental import _block_usable, near_new
-from .model import levels_frame, model_summary, reuse_verdict, score_levels, train_supervised
+from .model import features_of, levels_frame, model_summary, reuse_verdict, score_levels, train_supervised
 from .parallel import SETTINGS_KEY, _Pool, _levels_later, compute_levels
 from .training import DEFAULT_TRAINING_MINIMUM, DEFAULT_TRAINING_RULES, plan_training, train_from_levels
 
@@ -101,10 +102,10 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
     """{feature: {"level", "weight"[, "tf_adjustment"]}} as JSON text, one per pair. Each
     feature's text is formatted once per distinct (level, weight, adjustment)."""
     columns = []
-    for f, feature in enumerate(FEATURE_NAMES):
+    for f, feature in enumerate(per_feature):  # the fixed features, then the model's extras
         w = np.ascontiguousarray(per_feature[feature], dtype=np.float64)
         adj = w - base[feature]
-        tf_levels = set(TF_COLUMNS.get(feature, {}))
+        tf_levels = set(TF_COLUMNS.get(feature, {})) if feature in FEATURES else {"exact"}
         # distinct by bit pattern (-0.0 and 0.0 print differently)
         wc = pd.factorize(w.view(np.int64))[0].astype(np.int64)
         ac = pd.factorize(adj.view(np.int64))[0].astype(np.int64)
@@ -112,7 +113,7 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
         inverse, uniques = pd.factorize(key)
         first = np.empty(len(uniques), dtype=np.int64)
         first[inverse[::-1]] = np.arange(len(key))[::-1]
-        labels = np.asarray(FEATURES[feature], dtype=object)[levels[first, f]]
+        labels = np.asarray(feature_levels(feature), dtype=object)[levels[first, f]]
         # an adjustment on a TF level is the term-frequency one; on `different` it is the
         # correlated-disagreement correction (moved: new address and new phone count once)
         texts = np.array(
@@ -150,7 +151,8 @@ def _score_numbers(tf: dict[str, np.ndarray], lv: np.ndarray, left: np.ndarray, 
     counts = {name: int((rank == r).sum()) for r, name in enumerate(("non_match", "review", "match"))}
     counts["capped"] = int((cap_name != "").sum())
     keep = np.flatnonzero(rank > 0)
-    pf = np.column_stack([per_feature[f][keep] for f in FEATURE_NAMES]) if len(keep) else np.zeros((0, len(FEATURE_NAMES)))
+    features = list(per_feature)
+    pf = np.column_stack([per_feature[f][keep] for f in features]) if len(keep) else np.zeros((0, len(features)))
     return counts, (keep, weight[keep], prob[keep], rank[keep], cap_name[keep], pf)
 
 
@@ -161,9 +163,10 @@ def _pairs_frame(keys: np.ndarray, rule_names: list[str], lv: np.ndarray, left: 
     if not len(keep):
         return None
     labels = np.array(["non_match", "review", "match"], dtype=object)
-    lk = lv[keep]
-    pf = {f: pf_matrix[:, k] for k, f in enumerate(FEATURE_NAMES)}
-    base = {f: tables[f][lk[:, k]] for k, f in enumerate(FEATURE_NAMES)}
+    features = list(tables)[: pf_matrix.shape[1]]  # the model's features (weight_tables' order)
+    lk = _padded(lv[keep], len(features))
+    pf = {f: pf_matrix[:, k] for k, f in enumerate(features)}
+    base = {f: tables[f][lk[:, k]] for k, f in enumerate(features)}
     return pd.DataFrame(
         {
             "record_key_l": keys[left[keep]],
@@ -177,6 +180,13 @@ def _pairs_frame(keys: np.ndarray, rule_names: list[str], lv: np.ndarray, left: 
             **{f"w_{f}": pf[f].round(4) for f in FEATURE_NAMES},
         }
     )
+
+
+def _padded(levels: np.ndarray, width: int) -> np.ndarray:
+    """Levels with null columns added for model features the levels were compared without."""
+    if levels.shape[1] >= width:
+        return levels
+    return np.hstack([levels, np.zeros((len(levels), width - levels.shape[1]), levels.dtype)])
 
 
 def _score_task(lv, left, right, mask, rule_names, model, matching):
@@ -272,10 +282,11 @@ def link(
     _thresholds(matching), _caps(matching)  # rules errors before any work
     laps = _Laps()
     # only the key and the compared columns are read: no copy of a wide working set
-    frame = records[[c for c in ("record_key", *COMPARE_COLUMNS) if c in records.columns]]
+    extras = extra_columns(records.columns, matching)
+    frame = records[[c for c in ("record_key", *COMPARE_COLUMNS, *extras) if c in records.columns]]
     near = None
     verdict = reuse_verdict(model, int(frame["record_key"].nunique()) if "record_key" in frame.columns else len(frame),
-                            matching)
+                            matching, tuple(extra_feature(c) for c in extras))
     if verdict:
         model = None
     if new_keys is not None and restrict and model is not None:
@@ -283,12 +294,12 @@ def link(
             raise CrmcleanError("link: the records frame has no record_key column")
         frame = frame[frame["record_key"].notna()].drop_duplicates("record_key", keep="last")
         near = near_new(frame, matching, pd.Index(list(new_keys), dtype=object).get_indexer(
-            frame["record_key"].astype(str)) >= 0)
+            frame["record_key"].astype(str)) >= 0, extras)
     if near is not None:  # the records near new ones, sorted, shared values nulled globally
         frame, is_new, tf, usable = near
         keys = frame["record_key"].astype(str).to_numpy(dtype=object)
         n = len(frame)
-        cols = prepare_columns(frame, shared_value_limit=None)
+        cols = prepare_columns(frame, shared_value_limit=None, extras=extras)
         cand = _block_usable(cols, matching, is_new, usable)
     else:
         frame = _sorted_records(frame)
@@ -298,7 +309,7 @@ def link(
         if new_keys is not None:
             is_new = pd.Index(list(new_keys), dtype=object).get_indexer(keys) >= 0 if len(new_keys) else np.zeros(
                 n, bool)
-        cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching))
+        cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching), extras=extras)
         tf = term_frequencies(cols)
     cols[SETTINGS_KEY] = compare_settings(matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
@@ -327,7 +338,7 @@ def link(
 def _labelled_levels(cols: dict, keys: np.ndarray, labels: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
     """(levels, match or not) of the labelled pairs whose two records are both in this frame:
     only those pairs are compared (a few hundred), not the candidates again."""
-    empty = np.zeros((0, len(FEATURE_NAMES)), dtype=np.int8), np.zeros(0, dtype=bool)
+    empty = np.zeros((0, len(FEATURE_NAMES) + len(extras_in(cols))), dtype=np.int8), np.zeros(0, dtype=bool)
     if labels is None or not len(labels) or not len(keys):
         return empty
     labels = labels[labels["decision"].isin(["match", "no_match"])]
