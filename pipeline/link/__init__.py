@@ -19,7 +19,7 @@ from . import parallel
 from .blocking import Candidates, block
 from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_settings, feature_levels
 from .compare import pair_term_frequencies
-from .compare import extra_columns, extra_feature, extras_in, prepare_columns, term_frequencies
+from .compare import extra_columns, extra_feature, extras_in, location_in_disguise, prepare_columns, term_frequencies
 from .decisions import (  # re-exported: explain and the tests read them here
     DECISION_RANK,
     DEFAULT_CAPS,
@@ -282,11 +282,16 @@ def link(
     _thresholds(matching), _caps(matching)  # rules errors before any work
     laps = _Laps()
     # only the key and the compared columns are read: no copy of a wide working set
-    extras = extra_columns(records.columns, matching)
+    extras = tuple(c for c in extra_columns(records.columns, matching) if location_in_disguise(records, c) is None)
     frame = records[[c for c in ("record_key", *COMPARE_COLUMNS, *extras) if c in records.columns]]
     near = None
+    shape = tuple(extra_feature(c) for c in extras)
+    if not extras and new_keys is not None and model is not None:
+        # an incremental run's slim working set holds no attr_* columns (they live in
+        # other_columns): the saved model is reused and its extra features score as null
+        shape = tuple(model.get("extra_features") or ())
     verdict = reuse_verdict(model, int(frame["record_key"].nunique()) if "record_key" in frame.columns else len(frame),
-                            matching, tuple(extra_feature(c) for c in extras))
+                            matching, shape)
     if verdict:
         model = None
     if new_keys is not None and restrict and model is not None:

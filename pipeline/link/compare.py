@@ -65,6 +65,29 @@ def extra_columns(columns, matching: dict | None) -> tuple[str, ...]:
     ))
 
 
+# an extra column whose values are mostly these columns' values is one of them under a header
+# ingest did not know ("Town/City"): compared on its own it would count the household's
+# location a second time, outside the address feature and the look-alike cells that know it
+LOCATION_COLUMNS: tuple[str, ...] = ("address_std", "city_std", "postal_code_std", "district_std", "state_std",
+                                     "country_std")
+LOCATION_SHARE = 0.5
+
+
+def location_in_disguise(records: pd.DataFrame, column: str) -> str | None:
+    """The location column ``column``'s values mostly belong to (case-insensitively), if any."""
+    values = records[column].dropna()
+    if not len(values):
+        return None
+    codes, uniques = pd.factorize(values.astype(str).str.casefold())
+    for other in LOCATION_COLUMNS:
+        if other not in records.columns:
+            continue
+        known = set(pd.Series(records[other].dropna().unique()).astype(str).str.casefold())
+        if known and float(np.isin(np.asarray(uniques, dtype=object), list(known))[codes].mean()) >= LOCATION_SHARE:
+            return other
+    return None
+
+
 def extra_feature(column: str) -> str:
     """attr_occupation_std -> attr_occupation (the feature name in the model and evidence)."""
     return column[: -len(EXTRA_SUFFIX)]
