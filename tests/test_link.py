@@ -893,3 +893,13 @@ def test_incremental_link_with_extras_equals_linking_everything(data, attr_linke
     key = ["record_key_l", "record_key_r"]
     pd.testing.assert_frame_equal(fast.pairs.sort_values(key).reset_index(drop=True),
                                   full.pairs.sort_values(key).reset_index(drop=True))
+
+
+def test_explain_shows_the_extra_features_of_stored_evidence(attr_linked):
+    from crmclean.explain import render_waterfall
+
+    row = attr_linked.pairs.iloc[0]
+    text = render_waterfall(row["record_key_l"], row["record_key_r"], {"attr_occupation_std": "nurse"},
+                            {"attr_occupation_std": "nurse"}, json.loads(row["evidence"]), -10.0)
+    line = next(x for x in text.splitlines() if x.startswith("attr_occupation"))
+    assert "nurse | nurse" in line
