@@ -29,8 +29,8 @@ import pandas as pd
 from .errors import CrmcleanError
 from .link import link
 from .link.compare import FEATURE_NAMES, FEATURES
-from .link.compare import feature_levels
-from .link.model import features_of, weight_tables
+from .link.model import weight_tables
+from .link.refine import refine_fs
 from .masking import mask_url, masker_for
 
 ORIGIN = "label"
@@ -217,20 +217,8 @@ def refine_model(model: dict, levels, labels, method: str = "fs", **options) -> 
 
 def _refine_fs(model: dict, codes: np.ndarray, y: np.ndarray, m_pseudo: float = 20.0,
                u_pseudo: float | None = None) -> None:
-    """m (and, with ``u_pseudo``, u) per feature: (labelled count + pseudo × EM estimate) /
-    (labelled pairs with the feature present + pseudo). u stays EM's by default: it comes from
-    500k random pairs, and labelled non-matches are look-alikes, not random pairs."""
-    for k, f in enumerate(features_of(model)[: codes.shape[1]]):
-        comp = model["comparisons"][f]
-        n_levels = len(feature_levels(f))
-        for key, rows, pseudo in (("m", y, m_pseudo), ("u", ~y, u_pseudo)):
-            if pseudo is None:
-                continue
-            counts = np.bincount(codes[rows, k], minlength=n_levels)[1:].astype(float)
-            if counts.sum() == 0:
-                continue
-            prior = np.asarray(comp[key], dtype=float)
-            comp[key] = [float(x) for x in (counts + pseudo * prior) / (counts.sum() + pseudo)]
+    """See link.refine.refine_fs (there so that the link stage can use it)."""
+    refine_fs(model, codes, y, m_pseudo=m_pseudo, u_pseudo=u_pseudo)
 
 
 def em_weights(model: dict, codes: np.ndarray, matching: dict | None = None) -> tuple[np.ndarray, float]:

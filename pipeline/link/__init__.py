@@ -31,7 +31,7 @@ from .decisions import (  # re-exported: explain and the tests read them here
     decide,
 )
 from .incremental import _block_usable, near_new
-from .model import features_of, levels_frame, model_summary, reuse_verdict, score_levels, train_supervised
+from .model import levels_frame, model_summary, reuse_verdict, score_levels, train_supervised
 from .parallel import SETTINGS_KEY, _Pool, _levels_later, compute_levels
 from .training import DEFAULT_TRAINING_MINIMUM, DEFAULT_TRAINING_RULES, plan_training, train_from_levels
 
@@ -365,9 +365,9 @@ def _refined(model: dict, cols: dict, keys: np.ndarray, labels: pd.DataFrame | N
     levels, y = _labelled_levels(cols, keys, labels)
     if not len(y):
         return model, 0
-    from ..label import refine_model
+    from .refine import refined_by_labels
 
-    return refine_model(model, levels, y), int(len(y))
+    return refined_by_labels(model, levels, y), int(len(y))
 
 
 def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps=None,
