@@ -371,8 +371,8 @@ def label(
         None, "--answers", help="File of answers, one per line (y, n, s, q); without it: the terminal, or stdin when piped."
     ),
     sampler: str = typer.Option(
-        "uncertainty", "--sampler", help="uncertainty: closest to 0.5 first, spread over level patterns; "
-        "weighted: drawn at random with weight p(1-p) (see docs/labelling.md)."
+        "weighted", "--sampler", help="weighted (default): drawn at random with weight p(1-p), most uncertain "
+        "asked first; uncertainty: closest to 0.5 first, spread over level patterns (see docs/labelling.md)."
     ),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Processes for relinking the candidates."),

@@ -191,6 +191,13 @@ class Comparison(Strict):
         return self
 
 
+class ExtraComparisons(Strict):
+    """Unmapped categorical columns (attr_*_std) compared exactly with term-frequency adjustment."""
+
+    enabled: StrictBool = True
+    exclude: list[str] = Field(default_factory=list, description="column or feature names left out")
+
+
 class TrainingMinimum(Strict):
     """The evidence EM needs; below it the model uses neutral priors and is never reused."""
 
@@ -237,6 +244,7 @@ class MatchingSettings(Strict):
     family_noise_sigmas: float = Field(3.0, gt=0, description="look-alike cells: noise allowance in sigmas")
     em_start_m: dict[str, list[Probability]] = Field(
         default_factory=dict, description="{feature: [m per level]} to start EM from; empty = built in")
+    extra_comparisons: ExtraComparisons = Field(default_factory=ExtraComparisons)
     clustering: Clustering = Field(default_factory=Clustering)
 
     @field_validator("level_weight_max", mode="before")

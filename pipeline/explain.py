@@ -51,7 +51,8 @@ def _bar(w: float) -> str:
 
 
 def _value(row: dict, feature: str) -> str:
-    vals = [str(row.get(c)) for c in FEATURE_VALUES[feature] if row.get(c) not in (None, "") and not _isnan(row.get(c))]
+    columns = FEATURE_VALUES.get(feature, (feature + "_std",))  # an extra feature: its attr_*_std column
+    vals = [str(row.get(c)) for c in columns if row.get(c) not in (None, "") and not _isnan(row.get(c))]
     return ", ".join(vals) if vals else "∅"
 
 
@@ -79,7 +80,7 @@ def render_waterfall(
     lines.append("-" * len(header))
     cum = prior_weight
     lines.append(f"{'prior':<11} {'':<18} {prior_weight:>8.2f} {'':>7}  {_bar(prior_weight)} {cum:>10.2f}")
-    for feature in FEATURE_NAMES:
+    for feature in [*FEATURE_NAMES, *(f for f in evidence if f not in FEATURE_NAMES)]:  # then the extras (attr_*)
         e = evidence.get(feature)
         if not e:
             continue

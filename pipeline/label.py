@@ -30,6 +30,7 @@ from .errors import CrmcleanError
 from .link import link
 from .link.compare import FEATURE_NAMES, FEATURES
 from .link.model import weight_tables
+from .link.refine import refine_fs
 from .masking import mask_url, masker_for
 
 ORIGIN = "label"
@@ -169,8 +170,8 @@ def level_codes(levels: np.ndarray | pd.DataFrame) -> np.ndarray:
                 out[:, k] = [FEATURES[f].index(v) if isinstance(v, str) else int(v) for v in levels[f]]
         return out
     out = np.asarray(levels, dtype=np.int64)
-    if out.ndim != 2 or out.shape[1] != len(FEATURE_NAMES):
-        raise ValueError(f"levels must have one column per feature ({len(FEATURE_NAMES)})")
+    if out.ndim != 2 or out.shape[1] < len(FEATURE_NAMES):  # extra features (attr_*) follow the fixed ones
+        raise ValueError(f"levels must have one column per feature ({len(FEATURE_NAMES)} at least)")
     return out
 
 
@@ -216,20 +217,8 @@ def refine_model(model: dict, levels, labels, method: str = "fs", **options) -> 
 
 def _refine_fs(model: dict, codes: np.ndarray, y: np.ndarray, m_pseudo: float = 20.0,
                u_pseudo: float | None = None) -> None:
-    """m (and, with ``u_pseudo``, u) per feature: (labelled count + pseudo × EM estimate) /
-    (labelled pairs with the feature present + pseudo). u stays EM's by default: it comes from
-    500k random pairs, and labelled non-matches are look-alikes, not random pairs."""
-    for k, f in enumerate(FEATURE_NAMES):
-        comp = model["comparisons"][f]
-        n_levels = len(FEATURES[f])
-        for key, rows, pseudo in (("m", y, m_pseudo), ("u", ~y, u_pseudo)):
-            if pseudo is None:
-                continue
-            counts = np.bincount(codes[rows, k], minlength=n_levels)[1:].astype(float)
-            if counts.sum() == 0:
-                continue
-            prior = np.asarray(comp[key], dtype=float)
-            comp[key] = [float(x) for x in (counts + pseudo * prior) / (counts.sum() + pseudo)]
+    """See link.refine.refine_fs (there so that the link stage can use it)."""
+    refine_fs(model, codes, y, m_pseudo=m_pseudo, u_pseudo=u_pseudo)
 
 
 def em_weights(model: dict, codes: np.ndarray, matching: dict | None = None) -> tuple[np.ndarray, float]:
@@ -424,7 +413,7 @@ def current_pool(records: pd.DataFrame, rules, model: dict, labels: pd.DataFrame
 
 def label_session(db_url: str, rules, pairs: int = 20, show_pii: bool = False,
                   answers: Iterator[str] | None = None, console=None, method: str = DEFAULT_METHOD,
-                  workers: int = 1, sampler: str = "uncertainty") -> dict:
+                  workers: int = 1, sampler: str = "weighted") -> dict:
     """Ask about up to ``pairs`` uncertain pairs of the master at ``db_url`` and store each
     answer as it is given; → counts (asked, match, no_match, skip, ...)."""
     from rich.console import Console

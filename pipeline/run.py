@@ -185,8 +185,11 @@ def link_stage(env: RunEnv, standardized: Standardized, prior: Prior) -> Linked:
         model = None if env.options.retrain else state.model
         everything = len(combined.changed_keys) >= len(combined.records)
         new_keys = None if model is None or everything else combined.changed_keys
+        # stored labels and review decisions refine the model the pairs are scored with
+        from .label import latest_labels
+
         result = link_module.link(combined.records, env.rules, model=model, new_keys=new_keys,
-                                  workers=env.options.workers)
+                                  workers=env.options.workers, labels=latest_labels(state.overrides))
         pairs = result.pairs if new_keys is None else pd.concat([combined.kept_edges, result.pairs], ignore_index=True)
     return Linked(combined=combined, overrides=overrides, result=result, pairs=pairs)
 

@@ -220,8 +220,8 @@ def test_label_masks_personal_data_unless_asked(master, tmp_path):
     record = state.records.set_index("record_key").loc[top["record_key_l"]]
     email = record["email_std"] or record["mobile_std"] or record["birth_date_std"]
     assert email
-    masked = CliRunner().invoke(app, ["label", "--db", url, "--pairs", "1"], input="s\n")
-    shown = CliRunner().invoke(app, ["label", "--db", url, "--pairs", "1", "--show-pii"], input="s\n")
+    masked = CliRunner().invoke(app, ["label", "--db", url, "--pairs", "1", "--sampler", "uncertainty"], input="s\n")
+    shown = CliRunner().invoke(app, ["label", "--db", url, "--pairs", "1", "--show-pii", "--sampler", "uncertainty"], input="s\n")
     assert masked.exit_code == shown.exit_code == 0
     assert email not in masked.output.replace("\n", "") and "***" in masked.output
     assert email[:10] in shown.output
@@ -243,3 +243,31 @@ def test_label_on_an_empty_master_says_so(tmp_path):
     result = CliRunner().invoke(app, ["label", "--db", url], input="q\n")
     assert result.exit_code == 1
     assert "no run has published a master" in result.output
+
+
+def test_stored_labels_refine_the_next_runs_model(master, tmp_path, monkeypatch):
+    """Labels from `crmclean label` reach the next run's link stage (and its saved model is the
+    EM one, not the refined one)."""
+    import crmclean.link as link_module
+    from crmclean.run import RunOptions, run_pipeline
+
+    db = tmp_path / "copy.db"
+    db.write_bytes(master.read_bytes())
+    url = f"sqlite:///{db}"
+    result = CliRunner().invoke(app, ["label", "--db", url, "--pairs", "3"], input="y\nn\ny\n")
+    assert result.exit_code == 0, result.output
+    seen = []
+    real = link_module.link
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        seen.append(out.usage)
+        return out
+
+    monkeypatch.setattr(link_module, "link", spy)
+    data = master.parent / "data"
+    run_pipeline(RunOptions(inputs=[data], db_url=url, out_dir=tmp_path / "out", workers=1, retrain=True))
+    assert seen and seen[0]["labels"] == len(_labels(db)) == 3
+    with sqlite3.connect(db) as conn:
+        saved = conn.execute("SELECT * FROM match_model").fetchall()
+    assert saved and all("\"labels\"" not in str(row) for row in saved)

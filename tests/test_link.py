@@ -13,8 +13,8 @@ from crmclean.errors import RulesError
 from crmclean.link import DEFAULT_HARD_CONSTRAINTS, PAIR_COLUMNS, LinkResult, link, train_supervised
 from crmclean.link.blocking import block, soundex
 from crmclean.link.compare import FEATURE_NAMES, FEATURES, compare_pairs, prepare_columns
-from crmclean.link.model import levels_frame, model_compatible
-from crmclean.settings import Rules
+from crmclean.link.model import levels_frame, model_compatible, model_summary
+from crmclean.settings import Rules, load_rules
 
 STD_COLUMNS = [
     "record_key", "source", "source_record_id", "first_name_key", "last_name_key", "name_key", "name_script",
@@ -756,3 +756,141 @@ def test_a_column_that_is_one_value_learns_no_weight(data):
     assert abs(summary["same"]) < 0.2
     f1 = len(_pairset(res.pairs) & data[1]) / len(data[1])
     assert f1 > 0.9
+
+
+# ---------------------------------------------------------------- labels refine the run's model
+
+
+def _ranks(res, pairs):
+    rank = {"non_match": 0, "review": 1, "match": 2}
+    got = res.pairs.set_index(["record_key_l", "record_key_r"])["decision"]
+    return np.array([rank[got.get(p, "non_match")] for p in pairs])
+
+
+def test_labels_that_contradict_em_move_the_affected_decisions(data):
+    """EM keeps twins (same surname, birth date, address; other given name) apart; a person who
+    labels 60 twin pairs as matches pulls the other 40 up, without a second relink."""
+    frame = pd.concat([data[0], look_alikes()], ignore_index=True)
+    twins = [(f"fam|{k}a", f"fam|{k}b") for k in range(0, 200, 2)]
+    labels = pd.DataFrame([(a, b, "match") for a, b in twins[:60]], columns=["record_key_l", "record_key_r", "decision"])
+    plain = link(frame, R(), workers=1)
+    refined = link(frame, R(), workers=1, labels=labels)
+    before, after = _ranks(plain, twins[60:]), _ranks(refined, twins[60:])
+    assert (after >= before).all() and (after > before).sum() >= 5
+    assert refined.usage["labels"] == 60 and plain.usage["labels"] == 0
+    # the saved model is the EM one: labels never compound over runs
+    assert refined.model["comparisons"] == plain.model["comparisons"]
+    assert "labels" not in refined.model["training"]
+
+
+def test_no_labels_give_identical_output(data, linked):
+    """No labels (or labels of records not in the frame) score exactly as before."""
+    none = pd.DataFrame(columns=["record_key_l", "record_key_r", "decision"])
+    elsewhere = pd.DataFrame([("x|1", "x|2", "match")], columns=none.columns)
+    for labels in (none, elsewhere):
+        res = link(data[0], R(), workers=1, labels=labels)
+        pd.testing.assert_frame_equal(res.pairs, linked.pairs)
+        assert res.usage["labels"] == 0
+
+
+# ---------------------------------------------------------------- extra (attr_*) comparisons
+
+
+OCCUPATIONS = np.array(["nurse", "teacher", "driver", "clerk", "engineer", "farmer", "cook", "lawyer"])
+
+
+def with_attrs(frame: pd.DataFrame) -> pd.DataFrame:
+    """An occupation per person (a record's duplicate shares it; 10 % missing), a column that
+    is one value everywhere, and one that is almost always empty."""
+    out = frame.copy()
+    person_no = out["record_key"].str.partition("|")[2].astype(int)
+    out["attr_occupation_std"] = OCCUPATIONS[person_no % len(OCCUPATIONS)]
+    out.loc[np.random.default_rng(1).random(len(out)) < 0.1, "attr_occupation_std"] = None
+    out["attr_flag_std"] = "yes"
+    out["attr_rare_std"] = None
+    out.loc[:3, "attr_rare_std"] = "x"
+    return out
+
+
+@pytest.fixture(scope="module")
+def attr_linked(data) -> LinkResult:
+    return link(with_attrs(data[0]), R(), workers=1)
+
+
+def _weights(model, feature):
+    return {row["level"]: row["weight"] for row in model_summary(model)["features"][feature]}
+
+
+def test_unmapped_categorical_columns_are_compared_with_em_weights(attr_linked):
+    model = attr_linked.model
+    assert model["extra_features"] == ["attr_flag", "attr_occupation", "attr_rare"]
+    assert model["comparisons"]["attr_occupation"]["tf_levels"] == ["exact"]
+    occupation = _weights(model, "attr_occupation")
+    assert occupation["exact"] > 1.0 and occupation["different"] < -1.0  # duplicates share it, strangers seldom
+    # one value everywhere, or almost always empty: (about) no evidence either way
+    assert all(abs(w) < 0.5 for w in _weights(model, "attr_flag").values())
+    assert all(abs(w) < 0.5 for w in _weights(model, "attr_rare").values())
+    evidence = json.loads(attr_linked.pairs["evidence"].iloc[0])
+    assert evidence["attr_occupation"]["level"] in ("exact", "different", "null")
+    assert list(evidence)[-3:] == model["extra_features"]
+
+
+def test_common_occupation_counts_less_than_a_rare_one(data):
+    """Term frequencies on the exact level: a shared value everyone has is weaker evidence."""
+    frame = with_attrs(data[0])
+    person_no = frame["record_key"].str.partition("|")[2].astype(int)
+    frame["attr_occupation_std"] = np.where(person_no % 10 == 0, "astronaut", "clerk")
+    res = link(frame, R(), workers=1)
+    ev = [json.loads(e)["attr_occupation"] for e in res.pairs["evidence"]]
+    exact = {(e.get("tf_adjustment", 0.0) > 0): e["weight"] for e in ev if e["level"] == "exact"}
+    assert exact[True] > exact[False]
+
+
+def test_a_model_is_reused_only_for_data_of_the_same_shape(data, attr_linked):
+    frame = with_attrs(data[0])
+    assert link(frame, R(), model=attr_linked.model, workers=1).usage["mode"] == "reused"
+    for other in (frame.assign(attr_birth_place_std="x"), frame.drop(columns=["attr_flag_std"]), data[0]):
+        res = link(other, R(), model=attr_linked.model, workers=1)
+        assert res.usage["mode"] == "trained" and "extra columns" in res.usage["why"]
+    # a model without extras retrains on data with a new column
+    plain = link(data[0], R(), workers=1)
+    assert link(frame, R(), model=plain.model, workers=1).usage["mode"] == "trained"
+
+
+def test_extra_comparisons_can_be_switched_off_or_excluded(data, linked):
+    frame = with_attrs(data[0])
+    off = link(frame, R(extra_comparisons={"enabled": False}), workers=1)
+    assert "extra_features" not in off.model
+    pd.testing.assert_frame_equal(off.pairs, linked.pairs)
+    some = link(frame, R(extra_comparisons={"exclude": ["attr_flag", "attr_rare_std"]}), workers=1)
+    assert some.model["extra_features"] == ["attr_occupation"]
+
+
+def test_a_location_under_an_unknown_header_is_not_compared_twice(data):
+    """A "Town/City" column ingest did not map holds city names: the address feature already
+    compares the city, so it is no extra comparison."""
+    frame = data[0].copy()
+    frame["attr_town_city_std"] = frame["city_std"].str.upper()
+    frame.loc[::2, "city_std"] = None
+    assert "extra_features" not in link(frame, R(), workers=1).model
+
+
+def test_incremental_link_with_extras_equals_linking_everything(data, attr_linked):
+    frame = with_attrs(data[0])
+    new = set(frame["record_key"].iloc[::7])
+    fast = link(frame, R(), model=attr_linked.model, new_keys=new, workers=1)
+    full = link(frame, R(), model=attr_linked.model, new_keys=new, workers=1, restrict=False)
+    assert fast.usage["mode"] == full.usage["mode"] == "reused"
+    key = ["record_key_l", "record_key_r"]
+    pd.testing.assert_frame_equal(fast.pairs.sort_values(key).reset_index(drop=True),
+                                  full.pairs.sort_values(key).reset_index(drop=True))
+
+
+def test_explain_shows_the_extra_features_of_stored_evidence(attr_linked):
+    from crmclean.explain import render_waterfall
+
+    row = attr_linked.pairs.iloc[0]
+    text = render_waterfall(row["record_key_l"], row["record_key_r"], {"attr_occupation_std": "nurse"},
+                            {"attr_occupation_std": "nurse"}, json.loads(row["evidence"]), -10.0)
+    line = next(x for x in text.splitlines() if x.startswith("attr_occupation"))
+    assert "nurse | nurse" in line

@@ -17,8 +17,9 @@ from ..errors import CrmcleanError
 from ..keys import sorted_unique_positions
 from . import parallel
 from .blocking import Candidates, block
-from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_settings, pair_term_frequencies
-from .compare import prepare_columns, term_frequencies
+from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_settings, feature_levels
+from .compare import pair_term_frequencies
+from .compare import extra_columns, extra_feature, extras_in, location_in_disguise, prepare_columns, term_frequencies
 from .decisions import (  # re-exported: explain and the tests read them here
     DECISION_RANK,
     DEFAULT_CAPS,
@@ -101,10 +102,10 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
     """{feature: {"level", "weight"[, "tf_adjustment"]}} as JSON text, one per pair. Each
     feature's text is formatted once per distinct (level, weight, adjustment)."""
     columns = []
-    for f, feature in enumerate(FEATURE_NAMES):
+    for f, feature in enumerate(per_feature):  # the fixed features, then the model's extras
         w = np.ascontiguousarray(per_feature[feature], dtype=np.float64)
         adj = w - base[feature]
-        tf_levels = set(TF_COLUMNS.get(feature, {}))
+        tf_levels = set(TF_COLUMNS.get(feature, {})) if feature in FEATURES else {"exact"}
         # distinct by bit pattern (-0.0 and 0.0 print differently)
         wc = pd.factorize(w.view(np.int64))[0].astype(np.int64)
         ac = pd.factorize(adj.view(np.int64))[0].astype(np.int64)
@@ -112,7 +113,7 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
         inverse, uniques = pd.factorize(key)
         first = np.empty(len(uniques), dtype=np.int64)
         first[inverse[::-1]] = np.arange(len(key))[::-1]
-        labels = np.asarray(FEATURES[feature], dtype=object)[levels[first, f]]
+        labels = np.asarray(feature_levels(feature), dtype=object)[levels[first, f]]
         # an adjustment on a TF level is the term-frequency one; on `different` it is the
         # correlated-disagreement correction (moved: new address and new phone count once)
         texts = np.array(
@@ -150,7 +151,8 @@ def _score_numbers(tf: dict[str, np.ndarray], lv: np.ndarray, left: np.ndarray, 
     counts = {name: int((rank == r).sum()) for r, name in enumerate(("non_match", "review", "match"))}
     counts["capped"] = int((cap_name != "").sum())
     keep = np.flatnonzero(rank > 0)
-    pf = np.column_stack([per_feature[f][keep] for f in FEATURE_NAMES]) if len(keep) else np.zeros((0, len(FEATURE_NAMES)))
+    features = list(per_feature)
+    pf = np.column_stack([per_feature[f][keep] for f in features]) if len(keep) else np.zeros((0, len(features)))
     return counts, (keep, weight[keep], prob[keep], rank[keep], cap_name[keep], pf)
 
 
@@ -161,9 +163,10 @@ def _pairs_frame(keys: np.ndarray, rule_names: list[str], lv: np.ndarray, left: 
     if not len(keep):
         return None
     labels = np.array(["non_match", "review", "match"], dtype=object)
-    lk = lv[keep]
-    pf = {f: pf_matrix[:, k] for k, f in enumerate(FEATURE_NAMES)}
-    base = {f: tables[f][lk[:, k]] for k, f in enumerate(FEATURE_NAMES)}
+    features = list(tables)[: pf_matrix.shape[1]]  # the model's features (weight_tables' order)
+    lk = _padded(lv[keep], len(features))
+    pf = {f: pf_matrix[:, k] for k, f in enumerate(features)}
+    base = {f: tables[f][lk[:, k]] for k, f in enumerate(features)}
     return pd.DataFrame(
         {
             "record_key_l": keys[left[keep]],
@@ -177,6 +180,13 @@ def _pairs_frame(keys: np.ndarray, rule_names: list[str], lv: np.ndarray, left: 
             **{f"w_{f}": pf[f].round(4) for f in FEATURE_NAMES},
         }
     )
+
+
+def _padded(levels: np.ndarray, width: int) -> np.ndarray:
+    """Levels with null columns added for model features the levels were compared without."""
+    if levels.shape[1] >= width:
+        return levels
+    return np.hstack([levels, np.zeros((len(levels), width - levels.shape[1]), levels.dtype)])
 
 
 def _score_task(lv, left, right, mask, rule_names, model, matching):
@@ -256,21 +266,32 @@ def link(
     new_keys: set[str] | None = None,
     workers: int = 2,
     restrict: bool = True,
+    labels: pd.DataFrame | None = None,
 ) -> LinkResult:
     """Candidate pairs scored by a Fellegi-Sunter model (trained by EM unless one is given).
 
     With `new_keys` and a usable model, only the records that can pair with a new one (see
     `near_new`) are prepared and blocked, with value frequencies taken from every record:
     the pairs are the ones linking the whole frame would give (`restrict=False` does that).
+
+    ``labels`` (record_key_l, record_key_r, decision: the stored labels and review decisions,
+    ``label.latest_labels``) refine the trained or reused model before scoring (see
+    ``_refined``); the result's model stays the unrefined one, so labels never compound.
     """
     matching = dict(getattr(rules, "matching", None) or {})
     _thresholds(matching), _caps(matching)  # rules errors before any work
     laps = _Laps()
     # only the key and the compared columns are read: no copy of a wide working set
-    frame = records[[c for c in ("record_key", *COMPARE_COLUMNS) if c in records.columns]]
+    extras = tuple(c for c in extra_columns(records.columns, matching) if location_in_disguise(records, c) is None)
+    frame = records[[c for c in ("record_key", *COMPARE_COLUMNS, *extras) if c in records.columns]]
     near = None
+    shape = tuple(extra_feature(c) for c in extras)
+    if not extras and new_keys is not None and model is not None:
+        # an incremental run's slim working set holds no attr_* columns (they live in
+        # other_columns): the saved model is reused and its extra features score as null
+        shape = tuple(model.get("extra_features") or ())
     verdict = reuse_verdict(model, int(frame["record_key"].nunique()) if "record_key" in frame.columns else len(frame),
-                            matching)
+                            matching, shape)
     if verdict:
         model = None
     if new_keys is not None and restrict and model is not None:
@@ -278,12 +299,12 @@ def link(
             raise CrmcleanError("link: the records frame has no record_key column")
         frame = frame[frame["record_key"].notna()].drop_duplicates("record_key", keep="last")
         near = near_new(frame, matching, pd.Index(list(new_keys), dtype=object).get_indexer(
-            frame["record_key"].astype(str)) >= 0)
+            frame["record_key"].astype(str)) >= 0, extras)
     if near is not None:  # the records near new ones, sorted, shared values nulled globally
         frame, is_new, tf, usable = near
         keys = frame["record_key"].astype(str).to_numpy(dtype=object)
         n = len(frame)
-        cols = prepare_columns(frame, shared_value_limit=None)
+        cols = prepare_columns(frame, shared_value_limit=None, extras=extras)
         cand = _block_usable(cols, matching, is_new, usable)
     else:
         frame = _sorted_records(frame)
@@ -293,7 +314,7 @@ def link(
         if new_keys is not None:
             is_new = pd.Index(list(new_keys), dtype=object).get_indexer(keys) >= 0 if len(new_keys) else np.zeros(
                 n, bool)
-        cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching))
+        cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching), extras=extras)
         tf = term_frequencies(cols)
     cols[SETTINGS_KEY] = compare_settings(matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
@@ -306,11 +327,12 @@ def link(
             parallel = pool.usable() and n >= PARALLEL_BLOCKING_RECORDS
             cand = block(cols, matching, is_new, pool.run_rules if parallel else None)
         laps.lap("block")
-        result = _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps)
+        result = _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps,
+                            labels=labels)
         # how the model came to be, beside it (not in it: a reused model is saved unchanged)
         result.usage = {"mode": "reused" if model is not None else "trained",
                         "why": "the saved model fits this data" if model is not None else verdict,
-                        "records": int(n)}
+                        "records": int(n), "labels": result.usage.get("labels", 0)}
     finally:
         pool.close()
     laps.lap("score")
@@ -318,8 +340,39 @@ def link(
     return result
 
 
-def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps=None) -> LinkResult:
-    """link() after blocking: compare, train unless a model is given, score."""
+def _labelled_levels(cols: dict, keys: np.ndarray, labels: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(levels, match or not) of the labelled pairs whose two records are both in this frame:
+    only those pairs are compared (a few hundred), not the candidates again."""
+    empty = np.zeros((0, len(FEATURE_NAMES) + len(extras_in(cols))), dtype=np.int8), np.zeros(0, dtype=bool)
+    if labels is None or not len(labels) or not len(keys):
+        return empty
+    labels = labels[labels["decision"].isin(["match", "no_match"])]
+    index = pd.Index(keys)
+    left = index.get_indexer(labels["record_key_l"].astype(str))
+    right = index.get_indexer(labels["record_key_r"].astype(str))
+    ok = (left >= 0) & (right >= 0) & (left != right)
+    if not ok.any():
+        return empty
+    from .compare import compare_pairs
+
+    levels = compare_pairs(cols, left[ok], right[ok], cols.get(SETTINGS_KEY))
+    return levels, labels["decision"].to_numpy()[ok] == "match"
+
+
+def _refined(model: dict, cols: dict, keys: np.ndarray, labels: pd.DataFrame | None) -> tuple[dict, int]:
+    """The model refined by the labelled pairs (label.refine_model, method fs) and how many
+    labels it used; the model itself when there are none."""
+    levels, y = _labelled_levels(cols, keys, labels)
+    if not len(y):
+        return model, 0
+    from .refine import refined_by_labels
+
+    return refined_by_labels(model, levels, y), int(len(y))
+
+
+def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps=None,
+               labels: pd.DataFrame | None = None) -> LinkResult:
+    """link() after blocking: compare, train unless a model is given, refine by labels, score."""
     workers = max(int(workers or 1), 1)
     if model is None:
         # the candidates are compared in the workers while the training pairs are chosen here;
@@ -345,7 +398,8 @@ def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk,
         if laps is not None:
             laps.lap("compare")
 
-    pairs, counts = score_pairs(tf, keys, cand, levels, model, matching, pool)
+    scoring, used = _refined(model, cols, keys, labels)
+    pairs, counts = score_pairs(tf, keys, cand, levels, scoring, matching, pool)
     summary = cand.summary.copy()
     total = {
         "rule": "total",
@@ -360,5 +414,5 @@ def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk,
     summary = pd.concat([summary, pd.DataFrame([total])], ignore_index=True)
     for c in ("match", "review", "non_match", "capped"):
         summary[c] = summary[c].astype("Int64")
-    return LinkResult(pairs=pairs, model=model, blocking_summary=summary)
+    return LinkResult(pairs=pairs, model=model, blocking_summary=summary, usage={"labels": used})
 

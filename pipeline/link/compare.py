@@ -44,6 +44,65 @@ TF_COLUMNS: dict[str, dict[str, str]] = {
     "national_id": {"exact": "national_id_std"},
 }
 
+# Unmapped categorical columns (ingest's attr_<slug>_std: occupation, birth place, job title ...)
+# are compared exactly with term-frequency adjustment, one feature each after the fixed ones,
+# in column-name order: levels null / exact / different.
+EXTRA_PREFIX, EXTRA_SUFFIX = "attr_", "_std"
+EXTRA_LEVELS: tuple[str, ...] = ("null", "exact", "different")
+
+
+def extra_columns(columns, matching: dict | None) -> tuple[str, ...]:
+    """The attr_*_std columns compared, sorted; ``extra_comparisons: {enabled, exclude}`` in
+    rules/matching.yaml switches them off or leaves some out (by column or feature name)."""
+    cfg = (matching or {}).get("extra_comparisons") or {}
+    if cfg.get("enabled", True) is False:
+        return ()
+    exclude = {str(x) for x in (cfg.get("exclude") or [])}
+    return tuple(sorted(
+        c for c in columns
+        if isinstance(c, str) and c.startswith(EXTRA_PREFIX) and c.endswith(EXTRA_SUFFIX) and len(c) > 9
+        and c not in exclude and extra_feature(c) not in exclude
+    ))
+
+
+# an extra column whose values are mostly these columns' values is one of them under a header
+# ingest did not know ("Town/City"): compared on its own it would count the household's
+# location a second time, outside the address feature and the look-alike cells that know it
+LOCATION_COLUMNS: tuple[str, ...] = ("address_std", "city_std", "postal_code_std", "district_std", "state_std",
+                                     "country_std")
+LOCATION_SHARE = 0.5
+
+
+def location_in_disguise(records: pd.DataFrame, column: str) -> str | None:
+    """The location column ``column``'s values mostly belong to (case-insensitively), if any."""
+    values = records[column].dropna()
+    if not len(values):
+        return None
+    codes, uniques = pd.factorize(values.astype(str).str.casefold())
+    for other in LOCATION_COLUMNS:
+        if other not in records.columns:
+            continue
+        known = set(pd.Series(records[other].dropna().unique()).astype(str).str.casefold())
+        if known and float(np.isin(np.asarray(uniques, dtype=object), list(known))[codes].mean()) >= LOCATION_SHARE:
+            return other
+    return None
+
+
+def extra_feature(column: str) -> str:
+    """attr_occupation_std -> attr_occupation (the feature name in the model and evidence)."""
+    return column[: -len(EXTRA_SUFFIX)]
+
+
+def feature_levels(feature: str) -> tuple[str, ...]:
+    """The level labels of a fixed or an extra feature."""
+    return FEATURES.get(feature) or EXTRA_LEVELS
+
+
+def extras_in(cols: dict) -> tuple[str, ...]:
+    """The extra columns prepared in ``cols`` (their codes are ``<column>#``), sorted."""
+    return tuple(sorted(k[:-1] for k in cols if k.startswith(EXTRA_PREFIX) and k.endswith(EXTRA_SUFFIX + "#")))
+
+
 # Standardized columns read by comparison and blocking (missing columns are treated as empty).
 COMPARE_COLUMNS: tuple[str, ...] = (
     "first_name_key",
@@ -162,13 +221,15 @@ def _derived(codes: np.ndarray, texts: np.ndarray, fn) -> tuple[np.ndarray, np.n
     return np.append(sub.astype(np.int64), -1)[codes], np.asarray(out, dtype=object)
 
 
-def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None) -> dict[str, np.ndarray]:
+def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None,
+                    extras: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The comparison columns as clean object arrays, in the frame's row order, plus
     ``<column>#``: int32 codes (-1 = missing) so presence and equality tests are integer ops.
 
     With ``shared_value_limit``, a contact value (SHARED_VALUE_COLUMNS) held by more records
     than that is treated as missing. Work is per distinct value (cleaning, day/month swap,
-    domain, year), then gathered to rows: most columns have far fewer values than rows."""
+    domain, year), then gathered to rows: most columns have far fewer values than rows.
+    ``extras`` (extra_columns): only their codes are kept, ``<column>#``."""
     n = len(records)
     codes: dict[str, np.ndarray] = {}
     texts: dict[str, np.ndarray] = {}
@@ -219,6 +280,9 @@ def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None
             lookup = np.append(joint[offset : offset + len(texts[c])], -1).astype(np.int32)
             cols[c + "#"] = lookup[codes[c]]
             offset += len(texts[c])
+    for name in extras:
+        if name in records.columns:
+            cols[name + "#"] = codes_and_texts(records[name].to_numpy(dtype=object))[0].astype(np.int32)
     return cols
 
 
@@ -329,7 +393,17 @@ def term_frequencies(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         total = max(int(counts.sum()), 1)
         freq = np.append(counts / total, np.nan)
         tf[column] = freq[np.where(present, code, len(counts))]
+    for column in extras_in(cols):
+        tf[column] = code_frequencies(cols[column + "#"])
     return tf
+
+
+def code_frequencies(code: np.ndarray) -> np.ndarray:
+    """Per row, its code's share of the non-null rows (NaN where null)."""
+    present = code >= 0
+    counts = np.bincount(code[present]) if present.any() else np.zeros(0, np.int64)
+    freq = np.append(counts / max(int(counts.sum()), 1), np.nan)
+    return freq[np.where(present, code, len(counts))]
 
 
 def _both(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -566,7 +640,8 @@ def compare_pairs(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarr
     t = settings or COMPARE_DEFAULTS
     c_l, c_r = _Side(cols, np.asarray(left)), _Side(cols, np.asarray(right))
     first, last = compare_names(c_l, c_r, t["jw_high"], t["jw_low"])
-    out = np.empty((len(left), len(FEATURE_NAMES)), dtype=np.int8)
+    extras = extras_in(cols)
+    out = np.empty((len(left), len(FEATURE_NAMES) + len(extras)), dtype=np.int8)
     out[:, 0] = first
     out[:, 1] = last
     out[:, 2] = compare_birth_dates(c_l, c_r, t["years_apart"])
@@ -576,6 +651,8 @@ def compare_pairs(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarr
     out[:, 6] = compare_simple(c_l["name_suffix_std#"], c_r["name_suffix_std#"])
     out[:, 7] = compare_simple(c_l["gender_std#"], c_r["gender_std#"])
     out[:, 8] = compare_national_ids(c_l, c_r)
+    for k, column in enumerate(extras):  # exact (1) / different (2) on the codes
+        out[:, len(FEATURE_NAMES) + k] = compare_simple(c_l[column + "#"], c_r[column + "#"])
     return out
 
 
@@ -594,4 +671,13 @@ def pair_term_frequencies(
             if hit.any():
                 vals[hit] = np.fmax(tf[column][left[hit]], tf[column][right[hit]])
         out[feature] = vals
+    for k, column in enumerate(sorted(c for c in tf if c.startswith(EXTRA_PREFIX))):
+        f_idx = len(FEATURE_NAMES) + k
+        if f_idx >= levels.shape[1]:
+            break
+        vals = np.full(len(left), np.nan)
+        hit = levels[:, f_idx] == 1
+        if hit.any():
+            vals[hit] = np.fmax(tf[column][left[hit]], tf[column][right[hit]])
+        out[extra_feature(column)] = vals
     return out

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 
 from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_texts, block, rule_codes, rule_columns
-from .compare import COMPARE_COLUMNS, SHARED_VALUE_COLUMNS, TF_COLUMNS, codes_and_texts
+from .compare import COMPARE_COLUMNS, SHARED_VALUE_COLUMNS, TF_COLUMNS, code_frequencies, codes_and_texts
 from .decisions import _shared_value_limit
 
 # ---------------------------------------------------------------- incremental: records near new ones
 
 
-def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray):
+def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tuple[str, ...] = ()):
     """The rows an incremental link needs, and what linking every row would know about them.
 
     Kept: new rows, every row sharing a usable block key value with one (a value held by at
@@ -95,6 +95,9 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray):
         counts = np.bincount(code[code >= 0], minlength=len(texts[column])).astype(float)
         freq = np.append(counts / max(counts.sum(), 1.0), np.nan)
         tf[column] = freq[np.where(code >= 0, code, len(counts))][order]
+    for column in extras:  # extra columns' value frequencies, over every row too
+        if column in frame.columns:
+            tf[column] = code_frequencies(codes_and_texts(frame[column].to_numpy(dtype=object))[0])[order]
     return sub, is_new[order], tf, [u[order] for u in usable]
 
 

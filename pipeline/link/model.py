@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from .compare import FEATURE_NAMES, FEATURES, TF_COLUMNS
+from .compare import FEATURE_NAMES, FEATURES, TF_COLUMNS, feature_levels
 from .family import family_adjustment
 
 MODEL_VERSION = 2  # 2: levels named by meaning (close/similar), look-alike cells, compare thresholds
@@ -80,11 +80,16 @@ def sample_random_pairs(n: int, size: int, seed: int) -> tuple[np.ndarray, np.nd
     return np.minimum(i, j), np.maximum(i, j)
 
 
-def estimate_u(levels: np.ndarray) -> dict[str, np.ndarray]:
+def features_of(model: dict | None) -> tuple[str, ...]:
+    """The model's features in level-matrix column order: the fixed ones, then its extras."""
+    return FEATURE_NAMES + tuple((model or {}).get("extra_features") or ())
+
+
+def estimate_u(levels: np.ndarray, features: tuple[str, ...] = FEATURE_NAMES) -> dict[str, np.ndarray]:
     """u per feature: level frequency among random pairs, null level excluded."""
     u = {}
-    for f, feature in enumerate(FEATURE_NAMES):
-        k = len(FEATURES[feature])
+    for f, feature in enumerate(features):
+        k = len(feature_levels(feature))
         counts = np.bincount(levels[:, f], minlength=k).astype(float)[1:] + 0.5  # add-half smoothing
         u[feature] = _normalise(counts)
     return u
@@ -92,7 +97,7 @@ def estimate_u(levels: np.ndarray) -> dict[str, np.ndarray]:
 
 def _initial_m(feature: str) -> np.ndarray:
     """A sensible start for EM: most true matches agree exactly, few are 'different'."""
-    k = len(FEATURES[feature]) - 1
+    k = len(feature_levels(feature)) - 1
     m = np.full(k, 0.1 / max(k - 2, 1))
     m[0] = 0.85
     m[-1] = 0.05
@@ -104,7 +109,7 @@ def _initial_m(feature: str) -> np.ndarray:
 def neutral_u(feature: str) -> np.ndarray:
     """The documented u of an untrained model: random records agree exactly 1 % of the time,
     at each middle level 2 %, else differ (so an exact match is worth log2(0.85/0.01) = 6.4 bits)."""
-    k = len(FEATURES[feature]) - 1
+    k = len(feature_levels(feature)) - 1
     u = np.full(k, 0.02)
     u[0] = 0.01
     u[-1] = 1.0 - u[:-1].sum()
@@ -116,8 +121,8 @@ def _patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if levels.shape[0] == 0:
         return levels.reshape(0, levels.shape[1]), np.zeros(0, dtype=np.int64)
     packed = np.zeros(levels.shape[0], dtype=np.int64)
-    for k in range(levels.shape[1]):
-        packed = packed * 16 + levels[:, k].astype(np.int64)  # < 16 levels per feature
+    for k in range(levels.shape[1]):  # mixed radix (each column's own level count): fits int64
+        packed = packed * (int(levels[:, k].max()) + 1) + levels[:, k].astype(np.int64)
     # hash first (O(n)), then only the few distinct patterns are sorted: np.unique's order
     codes, uniq = pd.factorize(packed)
     counts = np.bincount(codes, minlength=len(uniq))
@@ -136,15 +141,17 @@ def run_em(
     m_start: dict[str, np.ndarray] | None = None,
     update_m: bool = True,
     lam_start: float = 0.3,
+    all_features: tuple[str, ...] = FEATURE_NAMES,
 ) -> tuple[dict[str, np.ndarray], float, int]:
     """EM for m and λ over the distinct level patterns, u held fixed.
 
     Only ``features`` enter the likelihood (a training session leaves out the features its
     blocking rule forced to agree: their m would be biased). With ``update_m=False`` only λ
     is estimated (used once m is known, to get the share of matches among all candidates).
+    ``all_features``: the level matrix's columns.
     """
-    features = list(features or FEATURE_NAMES)
-    cols = [FEATURE_NAMES.index(f) for f in features]
+    features = list(features or all_features)
+    cols = [all_features.index(f) for f in features]
     patterns, counts = _patterns(levels[:, cols])
     counts = counts.astype(float)
     m = {f: _initial_m(f) for f in features}
@@ -168,7 +175,7 @@ def run_em(
         delta = abs(new_lam - lam)
         if update_m:
             for k, feature in enumerate(features):
-                n_levels = len(FEATURES[feature])
+                n_levels = len(feature_levels(feature))
                 num = np.bincount(patterns[:, k], weights=wpost, minlength=n_levels)[1:]
                 if num.sum() <= 0:
                     continue
@@ -189,14 +196,15 @@ def build_model(
     training: dict,
 ) -> dict:
     comparisons = {}
-    for feature in FEATURE_NAMES:
+    extras = [f for f in m if f not in FEATURES]
+    for feature in FEATURE_NAMES + tuple(extras):
         comparisons[feature] = {
-            "levels": list(FEATURES[feature][1:]),
+            "levels": list(feature_levels(feature)[1:]),
             "m": [round(float(x), 8) for x in m[feature]],
             "u": [round(float(x), 10) for x in u[feature]],
-            "tf_levels": list(TF_COLUMNS.get(feature, {})),
+            "tf_levels": list(TF_COLUMNS.get(feature, {})) if feature in FEATURES else ["exact"],
         }
-    return {
+    out = {
         "version": MODEL_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "lambda": float(prior),
@@ -204,12 +212,16 @@ def build_model(
         "thresholds": dict(thresholds),
         "training": training,
     }
+    if extras:  # only then: a model without extras is the same dict as before
+        out["extra_features"] = extras
+    return out
 
 
-def reuse_verdict(model: dict | None, records: int, matching: dict | None) -> str:
+def reuse_verdict(model: dict | None, records: int, matching: dict | None, extras: tuple[str, ...] = ()) -> str:
     """'' when a saved model fits this data, else why it is retrained: another model version or
     level definition, other comparison thresholds, a model that was never trained (too little
-    data), or data grown past ``training_minimum.growth_factor`` × the records it learnt from."""
+    data), data grown past ``training_minimum.growth_factor`` × the records it learnt from, or
+    other extra columns (``extras``: the data's extra features) than the model compares."""
     from .compare import compare_settings
 
     if model is None:
@@ -218,6 +230,8 @@ def reuse_verdict(model: dict | None, records: int, matching: dict | None) -> st
         return "the saved model does not fit the current comparison levels"
     if model.get("compare") is not None and model.get("compare") != compare_settings(matching):
         return "the comparison thresholds changed"
+    if tuple(model.get("extra_features") or ()) != tuple(extras):
+        return "the data's extra columns differ from the model's"
     training = model.get("training") or {}
     if training.get("method") == "supervised":
         return ""
@@ -264,9 +278,11 @@ def model_compatible(model: dict | None) -> bool:
         return False
     comps = model.get("comparisons") or {}
     try:
-        return set(comps) == set(FEATURE_NAMES) and all(
-            list(comps[f]["levels"]) == list(FEATURES[f][1:]) and len(comps[f]["m"]) == len(comps[f]["u"]) == len(FEATURES[f]) - 1
-            for f in FEATURE_NAMES
+        features = features_of(model)
+        return set(comps) == set(features) and all(
+            list(comps[f]["levels"]) == list(feature_levels(f)[1:])
+            and len(comps[f]["m"]) == len(comps[f]["u"]) == len(feature_levels(f)) - 1
+            for f in features
         ) and 0 < float(model["lambda"]) < 1
     except (KeyError, TypeError, ValueError):
         return False
@@ -276,13 +292,13 @@ def weight_tables(model: dict, matching: dict) -> dict[str, np.ndarray]:
     """feature -> log2(m/u) per level code (index 0 = null = 0), clipped by rules' caps."""
     caps = _level_caps(matching)
     tables = {}
-    for feature in FEATURE_NAMES:
+    for feature in features_of(model):
         c = model["comparisons"][feature]
-        w = np.zeros(len(FEATURES[feature]))
+        w = np.zeros(len(feature_levels(feature)))
         w[1:] = np.log2(np.asarray(c["m"], float) / np.asarray(c["u"], float))
         for label, cap in (caps.get(feature) or {}).items():
-            if label in FEATURES[feature]:
-                w[FEATURES[feature].index(label)] = min(w[FEATURES[feature].index(label)], float(cap))
+            if label in feature_levels(feature):
+                w[feature_levels(feature).index(label)] = min(w[feature_levels(feature).index(label)], float(cap))
         tables[feature] = w
     return tables
 
@@ -304,7 +320,10 @@ def score_levels(
     lam = float(model["lambda"])
     total = np.full(len(levels), math.log2(lam / (1 - lam)))
     per_feature: dict[str, np.ndarray] = {}
-    for f, feature in enumerate(FEATURE_NAMES):
+    for f, feature in enumerate(features_of(model)):
+        if f >= levels.shape[1]:  # levels compared without the model's extra columns: null
+            per_feature[feature] = np.zeros(len(levels))
+            continue
         w = tables[feature][levels[:, f]]
         tf = pair_tf.get(feature)
         if tf is not None:
@@ -318,8 +337,8 @@ def score_levels(
                 w_tf = np.maximum(np.log2(m_arr[lv - 1] / np.maximum(tf[has], tf_min)), 0.0)
                 cap = caps.get(feature) or {}
                 for label, value in cap.items():
-                    if label in FEATURES[feature]:
-                        w_tf = np.where(lv == FEATURES[feature].index(label), np.minimum(w_tf, float(value)), w_tf)
+                    if label in feature_levels(feature):
+                        w_tf = np.where(lv == feature_levels(feature).index(label), np.minimum(w_tf, float(value)), w_tf)
                 w = w.copy()
                 w[has] = w_tf
         per_feature[feature] = w
@@ -335,7 +354,7 @@ def score_levels(
             w[hit] = np.minimum(w[hit], np.maximum(base, 0.0))
             per_feature[feature] = w
         per_feature["first_name"] = per_feature["first_name"] + family
-    for feature in FEATURE_NAMES:
+    for feature in per_feature:
         total += per_feature[feature]
     prob = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
     return total, prob, per_feature

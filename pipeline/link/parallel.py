@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from .blocking import rule_pairs
-from .compare import FEATURE_NAMES, compare_pairs
+from .compare import FEATURE_NAMES, compare_pairs, extras_in
 
 # ---------------------------------------------------------------- comparison, chunked/parallel
 
@@ -95,7 +95,7 @@ def _levels_later(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarr
     """compute_levels started in the pool's workers; returns a function that waits for the
     level matrix (the parent works on meanwhile). Without usable workers, computed now."""
     n = len(left)
-    out = np.empty((n, len(FEATURE_NAMES)), dtype=np.int8)
+    out = np.empty((n, len(FEATURE_NAMES) + len(extras_in(cols))), dtype=np.int8)
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     if not (pool.usable() and len(bounds) > 1):
         for s, e in bounds:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, block, rule_columns
-from .compare import FEATURE_NAMES, FEATURES, compare_settings
+from .compare import FEATURE_NAMES, FEATURES, compare_settings, extra_feature, extras_in
 from .decisions import _thresholds
 from .family import DEFAULT_NOISE_SIGMAS, FAMILY_BLOCKING_RULES, fit_family, matches_null_share
 from .model import _level_caps, build_model, estimate_u, neutral_u, run_em, sample_random_pairs
@@ -113,6 +113,7 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
         "todo_l": all_l[todo],
         "todo_r": all_r[todo],
         "n_family": len(fam.left),
+        "features": FEATURE_NAMES + tuple(extra_feature(c) for c in extras_in(cols)),
     }
 
 
@@ -125,23 +126,28 @@ def train_from_levels(
     priors of model.neutral_m / neutral_u, the model says so and is never reused."""
     max_iter = int(matching.get("em_max_iterations", 60))
     pos, todo = plan["pos"], plan["todo"]
-    all_lv = np.empty((len(pos), len(FEATURE_NAMES)), dtype=np.int8)
+    features = plan.get("features") or FEATURE_NAMES
+    all_lv = np.empty((len(pos), len(features)), dtype=np.int8)
     all_lv[pos >= 0] = levels[pos[pos >= 0]]
     all_lv[todo] = fresh
     random_lv = all_lv[: plan["n_random"]]
     minimum = training_minimum(matching)
     short = _too_little_evidence(plan["n"], len(levels), minimum)
-    u = estimate_u(random_lv) if not short else {f: neutral_u(f) for f in FEATURE_NAMES}
+    u = estimate_u(random_lv, features) if not short else {f: neutral_u(f) for f in features}
     m_final, sessions, learnt = (
-        _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching)
+        _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, features)
         if not short
-        else ({f: _default_m(f) for f in FEATURE_NAMES}, [], [])
+        else ({f: _default_m(f) for f in features}, [], [])
     )
+    for f in features[len(FEATURE_NAMES):]:  # an extra column EM could not learn: no evidence
+        if f not in learnt:
+            m_final[f] = np.asarray(u[f], float)
     if short:
         lam_blocked, prior = 0.0, float(matching.get("prior") or NEUTRAL_PRIOR)
     else:
         _, lam_blocked, _ = (
-            run_em(levels, u, max_iter=max_iter, m_start=m_final, update_m=False) if len(levels) else (None, 0.0, 0)
+            run_em(levels, u, max_iter=max_iter, m_start=m_final, update_m=False, all_features=features)
+            if len(levels) else (None, 0.0, 0)
         )
         prior = matching.get("prior")
         if prior is None:
@@ -179,7 +185,7 @@ def train_from_levels(
         "u_sample_pairs": int(plan["n_random"]),
         "sessions": sessions,
         "learnt_m": learnt,
-        "default_m": [f for f in FEATURE_NAMES if f not in learnt],
+        "default_m": [f for f in features if f not in learnt],
         "lambda_blocked": round(float(lam_blocked), 8),
         "expected_matches": round(float(prior * all_pairs), 1),
         "minimum": minimum,
@@ -190,10 +196,10 @@ def train_from_levels(
     return model
 
 
-def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching):
+def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, features=FEATURE_NAMES):
     """m per feature: EM per training session on the features its rule does not block, averaged
     over the sessions that saw at least ``pairs_per_level`` pairs with the feature present."""
-    estimates: dict[str, list[np.ndarray]] = {f: [] for f in FEATURE_NAMES}
+    estimates: dict[str, list[np.ndarray]] = {f: [] for f in features}
     sessions = []
     start = plan["n_random"]
     need = int(minimum["pairs_per_level"])
@@ -206,15 +212,14 @@ def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching):
         else:
             lv = all_lv[start : start + len(left)]
             start += len(left)
-        feats = [
-            f for f in FEATURE_NAMES if f not in _blocked_features(rule) and (lv[:, FEATURE_NAMES.index(f)] > 0).any()
-        ]
+        feats = [f for k, f in enumerate(features) if f not in _blocked_features(rule) and (lv[:, k] > 0).any()]
         if not feats:
             continue
-        m, lam, it = run_em(lv, u, max_iter=max_iter, features=feats, m_start=_em_start(matching, feats))
-        m = _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need)
+        m, lam, it = run_em(lv, u, max_iter=max_iter, features=feats, m_start=_em_start(matching, feats),
+                            all_features=features)
+        m = _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need, features)
         for f in feats:
-            if (lv[:, FEATURE_NAMES.index(f)] > 0).sum() >= need:
+            if (lv[:, features.index(f)] > 0).sum() >= need:
                 estimates[f].append(m[f])
         sessions.append(
             {
@@ -225,11 +230,11 @@ def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching):
                 "estimated": feats,
             }
         )
-    m_final = {f: np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f) for f in FEATURE_NAMES}
-    return m_final, sessions, [f for f in FEATURE_NAMES if estimates[f]]
+    m_final = {f: np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f) for f in features}
+    return m_final, sessions, [f for f in features if estimates[f]]
 
 
-def _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need):
+def _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need, features=FEATURE_NAMES):
     """m of the given name re-estimated on the session's pairs whose surnames are not the same:
     twins and siblings share the surname, so among same-surname pairs EM takes them for
     duplicates with a changed given name and m(different) absorbs them. A true duplicate's
@@ -241,7 +246,7 @@ def _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need):
     sub = lv[other]
     if (sub[:, FEATURE_NAMES.index("first_name")] > 0).sum() < need:
         return m
-    m_other, lam, _ = run_em(sub, u, max_iter=max_iter, features=feats, m_start=m)
+    m_other, lam, _ = run_em(sub, u, max_iter=max_iter, features=feats, m_start=m, all_features=features)
     if lam * len(sub) < need:  # too few duplicates with another surname to learn from
         return m
     return {**m, "first_name": m_other["first_name"]}
