@@ -23,7 +23,7 @@ from crmclean.run import DEFAULT_DB_URL, DEFAULT_OUT_DIR, RunOptions, RunResult,
 
 T = TypeVar("T")
 RETRIES = 3
-RETRY_DELAYS = [5, 30, 120]
+RETRY_DELAYS: list[float] = [5, 30, 120]
 FLOW_NAME = "crmclean-nightly"
 DEPLOYMENT_NAME = "nightly"
 
@@ -65,15 +65,14 @@ def prefect_stage_runner(name: str, stage: Callable[..., T], *args: Any) -> T:
     Prefect links each to the task that returned it without walking through the frames and
     key sets inside; nothing is cached or persisted (the frames are large)."""
     retries = retries_for(stage)
-    as_task = task(
-        stage,
+    as_task = task(  # the decorator-factory form: Prefect's overloads type only that one
         name=name,
         cache_policy=NO_CACHE,
         persist_result=False,
         retries=retries,
         retry_delay_seconds=RETRY_DELAYS[:retries] if retries else None,
         retry_condition_fn=_retry_on_transient if retries else None,
-    )
+    )(stage)
     return as_task(*(opaque(a) for a in args))
 
 

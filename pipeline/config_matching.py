@@ -41,8 +41,8 @@ def _check_levels(when: Any, what: str) -> Any:
 
 
 class Thresholds(Strict):
-    match: float = Field(0.99, gt=0, lt=1, description=">= match: merged automatically")
-    review: float = Field(0.6, gt=0, lt=1, description=">= review: review queue; below: non_match")
+    match: float = Field(default=0.99, gt=0, lt=1, description=">= match: merged automatically")
+    review: float = Field(default=0.6, gt=0, lt=1, description=">= review: review queue; below: non_match")
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
@@ -57,7 +57,7 @@ class KeyRule(Strict):
     name: str | None = None
     columns: str | list[str] = Field(description="key columns; `col:initial`, `col:soundex`, `col:year` transform")
     method: Literal["block", "sortedneighbourhood"] = "block"
-    window: int = Field(3, ge=1, description="sortedneighbourhood: neighbouring distinct values compared")
+    window: int = Field(default=3, ge=1, description="sortedneighbourhood: neighbouring distinct values compared")
 
     @model_validator(mode="before")
     @classmethod
@@ -131,7 +131,7 @@ def _empty_is_default(name: str):
 
 
 class Blocking(Strict):
-    max_block_size: int = Field(50, ge=1, description="a key value shared by more records is skipped")
+    max_block_size: int = Field(default=50, ge=1, description="a key value shared by more records is skipped")
     rules: Annotated[list[KeyRule], _empty_is_default("blocking")] = Field(default_factory=_default_rules("blocking"))
 
 
@@ -155,34 +155,34 @@ Learned = StrictBool | Literal["learned"]
 class Guards(Strict):
     """true / false, or "learned": on when link's training found look-alikes of that kind."""
 
-    suffix: StrictBool = Field(True, description="Jr vs Sr, II vs III never merge (a fact)")
-    birth_date: Learned = Field("learned", description="birth dates more than max_birth_gap_years apart")
-    max_birth_gap_years: int | float = Field(2, ge=0)
-    household: Learned = Field("learned", description="different first names and birth dates at one address")
-    twins: Learned = Field("learned", description="different first names, same birth date")
-    gender: Learned = Field("learned", description="different gender and different first name")
+    suffix: StrictBool = Field(default=True, description="Jr vs Sr, II vs III never merge (a fact)")
+    birth_date: Learned = Field(default="learned", description="birth dates more than max_birth_gap_years apart")
+    max_birth_gap_years: int | float = Field(default=2, ge=0)
+    household: Learned = Field(default="learned", description="different first names and birth dates at one address")
+    twins: Learned = Field(default="learned", description="different first names, same birth date")
+    gender: Learned = Field(default="learned", description="different gender and different first name")
     first_name_alone: StrictBool = False
-    first_name_min_similarity: Probability = Field(0.85, description="Jaro-Winkler below this = different")
-    trust_direct_matches: StrictBool = Field(False, description="guards never split a pair matched directly")
+    first_name_min_similarity: Probability = Field(default=0.85, description="Jaro-Winkler below this = different")
+    trust_direct_matches: StrictBool = Field(default=False, description="guards never split a pair matched directly")
 
 
 class Clustering(Strict):
     """Read by pipeline/cluster.py (clustering_settings)."""
 
-    max_cluster_size: int = Field(50, ge=1, description="larger components keep only very strong edges")
+    max_cluster_size: int = Field(default=50, ge=1, description="larger components keep only very strong edges")
     strong_edge_min_probability: Probability = 0.9999
-    guard_max_cluster_size: int = Field(2000, ge=1, description="above this, guards check direct edges only")
-    guard_max_pairs: int = Field(10_000_000, ge=1)
+    guard_max_cluster_size: int = Field(default=2000, ge=1, description="above this, guards check direct edges only")
+    guard_max_pairs: int = Field(default=10_000_000, ge=1)
     guards: Guards = Field(default_factory=Guards)
 
 
 class Comparison(Strict):
     """Comparison level cut-offs, read by link (recorded in the model: a change retrains it)."""
 
-    jw_high: Probability = Field(0.92, description="name level `close`: Jaro-Winkler >= this")
-    jw_low: Probability = Field(0.80, description="name level `similar`: Jaro-Winkler >= this")
-    years_apart: int = Field(10, ge=1, description="birth years this far apart: another generation")
-    address_fuzzy: Probability = Field(0.85, description="similarity of the fuzzy address level")
+    jw_high: Probability = Field(default=0.92, description="name level `close`: Jaro-Winkler >= this")
+    jw_low: Probability = Field(default=0.80, description="name level `similar`: Jaro-Winkler >= this")
+    years_apart: int = Field(default=10, ge=1, description="birth years this far apart: another generation")
+    address_fuzzy: Probability = Field(default=0.85, description="similarity of the fuzzy address level")
 
     @model_validator(mode="after")
     def _ordered(self) -> Comparison:
@@ -201,10 +201,10 @@ class ExtraComparisons(Strict):
 class TrainingMinimum(Strict):
     """The evidence EM needs; below it the model uses neutral priors and is never reused."""
 
-    records: int = Field(50, ge=1)
-    candidate_pairs: int = Field(20, ge=1)
-    pairs_per_level: int = Field(20, ge=1, description="a feature's m is learnt from a session with this many pairs")
-    growth_factor: float = Field(2.0, gt=1, description="retrain when the data grew past this × the trained size")
+    records: int = Field(default=50, ge=1)
+    candidate_pairs: int = Field(default=20, ge=1)
+    pairs_per_level: int = Field(default=20, ge=1, description="a feature's m is learnt from a session with this many pairs")
+    growth_factor: float = Field(default=2.0, gt=1, description="retrain when the data grew past this × the trained size")
 
 
 def _none_is(default: Any):
@@ -217,20 +217,20 @@ class MatchingSettings(Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     blocking: Blocking = Field(default_factory=Blocking)
     shared_value_limit: int | None = Field(
-        None,
+        default=None,
         ge=0,
         description="contact values held by more records count as missing; null = blocking.max_block_size, 0 = off",
     )
-    chunk_size: int = Field(200_000, ge=1, description="pairs compared at a time")
-    u_sample_pairs: int = Field(500_000, ge=1, description="random pairs for u")
-    training_max_pairs: int = Field(300_000, ge=1)
-    em_max_iterations: int = Field(60, ge=1)
+    chunk_size: int = Field(default=200_000, ge=1, description="pairs compared at a time")
+    u_sample_pairs: int = Field(default=500_000, ge=1, description="random pairs for u")
+    training_max_pairs: int = Field(default=300_000, ge=1)
+    em_max_iterations: int = Field(default=60, ge=1)
     seed: int = 42
     training_rules: Annotated[list[KeyRule], _empty_is_default("training")] = Field(
         default_factory=_default_rules("training")
     )
-    prior: float | None = Field(None, gt=0, lt=1, description="null = estimated by EM")
-    tf_min_u: float = Field(1e-7, gt=0, le=1, description="floor of a value's frequency in TF adjustment")
+    prior: float | None = Field(default=None, gt=0, lt=1, description="null = estimated by EM")
+    tf_min_u: float = Field(default=1e-7, gt=0, le=1, description="floor of a value's frequency in TF adjustment")
     level_weight_max: Annotated[dict[str, dict[str, float]], _none_is(lambda: {"phone": {"landline_exact": 4.0}})] = (
         Field(default_factory=lambda: {"phone": {"landline_exact": 4.0}})
     )
@@ -241,7 +241,7 @@ class MatchingSettings(Strict):
     caps: Annotated[list[Cap], _none_is(list)] = Field(default_factory=list, description="the user's own caps")
     comparison: Comparison = Field(default_factory=Comparison)
     training_minimum: TrainingMinimum = Field(default_factory=TrainingMinimum)
-    family_noise_sigmas: float = Field(3.0, gt=0, description="look-alike cells: noise allowance in sigmas")
+    family_noise_sigmas: float = Field(default=3.0, gt=0, description="look-alike cells: noise allowance in sigmas")
     em_start_m: dict[str, list[Probability]] = Field(
         default_factory=dict, description="{feature: [m per level]} to start EM from; empty = built in")
     extra_comparisons: ExtraComparisons = Field(default_factory=ExtraComparisons)

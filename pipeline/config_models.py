@@ -96,14 +96,14 @@ PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
 class SourceDefaults(Strict):
     """Settings every source inherits unless its own entry sets them (null = detect / not set)."""
 
-    max_value_chars: PositiveInt = Field(4000, description="longest cell accepted; longer rows are quarantined")
+    max_value_chars: PositiveInt = Field(default=4000, description="longest cell accepted; longer rows are quarantined")
     max_line_chars: PositiveInt = Field(
-        1_000_000, description="longest physical line; a longer one is quarantined before it is split")
-    encoding: Encoding = Field(None, description="null = detect; or a Python codec name")
-    delimiter: Delimiter = Field(None, description="null = detect; one character or tab/comma/semicolon/pipe")
-    day_first: StrictBool | None = Field(None, description="true: 03/07 is 3 July; null: standardize decides")
-    default_region: Region = Field(None, description="ISO country for phone numbers without a country code")
-    full_snapshot: Flag = Field(False, description="each run's file is the whole source")
+        default=1_000_000, description="longest physical line; a longer one is quarantined before it is split")
+    encoding: Encoding = Field(default=None, description="null = detect; or a Python codec name")
+    delimiter: Delimiter = Field(default=None, description="null = detect; one character or tab/comma/semicolon/pipe")
+    day_first: StrictBool | None = Field(default=None, description="true: 03/07 is 3 July; null: standardize decides")
+    default_region: Region = Field(default=None, description="ISO country for phone numbers without a country code")
+    full_snapshot: Flag = Field(default=False, description="each run's file is the whole source")
 
 
 def _header(value: Any) -> Any:
@@ -214,8 +214,8 @@ class Dates(Strict):
     day_first: dict[str, DayFirst] = Field(
         default_factory=dict, description="{source: bool or {date field: bool}}; otherwise inferred from the data"
     )
-    excel_serial_min: int = Field(10_000, ge=0, description="smallest Excel serial day number read as a date")
-    excel_serial_max: int = Field(73_050, ge=1, description="largest Excel serial day number read as a date")
+    excel_serial_min: int = Field(default=10_000, ge=0, description="smallest Excel serial day number read as a date")
+    excel_serial_max: int = Field(default=73_050, ge=1, description="largest Excel serial day number read as a date")
 
     @field_validator("day_first", mode="before")
     @classmethod
@@ -285,17 +285,17 @@ def _default_placeholders() -> dict[str, list[str]]:
 class MinIdentity(Strict):
     enabled: StrictBool = True
     fields: list[Literal["name", "email", "phone", "national_id"]] = Field(
-        ["name", "email", "phone", "national_id"], min_length=1
+        default=["name", "email", "phone", "national_id"], min_length=1
     )
-    min_count: int = Field(1, ge=0, description="how many of `fields` a row needs")
+    min_count: int = Field(default=1, ge=0, description="how many of `fields` a row needs")
 
 
 class StandardizeSettings(Strict):
     """rules/standardize.yaml."""
 
-    default_region: Annotated[str, BeforeValidator(_region)] = Field("US", description="phone region of last resort")
-    max_match_chars: int = Field(200, ge=0, description="values cut to this length for matching")
-    in_process_below: int = Field(20_000, ge=0, description="below this many records no process pool")
+    default_region: Annotated[str, BeforeValidator(_region)] = Field(default="US", description="phone region of last resort")
+    max_match_chars: int = Field(default=200, ge=0, description="values cut to this length for matching")
+    in_process_below: int = Field(default=20_000, ge=0, description="below this many records no process pool")
     dates: Dates = Field(default_factory=Dates)
     emails: Emails = Field(default_factory=Emails)
     names: Names = Field(default_factory=Names)
@@ -377,9 +377,9 @@ class SurvivorshipSettings(Strict):
     source_priority: Annotated[list[str], _str_list("source names")] = Field(
         default_factory=list, description="most trusted source first"
     )
-    exclude_flags: Annotated[list[str], _str_list("flag codes")] = Field(["invalid", "placeholder"])
+    exclude_flags: Annotated[list[str], _str_list("flag codes")] = Field(default=["invalid", "placeholder"])
     default: Chain = Field(
-        ["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent", "most_complete"],
+        default=["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent", "most_complete"],
         description="chain of a field not listed under fields",
     )
     fields: dict[str, Chain] = Field(default_factory=lambda: {f: list(c) for f, c in DEFAULT_CHAINS.items()})

@@ -142,7 +142,7 @@ def _bcubed(m_code, e_code, master_size, entity_size) -> tuple[float | None, flo
 
 def _false_merges(scen, grp, e_code, m_code) -> dict:
     """Per hard-negative kind: pairs of different people in one look-alike group that share a master."""
-    out = {}
+    out: dict[str, dict[str, float | None]] = {}
     for kind in HARD_NEGATIVE_KINDS:
         sel = (scen == kind) & (grp != "")
         if not sel.any():

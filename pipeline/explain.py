@@ -133,7 +133,7 @@ def _score_two(cols: dict, tf: dict, model: dict, rules) -> tuple[dict, float, f
 
 
 def _require_model(model: dict | None) -> dict:
-    if not model_compatible(model):
+    if model is None or not model_compatible(model):
         raise CrmcleanError("explain: no usable match model (run crmclean once to train one)")
     return model
 

@@ -26,7 +26,7 @@ def truth_values(ents: Entities) -> pd.DataFrame:
             "true_phone": [("+86" if cn else "+1") + m for cn, m in zip(ents.is_cn, ents.mobile)],
             "true_email": [e.strip().lower() if e else None for e in ents.email],
             # some customers have a second address (ents.alt_email); either one is their e-mail
-            "alt_email": [(a or "").strip().lower() or None for a in (ents.alt_email or [None] * ents.n)],
+            "alt_email": [(a or "").strip().lower() or None for a in (ents.alt_email or [""] * ents.n)],
             "true_birth_date": [str(d) for d in ents.dob.astype("datetime64[D]")],
         }
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -32,13 +31,13 @@ def frame(*people: dict) -> pd.DataFrame:
 
 def edges(*triples, decision: str = "match") -> pd.DataFrame:
     """(left, right, weight) -> link pairs; probability grows with the weight."""
-    rows = [{"record_key_l": l, "record_key_r": r, "match_weight": w,
-             "match_probability": 1 - 2.0 ** -w, "decision": decision} for l, r, w in triples]
+    rows = [{"record_key_l": a, "record_key_r": b, "match_weight": w,
+             "match_probability": 1 - 2.0 ** -w, "decision": decision} for a, b, w in triples]
     return pd.DataFrame(rows, columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
 
 
 def overrides(*rows) -> pd.DataFrame:
-    return pd.DataFrame([{"record_key_l": l, "record_key_r": r, "kind": k, "origin": "test"} for l, r, k in rows],
+    return pd.DataFrame([{"record_key_l": a, "record_key_r": b, "kind": k, "origin": "test"} for a, b, k in rows],
                         columns=["record_key_l", "record_key_r", "kind", "origin"])
 
 

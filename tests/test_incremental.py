@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from crmclean.errors import RulesError
-from crmclean.incremental import combine_with_prior, content_hash, merge_overrides
+from crmclean.incremental import Combined, combine_with_prior, content_hash, merge_overrides
 from crmclean.settings import DEFAULT_RULES_DIR, Rules, load_rules
 from crmclean.store import PriorState
 from test_store import make_std
@@ -19,7 +19,7 @@ from test_store import make_std
 def prior_from(std: pd.DataFrame, edges: list[tuple[str, str]] = ()) -> PriorState:
     p = PriorState.empty()
     p.records = std.assign(content_hash=content_hash(std), first_seen_run="R0", last_seen_run="R0", status="active")
-    p.edges = pd.DataFrame([(l, r, 10.0, 0.99, "match") for l, r in edges],
+    p.edges = pd.DataFrame([(a, b, 10.0, 0.99, "match") for a, b in edges],
                            columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
     return p
 
@@ -132,20 +132,18 @@ def _prior_with(xref: list[tuple[str, str]], edges: list[tuple[str, str]], reaso
                            for k, m in xref],
                           columns=["record_key", "source", "source_record_id", "master_id", "match_probability",
                                    "reason"])
-    p.edges = pd.DataFrame([(l, r, 10.0, 0.99, "match") for l, r in edges],
+    p.edges = pd.DataFrame([(a, b, 10.0, 0.99, "match") for a, b in edges],
                            columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
     return p
 
 
-def _combined(changed=(), retired=()) -> "Combined":
-    from crmclean.incremental import Combined
-
+def _combined(changed=(), retired=()) -> Combined:
     return Combined(records=pd.DataFrame(), changed_keys=set(changed),
                     retired=pd.DataFrame({"record_key": list(retired)}), kept_edges=pd.DataFrame())
 
 
 def _pairs(edges):
-    return pd.DataFrame([(l, r, 10.0, 0.99, "match") for l, r in edges],
+    return pd.DataFrame([(a, b, 10.0, 0.99, "match") for a, b in edges],
                         columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
 
 

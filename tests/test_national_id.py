@@ -121,17 +121,17 @@ def _people(n: int, seed: int, with_id: bool) -> tuple[pd.DataFrame, set]:
     streets = ["elm", "maple", "cedar", "pine", "main", "high", "park", "lake", "hill", "mill", "church", "bridge"]
     rows, truth = [], set()
     for p in range(n):
-        f, l = first[rng.integers(len(first))], last[rng.integers(len(last))]
+        f, la = first[rng.integers(len(first))], last[rng.integers(len(last))]
         nid = f"{int(rng.integers(100, 899)):03d}{int(rng.integers(10, 99)):02d}{int(rng.integers(1000, 9999)):04d}"
-        base = {"first_name_key": f, "last_name_key": l, "name_key": " ".join(sorted({f, l})),
+        base = {"first_name_key": f, "last_name_key": la, "name_key": " ".join(sorted({f, la})),
                 "name_script": "latin", "birth_date_std": f"{int(rng.integers(1940, 2000))}-0{int(rng.integers(1, 9))}-1{int(rng.integers(0, 9))}",
-                "email_key": f"{f}.{l}.{p:05d}@example.com", "mobile_std": f"+1555{p:07d}",
+                "email_key": f"{f}.{la}.{p:05d}@example.com", "mobile_std": f"+1555{p:07d}",
                 "address_std": f"{int(rng.integers(1, 999))} {streets[rng.integers(len(streets))]} street",
                 "city_std": "springfield",
                 "national_id_std": nid if with_id else None}
         rows.append({"record_key": f"crm|{p:05d}", **base})
         if p % 3 == 0:
-            moved = dict(base, email_key=f"{f}{l}.{p:05d}@newmail.com", mobile_std=f"+1666{p:07d}",
+            moved = dict(base, email_key=f"{f}{la}.{p:05d}@newmail.com", mobile_std=f"+1666{p:07d}",
                          address_std=f"{int(rng.integers(1, 999))} oak avenue")
             if p % 2:  # a system that does not keep birth dates: name and national id are all that agree
                 moved["birth_date_std"] = None

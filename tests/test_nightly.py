@@ -27,6 +27,7 @@ from crmclean.settings import DEFAULT_RULES_DIR
 from crmclean.store.tables import PUBLISHED_TABLES
 
 from dbutil import read_table as read
+from test_postgres import pg_url  # noqa: F401  (the session PostgreSQL database fixture)
 
 CSV_ENCODINGS = {"crm_legacy_cn": "gbk", "crm_web_us": "utf-8-sig"}
 NIGHT1_SHARE = 0.7
@@ -372,7 +373,7 @@ def test_merge_keeps_oldest_id_and_split_keeps_larger_part(nights, tmp_path):
 
 # ------------------------------------------------------------------ PostgreSQL
 @pytest.mark.postgres
-def test_two_nights_on_postgresql_match_sqlite_and_rerun_is_idempotent(nights, pg_url, tmp_path):
+def test_two_nights_on_postgresql_match_sqlite_and_rerun_is_idempotent(nights, pg_url, tmp_path):  # noqa: F811 (pytest fixture)
     from crmclean.store.tables import metadata
 
     engine = sa.create_engine(pg_url)
@@ -387,5 +388,3 @@ def test_two_nights_on_postgresql_match_sqlite_and_rerun_is_idempotent(nights, p
     for t in PUBLISHED_TABLES:
         pd.testing.assert_frame_equal(before[t], table_view(pg_url, t), obj=t)
 
-
-from test_postgres import pg_url  # noqa: E402,F401  (the session PostgreSQL database fixture)

@@ -421,8 +421,8 @@ def test_untyped_numbers_and_plus_tags_are_flagged_for_survivorship():
     ("415-800-3186", "415-800-3100", "415-800-3186", "US", ("+14158003186", "+14158003100", False, False)),
 ])
 def test_a_number_whose_type_was_guessed_from_the_untyped_column_is_flagged(mobile, landline, phone, region, expect):
-    m, l, _, mflag, lflag, _ = route_phones(mobile, landline, phone, region)
-    assert (m, l, "type_guessed" in mflag.split(";"), "type_guessed" in lflag.split(";")) == expect
+    m, land, _, mflag, lflag, _ = route_phones(mobile, landline, phone, region)
+    assert (m, land, "type_guessed" in mflag.split(";"), "type_guessed" in lflag.split(";")) == expect
 
 
 def test_pool_run_of_the_whole_stage_equals_the_in_process_run():

@@ -83,8 +83,8 @@ def fake_run(store: Store, std: pd.DataFrame, run_id: str, matches=(), reviews=(
             combined = combine_with_prior(std, prior, rules)
             overrides = merge_overrides(rules.overrides, prior.overrides)
             pairs = pd.DataFrame(
-                [(l, r, 12.0, 0.99, "match", "email", 9.5) for l, r in matches]
-                + [(l, r, 2.0, 0.6, "review", "name", 1.5) for l, r in reviews],
+                [(a, b, 12.0, 0.99, "match", "email", 9.5) for a, b in matches]
+                + [(a, b, 2.0, 0.6, "review", "name", 1.5) for a, b in reviews],
                 columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision", "rules",
                          "w_email"],
             )

@@ -196,6 +196,7 @@ def _truth_row(truth, source, rid, ents: Entities | None, e: int | None):
     if e is None:
         truth.append((source, rid, "", "junk", ""))
     else:
+        assert ents is not None, "a customer's row needs the entities it was drawn from"
         truth.append((source, rid, ents.entity_id[e], ents.scenario[e], ents.group_id[e]))
 
 

@@ -159,17 +159,17 @@ def _landlines(rng: np.random.Generator, is_cn: np.ndarray, addr: list[tuple], s
 
 def _email(rng_py, first_py: str, last_py: str, is_cn: bool, dob_year: int) -> str:
     f = "".join(ch for ch in first_py.lower() if ch.isalnum())
-    l = "".join(ch for ch in last_py.lower() if ch.isalnum())
+    last = "".join(ch for ch in last_py.lower() if ch.isalnum())
     k = rng_py.random()
     yy = f"{dob_year % 100:02d}"
     if is_cn:
         dom = P.CN_EMAIL_DOMAINS[int(rng_py.random() * len(P.CN_EMAIL_DOMAINS))]
         if dom == "qq.com" and k < 0.7:
             return f"{int(rng_py.random() * 9e8) + 10**7}@qq.com"
-        local = [f"{l}{f}{yy}", f"{f}.{l}", f"{l}_{f}{int(rng_py.random()*100)}", f"{f}{l}{dob_year}"][int(k * 4)]
+        local = [f"{last}{f}{yy}", f"{f}.{last}", f"{last}_{f}{int(rng_py.random()*100)}", f"{f}{last}{dob_year}"][int(k * 4)]
     else:
         dom = P.US_EMAIL_DOMAINS[int(rng_py.random() * len(P.US_EMAIL_DOMAINS))]
-        local = [f"{f}.{l}", f"{f[0]}{l}", f"{f}{l}{yy}", f"{f}_{l}", f"{l}.{f}{int(rng_py.random()*100)}"][int(k * 5)]
+        local = [f"{f}.{last}", f"{f[0]}{last}", f"{f}{last}{yy}", f"{f}_{last}", f"{last}.{f}{int(rng_py.random()*100)}"][int(k * 5)]
     return f"{local}@{dom}"
 
 
@@ -206,11 +206,11 @@ def build_entities(n: int, seed: int, n_systems: int = 3) -> Entities:
         else:
             pool = us_f_female if gender[i] == "F" else us_f_male
             f = pool[i_uf[i] % len(pool)]
-            l = P.US_SURNAMES[i_ul[i]]
+            sur = P.US_SURNAMES[i_ul[i]]
             first.append(f)
-            last.append(l)
+            last.append(sur)
             first_py.append(f)
-            last_py.append(l)
+            last_py.append(sur)
     dob = (np.datetime64("1940-01-01") + rng.integers(0, 365 * 66, n).astype("timedelta64[D]"))
     addr = _draw_address(rng, is_cn)
     mobile = _mobiles(rng, is_cn, addr)

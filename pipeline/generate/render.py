@@ -182,10 +182,10 @@ def first_name_variant(ents: Entities, e: int, noise: Noise) -> str:
 
 
 def last_name_variant(ents: Entities, e: int, noise: Noise) -> str:
-    l = ents.last[e]
+    last = ents.last[e]
     if not ents.is_cn[e] and noise.p("name_typo"):
-        l = noise.typo(l)
-    return l
+        last = noise.typo(last)
+    return last
 
 
 def hanzi_name(ents: Entities, e: int, noise: Noise) -> str:
@@ -205,8 +205,9 @@ def email_of(ents: Entities, r: Record, noise: Noise) -> str:
 
 
 def contact(ents: Entities, r: Record) -> tuple[tuple, str]:
-    if r.old and ents.old_addr[r.e] is not None:
-        return ents.old_addr[r.e], ents.old_mobile[r.e]
+    old_addr, old_mobile = ents.old_addr[r.e], ents.old_mobile[r.e]
+    if r.old and old_addr is not None and old_mobile is not None:  # _moved sets both or neither
+        return old_addr, old_mobile
     return ents.addr[r.e], ents.mobile[r.e]
 
 
@@ -316,15 +317,15 @@ def sales_row(ents: Entities, r: Record, noise: Noise) -> dict:
     elif cn:
         name = f"{py_given(given_syllables(ents.first[e]), False)} {ents.last_py[e].capitalize()}"
     else:
-        f, l, suf = first_name_variant(ents, e, noise), last_name_variant(ents, e, noise), suffix_text(ents, e, noise)
+        f, last, suf = first_name_variant(ents, e, noise), last_name_variant(ents, e, noise), suffix_text(ents, e, noise)
         k = noise.r.random()
         if k < 0.25:
-            name = f"{l}, {f}{suf}"
+            name = f"{last}, {f}{suf}"
         elif k < 0.35:
             title = noise.pick(P.TITLES_FEMALE if ents.gender[e] == "F" else P.TITLES_MALE)
-            name = f"{title} {f} {l}{suf}"
+            name = f"{title} {f} {last}{suf}"
         else:
-            name = f"{f} {l}{suf}"
+            name = f"{f} {last}{suf}"
     if cn:
         phone: object = int(("86" if noise.r.random() < 0.3 else "") + mob)
     else:

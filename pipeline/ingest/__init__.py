@@ -311,10 +311,10 @@ def _source_frames(
         # The same ID twice in one source: the first is kept, every later one quarantined.
         dup = pd.Series(columns["source_record_id"], copy=False).duplicated(keep="first").to_numpy()
         if dup.any():
-            first_at = {}
+            first_at: dict[Any, int] = {}
             for i, rid in enumerate(columns["source_record_id"]):
                 first_at.setdefault(rid, i)
-            for i in np.flatnonzero(dup):
+            for i in np.flatnonzero(dup).tolist():
                 rid, j = columns["source_record_id"][i], first_at[columns["source_record_id"][i]]
                 quarantine.append(_quarantine_row(
                     source, rid, columns["locator"][i], "duplicate_id",

@@ -244,7 +244,7 @@ class HeaderMapper:
 
     def _map_parts(self, free: list[str], mapping: dict, taken: set[str]) -> set[str]:
         """Claim the parts of a split birth date / address; returns the headers decided."""
-        parts = {h: self.part(h) for h in free if self.part(h)}
+        parts: dict[str, str] = {h: p for h in free if (p := self.part(h))}
         decided: set[str] = set()
         birth = {p: h for h, p in reversed(list(parts.items())) if p in _BIRTH_PARTS}
         if "birth_date.year" in birth or "birth_date.month" in birth:

@@ -149,7 +149,7 @@ def _phone_regions(records: pd.DataFrame, country_std: pd.Series, name_script: p
     if "source_default_region" in records.columns:
         src = _col(records, "source_default_region").map(lambda v: str(v).strip().upper() if v else None)
         region = region.where(region.notna(), src)
-    region = region.where(region.notna(), np.where(name_script == "han", "CN", None))
+    region = region.where(region.notna(), np.where(name_script == "han", "CN", np.array(None, dtype=object)))
     fallback = pd.Series(default, index=region.index, dtype=object)
     if chinese_hint is not None:
         fallback[chinese_hint] = None
@@ -219,7 +219,7 @@ def _pick_gendered_first_keys(names: dict[str, np.ndarray], gender_std: np.ndarr
     first[rows] = picked
     last = names["last_name_key"][rows]
     keys = names["name_key"].copy()
-    keys[rows] = [" ".join(sorted({k for k in (f, l) if k})) or None for f, l in zip(picked, last)]
+    keys[rows] = [" ".join(sorted({k for k in (f, la) if k})) or None for f, la in zip(picked, last)]
     names["first_name_key"] = first
     names["name_key"] = keys
 

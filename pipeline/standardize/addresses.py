@@ -203,7 +203,7 @@ def normalize_city(text: str | None) -> str | None:
 def parse_cn(text: str) -> dict:
     """'广东省广州市天河区天河路385号3楼301室' → province/city/district/street parts."""
     t = _compact(text)
-    out = {"province": None, "city": None, "district": None, "street": None, "postal": None}
+    out: dict[str, str | None] = {"province": None, "city": None, "district": None, "street": None, "postal": None}
     for prefix in ("中华人民共和国", "中国"):
         if t.startswith(prefix):
             t = t[len(prefix):]
@@ -252,7 +252,7 @@ def _abbr(word: str, table: dict) -> str:
 def format_us_street(parts: dict) -> str:
     """usaddress components → 'USPS style' street line."""
     t = usps()
-    out = []
+    out: list[str] = []
     for label, value in parts.items():
         if label in ("PlaceName", "StateName", "ZipCode", "CountryName", "Recipient", "NotAddress"):
             continue
@@ -381,7 +381,8 @@ def standardize_address(address, city, state, postal_code, country, max_chars: i
     postal_plus4_std, district_std, country_std, address_flag, city_flag, state_flag,
     postal_code_flag, country_flag). Never raises. `placeholders` comes from
     `text.placeholder_sets(rules)` (defaults when empty)."""
-    vals, codes = {}, {}
+    vals: dict[str, str | None] = {}
+    codes: dict[str, list[str]] = {}
     for name, raw in (("address", address), ("city", city), ("state", state), ("postal", postal_code), ("country", country)):
         if name in ("address", "city", "state") and junk_kind(raw) in ("formula", "markup"):
             vals[name], codes[name] = None, ["junk"]  # a payload, not an address: missing

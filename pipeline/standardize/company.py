@@ -44,5 +44,5 @@ def standardize_company(
     for _ in range(2):
         key = _LEGAL_RE.sub("", key)
         key = _HAN_LEGAL_RE.sub("", key)
-    key = _NON_WORD_RE.sub(" ", ascii_fold(key).lower() if not has_han(key) else key.lower()).strip() or None
-    return std, key, flag_for(raw, std, list(codes) + list(tc))
+    key = _NON_WORD_RE.sub(" ", ascii_fold(key).lower() if not has_han(key) else key.lower()).strip()
+    return std, key or None, flag_for(raw, std, list(codes) + list(tc))

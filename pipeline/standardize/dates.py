@@ -63,7 +63,7 @@ def standardize_date(
     text, codes = clean_text(raw)
     if text is None:
         return None, flag_for(raw, None, codes)
-    codes = list(codes)
+    flags = list(codes)
     today = today or date.today()
     pivot = today.year % 100
     result: date | None = None
@@ -76,7 +76,7 @@ def standardize_date(
         serial = int(m.group(1))
         if serial_min <= serial <= serial_max:
             result = EXCEL_EPOCH + timedelta(days=serial)
-            codes.append("excel_serial")
+            flags.append("excel_serial")
         else:
             matched = False
     elif m := _AB_Y_RE.match(text):
@@ -88,7 +88,7 @@ def standardize_date(
         elif day_first is None:
             result = _build(y, a, b)
             if a != b:
-                codes.append("ambiguous_day_month")
+                flags.append("ambiguous_day_month")
         else:
             result = _build(y, b, a) if day_first else _build(y, a, b)
     elif m := _D_MON_Y_RE.match(text):
@@ -98,13 +98,13 @@ def standardize_date(
     else:
         matched = False
     if result is None and not matched and field == "birth_date" and (m := _PARTIAL_RE.match(text)):
-        return _partial_date(raw, int(m.group(1)), m.group(2), today, codes)
+        return _partial_date(raw, int(m.group(1)), m.group(2), today, flags)
     if result is None:
-        return None, flag_for(raw, None, codes + (["invalid"] if matched else ["invalid", "unrecognized"]))
+        return None, flag_for(raw, None, flags + (["invalid"] if matched else ["invalid", "unrecognized"]))
     if result.year < 1900 or (field == "birth_date" and result > today) or result > today + timedelta(days=366):
-        codes.append("implausible")  # kept: an old or odd date still tells records apart
+        flags.append("implausible")  # kept: an old or odd date still tells records apart
     iso = result.isoformat()
-    return iso, flag_for(raw, iso, codes)
+    return iso, flag_for(raw, iso, flags)
 
 
 def _partial_date(raw, year: int, month: str | None, today: date, codes: list[str]) -> tuple[str | None, str]:

@@ -70,10 +70,12 @@ def surname_data() -> tuple[frozenset, dict]:
 @lru_cache(maxsize=1)
 def _nickname_rows() -> tuple[tuple[str, str, str, str], ...]:
     with (DATA_DIR / "nicknames.csv").open(encoding="utf-8") as fh:
-        return tuple(
-            tuple((row.get(c) or "").strip().lower() for c in ("nickname", "canonical", "if_male", "if_female"))
-            for row in csv.DictReader(fh)
-        )
+        rows = []
+        for row in csv.DictReader(fh):
+            nickname, canonical, if_male, if_female = (
+                (row.get(c) or "").strip().lower() for c in ("nickname", "canonical", "if_male", "if_female"))
+            rows.append((nickname, canonical, if_male, if_female))
+        return tuple(rows)
 
 
 @lru_cache(maxsize=8)
@@ -130,7 +132,8 @@ def segment_pinyin(word: str) -> tuple[str, ...] | None:
             prev = best[start]
             if prev is not None and word[start:end] in table:
                 cand = prev + (word[start:end],)
-                if best[end] is None or len(cand) < len(best[end]):
+                known = best[end]
+                if known is None or len(cand) < len(known):
                     best[end] = cand
     return best[len(word)]
 
@@ -331,11 +334,11 @@ def _clean_name_part(raw, max_chars: int, placeholders: frozenset, part: bool) -
     if junk_kind(raw) is not None:
         return None, (["placeholder", "junk"] if text is None or _is_placeholder_name(text, placeholders) else ["junk"])
     text, tc = truncate_for_matching(text, max_chars)
-    c = list(c) + list(tc)
+    flags = list(c) + list(tc)
     if text is not None and (_is_placeholder_name(text, placeholders) or not _LETTER_RE.search(text)):
-        c += ["placeholder", "junk"] if _is_placeholder_name(text, placeholders) else ["invalid"]
+        flags += ["placeholder", "junk"] if _is_placeholder_name(text, placeholders) else ["invalid"]
         text = None
-    return text, c
+    return text, flags
 
 
 @lru_cache(maxsize=300_000)
@@ -364,7 +367,7 @@ def standardize_name(
     full_std = first_std = last_std = None
     first_key = last_key = ""
     key_if_male = key_if_female = None
-    derived = set()
+    derived: set[str] = set()
 
     if script == "han":
         full_h = to_simplified(full_t) if full_t else None
@@ -394,9 +397,9 @@ def standardize_name(
             derived.add("full")
     elif script == "latin":
         parsed_title = parsed_suffix = None
-        middle: list[str] = []
+        parsed_middle: list[str] = []
         if full_t:
-            p_first, middle, p_last, parsed_title, parsed_suffix, pc = _parse_latin_full(full_t)
+            p_first, parsed_middle, p_last, parsed_title, parsed_suffix, pc = _parse_latin_full(full_t)
             codes["full"] += pc
         else:
             p_first = p_last = None
@@ -420,7 +423,7 @@ def standardize_name(
         first_std = smart_case(f) if f else None
         last_std = smart_case(last_v) if last_v else None
         if full_t and (p_first or p_last):
-            full_std = " ".join(smart_case(x) for x in [p_first, *middle, p_last] if x)
+            full_std = " ".join(smart_case(x) for x in [p_first, *parsed_middle, p_last] if x)
         else:
             parts = (first_std, smart_case(middle_t) if middle_t else None, last_std,
                      smart_case(last2_t) if last2_t else None)

@@ -208,7 +208,9 @@ def truncate_for_matching(text: str | None, max_chars: int) -> tuple[str | None,
 
 
 def has_han(text: str | None) -> bool:
-    return bool(text) and _HAN_RE.search(text) is not None
+    if not text:
+        return False
+    return _HAN_RE.search(text) is not None
 
 
 def script_of(text: str | None) -> str | None:

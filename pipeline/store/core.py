@@ -10,7 +10,7 @@ per concern (run_log, prior, publish); what differs by backend is its `dialect`.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import ContextManager, Iterator
+from typing import Iterator
 
 import pandas as pd
 from sqlalchemy import inspect
@@ -18,9 +18,8 @@ from sqlalchemy.engine import Connection, make_url
 
 from ..masking import mask_url
 from .dialects import Dialect
-from .errors import NoMaster, StoreError, translate_errors
+from .errors import NoMaster, StoreError
 from .locks import DEFAULT_LOCK_TIMEOUT
-from .prior import PriorReaderMixin
 from .publish import PublishMixin
 from .run_log import RunLogMixin
 from .tables import add_missing_columns, metadata
@@ -36,7 +35,7 @@ def open_store(url: str, lock_timeout: float | None = None, create: bool = True)
     return Store(url, lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout, create=create)
 
 
-class Store(RunLogMixin, PriorReaderMixin, PublishMixin):
+class Store(RunLogMixin, PublishMixin):
     """Reads the prior state, publishes new state atomically, and logs runs."""
 
     def __init__(self, url: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, create: bool = True):
@@ -59,10 +58,6 @@ class Store(RunLogMixin, PriorReaderMixin, PublishMixin):
         except BaseException:
             self.engine.dispose()
             raise
-
-    def _errors(self, action: str) -> ContextManager[None]:
-        """Database failures become one clear, retry-able StoreError (no traceback for users)."""
-        return translate_errors(action, self.safe_url)
 
     def _require_master(self) -> None:
         with self._errors("opening the master"), self.engine.connect() as conn:

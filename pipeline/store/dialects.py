@@ -18,7 +18,7 @@ from .errors import NoMaster, StoreError
 from .values import _age_seconds
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core import Store
+    from .base import StoreBase
 
 
 class Dialect:
@@ -42,7 +42,7 @@ class Dialect:
         """The engine, set up for this backend; `create=False` never makes a new database."""
         raise NotImplementedError
 
-    def run_lock(self, store: "Store", run_id: str, timeout: float) -> ContextManager[str | None]:
+    def run_lock(self, store: "StoreBase", run_id: str, timeout: float) -> ContextManager[str | None]:
         """One writer per master; yields the run named by a holder that died holding it, if known."""
         raise NotImplementedError
 
@@ -107,7 +107,7 @@ class SQLiteDialect(Dialect):
         _sqlite_transactions(engine)
         return engine
 
-    def run_lock(self, store: "Store", run_id: str, timeout: float) -> ContextManager[str | None]:
+    def run_lock(self, store: "StoreBase", run_id: str, timeout: float) -> ContextManager[str | None]:
         key = str(self.path) if self.path else str(self.url)  # one in-process lock per database
         return locks.file_lock(self.path, key, run_id, timeout, self.safe_url)
 
@@ -155,7 +155,7 @@ class PostgresDialect(Dialect):
     def engine(self, create: bool) -> Engine:
         return create_engine(self.url, pool_pre_ping=True)
 
-    def run_lock(self, store: "Store", run_id: str, timeout: float) -> ContextManager[None]:
+    def run_lock(self, store: "StoreBase", run_id: str, timeout: float) -> ContextManager[None]:
         return locks.advisory_lock(store.engine, run_id, timeout, self.safe_url, store._errors)
 
     def hold_alive(self, engine: Engine, run_id: str) -> Connection:

@@ -96,7 +96,7 @@ def _wait_for_lockf(fd: int, deadline: float, safe_url: str) -> None:
         except OSError:
             if time.monotonic() >= deadline:
                 holder = _read_holder(fd)
-                raise RunLocked(locked_message(safe_url, holder.get("run_id"), holder.get("started")))
+                raise RunLocked(locked_message(safe_url, holder.get("run_id"), holder.get("started"))) from None
             time.sleep(0.1)
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
+from .base import StoreBase, dbapi
 from .tables import OTHER_COLUMNS, TABLES, columns_of
 from .values import _empty, _empty_columns, _empty_records, _typed, _unpack_records, max_master_number
 
@@ -57,7 +58,7 @@ class PriorState:
         )
 
 
-class PriorReaderMixin:
+class PriorReaderMixin(StoreBase):
     """Store methods that read (needs engine, dialect, _errors; sets _snapshot for publish)."""
 
     def read_table(self, name: str, conn: Connection | None = None, where=None) -> pd.DataFrame:
@@ -97,7 +98,7 @@ class PriorReaderMixin:
         t = TABLES[name]
         cond = t.c[column].is_not(None) if value is None else t.c[column] == value
         with self._errors(f"counting {name}.{column}"), self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(t).where(cond)).scalar())
+            return int(conn.execute(select(func.count()).select_from(t).where(cond)).scalar_one())
 
     def read_state(self) -> dict[str, str]:
         """master_state as {name: value} (empty for a master written before it existed)."""
@@ -118,7 +119,7 @@ class PriorReaderMixin:
             names = ("customer_xref", "quarantine") if slim else (
                 "customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")
             stored = {name: self.read_table(name, conn) for name in names}
-            parts = self._slim_parts(conn, record_columns) if slim else self._full_parts(conn, stored)
+            parts = self._slim_parts(conn, record_columns) if record_columns is not None else self._full_parts(conn, stored)
             state = self._prior_state(conn, stored, slim, *parts)
         # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
         self._snapshot = {k: v.copy() for k, v in stored.items()}
@@ -174,7 +175,7 @@ class PriorReaderMixin:
         have = set(columns_of("customer_record"))
         cols = list(dict.fromkeys([*SLIM_RECORD_COLUMNS, *(c for c in record_columns if c in have)]))
         fingerprint = self.dialect.json_field_sql(OTHER_COLUMNS, "std_fingerprint")
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = dbapi(conn).cursor()
         try:
             with self.dialect.savepoint(cur, "crmclean_slim"):  # a failure must not abort the read
                 cur.execute(f"SELECT {_col_sql(cols)}, {fingerprint} FROM customer_record {_ACTIVE}")
@@ -207,7 +208,7 @@ class PriorReaderMixin:
         keys = list(dict.fromkeys(k for k in keys if k is not None))
         if not keys:
             return _typed(name, _empty_columns(columns), columns)
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = dbapi(conn).cursor()
         try:
             where, params = self.dialect.key_filter(cur, key_cols, keys)
         finally:
@@ -249,7 +250,7 @@ def _col_sql(columns: list[str]) -> str:
 
 
 def _fetch(conn: Connection, sql: str, params: tuple | list = ()) -> list:
-    cur = conn.connection.dbapi_connection.cursor()
+    cur = dbapi(conn).cursor()
     try:
         cur.execute(sql, params)
         return cur.fetchall()

@@ -14,8 +14,10 @@ from typing import Any, Iterator
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from .base import dbapi
 from .delta import DELTA_KEYS, DeltaPlan, diff_rows, key_array
 from .errors import StoreError
+from .prior import PriorReaderMixin
 from .tables import APPENDED_TABLES, REPLACED_TABLES, TABLES, columns_of
 from .values import frame_rows, utc_now
 
@@ -43,8 +45,8 @@ def _rows_of(value: "pd.DataFrame | Scoped") -> pd.DataFrame:
     return value.rows if isinstance(value, Scoped) else value
 
 
-class PublishMixin:
-    """Store methods that write (needs engine, dialect, _errors, _snapshot, _select_keys)."""
+class PublishMixin(PriorReaderMixin):
+    """Store methods that write (reads what it replaces through PriorReaderMixin)."""
 
     def publish(self, run_id: str, tables: dict[str, "pd.DataFrame | Scoped"], delta: bool = True,
                 state: dict[str, str] | None = None) -> None:
@@ -109,6 +111,7 @@ class PublishMixin:
         old = self._stored_scope(conn, name, scoped)
         if delta:
             plan = diff_rows(name, cols, rows, old, replace_share=None)
+            assert plan is not None, "without replace_share a keyed table is never replaced whole"
         else:
             old_keys = key_array(old, DELTA_KEYS[name]).tolist() if len(old) else []
             plan = DeltaPlan(sorted(set(old_keys), key=str), rows, [])
@@ -168,7 +171,7 @@ class PublishMixin:
     def _delete_keys(self, conn: Connection, name: str, keys: list) -> None:
         if not keys:
             return
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = dbapi(conn).cursor()
         try:
             self.dialect.delete_keys(cur, name, DELTA_KEYS[name], keys)
         finally:
@@ -176,7 +179,7 @@ class PublishMixin:
 
     def _update_column(self, conn: Connection, name: str, column: str, value: Any, keys: list) -> None:
         (key,) = DELTA_KEYS[name]
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = dbapi(conn).cursor()
         try:
             self.dialect.update_column(cur, name, column, key, value, keys)
         finally:
@@ -222,4 +225,4 @@ class PublishMixin:
         """Bulk insert inside the caller's transaction (the dialect's fastest way)."""
         if not rows:
             return
-        self.dialect.bulk_insert(conn.connection.dbapi_connection, name, cols, rows)
+        self.dialect.bulk_insert(dbapi(conn), name, cols, rows)

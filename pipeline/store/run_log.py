@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from .base import StoreBase
 from .errors import StoreError
 from .locks import DEFAULT_LOCK_TIMEOUT
 from .tables import RUN_COUNT_COLUMNS, TABLES
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 ABANDONED_ERROR = "abandoned: the process stopped without finishing"
 
 
-class RunLogMixin:
+class RunLogMixin(StoreBase):
     """Store methods for run_log and the run lock (needs engine, dialect, _errors, _alive)."""
 
     def start_run(self, run_id: str, started: datetime | str, inputs: list[str]) -> None:
