@@ -27,7 +27,6 @@ import time
 from itertools import combinations
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench.py: the whole-pipeline FEBRL run

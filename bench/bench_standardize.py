@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 

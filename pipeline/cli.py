@@ -123,7 +123,7 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .ingest import find_inputs
-    from .run import RunOptions, run_pipeline
+    from .run import RunOptions
     from .settings import load_rules
 
     # a missing or unsupported file fails before anything starts; a folder's non-table files are skipped
@@ -386,7 +386,7 @@ def label(
     with user_errors(debug):
         if answers is not None and not answers.is_file():
             raise CrmcleanError(f"{answers}: answers file not found")
-        given = answers.read_text(encoding="utf-8").splitlines() if answers is not None else (
+        given = iter(answers.read_text(encoding="utf-8").splitlines()) if answers is not None else (
             None if sys.stdin.isatty() else iter(sys.stdin.readline, ""))
         counts = label_session(db, load_rules(rules), pairs=pairs, show_pii=show_pii, answers=given,
                                console=console, sampler=sampler, workers=workers)

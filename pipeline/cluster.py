@@ -28,7 +28,6 @@ from scipy.sparse.csgraph import connected_components
 from .errors import RulesError
 from .keys import positions_in, sorted_unique_positions
 
-CLUSTER_COLUMNS = ("record_key", "cluster", "cluster_reason")
 #: the record columns the guards read (an incremental run loads just these, and link's, up front)
 GUARD_COLUMNS = ("name_suffix_std", "first_name_key", "last_name_key", "name_key", "gender_std", "birth_date_std")
 
@@ -597,7 +596,7 @@ def _split_conflicting(comp, ei, ej, w, must, ca, cb, creason, reason_bits) -> n
         parent: dict[int, int] = {}
         members: dict[int, set[int]] = {}
 
-        def find(x: int) -> int:
+        def find(x: int, parent: dict[int, int] = parent) -> int:
             root = x
             while root in parent:
                 root = parent[root]

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -287,13 +286,6 @@ def merge_overrides(rules_overrides: dict, review_overrides: pd.DataFrame) -> pd
         rows += list(zip(rv["record_key_l"], rv["record_key_r"], kinds, origin))
     out = pd.DataFrame(rows, columns=list(OVERRIDE_COLUMNS), dtype=object)
     return out.drop_duplicates().reset_index(drop=True)
-
-
-def load_overrides_file(path: Path) -> dict:
-    """Convenience for tools: read an overrides YAML on its own."""
-    import yaml
-
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
 
 
 # --------------------------------------------------------------------------------------------

@@ -426,7 +426,7 @@ def label_session(db_url: str, rules, pairs: int = 20, show_pii: bool = False,
     store = open_store(db_url)
     try:
         state = store.load_state()
-        if not model_compatible(state.model):
+        if state.model is None or not model_compatible(state.model):
             raise CrmcleanError(f"{mask_url(db_url)}: the saved match model does not fit this version; run `crmclean run --retrain`")
         labels = latest_labels(state.overrides)
         pool, _, used = current_pool(state.records, rules, state.model, labels, method, workers)

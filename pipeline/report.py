@@ -143,7 +143,7 @@ def mu_chart_svg(spec: list[dict[str, Any]], width: int = 900) -> Markup:
         f'<text x="{w_x}" y="24" class="val">−{wmax:.1f}</text><text x="{w_x + w_w}" y="24" text-anchor="end" class="val">+{wmax:.1f}</text>',
         f'<line x1="{zero}" y1="28" x2="{zero}" y2="{height}" class="axis"/>',
     ]
-    y, feature = 30, None
+    y, feature = 30, ""
     for r in spec:
         if r["feature"] != feature:
             feature = r["feature"]
@@ -444,7 +444,7 @@ def _section_review(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
     show = show.assign(why=_review_reasons(show, inp))
     records = tables.get("customer_record")
     name_col = next((c for c in ("full_name_std", "full_name") if records is not None and c in records), None)
-    if name_col and "record_key" in records:
+    if name_col and records is not None and "record_key" in records:
         wanted = set(show["record_key_l"]) | set(show["record_key_r"])
         sub = records[records["record_key"].isin(wanted)]
         names = sub.drop_duplicates("record_key").set_index("record_key")[name_col]

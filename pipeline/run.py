@@ -94,6 +94,7 @@ def run_pipeline(options: RunOptions, progress: Callable[[str, str], None] | Non
     try:
         with store.lock(run_id):
             _run_stages(env, store, done, runner)
+        assert done.clustered is not None  # every stage ran: the lock was held to the end
         counts = done.clustered.counts.as_dict()
         report = done.report_input(env)
         report_path = _write_report_safely(report, "success", None, options.show_pii)

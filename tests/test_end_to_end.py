@@ -22,6 +22,8 @@ from crmclean.run import RunOptions, run_pipeline
 from crmclean.settings import SAMPLE_DATA_DIR
 from dbutil import read_table
 
+pytestmark = pytest.mark.slow  # whole-pipeline runs over generated or public data
+
 VOLATILE = {"run_id", "created_run", "updated_run", "first_seen_run", "last_seen_run", "at", "decided_at"}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -128,8 +127,9 @@ def test_missing_columns_are_a_clear_error(small):
         evaluate(truth, xref.drop(columns="master_id"))
 
 
-def test_large_input_is_fast():
-    """300k records in 60k entities: contingency counts, no pair lists (1M takes ~3 s alone)."""
+def test_large_input_is_scored_by_contingency_counts():
+    """300k records in 60k entities: contingency counts, no pair lists (its speed is printed by
+    bench/bench_units.py, never asserted here)."""
     rng = np.random.default_rng(0)
     n = 300_000
     ent = rng.integers(0, 60_000, n)
@@ -137,9 +137,7 @@ def test_large_input_is_fast():
                           "entity_id": ent.astype(str), "scenario": "normal", "group_id": ""})
     master = np.where(rng.random(n) < 0.05, rng.integers(0, 60_000, n), ent)
     xref = pd.DataFrame({"source": "S", "source_record_id": truth["source_record_id"], "master_id": master.astype(str)})
-    t0 = time.perf_counter()
     r = evaluate(truth, xref)
-    assert time.perf_counter() - t0 < 10  # ~1 s on the 2-core dev box
     assert 0.8 < r["pairwise"]["recall"] < 0.95 and 0.8 < r["pairwise"]["precision"] < 0.95
 
 

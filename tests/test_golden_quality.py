@@ -20,6 +20,8 @@ from crmclean.generate.entities import build_entities
 from crmclean.golden_quality import golden_joined, golden_rate
 from crmclean.run import RunOptions, run_pipeline
 
+pytestmark = pytest.mark.slow  # whole-pipeline runs over generated or public data
+
 CUSTOMERS = 1000
 SEEDS = (11, 12, 13)
 TARGET = 0.99

@@ -118,7 +118,7 @@ def _contradicting_labels():
     """People say: a different given name with the same birth date is the same customer (a
     nickname, a typo); the same given name with another birth date is not."""
     rows, y = [], []
-    for k in range(30):
+    for _k in range(30):
         lv = np.ones(len(FEATURE_NAMES), dtype=np.int8)
         lv[FIRST] = _level("first_name", "different")
         rows.append(lv), y.append("match")

@@ -14,7 +14,7 @@ from crmclean.link import DEFAULT_HARD_CONSTRAINTS, PAIR_COLUMNS, LinkResult, li
 from crmclean.link.blocking import block, soundex
 from crmclean.link.compare import FEATURE_NAMES, FEATURES, compare_pairs, prepare_columns
 from crmclean.link.model import levels_frame, model_compatible, model_summary
-from crmclean.settings import Rules, load_rules
+from crmclean.settings import Rules
 
 STD_COLUMNS = [
     "record_key", "source", "source_record_id", "first_name_key", "last_name_key", "name_key", "name_script",

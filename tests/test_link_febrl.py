@@ -16,6 +16,8 @@ from bench_febrl import run, run_pipeline_febrl  # noqa: E402
 
 from crmclean.settings import load_rules  # noqa: E402
 
+pytestmark = pytest.mark.slow  # whole-pipeline runs over generated or public data
+
 FAST = {"u_sample_pairs": 200_000}
 
 

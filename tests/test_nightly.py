@@ -29,6 +29,8 @@ from crmclean.store.tables import PUBLISHED_TABLES
 from dbutil import read_table as read
 from test_postgres import pg_url  # noqa: F401  (the session PostgreSQL database fixture)
 
+pytestmark = pytest.mark.slow  # whole-pipeline runs over generated or public data
+
 CSV_ENCODINGS = {"crm_legacy_cn": "gbk", "crm_web_us": "utf-8-sig"}
 NIGHT1_SHARE = 0.7
 #: run bookkeeping: differs between runs by design, never compared

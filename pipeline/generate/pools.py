@@ -97,7 +97,6 @@ CN_SURNAMES: list[str] = list(dict.fromkeys(
     + ["欧阳", "司马", "诸葛", "上官", "东方", "慕容", "令狐", "皇甫", "长孙"]
     + ["单", "曾", "区", "仇", "解", "查", "朴", "盖", "乐", "缪", "任", "华", "纪", "宁", "柏", "冼"]
 ))
-CN_COMPOUND_SURNAMES = {s for s in CN_SURNAMES if len(s) > 1}
 
 # Given-name characters (≥ 300), male-leaning then female-leaning; gender only biases the draw.
 CN_GIVEN_MALE = list(dict.fromkeys(

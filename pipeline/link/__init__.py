@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -220,9 +221,9 @@ def score_pairs(
     bounds = [(s, min(s + chunk, len(levels))) for s in range(0, len(levels), chunk)]
     parallel = (pool is not None and pool.usable() and len(bounds) > 1 and "\0tf" in pool.cols
                 and "\0keys" in pool.cols)
-    results = []
+    results: list[Any] = []
     for s, e in bounds:
-        if parallel:
+        if parallel and pool is not None:
             results.append(pool.get().submit(_score_task, levels[s:e], cand.left[s:e], cand.right[s:e],
                                              cand.rule_mask[s:e], cand.rule_names, model, matching))
         else:
@@ -304,7 +305,7 @@ def link(
         frame, is_new, tf, usable = near
         keys = frame["record_key"].astype(str).to_numpy(dtype=object)
         n = len(frame)
-        cols = prepare_columns(frame, shared_value_limit=None, extras=extras)
+        cols: dict[str, Any] = prepare_columns(frame, shared_value_limit=None, extras=extras)
         cand = _block_usable(cols, matching, is_new, usable)
     else:
         frame = _sorted_records(frame)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
@@ -215,7 +217,7 @@ def _fresh_copies(texts: np.ndarray) -> np.ndarray:
     return np.array(parts + [None], dtype=object)[:-1] if len(parts) == len(values) else texts
 
 
-def _derived(codes: np.ndarray, texts: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
+def _derived(codes: np.ndarray, texts: np.ndarray | list, fn) -> tuple[np.ndarray, np.ndarray]:
     """A per-value derived column (fn on each distinct text, None = missing), as codes and texts."""
     sub, out = pd.factorize(np.array([fn(v) for v in texts] + [None], dtype=object)[:-1], use_na_sentinel=True)
     return np.append(sub.astype(np.int64), -1)[codes], np.asarray(out, dtype=object)
@@ -252,7 +254,7 @@ def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None
     year_of = np.append(years.fillna(-1).to_numpy().astype(np.int32), np.int32(-1))
     cols: dict[str, np.ndarray] = {}
     for name in (*COMPARE_COLUMNS, "birth_date_swapped", "email_domain"):
-        cols[name] = np.append(texts[name], None)[codes[name]]
+        cols[name] = np.append(texts[name], np.array([None], dtype=object))[codes[name]]
     cols["birth_year"] = year_of[codes["birth_date_std"]]
     # a given name that is one letter (an initial): its letter, else -1
     first_texts = texts["first_name_key"].tolist()
@@ -633,7 +635,7 @@ def compare_simple(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return lv
 
 
-def compare_pairs(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray,
+def compare_pairs(cols: dict[str, Any], left: np.ndarray, right: np.ndarray,
                   settings: dict[str, float] | None = None) -> np.ndarray:
     """Level matrix (n_pairs × n_features, int8) for the pairs of row positions (left, right);
     ``settings``: the thresholds (compare_settings), the defaults when None."""

@@ -262,7 +262,7 @@ def learned_guards(model: dict | None, min_share: float = GUARD_MIN_SHARE) -> di
     ``min_share`` of the records (a handful of odd pairs in FEBRL is not a population of
     households)? None: no model, or one trained before look-alike cells existed."""
     cells = (model or {}).get("family", {}).get("cells") if isinstance(model, dict) else None
-    if cells is None:
+    if cells is None or not isinstance(model, dict):
         return None
     records = float((model.get("training") or {}).get("records") or 0)
     out = {}

@@ -51,7 +51,7 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
     # the rule keys below are blocking's own (rule_codes, _key_texts)
     cols: dict[str, np.ndarray] = {}
     for c, code in codes.items():
-        cols[c] = np.append(texts[c], None)[code]
+        cols[c] = np.append(texts[c], np.array([None], dtype=object))[code]
         cols[c + "#"] = code
 
     keep = is_new.copy()
@@ -114,7 +114,7 @@ def _block_usable(
     for b, (rule, ok) in enumerate(zip(rules, usable)):
         column = rule_columns(rule)[0].partition(":")[0]
         view = dict(cols)
-        view[column] = np.where(ok, cols[column], None)
+        view[column] = np.where(ok, cols[column], np.array(None, dtype=object))
         if column + "#" in cols:  # blocking reads the codes
             view[column + "#"] = np.where(ok, cols[column + "#"], -1).astype(cols[column + "#"].dtype)
         one = block(view, {**matching, "blocking": {**cfg, "rules": [rule]}}, is_new)

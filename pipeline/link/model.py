@@ -159,7 +159,7 @@ def run_em(
         m.update({f: np.asarray(v, float) for f, v in m_start.items() if f in m})
     lam = lam_start
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the iteration count is returned
         log_m = np.zeros(len(patterns))
         log_u = np.zeros(len(patterns))
         for k, feature in enumerate(features):
@@ -376,7 +376,8 @@ def train_supervised(features_df: pd.DataFrame, labels, thresholds: dict | None 
         k = len(FEATURES[feature])
         if feature in features_df.columns:
             col = features_df[feature]
-            codes = col.map(lambda v: FEATURES[feature].index(v) if isinstance(v, str) else int(v)).to_numpy(int)
+            names = FEATURES[feature]
+            codes = col.map(lambda v, names=names: names.index(v) if isinstance(v, str) else int(v)).to_numpy(int)
         else:
             codes = np.zeros(len(y), dtype=int)
         m[feature] = _normalise(np.bincount(codes[y], minlength=k)[1:] + 0.5)

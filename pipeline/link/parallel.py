@@ -7,6 +7,8 @@ import gc
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 
+from typing import Any
+
 import numpy as np
 
 from .blocking import rule_pairs
@@ -16,10 +18,10 @@ from .compare import FEATURE_NAMES, compare_pairs, extras_in
 
 SETTINGS_KEY = "\0compare"  # the comparison thresholds, carried in the column dict to the workers
 
-_WORKER_COLS: dict[str, np.ndarray] | None = None
+_WORKER_COLS: dict[str, Any] | None = None
 
 
-def _init_worker(cols: dict[str, np.ndarray]) -> None:
+def _init_worker(cols: dict[str, Any]) -> None:
     global _WORKER_COLS
     _WORKER_COLS = cols
 
@@ -38,8 +40,9 @@ class _Pool:
     """One fork pool for a whole link() call (comparison, then scoring), started on first use.
     fork: the column arrays (and, once set, the scoring inputs) are inherited, not pickled."""
 
-    def __init__(self, cols: dict[str, np.ndarray], workers: int):
-        self.cols, self.workers, self.executor = cols, workers, None
+    def __init__(self, cols: dict[str, Any], workers: int):
+        self.cols, self.workers = cols, workers
+        self.executor: ProcessPoolExecutor | None = None
 
     def usable(self) -> bool:
         return self.workers > 1 and "fork" in mp.get_all_start_methods()
@@ -74,7 +77,7 @@ class _Pool:
 
 
 def compute_levels(
-    cols: dict[str, np.ndarray],
+    cols: dict[str, Any],
     left: np.ndarray,
     right: np.ndarray,
     chunk_size: int,
@@ -91,7 +94,7 @@ def compute_levels(
             pool.close()
 
 
-def _levels_later(cols: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray, chunk_size: int, pool: _Pool):
+def _levels_later(cols: dict[str, Any], left: np.ndarray, right: np.ndarray, chunk_size: int, pool: _Pool):
     """compute_levels started in the pool's workers; returns a function that waits for the
     level matrix (the parent works on meanwhile). Without usable workers, computed now."""
     n = len(left)

@@ -4,6 +4,8 @@ priors). See docs/matching.md "Model"."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, block, rule_columns
@@ -73,15 +75,15 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
     rng = np.random.default_rng(seed)
     blocking_cfg = matching.get("blocking") or {}
     max_block = blocking_cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE)
-    same_rule = {}  # a training rule that is also a blocking rule: its pairs are the candidates with its bit
+    same_rule: dict[tuple, int] = {}  # a training rule that is also a blocking rule: its pairs are the candidates with its bit
     if cand is not None and complete:
-        for b, r in enumerate(blocking_cfg.get("rules") or DEFAULT_RULES):
+        for bit, r in enumerate(blocking_cfg.get("rules") or DEFAULT_RULES):
             if r.get("method", "block") == "block":
-                same_rule.setdefault(tuple(rule_columns(r)), b)
-    sessions = []  # (rule, rows in cand | None, left, right, pairs found)
+                same_rule.setdefault(tuple(rule_columns(r)), bit)
+    sessions: list[tuple] = []  # (rule, rows in cand | None, left, right, pairs found)
     for rule in matching.get("training_rules") or DEFAULT_TRAINING_RULES:
         b = same_rule.get(tuple(rule_columns(rule))) if rule.get("method", "block") == "block" else None
-        if b is not None:
+        if b is not None and cand is not None:
             rows = np.flatnonzero(cand.rule_mask & (1 << b))  # sorted by pair id, as block() returns them
             left, right = cand.left[rows], cand.right[rows]
         else:
@@ -149,13 +151,15 @@ def train_from_levels(
             run_em(levels, u, max_iter=max_iter, m_start=m_final, update_m=False, all_features=features)
             if len(levels) else (None, 0.0, 0)
         )
-        prior = matching.get("prior")
-        if prior is None:
+        given = matching.get("prior")
+        if given is not None:
+            prior = float(given)
+        else:
             prior = lam_blocked * len(levels) / n_possible_pairs if n_possible_pairs > 0 else 1e-6
     prior = float(min(max(prior, 1e-12), 0.5))
     n = plan["n"]
     all_pairs = n * (n - 1) / 2
-    family = {"cells": {}}
+    family: dict[str, Any] = {"cells": {}}
     if not short:
         fam_lv = all_lv[len(pos) - plan["n_family"] :]
         null_share = {

@@ -178,18 +178,6 @@ class FieldJob:
         return hit[values][self.codes]
 
 
-def expand(mapped: tuple[np.ndarray, list], names: Sequence[str], index) -> pd.DataFrame:
-    """(codes, per-distinct result tuples) → one object column per tuple position, per row.
-    Results are split on the distinct values and gathered with a numpy take."""
-    codes, results = mapped
-    columns = {}
-    for pos, name in enumerate(names):
-        values = np.empty(len(results), dtype=object)
-        values[:] = [r[pos] for r in results]
-        columns[name] = pd.Series(values[codes] if len(codes) else values[:0], index=index, dtype=object)
-    return pd.DataFrame(columns, index=index)
-
-
 def per_row(mapped: tuple[np.ndarray, list]) -> list:
     """(codes, results) → one result per row (for callers that want plain lists)."""
     codes, results = mapped
