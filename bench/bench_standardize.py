@@ -22,13 +22,57 @@ from crmclean.standardize import standardize  # noqa: E402
 
 US_FIRST = "James Mary Robert Patricia John Jennifer Michael Linda William Elizabeth David Barbara Richard Susan Joseph Jessica Thomas Sarah Bob Bill Liz Jim Kate Mike".split()
 US_LAST = "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee McDonald O'Neil".split()
-AREA_CODES = [212, 213, 305, 312, 415, 503, 512, 617, 646, 702, 713, 718, 720, 773, 808, 817, 917, 206, 303, 404, 469, 602, 614, 619, 650, 703, 704, 818, 832, 949]
+AREA_CODES = [
+    212,
+    213,
+    305,
+    312,
+    415,
+    503,
+    512,
+    617,
+    646,
+    702,
+    713,
+    718,
+    720,
+    773,
+    808,
+    817,
+    917,
+    206,
+    303,
+    404,
+    469,
+    602,
+    614,
+    619,
+    650,
+    703,
+    704,
+    818,
+    832,
+    949,
+]
 STREETS = "Main Oak Pine Maple Cedar Elm Washington Lake Hill Park Sunset Lincoln".split()
 SUFFIXES = ["Street", "St", "Avenue", "Ave.", "Road", "Blvd", "Lane", "Drive"]
-CITIES = [("Springfield", "IL", "627"), ("Boston", "MA", "021"), ("Austin", "TX", "787"), ("Seattle", "Washington", "981"), ("Denver", "CO", "802")]
+CITIES = [
+    ("Springfield", "IL", "627"),
+    ("Boston", "MA", "021"),
+    ("Austin", "TX", "787"),
+    ("Seattle", "Washington", "981"),
+    ("Denver", "CO", "802"),
+]
 CN_SUR = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾单") + ["欧阳", "司马", "诸葛"]
 CN_GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华雪东国庆")
-CN_PLACES = [("广东省", "广州市", "天河区"), ("广东省", "深圳市", "南山区"), ("北京市", "", "朝阳区"), ("上海市", "", "浦东新区"), ("浙江省", "杭州市", "西湖区"), ("四川省", "成都市", "武侯区")]
+CN_PLACES = [
+    ("广东省", "广州市", "天河区"),
+    ("广东省", "深圳市", "南山区"),
+    ("北京市", "", "朝阳区"),
+    ("上海市", "", "浦东新区"),
+    ("浙江省", "杭州市", "西湖区"),
+    ("四川省", "成都市", "武侯区"),
+]
 ROADS = ["天河路", "深南大道", "建国路", "世纪大道", "文三路", "人民南路"]
 DOMAINS = ["gmail.com", "yahoo.com", "hotmail.com", "qq.com", "163.com", "gmial.com", "outlook.com"]
 
@@ -38,13 +82,29 @@ def _us(r: random.Random, i: int) -> dict:
     city, state, z = r.choice(CITIES)
     area = r.choice(AREA_CODES)
     line, ex = r.randint(1000, 9999), r.randint(201, 989)
-    phone = r.choice([f"({area}) {ex}-{line}", f"{area}-{ex}-{line}", f"+1 {area} {ex} {line}", f"1{area}{ex}{line}", f"{area}.{ex}.{line} x12"])
-    name = r.choice([f"{first} {last}", f"{last}, {first}", f"{first.upper()} {last.upper()}", f"Mr. {first} {last} Jr."])
+    phone = r.choice(
+        [
+            f"({area}) {ex}-{line}",
+            f"{area}-{ex}-{line}",
+            f"+1 {area} {ex} {line}",
+            f"1{area}{ex}{line}",
+            f"{area}.{ex}.{line} x12",
+        ]
+    )
+    name = r.choice(
+        [f"{first} {last}", f"{last}, {first}", f"{first.upper()} {last.upper()}", f"Mr. {first} {last} Jr."]
+    )
     return {
         "full_name": name,
         "email": f"{first}.{last}{i % 997}@{r.choice(DOMAINS)}",
         "phone": phone,
-        "birth_date": r.choice([f"{r.randint(1,12)}/{r.randint(1,28)}/{r.randint(1940,2004)}", f"{r.randint(1940,2004)}-0{r.randint(1,9)}-1{r.randint(0,9)}", str(r.randint(15000, 38000))]),
+        "birth_date": r.choice(
+            [
+                f"{r.randint(1, 12)}/{r.randint(1, 28)}/{r.randint(1940, 2004)}",
+                f"{r.randint(1940, 2004)}-0{r.randint(1, 9)}-1{r.randint(0, 9)}",
+                str(r.randint(15000, 38000)),
+            ]
+        ),
         "address": f"{r.randint(1, 9999)} {r.choice(['', 'N ', 'South '])}{r.choice(STREETS)} {r.choice(SUFFIXES)}{r.choice(['', ' Apt 4', ' #12'])}",
         "city": city,
         "state": state,
@@ -64,7 +124,13 @@ def _cn(r: random.Random, i: int) -> dict:
         "email": r.choice([f"{i}{r.randint(0, 99999)}@qq.com", f"user{i}@163.com", None, "无"]),
         "mobile": r.choice([mobile, f"+86 {mobile}", f"0086-{mobile}", f"{mobile}.0", f"86{mobile}"]),
         "landline": r.choice([None, None, f"010-{r.randint(60000000, 69999999)}"]),
-        "birth_date": r.choice([f"{r.randint(1950, 2004)}年{r.randint(1, 12)}月{r.randint(1, 28)}日", f"{r.randint(1950, 2004)}/{r.randint(1, 12)}/{r.randint(1, 28)}", f"{r.randint(1950, 2004)}{r.randint(1, 12):02d}{r.randint(1, 28):02d}"]),
+        "birth_date": r.choice(
+            [
+                f"{r.randint(1950, 2004)}年{r.randint(1, 12)}月{r.randint(1, 28)}日",
+                f"{r.randint(1950, 2004)}/{r.randint(1, 12)}/{r.randint(1, 28)}",
+                f"{r.randint(1950, 2004)}{r.randint(1, 12):02d}{r.randint(1, 28):02d}",
+            ]
+        ),
         "address": f"{prov}{city}{dist}{r.choice(ROADS)}{r.randint(1, 999)}号{r.randint(1, 30)}楼{r.randint(101, 2505)}室",
         "country": r.choice([None, "中国", "CN"]),
         "company": r.choice([None, "腾讯科技有限公司", "阿里巴巴集团"]),
@@ -104,9 +170,13 @@ def main() -> None:
     children = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
     cpu = parent + children
     print(summary.to_string(index=False))
-    print(f"{len(frame)} records in {elapsed:.1f} s wall with workers={args.workers}: {len(frame) / elapsed:,.0f} records/s")
-    print(f"CPU time {cpu:.1f} s (parent {parent:.1f} s, workers {children:.1f} s): "
-          f"{len(frame) / cpu:,.0f} records per CPU-second; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{len(frame)} records in {elapsed:.1f} s wall with workers={args.workers}: {len(frame) / elapsed:,.0f} records/s"
+    )
+    print(
+        f"CPU time {cpu:.1f} s (parent {parent:.1f} s, workers {children:.1f} s): "
+        f"{len(frame) / cpu:,.0f} records per CPU-second; load average {os.getloadavg()[0]:.1f}"
+    )
     # The parent waits while the pool works, so on an otherwise idle machine the wall time is
     # about parent CPU + worker CPU / workers. Printed because shared machines distort wall time.
     idle = parent + children / max(args.workers, 1)

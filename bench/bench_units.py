@@ -37,8 +37,9 @@ def bench_evaluate(n: int = 300_000) -> float:
     rng = np.random.default_rng(0)
     ent = rng.integers(0, 60_000, n)
     ids = np.arange(n).astype(str)
-    truth = pd.DataFrame({"source": "S", "source_record_id": ids, "entity_id": ent.astype(str),
-                          "scenario": "normal", "group_id": ""})
+    truth = pd.DataFrame(
+        {"source": "S", "source_record_id": ids, "entity_id": ent.astype(str), "scenario": "normal", "group_id": ""}
+    )
     master = np.where(rng.random(n) < 0.05, rng.integers(0, 60_000, n), ent)
     xref = pd.DataFrame({"source": "S", "source_record_id": ids, "master_id": master.astype(str)})
     t0 = time.perf_counter()

@@ -66,9 +66,15 @@ def answer(pool, positions: np.ndarray, true_pairs: set) -> pd.DataFrame:
     """The simulated person: the truth for each asked pair."""
     pairs = pool.pairs.iloc[positions]
     truth = [(a, b) in true_pairs for a, b in zip(pairs["record_key_l"], pairs["record_key_r"])]
-    return pd.DataFrame({"record_key_l": pairs["record_key_l"].to_numpy(), "record_key_r": pairs["record_key_r"].to_numpy(),
-                         "decision": np.where(truth, "match", "no_match"), "origin": "label",
-                         "levels": list(pool.levels[positions])})
+    return pd.DataFrame(
+        {
+            "record_key_l": pairs["record_key_l"].to_numpy(),
+            "record_key_r": pairs["record_key_r"].to_numpy(),
+            "decision": np.where(truth, "match", "no_match"),
+            "origin": "label",
+            "levels": list(pool.levels[positions]),
+        }
+    )
 
 
 def uncertainty_labels(records, true_pairs, rules, model, n, rounds, method, options) -> pd.DataFrame:
@@ -94,20 +100,33 @@ def refined(model: dict, labels: pd.DataFrame, method: str, options: dict) -> di
     return refine_model(model, np.vstack(labels["levels"].to_list()), labels["decision"], method=method, **options)
 
 
-def experiment(name: str, records: pd.DataFrame, true_pairs: set, rules, model: dict, n: int, rounds: int) -> list[dict]:
+def experiment(
+    name: str, records: pd.DataFrame, true_pairs: set, rules, model: dict, n: int, rounds: int
+) -> list[dict]:
     """Every sampler × method; one row per combination, plus the EM baseline."""
     t0 = time.perf_counter()
     base = score(records, true_pairs, rules, model)
-    rows = [{"data": name, "sampler": "none (EM model)", "method": "-", "labels": 0, "matches": 0,
-             **_f(base), **_f(base, "ovr_")}]
+    rows = [
+        {
+            "data": name,
+            "sampler": "none (EM model)",
+            "method": "-",
+            "labels": 0,
+            "matches": 0,
+            **_f(base),
+            **_f(base, "ovr_"),
+        }
+    ]
     pool = candidate_pool(records, rules, model, workers=2)
     prob = pool.pairs["match_probability"].to_numpy()
     fixed = {
-        "weighted p(1-p), band": [answer(pool, weighted_pick(prob, pool.levels, n, seed=s), true_pairs)
-                                  for s in RANDOM_SEEDS],
+        "weighted p(1-p), band": [
+            answer(pool, weighted_pick(prob, pool.levels, n, seed=s), true_pairs) for s in RANDOM_SEEDS
+        ],
         "random, uncertain band": [answer(pool, random_pick(prob, n, seed=s), true_pairs) for s in RANDOM_SEEDS],
-        "random, all candidates": [answer(pool, random_pick(prob, n, band=(0.0, 1.0), seed=s), true_pairs)
-                                   for s in RANDOM_SEEDS],
+        "random, all candidates": [
+            answer(pool, random_pick(prob, n, band=(0.0, 1.0), seed=s), true_pairs) for s in RANDOM_SEEDS
+        ],
     }
     first_uncertain = None
     for label, method, options in METHODS:
@@ -117,13 +136,27 @@ def experiment(name: str, records: pd.DataFrame, true_pairs: set, rules, model: 
             runs = []
             for labels in draws:
                 new = refined(model, labels, method, options)
-                runs.append((labels, score(records, true_pairs, rules, new),
-                             score(records, true_pairs, rules, new, labels.drop(columns="levels"))))
+                runs.append(
+                    (
+                        labels,
+                        score(records, true_pairs, rules, new),
+                        score(records, true_pairs, rules, new, labels.drop(columns="levels")),
+                    )
+                )
             rows.append(_mean_row(name, sampler, label, runs))
             print(_line(rows[-1]), flush=True)
     for sampler, draws in {"uncertainty": [first_uncertain], **fixed}.items():
-        rows.append(_mean_row(name, sampler, "overrides only", [
-            (labels, base, score(records, true_pairs, rules, model, labels.drop(columns="levels"))) for labels in draws]))
+        rows.append(
+            _mean_row(
+                name,
+                sampler,
+                "overrides only",
+                [
+                    (labels, base, score(records, true_pairs, rules, model, labels.drop(columns="levels")))
+                    for labels in draws
+                ],
+            )
+        )
         print(_line(rows[-1]), flush=True)
     print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
     return rows
@@ -131,8 +164,13 @@ def experiment(name: str, records: pd.DataFrame, true_pairs: set, rules, model: 
 
 def _mean_row(name: str, sampler: str, method: str, runs: list[tuple]) -> dict:
     """One table row: the mean over the draws of (labels, scores without, scores with overrides)."""
-    row = {"data": name, "sampler": sampler, "method": method, "labels": len(runs[0][0]),
-           "matches": round(float(np.mean([(lab["decision"] == "match").sum() for lab, _, _ in runs])))}
+    row = {
+        "data": name,
+        "sampler": sampler,
+        "method": method,
+        "labels": len(runs[0][0]),
+        "matches": round(float(np.mean([(lab["decision"] == "match").sum() for lab, _, _ in runs]))),
+    }
     for k in ("precision", "recall", "f1"):
         row[k] = round(float(np.mean([plain[k] for _, plain, _ in runs])), 4)
         row[f"ovr_{k}"] = round(float(np.mean([ovr[k] for _, _, ovr in runs])), 4)
@@ -144,9 +182,11 @@ def _f(s: dict, prefix: str = "") -> dict:
 
 
 def _line(r: dict) -> str:
-    return (f"{r['data']:<18} {r['sampler']:<26} {r['method']:<16} {r['labels']:>4} {r['matches']:>4}  "
-            f"{r['precision']:.4f} {r['recall']:.4f} {r['f1']:.4f}   {r['ovr_precision']:.4f} {r['ovr_recall']:.4f} "
-            f"{r['ovr_f1']:.4f}")
+    return (
+        f"{r['data']:<18} {r['sampler']:<26} {r['method']:<16} {r['labels']:>4} {r['matches']:>4}  "
+        f"{r['precision']:.4f} {r['recall']:.4f} {r['f1']:.4f}   {r['ovr_precision']:.4f} {r['ovr_recall']:.4f} "
+        f"{r['ovr_f1']:.4f}"
+    )
 
 
 def generated(customers: int, seed: int, profile: str | None, work: Path):
@@ -171,7 +211,7 @@ def generated(customers: int, seed: int, profile: str | None, work: Path):
     truth = truth[truth["record_key"].isin(set(state.records["record_key"]))]
     true_pairs = set()
     for keys in truth.groupby("entity_id")["record_key"].apply(sorted):
-        true_pairs |= {(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]}
+        true_pairs |= {(a, b) for i, a in enumerate(keys) for b in keys[i + 1 :]}
     records, model, name = state.records, state.model, f"gen{customers // 1000}k"
     if kwargs:
         name += f"/{profile}"
@@ -181,8 +221,19 @@ def generated(customers: int, seed: int, profile: str | None, work: Path):
     return records, true_pairs, model, name
 
 
-CONTACT_COLUMNS = ("email", "email_std", "email_key", "mobile", "mobile_std", "landline", "landline_std", "phone",
-                   "phone_std", "national_id", "national_id_std")
+CONTACT_COLUMNS = (
+    "email",
+    "email_std",
+    "email_key",
+    "mobile",
+    "mobile_std",
+    "landline",
+    "landline_std",
+    "phone",
+    "phone_std",
+    "national_id",
+    "national_id_std",
+)
 
 
 def without_contacts(records: pd.DataFrame) -> pd.DataFrame:
@@ -206,8 +257,10 @@ def main() -> None:
     ap.add_argument("--no-generated", action="store_true")
     args = ap.parse_args()
     rules = load_rules()
-    print(f"{'data':<18} {'sampler':<26} {'method':<16} {'n':>4} {'m':>4}  P      R      F1       "
-          "with the labels as overrides: P R F1")
+    print(
+        f"{'data':<18} {'sampler':<26} {'method':<16} {'n':>4} {'m':>4}  P      R      F1       "
+        "with the labels as overrides: P R F1"
+    )
     rows = []
     if not args.no_generated:
         with tempfile.TemporaryDirectory(prefix="crmclean-labels-") as tmp:

@@ -24,10 +24,29 @@ import sqlalchemy as sa
 from crmclean.generate import generate
 from crmclean.run import RunOptions, run_pipeline
 
-TABLES = ("master_customer", "customer_xref", "quarantine", "customer_record", "review_queue",
-          "master_lineage", "master_id_history", "match_edge")
-VOLATILE = ("run_id", "created_at", "updated_at", "first_seen_run", "last_seen_run", "last_run_id",
-            "published_at", "at", "event_at", "loaded_at", "decided_at")
+TABLES = (
+    "master_customer",
+    "customer_xref",
+    "quarantine",
+    "customer_record",
+    "review_queue",
+    "master_lineage",
+    "master_id_history",
+    "match_edge",
+)
+VOLATILE = (
+    "run_id",
+    "created_at",
+    "updated_at",
+    "first_seen_run",
+    "last_seen_run",
+    "last_run_id",
+    "published_at",
+    "at",
+    "event_at",
+    "loaded_at",
+    "decided_at",
+)
 
 
 def table_hash(frame: pd.DataFrame) -> str:

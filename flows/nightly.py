@@ -103,8 +103,12 @@ def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = 
         _PROGRESS["callback"], _PROGRESS["db_urls"] = None, {}
 
 
-def nightly_deployment(cron: str = "0 2 * * *", inputs: list[str] | None = None,
-                       db_url: str = DEFAULT_DB_URL, out_dir: str = DEFAULT_OUT_DIR):
+def nightly_deployment(
+    cron: str = "0 2 * * *",
+    inputs: list[str] | None = None,
+    db_url: str = DEFAULT_DB_URL,
+    out_dir: str = DEFAULT_OUT_DIR,
+):
     """The nightly deployment definition (validated by a test without a server)."""
     from crmclean.settings import SAMPLE_DATA_DIR
 

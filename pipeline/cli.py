@@ -39,8 +39,14 @@ DB_HELP = "SQLAlchemy URL of the master database (SQLite file by default, postgr
 DEFAULT_DB = "sqlite:///crmclean-out/master.db"
 DB_ENVVAR = "CRMCLEAN_DB_URL"  # lets a password stay out of the command line (and shell history)
 # run ids start with their UTC start time, so no separate start column is needed at 80 columns
-HISTORY_COLUMNS = {"run_id": "run id (UTC start)", "status": "status", "rows_read": "rows",
-                   "quarantined": "quarantined", "masters": "masters", "records_merged": "merged"}
+HISTORY_COLUMNS = {
+    "run_id": "run id (UTC start)",
+    "status": "status",
+    "rows_read": "rows",
+    "quarantined": "quarantined",
+    "masters": "masters",
+    "records_merged": "merged",
+}
 
 
 @contextmanager
@@ -78,14 +84,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Turn messy CRM exports into one clean, deduplicated master customer table."""
 
 
 @app.command()
 def run(
-    inputs: Optional[list[Path]] = typer.Argument(None, help="CSV/TSV/XLSX files or folders; default: the bundled sample_data/."),
+    inputs: Optional[list[Path]] = typer.Argument(
+        None, help="CSV/TSV/XLSX files or folders; default: the bundled sample_data/."
+    ),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     out: Path = typer.Option(Path("crmclean-out"), "--out", help="Folder for run-scoped outputs (reports, Data Docs)."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (default: the bundled rules/)."),
@@ -97,7 +107,8 @@ def run(
     ),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show unmasked personal data in the report."),
     prefect: Optional[bool] = typer.Option(
-        None, "--prefect/--no-prefect",
+        None,
+        "--prefect/--no-prefect",
         help="Run as a Prefect flow (--prefect: a temporary server when no Prefect API is configured) or directly. "
         "Default: a flow run when PREFECT_API_URL or the active Prefect profile names a server, else directly.",
     ),
@@ -113,13 +124,13 @@ def run(
         os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by crmclean.store.open_store
     with user_errors(debug):
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
-        result = _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii,
-                                    prefect, debug)
+        result = _run_with_progress(
+            paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, prefect, debug
+        )
         _print_summary(result, db)
 
 
-def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii,
-                       prefect, debug):
+def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, prefect, debug):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .ingest import find_inputs
@@ -149,7 +160,9 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
         full_refresh=full_refresh,
         show_pii=show_pii,
     )
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False
+    ) as progress:
         tasks: dict[str, int] = {}
 
         def on_stage(stage: str, event: str) -> None:
@@ -171,8 +184,10 @@ def _run_in_chosen_mode(options, on_stage, prefect: bool | None):
     api = prefect_api_configured()
     if prefect is False or (prefect is None and not api):
         if prefect is None:
-            err_console.print("running in-process (no Prefect API configured: set PREFECT_API_URL, "
-                              "or pass --prefect for a temporary server and the Prefect UI)")
+            err_console.print(
+                "running in-process (no Prefect API configured: set PREFECT_API_URL, "
+                "or pass --prefect for a temporary server and the Prefect UI)"
+            )
         return run_pipeline(options, progress=on_stage)
     from crmclean.flows.nightly import run_flow
 
@@ -255,7 +270,9 @@ def init(
         for source, name in ((DEFAULT_RULES_DIR, "rules"), (DEFAULT_EXPECTATIONS_DIR, "expectations")):
             written = copy_package_dir(source, directory / name, overwrite=force)
             console.print(f"{directory / name}: {len(written)} files written")
-        console.print(f"use them with: crmclean run --rules {directory / 'rules'} --expectations {directory / 'expectations'}")
+        console.print(
+            f"use them with: crmclean run --rules {directory / 'rules'} --expectations {directory / 'expectations'}"
+        )
 
 
 @app.command("demo-data")
@@ -264,9 +281,11 @@ def demo_data(
     seed: int = typer.Option(42, "--seed", help="Random seed (same seed, same files)."),
     out: Path = typer.Option(Path("demo-data"), "--out", help="Folder to write the exports and truth into."),
     systems: int = typer.Option(3, "--systems", min=1, max=3, help="How many of the three CRM exports to write."),
-    profile: str = typer.Option("crm", "--profile",
-                                help="Shape of the data: crm (three CRM exports), few_fields, name_dob_postcode, "
-                                     "split_dob, old_dob or b2b."),
+    profile: str = typer.Option(
+        "crm",
+        "--profile",
+        help="Shape of the data: crm (three CRM exports), few_fields, name_dob_postcode, split_dob, old_dob or b2b.",
+    ),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Write realistic exports of three CRMs (or another profile's files), with the true entity of every row."""
@@ -299,7 +318,9 @@ def explain(
 
 @app.command()
 def evaluate(
-    truth: Path = typer.Option(..., "--truth", help="CSV with source, source_record_id, entity_id[, scenario, group_id]."),
+    truth: Path = typer.Option(
+        ..., "--truth", help="CSV with source, source_record_id, entity_id[, scenario, group_id]."
+    ),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
@@ -353,7 +374,9 @@ def export(
     with user_errors(debug):
         unknown = sorted(set(include) - set(TABLES) - {"master"})
         if unknown:
-            raise CrmcleanError(f"--include {unknown[0]!r}: choose from {', '.join(t for t in TABLES if t != 'master')}")
+            raise CrmcleanError(
+                f"--include {unknown[0]!r}: choose from {', '.join(t for t in TABLES if t != 'master')}"
+            )
         with opened(db) as store:
             frames = {name: store.read_table(TABLES[name]) for name in ["master", *dict.fromkeys(include)]}
         for item in export_tables(frames, path, show_pii=show_pii):
@@ -368,14 +391,20 @@ def label(
     rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (default: the bundled rules/)."),
     pairs: int = typer.Option(20, "--pairs", min=1, help="How many uncertain pairs to ask about."),
     answers: Optional[Path] = typer.Option(
-        None, "--answers", help="File of answers, one per line (y, n, s, q); without it: the terminal, or stdin when piped."
+        None,
+        "--answers",
+        help="File of answers, one per line (y, n, s, q); without it: the terminal, or stdin when piped.",
     ),
     sampler: str = typer.Option(
-        "weighted", "--sampler", help="weighted (default): drawn at random with weight p(1-p), most uncertain "
-        "asked first; uncertainty: closest to 0.5 first, spread over level patterns (see docs/labelling.md)."
+        "weighted",
+        "--sampler",
+        help="weighted (default): drawn at random with weight p(1-p), most uncertain "
+        "asked first; uncertainty: closest to 0.5 first, spread over level patterns (see docs/labelling.md).",
     ),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
-    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Processes for relinking the candidates."),
+    workers: int = typer.Option(
+        min(2, os.cpu_count() or 1), "--workers", help="Processes for relinking the candidates."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Answer match / no match for the pairs the model is least sure of; the answers are stored
@@ -386,12 +415,25 @@ def label(
     with user_errors(debug):
         if answers is not None and not answers.is_file():
             raise CrmcleanError(f"{answers}: answers file not found")
-        given = iter(answers.read_text(encoding="utf-8").splitlines()) if answers is not None else (
-            None if sys.stdin.isatty() else iter(sys.stdin.readline, ""))
-        counts = label_session(db, load_rules(rules), pairs=pairs, show_pii=show_pii, answers=given,
-                               console=console, sampler=sampler, workers=workers)
-        console.print(f"recorded {counts['match']:,} match and {counts['no_match']:,} no-match labels "
-                      f"({counts['skip']:,} skipped); they take effect on the next run")
+        given = (
+            iter(answers.read_text(encoding="utf-8").splitlines())
+            if answers is not None
+            else (None if sys.stdin.isatty() else iter(sys.stdin.readline, ""))
+        )
+        counts = label_session(
+            db,
+            load_rules(rules),
+            pairs=pairs,
+            show_pii=show_pii,
+            answers=given,
+            console=console,
+            sampler=sampler,
+            workers=workers,
+        )
+        console.print(
+            f"recorded {counts['match']:,} match and {counts['no_match']:,} no-match labels "
+            f"({counts['skip']:,} skipped); they take effect on the next run"
+        )
 
 
 @app.command()
@@ -442,8 +484,10 @@ def serve(
     with user_errors(debug):
         _check_cron(cron)
         if not prefect_api_configured():
-            raise CrmcleanError("crmclean serve needs a Prefect server: start one with `prefect server start`, then "
-                                "set PREFECT_API_URL=http://127.0.0.1:4200/api (or point it at Prefect Cloud)")
+            raise CrmcleanError(
+                "crmclean serve needs a Prefect server: start one with `prefect server start`, then "
+                "set PREFECT_API_URL=http://127.0.0.1:4200/api (or point it at Prefect Cloud)"
+            )
         from crmclean.flows.nightly import serve_nightly
 
         serve_nightly(cron=cron, inputs=[str(p) for p in (inputs or [])], db_url=db, out_dir=str(out))

@@ -131,8 +131,9 @@ def _number(value, name: str, where: str) -> float:
 # public entry point
 
 
-def cluster_records(records, pairs: pd.DataFrame | None, rules, overrides: pd.DataFrame | None,
-                    model: dict | None = None) -> pd.DataFrame:
+def cluster_records(
+    records, pairs: pd.DataFrame | None, rules, overrides: pd.DataFrame | None, model: dict | None = None
+) -> pd.DataFrame:
     """One row per record: `record_key, cluster, cluster_reason`.
 
     `cluster` labels are the rank of each cluster's smallest record_key, so the same input in
@@ -147,8 +148,13 @@ def cluster_records(records, pairs: pd.DataFrame | None, rules, overrides: pd.Da
     keys = nodes["record_key"].to_numpy()
     n = len(keys)
     if n == 0:
-        return pd.DataFrame({"record_key": pd.Series(dtype=object), "cluster": pd.Series(dtype="int64"),
-                             "cluster_reason": pd.Series(dtype=object)})
+        return pd.DataFrame(
+            {
+                "record_key": pd.Series(dtype=object),
+                "cluster": pd.Series(dtype="int64"),
+                "cluster_reason": pd.Series(dtype=object),
+            }
+        )
 
     ei, ej, w, p, must, ident = _edges(pairs, overrides, keys)
     hard_i, hard_j, hard_kind = _hard_pairs(overrides, keys)
@@ -231,9 +237,11 @@ def _take_sorted_unique(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _index_pairs(keys: np.ndarray, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Node positions of a pair frame's record_key_l and record_key_r (one lookup)."""
-    both = positions_in(keys, np.concatenate([frame["record_key_l"].to_numpy(dtype=object),
-                                            frame["record_key_r"].to_numpy(dtype=object)]))
-    return both[: len(frame)], both[len(frame):]
+    both = positions_in(
+        keys,
+        np.concatenate([frame["record_key_l"].to_numpy(dtype=object), frame["record_key_r"].to_numpy(dtype=object)]),
+    )
+    return both[: len(frame)], both[len(frame) :]
 
 
 def _edges(pairs, overrides, keys):
@@ -246,7 +254,11 @@ def _edges(pairs, overrides, keys):
         if "decision" in frame.columns:
             frame = frame[frame["decision"].astype(str).str.lower() == "match"]
         ei, ej = _index_pairs(keys, frame)
-        w = pd.to_numeric(frame["match_weight"], errors="coerce").to_numpy(float) if "match_weight" in frame else np.zeros(len(frame))
+        w = (
+            pd.to_numeric(frame["match_weight"], errors="coerce").to_numpy(float)
+            if "match_weight" in frame
+            else np.zeros(len(frame))
+        )
         if "match_probability" in frame:
             p = pd.to_numeric(frame["match_probability"], errors="coerce").to_numpy(float)
         else:  # Fellegi-Sunter weight is log2 of the Bayes factor
@@ -287,7 +299,11 @@ def _shared_identifier(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _override_pairs(overrides, keys, kinds: set[str]):
-    if overrides is None or not len(overrides) or not {"record_key_l", "record_key_r", "kind"} <= set(overrides.columns):
+    if (
+        overrides is None
+        or not len(overrides)
+        or not {"record_key_l", "record_key_r", "kind"} <= set(overrides.columns)
+    ):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, object)
     frame = overrides[overrides["kind"].isin(kinds)]
     i, j = _index_pairs(keys, frame)
@@ -298,7 +314,11 @@ def _override_pairs(overrides, keys, kinds: set[str]):
 
 def _unmerged_records(overrides, keys) -> np.ndarray:
     """Nodes named alone in an `unmerge` override (record_key_r empty)."""
-    if overrides is None or not len(overrides) or not {"record_key_l", "record_key_r", "kind"} <= set(overrides.columns):
+    if (
+        overrides is None
+        or not len(overrides)
+        or not {"record_key_l", "record_key_r", "kind"} <= set(overrides.columns)
+    ):
         return np.zeros(0, np.int64)
     frame = overrides[(overrides["kind"] == "unmerge") & overrides["record_key_r"].isna()]
     pos = positions_in(keys, frame["record_key_l"])
@@ -339,7 +359,9 @@ def _squashed(uniques) -> np.ndarray | None:
     return np.array(parts + [None], dtype=object)[:-1] if len(parts) == len(items) and items else None
 
 
-def _coded(frame: pd.DataFrame, column: str, normalize, factorized: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _coded(
+    frame: pd.DataFrame, column: str, normalize, factorized: dict | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(code per node, normalized distinct texts + a '' sentinel for code -1).
 
     Each distinct raw value is normalized once; a blank result counts as missing (-1).
@@ -479,7 +501,7 @@ def _gendered_variants(at, a, b) -> np.ndarray:
 
 
 def _extends_with_ending(short: str, name: str) -> bool:
-    return len(short) >= 3 and name.startswith(short) and name[len(short):] in _GENDERED_ENDINGS
+    return len(short) >= 3 and name.startswith(short) and name[len(short) :] in _GENDERED_ENDINGS
 
 
 def _abbreviates(short: str, name: str) -> bool:
@@ -586,7 +608,7 @@ def _split_conflicting(comp, ei, ej, w, must, ca, cb, creason, reason_bits) -> n
         # per set root: the nodes it must never join (all conflicts / hard ones only)
         blocked_all: dict[int, set[int]] = {}
         blocked_hard: dict[int, set[int]] = {}
-        for t in conf_order[c_lo[k]:c_hi[k]].tolist():
+        for t in conf_order[c_lo[k] : c_hi[k]].tolist():
             x, y = ca_l[t], cb_l[t]
             blocked_all.setdefault(x, set()).add(y)
             blocked_all.setdefault(y, set()).add(x)
@@ -605,7 +627,7 @@ def _split_conflicting(comp, ei, ej, w, must, ca, cb, creason, reason_bits) -> n
             return root
 
         empty: set[int] = set()
-        for e in edge_idx[e_lo[k]:e_hi[k]].tolist():
+        for e in edge_idx[e_lo[k] : e_hi[k]].tolist():
             ra, rb = find(ei_l[e]), find(ej_l[e])
             if ra == rb:
                 continue
@@ -654,6 +676,8 @@ def _label(keys, comp, ei, ej, must, reason_bits) -> pd.DataFrame:
     split = np.flatnonzero(reason_bits)
     if len(split):
         masks, inverse = np.unique(reason_bits[split], return_inverse=True)
-        text = np.array(["split:" + "+".join(r for r, bit in _BIT.items() if m & bit) for m in masks.tolist()], dtype=object)
+        text = np.array(
+            ["split:" + "+".join(r for r, bit in _BIT.items() if m & bit) for m in masks.tolist()], dtype=object
+        )
         reason[split] = text[inverse]
     return pd.DataFrame({"record_key": keys, "cluster": label, "cluster_reason": reason})

@@ -203,8 +203,12 @@ class TrainingMinimum(Strict):
 
     records: int = Field(default=50, ge=1)
     candidate_pairs: int = Field(default=20, ge=1)
-    pairs_per_level: int = Field(default=20, ge=1, description="a feature's m is learnt from a session with this many pairs")
-    growth_factor: float = Field(default=2.0, gt=1, description="retrain when the data grew past this × the trained size")
+    pairs_per_level: int = Field(
+        default=20, ge=1, description="a feature's m is learnt from a session with this many pairs"
+    )
+    growth_factor: float = Field(
+        default=2.0, gt=1, description="retrain when the data grew past this × the trained size"
+    )
 
 
 def _none_is(default: Any):
@@ -243,7 +247,8 @@ class MatchingSettings(Strict):
     training_minimum: TrainingMinimum = Field(default_factory=TrainingMinimum)
     family_noise_sigmas: float = Field(default=3.0, gt=0, description="look-alike cells: noise allowance in sigmas")
     em_start_m: dict[str, list[Probability]] = Field(
-        default_factory=dict, description="{feature: [m per level]} to start EM from; empty = built in")
+        default_factory=dict, description="{feature: [m per level]} to start EM from; empty = built in"
+    )
     extra_comparisons: ExtraComparisons = Field(default_factory=ExtraComparisons)
     clustering: Clustering = Field(default_factory=Clustering)
 

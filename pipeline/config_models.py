@@ -98,7 +98,8 @@ class SourceDefaults(Strict):
 
     max_value_chars: PositiveInt = Field(default=4000, description="longest cell accepted; longer rows are quarantined")
     max_line_chars: PositiveInt = Field(
-        default=1_000_000, description="longest physical line; a longer one is quarantined before it is split")
+        default=1_000_000, description="longest physical line; a longer one is quarantined before it is split"
+    )
     encoding: Encoding = Field(default=None, description="null = detect; or a Python codec name")
     delimiter: Delimiter = Field(default=None, description="null = detect; one character or tab/comma/semicolon/pipe")
     day_first: StrictBool | None = Field(default=None, description="true: 03/07 is 3 July; null: standardize decides")
@@ -293,7 +294,9 @@ class MinIdentity(Strict):
 class StandardizeSettings(Strict):
     """rules/standardize.yaml."""
 
-    default_region: Annotated[str, BeforeValidator(_region)] = Field(default="US", description="phone region of last resort")
+    default_region: Annotated[str, BeforeValidator(_region)] = Field(
+        default="US", description="phone region of last resort"
+    )
     max_match_chars: int = Field(default=200, ge=0, description="values cut to this length for matching")
     in_process_below: int = Field(default=20_000, ge=0, description="below this many records no process pool")
     dates: Dates = Field(default_factory=Dates)

@@ -45,8 +45,10 @@ def _check_columns(frame: pd.DataFrame, required, what: str) -> None:
 
 def _keys(frame: pd.DataFrame) -> list[str]:
     """`source|source_record_id` as text; list comprehension beats .str on 1M rows by ~10x."""
-    return [f"{s.strip()}|{r.strip()}" for s, r in zip(frame["source"].astype(str).tolist(),
-                                                      frame["source_record_id"].astype(str).tolist())]
+    return [
+        f"{s.strip()}|{r.strip()}"
+        for s, r in zip(frame["source"].astype(str).tolist(), frame["source_record_id"].astype(str).tolist())
+    ]
 
 
 def _text(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -119,8 +121,14 @@ def evaluate(truth: pd.DataFrame, xref: pd.DataFrame, quarantine: pd.DataFrame |
         "real_records_absent": int((entity[~present] != "").sum()),
         "entities_true": int(len(np.unique(e_code))),
         "masters_predicted": int(len(master_size)),
-        "pairwise": {"true_pairs": true_pairs, "predicted_pairs": pred_pairs, "true_positive_pairs": tp,
-                     "precision": p, "recall": r, "f1": _f1(p, r)},
+        "pairwise": {
+            "true_pairs": true_pairs,
+            "predicted_pairs": pred_pairs,
+            "true_positive_pairs": tp,
+            "precision": p,
+            "recall": r,
+            "f1": _f1(p, r),
+        },
         "bcubed": {"precision": bp, "recall": br, "f1": _f1(bp, br)},
         "false_merges": _false_merges(scen, grp, e_code, m_code),
         "recall_by_scenario": _recall_by_scenario(scen, e_code, m_code),
@@ -152,8 +160,12 @@ def _false_merges(scen, grp, e_code, m_code) -> dict:
         e, m = e_code[sel], m_code[sel]
         pairs = _pairs(np.bincount(g)) - _pairs(_cell_sizes(g, e))
         merged = _pairs(_cell_sizes(g, m)) - _pairs(_cell_sizes(g, m, e))
-        out[kind] = {"groups": int(g.max() + 1), "pairs": int(pairs), "merged_pairs": int(merged),
-                     "rate": _ratio(merged, pairs, None)}
+        out[kind] = {
+            "groups": int(g.max() + 1),
+            "pairs": int(pairs),
+            "merged_pairs": int(merged),
+            "rate": _ratio(merged, pairs, None),
+        }
     return out
 
 
@@ -218,7 +230,9 @@ def format_evaluation(result: dict) -> str:
         r = result[name]
         lines.append(f"{name:<10}{_fmt(r['precision']):>11}{_fmt(r['recall']):>9}{_fmt(r['f1']):>9}")
     pw = result["pairwise"]
-    lines.append(f"pairs: true {pw['true_pairs']}, predicted {pw['predicted_pairs']}, correct {pw['true_positive_pairs']}")
+    lines.append(
+        f"pairs: true {pw['true_pairs']}, predicted {pw['predicted_pairs']}, correct {pw['true_positive_pairs']}"
+    )
     lines += ["", f"{'hard negative':<14}{'groups':>8}{'pairs':>8}{'merged':>8}{'rate':>9}"]
     for kind, r in result["false_merges"].items():
         lines.append(f"{kind:<14}{r['groups']:>8}{r['pairs']:>8}{r['merged_pairs']:>8}{_fmt(r['rate']):>9}")
@@ -226,7 +240,9 @@ def format_evaluation(result: dict) -> str:
     for kind, r in result["recall_by_scenario"].items():
         lines.append(f"{kind:<14}{r['pairs']:>8}{r['found']:>8}{_fmt(r['recall']):>9}")
     if result["absent_by_scenario"]:
-        lines += ["", "absent from xref by scenario: "
-                  + ", ".join(f"{k} {v}" for k, v in result["absent_by_scenario"].items())]
+        lines += [
+            "",
+            "absent from xref by scenario: " + ", ".join(f"{k} {v}" for k, v in result["absent_by_scenario"].items()),
+        ]
     lines.append(f"junk records merged into another record's master: {result['junk_merged_records']}")
     return "\n".join(lines)

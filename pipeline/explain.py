@@ -145,7 +145,9 @@ def explain_pair(records: pd.DataFrame, key_a: str, key_b: str, model: dict, rul
     missing = [k for k in (key_a, key_b) if not (keys == k).any()]
     if missing:
         raise CrmcleanError(f"explain: record_key not found: {', '.join(missing)}")
-    cols_all = prepare_columns(records, shared_value_limit=_shared_value_limit(dict(getattr(rules, "matching", None) or {})))
+    cols_all = prepare_columns(
+        records, shared_value_limit=_shared_value_limit(dict(getattr(rules, "matching", None) or {}))
+    )
     tf_all = term_frequencies(cols_all)
     ia = int(np.flatnonzero(keys.to_numpy() == key_a)[-1])
     ib = int(np.flatnonzero(keys.to_numpy() == key_b)[-1])
@@ -241,7 +243,11 @@ def explain_records(db_url: str, ref_a: str, ref_b: str) -> str:
         a, b = sorted([ka, kb])
         model = _latest_model(store)
         recs = _records(store, [a, b])
-        head = f"{ref_a} → master {ma}\n{ref_b} → master {mb}\n" + ("same master" if ma == mb else "different masters") + "\n"
+        head = (
+            f"{ref_a} → master {ma}\n{ref_b} → master {mb}\n"
+            + ("same master" if ma == mb else "different masters")
+            + "\n"
+        )
         edges = store.find_rows("match_edge", record_key_l=a, record_key_r=b)
         if not edges.empty:
             return head + "\n" + _edge_text(edges.iloc[0].to_dict(), recs, model)
@@ -251,11 +257,23 @@ def explain_records(db_url: str, ref_a: str, ref_b: str) -> str:
         tf = _tf_from_db(store, cols)
     from types import SimpleNamespace
 
-    evidence, weight, prob, decision, cap = _score_two(cols, tf, model, SimpleNamespace(matching=model.get("matching_rules") or {"thresholds": model.get("thresholds") or DEFAULT_THRESHOLDS}))
+    evidence, weight, prob, decision, cap = _score_two(
+        cols,
+        tf,
+        model,
+        SimpleNamespace(
+            matching=model.get("matching_rules") or {"thresholds": model.get("thresholds") or DEFAULT_THRESHOLDS}
+        ),
+    )
     row_a = {c: cols[c][0] for c in cols}
     row_b = {c: cols[c][1] for c in cols}
     note = "(no stored edge: not a blocking candidate or scored below review; recomputed now)\n"
-    return head + note + "\n" + render_waterfall(a, b, row_a, row_b, evidence, _prior_weight(model), weight, prob, decision, cap)
+    return (
+        head
+        + note
+        + "\n"
+        + render_waterfall(a, b, row_a, row_b, evidence, _prior_weight(model), weight, prob, decision, cap)
+    )
 
 
 def _record_ref(store, ref: str) -> tuple[str, str]:

@@ -17,8 +17,7 @@ from .errors import CrmcleanError
 from .masking import mask_frame
 from .safe_export import neutralize_frame
 
-TABLES = {"master": "master_customer", "xref": "customer_xref", "quarantine": "quarantine",
-          "review": "review_queue"}
+TABLES = {"master": "master_customer", "xref": "customer_xref", "quarantine": "quarantine", "review": "review_queue"}
 FORMATS = (".csv", ".xlsx", ".parquet")
 
 

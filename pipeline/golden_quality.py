@@ -51,11 +51,17 @@ def golden_joined(truth_path: str | Path, db_url: str, ents: Entities) -> pd.Dat
     xref = t["customer_xref"][["source", "source_record_id", "record_key", "master_id"]]
     rows = truth.merge(xref, on=["source", "source_record_id"])
     rows = rows.merge(records, on="record_key").merge(truth_values(ents), on="entity_id")
-    home = (rows.groupby(["entity_id", "master_id"]).size().rename("n").reset_index()
-            .sort_values(["entity_id", "n", "master_id"], ascending=[True, False, True])
-            .drop_duplicates("entity_id")[["entity_id", "master_id"]])
+    home = (
+        rows.groupby(["entity_id", "master_id"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["entity_id", "n", "master_id"], ascending=[True, False, True])
+        .drop_duplicates("entity_id")[["entity_id", "master_id"]]
+    )
     golden = home.merge(master, on="master_id").rename(
-        columns={"phone": "g_phone", "mobile": "g_mobile", "email": "g_email", "birth_date": "g_birth_date"})
+        columns={"phone": "g_phone", "mobile": "g_mobile", "email": "g_email", "birth_date": "g_birth_date"}
+    )
     return rows.drop(columns="master_id").merge(golden, on="entity_id")
 
 

@@ -11,8 +11,18 @@ import pandas as pd
 from .errors import CrmcleanError
 from .store import opened
 
-RUN_LIST_COLUMNS = ("run_id", "status", "started_at", "finished_at", "rows_read", "quarantined",
-                    "records_accepted", "masters", "records_merged", "error")
+RUN_LIST_COLUMNS = (
+    "run_id",
+    "status",
+    "started_at",
+    "finished_at",
+    "rows_read",
+    "quarantined",
+    "records_accepted",
+    "masters",
+    "records_merged",
+    "error",
+)
 
 
 def list_runs(db_url: str) -> pd.DataFrame:
@@ -32,7 +42,7 @@ def _runs_between(runs: pd.DataFrame, run_a: str, run_b: str) -> tuple[list[str]
     ia, ib = order.index(run_a), order.index(run_b)
     if ia > ib:
         raise CrmcleanError(f"run {run_a} started after {run_b}; give the earlier run first")
-    return order[ia + 1: ib + 1], order[: ia + 1]
+    return order[ia + 1 : ib + 1], order[: ia + 1]
 
 
 def _state(snap: pd.DataFrame, runs: list[str]) -> pd.Series:
@@ -104,4 +114,3 @@ def format_diff(d: dict, limit: int = 20) -> str:
         f"{d['records_removed']:,} removed",
     ]
     return "\n".join(lines)
-

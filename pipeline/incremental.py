@@ -19,8 +19,19 @@ import pandas as pd
 from .errors import RulesError
 from .record_hash import ROW_HASH_COLUMNS, content_hash, row_hash  # noqa: F401 - re-exported
 from .schema import record_key
-from .store.build import (customer_xref_rows, history_rows, lineage_rows, master_customer_rows, match_edge_rows,
-                          match_model_rows, prior_seen, quarantine_rows, review_queue_rows, seen_rows, xref_delta_rows)
+from .store.build import (
+    customer_xref_rows,
+    history_rows,
+    lineage_rows,
+    master_customer_rows,
+    match_edge_rows,
+    match_model_rows,
+    prior_seen,
+    quarantine_rows,
+    review_queue_rows,
+    seen_rows,
+    xref_delta_rows,
+)
 from .store.prior import PriorState
 from .store.publish import Scoped
 from .store.values import utc_now
@@ -85,8 +96,9 @@ def standardize_fingerprint(rules) -> str:
     return _fingerprint([STANDARDIZE_VERSION, rules.standardize, sources])
 
 
-def split_reusable(records: pd.DataFrame, prior_records: pd.DataFrame,
-                   refresh: bool = False, fingerprint: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_reusable(
+    records: pd.DataFrame, prior_records: pd.DataFrame, refresh: bool = False, fingerprint: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(records to standardize, unchanged records with their prior standardized columns).
 
     Standardize is the dearest stage, so a record whose record_key and content_hash match the
@@ -118,8 +130,9 @@ def split_reusable(records: pd.DataFrame, prior_records: pd.DataFrame,
     at = index.get_indexer(records["record_key"])
     known = at >= 0
     same = known.copy()
-    same[known] = prev["content_hash"].to_numpy(dtype=object)[at[known]] == records["content_hash"].to_numpy(
-        dtype=object)[known]
+    same[known] = (
+        prev["content_hash"].to_numpy(dtype=object)[at[known]] == records["content_hash"].to_numpy(dtype=object)[known]
+    )
     if fingerprint is not None:
         same[same] = prev["std_fingerprint"].to_numpy(dtype=object)[at[same]] == fingerprint
     derived = [c for c in prev.columns if c not in records.columns and c not in _BOOKKEEPING]
@@ -127,8 +140,10 @@ def split_reusable(records: pd.DataFrame, prior_records: pd.DataFrame,
         return records, records.iloc[:0]
     take = at[same]
     # one frame built from column arrays: this run's columns, then the prior's derived ones
-    reused = pd.DataFrame({**{c: records[c].to_numpy()[same] for c in records.columns},
-                           **{c: prev[c].to_numpy()[take] for c in derived}}, index=records.index[same])
+    reused = pd.DataFrame(
+        {**{c: records[c].to_numpy()[same] for c in records.columns}, **{c: prev[c].to_numpy()[take] for c in derived}},
+        index=records.index[same],
+    )
     return records[~same], reused
 
 
@@ -170,8 +185,9 @@ def full_snapshot_sources(rules) -> tuple[set[str], bool]:
     return out, default
 
 
-def combine_with_prior(std: pd.DataFrame, prior, rules, fresh_keys: set[str] | None = None,
-                       columns: list[str] | None = None) -> Combined:
+def combine_with_prior(
+    std: pd.DataFrame, prior, rules, fresh_keys: set[str] | None = None, columns: list[str] | None = None
+) -> Combined:
     """The working set for this run: prior active records, replaced (by record_key) by this
     run's rows, plus new ones; full-snapshot sources retire what they no longer contain.
 
@@ -226,20 +242,26 @@ def combine_with_prior(std: pd.DataFrame, prior, rules, fresh_keys: set[str] | N
         kept_edges = edges[keep].reset_index(drop=True)
     else:
         kept_edges = edges.copy() if edges is not None else pd.DataFrame(columns=list(EDGE_COLUMNS))
-    return Combined(records=records, changed_keys=changed_keys, retired=retired, kept_edges=kept_edges,
-                    new_keys=new_keys, carried_keys=set(carried["record_key"]) if len(carried) else set())
+    return Combined(
+        records=records,
+        changed_keys=changed_keys,
+        retired=retired,
+        kept_edges=kept_edges,
+        new_keys=new_keys,
+        carried_keys=set(carried["record_key"]) if len(carried) else set(),
+    )
 
 
 def parse_ref(ref: Any, where: str) -> str:
     """`source:source_record_id` (or an explicit record_key `source|id`) → record_key."""
     if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-        raise RulesError(where, f"{ref!r} is not a record reference; write it as \"source:source_record_id\"")
+        raise RulesError(where, f'{ref!r} is not a record reference; write it as "source:source_record_id"')
     ref = str(ref).strip()
     if "|" in ref:
         return ref
     source, sep, rid = ref.partition(":")
     if not sep or not source or not rid:
-        raise RulesError(where, f"{ref!r} is not a record reference; write it as \"source:source_record_id\"")
+        raise RulesError(where, f'{ref!r} is not a record reference; write it as "source:source_record_id"')
     return record_key(source.strip(), rid.strip())
 
 
@@ -260,12 +282,14 @@ def merge_overrides(rules_overrides: dict, review_overrides: pd.DataFrame) -> pd
     for kind in ("must_link", "cannot_link"):
         for i, group in enumerate(rules_overrides.get(kind) or []):
             if not isinstance(group, (list, tuple)) or len(group) < 2:
-                raise RulesError(where, f"{kind} entry {i + 1} must be a list of at least two references, got {group!r}")
+                raise RulesError(
+                    where, f"{kind} entry {i + 1} must be a list of at least two references, got {group!r}"
+                )
             keys = [parse_ref(r, where) for r in group]
             if kind == "must_link":
                 pairs = [(keys[0], k) for k in keys[1:]]
             else:
-                pairs = [(a, b) for j, a in enumerate(keys) for b in keys[j + 1:]]
+                pairs = [(a, b) for j, a in enumerate(keys) for b in keys[j + 1 :]]
             rows += [(*_ordered(a, b), kind, where) for a, b in pairs if a != b]
     for ref in rules_overrides.get("unmerge") or []:
         rows.append((parse_ref(ref, where), None, "unmerge", where))
@@ -312,8 +336,10 @@ def cluster_fingerprint(rules) -> str:
 
 def overrides_text(overrides: pd.DataFrame) -> str:
     """The merged overrides as canonical JSON (stored with the master, diffed by the next run)."""
-    rows = sorted({(r.record_key_l, r.record_key_r, r.kind) for r in overrides.itertuples(index=False)},
-                  key=lambda t: tuple("" if v is None else str(v) for v in t))
+    rows = sorted(
+        {(r.record_key_l, r.record_key_r, r.kind) for r in overrides.itertuples(index=False)},
+        key=lambda t: tuple("" if v is None else str(v) for v in t),
+    )
     return json.dumps(rows, ensure_ascii=False)
 
 
@@ -332,8 +358,9 @@ def _override_keys(frame: pd.DataFrame | None) -> set[str]:
     return set(keys.astype(str))
 
 
-def changed_override_keys(overrides: pd.DataFrame, prior_overrides: pd.DataFrame | None,
-                          prior_xref: pd.DataFrame) -> set[str]:
+def changed_override_keys(
+    overrides: pd.DataFrame, prior_overrides: pd.DataFrame | None, prior_xref: pd.DataFrame
+) -> set[str]:
     """Records whose overrides changed since the prior run. When the prior run's overrides are
     unknown, every record named by an override now, and every record whose master was shaped
     by one (xref reason must_link / split:…cannot_link / …unmerge), counts as changed."""
@@ -345,8 +372,10 @@ def changed_override_keys(overrides: pd.DataFrame, prior_overrides: pd.DataFrame
         return keys
 
     def rows(frame):
-        return {(r.record_key_l, r.record_key_r if isinstance(r.record_key_r, str) else None, r.kind)
-                for r in frame.itertuples(index=False)}
+        return {
+            (r.record_key_l, r.record_key_r if isinstance(r.record_key_r, str) else None, r.kind)
+            for r in frame.itertuples(index=False)
+        }
 
     diff = rows(overrides) ^ rows(prior_overrides)
     return {k for r in diff for k in r[:2] if k}
@@ -364,8 +393,14 @@ class Scope:
     why: str = ""
 
 
-def affected_region(record_keys, pairs: pd.DataFrame, overrides: pd.DataFrame, prior, combined: Combined,
-                    prior_overrides: pd.DataFrame | None) -> Scope:
+def affected_region(
+    record_keys,
+    pairs: pd.DataFrame,
+    overrides: pd.DataFrame,
+    prior,
+    combined: Combined,
+    prior_overrides: pd.DataFrame | None,
+) -> Scope:
     """The standard MDM "affected region": the connected components, over the union of the
     prior run's and this run's match edges, must-links and prior masters, that hold a changed
     or retired record or one whose overrides changed.
@@ -401,8 +436,8 @@ def affected_region(record_keys, pairs: pd.DataFrame, overrides: pd.DataFrame, p
     n = len(nodes)
     pos = len(cur) + len(prior_keys)
     sizes = [len(a) for a, _ in ends]
-    lefts = np.split(codes[pos:pos + sum(sizes)], np.cumsum(sizes)[:-1]) if sizes else []
-    rights = np.split(codes[pos + sum(sizes):], np.cumsum(sizes)[:-1]) if sizes else []
+    lefts = np.split(codes[pos : pos + sum(sizes)], np.cumsum(sizes)[:-1]) if sizes else []
+    rights = np.split(codes[pos + sum(sizes) :], np.cumsum(sizes)[:-1]) if sizes else []
     node_index = pd.Index(nodes)
     retired = set(combined.retired["record_key"]) if len(combined.retired) else set()
     seeds = set(combined.changed_keys) | retired | changed_override_keys(overrides, prior_overrides, px)
@@ -425,13 +460,14 @@ def affected_region(record_keys, pairs: pd.DataFrame, overrides: pd.DataFrame, p
     keys = set(cur[region[codes[: len(cur)]]]) if len(cur) else set()
     prior_ids = set()
     if len(px):
-        in_region = region[codes[len(cur):pos]]
+        in_region = region[codes[len(cur) : pos]]
         prior_ids = set(px.loc[in_region, "master_id"].dropna())
     return Scope(keys=keys, prior_ids=prior_ids, seeds=len(seeds))
 
 
-def complete_records(frame: pd.DataFrame, full: pd.DataFrame, reused_keys: set[str], fresh_keys: set[str],
-                     run_columns) -> pd.DataFrame:
+def complete_records(
+    frame: pd.DataFrame, full: pd.DataFrame, reused_keys: set[str], fresh_keys: set[str], run_columns
+) -> pd.DataFrame:
     """Rows of the working set with every stored column. Rows read slim from the prior master
     take their stored columns from `full` (customer_record rows read by key): a carried row all
     of them, a row reused by standardize all but this run's identity and raw columns
@@ -503,8 +539,9 @@ class _RegionRows:
     missing: set[tuple[str, str]]  # those of them to add back from their stored edge
 
 
-def cluster_region(standardized: Standardized, prior: PriorState, linked: Linked, rules, run_id: str,
-                   store) -> RegionResult:
+def cluster_region(
+    standardized: Standardized, prior: PriorState, linked: Linked, rules, run_id: str, store
+) -> RegionResult:
     """The incremental path: recluster only the affected region (affected_region), carry every
     other master as it is, and build only the rows the region covers. `store` reads the
     region's full rows, prior masters and edges by key."""
@@ -512,31 +549,52 @@ def cluster_region(standardized: Standardized, prior: PriorState, linked: Linked
 
     combined, pairs, overrides = linked.combined, linked.pairs, linked.overrides
     records = combined.records
-    scope = affected_region(records["record_key"], pairs, overrides, prior, combined,
-                            overrides_from_text(prior.state.get("overrides")))
+    scope = affected_region(
+        records["record_key"], pairs, overrides, prior, combined, overrides_from_text(prior.state.get("overrides"))
+    )
     keys = scope.keys
     region = records[records["record_key"].isin(keys).to_numpy()]
     in_region = pairs[pairs["record_key_l"].isin(keys).to_numpy() & pairs["record_key_r"].isin(keys).to_numpy()]
     clusters = cluster.cluster_records(region, in_region, rules, overrides, model=linked.result.model)
     rows = _region_rows(standardized, prior, linked, keys, store)
     golden, lineage = survivorship.build_golden(
-        rows.complete[rows.complete["record_key"].isin(keys).to_numpy()], clusters, rules)
+        rows.complete[rows.complete["record_key"].isin(keys).to_numpy()], clusters, rules
+    )
 
     retired_keys = set(combined.retired["record_key"]) if len(combined.retired) else set()
     near = keys | retired_keys
     prior_sub = dataclasses.replace(
-        prior, xref=prior.xref[prior.xref["record_key"].isin(near).to_numpy()],
-        masters=store.read_masters(sorted(scope.prior_ids)), records=rows.full)
+        prior,
+        xref=prior.xref[prior.xref["record_key"].isin(near).to_numpy()],
+        masters=store.read_masters(sorted(scope.prior_ids)),
+        records=rows.full,
+    )
     assigned = ids.assign_master_ids(clusters, prior_sub)
     readd = store.read_edges(sorted({k for p in rows.missing for k in p})) if rows.missing else pd.DataFrame()
     std = standardized.std
     tables = build_scoped_tables(
-        run_id=run_id, records=rows.complete, run_keys=set(std["record_key"]), rewrite_keys=rows.rewrite,
-        retired=rows.retired, quarantine=standardized.quarantine, pairs=pairs, new_pairs=linked.result.pairs,
-        readd_edges=readd, review_pairs=rows.review_pairs, gone_keys=set(combined.changed_keys) | retired_keys,
-        clusters=clusters, golden=golden, lineage=lineage, assigned=assigned, model=linked.result.model,
-        overrides=overrides, prior=prior_sub, scope_keys=keys, scope_prior_ids=scope.prior_ids,
-        run_sources=set(std["source"].dropna()))
+        run_id=run_id,
+        records=rows.complete,
+        run_keys=set(std["record_key"]),
+        rewrite_keys=rows.rewrite,
+        retired=rows.retired,
+        quarantine=standardized.quarantine,
+        pairs=pairs,
+        new_pairs=linked.result.pairs,
+        readd_edges=readd,
+        review_pairs=rows.review_pairs,
+        gone_keys=set(combined.changed_keys) | retired_keys,
+        clusters=clusters,
+        golden=golden,
+        lineage=lineage,
+        assigned=assigned,
+        model=linked.result.model,
+        overrides=overrides,
+        prior=prior_sub,
+        scope_keys=keys,
+        scope_prior_ids=scope.prior_ids,
+        run_sources=set(std["source"].dropna()),
+    )
     whole, xref = _whole_master(prior, tables, scope, assigned, rows, near, combined, retired_keys)
     views = {**{name: getattr(t, "rows", t) for name, t in tables.items()}, "customer_xref": xref}
     return RegionResult(scope=scope, clusters=clusters, tables=tables, views=views, whole=whole)
@@ -553,8 +611,7 @@ def _moved_keys(std: pd.DataFrame, prior_records: pd.DataFrame, fresh: set[str])
     return set(run_arr[was_reused][stored_row != std["row_hash"].to_numpy(dtype=object)[was_reused]])
 
 
-def _region_rows(standardized: Standardized, prior: PriorState, linked: Linked, keys: set[str],
-                 store) -> _RegionRows:
+def _region_rows(standardized: Standardized, prior: PriorState, linked: Linked, keys: set[str], store) -> _RegionRows:
     """Full rows of the records the region's tables need: the region's, those rewritten in
     customer_record and those shown in new or re-added review rows (the rest stay unread)."""
     combined = linked.combined
@@ -573,17 +630,31 @@ def _region_rows(standardized: Standardized, prior: PriorState, linked: Linked, 
     wanted_keys = keys | rewrite | shown
     records = combined.records
     # this run's rows from std (the working set is slim), carried rows from the working set
-    wanted = pd.concat([std[std["record_key"].isin(wanted_keys).to_numpy()],
-                        records[records["record_key"].isin(wanted_keys - run_keys).to_numpy()]], ignore_index=True)
+    wanted = pd.concat(
+        [
+            std[std["record_key"].isin(wanted_keys).to_numpy()],
+            records[records["record_key"].isin(wanted_keys - run_keys).to_numpy()],
+        ],
+        ignore_index=True,
+    )
     run_columns = list(standardized.run_columns)
     complete = complete_records(wanted, full, set(standardized.reused_keys), fresh, run_columns)
     retired = complete_records(combined.retired, full, set(), set(), run_columns)
-    return _RegionRows(complete=complete, retired=retired, full=full, rewrite=rewrite,
-                       review_pairs=review_pairs, missing=missing)
+    return _RegionRows(
+        complete=complete, retired=retired, full=full, rewrite=rewrite, review_pairs=review_pairs, missing=missing
+    )
 
 
-def _whole_master(prior: PriorState, tables: dict, scope: Scope, assigned: pd.DataFrame, rows: _RegionRows,
-                  near: set[str], combined: Combined, retired_keys: set[str]) -> tuple[WholeMaster, pd.DataFrame]:
+def _whole_master(
+    prior: PriorState,
+    tables: dict,
+    scope: Scope,
+    assigned: pd.DataFrame,
+    rows: _RegionRows,
+    near: set[str],
+    combined: Combined,
+    retired_keys: set[str],
+) -> tuple[WholeMaster, pd.DataFrame]:
     """The whole master after this run, from the prior key sets and the region's new rows
     (→ its totals, and customer_xref as a whole)."""
     xref_rows = tables["customer_xref"].rows
@@ -600,10 +671,16 @@ def _whole_master(prior: PriorState, tables: dict, scope: Scope, assigned: pd.Da
     else:
         review_count = 0
     whole = WholeMaster(
-        master_ids=master_ids, xref_keys=set(final_xref["record_key"]),
-        xref_master_ids=set(final_xref["master_id"].dropna()), masters=len(master_ids),
-        records_in_master=len(final_xref), review_pairs=review_count + len(tables["review_queue"].rows),
-        region_records=len(scope.keys), region_masters=len(assigned), changed_keys=scope.keys | rows.rewrite)
+        master_ids=master_ids,
+        xref_keys=set(final_xref["record_key"]),
+        xref_master_ids=set(final_xref["master_id"].dropna()),
+        masters=len(master_ids),
+        records_in_master=len(final_xref),
+        review_pairs=review_count + len(tables["review_queue"].rows),
+        region_records=len(scope.keys),
+        region_masters=len(assigned),
+        changed_keys=scope.keys | rows.rewrite,
+    )
     return whole, final_xref
 
 
@@ -622,8 +699,9 @@ def _decided(overrides: pd.DataFrame | None) -> set[tuple[str, str]]:
     return _pair_set(d) | set(zip(d["record_key_r"], d["record_key_l"]))
 
 
-def review_scope(kept_edges: pd.DataFrame, overrides: pd.DataFrame, prior_review_keys: pd.DataFrame,
-                 gone_keys: set[str]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+def review_scope(
+    kept_edges: pd.DataFrame, overrides: pd.DataFrame, prior_review_keys: pd.DataFrame, gone_keys: set[str]
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """(queue pairs outside the changed records to rewrite, those of them to add back).
 
     Rows of review_queue touching a changed or retired record are rebuilt from this run's
@@ -691,9 +769,13 @@ def build_scoped_tables(
 
     rewrite = records[records["record_key"].isin(rewrite_keys)].drop_duplicates("record_key")
     seen_keys = set(rewrite["record_key"]) | retired_keys
-    prev = prior_seen(dataclasses.replace(
-        prior, records=prior.records[prior.records["record_key"].isin(seen_keys).to_numpy()],
-        retired_records=prior.retired_records[prior.retired_records["record_key"].isin(seen_keys).to_numpy()]))
+    prev = prior_seen(
+        dataclasses.replace(
+            prior,
+            records=prior.records[prior.records["record_key"].isin(seen_keys).to_numpy()],
+            retired_records=prior.retired_records[prior.retired_records["record_key"].isin(seen_keys).to_numpy()],
+        )
+    )
     parts = [seen_rows(run_id, rewrite, "active", run_keys, prev)]
     if len(retired):
         parts.append(seen_rows(run_id, retired, "retired", run_keys, prev))
@@ -702,20 +784,29 @@ def build_scoped_tables(
     # is never reused, so it differs from every stored one)
     touched = list(set(run_keys) - set(rewrite_keys))
 
-    review_rows = pd.concat([df for df in (new_pairs, readd_edges) if len(df)], ignore_index=True) \
-        if len(new_pairs) or len(readd_edges) else new_pairs
+    review_rows = (
+        pd.concat([df for df in (new_pairs, readd_edges) if len(df)], ignore_index=True)
+        if len(new_pairs) or len(readd_edges)
+        else new_pairs
+    )
     if len(readd_edges):  # only the pairs asked for (the stored edges were read by record key)
         want = review_pairs | _pair_set(new_pairs)
         review_rows = review_rows[[p in want for p in zip(review_rows["record_key_l"], review_rows["record_key_r"])]]
     return {
         "master_customer": Scoped(masters, keys=master_keys),
         "customer_xref": Scoped(xref, keys=sorted(scope_keys | retired_keys)),
-        "customer_record": Scoped(rec_rows.reset_index(drop=True), keys=sorted(set(rec_rows["record_key"])),
-                                  touch=[("last_seen_run", run_id, touched)] if touched else []),
+        "customer_record": Scoped(
+            rec_rows.reset_index(drop=True),
+            keys=sorted(set(rec_rows["record_key"])),
+            touch=[("last_seen_run", run_id, touched)] if touched else [],
+        ),
         "quarantine": quarantine_rows(run_id, records, run_keys, quarantine, prior, run_sources),
         # this run's pairs and the kept edges join active records only: no filter needed
-        "review_queue": Scoped(review_queue_rows(run_id, review_rows, records, overrides, None),
-                               keys=sorted(gone_keys), pairs=sorted(review_pairs)),
+        "review_queue": Scoped(
+            review_queue_rows(run_id, review_rows, records, overrides, None),
+            keys=sorted(gone_keys),
+            pairs=sorted(review_pairs),
+        ),
         "master_lineage": Scoped(lineage_rows(lineage, cluster_to_id), keys=master_keys),
         "master_id_history": history,
         "match_edge": Scoped(match_edge_rows(run_id, new_pairs, None), keys=sorted(gone_keys)),

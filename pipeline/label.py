@@ -124,8 +124,14 @@ def pick_uncertain(
     return pos[np.lexsort((np.arange(len(pos)), key))][:n]
 
 
-def weighted_pick(prob: np.ndarray, levels: np.ndarray, n: int, exclude: np.ndarray | None = None,
-                  band: tuple[float, float] = DEFAULT_BAND, seed: int = 0) -> np.ndarray:
+def weighted_pick(
+    prob: np.ndarray,
+    levels: np.ndarray,
+    n: int,
+    exclude: np.ndarray | None = None,
+    band: tuple[float, float] = DEFAULT_BAND,
+    seed: int = 0,
+) -> np.ndarray:
     """``n`` pairs drawn at random from the band with weight p(1-p) (the most uncertain most
     often, but every kind of uncertain pair can come up), asked most uncertain first.
 
@@ -146,8 +152,9 @@ def weighted_pick(prob: np.ndarray, levels: np.ndarray, n: int, exclude: np.ndar
 SAMPLERS = ("uncertainty", "weighted")
 
 
-def random_pick(prob: np.ndarray, n: int, exclude: np.ndarray | None = None, band=DEFAULT_BAND,
-                seed: int = 0) -> np.ndarray:
+def random_pick(
+    prob: np.ndarray, n: int, exclude: np.ndarray | None = None, band=DEFAULT_BAND, seed: int = 0
+) -> np.ndarray:
     """The baseline the sampler is measured against: ``n`` pairs at random from the same band."""
     prob = np.asarray(prob, dtype=float)
     ok = (prob >= band[0]) & (prob <= band[1])
@@ -210,13 +217,18 @@ def refine_model(model: dict, levels, labels, method: str = "fs", **options) -> 
         _refine_classifier(out, codes, y, **options)
     else:
         raise ValueError(f"unknown refine method {method!r} (fs or classifier)")
-    out.setdefault("training", {})["labels"] = {"method": method, "pairs": int(len(y)), "matches": int(y.sum()),
-                                                **{k: v for k, v in options.items() if isinstance(v, (int, float))}}
+    out.setdefault("training", {})["labels"] = {
+        "method": method,
+        "pairs": int(len(y)),
+        "matches": int(y.sum()),
+        **{k: v for k, v in options.items() if isinstance(v, (int, float))},
+    }
     return out
 
 
-def _refine_fs(model: dict, codes: np.ndarray, y: np.ndarray, m_pseudo: float = 20.0,
-               u_pseudo: float | None = None) -> None:
+def _refine_fs(
+    model: dict, codes: np.ndarray, y: np.ndarray, m_pseudo: float = 20.0, u_pseudo: float | None = None
+) -> None:
     """See link.refine.refine_fs (there so that the link stage can use it)."""
     refine_fs(model, codes, y, m_pseudo=m_pseudo, u_pseudo=u_pseudo)
 
@@ -234,13 +246,23 @@ def em_weights(model: dict, codes: np.ndarray, matching: dict | None = None) -> 
 
 def one_hot(codes: np.ndarray) -> pd.DataFrame:
     """One column per non-null (feature, level): 1 where the pair is at that level."""
-    cols = {f"{f}={lab}": (codes[:, k] == j).astype(float)
-            for k, f in enumerate(FEATURE_NAMES) for j, lab in enumerate(FEATURES[f]) if j > 0}
+    cols = {
+        f"{f}={lab}": (codes[:, k] == j).astype(float)
+        for k, f in enumerate(FEATURE_NAMES)
+        for j, lab in enumerate(FEATURES[f])
+        if j > 0
+    }
     return pd.DataFrame(cols)
 
 
-def _refine_classifier(model: dict, codes: np.ndarray, y: np.ndarray, C: float = 1.0,
-                       slope_bounds: tuple[float, float] = (0.5, 2.0), keep_prior: bool = False) -> None:
+def _refine_classifier(
+    model: dict,
+    codes: np.ndarray,
+    y: np.ndarray,
+    C: float = 1.0,
+    slope_bounds: tuple[float, float] = (0.5, 2.0),
+    keep_prior: bool = False,
+) -> None:
     """recordlinkage.LogisticRegressionClassifier on [one-hot levels, EM weight]: its log-odds
     are slope × EM weight + Σ level coefficients + intercept, i.e. a Fellegi-Sunter model again
     (weight of a level = slope × EM weight + coefficient / ln 2). The L2 penalty (``C``) keeps
@@ -263,13 +285,14 @@ def _refine_classifier(model: dict, codes: np.ndarray, y: np.ndarray, C: float =
     for f in FEATURE_NAMES:
         comp = model["comparisons"][f]
         u = np.asarray(comp["u"], dtype=float)
-        w = np.array([slope * tables[f][j] + coef[f"{f}={lab}"] / math.log(2)
-                      for j, lab in enumerate(FEATURES[f]) if j > 0])
+        w = np.array(
+            [slope * tables[f][j] + coef[f"{f}={lab}"] / math.log(2) for j, lab in enumerate(FEATURES[f]) if j > 0]
+        )
         comp["m"] = [float(x) for x in u * np.exp2(w)]  # log2(m/u) = the new weight
     if keep_prior:  # the labelled pairs are no sample of all pairs: their base rate says little
         return
     prior = slope * prior_bits + float(clf.intercept) / math.log(2)
-    model["lambda"] = float(np.clip(1.0 / (1.0 + 2.0 ** -prior), 1e-12, 0.5))
+    model["lambda"] = float(np.clip(1.0 / (1.0 + 2.0**-prior), 1e-12, 0.5))
 
 
 # ---------------------------------------------------------------- the stored labels
@@ -283,7 +306,9 @@ def require_master(db_url: str) -> None:
     try:
         url = make_url(db_url)
     except Exception:
-        raise CrmcleanError(f"{mask_url(db_url)!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db)") from None
+        raise CrmcleanError(
+            f"{mask_url(db_url)!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db)"
+        ) from None
     if url.get_backend_name() == "sqlite":
         path = url.database
         if not path or path == ":memory:" or not Path(path).expanduser().is_file():
@@ -299,7 +324,9 @@ def require_master(db_url: str) -> None:
     finally:
         engine.dispose()
     if not models:
-        raise CrmcleanError(f"{mask_url(db_url)}: no run has published a master and a match model yet; run `crmclean run` first")
+        raise CrmcleanError(
+            f"{mask_url(db_url)}: no run has published a master and a match model yet; run `crmclean run` first"
+        )
 
 
 def latest_labels(decisions: pd.DataFrame) -> pd.DataFrame:
@@ -329,8 +356,7 @@ def labelled_in_pool(pool: Pool, labels: pd.DataFrame) -> tuple[np.ndarray, np.n
 
 def store_label(store, key_l: str, key_r: str, decision: str, user: str) -> None:
     """One answer written at once (a session stopped half-way keeps its answers)."""
-    row = {"record_key_l": key_l, "record_key_r": key_r, "decision": decision, "decided_by": user,
-           "origin": ORIGIN}
+    row = {"record_key_l": key_l, "record_key_r": key_r, "decision": decision, "decided_by": user, "origin": ORIGIN}
     store.add_review_decisions(pd.DataFrame([row]))
 
 
@@ -359,8 +385,7 @@ def _side(row: dict, columns: tuple[str, ...], show_pii: bool) -> str:
     return " · ".join(shown)
 
 
-def pair_table(number: int, total: int, prob: float, levels: np.ndarray, row_l: dict, row_r: dict,
-               show_pii: bool):
+def pair_table(number: int, total: int, prob: float, levels: np.ndarray, row_l: dict, row_r: dict, show_pii: bool):
     """A rich table: one line per comparison feature, both values and the agreement level."""
     from rich.table import Table
     from rich.text import Text
@@ -371,15 +396,21 @@ def pair_table(number: int, total: int, prob: float, levels: np.ndarray, row_l: 
     table.add_column("A " + str(row_l.get("record_key", "")), overflow="fold")
     table.add_column("B " + str(row_r.get("record_key", "")), overflow="fold")
     table.add_column("level")
-    table.add_row("name", Text(_side(row_l, ("full_name_std",), show_pii)),
-                  Text(_side(row_r, ("full_name_std",), show_pii)), "")
+    table.add_row(
+        "name", Text(_side(row_l, ("full_name_std",), show_pii)), Text(_side(row_r, ("full_name_std",), show_pii)), ""
+    )
     for k, f in enumerate(FEATURE_NAMES):
         a, b = _side(row_l, DISPLAY_COLUMNS[f], show_pii), _side(row_r, DISPLAY_COLUMNS[f], show_pii)
         level = FEATURES[f][int(levels[k])]
         if not a and not b:
             continue
-        style = "green" if level in ("exact", "same", "mobile_exact") else "red" if level in (
-            "different", "conflict", "years_apart") else "yellow"
+        style = (
+            "green"
+            if level in ("exact", "same", "mobile_exact")
+            else "red"
+            if level in ("different", "conflict", "years_apart")
+            else "yellow"
+        )
         table.add_row(f, Text(a), Text(b), Text(level, style=style if level != "null" else "dim"))
     return table
 
@@ -399,8 +430,9 @@ def read_answer(answers: Iterator[str], say: Callable[[str], None]) -> str:
 DEFAULT_METHOD = "fs"
 
 
-def current_pool(records: pd.DataFrame, rules, model: dict, labels: pd.DataFrame, method: str = DEFAULT_METHOD,
-                 workers: int = 1) -> tuple[Pool, dict, int]:
+def current_pool(
+    records: pd.DataFrame, rules, model: dict, labels: pd.DataFrame, method: str = DEFAULT_METHOD, workers: int = 1
+) -> tuple[Pool, dict, int]:
     """The candidates scored by the saved model refined with the labels given so far (so a new
     session asks what is still uncertain), that model, and how many labels it learnt from."""
     pool = candidate_pool(records, rules, model, workers=workers)
@@ -411,9 +443,17 @@ def current_pool(records: pd.DataFrame, rules, model: dict, labels: pd.DataFrame
     return pool, model, int(len(pos))
 
 
-def label_session(db_url: str, rules, pairs: int = 20, show_pii: bool = False,
-                  answers: Iterator[str] | None = None, console=None, method: str = DEFAULT_METHOD,
-                  workers: int = 1, sampler: str = "weighted") -> dict:
+def label_session(
+    db_url: str,
+    rules,
+    pairs: int = 20,
+    show_pii: bool = False,
+    answers: Iterator[str] | None = None,
+    console=None,
+    method: str = DEFAULT_METHOD,
+    workers: int = 1,
+    sampler: str = "weighted",
+) -> dict:
     """Ask about up to ``pairs`` uncertain pairs of the master at ``db_url`` and store each
     answer as it is given; → counts (asked, match, no_match, skip, ...)."""
     from rich.console import Console
@@ -427,17 +467,24 @@ def label_session(db_url: str, rules, pairs: int = 20, show_pii: bool = False,
     try:
         state = store.load_state()
         if state.model is None or not model_compatible(state.model):
-            raise CrmcleanError(f"{mask_url(db_url)}: the saved match model does not fit this version; run `crmclean run --retrain`")
+            raise CrmcleanError(
+                f"{mask_url(db_url)}: the saved match model does not fit this version; run `crmclean run --retrain`"
+            )
         labels = latest_labels(state.overrides)
         pool, _, used = current_pool(state.records, rules, state.model, labels, method, workers)
         done = pool.pairs.index.isin(labelled_in_pool(pool, labels)[0])
         prob = pool.pairs["match_probability"].to_numpy(dtype=float)
         if sampler not in SAMPLERS:
             raise CrmcleanError(f"unknown sampler {sampler!r} (one of {', '.join(SAMPLERS)})")
-        pick = (pick_uncertain(prob, pool.levels, pairs, exclude=done) if sampler == "uncertainty"
-                else weighted_pick(prob, pool.levels, pairs, exclude=done, seed=len(labels)))
-        console.print(f"{len(pool.pairs):,} candidate pairs, {len(labels):,} labelled before "
-                      f"({used:,} of them train the model); asking about {len(pick):,} uncertain pairs")
+        pick = (
+            pick_uncertain(prob, pool.levels, pairs, exclude=done)
+            if sampler == "uncertainty"
+            else weighted_pick(prob, pool.levels, pairs, exclude=done, seed=len(labels))
+        )
+        console.print(
+            f"{len(pool.pairs):,} candidate pairs, {len(labels):,} labelled before "
+            f"({used:,} of them train the model); asking about {len(pick):,} uncertain pairs"
+        )
         counts = _ask(store, pool, pick, state.records, show_pii, answers, console)
     finally:
         store.close()
@@ -453,8 +500,9 @@ def _terminal_answers(console) -> Iterator[str]:
             return
 
 
-def _ask(store, pool: Pool, pick: np.ndarray, records: pd.DataFrame, show_pii: bool,
-         answers: Iterator[str] | None, console) -> dict:
+def _ask(
+    store, pool: Pool, pick: np.ndarray, records: pd.DataFrame, show_pii: bool, answers: Iterator[str] | None, console
+) -> dict:
     """The question loop: show a pair, read an answer, store it; stop at q or the last answer."""
     answers = iter(answers) if answers is not None else _terminal_answers(console)
     try:
@@ -465,10 +513,15 @@ def _ask(store, pool: Pool, pick: np.ndarray, records: pd.DataFrame, show_pii: b
     counts = {"asked": 0, "match": 0, "no_match": 0, "skip": 0}
     for number, p in enumerate(pick, start=1):
         row = pool.pairs.iloc[int(p)]
-        sides = [by_key.loc[k].to_dict() if k in by_key.index else {"record_key": k}
-                 for k in (row["record_key_l"], row["record_key_r"])]
-        console.print(pair_table(number, len(pick), float(row["match_probability"]), pool.levels[int(p)],
-                                 sides[0], sides[1], show_pii))
+        sides = [
+            by_key.loc[k].to_dict() if k in by_key.index else {"record_key": k}
+            for k in (row["record_key_l"], row["record_key_r"])
+        ]
+        console.print(
+            pair_table(
+                number, len(pick), float(row["match_probability"]), pool.levels[int(p)], sides[0], sides[1], show_pii
+            )
+        )
         answer = read_answer(answers, lambda text: console.print(text))
         if answer == "quit":
             break

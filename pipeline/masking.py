@@ -78,12 +78,14 @@ def mask_national_id(value: Any) -> Any:
         return value
     text = re.sub(r"[\s-]", "", str(value))
     keep = 4 if len(text) >= 8 else 2 if len(text) >= 4 else 0
-    return "*" * (len(text) - keep) + text[len(text) - keep:]
+    return "*" * (len(text) - keep) + text[len(text) - keep :]
 
 
 # national id columns: canonical (national_id, national_id_std) and the headers it is mapped from
-_NATIONAL_ID = re.compile(r"national.?id|(?:^|[^a-z])(?:ssn|nino|sin)(?:[^a-z]|$)|soc.?sec|social.?(?:security|insurance)"
-                          r"|national.?insurance|(?:^|[^a-z])ni.?(?:number|no)(?:[^a-z]|$)|身份证|证件号|身份号码")
+_NATIONAL_ID = re.compile(
+    r"national.?id|(?:^|[^a-z])(?:ssn|nino|sin)(?:[^a-z]|$)|soc.?sec|social.?(?:security|insurance)"
+    r"|national.?insurance|(?:^|[^a-z])ni.?(?:number|no)(?:[^a-z]|$)|身份证|证件号|身份号码"
+)
 
 
 def mask_text(value: Any) -> Any:

@@ -38,8 +38,9 @@ def _sha1_rows(records: pd.DataFrame, columns) -> pd.Series:
             vals = pd.Series(vals, dtype=object).astype(str).to_numpy(dtype=object)
         parts.append(vals)
     sha1 = hashlib.sha1
-    return pd.Series([sha1(v.encode("utf-8")).hexdigest() for v in map(_SEP.join, zip(*parts))],
-                     index=records.index, dtype=object)
+    return pd.Series(
+        [sha1(v.encode("utf-8")).hexdigest() for v in map(_SEP.join, zip(*parts))], index=records.index, dtype=object
+    )
 
 
 def content_hash(records: pd.DataFrame) -> pd.Series:

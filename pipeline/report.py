@@ -59,9 +59,16 @@ def bar_chart_svg(labels: list[str], values: list[float], title: str, unit: str 
     return Markup("".join(parts))
 
 
-def histogram_svg(counts: list[int], edges: list[float], title: str, stacks: dict[str, list[int]] | None = None,
-                  width: int = 640, height: int = 220, log: bool = False,
-                  markers: dict[str, float] | None = None) -> Markup:
+def histogram_svg(
+    counts: list[int],
+    edges: list[float],
+    title: str,
+    stacks: dict[str, list[int]] | None = None,
+    width: int = 640,
+    height: int = 220,
+    log: bool = False,
+    markers: dict[str, float] | None = None,
+) -> Markup:
     """Vertical histogram; `stacks` (name → counts per bin) draws stacked coloured bars; `log`
     scales heights by log10(1 + count) so a bin of 20,000 leaves a bin of 3 visible; `markers`
     (label → x value) draws dashed vertical lines (the decision thresholds)."""
@@ -77,11 +84,13 @@ def histogram_svg(counts: list[int], edges: list[float], title: str, stacks: dic
         f'viewBox="0 0 {width} {height}"><title>{html.escape(title)}</title>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" class="axis"/>',
     ]
-    ticks = [10 ** k for k in range(int(math.log10(cmax)) + 1)] if log else [cmax]
+    ticks = [10**k for k in range(int(math.log10(cmax)) + 1)] if log else [cmax]
     for t in [0, *ticks]:
         y = top + plot_h - plot_h * scale(t)
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="val">{t:,}</text>'
-                     f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" class="grid"/>')
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="val">{t:,}</text>'
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" class="grid"/>'
+        )
     series = stacks or {"all": counts}
     for i in range(len(counts)):
         base = 0
@@ -93,7 +102,7 @@ def histogram_svg(counts: list[int], edges: list[float], title: str, stacks: dic
             parts.append(
                 f'<rect x="{left + i * bw + 1:.1f}" y="{y_top:.1f}" width="{max(bw - 2, 1):.1f}" '
                 f'height="{max(y_base - y_top, 1):.1f}" class="s{k}"><title>{html.escape(name)}: {v:,} '
-                f'({html.escape(_fmt_edge(edges[i]))} to {html.escape(_fmt_edge(edges[i + 1]))})</title></rect>'
+                f"({html.escape(_fmt_edge(edges[i]))} to {html.escape(_fmt_edge(edges[i + 1]))})</title></rect>"
             )
             base += v
     step = max(1, len(edges) // 8)
@@ -105,12 +114,16 @@ def histogram_svg(counts: list[int], edges: list[float], title: str, stacks: dic
     span = (edges[-1] - edges[0]) or 1
     for j, (label, value) in enumerate((markers or {}).items()):
         x = left + plot_w * (min(max(value, edges[0]), edges[-1]) - edges[0]) / span
-        parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + plot_h}" class="marker"/>'
-                     f'<text x="{x + 3:.1f}" y="{top - 8 + 10 * j}" class="val marker-label">{html.escape(label)}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + plot_h}" class="marker"/>'
+            f'<text x="{x + 3:.1f}" y="{top - 8 + 10 * j}" class="val marker-label">{html.escape(label)}</text>'
+        )
     if stacks:
         for k, name in enumerate(stacks):
-            parts.append(f'<rect x="{width - 100}" y="{top + 14 * k}" width="10" height="10" class="s{k}"/>'
-                         f'<text x="{width - 86}" y="{top + 9 + 14 * k}" class="val">{html.escape(name)}</text>')
+            parts.append(
+                f'<rect x="{width - 100}" y="{top + 14 * k}" width="10" height="10" class="s{k}"/>'
+                f'<text x="{width - 86}" y="{top + 9 + 14 * k}" class="val">{html.escape(name)}</text>'
+            )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -120,8 +133,17 @@ MU_ROW, MU_HEAD = 24, 20  # pixels per comparison level / per feature heading
 
 def mu_chart_spec(features: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """The m/u chart as data: one dict per comparison level (feature, level, m, u, weight)."""
-    return [{"feature": feature, "level": str(lv["level"]), "m": float(lv["m"]), "u": float(lv["u"]),
-             "weight": float(lv["weight"])} for feature, levels in features.items() for lv in levels]
+    return [
+        {
+            "feature": feature,
+            "level": str(lv["level"]),
+            "m": float(lv["m"]),
+            "u": float(lv["u"]),
+            "weight": float(lv["weight"]),
+        }
+        for feature, levels in features.items()
+        for lv in levels
+    ]
 
 
 def mu_chart_svg(spec: list[dict[str, Any]], width: int = 900) -> Markup:
@@ -147,8 +169,10 @@ def mu_chart_svg(spec: list[dict[str, Any]], width: int = 900) -> Markup:
     for r in spec:
         if r["feature"] != feature:
             feature = r["feature"]
-            parts.append(f'<text x="4" y="{y + 15}" class="feature">{html.escape(feature)}</text>'
-                         f'<line x1="0" y1="{y + 1}" x2="{width}" y2="{y + 1}" class="grid"/>')
+            parts.append(
+                f'<text x="4" y="{y + 15}" class="feature">{html.escape(feature)}</text>'
+                f'<line x1="0" y1="{y + 1}" x2="{width}" y2="{y + 1}" class="grid"/>'
+            )
             y += MU_HEAD
         m_w, u_w = mu_w * min(max(r["m"], 0), 1), mu_w * min(max(r["u"], 0), 1)
         w = r["weight"]
@@ -157,7 +181,7 @@ def mu_chart_svg(spec: list[dict[str, Any]], width: int = 900) -> Markup:
         tx, anchor = (zero + bar + 4, "start") if w >= 0 else (zero - bar - 4, "end")
         parts.append(
             f'<g class="level"><title>{html.escape(feature)} {html.escape(r["level"])}: m={r["m"]:.4g}, '
-            f'u={r["u"]:.4g}, weight={w:+.2f}</title>'
+            f"u={r['u']:.4g}, weight={w:+.2f}</title>"
             f'<text x="{label_w}" y="{y + 15}" text-anchor="end" class="lbl">{html.escape(r["level"][:22])}</text>'
             f'<text x="{label_w + 8}" y="{y + 10}" class="val">m {r["m"]:.4g}</text>'
             f'<text x="{label_w + 8}" y="{y + 21}" class="val">u {r["u"]:.4g}</text>'
@@ -212,26 +236,37 @@ def _section_counts(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
     counts = {k: int(v) for k, v in inp.counts.items() if k in COUNT_NAMES}
     ingested = inp.ingest
     if not counts and ingested is not None:  # failed before counts: derive what we can
-        counts = {"rows_read": int(ingested.rows_read or 0), "records_accepted": int(len(ingested.records)),
-                  "quarantined": int(len(ingested.quarantine))}
+        counts = {
+            "rows_read": int(ingested.rows_read or 0),
+            "records_accepted": int(len(ingested.records)),
+            "quarantined": int(len(ingested.quarantine)),
+        }
     labels = list(counts)
-    return {"counts": counts, "chart": bar_chart_svg(labels, [counts[k] for k in labels], "Counts by stage"),
-            "flow": _stage_flow(inp, counts)}
+    return {
+        "counts": counts,
+        "chart": bar_chart_svg(labels, [counts[k] for k in labels], "Counts by stage"),
+        "flow": _stage_flow(inp, counts),
+    }
 
 
 def _stage_flow(inp: ReportInput, counts: dict[str, int]) -> list[dict[str, Any]]:
     """Rows through the stages: where they were quarantined, how many masters came out."""
     quarantine = _quarantine(inp)
-    by_stage = (quarantine["stage"].fillna("?").value_counts().to_dict()
-                if quarantine is not None and len(quarantine) and "stage" in quarantine else {})
+    by_stage = (
+        quarantine["stage"].fillna("?").value_counts().to_dict()
+        if quarantine is not None and len(quarantine) and "stage" in quarantine
+        else {}
+    )
     pairs = inp.pairs
-    steps = [("ingest", "rows read", counts.get("rows_read")),
-             ("ingest", "quarantined at ingest", by_stage.get("ingest")),
-             ("standardize", "quarantined at standardize", by_stage.get("standardize")),
-             ("standardize", "records accepted", counts.get("records_accepted")),
-             ("link", "candidate pairs scored", len(pairs) if pairs is not None else None),
-             ("cluster", "master customers", counts.get("masters")),
-             ("review", "pairs for review", counts.get("review_pairs"))]
+    steps = [
+        ("ingest", "rows read", counts.get("rows_read")),
+        ("ingest", "quarantined at ingest", by_stage.get("ingest")),
+        ("standardize", "quarantined at standardize", by_stage.get("standardize")),
+        ("standardize", "records accepted", counts.get("records_accepted")),
+        ("link", "candidate pairs scored", len(pairs) if pairs is not None else None),
+        ("cluster", "master customers", counts.get("masters")),
+        ("review", "pairs for review", counts.get("review_pairs")),
+    ]
     return [{"stage": st, "what": what, "n": int(n)} for st, what, n in steps if n is not None]
 
 
@@ -262,8 +297,15 @@ def _section_mapping(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
         for file_name, sheets in ((spec or {}).get("files") or {}).items():
             for sheet, headers in (sheets or {}).items():
                 for header, canonical in (headers or {}).items():
-                    rows.append({"source": source, "file": file_name, "sheet": sheet or "", "header": header,
-                                 "field": canonical or "(unmapped → extra)"})
+                    rows.append(
+                        {
+                            "source": source,
+                            "file": file_name,
+                            "sheet": sheet or "",
+                            "header": header,
+                            "field": canonical or "(unmapped → extra)",
+                        }
+                    )
         if (spec or {}).get("id_column"):
             rows.append({"source": source, "file": "", "sheet": "", "header": spec["id_column"], "field": "ID column"})
     return {"rows": rows}
@@ -289,8 +331,11 @@ def _section_quarantine(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
         if not show_pii and "raw" in examples:
             examples = examples.assign(raw=examples["raw"].map(_mask_raw))
         reasons.append({"code": reason_code, "count": int(n), "examples": _frame_rows(examples, MAX_EXAMPLES)})
-    return {"total": int(len(quarantine)), "reasons": reasons,
-            "chart": bar_chart_svg([r["code"] for r in reasons], [r["count"] for r in reasons], "Quarantine by reason")}
+    return {
+        "total": int(len(quarantine)),
+        "reasons": reasons,
+        "chart": bar_chart_svg([r["code"] for r in reasons], [r["count"] for r in reasons], "Quarantine by reason"),
+    }
 
 
 def _mask_raw(raw: Any) -> Any:
@@ -303,8 +348,10 @@ def _mask_raw(raw: Any) -> Any:
         return _mask_line(raw)
     if not isinstance(data, dict):
         return _mask_line(raw)
-    return json.dumps({k: (masker_for(str(k)) or mask_text)(v) if v not in (None, "") else v for k, v in data.items()},
-                      ensure_ascii=False)
+    return json.dumps(
+        {k: (masker_for(str(k)) or mask_text)(v) if v not in (None, "") else v for k, v in data.items()},
+        ensure_ascii=False,
+    )
 
 
 def _mask_line(raw: Any) -> str:
@@ -326,8 +373,14 @@ def _mask_skipped(examples: Any) -> Any:
 
 def _section_matching(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
     pairs = inp.pairs
-    out: dict[str, Any] = {"pairs": 0, "chart": Markup(""), "decisions": {}, "blocking": [], "blocking_columns": [],
-                           "thresholds": {}}
+    out: dict[str, Any] = {
+        "pairs": 0,
+        "chart": Markup(""),
+        "decisions": {},
+        "blocking": [],
+        "blocking_columns": [],
+        "thresholds": {},
+    }
     blocking = inp.blocking_summary
     if blocking is not None and len(blocking):
         if not show_pii and "skipped_examples" in blocking:
@@ -352,8 +405,16 @@ def _section_matching(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
         out["decisions"] = {str(k): int(v) for k, v in pairs["decision"].value_counts().items()}
     out["pairs"] = int(len(pairs))
     out["thresholds"] = {k: round(v, 2) for k, v in markers.items()}
-    out["chart"] = histogram_svg(counts, edges, "Match weight histogram (log scale)", stacks or None,
-                                 width=900, height=260, log=True, markers=markers)
+    out["chart"] = histogram_svg(
+        counts,
+        edges,
+        "Match weight histogram (log scale)",
+        stacks or None,
+        width=900,
+        height=260,
+        log=True,
+        markers=markers,
+    )
     return out
 
 
@@ -383,11 +444,20 @@ def _section_model(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
         return {}
     usage = summary.get("usage") or {}
     spec = mu_chart_spec(summary.get("features") or {})
-    return {"line": model_line(summary), "mode": model_mode(summary), "why": summary.get("why") or "",
-            "records": summary.get("records"), "candidate_pairs": summary.get("candidate_pairs"),
-            "run_records": summary.get("working_records") or usage.get("records"), "prior": summary.get("prior"),
-            "learnt_m": summary.get("learnt_m") or [], "default_m": summary.get("default_m") or [],
-            "thresholds": summary.get("thresholds") or {}, "chart": mu_chart_svg(spec), "spec": spec}
+    return {
+        "line": model_line(summary),
+        "mode": model_mode(summary),
+        "why": summary.get("why") or "",
+        "records": summary.get("records"),
+        "candidate_pairs": summary.get("candidate_pairs"),
+        "run_records": summary.get("working_records") or usage.get("records"),
+        "prior": summary.get("prior"),
+        "learnt_m": summary.get("learnt_m") or [],
+        "default_m": summary.get("default_m") or [],
+        "thresholds": summary.get("thresholds") or {},
+        "chart": mu_chart_svg(spec),
+        "spec": spec,
+    }
 
 
 def model_mode(summary: dict[str, Any]) -> str:
@@ -427,9 +497,12 @@ def _section_clusters(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
         cols = [c for c in ("master_id", "full_name", "email", "phone", "city", "sources") if c in master]
         largest = largest.merge(master[cols], on="master_id", how="left")
     largest = _masked(largest, show_pii, [c for c in ("full_name", "email", "phone") if c in largest])
-    return {"distribution": [{"size": int(s), "masters": int(n)} for s, n in dist.items()],
-            "chart": bar_chart_svg(labels[:25], [int(v) for v in dist.values[:25]], "Cluster sizes"),
-            "largest": _frame_rows(largest, 10), "columns": list(largest.columns)}
+    return {
+        "distribution": [{"size": int(s), "masters": int(n)} for s, n in dist.items()],
+        "chart": bar_chart_svg(labels[:25], [int(v) for v in dist.values[:25]], "Cluster sizes"),
+        "largest": _frame_rows(largest, 10),
+        "columns": list(largest.columns),
+    }
 
 
 def _section_review(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
@@ -462,7 +535,9 @@ def _review_reasons(show: pd.DataFrame, inp: ReportInput) -> list[str]:
         caps = dict(zip(zip(capped["record_key_l"], capped["record_key_r"]), capped["cap"].astype(str)))
     match_at = float(((inp.model or {}).get("thresholds") or {}).get("match", 1.0))
     reasons = []
-    for left, right, p in zip(show["record_key_l"], show["record_key_r"], show.get("match_probability", [None] * len(show))):
+    for left, right, p in zip(
+        show["record_key_l"], show["record_key_r"], show.get("match_probability", [None] * len(show))
+    ):
         cap = caps.get((left, right)) or caps.get((right, left))
         prob = float(p) if p is not None and p == p else None
         if cap:
@@ -493,13 +568,20 @@ def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
             if examples and not show_pii:
                 fn = masker_for(str(r.get("column") or "")) or mask_text
                 examples = [fn(str(v)) for v in examples]
-            rows.append({**r, "examples": ", ".join(str(v) for v in examples),
-                         "link": (docs_base + page) if page else None})
+            rows.append(
+                {**r, "examples": ", ".join(str(v) for v in examples), "link": (docs_base + page) if page else None}
+            )
         failed = [r for r in rows if not r["success"]]
         failed_first = sorted(rows, key=lambda r: (r["success"], r["severity"] != "critical"))
-        stages.append({"stage": rep.stage, "rows": failed_first,
-                       "failed": len(failed), "critical": sum(r["severity"] == "critical" for r in failed),
-                       "total": len(rows)})
+        stages.append(
+            {
+                "stage": rep.stage,
+                "rows": failed_first,
+                "failed": len(failed),
+                "critical": sum(r["severity"] == "critical" for r in failed),
+                "total": len(rows),
+            }
+        )
     return {"stages": stages, "docs": docs_rel}
 
 
@@ -514,9 +596,13 @@ def _section_timings(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
     labels, values = list(order), [float(timings[s]) for s in order]
     if overhead is not None:  # orchestration (Prefect tasks), report and database work between stages
         labels, values = [*labels, "between stages"], [*values, overhead]
-    return {"rows": [{"stage": s, "seconds": round(float(timings[s]), 3)} for s in order],
-            "chart": bar_chart_svg(labels, values, "Stage timings", " s"),
-            "total": total, "wall": round(float(wall), 3) if wall is not None else None, "overhead": overhead}
+    return {
+        "rows": [{"stage": s, "seconds": round(float(timings[s]), 3)} for s in order],
+        "chart": bar_chart_svg(labels, values, "Stage timings", " s"),
+        "total": total,
+        "wall": round(float(wall), 3) if wall is not None else None,
+        "overhead": overhead,
+    }
 
 
 SECTIONS: dict[str, Callable[[ReportInput, bool], dict[str, Any]]] = {
@@ -540,14 +626,17 @@ def _what_happened(inp: ReportInput, status: str, error: str | None, sections: d
         timings = inp.timings
         # StageTimer records a stage when it ends, also when it raised: the last one is where it stopped.
         where = f" during stage '{list(timings)[-1]}'" if timings else " before any stage finished"
-        return (f"The run failed{where}: {error or 'unknown error'}. "
-                "Nothing was published; the master table is unchanged.")
+        return (
+            f"The run failed{where}: {error or 'unknown error'}. Nothing was published; the master table is unchanged."
+        )
     counts = sections.get("counts", {}).get("counts", {})
     if not counts.get("records_accepted") and not counts.get("records_in_master"):
         return "The run finished but no records were accepted: there was nothing to publish."
-    return (f"The run succeeded: {counts.get('rows_read', 0):,} rows read, "
-            f"{counts.get('records_accepted', 0):,} records accepted, {counts.get('quarantined', 0):,} quarantined, "
-            f"{counts.get('masters', 0):,} master customers published.")
+    return (
+        f"The run succeeded: {counts.get('rows_read', 0):,} rows read, "
+        f"{counts.get('records_accepted', 0):,} records accepted, {counts.get('quarantined', 0):,} quarantined, "
+        f"{counts.get('masters', 0):,} master customers published."
+    )
 
 
 def build_report_model(inp: ReportInput, status: str, error: str | None, show_pii: bool) -> dict[str, Any]:
@@ -593,4 +682,3 @@ def write_report(inp: ReportInput, status: str, error: str | None, show_pii: boo
     path = out_dir / "report.html"
     path.write_text(render_report(build_report_model(inp, status, error, show_pii)), encoding="utf-8")
     return path
-

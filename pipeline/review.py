@@ -62,10 +62,22 @@ def build_review_sheet(queue: pd.DataFrame, records: pd.DataFrame) -> pd.DataFra
     for column in ("match_probability", "match_weight"):
         if column in sheet:
             sheet[column] = pd.to_numeric(sheet[column], errors="coerce").round(4)
-    side_by_side = [c for f in fields for c in (f"{f}_l", f"{f}_r")
-                    if f in ("source", "source_record_id") or sheet[[f"{f}_l", f"{f}_r"]].notna().any().any()]
-    ordered = ["decision", "decided_by", "match_probability", "match_weight", *side_by_side,
-               "evidence", "record_key_l", "record_key_r"]
+    side_by_side = [
+        c
+        for f in fields
+        for c in (f"{f}_l", f"{f}_r")
+        if f in ("source", "source_record_id") or sheet[[f"{f}_l", f"{f}_r"]].notna().any().any()
+    ]
+    ordered = [
+        "decision",
+        "decided_by",
+        "match_probability",
+        "match_weight",
+        *side_by_side,
+        "evidence",
+        "record_key_l",
+        "record_key_r",
+    ]
     return sheet[[c for c in ordered if c in sheet.columns]].reset_index(drop=True)
 
 

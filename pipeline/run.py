@@ -31,11 +31,35 @@ from . import survivorship as survivorship_module
 from . import validate as validate_module
 from .schema import empty_quarantine
 from .settings import DEFAULT_EXPECTATIONS_DIR, Rules, load_rules
-from .stages import (DEFAULT_DB_URL, DEFAULT_OUT_DIR, Clustered, Ingested, Linked, Prior, Published, PublishPlan,
-                     ReportInput, RunCounts, RunEnv, RunOptions, RunResult, StageResults, Standardized, Validated)
+from .stages import (
+    DEFAULT_DB_URL,
+    DEFAULT_OUT_DIR,
+    Clustered,
+    Ingested,
+    Linked,
+    Prior,
+    Published,
+    PublishPlan,
+    ReportInput,
+    RunCounts,
+    RunEnv,
+    RunOptions,
+    RunResult,
+    StageResults,
+    Standardized,
+    Validated,
+)
 
-__all__ = ["DEFAULT_DB_URL", "DEFAULT_OUT_DIR", "RunOptions", "RunResult", "StageRunner", "call_directly",
-           "new_run_id", "run_pipeline"]
+__all__ = [
+    "DEFAULT_DB_URL",
+    "DEFAULT_OUT_DIR",
+    "RunOptions",
+    "RunResult",
+    "StageRunner",
+    "call_directly",
+    "new_run_id",
+    "run_pipeline",
+]
 
 T = TypeVar("T")
 #: runs one stage: `runner(name, stage_function, *arguments)` → the stage's result
@@ -75,15 +99,18 @@ def call_directly(name: str, stage: Callable[..., T], *args: Any) -> T:
     return stage(*args)
 
 
-def run_pipeline(options: RunOptions, progress: Callable[[str, str], None] | None = None,
-                 runner: StageRunner = call_directly) -> RunResult:
+def run_pipeline(
+    options: RunOptions, progress: Callable[[str, str], None] | None = None, runner: StageRunner = call_directly
+) -> RunResult:
     """Run every stage and publish; raise a CrmcleanError with a clear message on failure.
 
     A failure after the run is registered marks it failed in run_log; the published tables are
     only ever replaced inside `store.publish`, in one transaction.
     """
     rules = load_rules(options.rules_dir)
-    options = dataclasses.replace(options, inputs=ingest_module.discover_inputs([Path(p) for p in options.inputs], rules))
+    options = dataclasses.replace(
+        options, inputs=ingest_module.discover_inputs([Path(p) for p in options.inputs], rules)
+    )
     run_id = options.run_id or new_run_id()
     out_dir = Path(options.out_dir) / "runs" / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -99,8 +126,15 @@ def run_pipeline(options: RunOptions, progress: Callable[[str, str], None] | Non
         report = done.report_input(env)
         report_path = _write_report_safely(report, "success", None, options.show_pii)
         store.finish_run(run_id, "success", counts, env.timer.timings)
-        return RunResult(run_id=run_id, status="success", counts=counts, out_dir=out_dir,
-                         report_path=report_path, timings=env.timer.timings, model=report.model)
+        return RunResult(
+            run_id=run_id,
+            status="success",
+            counts=counts,
+            out_dir=out_dir,
+            report_path=report_path,
+            timings=env.timer.timings,
+            model=report.model,
+        )
     except Exception as exc:  # the run is marked failed, the master untouched, then re-raised
         counts = done.clustered.counts.as_dict() if done.clustered else {}
         store.finish_run(run_id, "failed", counts, env.timer.timings, error=str(exc))
@@ -132,7 +166,8 @@ def ingest_stage(env: RunEnv) -> Ingested:
     with env.timer.stage("ingest"):
         result = ingest_module.ingest(env.options.inputs, env.rules)
         (env.out_dir / "column_mapping.json").write_text(
-            json.dumps(result.mapping, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+            json.dumps(result.mapping, ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+        )
     with env.timer.stage("validate sources"):
         validation = validate_module.validate_sources(result.records, result.mapping, suites)
     return Ingested(result=result, suites=suites, validation=validation)
@@ -153,8 +188,11 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
     with env.timer.stage("standardize"):
         records = ingested.result.records
         fresh, reused = incremental.split_reusable(
-            records, prior.state.records, refresh=options.full_refresh,
-            fingerprint=incremental.standardize_fingerprint(rules))
+            records,
+            prior.state.records,
+            refresh=options.full_refresh,
+            fingerprint=incremental.standardize_fingerprint(rules),
+        )
         # the day/month order is decided on the whole input, as a full run would
         day_first = standardize_module.infer_date_orders(records, rules)
         std_fresh, summary = standardize_module.standardize(fresh, rules, workers=options.workers, day_first=day_first)
@@ -166,11 +204,16 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
     with env.timer.stage("validate standardized"):
         validation = validate_module.validate_standardized(std_fresh, ingested.suites)
     return Standardized(
-        std=incremental.with_reused(std_fresh, reused), fresh=std_fresh,
-        fresh_keys=frozenset(std_fresh["record_key"]), reused_keys=frozenset(reused["record_key"]),
+        std=incremental.with_reused(std_fresh, reused),
+        fresh=std_fresh,
+        fresh_keys=frozenset(std_fresh["record_key"]),
+        reused_keys=frozenset(reused["record_key"]),
         run_columns=(*records.columns, "content_hash", "row_hash", "std_fingerprint"),
-        quarantine=quarantine if not quarantine.empty else empty_quarantine(), summary=summary,
-        validation=validation, rows_read=int(ingested.result.rows_read))
+        quarantine=quarantine if not quarantine.empty else empty_quarantine(),
+        summary=summary,
+        validation=validation,
+        rows_read=int(ingested.result.rows_read),
+    )
 
 
 def link_stage(env: RunEnv, standardized: Standardized, prior: Prior) -> Linked:
@@ -180,8 +223,12 @@ def link_stage(env: RunEnv, standardized: Standardized, prior: Prior) -> Linked:
     with env.timer.stage("link"):
         # slim prior: the working set keeps only the slim columns (full rows are read by key)
         combined = incremental.combine_with_prior(
-            standardized.std, state, env.rules, fresh_keys=set(standardized.fresh_keys),
-            columns=list(state.records.columns) if state.slim else None)
+            standardized.std,
+            state,
+            env.rules,
+            fresh_keys=set(standardized.fresh_keys),
+            columns=list(state.records.columns) if state.slim else None,
+        )
         overrides = incremental.merge_overrides(env.rules.overrides, state.overrides)
         model = None if env.options.retrain else state.model
         everything = len(combined.changed_keys) >= len(combined.records)
@@ -189,8 +236,14 @@ def link_stage(env: RunEnv, standardized: Standardized, prior: Prior) -> Linked:
         # stored labels and review decisions refine the model the pairs are scored with
         from .label import latest_labels
 
-        result = link_module.link(combined.records, env.rules, model=model, new_keys=new_keys,
-                                  workers=env.options.workers, labels=latest_labels(state.overrides))
+        result = link_module.link(
+            combined.records,
+            env.rules,
+            model=model,
+            new_keys=new_keys,
+            workers=env.options.workers,
+            labels=latest_labels(state.overrides),
+        )
         pairs = result.pairs if new_keys is None else pd.concat([combined.kept_edges, result.pairs], ignore_index=True)
     return Linked(combined=combined, overrides=overrides, result=result, pairs=pairs)
 
@@ -203,40 +256,74 @@ def cluster_stage(env: RunEnv, standardized: Standardized, prior: Prior, linked:
             return _cluster_all(env, standardized, prior, linked)
         region = incremental.cluster_region(standardized, prior.state, linked, env.rules, env.run_id, store)
         whole = region.whole
-        counts = _counts(standardized, whole.masters, whole.records_in_master, whole.review_pairs,
-                         reclustered=(whole.region_records, whole.region_masters))
-        return Clustered(clusters=region.clusters, tables=region.tables, views=region.views, counts=counts,
-                         whole=whole, scope=region.scope)
+        counts = _counts(
+            standardized,
+            whole.masters,
+            whole.records_in_master,
+            whole.review_pairs,
+            reclustered=(whole.region_records, whole.region_masters),
+        )
+        return Clustered(
+            clusters=region.clusters,
+            tables=region.tables,
+            views=region.views,
+            counts=counts,
+            whole=whole,
+            scope=region.scope,
+        )
 
 
 def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: Linked) -> Clustered:
     """Cluster, survivorship and ids over the whole working set; every table whole."""
     combined, rules = linked.combined, env.rules
-    clusters = cluster_module.cluster_records(combined.records, linked.pairs, rules, linked.overrides,
-                                              model=linked.result.model)
+    clusters = cluster_module.cluster_records(
+        combined.records, linked.pairs, rules, linked.overrides, model=linked.result.model
+    )
     golden, lineage = survivorship_module.build_golden(combined.records, clusters, rules)
     assigned = ids_module.assign_master_ids(clusters, prior.state)
     tables = store_module.build_tables(
-        run_id=env.run_id, records=combined.records, run_keys=set(standardized.std["record_key"]),
-        retired=combined.retired, quarantine=standardized.quarantine, pairs=linked.pairs, clusters=clusters,
-        golden=golden, lineage=lineage, assigned=assigned, model=linked.result.model, overrides=linked.overrides,
-        prior=prior.state)
-    counts = _counts(standardized, len(tables["master_customer"]), len(tables["customer_xref"]),
-                     len(tables["review_queue"]))
+        run_id=env.run_id,
+        records=combined.records,
+        run_keys=set(standardized.std["record_key"]),
+        retired=combined.retired,
+        quarantine=standardized.quarantine,
+        pairs=linked.pairs,
+        clusters=clusters,
+        golden=golden,
+        lineage=lineage,
+        assigned=assigned,
+        model=linked.result.model,
+        overrides=linked.overrides,
+        prior=prior.state,
+    )
+    counts = _counts(
+        standardized, len(tables["master_customer"]), len(tables["customer_xref"]), len(tables["review_queue"])
+    )
     return Clustered(clusters=clusters, tables=tables, views=tables, counts=counts)
 
 
-def _counts(standardized: Standardized, masters: int, in_master: int, review_pairs: int,
-            reclustered: tuple[int, int] | None = None) -> RunCounts:
+def _counts(
+    standardized: Standardized,
+    masters: int,
+    in_master: int,
+    review_pairs: int,
+    reclustered: tuple[int, int] | None = None,
+) -> RunCounts:
     """The run's headline numbers; `reclustered` (records, masters) on an incremental run."""
     std = standardized.std
     return RunCounts(
-        rows_read=standardized.rows_read, quarantined=int(len(standardized.quarantine)), records_accepted=int(len(std)),
-        masters=int(masters), records_in_master=int(in_master), records_merged=int(in_master - masters),
-        review_pairs=int(review_pairs), records_standardized=int(len(standardized.fresh)),
+        rows_read=standardized.rows_read,
+        quarantined=int(len(standardized.quarantine)),
+        records_accepted=int(len(std)),
+        masters=int(masters),
+        records_in_master=int(in_master),
+        records_merged=int(in_master - masters),
+        review_pairs=int(review_pairs),
+        records_standardized=int(len(standardized.fresh)),
         records_reused=int(len(std) - len(standardized.fresh)),
         records_reclustered=None if reclustered is None else int(reclustered[0]),
-        masters_rebuilt=None if reclustered is None else int(reclustered[1]))
+        masters_rebuilt=None if reclustered is None else int(reclustered[1]),
+    )
 
 
 def validate_stage(env: RunEnv, ingested: Ingested, standardized: Standardized, clustered: Clustered) -> Validated:
@@ -255,10 +342,17 @@ def plan_publish(env: RunEnv, linked: Linked, clustered: Clustered, validated: V
     """The audited tables and the master state to publish; raises ValidationFailed when a
     critical expectation failed (write-audit-publish: nothing is written)."""
     validated.raise_if_failed()
-    state = {"cluster_fingerprint": incremental.cluster_fingerprint(env.rules),
-             "overrides": incremental.overrides_text(linked.overrides)}
-    return PublishPlan(run_id=env.run_id, tables=clustered.tables, state=state,
-                       incremental=clustered.whole is not None, views=clustered.views)
+    state = {
+        "cluster_fingerprint": incremental.cluster_fingerprint(env.rules),
+        "overrides": incremental.overrides_text(linked.overrides),
+    }
+    return PublishPlan(
+        run_id=env.run_id,
+        tables=clustered.tables,
+        state=state,
+        incremental=clustered.whole is not None,
+        views=clustered.views,
+    )
 
 
 def publish(env: RunEnv, plan: PublishPlan, store) -> Published:

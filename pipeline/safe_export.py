@@ -84,8 +84,9 @@ def _write_xlsx(safe: pd.DataFrame, path: Path, sheet_name: str, choices: dict[s
         for column, allowed in choices.items():
             if column in safe.columns and len(safe):
                 c = list(safe.columns).index(column)
-                sheet.data_validation(1, c, len(safe), c, {"validate": "list", "source": list(allowed),
-                                                           "ignore_blank": True})
+                sheet.data_validation(
+                    1, c, len(safe), c, {"validate": "list", "source": list(allowed), "ignore_blank": True}
+                )
         sheet.freeze_panes(1, 0)
         if len(safe.columns):
             sheet.autofilter(0, 0, max(len(safe), 1), len(safe.columns) - 1)

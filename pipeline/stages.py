@@ -145,7 +145,8 @@ class Validated:
 
         if self.failures:
             raise ValidationFailed(
-                "critical expectations failed, nothing was published: " + "; ".join(self.failures[:5]))
+                "critical expectations failed, nothing was published: " + "; ".join(self.failures[:5])
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -211,16 +212,26 @@ class StageResults:
     def report_input(self, env: RunEnv) -> ReportInput:
         ingested, std, linked, clustered = self.ingested, self.standardized, self.linked, self.clustered
         views = self.published.views if self.published else clustered.views if clustered else {}
-        reports = self.validated.reports if self.validated else tuple(
-            r.validation for r in (ingested, std) if r is not None)
+        reports = (
+            self.validated.reports if self.validated else tuple(r.validation for r in (ingested, std) if r is not None)
+        )
         quarantine = std.quarantine if std else ingested.result.quarantine if ingested else None
         return ReportInput(
-            run_id=env.run_id, out_dir=env.out_dir, counts=clustered.counts.as_dict() if clustered else {},
-            timings=dict(env.timer.timings), ingest=ingested.result if ingested else None, quarantine=quarantine,
-            std_summary=std.summary if std else None, pairs=linked.pairs if linked else None,
-            blocking_summary=linked.result.blocking_summary if linked else None, tables=views,
-            validations=reports, data_docs=self.validated.data_docs if self.validated else None,
-            model=link_summary(linked.result, len(linked.combined.records)) if linked else None, wall_seconds=env.timer.wall())
+            run_id=env.run_id,
+            out_dir=env.out_dir,
+            counts=clustered.counts.as_dict() if clustered else {},
+            timings=dict(env.timer.timings),
+            ingest=ingested.result if ingested else None,
+            quarantine=quarantine,
+            std_summary=std.summary if std else None,
+            pairs=linked.pairs if linked else None,
+            blocking_summary=linked.result.blocking_summary if linked else None,
+            tables=views,
+            validations=reports,
+            data_docs=self.validated.data_docs if self.validated else None,
+            model=link_summary(linked.result, len(linked.combined.records)) if linked else None,
+            wall_seconds=env.timer.wall(),
+        )
 
 
 def link_summary(result: LinkResult, working_records: int | None = None) -> dict | None:
@@ -230,5 +241,9 @@ def link_summary(result: LinkResult, working_records: int | None = None) -> dict
 
     if not result.model:
         return None
-    return {**model_summary(result.model, result.usage), "usage": dict(result.usage or {}),
-            "thresholds": dict(result.model.get("thresholds") or {}), "working_records": working_records}
+    return {
+        **model_summary(result.model, result.usage),
+        "usage": dict(result.usage or {}),
+        "thresholds": dict(result.model.get("thresholds") or {}),
+        "working_records": working_records,
+    }

@@ -58,8 +58,12 @@ class FieldGroup:
 GROUPS: tuple[FieldGroup, ...] = (
     FieldGroup(
         "name",
-        (("full_name", "full_name_std"), ("first_name", "first_name_std"), ("last_name", "last_name_std"),
-         ("name_suffix", "name_suffix_std")),
+        (
+            ("full_name", "full_name_std"),
+            ("first_name", "first_name_std"),
+            ("last_name", "last_name_std"),
+            ("name_suffix", "name_suffix_std"),
+        ),
         ("full_name_flag", "first_name_flag", "last_name_flag", "full_name_flag"),
         "name_key",
     ),
@@ -71,8 +75,14 @@ GROUPS: tuple[FieldGroup, ...] = (
     FieldGroup("national_id", (("national_id", "national_id_std"),), ("national_id_flag",)),
     FieldGroup(
         "address",
-        (("street", "address_std"), ("district", "district_std"), ("city", "city_std"),
-         ("state_or_province", "state_std"), ("postal_code", "postal_code_std"), ("country", "country_std")),
+        (
+            ("street", "address_std"),
+            ("district", "district_std"),
+            ("city", "city_std"),
+            ("state_or_province", "state_std"),
+            ("postal_code", "postal_code_std"),
+            ("country", "country_std"),
+        ),
         ("address_flag", "address_flag", "city_flag", "state_flag", "postal_code_flag", "country_flag"),
     ),
     FieldGroup("company", (("company", "company_std"),), ("company_flag",), "company_key"),
@@ -411,7 +421,7 @@ def _type_evidence(table: _Table, group: FieldGroup, rows, codes, cluster) -> np
     other = table.columns[other_col]
     # one id per number text across both slots (the uniques end with the None sentinel)
     ids = pd.factorize(np.concatenate([own_col.uniques[:-1], other.uniques[:-1]]))[0].astype(np.int64)
-    own_ids, other_ids = np.append(ids[: len(own_col.uniques) - 1], -1), np.append(ids[len(own_col.uniques) - 1:], -1)
+    own_ids, other_ids = np.append(ids[: len(own_col.uniques) - 1], -1), np.append(ids[len(own_col.uniques) - 1 :], -1)
     width = int(ids.max()) + 2 if len(ids) else 1
 
     def known(values: np.ndarray, flag: str, id_of: np.ndarray) -> np.ndarray:
@@ -450,8 +460,9 @@ def _value_groups(cluster, texts: np.ndarray, codes: np.ndarray, present):
     rows = np.flatnonzero(present & np.isin(cluster, contested))
     if len(rows) == 0:
         return rows, rows, []
-    pairs, inverse, counts = np.unique(np.column_stack([cluster[rows], value[rows]]), axis=0,
-                                       return_inverse=True, return_counts=True)
+    pairs, inverse, counts = np.unique(
+        np.column_stack([cluster[rows], value[rows]]), axis=0, return_inverse=True, return_counts=True
+    )
     starts = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]).tolist() + [len(pairs)]
     text, n = texts[pairs[:, 1]].tolist(), counts.tolist()
     groups = [(int(pairs[a, 0]), list(zip(text[a:b], n[a:b]))) for a, b in zip(starts[:-1], starts[1:])]
@@ -477,8 +488,13 @@ def _identity_mismatch(table: _Table, group: FieldGroup, cols, codes, cluster) -
     if not groups:
         return key
     members = np.flatnonzero(np.isin(table.cluster, [c for c, _ in groups]))
-    names = pd.concat([pd.DataFrame({"cluster": table.cluster[members], "text": col.uniques[col.codes[members]]})
-                       for col in (table.columns[n] for n in NAME_TOKEN_COLUMNS)], ignore_index=True)
+    names = pd.concat(
+        [
+            pd.DataFrame({"cluster": table.cluster[members], "text": col.uniques[col.codes[members]]})
+            for col in (table.columns[n] for n in NAME_TOKEN_COLUMNS)
+        ],
+        ignore_index=True,
+    )
     names = names[names["text"].notna()].drop_duplicates()
     words: dict[int, set[str]] = {}
     for c, t in zip(names["cluster"].tolist(), names["text"].str.lower().tolist()):
@@ -498,8 +514,10 @@ def _identity_mismatch(table: _Table, group: FieldGroup, cols, codes, cluster) -
             spelling.append(sum(not _spelt(r, tokens) for r in runs if r.isalpha()) if tokens else 0)
             year.append(sum(r not in yy for r in runs if r.isdigit() and len(r) in (2, 4)) if yy else 0)
         texts = [v for v, _ in values]
-        scores += [spelling[i] + any(year[j] < year[i] and _near(texts[i], texts[j]) for j in range(len(texts)))
-                   for i in range(len(texts))]
+        scores += [
+            spelling[i] + any(year[j] < year[i] and _near(texts[i], texts[j]) for j in range(len(texts)))
+            for i in range(len(texts))
+        ]
     key[in_rows] = np.asarray(scores, np.int64)[inverse]
     return key
 

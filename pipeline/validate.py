@@ -328,12 +328,23 @@ def _run_suite(report: ValidationReport, suite: LoadedSuite, batch: str, frame: 
     gx = _gx()
     if frame is None:  # a table the suite targets was not produced
         for exp, sev in zip(suite.expectations, suite.severities):
-            report.results.append({
-                "stage": report.stage, "suite": suite.name, "batch": batch, "expectation": exp.expectation_type,
-                "column": getattr(exp, "column", "") or "", "severity": sev, "success": False,
-                "observed": f"table {batch} was not produced", "unexpected_count": 0, "details": "",
-                "examples": [], "error": f"table {batch} was not produced", "message": None,
-            })
+            report.results.append(
+                {
+                    "stage": report.stage,
+                    "suite": suite.name,
+                    "batch": batch,
+                    "expectation": exp.expectation_type,
+                    "column": getattr(exp, "column", "") or "",
+                    "severity": sev,
+                    "success": False,
+                    "observed": f"table {batch} was not produced",
+                    "unexpected_count": 0,
+                    "details": "",
+                    "examples": [],
+                    "error": f"table {batch} was not produced",
+                    "message": None,
+                }
+            )
         return
     frame = _coerce_dates(_narrow(frame, suite), suite.date_columns)
     gsuite = gx.ExpectationSuite(name=suite.name, expectations=[e.copy(deep=True) for e in suite.expectations])
@@ -374,8 +385,11 @@ def validate_sources(records: pd.DataFrame, mapping: dict, suites: dict[str, Loa
         mapped = _mapped_fields((mapping or {}).get(source, {}))
         if not mapped and source in groups:  # no mapping given: every non-empty canonical column counts
             mapped = {c for c in CANONICAL_FIELDS if c in groups[source] and groups[source][c].notna().any()}
-        keep = [c for c in (*IDENTITY_COLUMNS, *CANONICAL_FIELDS)
-                if c in records.columns and (c in IDENTITY_COLUMNS or c in mapped)]
+        keep = [
+            c
+            for c in (*IDENTITY_COLUMNS, *CANONICAL_FIELDS)
+            if c in records.columns and (c in IDENTITY_COLUMNS or c in mapped)
+        ]
         if source in groups:
             frame = groups[source][keep]
         else:  # every row of the source was quarantined (or the file was empty)
@@ -394,8 +408,9 @@ def validate_standardized(std: pd.DataFrame, suites: dict[str, LoadedSuite]) -> 
     return report
 
 
-def _result_frames(tables: dict[str, pd.DataFrame], std: pd.DataFrame,
-                   whole: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+def _result_frames(
+    tables: dict[str, pd.DataFrame], std: pd.DataFrame, whole: dict[str, Any] | None = None
+) -> dict[str, pd.DataFrame]:
     """Tables plus the helper columns that turn cross-table rules into column checks.
 
     `whole` (an incremental run, whose tables hold only the rows it changed) gives the key sets
@@ -406,6 +421,7 @@ def _result_frames(tables: dict[str, pd.DataFrame], std: pd.DataFrame,
     frames = {name: getattr(t, "rows", t) for name, t in tables.items()}  # a store.Scoped → its rows
     master = frames.get("master_customer")
     xref = frames.get("customer_xref")
+
     def distinct(frame: pd.DataFrame | None, column: str) -> pd.Index:
         return pd.Index(frame[column].dropna().unique()) if frame is not None and column in frame else pd.Index([])
 
@@ -430,7 +446,9 @@ def _result_frames(tables: dict[str, pd.DataFrame], std: pd.DataFrame,
 
 
 def validate_result(
-    tables: dict[str, pd.DataFrame], std: pd.DataFrame, suites: dict[str, LoadedSuite],
+    tables: dict[str, pd.DataFrame],
+    std: pd.DataFrame,
+    suites: dict[str, LoadedSuite],
     whole: dict[str, Any] | None = None,
 ) -> ValidationReport:
     """`result` suite: each expectation runs on the table named in its `meta.table`.
@@ -448,8 +466,9 @@ def validate_result(
         rows = [i for i, e in enumerate(part.expectations) if not _counts_rows(e)]
         counted = _whole_rows(table, std, whole) if whole is not None and len(rows) < len(part.expectations) else None
         if counted is not None:  # row counts: on the whole table
-            _run_suite(report, _subset(part, [i for i in range(len(part.expectations)) if i not in rows]),
-                       table, counted)
+            _run_suite(
+                report, _subset(part, [i for i in range(len(part.expectations)) if i not in rows]), table, counted
+            )
             part = _subset(part, rows)
             if not part.expectations:
                 continue
@@ -463,8 +482,14 @@ def _counts_rows(expectation) -> bool:
 
 
 def _subset(suite: LoadedSuite, keep: list[int]) -> LoadedSuite:
-    return LoadedSuite(suite.name, suite.path, [suite.expectations[i] for i in keep],
-                       [suite.severities[i] for i in keep], [suite.tables[i] for i in keep], suite.date_columns)
+    return LoadedSuite(
+        suite.name,
+        suite.path,
+        [suite.expectations[i] for i in keep],
+        [suite.severities[i] for i in keep],
+        [suite.tables[i] for i in keep],
+        suite.date_columns,
+    )
 
 
 def _whole_rows(table: str, std: pd.DataFrame | None, whole: dict[str, Any]) -> pd.DataFrame | None:
@@ -504,15 +529,22 @@ def describe_failure(row: dict[str, Any]) -> str:
     if row.get("message"):  # meta.message in the suite JSON: the user's own sentence
         try:
             return f"{row['stage']}: " + str(row["message"]).format(
-                n=row.get("unexpected_count", 0), observed=row.get("observed", ""),
-                batch=row["batch"], column=row.get("column", ""),
+                n=row.get("unexpected_count", 0),
+                observed=row.get("observed", ""),
+                batch=row["batch"],
+                column=row.get("column", ""),
             )
         except (KeyError, IndexError, ValueError):
             return f"{row['stage']}: {row['message']} — {row.get('observed', '')}"
     template = _PHRASES.get(row["expectation"])
     if template:
-        params = {"n": row.get("unexpected_count", 0), "observed": row.get("observed", ""),
-                  "regex": "", "min_value": "-∞", "max_value": "∞"}
+        params = {
+            "n": row.get("unexpected_count", 0),
+            "observed": row.get("observed", ""),
+            "regex": "",
+            "min_value": "-∞",
+            "max_value": "∞",
+        }
         for part in (row.get("details") or "").split(", "):
             if "=" in part:
                 k, v = part.split("=", 1)
@@ -604,7 +636,7 @@ def _build_docs(reports: list[ValidationReport], directory: Path, show_pii: bool
             parts = key.to_tuple()
             rep.docs_pages[batch] = "validations/" + "/".join(str(p) for p in parts) + ".html"
     for rep in reports:  # expectation-suite pages in the docs
-        for suite_name, exps in (rep._gx_suites.items() if rep else []):
+        for suite_name, exps in rep._gx_suites.items() if rep else []:
             try:
                 copies = [e.copy(deep=True) for e in exps]
                 ctx.suites.add_or_update(gx.ExpectationSuite(name=suite_name, expectations=copies))

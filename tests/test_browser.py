@@ -38,9 +38,20 @@ def chromium():
 def _run(browser: str, tmp_path: Path, url: str, *extra: str) -> tuple[str, list[str]]:
     """→ (stdout, console messages) of one headless Chromium invocation."""
     cmd = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", *extra, url,
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        *extra,
+        url,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -87,7 +98,12 @@ def test_hostile_name_stays_text_in_the_browser(chromium, tmp_path):
 
 
 def test_failed_run_report_renders(chromium, tmp_path):
-    report = write_report(ReportInput(run_id="r-failed", out_dir=tmp_path), status="failed", error="b.xlsx: the workbook is encrypted", show_pii=False)
+    report = write_report(
+        ReportInput(run_id="r-failed", out_dir=tmp_path),
+        status="failed",
+        error="b.xlsx: the workbook is encrypted",
+        show_pii=False,
+    )
     dom, console = _run(chromium, tmp_path, report.as_uri(), "--dump-dom")
     assert console == []
     assert 'id="run-status">failed<' in dom and "b.xlsx: the workbook is encrypted" in dom

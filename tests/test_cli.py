@@ -93,15 +93,18 @@ def test_demo_data_writes_files(tmp_path):
     assert (tmp_path / "demo" / "truth" / "truth.csv").is_file()
 
 
-@pytest.mark.parametrize("command", [
-    ["history"],
-    ["diff", "R1", "R2"],
-    ["explain", "C0000001"],
-    ["explain", "crm_a:1", "crm_b:2"],
-    ["evaluate", "--truth", str(SAMPLE_DATA_DIR / "truth" / "truth.csv")],
-    ["review", "export", "{tmp}/out.csv"],
-    ["review", "apply", "{tmp}/decisions.csv"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["history"],
+        ["diff", "R1", "R2"],
+        ["explain", "C0000001"],
+        ["explain", "crm_a:1", "crm_b:2"],
+        ["evaluate", "--truth", str(SAMPLE_DATA_DIR / "truth" / "truth.csv")],
+        ["review", "export", "{tmp}/out.csv"],
+        ["review", "apply", "{tmp}/decisions.csv"],
+    ],
+)
 def test_read_only_commands_on_a_mistyped_database_say_so_and_create_nothing(tmp_path, command):
     """issues 15 and 16: a typo in --db is one clear line and exit 1, never a new empty master."""
     (tmp_path / "decisions.csv").write_text("decision,record_key_l,record_key_r\nmatch,a|1,b|2\n", encoding="utf-8")
@@ -126,11 +129,13 @@ def test_run_with_a_typo_in_the_rules_stops_before_any_work(tmp_path, mode):
     rules = tmp_path / "rules"
     shutil.copytree(DEFAULT_RULES_DIR, rules, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     matching = rules / "matching.yaml"
-    matching.write_text(matching.read_text(encoding="utf-8").replace("  review: 0.6", "  reveiw: 0.5", 1),
-                        encoding="utf-8")
+    matching.write_text(
+        matching.read_text(encoding="utf-8").replace("  review: 0.6", "  reveiw: 0.5", 1), encoding="utf-8"
+    )
     db = tmp_path / "master.db"
-    result = runner.invoke(app, ["run", *mode, "--rules", str(rules), "--db", f"sqlite:///{db}",
-                                 "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app, ["run", *mode, "--rules", str(rules), "--db", f"sqlite:///{db}", "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 1, result.output
     assert "matching.yaml: unknown key 'thresholds.reveiw' (did you mean 'review'?)" in result.output
     assert "Traceback" not in result.output

@@ -27,8 +27,18 @@ def test_unknown_option_is_a_usage_error():
 
 
 def test_missing_input_is_a_user_error(tmp_path):
-    result = runner.invoke(app, ["run", str(tmp_path / "absent.csv"), "--no-prefect",
-                                 "--db", f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(tmp_path / "absent.csv"),
+            "--no-prefect",
+            "--db",
+            f"sqlite:///{tmp_path / 'm.db'}",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 1
     assert "absent.csv" in result.output
 
@@ -37,14 +47,28 @@ def test_failed_critical_expectation_exits_3(tmp_path):
     strict = tmp_path / "expectations"
     shutil.copytree(DEFAULT_EXPECTATIONS_DIR, strict, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     suite = json.loads((strict / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append({
-        "type": "expect_table_row_count_to_be_between",
-        "kwargs": {"min_value": 0, "max_value": 10},
-        "meta": {"severity": "critical", "table": "master_customer"},
-    })
+    suite["expectations"].append(
+        {
+            "type": "expect_table_row_count_to_be_between",
+            "kwargs": {"min_value": 0, "max_value": 10},
+            "meta": {"severity": "critical", "table": "master_customer"},
+        }
+    )
     (strict / "result.json").write_text(json.dumps(suite), encoding="utf-8")
-    result = runner.invoke(app, ["run", str(SAMPLE_DATA_DIR), "--no-prefect", "--expectations", str(strict),
-                                 "--db", f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(SAMPLE_DATA_DIR),
+            "--no-prefect",
+            "--expectations",
+            str(strict),
+            "--db",
+            f"sqlite:///{tmp_path / 'm.db'}",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 3, result.output
     assert "nothing was published" in result.output
 
@@ -57,8 +81,18 @@ def test_internal_error_exits_4_with_one_line(tmp_path, monkeypatch):
         raise ZeroDivisionError("injected")
 
     monkeypatch.setattr(run_module, "run_pipeline", broken)
-    result = runner.invoke(app, ["run", str(SAMPLE_DATA_DIR), "--no-prefect",
-                                 "--db", f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(SAMPLE_DATA_DIR),
+            "--no-prefect",
+            "--db",
+            f"sqlite:///{tmp_path / 'm.db'}",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 4
     assert "internal error: ZeroDivisionError: injected" in result.output
     assert "Traceback" not in result.output

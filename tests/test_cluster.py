@@ -18,11 +18,24 @@ from crmclean.settings import Rules
 STD_COLUMNS = ("first_name_key", "last_name_key", "name_key", "name_suffix_std", "gender_std", "birth_date_std")
 
 
-def person(key: str, first: str | None = None, last: str | None = "smith", dob: str | None = None,
-           suffix: str | None = None, gender: str | None = None) -> dict:
+def person(
+    key: str,
+    first: str | None = None,
+    last: str | None = "smith",
+    dob: str | None = None,
+    suffix: str | None = None,
+    gender: str | None = None,
+) -> dict:
     name_key = " ".join(sorted(t for t in (first, last) if t)) or None
-    return {"record_key": key, "first_name_key": first, "last_name_key": last, "name_key": name_key,
-            "name_suffix_std": suffix, "gender_std": gender, "birth_date_std": dob}
+    return {
+        "record_key": key,
+        "first_name_key": first,
+        "last_name_key": last,
+        "name_key": name_key,
+        "name_suffix_std": suffix,
+        "gender_std": gender,
+        "birth_date_std": dob,
+    }
 
 
 def frame(*people: dict) -> pd.DataFrame:
@@ -31,14 +44,24 @@ def frame(*people: dict) -> pd.DataFrame:
 
 def edges(*triples, decision: str = "match") -> pd.DataFrame:
     """(left, right, weight) -> link pairs; probability grows with the weight."""
-    rows = [{"record_key_l": a, "record_key_r": b, "match_weight": w,
-             "match_probability": 1 - 2.0 ** -w, "decision": decision} for a, b, w in triples]
+    rows = [
+        {
+            "record_key_l": a,
+            "record_key_r": b,
+            "match_weight": w,
+            "match_probability": 1 - 2.0**-w,
+            "decision": decision,
+        }
+        for a, b, w in triples
+    ]
     return pd.DataFrame(rows, columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
 
 
 def overrides(*rows) -> pd.DataFrame:
-    return pd.DataFrame([{"record_key_l": a, "record_key_r": b, "kind": k, "origin": "test"} for a, b, k in rows],
-                        columns=["record_key_l", "record_key_r", "kind", "origin"])
+    return pd.DataFrame(
+        [{"record_key_l": a, "record_key_r": b, "kind": k, "origin": "test"} for a, b, k in rows],
+        columns=["record_key_l", "record_key_r", "kind", "origin"],
+    )
 
 
 def groups(result: pd.DataFrame) -> set[frozenset[str]]:
@@ -66,8 +89,13 @@ def test_singletons_get_ranked_labels_in_record_key_order():
 
 def test_match_edges_join_records_review_and_non_match_do_not():
     recs = frame(person("a|1", "ann"), person("a|2", "ann"), person("a|3", "ann"), person("a|4", "ann"))
-    pairs = pd.concat([edges(("a|1", "a|3", 12)), edges(("a|2", "a|3", 5), decision="review"),
-                       edges(("a|2", "a|4", 1), decision="non_match")])
+    pairs = pd.concat(
+        [
+            edges(("a|1", "a|3", 12)),
+            edges(("a|2", "a|3", 5), decision="review"),
+            edges(("a|2", "a|4", 1), decision="non_match"),
+        ]
+    )
     out = cluster_records(recs, pairs, Rules(), None)
     assert groups(out) == {frozenset({"a|1", "a|3"}), frozenset({"a|2"}), frozenset({"a|4"})}
     assert reason(out, "a|1") == "matched" and reason(out, "a|2") == "singleton"
@@ -111,8 +139,12 @@ def test_household_chained_through_shared_landline_is_not_merged():
 
 
 def test_household_split_even_when_the_false_edge_is_the_strongest():
-    recs = frame(person("a|mary", "mary", dob="1960-05-01"), person("b|m", "mary"),
-                 person("c|john", "john", dob="1958-02-03"), person("d|john", "john"))
+    recs = frame(
+        person("a|mary", "mary", dob="1960-05-01"),
+        person("b|m", "mary"),
+        person("c|john", "john", dob="1958-02-03"),
+        person("d|john", "john"),
+    )
     # the wrong link a|mary–c|john is the strongest of all
     pairs = edges(("a|mary", "c|john", 30), ("a|mary", "b|m", 20), ("c|john", "d|john", 18), ("b|m", "d|john", 9))
     out = cluster_records(recs, pairs, Rules(), None)
@@ -122,9 +154,11 @@ def test_household_split_even_when_the_false_edge_is_the_strongest():
 
 
 def test_twins_same_birth_date_different_first_names():
-    recs = frame(person("cn|ming", "ming", "li", "1990-05-14", gender="M"),
-                 person("cn|liang", "liang", "li", "1990-05-14", gender="M"),
-                 person("web|ming", "ming", "li", "1990-05-14"))
+    recs = frame(
+        person("cn|ming", "ming", "li", "1990-05-14", gender="M"),
+        person("cn|liang", "liang", "li", "1990-05-14", gender="M"),
+        person("web|ming", "ming", "li", "1990-05-14"),
+    )
     pairs = edges(("cn|ming", "cn|liang", 15), ("cn|ming", "web|ming", 25), ("cn|liang", "web|ming", 14))
     out = cluster_records(recs, pairs, Rules(), None)
     assert groups(out) == {frozenset({"cn|ming", "web|ming"}), frozenset({"cn|liang"})}
@@ -133,8 +167,11 @@ def test_twins_same_birth_date_different_first_names():
 
 
 def test_jr_and_sr_are_kept_apart_even_through_a_record_without_suffix():
-    recs = frame(person("w|sr", "james", "walker", suffix="Sr"), person("w|jr", "james", "walker", suffix="Jr"),
-                 person("s|x", "james", "walker"))
+    recs = frame(
+        person("w|sr", "james", "walker", suffix="Sr"),
+        person("w|jr", "james", "walker", suffix="Jr"),
+        person("s|x", "james", "walker"),
+    )
     pairs = edges(("w|jr", "s|x", 15), ("s|x", "w|sr", 10))
     out = cluster_records(recs, pairs, Rules(), None)
     assert groups(out) == {frozenset({"w|jr", "s|x"}), frozenset({"w|sr"})}
@@ -159,8 +196,13 @@ def test_chain_is_split_at_its_weakest_link():
 
 def test_long_chain_keeps_every_strong_link():
     """a1–a2–a3 (strong) –weak– b1–b2 (strong); a1 and b2 conflict: only the weak edge is cut."""
-    recs = frame(person("a1", "john", dob="1950-01-01"), person("a2", "john"), person("a3", "john"),
-                 person("b1", "john"), person("b2", "john", dob="1990-07-15"))
+    recs = frame(
+        person("a1", "john", dob="1950-01-01"),
+        person("a2", "john"),
+        person("a3", "john"),
+        person("b1", "john"),
+        person("b2", "john", dob="1990-07-15"),
+    )
     pairs = edges(("a1", "a2", 20), ("a2", "a3", 19), ("a3", "b1", 6), ("b1", "b2", 18))
     out = cluster_records(recs, pairs, Rules(), None)
     assert groups(out) == {frozenset({"a1", "a2", "a3"}), frozenset({"b1", "b2"})}
@@ -175,26 +217,33 @@ def test_birth_date_typos_are_not_conflicts(other):
 
 
 def test_birth_dates_within_the_allowed_gap_are_not_conflicts():
-    recs = frame(person("a", "john", dob="1985-03-12"), person("b", "john", dob="1986-07-30"),
-                 person("c", "john", dob="1979-07-30"))
+    recs = frame(
+        person("a", "john", dob="1985-03-12"),
+        person("b", "john", dob="1986-07-30"),
+        person("c", "john", dob="1979-07-30"),
+    )
     out = cluster_records(recs, edges(("a", "b", 9), ("b", "c", 8)), Rules(), None)
     assert groups(out) == {frozenset({"a", "b"}), frozenset({"c"})}
     wide = rules_with(guards={"max_birth_gap_years": 10})
     assert len(groups(cluster_records(recs, edges(("a", "b", 9), ("b", "c", 8)), wide, None))) == 1
 
 
-@pytest.mark.parametrize("a, b", [
-    (("robert", "smith"), ("robert", "smith")),  # nickname already canonical (Bob -> robert)
-    (("j", "smith"), ("john", "smith")),  # initial
-    (("cat", "lee"), ("catherine", "lee")),  # short form
-    (("jon", "smith"), ("john", "smith")),  # typo (Jaro-Winkler >= 0.85)
-    (("mary ann", "smith"), ("mary", "smith")),  # middle name
-    (("xue dong", "xie"), ("xuedong", "xie")),  # pinyin spacing
-    (("shan", "lei"), ("lei", "shan")),  # family/given order swapped in a pinyin record
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (("robert", "smith"), ("robert", "smith")),  # nickname already canonical (Bob -> robert)
+        (("j", "smith"), ("john", "smith")),  # initial
+        (("cat", "lee"), ("catherine", "lee")),  # short form
+        (("jon", "smith"), ("john", "smith")),  # typo (Jaro-Winkler >= 0.85)
+        (("mary ann", "smith"), ("mary", "smith")),  # middle name
+        (("xue dong", "xie"), ("xuedong", "xie")),  # pinyin spacing
+        (("shan", "lei"), ("lei", "shan")),  # family/given order swapped in a pinyin record
+    ],
+)
 def test_same_first_name_in_other_forms_is_not_a_conflict(a, b):
-    recs = frame(person("x", a[0], a[1], dob="1980-01-01", gender="M"),
-                 person("y", b[0], b[1], dob="1981-01-01", gender="F"))
+    recs = frame(
+        person("x", a[0], a[1], dob="1980-01-01", gender="M"), person("y", b[0], b[1], dob="1981-01-01", gender="F")
+    )
     out = cluster_records(recs, edges(("x", "y", 9)), Rules(), None)
     assert len(groups(out)) == 1
 
@@ -224,8 +273,11 @@ def test_keys_only_input_clusters_without_guards():
 
 
 def test_must_link_joins_records_without_an_edge_and_beats_guards():
-    recs = frame(person("a", "chris", dob="1980-01-01", gender="M"), person("b", "kris", dob="1990-01-01", gender="F"),
-                 person("c", "zoe"))
+    recs = frame(
+        person("a", "chris", dob="1980-01-01", gender="M"),
+        person("b", "kris", dob="1990-01-01", gender="F"),
+        person("c", "zoe"),
+    )
     out = cluster_records(recs, edges(), Rules(), overrides(("a", "b", "must_link")))
     assert groups(out) == {frozenset({"a", "b"}), frozenset({"c"})}
     assert reason(out, "a") == "must_link"
@@ -293,8 +345,13 @@ def test_components_past_the_check_limit_are_checked_along_their_edges_only():
 
 
 def test_shuffled_input_gives_identical_output():
-    recs = frame(person("a|mary", "mary", dob="1960-05-01"), person("b|m", "mary"),
-                 person("c|john", "john", dob="1958-02-03"), person("d|john", "john"), person("e|x", "xi"))
+    recs = frame(
+        person("a|mary", "mary", dob="1960-05-01"),
+        person("b|m", "mary"),
+        person("c|john", "john", dob="1958-02-03"),
+        person("d|john", "john"),
+        person("e|x", "xi"),
+    )
     pairs = edges(("a|mary", "c|john", 30), ("a|mary", "b|m", 20), ("c|john", "d|john", 18), ("b|m", "d|john", 9))
     expected = cluster_records(recs, pairs, Rules(), None)
     rng = random.Random(7)
@@ -308,13 +365,17 @@ def test_shuffled_input_gives_identical_output():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(2, 25).flatmap(lambda n: st.tuples(
-    st.just(n),
-    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(1, 30)), max_size=3 * n),
-    st.lists(st.sampled_from(["1950-01-01", "1980-06-12", None]), min_size=n, max_size=n),
-    st.lists(st.sampled_from(["ann", "bob", None]), min_size=n, max_size=n),
-    st.randoms(use_true_random=False),
-)))
+@given(
+    st.integers(2, 25).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(1, 30)), max_size=3 * n),
+            st.lists(st.sampled_from(["1950-01-01", "1980-06-12", None]), min_size=n, max_size=n),
+            st.lists(st.sampled_from(["ann", "bob", None]), min_size=n, max_size=n),
+            st.randoms(use_true_random=False),
+        )
+    )
+)
 def test_random_graphs_partition_and_reproduce(case):
     n, triples, dobs, firsts, rnd = case
     keys = [f"k|{i:02d}" for i in range(n)]
@@ -343,8 +404,12 @@ def test_random_graphs_partition_and_reproduce(case):
         born = {dob[k] for k in g["record_key"] if dob[k]}
         assert not {"1950-01-01", "1980-06-12"} <= born
     # same result whatever the row order
-    shuffled = cluster_records(recs.sample(frac=1, random_state=rnd.randrange(99)),
-                               pairs.sample(frac=1, random_state=rnd.randrange(99)), Rules(), None)
+    shuffled = cluster_records(
+        recs.sample(frac=1, random_state=rnd.randrange(99)),
+        pairs.sample(frac=1, random_state=rnd.randrange(99)),
+        Rules(),
+        None,
+    )
     pd.testing.assert_frame_equal(shuffled, out)
 
 
@@ -381,7 +446,7 @@ def test_factory_scenarios_through_standardize_recover_the_truth_under_worst_cas
     for _, g in hard.groupby("group_id"):
         recs = g.to_dict("records")
         for i, a in enumerate(recs):
-            for b in recs[i + 1:]:
+            for b in recs[i + 1 :]:
                 same = a["entity_id"] == b["entity_id"]
                 rows.append((a["record_key"], b["record_key"], 20 if same else 12))
     out = cluster_records(std, edges(*rows), load_rules(), None)
@@ -395,8 +460,11 @@ def test_other_gender_form_of_a_name_with_other_gender_conflicts(a, b):
     """Daniel/Danielle pass as the same name (Jaro-Winkler 0.95) and Paul/Paula as a short form;
     with the genders differing too they are two people (twins chained through a shared
     mobile), not one."""
-    recs = frame(person("x", a, dob="1990-06-01", gender="M"), person("y", b, dob="1990-06-01", gender="F"),
-                 person("z", a, dob="1990-06-01"))
+    recs = frame(
+        person("x", a, dob="1990-06-01", gender="M"),
+        person("y", b, dob="1990-06-01", gender="F"),
+        person("z", a, dob="1990-06-01"),
+    )
     out = cluster_records(recs, edges(("x", "z", 12), ("y", "z", 9)), Rules(), None)
     assert groups(out) == {frozenset({"x", "z"}), frozenset({"y"})}
     assert reason(out, "y") == "split:gender_conflict"

@@ -65,13 +65,24 @@ def test_address_levels_equal_plain_token_set_ratio(addresses):
 
 
 def test_address_bound_keeps_subsets_and_reorders():
-    addresses = ["12 main st apt 4", "main st 12", "12 main st apt 5", "12 main st apt 4 apt 4", "北京市 朝阳区 建国路 88号",
-                 "北京市 建国路 88号", "上海市 浦东新区 世纪大道 100号"]
+    addresses = [
+        "12 main st apt 4",
+        "main st 12",
+        "12 main st apt 5",
+        "12 main st apt 4 apt 4",
+        "北京市 朝阳区 建国路 88号",
+        "北京市 建国路 88号",
+        "上海市 浦东新区 世纪大道 100号",
+    ]
     cols = prepare_columns(_frame(address_std=addresses))
     left, right = _all_pairs(len(addresses))
     got = compare_pairs(cols, left, right)[:, ADDRESS]
-    want = [level_code("address", "fuzzy") if fuzz.token_set_ratio(addresses[i], addresses[j]) >= 85 else
-            level_code("address", "different") for i, j in zip(left, right)]
+    want = [
+        level_code("address", "fuzzy")
+        if fuzz.token_set_ratio(addresses[i], addresses[j]) >= 85
+        else level_code("address", "different")
+        for i, j in zip(left, right)
+    ]
     assert got.tolist() == want
     assert level_code("address", "fuzzy") in want and level_code("address", "different") in want
 
@@ -129,7 +140,9 @@ def test_stripped_copies_accepts_exactly_clean_texts(texts):
             assert all(a is not b for a, b in zip(out.tolist(), texts) if len(a) > 1)
 
 
-TOKENS = st.sampled_from(["12", "main", "st", "apt", "4", "5", "mian", "北京市", "朝阳区", "建国路", "88号", "89号", "a", "ab"])
+TOKENS = st.sampled_from(
+    ["12", "main", "st", "apt", "4", "5", "mian", "北京市", "朝阳区", "建国路", "88号", "89号", "a", "ab"]
+)
 
 
 def _edit(text: str, data) -> str:
@@ -138,7 +151,9 @@ def _edit(text: str, data) -> str:
         i = data.draw(st.integers(0, len(text)))
         kind = data.draw(st.sampled_from(["insert", "delete", "replace"]))
         c = data.draw(st.sampled_from("ab1号 "))
-        text = text[:i] + c + text[i:] if kind == "insert" else text[:i] + (c if kind == "replace" else "") + text[i + 1:]
+        text = (
+            text[:i] + c + text[i:] if kind == "insert" else text[:i] + (c if kind == "replace" else "") + text[i + 1 :]
+        )
     return text
 
 

@@ -118,8 +118,9 @@ def report_counts(report: Path) -> dict[str, int]:
     """The count cards of a run report."""
     import re
 
-    cards = re.findall(r'data-count="(\w+)"><span class="muted">[^<]*</span><b>([\d,]+)</b>',
-                       report.read_text(encoding="utf-8"))
+    cards = re.findall(
+        r'data-count="(\w+)"><span class="muted">[^<]*</span><b>([\d,]+)</b>', report.read_text(encoding="utf-8")
+    )
     return {name: int(value.replace(",", "")) for name, value in cards}
 
 
@@ -185,7 +186,9 @@ def test_generated_exports_row_accounting_and_quality(tmp_path):
     assert result.counts["rows_read"] == len(xref) + len(quarantine)
     # every truth row that is a real entity ends in the master
     real = truth[truth["entity_id"] != ""]
-    seen = set(zip(xref["source"], xref["source_record_id"])) | set(zip(quarantine["source"], quarantine["source_record_id"]))
+    seen = set(zip(xref["source"], xref["source_record_id"])) | set(
+        zip(quarantine["source"], quarantine["source_record_id"])
+    )
     missing = [k for k in zip(real["source"], real["source_record_id"]) if k not in seen]
     assert not missing[:5]
     scores = evaluate(truth, xref)
@@ -233,18 +236,23 @@ def test_critical_expectation_failure_leaves_previous_master_untouched(tmp_path)
     strict = tmp_path / "expectations"
     shutil.copytree(DEFAULT_EXPECTATIONS_DIR, strict)
     suite = json.loads((strict / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append({
-        "type": "expect_table_row_count_to_be_between",
-        "kwargs": {"min_value": 0, "max_value": 10},
-        "meta": {"severity": "critical", "table": "master_customer"},
-    })
+    suite["expectations"].append(
+        {
+            "type": "expect_table_row_count_to_be_between",
+            "kwargs": {"min_value": 0, "max_value": 10},
+            "meta": {"severity": "critical", "table": "master_customer"},
+        }
+    )
     (strict / "result.json").write_text(json.dumps(suite), encoding="utf-8")
     # tonight's input has a new customer: had the publish gone through, the master would change
     extra = tmp_path / "crm_new.csv"
     extra.write_text("Customer ID,First Name,Last Name,Email\nN1,Ada,Lovelace,ada@example.org\n", encoding="utf-8")
     with pytest.raises(ValidationFailed) as info:
-        run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR, extra], db_url=db_url, out_dir=tmp_path / "out2",
-                                expectations_dir=strict))
+        run_pipeline(
+            RunOptions(
+                inputs=[SAMPLE_DATA_DIR, extra], db_url=db_url, out_dir=tmp_path / "out2", expectations_dir=strict
+            )
+        )
     assert "nothing was published" in str(info.value)
     for table, frame in before.items():
         pd.testing.assert_frame_equal(frame, read_table(db_url, table), obj=table)

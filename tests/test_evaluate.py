@@ -20,8 +20,9 @@ from factories import SCENARIOS, all_scenarios  # noqa: E402
 
 def truth_frame(rows):
     """rows: (record id, entity, scenario, group) in source 'S'."""
-    return pd.DataFrame([{"source": "S", "source_record_id": r, "entity_id": e, "scenario": s, "group_id": g}
-                         for r, e, s, g in rows])
+    return pd.DataFrame(
+        [{"source": "S", "source_record_id": r, "entity_id": e, "scenario": s, "group_id": g} for r, e, s, g in rows]
+    )
 
 
 def xref_frame(assign: dict[str, str]):
@@ -30,12 +31,17 @@ def xref_frame(assign: dict[str, str]):
 
 @pytest.fixture
 def small():
-    truth = truth_frame([
-        ("a1", "A", "normal", ""), ("a2", "A", "normal", ""), ("a3", "A", "normal", ""),
-        ("b1", "B", "normal", ""), ("b2", "B", "normal", ""),
-        ("c1", "C", "normal", ""),
-        ("j1", "", "junk", ""),
-    ])
+    truth = truth_frame(
+        [
+            ("a1", "A", "normal", ""),
+            ("a2", "A", "normal", ""),
+            ("a3", "A", "normal", ""),
+            ("b1", "B", "normal", ""),
+            ("b2", "B", "normal", ""),
+            ("c1", "C", "normal", ""),
+            ("j1", "", "junk", ""),
+        ]
+    )
     xref = xref_frame({"a1": "M1", "a2": "M1", "a3": "M2", "b1": "M2", "b2": "M3", "c1": "M4"})
     return truth, xref
 
@@ -77,11 +83,17 @@ def test_perfect_and_all_in_one(small):
 
 
 def test_false_merges_per_hard_negative_group():
-    truth = truth_frame([
-        ("h1", "H", "household", "G1"), ("h2", "H", "household", "G1"), ("k1", "K", "household", "G1"),
-        ("t1", "T", "twins", "G2"), ("u1", "U", "twins", "G2"),
-        ("s1", "S1", "jr_sr", "G3"), ("s2", "S2", "jr_sr", "G3"),
-    ])
+    truth = truth_frame(
+        [
+            ("h1", "H", "household", "G1"),
+            ("h2", "H", "household", "G1"),
+            ("k1", "K", "household", "G1"),
+            ("t1", "T", "twins", "G2"),
+            ("u1", "U", "twins", "G2"),
+            ("s1", "S1", "jr_sr", "G3"),
+            ("s2", "S2", "jr_sr", "G3"),
+        ]
+    )
     xref = xref_frame({"h1": "M5", "k1": "M5", "h2": "M6", "t1": "M7", "u1": "M8", "s1": "M9", "s2": "M9"})
     fm = evaluate(truth, xref)["false_merges"]
     # household: different-person pairs h1-k1, h2-k1 = 2; merged: h1-k1 -> 1
@@ -114,8 +126,14 @@ def test_quarantine_splits_absent_rows_and_unknown_xref_rows_are_counted(small):
 
 
 def test_keys_are_compared_as_text():
-    truth = pd.DataFrame({"source": ["W", "W"], "source_record_id": ["00123", "00124"], "entity_id": ["A", "A"],
-                          "scenario": ["normal", "normal"]})  # no group_id column: optional
+    truth = pd.DataFrame(
+        {
+            "source": ["W", "W"],
+            "source_record_id": ["00123", "00124"],
+            "entity_id": ["A", "A"],
+            "scenario": ["normal", "normal"],
+        }
+    )  # no group_id column: optional
     xref = pd.DataFrame({"source": ["W", "W"], "source_record_id": [" 00123", "00124"], "master_id": ["M", "M"]})
     r = evaluate(truth, xref)
     assert r["records_evaluated"] == 2 and r["pairwise"]["true_positive_pairs"] == 1
@@ -133,8 +151,15 @@ def test_large_input_is_scored_by_contingency_counts():
     rng = np.random.default_rng(0)
     n = 300_000
     ent = rng.integers(0, 60_000, n)
-    truth = pd.DataFrame({"source": "S", "source_record_id": np.arange(n).astype(str),
-                          "entity_id": ent.astype(str), "scenario": "normal", "group_id": ""})
+    truth = pd.DataFrame(
+        {
+            "source": "S",
+            "source_record_id": np.arange(n).astype(str),
+            "entity_id": ent.astype(str),
+            "scenario": "normal",
+            "group_id": "",
+        }
+    )
     master = np.where(rng.random(n) < 0.05, rng.integers(0, 60_000, n), ent)
     xref = pd.DataFrame({"source": "S", "source_record_id": truth["source_record_id"], "master_id": master.astype(str)})
     r = evaluate(truth, xref)
@@ -145,10 +170,13 @@ def test_evaluate_db_reads_the_published_xref(tmp_path, small):
     truth, xref = small
     truth_path = tmp_path / "truth.csv"
     truth.to_csv(truth_path, index=False)
-    db = seed_master(f"sqlite:///{tmp_path / 'm.db'}", {
-        "customer_xref": xref.assign(record_key="S|" + xref["source_record_id"]),
-        "quarantine": pd.DataFrame({"source": ["S"], "source_record_id": ["j1"], "reason": ["blank row"]}),
-    })
+    db = seed_master(
+        f"sqlite:///{tmp_path / 'm.db'}",
+        {
+            "customer_xref": xref.assign(record_key="S|" + xref["source_record_id"]),
+            "quarantine": pd.DataFrame({"source": ["S"], "source_record_id": ["j1"], "reason": ["blank row"]}),
+        },
+    )
     r = evaluate_db(truth_path, db)
     assert r["pairwise"]["f1"] == pytest.approx(1 / 3) and r["quarantined"] == 1
     text = format_evaluation(r)
@@ -177,8 +205,17 @@ def test_evaluate_db_errors_name_the_problem(tmp_path):
 
 def test_factory_truth_scores_itself_perfectly_and_hard_negatives_exist():
     records, truth = all_scenarios()
-    assert set(SCENARIOS) == {"household", "twins", "jr_sr", "moved_customer", "nickname", "hanzi_pinyin",
-                              "common_name", "typo", "shared_placeholders"}
+    assert set(SCENARIOS) == {
+        "household",
+        "twins",
+        "jr_sr",
+        "moved_customer",
+        "nickname",
+        "hanzi_pinyin",
+        "common_name",
+        "typo",
+        "shared_placeholders",
+    }
     perfect = truth.assign(master_id=truth["entity_id"])
     r = evaluate(truth, perfect)
     assert r["pairwise"]["f1"] == 1.0
@@ -194,8 +231,10 @@ def test_generated_truth_scores_itself_and_splits_cost_recall(tmp_path):
 
     info = generate(customers=1000, seed=21, out_dir=tmp_path)
     truth = read_truth(info["truth"])
-    assert evaluate(truth, truth[truth["entity_id"] != ""].assign(master_id=lambda d: d["entity_id"]))[
-        "pairwise"]["f1"] == 1.0
+    assert (
+        evaluate(truth, truth[truth["entity_id"] != ""].assign(master_id=lambda d: d["entity_id"]))["pairwise"]["f1"]
+        == 1.0
+    )
     # perturb: every 10th record becomes its own master -> recall drops, precision stays 1
     x = truth[truth["entity_id"] != ""].assign(master_id=lambda d: d["entity_id"]).reset_index(drop=True)
     x.loc[x.index % 10 == 0, "master_id"] = "solo" + x["source_record_id"]

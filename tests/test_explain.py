@@ -61,18 +61,32 @@ def db(tmp_path, linked):
     frame, res = linked
     url = f"sqlite:///{tmp_path / 'master.db'}"
     masters = {k: f"C{n:07d}" for n, k in enumerate(frame["record_key"])}
-    for a, b in zip(res.pairs.loc[res.pairs.decision == "match", "record_key_l"], res.pairs.loc[res.pairs.decision == "match", "record_key_r"]):
+    for a, b in zip(
+        res.pairs.loc[res.pairs.decision == "match", "record_key_l"],
+        res.pairs.loc[res.pairs.decision == "match", "record_key_r"],
+    ):
         masters[b] = masters[a]
     xref = pd.DataFrame(
-        {"source": frame["source"], "source_record_id": frame["source_record_id"], "record_key": frame["record_key"],
-         "master_id": frame["record_key"].map(masters)})
-    seed_master(url, {
-        "customer_record": frame.drop(columns=["source", "source_record_id"]),
-        "customer_xref": xref,
-        "match_edge": res.pairs[["record_key_l", "record_key_r", "match_weight", "match_probability", "decision",
-                                 "evidence", "rules"]],
-        "match_model": pd.DataFrame([{"version": 1, "created": res.model["created"], "model_json": json.dumps(res.model)}]),
-    })
+        {
+            "source": frame["source"],
+            "source_record_id": frame["source_record_id"],
+            "record_key": frame["record_key"],
+            "master_id": frame["record_key"].map(masters),
+        }
+    )
+    seed_master(
+        url,
+        {
+            "customer_record": frame.drop(columns=["source", "source_record_id"]),
+            "customer_xref": xref,
+            "match_edge": res.pairs[
+                ["record_key_l", "record_key_r", "match_weight", "match_probability", "decision", "evidence", "rules"]
+            ],
+            "match_model": pd.DataFrame(
+                [{"version": 1, "created": res.model["created"], "model_json": json.dumps(res.model)}]
+            ),
+        },
+    )
     return url, masters, res
 
 
@@ -119,12 +133,29 @@ def test_explain_pair_shows_the_moved_correction(linked):
     from test_link import person
 
     frame, res = linked
-    moved = pd.DataFrame([
-        person("m|1", "ignatius", "quackenbush", birth_date_std="1971-03-09", mobile_std="+13125550111",
-               address_std="4 lake shore dr", city_std="chicago"),
-        person("m|2", "ignatius", "quackenbush", birth_date_std="1971-03-09", mobile_std="+17205550999",
-               address_std="88 colfax ave", city_std="denver"),
-    ], columns=STD_COLUMNS)
+    moved = pd.DataFrame(
+        [
+            person(
+                "m|1",
+                "ignatius",
+                "quackenbush",
+                birth_date_std="1971-03-09",
+                mobile_std="+13125550111",
+                address_std="4 lake shore dr",
+                city_std="chicago",
+            ),
+            person(
+                "m|2",
+                "ignatius",
+                "quackenbush",
+                birth_date_std="1971-03-09",
+                mobile_std="+17205550999",
+                address_std="88 colfax ave",
+                city_std="denver",
+            ),
+        ],
+        columns=STD_COLUMNS,
+    )
     text = explain_pair(pd.concat([frame, moved], ignore_index=True), "m|1", "m|2", res.model, R())
     corrected = re.findall(r"^(phone|address)\s+different\s+([+-][\d.]+)\s+([+-][\d.]+)c", text, re.M)
     assert len(corrected) == 1 and float(corrected[0][1]) == 0.0 and float(corrected[0][2]) > 0, text

@@ -48,7 +48,7 @@ def test_csv_masks_personal_data_by_default(master_db, tmp_path):
 
 
 def test_formula_cells_are_neutralised_in_csv_and_plain_text_in_xlsx(tmp_path):
-    frame = pd.DataFrame({"full_name": ["=HYPERLINK(\"http://x\",\"y\")", "Ada Lovelace"], "score": [1.5, 2.0]})
+    frame = pd.DataFrame({"full_name": ['=HYPERLINK("http://x","y")', "Ada Lovelace"], "score": [1.5, 2.0]})
     export_tables({"master": frame}, tmp_path / "m.csv", show_pii=True)
     text = (tmp_path / "m.csv").read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in text

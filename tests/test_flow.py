@@ -12,8 +12,7 @@ import pandas as pd
 import yaml
 
 from crmclean import run as run_module
-from crmclean.flows.nightly import (RETRIES, crmclean_nightly, is_transient_db_error, nightly_deployment,
-                                    retries_for)
+from crmclean.flows.nightly import RETRIES, crmclean_nightly, is_transient_db_error, nightly_deployment, retries_for
 from crmclean.ingest import discover_inputs
 from crmclean.run import RunOptions, run_pipeline
 from crmclean.settings import DEFAULT_EXPECTATIONS_DIR, DEFAULT_RULES_DIR, SAMPLE_DATA_DIR
@@ -31,9 +30,19 @@ def _every_option_changed(tmp_path: Path, name: str) -> RunOptions:
     if not rules.exists():
         shutil.copytree(DEFAULT_RULES_DIR, rules)
         shutil.copytree(DEFAULT_EXPECTATIONS_DIR, expectations)
-    options = RunOptions(inputs=[Path(SAMPLE_DATA_DIR)], db_url=f"sqlite:///{tmp_path / (name + '.db')}",
-                         out_dir=tmp_path / name, rules_dir=rules, expectations_dir=expectations, workers=1,
-                         retrain=True, show_pii=True, run_id="R-FLOW", full_refresh=True, recluster_all=True)
+    options = RunOptions(
+        inputs=[Path(SAMPLE_DATA_DIR)],
+        db_url=f"sqlite:///{tmp_path / (name + '.db')}",
+        out_dir=tmp_path / name,
+        rules_dir=rules,
+        expectations_dir=expectations,
+        workers=1,
+        retrain=True,
+        show_pii=True,
+        run_id="R-FLOW",
+        full_refresh=True,
+        recluster_all=True,
+    )
     defaults = RunOptions(inputs=[])
     for f in dataclasses.fields(RunOptions):
         assert getattr(options, f.name) != getattr(defaults, f.name), f.name
@@ -45,8 +54,12 @@ def _table_view(db_url: str, name: str) -> pd.DataFrame:
     df = read_table(db_url, name)
     df = df[[c for c in df.columns if c not in {"at", "created", "started_at", "finished_at", "timings"}]]
     if "model_json" in df.columns:  # the model records when it was trained
-        df = df.assign(model_json=[json.dumps({k: v for k, v in json.loads(t).items() if k != "created"},
-                                              sort_keys=True) for t in df["model_json"]])
+        df = df.assign(
+            model_json=[
+                json.dumps({k: v for k, v in json.loads(t).items() if k != "created"}, sort_keys=True)
+                for t in df["model_json"]
+            ]
+        )
     return df.sort_values(list(df.columns), na_position="first").reset_index(drop=True) if len(df) else df
 
 
@@ -75,16 +88,19 @@ def test_flow_passes_every_option_and_typed_results_between_tasks(prefect_harnes
         assert getattr(got, f.name) == getattr(expected, f.name), f.name
 
     # the same options without Prefect publish exactly the same tables
-    direct = run_pipeline(dataclasses.replace(options, db_url=f"sqlite:///{tmp_path / 'direct.db'}",
-                                              out_dir=tmp_path / "direct"))
+    direct = run_pipeline(
+        dataclasses.replace(options, db_url=f"sqlite:///{tmp_path / 'direct.db'}", out_dir=tmp_path / "direct")
+    )
     assert direct.counts == result.counts
     for table in (*PUBLISHED_TABLES, "master_state"):
-        pd.testing.assert_frame_equal(_table_view(options.db_url, table),
-                                      _table_view(f"sqlite:///{tmp_path / 'direct.db'}", table), obj=table)
+        pd.testing.assert_frame_equal(
+            _table_view(options.db_url, table), _table_view(f"sqlite:///{tmp_path / 'direct.db'}", table), obj=table
+        )
 
     with get_client(sync_client=True) as client:
         tasks = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])), limit=50)
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])), limit=50
+        )
     by_name = {t.name.rsplit("-", 1)[0]: t for t in tasks}
     assert set(STAGE_TASKS) <= set(by_name)
 
@@ -111,8 +127,16 @@ def test_flow_parameter_is_run_options():
 
 
 def test_stages_that_take_the_store_are_the_retried_ones():
-    stages = [run_module.ingest_stage, run_module.load_prior, run_module.standardize_stage, run_module.link_stage,
-              run_module.cluster_stage, run_module.validate_stage, run_module.plan_publish, run_module.publish]
+    stages = [
+        run_module.ingest_stage,
+        run_module.load_prior,
+        run_module.standardize_stage,
+        run_module.link_stage,
+        run_module.cluster_stage,
+        run_module.validate_stage,
+        run_module.plan_publish,
+        run_module.publish,
+    ]
     assert {s.__name__ for s in stages if retries_for(s) == RETRIES} == {"load_prior", "cluster_stage", "publish"}
     assert all(retries_for(s) == 0 for s in stages if s.__name__ not in {"load_prior", "cluster_stage", "publish"})
 

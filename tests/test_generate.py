@@ -21,9 +21,34 @@ from crmclean.generate.entities import build_entities, surname_pinyin
 from crmclean.settings import SAMPLE_DATA_DIR
 
 SAMPLE_SEED, SAMPLE_CUSTOMERS = 2024, 150
-CN_HEADERS = ["客户编号", "姓名", "性别", "手机", "电话", "邮箱", "出生日期", "省份", "城市", "地址", "邮编", "创建时间"]
-WEB_HEADERS = ["Customer ID", "First Name", "Last Name", "Email", "Phone", "DOB", "Street", "City", "State", "ZIP",
-               "Country", "Last Modified"]
+CN_HEADERS = [
+    "客户编号",
+    "姓名",
+    "性别",
+    "手机",
+    "电话",
+    "邮箱",
+    "出生日期",
+    "省份",
+    "城市",
+    "地址",
+    "邮编",
+    "创建时间",
+]
+WEB_HEADERS = [
+    "Customer ID",
+    "First Name",
+    "Last Name",
+    "Email",
+    "Phone",
+    "DOB",
+    "Street",
+    "City",
+    "State",
+    "ZIP",
+    "Country",
+    "Last Modified",
+]
 
 
 def read_csv_rows(path: Path, encoding: str) -> list[list[str]]:
@@ -94,7 +119,7 @@ def test_web_us_is_utf8_bom_with_pinyin_names_and_us_formats(gen):
     for pattern in (r"\(\d{3}\) \d{3}-\d{4}", r"\d{3}\.\d{3}\.\d{4}", r"\+1 \d{3} \d{3} \d{4}", r"\+86.*"):
         assert any(re.fullmatch(pattern, p) for p in phones), pattern
     assert any(re.fullmatch(r"[A-Z][a-z]+-[a-z]+", r[1]) for r in body)  # Xue-dong
-    assert any(re.fullmatch(r"[A-Z]{2,}", r[2]) for r in body)          # XIE
+    assert any(re.fullmatch(r"[A-Z]{2,}", r[2]) for r in body)  # XIE
 
 
 def test_sales_workbook_has_two_sheets_numeric_phones_and_date_cells(gen):
@@ -132,7 +157,10 @@ def test_truth_accounts_for_every_written_row_and_its_locator(gen):
         col = rows[0].index("ID")
         expected += [r[col] if r and r[col] else f"@{sheet}!{i + 2}" for i, r in enumerate(rows[1:])]
     assert by_source.get_group("crm_sales")["source_record_id"].tolist() == expected
-    assert truth["source_record_id"].str.startswith("@Leads!").any() or truth["source_record_id"].str.startswith("@Accounts!").any()
+    assert (
+        truth["source_record_id"].str.startswith("@Leads!").any()
+        or truth["source_record_id"].str.startswith("@Accounts!").any()
+    )
 
 
 def test_customers_overlap_across_and_within_systems(gen):
@@ -208,12 +236,22 @@ def test_moved_customers_keep_name_birth_date_email():
 
 def test_pinyin_uses_surname_readings(gen):
     assert [surname_pinyin(s) for s in ("单", "曾", "区", "仇", "解", "查", "朴", "欧阳")] == [
-        "shan", "zeng", "ou", "qiu", "xie", "zha", "piao", "ouyang"]
+        "shan",
+        "zeng",
+        "ou",
+        "qiu",
+        "xie",
+        "zha",
+        "piao",
+        "ouyang",
+    ]
     info, out, truth = gen
     ents = build_entities(1500, seed=11)
     web = read_csv_rows(out / "crm_web_us.csv", "utf-8-sig")[1:]
     t = read_truth(info["truth"])
-    entity_of = dict(zip(t.loc[t.source == "crm_web_us", "source_record_id"], t.loc[t.source == "crm_web_us", "entity_id"]))
+    entity_of = dict(
+        zip(t.loc[t.source == "crm_web_us", "source_record_id"], t.loc[t.source == "crm_web_us", "entity_id"])
+    )
     index = {e: i for i, e in enumerate(ents.entity_id)}
     checked = 0
     for r in web:
@@ -266,7 +304,7 @@ def test_factories_build_contract_frames():
         records, truth = build()
         assert list(records.columns) == ["source", "source_record_id", *CANONICAL_FIELDS], name
         assert len(records) == len(truth) >= 2 and build.__doc__, name
-        assert (records["source_record_id"].tolist() == truth["source_record_id"].tolist())
+        assert records["source_record_id"].tolist() == truth["source_record_id"].tolist()
     records, truth = all_scenarios()
     frame = as_records_frame(records)
     assert set(IDENTITY_COLUMNS) | {"extra", "raw"} <= set(frame.columns)

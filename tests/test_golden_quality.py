@@ -38,8 +38,9 @@ def joined(request, tmp_path_factory) -> pd.DataFrame:
     run_pipeline(RunOptions(inputs=[Path(p) for p in info["files"]], db_url=db_url, out_dir=tmp / "out"))
     ents = build_entities(CUSTOMERS, seed)
     truth = pd.read_csv(info["truth"], dtype=str, keep_default_na=False)
-    assert set(truth.loc[truth["entity_id"] != "", "entity_id"]) <= set(ents.entity_id), \
+    assert set(truth.loc[truth["entity_id"] != "", "entity_id"]) <= set(ents.entity_id), (
         "build_entities must rebuild the generated entities"
+    )
     return golden_joined(info["truth"], db_url, ents)
 
 

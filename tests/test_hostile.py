@@ -121,8 +121,9 @@ def test_gbk_and_cp1252_files_are_still_detected_as_before(tmp_path):
     western = "id,name\n1,Müller\n2,Françoise\n3,José\n".encode("cp1252")
     text, damaged = decode_text(tmp_path / "w.csv", western)
     assert damaged == {} and "Müller" in text and "José" in text
-    sample, damaged = decode_text(SAMPLE_DATA_DIR / "crm_legacy_cn.csv",
-                                  (SAMPLE_DATA_DIR / "crm_legacy_cn.csv").read_bytes())
+    sample, damaged = decode_text(
+        SAMPLE_DATA_DIR / "crm_legacy_cn.csv", (SAMPLE_DATA_DIR / "crm_legacy_cn.csv").read_bytes()
+    )
     assert damaged == {} and "姓名" in sample
 
 
@@ -183,8 +184,10 @@ def test_readme_named_explicitly_fails_with_exit_1_naming_it(tmp_path):
     readme.write_text(README, encoding="utf-8")
     with pytest.raises(InputFileError, match="README.txt: is not a table"):
         find_inputs([readme])
-    result = runner.invoke(app, ["run", str(readme), "--no-prefect", "--db", f"sqlite:///{tmp_path / 'm.db'}",
-                                 "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app,
+        ["run", str(readme), "--no-prefect", "--db", f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "out")],
+    )
     assert result.exit_code == 1, result.output
     assert "README.txt" in result.output and "not a table" in result.output
 

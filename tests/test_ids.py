@@ -33,8 +33,13 @@ def ids_by_key(clusters: pd.DataFrame, assigned: pd.DataFrame) -> dict[str, str]
 def test_first_run_numbers_clusters_by_their_smallest_record_key():
     c = clusters_of([["b|2", "b|1"], ["a|9"], ["c|1", "a|5"]], labels=[7, 3, 5])
     a = assign_master_ids(c, PriorState.empty())
-    assert ids_by_key(c, a) == {"b|2": "C0000003", "b|1": "C0000003", "a|9": "C0000002", "c|1": "C0000001",
-                                "a|5": "C0000001"}
+    assert ids_by_key(c, a) == {
+        "b|2": "C0000003",
+        "b|1": "C0000003",
+        "a|9": "C0000002",
+        "c|1": "C0000001",
+        "a|5": "C0000001",
+    }
     assert set(a["status"]) == {"new"} and a["retired_ids"].map(len).sum() == 0
     assert list(a.columns) == ["cluster", "master_id", "status", "retired_ids", "origin_id"]
 

@@ -19,8 +19,10 @@ from test_store import make_std
 def prior_from(std: pd.DataFrame, edges: list[tuple[str, str]] = ()) -> PriorState:
     p = PriorState.empty()
     p.records = std.assign(content_hash=content_hash(std), first_seen_run="R0", last_seen_run="R0", status="active")
-    p.edges = pd.DataFrame([(a, b, 10.0, 0.99, "match") for a, b in edges],
-                           columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
+    p.edges = pd.DataFrame(
+        [(a, b, 10.0, 0.99, "match") for a, b in edges],
+        columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"],
+    )
     return p
 
 
@@ -45,8 +47,9 @@ def test_content_hash_reacts_to_raw_canonical_fields_only():
 
 def test_new_changed_unchanged_and_carried_records():
     prior_std = pd.concat([make_std(4), make_std(2, source="crm_b")], ignore_index=True)
-    prior = prior_from(prior_std, edges=[("crm_a|1000", "crm_a|1001"), ("crm_a|1002", "crm_b|1000"),
-                                         ("crm_a|1003", "crm_b|1001")])
+    prior = prior_from(
+        prior_std, edges=[("crm_a|1000", "crm_a|1001"), ("crm_a|1002", "crm_b|1000"), ("crm_a|1003", "crm_b|1001")]
+    )
     run = make_std(5)  # crm_a again (+1 new); crm_b not ingested this run
     run.loc[run["record_key"] == "crm_a|1001", "mobile"] = "13900000000"
     combined = combine_with_prior(run, prior, Rules())
@@ -65,8 +68,9 @@ def test_full_snapshot_source_retires_missing_records_others_do_not():
     prior_std = pd.concat([make_std(3), make_std(3, source="crm_b")], ignore_index=True)
     prior = prior_from(prior_std, edges=[("crm_a|1002", "crm_b|1002"), ("crm_a|1000", "crm_b|1000")])
     run = pd.concat([make_std(2), make_std(1, source="crm_b")], ignore_index=True)  # both drop records
-    rules = Rules(sources={"sources": {"crm_a": {"files": ["a*.csv"], "full_snapshot": True},
-                                       "crm_b": {"files": ["b*.csv"]}}})
+    rules = Rules(
+        sources={"sources": {"crm_a": {"files": ["a*.csv"], "full_snapshot": True}, "crm_b": {"files": ["b*.csv"]}}}
+    )
     combined = combine_with_prior(run, prior, rules)
     assert combined.retired["record_key"].tolist() == ["crm_a|1002"]
     assert "crm_a|1002" not in set(combined.records["record_key"])
@@ -81,7 +85,9 @@ def test_full_snapshot_default_applies_to_sources_not_listed():
     prior = prior_from(make_std(3, source="crm_x"))
     rules = Rules(sources={"defaults": {"full_snapshot": True}, "sources": {"crm_b": {"full_snapshot": False}}})
     assert combine_with_prior(make_std(1, source="crm_x"), prior, rules).retired["record_key"].tolist() == [
-        "crm_x|1001", "crm_x|1002"]
+        "crm_x|1001",
+        "crm_x|1002",
+    ]
 
 
 def test_first_run_everything_is_new():
@@ -92,29 +98,59 @@ def test_first_run_everything_is_new():
 
 
 def test_merge_overrides_from_yaml_and_review_decisions():
-    rules = {"must_link": [["crm_b:9", "crm_a:123", "crm_c:@line:4"]], "cannot_link": [["crm_a:1", "crm_a:2"]],
-             "unmerge": ["crm_a:777"]}
-    reviews = pd.DataFrame([
-        {"record_key_l": "crm_a|5", "record_key_r": "crm_a|4", "decision": "match", "decided_at": "2026-01-01",
-         "origin": "review_file"},
-        {"record_key_l": "crm_a|4", "record_key_r": "crm_a|5", "decision": "no_match", "decided_at": "2026-02-01",
-         "origin": "review_file"},  # later decision on the same pair wins
-        {"record_key_l": "crm_a|8", "record_key_r": "crm_a|9", "decision": "match", "decided_at": "2026-01-01",
-         "origin": None},
-    ])
+    rules = {
+        "must_link": [["crm_b:9", "crm_a:123", "crm_c:@line:4"]],
+        "cannot_link": [["crm_a:1", "crm_a:2"]],
+        "unmerge": ["crm_a:777"],
+    }
+    reviews = pd.DataFrame(
+        [
+            {
+                "record_key_l": "crm_a|5",
+                "record_key_r": "crm_a|4",
+                "decision": "match",
+                "decided_at": "2026-01-01",
+                "origin": "review_file",
+            },
+            {
+                "record_key_l": "crm_a|4",
+                "record_key_r": "crm_a|5",
+                "decision": "no_match",
+                "decided_at": "2026-02-01",
+                "origin": "review_file",
+            },  # later decision on the same pair wins
+            {
+                "record_key_l": "crm_a|8",
+                "record_key_r": "crm_a|9",
+                "decision": "match",
+                "decided_at": "2026-01-01",
+                "origin": None,
+            },
+        ]
+    )
     ov = merge_overrides(rules, reviews)
     assert list(ov.columns) == ["record_key_l", "record_key_r", "kind", "origin"]
     got = {(r.record_key_l, r.record_key_r, r.kind) for r in ov.itertuples()}
     assert got == {
-        ("crm_a|123", "crm_b|9", "must_link"), ("crm_b|9", "crm_c|@line:4", "must_link"),
-        ("crm_a|1", "crm_a|2", "cannot_link"), ("crm_a|777", None, "unmerge"),
-        ("crm_a|4", "crm_a|5", "cannot_link"), ("crm_a|8", "crm_a|9", "must_link"),
+        ("crm_a|123", "crm_b|9", "must_link"),
+        ("crm_b|9", "crm_c|@line:4", "must_link"),
+        ("crm_a|1", "crm_a|2", "cannot_link"),
+        ("crm_a|777", None, "unmerge"),
+        ("crm_a|4", "crm_a|5", "cannot_link"),
+        ("crm_a|8", "crm_a|9", "must_link"),
     }
     assert set(ov["origin"]) == {"rules/overrides.yaml", "review:review_file", "review:review"}
 
 
-@pytest.mark.parametrize("bad", [{"must_link": [["crm_a:1"]]}, {"must_link": [["crm_a_1", "crm_b:2"]]},
-                                 {"cannot_link": ["crm_a:1"]}, {"unmerge": [["crm_a:1"]]}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"must_link": [["crm_a:1"]]},
+        {"must_link": [["crm_a_1", "crm_b:2"]]},
+        {"cannot_link": ["crm_a:1"]},
+        {"unmerge": [["crm_a:1"]]},
+    ],
+)
 def test_malformed_overrides_name_the_file_and_the_entry(bad):
     with pytest.raises(RulesError, match="overrides.yaml"):
         merge_overrides(bad, PriorState.empty().overrides)
@@ -128,23 +164,31 @@ def test_shipped_overrides_file_is_valid_and_empty():
 # ------------------------------------------------------------------ the affected region
 def _prior_with(xref: list[tuple[str, str]], edges: list[tuple[str, str]], reasons: dict | None = None) -> PriorState:
     p = PriorState.empty()
-    p.xref = pd.DataFrame([(k, k.split("|")[0], k.split("|")[1], m, None, (reasons or {}).get(k, "matched"))
-                           for k, m in xref],
-                          columns=["record_key", "source", "source_record_id", "master_id", "match_probability",
-                                   "reason"])
-    p.edges = pd.DataFrame([(a, b, 10.0, 0.99, "match") for a, b in edges],
-                           columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
+    p.xref = pd.DataFrame(
+        [(k, k.split("|")[0], k.split("|")[1], m, None, (reasons or {}).get(k, "matched")) for k, m in xref],
+        columns=["record_key", "source", "source_record_id", "master_id", "match_probability", "reason"],
+    )
+    p.edges = pd.DataFrame(
+        [(a, b, 10.0, 0.99, "match") for a, b in edges],
+        columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"],
+    )
     return p
 
 
 def _combined(changed=(), retired=()) -> Combined:
-    return Combined(records=pd.DataFrame(), changed_keys=set(changed),
-                    retired=pd.DataFrame({"record_key": list(retired)}), kept_edges=pd.DataFrame())
+    return Combined(
+        records=pd.DataFrame(),
+        changed_keys=set(changed),
+        retired=pd.DataFrame({"record_key": list(retired)}),
+        kept_edges=pd.DataFrame(),
+    )
 
 
 def _pairs(edges):
-    return pd.DataFrame([(a, b, 10.0, 0.99, "match") for a, b in edges],
-                        columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"])
+    return pd.DataFrame(
+        [(a, b, 10.0, 0.99, "match") for a, b in edges],
+        columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision"],
+    )
 
 
 NO_OVERRIDES = pd.DataFrame(columns=["record_key_l", "record_key_r", "kind", "origin"])
@@ -154,8 +198,10 @@ def test_region_holds_what_lost_a_record_and_what_gained_one_not_the_rest():
     from crmclean.incremental import affected_region
 
     # prior: a|1-a|2-a|3 one master (M1), a|4 alone (M2), b|1-b|2 (M3) untouched by this run
-    prior = _prior_with([("a|1", "M1"), ("a|2", "M1"), ("a|3", "M1"), ("a|4", "M2"), ("b|1", "M3"), ("b|2", "M3")],
-                        [("a|1", "a|2"), ("a|2", "a|3"), ("b|1", "b|2")])
+    prior = _prior_with(
+        [("a|1", "M1"), ("a|2", "M1"), ("a|3", "M1"), ("a|4", "M2"), ("b|1", "M3"), ("b|2", "M3")],
+        [("a|1", "a|2"), ("a|2", "a|3"), ("b|1", "b|2")],
+    )
     keys = ["a|1", "a|2", "a|3", "a|4", "a|5", "b|1", "b|2"]
     # a|3 changed and no longer links; a|5 is new and links to a|4
     pairs = _pairs([("a|1", "a|2"), ("b|1", "b|2"), ("a|4", "a|5")])
@@ -163,8 +209,14 @@ def test_region_holds_what_lost_a_record_and_what_gained_one_not_the_rest():
     assert scope.keys == {"a|1", "a|2", "a|3", "a|4", "a|5"}  # M1 lost a|3: a|1, a|2 are reclustered too
     assert scope.prior_ids == {"M1", "M2"}
     # a retired record pulls in the rest of its prior master
-    scope = affected_region(["a|1", "a|2", "a|4", "b|1", "b|2"], _pairs([("a|1", "a|2"), ("b|1", "b|2")]),
-                            NO_OVERRIDES, prior, _combined(retired={"a|3"}), NO_OVERRIDES)
+    scope = affected_region(
+        ["a|1", "a|2", "a|4", "b|1", "b|2"],
+        _pairs([("a|1", "a|2"), ("b|1", "b|2")]),
+        NO_OVERRIDES,
+        prior,
+        _combined(retired={"a|3"}),
+        NO_OVERRIDES,
+    )
     assert scope.keys == {"a|1", "a|2"} and scope.prior_ids == {"M1"}
     # nothing changed: nothing to do
     scope = affected_region(keys[:4] + keys[5:], pairs.iloc[:2], NO_OVERRIDES, prior, _combined(), NO_OVERRIDES)
@@ -174,12 +226,17 @@ def test_region_holds_what_lost_a_record_and_what_gained_one_not_the_rest():
 def test_region_follows_changed_overrides_and_unknown_prior_overrides():
     from crmclean.incremental import affected_region
 
-    prior = _prior_with([("a|1", "M1"), ("a|2", "M2"), ("a|3", "M3"), ("a|4", "M3")], [("a|3", "a|4")],
-                        reasons={"a|3": "must_link", "a|4": "must_link"})
+    prior = _prior_with(
+        [("a|1", "M1"), ("a|2", "M2"), ("a|3", "M3"), ("a|4", "M3")],
+        [("a|3", "a|4")],
+        reasons={"a|3": "must_link", "a|4": "must_link"},
+    )
     keys = ["a|1", "a|2", "a|3", "a|4"]
     pairs = _pairs([("a|3", "a|4")])
-    must = pd.DataFrame([("a|1", "a|2", "must_link", "rules/overrides.yaml")],
-                        columns=["record_key_l", "record_key_r", "kind", "origin"])
+    must = pd.DataFrame(
+        [("a|1", "a|2", "must_link", "rules/overrides.yaml")],
+        columns=["record_key_l", "record_key_r", "kind", "origin"],
+    )
     # a must-link added since the prior run: both records (and their masters) are reclustered
     scope = affected_region(keys, pairs, must, prior, _combined(), NO_OVERRIDES)
     assert scope.keys == {"a|1", "a|2"} and scope.prior_ids == {"M1", "M2"}
@@ -218,16 +275,25 @@ def _sorted_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs.sort_values(["record_key_l", "record_key_r"]).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("matching", [
-    {},  # the shipped rules
-    # small blocks and a wide sorted-neighbourhood window: frequent values on both sides of the cut
-    {"blocking": {"max_block_size": 3, "rules": [
-        {"name": "email", "columns": ["email_key"]}, {"name": "dob_last", "columns": ["birth_date_std",
-                                                                                       "last_name_key:initial"]},
-        {"name": "soundex", "columns": ["last_name_key:soundex", "birth_date_std:year"]},
-        {"name": "nb", "method": "sortedneighbourhood", "columns": ["name_key"], "window": 5}]},
-     "shared_value_limit": 2},
-])
+@pytest.mark.parametrize(
+    "matching",
+    [
+        {},  # the shipped rules
+        # small blocks and a wide sorted-neighbourhood window: frequent values on both sides of the cut
+        {
+            "blocking": {
+                "max_block_size": 3,
+                "rules": [
+                    {"name": "email", "columns": ["email_key"]},
+                    {"name": "dob_last", "columns": ["birth_date_std", "last_name_key:initial"]},
+                    {"name": "soundex", "columns": ["last_name_key:soundex", "birth_date_std:year"]},
+                    {"name": "nb", "method": "sortedneighbourhood", "columns": ["name_key"], "window": 5},
+                ],
+            },
+            "shared_value_limit": 2,
+        },
+    ],
+)
 def test_link_near_new_records_gives_the_pairs_of_linking_everything(generated_std, matching):
     import numpy as np
 
@@ -258,15 +324,39 @@ def test_link_near_new_keeps_a_too_frequent_neighbourhood_value_too_frequent(gen
     model = link(std.head(400), Rules(matching={**shipped.matching, "u_sample_pairs": 20_000}), workers=1).model
 
     def row(key, first, last, email=None):
-        return {"record_key": key, "source": "s", "source_record_id": key[2:], "first_name_key": first,
-                "last_name_key": last, "name_key": f"{first} {last}", "email_key": email}
+        return {
+            "record_key": key,
+            "source": "s",
+            "source_record_id": key[2:],
+            "first_name_key": first,
+            "last_name_key": last,
+            "name_key": f"{first} {last}",
+            "email_key": email,
+        }
 
-    frame = pd.DataFrame([row("s|n1", "bob", "b", "x@y.com"), row("s|a", "alice", "a"), row("s|d", "dan", "d"),
-                          row("s|e", "eve", "e"), row("s|c1", "carl", "c", "x@y.com"),
-                          *[row(f"s|c{i}", "carl", "c") for i in range(2, 6)]])
-    rules = Rules(matching={**shipped.matching, "shared_value_limit": 0, "blocking": {"max_block_size": 3, "rules": [
-        {"name": "email", "columns": ["email_key"]},
-        {"name": "nb", "method": "sortedneighbourhood", "columns": ["name_key"], "window": 3}]}})
+    frame = pd.DataFrame(
+        [
+            row("s|n1", "bob", "b", "x@y.com"),
+            row("s|a", "alice", "a"),
+            row("s|d", "dan", "d"),
+            row("s|e", "eve", "e"),
+            row("s|c1", "carl", "c", "x@y.com"),
+            *[row(f"s|c{i}", "carl", "c") for i in range(2, 6)],
+        ]
+    )
+    rules = Rules(
+        matching={
+            **shipped.matching,
+            "shared_value_limit": 0,
+            "blocking": {
+                "max_block_size": 3,
+                "rules": [
+                    {"name": "email", "columns": ["email_key"]},
+                    {"name": "nb", "method": "sortedneighbourhood", "columns": ["name_key"], "window": 3},
+                ],
+            },
+        }
+    )
     near = link(frame, rules, model=model, new_keys={"s|n1"}, workers=1)
     whole = link(frame, rules, model=model, new_keys={"s|n1"}, workers=1, restrict=False)
     total = lambda s: s.set_index("rule").loc["total", ["pairs", "match", "review", "non_match"]].tolist()  # noqa: E731
@@ -319,8 +409,9 @@ def test_performance_knobs_move_no_fingerprint():
     from crmclean.incremental import cluster_fingerprint, standardize_fingerprint
 
     rules = load_rules(None)
-    tuned = _rules(standardize={"in_process_below": 5}, matching={"chunk_size": 7, "workers": 9,
-                                                                   "clustering": {"workers": 3}})
+    tuned = _rules(
+        standardize={"in_process_below": 5}, matching={"chunk_size": 7, "workers": 9, "clustering": {"workers": 3}}
+    )
     assert tuned.standardize["in_process_below"] == 5 and tuned.matching["chunk_size"] == 7
     assert standardize_fingerprint(tuned) == standardize_fingerprint(rules)
     assert cluster_fingerprint(tuned) == cluster_fingerprint(rules)
@@ -379,8 +470,11 @@ def _package_imports(include_lazy: bool) -> dict[str, set[str]]:
         out = set()
         for target in found:  # importing a.b.c runs a.b first (but a module's own parents are no cycle)
             parts = target.split(".")
-            out |= {m for m in (".".join(parts[:i]) for i in range(2, len(parts) + 1))
-                    if m in modules and m != name and not name.startswith(m + ".")}
+            out |= {
+                m
+                for m in (".".join(parts[:i]) for i in range(2, len(parts) + 1))
+                if m in modules and m != name and not name.startswith(m + ".")
+            }
         return out
 
     return {name: targets(name, path) for name, path in modules.items()}

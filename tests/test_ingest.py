@@ -57,8 +57,18 @@ def test_gbk_csv_with_chinese_headers(tmp_path):
     _check_invariants(result)
     assert result.mapping == {
         "crm_legacy_cn": {
-            "files": {"crm_legacy_cn.csv": {"": {"客户编号": "record_id", "姓名": "full_name", "手机": "mobile",
-                                                 "邮箱": "email", "地址": "address", "备注": None}}},
+            "files": {
+                "crm_legacy_cn.csv": {
+                    "": {
+                        "客户编号": "record_id",
+                        "姓名": "full_name",
+                        "手机": "mobile",
+                        "邮箱": "email",
+                        "地址": "address",
+                        "备注": None,
+                    }
+                }
+            },
             "id_column": "客户编号",
         }
     }
@@ -98,7 +108,9 @@ def test_utf8_bom_semicolon_csv_keeps_text_as_is(tmp_path):
 
 
 def test_utf16_tsv_without_id_column_uses_line_locators(tmp_path):
-    path = _write(tmp_path / "leads.tsv", "Name\tMobile\tCity\nBob Lee\t+1 555 0100\tBoston\n\nAmy\t555\tNYC\n", "utf-16")
+    path = _write(
+        tmp_path / "leads.tsv", "Name\tMobile\tCity\nBob Lee\t+1 555 0100\tBoston\n\nAmy\t555\tNYC\n", "utf-16"
+    )
     result = ingest([path], _rules(tmp_path))
     _check_invariants(result)
     assert result.mapping["leads"]["id_column"] is None
@@ -114,8 +126,11 @@ def test_utf16_tsv_without_id_column_uses_line_locators(tmp_path):
 def test_gb18030_text_file_with_pipe_delimiter(tmp_path):
     path = _write(tmp_path / "vip.txt", "编号|客戶姓名|手機號碼\n7|𠀀王|13900000000\n", "gb18030")
     result = ingest([path], _rules(tmp_path))
-    assert result.mapping["vip"]["files"]["vip.txt"][""] == {"编号": "record_id", "客戶姓名": "full_name",
-                                                            "手機號碼": "mobile"}  # traditional headers too
+    assert result.mapping["vip"]["files"]["vip.txt"][""] == {
+        "编号": "record_id",
+        "客戶姓名": "full_name",
+        "手機號碼": "mobile",
+    }  # traditional headers too
     assert _row(result, "vip.txt@line:2")["full_name"] == "𠀀王"
 
 
@@ -147,15 +162,26 @@ def test_two_sheet_workbook_maps_each_sheet_and_converts_cells(tmp_path):
     _check_invariants(result)
     sheets = result.mapping["crm_sales"]["files"]["crm_sales.xlsx"]
     assert list(sheets) == ["East", "West", "Empty"]
-    assert sheets["East"] == {"ID": "record_id", "Name": "full_name", "Mobile": "mobile", "DOB": "birth_date",
-                              "Created": "created_at", "VIP": None, "Score": None}
+    assert sheets["East"] == {
+        "ID": "record_id",
+        "Name": "full_name",
+        "Mobile": "mobile",
+        "DOB": "birth_date",
+        "Created": "created_at",
+        "VIP": None,
+        "Score": None,
+    }
     assert sheets["West"]["Mobile"] == "mobile" and sheets["Empty"] == {}
     assert result.mapping["crm_sales"]["id_column"] == "ID"
 
     amy = _row(result, "crm_sales.xlsx@East!2")
     assert amy["record_key"] == "crm_sales|S1"
     assert (amy["full_name"], amy["mobile"], amy["birth_date"], amy["created_at"]) == (
-        "Amy Chan", "13800138000", "1985-03-07", "2020-01-02T10:20:00")
+        "Amy Chan",
+        "13800138000",
+        "1985-03-07",
+        "2020-01-02T10:20:00",
+    )
     assert json.loads(amy["extra"]) == {"VIP": "true", "Score": "1.5"}
     raw = json.loads(amy["raw"])
     assert raw["Mobile"] == 13800138000 and isinstance(raw["Mobile"], float)  # the original number
@@ -167,15 +193,24 @@ def test_two_sheet_workbook_maps_each_sheet_and_converts_cells(tmp_path):
 
     dan = _row(result, "crm_sales.xlsx@West!2")
     assert (dan["record_id"], dan["mobile"], dan["birth_date"], dan["created_at"]) == (
-        "S4", "13700000000", "1990-12-31", None)  # midnight: calamine gives a date
+        "S4",
+        "13700000000",
+        "1990-12-31",
+        None,
+    )  # midnight: calamine gives a date
 
     q = result.quarantine.set_index("locator")
     assert q.loc["crm_sales.xlsx@East!3", "reason_code"] == "blank_row"
     assert q.loc["crm_sales.xlsx@East!5", "reason_code"] == "column_count"
     assert q.loc["crm_sales.xlsx@East!5", "reason"] == (
-        "crm_sales.xlsx sheet 'East' row 5 has a value in column I, outside the header's 7 columns")
-    assert json.loads(q.loc["crm_sales.xlsx@East!5", "raw"]) == {"ID": "S3", "Name": "Cat", "Mobile": "0123",
-                                                                  "column_9": "stray"}
+        "crm_sales.xlsx sheet 'East' row 5 has a value in column I, outside the header's 7 columns"
+    )
+    assert json.loads(q.loc["crm_sales.xlsx@East!5", "raw"]) == {
+        "ID": "S3",
+        "Name": "Cat",
+        "Mobile": "0123",
+        "column_9": "stray",
+    }
     assert result.rows_read == 5
 
 
@@ -241,12 +276,18 @@ def test_bad_rows_go_to_quarantine_with_file_line_and_column(tmp_path):
     assert q.loc["crm_a.csv@line:6", "reason"] == "crm_a.csv line 6, column 'name' contains a NUL byte"
     assert json.loads(q.loc["crm_a.csv@line:6", "raw"])["name"] == "Cy\x00d"
     assert q.loc["crm_a.csv@line:7", "reason"] == (
-        "crm_a.csv line 7, column 'notes' is 10000 characters long (limit 4000)")
+        "crm_a.csv line 7, column 'notes' is 10000 characters long (limit 4000)"
+    )
     assert q.loc["crm_a.csv@line:7", "source_record_id"] == "A4"
     assert q.loc["crm_a.csv@line:9", "reason"] == (
-        "crm_a.csv line 9 repeats ID 'A1' of crm_a.csv line 2 (source 'crm_a'); the first is kept")
-    assert json.loads(q.loc["crm_a.csv@line:9", "raw"]) == {"id": "A1", "name": "Ann again",
-                                                            "email": "ann2@x.com", "notes": ""}
+        "crm_a.csv line 9 repeats ID 'A1' of crm_a.csv line 2 (source 'crm_a'); the first is kept"
+    )
+    assert json.loads(q.loc["crm_a.csv@line:9", "raw"]) == {
+        "id": "A1",
+        "name": "Ann again",
+        "email": "ann2@x.com",
+        "notes": "",
+    }
     assert result.rows_read == 9
 
 
@@ -267,8 +308,12 @@ def test_header_only_file_gives_zero_records(tmp_path):
 def test_two_headers_for_one_field_first_wins_second_is_extra(tmp_path):
     path = _write(tmp_path / "dup.csv", "Name,Email,E-mail,Name\nAnn,a@x.com,b@x.com,Ann B\n")
     result = ingest([path], _rules(tmp_path))
-    assert result.mapping["dup"]["files"]["dup.csv"][""] == {"Name": "full_name", "Email": "email",
-                                                            "E-mail": None, "Name.1": None}
+    assert result.mapping["dup"]["files"]["dup.csv"][""] == {
+        "Name": "full_name",
+        "Email": "email",
+        "E-mail": None,
+        "Name.1": None,
+    }
     row = _row(result, "dup.csv@line:2")
     assert row["email"] == "a@x.com"
     assert json.loads(row["extra"]) == {"E-mail": "b@x.com", "Name.1": "Ann B"}
@@ -328,13 +373,18 @@ def test_discover_inputs_sorted_skips_hidden_and_lock_files(tmp_path):
     explicit = _write(tmp_path / "sub" / "d.csv", "x")
     assert [p.name for p in discover_inputs([tmp_path])] == ["a.xlsx", "b.csv", "c.TSV"]
     assert [p.name for p in discover_inputs([explicit, tmp_path, tmp_path / "b.csv"])] == [
-        "d.csv", "a.xlsx", "b.csv", "c.TSV"]
+        "d.csv",
+        "a.xlsx",
+        "b.csv",
+        "c.TSV",
+    ]
 
 
 def test_sources_yaml_groups_nightly_files_and_overrides_columns(tmp_path):
     day1 = _write(tmp_path / "crm_a_2026-11-24.csv", "Cust No;Nom;Tel (work);Memo\nA1;Ann;555;x\n;Bob;556;\n", "cp1252")
-    day2 = _write(tmp_path / "crm_a_2026-11-25.csv", "Cust No;Nom;Tel (work);Memo\nA2;Zoë;557;y\nA1;Ann2;558;\n",
-                  "cp1252")
+    day2 = _write(
+        tmp_path / "crm_a_2026-11-25.csv", "Cust No;Nom;Tel (work);Memo\nA2;Zoë;557;y\nA1;Ann2;558;\n", "cp1252"
+    )
     sources = {
         "defaults": {"max_value_chars": 100},
         "sources": {
@@ -356,7 +406,11 @@ def test_sources_yaml_groups_nightly_files_and_overrides_columns(tmp_path):
     assert list(result.mapping) == ["crm_a"]
     assert result.mapping["crm_a"]["id_column"] == "cust_no"
     assert result.mapping["crm_a"]["files"]["crm_a_2026-11-25.csv"][""] == {
-        "Cust No": "record_id", "Nom": "full_name", "Tel (work)": "landline", "Memo": None}
+        "Cust No": "record_id",
+        "Nom": "full_name",
+        "Tel (work)": "landline",
+        "Memo": None,
+    }
     records = result.records.set_index("source_record_id")
     # Two files in one source: a row without ID is identified by its full locator.
     assert list(records.index) == ["A1", "crm_a_2026-11-24.csv@line:3", "A2"]
@@ -414,7 +468,7 @@ def test_shipped_rules_are_valid_and_read_the_sample_data():
 # Property: raw is exactly what was read, whatever the text
 
 
-_TOKENS = list('ab ,;"\\\n\r\t/é张\u2028{}:') + ['", "', '\\"', '\r\n']
+_TOKENS = list('ab ,;"\\\n\r\t/é张\u2028{}:') + ['", "', '\\"', "\r\n"]
 cell_text = st.lists(st.sampled_from(_TOKENS), max_size=8).map("".join)
 
 
@@ -520,10 +574,19 @@ def test_every_row_is_accounted_for_at_its_physical_line(tmp_path, kinds, newlin
     path.write_bytes((newline.join(lines) + newline + "x,y,z" + newline).encode("utf-8"))
     result = ingest([path], _rules(tmp_path))
     _check_invariants(result)
-    got = {rid: (int(loc.split(":")[-1]), None) for rid, loc in
-           zip(result.records["source_record_id"], result.records["locator"]) if rid != "x"}
-    got.update({rid: (int(loc.split(":")[-1]), code) for rid, loc, code in
-                zip(result.quarantine["source_record_id"], result.quarantine["locator"], result.quarantine["reason_code"])})
+    got = {
+        rid: (int(loc.split(":")[-1]), None)
+        for rid, loc in zip(result.records["source_record_id"], result.records["locator"])
+        if rid != "x"
+    }
+    got.update(
+        {
+            rid: (int(loc.split(":")[-1]), code)
+            for rid, loc, code in zip(
+                result.quarantine["source_record_id"], result.quarantine["locator"], result.quarantine["reason_code"]
+            )
+        }
+    )
     assert got == expected
     assert _row(result, f"gen.csv@line:{line_no + 1}")["record_id"] == "x"
 
@@ -579,9 +642,14 @@ def test_febrl_headers_join_street_number_and_address_lines(tmp_path):
     )
     result = ingest([path], _rules(tmp_path))
     mapping = result.mapping["febrl"]["files"]["febrl.csv"][""]
-    assert mapping["rec_id"] == "record_id" and mapping["given_name"] == "first_name" and mapping["surname"] == "last_name"
+    assert (
+        mapping["rec_id"] == "record_id" and mapping["given_name"] == "first_name" and mapping["surname"] == "last_name"
+    )
     assert (mapping["street_number"], mapping["address_1"], mapping["address_2"]) == (
-        "address.number", "address.line1", "address.line2")
+        "address.number",
+        "address.line1",
+        "address.line2",
+    )
     assert mapping["suburb"] == "city" and mapping["soc_sec_id"] == "national_id"
     rows = result.records.set_index("source_record_id")
     assert rows.loc["rec-1-org", "address"] == "8 stanley street, miami"
@@ -591,7 +659,9 @@ def test_febrl_headers_join_street_number_and_address_lines(tmp_path):
 
 
 def test_id_like_column_is_the_record_id_only_when_unique_per_row(tmp_path):
-    unique = _write(tmp_path / "events.csv", "Attendee Id,Name,household_id\nA-1,Ana Li,H1\nA-2,Bo Li,H1\nA-3,Cy Wu,H2\n")
+    unique = _write(
+        tmp_path / "events.csv", "Attendee Id,Name,household_id\nA-1,Ana Li,H1\nA-2,Bo Li,H1\nA-3,Cy Wu,H2\n"
+    )
     repeated = _write(tmp_path / "visits.csv", "visit_id,Name\nV1,Ana Li\nV1,Bo Li\n")
     chinese = _write(tmp_path / "cn.csv", "编号,姓名\n001,张三\n002,李四\n")
     result = ingest([unique, repeated, chinese], _rules(tmp_path))
@@ -612,7 +682,9 @@ def test_second_name_is_a_middle_name_beside_a_surname_else_the_surname(tmp_path
 
 
 def test_unmapped_categorical_columns_become_attributes(tmp_path):
-    notes = ["called about the invoice for March and asked for a refund"] * 3 + ["wants the newsletter every week please"] * 3
+    notes = ["called about the invoice for March and asked for a refund"] * 3 + [
+        "wants the newsletter every week please"
+    ] * 3
     lines = ["Name,Segment,Notes,Plan,Ticket,Region Code,Channel"]
     for i in range(6):
         lines.append(f"P{i},{'gold' if i % 2 else 'silver'},{notes[i]},basic,T{i},EU,{'' if i else 'web'}")
@@ -632,5 +704,8 @@ def test_unmapped_categorical_columns_become_attributes(tmp_path):
 def test_id_like_header_test_is_about_the_word_id():
     from crmclean.ingest.columns import looks_like_id_header
 
-    assert all(looks_like_id_header(h) for h in ("rec_id", "Attendee Id", "AttendeeId", "ID", "visit_id", "Member-ID", "会员编号"))
+    assert all(
+        looks_like_id_header(h)
+        for h in ("rec_id", "Attendee Id", "AttendeeId", "ID", "visit_id", "Member-ID", "会员编号")
+    )
     assert not any(looks_like_id_header(h) for h in ("Paid", "valid", "Humid", "Name", "Idea"))

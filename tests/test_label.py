@@ -87,14 +87,20 @@ def test_weighted_sampler_draws_from_the_band_only():
 
 
 def test_latest_labels_one_per_unordered_pair():
-    decisions = pd.DataFrame({
-        "record_key_l": ["b|1", "a|1", "a|2"], "record_key_r": ["a|1", "b|1", "c|2"],
-        "decision": ["match", "no_match", "match"], "decided_at": ["2026-01-01", "2026-01-02", "2026-01-01"],
-        "origin": ["label", "review:x.csv", "label"],
-    })
+    decisions = pd.DataFrame(
+        {
+            "record_key_l": ["b|1", "a|1", "a|2"],
+            "record_key_r": ["a|1", "b|1", "c|2"],
+            "decision": ["match", "no_match", "match"],
+            "decided_at": ["2026-01-01", "2026-01-02", "2026-01-01"],
+            "origin": ["label", "review:x.csv", "label"],
+        }
+    )
     got = latest_labels(decisions)
     assert sorted(zip(got["record_key_l"], got["record_key_r"], got["decision"])) == [
-        ("a|1", "b|1", "no_match"), ("a|2", "c|2", "match")]
+        ("a|1", "b|1", "no_match"),
+        ("a|2", "c|2", "match"),
+    ]
 
 
 # ---------------------------------------------------------------- refine_model
@@ -178,8 +184,9 @@ def master(tmp_path_factory):
 
 def _labels(path) -> list[tuple]:
     with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT record_key_l, record_key_r, decision, origin FROM review_decision "
-                            "ORDER BY decided_at").fetchall()
+        return conn.execute(
+            "SELECT record_key_l, record_key_r, decision, origin FROM review_decision ORDER BY decided_at"
+        ).fetchall()
 
 
 def test_label_answers_are_stored_as_review_decisions(master, tmp_path):
@@ -221,7 +228,9 @@ def test_label_masks_personal_data_unless_asked(master, tmp_path):
     email = record["email_std"] or record["mobile_std"] or record["birth_date_std"]
     assert email
     masked = CliRunner().invoke(app, ["label", "--db", url, "--pairs", "1", "--sampler", "uncertainty"], input="s\n")
-    shown = CliRunner().invoke(app, ["label", "--db", url, "--pairs", "1", "--show-pii", "--sampler", "uncertainty"], input="s\n")
+    shown = CliRunner().invoke(
+        app, ["label", "--db", url, "--pairs", "1", "--show-pii", "--sampler", "uncertainty"], input="s\n"
+    )
     assert masked.exit_code == shown.exit_code == 0
     assert email not in masked.output.replace("\n", "") and "***" in masked.output
     assert email[:10] in shown.output
@@ -270,4 +279,4 @@ def test_stored_labels_refine_the_next_runs_model(master, tmp_path, monkeypatch)
     assert seen and seen[0]["labels"] == len(_labels(db)) == 3
     with sqlite3.connect(db) as conn:
         saved = conn.execute("SELECT * FROM match_model").fetchall()
-    assert saved and all("\"labels\"" not in str(row) for row in saved)
+    assert saved and all('"labels"' not in str(row) for row in saved)

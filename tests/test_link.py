@@ -17,17 +17,89 @@ from crmclean.link.model import levels_frame, model_compatible, model_summary
 from crmclean.settings import Rules
 
 STD_COLUMNS = [
-    "record_key", "source", "source_record_id", "first_name_key", "last_name_key", "name_key", "name_script",
-    "full_name_std", "name_suffix_std", "email_key", "email_std", "mobile_std", "landline_std", "phone_std",
-    "birth_date_std", "address_std", "city_std", "state_std", "postal_code_std", "district_std", "country_std",
-    "gender_std", "company_std",
+    "record_key",
+    "source",
+    "source_record_id",
+    "first_name_key",
+    "last_name_key",
+    "name_key",
+    "name_script",
+    "full_name_std",
+    "name_suffix_std",
+    "email_key",
+    "email_std",
+    "mobile_std",
+    "landline_std",
+    "phone_std",
+    "birth_date_std",
+    "address_std",
+    "city_std",
+    "state_std",
+    "postal_code_std",
+    "district_std",
+    "country_std",
+    "gender_std",
+    "company_std",
 ]
 
-FIRST = ["robert", "william", "james", "mary", "patricia", "jennifer", "michael", "linda", "david", "susan",
-         "wei", "fang", "xuedong", "li", "na", "jing", "qiang", "min", "yan", "jun", "thomas", "karen", "daniel",
-         "nancy", "paul", "lisa", "mark", "betty", "steven", "helen"]
-LAST = ["smith", "johnson", "brown", "garcia", "miller", "davis", "wilson", "moore", "taylor", "anderson",
-        "zhang", "wang", "li", "liu", "chen", "yang", "huang", "zhao", "wu", "zhou", "xie", "sun", "ma", "hu"]
+FIRST = [
+    "robert",
+    "william",
+    "james",
+    "mary",
+    "patricia",
+    "jennifer",
+    "michael",
+    "linda",
+    "david",
+    "susan",
+    "wei",
+    "fang",
+    "xuedong",
+    "li",
+    "na",
+    "jing",
+    "qiang",
+    "min",
+    "yan",
+    "jun",
+    "thomas",
+    "karen",
+    "daniel",
+    "nancy",
+    "paul",
+    "lisa",
+    "mark",
+    "betty",
+    "steven",
+    "helen",
+]
+LAST = [
+    "smith",
+    "johnson",
+    "brown",
+    "garcia",
+    "miller",
+    "davis",
+    "wilson",
+    "moore",
+    "taylor",
+    "anderson",
+    "zhang",
+    "wang",
+    "li",
+    "liu",
+    "chen",
+    "yang",
+    "huang",
+    "zhao",
+    "wu",
+    "zhou",
+    "xie",
+    "sun",
+    "ma",
+    "hu",
+]
 CITIES = ["springfield", "shanghai", "beijing", "riverside", "franklin"]
 FAST = {"u_sample_pairs": 100_000}  # smaller random sample for u: keeps the tests fast
 
@@ -39,8 +111,15 @@ def R(**matching) -> Rules:
 def person(key, first, last, **kw):
     row = {c: None for c in STD_COLUMNS}
     src, _, rid = key.partition("|")
-    row.update(record_key=key, source=src, source_record_id=rid, first_name_key=first, last_name_key=last,
-               name_key=" ".join(sorted(p for p in (first, last) if p)) or None, name_script="latin")
+    row.update(
+        record_key=key,
+        source=src,
+        source_record_id=rid,
+        first_name_key=first,
+        last_name_key=last,
+        name_key=" ".join(sorted(p for p in (first, last) if p)) or None,
+        name_script="latin",
+    )
     row.update(kw)
     if row.get("phone_std") is None:
         row["phone_std"] = row.get("mobile_std") or row.get("landline_std")
@@ -51,7 +130,7 @@ def _typo(rng, s):
     if not s or len(s) < 4:
         return s
     k = int(rng.integers(1, len(s) - 1))
-    return s[:k] + s[k + 1] + s[k] + s[k + 2:]
+    return s[:k] + s[k + 1] + s[k] + s[k + 2 :]
 
 
 def synthetic(n_people=600, seed=7):
@@ -91,8 +170,18 @@ def synthetic(n_people=600, seed=7):
     return pd.DataFrame(rows, columns=STD_COLUMNS), truth
 
 
-TWIN_NAMES = [("daniel", "danielle"), ("paul", "paula"), ("louis", "louise"), ("eric", "erica"), ("emma", "olivia"),
-              ("liam", "noah"), ("jian", "jianyang"), ("wei", "ming"), ("anna", "hanna"), ("mark", "maria")]
+TWIN_NAMES = [
+    ("daniel", "danielle"),
+    ("paul", "paula"),
+    ("louis", "louise"),
+    ("eric", "erica"),
+    ("emma", "olivia"),
+    ("liam", "noah"),
+    ("jian", "jianyang"),
+    ("wei", "ming"),
+    ("anna", "hanna"),
+    ("mark", "maria"),
+]
 
 
 SYLLABLES = ("ka", "lo", "mi", "ru", "se", "ta", "vu")
@@ -107,23 +196,60 @@ def look_alikes(n=200, seed=11, prefix="fam"):
     rows = []
     for k in range(n):
         last = f"{LAST[k % len(LAST)]}{'abcdefghij'[k % 10]}{k}"
-        street = "".join(SYLLABLES[(k // 7 ** i) % 7] for i in range(3)) + SYLLABLES[k % 5]
-        home = dict(address_std=f"{k + 1} {street} {('way', 'close', 'row', 'hill')[k % 4]}", city_std=CITIES[k % len(CITIES)],
-                    postal_code_std=f"{60000 + k}",
-                    landline_std=f"+1444{k:07d}")
+        street = "".join(SYLLABLES[(k // 7**i) % 7] for i in range(3)) + SYLLABLES[k % 5]
+        home = dict(
+            address_std=f"{k + 1} {street} {('way', 'close', 'row', 'hill')[k % 4]}",
+            city_std=CITIES[k % len(CITIES)],
+            postal_code_std=f"{60000 + k}",
+            landline_std=f"+1444{k:07d}",
+        )
         if k % 2 == 0:
             a, b = TWIN_NAMES[int(rng.integers(len(TWIN_NAMES)))]
             dob = f"{1950 + k % 50}-0{1 + k % 9}-1{k % 10}"
-            rows.append(person(f"{prefix}|{k}a", a, last, birth_date_std=dob, email_key=f"{a}{k}@family.com",
-                               mobile_std=f"+1333{k:06d}1", **home))
-            rows.append(person(f"{prefix}|{k}b", b, last, birth_date_std=dob, email_key=f"{b}.{last}@family.com",
-                               mobile_std=f"+1333{k:06d}2", **home))
+            rows.append(
+                person(
+                    f"{prefix}|{k}a",
+                    a,
+                    last,
+                    birth_date_std=dob,
+                    email_key=f"{a}{k}@family.com",
+                    mobile_std=f"+1333{k:06d}1",
+                    **home,
+                )
+            )
+            rows.append(
+                person(
+                    f"{prefix}|{k}b",
+                    b,
+                    last,
+                    birth_date_std=dob,
+                    email_key=f"{b}.{last}@family.com",
+                    mobile_std=f"+1333{k:06d}2",
+                    **home,
+                )
+            )
         else:
             first = FIRST[k % len(FIRST)]
-            rows.append(person(f"{prefix}|{k}a", first, last, email_key=f"{first}{k}@family.com",
-                               mobile_std=f"+1333{k:06d}1", **home))
-            rows.append(person(f"{prefix}|{k}b", first, last, email_key=f"{first}.{last}@family.com",
-                               mobile_std=f"+1333{k:06d}2", **home))
+            rows.append(
+                person(
+                    f"{prefix}|{k}a",
+                    first,
+                    last,
+                    email_key=f"{first}{k}@family.com",
+                    mobile_std=f"+1333{k:06d}1",
+                    **home,
+                )
+            )
+            rows.append(
+                person(
+                    f"{prefix}|{k}b",
+                    first,
+                    last,
+                    email_key=f"{first}.{last}@family.com",
+                    mobile_std=f"+1333{k:06d}2",
+                    **home,
+                )
+            )
     return pd.DataFrame(rows, columns=STD_COLUMNS)
 
 
@@ -201,30 +327,114 @@ def test_summary_counts_every_candidate(linked):
 def hard_cases():
     rows = [
         # Hanzi record vs pinyin record: standardize gives both the same pinyin keys
-        person("cn|1", "xuedong", "xie", name_script="han", full_name_std="谢雪东", mobile_std="+8613800138000",
-               birth_date_std="1985-03-12", city_std="shanghai"),
-        person("us|1", "xuedong", "xie", mobile_std="+8613800138000", birth_date_std="1985-03-12",
-               email_key="xuedong.xie@example.com"),
+        person(
+            "cn|1",
+            "xuedong",
+            "xie",
+            name_script="han",
+            full_name_std="谢雪东",
+            mobile_std="+8613800138000",
+            birth_date_std="1985-03-12",
+            city_std="shanghai",
+        ),
+        person(
+            "us|1",
+            "xuedong",
+            "xie",
+            mobile_std="+8613800138000",
+            birth_date_std="1985-03-12",
+            email_key="xuedong.xie@example.com",
+        ),
         # nickname already canonical (Bob → robert) and day/month swapped birth date
-        person("a|2", "robert", "miller", birth_date_std="1970-04-05", email_key="bob.miller@example.com",
-               address_std="12 oak street", postal_code_std="12345", city_std="springfield"),
-        person("b|2", "robert", "miller", birth_date_std="1970-05-04", email_key="bob.miller@example.com",
-               address_std="12 oak st", postal_code_std="12345", city_std="springfield"),
+        person(
+            "a|2",
+            "robert",
+            "miller",
+            birth_date_std="1970-04-05",
+            email_key="bob.miller@example.com",
+            address_std="12 oak street",
+            postal_code_std="12345",
+            city_std="springfield",
+        ),
+        person(
+            "b|2",
+            "robert",
+            "miller",
+            birth_date_std="1970-05-04",
+            email_key="bob.miller@example.com",
+            address_std="12 oak st",
+            postal_code_std="12345",
+            city_std="springfield",
+        ),
         # twins: same surname, birth date, address and landline; different given names
-        person("a|3", "emma", "clarke", birth_date_std="1999-09-09", landline_std="+15550001111",
-               address_std="7 elm street", postal_code_std="55555", city_std="franklin", gender_std="F"),
-        person("b|3", "olivia", "clarke", birth_date_std="1999-09-09", landline_std="+15550001111",
-               address_std="7 elm street", postal_code_std="55555", city_std="franklin", gender_std="F"),
+        person(
+            "a|3",
+            "emma",
+            "clarke",
+            birth_date_std="1999-09-09",
+            landline_std="+15550001111",
+            address_std="7 elm street",
+            postal_code_std="55555",
+            city_std="franklin",
+            gender_std="F",
+        ),
+        person(
+            "b|3",
+            "olivia",
+            "clarke",
+            birth_date_std="1999-09-09",
+            landline_std="+15550001111",
+            address_std="7 elm street",
+            postal_code_std="55555",
+            city_std="franklin",
+            gender_std="F",
+        ),
         # Jr / Sr: same name, address and landline
-        person("a|4", "john", "walker", name_suffix_std="Jr", landline_std="+15550002222",
-               address_std="3 pine road", postal_code_std="66666", city_std="riverside", gender_std="M"),
-        person("b|4", "john", "walker", name_suffix_std="Sr", landline_std="+15550002222",
-               address_std="3 pine road", postal_code_std="66666", city_std="riverside", gender_std="M"),
+        person(
+            "a|4",
+            "john",
+            "walker",
+            name_suffix_std="Jr",
+            landline_std="+15550002222",
+            address_std="3 pine road",
+            postal_code_std="66666",
+            city_std="riverside",
+            gender_std="M",
+        ),
+        person(
+            "b|4",
+            "john",
+            "walker",
+            name_suffix_std="Sr",
+            landline_std="+15550002222",
+            address_std="3 pine road",
+            postal_code_std="66666",
+            city_std="riverside",
+            gender_std="M",
+        ),
         # spouses: surname, address and landline shared
-        person("a|5", "peter", "hughes", birth_date_std="1960-01-01", landline_std="+15550003333",
-               address_std="9 birch lane", postal_code_std="77777", city_std="springfield", gender_std="M"),
-        person("b|5", "susan", "hughes", birth_date_std="1962-06-30", landline_std="+15550003333",
-               address_std="9 birch lane", postal_code_std="77777", city_std="springfield", gender_std="F"),
+        person(
+            "a|5",
+            "peter",
+            "hughes",
+            birth_date_std="1960-01-01",
+            landline_std="+15550003333",
+            address_std="9 birch lane",
+            postal_code_std="77777",
+            city_std="springfield",
+            gender_std="M",
+        ),
+        person(
+            "b|5",
+            "susan",
+            "hughes",
+            birth_date_std="1962-06-30",
+            landline_std="+15550003333",
+            address_std="9 birch lane",
+            postal_code_std="77777",
+            city_std="springfield",
+            gender_std="F",
+        ),
     ]
     return pd.DataFrame(rows, columns=STD_COLUMNS)
 
@@ -235,7 +445,9 @@ def test_hard_positives_and_negatives(data):
     merged, with no rule saying so."""
     frame = pd.concat([data[0], look_alikes(), hard_cases()], ignore_index=True)
     res = link(frame, R(), workers=1)
-    decisions = {(a, b): d for a, b, d in zip(res.pairs["record_key_l"], res.pairs["record_key_r"], res.pairs["decision"])}
+    decisions = {
+        (a, b): d for a, b, d in zip(res.pairs["record_key_l"], res.pairs["record_key_r"], res.pairs["decision"])
+    }
     assert decisions.get(("cn|1", "us|1")) == "match"  # Hanzi vs pinyin
     assert decisions.get(("a|2", "b|2")) == "match"  # nickname + day/month swap
     assert decisions.get(("a|3", "b|3")) != "match"  # twins
@@ -249,7 +461,10 @@ def test_term_frequency_makes_common_names_weak(data):
     """Two Zhang Wei records that share only their (common) name weigh less than two rare names."""
     frame = data[0].copy()
     extra = [person(f"z|{k}", "wei", "zhang", city_std="beijing") for k in range(30)]
-    extra += [person("r|1", "xuedong", "quimby", city_std="beijing"), person("r|2", "xuedong", "quimby", city_std="beijing")]
+    extra += [
+        person("r|1", "xuedong", "quimby", city_std="beijing"),
+        person("r|2", "xuedong", "quimby", city_std="beijing"),
+    ]
     frame = pd.concat([frame, pd.DataFrame(extra, columns=STD_COLUMNS)], ignore_index=True)
     res = link(frame, R(thresholds={"match": 0.99, "review": 0.0001}), workers=1)
     p = res.pairs.set_index(["record_key_l", "record_key_r"])
@@ -264,13 +479,19 @@ def test_term_frequency_makes_common_names_weak(data):
 
 
 def test_junk_key_shared_by_many_records_is_skipped_and_reported():
-    rows = [person(f"s|{k:03d}", FIRST[k % len(FIRST)], LAST[k % len(LAST)], landline_std="+15550000000") for k in range(60)]
+    rows = [
+        person(f"s|{k:03d}", FIRST[k % len(FIRST)], LAST[k % len(LAST)], landline_std="+15550000000") for k in range(60)
+    ]
     cols = prepare_columns(pd.DataFrame(rows, columns=STD_COLUMNS))
-    cand = block(cols, {"blocking": {"max_block_size": 50, "rules": [{"name": "landline", "columns": ["landline_std"]}]}})
+    cand = block(
+        cols, {"blocking": {"max_block_size": 50, "rules": [{"name": "landline", "columns": ["landline_std"]}]}}
+    )
     assert len(cand.left) == 0
     row = cand.summary.iloc[0]
     assert row["skipped_keys"] == 1 and row["skipped_records"] == 60 and "+15550000000" in row["skipped_examples"]
-    cand = block(cols, {"blocking": {"max_block_size": 100, "rules": [{"name": "landline", "columns": ["landline_std"]}]}})
+    cand = block(
+        cols, {"blocking": {"max_block_size": 100, "rules": [{"name": "landline", "columns": ["landline_std"]}]}}
+    )
     assert len(cand.left) == 60 * 59 // 2
 
 
@@ -321,18 +542,45 @@ def test_empty_and_tiny_inputs_do_not_fail():
 
 def test_comparison_levels():
     rows = [
-        person("x|1", "jon", "smith", birth_date_std="1980-01-02", email_key="jon.smith@a.com", mobile_std="+15550000001",
-               address_std="1 main street", postal_code_std="11111", city_std="springfield", gender_std="M"),
-        person("x|2", "john", "smyth", birth_date_std="1980-01-03", email_key="jon.smiht@a.com", landline_std="+15550000009",
-               address_std="1 main street apt 2", postal_code_std="11111", city_std="springfield", gender_std="F"),
+        person(
+            "x|1",
+            "jon",
+            "smith",
+            birth_date_std="1980-01-02",
+            email_key="jon.smith@a.com",
+            mobile_std="+15550000001",
+            address_std="1 main street",
+            postal_code_std="11111",
+            city_std="springfield",
+            gender_std="M",
+        ),
+        person(
+            "x|2",
+            "john",
+            "smyth",
+            birth_date_std="1980-01-03",
+            email_key="jon.smiht@a.com",
+            landline_std="+15550000009",
+            address_std="1 main street apt 2",
+            postal_code_std="11111",
+            city_std="springfield",
+            gender_std="F",
+        ),
         person("x|3", "smith", "jon", birth_date_std="1980", mobile_std="+15550000009"),
         person("x|4", "j", "smith", birth_date_std="1979-05-05", address_std="99 far road", postal_code_std="22222"),
     ]
     cols = prepare_columns(pd.DataFrame(rows, columns=STD_COLUMNS))
     lv = levels_frame(compare_pairs(cols, np.array([0, 0, 0, 1]), np.array([1, 2, 3, 2])))
     assert lv.loc[0].to_dict() == {
-        "first_name": "close", "last_name": "similar", "birth_date": "one_char", "email": "fuzzy_local",
-        "phone": "different", "address": "fuzzy", "suffix": "null", "gender": "different", "national_id": "null",
+        "first_name": "close",
+        "last_name": "similar",
+        "birth_date": "one_char",
+        "email": "fuzzy_local",
+        "phone": "different",
+        "address": "fuzzy",
+        "suffix": "null",
+        "gender": "different",
+        "national_id": "null",
     }
     assert lv.loc[1, "first_name"] == "exact" and lv.loc[1, "last_name"] == "exact"  # swapped order
     assert lv.loc[1, "birth_date"] == "same_year"  # year-only value
@@ -387,11 +635,20 @@ _small = st.sampled_from([None, "Jr", "Sr", "M", "F"])
 @st.composite
 def _row(draw):
     first, last = draw(_names), draw(_names)
-    return person("h|x", first, last, birth_date_std=draw(_dates), email_key=draw(_emails),
-                  mobile_std=draw(_phones), landline_std=draw(_phones), address_std=draw(_text),
-                  postal_code_std=draw(st.sampled_from([None, "11111", "22222"])),
-                  city_std=draw(st.sampled_from([None, "a", "b"])), name_suffix_std=draw(_small),
-                  gender_std=draw(_small))
+    return person(
+        "h|x",
+        first,
+        last,
+        birth_date_std=draw(_dates),
+        email_key=draw(_emails),
+        mobile_std=draw(_phones),
+        landline_std=draw(_phones),
+        address_std=draw(_text),
+        postal_code_std=draw(st.sampled_from([None, "11111", "22222"])),
+        city_std=draw(st.sampled_from([None, "a", "b"])),
+        name_suffix_std=draw(_small),
+        gender_std=draw(_small),
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -405,13 +662,23 @@ def test_comparison_is_symmetric_and_in_range(a, b):
         assert 0 <= ab[0, k] < len(FEATURES[f])
     same = compare_pairs(cols, np.array([0]), np.array([0]))[0]
     for k, f in enumerate(FEATURE_NAMES):  # a record agrees with itself wherever it has data
-        assert FEATURES[f][same[k]] in ("null", "exact", "same", "mobile_exact", "landline_exact", "same_postal", "same_city")
+        assert FEATURES[f][same[k]] in (
+            "null",
+            "exact",
+            "same",
+            "mobile_exact",
+            "landline_exact",
+            "same_postal",
+            "same_city",
+        )
 
 
 def test_junk_contact_values_are_not_agreement(data):
     """60 records with the address "n/a" and the switchboard number: neither is evidence."""
-    junk = [person(f"j|{k:03d}", FIRST[k % len(FIRST)], "quimby", address_std="n/a", landline_std="+15559999999")
-            for k in range(60)]
+    junk = [
+        person(f"j|{k:03d}", FIRST[k % len(FIRST)], "quimby", address_std="n/a", landline_std="+15559999999")
+        for k in range(60)
+    ]
     frame = pd.concat([data[0], pd.DataFrame(junk, columns=STD_COLUMNS)], ignore_index=True)
     res = link(frame, R(thresholds={"match": 0.99, "review": 0.0001}), workers=1)
     p = res.pairs[res.pairs["record_key_l"].str.startswith("j|") & res.pairs["record_key_r"].str.startswith("j|")]
@@ -424,10 +691,26 @@ def test_junk_contact_values_are_not_agreement(data):
 def test_name_and_address_alone_never_auto_merge(data):
     """Father and son without suffixes: same name and address, nothing personal shared."""
     rows = [
-        person("f|1", "luis", "tucker", address_std="832 franklin dr", city_std="atlanta", postal_code_std="30301",
-               email_key="tucker.luis87@hotmail.com", mobile_std="+19719230322"),
-        person("f|2", "luis", "tucker", address_std="832 franklin dr", city_std="atlanta", postal_code_std="30301",
-               email_key="tuckerluis30@gmail.com", mobile_std="+14048566758"),
+        person(
+            "f|1",
+            "luis",
+            "tucker",
+            address_std="832 franklin dr",
+            city_std="atlanta",
+            postal_code_std="30301",
+            email_key="tucker.luis87@hotmail.com",
+            mobile_std="+19719230322",
+        ),
+        person(
+            "f|2",
+            "luis",
+            "tucker",
+            address_std="832 franklin dr",
+            city_std="atlanta",
+            postal_code_std="30301",
+            email_key="tuckerluis30@gmail.com",
+            mobile_std="+14048566758",
+        ),
     ]
     frame = pd.concat([data[0], look_alikes(), pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
     res = link(frame, R(), workers=1)
@@ -449,14 +732,21 @@ def test_hard_constraints_and_user_caps_lower_decisions_whatever_the_score():
             out[FEATURE_NAMES.index(f)] = code[f][lab]
         return out
 
-    levels = np.stack([
-        row(first_name="exact", last_name="exact", address="exact", email="different", phone="different"),
-        row(first_name="exact", last_name="exact", suffix="conflict", birth_date="exact", email="exact"),
-        row(first_name="different", last_name="exact", birth_date="exact", phone="mobile_exact"),
-        row(first_name="close", last_name="exact", birth_date="exact", address="exact", phone="landline_exact"),
-    ])
-    levels = np.vstack([levels, row(first_name="exact", last_name="exact", birth_date="years_apart", address="exact"),
-                        row(first_name="exact", last_name="exact", birth_date="years_apart", national_id="exact")])
+    levels = np.stack(
+        [
+            row(first_name="exact", last_name="exact", address="exact", email="different", phone="different"),
+            row(first_name="exact", last_name="exact", suffix="conflict", birth_date="exact", email="exact"),
+            row(first_name="different", last_name="exact", birth_date="exact", phone="mobile_exact"),
+            row(first_name="close", last_name="exact", birth_date="exact", address="exact", phone="landline_exact"),
+        ]
+    )
+    levels = np.vstack(
+        [
+            levels,
+            row(first_name="exact", last_name="exact", birth_date="years_apart", address="exact"),
+            row(first_name="exact", last_name="exact", birth_date="years_apart", national_id="exact"),
+        ]
+    )
     assert [c["name"] for c in DEFAULT_HARD_CONSTRAINTS] == ["generation_conflict", "birth_dates_decades_apart"]
     rank, cap = decide(np.full(6, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps({}))
     assert rank.tolist() == [2, 0, 2, 2, 1, 2]  # decades apart: review, unless a national id is shared
@@ -478,10 +768,17 @@ def test_twins_with_similar_given_names_do_not_merge(data):
     address and landline, each their own e-mail and mobile, in data that holds such twins:
     the look-alike cells learn how often non-matches share all that, and the pairs stay apart.
     The same Daniel with a typo in his given name and his own e-mail and mobile still merges."""
-    home = dict(address_std="17 elm street", city_std="springfield", postal_code_std="62704",
-                landline_std="+12175550123", birth_date_std="1990-06-01")
+    home = dict(
+        address_std="17 elm street",
+        city_std="springfield",
+        postal_code_std="62704",
+        landline_std="+12175550123",
+        birth_date_std="1990-06-01",
+    )
     rows = [
-        person("t|1", "daniel", "quimby", email_key="dq90@example.com", mobile_std="+12175550001", gender_std="M", **home),
+        person(
+            "t|1", "daniel", "quimby", email_key="dq90@example.com", mobile_std="+12175550001", gender_std="M", **home
+        ),
         person("t|2", "danielle", "quimby", email_key="danielle.q@example.com", mobile_std="+12175550002", **home),
         person("t|3", "jian", "ouyang", mobile_std="+8613800000003", **home),
         person("t|4", "jianyang", "ouyang", email_key="jy.ouyang@example.com", mobile_std="+8613800000004", **home),
@@ -520,17 +817,40 @@ def test_moved_customer_with_name_and_birth_date_merges(data):
     missing on one side. Moving changes address and phone together, so only the larger of
     their two penalties counts (correlated_disagreement), not both."""
     rows = [
-        person("m|1", "ignatius", "quackenbush", birth_date_std="1971-03-09", email_key="iq71@example.com",
-               mobile_std="+13125550111", address_std="4 lake shore dr", city_std="chicago", postal_code_std="60601"),
-        person("m|2", "ignatius", "quackenbush", birth_date_std="1971-03-09", mobile_std="+17205550999",
-               address_std="88 colfax ave", city_std="denver", postal_code_std="80202"),
+        person(
+            "m|1",
+            "ignatius",
+            "quackenbush",
+            birth_date_std="1971-03-09",
+            email_key="iq71@example.com",
+            mobile_std="+13125550111",
+            address_std="4 lake shore dr",
+            city_std="chicago",
+            postal_code_std="60601",
+        ),
+        person(
+            "m|2",
+            "ignatius",
+            "quackenbush",
+            birth_date_std="1971-03-09",
+            mobile_std="+17205550999",
+            address_std="88 colfax ave",
+            city_std="denver",
+            postal_code_std="80202",
+        ),
     ]
     # background: 80 customers who moved (new address and new mobile, same e-mail), so EM
     # learns how often true matches differ in both
     base = data[0].iloc[:80]
-    movers = base.assign(record_key="mv|" + base["source_record_id"], source="mv", address_std="1 new road",
-                         postal_code_std=None, city_std="franklin",
-                         mobile_std=[f"+1666{k:07d}" for k in range(80)], phone_std=None)
+    movers = base.assign(
+        record_key="mv|" + base["source_record_id"],
+        source="mv",
+        address_std="1 new road",
+        postal_code_std=None,
+        city_std="franklin",
+        mobile_std=[f"+1666{k:07d}" for k in range(80)],
+        phone_std=None,
+    )
     frame = pd.concat([data[0], movers, pd.DataFrame(rows, columns=STD_COLUMNS)], ignore_index=True)
     res = link(frame, R(), workers=1)
     pair = res.pairs.set_index(["record_key_l", "record_key_r"]).loc[("m|1", "m|2")]
@@ -591,8 +911,10 @@ def test_febrl_example_profile_differs_from_the_default_rules_only_in_blocking()
 def test_common_name_too_big_to_block_is_still_paired_by_name_and_birth_date():
     """60 "wei zhang" records: the name block is skipped as oversized, but the two sharing a
     birth date (a moved customer: nothing else in common) are still proposed by name_dob."""
-    rows = [person(f"z|{k:02d}", "wei", "zhang", birth_date_std=f"19{50 + k % 40}-0{1 + k % 9}-1{k % 10}")
-            for k in range(60)]
+    rows = [
+        person(f"z|{k:02d}", "wei", "zhang", birth_date_std=f"19{50 + k % 40}-0{1 + k % 9}-1{k % 10}")
+        for k in range(60)
+    ]
     rows[1]["birth_date_std"] = rows[0]["birth_date_std"]
     cols = prepare_columns(pd.DataFrame(rows, columns=STD_COLUMNS).sort_values("record_key"))
     cand = block(cols, {})
@@ -677,9 +999,11 @@ def test_comparison_of_many_pairs_equals_pair_by_pair(data):
 
 
 def test_prepare_columns_cleans_and_codes_each_value():
-    rows = [person("a|1", "wei", "zhang", email_key=" w@x.com ", birth_date_std="1980-03-04"),
-            person("a|2", "wei", "zhang", email_key="w@x.com", birth_date_std="1980-04-03"),
-            person("a|3", "zhang", "wei", email_key="   ", birth_date_std=None)]
+    rows = [
+        person("a|1", "wei", "zhang", email_key=" w@x.com ", birth_date_std="1980-03-04"),
+        person("a|2", "wei", "zhang", email_key="w@x.com", birth_date_std="1980-04-03"),
+        person("a|3", "zhang", "wei", email_key="   ", birth_date_std=None),
+    ]
     cols = prepare_columns(pd.DataFrame(rows, columns=STD_COLUMNS))
     assert cols["email_key"].tolist() == ["w@x.com", "w@x.com", None]
     assert cols["email_key#"][0] == cols["email_key#"][1] >= 0 and cols["email_key#"][2] == -1
@@ -698,8 +1022,10 @@ def test_a_two_row_first_run_uses_neutral_priors_and_is_never_reused():
     priors (not 0.00), and a later run on real data retrains instead of reusing it."""
     from crmclean.link.model import model_summary, neutral_u, reuse_verdict
 
-    two = pd.DataFrame([person("a|1", "anna", "berg", email_key="anna@x.com"),
-                        person("b|1", "anna", "berg", email_key="anna@x.com")], columns=STD_COLUMNS)
+    two = pd.DataFrame(
+        [person("a|1", "anna", "berg", email_key="anna@x.com"), person("b|1", "anna", "berg", email_key="anna@x.com")],
+        columns=STD_COLUMNS,
+    )
     res = link(two, R(), workers=1)
     training = res.model["training"]
     assert not training["trained"] and "only 2 records" in training["why"]
@@ -725,8 +1051,9 @@ def test_model_reuse_needs_the_same_shape_and_size(data, linked):
     assert reuse_verdict(model, n, {"comparison": {"jw_high": 0.95}}) == "the comparison thresholds changed"
     again = link(data[0], R(), model=model, workers=1)
     assert again.usage["mode"] == "reused" and again.model["created"] == model["created"]
-    grown = pd.concat([data[0]] + [data[0].assign(record_key=f"{c}" + data[0]["record_key"]) for c in "xy"],
-                      ignore_index=True)
+    grown = pd.concat(
+        [data[0]] + [data[0].assign(record_key=f"{c}" + data[0]["record_key"]) for c in "xy"], ignore_index=True
+    )
     retrained = link(grown, R(), model=model, workers=1)
     assert retrained.usage["mode"] == "trained" and "grew" in retrained.usage["why"]
     assert model_summary(retrained.model, retrained.usage)["why"] == retrained.usage["why"]
@@ -772,7 +1099,9 @@ def test_labels_that_contradict_em_move_the_affected_decisions(data):
     labels 60 twin pairs as matches pulls the other 40 up, without a second relink."""
     frame = pd.concat([data[0], look_alikes()], ignore_index=True)
     twins = [(f"fam|{k}a", f"fam|{k}b") for k in range(0, 200, 2)]
-    labels = pd.DataFrame([(a, b, "match") for a, b in twins[:60]], columns=["record_key_l", "record_key_r", "decision"])
+    labels = pd.DataFrame(
+        [(a, b, "match") for a, b in twins[:60]], columns=["record_key_l", "record_key_r", "decision"]
+    )
     plain = link(frame, R(), workers=1)
     refined = link(frame, R(), workers=1, labels=labels)
     before, after = _ranks(plain, twins[60:]), _ranks(refined, twins[60:])
@@ -882,15 +1211,22 @@ def test_incremental_link_with_extras_equals_linking_everything(data, attr_linke
     full = link(frame, R(), model=attr_linked.model, new_keys=new, workers=1, restrict=False)
     assert fast.usage["mode"] == full.usage["mode"] == "reused"
     key = ["record_key_l", "record_key_r"]
-    pd.testing.assert_frame_equal(fast.pairs.sort_values(key).reset_index(drop=True),
-                                  full.pairs.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        fast.pairs.sort_values(key).reset_index(drop=True), full.pairs.sort_values(key).reset_index(drop=True)
+    )
 
 
 def test_explain_shows_the_extra_features_of_stored_evidence(attr_linked):
     from crmclean.explain import render_waterfall
 
     row = attr_linked.pairs.iloc[0]
-    text = render_waterfall(row["record_key_l"], row["record_key_r"], {"attr_occupation_std": "nurse"},
-                            {"attr_occupation_std": "nurse"}, json.loads(row["evidence"]), -10.0)
+    text = render_waterfall(
+        row["record_key_l"],
+        row["record_key_r"],
+        {"attr_occupation_std": "nurse"},
+        {"attr_occupation_std": "nurse"},
+        json.loads(row["evidence"]),
+        -10.0,
+    )
     line = next(x for x in text.splitlines() if x.startswith("attr_occupation"))
     assert "nurse | nurse" in line

@@ -31,8 +31,18 @@ FAST = {"u_sample_pairs": 100_000}
 
 def test_headers_map_to_national_id_and_a_bare_id_stays_the_record_id():
     mapper = HeaderMapper(load_rules())
-    for header in ("SSN", "soc_sec_id", "Social Security Number", "National ID", "NI Number", "身份证号",
-                   "身份證號碼", "证件号码", "Customer SSN", "客户身份证号"):
+    for header in (
+        "SSN",
+        "soc_sec_id",
+        "Social Security Number",
+        "National ID",
+        "NI Number",
+        "身份证号",
+        "身份證號碼",
+        "证件号码",
+        "Customer SSN",
+        "客户身份证号",
+    ):
         assert mapper.guess(header) == "national_id", header
     for header in ("ID", "Customer ID", "ID号", "客户编号"):
         assert mapper.guess(header) == "record_id", header
@@ -44,12 +54,14 @@ def _write_exports(folder):
         "客户编号,姓名,手机,身份证号\n"
         "C1,张伟,13800138000,11010519491231002x\n"
         "C2,李娜,13900139000,110105194912310021\n"  # wrong check digit
-        "C3,王芳,13700137000,\n".encode("gbk"))
+        "C3,王芳,13700137000,\n".encode("gbk")
+    )
     (folder / "crm_us.csv").write_bytes(
         "Customer ID,Name,Email,SSN\n"
         "U1,John Smith,john.smith@example.org,536-22-1234\n"
         "U2,Mary Jones,mary.jones@example.org,123-45-6789\n"
-        "U3,Ann Lee,ann.lee@example.org,XXX-XX-6789\n".encode("utf-8-sig"))
+        "U3,Ann Lee,ann.lee@example.org,XXX-XX-6789\n".encode("utf-8-sig")
+    )
 
 
 def test_ingest_keeps_the_raw_number_and_standardize_adds_std_and_flag(tmp_path):
@@ -93,8 +105,10 @@ def test_national_id_levels_exact_one_edit_different_null():
 
 
 def test_blocking_on_national_id_and_a_shared_value_is_no_evidence():
-    rows = [{"record_key": "a|1", "first_name_key": "ann", "national_id_std": "7712345"},
-            {"record_key": "a|2", "first_name_key": "zoe", "national_id_std": "7712345"}]
+    rows = [
+        {"record_key": "a|1", "first_name_key": "ann", "national_id_std": "7712345"},
+        {"record_key": "a|2", "first_name_key": "zoe", "national_id_std": "7712345"},
+    ]
     rows += [{"record_key": f"b|{i:03d}", "first_name_key": f"p{i}", "national_id_std": "5550001"} for i in range(60)]
     frame = _frame(rows).sort_values("record_key").reset_index(drop=True)
     matching = {"blocking": {"rules": [{"name": "national_id", "columns": ["national_id_std"]}], "max_block_size": 50}}
@@ -113,26 +127,87 @@ def _people(n: int, seed: int, with_id: bool) -> tuple[pd.DataFrame, set]:
     """People with a second record whose e-mail, mobile and address all changed (and sometimes
     a typo in the number): only the name, birth year and national id still agree."""
     rng = np.random.default_rng(seed)
-    first = ["robert", "william", "james", "mary", "patricia", "jennifer", "michael", "linda", "david", "susan",
-             "wei", "fang", "xuedong", "jing", "qiang", "min", "thomas", "karen", "daniel", "nancy", "paul", "lisa",
-             "mark", "betty", "steven", "helen", "george", "dorothy", "kevin", "sandra"]
-    last = ["smith", "johnson", "brown", "garcia", "miller", "davis", "wilson", "moore", "taylor", "anderson",
-            "zhang", "wang", "liu", "chen", "yang", "huang", "zhao", "zhou", "xie", "sun", "hu", "clark"]
+    first = [
+        "robert",
+        "william",
+        "james",
+        "mary",
+        "patricia",
+        "jennifer",
+        "michael",
+        "linda",
+        "david",
+        "susan",
+        "wei",
+        "fang",
+        "xuedong",
+        "jing",
+        "qiang",
+        "min",
+        "thomas",
+        "karen",
+        "daniel",
+        "nancy",
+        "paul",
+        "lisa",
+        "mark",
+        "betty",
+        "steven",
+        "helen",
+        "george",
+        "dorothy",
+        "kevin",
+        "sandra",
+    ]
+    last = [
+        "smith",
+        "johnson",
+        "brown",
+        "garcia",
+        "miller",
+        "davis",
+        "wilson",
+        "moore",
+        "taylor",
+        "anderson",
+        "zhang",
+        "wang",
+        "liu",
+        "chen",
+        "yang",
+        "huang",
+        "zhao",
+        "zhou",
+        "xie",
+        "sun",
+        "hu",
+        "clark",
+    ]
     streets = ["elm", "maple", "cedar", "pine", "main", "high", "park", "lake", "hill", "mill", "church", "bridge"]
     rows, truth = [], set()
     for p in range(n):
         f, la = first[rng.integers(len(first))], last[rng.integers(len(last))]
         nid = f"{int(rng.integers(100, 899)):03d}{int(rng.integers(10, 99)):02d}{int(rng.integers(1000, 9999)):04d}"
-        base = {"first_name_key": f, "last_name_key": la, "name_key": " ".join(sorted({f, la})),
-                "name_script": "latin", "birth_date_std": f"{int(rng.integers(1940, 2000))}-0{int(rng.integers(1, 9))}-1{int(rng.integers(0, 9))}",
-                "email_key": f"{f}.{la}.{p:05d}@example.com", "mobile_std": f"+1555{p:07d}",
-                "address_std": f"{int(rng.integers(1, 999))} {streets[rng.integers(len(streets))]} street",
-                "city_std": "springfield",
-                "national_id_std": nid if with_id else None}
+        base = {
+            "first_name_key": f,
+            "last_name_key": la,
+            "name_key": " ".join(sorted({f, la})),
+            "name_script": "latin",
+            "birth_date_std": f"{int(rng.integers(1940, 2000))}-0{int(rng.integers(1, 9))}-1{int(rng.integers(0, 9))}",
+            "email_key": f"{f}.{la}.{p:05d}@example.com",
+            "mobile_std": f"+1555{p:07d}",
+            "address_std": f"{int(rng.integers(1, 999))} {streets[rng.integers(len(streets))]} street",
+            "city_std": "springfield",
+            "national_id_std": nid if with_id else None,
+        }
         rows.append({"record_key": f"crm|{p:05d}", **base})
         if p % 3 == 0:
-            moved = dict(base, email_key=f"{f}{la}.{p:05d}@newmail.com", mobile_std=f"+1666{p:07d}",
-                         address_std=f"{int(rng.integers(1, 999))} oak avenue")
+            moved = dict(
+                base,
+                email_key=f"{f}{la}.{p:05d}@newmail.com",
+                mobile_std=f"+1666{p:07d}",
+                address_std=f"{int(rng.integers(1, 999))} oak avenue",
+            )
             if p % 2:  # a system that does not keep birth dates: name and national id are all that agree
                 moved["birth_date_std"] = None
             if with_id and p % 9 == 0:
@@ -193,18 +268,34 @@ def published(tmp_path_factory):
     inputs = tmp / "in"
     inputs.mkdir()
     df = load_febrl3().sort_index().head(800).reset_index()
-    crm = pd.DataFrame({"ID": df["rec_id"], "First Name": df["given_name"], "Last Name": df["surname"],
-                        "City": df["suburb"], "DOB": df["date_of_birth"], "SSN": df["soc_sec_id"]})
-    extra = pd.DataFrame({  # strangers sharing a dummy number; a row with nothing but a number
-        "ID": ["x-1", "x-2", "x-3", "x-4"], "First Name": ["Quentin", "Rosalind", "Sebastian", None],
-        "Last Name": ["Abernathy", "Bellweather", "Cumberbatch", None], "City": ["a", "b", "c", None],
-        "DOB": ["19500101", "19600202", "19700303", None],
-        "SSN": ["123-45-6789", "123-45-6789", "123-45-6789", "000-45-6123"]})
+    crm = pd.DataFrame(
+        {
+            "ID": df["rec_id"],
+            "First Name": df["given_name"],
+            "Last Name": df["surname"],
+            "City": df["suburb"],
+            "DOB": df["date_of_birth"],
+            "SSN": df["soc_sec_id"],
+        }
+    )
+    extra = pd.DataFrame(
+        {  # strangers sharing a dummy number; a row with nothing but a number
+            "ID": ["x-1", "x-2", "x-3", "x-4"],
+            "First Name": ["Quentin", "Rosalind", "Sebastian", None],
+            "Last Name": ["Abernathy", "Bellweather", "Cumberbatch", None],
+            "City": ["a", "b", "c", None],
+            "DOB": ["19500101", "19600202", "19700303", None],
+            "SSN": ["123-45-6789", "123-45-6789", "123-45-6789", "000-45-6123"],
+        }
+    )
     pd.concat([crm, extra]).to_csv(inputs / "febrl_crm.csv", index=False)
     db_url = f"sqlite:///{tmp / 'master.db'}"
     masked = run_pipeline(RunOptions(inputs=[inputs], db_url=db_url, out_dir=tmp / "out", workers=1))
-    shown = run_pipeline(RunOptions(inputs=[inputs], db_url=f"sqlite:///{tmp / 'pii.db'}", out_dir=tmp / "out2",
-                                    workers=1, show_pii=True))
+    shown = run_pipeline(
+        RunOptions(
+            inputs=[inputs], db_url=f"sqlite:///{tmp / 'pii.db'}", out_dir=tmp / "out2", workers=1, show_pii=True
+        )
+    )
     return masked, shown, db_url, crm
 
 
@@ -247,8 +338,12 @@ def test_an_existing_master_without_the_column_gets_it(tmp_path):
     open_store(url).close()
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # the shape of a master created before national_id existed
-        for table, column in (("customer_record", "national_id"), ("customer_record", "national_id_std"),
-                              ("customer_record", "national_id_flag"), ("master_customer", "national_id")):
+        for table, column in (
+            ("customer_record", "national_id"),
+            ("customer_record", "national_id_std"),
+            ("customer_record", "national_id_flag"),
+            ("master_customer", "national_id"),
+        ):
             conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
     store = open_store(url)
     try:

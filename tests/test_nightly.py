@@ -125,8 +125,17 @@ def nights(tmp_path_factory):
     after_night1 = master_of(inc_db)
     shutil.copyfile(tmp / "inc.db", tmp / "night1.db")
     second = run(night2, inc_db, tmp)
-    return {"tmp": tmp, "night1": night1, "night2": night2, "full_db": full_db, "inc_db": inc_db,
-            "after_night1": after_night1, "first": first, "second": second, "night1_db": tmp / "night1.db"}
+    return {
+        "tmp": tmp,
+        "night1": night1,
+        "night2": night2,
+        "full_db": full_db,
+        "inc_db": inc_db,
+        "after_night1": after_night1,
+        "first": first,
+        "second": second,
+        "night1_db": tmp / "night1.db",
+    }
 
 
 def copy_db(path: Path, tmp: Path, name: str) -> str:
@@ -171,8 +180,9 @@ def test_delta_publish_stores_what_a_full_replace_stores(nights, tmp_path, monke
     from crmclean.store import Store
 
     real = Store.publish
-    monkeypatch.setattr(Store, "publish", lambda self, run_id, tables, delta=True, state=None: real(
-        self, run_id, tables, False, state))
+    monkeypatch.setattr(
+        Store, "publish", lambda self, run_id, tables, delta=True, state=None: real(self, run_id, tables, False, state)
+    )
     db = copy_db(nights["night1_db"], tmp_path, "replace.db")
     run(nights["night2"], db, tmp_path)
     for t in PUBLISHED_TABLES:
@@ -199,8 +209,9 @@ def _night2_with_changes(nights, tmp: Path) -> list[Path]:
     return [*nights["night2"], path]
 
 
-@pytest.mark.parametrize("night", ["delta_files", "whole_export", "changed_records", "overrides", "snapshot_retires",
-                                   "override_withdrawn"])
+@pytest.mark.parametrize(
+    "night", ["delta_files", "whole_export", "changed_records", "overrides", "snapshot_retires", "override_withdrawn"]
+)
 def test_incremental_run_equals_a_full_recluster(nights, tmp_path, night, monkeypatch):
     """The incremental path (recluster only the affected region, write only its rows) leaves
     every published table exactly as clustering and rebuilding the whole master does, run
@@ -228,14 +239,25 @@ def test_incremental_run_equals_a_full_recluster(nights, tmp_path, night, monkey
         singles = xref[size == 1].sort_values("master_id")
         big = xref[size >= 3].sort_values(["master_id", "record_key"])
         ref = lambda r: f"{r['source']}:{r['source_record_id']}"  # noqa: E731
-        rules = rules_with(tmp_path, overrides={"must_link": [[ref(singles.iloc[0]), ref(singles.iloc[-1])]],
-                                                "cannot_link": [], "unmerge": [ref(big.iloc[-1])]})
+        rules = rules_with(
+            tmp_path,
+            overrides={
+                "must_link": [[ref(singles.iloc[0]), ref(singles.iloc[-1])]],
+                "cannot_link": [],
+                "unmerge": [ref(big.iloc[-1])],
+            },
+        )
     elif night == "override_withdrawn":  # a review pair decided by the rules file, then no longer
         queue = read(nights["inc_db"], "review_queue").sort_values(["record_key_l", "record_key_r"]).iloc[0]
         ref = lambda k: k.replace("|", ":", 1)  # noqa: E731
-        decided = rules_with(tmp_path, overrides={"must_link": [], "unmerge": [],
-                                                  "cannot_link": [[ref(queue["record_key_l"]),
-                                                                   ref(queue["record_key_r"])]]})
+        decided = rules_with(
+            tmp_path,
+            overrides={
+                "must_link": [],
+                "unmerge": [],
+                "cannot_link": [[ref(queue["record_key_l"]), ref(queue["record_key_r"])]],
+            },
+        )
         base = copy_db(Path(nights["inc_db"].removeprefix("sqlite:///")), tmp_path, "base.db")
         run(nights["night2"], base, tmp_path, decided)
         pairs = read(base, "review_queue")[["record_key_l", "record_key_r"]].values.tolist()
@@ -252,8 +274,16 @@ def test_incremental_run_equals_a_full_recluster(nights, tmp_path, night, monkey
     results = {}
     for mode in ("region", "all"):
         db = copy_db(base_path, tmp_path, f"{mode}.db")
-        results[mode] = run_pipeline(RunOptions(inputs=list(inputs), db_url=db, out_dir=tmp_path / "out",
-                                                rules_dir=rules, run_id="R-TEST", recluster_all=(mode == "all")))
+        results[mode] = run_pipeline(
+            RunOptions(
+                inputs=list(inputs),
+                db_url=db,
+                out_dir=tmp_path / "out",
+                rules_dir=rules,
+                run_id="R-TEST",
+                recluster_all=(mode == "all"),
+            )
+        )
     region, full = results["region"], results["all"]
     assert 0 < region.counts["records_reclustered"] < region.counts["records_in_master"]
     if night == "override_withdrawn":  # back in the queue, rebuilt from its stored edge
@@ -362,8 +392,14 @@ def test_merge_keeps_oldest_id_and_split_keeps_larger_part(nights, tmp_path):
     big = big[big.map(len) >= 3].sort_index()
     master_id, keys = big.index[0], sorted(big.iloc[0])
     out = xref.set_index("record_key").loc[keys[-1]]
-    rules = rules_with(tmp_path, overrides={"must_link": [[ref(b), ref(a)]], "cannot_link": [],
-                                            "unmerge": [f"{out['source']}:{out['source_record_id']}"]})
+    rules = rules_with(
+        tmp_path,
+        overrides={
+            "must_link": [[ref(b), ref(a)]],
+            "cannot_link": [],
+            "unmerge": [f"{out['source']}:{out['source_record_id']}"],
+        },
+    )
     split = run(nights["night2"], db, tmp_path, rules)
     now = master_of(db)
     assert (now[keys[:-1]] == master_id).all()
@@ -389,4 +425,3 @@ def test_two_nights_on_postgresql_match_sqlite_and_rerun_is_idempotent(nights, p
     assert again.counts["records_standardized"] == 0
     for t in PUBLISHED_TABLES:
         pd.testing.assert_frame_equal(before[t], table_view(pg_url, t), obj=t)
-

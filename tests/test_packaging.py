@@ -35,9 +35,14 @@ def test_wheel_installs_one_top_level_package(wheel_names):
 
 def test_wheel_carries_rules_suites_sample_data_and_license(wheel_names):
     names = set(wheel_names)
-    for path in ("crmclean/rules/matching.yaml", "crmclean/expectations/result.json",
-                 "crmclean/sample_data/crm_sales.xlsx", "crmclean/sample_data/crm_legacy_cn.csv",
-                 "crmclean/flows/nightly.py", "crmclean/templates/report.html.j2"):
+    for path in (
+        "crmclean/rules/matching.yaml",
+        "crmclean/expectations/result.json",
+        "crmclean/sample_data/crm_sales.xlsx",
+        "crmclean/sample_data/crm_legacy_cn.csv",
+        "crmclean/flows/nightly.py",
+        "crmclean/templates/report.html.j2",
+    ):
         assert path in names, path
     assert any(name.endswith("LICENSE") for name in names)
 

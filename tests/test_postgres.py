@@ -162,9 +162,14 @@ def test_read_only_commands_on_an_empty_database_refuse_and_create_no_table(tmp_
     truth = tmp_path / "truth.csv"
     truth.write_text("source,source_record_id,entity_id,scenario\nA,1,E1,normal\n", encoding="utf-8")
     try:
-        for command in (lambda: list_runs(url), lambda: diff_runs(url, "R1", "R2"),
-                        lambda: export_review(url, tmp_path / "out.csv"), lambda: apply_review(url, sheet),
-                        lambda: explain_master(url, "C0000001"), lambda: evaluate_db(truth, url)):
+        for command in (
+            lambda: list_runs(url),
+            lambda: diff_runs(url, "R1", "R2"),
+            lambda: export_review(url, tmp_path / "out.csv"),
+            lambda: apply_review(url, sheet),
+            lambda: explain_master(url, "C0000001"),
+            lambda: evaluate_db(truth, url),
+        ):
             with pytest.raises(CrmcleanError) as info:
                 command()
             assert str(info.value).startswith("no crmclean master at postgresql+psycopg://"), info.value

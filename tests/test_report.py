@@ -26,13 +26,23 @@ def _validation(stage: str, batch: str, success: bool, severity: str = "critical
 
     return ValidationReport(
         stage=stage,
-        results=[{
-            "stage": stage, "suite": stage, "batch": batch, "expectation": "expect_column_values_to_be_unique",
-            "column": "master_id", "severity": severity, "success": success,
-            "observed": "0 of 4 unexpected (0.0%)" if success else "2 of 4 unexpected (50.0%)",
-            "unexpected_count": 0 if success else 2, "details": "", "examples": [] if success else ["C0000001"],
-            "error": None, "message": None,
-        }],
+        results=[
+            {
+                "stage": stage,
+                "suite": stage,
+                "batch": batch,
+                "expectation": "expect_column_values_to_be_unique",
+                "column": "master_id",
+                "severity": severity,
+                "success": success,
+                "observed": "0 of 4 unexpected (0.0%)" if success else "2 of 4 unexpected (50.0%)",
+                "unexpected_count": 0 if success else 2,
+                "details": "",
+                "examples": [] if success else ["C0000001"],
+                "error": None,
+                "message": None,
+            }
+        ],
         docs_pages={batch: f"validations/{stage}/x/{batch}.html"},
     )
 
@@ -40,51 +50,87 @@ def _validation(stage: str, batch: str, success: bool, severity: str = "critical
 def synthetic_input(out_dir: Path) -> ReportInput:
     """A complete ReportInput as pipeline/run.py builds it: 2 sources, 7 rows read, 5 accepted,
     2 quarantined, 3 masters (one of 3 records), 1 review pair; hostile names included."""
-    records = pd.DataFrame({
-        "record_key": ["crm_a|1", "crm_a|2", "crm_a|3", "crm_b|A1", "crm_b|A2"],
-        "source": ["crm_a", "crm_a", "crm_a", "crm_b", "crm_b"],
-        "source_record_id": ["1", "2", "3", "A1", "A2"],
-        "full_name": ["张三", "John Smith", XSS, "Zhang San", FORMULA],
-    })
-    quarantine = pd.DataFrame({
-        "source": ["crm_a", "crm_b"], "source_record_id": ["@line:7", "A9"], "locator": ["a.csv@line:7", "b.xlsx@Sheet1!9"],
-        "stage": ["ingest", "standardize"], "reason_code": ["blank_row", "no_identifying_fields"],
-        "reason": ["the row is empty", "no usable name, email or phone"],
-        "raw": ["{}", json.dumps({"姓名": "", "邮箱": "john.secret@gmail.com", "备注": XSS}, ensure_ascii=False)],
-    })
+    records = pd.DataFrame(
+        {
+            "record_key": ["crm_a|1", "crm_a|2", "crm_a|3", "crm_b|A1", "crm_b|A2"],
+            "source": ["crm_a", "crm_a", "crm_a", "crm_b", "crm_b"],
+            "source_record_id": ["1", "2", "3", "A1", "A2"],
+            "full_name": ["张三", "John Smith", XSS, "Zhang San", FORMULA],
+        }
+    )
+    quarantine = pd.DataFrame(
+        {
+            "source": ["crm_a", "crm_b"],
+            "source_record_id": ["@line:7", "A9"],
+            "locator": ["a.csv@line:7", "b.xlsx@Sheet1!9"],
+            "stage": ["ingest", "standardize"],
+            "reason_code": ["blank_row", "no_identifying_fields"],
+            "reason": ["the row is empty", "no usable name, email or phone"],
+            "raw": ["{}", json.dumps({"姓名": "", "邮箱": "john.secret@gmail.com", "备注": XSS}, ensure_ascii=False)],
+        }
+    )
     mapping = {
-        "crm_a": {"files": {"a.csv": {"": {"客户编号": "record_id", "姓名": "full_name", "手机": "mobile", "备注": None}}}, "id_column": "客户编号"},
-        "crm_b": {"files": {"b.xlsx": {"Sheet1": {"ID": "record_id", "Name": "full_name", "Email": "email"}}}, "id_column": "ID"},
+        "crm_a": {
+            "files": {"a.csv": {"": {"客户编号": "record_id", "姓名": "full_name", "手机": "mobile", "备注": None}}},
+            "id_column": "客户编号",
+        },
+        "crm_b": {
+            "files": {"b.xlsx": {"Sheet1": {"ID": "record_id", "Name": "full_name", "Email": "email"}}},
+            "id_column": "ID",
+        },
     }
-    master = pd.DataFrame({
-        "master_id": ["C0000001", "C0000002", "C0000003"],
-        "full_name": ["张三", XSS, FORMULA],
-        "email": ["john.smith@gmail.com", None, None],
-        "phone": ["+8613812348000", None, None],
-        "record_count": [3, 1, 1],
-        "sources": ["crm_a;crm_b", "crm_a", "crm_b"],
-    })
-    xref = pd.DataFrame({
-        "record_key": ["crm_a|1", "crm_a|2", "crm_b|A1", "crm_a|3", "crm_b|A2"],
-        "source": ["crm_a", "crm_a", "crm_b", "crm_a", "crm_b"],
-        "source_record_id": ["1", "2", "A1", "3", "A2"],
-        "master_id": ["C0000001", "C0000001", "C0000001", "C0000002", "C0000003"],
-    })
+    master = pd.DataFrame(
+        {
+            "master_id": ["C0000001", "C0000002", "C0000003"],
+            "full_name": ["张三", XSS, FORMULA],
+            "email": ["john.smith@gmail.com", None, None],
+            "phone": ["+8613812348000", None, None],
+            "record_count": [3, 1, 1],
+            "sources": ["crm_a;crm_b", "crm_a", "crm_b"],
+        }
+    )
+    xref = pd.DataFrame(
+        {
+            "record_key": ["crm_a|1", "crm_a|2", "crm_b|A1", "crm_a|3", "crm_b|A2"],
+            "source": ["crm_a", "crm_a", "crm_b", "crm_a", "crm_b"],
+            "source_record_id": ["1", "2", "A1", "3", "A2"],
+            "master_id": ["C0000001", "C0000001", "C0000001", "C0000002", "C0000003"],
+        }
+    )
     customer_record = records.assign(full_name_std=records["full_name"])
-    review_queue = pd.DataFrame({"record_key_l": ["crm_a|3"], "record_key_r": ["crm_b|A2"],
-                                 "match_probability": [0.55], "match_weight": [0.4], "evidence": ["{}"]})
-    pairs = pd.DataFrame({
-        "record_key_l": ["crm_a|1", "crm_a|1", "crm_a|3", "crm_a|2"],
-        "record_key_r": ["crm_b|A1", "crm_a|2", "crm_b|A2", "crm_b|A2"],
-        "match_probability": [0.99, 0.97, 0.55, 0.02],
-        "match_weight": [6.6, 5.0, 0.3, -5.6],
-        "decision": ["match", "match", "review", "non_match"],
-        "cap": ["", "", "", ""],
-    })
-    std_summary = pd.DataFrame({"field": ["email", "mobile"], "unchanged": [1, 0], "changed": [0, 2],
-                                "invalid": [1, 0], "empty": [3, 3]})
-    counts = RunCounts(rows_read=7, quarantined=2, records_accepted=5, masters=3, records_in_master=5,
-                       records_merged=2, review_pairs=1, records_standardized=5, records_reused=0)
+    review_queue = pd.DataFrame(
+        {
+            "record_key_l": ["crm_a|3"],
+            "record_key_r": ["crm_b|A2"],
+            "match_probability": [0.55],
+            "match_weight": [0.4],
+            "evidence": ["{}"],
+        }
+    )
+    pairs = pd.DataFrame(
+        {
+            "record_key_l": ["crm_a|1", "crm_a|1", "crm_a|3", "crm_a|2"],
+            "record_key_r": ["crm_b|A1", "crm_a|2", "crm_b|A2", "crm_b|A2"],
+            "match_probability": [0.99, 0.97, 0.55, 0.02],
+            "match_weight": [6.6, 5.0, 0.3, -5.6],
+            "decision": ["match", "match", "review", "non_match"],
+            "cap": ["", "", "", ""],
+        }
+    )
+    std_summary = pd.DataFrame(
+        {"field": ["email", "mobile"], "unchanged": [1, 0], "changed": [0, 2], "invalid": [1, 0], "empty": [3, 3]}
+    )
+    counts = RunCounts(
+        rows_read=7,
+        quarantined=2,
+        records_accepted=5,
+        masters=3,
+        records_in_master=5,
+        records_merged=2,
+        review_pairs=1,
+        records_standardized=5,
+        records_reused=0,
+    )
     return ReportInput(
         run_id="20261124T100000Z-abc123",
         out_dir=out_dir,
@@ -95,25 +141,46 @@ def synthetic_input(out_dir: Path) -> ReportInput:
         std_summary=std_summary,
         pairs=pairs,
         blocking_summary=pd.DataFrame({"rule": ["email_key"], "pairs": [4]}),
-        tables={"master_customer": master, "customer_xref": xref, "customer_record": customer_record,
-                "quarantine": quarantine, "review_queue": review_queue},
-        validations=(_validation("source_ingest", "crm_a", True),
-                     _validation("result", "master_customer", False, "warning")),
+        tables={
+            "master_customer": master,
+            "customer_xref": xref,
+            "customer_record": customer_record,
+            "quarantine": quarantine,
+            "review_queue": review_queue,
+        },
+        validations=(
+            _validation("source_ingest", "crm_a", True),
+            _validation("result", "master_customer", False, "warning"),
+        ),
         data_docs=out_dir / "data_docs" / "index.html",
-        model=link_summary(LinkResult(pairs=pairs, model=TINY_MODEL, blocking_summary=pd.DataFrame(),
-                                      usage={"mode": "trained", "why": "no saved model", "records": 5}), 5),
+        model=link_summary(
+            LinkResult(
+                pairs=pairs,
+                model=TINY_MODEL,
+                blocking_summary=pd.DataFrame(),
+                usage={"mode": "trained", "why": "no saved model", "records": 5},
+            ),
+            5,
+        ),
         wall_seconds=9.5,
     )
 
 
 #: a model as link's training builds it, two features only
 TINY_MODEL = {
-    "lambda": 0.01, "thresholds": {"match": 0.95, "review": 0.5},
-    "comparisons": {"email": {"levels": ["exact", "different"], "m": [0.9, 0.1], "u": [0.01, 0.99]},
-                    "full_name": {"levels": ["exact", "close", "different"], "m": [0.7, 0.2, 0.1],
-                                  "u": [0.001, 0.01, 0.989]}},
-    "training": {"method": "em", "trained": True, "why": "trained by EM on this data", "records": 5,
-                 "blocked_pairs": 4},
+    "lambda": 0.01,
+    "thresholds": {"match": 0.95, "review": 0.5},
+    "comparisons": {
+        "email": {"levels": ["exact", "different"], "m": [0.9, 0.1], "u": [0.01, 0.99]},
+        "full_name": {"levels": ["exact", "close", "different"], "m": [0.7, 0.2, 0.1], "u": [0.001, 0.01, 0.989]},
+    },
+    "training": {
+        "method": "em",
+        "trained": True,
+        "why": "trained by EM on this data",
+        "records": 5,
+        "blocked_pairs": 4,
+    },
 }
 
 
@@ -144,8 +211,18 @@ def test_full_report_shows_counts_sections_and_no_external_resources(tmp_path):
     page = path.read_text(encoding="utf-8")
     text = " ".join(_parse(page).text)
     assert "The run succeeded: 7 rows read, 5 records accepted, 2 quarantined, 3 master customers published." in text
-    for section in ("counts", "sources", "mapping", "standardize", "quarantine", "matching", "clusters", "review",
-                    "expectations", "timings"):
+    for section in (
+        "counts",
+        "sources",
+        "mapping",
+        "standardize",
+        "quarantine",
+        "matching",
+        "clusters",
+        "review",
+        "expectations",
+        "timings",
+    ):
         assert f'id="{section}"' in page
     assert "Section “" not in text  # no section failed to render
     # header mapping, review pointer, quarantine reasons, data docs links relative to the report
@@ -163,7 +240,9 @@ def test_full_report_shows_counts_sections_and_no_external_resources(tmp_path):
 
 
 def test_hostile_names_are_text_not_markup(tmp_path):
-    page = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=True).read_text(encoding="utf-8")
+    page = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=True).read_text(
+        encoding="utf-8"
+    )
     parsed = _parse(page)
     assert "script" not in parsed.tags
     text = "".join(parsed.text)
@@ -197,11 +276,27 @@ def test_failed_run_with_almost_nothing_still_renders(tmp_path):
 def test_zero_record_run_says_so(tmp_path):
     full = synthetic_input(tmp_path)
     empty = {k: v.iloc[0:0] for k, v in full.tables.items()}
-    zero = RunCounts(rows_read=0, quarantined=0, records_accepted=0, masters=0, records_in_master=0,
-                     records_merged=0, review_pairs=0, records_standardized=0, records_reused=0)
-    inp = replace(full, tables=empty, pairs=full.pairs.iloc[0:0], counts=zero.as_dict(), quarantine=None,
-                  ingest=IngestResult(records=full.ingest.records.iloc[0:0], quarantine=empty["quarantine"],
-                                      mapping={}, rows_read=0))
+    zero = RunCounts(
+        rows_read=0,
+        quarantined=0,
+        records_accepted=0,
+        masters=0,
+        records_in_master=0,
+        records_merged=0,
+        review_pairs=0,
+        records_standardized=0,
+        records_reused=0,
+    )
+    inp = replace(
+        full,
+        tables=empty,
+        pairs=full.pairs.iloc[0:0],
+        counts=zero.as_dict(),
+        quarantine=None,
+        ingest=IngestResult(
+            records=full.ingest.records.iloc[0:0], quarantine=empty["quarantine"], mapping={}, rows_read=0
+        ),
+    )
     page = write_report(inp, status="success", error=None, show_pii=False).read_text(encoding="utf-8")
     assert "no records were accepted" in page
     assert 'id="review-total">0<' in page
@@ -216,20 +311,25 @@ def test_a_broken_section_does_not_lose_the_report(tmp_path):
 
 
 def test_expectation_failures_are_listed_with_severity(tmp_path):
-    page = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=False).read_text(encoding="utf-8")
+    page = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=False).read_text(
+        encoding="utf-8"
+    )
     assert page.count('data-success="false"') == 1
     assert page.count('data-success="true"') == 1
     assert "2 of 4 unexpected (50.0%)" in page
 
 
-@pytest.mark.parametrize("fn,value,expected", [
-    ("mask_email", "john.smith@gmail.com", "j***@gmail.com"),
-    ("mask_phone", "+8613812348000", "+86 138****8000"),
-    ("mask_phone", "+14155552671", "+1 415****2671"),
-    ("mask_name", "张三", "张*"),
-    ("mask_name", "John Smith", "J*** S****"),
-    ("mask_date", "1990-05-17", "1990-**-**"),
-])
+@pytest.mark.parametrize(
+    "fn,value,expected",
+    [
+        ("mask_email", "john.smith@gmail.com", "j***@gmail.com"),
+        ("mask_phone", "+8613812348000", "+86 138****8000"),
+        ("mask_phone", "+14155552671", "+1 415****2671"),
+        ("mask_name", "张三", "张*"),
+        ("mask_name", "John Smith", "J*** S****"),
+        ("mask_date", "1990-05-17", "1990-**-**"),
+    ],
+)
 def test_masking_functions(fn, value, expected):
     from crmclean import masking
 
@@ -255,18 +355,32 @@ def test_any_customer_name_renders_as_text(tmp_path_factory, name):
 def test_stage_flow_counts_quarantine_per_stage(tmp_path):
     model = build_report_model(synthetic_input(tmp_path), "success", None, False)
     flow = {f["what"]: f["n"] for f in model["s"]["counts"]["flow"]}
-    assert flow == {"rows read": 7, "quarantined at ingest": 1, "quarantined at standardize": 1, "records accepted": 5,
-                    "candidate pairs scored": 4, "master customers": 3, "pairs for review": 1}
+    assert flow == {
+        "rows read": 7,
+        "quarantined at ingest": 1,
+        "quarantined at standardize": 1,
+        "records accepted": 5,
+        "candidate pairs scored": 4,
+        "master customers": 3,
+        "pairs for review": 1,
+    }
 
 
 def test_run_that_failed_midway_shows_what_it_got(tmp_path):
     full = synthetic_input(tmp_path)
     # ingest + standardize finished, link failed: no counts, pairs or tables yet
-    inp = ReportInput(run_id=full.run_id, out_dir=full.out_dir, ingest=full.ingest, std_summary=full.std_summary,
-                      validations=full.validations, quarantine=full.tables["quarantine"],
-                      timings={"ingest": 0.1, "standardize": 0.2, "link": 0.05})
-    html_text = write_report(inp, status="failed", error="link: blocking produced no pairs",
-                             show_pii=False).read_text(encoding="utf-8")
+    inp = ReportInput(
+        run_id=full.run_id,
+        out_dir=full.out_dir,
+        ingest=full.ingest,
+        std_summary=full.std_summary,
+        validations=full.validations,
+        quarantine=full.tables["quarantine"],
+        timings={"ingest": 0.1, "standardize": 0.2, "link": 0.05},
+    )
+    html_text = write_report(inp, status="failed", error="link: blocking produced no pairs", show_pii=False).read_text(
+        encoding="utf-8"
+    )
     text = " ".join(_parse(html_text).text)
     assert "The run failed during stage 'link': link: blocking produced no pairs." in text
     assert "客户编号" in text  # mapping still shown
@@ -356,8 +470,11 @@ def test_sample_run_every_review_pair_says_why(sample_run):
         reasons = re.findall(r'<td class="review-why">([^<]*)</td>', page)
         assert len(reasons) == min(result.counts["review_pairs"], 20) > 0
         for why in reasons:
-            assert re.fullmatch(r"uncertain: probability 0\.\d{3}|(hard constraint: \w+|held by a hard constraint)"
-                                r" \(probability [01]\.\d{4}\)", why), why
+            assert re.fullmatch(
+                r"uncertain: probability 0\.\d{3}|(hard constraint: \w+|held by a hard constraint)"
+                r" \(probability [01]\.\d{4}\)",
+                why,
+            ), why
         assert "pairs the model was unsure about" not in page.lower()
 
 
@@ -390,18 +507,39 @@ def test_review_reason_names_the_hard_constraint(tmp_path):
     assert uncertain[0]["why"] == "uncertain: probability 0.550"
 
 
-@pytest.mark.parametrize("summary, line", [
-    ({"mode": "trained", "trained": True, "why": "no saved model", "records": 36678, "candidate_pairs": 412300},
-     "match model: trained on 36,678 records / 412,300 candidate pairs (no saved model)"),
-    ({"mode": "reused", "trained": True, "why": "the saved model fits this data", "records": 1000,
-      "candidate_pairs": 5000, "working_records": 1010},
-     "match model: reused (the saved model fits this data; data grew 1.01×), trained on 1,000 records / 5,000 "
-     "candidate pairs"),
-    ({"mode": "trained", "trained": False, "why": "no saved model",
-      "training_why": "only 2 records (training needs 50): neutral priors used", "records": 2, "candidate_pairs": 1},
-     "match model: neutral priors: only 2 records (training needs 50)"),
-    (None, ""),
-])
+@pytest.mark.parametrize(
+    "summary, line",
+    [
+        (
+            {"mode": "trained", "trained": True, "why": "no saved model", "records": 36678, "candidate_pairs": 412300},
+            "match model: trained on 36,678 records / 412,300 candidate pairs (no saved model)",
+        ),
+        (
+            {
+                "mode": "reused",
+                "trained": True,
+                "why": "the saved model fits this data",
+                "records": 1000,
+                "candidate_pairs": 5000,
+                "working_records": 1010,
+            },
+            "match model: reused (the saved model fits this data; data grew 1.01×), trained on 1,000 records / 5,000 "
+            "candidate pairs",
+        ),
+        (
+            {
+                "mode": "trained",
+                "trained": False,
+                "why": "no saved model",
+                "training_why": "only 2 records (training needs 50): neutral priors used",
+                "records": 2,
+                "candidate_pairs": 1,
+            },
+            "match model: neutral priors: only 2 records (training needs 50)",
+        ),
+        (None, ""),
+    ],
+)
 def test_model_line(summary, line):
     from crmclean.report import model_line
 
@@ -411,8 +549,14 @@ def test_model_line(summary, line):
 def test_mu_chart_is_drawn_from_the_spec():
     from crmclean.report import mu_chart_spec, mu_chart_svg
 
-    spec = mu_chart_spec({"email": [{"level": "exact", "m": 0.9, "u": 0.01, "weight": 6.49},
-                                    {"level": "<b>different</b>", "m": 0.1, "u": 0.99, "weight": -3.31}]})
+    spec = mu_chart_spec(
+        {
+            "email": [
+                {"level": "exact", "m": 0.9, "u": 0.01, "weight": 6.49},
+                {"level": "<b>different</b>", "m": 0.1, "u": 0.99, "weight": -3.31},
+            ]
+        }
+    )
     assert [r["level"] for r in spec] == ["exact", "<b>different</b>"]
     svg = str(mu_chart_svg(spec))
     assert svg.count('<g class="level">') == 2

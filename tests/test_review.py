@@ -23,24 +23,28 @@ XSS = "<script>alert(1)</script>"
 def db(tmp_path):
     """A published database as the store writes it: customer_record + review_queue."""
     url = f"sqlite:///{tmp_path / 'master.db'}"
-    records = pd.DataFrame({
-        "record_key": ["crm_a|1", "crm_b|A1", "crm_a|2", "@ops|7", "crm_a|3"],
-        "source": ["crm_a", "crm_b", "crm_a", "@ops", "crm_a"],
-        "source_record_id": ["1", "A1", "2", "7", "3"],
-        "full_name_std": ["张三", "Zhang San", FORMULA, XSS, "李四"],
-        "email_std": ["zhang@example.cn", "zhang@example.cn", "-1+1@x.com", None, None],
-        "phone_std": ["+8613812348000", "+8613812348000", None, "+14155552671", None],
-        "birth_date_std": ["1985-03-04", None, None, None, None],
-        "address_std": ["上海市浦东新区世纪大道1号", None, None, None, None],
-        "city_std": ["上海", None, None, None, None],
-    })
-    queue = pd.DataFrame({
-        "record_key_l": ["crm_a|1", "crm_a|2", "crm_a|3"],
-        "record_key_r": ["crm_b|A1", "@ops|7", "crm_b|A1"],
-        "match_probability": [0.62, 0.41, 0.55],
-        "match_weight": [1.2, -0.3, 0.4],
-        "evidence": ['{"name": "pinyin", "phone": "exact"}', '{"name": "different"}', "{}"],
-    })
+    records = pd.DataFrame(
+        {
+            "record_key": ["crm_a|1", "crm_b|A1", "crm_a|2", "@ops|7", "crm_a|3"],
+            "source": ["crm_a", "crm_b", "crm_a", "@ops", "crm_a"],
+            "source_record_id": ["1", "A1", "2", "7", "3"],
+            "full_name_std": ["张三", "Zhang San", FORMULA, XSS, "李四"],
+            "email_std": ["zhang@example.cn", "zhang@example.cn", "-1+1@x.com", None, None],
+            "phone_std": ["+8613812348000", "+8613812348000", None, "+14155552671", None],
+            "birth_date_std": ["1985-03-04", None, None, None, None],
+            "address_std": ["上海市浦东新区世纪大道1号", None, None, None, None],
+            "city_std": ["上海", None, None, None, None],
+        }
+    )
+    queue = pd.DataFrame(
+        {
+            "record_key_l": ["crm_a|1", "crm_a|2", "crm_a|3"],
+            "record_key_r": ["crm_b|A1", "@ops|7", "crm_b|A1"],
+            "match_probability": [0.62, 0.41, 0.55],
+            "match_weight": [1.2, -0.3, 0.4],
+            "evidence": ['{"name": "pinyin", "phone": "exact"}', '{"name": "different"}', "{}"],
+        }
+    )
     return seed_master(url, {"customer_record": records, "review_queue": queue})
 
 
@@ -156,7 +160,12 @@ def test_neutralize_round_trip(text):
 def test_write_table_neutralises_headers_too(tmp_path):
     frame = pd.DataFrame({"=cmd": ["=2+3", None, 5]})
     path = write_table(frame, tmp_path / "t.csv")
-    assert path.read_text(encoding="utf-8-sig").splitlines() == ["'=cmd", "'=2+3", '""', "5"]  # a lone empty cell is quoted so the row is kept
+    assert path.read_text(encoding="utf-8-sig").splitlines() == [
+        "'=cmd",
+        "'=2+3",
+        '""',
+        "5",
+    ]  # a lone empty cell is quoted so the row is kept
 
 
 def test_review_on_a_missing_or_empty_database_refuses_and_creates_nothing(tmp_path):
@@ -187,9 +196,12 @@ def test_decisions_reach_the_store_as_overrides(tmp_path):
     try:
         engine = sa.create_engine(url)
         with engine.begin() as conn:
-            conn.execute(sa.text(
-                "INSERT INTO review_queue (record_key_l, record_key_r, match_probability, match_weight, evidence, status) "
-                "VALUES ('a|1', 'b|2', 0.6, 0.5, '{}', 'open'), ('a|3', 'b|4', 0.5, 0.1, '{}', 'open')"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO review_queue (record_key_l, record_key_r, match_probability, match_weight, evidence, status) "
+                    "VALUES ('a|1', 'b|2', 0.6, 0.5, '{}', 'open'), ('a|3', 'b|4', 0.5, 0.1, '{}', 'open')"
+                )
+            )
         engine.dispose()
         path = tmp_path / "review.csv"
         assert export_review(url, path) == 2

@@ -24,7 +24,8 @@ def test_api_url_from_the_active_profile(tmp_path, monkeypatch):
     assert prefect_api_configured() is None  # no profiles file
     (tmp_path / "profiles.toml").write_text(
         'active = "work"\n[profiles.ephemeral]\n[profiles.work]\nPREFECT_API_URL = "http://prefect.internal/api"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     assert prefect_api_configured() == "http://prefect.internal/api"
     monkeypatch.setenv("PREFECT_PROFILE", "ephemeral")
     assert prefect_api_configured() is None
@@ -41,8 +42,9 @@ def test_startup_timeout_is_recognised_through_the_chain():
 def test_run_without_a_prefect_api_runs_in_process_and_says_so(tmp_path, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
-    result = runner.invoke(app, ["run", str(SAMPLE_DATA_DIR), "--db", f"sqlite:///{tmp_path / 'm.db'}",
-                                 "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app, ["run", str(SAMPLE_DATA_DIR), "--db", f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 0, result.output
     assert "running in-process (no Prefect API configured" in result.output
     assert "temporary Prefect server" not in result.output

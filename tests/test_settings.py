@@ -124,7 +124,11 @@ def test_febrl_profile_validates():
 # (file, edit of the shipped YAML text, the error line after the file name)
 TYPOS = [
     ("matching", ("  review: 0.6", "  reveiw: 0.5"), "unknown key 'thresholds.reveiw' (did you mean 'review'?)"),
-    ("matching", ("    twins: learned", "    twin: learned"), "unknown key 'clustering.guards.twin' (did you mean 'twins'?)"),
+    (
+        "matching",
+        ("    twins: learned", "    twin: learned"),
+        "unknown key 'clustering.guards.twin' (did you mean 'twins'?)",
+    ),
     (
         "sources",
         ("    default_region: CN", "    default_regon: CN"),

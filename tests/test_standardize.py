@@ -28,21 +28,57 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     for i, row in enumerate(rows):
         source = row.pop("source", "crm_a")
         rid = row.pop("source_record_id", str(i + 1))
-        out.append({"record_key": f"{source}|{rid}", "source": source, "source_record_id": rid,
-                    "locator": f"{source}.csv@line:{i + 2}", "file": f"{source}.csv", **row, "raw": f'{{"row": {i}}}'})
+        out.append(
+            {
+                "record_key": f"{source}|{rid}",
+                "source": source,
+                "source_record_id": rid,
+                "locator": f"{source}.csv@line:{i + 2}",
+                "file": f"{source}.csv",
+                **row,
+                "raw": f'{{"row": {i}}}',
+            }
+        )
     return pd.DataFrame(out)
 
 
 MIXED = [
-    {"full_name": "謝雪東", "mobile": "138 0013 8000 / 010-6234 5678", "email": "XUEDONG@QQ.CON",
-     "birth_date": "1985年3月7日", "address": "廣東省廣州市天河區天河路385號3樓301室", "gender": "男"},
-    {"full_name": "Xue-dong XIE", "phone": "+86 138 0013 8000", "email": "n/a", "birth_date": "19850307",
-     "country": "China", "company": "ACME CORP"},
-    {"first_name": "Bob", "last_name": "Smith Jr.", "landline": "(415) 555-2671 ext. 3",
-     "email": "Bob.Smith+crm@googlemail.com", "birth_date": "31113", "address": "123 North Main Street Apt 4",
-     "city": "springfield", "state": "Illinois", "postal_code": "62704-1234", "created_at": "2021-05-06 10:22:00"},
-    {"full_name": "=HYPERLINK(\"http://evil\",\"Ann Lee\")", "email": "test@test.com", "phone": "1.38001E+10",
-     "birth_date": "1985-02-30", "address": "asdf qwer", "country": "USA"},
+    {
+        "full_name": "謝雪東",
+        "mobile": "138 0013 8000 / 010-6234 5678",
+        "email": "XUEDONG@QQ.CON",
+        "birth_date": "1985年3月7日",
+        "address": "廣東省廣州市天河區天河路385號3樓301室",
+        "gender": "男",
+    },
+    {
+        "full_name": "Xue-dong XIE",
+        "phone": "+86 138 0013 8000",
+        "email": "n/a",
+        "birth_date": "19850307",
+        "country": "China",
+        "company": "ACME CORP",
+    },
+    {
+        "first_name": "Bob",
+        "last_name": "Smith Jr.",
+        "landline": "(415) 555-2671 ext. 3",
+        "email": "Bob.Smith+crm@googlemail.com",
+        "birth_date": "31113",
+        "address": "123 North Main Street Apt 4",
+        "city": "springfield",
+        "state": "Illinois",
+        "postal_code": "62704-1234",
+        "created_at": "2021-05-06 10:22:00",
+    },
+    {
+        "full_name": '=HYPERLINK("http://evil","Ann Lee")',
+        "email": "test@test.com",
+        "phone": "1.38001E+10",
+        "birth_date": "1985-02-30",
+        "address": "asdf qwer",
+        "country": "USA",
+    },
     {"full_name": None, "email": None, "mobile": "not a phone", "address": "\x00\u202e<b>x</b>"},
 ]
 
@@ -72,7 +108,12 @@ def test_mixed_frame_values(std_result):
     assert han["mobile_std"] == pinyin["phone_std"] == "+8613800138000"
     assert han["landline_std"] == "+861062345678" and "multiple" in han["mobile_flag"]
     assert han["email_std"] == "xuedong@qq.com" and "typo_fixed" in han["email_flag"]
-    assert (han["state_std"], han["city_std"], han["district_std"], han["address_std"]) == ("广东省", "广州市", "天河区", "天河路385号3楼301室")
+    assert (han["state_std"], han["city_std"], han["district_std"], han["address_std"]) == (
+        "广东省",
+        "广州市",
+        "天河区",
+        "天河路385号3楼301室",
+    )
     assert han["country_std"] == "CN" and han["gender_std"] == "M"
     assert han["birth_date_std"] == pinyin["birth_date_std"] == us["birth_date_std"] == "1985-03-07"
     assert pinyin["email_std"] is None and pinyin["email_flag"] == "placeholder"
@@ -160,12 +201,14 @@ def test_day_first_inferred_per_source_and_overridable():
 
 
 def test_phone_region_from_country_source_default_and_script():
-    records = frame([
-        {"full_name": "John Smith", "phone": "020 7946 0958", "country": "UK"},
-        {"full_name": "Jane Doe", "phone": "020 7946 0958", "source_default_region": "GB"},
-        {"full_name": "王芳", "phone": "020 8765 4321"},
-        {"full_name": "Jane Roe", "phone": "(415) 555-2671"},
-    ])
+    records = frame(
+        [
+            {"full_name": "John Smith", "phone": "020 7946 0958", "country": "UK"},
+            {"full_name": "Jane Doe", "phone": "020 7946 0958", "source_default_region": "GB"},
+            {"full_name": "王芳", "phone": "020 8765 4321"},
+            {"full_name": "Jane Roe", "phone": "(415) 555-2671"},
+        ]
+    )
     std, _ = standardize(records, Rules(standardize={"default_region": "US"}), workers=1)
     assert std["phone_std"].tolist() == ["+442079460958", "+442079460958", "+862087654321", "+14155552671"]
 
@@ -183,8 +226,12 @@ def test_truncated_for_matching_keeps_raw():
 def test_rules_file_loads_and_is_used():
     rules = load_rules()
     assert rules.standardize["max_match_chars"] == 200
-    custom = Rules(standardize={"emails": {"domain_typos": {"example-typo.com": "corp.com"}},
-                                "names": {"nicknames": {"zed": "zedekiah"}}})
+    custom = Rules(
+        standardize={
+            "emails": {"domain_typos": {"example-typo.com": "corp.com"}},
+            "names": {"nicknames": {"zed": "zedekiah"}},
+        }
+    )
     std, _ = standardize(frame([{"full_name": "Zed Ray", "email": "z@example-typo.com"}]), custom, workers=1)
     assert std.loc[0, "email_std"] == "z@corp.com" and std.loc[0, "first_name_key"] == "zedekiah"
 
@@ -225,8 +272,13 @@ def test_standardize_with_pool_matches_in_process():
 
 NASTY = st.one_of(
     st.text(max_size=60),
-    st.text(alphabet=st.sampled_from(list("\x00\u202e\u200f\u0627\u05d0😀=<>&@+.,;/-年月日() 0123456789abcXYZ謝雪東")), max_size=40),
-    st.sampled_from(["=HYPERLINK(\"x\",\"y\")", "<script>alert(1)</script>", "x" * 10_000, "\x00" * 5, "١٢٣٤٥٦٧٨٩٠", "👍🏽" * 30]),
+    st.text(
+        alphabet=st.sampled_from(list("\x00\u202e\u200f\u0627\u05d0😀=<>&@+.,;/-年月日() 0123456789abcXYZ謝雪東")),
+        max_size=40,
+    ),
+    st.sampled_from(
+        ['=HYPERLINK("x","y")', "<script>alert(1)</script>", "x" * 10_000, "\x00" * 5, "١٢٣٤٥٦٧٨٩٠", "👍🏽" * 30]
+    ),
 )
 EXAMPLES = int(os.environ.get("CRMCLEAN_HYPOTHESIS_EXAMPLES", "150"))  # raise for a long fuzzing run
 PROPS = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -287,7 +339,9 @@ def test_address_never_raises_and_is_idempotent(address, city, country):
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(NASTY, NASTY, NASTY), min_size=1, max_size=5))
 def test_standardize_frame_never_raises(rows):
-    records = frame([{"full_name": a, "email": b, "phone": c, "birth_date": c, "address": a, "company": b} for a, b, c in rows])
+    records = frame(
+        [{"full_name": a, "email": b, "phone": c, "birth_date": c, "address": a, "company": b} for a, b, c in rows]
+    )
     std, summary = standardize(records, Rules(), workers=1)
     assert len(std) == len(records)
     kept, quarantine = quarantine_unidentifiable(std, Rules())
@@ -304,7 +358,9 @@ def test_phone_fast_path_agrees_with_phonenumbers():
 
     rng = random.Random(3)
     samples = [(f"1{rng.choice('3456789')}{rng.randint(0, 10**9 - 1):09d}", "CN") for _ in range(800)]
-    samples += [(f"({rng.randint(200, 999)}) {rng.randint(200, 999)}-{rng.randint(0, 9999):04d}", "US") for _ in range(800)]
+    samples += [
+        (f"({rng.randint(200, 999)}) {rng.randint(200, 999)}-{rng.randint(0, 9999):04d}", "US") for _ in range(800)
+    ]
     for text, region in samples:
         got, kind, codes = parse_one(text, region, "US")
         num = phonenumbers.parse(text, region)
@@ -339,7 +395,22 @@ def test_data_tables_are_complete():
     nicknames = nickname_map()
     assert len(nicknames) >= 100 and nicknames["bob"] == "robert" and nicknames["liz"] == "elizabeth"
     compound, readings = surname_data()
-    assert {"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "长孙", "宇文", "夏侯", "司徒"} <= compound
+    assert {
+        "欧阳",
+        "司马",
+        "诸葛",
+        "上官",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "令狐",
+        "长孙",
+        "宇文",
+        "夏侯",
+        "司徒",
+    } <= compound
     assert (readings["单"], readings["曾"], readings["万俟"], readings["长孙"]) == ("shan", "zeng", "moqi", "zhangsun")
     assert len(cn_divisions()["provinces"]) == 34
 
@@ -349,8 +420,14 @@ def test_data_tables_are_complete():
 
 def test_placeholders_become_none_with_flag_and_rules_extend_the_list():
     rows = [
-        {"full_name": "Ann Lee", "address": "same as above", "city": "N/A", "postal_code": "00000", "state": "IL",
-         "company": "个人"},
+        {
+            "full_name": "Ann Lee",
+            "address": "same as above",
+            "city": "N/A",
+            "postal_code": "00000",
+            "state": "IL",
+            "company": "个人",
+        },
         {"full_name": "测试", "address": "同上", "city": "未知", "company": "n/a", "email": "a@b.com"},
         {"full_name": "Bo Li", "address": "see office", "city": "Springfield", "state": "IL", "company": "Acme Inc"},
     ]
@@ -373,15 +450,24 @@ def test_every_generator_nickname_maps_to_its_formal_name():
     key = lambda first: standardize_name(None, first, "Smith")[4]  # noqa: E731
     # one canonical per nickname: these are shared by two formal names (docs/standardize.md)
     ambiguous = {("Theodore", "Ted"), ("Samantha", "Sam"), ("Christine", "Chris"), ("Alexandra", "Alex")}
-    wrong = [(formal, nick, key(nick), key(formal)) for formal, nicks in NICKNAMES.items() for nick in nicks
-             if key(nick) != key(formal) and (formal, nick) not in ambiguous]
+    wrong = [
+        (formal, nick, key(nick), key(formal))
+        for formal, nicks in NICKNAMES.items()
+        for nick in nicks
+        if key(nick) != key(formal) and (formal, nick) not in ambiguous
+    ]
     assert not wrong
 
 
 def test_gender_picks_the_formal_name_of_a_shared_nickname():
-    rows = [{"full_name": "Sam Reed", "gender": "F"}, {"full_name": "Sam Reed", "gender": "M"},
-            {"full_name": "Sam Reed"}, {"full_name": "Samantha Reed", "gender": "female"},
-            {"full_name": "Ms. Chris Wong"}, {"first_name": "Jonathan", "last_name": "Hale"}]
+    rows = [
+        {"full_name": "Sam Reed", "gender": "F"},
+        {"full_name": "Sam Reed", "gender": "M"},
+        {"full_name": "Sam Reed"},
+        {"full_name": "Samantha Reed", "gender": "female"},
+        {"full_name": "Ms. Chris Wong"},
+        {"first_name": "Jonathan", "last_name": "Hale"},
+    ]
     std, _ = standardize(frame(rows), Rules(standardize={}), workers=1)
     assert list(std["first_name_key"]) == ["samantha", "samuel", "samuel", "samantha", "christine", "john"]
     assert std.loc[0, "name_key"] == "reed samantha" and std.loc[1, "name_key"] == "reed samuel"
@@ -399,27 +485,33 @@ def test_chinese_looking_record_without_country_reads_11_digit_numbers_as_cn_mob
 
 
 def test_untyped_numbers_and_plus_tags_are_flagged_for_survivorship():
-    std, _ = standardize(frame([{"full_name": "Al Roy", "phone": "415-800-3186", "email": "al.roy+promo@gmail.com"}]),
-                         Rules(standardize={}), workers=1)
+    std, _ = standardize(
+        frame([{"full_name": "Al Roy", "phone": "415-800-3186", "email": "al.roy+promo@gmail.com"}]),
+        Rules(standardize={}),
+        workers=1,
+    )
     assert std.loc[0, "mobile_std"] == "+14158003186" and "from_phone" in std.loc[0, "mobile_flag"]
     assert std.loc[0, "email_std"] == "al.roy+promo@gmail.com" and "plus_tag" in std.loc[0, "email_flag"]
     assert std.loc[0, "email_key"] == "alroy@gmail.com"
 
 
-@pytest.mark.parametrize("mobile, landline, phone, region, expect", [
-    # (mobile_std, landline_std, mobile slot guessed, landline slot guessed)
-    (None, None, "415-800-3186", "US", ("+14158003186", None, True, False)),  # untyped column, US: a guess
-    ("415-800-3186", None, None, "US", ("+14158003186", None, False, False)),  # the column says mobile
-    (None, "415-800-3186", None, "US", (None, "+14158003186", False, False)),  # the column says landline
-    (None, None, "+86 138 0013 8000", None, ("+8613800138000", None, False, False)),  # phonenumbers: mobile
-    (None, None, "010-65871234", "CN", (None, "+861065871234", False, False)),  # phonenumbers: landline
-    # two untyped numbers: the first fills the mobile slot, the second the landline slot, both guessed
-    (None, None, "415-800-3186 / 415-800-3100", "US", ("+14158003186", "+14158003100", True, True)),
-    # a typed mobile and an untyped number: only the landline slot is a guess
-    ("415-800-3186", None, "415-800-3100", "US", ("+14158003186", "+14158003100", False, True)),
-    # the untyped number of a record that has a typed one fills nothing: no guess anywhere
-    ("415-800-3186", "415-800-3100", "415-800-3186", "US", ("+14158003186", "+14158003100", False, False)),
-])
+@pytest.mark.parametrize(
+    "mobile, landline, phone, region, expect",
+    [
+        # (mobile_std, landline_std, mobile slot guessed, landline slot guessed)
+        (None, None, "415-800-3186", "US", ("+14158003186", None, True, False)),  # untyped column, US: a guess
+        ("415-800-3186", None, None, "US", ("+14158003186", None, False, False)),  # the column says mobile
+        (None, "415-800-3186", None, "US", (None, "+14158003186", False, False)),  # the column says landline
+        (None, None, "+86 138 0013 8000", None, ("+8613800138000", None, False, False)),  # phonenumbers: mobile
+        (None, None, "010-65871234", "CN", (None, "+861065871234", False, False)),  # phonenumbers: landline
+        # two untyped numbers: the first fills the mobile slot, the second the landline slot, both guessed
+        (None, None, "415-800-3186 / 415-800-3100", "US", ("+14158003186", "+14158003100", True, True)),
+        # a typed mobile and an untyped number: only the landline slot is a guess
+        ("415-800-3186", None, "415-800-3100", "US", ("+14158003186", "+14158003100", False, True)),
+        # the untyped number of a record that has a typed one fills nothing: no guess anywhere
+        ("415-800-3186", "415-800-3100", "415-800-3186", "US", ("+14158003186", "+14158003100", False, False)),
+    ],
+)
 def test_a_number_whose_type_was_guessed_from_the_untyped_column_is_flagged(mobile, landline, phone, region, expect):
     m, land, _, mflag, lflag, _ = route_phones(mobile, landline, phone, region)
     assert (m, land, "type_guessed" in mflag.split(";"), "type_guessed" in lflag.split(";")) == expect
@@ -440,12 +532,15 @@ def test_pool_run_of_the_whole_stage_equals_the_in_process_run():
     pd.testing.assert_frame_equal(s_summary, p_summary)
 
 
-@pytest.mark.parametrize("text,region,expected,code", [
-    ("773/256-6035", "US", "+17732566035", None),          # US legacy area-code form: one number
-    ("773/256-6035", None, "+17732566035", None),
-    ("555-123-4567", None, "+15551234567", "unallocated"),  # never +86 555…: NANP-grouped stays NANP
-    ("(555) 123-4567 x12", "US", "+15551234567", "extension_dropped"),
-])
+@pytest.mark.parametrize(
+    "text,region,expected,code",
+    [
+        ("773/256-6035", "US", "+17732566035", None),  # US legacy area-code form: one number
+        ("773/256-6035", None, "+17732566035", None),
+        ("555-123-4567", None, "+15551234567", "unallocated"),  # never +86 555…: NANP-grouped stays NANP
+        ("(555) 123-4567 x12", "US", "+15551234567", "extension_dropped"),
+    ],
+)
 def test_phone_legacy_forms_and_unallocated_numbers(text, region, expected, code):
     from crmclean.standardize.phones import standardize_phone
 

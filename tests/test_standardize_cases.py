@@ -69,18 +69,25 @@ def actual(field: str, raw: str, ctx: dict):
         r = standardize_name(raw_v, None, None)
         full, first, last, script, fkey, lkey, key, title, suffix = r[:9]
         return {
-            "name": full, "name_key": key, "name_split": f"{last or ''}|{first or ''}", "name_title": title,
-            "name_suffix": suffix, "name_script": script, "name_flag": r[9],
+            "name": full,
+            "name_key": key,
+            "name_split": f"{last or ''}|{first or ''}",
+            "name_title": title,
+            "name_suffix": suffix,
+            "name_script": script,
+            "name_flag": r[9],
         }[field]
     if field == "first_name_key":
         return standardize_name(None, raw_v, "Smith")[4]
     if field in ("address_flag", "city_flag", "state_flag", "postal_code_flag"):
         pos = {"address_flag": 7, "city_flag": 8, "state_flag": 9, "postal_code_flag": 10}[field]
-        return standardize_address(_none(raw) if field == "address_flag" else None,
-                                   _none(raw) if field == "city_flag" else _none(ctx.get("city")),
-                                   _none(raw) if field == "state_flag" else _none(ctx.get("state")),
-                                   _none(raw) if field == "postal_code_flag" else _none(ctx.get("postal")),
-                                   _none(ctx.get("country")))[pos]
+        return standardize_address(
+            _none(raw) if field == "address_flag" else None,
+            _none(raw) if field == "city_flag" else _none(ctx.get("city")),
+            _none(raw) if field == "state_flag" else _none(ctx.get("state")),
+            _none(raw) if field == "postal_code_flag" else _none(ctx.get("postal")),
+            _none(ctx.get("country")),
+        )[pos]
     if field == "company_flag":
         return standardize_company(raw_v)[2]
     if field == "gender":
@@ -93,7 +100,7 @@ def actual(field: str, raw: str, ctx: dict):
         return r[3] if field == "postal_code" else r[4]
     if field == "country":
         if raw.startswith("@infer:"):
-            return _address(raw[len("@infer:"):], ctx)[6]
+            return _address(raw[len("@infer:") :], ctx)[6]
         return standardize_address(None, None, None, None, raw_v)[6]
     if field in ("company", "company_key"):
         std, key, _ = standardize_company(raw_v)
@@ -109,7 +116,19 @@ def test_cases_file_is_large_and_covers_every_field():
         rows = list(csv.DictReader(fh))
     assert len(rows) >= 300
     fields = {r["field"].split("_")[0] for r in rows}
-    assert {"phone", "email", "date", "name", "address", "city", "state", "postal", "country", "company", "gender"} <= fields
+    assert {
+        "phone",
+        "email",
+        "date",
+        "name",
+        "address",
+        "city",
+        "state",
+        "postal",
+        "country",
+        "company",
+        "gender",
+    } <= fields
     assert any("\u4e00" <= ch <= "\u9fff" for r in rows for ch in r["raw"])  # Chinese cases present
 
 
@@ -140,7 +159,7 @@ _ID_TEXT = st.one_of(
     st.text(alphabet="0123456789Xx -.*:#", max_size=24),
     st.from_regex(r"\A[0-9]{3}-[0-9]{2}-[0-9]{4}\Z"),
     st.from_regex(r"\A[1-8][0-9]{16}[0-9Xx]\Z"),
-    st.integers(min_value=-10**20, max_value=10**20),
+    st.integers(min_value=-(10**20), max_value=10**20),
     st.floats(allow_nan=True),
 )
 
@@ -166,7 +185,10 @@ def test_national_id_never_raises_and_is_idempotent(raw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.from_regex(r"\A[1-8][0-9]{5}(19[0-9]{2}|200[0-9])(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])[0-9]{3}\Z"), st.integers(0, 9))
+@given(
+    st.from_regex(r"\A[1-8][0-9]{5}(19[0-9]{2}|200[0-9])(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])[0-9]{3}\Z"),
+    st.integers(0, 9),
+)
 def test_national_id_cn_check_digit_accepts_the_right_one_only(first17, wrong):
     right = cn_check_digit(first17)
     assert standardize_national_id(first17 + right)[0] == first17 + right

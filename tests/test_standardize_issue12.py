@@ -38,8 +38,14 @@ GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂�
 def _given_forms(syllables: list[str]) -> list[str]:
     """One given name as a user may type it: joined, camel case, hyphenated, spaced, upper, lower."""
     cap = [s.capitalize() for s in syllables]
-    forms = ["".join(syllables).capitalize(), "".join(cap), "-".join(cap), "-".join(syllables).capitalize(),
-             "".join(syllables).upper(), "".join(syllables)]
+    forms = [
+        "".join(syllables).capitalize(),
+        "".join(cap),
+        "-".join(cap),
+        "-".join(syllables).capitalize(),
+        "".join(syllables).upper(),
+        "".join(syllables),
+    ]
     if len(syllables) > 1:
         forms += [" ".join(cap), " ".join(syllables)]
     return forms
@@ -69,16 +75,35 @@ def test_any_pinyin_variant_gives_the_hanzi_name_key(surname, given, data):
     assert {columns[4], columns[5]} == {hanzi[4], hanzi[5]}
 
 
-@pytest.mark.parametrize("full", ["Du Dong Feng", "DongFeng Du", "Dong-feng DU", "dongfeng du", "杜东凤", "Du Dongfeng",
-                                  "DuDongFeng", "Dong Feng DU"])
+@pytest.mark.parametrize(
+    "full",
+    [
+        "Du Dong Feng",
+        "DongFeng Du",
+        "Dong-feng DU",
+        "dongfeng du",
+        "杜东凤",
+        "Du Dongfeng",
+        "DuDongFeng",
+        "Dong Feng DU",
+    ],
+)
 def test_du_dong_feng_written_any_way_has_one_key(full):
     result = standardize_name(full, None, None)
     assert result[6] == "dongfeng du"
     assert (result[4], result[5]) == ("dongfeng", "du")  # first_name_key, last_name_key
 
 
-@pytest.mark.parametrize("full, key", [("Ana Li", "ana li"), ("Dong Smith", "dong smith"), ("Anna Mei Li", "anna li"),
-                                       ("John Adam Smith", "john smith"), ("Mary Ann Lee", "lee mary")])
+@pytest.mark.parametrize(
+    "full, key",
+    [
+        ("Ana Li", "ana li"),
+        ("Dong Smith", "dong smith"),
+        ("Anna Mei Li", "anna li"),
+        ("John Adam Smith", "john smith"),
+        ("Mary Ann Lee", "lee mary"),
+    ],
+)
 def test_latin_names_are_not_read_as_pinyin(full, key):
     assert standardize_name(full, None, None)[6] == key
 
@@ -93,31 +118,88 @@ def test_segment_pinyin():
 # Junk is missing, never a different value
 
 
-@pytest.mark.parametrize("kind, values", [
-    ("formula", ["@SUM(1+1)*cmd|' /c calc'!A0", '=HYPERLINK("http://x","y")', "=A1", "+1+2", "-2+3", "=cmd|' /C notepad'!A0",
-                 "@A1", "=1+1"]),
-    ("markup", ["<script>alert(1)</script>", "<b>Ann Lee</b>", "<img src=x onerror=alert(1)>", "<a href='x'>Bo</a>"]),
-    ("placeholder", ["N/A", "n/a", "test", "TEST", "asdf", "asdfgh", "xxx", "XXXX", "unknown", "-", "none", "未知", "无",
-                     "Test123", "qwerty", "lorem ipsum", "test test"]),
-])
+@pytest.mark.parametrize(
+    "kind, values",
+    [
+        (
+            "formula",
+            [
+                "@SUM(1+1)*cmd|' /c calc'!A0",
+                '=HYPERLINK("http://x","y")',
+                "=A1",
+                "+1+2",
+                "-2+3",
+                "=cmd|' /C notepad'!A0",
+                "@A1",
+                "=1+1",
+            ],
+        ),
+        (
+            "markup",
+            ["<script>alert(1)</script>", "<b>Ann Lee</b>", "<img src=x onerror=alert(1)>", "<a href='x'>Bo</a>"],
+        ),
+        (
+            "placeholder",
+            [
+                "N/A",
+                "n/a",
+                "test",
+                "TEST",
+                "asdf",
+                "asdfgh",
+                "xxx",
+                "XXXX",
+                "unknown",
+                "-",
+                "none",
+                "未知",
+                "无",
+                "Test123",
+                "qwerty",
+                "lorem ipsum",
+                "test test",
+            ],
+        ),
+    ],
+)
 def test_junk_kinds(kind, values):
     for value in values:
         assert junk_kind(value) == kind, value
 
 
-@pytest.mark.parametrize("value", ["Ann Lee", "O'Neil", "Anne-Marie", "Li Na", "Na", "Xu", "谢雪东", "+ Smith", "@home",
-                                   "Abbott", "Testa", "Axel", "De La Cruz", "Dr. No"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Ann Lee",
+        "O'Neil",
+        "Anne-Marie",
+        "Li Na",
+        "Na",
+        "Xu",
+        "谢雪东",
+        "+ Smith",
+        "@home",
+        "Abbott",
+        "Testa",
+        "Axel",
+        "De La Cruz",
+        "Dr. No",
+    ],
+)
 def test_real_values_are_not_junk(value):
     assert junk_kind(value) is None
 
 
 def test_junk_in_every_name_field_is_null_with_flag_junk(tmp_path):
-    std = _run(tmp_path, "crm.csv",
-               "id,full_name,first_name,last_name,middle_name\n"
-               "1,\"@SUM(1+1)*cmd|' /c calc'!A0\",Ana,Li,<b>x</b>\n"
-               "2,Ana Li,<script>alert(1)</script>,Li,\n"
-               "3,,asdf,Li,N/A\n"
-               "4,Ana Li,Ana,=HYPERLINK(\"x\",\"Li\"),\n")
+    std = _run(
+        tmp_path,
+        "crm.csv",
+        "id,full_name,first_name,last_name,middle_name\n"
+        "1,\"@SUM(1+1)*cmd|' /c calc'!A0\",Ana,Li,<b>x</b>\n"
+        "2,Ana Li,<script>alert(1)</script>,Li,\n"
+        "3,,asdf,Li,N/A\n"
+        '4,Ana Li,Ana,=HYPERLINK("x","Li"),\n',
+    )
     assert std.loc["1", "full_name_std"] == "Ana Li" and "junk" in std.loc["1", "full_name_flag"]
     assert std.loc["1", "middle_name_std"] is None and std.loc["1", "attr_middle_name_std"] is None
     assert std.loc["2", "first_name_std"] == "Ana" and "junk" in std.loc["2", "first_name_flag"]
@@ -129,8 +211,7 @@ def test_junk_in_every_name_field_is_null_with_flag_junk(tmp_path):
 
 
 def test_junk_full_name_is_not_a_different_given_name(tmp_path):
-    std = _run(tmp_path, "crm.csv",
-               "id,name,email\n1,Ana Li,ana@x.com\n2,\"@SUM(1+1)*cmd|' /c calc'!A0\",ana@x.com\n")
+    std = _run(tmp_path, "crm.csv", "id,name,email\n1,Ana Li,ana@x.com\n2,\"@SUM(1+1)*cmd|' /c calc'!A0\",ana@x.com\n")
     assert std.loc["2", "first_name_key"] is None and std.loc["2", "name_key"] is None  # null, not "different"
 
 
@@ -154,8 +235,11 @@ def test_attribute_columns_are_standardized(tmp_path):
 
 
 def test_middle_name_fills_a_missing_first_name_and_second_surname_is_kept(tmp_path):
-    std = _run(tmp_path, "es.csv", "id,first_name,second_forename,surname,second_surname\n"
-                                   "1,,Carlos,García,López\n2,Juan,Carlos,García,\n")
+    std = _run(
+        tmp_path,
+        "es.csv",
+        "id,first_name,second_forename,surname,second_surname\n1,,Carlos,García,López\n2,Juan,Carlos,García,\n",
+    )
     assert std.loc["1", "first_name_std"] == "Carlos" and std.loc["1", "name_key"] == "carlos garcia"
     assert std.loc["1", "second_last_name_std"] == "López" and std.loc["1", "attr_second_last_name_std"] == "lópez"
     assert std.loc["1", "full_name_std"] == "Carlos García López"
@@ -173,9 +257,12 @@ def test_standardize_attribute():
 
 
 def test_split_birth_date_and_old_dates_reach_the_standardized_frame(tmp_path):
-    std = _run(tmp_path, "hist.csv",
-               "rec_id,given_name,surname,birth_day,birth_month,birth_year\n"
-               "a,Johann,Bach,21,3,1685\nb,Clara,Schumann,,9,1819\nc,Ada,Lovelace,,,1815\nd,Eve,Future,1,1,2999\n")
+    std = _run(
+        tmp_path,
+        "hist.csv",
+        "rec_id,given_name,surname,birth_day,birth_month,birth_year\n"
+        "a,Johann,Bach,21,3,1685\nb,Clara,Schumann,,9,1819\nc,Ada,Lovelace,,,1815\nd,Eve,Future,1,1,2999\n",
+    )
     assert std.loc["a", "birth_date_std"] == "1685-03-21" and "implausible" in std.loc["a", "birth_date_flag"]
     assert std.loc["b", "birth_date_std"] == "1819-09" and "partial" in std.loc["b", "birth_date_flag"]
     assert std.loc["c", "birth_date_std"] == "1815"
@@ -183,14 +270,17 @@ def test_split_birth_date_and_old_dates_reach_the_standardized_frame(tmp_path):
 
 
 def test_names_plus_one_field_are_enough_and_nothing_at_all_is_quarantined(tmp_path):
-    std = _run(tmp_path, "thin.csv",
-               "id,first_name,last_name,dob,postcode,city,ssn,email\n"
-               "1,Ana,Li,1990-01-02,,,,\n"        # names + birth date
-               "2,Bo,Wu,,10001,,,\n"              # names + postcode
-               "3,Cy,Xu,,,Berlin,,\n"             # names + city
-               "4,,,1990-01-02,10001,Berlin,,\n"  # no name, e-mail, phone or national id
-               "5,,,,,,536-22-8706,\n"            # a national id alone identifies
-               "6,N/A,test,1990-01-02,,,,\n")     # junk names only
+    std = _run(
+        tmp_path,
+        "thin.csv",
+        "id,first_name,last_name,dob,postcode,city,ssn,email\n"
+        "1,Ana,Li,1990-01-02,,,,\n"  # names + birth date
+        "2,Bo,Wu,,10001,,,\n"  # names + postcode
+        "3,Cy,Xu,,,Berlin,,\n"  # names + city
+        "4,,,1990-01-02,10001,Berlin,,\n"  # no name, e-mail, phone or national id
+        "5,,,,,,536-22-8706,\n"  # a national id alone identifies
+        "6,N/A,test,1990-01-02,,,,\n",
+    )  # junk names only
     kept, quarantine = quarantine_unidentifiable(std, load_rules())
     assert set(kept["source_record_id"]) == {"1", "2", "3", "5"}
     assert set(quarantine["source_record_id"]) == {"4", "6"}
@@ -198,10 +288,13 @@ def test_names_plus_one_field_are_enough_and_nothing_at_all_is_quarantined(tmp_p
 
 
 def test_junk_in_address_city_and_company_is_missing(tmp_path):
-    std = _run(tmp_path, "crm.csv",
-               "id,name,address,city,company\n"
-               "1,Ana Li,\"=HYPERLINK(\"\"http://x\"\",\"\"1 Main St\"\")\",<script>x</script>,\"@SUM(1+1)*cmd|' /c calc'!A0\"\n"
-               "2,Bo Wu,1 Main St,Springfield,<b>Acme</b>\n")
+    std = _run(
+        tmp_path,
+        "crm.csv",
+        "id,name,address,city,company\n"
+        '1,Ana Li,"=HYPERLINK(""http://x"",""1 Main St"")",<script>x</script>,"@SUM(1+1)*cmd|\' /c calc\'!A0"\n'
+        "2,Bo Wu,1 Main St,Springfield,<b>Acme</b>\n",
+    )
     assert std.loc["1", "address_std"] is None and "junk" in std.loc["1", "address_flag"]
     assert std.loc["1", "city_std"] is None and "junk" in std.loc["1", "city_flag"]
     assert std.loc["1", "company_std"] is None and "junk" in std.loc["1", "company_flag"]
@@ -213,12 +306,15 @@ def test_junk_in_address_city_and_company_is_missing(tmp_path):
 # Invisible characters (issue 16): stripped from standardized values, raw kept, flagged
 
 
-@pytest.mark.parametrize("kind, chars", [
-    ("bidi controls", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200e", "\u200f", "\u061c"]),
-    ("zero-width", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]),
-    ("other format (Cf)", ["\u00ad", "\u180e", "\U000e0041", "\ufff9", "\u2064"]),
-    ("NUL and controls", ["\x00", "\x07", "\x1b"]),
-])
+@pytest.mark.parametrize(
+    "kind, chars",
+    [
+        ("bidi controls", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200e", "\u200f", "\u061c"]),
+        ("zero-width", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]),
+        ("other format (Cf)", ["\u00ad", "\u180e", "\U000e0041", "\ufff9", "\u2064"]),
+        ("NUL and controls", ["\x00", "\x07", "\x1b"]),
+    ],
+)
 def test_format_characters_are_removed_and_flagged(tmp_path, kind, chars):
     rows = ["id,first_name,last_name,city,company"]
     for i, ch in enumerate(chars):
@@ -228,9 +324,20 @@ def test_format_characters_are_removed_and_flagged(tmp_path, kind, chars):
     path = tmp_path / "crm.csv"
     path.write_text(text, encoding="utf-8")
     if "\x00" in text:  # ingest quarantines a NUL cell: standardize a records frame directly
-        records = pd.DataFrame([{"record_key": f"crm|{i}", "source": "crm", "source_record_id": str(i),
-                                 "first_name": f"An{ch}na", "last_name": f"{ch}Li", "city": f"Spring{ch}field",
-                                 "company": f"Acme{ch} Inc"} for i, ch in enumerate(chars)])
+        records = pd.DataFrame(
+            [
+                {
+                    "record_key": f"crm|{i}",
+                    "source": "crm",
+                    "source_record_id": str(i),
+                    "first_name": f"An{ch}na",
+                    "last_name": f"{ch}Li",
+                    "city": f"Spring{ch}field",
+                    "company": f"Acme{ch} Inc",
+                }
+                for i, ch in enumerate(chars)
+            ]
+        )
     else:
         records = ingest([path], Rules(directory=tmp_path)).records
     std, _ = standardize(records, Rules(), workers=1)

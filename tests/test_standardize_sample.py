@@ -18,14 +18,44 @@ import pytest
 from crmclean.settings import SAMPLE_DATA_DIR, load_rules
 from crmclean.standardize import quarantine_unidentifiable, standardize
 
-WEB = {"Customer ID": "record_id", "First Name": "first_name", "Last Name": "last_name", "Email": "email",
-       "Phone": "phone", "DOB": "birth_date", "Street": "address", "City": "city", "State": "state",
-       "ZIP": "postal_code", "Country": "country", "Last Modified": "updated_at"}
-CN = {"客户编号": "record_id", "姓名": "full_name", "性别": "gender", "手机": "mobile", "电话": "landline",
-      "邮箱": "email", "出生日期": "birth_date", "省份": "state", "城市": "city", "地址": "address",
-      "邮编": "postal_code", "创建时间": "created_at"}
-XL = {"ID": "record_id", "Name": "full_name", "Mobile": "mobile", "E-mail": "email", "Birthday": "birth_date",
-      "Address": "address", "Company": "company", "Created": "created_at"}
+WEB = {
+    "Customer ID": "record_id",
+    "First Name": "first_name",
+    "Last Name": "last_name",
+    "Email": "email",
+    "Phone": "phone",
+    "DOB": "birth_date",
+    "Street": "address",
+    "City": "city",
+    "State": "state",
+    "ZIP": "postal_code",
+    "Country": "country",
+    "Last Modified": "updated_at",
+}
+CN = {
+    "客户编号": "record_id",
+    "姓名": "full_name",
+    "性别": "gender",
+    "手机": "mobile",
+    "电话": "landline",
+    "邮箱": "email",
+    "出生日期": "birth_date",
+    "省份": "state",
+    "城市": "city",
+    "地址": "address",
+    "邮编": "postal_code",
+    "创建时间": "created_at",
+}
+XL = {
+    "ID": "record_id",
+    "Name": "full_name",
+    "Mobile": "mobile",
+    "E-mail": "email",
+    "Birthday": "birth_date",
+    "Address": "address",
+    "Company": "company",
+    "Created": "created_at",
+}
 
 
 def _records(frame: pd.DataFrame, mapping: dict, source: str, file: str) -> pd.DataFrame:
@@ -48,8 +78,12 @@ def scored():
         pytest.skip("sample_data/ not present")
     read = dict(dtype=str, keep_default_na=False, on_bad_lines="skip")
     parts = [
-        _records(pd.read_csv(data / "crm_web_us.csv", encoding="utf-8-sig", **read), WEB, "crm_web_us", "crm_web_us.csv"),
-        _records(pd.read_csv(data / "crm_legacy_cn.csv", encoding="gbk", **read), CN, "crm_legacy_cn", "crm_legacy_cn.csv"),
+        _records(
+            pd.read_csv(data / "crm_web_us.csv", encoding="utf-8-sig", **read), WEB, "crm_web_us", "crm_web_us.csv"
+        ),
+        _records(
+            pd.read_csv(data / "crm_legacy_cn.csv", encoding="gbk", **read), CN, "crm_legacy_cn", "crm_legacy_cn.csv"
+        ),
     ]
     for sheet in pd.read_excel(data / "crm_sales.xlsx", sheet_name=None, dtype=str, keep_default_na=False).values():
         parts.append(_records(sheet, XL, "crm_sales", "crm_sales.xlsx"))

@@ -36,19 +36,34 @@ def make_std(n: int, source: str = "crm_a", start: int = 0, **overrides) -> pd.D
     rows = []
     for i in range(start, start + n):
         rid = str(1000 + i)
-        rows.append({
-            "record_key": record_key(source, rid), "source": source, "source_record_id": rid,
-            "locator": f"{source}.csv@line:{i + 2}", "file": f"{source}.csv",
-            **{f: None for f in CANONICAL_FIELDS},
-            "record_id": rid, "full_name": f"Person {i}", "email": f"P{i}@Example.com",
-            "mobile": f"138{i:08d}", "city": "上海市", "birth_date": "1990/1/2",
-            "full_name_std": f"Person {i}", "email_std": f"p{i}@example.com",
-            "mobile_std": f"+86138{i:08d}", "phone_std": f"+86138{i:08d}", "city_std": "上海",
-            "birth_date_std": "1990-01-02", "full_name_flag": "", "email_flag": "changed",
-            "name_key": f"person {i}", "country_std": "CN",
-            "extra": json.dumps({"VIP": "是"}, ensure_ascii=False),
-            "raw": json.dumps({"姓名": f"Person {i}"}, ensure_ascii=False),
-        })
+        rows.append(
+            {
+                "record_key": record_key(source, rid),
+                "source": source,
+                "source_record_id": rid,
+                "locator": f"{source}.csv@line:{i + 2}",
+                "file": f"{source}.csv",
+                **{f: None for f in CANONICAL_FIELDS},
+                "record_id": rid,
+                "full_name": f"Person {i}",
+                "email": f"P{i}@Example.com",
+                "mobile": f"138{i:08d}",
+                "city": "上海市",
+                "birth_date": "1990/1/2",
+                "full_name_std": f"Person {i}",
+                "email_std": f"p{i}@example.com",
+                "mobile_std": f"+86138{i:08d}",
+                "phone_std": f"+86138{i:08d}",
+                "city_std": "上海",
+                "birth_date_std": "1990-01-02",
+                "full_name_flag": "",
+                "email_flag": "changed",
+                "name_key": f"person {i}",
+                "country_std": "CN",
+                "extra": json.dumps({"VIP": "是"}, ensure_ascii=False),
+                "raw": json.dumps({"姓名": f"Person {i}"}, ensure_ascii=False),
+            }
+        )
     df = pd.DataFrame(rows)
     for k, v in overrides.items():
         df[k] = v
@@ -71,8 +86,16 @@ def _components(keys: list[str], links: list[tuple[str, str]]) -> dict[str, str]
     return {k: find(k) for k in keys}
 
 
-def fake_run(store: Store, std: pd.DataFrame, run_id: str, matches=(), reviews=(), rules: Rules | None = None,
-             model: dict | None = None, quarantine: pd.DataFrame | None = None):
+def fake_run(
+    store: Store,
+    std: pd.DataFrame,
+    run_id: str,
+    matches=(),
+    reviews=(),
+    rules: Rules | None = None,
+    model: dict | None = None,
+    quarantine: pd.DataFrame | None = None,
+):
     """prior → combine → (link) → cluster → golden → ids → build_tables → publish, as run.py does."""
     rules = rules or Rules()
     model = model if model is not None else {"threshold": 0.9}
@@ -85,43 +108,89 @@ def fake_run(store: Store, std: pd.DataFrame, run_id: str, matches=(), reviews=(
             pairs = pd.DataFrame(
                 [(a, b, 12.0, 0.99, "match", "email", 9.5) for a, b in matches]
                 + [(a, b, 2.0, 0.6, "review", "name", 1.5) for a, b in reviews],
-                columns=["record_key_l", "record_key_r", "match_weight", "match_probability", "decision", "rules",
-                         "w_email"],
+                columns=[
+                    "record_key_l",
+                    "record_key_r",
+                    "match_weight",
+                    "match_probability",
+                    "decision",
+                    "rules",
+                    "w_email",
+                ],
             )
             if prior.model is not None:  # incremental: only pairs touching changed records are new
                 touch = pairs["record_key_l"].isin(combined.changed_keys) | pairs["record_key_r"].isin(
-                    combined.changed_keys)
+                    combined.changed_keys
+                )
                 parts = [df for df in (combined.kept_edges, pairs[touch]) if len(df)]
                 pairs = pd.concat(parts, ignore_index=True) if parts else pairs.iloc[:0]
             keys = combined.records["record_key"].tolist()
             must = overrides.loc[overrides["kind"] == "must_link", ["record_key_l", "record_key_r"]]
-            links = list(zip(pairs.loc[pairs["decision"] == "match", "record_key_l"],
-                             pairs.loc[pairs["decision"] == "match", "record_key_r"])) + list(must.itertuples(index=False))
+            links = list(
+                zip(
+                    pairs.loc[pairs["decision"] == "match", "record_key_l"],
+                    pairs.loc[pairs["decision"] == "match", "record_key_r"],
+                )
+            ) + list(must.itertuples(index=False))
             comp = _components(keys, links)
             labels = {root: i for i, root in enumerate(sorted(set(comp.values()), reverse=True))}
-            clusters = pd.DataFrame({"record_key": pd.Series(keys, dtype=object),
-                                     "cluster": pd.Series([labels[comp[k]] for k in keys], dtype="int64")})
-            first = clusters.merge(combined.records, on="record_key").sort_values("record_key").drop_duplicates("cluster")
-            golden = pd.DataFrame({"cluster": first["cluster"], "full_name": first["full_name_std"],
-                                   "email": first["email_std"], "phone": first["phone_std"],
-                                   "mobile": first["mobile_std"], "city": first["city_std"],
-                                   "birth_date": first["birth_date_std"], "country": first["country_std"]})
-            lineage = pd.DataFrame({"cluster": first["cluster"], "field": "email", "value": first["email_std"],
-                                    "record_key": first["record_key"], "rule": "most_recent"})
+            clusters = pd.DataFrame(
+                {
+                    "record_key": pd.Series(keys, dtype=object),
+                    "cluster": pd.Series([labels[comp[k]] for k in keys], dtype="int64"),
+                }
+            )
+            first = (
+                clusters.merge(combined.records, on="record_key").sort_values("record_key").drop_duplicates("cluster")
+            )
+            golden = pd.DataFrame(
+                {
+                    "cluster": first["cluster"],
+                    "full_name": first["full_name_std"],
+                    "email": first["email_std"],
+                    "phone": first["phone_std"],
+                    "mobile": first["mobile_std"],
+                    "city": first["city_std"],
+                    "birth_date": first["birth_date_std"],
+                    "country": first["country_std"],
+                }
+            )
+            lineage = pd.DataFrame(
+                {
+                    "cluster": first["cluster"],
+                    "field": "email",
+                    "value": first["email_std"],
+                    "record_key": first["record_key"],
+                    "rule": "most_recent",
+                }
+            )
             assigned = assign_master_ids(clusters, prior)
             tables = build_tables(
-                run_id=run_id, records=combined.records, run_keys=set(std["record_key"]), retired=combined.retired,
-                quarantine=quarantine if quarantine is not None else pd.DataFrame(
-                    columns=["source", "source_record_id", "locator", "stage", "reason_code", "reason", "raw"]),
-                pairs=pairs, clusters=clusters, golden=golden, lineage=lineage, assigned=assigned, model=model,
-                overrides=overrides, prior=prior,
+                run_id=run_id,
+                records=combined.records,
+                run_keys=set(std["record_key"]),
+                retired=combined.retired,
+                quarantine=quarantine
+                if quarantine is not None
+                else pd.DataFrame(
+                    columns=["source", "source_record_id", "locator", "stage", "reason_code", "reason", "raw"]
+                ),
+                pairs=pairs,
+                clusters=clusters,
+                golden=golden,
+                lineage=lineage,
+                assigned=assigned,
+                model=model,
+                overrides=overrides,
+                prior=prior,
             )
             store.publish(run_id, tables)
     except Exception as exc:
         store.finish_run(run_id, "failed", {}, {}, error=str(exc))
         raise
-    store.finish_run(run_id, "success", {"rows_read": len(std), "masters": len(tables["master_customer"])},
-                     {"publish": 0.1})
+    store.finish_run(
+        run_id, "success", {"rows_read": len(std), "masters": len(tables["master_customer"])}, {"publish": 0.1}
+    )
     return tables, combined
 
 
@@ -211,9 +280,11 @@ def test_read_only_open_of_a_master_reads_it(store, store_url):
         assert reader.count_values("customer_record", "email_std", "p1@example.com") == 1
         assert reader.count_values("customer_record", "email_std") == 4
         assert reader.find_rows("customer_xref", source="crm_a", source_record_id="1002")["record_key"].tolist() == [
-            "crm_a|1002"]
+            "crm_a|1002"
+        ]
         assert reader.read_by_keys("customer_xref", ("record_key",), ["crm_a|1003", "nope"])["record_key"].tolist() == [
-            "crm_a|1003"]
+            "crm_a|1003"
+        ]
     finally:
         reader.close()
 
@@ -222,10 +293,27 @@ def test_publish_writes_every_table_with_the_contract_columns(store, store_url):
     a = make_std(4)
     b = make_std(2, source="crm_b")
     std = pd.concat([a, b], ignore_index=True)
-    q = pd.DataFrame([{"source": "crm_a", "source_record_id": "@line:9", "locator": "crm_a.csv@line:9",
-                       "stage": "ingest", "reason_code": "blank_row", "reason": "the row is empty", "raw": ""}])
-    fake_run(store, std, "R1", matches=[("crm_a|1000", "crm_b|1000"), ("crm_a|1001", "crm_a|1002")],
-             reviews=[("crm_a|1003", "crm_b|1001")], quarantine=q)
+    q = pd.DataFrame(
+        [
+            {
+                "source": "crm_a",
+                "source_record_id": "@line:9",
+                "locator": "crm_a.csv@line:9",
+                "stage": "ingest",
+                "reason_code": "blank_row",
+                "reason": "the row is empty",
+                "raw": "",
+            }
+        ]
+    )
+    fake_run(
+        store,
+        std,
+        "R1",
+        matches=[("crm_a|1000", "crm_b|1000"), ("crm_a|1001", "crm_a|1002")],
+        reviews=[("crm_a|1003", "crm_b|1001")],
+        quarantine=q,
+    )
     masters = read(store_url, "master_customer")
     xref = read(store_url, "customer_xref")
     assert list(masters.columns) == list(MASTER_COLUMNS) + ["created_run", "updated_run"]
@@ -266,8 +354,10 @@ def test_rerun_on_same_input_changes_nothing(store, store_url):
     std = pd.concat([make_std(20), make_std(5, source="crm_b")], ignore_index=True)
     links = [("crm_a|1000", "crm_b|1000"), ("crm_a|1001", "crm_a|1002"), ("crm_a|1002", "crm_b|1003")]
     fake_run(store, std, "R1", matches=links, reviews=[("crm_a|1005", "crm_a|1006")])
-    before = {t: read(store_url, t) for t in ("master_customer", "customer_xref", "customer_record", "review_queue",
-                                             "master_lineage", "match_edge")}
+    before = {
+        t: read(store_url, t)
+        for t in ("master_customer", "customer_xref", "customer_record", "review_queue", "master_lineage", "match_edge")
+    }
     combined = combine_with_prior(std, store.load_state(), Rules())
     assert combined.changed_keys == set() and combined.retired.empty and len(combined.kept_edges) == 4
     tables, _ = fake_run(store, std, "R2", matches=links, reviews=[("crm_a|1005", "crm_a|1006")])
@@ -322,8 +412,19 @@ def test_merge_split_and_retire_across_runs_keep_ids_stable(store, store_url):
 
 
 def test_source_not_reingested_keeps_its_records_and_quarantine(store, store_url):
-    qa = pd.DataFrame([{"source": "crm_a", "source_record_id": "@line:50", "locator": "a@line:50", "stage": "ingest",
-                        "reason_code": "column_count", "reason": "row has 3 columns, header has 5", "raw": "x,y,z"}])
+    qa = pd.DataFrame(
+        [
+            {
+                "source": "crm_a",
+                "source_record_id": "@line:50",
+                "locator": "a@line:50",
+                "stage": "ingest",
+                "reason_code": "column_count",
+                "reason": "row has 3 columns, header has 5",
+                "raw": "x,y,z",
+            }
+        ]
+    )
     fake_run(store, pd.concat([make_std(3), make_std(2, source="crm_b")], ignore_index=True), "R1", quarantine=qa)
     fake_run(store, make_std(2, source="crm_b"), "R2")  # only crm_b this time
     assert len(read(store_url, "customer_xref")) == 5  # crm_a records carried over
@@ -403,15 +504,31 @@ def test_review_decisions_become_overrides_and_leave_the_queue(store, store_url)
     std = make_std(4)
     fake_run(store, std, "R1", reviews=[("crm_a|1000", "crm_a|1001"), ("crm_a|1002", "crm_a|1003")])
     assert len(read(store_url, "review_queue")) == 2
-    store.add_review_decisions(pd.DataFrame([
-        {"record_key_l": "crm_a|1001", "record_key_r": "crm_a|1000", "decision": "match", "decided_by": "ann",
-         "origin": "review_file"},
-        {"record_key_l": "crm_a|1002", "record_key_r": "crm_a|1003", "decision": "no_match", "decided_by": "ann",
-         "origin": "review_file"},
-    ]))
+    store.add_review_decisions(
+        pd.DataFrame(
+            [
+                {
+                    "record_key_l": "crm_a|1001",
+                    "record_key_r": "crm_a|1000",
+                    "decision": "match",
+                    "decided_by": "ann",
+                    "origin": "review_file",
+                },
+                {
+                    "record_key_l": "crm_a|1002",
+                    "record_key_r": "crm_a|1003",
+                    "decision": "no_match",
+                    "decided_by": "ann",
+                    "origin": "review_file",
+                },
+            ]
+        )
+    )
     ov = merge_overrides({}, store.load_state().overrides)
     assert sorted(map(tuple, ov[["record_key_l", "record_key_r", "kind"]].values.tolist())) == [
-        ("crm_a|1000", "crm_a|1001", "must_link"), ("crm_a|1002", "crm_a|1003", "cannot_link")]
+        ("crm_a|1000", "crm_a|1001", "must_link"),
+        ("crm_a|1002", "crm_a|1003", "cannot_link"),
+    ]
     fake_run(store, std, "R2", reviews=[("crm_a|1000", "crm_a|1001"), ("crm_a|1002", "crm_a|1003")])
     assert read(store_url, "review_queue").empty
     x = read(store_url, "customer_xref").set_index("record_key")["master_id"]
@@ -601,17 +718,31 @@ def _run_then_sigkill(url: str, run_id: str) -> None:
     with s.lock(run_id):
         prior = s.load_state()
         combined = combine_with_prior(make_std(5), prior, Rules())
-        s.publish(run_id, build_tables(
-            run_id=run_id, records=combined.records, run_keys=set(combined.records["record_key"]),
-            retired=combined.retired, quarantine=None, pairs=pd.DataFrame(columns=["record_key_l", "record_key_r",
-                                                                                 "decision"]),
-            clusters=pd.DataFrame({"record_key": combined.records["record_key"],
-                                   "cluster": range(len(combined.records))}),
-            golden=pd.DataFrame({"cluster": range(len(combined.records))}),
-            lineage=pd.DataFrame(columns=["cluster", "field", "value", "record_key", "rule"]),
-            assigned=assign_master_ids(pd.DataFrame({"record_key": combined.records["record_key"],
-                                                     "cluster": range(len(combined.records))}), prior),
-            model=None, overrides=None, prior=prior))
+        s.publish(
+            run_id,
+            build_tables(
+                run_id=run_id,
+                records=combined.records,
+                run_keys=set(combined.records["record_key"]),
+                retired=combined.retired,
+                quarantine=None,
+                pairs=pd.DataFrame(columns=["record_key_l", "record_key_r", "decision"]),
+                clusters=pd.DataFrame(
+                    {"record_key": combined.records["record_key"], "cluster": range(len(combined.records))}
+                ),
+                golden=pd.DataFrame({"cluster": range(len(combined.records))}),
+                lineage=pd.DataFrame(columns=["cluster", "field", "value", "record_key", "rule"]),
+                assigned=assign_master_ids(
+                    pd.DataFrame(
+                        {"record_key": combined.records["record_key"], "cluster": range(len(combined.records))}
+                    ),
+                    prior,
+                ),
+                model=None,
+                overrides=None,
+                prior=prior,
+            ),
+        )
 
 
 def test_sigkilled_run_is_marked_abandoned_by_the_next_run_and_a_waiting_one_is_not(store, store_url):

@@ -12,17 +12,43 @@ from crmclean.schema import MASTER_COLUMNS
 from crmclean.settings import Rules, load_rules
 from crmclean.survivorship import GOLDEN_COLUMNS, LINEAGE_COLUMNS, build_golden, survivorship_settings
 
-FIELDS = ("full_name_std", "first_name_std", "last_name_std", "name_suffix_std", "name_script", "gender_std",
-          "email_std", "mobile_std", "landline_std", "phone_std", "birth_date_std", "address_std", "district_std",
-          "city_std", "state_std", "postal_code_std", "country_std", "company_std", "updated_at_std",
-          "created_at_std", "email_flag", "birth_date_flag", "address_flag", "postal_code_flag")
+FIELDS = (
+    "full_name_std",
+    "first_name_std",
+    "last_name_std",
+    "name_suffix_std",
+    "name_script",
+    "gender_std",
+    "email_std",
+    "mobile_std",
+    "landline_std",
+    "phone_std",
+    "birth_date_std",
+    "address_std",
+    "district_std",
+    "city_std",
+    "state_std",
+    "postal_code_std",
+    "country_std",
+    "company_std",
+    "updated_at_std",
+    "created_at_std",
+    "email_flag",
+    "birth_date_flag",
+    "address_flag",
+    "postal_code_flag",
+)
 
 
 def rec(key: str, cluster: int, **values) -> dict:
     row = {"record_key": key, "source": key.split("|")[0], "cluster": cluster}
     row.update({f: None for f in FIELDS})
-    row.update({f if f.endswith(("_flag", "_script")) else f"{f}_std" if not f.endswith("_std") else f: v
-                for f, v in values.items()})
+    row.update(
+        {
+            f if f.endswith(("_flag", "_script")) else f"{f}_std" if not f.endswith("_std") else f: v
+            for f, v in values.items()
+        }
+    )
     return row
 
 
@@ -40,8 +66,12 @@ def src(lineage: pd.DataFrame, cluster: int, field: str) -> tuple[str, str]:
 
 
 def test_shape_counts_and_sources():
-    golden, lineage = build(rec("crm|1", 0, email="a@x.com"), rec("erp|1", 0, email="a@x.com"),
-                            rec("crm|2", 0), rec("web|9", 1, email="b@x.com"))
+    golden, lineage = build(
+        rec("crm|1", 0, email="a@x.com"),
+        rec("erp|1", 0, email="a@x.com"),
+        rec("crm|2", 0),
+        rec("web|9", 1, email="b@x.com"),
+    )
     assert list(golden.reset_index().columns) == list(GOLDEN_COLUMNS)
     assert set(GOLDEN_COLUMNS) == {"cluster"} | (set(MASTER_COLUMNS) - {"master_id"})
     assert golden.loc[0, "record_count"] == 3 and golden.loc[1, "record_count"] == 1
@@ -67,11 +97,16 @@ def test_most_recent_by_updated_then_created():
 
 
 def test_source_priority_global_and_per_field():
-    rows = [rec("crm|1", 0, email="crm@x.com", company="Crm Co", updated_at="2024-01-01"),
-            rec("erp|1", 0, email="erp@x.com", company="Erp Co", updated_at="2020-01-01")]
-    rules = Rules(survivorship={"source_priority": ["erp", "crm"],
-                                "fields": {"email": ["source_priority", "most_recent"],
-                                           "company": [{"source_priority": ["crm"]}]}})
+    rows = [
+        rec("crm|1", 0, email="crm@x.com", company="Crm Co", updated_at="2024-01-01"),
+        rec("erp|1", 0, email="erp@x.com", company="Erp Co", updated_at="2020-01-01"),
+    ]
+    rules = Rules(
+        survivorship={
+            "source_priority": ["erp", "crm"],
+            "fields": {"email": ["source_priority", "most_recent"], "company": [{"source_priority": ["crm"]}]},
+        }
+    )
     golden, lineage = build(*rows, rules=rules)
     assert golden.loc[0, "email"] == "erp@x.com"
     assert src(lineage, 0, "email") == ("erp|1", "source_priority")
@@ -81,8 +116,11 @@ def test_source_priority_global_and_per_field():
 
 
 def test_most_frequent_mobile():
-    golden, lineage = build(rec("a|1", 0, mobile="+8613800000001", updated_at="2025-01-01"),
-                            rec("a|2", 0, mobile="+8613800000002"), rec("a|3", 0, mobile="+8613800000002"))
+    golden, lineage = build(
+        rec("a|1", 0, mobile="+8613800000001", updated_at="2025-01-01"),
+        rec("a|2", 0, mobile="+8613800000002"),
+        rec("a|3", 0, mobile="+8613800000002"),
+    )
     assert golden.loc[0, "mobile"] == "+8613800000002"
     assert src(lineage, 0, "mobile") == ("a|2", "most_frequent")
 
@@ -100,20 +138,36 @@ def test_valid_only_never_publishes_an_invalid_value():
 
 
 def test_prefer_clean_birth_date():
-    golden, lineage = build(rec("a|1", 0, birth_date="1985-03-04", birth_date_flag="ambiguous_day_month"),
-                            rec("a|2", 0, birth_date="1985-04-03", birth_date_flag="changed"))
+    golden, lineage = build(
+        rec("a|1", 0, birth_date="1985-03-04", birth_date_flag="ambiguous_day_month"),
+        rec("a|2", 0, birth_date="1985-04-03", birth_date_flag="changed"),
+    )
     assert golden.loc[0, "birth_date"] == "1985-04-03"
     assert src(lineage, 0, "birth_date") == ("a|2", "prefer_clean")
 
 
 def test_hanzi_name_preferred_over_pinyin_and_taken_whole():
     golden, lineage = build(
-        rec("web|1", 0, full_name="Xie Xuedong", first_name="Xuedong", last_name="Xie", name_script="latin",
-            updated_at="2025-01-01"),
+        rec(
+            "web|1",
+            0,
+            full_name="Xie Xuedong",
+            first_name="Xuedong",
+            last_name="Xie",
+            name_script="latin",
+            updated_at="2025-01-01",
+        ),
         rec("cn|1", 0, full_name="谢雪冬", first_name="雪冬", last_name="谢", name_script="han"),
         rec("web|2", 1, full_name="Anna Kowalski", first_name="Anna", last_name="Kowalski", name_script="latin"),
-        rec("web|3", 1, full_name="Anna Kowalski", first_name="Anna", last_name="Kowalski", name_suffix="Jr",
-            name_script="latin"),
+        rec(
+            "web|3",
+            1,
+            full_name="Anna Kowalski",
+            first_name="Anna",
+            last_name="Kowalski",
+            name_suffix="Jr",
+            name_script="latin",
+        ),
     )
     assert golden.loc[0, ["full_name", "first_name", "last_name"]].tolist() == ["谢雪冬", "雪冬", "谢"]
     assert src(lineage, 0, "full_name") == ("cn|1", "prefer_script:han")
@@ -130,24 +184,41 @@ def test_address_fields_come_from_one_record():
         rec("a|3", 0, city="Denver", postal_code="80202", updated_at="2026-01-01"),
     )
     g = golden.loc[0]
-    assert [g["street"], g["city"], g["state_or_province"], g["postal_code"], g["country"]] == \
-        ["9 Elm Rd", "Chicago", "IL", "60601", "US"]
-    addr = lineage[(lineage["cluster"] == 0) & lineage["field"].isin(
-        ["street", "city", "state_or_province", "postal_code", "country"])]
+    assert [g["street"], g["city"], g["state_or_province"], g["postal_code"], g["country"]] == [
+        "9 Elm Rd",
+        "Chicago",
+        "IL",
+        "60601",
+        "US",
+    ]
+    addr = lineage[
+        (lineage["cluster"] == 0)
+        & lineage["field"].isin(["street", "city", "state_or_province", "postal_code", "country"])
+    ]
     assert set(addr["record_key"]) == {"a|2"} and set(addr["rule"]) == {"most_complete"}
 
 
 def test_an_invalid_part_of_the_chosen_address_is_dropped_not_replaced():
-    golden, _ = build(rec("a|1", 0, address="12 Oak St", city="Springfield", postal_code="ABCDE",
-                          postal_code_flag="invalid", country="US"),
-                      rec("a|2", 0, city="Boston", postal_code="02101"))
+    golden, _ = build(
+        rec(
+            "a|1",
+            0,
+            address="12 Oak St",
+            city="Springfield",
+            postal_code="ABCDE",
+            postal_code_flag="invalid",
+            country="US",
+        ),
+        rec("a|2", 0, city="Boston", postal_code="02101"),
+    )
     g = golden.loc[0]
     assert (g["street"], g["city"], g["postal_code"]) == ("12 Oak St", "Springfield", None)
 
 
 def test_phone_is_the_mobile_else_the_landline_else_untyped_phone():
     golden, lineage = build(
-        rec("a|1", 0, landline="+861065871234"), rec("a|2", 0, mobile="+8613800138000"),
+        rec("a|1", 0, landline="+861065871234"),
+        rec("a|2", 0, mobile="+8613800138000"),
         rec("b|1", 1, landline="+12175550142"),
         rec("c|1", 2, phone="+12175550199"),
     )
@@ -165,11 +236,31 @@ def test_full_tie_goes_to_the_smallest_record_key():
 
 
 def test_lineage_points_at_the_record_holding_each_value():
-    rows = [rec("cn|1", 0, full_name="谢雪冬", first_name="雪冬", last_name="谢", name_script="han",
-                mobile="+8613800138000", city="广州市", country="CN"),
-            rec("web|1", 0, full_name="Xie Xuedong", name_script="latin", email="x@163.com",
-                birth_date="1985-03-07", address="385 Tianhe Lu", city="Guangzhou", country="CN",
-                updated_at="2024-01-01")]
+    rows = [
+        rec(
+            "cn|1",
+            0,
+            full_name="谢雪冬",
+            first_name="雪冬",
+            last_name="谢",
+            name_script="han",
+            mobile="+8613800138000",
+            city="广州市",
+            country="CN",
+        ),
+        rec(
+            "web|1",
+            0,
+            full_name="Xie Xuedong",
+            name_script="latin",
+            email="x@163.com",
+            birth_date="1985-03-07",
+            address="385 Tianhe Lu",
+            city="Guangzhou",
+            country="CN",
+            updated_at="2024-01-01",
+        ),
+    ]
     golden, lineage = build(*rows)
     by_key = pd.DataFrame(rows).set_index("record_key")
     column = {"street": "address_std", "state_or_province": "state_std", "phone": "phone_std"}
@@ -178,14 +269,24 @@ def test_lineage_points_at_the_record_holding_each_value():
         std = column.get(r.field, f"{r.field}_std")
         if r.field != "phone":
             assert by_key.at[r.record_key, std] == r.value, r
-    filled = {c for c in GOLDEN_COLUMNS if c not in ("cluster", "record_count", "sources")
-              and golden.loc[0, c] is not None}
+    filled = {
+        c for c in GOLDEN_COLUMNS if c not in ("cluster", "record_count", "sources") and golden.loc[0, c] is not None
+    }
     assert set(lineage["field"]) == filled
 
 
 def test_shuffled_input_gives_identical_golden_and_lineage():
-    rows = [rec(f"s{i % 3}|{i}", i // 4, email=f"e{i % 2}@x.com", mobile=f"+1555000{i % 3}",
-                updated_at=f"2024-01-{1 + i % 5:02d}", city=["A", "B"][i % 2]) for i in range(24)]
+    rows = [
+        rec(
+            f"s{i % 3}|{i}",
+            i // 4,
+            email=f"e{i % 2}@x.com",
+            mobile=f"+1555000{i % 3}",
+            updated_at=f"2024-01-{1 + i % 5:02d}",
+            city=["A", "B"][i % 2],
+        )
+        for i in range(24)
+    ]
     df = pd.DataFrame(rows)
     g1, l1 = build_golden(df.drop(columns="cluster"), df[["record_key", "cluster"]], Rules())
     shuffled = df.sample(frac=1, random_state=3)
@@ -203,14 +304,17 @@ def test_missing_columns_and_records_without_cluster_rows():
     assert lineage[["cluster", "field", "value"]].values.tolist() == [[5, "email", "x@y.z"]]
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"fields": {"email": ["loudest"]}}, "unknown strategy 'loudest'"),
-    ({"fields": {"street": ["most_recent"]}}, "chosen with the 'address' group"),
-    ({"fields": {"shoe": ["most_recent"]}}, "not a master field"),
-    ({"fields": {"email": []}}, "non-empty list"),
-    ({"source_priority": "crm"}, "source_priority must be a list"),
-    ({"colour": 1}, "unknown key"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"fields": {"email": ["loudest"]}}, "unknown strategy 'loudest'"),
+        ({"fields": {"street": ["most_recent"]}}, "chosen with the 'address' group"),
+        ({"fields": {"shoe": ["most_recent"]}}, "not a master field"),
+        ({"fields": {"email": []}}, "non-empty list"),
+        ({"source_priority": "crm"}, "source_priority must be a list"),
+        ({"colour": 1}, "unknown key"),
+    ],
+)
 def test_bad_rules_are_rules_errors(bad, message):
     with pytest.raises(RulesError, match=message):
         survivorship_settings(Rules(survivorship=bad))
@@ -237,8 +341,11 @@ def test_factory_scenarios_through_standardize():
     assert xie["phone"] == xie["mobile"] == "+8613800138000"
     assert xie["sources"] == "crm_legacy_cn;crm_web_us" and xie["record_count"] == 2
     assert len(golden) == truth["entity_id"].nunique()
-    assert lineage.merge(golden.melt(id_vars="cluster", var_name="field", value_name="v"),
-                         on=["cluster", "field"]).eval("value == v").all()
+    assert (
+        lineage.merge(golden.melt(id_vars="cluster", var_name="field", value_name="v"), on=["cluster", "field"])
+        .eval("value == v")
+        .all()
+    )
 
 
 def test_no_records_gives_empty_frames_with_the_contract_columns():
@@ -290,12 +397,26 @@ def test_a_record_with_an_old_address_loses_the_mobile():
     golden, lineage = build(
         # moved customer: the stale CRM record (old ZIP, typed mobile) vs the web record (new ZIP)
         rec2("cn|1", 0, mobile="+17732332929", city="Chicago", postal_code="60601", created_at="2011-01-12"),
-        rec2("web|1", 0, {"mobile_flag": "from_phone;type_guessed"}, mobile="+13059094080", city="Miami",
-             postal_code="33101", updated_at="2019-05-06"),
+        rec2(
+            "web|1",
+            0,
+            {"mobile_flag": "from_phone;type_guessed"},
+            mobile="+13059094080",
+            city="Miami",
+            postal_code="33101",
+            updated_at="2019-05-06",
+        ),
         # a record without a postal code is not held against
         rec2("cn|2", 1, mobile="+17735550100", created_at="2011-01-12"),
-        rec2("web|2", 1, {"mobile_flag": "from_phone;type_guessed"}, mobile="+13055550100", city="Miami",
-             postal_code="33101", updated_at="2019-05-06"),
+        rec2(
+            "web|2",
+            1,
+            {"mobile_flag": "from_phone;type_guessed"},
+            mobile="+13055550100",
+            city="Miami",
+            postal_code="33101",
+            updated_at="2019-05-06",
+        ),
         rules=load_rules(),  # the shipped address chain: the most recent address is the master's
     )
     assert golden.loc[0, "postal_code"] == "33101"
@@ -305,20 +426,42 @@ def test_a_record_with_an_old_address_loses_the_mobile():
     assert src(lineage, 1, "mobile") == ("cn|2", "type_evidence")
 
 
-def email(key: str, cluster: int, address: str, match_key: str | None = None, first=None, last=None,
-          born=None, flag=None, when=None) -> dict:
+def email(
+    key: str,
+    cluster: int,
+    address: str,
+    match_key: str | None = None,
+    first=None,
+    last=None,
+    born=None,
+    flag=None,
+    when=None,
+) -> dict:
     names = {"first_name_key": (first or "").lower() or None, "last_name_key": (last or "").lower() or None}
-    return rec2(key, cluster, {"email_key": match_key or address, **names}, email=address, first_name=first,
-                last_name=last, birth_date=born, email_flag=flag, updated_at=when)
+    return rec2(
+        key,
+        cluster,
+        {"email_key": match_key or address, **names},
+        email=address,
+        first_name=first,
+        last_name=last,
+        birth_date=born,
+        email_flag=flag,
+        updated_at=when,
+    )
 
 
 def test_email_consensus_on_the_match_key_then_the_name_fit():
     def rows(**names):
-        return [dict(r, **names) for r in (
-            # two records agree on the mailbox (gmail ignores dots); the newest record has another one
-            email("a|1", 0, "jordan.levi3@gmail.com", "jordanlevi3@gmail.com", when="2016-01-01"),
-            email("a|2", 0, "j.ordan.levi3@gmail.com", "jordanlevi3@gmail.com", when="2024-01-01"),
-            email("a|3", 0, "jlevi@work.com", when="2025-01-01"))]
+        return [
+            dict(r, **names)
+            for r in (
+                # two records agree on the mailbox (gmail ignores dots); the newest record has another one
+                email("a|1", 0, "jordan.levi3@gmail.com", "jordanlevi3@gmail.com", when="2016-01-01"),
+                email("a|2", 0, "j.ordan.levi3@gmail.com", "jordanlevi3@gmail.com", when="2024-01-01"),
+                email("a|3", 0, "jlevi@work.com", when="2025-01-01"),
+            )
+        ]
 
     # without names: the agreed mailbox, and within it the more recent spelling
     golden, lineage = build(*rows())
@@ -345,10 +488,24 @@ def test_identity_match_drops_typos_against_name_words_and_birth_year():
         email("web|3", 2, "amy.lee84@x.com", first="Amy", last="Lee", born="1984-01-01", when="2018-01-01"),
         email("web|4", 2, "amylee85@y.com", first="Amy", last="Lee", born="1984-01-01", when="2020-01-01"),
         # nickname records: the e-mail uses the canonical first name (first_name_key)
-        rec2("web|5", 3, {"first_name_key": "robert", "last_name_key": "smith"}, email="robert.smith@x.com",
-             first_name="Bob", last_name="Smith", updated_at="2018-01-01"),
-        rec2("web|6", 3, {"first_name_key": "robert", "last_name_key": "smith"}, email="robert.smth@x.com",
-             first_name="Bob", last_name="Smith", updated_at="2020-01-01"),
+        rec2(
+            "web|5",
+            3,
+            {"first_name_key": "robert", "last_name_key": "smith"},
+            email="robert.smith@x.com",
+            first_name="Bob",
+            last_name="Smith",
+            updated_at="2018-01-01",
+        ),
+        rec2(
+            "web|6",
+            3,
+            {"first_name_key": "robert", "last_name_key": "smith"},
+            email="robert.smth@x.com",
+            first_name="Bob",
+            last_name="Smith",
+            updated_at="2020-01-01",
+        ),
     )
     assert golden.loc[0, "email"] == "cai_tongrong87@163.com"
     assert src(lineage, 0, "email") == ("web|1", "identity_match")
@@ -375,15 +532,45 @@ def test_most_similar_takes_the_spelling_the_others_are_typos_of():
 
 def test_plain_gmail_address_beats_its_plus_tag_and_domain_fix_is_kept():
     golden, _ = build(
-        email("a|1", 0, "samantha_peterson+news@gmail.com", "samanthapeterson@gmail.com", first="Samantha",
-              last="Peterson", flag="plus_tag", when="2024-01-01"),
-        email("a|2", 0, "samantha_peterson@gmail.com", "samanthapeterson@gmail.com", first="Samantha",
-              last="Peterson", when="2016-01-01"),
+        email(
+            "a|1",
+            0,
+            "samantha_peterson+news@gmail.com",
+            "samanthapeterson@gmail.com",
+            first="Samantha",
+            last="Peterson",
+            flag="plus_tag",
+            when="2024-01-01",
+        ),
+        email(
+            "a|2",
+            0,
+            "samantha_peterson@gmail.com",
+            "samanthapeterson@gmail.com",
+            first="Samantha",
+            last="Peterson",
+            when="2016-01-01",
+        ),
         # the dot variant vs the domain-typo-fixed original: the name decides before prefer_clean
-        email("b|1", 1, "samuel.bak.er@gmail.com", "samuelbaker@gmail.com", first="Samuel", last="Baker",
-              when="2020-12-14"),
-        email("b|2", 1, "samuel.baker@gmail.com", "samuelbaker@gmail.com", first="Samuel", last="Baker",
-              flag="changed;typo_fixed", when="2021-06-29"),
+        email(
+            "b|1",
+            1,
+            "samuel.bak.er@gmail.com",
+            "samuelbaker@gmail.com",
+            first="Samuel",
+            last="Baker",
+            when="2020-12-14",
+        ),
+        email(
+            "b|2",
+            1,
+            "samuel.baker@gmail.com",
+            "samuelbaker@gmail.com",
+            first="Samuel",
+            last="Baker",
+            flag="changed;typo_fixed",
+            when="2021-06-29",
+        ),
     )
     assert golden.loc[0, "email"] == "samantha_peterson@gmail.com"
     assert golden.loc[1, "email"] == "samuel.baker@gmail.com"

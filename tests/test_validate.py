@@ -21,15 +21,17 @@ def suites():
 
 
 def _records(source: str, ids: list[str], names=True) -> pd.DataFrame:
-    return pd.DataFrame({
-        "record_key": [f"{source}|{i}" for i in ids],
-        "source": source,
-        "source_record_id": ids,
-        "locator": [f"{source}.csv@line:{n + 2}" for n in range(len(ids))],
-        "file": f"{source}.csv",
-        "full_name": ["张三" if names else None] * len(ids),
-        "email": ["a@b.cn"] * len(ids),
-    })
+    return pd.DataFrame(
+        {
+            "record_key": [f"{source}|{i}" for i in ids],
+            "source": source,
+            "source_record_id": ids,
+            "locator": [f"{source}.csv@line:{n + 2}" for n in range(len(ids))],
+            "file": f"{source}.csv",
+            "full_name": ["张三" if names else None] * len(ids),
+            "email": ["a@b.cn"] * len(ids),
+        }
+    )
 
 
 def _mapping(source: str, name_column: bool) -> dict:
@@ -40,31 +42,43 @@ def _mapping(source: str, name_column: bool) -> dict:
 
 
 def _std(n: int = 4, **overrides) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "record_key": [f"a|{i}" for i in range(n)],
-        "email_std": ["zhang.san@example.cn"] * n,
-        "phone_std": ["+8613812348000"] * n,
-        "mobile_std": ["+8613812348000"] * n,
-        "landline_std": [None] * n,
-        "birth_date_std": ["1985-03-04"] * n,
-        "country_std": ["CN"] * n,
-        **{f"{f}_flag": [""] * n for f in ("email", "mobile", "landline", "birth_date", "country")},
-    })
+    frame = pd.DataFrame(
+        {
+            "record_key": [f"a|{i}" for i in range(n)],
+            "email_std": ["zhang.san@example.cn"] * n,
+            "phone_std": ["+8613812348000"] * n,
+            "mobile_std": ["+8613812348000"] * n,
+            "landline_std": [None] * n,
+            "birth_date_std": ["1985-03-04"] * n,
+            "country_std": ["CN"] * n,
+            **{f"{f}_flag": [""] * n for f in ("email", "mobile", "landline", "birth_date", "country")},
+        }
+    )
     for column, values in overrides.items():
         frame[column] = values
     return frame
 
 
 def _result_tables(n: int = 3):
-    master = pd.DataFrame({
-        "master_id": [f"C{i:07d}" for i in range(1, n + 1)],
-        "email": ["x@y.com"] * n, "phone": ["+14155552671"] * n, "mobile": [None] * n,
-        "birth_date": ["1990-01-01"] * n, "country": ["US"] * n, "record_count": [1] * n,
-    })
-    xref = pd.DataFrame({
-        "record_key": [f"a|{i}" for i in range(n)], "source": "a", "source_record_id": [str(i) for i in range(n)],
-        "master_id": list(master["master_id"]),
-    })
+    master = pd.DataFrame(
+        {
+            "master_id": [f"C{i:07d}" for i in range(1, n + 1)],
+            "email": ["x@y.com"] * n,
+            "phone": ["+14155552671"] * n,
+            "mobile": [None] * n,
+            "birth_date": ["1990-01-01"] * n,
+            "country": ["US"] * n,
+            "record_count": [1] * n,
+        }
+    )
+    xref = pd.DataFrame(
+        {
+            "record_key": [f"a|{i}" for i in range(n)],
+            "source": "a",
+            "source_record_id": [str(i) for i in range(n)],
+            "master_id": list(master["master_id"]),
+        }
+    )
     std = pd.DataFrame({"record_key": list(xref["record_key"])})
     return {"master_customer": master, "customer_xref": xref}, std
 
@@ -105,8 +119,10 @@ def test_bad_kwargs_and_bad_severity_are_rules_errors(tmp_path):
     _write_suite(tmp_path, [{"type": "expect_column_values_to_be_unique", "kwargs": {"colum": "a"}}])
     with pytest.raises(RulesError, match="invalid kwargs"):
         v.load_suites(tmp_path)
-    _write_suite(tmp_path, [{"type": "expect_column_values_to_be_unique", "kwargs": {"column": "a"},
-                             "meta": {"severity": "fatal"}}])
+    _write_suite(
+        tmp_path,
+        [{"type": "expect_column_values_to_be_unique", "kwargs": {"column": "a"}, "meta": {"severity": "fatal"}}],
+    )
     with pytest.raises(RulesError, match="meta.severity"):
         v.load_suites(tmp_path)
 
@@ -120,7 +136,9 @@ def test_missing_severity_defaults_to_warning(tmp_path):
 
 
 def test_sources_pass_and_fail_per_source(suites):
-    records = pd.concat([_records("crm_a", ["1", "2", "3"]), _records("crm_b", ["9", "9"], names=False)], ignore_index=True)
+    records = pd.concat(
+        [_records("crm_a", ["1", "2", "3"]), _records("crm_b", ["9", "9"], names=False)], ignore_index=True
+    )
     mapping = {"crm_a": _mapping("crm_a", True), "crm_b": _mapping("crm_b", False), "crm_c": _mapping("crm_c", True)}
     report = v.validate_sources(records, mapping, suites)
     by_batch = {}
@@ -130,7 +148,9 @@ def test_sources_pass_and_fail_per_source(suites):
     assert all(r["success"] for r in by_batch["crm_a"])
     failures = v.critical_failures([report])
     assert "source_ingest: source crm_b: no column was mapped to full_name or last_name" in failures
-    assert any(f.startswith("source_ingest: crm_b.source_record_id must be unique — 2 duplicated values") for f in failures)
+    assert any(
+        f.startswith("source_ingest: crm_b.source_record_id must be unique — 2 duplicated values") for f in failures
+    )
     # a source whose every row was quarantined: a warning, not a stop
     empty = [r for r in by_batch["crm_c"] if not r["success"]]
     assert [(r["expectation"], r["severity"]) for r in empty] == [("expect_table_row_count_to_be_between", "warning")]
@@ -154,7 +174,7 @@ def test_standardized_bad_values_split_by_severity(suites):
     critical = v.critical_failures([report])
     assert any("standardized.email_std must match" in s and "— 1 values do not" in s for s in critical)
     assert any("standardized.phone_std must match" in s for s in critical)
-    warnings = {(r["column"]) : r for r in report.failures("warning")}
+    warnings = {(r["column"]): r for r in report.failures("warning")}
     assert warnings["birth_date_std"]["unexpected_count"] == 3  # too old, future, 30 February
     assert warnings["country_std"]["examples"] == ["UK"]
     assert warnings["email_flag"]["unexpected_count"] == 3  # 75 % invalid > the 20 % allowed
@@ -192,11 +212,13 @@ def test_user_added_expectation_runs_without_code_change(tmp_path):
     folder = tmp_path / "expectations"
     shutil.copytree(DEFAULT_EXPECTATIONS_DIR, folder)
     suite = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append({
-        "type": "expect_column_values_to_be_in_set",
-        "kwargs": {"column": "country", "value_set": ["CN"]},
-        "meta": {"severity": "critical", "table": "master_customer"},
-    })
+    suite["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "country", "value_set": ["CN"]},
+            "meta": {"severity": "critical", "table": "master_customer"},
+        }
+    )
     (folder / "result.json").write_text(json.dumps(suite), encoding="utf-8")
     tables, std = _result_tables()
     failures = v.critical_failures([v.validate_result(tables, std, v.load_suites(folder))])
@@ -216,16 +238,30 @@ def test_data_docs_show_this_runs_results_only(suites, tmp_path):
     assert "master_id" in page.read_text(encoding="utf-8")
     src = v.validate_sources(_records("crm_a", ["1"]), {"crm_a": _mapping("crm_a", True)}, suites)
     v.build_data_docs([src], tmp_path / "run2")
-    run2_pages = [p.relative_to(tmp_path / "run2").as_posix() for p in (tmp_path / "run2" / "validations").rglob("*.html")]
+    run2_pages = [
+        p.relative_to(tmp_path / "run2").as_posix() for p in (tmp_path / "run2" / "validations").rglob("*.html")
+    ]
     assert run2_pages and all(p.startswith("validations/source_ingest/") for p in run2_pages), run2_pages
     assert "crm_a" in (tmp_path / "run2" / "index.html").read_text(encoding="utf-8")
 
 
 def test_severity_is_case_insensitive_and_drives_the_stop(tmp_path):
-    (tmp_path / "result.json").write_text(json.dumps({"name": "result", "expectations": [
-        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "master_id"}, "meta": {"severity": "Critical"}},
-        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "master_id", "regex": "^X"}},
-    ]}), encoding="utf-8")
+    (tmp_path / "result.json").write_text(
+        json.dumps(
+            {
+                "name": "result",
+                "expectations": [
+                    {
+                        "type": "expect_column_values_to_be_unique",
+                        "kwargs": {"column": "master_id"},
+                        "meta": {"severity": "Critical"},
+                    },
+                    {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "master_id", "regex": "^X"}},
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     tables, std = _result_tables()
     report = v.validate_result(tables, std, v.load_suites(tmp_path))
     assert [(r["expectation"], r["severity"], r["success"]) for r in report.results] == [
@@ -238,8 +274,10 @@ def test_severity_is_case_insensitive_and_drives_the_stop(tmp_path):
 def test_missing_column_is_reported_not_raised(suites):
     report = v.validate_standardized(pd.DataFrame({"record_key": ["a|1"], "email_std": ["x@y.co"]}), suites)
     failures = v.critical_failures([report])
-    assert ("standardized: standardized.phone_std could not be checked (expect_column_values_to_match_regex)"
-            " — column phone_std is missing") in failures
+    assert (
+        "standardized: standardized.phone_std could not be checked (expect_column_values_to_match_regex)"
+        " — column phone_std is missing"
+    ) in failures
     assert not any("email_std" in f for f in failures)
 
 

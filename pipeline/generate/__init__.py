@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import CrmcleanError
 from .entities import SYSTEMS, Entities, build_entities
 from .profiles import PROFILES, write_profile
-from .render import (CN_HEADERS, SALES_HEADERS, WEB_HEADERS, Noise, Record, cn_row, sales_row, web_row)
+from .render import CN_HEADERS, SALES_HEADERS, WEB_HEADERS, Noise, Record, cn_row, sales_row, web_row
 
 __all__ = ["generate", "build_entities", "SYSTEMS", "TRUTH_COLUMNS", "PROFILE_NAMES"]
 
@@ -98,8 +98,7 @@ def _generate(customers: int, seed: int, out_dir: Path, systems: int) -> dict:
         w.writerow(TRUTH_COLUMNS)
         for _, _, truth in results:
             w.writerows(truth)
-    return {"files": [str(p) for p, _, _ in results], "truth": str(truth_path),
-            "rows": sum(n for _, n, _ in results)}
+    return {"files": [str(p) for p, _, _ in results], "truth": str(truth_path), "rows": sum(n for _, n, _ in results)}
 
 
 def _run_job(job, ents: Entities, hostile: dict[int, str]):
@@ -169,8 +168,14 @@ def _pick_hostile(ents: Entities, records: list[list[Record]], rng) -> dict[int,
     for s, name in ((1, FORMULA_NAME), (0, SCRIPT_NAME)):
         if s >= len(records):
             continue
-        cands = [r.e for r in records[s] if ents.scenario[r.e] == "normal" and ents.systems[r.e].sum() == 1
-                 and ents.dups[r.e].sum() == 0 and r.e not in hostile]
+        cands = [
+            r.e
+            for r in records[s]
+            if ents.scenario[r.e] == "normal"
+            and ents.systems[r.e].sum() == 1
+            and ents.dups[r.e].sum() == 0
+            and r.e not in hostile
+        ]
         for e in cands[:per_kind]:
             hostile[e] = name
             ents.scenario[e] = "hostile_text"
@@ -223,8 +228,23 @@ def _junk_csv_row(kind: str, rid: str, width: int, name_col: int, phone_col: int
     return row + ["天河区", "extra"]
 
 
-def _write_csv_source(out_dir, source, headers, render_row, id_base, format_id, junk_cols, encoding,
-                      ents, recs, noise, hostile, truth, rng, colcount_name=None):
+def _write_csv_source(
+    out_dir,
+    source,
+    headers,
+    render_row,
+    id_base,
+    format_id,
+    junk_cols,
+    encoding,
+    ents,
+    recs,
+    noise,
+    hostile,
+    truth,
+    rng,
+    colcount_name=None,
+):
     """One CSV export: customer rows interleaved with junk rows (truth for both), then encoded
     as the legacy system would (GBK, UTF-8 with BOM …)."""
     seq = _interleave(len(recs), _junk_kinds(len(recs), ["blank", "na", "test", "colcount"]), rng)
@@ -251,14 +271,42 @@ def _write_csv_source(out_dir, source, headers, render_row, id_base, format_id, 
 
 
 def _write_cn(out_dir, ents, recs, noise, hostile, truth, rng):
-    return _write_csv_source(out_dir, "crm_legacy_cn", CN_HEADERS, cn_row, 10000000, lambda n: f"KH{n:08d}",
-                             (1, 3, 5), "gbk", ents, recs, noise, hostile, truth, rng)
+    return _write_csv_source(
+        out_dir,
+        "crm_legacy_cn",
+        CN_HEADERS,
+        cn_row,
+        10000000,
+        lambda n: f"KH{n:08d}",
+        (1, 3, 5),
+        "gbk",
+        ents,
+        recs,
+        noise,
+        hostile,
+        truth,
+        rng,
+    )
 
 
 def _write_web(out_dir, ents, recs, noise, hostile, truth, rng):
-    return _write_csv_source(out_dir, "crm_web_us", WEB_HEADERS, web_row, 1000000, str,
-                             (1, 4, 3), "utf-8-sig", ents, recs, noise, hostile, truth, rng,
-                             colcount_name=("Pat", "Doe"))
+    return _write_csv_source(
+        out_dir,
+        "crm_web_us",
+        WEB_HEADERS,
+        web_row,
+        1000000,
+        str,
+        (1, 4, 3),
+        "utf-8-sig",
+        ents,
+        recs,
+        noise,
+        hostile,
+        truth,
+        rng,
+        colcount_name=("Pat", "Doe"),
+    )
 
 
 def _write_sales(out_dir, ents, recs, noise, hostile, truth, rng):
@@ -267,8 +315,10 @@ def _write_sales(out_dir, ents, recs, noise, hostile, truth, rng):
 
     source = "crm_sales"
     path = out_dir / f"{source}.xlsx"
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
-                                         "strings_to_numbers": False, "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(
+        str(path),
+        {"constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False},
+    )
     wb.set_properties({"created": datetime(2024, 1, 1), "author": "crmclean generate", "title": "crm_sales"})
     date_fmts = [wb.add_format({"num_format": "yyyy-mm-dd"}), wb.add_format({"num_format": "m/d/yyyy"})]
     dt_fmt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
@@ -291,8 +341,11 @@ def _write_sales(out_dir, ents, recs, noise, hostile, truth, rng):
                 if item == "blank":
                     _truth_row(truth, source, f"@{sheet}!{excel_row}", None, None)
                     continue
-                values = {h: "n/a" for h in headers} if item == "na" else {"Name": "Test User", "Mobile": 123,
-                                                                           "E-mail": "test@test.com"}
+                values = (
+                    {h: "n/a" for h in headers}
+                    if item == "na"
+                    else {"Name": "Test User", "Mobile": 123, "E-mail": "test@test.com"}
+                )
                 values["ID"] = rid
                 _truth_row(truth, source, rid, None, None)
             else:

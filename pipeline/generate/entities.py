@@ -68,24 +68,24 @@ class Entities:
     n: int
     entity_id: list[str]
     is_cn: np.ndarray
-    gender: np.ndarray            # 'M' / 'F'
-    first: list[str]              # US formal first name / CN given name in Hanzi
-    last: list[str]               # US surname / CN surname in Hanzi
-    first_py: list[str]           # CN: pinyin syllables joined ("xuedong"); US: same as first
+    gender: np.ndarray  # 'M' / 'F'
+    first: list[str]  # US formal first name / CN given name in Hanzi
+    last: list[str]  # US surname / CN surname in Hanzi
+    first_py: list[str]  # CN: pinyin syllables joined ("xuedong"); US: same as first
     last_py: list[str]
-    suffix: list[str]             # '', 'Jr', 'Sr'
-    dob: np.ndarray               # datetime64[D]
+    suffix: list[str]  # '', 'Jr', 'Sr'
+    dob: np.ndarray  # datetime64[D]
     email: list[str]
-    mobile: list[str]             # national digits (CN 11, US 10)
-    landline: list[str]           # national digits with area code, '' when none
-    addr: list[tuple]             # see _draw_address
+    mobile: list[str]  # national digits (CN 11, US 10)
+    landline: list[str]  # national digits with area code, '' when none
+    addr: list[tuple]  # see _draw_address
     old_addr: list[tuple | None]
     old_mobile: list[str | None]
     company: list[str]
     scenario: list[str]
     group_id: list[str]
-    systems: np.ndarray           # bool (n, 3)
-    dups: np.ndarray              # int (n, 3): extra copies within a system
+    systems: np.ndarray  # bool (n, 3)
+    dups: np.ndarray  # int (n, 3): extra copies within a system
     alt_email: list[str] = field(default_factory=list)  # '' when none
 
 
@@ -113,13 +113,31 @@ def _draw_address(rng: np.random.Generator, is_cn: np.ndarray, place: int | None
     for i in range(n):
         if is_cn[i]:
             pl = P.CN_PLACES[cn_place[i]]
-            out.append(("cn", int(cn_place[i]), pl[5][r1[i] % len(pl[5])], pl[6][r2[i] % len(pl[6])],
-                        int(number[i] % 800 + 1), int(unit[i]), f"{pl[4]}{r1[i] % 1000:03d}"))
+            out.append(
+                (
+                    "cn",
+                    int(cn_place[i]),
+                    pl[5][r1[i] % len(pl[5])],
+                    pl[6][r2[i] % len(pl[6])],
+                    int(number[i] % 800 + 1),
+                    int(unit[i]),
+                    f"{pl[4]}{r1[i] % 1000:03d}",
+                )
+            )
         else:
             pl = P.US_PLACES[us_place[i]]
             zp = pl[2][r1[i] % len(pl[2])]
-            out.append(("us", int(us_place[i]), P.US_STREET_NAMES[r2[i] % len(P.US_STREET_NAMES)],
-                        suffixes[r1[i] % len(suffixes)], int(number[i]), int(unit[i]), f"{zp}{r2[i] % 100:02d}"))
+            out.append(
+                (
+                    "us",
+                    int(us_place[i]),
+                    P.US_STREET_NAMES[r2[i] % len(P.US_STREET_NAMES)],
+                    suffixes[r1[i] % len(suffixes)],
+                    int(number[i]),
+                    int(unit[i]),
+                    f"{zp}{r2[i] % 100:02d}",
+                )
+            )
     return out
 
 
@@ -166,10 +184,18 @@ def _email(rng_py, first_py: str, last_py: str, is_cn: bool, dob_year: int) -> s
         dom = P.CN_EMAIL_DOMAINS[int(rng_py.random() * len(P.CN_EMAIL_DOMAINS))]
         if dom == "qq.com" and k < 0.7:
             return f"{int(rng_py.random() * 9e8) + 10**7}@qq.com"
-        local = [f"{last}{f}{yy}", f"{f}.{last}", f"{last}_{f}{int(rng_py.random()*100)}", f"{f}{last}{dob_year}"][int(k * 4)]
+        local = [f"{last}{f}{yy}", f"{f}.{last}", f"{last}_{f}{int(rng_py.random() * 100)}", f"{f}{last}{dob_year}"][
+            int(k * 4)
+        ]
     else:
         dom = P.US_EMAIL_DOMAINS[int(rng_py.random() * len(P.US_EMAIL_DOMAINS))]
-        local = [f"{f}.{last}", f"{f[0]}{last}", f"{f}{last}{yy}", f"{f}_{last}", f"{last}.{f}{int(rng_py.random()*100)}"][int(k * 5)]
+        local = [
+            f"{f}.{last}",
+            f"{f[0]}{last}",
+            f"{f}{last}{yy}",
+            f"{f}_{last}",
+            f"{last}.{f}{int(rng_py.random() * 100)}",
+        ][int(k * 5)]
     return f"{local}@{dom}"
 
 
@@ -211,23 +237,46 @@ def build_entities(n: int, seed: int, n_systems: int = 3) -> Entities:
             last.append(sur)
             first_py.append(f)
             last_py.append(sur)
-    dob = (np.datetime64("1940-01-01") + rng.integers(0, 365 * 66, n).astype("timedelta64[D]"))
+    dob = np.datetime64("1940-01-01") + rng.integers(0, 365 * 66, n).astype("timedelta64[D]")
     addr = _draw_address(rng, is_cn)
     mobile = _mobiles(rng, is_cn, addr)
     landline = _landlines(rng, is_cn, addr, share=0.3)
     comp_pick = rng.integers(0, 1000, n)
     has_comp = rng.random(n) < 0.4
     company = [
-        ("" if not has_comp[i] else (P.COMPANIES_CN[comp_pick[i] % len(P.COMPANIES_CN)] if is_cn[i]
-                                     else P.COMPANIES_EN[comp_pick[i] % len(P.COMPANIES_EN)]))
+        (
+            ""
+            if not has_comp[i]
+            else (
+                P.COMPANIES_CN[comp_pick[i] % len(P.COMPANIES_CN)]
+                if is_cn[i]
+                else P.COMPANIES_EN[comp_pick[i] % len(P.COMPANIES_EN)]
+            )
+        )
         for i in range(n)
     ]
     ents = Entities(
-        n=n, entity_id=[f"E{i + 1:07d}" for i in range(n)], is_cn=is_cn, gender=gender, first=first,
-        last=last, first_py=first_py, last_py=last_py, suffix=[""] * n, dob=dob, email=[""] * n,
-        mobile=mobile, landline=landline, addr=addr, old_addr=[None] * n, old_mobile=[None] * n,
-        company=company, scenario=["normal"] * n, group_id=[""] * n,
-        systems=np.zeros((n, 3), bool), dups=np.zeros((n, 3), int),
+        n=n,
+        entity_id=[f"E{i + 1:07d}" for i in range(n)],
+        is_cn=is_cn,
+        gender=gender,
+        first=first,
+        last=last,
+        first_py=first_py,
+        last_py=last_py,
+        suffix=[""] * n,
+        dob=dob,
+        email=[""] * n,
+        mobile=mobile,
+        landline=landline,
+        addr=addr,
+        old_addr=[None] * n,
+        old_mobile=[None] * n,
+        company=company,
+        scenario=["normal"] * n,
+        group_id=[""] * n,
+        systems=np.zeros((n, 3), bool),
+        dups=np.zeros((n, 3), int),
     )
     _hard_negatives(ents, rng, rpy)
     years = ents.dob.astype("datetime64[Y]").astype(int) + 1970
@@ -256,9 +305,13 @@ def _hard_negatives(ents: Entities, rng: np.random.Generator, rpy) -> None:
             budget = max(budget, 2)
         used = 0
         while used < budget and pos < n - 5:
-            size = {"household": int(rng.integers(2, 5)), "twins": 2, "jr_sr": 2,
-                    "common_name": int(rng.integers(3, 6))}[kind]
-            members = [int(x) for x in order[pos:pos + size]]
+            size = {
+                "household": int(rng.integers(2, 5)),
+                "twins": 2,
+                "jr_sr": 2,
+                "common_name": int(rng.integers(3, 6)),
+            }[kind]
+            members = [int(x) for x in order[pos : pos + size]]
             pos += size
             used += size
             gid += 1

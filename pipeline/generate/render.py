@@ -22,9 +22,18 @@ PLACEHOLDER_EMAILS = ["n/a", "test@test.com", "none@none.com", "noemail@example.
 
 # Per-record noise rates (a user of the generator can read the realism knobs here).
 RATES = {
-    "missing": 0.08, "placeholder": 0.2, "name_typo": 0.03, "nickname": 0.12, "email_domain_typo": 0.02,
-    "gmail_variant": 0.15, "case_noise": 0.05, "space_noise": 0.04, "fullwidth": 0.04, "traditional": 0.12,
-    "day_month_swap": 0.01, "email_typo": 0.02,
+    "missing": 0.08,
+    "placeholder": 0.2,
+    "name_typo": 0.03,
+    "nickname": 0.12,
+    "email_domain_typo": 0.02,
+    "gmail_variant": 0.15,
+    "case_noise": 0.05,
+    "space_noise": 0.04,
+    "fullwidth": 0.04,
+    "traditional": 0.12,
+    "day_month_swap": 0.01,
+    "email_typo": 0.02,
 }  # "placeholder": share of the missing values written as n/a, 000-000-0000, test@test.com ...
 
 
@@ -48,12 +57,12 @@ class Noise:
         op = int(self.r.random() * 4)
         c = self.pick("aeiounrst")
         if op == 0:
-            return s[:i] + c + s[i + 1:]
+            return s[:i] + c + s[i + 1 :]
         if op == 1:
-            return s[:i] + s[i + 1:]
+            return s[:i] + s[i + 1 :]
         if op == 2:
             return s[:i] + c + s[i:]
-        return s[:i] + s[i + 1] + s[i] + s[i + 2:]
+        return s[:i] + s[i + 1] + s[i] + s[i + 2 :]
 
     def email(self, email: str) -> str:
         local, dom = email.split("@")
@@ -86,8 +95,14 @@ def cn_mobile_text(d: str, style: int) -> str:
 
 
 def us_phone_text(d: str, style: int) -> str:
-    return [f"({d[:3]}) {d[3:6]}-{d[6:]}", f"{d[:3]}.{d[3:6]}.{d[6:]}", f"+1 {d[:3]} {d[3:6]} {d[6:]}",
-            f"{d[:3]}-{d[3:6]}-{d[6:]}", d, f"1-{d[:3]}-{d[3:6]}-{d[6:]}"][style % 6]
+    return [
+        f"({d[:3]}) {d[3:6]}-{d[6:]}",
+        f"{d[:3]}.{d[3:6]}.{d[6:]}",
+        f"+1 {d[:3]} {d[3:6]} {d[6:]}",
+        f"{d[:3]}-{d[3:6]}-{d[6:]}",
+        d,
+        f"1-{d[:3]}-{d[3:6]}-{d[6:]}",
+    ][style % 6]
 
 
 def cn_landline_text(d: str, style: int) -> str:
@@ -146,7 +161,12 @@ def as_date(d: np.datetime64) -> date:
 
 def dob_cn_text(d: date, noise: Noise) -> str:
     k = int(noise.r.random() * 4)
-    return [f"{d.year}年{d.month}月{d.day}日", f"{d.year}/{d.month}/{d.day}", d.isoformat(), f"{d.year}.{d.month}.{d.day}"][k]
+    return [
+        f"{d.year}年{d.month}月{d.day}日",
+        f"{d.year}/{d.month}/{d.day}",
+        d.isoformat(),
+        f"{d.year}.{d.month}.{d.day}",
+    ][k]
 
 
 def dob_us_text(d: date, noise: Noise) -> str:
@@ -193,7 +213,7 @@ def hanzi_name(ents: Entities, e: int, noise: Noise) -> str:
     if noise.p("traditional"):
         name = to_traditional(name)
     if noise.p("space_noise"):
-        name = name[: len(ents.last[e])] + " " + name[len(ents.last[e]):]
+        name = name[: len(ents.last[e])] + " " + name[len(ents.last[e]) :]
     return name
 
 
@@ -219,7 +239,20 @@ def suffix_text(ents: Entities, e: int, noise: Noise) -> str:
 
 
 # ----------------------------------------------------------------------------------- systems
-CN_HEADERS = ["客户编号", "姓名", "性别", "手机", "电话", "邮箱", "出生日期", "省份", "城市", "地址", "邮编", "创建时间"]
+CN_HEADERS = [
+    "客户编号",
+    "姓名",
+    "性别",
+    "手机",
+    "电话",
+    "邮箱",
+    "出生日期",
+    "省份",
+    "城市",
+    "地址",
+    "邮编",
+    "创建时间",
+]
 
 
 def cn_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
@@ -247,15 +280,35 @@ def cn_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
         province, city = (pl[1] if noise.r.random() < 0.6 else P.US_STATE_NAMES[pl[1]]), pl[0]
         address = us_street(a, noise)
     return [
-        "", name, noise.blank(gender), noise.blank(mobile, PLACEHOLDER_PHONES), landline,
+        "",
+        name,
+        noise.blank(gender),
+        noise.blank(mobile, PLACEHOLDER_PHONES),
+        landline,
         noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
-        noise.blank(dob_cn_text(as_date(ents.dob[e]), noise)), noise.blank(province), noise.blank(city),
-        noise.blank(address), noise.blank(a[6]), created_at(noise, r.old).strftime("%Y-%m-%d %H:%M:%S"),
+        noise.blank(dob_cn_text(as_date(ents.dob[e]), noise)),
+        noise.blank(province),
+        noise.blank(city),
+        noise.blank(address),
+        noise.blank(a[6]),
+        created_at(noise, r.old).strftime("%Y-%m-%d %H:%M:%S"),
     ]
 
 
-WEB_HEADERS = ["Customer ID", "First Name", "Last Name", "Email", "Phone", "DOB", "Street", "City", "State", "ZIP",
-               "Country", "Last Modified"]
+WEB_HEADERS = [
+    "Customer ID",
+    "First Name",
+    "Last Name",
+    "Email",
+    "Phone",
+    "DOB",
+    "Street",
+    "City",
+    "State",
+    "ZIP",
+    "Country",
+    "Last Modified",
+]
 
 
 def web_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
@@ -279,8 +332,11 @@ def web_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
         first = first.upper()
     phone_digits = mob if (mob and noise.r.random() < 0.85) or not ents.landline[e] else ents.landline[e]
     if cn:
-        phone = (f"+86 {cn_mobile_text(phone_digits, 0)}" if noise.r.random() < 0.5 else f"+86{phone_digits}") \
-            if phone_digits == mob else f"+86 {phone_digits[1:]}"
+        phone = (
+            (f"+86 {cn_mobile_text(phone_digits, 0)}" if noise.r.random() < 0.5 else f"+86{phone_digits}")
+            if phone_digits == mob
+            else f"+86 {phone_digits[1:]}"
+        )
     else:
         phone = us_phone_text(phone_digits, int(noise.r.random() * 6))
     if a[0] == "cn":
@@ -294,9 +350,17 @@ def web_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
     if a[0] == "us" and noise.r.random() < 0.1:
         zip_code = f"{zip_code}-{int(noise.r.random() * 9000) + 1000}"
     return [
-        "", first, last, noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
-        noise.blank(phone, PLACEHOLDER_PHONES), noise.blank(dob_us_text(as_date(ents.dob[e]), noise)),
-        noise.blank(street), noise.blank(city), noise.blank(state), noise.blank(zip_code), country,
+        "",
+        first,
+        last,
+        noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
+        noise.blank(phone, PLACEHOLDER_PHONES),
+        noise.blank(dob_us_text(as_date(ents.dob[e]), noise)),
+        noise.blank(street),
+        noise.blank(city),
+        noise.blank(state),
+        noise.blank(zip_code),
+        country,
         created_at(noise, r.old).strftime("%Y-%m-%dT%H:%M:%SZ"),
     ]
 
@@ -317,7 +381,11 @@ def sales_row(ents: Entities, r: Record, noise: Noise) -> dict:
     elif cn:
         name = f"{py_given(given_syllables(ents.first[e]), False)} {ents.last_py[e].capitalize()}"
     else:
-        f, last, suf = first_name_variant(ents, e, noise), last_name_variant(ents, e, noise), suffix_text(ents, e, noise)
+        f, last, suf = (
+            first_name_variant(ents, e, noise),
+            last_name_variant(ents, e, noise),
+            suffix_text(ents, e, noise),
+        )
         k = noise.r.random()
         if k < 0.25:
             name = f"{last}, {f}{suf}"
@@ -344,7 +412,12 @@ def sales_row(ents: Entities, r: Record, noise: Noise) -> dict:
     if birthday is not None and noise.r.random() < 0.05:
         birthday = dob.strftime("%m/%d/%Y") if not cn else dob.isoformat()  # typed as text
     return {
-        "ID": "", "Name": name, "Mobile": phone, "E-mail": noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
-        "Birthday": birthday, "Address": noise.blank(address), "Company": ents.company[e] or None,
+        "ID": "",
+        "Name": name,
+        "Mobile": phone,
+        "E-mail": noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
+        "Birthday": birthday,
+        "Address": noise.blank(address),
+        "Company": ents.company[e] or None,
         "Created": created_at(noise, r.old),
     }

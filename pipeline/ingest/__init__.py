@@ -27,8 +27,15 @@ from ..settings import Rules, load_rules
 from .columns import EXTRA_FIELDS, HeaderMapper, normalize_header
 from .combine import combine_address, combine_birth_date
 from .config import SourceConfig, load_source_rules, source_settings
-from .readers import (DELIMITED_SUFFIXES, EXCEL_SUFFIXES, Block, decode_bytes, read_delimited, read_workbook,
-                      sniff_delimiter)
+from .readers import (
+    DELIMITED_SUFFIXES,
+    EXCEL_SUFFIXES,
+    Block,
+    decode_bytes,
+    read_delimited,
+    read_workbook,
+    sniff_delimiter,
+)
 
 __all__ = ["IngestResult", "ingest", "discover_inputs", "find_inputs", "source_settings", "RECORD_COLUMNS"]
 
@@ -70,7 +77,11 @@ def find_inputs(paths: list[Path], rules: Rules | None = None) -> tuple[list[Pat
     for path in map(Path, paths):
         if path.is_dir():
             inside = sorted(
-                (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not _skipped(p)),
+                (
+                    p
+                    for p in path.iterdir()
+                    if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not _skipped(p)
+                ),
                 key=lambda p: p.name,
             )
             if not inside:
@@ -114,8 +125,9 @@ def _not_a_table(path: Path, rules: Rules | None) -> str | None:
         text = decode_bytes(path, sample).removeprefix("\ufeff")
     except (OSError, CrmcleanError):
         return None
-    records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
-               if "".join(r).strip()]
+    records = [
+        r for r in csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text)) if "".join(r).strip()
+    ]
     if len(sample) == _TABLE_SAMPLE_BYTES:
         records = records[:-1]  # the last record may be cut by the sample
     if not records:
@@ -131,8 +143,10 @@ def _not_a_table(path: Path, rules: Rules | None) -> str | None:
         return f"is not a table: its first line ({first[:40]!r}) is one column naming no known field"
     body = records[1:51]
     if body and sum(len(r) == len(header) for r in body) < len(body) / 2:
-        return (f"is not a table: most of its lines do not have the {len(header)} fields of its first line "
-                f"({', '.join(repr(c[:20]) for c in header[:3])} …)")
+        return (
+            f"is not a table: most of its lines do not have the {len(header)} fields of its first line "
+            f"({', '.join(repr(c[:20]) for c in header[:3])} …)"
+        )
     return None
 
 
@@ -165,8 +179,13 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
 
     records = pd.concat(frames, ignore_index=True) if frames else _empty(RECORD_COLUMNS)
     quarantine = pd.concat(quarantines, ignore_index=True) if quarantines else _empty(QUARANTINE_COLUMNS)
-    return IngestResult(records=records, quarantine=quarantine, mapping=mapping, rows_read=rows_read,
-                        skipped=[(str(p), reason) for p, reason in skipped])
+    return IngestResult(
+        records=records,
+        quarantine=quarantine,
+        mapping=mapping,
+        rows_read=rows_read,
+        skipped=[(str(p), reason) for p, reason in skipped],
+    )
 
 
 def _read(path: Path, config: SourceConfig) -> list[Block]:
@@ -251,8 +270,9 @@ def _source_frames(
 
     for block_no, block in enumerate(blocks):
         sheet_key = block.sheet if block.sheet is not None else ""
-        header_map = (mapper.map_headers(block.headers, config.columns, config.id_column, block.columns)
-                      if block.headers else {})
+        header_map = (
+            mapper.map_headers(block.headers, config.columns, config.id_column, block.columns) if block.headers else {}
+        )
         files_mapping.setdefault(block.file, {})[sheet_key] = header_map
         if config.id_column is not None and block.headers:
             wanted = normalize_header(config.id_column)
@@ -266,9 +286,16 @@ def _source_frames(
         local_id = block.locator if multi_file else block.local_id
 
         for problem in block.problems:
-            quarantine.append(_quarantine_row(source, local_id(problem.position), block.locator(problem.position),
-                                              problem.code, f"{block.where(problem.position)} {problem.detail}",
-                                              problem.raw))
+            quarantine.append(
+                _quarantine_row(
+                    source,
+                    local_id(problem.position),
+                    block.locator(problem.position),
+                    problem.code,
+                    f"{block.where(problem.position)} {problem.detail}",
+                    problem.raw,
+                )
+            )
         n = len(block.positions)
         if not block.headers or n == 0:
             continue
@@ -282,7 +309,7 @@ def _source_frames(
             id_column = next(h for h, f in header_map.items() if f == "record_id")
         ids = part["record_id"]
         locators = [block.file + block.id_prefix + str(p) for p in block.positions]
-        local_ids = locators if multi_file else [loc[len(block.file):] for loc in locators]
+        local_ids = locators if multi_file else [loc[len(block.file) :] for loc in locators]
         part["source_record_id"] = [v if v is not None else local for v, local in zip(ids, local_ids)]
         part["locator"] = locators
         part["extra"] = extra
@@ -292,8 +319,16 @@ def _source_frames(
 
         bad = _cell_problems(block, config.max_value_chars, raw)
         for i, (code, detail) in sorted(bad.items()):
-            quarantine.append(_quarantine_row(source, part["source_record_id"][i], part["locator"][i], code,
-                                              f"{block.where(block.positions[i])}, {detail}", raw[i]))
+            quarantine.append(
+                _quarantine_row(
+                    source,
+                    part["source_record_id"][i],
+                    part["locator"][i],
+                    code,
+                    f"{block.where(block.positions[i])}, {detail}",
+                    raw[i],
+                )
+            )
         if bad:
             keep = [i for i in range(n) if i not in bad]
             part = {k: [v[i] for i in keep] for k, v in part.items()}
@@ -305,9 +340,12 @@ def _source_frames(
         frame = _empty(RECORD_COLUMNS)
     else:
         keys = list(dict.fromkeys(k for p in parts for k in p))
-        columns = {k: _object_array([v for p in parts for v in p.get(k) or [None] * len(p["locator"])]
-                                    if len(parts) > 1 else parts[0][k])
-                   for k in keys}
+        columns = {
+            k: _object_array(
+                [v for p in parts for v in p.get(k) or [None] * len(p["locator"])] if len(parts) > 1 else parts[0][k]
+            )
+            for k in keys
+        }
         # The same ID twice in one source: the first is kept, every later one quarantined.
         dup = pd.Series(columns["source_record_id"], copy=False).duplicated(keep="first").to_numpy()
         if dup.any():
@@ -316,13 +354,18 @@ def _source_frames(
                 first_at.setdefault(rid, i)
             for i in np.flatnonzero(dup).tolist():
                 rid, j = columns["source_record_id"][i], first_at[columns["source_record_id"][i]]
-                quarantine.append(_quarantine_row(
-                    source, rid, columns["locator"][i], "duplicate_id",
-                    f"{blocks[columns['ingest_block'][i]].where(columns['ingest_pos'][i])} repeats ID '{rid}' of "
-                    f"{blocks[columns['ingest_block'][j]].where(columns['ingest_pos'][j])} (source '{source}'); "
-                    "the first is kept",
-                    columns["raw"][i],
-                ))
+                quarantine.append(
+                    _quarantine_row(
+                        source,
+                        rid,
+                        columns["locator"][i],
+                        "duplicate_id",
+                        f"{blocks[columns['ingest_block'][i]].where(columns['ingest_pos'][i])} repeats ID '{rid}' of "
+                        f"{blocks[columns['ingest_block'][j]].where(columns['ingest_pos'][j])} (source '{source}'); "
+                        "the first is kept",
+                        columns["raw"][i],
+                    )
+                )
             columns = {k: v[~dup] for k, v in columns.items()}
         n = len(columns["locator"])
         columns["source"] = _object_array([source] * n)
@@ -331,7 +374,9 @@ def _source_frames(
         columns["source_day_first"] = _object_array([config.day_first] * n)
         added = sorted(k for k in columns if k.startswith("attr_") or k in EXTRA_FIELDS)
         frame = pd.DataFrame({c: columns[c] for c in (*RECORD_COLUMNS, *added)}, copy=False)
-    quarantine_frame = pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS)) if quarantine else _empty(QUARANTINE_COLUMNS)
+    quarantine_frame = (
+        pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS)) if quarantine else _empty(QUARANTINE_COLUMNS)
+    )
     return frame, quarantine_frame, {"files": files_mapping, "id_column": config.id_column or id_column}
 
 
@@ -349,7 +394,9 @@ def _mapped_columns(header_map: dict, columns: list[list[str]], n: int) -> tuple
     for fld in CANONICAL_FIELDS:
         part[fld] = values(fld)
     if "birth_date.year" in col_of:
-        part["birth_date"] = list(map(combine_birth_date, *(values(f"birth_date.{p}") for p in ("year", "month", "day"))))
+        part["birth_date"] = list(
+            map(combine_birth_date, *(values(f"birth_date.{p}") for p in ("year", "month", "day")))
+        )
     if "address.line1" in col_of:
         part["address"] = list(map(combine_address, *(values(f"address.{p}") for p in ("number", "line1", "line2"))))
     for target in col_of:
@@ -367,5 +414,12 @@ def _object_array(values) -> np.ndarray:
 
 
 def _quarantine_row(source, source_record_id, locator, code, reason, raw) -> dict[str, Any]:
-    return {"source": source, "source_record_id": source_record_id, "locator": locator, "stage": "ingest",
-            "reason_code": code, "reason": reason, "raw": raw}
+    return {
+        "source": source,
+        "source_record_id": source_record_id,
+        "locator": locator,
+        "stage": "ingest",
+        "reason_code": code,
+        "reason": reason,
+        "raw": raw,
+    }

@@ -133,7 +133,9 @@ def decode_text(path: Path, data: bytes, encoding: str | None = None) -> tuple[s
         try:
             return data.decode("utf-16"), {}
         except UnicodeDecodeError as exc:
-            raise InputFileError(path, f"has a UTF-16 byte-order mark but cannot be decoded as UTF-16 ({exc})") from None
+            raise InputFileError(
+                path, f"has a UTF-16 byte-order mark but cannot be decoded as UTF-16 ({exc})"
+            ) from None
     errors = []
     try:
         return data.decode("utf-8-sig"), {}
@@ -189,8 +191,11 @@ def _mostly_utf8(data: bytes) -> tuple[str, dict[int, str]] | None:
     damaged: dict[int, str] = {}
     line, previous = 1, 0
     for offset, byte in offsets:  # offsets ascend; a bad byte is never a line terminator
-        line += data.count(b"\n", previous, offset) + data.count(b"\r", previous, offset) \
+        line += (
+            data.count(b"\n", previous, offset)
+            + data.count(b"\r", previous, offset)
             - data.count(b"\r\n", previous, offset)
+        )
         previous = offset
         damaged.setdefault(line, f"byte 0x{byte:02X}")
     if valid_non_ascii < 4 * len(offsets) or len(damaged) > max(5, lines // 50):
@@ -282,8 +287,9 @@ def _split_records(path: Path, text: str, delimiter: str) -> tuple[list[list[str
         raise InputFileError(path, f"line {reader.line_num}: cannot be split as delimited text ({exc})") from None
 
 
-def read_delimited(path: Path, encoding: str | None, delimiter: str | None,
-                   max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> Block:
+def read_delimited(
+    path: Path, encoding: str | None, delimiter: str | None, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+) -> Block:
     """Split a text file with the csv module, keeping the physical line where each row starts.
 
     Hostile input is contained and never silent: an over-long line is blanked before splitting,
@@ -311,23 +317,38 @@ def read_delimited(path: Path, encoding: str | None, delimiter: str | None,
         return _headerless_block(path, text, rows, starts, ends, too_long, max_line_chars)
     header = rows[first]
     if ends[first] > starts[first] and _badly_quoted(
-            io.StringIO(text, newline="").readlines()[starts[first] - 1 : ends[first]], delimiter):
-        raise InputFileError(path, f"line {starts[first]}: the header opens a quote that is never closed "
-                                   f"(it runs on to line {ends[first]}); fix the header line")
+        io.StringIO(text, newline="").readlines()[starts[first] - 1 : ends[first]], delimiter
+    ):
+        raise InputFileError(
+            path,
+            f"line {starts[first]}: the header opens a quote that is never closed "
+            f"(it runs on to line {ends[first]}); fix the header line",
+        )
     while header and not header[-1].strip():  # a trailing delimiter on the header adds no column
         header.pop()
     width = len(header)
     rows, starts, ends, problems = _recover_runaway_quotes(
-        path, text, delimiter, (rows, starts, ends), first, width, max_line_chars)
+        path, text, delimiter, (rows, starts, ends), first, width, max_line_chars
+    )
     last = len(rows)
     while last > first + 1 and _is_blank(rows[last - 1]):  # trailing empty lines are not rows
         last -= 1
 
-    block = Block(file=path.name, sheet=None, headers=unique_headers(header), columns=[], positions=[],
-                  has_nul="\x00" in text)
+    block = Block(
+        file=path.name, sheet=None, headers=unique_headers(header), columns=[], positions=[], has_nul="\x00" in text
+    )
     block.problems = problems + _line_problems(too_long, max_line_chars, starts[first])
-    data_rows, positions = _checked_rows(block, text, delimiter, width, rows[first + 1 : last],
-                                         starts[first + 1 : last], ends[first + 1 : last], damaged, too_long)
+    data_rows, positions = _checked_rows(
+        block,
+        text,
+        delimiter,
+        width,
+        rows[first + 1 : last],
+        starts[first + 1 : last],
+        ends[first + 1 : last],
+        damaged,
+        too_long,
+    )
     block.problems.sort(key=lambda p: p.position)
     block.columns = _transpose(data_rows, width)
     block.positions = positions
@@ -339,9 +360,17 @@ def _is_blank(row: list[str]) -> bool:
     return not row or not "".join(row).strip()
 
 
-def _checked_rows(block: Block, text: str, delimiter: str, width: int, data_rows: list[list[str]],
-                  positions: list[int], ends: list[int], damaged: dict[int, str],
-                  too_long: dict[int, tuple[int, str]]) -> tuple[list[list[str]], list[int]]:
+def _checked_rows(
+    block: Block,
+    text: str,
+    delimiter: str,
+    width: int,
+    data_rows: list[list[str]],
+    positions: list[int],
+    ends: list[int],
+    damaged: dict[int, str],
+    too_long: dict[int, tuple[int, str]],
+) -> tuple[list[list[str]], list[int]]:
     """Rows of the header's width; every other row becomes a problem on `block` or is dropped
     because a line problem already accounts for it (a blanked over-long line, damaged bytes)."""
     dropped = {i for i, p in enumerate(positions) if p in too_long}
@@ -351,11 +380,15 @@ def _checked_rows(block: Block, text: str, delimiter: str, width: int, data_rows
         if i < 0 or i in dropped or not positions[i] <= line <= ends[i]:
             continue  # the header, or a line another problem already accounts for
         physical = physical or io.StringIO(text, newline="").readlines()
-        block.problems.append(RowProblem(
-            positions[i], "encoding_error",
-            f"is not valid UTF-8 ({what} on line {line}) in a file that otherwise is; the row is kept out "
-            "rather than guessed (raw shows the damage as \ufffd)",
-            "".join(physical[positions[i] - 1 : ends[i]]).rstrip("\r\n")))
+        block.problems.append(
+            RowProblem(
+                positions[i],
+                "encoding_error",
+                f"is not valid UTF-8 ({what} on line {line}) in a file that otherwise is; the row is kept out "
+                "rather than guessed (raw shows the damage as \ufffd)",
+                "".join(physical[positions[i] - 1 : ends[i]]).rstrip("\r\n"),
+            )
+        )
         dropped.add(i)
     # Only rows with a different width or an empty first cell need a closer look.
     suspects = [i for i, row in enumerate(data_rows) if i not in dropped and (len(row) != width or not row[0].strip())]
@@ -369,7 +402,9 @@ def _checked_rows(block: Block, text: str, delimiter: str, width: int, data_rows
         elif n != width:
             physical = physical or io.StringIO(text, newline="").readlines()
             raw = "".join(physical[positions[i] - 1 : ends[i]]).rstrip("\r\n")
-            block.problems.append(RowProblem(positions[i], "column_count", f"has {n} fields, the header has {width}", raw))
+            block.problems.append(
+                RowProblem(positions[i], "column_count", f"has {n} fields, the header has {width}", raw)
+            )
             dropped.add(i)
     if dropped:
         data_rows = [row for i, row in enumerate(data_rows) if i not in dropped]
@@ -379,28 +414,45 @@ def _checked_rows(block: Block, text: str, delimiter: str, width: int, data_rows
 
 def _line_problems(too_long: dict[int, tuple[int, str]], limit: int, header_line: int) -> list[RowProblem]:
     """Problems of the physical lines after the header that were too long to split."""
-    return [RowProblem(line, "line_too_long", _too_long_detail(length, limit), preview)
-            for line, (length, preview) in too_long.items() if line > header_line]
+    return [
+        RowProblem(line, "line_too_long", _too_long_detail(length, limit), preview)
+        for line, (length, preview) in too_long.items()
+        if line > header_line
+    ]
 
 
 def _too_long_detail(length: int, limit: int) -> str:
-    return (f"is {length:,} characters long (limit max_line_chars {limit:,} in rules/sources.yaml); "
-            "it was not split into fields")
+    return (
+        f"is {length:,} characters long (limit max_line_chars {limit:,} in rules/sources.yaml); "
+        "it was not split into fields"
+    )
 
 
-def _headerless_block(path: Path, text: str, rows: list[list[str]], starts: list[int], ends: list[int],
-                      too_long: dict[int, tuple[int, str]], limit: int) -> Block:
+def _headerless_block(
+    path: Path,
+    text: str,
+    rows: list[list[str]],
+    starts: list[int],
+    ends: list[int],
+    too_long: dict[int, tuple[int, str]],
+    limit: int,
+) -> Block:
     """A file whose header line is too long to read: every line is quarantined, none is read."""
     block = Block(file=path.name, sheet=None, headers=[], columns=[], positions=[], has_nul=False)
-    block.problems = [RowProblem(line, "line_too_long", _too_long_detail(length, limit), preview)
-                      for line, (length, preview) in too_long.items()]
+    block.problems = [
+        RowProblem(line, "line_too_long", _too_long_detail(length, limit), preview)
+        for line, (length, preview) in too_long.items()
+    ]
     first_long = min(too_long)
     physical = io.StringIO(text, newline="").readlines()
     for row, start, end in zip(rows, starts, ends):
         if start not in too_long and not _is_blank(row):
             raw = "".join(physical[start - 1 : end]).rstrip("\r\n")
-            block.problems.append(RowProblem(
-                start, "no_header", f"cannot be read: the header (line {first_long}) is too long to read", raw))
+            block.problems.append(
+                RowProblem(
+                    start, "no_header", f"cannot be read: the header (line {first_long}) is too long to read", raw
+                )
+            )
     block.problems.sort(key=lambda p: p.position)
     block.rows_read = len(block.problems)
     return block
@@ -422,13 +474,19 @@ def _blank_long_lines(text: str, limit: int) -> tuple[str, dict[int, tuple[int, 
         body = line.rstrip("\r\n")
         if len(body) > limit:
             too_long[i + 1] = (len(body), body[:_PREVIEW_CHARS] + "…")
-            lines[i] = line[len(body):]
+            lines[i] = line[len(body) :]
     return ("".join(lines), too_long) if too_long else (text, {})
 
 
-def _recover_runaway_quotes(path: Path, text: str, delimiter: str,
-                            split: tuple[list[list[str]], list[int], list[int]], first: int, width: int,
-                            limit: int) -> tuple[list[list[str]], list[int], list[int], list[RowProblem]]:
+def _recover_runaway_quotes(
+    path: Path,
+    text: str,
+    delimiter: str,
+    split: tuple[list[list[str]], list[int], list[int]],
+    first: int,
+    width: int,
+    limit: int,
+) -> tuple[list[list[str]], list[int], list[int], list[RowProblem]]:
     """Records with every runaway quote cut at its line: (rows, starts, ends, problems).
 
     A record spanning several lines is a runaway by `_is_runaway`. Its first line
@@ -445,18 +503,26 @@ def _recover_runaway_quotes(path: Path, text: str, delimiter: str,
     while pending:
         for row, start, end in zip(*pending.pop()):
             if end > start and _is_runaway(row, physical[start - 1 : end], width, delimiter, limit):
-                problems.append(RowProblem(
-                    start, "unbalanced_quote",
-                    f"opens a quote that is not closed on its line (it ran on to line {end}); "
-                    f"this line is kept out and lines {start + 1}–{end} were read as rows of their own",
-                    physical[start - 1].rstrip("\r\n")[:limit]))
+                problems.append(
+                    RowProblem(
+                        start,
+                        "unbalanced_quote",
+                        f"opens a quote that is not closed on its line (it ran on to line {end}); "
+                        f"this line is kept out and lines {start + 1}–{end} were read as rows of their own",
+                        physical[start - 1].rstrip("\r\n")[:limit],
+                    )
+                )
                 sub_rows, sub_starts, sub_ends = _split_records(path, "".join(physical[start:end]), delimiter)
                 pending.append((sub_rows, [s + start for s in sub_starts], [e + start for e in sub_ends]))
             else:
                 kept.append((start, end, row))
     kept.sort(key=lambda k: k[0])
-    return (rows[: first + 1] + [k[2] for k in kept], starts[: first + 1] + [k[0] for k in kept],
-            ends[: first + 1] + [k[1] for k in kept], problems)
+    return (
+        rows[: first + 1] + [k[2] for k in kept],
+        starts[: first + 1] + [k[0] for k in kept],
+        ends[: first + 1] + [k[1] for k in kept],
+        problems,
+    )
 
 
 def _badly_quoted(lines: list[str], delimiter: str) -> bool:
@@ -538,8 +604,9 @@ def _excel_columns(columns: list[list[Any]]) -> tuple[list[list[str]], list[list
     for column in columns:
         types = set(map(type, column))
         text_columns.append(column if types == {str} else list(map(excel_text, column)))
-        if types <= _JSON_READY or (types <= _JSON_READY | {float} and all(map(math.isfinite, (
-                v for v in column if type(v) is float)))):
+        if types <= _JSON_READY or (
+            types <= _JSON_READY | {float} and all(map(math.isfinite, (v for v in column if type(v) is float)))
+        ):
             raw_columns.append(column)
         else:
             raw_columns.append(list(map(excel_raw, column)))
@@ -562,8 +629,9 @@ def read_workbook(path: Path) -> list[Block]:
         from python_calamine import CalamineWorkbook
 
         workbook = CalamineWorkbook.from_path(str(path))
-        sheets = [(name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False))
-                  for name in workbook.sheet_names]
+        sheets = [
+            (name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in workbook.sheet_names
+        ]
     except Exception as exc:  # calamine raises several types for zip/xml/password problems
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputFileError(path, f"is not a readable Excel workbook ({detail})") from None
@@ -596,11 +664,14 @@ def _sheet_block(file_name: str, sheet: str, cells: list[list[Any]]) -> Block:
             outside = next(j for j in range(width, len(row)) if not _blank_cell(row[j]))
             keys = block.headers + [f"column_{j + 1}" for j in range(width, len(row))]
             raw = {key: excel_raw(v) for key, v in zip(keys, row) if not _blank_cell(v)}
-            block.problems.append(RowProblem(
-                position, "column_count",
-                f"has a value in column {_column_letter(outside)}, outside the header's {width} columns",
-                json.dumps(raw, ensure_ascii=False),
-            ))
+            block.problems.append(
+                RowProblem(
+                    position,
+                    "column_count",
+                    f"has a value in column {_column_letter(outside)}, outside the header's {width} columns",
+                    json.dumps(raw, ensure_ascii=False),
+                )
+            )
             continue
         rows.append(row[:width] if len(row) >= width else row + [""] * (width - len(row)))
         block.positions.append(position)

@@ -67,10 +67,16 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 200_000
 PARALLEL_BLOCKING_RECORDS = 50_000  # below this, starting the workers costs more than blocking
 
-PAIR_COLUMNS = (
-    ["record_key_l", "record_key_r", "match_weight", "match_probability", "decision", "rules", "evidence", "cap"]
-    + [f"w_{f}" for f in FEATURE_NAMES]
-)
+PAIR_COLUMNS = [
+    "record_key_l",
+    "record_key_r",
+    "match_weight",
+    "match_probability",
+    "decision",
+    "rules",
+    "evidence",
+    "cap",
+] + [f"w_{f}" for f in FEATURE_NAMES]
 
 
 @dataclass
@@ -123,7 +129,9 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
                 + (
                     "}"
                     if abs(a) <= 1e-9
-                    else f', "tf_adjustment": {a:.3f}}}' if lab in tf_levels else f', "correlation_adjustment": {a:.3f}}}'
+                    else f', "tf_adjustment": {a:.3f}}}'
+                    if lab in tf_levels
+                    else f', "correlation_adjustment": {a:.3f}}}'
                 )
                 for lab, wt, a in zip(labels, w[first].tolist(), adj[first].tolist())
             ]
@@ -137,11 +145,12 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
     for k, texts in enumerate(columns):
         flat[2 * k :: 2 * len(columns)] = texts.tolist()
     flat[2 * len(columns) - 1 :: 2 * len(columns)] = ["}\x1e{"] * n
-    return ("{" + "".join(flat)[:-2]).split("\x1e")[: n] if n else []
+    return ("{" + "".join(flat)[:-2]).split("\x1e")[:n] if n else []
 
 
-def _score_numbers(tf: dict[str, np.ndarray], lv: np.ndarray, left: np.ndarray, right: np.ndarray, model: dict,
-                   matching: dict) -> tuple[dict[str, int], tuple]:
+def _score_numbers(
+    tf: dict[str, np.ndarray], lv: np.ndarray, left: np.ndarray, right: np.ndarray, model: dict, matching: dict
+) -> tuple[dict[str, int], tuple]:
     """One chunk of candidates scored: the decision counts and, for the pairs at or above
     review only, their numbers (positions, weight, probability, rank, cap, per-feature
     weights) — small to send back from a worker."""
@@ -157,8 +166,16 @@ def _score_numbers(tf: dict[str, np.ndarray], lv: np.ndarray, left: np.ndarray, 
     return counts, (keep, weight[keep], prob[keep], rank[keep], cap_name[keep], pf)
 
 
-def _pairs_frame(keys: np.ndarray, rule_names: list[str], lv: np.ndarray, left: np.ndarray, right: np.ndarray,
-                 mask: np.ndarray, numbers: tuple, tables: dict[str, np.ndarray]) -> pd.DataFrame | None:
+def _pairs_frame(
+    keys: np.ndarray,
+    rule_names: list[str],
+    lv: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    mask: np.ndarray,
+    numbers: tuple,
+    tables: dict[str, np.ndarray],
+) -> pd.DataFrame | None:
     """The output rows of one chunk's kept pairs."""
     keep, weight, prob, rank, cap_name, pf_matrix = numbers
     if not len(keep):
@@ -197,8 +214,7 @@ def _score_task(lv, left, right, mask, rule_names, model, matching):
     from .model import weight_tables
 
     counts, numbers = _score_numbers(cols["\0tf"], lv, left, right, model, matching)
-    frame = _pairs_frame(cols["\0keys"], rule_names, lv, left, right, mask, numbers,
-                         weight_tables(model, matching))
+    frame = _pairs_frame(cols["\0keys"], rule_names, lv, left, right, mask, numbers, weight_tables(model, matching))
     return counts, frame
 
 
@@ -219,13 +235,22 @@ def score_pairs(
     tables = weight_tables(model, matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
     bounds = [(s, min(s + chunk, len(levels))) for s in range(0, len(levels), chunk)]
-    parallel = (pool is not None and pool.usable() and len(bounds) > 1 and "\0tf" in pool.cols
-                and "\0keys" in pool.cols)
+    parallel = pool is not None and pool.usable() and len(bounds) > 1 and "\0tf" in pool.cols and "\0keys" in pool.cols
     results: list[Any] = []
     for s, e in bounds:
         if parallel and pool is not None:
-            results.append(pool.get().submit(_score_task, levels[s:e], cand.left[s:e], cand.right[s:e],
-                                             cand.rule_mask[s:e], cand.rule_names, model, matching))
+            results.append(
+                pool.get().submit(
+                    _score_task,
+                    levels[s:e],
+                    cand.left[s:e],
+                    cand.right[s:e],
+                    cand.rule_mask[s:e],
+                    cand.rule_names,
+                    model,
+                    matching,
+                )
+            )
         else:
             results.append(_score_numbers(tf, levels[s:e], cand.left[s:e], cand.right[s:e], model, matching))
     frames, counts = [], {"match": 0, "review": 0, "non_match": 0, "capped": 0}
@@ -234,8 +259,16 @@ def score_pairs(
             c, frame = r.result()
         else:
             c, numbers = r
-            frame = _pairs_frame(keys, cand.rule_names, levels[s:e], cand.left[s:e], cand.right[s:e],
-                                 cand.rule_mask[s:e], numbers, tables)
+            frame = _pairs_frame(
+                keys,
+                cand.rule_names,
+                levels[s:e],
+                cand.left[s:e],
+                cand.right[s:e],
+                cand.rule_mask[s:e],
+                numbers,
+                tables,
+            )
         for k in counts:
             counts[k] += c[k]
         if frame is not None:
@@ -291,16 +324,21 @@ def link(
         # an incremental run's slim working set holds no attr_* columns (they live in
         # other_columns): the saved model is reused and its extra features score as null
         shape = tuple(model.get("extra_features") or ())
-    verdict = reuse_verdict(model, int(frame["record_key"].nunique()) if "record_key" in frame.columns else len(frame),
-                            matching, shape)
+    verdict = reuse_verdict(
+        model, int(frame["record_key"].nunique()) if "record_key" in frame.columns else len(frame), matching, shape
+    )
     if verdict:
         model = None
     if new_keys is not None and restrict and model is not None:
         if "record_key" not in frame.columns:
             raise CrmcleanError("link: the records frame has no record_key column")
         frame = frame[frame["record_key"].notna()].drop_duplicates("record_key", keep="last")
-        near = near_new(frame, matching, pd.Index(list(new_keys), dtype=object).get_indexer(
-            frame["record_key"].astype(str)) >= 0, extras)
+        near = near_new(
+            frame,
+            matching,
+            pd.Index(list(new_keys), dtype=object).get_indexer(frame["record_key"].astype(str)) >= 0,
+            extras,
+        )
     if near is not None:  # the records near new ones, sorted, shared values nulled globally
         frame, is_new, tf, usable = near
         keys = frame["record_key"].astype(str).to_numpy(dtype=object)
@@ -313,8 +351,9 @@ def link(
         n = len(frame)
         is_new = None
         if new_keys is not None:
-            is_new = pd.Index(list(new_keys), dtype=object).get_indexer(keys) >= 0 if len(new_keys) else np.zeros(
-                n, bool)
+            is_new = (
+                pd.Index(list(new_keys), dtype=object).get_indexer(keys) >= 0 if len(new_keys) else np.zeros(n, bool)
+            )
         cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching), extras=extras)
         tf = term_frequencies(cols)
     cols[SETTINGS_KEY] = compare_settings(matching)
@@ -328,12 +367,14 @@ def link(
             parallel = pool.usable() and n >= PARALLEL_BLOCKING_RECORDS
             cand = block(cols, matching, is_new, pool.run_rules if parallel else None)
         laps.lap("block")
-        result = _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps,
-                            labels=labels)
+        result = _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps, labels=labels)
         # how the model came to be, beside it (not in it: a reused model is saved unchanged)
-        result.usage = {"mode": "reused" if model is not None else "trained",
-                        "why": "the saved model fits this data" if model is not None else verdict,
-                        "records": int(n), "labels": result.usage.get("labels", 0)}
+        result.usage = {
+            "mode": "reused" if model is not None else "trained",
+            "why": "the saved model fits this data" if model is not None else verdict,
+            "records": int(n),
+            "labels": result.usage.get("labels", 0),
+        }
     finally:
         pool.close()
     laps.lap("score")
@@ -371,8 +412,21 @@ def _refined(model: dict, cols: dict, keys: np.ndarray, labels: pd.DataFrame | N
     return refined_by_labels(model, levels, y), int(len(y))
 
 
-def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps=None,
-               labels: pd.DataFrame | None = None) -> LinkResult:
+def _link_rest(
+    cols,
+    cand,
+    keys,
+    tf,
+    n,
+    is_new,
+    model,
+    matching,
+    workers,
+    chunk,
+    pool,
+    laps=None,
+    labels: pd.DataFrame | None = None,
+) -> LinkResult:
     """link() after blocking: compare, train unless a model is given, refine by labels, score."""
     workers = max(int(workers or 1), 1)
     if model is None:
@@ -416,4 +470,3 @@ def _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk,
     for c in ("match", "review", "non_match", "capped"):
         summary[c] = summary[c].astype("Int64")
     return LinkResult(pairs=pairs, model=model, blocking_summary=summary, usage={"labels": used})
-

@@ -40,7 +40,11 @@ DEFAULT_RULES: list[dict] = [
 ]  # rules/matching.yaml says why last_first_initial_city and soundex_dob_year are not among them
 DEFAULT_MAX_BLOCK_SIZE = 50
 TRANSFORMS = ("initial", "soundex", "year")
-_SOUNDEX = {c: d for d, letters in {"1": "bfpv", "2": "cgjkqsxz", "3": "dt", "4": "l", "5": "mn", "6": "r"}.items() for c in letters}
+_SOUNDEX = {
+    c: d
+    for d, letters in {"1": "bfpv", "2": "cgjkqsxz", "3": "dt", "4": "l", "5": "mn", "6": "r"}.items()
+    for c in letters
+}
 
 
 def soundex(value: str | None) -> str | None:
@@ -93,7 +97,9 @@ def _key_part(frame_cols: dict[str, np.ndarray], part: str) -> np.ndarray:
     if not transform:
         return values
     if transform not in TRANSFORMS:
-        raise RulesError("rules/matching.yaml", f"unknown blocking transform {transform!r} (use {', '.join(TRANSFORMS)})")
+        raise RulesError(
+            "rules/matching.yaml", f"unknown blocking transform {transform!r} (use {', '.join(TRANSFORMS)})"
+        )
     s = pd.Series(values, dtype="object")
     uniq = s.dropna().unique()
     if transform == "initial":
@@ -147,7 +153,9 @@ def _part_codes(cols: dict[str, np.ndarray], part: str) -> np.ndarray:
     if not transform:
         return codes
     if transform not in TRANSFORMS:
-        raise RulesError("rules/matching.yaml", f"unknown blocking transform {transform!r} (use {', '.join(TRANSFORMS)})")
+        raise RulesError(
+            "rules/matching.yaml", f"unknown blocking transform {transform!r} (use {', '.join(TRANSFORMS)})"
+        )
     rows = np.flatnonzero(codes >= 0)
     if not len(rows):
         return codes
@@ -236,13 +244,21 @@ def _only_new(i: np.ndarray, j: np.ndarray, is_new: np.ndarray | None) -> tuple[
     return i[keep], j[keep]
 
 
-def _sorted_neighbourhood(cols: dict[str, np.ndarray], parts: list[str], codes: np.ndarray, window: int,
-                          max_block: int, is_new: np.ndarray | None):
+def _sorted_neighbourhood(
+    cols: dict[str, np.ndarray],
+    parts: list[str],
+    codes: np.ndarray,
+    window: int,
+    max_block: int,
+    is_new: np.ndarray | None,
+):
     """Sorted neighbourhood (recordlinkage's definition): the distinct key values in sorted
     order, every pair of records whose values are at most (window - 1) / 2 places apart
     (same value included); values held by more than max_block records are left out."""
     if window < 1 or window % 2 == 0:
-        raise RulesError("rules/matching.yaml", f"sorted-neighbourhood window must be a positive odd number, got {window}")
+        raise RulesError(
+            "rules/matching.yaml", f"sorted-neighbourhood window must be a positive odd number, got {window}"
+        )
     _, sizes, stats = _block_codes(codes, max_block, lambda rows: _key_texts(cols, parts, rows))
     usable = (codes >= 0) & (sizes[codes.clip(min=0)] <= max_block) if len(sizes) else np.zeros(len(codes), bool)
     rows = np.flatnonzero(usable)
@@ -294,7 +310,9 @@ def block(
     n = len(next(iter(cols.values()))) if cols else 0
     for b, rule in enumerate(rules):  # rules errors before any work
         if not rule_columns(rule):
-            raise RulesError("rules/matching.yaml", f"blocking rule #{b + 1} needs 'columns' (a column or list of columns)")
+            raise RulesError(
+                "rules/matching.yaml", f"blocking rule #{b + 1} needs 'columns' (a column or list of columns)"
+            )
     if run_rules is None:
         results = [rule_pairs(cols, rule, b, max_block, is_new) for b, rule in enumerate(rules)]
     else:
@@ -307,7 +325,9 @@ def block(
         rows.append({"rule": name, "method": method, "pairs": int(len(i)), **stats})
     if chunks_i and n:
         # one sort of (pair id, rule bit) packed in an int64: a pair id is < n², the bit < 64
-        packed = np.concatenate([(i.astype(np.int64) * n + j) * 64 + b for b, (i, j) in enumerate(zip(chunks_i, chunks_j))])
+        packed = np.concatenate(
+            [(i.astype(np.int64) * n + j) * 64 + b for b, (i, j) in enumerate(zip(chunks_i, chunks_j))]
+        )
         packed.sort()
         pair_id = packed >> 6
         bits = np.left_shift(np.int64(1), packed & 63)
@@ -320,6 +340,7 @@ def block(
         left = right = np.empty(0, np.int32)
         mask = np.empty(0, np.int64)
     summary = pd.DataFrame(
-        rows, columns=["rule", "method", "pairs", "largest_block", "skipped_keys", "skipped_records", "skipped_examples"]
+        rows,
+        columns=["rule", "method", "pairs", "largest_block", "skipped_keys", "skipped_records", "skipped_examples"],
     )
     return Candidates(left, right, mask, names, summary)

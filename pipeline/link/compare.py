@@ -60,18 +60,31 @@ def extra_columns(columns, matching: dict | None) -> tuple[str, ...]:
     if cfg.get("enabled", True) is False:
         return ()
     exclude = {str(x) for x in (cfg.get("exclude") or [])}
-    return tuple(sorted(
-        c for c in columns
-        if isinstance(c, str) and c.startswith(EXTRA_PREFIX) and c.endswith(EXTRA_SUFFIX) and len(c) > 9
-        and c not in exclude and extra_feature(c) not in exclude
-    ))
+    return tuple(
+        sorted(
+            c
+            for c in columns
+            if isinstance(c, str)
+            and c.startswith(EXTRA_PREFIX)
+            and c.endswith(EXTRA_SUFFIX)
+            and len(c) > 9
+            and c not in exclude
+            and extra_feature(c) not in exclude
+        )
+    )
 
 
 # an extra column whose values are mostly these columns' values is one of them under a header
 # ingest did not know ("Town/City"): compared on its own it would count the household's
 # location a second time, outside the address feature and the look-alike cells that know it
-LOCATION_COLUMNS: tuple[str, ...] = ("address_std", "city_std", "postal_code_std", "district_std", "state_std",
-                                     "country_std")
+LOCATION_COLUMNS: tuple[str, ...] = (
+    "address_std",
+    "city_std",
+    "postal_code_std",
+    "district_std",
+    "state_std",
+    "country_std",
+)
 LOCATION_SHARE = 0.5
 
 
@@ -129,7 +142,10 @@ YEARS_APART = 10  # birth years this far apart: another generation (Jr/Sr), not 
 ADDRESS_FUZZY = 0.85
 # the thresholds behind the level labels; rules/matching.yaml `comparison:` overrides them
 COMPARE_DEFAULTS: dict[str, float] = {
-    "jw_high": JW_HIGH, "jw_low": JW_LOW, "years_apart": YEARS_APART, "address_fuzzy": ADDRESS_FUZZY,
+    "jw_high": JW_HIGH,
+    "jw_low": JW_LOW,
+    "years_apart": YEARS_APART,
+    "address_fuzzy": ADDRESS_FUZZY,
 }
 
 
@@ -166,8 +182,14 @@ CODE_GROUPS: tuple[tuple[str, ...], ...] = (
 
 # contact values that identify one person; shared by very many records they are junk
 # ("n/a" address, a switchboard number, info@) and must not count as agreement
-SHARED_VALUE_COLUMNS: tuple[str, ...] = ("email_key", "mobile_std", "landline_std", "phone_std", "address_std",
-                                         "national_id_std")
+SHARED_VALUE_COLUMNS: tuple[str, ...] = (
+    "email_key",
+    "mobile_std",
+    "landline_std",
+    "phone_std",
+    "address_std",
+    "national_id_std",
+)
 
 
 def codes_and_texts(values) -> tuple[np.ndarray, np.ndarray]:
@@ -223,8 +245,9 @@ def _derived(codes: np.ndarray, texts: np.ndarray | list, fn) -> tuple[np.ndarra
     return np.append(sub.astype(np.int64), -1)[codes], np.asarray(out, dtype=object)
 
 
-def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None,
-                    extras: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+def prepare_columns(
+    records: pd.DataFrame, shared_value_limit: int | None = None, extras: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
     """The comparison columns as clean object arrays, in the frame's row order, plus
     ``<column>#``: int32 codes (-1 = missing) so presence and equality tests are integer ops.
 
@@ -246,7 +269,9 @@ def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None
         codes[name], texts[name] = code, text
     # per distinct value, once: the date with day and month swapped, the e-mail domain, the year
     codes["birth_date_swapped"], texts["birth_date_swapped"] = _derived(
-        codes["birth_date_std"], texts["birth_date_std"], lambda v: v[:5] + v[8:10] + "-" + v[5:7] if len(v) == 10 else None
+        codes["birth_date_std"],
+        texts["birth_date_std"],
+        lambda v: v[:5] + v[8:10] + "-" + v[5:7] if len(v) == 10 else None,
     )
     parts = [v.partition("@") for v in texts["email_key"].tolist()]
     codes["email_domain"], texts["email_domain"] = _derived(codes["email_key"], parts, lambda p: p[2])
@@ -260,8 +285,9 @@ def prepare_columns(records: pd.DataFrame, shared_value_limit: int | None = None
     first_texts = texts["first_name_key"].tolist()
     initial = np.fromiter((ord(v) if len(v) == 1 else -1 for v in first_texts), np.int32, len(first_texts))
     cols["first_name_initial"] = np.append(initial, np.int32(-1))[codes["first_name_key"]]
-    cols["first_name_head"] = np.append(np.fromiter((ord(v[0]) if v else -1 for v in first_texts), np.int32,
-                                                    len(first_texts)), np.int32(-1))[codes["first_name_key"]]
+    cols["first_name_head"] = np.append(
+        np.fromiter((ord(v[0]) if v else -1 for v in first_texts), np.int32, len(first_texts)), np.int32(-1)
+    )[codes["first_name_key"]]
     cols["email_local"] = np.array([p[0] for p in parts] + [None], dtype=object)[codes["email_key"]]
     digits = _date_digits(texts["birth_date_std"])
     cols["birth_date_digits"] = np.append(digits, np.int64(-1))[codes["birth_date_std"]]
@@ -295,8 +321,11 @@ def _date_digits(texts: np.ndarray) -> np.ndarray:
     """Per distinct ISO date, its 8 digits packed one per 4 bits (-1: not an ASCII YYYY-MM-DD),
     so that "one character off" is an integer test: exactly one nibble of a XOR b is set."""
     out = np.full(len(texts), -1, dtype=np.int64)
-    good = [i for i, v in enumerate(texts.tolist()) if isinstance(v, str) and len(v) == 10 and _ISO_DATE.fullmatch(v)
-            and v.isascii()]
+    good = [
+        i
+        for i, v in enumerate(texts.tolist())
+        if isinstance(v, str) and len(v) == 10 and _ISO_DATE.fullmatch(v) and v.isascii()
+    ]
     if good:
         raw = np.frombuffer("".join(texts[good].tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 10)
         d = raw[:, [0, 1, 2, 3, 5, 6, 8, 9]].astype(np.int64) - ord("0")
@@ -329,8 +358,10 @@ def _neighbours_swapped(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # Bucketed character histograms bound token_set_ratio from above (see _may_be_fuzzy).
 HIST_BUCKETS = 61
-_ODD_SPACE = np.array([9, 10, 11, 12, 13, 28, 29, 30, 31, 133, 160, 5760, *range(8192, 8203), 8232, 8233, 8239, 8287,
-                       12288], dtype=np.uint32)
+_ODD_SPACE = np.array(
+    [9, 10, 11, 12, 13, 28, 29, 30, 31, 133, 160, 5760, *range(8192, 8203), 8232, 8233, 8239, 8287, 12288],
+    dtype=np.uint32,
+)
 
 
 def _token_set_profiles(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -353,7 +384,9 @@ def _token_set_profiles(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
         repeated = pd.Series(owner * (len(words) + 1) + wcode).duplicated().to_numpy()
         empty = np.flatnonzero(np.asarray(words, dtype=object) == "")
         bad[owner[repeated | np.isin(wcode, empty)]] = True
-    hist = np.bincount(row[~sp] * HIST_BUCKETS + cp[~sp] % HIST_BUCKETS, minlength=n * HIST_BUCKETS).reshape(n, HIST_BUCKETS)
+    hist = np.bincount(row[~sp] * HIST_BUCKETS + cp[~sp] % HIST_BUCKETS, minlength=n * HIST_BUCKETS).reshape(
+        n, HIST_BUCKETS
+    )
     bad |= (hist.max(axis=1, initial=0) > 127) | (lens > 100_000)
     return np.where(bad, -1, lens).astype(np.int32), spaces.astype(np.int32), hist.astype(np.int8)  # bad rows: unread
 
@@ -461,7 +494,9 @@ def _jw(c_l: dict, c_r: dict, column: str, idx: np.ndarray) -> tuple[np.ndarray,
     return sim, a, b, inverse
 
 
-def compare_names(c_l: dict, c_r: dict, jw_high: float = JW_HIGH, jw_low: float = JW_LOW) -> tuple[np.ndarray, np.ndarray]:
+def compare_names(
+    c_l: dict, c_r: dict, jw_high: float = JW_HIGH, jw_low: float = JW_LOW
+) -> tuple[np.ndarray, np.ndarray]:
     """first_name and last_name levels; order-free name_key or a clean swap counts as exact."""
     cfl, cfr, cll, clr = c_l["first_name_key#"], c_r["first_name_key#"], c_l["last_name_key#"], c_r["last_name_key#"]
     same_name = _eq(c_l["name_key#"], c_r["name_key#"]) | (_eq(cfl, clr) & _eq(cll, cfr))
@@ -560,8 +595,12 @@ def compare_emails(c_l: dict, c_r: dict) -> np.ndarray:
     # a typo needs the same domain: cheap integer filter before any string work
     rest = np.flatnonzero(both & ~exact & _eq(c_l["email_domain#"], c_r["email_domain#"]))
     if len(rest):  # a typo is one edit (OSA) in the mailbox: C code first, the finer test on those left
-        rest = rest[process.cpdist(_at(c_l, "email_local", rest), _at(c_r, "email_local", rest), scorer=OSA.distance,
-                                   score_cutoff=1) <= 1]
+        rest = rest[
+            process.cpdist(
+                _at(c_l, "email_local", rest), _at(c_r, "email_local", rest), scorer=OSA.distance, score_cutoff=1
+            )
+            <= 1
+        ]
     if len(rest):
         a, b, inv = _distinct_pairs(c_l, c_r, "email_key", rest)
         typo = np.array([_mailbox_typo(x, y) for x, y in zip(a, b)], dtype=bool)[inv]
@@ -599,11 +638,15 @@ def compare_addresses(c_l: dict, c_r: dict, address_fuzzy: float = ADDRESS_FUZZY
     if len(rest):
         a, b, inv = _distinct_pairs(c_l, c_r, "address_std", rest)
         # cutoff: rapidfuzz stops early on pairs that cannot reach it (they score 0)
-        score = process.cpdist(a, b, scorer=fuzz.token_set_ratio, score_cutoff=address_fuzzy * 100 - 1e-6, dtype=np.float64)
+        score = process.cpdist(
+            a, b, scorer=fuzz.token_set_ratio, score_cutoff=address_fuzzy * 100 - 1e-6, dtype=np.float64
+        )
         fuzzy_idx = rest[(score / 100.0 >= address_fuzzy)[inv]]
     postal = _eq(c_l["postal_code_std#"], c_r["postal_code_std#"])
     city = _eq(c_l["city_std#"], c_r["city_std#"])
-    any_both = both_addr | _both(c_l["postal_code_std#"], c_r["postal_code_std#"]) | _both(c_l["city_std#"], c_r["city_std#"])
+    any_both = (
+        both_addr | _both(c_l["postal_code_std#"], c_r["postal_code_std#"]) | _both(c_l["city_std#"], c_r["city_std#"])
+    )
     lv[city] = level_code("address", "same_city")
     lv[postal] = level_code("address", "same_postal")
     lv[fuzzy_idx] = level_code("address", "fuzzy")
@@ -635,8 +678,9 @@ def compare_simple(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return lv
 
 
-def compare_pairs(cols: dict[str, Any], left: np.ndarray, right: np.ndarray,
-                  settings: dict[str, float] | None = None) -> np.ndarray:
+def compare_pairs(
+    cols: dict[str, Any], left: np.ndarray, right: np.ndarray, settings: dict[str, float] | None = None
+) -> np.ndarray:
     """Level matrix (n_pairs × n_features, int8) for the pairs of row positions (left, right);
     ``settings``: the thresholds (compare_settings), the defaults when None."""
     t = settings or COMPARE_DEFAULTS

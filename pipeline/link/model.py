@@ -279,11 +279,15 @@ def model_compatible(model: dict | None) -> bool:
     comps = model.get("comparisons") or {}
     try:
         features = features_of(model)
-        return set(comps) == set(features) and all(
-            list(comps[f]["levels"]) == list(feature_levels(f)[1:])
-            and len(comps[f]["m"]) == len(comps[f]["u"]) == len(feature_levels(f)) - 1
-            for f in features
-        ) and 0 < float(model["lambda"]) < 1
+        return (
+            set(comps) == set(features)
+            and all(
+                list(comps[f]["levels"]) == list(feature_levels(f)[1:])
+                and len(comps[f]["m"]) == len(comps[f]["u"]) == len(feature_levels(f)) - 1
+                for f in features
+            )
+            and 0 < float(model["lambda"]) < 1
+        )
     except (KeyError, TypeError, ValueError):
         return False
 
@@ -338,7 +342,9 @@ def score_levels(
                 cap = caps.get(feature) or {}
                 for label, value in cap.items():
                     if label in feature_levels(feature):
-                        w_tf = np.where(lv == feature_levels(feature).index(label), np.minimum(w_tf, float(value)), w_tf)
+                        w_tf = np.where(
+                            lv == feature_levels(feature).index(label), np.minimum(w_tf, float(value)), w_tf
+                        )
                 w = w.copy()
                 w[has] = w_tf
         per_feature[feature] = w
@@ -360,7 +366,9 @@ def score_levels(
     return total, prob, per_feature
 
 
-def train_supervised(features_df: pd.DataFrame, labels, thresholds: dict | None = None, prior: float | None = None) -> dict:
+def train_supervised(
+    features_df: pd.DataFrame, labels, thresholds: dict | None = None, prior: float | None = None
+) -> dict:
     """m and u from labelled pairs: level frequencies among matches (m) and non-matches (u).
 
     ``features_df`` has one column per feature holding level labels (or codes); ``labels`` is
@@ -383,11 +391,11 @@ def train_supervised(features_df: pd.DataFrame, labels, thresholds: dict | None 
         m[feature] = _normalise(np.bincount(codes[y], minlength=k)[1:] + 0.5)
         u[feature] = _normalise(np.bincount(codes[~y], minlength=k)[1:] + 0.5)
     lam = float(prior) if prior is not None else float(y.mean())
-    return build_model(m, u, lam, thresholds or {}, {"method": "supervised", "pairs": int(len(y)), "matches": int(y.sum())})
+    return build_model(
+        m, u, lam, thresholds or {}, {"method": "supervised", "pairs": int(len(y)), "matches": int(y.sum())}
+    )
 
 
 def levels_frame(levels: np.ndarray) -> pd.DataFrame:
     """Level matrix → DataFrame of level labels (for supervised training and inspection)."""
-    return pd.DataFrame(
-        {f: np.asarray(FEATURES[f], dtype=object)[levels[:, k]] for k, f in enumerate(FEATURE_NAMES)}
-    )
+    return pd.DataFrame({f: np.asarray(FEATURES[f], dtype=object)[levels[:, k]] for k, f in enumerate(FEATURE_NAMES)})

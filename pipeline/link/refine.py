@@ -13,8 +13,9 @@ from .compare import feature_levels
 from .model import features_of
 
 
-def refine_fs(model: dict, codes: np.ndarray, y: np.ndarray, m_pseudo: float = 20.0,
-              u_pseudo: float | None = None) -> None:
+def refine_fs(
+    model: dict, codes: np.ndarray, y: np.ndarray, m_pseudo: float = 20.0, u_pseudo: float | None = None
+) -> None:
     """In place, m (and, with ``u_pseudo``, u) per feature: (labelled count + pseudo × EM
     estimate) / (labelled pairs with the feature present + pseudo). u stays EM's by default: it
     comes from 500k random pairs, and labelled non-matches are look-alikes, not random pairs."""

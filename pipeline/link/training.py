@@ -75,7 +75,9 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
     rng = np.random.default_rng(seed)
     blocking_cfg = matching.get("blocking") or {}
     max_block = blocking_cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE)
-    same_rule: dict[tuple, int] = {}  # a training rule that is also a blocking rule: its pairs are the candidates with its bit
+    same_rule: dict[
+        tuple, int
+    ] = {}  # a training rule that is also a blocking rule: its pairs are the candidates with its bit
     if cand is not None and complete:
         for bit, r in enumerate(blocking_cfg.get("rules") or DEFAULT_RULES):
             if r.get("method", "block") == "block":
@@ -141,7 +143,7 @@ def train_from_levels(
         if not short
         else ({f: _default_m(f) for f in features}, [], [])
     )
-    for f in features[len(FEATURE_NAMES):]:  # an extra column EM could not learn: no evidence
+    for f in features[len(FEATURE_NAMES) :]:  # an extra column EM could not learn: no evidence
         if f not in learnt:
             m_final[f] = np.asarray(u[f], float)
     if short:
@@ -149,7 +151,8 @@ def train_from_levels(
     else:
         _, lam_blocked, _ = (
             run_em(levels, u, max_iter=max_iter, m_start=m_final, update_m=False, all_features=features)
-            if len(levels) else (None, 0.0, 0)
+            if len(levels)
+            else (None, 0.0, 0)
         )
         given = matching.get("prior")
         if given is not None:
@@ -219,8 +222,9 @@ def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, feature
         feats = [f for k, f in enumerate(features) if f not in _blocked_features(rule) and (lv[:, k] > 0).any()]
         if not feats:
             continue
-        m, lam, it = run_em(lv, u, max_iter=max_iter, features=feats, m_start=_em_start(matching, feats),
-                            all_features=features)
+        m, lam, it = run_em(
+            lv, u, max_iter=max_iter, features=feats, m_start=_em_start(matching, feats), all_features=features
+        )
         m = _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need, features)
         for f in feats:
             if (lv[:, features.index(f)] > 0).sum() >= need:

@@ -32,35 +32,104 @@ DATE_FIELDS = ("birth_date", "created_at", "updated_at")
 SUMMARY_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
 
 NAME_COLUMNS = (
-    "full_name_std", "first_name_std", "last_name_std", "name_script", "first_name_key", "last_name_key",
-    "name_key", "name_title_std", "name_suffix_std", "full_name_flag", "first_name_flag", "last_name_flag",
-    "_gender_hint", "_first_key_if_male", "_first_key_if_female", "middle_name_std", "second_last_name_std",
+    "full_name_std",
+    "first_name_std",
+    "last_name_std",
+    "name_script",
+    "first_name_key",
+    "last_name_key",
+    "name_key",
+    "name_title_std",
+    "name_suffix_std",
+    "full_name_flag",
+    "first_name_flag",
+    "last_name_flag",
+    "_gender_hint",
+    "_first_key_if_male",
+    "_first_key_if_female",
+    "middle_name_std",
+    "second_last_name_std",
 )
 # Second names are present only when a source has such a column (ingest adds it then).
 NAME_PART_COLUMNS = {"middle_name": "middle_name_std", "second_last_name": "second_last_name_std"}
 ADDRESS_COLUMNS = (
-    "address_std", "city_std", "state_std", "postal_code_std", "postal_plus4_std", "district_std",
-    "country_std", "address_flag", "city_flag", "state_flag", "postal_code_flag", "country_flag",
+    "address_std",
+    "city_std",
+    "state_std",
+    "postal_code_std",
+    "postal_plus4_std",
+    "district_std",
+    "country_std",
+    "address_flag",
+    "city_flag",
+    "state_flag",
+    "postal_code_flag",
+    "country_flag",
 )
 PHONE_COLUMNS = ("mobile_std", "landline_std", "phone_std", "mobile_flag", "landline_flag", "phone_flag")
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
-    "full_name_std", "first_name_std", "last_name_std", "name_title_std", "name_suffix_std", "name_script",
-    "first_name_key", "last_name_key", "name_key", "full_name_flag", "first_name_flag", "last_name_flag",
-    "gender_std", "gender_flag",
-    "email_std", "email_key", "email_flag",
-    "mobile_std", "landline_std", "phone_std", "mobile_flag", "landline_flag", "phone_flag",
-    "birth_date_std", "birth_date_flag", "national_id_std", "national_id_flag",
-    "address_std", "city_std", "state_std", "postal_code_std", "postal_plus4_std", "district_std", "country_std",
-    "address_flag", "city_flag", "state_flag", "postal_code_flag", "country_flag",
-    "company_std", "company_key", "company_flag",
-    "created_at_std", "created_at_flag", "updated_at_std", "updated_at_flag",
+    "full_name_std",
+    "first_name_std",
+    "last_name_std",
+    "name_title_std",
+    "name_suffix_std",
+    "name_script",
+    "first_name_key",
+    "last_name_key",
+    "name_key",
+    "full_name_flag",
+    "first_name_flag",
+    "last_name_flag",
+    "gender_std",
+    "gender_flag",
+    "email_std",
+    "email_key",
+    "email_flag",
+    "mobile_std",
+    "landline_std",
+    "phone_std",
+    "mobile_flag",
+    "landline_flag",
+    "phone_flag",
+    "birth_date_std",
+    "birth_date_flag",
+    "national_id_std",
+    "national_id_flag",
+    "address_std",
+    "city_std",
+    "state_std",
+    "postal_code_std",
+    "postal_plus4_std",
+    "district_std",
+    "country_std",
+    "address_flag",
+    "city_flag",
+    "state_flag",
+    "postal_code_flag",
+    "country_flag",
+    "company_std",
+    "company_key",
+    "company_flag",
+    "created_at_std",
+    "created_at_flag",
+    "updated_at_std",
+    "updated_at_flag",
 )
 
 __all__ = [
-    "standardize", "quarantine_unidentifiable", "infer_date_orders", "OUTPUT_COLUMNS", "STANDARDIZE_VERSION",
-    "standardize_name", "standardize_email", "standardize_date", "standardize_address",
-    "standardize_company", "standardize_gender", "route_phones",
+    "standardize",
+    "quarantine_unidentifiable",
+    "infer_date_orders",
+    "OUTPUT_COLUMNS",
+    "STANDARDIZE_VERSION",
+    "standardize_name",
+    "standardize_email",
+    "standardize_date",
+    "standardize_address",
+    "standardize_company",
+    "standardize_gender",
+    "route_phones",
 ]
 
 
@@ -113,14 +182,33 @@ def infer_date_orders(records: pd.DataFrame, rules) -> dict[str, dict[str, bool 
     return out
 
 
-CN_EMAIL_DOMAINS = frozenset({"qq.com", "vip.qq.com", "foxmail.com", "163.com", "126.com", "yeah.net", "139.com",
-                              "189.cn", "sina.com", "sina.cn", "sohu.com", "aliyun.com", "21cn.com", "tom.com"})
+CN_EMAIL_DOMAINS = frozenset(
+    {
+        "qq.com",
+        "vip.qq.com",
+        "foxmail.com",
+        "163.com",
+        "126.com",
+        "yeah.net",
+        "139.com",
+        "189.cn",
+        "sina.com",
+        "sina.cn",
+        "sohu.com",
+        "aliyun.com",
+        "21cn.com",
+        "tom.com",
+    }
+)
 
 
-def _chinese_hint(email_std: pd.Series, first_key: pd.Series, last_key: pd.Series, name_script: pd.Series) -> np.ndarray:
+def _chinese_hint(
+    email_std: pd.Series, first_key: pd.Series, last_key: pd.Series, name_script: pd.Series
+) -> np.ndarray:
     """A record with no country that still looks Chinese: a Chinese mail provider (or .cn), or a
     pinyin name (common surname + pinyin given name that is not an English first name). Each
     distinct value is tested once."""
+
     def per_distinct(values: pd.Series, test) -> np.ndarray:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
         hit = np.array([bool(test(u)) for u in uniques] + [False], dtype=bool)
@@ -134,13 +222,21 @@ def _chinese_hint(email_std: pd.Series, first_key: pd.Series, last_key: pd.Serie
     surnames = pinyin_surnames()
     is_pinyin = lambda k: bool(k) and k not in english and PINYIN_RE.match(k) is not None  # noqa: E731
     by_mail = per_distinct(email_std, cn_domain)
-    pinyin_name = (per_distinct(last_key, lambda k: k in surnames) & per_distinct(first_key, is_pinyin)
-                   & (name_script == "latin").to_numpy())
+    pinyin_name = (
+        per_distinct(last_key, lambda k: k in surnames)
+        & per_distinct(first_key, is_pinyin)
+        & (name_script == "latin").to_numpy()
+    )
     return by_mail | pinyin_name
 
 
-def _phone_regions(records: pd.DataFrame, country_std: pd.Series, name_script: pd.Series, default: str,
-                   chinese_hint: np.ndarray | None = None) -> pd.Series:
+def _phone_regions(
+    records: pd.DataFrame,
+    country_std: pd.Series,
+    name_script: pd.Series,
+    default: str,
+    chinese_hint: np.ndarray | None = None,
+) -> pd.Series:
     """Region for numbers without a country code: record country, else the source default,
     else CN for Hanzi names, else unknown (None: 11-digit 1[3-9]… read as a Chinese mobile,
     the rest in the default region) when the record looks Chinese, else
@@ -188,8 +284,11 @@ def _summary_row(records: pd.DataFrame, field: str, std: pd.DataFrame) -> dict:
     clean = (flag == "").to_numpy()
     present, ok = raw_present.to_numpy(), value_ok.to_numpy()
     return {
-        "field": field, "unchanged": int((present & ok & clean).sum()), "changed": int((present & ok & ~clean).sum()),
-        "invalid": int((present & ~ok).sum()), "empty": int((~present).sum()),
+        "field": field,
+        "unchanged": int((present & ok & clean).sum()),
+        "changed": int((present & ok & ~clean).sum()),
+        "invalid": int((present & ~ok).sum()),
+        "empty": int((~present).sum()),
     }
 
 
@@ -211,7 +310,7 @@ def _pick_gendered_first_keys(names: dict[str, np.ndarray], gender_std: np.ndarr
     """Sam/Chris/Alex/Pat: use the female (or male) formal name when the record's gender says
     so; rebuild name_key for those rows only (few)."""
     alt_m, alt_f = names.pop("_first_key_if_male"), names.pop("_first_key_if_female")
-    rows = (pd.notna(alt_m) & ((gender_std == "M") | (gender_std == "F")))
+    rows = pd.notna(alt_m) & ((gender_std == "M") | (gender_std == "F"))
     if not rows.any():
         return
     picked = np.where(gender_std[rows] == "F", alt_f[rows], alt_m[rows])
@@ -254,19 +353,37 @@ def standardize(
     index = records.index
     pool = make_pool(workers) if len(records) >= in_process_below else None
     try:
+
         def job(fn, cols, extra, names):
             return FieldJob(fn, [_raw(records, c) if isinstance(c, str) else c for c in cols], extra, names).submit(
-                pool, in_process_below)
+                pool, in_process_below
+            )
 
-        names_job = job(standardize_name, ("full_name", "first_name", "last_name", "middle_name", "second_last_name"),
-                        (max_chars, nick_extra, placeholders_for(placeholders, "name")), NAME_COLUMNS)
-        address_job = job(standardize_address, ("address", "city", "state", "postal_code", "country"),
-                          (max_chars, placeholders), ADDRESS_COLUMNS)
+        names_job = job(
+            standardize_name,
+            ("full_name", "first_name", "last_name", "middle_name", "second_last_name"),
+            (max_chars, nick_extra, placeholders_for(placeholders, "name")),
+            NAME_COLUMNS,
+        )
+        address_job = job(
+            standardize_address,
+            ("address", "city", "state", "postal_code", "country"),
+            (max_chars, placeholders),
+            ADDRESS_COLUMNS,
+        )
         email_job = job(standardize_email, ("email",), (email_cfg,), ("email_std", "email_key", "email_flag"))
-        company_job = job(standardize_company, ("company",), (max_chars, placeholders_for(placeholders, "company")),
-                          ("company_std", "company_key", "company_flag"))
-        national_id_job = job(standardize_national_id, ("national_id",), (placeholders_for(placeholders, "national_id"),),
-                              ("national_id_std", "national_id_flag"))
+        company_job = job(
+            standardize_company,
+            ("company",),
+            (max_chars, placeholders_for(placeholders, "company")),
+            ("company_std", "company_key", "company_flag"),
+        )
+        national_id_job = job(
+            standardize_national_id,
+            ("national_id",),
+            (placeholders_for(placeholders, "national_id"),),
+            ("national_id_std", "national_id_flag"),
+        )
         source = _raw(records, "source")
         date_jobs = []
         for field in DATE_FIELDS:
@@ -276,22 +393,36 @@ def standardize(
             else:
                 order = source.fillna("").map(decided).astype(object)
                 order = order.where(order.notna(), None)
-            date_jobs.append(job(standardize_date, (field, order), (field, None, serial_min, serial_max),
-                                 (f"{field}_std", f"{field}_flag")))
+            date_jobs.append(
+                job(
+                    standardize_date,
+                    (field, order),
+                    (field, None, serial_min, serial_max),
+                    (f"{field}_std", f"{field}_flag"),
+                )
+            )
 
         names = names_job.result()
         address = address_job.result()
         email = email_job.result()
         script = pd.Series(names["name_script"], index=index)
-        hint = _chinese_hint(pd.Series(email["email_std"], index=index), pd.Series(names["first_name_key"], index=index),
-                             pd.Series(names["last_name_key"], index=index), script)
+        hint = _chinese_hint(
+            pd.Series(email["email_std"], index=index),
+            pd.Series(names["first_name_key"], index=index),
+            pd.Series(names["last_name_key"], index=index),
+            script,
+        )
         region = _phone_regions(records, pd.Series(address["country_std"], index=index), script, default_region, hint)
         phones_job = job(route_phones, ("mobile", "landline", "phone", region), (default_region,), PHONE_COLUMNS)
 
         # While the pool works on phones: gender (few distinct values, in-process), the map-back
         # of the other fields and their summary counts.
-        gender_job = FieldJob(standardize_gender, [_raw(records, "gender"), pd.Series(names.pop("_gender_hint"), index=index)],
-                              (), ("gender_std", "gender_flag"))
+        gender_job = FieldJob(
+            standardize_gender,
+            [_raw(records, "gender"), pd.Series(names.pop("_gender_hint"), index=index)],
+            (),
+            ("gender_std", "gender_flag"),
+        )
         gender = gender_job.result()
         _pick_gendered_first_keys(names, gender["gender_std"])
         out = {**names, **gender, **address, **email}
@@ -299,7 +430,9 @@ def standardize(
             out.update(j.result())
         sources = {"gender": (gender_job, 0)}
         sources.update({f: (names_job, i) for i, f in enumerate(("full_name", "first_name", "last_name"))})
-        sources.update({f: (address_job, i) for i, f in enumerate(("address", "city", "state", "postal_code", "country"))})
+        sources.update(
+            {f: (address_job, i) for i, f in enumerate(("address", "city", "state", "postal_code", "country"))}
+        )
         sources.update({"email": (email_job, 0), "company": (company_job, 0), "national_id": (national_id_job, 0)})
         sources.update({f: (j, 0) for f, j in zip(DATE_FIELDS, date_jobs)})
         summary_rows = {f: _job_summary_row(f, *sources[f]) for f in SUMMARY_FIELDS if f not in PHONE_FIELDS}
@@ -313,9 +446,13 @@ def standardize(
     dynamic.update(attribute_columns(records))
     stale = [c for c in (*OUTPUT_COLUMNS, *dynamic) if c in records.columns]  # re-standardizing a standardized frame
     base = records.drop(columns=stale) if stale else records
-    new = pd.DataFrame({**{c: out[c] for c in OUTPUT_COLUMNS}, **dynamic}, index=index, copy=False)  # no consolidation copy
+    new = pd.DataFrame(
+        {**{c: out[c] for c in OUTPUT_COLUMNS}, **dynamic}, index=index, copy=False
+    )  # no consolidation copy
     std = pd.concat([base, new], axis=1, copy=False)
-    summary = pd.DataFrame([summary_rows[f] for f in SUMMARY_FIELDS], columns=["field", "unchanged", "changed", "invalid", "empty"])
+    summary = pd.DataFrame(
+        [summary_rows[f] for f in SUMMARY_FIELDS], columns=["field", "unchanged", "changed", "invalid", "empty"]
+    )
     return std, summary
 
 
@@ -348,8 +485,11 @@ def _job_summary_row(field: str, job: FieldJob, pos: int) -> dict:
     present = present & ~(placeholder & ~ok)
     clean = job.per_row(flag, lambda f: f == "")
     return {
-        "field": field, "unchanged": int((present & ok & clean).sum()), "changed": int((present & ok & ~clean).sum()),
-        "invalid": int((present & ~ok).sum()), "empty": int((~present).sum()),
+        "field": field,
+        "unchanged": int((present & ok & clean).sum()),
+        "changed": int((present & ok & ~clean).sum()),
+        "invalid": int((present & ~ok).sum()),
+        "empty": int((~present).sum()),
     }
 
 
@@ -396,9 +536,7 @@ def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, p
             "locator": locator,
             "stage": "standardize",
             "reason_code": "no_identifying_fields",
-            "reason": locator.map(
-                lambda loc: f"Row {loc} {what}, so it cannot be matched to a customer."
-            ),
+            "reason": locator.map(lambda loc: f"Row {loc} {what}, so it cannot be matched to a customer."),
             "raw": _col(rejected, "raw"),
         },
         columns=list(QUARANTINE_COLUMNS),

@@ -16,7 +16,14 @@ import phonenumbers
 import yaml
 
 from .text import (
-    clean_text, flag_for, has_han, is_placeholder, junk_kind, placeholders_for, to_simplified, truncate_for_matching,
+    clean_text,
+    flag_for,
+    has_han,
+    is_placeholder,
+    junk_kind,
+    placeholders_for,
+    to_simplified,
+    truncate_for_matching,
 )
 
 # Precompiled: these run once per distinct value, millions of times on big inputs.
@@ -206,41 +213,41 @@ def parse_cn(text: str) -> dict:
     out: dict[str, str | None] = {"province": None, "city": None, "district": None, "street": None, "postal": None}
     for prefix in ("中华人民共和国", "中国"):
         if t.startswith(prefix):
-            t = t[len(prefix):]
+            t = t[len(prefix) :]
     m = _CN_POSTAL_IN_TEXT_RE.search(t)
     if m and (m.start() == 0 or m.end() == len(t) or "邮编" in m.group(0)):
         out["postal"] = m.group(1)
-        t = (t[: m.start()] + t[m.end():]).strip("，,() （）")
+        t = (t[: m.start()] + t[m.end() :]).strip("，,() （）")
     prov_re, prov_map, city_re, city_map = _prefix_res()
     m = prov_re.match(t)
     if m:
         out["province"] = prov_map[m.group(0)]
-        t = t[m.end():]
+        t = t[m.end() :]
     if out["province"] in cn_divisions()["municipalities"]:
         out["city"] = out["province"]
         for extra in ("市辖区", "市", "城区"):
             if t.startswith(extra):
-                t = t[len(extra):]
+                t = t[len(extra) :]
                 break
     else:
         m = city_re.match(t)
         if m:
             out["city"] = city_map[m.group(0)]
-            t = t[m.end():]
+            t = t[m.end() :]
             if t.startswith("市"):
                 t = t[1:]
         else:
             m = _CN_CITY_RE.match(t)
             if m and (out["province"] or m.group(1).endswith(("自治州", "地区", "盟"))):
                 out["city"] = m.group(1)
-                t = t[m.end():]
+                t = t[m.end() :]
         if out["city"] and not out["province"]:
             out["province"] = cn_divisions()["cities"].get(out["city"])
     # a municipality written without province part: 北京市朝阳区… handled above; 朝阳区… alone stays
     m = _CN_DISTRICT_RE.match(t)
     if m:
         out["district"] = m.group(1)
-        t = t[m.end():]
+        t = t[m.end() :]
     out["street"] = t or None
     return out
 
@@ -376,14 +383,22 @@ _PLACEHOLDER_FIELD = {"address": "address", "city": "city", "state": "state", "p
 
 
 @lru_cache(maxsize=300_000)
-def standardize_address(address, city, state, postal_code, country, max_chars: int = 200, placeholders: tuple = ()) -> tuple:
+def standardize_address(
+    address, city, state, postal_code, country, max_chars: int = 200, placeholders: tuple = ()
+) -> tuple:
     """Raw address columns → (address_std, city_std, state_std, postal_code_std,
     postal_plus4_std, district_std, country_std, address_flag, city_flag, state_flag,
     postal_code_flag, country_flag). Never raises. `placeholders` comes from
     `text.placeholder_sets(rules)` (defaults when empty)."""
     vals: dict[str, str | None] = {}
     codes: dict[str, list[str]] = {}
-    for name, raw in (("address", address), ("city", city), ("state", state), ("postal", postal_code), ("country", country)):
+    for name, raw in (
+        ("address", address),
+        ("city", city),
+        ("state", state),
+        ("postal", postal_code),
+        ("country", country),
+    ):
         if name in ("address", "city", "state") and junk_kind(raw) in ("formula", "markup"):
             vals[name], codes[name] = None, ["junk"]  # a payload, not an address: missing
             continue
@@ -403,8 +418,10 @@ def standardize_address(address, city, state, postal_code, country, max_chars: i
         joined = " ".join(v for v in (a, ci, st) if v)
         if has_han(joined):
             country_std = _han_region(" ".join(v for v in (st, ci, a) if v))
-        elif us_state_code(st) or (pc and us_zip(pc)[0] and not _CN_POSTAL_RE.match(pc.strip())) or (
-            a and _ZIP_TAIL_RE.search(a) and _STATE_ZIP_RE.search(a)
+        elif (
+            us_state_code(st)
+            or (pc and us_zip(pc)[0] and not _CN_POSTAL_RE.match(pc.strip()))
+            or (a and _ZIP_TAIL_RE.search(a) and _STATE_ZIP_RE.search(a))
         ):
             country_std = "US"
         elif pc and _CN_POSTAL_RE.match(pc.strip()) and has_han(a or ""):
@@ -449,10 +466,18 @@ def standardize_address(address, city, state, postal_code, country, max_chars: i
         address_std, city_std, state_std = a, ci, st
         zip5 = pc
     return (
-        address_std, city_std, state_std, zip5, plus4, district, country_std,
+        address_std,
+        city_std,
+        state_std,
+        zip5,
+        plus4,
+        district,
+        country_std,
         flag_for(address, address_std, codes["address"]),
         flag_for(city, city_std, codes["city"]) if city is not None else ("from_address" if city_std else ""),
         flag_for(state, state_std, codes["state"]) if state is not None else ("from_address" if state_std else ""),
         flag_for(postal_code, zip5, codes["postal"]) if postal_code is not None else ("from_address" if zip5 else ""),
-        flag_for(country, country_std, codes["country"]) if country is not None else ("inferred" if country_std else ""),
+        flag_for(country, country_std, codes["country"])
+        if country is not None
+        else ("inferred" if country_std else ""),
     )

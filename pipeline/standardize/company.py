@@ -6,7 +6,15 @@ import re
 from functools import lru_cache
 
 from .text import (
-    DEFAULT_PLACEHOLDERS, ascii_fold, clean_text, flag_for, has_han, is_placeholder, junk_kind, to_simplified, truncate_for_matching,
+    DEFAULT_PLACEHOLDERS,
+    ascii_fold,
+    clean_text,
+    flag_for,
+    has_han,
+    is_placeholder,
+    junk_kind,
+    to_simplified,
+    truncate_for_matching,
 )
 
 # Precompiled: these run once per distinct value, millions of times on big inputs.
@@ -17,13 +25,27 @@ _LEGAL_RE = re.compile(
     re.I,
 )
 _HAN_LEGAL_RE = re.compile(r"(?:股份有限公司|有限责任公司|有限公司|集团公司|集团|公司)$")
-_ACRONYMS = {"llc": "LLC", "inc": "Inc", "ltd": "Ltd", "co": "Co", "corp": "Corp", "plc": "PLC", "gmbh": "GmbH", "ibm": "IBM", "usa": "USA"}
+_ACRONYMS = {
+    "llc": "LLC",
+    "inc": "Inc",
+    "ltd": "Ltd",
+    "co": "Co",
+    "corp": "Corp",
+    "plc": "PLC",
+    "gmbh": "GmbH",
+    "ibm": "IBM",
+    "usa": "USA",
+}
 
 
 def _case(text: str) -> str:
     if not (text.isupper() or text.islower()):
         return text
-    return " ".join(_ACRONYMS.get(w.lower().rstrip("."), w.capitalize()) + ("." if w.endswith(".") and w.lower().rstrip(".") in _ACRONYMS else "") for w in text.split(" "))
+    return " ".join(
+        _ACRONYMS.get(w.lower().rstrip("."), w.capitalize())
+        + ("." if w.endswith(".") and w.lower().rstrip(".") in _ACRONYMS else "")
+        for w in text.split(" ")
+    )
 
 
 @lru_cache(maxsize=200_000)

@@ -25,25 +25,79 @@ _FIND_RE = re.compile(r"[^\s<>,;:\"()\[\]]+@[^\s<>,;:\"'()\[\]]+")
 _STRAY_SPACE_RE = re.compile(r"\s*([@.])\s*")
 
 DEFAULT_DOMAIN_TYPOS = {
-    "gmial.com": "gmail.com", "gmai.com": "gmail.com", "gmal.com": "gmail.com", "gmaill.com": "gmail.com",
-    "gamil.com": "gmail.com", "gnail.com": "gmail.com", "gmail.co": "gmail.com", "gmail.con": "gmail.com",
-    "gmail.cm": "gmail.com", "gmail.om": "gmail.com", "gmail.cmo": "gmail.com", "gmali.com": "gmail.com",
-    "hotmial.com": "hotmail.com", "hotmai.com": "hotmail.com", "hotmal.com": "hotmail.com",
-    "hotmail.con": "hotmail.com", "hotmail.co": "hotmail.com", "hotmil.com": "hotmail.com",
-    "yaho.com": "yahoo.com", "yahooo.com": "yahoo.com", "yahoo.con": "yahoo.com", "yhoo.com": "yahoo.com",
-    "outlok.com": "outlook.com", "outlook.con": "outlook.com", "outloo.com": "outlook.com",
-    "icloud.con": "icloud.com", "iclod.com": "icloud.com",
-    "qq.con": "qq.com", "qq.co": "qq.com", "qq.cm": "qq.com", "qq.comm": "qq.com",
-    "163.con": "163.com", "163.co": "163.com", "163.cm": "163.com", "126.con": "126.com", "126.co": "126.com",
-    "sina.con": "sina.com", "sian.com": "sina.com", "aol.con": "aol.com",
+    "gmial.com": "gmail.com",
+    "gmai.com": "gmail.com",
+    "gmal.com": "gmail.com",
+    "gmaill.com": "gmail.com",
+    "gamil.com": "gmail.com",
+    "gnail.com": "gmail.com",
+    "gmail.co": "gmail.com",
+    "gmail.con": "gmail.com",
+    "gmail.cm": "gmail.com",
+    "gmail.om": "gmail.com",
+    "gmail.cmo": "gmail.com",
+    "gmali.com": "gmail.com",
+    "hotmial.com": "hotmail.com",
+    "hotmai.com": "hotmail.com",
+    "hotmal.com": "hotmail.com",
+    "hotmail.con": "hotmail.com",
+    "hotmail.co": "hotmail.com",
+    "hotmil.com": "hotmail.com",
+    "yaho.com": "yahoo.com",
+    "yahooo.com": "yahoo.com",
+    "yahoo.con": "yahoo.com",
+    "yhoo.com": "yahoo.com",
+    "outlok.com": "outlook.com",
+    "outlook.con": "outlook.com",
+    "outloo.com": "outlook.com",
+    "icloud.con": "icloud.com",
+    "iclod.com": "icloud.com",
+    "qq.con": "qq.com",
+    "qq.co": "qq.com",
+    "qq.cm": "qq.com",
+    "qq.comm": "qq.com",
+    "163.con": "163.com",
+    "163.co": "163.com",
+    "163.cm": "163.com",
+    "126.con": "126.com",
+    "126.co": "126.com",
+    "sina.con": "sina.com",
+    "sian.com": "sina.com",
+    "aol.con": "aol.com",
 }
 DEFAULT_PLACEHOLDERS = (
-    "n/a", "na", "none", "null", "nil", "-", "--", "nomail", "noemail", "no email", "unknown",
-    "test@test.com", "a@a.com", "x@x.com", "test@example.com", "email@email.com", "none@none.com",
-    "no@email.com", "na@na.com", "abc@abc.com", "123@123.com", "null@null.com", "无", "暂无",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "nil",
+    "-",
+    "--",
+    "nomail",
+    "noemail",
+    "no email",
+    "unknown",
+    "test@test.com",
+    "a@a.com",
+    "x@x.com",
+    "test@example.com",
+    "email@email.com",
+    "none@none.com",
+    "no@email.com",
+    "na@na.com",
+    "abc@abc.com",
+    "123@123.com",
+    "null@null.com",
+    "无",
+    "暂无",
 )
 DEFAULT_PLACEHOLDER_PATTERNS = (
-    r"^no-?e?-?mails?@", r"^none@", r"^noreply@", r"^no-reply@", r"^donotreply@", r"@(?:example|test)\.(?:com|org|net)$",
+    r"^no-?e?-?mails?@",
+    r"^none@",
+    r"^noreply@",
+    r"^no-reply@",
+    r"^donotreply@",
+    r"@(?:example|test)\.(?:com|org|net)$",
     r"^(.)\1*@\1+\.com$",
 )
 DEFAULT_PLUS_TAG_DOMAINS = ("gmail.com", "googlemail.com")
@@ -135,7 +189,12 @@ def standardize_email(raw, config: tuple | None = None) -> tuple[str | None, str
         return None, None, flag_for(raw, None, codes + ["placeholder"])
     if "+" in local and domain in config[3]:
         codes.append("plus_tag")  # a sub-address of the same mailbox: survivorship prefers the plain one
-    if _PLAIN_RE.match(candidate) and ".." not in candidate and "xn--" not in candidate and candidate.rsplit(".", 1)[1] not in _SPECIAL_TLDS:
+    if (
+        _PLAIN_RE.match(candidate)
+        and ".." not in candidate
+        and "xn--" not in candidate
+        and candidate.rsplit(".", 1)[1] not in _SPECIAL_TLDS
+    ):
         return candidate, email_key(candidate, config), flag_for(raw, candidate, codes)
     try:
         valid = validate_email(candidate, check_deliverability=False)

@@ -19,8 +19,17 @@ import yaml
 from pypinyin import Style, lazy_pinyin
 
 from .text import (
-    DEFAULT_PLACEHOLDERS, ascii_fold, clean_text, flag_for, han_chars, has_han, junk_kind, placeholder_form,
-    script_of, to_simplified, truncate_for_matching,
+    DEFAULT_PLACEHOLDERS,
+    ascii_fold,
+    clean_text,
+    flag_for,
+    han_chars,
+    has_han,
+    junk_kind,
+    placeholder_form,
+    script_of,
+    to_simplified,
+    truncate_for_matching,
 )
 
 # Precompiled: these run once per distinct value, millions of times on big inputs.
@@ -29,18 +38,85 @@ _WORD_JOINERS_RE = re.compile(r"([-'’])")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 TITLES = {
-    "mr": "Mr", "mister": "Mr", "mrs": "Mrs", "ms": "Ms", "miss": "Miss", "mx": "Mx", "dr": "Dr", "doctor": "Dr",
-    "prof": "Prof", "professor": "Prof", "rev": "Rev", "sir": "Sir", "madam": "Madam", "mme": "Mme", "m": None,
+    "mr": "Mr",
+    "mister": "Mr",
+    "mrs": "Mrs",
+    "ms": "Ms",
+    "miss": "Miss",
+    "mx": "Mx",
+    "dr": "Dr",
+    "doctor": "Dr",
+    "prof": "Prof",
+    "professor": "Prof",
+    "rev": "Rev",
+    "sir": "Sir",
+    "madam": "Madam",
+    "mme": "Mme",
+    "m": None,
 }
-TITLE_GENDER = {"Mr": "M", "Sir": "M", "Mrs": "F", "Ms": "F", "Miss": "F", "Madam": "F", "Mme": "F",
-                "先生": "M", "女士": "F", "小姐": "F", "太太": "F", "夫人": "F"}
+TITLE_GENDER = {
+    "Mr": "M",
+    "Sir": "M",
+    "Mrs": "F",
+    "Ms": "F",
+    "Miss": "F",
+    "Madam": "F",
+    "Mme": "F",
+    "先生": "M",
+    "女士": "F",
+    "小姐": "F",
+    "太太": "F",
+    "夫人": "F",
+}
 HAN_TITLES = ("先生", "女士", "小姐", "太太", "夫人", "老师", "博士", "教授", "医生", "经理", "总")
-SUFFIXES = {"jr": "Jr", "junior": "Jr", "sr": "Sr", "senior": "Sr", "ii": "II", "iii": "III", "iv": "IV", "v": "V",
-            "2nd": "II", "3rd": "III"}
+SUFFIXES = {
+    "jr": "Jr",
+    "junior": "Jr",
+    "sr": "Sr",
+    "senior": "Sr",
+    "ii": "II",
+    "iii": "III",
+    "iv": "IV",
+    "v": "V",
+    "2nd": "II",
+    "3rd": "III",
+}
 CREDENTIALS = {"phd", "md", "esq", "dds", "cpa", "mba", "rn", "jd"}
-PARTICLES = {"van", "von", "de", "der", "den", "del", "della", "da", "di", "du", "la", "le", "st", "bin", "ibn", "al", "dos", "das"}
+PARTICLES = {
+    "van",
+    "von",
+    "de",
+    "der",
+    "den",
+    "del",
+    "della",
+    "da",
+    "di",
+    "du",
+    "la",
+    "le",
+    "st",
+    "bin",
+    "ibn",
+    "al",
+    "dos",
+    "das",
+}
 NAME_PLACEHOLDERS = DEFAULT_PLACEHOLDERS["name"]  # extended by rules.standardize.placeholders.name
-_PLACEHOLDER_WORDS = {"test", "user", "dummy", "sample", "demo", "fake", "customer", "client", "asdf", "xxx", "tester", "testing"}
+_PLACEHOLDER_WORDS = {
+    "test",
+    "user",
+    "dummy",
+    "sample",
+    "demo",
+    "fake",
+    "customer",
+    "client",
+    "asdf",
+    "xxx",
+    "tester",
+    "testing",
+}
 
 
 def _is_placeholder_name(text: str, values: frozenset = NAME_PLACEHOLDERS) -> bool:
@@ -49,7 +125,11 @@ def _is_placeholder_name(text: str, values: frozenset = NAME_PLACEHOLDERS) -> bo
     if low in values or placeholder_form(text) in values:
         return True
     words = low.replace(".", " ").split()
-    return bool(words) and all(w in _PLACEHOLDER_WORDS for w in words) and any(w in ("test", "dummy", "sample", "demo", "fake", "asdf", "xxx", "tester", "testing") for w in words)
+    return (
+        bool(words)
+        and all(w in _PLACEHOLDER_WORDS for w in words)
+        and any(w in ("test", "dummy", "sample", "demo", "fake", "asdf", "xxx", "tester", "testing") for w in words)
+    )
 
 
 PINYIN_RE = re.compile(
@@ -73,7 +153,8 @@ def _nickname_rows() -> tuple[tuple[str, str, str, str], ...]:
         rows = []
         for row in csv.DictReader(fh):
             nickname, canonical, if_male, if_female = (
-                (row.get(c) or "").strip().lower() for c in ("nickname", "canonical", "if_male", "if_female"))
+                (row.get(c) or "").strip().lower() for c in ("nickname", "canonical", "if_male", "if_female")
+            )
             rows.append((nickname, canonical, if_male, if_female))
         return tuple(rows)
 
@@ -97,8 +178,10 @@ def gendered_nicknames(extra: tuple = ()) -> dict[str, tuple[str, str]]:
 @lru_cache(maxsize=1)
 def pinyin_surnames() -> frozenset:
     """Pinyin of common surnames, to spot 'Xie Xuedong' (surname first) in Latin text."""
-    common = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚"
-              "卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤欧")
+    common = (
+        "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚"
+        "卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤欧"
+    )
     _, readings = surname_data()
     out = {readings.get(c) or lazy_pinyin(c, style=Style.NORMAL)[0] for c in common}
     out.update(v for k, v in readings.items())
@@ -343,7 +426,13 @@ def _clean_name_part(raw, max_chars: int, placeholders: frozenset, part: bool) -
 
 @lru_cache(maxsize=300_000)
 def standardize_name(
-    full, first, last, middle=None, last2=None, max_chars: int = 200, nick_extra: tuple = (),
+    full,
+    first,
+    last,
+    middle=None,
+    last2=None,
+    max_chars: int = 200,
+    nick_extra: tuple = (),
     placeholders: frozenset = NAME_PLACEHOLDERS,
 ) -> tuple:
     """(full, first, last, middle, second last) raw → (full_name_std, first_name_std,
@@ -380,7 +469,7 @@ def standardize_name(
         elif full_h and has_han(full_h):
             full_h = han_chars(full_h)
             if last_h and full_h.startswith(last_h):
-                surname, given = last_h, full_h[len(last_h):]
+                surname, given = last_h, full_h[len(last_h) :]
             else:
                 surname, given = split_han(full_h)
             derived.update(("first", "last"))
@@ -425,8 +514,12 @@ def standardize_name(
         if full_t and (p_first or p_last):
             full_std = " ".join(smart_case(x) for x in [p_first, *parsed_middle, p_last] if x)
         else:
-            parts = (first_std, smart_case(middle_t) if middle_t else None, last_std,
-                     smart_case(last2_t) if last2_t else None)
+            parts = (
+                first_std,
+                smart_case(middle_t) if middle_t else None,
+                last_std,
+                smart_case(last2_t) if last2_t else None,
+            )
             full_std = " ".join(x for x in parts if x) or None
             if full_std:
                 derived.add("full")
@@ -451,16 +544,46 @@ def standardize_name(
     middle_std = (smart_case(middle_t) if script != "han" else middle_t) if middle_t else None
     last2_std = (smart_case(last2_t) if script != "han" else last2_t) if last2_t else None
     return (
-        full_std, first_std, last_std, script if full_std or first_std or last_std else None,
-        first_key or None, last_key or None, name_key, title, suffix, *flags, gender_hint,
-        key_if_male, key_if_female, middle_std, last2_std,
+        full_std,
+        first_std,
+        last_std,
+        script if full_std or first_std or last_std else None,
+        first_key or None,
+        last_key or None,
+        name_key,
+        title,
+        suffix,
+        *flags,
+        gender_hint,
+        key_if_male,
+        key_if_female,
+        middle_std,
+        last2_std,
     )
 
 
 GENDER_MAP = {
-    "m": "M", "male": "M", "man": "M", "boy": "M", "mr": "M", "男": "M", "男性": "M", "先生": "M", "h": "M",
-    "f": "F", "female": "F", "woman": "F", "girl": "F", "mrs": "F", "ms": "F", "miss": "F", "女": "F",
-    "女性": "F", "女士": "F", "小姐": "F", "w": "F",
+    "m": "M",
+    "male": "M",
+    "man": "M",
+    "boy": "M",
+    "mr": "M",
+    "男": "M",
+    "男性": "M",
+    "先生": "M",
+    "h": "M",
+    "f": "F",
+    "female": "F",
+    "woman": "F",
+    "girl": "F",
+    "mrs": "F",
+    "ms": "F",
+    "miss": "F",
+    "女": "F",
+    "女性": "F",
+    "女士": "F",
+    "小姐": "F",
+    "w": "F",
 }
 GENDER_UNKNOWN = {"u", "unknown", "x", "other", "o", "n/a", "na", "未知", "保密", "不详", "-", "?"}
 

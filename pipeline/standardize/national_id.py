@@ -34,25 +34,51 @@ MAX_LENGTH = 20
 
 # Whole-cell values that mean "no number" (compared by placeholder_form), besides the markers
 # empty in every field (text.EMPTY_MARKERS). Extended by rules.standardize.placeholders.national_id.
-DEFAULT_PLACEHOLDERS = frozenset({
-    "na", "none", "not given", "not provided", "refused", "declined", "unknown", "x", "xx", "xxx",
-    "no id", "no ssn", "none given", "pending", "applied for", "tbd", "see file", "on file",
-    "无", "没有", "不详", "未提供", "待补", "待定", "空",
-})
+DEFAULT_PLACEHOLDERS = frozenset(
+    {
+        "na",
+        "none",
+        "not given",
+        "not provided",
+        "refused",
+        "declined",
+        "unknown",
+        "x",
+        "xx",
+        "xxx",
+        "no id",
+        "no ssn",
+        "none given",
+        "pending",
+        "applied for",
+        "tbd",
+        "see file",
+        "on file",
+        "无",
+        "没有",
+        "不详",
+        "未提供",
+        "待补",
+        "待定",
+        "空",
+    }
+)
 # Numbers that are well-known dummies (besides runs and repeats, see is_dummy): the wallet-card
 # and advertising SSNs 078-05-1120 and 219-09-9999, 457-55-5462 (published in an advert, then
 # used by thousands), and the SSA's reserved advertising range 987-65-4320 … 987-65-4329.
-KNOWN_DUMMIES = frozenset(
-    {"078051120", "219099999", "457555462"} | {f"98765432{d}" for d in range(10)}
-)
+KNOWN_DUMMIES = frozenset({"078051120", "219099999", "457555462"} | {f"98765432{d}" for d in range(10)})
 _ASCENDING = "01234567890123456789"
 _DESCENDING = "98765432109876543210"
 
 _KEEP_RE = re.compile(r"[^0-9A-Z]+")
-_SCIENTIFIC_RE = re.compile(r"^[+-]?\d(?:[.,]\d+)?E\+\d{1,3}$", re.I)  # 1.10105E+17: Excel lost digits (it always writes the +)
+_SCIENTIFIC_RE = re.compile(
+    r"^[+-]?\d(?:[.,]\d+)?E\+\d{1,3}$", re.I
+)  # 1.10105E+17: Excel lost digits (it always writes the +)
 _FLOAT_TAIL_RE = re.compile(r"^(\d{5,})\.0+$")  # 1804974.0: a number written by a float column
 _MASKED_RE = re.compile(r"[*•●]|[Xx]{3}")  # XXX-XX-6789; a 身份证 ends in one X, a NINO has no XXX
-_LABEL_RE = re.compile(r"^(?:(?:ssn|sin|nino|ni|national id|id|no|number|身份证(?:号码?)?|证件号码?)\s*[:#.]|#)\s*", re.I)
+_LABEL_RE = re.compile(
+    r"^(?:(?:ssn|sin|nino|ni|national id|id|no|number|身份证(?:号码?)?|证件号码?)\s*[:#.]|#)\s*", re.I
+)
 _SSN_SHAPE_RE = re.compile(r"^(\d{3})-(\d{2})-(\d{4})$")
 _CN_SHAPE_RE = re.compile(r"^[1-8]\d{16}[0-9X]$")
 _CN_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

@@ -74,7 +74,9 @@ def _candidates(digits_text: str, region: str | None, default_region: str) -> li
 
 
 @lru_cache(maxsize=200_000)
-def parse_one(piece: str, region: str | None, default_region: str = "US") -> tuple[str | None, str | None, tuple[str, ...]]:
+def parse_one(
+    piece: str, region: str | None, default_region: str = "US"
+) -> tuple[str | None, str | None, tuple[str, ...]]:
     """One number → (E.164 or None, kind mobile/landline/either/other, codes)."""
     text, cell_codes = clean_text(piece)
     if text is None:
@@ -260,7 +262,11 @@ def route_phones(mobile, landline, phone, region, default_region: str = "US") ->
         landline_std, landline_guessed = None, False
     phone_std = mobile_std or landline_std
     flags = []
-    for name, raw, own in (("mobile", mobile, mobile_std), ("landline", landline, landline_std), ("phone", phone, phone_std)):
+    for name, raw, own in (
+        ("mobile", mobile, mobile_std),
+        ("landline", landline, landline_std),
+        ("phone", phone, phone_std),
+    ):
         found, cell_codes = cells[name]
         codes = list(cell_codes)
         shown = own if (own and any(own == f[0] for f in found)) else (found[0][0] if found else None)

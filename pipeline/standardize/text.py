@@ -36,29 +36,151 @@ _ORPHAN_MARK_RE = re.compile(r"(?:^|(?<=\s))[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u
 _SLOW_CHARS = frozenset("<&=\t")
 # Whole-cell values that mean "no value" in any field (compared lower-cased). Not "na": that is
 # Namibia's country code and a Chinese surname.
-EMPTY_MARKERS = frozenset({"nan", "none", "null", "nil", "n/a", "n.a.", "#n/a", "-", "--", "---", "?", "??", "???",
-                           "unknown", "tbd", "tba", "无", "空", "暂无", "未知", "不详", "/", "(none)", "(blank)", "<none>",
-                           "<null>", "not available", "not provided", "not applicable", "none given", "n/a n/a"})
+EMPTY_MARKERS = frozenset(
+    {
+        "nan",
+        "none",
+        "null",
+        "nil",
+        "n/a",
+        "n.a.",
+        "#n/a",
+        "-",
+        "--",
+        "---",
+        "?",
+        "??",
+        "???",
+        "unknown",
+        "tbd",
+        "tba",
+        "无",
+        "空",
+        "暂无",
+        "未知",
+        "不详",
+        "/",
+        "(none)",
+        "(blank)",
+        "<none>",
+        "<null>",
+        "not available",
+        "not provided",
+        "not applicable",
+        "none given",
+        "n/a n/a",
+    }
+)
 
 # Field-specific whole-cell placeholders (compared by `placeholder_form`). Extended, never
 # replaced, by rules.standardize.placeholders.<field>.
 DEFAULT_PLACEHOLDERS: dict[str, frozenset] = {
-    "address": frozenset({"same as above", "same", "see above", "ditto", "as above", "same as billing",
-                          "same as mailing", "no address", "address", "address unknown", "unknown address",
-                          "test", "test address", "xxx", "xx", "x", "0", "na", "no fixed address", "homeless",
-                          "同上", "无地址", "地址不详", "待定", "暂缺", "无固定住所", "测试", "详见上"}),
-    "city": frozenset({"same as above", "same", "see above", "city", "test", "xxx", "x", "0", "na",
-                       "同上", "待定", "测试"}),
+    "address": frozenset(
+        {
+            "same as above",
+            "same",
+            "see above",
+            "ditto",
+            "as above",
+            "same as billing",
+            "same as mailing",
+            "no address",
+            "address",
+            "address unknown",
+            "unknown address",
+            "test",
+            "test address",
+            "xxx",
+            "xx",
+            "x",
+            "0",
+            "na",
+            "no fixed address",
+            "homeless",
+            "同上",
+            "无地址",
+            "地址不详",
+            "待定",
+            "暂缺",
+            "无固定住所",
+            "测试",
+            "详见上",
+        }
+    ),
+    "city": frozenset(
+        {"same as above", "same", "see above", "city", "test", "xxx", "x", "0", "na", "同上", "待定", "测试"}
+    ),
     "state": frozenset({"same as above", "same", "state", "xx", "xxx", "test", "同上", "待定"}),
-    "postal_code": frozenset({"0", "00000", "000000", "00000-0000", "0000", "99999", "999999", "xxxxx",
-                              "xxxxxx", "na", "none", "zip"}),
-    "company": frozenset({"test", "test company", "company", "none", "na", "n/a", "unknown", "xxx", "self",
-                          "private", "individual", "personal", "0", "same as above", "same", "see above", "ditto",
-                          "个人", "无", "测试", "客户", "私人", "未知", "同上"}),
-    "name": frozenset({"test", "unknown", "n/a", "na", "none", "null", "customer", "client", "name", "tbd", "xxx",
-                       "no name", "noname", "anonymous", "guest", "valued customer", "occupant", "resident",
-                       "current resident", "same as above", "see above", "ditto", "同上", "客户", "未知", "无名", "测试", "匿名", "无", "某某", "先生", "女士", "顾客",
-                       "用户", "会员"}),
+    "postal_code": frozenset(
+        {"0", "00000", "000000", "00000-0000", "0000", "99999", "999999", "xxxxx", "xxxxxx", "na", "none", "zip"}
+    ),
+    "company": frozenset(
+        {
+            "test",
+            "test company",
+            "company",
+            "none",
+            "na",
+            "n/a",
+            "unknown",
+            "xxx",
+            "self",
+            "private",
+            "individual",
+            "personal",
+            "0",
+            "same as above",
+            "same",
+            "see above",
+            "ditto",
+            "个人",
+            "无",
+            "测试",
+            "客户",
+            "私人",
+            "未知",
+            "同上",
+        }
+    ),
+    "name": frozenset(
+        {
+            "test",
+            "unknown",
+            "n/a",
+            "na",
+            "none",
+            "null",
+            "customer",
+            "client",
+            "name",
+            "tbd",
+            "xxx",
+            "no name",
+            "noname",
+            "anonymous",
+            "guest",
+            "valued customer",
+            "occupant",
+            "resident",
+            "current resident",
+            "same as above",
+            "see above",
+            "ditto",
+            "同上",
+            "客户",
+            "未知",
+            "无名",
+            "测试",
+            "匿名",
+            "无",
+            "某某",
+            "先生",
+            "女士",
+            "顾客",
+            "用户",
+            "会员",
+        }
+    ),
 }
 _PLACEHOLDER_PUNCT_RE = re.compile(r"[\s.,;:!_*#'\"()\[\]]+")
 
@@ -157,16 +279,64 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
 
 # Junk: a cell that holds no value of its field at all. Whole-value tests on the raw text.
 _FORMULA_JUNK_RE = re.compile(
-    r"^\s*[=+\-@]\s*(?:[A-Za-z_][\w.]*\s*[(!|]|[A-Za-z]{1,3}\$?\d+|\d+(?:\.\d+)?\s*[-+*/^&]|[\"'(])", re.S)
+    r"^\s*[=+\-@]\s*(?:[A-Za-z_][\w.]*\s*[(!|]|[A-Za-z]{1,3}\$?\d+|\d+(?:\.\d+)?\s*[-+*/^&]|[\"'(])", re.S
+)
 _DDE_RE = re.compile(r"\bcmd\s*\||\|\s*'?\s*/c\b|\bpowershell\b|\bmshta\b|\bDDEAUTO\b", re.I)
 _MARKUP_JUNK_RE = re.compile(
-    r"<\s*/?\s*[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,400})?/?\s*>|<!--|javascript\s*:|\bon[a-z]+\s*=\s*[\"']", re.I)
-JUNK_VALUES = frozenset({
-    "n/a", "n.a.", "#n/a", "none", "null", "nil", "nan", "unknown", "-", "--", "---", "?", "??", "???", ".",
-    "test", "testing", "tester", "test test", "test user", "testuser", "asdf", "asdfg", "asdfgh", "asdfghjkl",
-    "qwerty", "qwertz", "zxcv", "xxx", "xx", "foo", "foobar", "foo bar", "lorem ipsum", "dummy", "sample",
-    "fake", "abc", "abcd", "abcdef", "tbd", "tba", "未知", "无", "不详", "测试", "空", "暂无",
-})
+    r"<\s*/?\s*[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,400})?/?\s*>|<!--|javascript\s*:|\bon[a-z]+\s*=\s*[\"']", re.I
+)
+JUNK_VALUES = frozenset(
+    {
+        "n/a",
+        "n.a.",
+        "#n/a",
+        "none",
+        "null",
+        "nil",
+        "nan",
+        "unknown",
+        "-",
+        "--",
+        "---",
+        "?",
+        "??",
+        "???",
+        ".",
+        "test",
+        "testing",
+        "tester",
+        "test test",
+        "test user",
+        "testuser",
+        "asdf",
+        "asdfg",
+        "asdfgh",
+        "asdfghjkl",
+        "qwerty",
+        "qwertz",
+        "zxcv",
+        "xxx",
+        "xx",
+        "foo",
+        "foobar",
+        "foo bar",
+        "lorem ipsum",
+        "dummy",
+        "sample",
+        "fake",
+        "abc",
+        "abcd",
+        "abcdef",
+        "tbd",
+        "tba",
+        "未知",
+        "无",
+        "不详",
+        "测试",
+        "空",
+        "暂无",
+    }
+)
 _MASH_RE = re.compile(r"^(?:(.)\1{2,}|test\d+|asdf\w*|qwert\w*)$", re.I)
 
 
@@ -278,8 +448,25 @@ def to_simplified(text: str) -> str:
         return text
 
 
-_FOLD = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L",
-                       "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH", "œ": "oe", "Œ": "OE", "ı": "i"})
+_FOLD = str.maketrans(
+    {
+        "ß": "ss",
+        "ẞ": "SS",
+        "æ": "ae",
+        "Æ": "AE",
+        "ø": "o",
+        "Ø": "O",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "þ": "th",
+        "Þ": "TH",
+        "œ": "oe",
+        "Œ": "OE",
+        "ı": "i",
+    }
+)
 
 
 def ascii_fold(text: str) -> str:

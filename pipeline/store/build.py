@@ -151,8 +151,16 @@ def customer_xref_rows(run_id, records, clusters, cluster_to_id, pairs, key_clus
         same = cl.notna() & (cl == mp["record_key_r"].map(key_cluster))
         mp = mp[same]
         p = pd.to_numeric(mp["match_probability"], errors="coerce")
-        prob = pd.concat([pd.Series(p.values, index=mp["record_key_l"].values),
-                          pd.Series(p.values, index=mp["record_key_r"].values)]).groupby(level=0).max()
+        prob = (
+            pd.concat(
+                [
+                    pd.Series(p.values, index=mp["record_key_l"].values),
+                    pd.Series(p.values, index=mp["record_key_r"].values),
+                ]
+            )
+            .groupby(level=0)
+            .max()
+        )
     x["match_probability"] = x["record_key"].map(prob)
     size = x.groupby("cluster")["record_key"].transform("size")
     default_reason = np.where(size > 1, "matched", "singleton")
@@ -181,8 +189,13 @@ def seen_rows(run_id, df: pd.DataFrame, status: str, run_keys, prev: pd.DataFram
 
 
 def prior_seen(prior) -> pd.DataFrame | None:
-    prev = pd.concat([prior.records[["record_key", "first_seen_run", "last_seen_run"]],
-                      prior.retired_records[["record_key", "first_seen_run", "last_seen_run"]]], ignore_index=True)
+    prev = pd.concat(
+        [
+            prior.records[["record_key", "first_seen_run", "last_seen_run"]],
+            prior.retired_records[["record_key", "first_seen_run", "last_seen_run"]],
+        ],
+        ignore_index=True,
+    )
     return prev.drop_duplicates("record_key", keep="first").set_index("record_key") if len(prev) else None
 
 
@@ -196,7 +209,9 @@ def _customer_record(run_id, records, run_keys, retired, prior) -> pd.DataFrame:
     if retired is not None and len(retired):
         parts.append(seen(retired, "retired"))
     if len(prior.retired_records):
-        gone = set(records["record_key"]) | (set(retired["record_key"]) if retired is not None and len(retired) else set())
+        gone = set(records["record_key"]) | (
+            set(retired["record_key"]) if retired is not None and len(retired) else set()
+        )
         still = prior.retired_records[~prior.retired_records["record_key"].isin(gone)]
         if len(still):
             parts.append(still.assign(status="retired"))
@@ -222,8 +237,10 @@ def _record_summaries(records: pd.DataFrame, keys: set[str]) -> pd.Series:
         alt = sub["mobile"] if "mobile" in sub.columns else None
         cols["phone"] = sub["phone_std"].where(sub["phone_std"].notna(), cols["phone"] if alt is None else alt)
     frame = _none(pd.DataFrame(cols))
-    text = [json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False, default=str)
-            for row in frame.to_dict("records")]
+    text = [
+        json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False, default=str)
+        for row in frame.to_dict("records")
+    ]
     return pd.Series(text, index=sub["record_key"].values, dtype=object)
 
 
@@ -237,7 +254,8 @@ def review_queue_rows(run_id, pairs, records, overrides, active_keys) -> pd.Data
     if overrides is not None and len(overrides):
         decided = overrides[overrides["kind"].isin(["must_link", "cannot_link"])]
         done = set(zip(decided["record_key_l"], decided["record_key_r"])) | set(
-            zip(decided["record_key_r"], decided["record_key_l"]))
+            zip(decided["record_key_r"], decided["record_key_l"])
+        )
         r = r[[p not in done for p in zip(r["record_key_l"], r["record_key_r"])]]
     r = r.drop_duplicates(["record_key_l", "record_key_r"])
     summaries = _record_summaries(records, set(r["record_key_l"]) | set(r["record_key_r"]))
@@ -280,8 +298,10 @@ def match_model_rows(run_id, now, model, prior) -> pd.DataFrame:
     text = _model_text(model)
     if text is None or text == _model_text(prior.model):
         return _frame(pd.DataFrame(), "match_model")
-    return _frame(pd.DataFrame([{"version": prior.model_version + 1, "created": now, "run_id": run_id,
-                                 "model_json": text}]), "match_model")
+    return _frame(
+        pd.DataFrame([{"version": prior.model_version + 1, "created": now, "run_id": run_id, "model_json": text}]),
+        "match_model",
+    )
 
 
 def history_rows(run_id, now, assigned, masters, prior) -> pd.DataFrame:
@@ -290,17 +310,30 @@ def history_rows(run_id, now, assigned, masters, prior) -> pd.DataFrame:
     new = assigned[assigned["status"] == "new"]
     ev.append(pd.DataFrame({"master_id": new["master_id"], "event": "created", "target_master_id": None}))
     split = assigned[assigned["status"] == "split"]
-    ev.append(pd.DataFrame({"master_id": split["master_id"], "event": "split_from",
-                            "target_master_id": split["origin_id"] if "origin_id" in split.columns else None}))
+    ev.append(
+        pd.DataFrame(
+            {
+                "master_id": split["master_id"],
+                "event": "split_from",
+                "target_master_id": split["origin_id"] if "origin_id" in split.columns else None,
+            }
+        )
+    )
     merged = assigned[["master_id", "retired_ids"]].explode("retired_ids").dropna(subset=["retired_ids"])
-    ev.append(pd.DataFrame({"master_id": merged["retired_ids"], "event": "merged_into",
-                            "target_master_id": merged["master_id"]}))
+    ev.append(
+        pd.DataFrame(
+            {"master_id": merged["retired_ids"], "event": "merged_into", "target_master_id": merged["master_id"]}
+        )
+    )
     prior_ids = set(prior.masters["master_id"].dropna()) | set(prior.xref["master_id"].dropna())
     gone = sorted(prior_ids - set(assigned["master_id"]) - set(merged["retired_ids"]))
     ev.append(pd.DataFrame({"master_id": gone, "event": "retired", "target_master_id": None}))
     created_now = set(new["master_id"]) | set(split["master_id"])
-    upd = masters[(masters["updated_run"] == run_id) & ~masters["master_id"].isin(created_now)
-                  & masters["master_id"].isin(prior_ids)]
+    upd = masters[
+        (masters["updated_run"] == run_id)
+        & ~masters["master_id"].isin(created_now)
+        & masters["master_id"].isin(prior_ids)
+    ]
     ev.append(pd.DataFrame({"master_id": upd["master_id"], "event": "updated", "target_master_id": None}))
     h = pd.concat([e for e in ev if len(e)], ignore_index=True) if any(len(e) for e in ev) else pd.DataFrame()
     h["run_id"] = run_id

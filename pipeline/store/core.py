@@ -46,7 +46,9 @@ class Store(RunLogMixin, PublishMixin):
         try:
             parsed = make_url(url)
         except Exception as exc:
-            raise StoreError(f"{mask_url(url)!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db): {mask_url(exc)}") from None
+            raise StoreError(
+                f"{mask_url(url)!r} is not a database URL (e.g. sqlite:///crmclean-out/master.db): {mask_url(exc)}"
+            ) from None
         self.safe_url = parsed.render_as_string(hide_password=True)
         self.dialect = Dialect.for_url(parsed, self.safe_url)
         with self._errors("opening the database"):
@@ -72,7 +74,8 @@ class Store(RunLogMixin, PublishMixin):
             add_missing_columns(conn)  # a master created before a column existed (national_id)
             # masters created before delta publishing lack this index (create_all skips old tables)
             conn.exec_driver_sql(
-                "CREATE INDEX IF NOT EXISTS ix_match_edge_pair ON match_edge (record_key_l, record_key_r)")
+                "CREATE INDEX IF NOT EXISTS ix_match_edge_pair ON match_edge (record_key_l, record_key_r)"
+            )
 
     def close(self) -> None:
         for run_id in list(self._alive):

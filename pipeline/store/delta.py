@@ -22,7 +22,10 @@ DELTA_KEYS: dict[str, tuple[str, ...]] = {
 }
 #: bookkeeping that alone does not make a row "changed" (the stored row keeps its value)
 VOLATILE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customer_xref": ("run_id",), "review_queue": ("run_id",), "match_edge": ("run_id",), "quarantine": ("run_id",),
+    "customer_xref": ("run_id",),
+    "review_queue": ("run_id",),
+    "match_edge": ("run_id",),
+    "quarantine": ("run_id",),
 }
 #: bookkeeping updated in place with one UPDATE per distinct value (no delete + insert)
 IN_PLACE_COLUMNS: dict[str, tuple[str, ...]] = {"customer_record": ("last_seen_run",)}
@@ -35,8 +38,9 @@ class DeltaPlan:
     updates: list[tuple[str, Any, list]]  # (column, new value, keys)
 
 
-def diff_rows(name: str, cols: list[str], rows: list[tuple], old: pd.DataFrame,
-              replace_share: float | None) -> DeltaPlan | None:
+def diff_rows(
+    name: str, cols: list[str], rows: list[tuple], old: pd.DataFrame, replace_share: float | None
+) -> DeltaPlan | None:
     """Delete/insert/update turning the rows `old` into `rows` (None: more than
     `replace_share` of the keys changed, replace the table whole)."""
     if not len(old):
@@ -65,8 +69,9 @@ def diff_rows(name: str, cols: list[str], rows: list[tuple], old: pd.DataFrame,
     return DeltaPlan(delete, insert, updates)
 
 
-def _in_place_updates(old: pd.DataFrame, old_keys: np.ndarray, i: int, column: str, rows: list[tuple],
-                      new_keys: list, touched: list[bool]) -> list[tuple[str, Any, list]]:
+def _in_place_updates(
+    old: pd.DataFrame, old_keys: np.ndarray, i: int, column: str, rows: list[tuple], new_keys: list, touched: list[bool]
+) -> list[tuple[str, Any, list]]:
     """Unchanged rows whose bookkeeping `column` moved: one UPDATE per value."""
     was = dict(zip(old_keys.tolist(), old[column].tolist()))
     by_value: dict[Any, list] = {}

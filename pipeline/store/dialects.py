@@ -50,8 +50,9 @@ class Dialect:
         """A session that proves the run's process is alive (None: the backend has none)."""
         return None
 
-    def run_gone(self, conn: Connection, run_id: str, started: Any, last_holder: str | None,
-                 now: datetime, grace: float) -> bool:
+    def run_gone(
+        self, conn: Connection, run_id: str, started: Any, last_holder: str | None, now: datetime, grace: float
+    ) -> bool:
         """Whether a `running` run_log row belongs to a dead process (the caller holds the lock)."""
         raise NotImplementedError
 
@@ -141,8 +142,7 @@ class SQLiteDialect(Dialect):
     def update_column(self, cur, name, column, key, value, keys) -> None:
         if len(keys) > 1000:  # one statement joined to a temporary key table: half the time
             _fill_key_table(cur, keys)
-            cur.execute(f'UPDATE "{name}" SET "{column}" = ? WHERE "{key}" IN (SELECT k FROM crmclean_keys)',
-                        (value,))
+            cur.execute(f'UPDATE "{name}" SET "{column}" = ? WHERE "{key}" IN (SELECT k FROM crmclean_keys)', (value,))
         else:
             cur.executemany(f'UPDATE "{name}" SET "{column}" = ? WHERE "{key}" = ?', [(value, x) for x in keys])
 
@@ -194,9 +194,11 @@ class PostgresDialect(Dialect):
             cur.execute(f'DELETE FROM "{name}" WHERE "{key_cols[0]}" = ANY(%s)', (list(keys),))
             return
         a, b = key_cols
-        cur.execute(f'DELETE FROM "{name}" t USING unnest(%s::text[], %s::text[]) AS d(a, b) '
-                    f'WHERE t."{a}" = d.a AND t."{b}" = d.b',
-                    ([x[0] for x in keys], [x[1] for x in keys]))
+        cur.execute(
+            f'DELETE FROM "{name}" t USING unnest(%s::text[], %s::text[]) AS d(a, b) '
+            f'WHERE t."{a}" = d.a AND t."{b}" = d.b',
+            ([x[0] for x in keys], [x[1] for x in keys]),
+        )
 
     def update_column(self, cur, name, column, key, value, keys) -> None:
         cur.execute(f'UPDATE "{name}" SET "{column}" = %s WHERE "{key}" = ANY(%s)', (value, list(keys)))

@@ -40,8 +40,7 @@ def locked_message(safe_url: str, holder: str | None, started: str | None) -> st
     who = holder or "unknown run"
     if started:
         who += f", started {started}"
-    return (f"another crmclean run ({who}) is writing to this master ({safe_url}); "
-            "try again when it finishes")
+    return f"another crmclean run ({who}) is writing to this master ({safe_url}); try again when it finishes"
 
 
 def _read_holder(fd: int) -> dict:
@@ -101,8 +100,9 @@ def _wait_for_lockf(fd: int, deadline: float, safe_url: str) -> None:
 
 
 @contextmanager
-def advisory_lock(engine: Engine, run_id: str, timeout: float, safe_url: str,
-                  errors: Callable[[str], ContextManager]) -> Iterator[None]:
+def advisory_lock(
+    engine: Engine, run_id: str, timeout: float, safe_url: str, errors: Callable[[str], ContextManager]
+) -> Iterator[None]:
     """pg_try_advisory_lock on a dedicated connection, retried until `timeout`; the session's
     application_name names the holder for the message of a run that waits in vain."""
     k1, k2 = PG_LOCK_KEY
@@ -110,8 +110,7 @@ def advisory_lock(engine: Engine, run_id: str, timeout: float, safe_url: str,
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         with errors("taking the run lock"):
-            conn.execute(text("SELECT set_config('application_name', :n, false)"),
-                         {"n": f"crmclean run {run_id}"[:63]})
+            conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": f"crmclean run {run_id}"[:63]})
             deadline = time.monotonic() + timeout
             while not conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": k1, "b": k2}).scalar():
                 if time.monotonic() >= deadline:

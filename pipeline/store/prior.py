@@ -81,8 +81,13 @@ class PriorReaderMixin(StoreBase):
         with self._errors(f"reading {name}"), self.engine.connect() as conn:
             return self._select(conn, name, columns)
 
-    def read_by_keys(self, name: str, key_cols: tuple[str, ...], keys, columns: list[str] | None = None,
-                     ) -> pd.DataFrame:
+    def read_by_keys(
+        self,
+        name: str,
+        key_cols: tuple[str, ...],
+        keys,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
         """Rows (as stored: customer_record not unpacked) whose value in any of `key_cols` is in `keys`."""
         with self._errors(f"reading {name}"), self._read_conn() as conn:
             return self._select_keys(conn, name, columns or columns_of(name), key_cols, keys)
@@ -116,15 +121,26 @@ class PriorReaderMixin(StoreBase):
         """
         slim = record_columns is not None
         with self._errors("loading the previous master"), self._read_conn() as conn:
-            names = ("customer_xref", "quarantine") if slim else (
-                "customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")
+            names = (
+                ("customer_xref", "quarantine")
+                if slim
+                else ("customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")
+            )
             stored = {name: self.read_table(name, conn) for name in names}
-            parts = self._slim_parts(conn, record_columns) if record_columns is not None else self._full_parts(conn, stored)
+            parts = (
+                self._slim_parts(conn, record_columns) if record_columns is not None else self._full_parts(conn, stored)
+            )
             state = self._prior_state(conn, stored, slim, *parts)
         # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
         self._snapshot = {k: v.copy() for k, v in stored.items()}
-        ids = pd.concat([state.xref["master_id"], state.id_history["master_id"],
-                         state.id_history["target_master_id"], state.masters["master_id"]])
+        ids = pd.concat(
+            [
+                state.xref["master_id"],
+                state.id_history["master_id"],
+                state.id_history["target_master_id"],
+                state.masters["master_id"],
+            ]
+        )
         state.next_master_number = max_master_number(ids) + 1
         return state
 
@@ -133,17 +149,28 @@ class PriorReaderMixin(StoreBase):
         records = _unpack_records(stored["customer_record"])
         is_retired = (records["status"].fillna("active") == "retired").to_numpy()
         records, retired = records[~is_retired], records[is_retired].reset_index(drop=True)
-        return (records, retired, stored["match_edge"], stored["master_customer"],
-                self.read_table("master_id_history", conn))
+        return (
+            records,
+            retired,
+            stored["match_edge"],
+            stored["master_customer"],
+            self.read_table("master_id_history", conn),
+        )
 
     def _slim_parts(self, conn: Connection, record_columns: list[str]) -> tuple:
         """(records, retired, edges, masters, history) of a slim load."""
         records, retired = self._slim_records(conn, record_columns)
-        return (records, retired, self._select(conn, "match_edge", list(SLIM_EDGE_COLUMNS)),
-                _empty("master_customer"), self._select(conn, "master_id_history", ["master_id", "target_master_id"]))
+        return (
+            records,
+            retired,
+            self._select(conn, "match_edge", list(SLIM_EDGE_COLUMNS)),
+            _empty("master_customer"),
+            self._select(conn, "master_id_history", ["master_id", "target_master_id"]),
+        )
 
-    def _prior_state(self, conn: Connection, stored: dict, slim: bool, records, retired, edges, masters,
-                     history) -> PriorState:
+    def _prior_state(
+        self, conn: Connection, stored: dict, slim: bool, records, retired, edges, masters, history
+    ) -> PriorState:
         models = self._select(conn, "match_model", ["version", "model_json"], 'ORDER BY "version" DESC LIMIT 1')
         state_rows = self._select(conn, "master_state", ["name", "value"])
         xref = stored["customer_xref"]
@@ -189,21 +216,30 @@ class PriorReaderMixin(StoreBase):
             full = _unpack_records(self._select(conn, "customer_record", [*cols, OTHER_COLUMNS], _ACTIVE))
             records = full[[*cols, *(["std_fingerprint"] if "std_fingerprint" in full.columns else [])]]
         else:
-            records = pd.DataFrame.from_records(rows, columns=[*cols, "std_fingerprint"], coerce_float=False) \
-                if rows else _empty_columns([*cols, "std_fingerprint"])
-        retired = self._select(conn, "customer_record", ["record_key", "source", "content_hash", "first_seen_run",
-                                                         "last_seen_run", "status"], "WHERE status = 'retired'")
+            records = (
+                pd.DataFrame.from_records(rows, columns=[*cols, "std_fingerprint"], coerce_float=False)
+                if rows
+                else _empty_columns([*cols, "std_fingerprint"])
+            )
+        retired = self._select(
+            conn,
+            "customer_record",
+            ["record_key", "source", "content_hash", "first_seen_run", "last_seen_run", "status"],
+            "WHERE status = 'retired'",
+        )
         return records.assign(status="active"), retired.reset_index(drop=True)
 
-    def _select(self, conn: Connection, name: str, columns: list[str], tail: str = "",
-                params: tuple | list = ()) -> pd.DataFrame:
+    def _select(
+        self, conn: Connection, name: str, columns: list[str], tail: str = "", params: tuple | list = ()
+    ) -> pd.DataFrame:
         """Some columns of a table through the plain DBAPI cursor, typed like read_table."""
         rows = _fetch(conn, f'SELECT {_col_sql(columns)} FROM "{name}" {tail}', params)
         df = pd.DataFrame.from_records(rows, columns=columns, coerce_float=False) if rows else _empty_columns(columns)
         return _typed(name, df, columns)
 
-    def _select_keys(self, conn: Connection, name: str, columns: list[str], key_cols: tuple[str, ...],
-                     keys) -> pd.DataFrame:
+    def _select_keys(
+        self, conn: Connection, name: str, columns: list[str], key_cols: tuple[str, ...], keys
+    ) -> pd.DataFrame:
         """Rows whose value in any of `key_cols` is one of `keys` (the backend's key filter)."""
         keys = list(dict.fromkeys(k for k in keys if k is not None))
         if not keys:
@@ -224,14 +260,14 @@ class PriorReaderMixin(StoreBase):
     def read_masters(self, master_ids) -> pd.DataFrame:
         """master_customer rows for these ids."""
         with self._errors("reading masters of the previous master table"), self._read_conn() as conn:
-            return self._select_keys(conn, "master_customer", columns_of("master_customer"), ("master_id",),
-                                     master_ids)
+            return self._select_keys(conn, "master_customer", columns_of("master_customer"), ("master_id",), master_ids)
 
     def read_edges(self, record_keys) -> pd.DataFrame:
         """Full match_edge rows touching any of these record keys."""
         with self._errors("reading match edges of the previous master"), self._read_conn() as conn:
-            return self._select_keys(conn, "match_edge", columns_of("match_edge"),
-                                     ("record_key_l", "record_key_r"), record_keys)
+            return self._select_keys(
+                conn, "match_edge", columns_of("match_edge"), ("record_key_l", "record_key_r"), record_keys
+            )
 
     @contextmanager
     def _read_conn(self) -> Iterator[Connection]:

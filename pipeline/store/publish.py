@@ -48,8 +48,13 @@ def _rows_of(value: "pd.DataFrame | Scoped") -> pd.DataFrame:
 class PublishMixin(PriorReaderMixin):
     """Store methods that write (reads what it replaces through PriorReaderMixin)."""
 
-    def publish(self, run_id: str, tables: dict[str, "pd.DataFrame | Scoped"], delta: bool = True,
-                state: dict[str, str] | None = None) -> None:
+    def publish(
+        self,
+        run_id: str,
+        tables: dict[str, "pd.DataFrame | Scoped"],
+        delta: bool = True,
+        state: dict[str, str] | None = None,
+    ) -> None:
         """Replace the published tables (and append this run's history) in ONE transaction.
 
         With `delta` (the default) each replaced table is compared with what is stored and only
@@ -68,8 +73,11 @@ class PublishMixin(PriorReaderMixin):
         if missing:
             raise StoreError(f"publish of run {run_id} is missing tables: {', '.join(missing)}; nothing was published")
         try:
-            prepared = {name: frame_rows(name, _rows_of(tables[name]))
-                        for name in (*REPLACED_TABLES, *APPENDED_TABLES) if name in tables}
+            prepared = {
+                name: frame_rows(name, _rows_of(tables[name]))
+                for name in (*REPLACED_TABLES, *APPENDED_TABLES)
+                if name in tables
+            }
         except Exception:
             self._snapshot = {}
             raise
@@ -86,8 +94,15 @@ class PublishMixin(PriorReaderMixin):
                     conn.execute(t.delete().where(t.c.name.in_(list(state))))
                     conn.execute(t.insert(), [{"name": k, "value": v, "run_id": run_id} for k, v in state.items()])
 
-    def _publish_table(self, conn: Connection, name: str, cols: list[str], rows: list[tuple],
-                       value: "pd.DataFrame | Scoped", delta: bool) -> None:
+    def _publish_table(
+        self,
+        conn: Connection,
+        name: str,
+        cols: list[str],
+        rows: list[tuple],
+        value: "pd.DataFrame | Scoped",
+        delta: bool,
+    ) -> None:
         """One replaced table: scoped, as a delta, or replaced whole."""
         if isinstance(value, Scoped):
             self._publish_scoped(conn, name, cols, rows, value, delta)
@@ -105,8 +120,9 @@ class PublishMixin(PriorReaderMixin):
         for column, value, keys in [*plan.updates, *touch]:
             self._update_column(conn, name, column, value, keys)
 
-    def _publish_scoped(self, conn: Connection, name: str, cols: list[str], rows: list[tuple], scoped: Scoped,
-                        delta: bool) -> None:
+    def _publish_scoped(
+        self, conn: Connection, name: str, cols: list[str], rows: list[tuple], scoped: Scoped, delta: bool
+    ) -> None:
         """Rewrite the part of a table a Scoped value covers (see publish)."""
         old = self._stored_scope(conn, name, scoped)
         if delta:

@@ -41,8 +41,12 @@ class RunLogMixin(StoreBase):
         with self._errors("registering the run"), self.engine.begin() as conn:
             conn.execute(
                 t.insert(),
-                {"run_id": run_id, "started_at": _iso(started), "status": "running",
-                 "inputs": json.dumps(list(inputs), ensure_ascii=False)},
+                {
+                    "run_id": run_id,
+                    "started_at": _iso(started),
+                    "status": "running",
+                    "inputs": json.dumps(list(inputs), ensure_ascii=False),
+                },
             )
 
     def finish_run(self, run_id: str, status: str, counts: dict, timings: dict, error: str | None = None) -> None:
@@ -93,17 +97,22 @@ class RunLogMixin(StoreBase):
         t = TABLES["run_log"]
         try:
             with self._errors("checking for abandoned runs"), self.engine.begin() as conn:
-                rows = conn.execute(select(t.c.run_id, t.c.started_at).where(
-                    (t.c.status == "running") & (t.c.run_id != run_id))).fetchall()
+                rows = conn.execute(
+                    select(t.c.run_id, t.c.started_at).where((t.c.status == "running") & (t.c.run_id != run_id))
+                ).fetchall()
                 if not rows:
                     return
                 now = datetime.now(timezone.utc)
                 grace = max(self.lock_timeout, DEFAULT_LOCK_TIMEOUT) + 60
-                dead = [rid for rid, started in rows
-                        if self.dialect.run_gone(conn, rid, started, last_holder, now, grace)]
+                dead = [
+                    rid for rid, started in rows if self.dialect.run_gone(conn, rid, started, last_holder, now, grace)
+                ]
                 if dead:
-                    conn.execute(t.update().where(t.c.run_id.in_(dead) & (t.c.status == "running")).values(
-                        status="failed", finished_at=utc_now(), error=ABANDONED_ERROR))
+                    conn.execute(
+                        t.update()
+                        .where(t.c.run_id.in_(dead) & (t.c.status == "running"))
+                        .values(status="failed", finished_at=utc_now(), error=ABANDONED_ERROR)
+                    )
                     log.warning("marked abandoned runs as failed: %s", ", ".join(dead))
         except StoreError:  # bookkeeping only: never stops the run that holds the lock
             log.warning("could not check for abandoned runs", exc_info=True)

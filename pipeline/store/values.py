@@ -95,8 +95,15 @@ def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
     out = df.drop(columns=extra_cols)
     packed = df[extra_cols].astype(object).where(df[extra_cols].notna(), None)
     out[OTHER_COLUMNS] = [
-        json.dumps({k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v)) for k, v in row.items()
-                    if v is not None}, ensure_ascii=False, sort_keys=True)
+        json.dumps(
+            {
+                k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v))
+                for k, v in row.items()
+                if v is not None
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
         for row in packed.to_dict("records")
     ]
     return out
