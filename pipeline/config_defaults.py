@@ -1,8 +1,7 @@
 """Default tables of the settings models, as plain data (no crmclean imports).
 
-The settings modules import nothing from the stages: the stages read validated settings, so
-importing them from here would be an import cycle. tests/test_settings.py checks each table
-equals the stage's own copy, which stays only for Rules built in code without load_rules.
+One copy of each table: the settings models and the stages (for Rules built in code without
+load_rules) both read it from here. It imports nothing, so neither side makes an import cycle.
 """
 
 from __future__ import annotations
@@ -314,3 +313,29 @@ GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "company": (),
     "phone": (),
 }
+
+#: rules/matching.yaml `blocking.rules` (the file says why two more rules are left out)
+BLOCKING_RULES: list[dict] = [
+    {"name": "phone", "columns": ["phone_std"]},
+    {"name": "mobile", "columns": ["mobile_std"]},
+    {"name": "landline", "columns": ["landline_std"]},
+    {"name": "email", "columns": ["email_key"]},
+    # a personal number (SSN, 身份证号); a value shared by many records is skipped like any key
+    {"name": "national_id", "columns": ["national_id_std"]},
+    {"name": "name", "columns": ["name_key"]},
+    # a common name (张伟, John Smith) is a block too big to keep; with the birth date it is not
+    {"name": "name_dob", "columns": ["name_key", "birth_date_std"]},
+    {"name": "dob_last_initial", "columns": ["birth_date_std", "last_name_key:initial"]},
+    {"name": "dob_first_initial", "columns": ["birth_date_std", "first_name_key:initial"]},
+    {"name": "postal_last", "columns": ["postal_code_std", "last_name_key"]},
+    {"name": "address", "columns": ["address_std"]},
+    {"name": "name_neighbourhood", "method": "sortedneighbourhood", "columns": "name_key", "window": 3},
+]
+
+#: rules/matching.yaml `training_rules`
+TRAINING_RULES: list[dict] = [
+    {"name": "train_birth_date", "columns": ["birth_date_std"]},
+    {"name": "train_name", "columns": ["name_key"]},
+    {"name": "train_email", "columns": ["email_key"]},
+    {"name": "train_phone", "columns": ["phone_std"]},
+]

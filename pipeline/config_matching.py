@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import config_defaults
 from .config_base import Strict, bad_value, check_keys
 
 Probability = Annotated[float, Field(ge=0, le=1)]
@@ -85,26 +86,8 @@ def _default_rules(name: str):
 
 
 DEFAULTS: dict[str, list[dict]] = {
-    "blocking": [
-        {"name": "phone", "columns": ["phone_std"]},
-        {"name": "mobile", "columns": ["mobile_std"]},
-        {"name": "landline", "columns": ["landline_std"]},
-        {"name": "email", "columns": ["email_key"]},
-        {"name": "national_id", "columns": ["national_id_std"]},
-        {"name": "name", "columns": ["name_key"]},
-        {"name": "name_dob", "columns": ["name_key", "birth_date_std"]},
-        {"name": "dob_last_initial", "columns": ["birth_date_std", "last_name_key:initial"]},
-        {"name": "dob_first_initial", "columns": ["birth_date_std", "first_name_key:initial"]},
-        {"name": "postal_last", "columns": ["postal_code_std", "last_name_key"]},
-        {"name": "address", "columns": ["address_std"]},
-        {"name": "name_neighbourhood", "method": "sortedneighbourhood", "columns": "name_key", "window": 3},
-    ],
-    "training": [
-        {"name": "train_birth_date", "columns": ["birth_date_std"]},
-        {"name": "train_name", "columns": ["name_key"]},
-        {"name": "train_email", "columns": ["email_key"]},
-        {"name": "train_phone", "columns": ["phone_std"]},
-    ],
+    "blocking": config_defaults.BLOCKING_RULES,
+    "training": config_defaults.TRAINING_RULES,
     "hard_constraints": [
         {"name": "generation_conflict", "when": {"suffix": ["conflict"]}, "decision": "non_match"},
         {

@@ -85,8 +85,8 @@ def test_defaults_are_the_values_link_and_cluster_use_today():
 
 
 def test_default_tables_equal_the_stages_own_copies():
-    """crmclean.config_defaults holds plain copies (the settings modules import no stage: that
-    would be a cycle); the stages keep theirs only for Rules built in code."""
+    """The tables the stages use for Rules built in code are crmclean.config_defaults' (aliases,
+    e-mail lists and rule tables are read from it); the rest must stay equal to it."""
     from crmclean import config_defaults, survivorship
     from crmclean.ingest.columns import DEFAULT_ALIASES, DEFAULT_PREFIXES, EXTRA_ALIASES
     from crmclean.standardize import text

@@ -13,207 +13,23 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+from .. import config_defaults
 from ..errors import RulesError
 from ..schema import CANONICAL_FIELDS
 from ..settings import Rules
 
+# The built-in alias tables live in crmclean.config_defaults (plain data the settings model
+# reads too): one copy, shown in rules/columns.yaml.
+EXTRA_FIELDS_OF_DEFAULTS = ("middle_name", "second_last_name", "attr_birth_place", "attr_occupation")
 DEFAULT_ALIASES: dict[str, list[str]] = {
-    "record_id": [
-        "id",
-        "customer id",
-        "cust id",
-        "customer no",
-        "customer number",
-        "client id",
-        "contact id",
-        "account id",
-        "member id",
-        "record id",
-        "客户编号",
-        "客户ID",
-        "客户号",
-        "编号",
-        "会员号",
-        "会员编号",
-        "客户代码",
-        "ID号",
-        "unique id",
-        "rec id",
-        "uid",
-        "row id",
-    ],
-    "full_name": [
-        "name",
-        "full name",
-        "customer name",
-        "client name",
-        "contact name",
-        "姓名",
-        "客户姓名",
-        "客户名称",
-        "名称",
-        "联系人",
-        "联系人姓名",
-    ],
-    "first_name": [
-        "first name",
-        "given name",
-        "fname",
-        "forename",
-        "first forename",
-        "first given name",
-        "christian name",
-        "vorname",
-        "名",
-    ],
-    "last_name": ["last name", "surname", "family name", "lname", "first surname", "first last name", "nachname", "姓"],
-    "gender": ["gender", "sex", "性别"],
-    "email": [
-        "email",
-        "e-mail",
-        "email address",
-        "mail",
-        "e-mail address",
-        "邮箱",
-        "电子邮件",
-        "电子邮箱",
-        "邮件",
-        "邮箱地址",
-    ],
-    "mobile": [
-        "mobile",
-        "cell",
-        "cell phone",
-        "mobile phone",
-        "mobile number",
-        "cellphone",
-        "手机",
-        "手机号",
-        "手机号码",
-        "移动电话",
-    ],
-    "landline": [
-        "landline",
-        "home phone",
-        "work phone",
-        "office phone",
-        "tel",
-        "telephone",
-        "电话",
-        "固定电话",
-        "座机",
-        "办公电话",
-        "家庭电话",
-    ],
-    "phone": ["phone", "phone number", "contact number", "phone no", "联系电话", "电话号码", "联系方式"],
-    "birth_date": ["dob", "birth date", "birthday", "date of birth", "birthdate", "出生日期", "生日", "出生年月"],
-    "national_id": [
-        "national id",
-        "national id number",
-        "national identification number",
-        "ssn",
-        "social security number",
-        "social security no",
-        "soc sec id",
-        "soc sec no",
-        "sin",
-        "social insurance number",
-        "nino",
-        "ni number",
-        "national insurance number",
-        "national insurance no",
-        "id card",
-        "id card number",
-        "identity card number",
-        "identity number",
-        "citizen id",
-        "身份证",
-        "身份证号",
-        "身份证号码",
-        "公民身份号码",
-        "身份证件号码",
-        "身份号码",
-        "证件号",
-        "证件号码",
-    ],
-    "address": [
-        "address",
-        "street",
-        "street address",
-        "address1",
-        "address line 1",
-        "addr",
-        "mailing address",
-        "地址",
-        "详细地址",
-        "住址",
-        "街道",
-        "联系地址",
-        "通讯地址",
-    ],
-    "city": ["city", "town", "suburb", "locality", "城市", "市"],
-    "state": ["state", "province", "region", "state province", "省", "省份"],
-    "postal_code": ["zip", "zip code", "zipcode", "postal code", "postcode", "邮编", "邮政编码"],
-    "country": ["country", "country code", "国家", "国家地区"],
-    "company": [
-        "company",
-        "organization",
-        "organisation",
-        "employer",
-        "company name",
-        "公司",
-        "单位",
-        "工作单位",
-        "公司名称",
-    ],
-    "created_at": [
-        "created",
-        "created at",
-        "create date",
-        "created date",
-        "date created",
-        "signup date",
-        "创建时间",
-        "注册时间",
-        "创建日期",
-        "注册日期",
-    ],
-    "updated_at": [
-        "updated",
-        "updated at",
-        "last modified",
-        "modified",
-        "last updated",
-        "更新时间",
-        "修改时间",
-        "最后更新",
-    ],
+    field: names for field, names in config_defaults.ALIASES.items() if field not in EXTRA_FIELDS_OF_DEFAULTS
 }
 
 # Person attributes that are no canonical field: read into their own record columns
 # (`middle_name`, `second_last_name`, `attr_<name>`), never dropped. Their raw text also stays
 # in `extra`. rules/columns.yaml `aliases` may replace any of these lists too.
 EXTRA_ALIASES: dict[str, list[str]] = {
-    "middle_name": [
-        "middle name",
-        "middle names",
-        "second forename",
-        "second given name",
-        "second first name",
-        "other given names",
-        "zweiter vorname",
-        "中间名",
-    ],
-    "second_last_name": [
-        "second surname",
-        "second last name",
-        "second family name",
-        "maternal surname",
-        "apellido materno",
-        "segundo apellido",
-    ],
-    "attr_birth_place": ["birth place", "place of birth", "birthplace", "pob", "geburtsort", "出生地", "籍贯"],
-    "attr_occupation": ["occupation", "job", "job title", "profession", "beruf", "职业"],
+    field: names for field, names in config_defaults.ALIASES.items() if field in EXTRA_FIELDS_OF_DEFAULTS
 }
 EXTRA_FIELDS: tuple[str, ...] = tuple(EXTRA_ALIASES)
 
@@ -239,7 +55,7 @@ PART_ALIASES: dict[str, list[str]] = {
 }
 
 # Tried only when the whole header is not an alias: "Customer Email" → "email".
-DEFAULT_PREFIXES: list[str] = ["customer", "cust", "client", "contact", "primary", "客户", "会员"]
+DEFAULT_PREFIXES: list[str] = list(config_defaults.STRIP_PREFIXES)
 
 _NON_WORD = re.compile(r"[\W_]+")
 

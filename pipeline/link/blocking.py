@@ -20,24 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import config_defaults
 from ..errors import RulesError
 
-DEFAULT_RULES: list[dict] = [
-    {"name": "phone", "columns": ["phone_std"]},
-    {"name": "mobile", "columns": ["mobile_std"]},
-    {"name": "landline", "columns": ["landline_std"]},
-    {"name": "email", "columns": ["email_key"]},
-    # a personal number (SSN, 身份证号); a value shared by many records is skipped like any key
-    {"name": "national_id", "columns": ["national_id_std"]},
-    {"name": "name", "columns": ["name_key"]},
-    # a common name (张伟, John Smith) is a block too big to keep; with the birth date it is not
-    {"name": "name_dob", "columns": ["name_key", "birth_date_std"]},
-    {"name": "dob_last_initial", "columns": ["birth_date_std", "last_name_key:initial"]},
-    {"name": "dob_first_initial", "columns": ["birth_date_std", "first_name_key:initial"]},
-    {"name": "postal_last", "columns": ["postal_code_std", "last_name_key"]},
-    {"name": "address", "columns": ["address_std"]},
-    {"name": "name_neighbourhood", "method": "sortedneighbourhood", "columns": "name_key", "window": 3},
-]  # rules/matching.yaml says why last_first_initial_city and soundex_dob_year are not among them
+DEFAULT_RULES: list[dict] = [dict(r) for r in config_defaults.BLOCKING_RULES]
 DEFAULT_MAX_BLOCK_SIZE = 50
 TRANSFORMS = ("initial", "soundex", "year")
 _SOUNDEX = {

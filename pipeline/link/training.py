@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import config_defaults
 from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, block, rule_columns
 from .compare import FEATURE_NAMES, FEATURES, compare_settings, extra_feature, extras_in
 from .decisions import _thresholds
@@ -18,12 +19,7 @@ DEFAULT_U_SAMPLE = 500_000
 # ---------------------------------------------------------------- training
 
 
-DEFAULT_TRAINING_RULES: list[dict] = [
-    {"name": "train_birth_date", "columns": ["birth_date_std"]},
-    {"name": "train_name", "columns": ["name_key"]},
-    {"name": "train_email", "columns": ["email_key"]},
-    {"name": "train_phone", "columns": ["phone_std"]},
-]
+DEFAULT_TRAINING_RULES: list[dict] = [dict(r) for r in config_defaults.TRAINING_RULES]
 DEFAULT_TRAINING_MAX_PAIRS = 300_000
 # which comparison features a blocking column forces to agree (left out of that EM session)
 COLUMN_FEATURES = {

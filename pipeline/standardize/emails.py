@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
+from .. import config_defaults
 from .text import clean_text, flag_for
 
 _PRECHECK_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -24,84 +25,11 @@ _ANGLE_RE = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _FIND_RE = re.compile(r"[^\s<>,;:\"()\[\]]+@[^\s<>,;:\"'()\[\]]+")
 _STRAY_SPACE_RE = re.compile(r"\s*([@.])\s*")
 
-DEFAULT_DOMAIN_TYPOS = {
-    "gmial.com": "gmail.com",
-    "gmai.com": "gmail.com",
-    "gmal.com": "gmail.com",
-    "gmaill.com": "gmail.com",
-    "gamil.com": "gmail.com",
-    "gnail.com": "gmail.com",
-    "gmail.co": "gmail.com",
-    "gmail.con": "gmail.com",
-    "gmail.cm": "gmail.com",
-    "gmail.om": "gmail.com",
-    "gmail.cmo": "gmail.com",
-    "gmali.com": "gmail.com",
-    "hotmial.com": "hotmail.com",
-    "hotmai.com": "hotmail.com",
-    "hotmal.com": "hotmail.com",
-    "hotmail.con": "hotmail.com",
-    "hotmail.co": "hotmail.com",
-    "hotmil.com": "hotmail.com",
-    "yaho.com": "yahoo.com",
-    "yahooo.com": "yahoo.com",
-    "yahoo.con": "yahoo.com",
-    "yhoo.com": "yahoo.com",
-    "outlok.com": "outlook.com",
-    "outlook.con": "outlook.com",
-    "outloo.com": "outlook.com",
-    "icloud.con": "icloud.com",
-    "iclod.com": "icloud.com",
-    "qq.con": "qq.com",
-    "qq.co": "qq.com",
-    "qq.cm": "qq.com",
-    "qq.comm": "qq.com",
-    "163.con": "163.com",
-    "163.co": "163.com",
-    "163.cm": "163.com",
-    "126.con": "126.com",
-    "126.co": "126.com",
-    "sina.con": "sina.com",
-    "sian.com": "sina.com",
-    "aol.con": "aol.com",
-}
-DEFAULT_PLACEHOLDERS = (
-    "n/a",
-    "na",
-    "none",
-    "null",
-    "nil",
-    "-",
-    "--",
-    "nomail",
-    "noemail",
-    "no email",
-    "unknown",
-    "test@test.com",
-    "a@a.com",
-    "x@x.com",
-    "test@example.com",
-    "email@email.com",
-    "none@none.com",
-    "no@email.com",
-    "na@na.com",
-    "abc@abc.com",
-    "123@123.com",
-    "null@null.com",
-    "无",
-    "暂无",
-)
-DEFAULT_PLACEHOLDER_PATTERNS = (
-    r"^no-?e?-?mails?@",
-    r"^none@",
-    r"^noreply@",
-    r"^no-reply@",
-    r"^donotreply@",
-    r"@(?:example|test)\.(?:com|org|net)$",
-    r"^(.)\1*@\1+\.com$",
-)
-DEFAULT_PLUS_TAG_DOMAINS = ("gmail.com", "googlemail.com")
-DEFAULT_DOT_FREE_DOMAINS = ("gmail.com", "googlemail.com")
+DEFAULT_DOMAIN_TYPOS = dict(config_defaults.EMAIL_DOMAIN_TYPOS)  # one copy: crmclean.config_defaults
+DEFAULT_PLACEHOLDERS = tuple(config_defaults.EMAIL_PLACEHOLDERS)
+DEFAULT_PLACEHOLDER_PATTERNS = tuple(config_defaults.EMAIL_PLACEHOLDER_PATTERNS)
+DEFAULT_PLUS_TAG_DOMAINS = tuple(config_defaults.EMAIL_PLUS_TAG_DOMAINS)
+DEFAULT_DOT_FREE_DOMAINS = tuple(config_defaults.EMAIL_DOT_FREE_DOMAINS)
 
 
 def email_config(cfg: dict | None) -> tuple:
