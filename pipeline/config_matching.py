@@ -88,19 +88,7 @@ def _default_rules(name: str):
 DEFAULTS: dict[str, list[dict]] = {
     "blocking": config_defaults.BLOCKING_RULES,
     "training": config_defaults.TRAINING_RULES,
-    "hard_constraints": [
-        {"name": "generation_conflict", "when": {"suffix": ["conflict"]}, "decision": "non_match"},
-        {
-            "name": "birth_dates_decades_apart",
-            "when": {
-                "birth_date": ["years_apart"],
-                "national_id": ["null", "one_edit", "different"],
-                "email": ["null", "fuzzy_local", "different"],
-                "phone": ["null", "landline_exact", "different"],
-            },
-            "decision": "review",
-        },
-    ],
+    "hard_constraints": config_defaults.HARD_CONSTRAINTS,
 }
 
 

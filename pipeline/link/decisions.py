@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import config_defaults
 from ..errors import RulesError
 from .blocking import DEFAULT_MAX_BLOCK_SIZE
 from .compare import FEATURE_NAMES, FEATURES
@@ -14,23 +15,7 @@ DEFAULT_THRESHOLDS = {"match": 0.99, "review": 0.6}
 # `hard_constraints`; each is named in the pairs' `cap` column where it lowers a decision).
 # Everything else — twins, households, relatives, common names — is evidence the model learns
 # per data set (link/family.py), not a rule.
-DEFAULT_HARD_CONSTRAINTS: list[dict] = [
-    # Jr vs Sr (or II vs III): two generations sharing name, address and phone.
-    {"name": "generation_conflict", "when": {"suffix": ["conflict"]}, "decision": "non_match"},
-    # Birth dates a decade or more apart (not one typo: one digit, neighbours swapped, day/month
-    # swapped) are two generations — unless a personal identifier is shared: typed data (FEBRL)
-    # turns a year into another decade in true duplicates that keep their national id.
-    {
-        "name": "birth_dates_decades_apart",
-        "when": {
-            "birth_date": ["years_apart"],
-            "national_id": ["null", "one_edit", "different"],
-            "email": ["null", "fuzzy_local", "different"],
-            "phone": ["null", "landline_exact", "different"],
-        },
-        "decision": "review",
-    },
-]
+DEFAULT_HARD_CONSTRAINTS: list[dict] = [dict(c) for c in config_defaults.HARD_CONSTRAINTS]
 # user caps (rules/matching.yaml `caps`): none by default
 DEFAULT_CAPS: list[dict] = []
 DECISION_RANK = {"non_match": 0, "review": 1, "match": 2}
