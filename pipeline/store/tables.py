@@ -179,8 +179,8 @@ xref_snapshot = Table(
 )
 
 #: What the next run must know about how this master was built (not a published table):
-#: `cluster_fingerprint` (clustering/survivorship rules and code: when it moves, every master is
-#: rebuilt) and `overrides` (the merged overrides the clusters were built with, as JSON).
+#: `cluster_fingerprint` (CLUSTER_VERSION plus the clustering/survivorship rules: when it moves,
+#: every master is rebuilt) and `overrides` (the merged overrides the clusters were built with, as JSON).
 master_state = Table(
     "master_state",
     metadata,
