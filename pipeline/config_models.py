@@ -291,12 +291,20 @@ class MinIdentity(Strict):
     min_count: int = Field(default=1, ge=0, description="how many of `fields` a row needs")
 
 
+class PhoneRegionEvidence(Strict):
+    """A source's own numbers written with a country code name its region for the rest."""
+
+    min_numbers: int = Field(default=5, ge=1, description="explicit +CC numbers a source needs")
+    min_share: float = Field(default=0.8, gt=0.5, le=1.0, description="share the top region must hold")
+
+
 class StandardizeSettings(Strict):
     """rules/standardize.yaml."""
 
     default_region: Annotated[str, BeforeValidator(_region)] = Field(
         default="US", description="phone region of last resort"
     )
+    phone_region_evidence: PhoneRegionEvidence = Field(default_factory=PhoneRegionEvidence)
     max_match_chars: int = Field(default=200, ge=0, description="values cut to this length for matching")
     in_process_below: int = Field(default=20_000, ge=0, description="below this many records no process pool")
     dates: Dates = Field(default_factory=Dates)
