@@ -66,7 +66,7 @@ def bench_size(customers: int, args, work: Path) -> dict:
     out: dict = {"customers": customers, "profile": args.profile, "seed": args.seed}
     if not (args.reuse and db.exists()):
         t0 = time.perf_counter()
-        info = generate(customers=customers, seed=args.seed, out_dir=gen, profile=args.profile)
+        generate(customers=customers, seed=args.seed, out_dir=gen, profile=args.profile)
         out["generate_s"] = round(time.perf_counter() - t0, 1)
         db.unlink(missing_ok=True)
         out["pipeline_s"] = round(run_pipeline_once(gen, db, work / "out"), 1)

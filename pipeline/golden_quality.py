@@ -120,7 +120,9 @@ def _record_frame(truth: pd.DataFrame, xref: pd.DataFrame, records: pd.DataFrame
     """One row per accepted record with an entity: its std values, master_id and true values."""
     truth = truth[truth["entity_id"] != ""]
     cols = ["record_key", "full_name_std", "mobile_std", "landline_std", "email_std", "birth_date_std"]
-    rows = truth.merge(xref[["source", "source_record_id", "record_key", "master_id"]], on=["source", "source_record_id"])
+    rows = truth.merge(
+        xref[["source", "source_record_id", "record_key", "master_id"]], on=["source", "source_record_id"]
+    )
     rows = rows.merge(records[[c for c in cols if c in records.columns]], on="record_key")
     values = truth_values(ents)
     values["true_full_name"] = true_names(ents)
@@ -140,7 +142,10 @@ def score_golden(truth: pd.DataFrame, xref: pd.DataFrame, records: pd.DataFrame,
     records) publishes it."""
     rows = _record_frame(truth, xref, records, ents)
     home = (
-        rows.groupby(["entity_id", "master_id"]).size().rename("n").reset_index()
+        rows.groupby(["entity_id", "master_id"])
+        .size()
+        .rename("n")
+        .reset_index()
         .sort_values(["entity_id", "n", "master_id"], ascending=[True, False, True])
         .drop_duplicates("entity_id")[["entity_id", "master_id"]]
     )

@@ -149,8 +149,26 @@ US_FIRST_NAMES = sorted(set(US_FIRST_NAMES) | {"David", "Maria"})
 ACCENTED_FIRST_FEMALE = ["Lucía", "Sofía", "María", "Inés", "Belén", "Mónica", "Verónica", "Raquel", "Ángela", "Julia"]
 ACCENTED_FIRST_MALE = ["José", "Andrés", "Ramón", "Joaquín", "Martín", "Rubén", "Iván", "Héctor", "Tomás", "Óscar"]
 ACCENTED_SURNAMES = [
-    "Gutiérrez", "Chávez", "Núñez", "Muñoz", "Pérez", "Hernández", "Martínez", "Ramírez", "García", "López",
-    "González", "Rodríguez", "Sánchez", "Jiménez", "Gómez", "Díaz", "Fernández", "Álvarez", "Vázquez", "Ibáñez",
+    "Gutiérrez",
+    "Chávez",
+    "Núñez",
+    "Muñoz",
+    "Pérez",
+    "Hernández",
+    "Martínez",
+    "Ramírez",
+    "García",
+    "López",
+    "González",
+    "Rodríguez",
+    "Sánchez",
+    "Jiménez",
+    "Gómez",
+    "Díaz",
+    "Fernández",
+    "Álvarez",
+    "Vázquez",
+    "Ibáñez",
 ]
 
 TITLES_MALE = ["Mr.", "Mr", "Dr.", "Mr"]
