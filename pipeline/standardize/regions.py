@@ -37,7 +37,7 @@ def explicit_region(cell: str) -> str | None:
         num = phonenumbers.parse(re.split(r"[;,]| or ", text)[0], None)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(num):
+    if num.country_code is None or not phonenumbers.is_possible_number(num):
         return None
     region = phonenumbers.region_code_for_country_code(num.country_code)
     return None if region in (None, "ZZ", "001") else region
