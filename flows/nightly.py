@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -114,7 +114,7 @@ def _task_runner_fanout() -> executors.DaskCluster | None:
     runner = context.task_runner if context else None
     if runner is None or type(runner).__name__ != "DaskTaskRunner":
         return None
-    return executors.DaskCluster(runner.client)
+    return executors.DaskCluster(cast(Any, runner).client)
 
 
 def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = None) -> RunResult:

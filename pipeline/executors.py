@@ -59,7 +59,7 @@ def _with_shared(value: Any, fn: Callable[..., Any], *args: Any) -> Any:
 class TaskPool(Protocol):
     """Runs `fn(*args)` where `shared_value()` is the pool's shared value."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...  # → a future with .result()
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any: ...  # → a future with .result()
 
     def shutdown(self) -> None: ...
 
@@ -157,7 +157,7 @@ class _DaskSharedPool:
         self.client = client
         [self.handle] = client.scatter([shared], broadcast=True, hash=False)
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
         return self.client.submit(_with_shared, self.handle, fn, *args, pure=False)
 
     def shutdown(self) -> None:

@@ -221,18 +221,24 @@ def test_a_task_that_keeps_killing_workers_fails_the_run_and_leaves_the_master(d
 
 @pytest.mark.slow
 def test_prefect_flow_on_a_dask_task_runner_gives_the_single_machine_master(
-    prefect_harness, dataset, single_machine, tmp_path
+    prefect_harness, dataset, single_machine, dask_processes, tmp_path
 ):
-    from crmclean.flows.nightly import run_flow
+    from crmclean.flows.nightly import dask_task_runner, run_flow
+    from crmclean.ingest import find_inputs
     from crmclean.run import RunOptions
+    from crmclean.settings import load_rules
 
+    cluster = dask_processes()
+    cluster.add_workers(2)
     data, rules = dataset
     options = RunOptions(
-        inputs=sorted(p for p in data.iterdir() if p.is_file()),
+        inputs=find_inputs([data], load_rules(rules))[0],  # as `crmclean run` passes them
         db_url=f"sqlite:///{tmp_path / 'master.db'}",
         out_dir=tmp_path,
         rules_dir=rules,
-        dask_workers=2,
+        dask_address=cluster.address,
     )
+    assert type(dask_task_runner(options)).__name__ == "DaskTaskRunner"
     assert run_flow(options).status == "success"
     assert_same_master(options.db_url, single_machine)
+    assert {"run_chunk_columns", "with_shared", "build_golden"} <= _task_prefixes(cluster)
