@@ -115,6 +115,12 @@ def run(
     lock_timeout: Optional[float] = typer.Option(
         None, "--lock-timeout", help="Seconds to wait for another run publishing into the same master (default 60)."
     ),
+    dask_address: Optional[str] = typer.Option(
+        None, "--dask-address", help="Fan out on an existing Dask cluster: its scheduler, e.g. tcp://HOST:8786."
+    ),
+    dask_workers: int = typer.Option(
+        0, "--dask-workers", min=0, help="Fan out on a local Dask cluster of N worker processes started for the run."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Ingest, standardize, validate, link, merge and publish; print a summary."""
@@ -125,12 +131,25 @@ def run(
     with user_errors(debug):
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
         result = _run_with_progress(
-            paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, prefect, debug
+            paths,
+            db,
+            out,
+            rules,
+            expectations,
+            workers,
+            retrain,
+            full_refresh,
+            show_pii,
+            prefect,
+            debug,
+            dask=(dask_address, dask_workers),
         )
         _print_summary(result, db)
 
 
-def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, prefect, debug):
+def _run_with_progress(
+    paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, prefect, debug, dask=(None, 0)
+):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .ingest import find_inputs
@@ -159,6 +178,8 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
         retrain=retrain,
         full_refresh=full_refresh,
         show_pii=show_pii,
+        dask_address=dask[0],
+        dask_workers=dask[1],
     )
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False

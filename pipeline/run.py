@@ -21,13 +21,13 @@ from typing import Any, Callable, TypeVar
 import pandas as pd
 
 from . import cluster as cluster_module
+from . import executors
 from . import ids as ids_module
 from . import incremental
 from . import ingest as ingest_module
 from . import link as link_module
 from . import standardize as standardize_module
 from . import store as store_module
-from . import survivorship as survivorship_module
 from . import validate as validate_module
 from .schema import empty_quarantine
 from .settings import DEFAULT_EXPECTATIONS_DIR, Rules, load_rules
@@ -119,7 +119,8 @@ def run_pipeline(
     store.start_run(run_id, datetime.now(timezone.utc), inputs=[str(p) for p in options.inputs])
     done = StageResults()
     try:
-        with store.lock(run_id):
+        fanout = executors.open_fanout(options.dask_address, options.dask_workers)
+        with store.lock(run_id), fanout as where, executors.using(where):
             _run_stages(env, store, done, runner)
         assert done.clustered is not None  # every stage ran: the lock was held to the end
         counts = done.clustered.counts.as_dict()
@@ -284,7 +285,7 @@ def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: 
     clusters = cluster_module.cluster_records(
         combined.records, linked.pairs, rules, linked.overrides, model=linked.result.model
     )
-    golden, lineage = survivorship_module.build_golden(combined.records, clusters, rules)
+    golden, lineage = executors.golden_in_groups(combined.records, clusters, rules)
     assigned = ids_module.assign_master_ids(clusters, prior.state)
     tables = store_module.build_tables(
         run_id=env.run_id,

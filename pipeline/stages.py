@@ -56,6 +56,9 @@ class RunOptions:
     full_refresh: bool = False  # re-standardize every record (e.g. after changing rules/standardize.yaml)
     # cluster and publish the whole master, not only the affected region (same result, slower)
     recluster_all: bool = False
+    # fan out over Dask (docs/scale.md): an existing scheduler's address, or a local cluster of N processes
+    dask_address: str | None = None
+    dask_workers: int = 0
 
 
 @dataclass(frozen=True, eq=False)
