@@ -134,9 +134,10 @@ _DONE = {
 
 
 def _sources(store) -> set[str]:
-    return set(store.read_columns("customer_xref", ["source"])["source"]) | set(
-        store.read_columns("customer_record", ["source"])["source"]
-    )
+    """Every source this master holds a row of (accepted or quarantined)."""
+    return {
+        s for table in ("customer_record", "quarantine") for s in store.read_columns(table, ["source"])["source"] if s
+    }
 
 
 # ------------------------------------------------------------------------------ the key
@@ -228,10 +229,12 @@ def _direct_matches(store, key: Key) -> tuple[set[str], set[str]]:
     if key.kind == "master_id":
         masters = store.read_masters(list(key.values))
         return set(), set(masters["master_id"])
-    if key.kind == "record":
+    if key.kind == "record":  # also a row that was only ever quarantined
         records = store.read_by_keys("customer_record", ("record_key",), list(key.values), ["record_key"])
         xref = store.read_by_keys("customer_xref", ("record_key",), list(key.values), ["record_key"])
-        return set(records["record_key"]) | set(xref["record_key"]), set()
+        quarantined = store.read_columns("quarantine", ["source", "source_record_id"])
+        q_keys = set(quarantined["source"].astype(str) + "|" + quarantined["source_record_id"].astype(str))
+        return set(records["record_key"]) | set(xref["record_key"]) | (q_keys & key.values), set()
     std_cols = [c for kind, c in IDENTIFIER_COLUMNS if kind == key.kind]
     raw_cols = ["email"] if key.kind == "email" else ["mobile", "landline", "phone"]
     rec = store.read_columns("customer_record", ["record_key", *std_cols, *raw_cols])

@@ -255,3 +255,17 @@ def test_read_only_role_reads_the_masked_view_and_not_the_master(pg_master):
             conn.exec_driver_sql(f"DROP OWNED BY {role}")
             conn.exec_driver_sql(f"DROP ROLE {role}")
         admin.dispose()
+
+
+def test_a_row_that_was_only_quarantined_loses_its_raw_values_but_keeps_its_place(sqlite_master):
+    db_url, out, _ = sqlite_master
+    before = read_table(db_url, "quarantine")
+    row = before[before["raw"].notna() & before["source_record_id"].str.startswith("@")].iloc[0]
+    result = forget_cli(f"{row['source']}:{row['source_record_id']}", "--db", db_url, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "quarantine: 1 row(s) redacted" in result.output
+    after = read_table(db_url, "quarantine")
+    assert len(after) == len(before)
+    same = after[(after["source"] == row["source"]) & (after["source_record_id"] == row["source_record_id"])]
+    assert len(same) == 1 and same["raw"].isna().all()
+    assert row["raw"] not in database_text(db_url)
