@@ -9,6 +9,7 @@ limiting who sees what"). tests/test_forget.py compares the view with `mask_fram
 from __future__ import annotations
 
 import hashlib
+from typing import Any, Callable
 
 from .. import masking
 from .tables import columns_of
@@ -76,7 +77,7 @@ CREATE OR REPLACE FUNCTION crmclean_mask_national_id(v text) RETURNS text LANGUA
 $$;"""
 
 #: masking.py's rule → its SQL function (a rule added there without a twin here masks as text)
-_SQL_NAMES = {
+_SQL_NAMES: dict[Callable[[Any], Any], str] = {
     masking.mask_email: "crmclean_mask_email",
     masking.mask_phone: "crmclean_mask_phone",
     masking.mask_name: "crmclean_mask_name",
