@@ -203,16 +203,21 @@ def test_forget_never_creates_a_database(tmp_path):
     assert not (tmp_path / "typo.db").exists()
 
 
-def test_reused_salt_and_tombstones_hold_no_plain_identifier(sqlite_master):
+def test_one_salt_per_database_and_tombstones_are_only_hashes(sqlite_master):
     db_url, out, _ = sqlite_master
     person = pick_person(db_url)
     assert forget_cli(person["master_id"], "--db", db_url, "--out", str(out)).exit_code == 0
+    first = read_table(db_url, "erasure_tombstone")
+    other = read_table(db_url, "master_customer")["master_id"].iloc[0]
+    assert forget_cli(other, "--db", db_url, "--out", str(out)).exit_code == 0
     tombstones = read_table(db_url, "erasure_tombstone")
-    assert set(tombstones["kind"]) >= {"record", "email", "phone"}
+    assert len(tombstones) > len(first) and set(tombstones["kind"]) >= {"record", "email", "phone"}
     assert tombstones["hash"].str.fullmatch(r"[0-9a-f]{64}").all()
+    assert not set(tombstones["hash"]) & person["needles"]
     with sqlite3.connect(sa.engine.make_url(db_url).database) as conn:
         salts = conn.execute("SELECT salt FROM erasure_salt").fetchall()
     assert len(salts) == 1 and len(salts[0][0]) == 64
+    assert len(read_table(db_url, "erasure_audit")) == 2
 
 
 # ------------------------------------------------------------------ PostgreSQL access limits

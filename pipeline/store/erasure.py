@@ -76,10 +76,6 @@ class Tombstones:
     salt: str
     hashes: frozenset[str]
 
-    def matched_kinds(self, identifiers: Iterable[tuple[str, str]]) -> list[str]:
-        """The kinds of identifier (sorted) whose hash is a tombstone."""
-        return sorted({kind for kind, value in identifiers if salted_hash(self.salt, kind, value) in self.hashes})
-
 
 def read_tombstones(store) -> Tombstones | None:
     """The tombstones of this master (None when nobody was ever erased)."""
