@@ -492,6 +492,25 @@ def diff(
 
 
 @app.command()
+def forget(
+    key: str = typer.Argument(..., help="Master id (C0000123), source:id (or source|id), e-mail address or phone."),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
+    out: Path = typer.Option(Path("crmclean-out"), "--out", help="Folder whose runs/ outputs are redacted too."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (reads e-mail and phone settings)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be removed; change nothing."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Erase one person from every table and run folder, and quarantine them on later imports."""
+    from .forget import forget as forget_person
+    from .forget import format_result
+    from .settings import load_rules
+
+    with user_errors(debug):
+        result = forget_person(db, key, out, load_rules(rules), dry_run=dry_run)
+        console.print(format_result(result, out), markup=False, soft_wrap=True)
+
+
+@app.command()
 def serve(
     cron: str = typer.Option("0 2 * * *", "--cron", help="Cron schedule (default: 02:00 every night)."),
     inputs: Optional[list[Path]] = typer.Argument(None, help="Input files or folders for each nightly run."),

@@ -147,11 +147,22 @@ class SourceEntry(Strict):
         return {str(h): t for h, t in value.items()}
 
 
+class ErasureSettings(Strict):
+    """What happens to a row of a person erased by `crmclean forget` when an import brings it again."""
+
+    reason: str = Field(
+        default="This person's data was erased on request (crmclean forget); the row is not imported.",
+        min_length=1,
+        description="quarantine reason text (reason_code erased_on_request); no personal value is added to it",
+    )
+
+
 class SourcesSettings(Strict):
     """rules/sources.yaml."""
 
     defaults: SourceDefaults = Field(default_factory=SourceDefaults)
     sources: dict[str, SourceEntry] = Field(default_factory=dict, description="source name -> entry, in order")
+    erasure: ErasureSettings = Field(default_factory=ErasureSettings)
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -164,6 +175,7 @@ class SourcesSettings(Strict):
         return {
             "defaults": self.defaults.model_dump(exclude_none=True),
             "sources": {name: entry.model_dump(exclude_unset=True) for name, entry in self.sources.items()},
+            "erasure": self.erasure.model_dump(),
         }
 
 

@@ -29,8 +29,10 @@ from . import link as link_module
 from . import standardize as standardize_module
 from . import store as store_module
 from . import validate as validate_module
+from .forget import quarantine_erased
 from .schema import empty_quarantine
 from .settings import DEFAULT_EXPECTATIONS_DIR, Rules, load_rules
+from .store.erasure import read_tombstones
 from .stages import (
     DEFAULT_DB_URL,
     DEFAULT_OUT_DIR,
@@ -180,7 +182,8 @@ def load_prior(env: RunEnv, store) -> Prior:
     with env.timer.stage("load prior"):
         why = _full_reason(env.options, env.rules, store.read_state())
         columns = None if why else incremental.working_columns()
-        return Prior(state=store.load_state(record_columns=columns), full_reason=why)
+        erased = read_tombstones(store)
+        return Prior(state=store.load_state(record_columns=columns), full_reason=why, erased=erased)
 
 
 def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standardized:
@@ -204,7 +207,9 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
         )
         # reused records passed this check when they were standardized (same fingerprint)
         std_fresh, std_quarantine = standardize_module.quarantine_unidentifiable(std_fresh, rules)
-        quarantine = pd.concat([ingested.result.quarantine, std_quarantine], ignore_index=True)
+        # people erased by `crmclean forget` stay erased: their rows are quarantined, not re-created
+        std_fresh, erased_quarantine = quarantine_erased(std_fresh, prior.erased, rules)
+        quarantine = pd.concat([ingested.result.quarantine, std_quarantine, erased_quarantine], ignore_index=True)
         # the summary counts only this run's newly standardized records (reused ones were counted before)
         summary.to_csv(env.out_dir / "standardize_summary.csv", index=False)
     with env.timer.stage("validate standardized"):

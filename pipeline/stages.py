@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .run import StageTimer
     from .settings import Rules
     from .store import PriorState, Scoped
+    from .store.erasure import Tombstones
     from .validate import ValidationReport
 
 DEFAULT_DB_URL = "sqlite:///crmclean-out/master.db"
@@ -83,6 +84,7 @@ class Ingested:
 class Prior:
     state: PriorState  # slim (working columns only) unless the whole master is reclustered
     full_reason: str | None  # why the whole master is reclustered; None: only the affected region
+    erased: Tombstones | None = None  # salted hashes of people erased by `crmclean forget`
 
 
 @dataclass(frozen=True, eq=False)
