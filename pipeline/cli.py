@@ -148,6 +148,7 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
         import great_expectations.data_context.types.base  # noqa: F401 - it sets its own logger to INFO on import
 
         logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+        logging.getLogger("crmclean.validate").setLevel(logging.ERROR)  # the summary says if Data Docs failed
 
     options = RunOptions(
         inputs=paths,
@@ -254,6 +255,11 @@ def _print_summary(result, db: str) -> None:
     console.print(f"master database: {mask_url(db)}")
     if result.report_path:
         console.print(f"report: {result.report_path}")
+    from .docs_site import build_error
+
+    docs_problem = build_error(Path(result.out_dir) / "data_docs")
+    if docs_problem:
+        err_console.print(f"[yellow]warning:[/] Data Docs could not be built: {docs_problem}", soft_wrap=True)
     console.print(f"run outputs: {result.out_dir}")
 
 

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import pandas as pd
 from markupsafe import Markup
 
+from .docs_site import build_error
 from .masking import mask_text, masker_for
 from .stages import ReportInput, RunCounts
 
@@ -556,7 +557,8 @@ def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
     out_dir = Path(inp.out_dir or ".")
     docs = inp.data_docs
     docs_rel = None
-    if docs:
+    docs_error = build_error(docs)
+    if docs and not docs_error:  # failed docs have no pages to link to
         docs_rel = os.path.relpath(Path(docs), out_dir).replace(os.sep, "/")
     docs_base = docs_rel.rsplit("/", 1)[0] + "/" if docs_rel and "/" in docs_rel else ""
     stages = []
@@ -582,7 +584,7 @@ def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
                 "total": len(rows),
             }
         )
-    return {"stages": stages, "docs": docs_rel}
+    return {"stages": stages, "docs": docs_rel, "docs_error": docs_error}
 
 
 def _section_timings(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
