@@ -300,3 +300,29 @@ def test_any_text_is_neutralised_and_round_trips(text):
     safe = neutralize(text)
     assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert unneutralize(safe) == text
+
+
+def test_every_queued_pair_says_why_it_is_in_review():
+    """review_queue_rows names the hard constraint that held a likely match back, or where an
+    uncertain pair's probability sits; probabilities near 1 never print as 1."""
+    from crmclean.link.decisions import probability_text
+    from crmclean.store.build import review_queue_rows
+
+    records = pd.DataFrame({"record_key": ["a|1", "b|1", "a|2", "b|2", "a|3"], "source": ["a", "b", "a", "b", "a"]})
+    pairs = pd.DataFrame(
+        {
+            "record_key_l": ["a|1", "a|2", "a|3", "a|1"],
+            "record_key_r": ["b|1", "b|2", "b|2", "b|2"],
+            "match_probability": [0.99995, 0.62, 0.999, 0.3],
+            "match_weight": [14.3, 0.7, 10.0, -1.2],
+            "decision": ["review", "review", "review", "non_match"],
+            "cap": ["birth_dates_decades_apart", "", None, ""],
+        }
+    )
+    rows = review_queue_rows("R1", pairs, records, None, None, thresholds={"match": 0.99, "review": 0.6})
+    assert dict(zip(rows["record_key_l"], rows["review_reason"])) == {
+        "a|1": "hard constraint: birth_dates_decades_apart (probability 0.99995 ≥ match 0.99)",
+        "a|2": "uncertain: probability 0.620 between review 0.6 and match 0.99",
+        "a|3": "held by a hard constraint (probability 0.999 ≥ match 0.99)",  # a stored edge: no name kept
+    }
+    assert [probability_text(p) for p in (0.9999999, 1.0, 0.0004, 0.5)] == ["0.9999999", "1.000", "0.0004", "0.500"]
