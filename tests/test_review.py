@@ -326,3 +326,25 @@ def test_every_queued_pair_says_why_it_is_in_review():
         "a|3": "held by a hard constraint (probability 0.999 ≥ match 0.99)",  # a stored edge: no name kept
     }
     assert [probability_text(p) for p in (0.9999999, 1.0, 0.0004, 0.5)] == ["0.9999999", "1.000", "0.0004", "0.500"]
+
+
+def test_crmclean_export_of_the_review_queue_masks_both_record_summaries(tmp_path):
+    """`crmclean export --include review` (masked by default) must not leak the records' JSON
+    summaries the queue stores beside each pair."""
+    from crmclean.export import export_tables
+
+    queue = pd.DataFrame(
+        {
+            "record_key_l": ["a|1"],
+            "record_key_r": ["b|1"],
+            "summary_l": ['{"source": "a", "full_name": "张三", "email": "zhang@example.cn", "city": "上海"}'],
+            "summary_r": ['{"source": "b", "phone": "+8613812348000", "address": "世纪大道1号"}'],
+        }
+    )
+    (item,) = export_tables({"review": queue}, tmp_path / "review.csv")
+    text = item.path.read_text(encoding="utf-8-sig")
+    for secret in ("张三", "zhang@example.cn", "+8613812348000", "世纪大道"):
+        assert secret not in text, secret
+    assert "张*" in text and "z***@example.cn" in text and "上海" in text  # a city is not personal
+    (shown,) = export_tables({"review": queue}, tmp_path / "shown.csv", show_pii=True)
+    assert "张三" in shown.path.read_text(encoding="utf-8-sig")
