@@ -42,7 +42,7 @@ a { color: #0969da; } .navbar { padding: 6px 20px; border-bottom: 1px solid #d0d
 .alert { padding: 8px 12px; border-radius: 6px; margin: 8px 0; } .alert-secondary { background: #f6f8fa; border: 1px solid #d0d7de; }
 .badge { display: inline-block; padding: 1px 6px; border-radius: 8px; font-size: 12px; }
 .badge-secondary { background: #eaeef2; } .text-success { color: #1a7f37; } .text-danger { color: #cf222e; }
-.d-none, .invisible, .btn, .sticky-top .btn, .nav-tabs { display: none; } .collapse, .tab-pane { display: block; }
+.d-none, .invisible, .btn, .nav-tabs, .card:has(.btn-group-toggle) { display: none; } /* script-only controls */ .collapse, .tab-pane { display: block; }
 .breadcrumb { list-style: none; padding: 0; display: flex; gap: 6px; } .nav { list-style: none; padding: 0; }
 .fas.fa-check-circle::before { content: "\\2714"; } .fas.fa-times::before, .fas.fa-times-circle::before { content: "\\2716"; }
 .fas.fa-exclamation-triangle::before { content: "\\26A0"; }
