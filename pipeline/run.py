@@ -193,9 +193,14 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
             refresh=options.full_refresh,
             fingerprint=incremental.standardize_fingerprint(rules),
         )
-        # the day/month order is decided on the whole input, as a full run would
-        day_first = standardize_module.infer_date_orders(records, rules)
-        std_fresh, summary = standardize_module.standardize(fresh, rules, workers=options.workers, day_first=day_first)
+        # the day/month order and each source's phone region are decided on the whole input
+        std_fresh, summary = standardize_module.standardize(
+            fresh,
+            rules,
+            workers=options.workers,
+            day_first=standardize_module.infer_date_orders(records, rules),
+            phone_regions=standardize_module.infer_phone_regions(records, rules),
+        )
         # reused records passed this check when they were standardized (same fingerprint)
         std_fresh, std_quarantine = standardize_module.quarantine_unidentifiable(std_fresh, rules)
         quarantine = pd.concat([ingested.result.quarantine, std_quarantine], ignore_index=True)

@@ -109,6 +109,7 @@ master_lineage = Table(
     Column("value", Text),
     Column("record_key", Text),
     Column("rule", Text),
+    Column("alternatives", Text),  # JSON [{"value", "records"}]: the values that lost (survivorship)
 )
 
 master_id_history = Table(
