@@ -808,7 +808,9 @@ def build_scoped_tables(
         "quarantine": quarantine_rows(run_id, records, run_keys, quarantine, prior, run_sources),
         # this run's pairs and the kept edges join active records only: no filter needed
         "review_queue": Scoped(
-            review_queue_rows(run_id, review_rows, records, overrides, None),
+            review_queue_rows(
+                run_id, review_rows, records, overrides, None, thresholds=(model or {}).get("thresholds")
+            ),
             keys=sorted(gone_keys),
             pairs=sorted(review_pairs),
         ),
