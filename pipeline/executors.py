@@ -7,7 +7,7 @@ The partitioned work is the same either way; only where the chunks run differs:
 - link: blocking rules, chunks of candidate pairs compared and scored (`link.parallel`), run
   on `FanOut.pool_with(shared)`, whose workers read the column arrays through `shared_value()`
   (a fork pool inherits them; a Dask cluster gets them scattered once to every worker);
-- survivorship: groups of whole clusters (`golden_in_groups`).
+- survivorship: groups of whole clusters (`survivorship.golden_in_groups`, via `FanOut.map`).
 
 `run_pipeline` opens the fan-out the options ask for (`open_fanout`) and makes it current for
 the stages (`using`); code that fans out asks `current()`. A Dask fan-out is reused when one is
@@ -24,8 +24,6 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator, Protocol
 
-import numpy as np
-import pandas as pd
 
 # ------------------------------------------------------------------- the shared value of a task
 
@@ -220,32 +218,3 @@ def open_fanout(dask_address: str | None = None, dask_workers: int = 0) -> Itera
                 f"cannot reach the Dask scheduler at {dask_address or 'a local cluster'}: {exc}"
             ) from exc
         yield DaskCluster(client)
-
-
-# ------------------------------------------------------------------- survivorship in groups
-
-
-def golden_in_groups(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`survivorship.build_golden` over groups of whole clusters (consecutive cluster numbers),
-    concatenated in cluster order: each golden record depends only on its own cluster's records
-    and on the data-wide spelling counts, computed once here and sent with every group, so the
-    result is the one build_golden gives on everything."""
-    from .survivorship import build_golden, spelling_counts
-
-    fanout = current()
-    ids = np.unique(clusters["cluster"].to_numpy())
-    parts = fanout.groups(len(ids))
-    if parts <= 1:
-        return build_golden(records, clusters, rules)
-    spelling = spelling_counts(records, rules)
-    edges = ids[np.linspace(0, len(ids), parts + 1).astype(np.int64)[1:-1]]
-    group = np.searchsorted(edges, clusters["cluster"].to_numpy(), side="right")
-    keys = records["record_key"]
-    tasks = []
-    for g in range(parts):
-        part = clusters[group == g]
-        tasks.append((records[keys.isin(part["record_key"])], part, rules, spelling))
-    results = fanout.map(build_golden, tasks)
-    golden = pd.concat([r[0] for r in results], ignore_index=True)
-    lineage = pd.concat([r[1] for r in results], ignore_index=True)
-    return golden, lineage

@@ -28,6 +28,7 @@ from . import ingest as ingest_module
 from . import link as link_module
 from . import standardize as standardize_module
 from . import store as store_module
+from . import survivorship
 from . import validate as validate_module
 from .forget import quarantine_erased
 from .schema import empty_quarantine
@@ -290,7 +291,7 @@ def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: 
     clusters = cluster_module.cluster_records(
         combined.records, linked.pairs, rules, linked.overrides, model=linked.result.model
     )
-    golden, lineage = executors.golden_in_groups(combined.records, clusters, rules)
+    golden, lineage = survivorship.golden_in_groups(combined.records, clusters, rules)
     assigned = ids_module.assign_master_ids(clusters, prior.state)
     tables = store_module.build_tables(
         run_id=env.run_id,

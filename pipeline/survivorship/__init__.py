@@ -181,6 +181,33 @@ def build_golden(
     return golden, lineage[list(LINEAGE_COLUMNS)]
 
 
+def golden_in_groups(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`build_golden` over groups of whole clusters (consecutive cluster numbers) on the current
+    fan-out (a Dask cluster splits them; local processes build whole), concatenated in cluster
+    order: each golden record depends only on its own cluster's records and on the data-wide
+    spelling counts, computed once here and sent with every group, so the result is the one
+    build_golden gives on everything."""
+    from ..executors import current
+
+    fanout = current()
+    ids = np.unique(clusters["cluster"].to_numpy())
+    parts = fanout.groups(len(ids))
+    if parts <= 1:
+        return build_golden(records, clusters, rules)
+    spelling = spelling_counts(records, rules)
+    edges = ids[np.linspace(0, len(ids), parts + 1).astype(np.int64)[1:-1]]
+    group = np.searchsorted(edges, clusters["cluster"].to_numpy(), side="right")
+    keys = records["record_key"]
+    tasks = []
+    for g in range(parts):
+        part = clusters[group == g]
+        tasks.append((records[keys.isin(part["record_key"])], part, rules, spelling))
+    results = fanout.map(build_golden, tasks)
+    golden = pd.concat([r[0] for r in results], ignore_index=True)
+    lineage = pd.concat([r[1] for r in results], ignore_index=True)
+    return golden, lineage
+
+
 # --------------------------------------------------------------------------------------------
 # internals
 
