@@ -6,7 +6,8 @@ The partitioned work is the same either way; only where the chunks run differs:
   submitted to `FanOut.executor()` (a `concurrent.futures.Executor`);
 - link: blocking rules, chunks of candidate pairs compared and scored (`link.parallel`), run
   on `FanOut.pool_with(shared)`, whose workers read the column arrays through `shared_value()`
-  (a fork pool inherits them; a Dask cluster gets them scattered once to every worker);
+  (a fork pool inherits them; a Dask cluster gets them once, as the result of a task that
+  returns them, which the scheduler recomputes if the worker holding it dies);
 - survivorship: groups of whole clusters (`survivorship.golden_in_groups`, via `FanOut.map`).
 
 `run_pipeline` opens the fan-out the options ask for (`open_fanout`) and makes it current for
@@ -20,6 +21,7 @@ import gc
 import multiprocessing as mp
 import os
 import threading
+import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator, Protocol
@@ -43,7 +45,7 @@ def _set_shared(value: Any) -> None:
 
 
 def _with_shared(value: Any, fn: Callable[..., Any], *args: Any) -> Any:
-    """Dask side: run `fn` with `value` (resolved from its scattered future) as the shared value."""
+    """Dask side: run `fn` with `value` (resolved from the pool's future) as the shared value."""
     _TASK.value = value
     try:
         return fn(*args)
@@ -148,12 +150,25 @@ class DaskCluster:
         return self.client.gather(futures)
 
 
+def _shared_copy(value: Any) -> Any:
+    """Dask side: the shared value, as the result of a task whose spec holds it."""
+    return value
+
+
 class _DaskSharedPool:
-    """The shared value is scattered to every worker once; each task names its future."""
+    """The shared value is sent once, inside a task that returns it; each task names its future.
+
+    Not scattered: scattered data has no spec to recompute it from, and a broadcast does not
+    stay on every worker (the Active Memory Manager drops the extra replicas while no task waits
+    for them there), so the death of the one worker left holding it lost the value and cancelled
+    every task that needs it. A task's result is recomputed from its spec on another worker. The
+    scheduler keeps that spec, hence a copy of the value, until the pool shuts down."""
 
     def __init__(self, client: Any, shared: Any):
         self.client = client
-        [self.handle] = client.scatter([shared], broadcast=True, hash=False)
+        with warnings.catch_warnings():  # the one large graph is this value, sent once on purpose
+            warnings.filterwarnings("ignore", message="Sending large graph")
+            self.handle = client.submit(_shared_copy, shared, pure=False)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
         return self.client.submit(_with_shared, self.handle, fn, *args, pure=False)

@@ -9,12 +9,14 @@ pairs compared and scored in chunks of 3,000) so a few thousand records really d
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -181,7 +183,7 @@ def test_existing_scheduler_and_workers_give_the_single_machine_master(
     cluster = dask_processes()
     cluster.add_workers(2)
     assert_same_master(_run(dataset, tmp_path, "--dask-address", cluster.address), single_machine)
-    # standardize chunks, link chunks (compare, score: with the scattered columns), golden groups
+    # standardize chunks, link chunks (compare, score: with the shared columns), golden groups
     assert {"run_chunk_columns", "with_shared", "build_golden"} <= _task_prefixes(cluster)
 
 
@@ -197,6 +199,35 @@ def test_a_killed_worker_costs_a_retry_not_the_result(dataset, single_machine, d
     assert marker.exists()
     with cluster.client() as client:
         assert len(client.scheduler_info(n_workers=-1)["workers"]) == 1
+
+
+@pytest.mark.slow
+def test_the_shared_value_outlives_the_only_worker_holding_it(dask_processes):
+    """The link columns survive the death of the one worker that holds them (Dask keeps a
+    single copy of data no task waits for elsewhere, even of a broadcast)."""
+    cluster = dask_processes()
+    cluster.add_workers(2, "--no-nanny")
+    shared = {"column": np.arange(1000)}
+    with cluster.client() as client:
+        pool = executors.DaskCluster(client).pool_with(shared, 2)
+        pool.handle.result()  # computed on one worker
+        holders = _single_holder(client, pool.handle)
+        os.kill(client.run(os.getpid, workers=holders)[holders[0]], signal.SIGKILL)
+        got = pool.submit(executors.shared_value).result(timeout=120)
+        np.testing.assert_array_equal(got["column"], shared["column"])
+        assert len(client.scheduler_info(n_workers=-1)["workers"]) == 1
+        pool.shutdown()
+
+
+def _single_holder(client, future, timeout: float = 30) -> list[str]:
+    """The one worker holding `future`'s result, once only one does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        holders = list(client.who_has([future]).get(future.key, ()))
+        if len(holders) == 1:
+            return holders
+        time.sleep(0.5)
+    raise AssertionError(f"{future.key} is on {holders}")
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """One worker pool per link() call: blocking rules, comparison chunks and scoring chunks run in
 workers that hold the column arrays. Where the workers are is the current fan-out's choice
 (`crmclean.executors`): a fork pool inherits the arrays at fork (nothing large is pickled), a
-Dask cluster gets them scattered once to each worker."""
+Dask cluster gets them once, as the result of a task its workers fetch."""
 
 from __future__ import annotations
 
