@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CrmcleanError
+from .ids import key_to_ref, parse_record_ref
 from .link import DEFAULT_THRESHOLDS, _caps, _shared_value_limit, _thresholds, decide
 from .link.compare import (
     COMPARE_COLUMNS,
@@ -74,7 +75,7 @@ def render_waterfall(
 ) -> str:
     """Text waterfall from an evidence dict {feature: {level, weight[, tf_adjustment |
     correlation_adjustment]}}; a correlation adjustment is shown with a trailing "c"."""
-    lines = [f"A = {key_a}", f"B = {key_b}", ""]
+    lines = [f"A = {key_to_ref(key_a)}", f"B = {key_to_ref(key_b)}", ""]
     header = f"{'feature':<11} {'level':<18} {'weight':>8} {'(tf)':>7}  {'':<{BAR_MAX}} {'cumulative':>10}   A | B"
     lines.append(header)
     lines.append("-" * len(header))
@@ -202,7 +203,7 @@ def _edge_text(edge: dict, recs: dict[str, dict], model: dict) -> str:
 def _record_line(key: str, r: dict) -> str:
     shown = ["full_name_std", "email_std", "phone_std", "birth_date_std", "address_std", "city_std"]
     vals = [str(r.get(c)) for c in shown if r.get(c) not in (None, "") and not _isnan(r.get(c))]
-    return f"  {key}: " + " · ".join(vals)
+    return f"  {key_to_ref(key)}: " + " · ".join(vals)
 
 
 def explain_master(db_url: str, master_id: str) -> str:
@@ -227,10 +228,11 @@ def explain_master(db_url: str, master_id: str) -> str:
 
 
 def _parse_ref(ref: str) -> tuple[str, str]:
-    source, sep, rid = ref.partition(":")
-    if not sep or not source or not rid:
-        raise CrmcleanError(f"explain: {ref!r} is not source:source_record_id")
-    return source, rid
+    """`source:id` or `source|id` (the one parser: crmclean.ids.parse_record_ref)."""
+    try:
+        return parse_record_ref(ref)
+    except CrmcleanError as exc:
+        raise CrmcleanError(f"explain: {exc}") from None
 
 
 def explain_records(db_url: str, ref_a: str, ref_b: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 import uuid
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_DB_URL",
     "DEFAULT_OUT_DIR",
     "RunOptions",
+    "RunInterrupted",
     "RunResult",
     "StageRunner",
     "call_directly",
@@ -61,6 +63,7 @@ __all__ = [
     "run_pipeline",
 ]
 
+log = logging.getLogger(__name__)  # INFO lines: stages and outcome (`crmclean run --log-file`)
 T = TypeVar("T")
 #: runs one stage: `runner(name, stage_function, *arguments)` → the stage's result
 StageRunner = Callable[..., Any]
@@ -78,6 +81,7 @@ class StageTimer:
         self.timings: dict[str, float] = {}
         self.progress = progress or (lambda stage, event: None)
         self.started = time.perf_counter()
+        self.stopped_in: str | None = None  # the stage an error or interrupt stopped (for run_log)
 
     def wall(self) -> float:
         """Seconds since the run started: with the stages' sum, shows the overhead between them."""
@@ -86,12 +90,18 @@ class StageTimer:
     @contextmanager
     def stage(self, name: str):
         self.progress(name, "start")
+        log.info("stage %s started", name)
         t0 = time.perf_counter()
+        event = "stopped"  # an error or an interrupt: the stage is not shown as done
         try:
             yield
+            event = "end"
         finally:
             self.timings[name] = round(time.perf_counter() - t0, 3)
-            self.progress(name, "end")
+            if event != "end":
+                self.stopped_in = name
+            log.info("stage %s %s after %.1f s", name, "done" if event == "end" else "stopped", self.timings[name])
+            self.progress(name, event)
 
 
 def call_directly(name: str, stage: Callable[..., T], *args: Any) -> T:
@@ -117,6 +127,7 @@ def run_pipeline(
     env = RunEnv(options=options, rules=rules, run_id=run_id, out_dir=out_dir, timer=StageTimer(progress))
     store = store_module.open_store(options.db_url)
     store.start_run(run_id, datetime.now(timezone.utc), inputs=[str(p) for p in options.inputs])
+    log.info("run %s started: %d input file(s), out %s", run_id, len(options.inputs), out_dir)
     done = StageResults()
     try:
         with store.lock(run_id):
@@ -126,6 +137,7 @@ def run_pipeline(
         report = done.report_input(env)
         report_path = _write_report_safely(report, "success", None, options.show_pii)
         store.finish_run(run_id, "success", counts, env.timer.timings)
+        log.info("run %s success after %.1f s: %s", run_id, env.timer.wall(), json.dumps(counts, default=int))
         return RunResult(
             run_id=run_id,
             status="success",
@@ -135,13 +147,46 @@ def run_pipeline(
             timings=env.timer.timings,
             model=report.model,
         )
+    except KeyboardInterrupt:  # Ctrl-C: recorded as aborted (or published, if the commit won)
+        raise _record_interrupt(env, store, done) from None
     except Exception as exc:  # the run is marked failed, the master untouched, then re-raised
         counts = done.clustered.counts.as_dict() if done.clustered else {}
         store.finish_run(run_id, "failed", counts, env.timer.timings, error=str(exc))
+        log.info("run %s failed after %.1f s: %s", run_id, env.timer.wall(), exc)
         _write_report_safely(done.report_input(env), "failed", str(exc), options.show_pii)
         raise
     finally:
         store.close()
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a run, after its outcome was recorded in run_log."""
+
+    def __init__(self, run_id: str, published: bool, message: str):
+        super().__init__(message)
+        self.run_id, self.published, self.message = run_id, published, message
+
+
+def _record_interrupt(env: RunEnv, store, done: StageResults) -> RunInterrupted:
+    """Record an interrupted run honestly: `aborted` with the stage it stopped in when the
+    publish had not committed (the transaction rolled back: nothing published), `success` with
+    a note when the interrupt came after the commit. No report is written: the user asked to stop."""
+    counts = done.clustered.counts.as_dict() if done.clustered else {}
+    try:
+        published = store.was_published(env.run_id)
+    except Exception:  # noqa: BLE001 - the database is unreachable: the publish cannot have committed now
+        published = False
+    if published:
+        note = "interrupted after the publish committed; no report was written"
+        store.finish_run(env.run_id, "success", counts, env.timer.timings, error=note)
+        return RunInterrupted(env.run_id, True, f"interrupted: run {env.run_id} had already published ({note})")
+    where = env.timer.stopped_in or "between stages"
+    log.info("run %s aborted after %.1f s during %s", env.run_id, env.timer.wall(), where)
+    note = f"interrupted (Ctrl-C) during {where}; nothing was published"
+    store.finish_run(env.run_id, "aborted", counts, env.timer.timings, error=note)
+    return RunInterrupted(
+        env.run_id, False, f"interrupted: run {env.run_id} aborted during {where}; nothing was published"
+    )
 
 
 def _run_stages(env: RunEnv, store, done: StageResults, run: StageRunner) -> None:
