@@ -313,7 +313,9 @@ def require_master(db_url: str) -> None:
     if url.get_backend_name() == "sqlite":
         path = url.database
         if not path or path == ":memory:" or not Path(path).expanduser().is_file():
-            raise CrmcleanError(f"{mask_url(db_url)}: no master database there yet; run `crmclean run` first")
+            from .store import NoMaster
+
+            raise NoMaster(mask_url(db_url))  # the words every read command uses
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
