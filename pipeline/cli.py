@@ -68,7 +68,7 @@ def user_errors(debug: bool, json_out: bool = False) -> Iterator[None]:
         from .run import RunInterrupted
 
         text = exc.message if isinstance(exc, RunInterrupted) else "interrupted: nothing was published by this run"
-        _fail(f"[bold red]{escape(text)}[/]", text, EXIT_INTERRUPTED, json_out)
+        _fail(f"[bold red]{escape(text)}[/]", text, EXIT_INTERRUPTED, json_out, getattr(exc, "exit_at_once", False))
     except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into a line
         if debug:
             raise
@@ -81,11 +81,16 @@ def user_errors(debug: bool, json_out: bool = False) -> Iterator[None]:
         )
 
 
-def _fail(markup: str, text: str, code: int, json_out: bool) -> None:
-    """One line on stderr (and, for --json, `{"status": "error", ...}` on stdout), then exit."""
+def _fail(markup: str, text: str, code: int, json_out: bool, at_once: bool = False) -> None:
+    """One line on stderr (and, for --json, `{"status": "error", ...}` on stdout), then exit.
+    `at_once` skips the exit handlers: Prefect's would spend a minute retrying a dead server."""
     err_console.print(markup, soft_wrap=True)
     if json_out:
         _print_json({"status": "error", "error": text, "exit_code": code})
+    if at_once:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     raise typer.Exit(code) from None
 
 
@@ -150,7 +155,7 @@ def run(
 
     if lock_timeout is not None:
         os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by crmclean.store.open_store
-    with user_errors(debug, json_out), _logging_to(log_file), _sigterm_as_interrupt():
+    with user_errors(debug, json_out), _logging_to(log_file), _stop_on_signals():
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
         shown = not (quiet or json_out)
         options = _run_options(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, shown)
@@ -184,24 +189,36 @@ def _logging_to(path: Optional[Path]) -> Iterator[None]:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler or `kill` stopping the job) ends the run like Ctrl-C: recorded as
-    aborted, nothing published. Only the main thread can install signal handlers."""
+def _stop_on_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a scheduler or `kill` stopping the job) end the run the same way:
+    the run is told to stop (crmclean.run.STOP, checked at every stage) and a KeyboardInterrupt
+    is raised; the run records itself `aborted`, nothing is published, exit 130. Only the main
+    thread can install signal handlers."""
     import signal
     import threading
+
+    from .run import STOP
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    names = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
-    def interrupt(signum, frame):
+    def stop(signum, frame):
+        STOP.request(names.get(signum, str(signum)))
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    STOP.reset()
+    previous = {sig: signal.signal(sig, stop) for sig in names}
     try:
         yield
+    except Exception as exc:  # e.g. Prefect failing to report a crash: the interrupt is what happened
+        if STOP.signal is None:
+            raise
+        raise (STOP.outcome or KeyboardInterrupt(STOP.signal)) from exc
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run_options(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, shown=True):
@@ -262,7 +279,7 @@ def _run_in_chosen_mode(options, on_stage, prefect: bool | None, say):
     stages in this process at once (no 10–20 s wait for a temporary server). A temporary server
     that cannot start falls back to in-process, announced, before any stage has run."""
     from .flows_mode import prefect_api_configured, startup_timed_out
-    from .run import run_pipeline
+    from .run import STOP, run_pipeline
 
     api = prefect_api_configured()
     if prefect is False or (prefect is None and not api):
@@ -272,20 +289,27 @@ def _run_in_chosen_mode(options, on_stage, prefect: bool | None, say):
                 "or pass --prefect for a temporary server and the Prefect UI)"
             )
         return run_pipeline(options, progress=on_stage)
-    from crmclean.flows.nightly import run_flow
-
     if api:
         say(f"running as a Prefect flow run on {api}")
-    else:
+    else:  # set before Prefect reads its settings (on import)
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        # Ctrl-C kills the temporary server too: one retry, not five over a minute, to report the crash
+        os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "1")
         say("starting a temporary Prefect server (10–20 s; set PREFECT_API_URL to use yours)…")
+    from crmclean.flows.nightly import run_flow
+
     try:
         return run_flow(options, progress=on_stage)
-    except Exception as exc:  # noqa: BLE001 - only a server that never started is retried in-process
-        if not startup_timed_out(exc):
+    except BaseException as exc:  # only a server that never started is retried in-process
+        if STOP.signal is None and isinstance(exc, Exception) and startup_timed_out(exc):
+            say("[yellow]the temporary Prefect server did not start; running in-process instead[/]")
+            return run_pipeline(options, progress=on_stage)
+        if STOP.signal is None or api:
             raise
-        say("[yellow]the temporary Prefect server did not start; running in-process instead[/]")
-        return run_pipeline(options, progress=on_stage)
+        # the temporary server died with the Ctrl-C: exit without Prefect's handlers waiting on it
+        stop = STOP.outcome or KeyboardInterrupt(STOP.signal)
+        stop.exit_at_once = True  # type: ignore[attr-defined]
+        raise stop from None
 
 
 def _result_document(result, db: str) -> dict:

@@ -57,6 +57,7 @@ __all__ = [
     "RunOptions",
     "RunInterrupted",
     "RunResult",
+    "STOP",
     "StageRunner",
     "call_directly",
     "new_run_id",
@@ -89,6 +90,7 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str):
+        STOP.check()  # an interrupt that was swallowed on its way stops the run here
         self.progress(name, "start")
         log.info("stage %s started", name)
         t0 = time.perf_counter()
@@ -167,6 +169,29 @@ class RunInterrupted(KeyboardInterrupt):
         self.run_id, self.published, self.message = run_id, published, message
 
 
+class StopRequest:
+    """Ctrl-C or SIGTERM as the run sees it: set by the CLI's signal handler, checked at the
+    start of every stage. A KeyboardInterrupt can be lost on its way (raised inside a __del__,
+    or in a Prefect engine that swallows it); the flag still stops the run before publish."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.outcome: RunInterrupted | None = None  # the recorded end of the interrupted run
+
+    def request(self, signal_name: str) -> None:
+        self.signal = signal_name
+
+    def reset(self) -> None:
+        self.signal, self.outcome = None, None
+
+    def check(self) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt(self.signal)
+
+
+STOP = StopRequest()
+
+
 def _record_interrupt(env: RunEnv, store, done: StageResults) -> RunInterrupted:
     """Record an interrupted run honestly: `aborted` with the stage it stopped in when the
     publish had not committed (the transaction rolled back: nothing published), `success` with
@@ -179,14 +204,16 @@ def _record_interrupt(env: RunEnv, store, done: StageResults) -> RunInterrupted:
     if published:
         note = "interrupted after the publish committed; no report was written"
         store.finish_run(env.run_id, "success", counts, env.timer.timings, error=note)
-        return RunInterrupted(env.run_id, True, f"interrupted: run {env.run_id} had already published ({note})")
-    where = env.timer.stopped_in or "between stages"
-    log.info("run %s aborted after %.1f s during %s", env.run_id, env.timer.wall(), where)
-    note = f"interrupted (Ctrl-C) during {where}; nothing was published"
+        STOP.outcome = RunInterrupted(env.run_id, True, f"interrupted: run {env.run_id} had already published ({note})")
+        return STOP.outcome
+    where = f"during {env.timer.stopped_in}" if env.timer.stopped_in else "between stages"
+    log.info("run %s aborted after %.1f s %s", env.run_id, env.timer.wall(), where)
+    note = f"interrupted ({STOP.signal or 'Ctrl-C'}) {where}; nothing was published"
     store.finish_run(env.run_id, "aborted", counts, env.timer.timings, error=note)
-    return RunInterrupted(
-        env.run_id, False, f"interrupted: run {env.run_id} aborted during {where}; nothing was published"
+    STOP.outcome = RunInterrupted(
+        env.run_id, False, f"interrupted: run {env.run_id} aborted {where}; nothing was published"
     )
+    return STOP.outcome
 
 
 def _run_stages(env: RunEnv, store, done: StageResults, run: StageRunner) -> None:

@@ -27,17 +27,19 @@ START_TIMEOUT = 300  # seconds for the run to register and take the lock on a lo
 STOP_WITHIN = 15  # the issue asks for "a few seconds"; a loaded 2-core machine gets some slack
 
 
-def _crmclean(*args: str, cwd: Path) -> subprocess.Popen:
-    """`crmclean run --no-prefect ARGS` in its own session, output (both streams) to a file."""
+def _crmclean(*args: str, cwd: Path, mode: str = "--no-prefect") -> subprocess.Popen:
+    """`crmclean run MODE ARGS` in its own session, output (both streams) to a file. No Prefect
+    API is configured, so `--prefect` starts Prefect's temporary server (in the same session)."""
     log_path = cwd / f"run-{time.monotonic_ns()}.log"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "crmclean.cli", "run", "--no-prefect", *args],
+            [sys.executable, "-m", "crmclean.cli", "run", mode, *args],
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "COLUMNS": "100"},
+            env={**env, "COLUMNS": "100", "PREFECT_HOME": str(cwd / "prefect-home")},
         )
     proc.log_path = log_path  # type: ignore[attr-defined]
     return proc
@@ -77,11 +79,14 @@ def _master(db_url: str) -> dict[str, pd.DataFrame]:
     return {t: read_table(db_url, t) for t in ("master_customer", "customer_xref")}
 
 
-def test_ctrl_c_aborts_the_run_publishes_nothing_and_exits_130(published):
+@pytest.mark.parametrize("mode", ["--no-prefect", "--prefect"])
+def test_ctrl_c_aborts_the_run_publishes_nothing_and_exits_130(published, mode):
+    """In-process, and as a flow run on Prefect's temporary server (which the Ctrl-C kills too:
+    the run must not wait a minute on Prefect's retries to report to it)."""
     tmp, db_url = published
     before = _master(db_url)
-    out = tmp / "out-interrupted"
-    proc = _crmclean(str(tmp / "demo"), "--db", db_url, "--out", str(out), cwd=tmp)
+    out = tmp / f"out-interrupted{mode}"
+    proc = _crmclean(str(tmp / "demo"), "--db", db_url, "--out", str(out), cwd=tmp, mode=mode)
     run_id = _wait_until_mid_run(proc, db_url, out)
     os.killpg(proc.pid, signal.SIGINT)
     sent = time.monotonic()
@@ -90,11 +95,11 @@ def test_ctrl_c_aborts_the_run_publishes_nothing_and_exits_130(published):
     output = _output(proc)
     assert code == 130, output
     assert took < STOP_WITHIN, f"stopped after {took:.1f} s"
-    assert f"interrupted: run {run_id} aborted during " in output and "nothing was published" in output
-    assert "Traceback" not in output
+    assert f"interrupted: run {run_id} aborted " in output and "nothing was published" in output
+    assert "Traceback" not in output and "internal error" not in output
     row = read_table(db_url, "run_log").set_index("run_id").loc[run_id]
     assert row["status"] == "aborted" and row["finished_at"] is not None
-    assert "interrupted (Ctrl-C) during" in row["error"]
+    assert row["error"].startswith("interrupted (Ctrl-C) ") and row["error"].endswith("nothing was published")
     for name, frame in _master(db_url).items():
         pd.testing.assert_frame_equal(frame, before[name], obj=name)
 
