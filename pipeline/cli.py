@@ -247,7 +247,7 @@ def _run_options(paths, db, out, rules, expectations, workers, retrain, full_ref
 
 def _run_with_progress(options, prefect, debug, shown: bool = True):
     """Run with a live stage list on stderr (`shown`), or silently for --quiet and --json."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
     if not debug:
         # the CLI shows progress and one clear error line; Prefect's own log lines (and the
@@ -261,7 +261,7 @@ def _run_with_progress(options, prefect, debug, shown: bool = True):
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False
     ) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_stage(stage: str, event: str) -> None:
             if event == "start":
