@@ -422,7 +422,9 @@ def demo_data(
 
 @app.command()
 def explain(
-    refs: list[str] = typer.Argument(..., help="A master id (C0000123), or two records as source:id source:id."),
+    refs: list[str] = typer.Argument(
+        ..., help="A master id (C0000123), or two records as source:id source:id (source|id is accepted too)."
+    ),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
