@@ -143,6 +143,12 @@ def run(
     lock_timeout: Optional[float] = typer.Option(
         None, "--lock-timeout", help="Seconds to wait for another run publishing into the same master (default 60)."
     ),
+    dask_address: Optional[str] = typer.Option(
+        None, "--dask-address", help="Fan out on an existing Dask cluster: its scheduler, e.g. tcp://HOST:8786."
+    ),
+    dask_workers: int = typer.Option(
+        0, "--dask-workers", min=0, help="Fan out on a local Dask cluster of N worker processes started for the run."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (no progress, no table)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
     log_file: Optional[Path] = typer.Option(
@@ -158,7 +164,20 @@ def run(
     with user_errors(debug, json_out), _logging_to(log_file), _stop_on_signals():
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
         shown = not (quiet or json_out)
-        options = _run_options(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, shown)
+        options = _run_options(
+            paths,
+            shown,
+            db_url=db,
+            out_dir=out,
+            rules_dir=rules,
+            expectations_dir=expectations,
+            workers=workers,
+            retrain=retrain,
+            full_refresh=full_refresh,
+            show_pii=show_pii,
+            dask_address=dask_address,
+            dask_workers=dask_workers,
+        )
         result = _run_with_progress(options, prefect, debug, shown)
         if json_out:
             _print_json(_result_document(result, db))
@@ -221,28 +240,18 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _run_options(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, shown=True):
-    """The RunOptions of the CLI's arguments; a missing or unsupported input fails here, before
-    anything starts (a folder's non-table files are skipped, with a warning)."""
+def _run_options(paths, shown: bool, **fields):
+    """RunOptions (`fields` are its fields) for these inputs; a missing or unsupported input fails
+    here, before anything starts (a folder's non-table files are skipped, with a warning)."""
     from .ingest import find_inputs
     from .run import RunOptions
     from .settings import load_rules
 
-    paths, skipped = find_inputs(paths, load_rules(rules))
+    paths, skipped = find_inputs(paths, load_rules(fields.get("rules_dir")))
     for path, reason in skipped:
         if shown:
             err_console.print(f"[yellow]skipped[/] {escape(str(path))}: {escape(str(reason))}", soft_wrap=True)
-    return RunOptions(
-        inputs=paths,
-        db_url=db,
-        out_dir=out,
-        rules_dir=rules,
-        expectations_dir=expectations,
-        workers=workers,
-        retrain=retrain,
-        full_refresh=full_refresh,
-        show_pii=show_pii,
-    )
+    return RunOptions(inputs=paths, **fields)
 
 
 def _run_with_progress(options, prefect, debug, shown: bool = True):
@@ -624,6 +633,25 @@ def diff(
 
     with user_errors(debug):
         console.print(format_diff(diff_runs(db, run_a, run_b)), soft_wrap=True)
+
+
+@app.command()
+def forget(
+    key: str = typer.Argument(..., help="Master id (C0000123), source:id (or source|id), e-mail address or phone."),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
+    out: Path = typer.Option(Path("crmclean-out"), "--out", help="Folder whose runs/ outputs are redacted too."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (reads e-mail and phone settings)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be removed; change nothing."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Erase one person from every table and run folder, and quarantine them on later imports."""
+    from .forget import forget as forget_person
+    from .forget import format_result
+    from .settings import load_rules
+
+    with user_errors(debug):
+        result = forget_person(db, key, out, load_rules(rules), dry_run=dry_run)
+        console.print(format_result(result, out), markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -469,6 +469,15 @@ def _first_names_differ(at, a, b, min_sim: float) -> np.ndarray:
     fa, fb = first[a[idx]], first[b[idx]]
     la, lb = last[a[idx]], last[b[idx]]
     swapped = (fa == lb) & (la == fb) & (la != "")
+    # swapped with a typo in one of them (`fster lily` / `lily foster`), as link compares them
+    both = (la != "") & (lb != "")
+    cross = np.zeros(len(idx), bool)
+    if both.any():
+        j = np.flatnonzero(both)
+        s1 = cpdist(fa[j].tolist(), lb[j].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
+        s2 = cpdist(la[j].tolist(), fb[j].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
+        cross[j] = (s1 >= min_sim) & (s2 >= min_sim)
+    swapped |= cross
     # an initial (J = John) or a short form the other name starts with (Cat = Catherine);
     # only 3-4 letters, so Daniel/Danielle stay different
     initial = np.array([_abbreviates(x, y) or _abbreviates(y, x) for x, y in zip(fa, fb)], bool)

@@ -218,13 +218,41 @@ def explain_master(db_url: str, master_id: str) -> str:
         model = _latest_model(store)
         recs = _records(store, keys)
         edges = store.read_by_keys("match_edge", ("record_key_l", "record_key_r"), keys)
+        lineage = store.find_rows("master_lineage", master_id=master_id)
     edges = edges[edges["record_key_l"].isin(keys) & edges["record_key_r"].isin(keys)]
     out = [f"Master {master_id}: {len(keys)} record(s)"] + [_record_line(k, recs.get(k, {})) for k in keys]
+    out += lineage_lines(lineage)
     if len(keys) > 1 and edges.empty:
         out.append("\nNo stored match edge inside this master (merged by an override or must-link).")
     for edge in edges.sort_values("match_weight", ascending=False).to_dict("records"):
         out += ["", _edge_text(edge, recs, model)]
     return "\n".join(out)
+
+
+def lineage_lines(lineage: pd.DataFrame) -> list[str]:
+    """Lineage of a master: per field the published value, the rule that chose it and its
+    record, then each value that lost with the records holding it."""
+    if lineage is None or lineage.empty:
+        return []
+    out = ["", "Golden record (value ← rule, record; values that lost):"]
+    for row in lineage.sort_values("field", kind="stable").to_dict("records"):
+        value = row.get("value") or "(empty)"
+        out.append(f"  {row['field']}: {value}  ← {row.get('rule')} ({row.get('record_key')})")
+        for alt in _alternatives(row.get("alternatives")):
+            out.append(f"      lost: {alt.get('value')}  ({', '.join(alt.get('records') or [])})")
+    return out
+
+
+def _alternatives(text) -> list[dict]:
+    import json
+
+    if not isinstance(text, str) or not text:
+        return []
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return []
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 def _parse_ref(ref: str) -> tuple[str, str]:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import pandas as pd
 from markupsafe import Markup
 
-from .masking import mask_text, masker_for
+from .masking import mask_date, mask_email, mask_name, mask_phone, mask_text, masker_for
 from .stages import ReportInput, RunCounts
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -502,7 +502,38 @@ def _section_clusters(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
         "chart": bar_chart_svg(labels[:25], [int(v) for v in dist.values[:25]], "Cluster sizes"),
         "largest": _frame_rows(largest, 10),
         "columns": list(largest.columns),
+        "conflicts": _conflict_sample(tables.get("master_lineage"), show_pii),
     }
+
+
+CONFLICT_FIELDS = {"full_name": mask_name, "email": mask_email, "phone": mask_phone, "birth_date": mask_date}
+
+
+def _conflict_sample(lineage: pd.DataFrame | None, show_pii: bool, masters: int = 10) -> list[dict[str, Any]]:
+    """Golden values chosen among disagreeing records, for the first `masters` masters with a
+    conflict: field, published value, the rule that chose it, and the values that lost."""
+    if lineage is None or lineage.empty or "alternatives" not in lineage:
+        return []
+    rows = lineage[lineage["alternatives"].notna() & lineage["field"].isin(list(CONFLICT_FIELDS))]
+    keep = sorted(rows["master_id"].unique())[:masters]
+    rows = rows[rows["master_id"].isin(keep)].sort_values(["master_id", "field"], kind="stable")
+    out = []
+    for row in rows.to_dict("records"):
+        mask = (lambda v: v) if show_pii else CONFLICT_FIELDS[row["field"]]
+        lost = [f"{mask(a.get('value'))} ({len(a.get('records') or [])})" for a in _lost_values(row["alternatives"])]
+        out.append(
+            {"master_id": row["master_id"], "field": row["field"], "value": mask(row["value"]), "rule": row["rule"]}
+            | {"lost": "; ".join(lost)}
+        )
+    return out
+
+
+def _lost_values(text: Any) -> list[dict[str, Any]]:
+    try:
+        items = json.loads(text) if isinstance(text, str) else []
+    except ValueError:
+        return []
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 def _section_review(inp: ReportInput, show_pii: bool) -> dict[str, Any]:

@@ -1230,3 +1230,34 @@ def test_explain_shows_the_extra_features_of_stored_evidence(attr_linked):
     )
     line = next(x for x in text.splitlines() if x.startswith("attr_occupation"))
     assert "nurse | nurse" in line
+
+
+def test_swapped_names_with_a_typo_compare_crossed():
+    """`fster lily` vs `lily foster`: given and family name swapped and one mistyped is a close
+    surname and an exact given name, not two different names; the same levels either way round."""
+    cols = prepare_columns(
+        pd.DataFrame(
+            [person("a|1", "fster", "lily"), person("b|1", "lily", "foster"), person("c|1", "anna", "foster")],
+            columns=STD_COLUMNS,
+        )
+    )
+    f, la = FEATURE_NAMES.index("first_name"), FEATURE_NAMES.index("last_name")
+    ab = compare_pairs(cols, np.array([0]), np.array([1]))[0]
+    ba = compare_pairs(cols, np.array([1]), np.array([0]))[0]
+    assert (ab == ba).all()
+    assert {FEATURES["first_name"][ab[f]], FEATURES["last_name"][ab[la]]} == {"close", "exact"}
+    # a different given name with the same surname stays a straight comparison
+    bc = compare_pairs(cols, np.array([1]), np.array([2]))[0]
+    assert FEATURES["first_name"][bc[f]] == "different" and FEATURES["last_name"][bc[la]] == "exact"
+
+
+def test_look_alikes_counted_by_the_cells_own_evidence():
+    """A cell whose expected matches were inflated (EM took twins for matches): 100 twins with
+    different e-mails and 40 duplicates sharing theirs. Held at 200 expected matches, the twins
+    vanish; the evidence outside the cell still counts them."""
+    from crmclean.link.family import _look_alikes, _look_alikes_free
+
+    w = np.array([-2.0] * 100 + [9.5] * 40)
+    held, free = _look_alikes(w, 200.0, 50), _look_alikes_free(w, 50)
+    assert held < 55 and 80 <= free <= 100
+    assert _look_alikes_free(np.zeros(10), 50) == 0.0  # no evidence: nothing to say

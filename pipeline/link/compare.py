@@ -530,7 +530,60 @@ def compare_names(
     last[both & (sim >= jw_high)] = level_code("last_name", "close")
     last[exact] = level_code("last_name", "exact")
     last[~both & ~same_name] = 0
+    return _crossed_if_better(c_l, c_r, first, last, jw_high, jw_low)
+
+
+def _name_level(
+    sim: np.ndarray, equal: np.ndarray, labels: tuple[str, ...], jw_high: float, jw_low: float
+) -> np.ndarray:
+    """Levels exact / close / similar / different of name similarities (``labels``: the feature's)."""
+    lv = np.full(len(sim), labels.index("different"), dtype=np.int8)
+    lv[sim >= jw_low] = labels.index("similar")
+    lv[sim >= jw_high] = labels.index("close")
+    lv[equal] = labels.index("exact")
+    return lv
+
+
+def _crossed_if_better(c_l, c_r, first, last, jw_high: float, jw_low: float) -> tuple[np.ndarray, np.ndarray]:
+    """Given and family name swapped *and* one of them mistyped (`fster lily` / `lily foster`):
+    where each name compared with the other side's opposite one is at least `similar` and the
+    two crossed similarities sum higher than the straight ones, the crossed levels count (a
+    clean swap is already `exact`; the weaker of the two is the given name's level). Splink's "columns reversed" level, kept inside the two
+    name features so EM learns one m per level either way."""
+    cfl, cfr, cll, clr = c_l["first_name_key#"], c_r["first_name_key#"], c_l["last_name_key#"], c_r["last_name_key#"]
+    code = FEATURES["first_name"]
+    low = (first != code.index("exact")) | (last != FEATURES["last_name"].index("exact"))
+    idx = np.flatnonzero(_both(cfl, cfr) & _both(cll, clr) & low & (cfl != cfr) & (cll != clr))
+    if not len(idx):
+        return first, last
+    x1 = _cross_jw(c_l, "first_name_key", c_r, "last_name_key", idx)
+    x2 = _cross_jw(c_l, "last_name_key", c_r, "first_name_key", idx)
+    s1 = _cross_jw(c_l, "first_name_key", c_r, "first_name_key", idx)
+    s2 = _cross_jw(c_l, "last_name_key", c_r, "last_name_key", idx)
+    better = (x1 >= jw_low) & (x2 >= jw_low) & (x1 + x2 > s1 + s2)
+    if not better.any():
+        return first, last
+    hit = idx[better]
+    x1, x2, e1, e2 = x1[better], x2[better], cfl[hit] == clr[hit], cll[hit] == cfr[hit]
+    # the weaker crossed similarity counts for the given name, the stronger for the surname:
+    # the same levels whichever record is on the left
+    lo = x1 <= x2
+    first, last = first.copy(), last.copy()
+    first[hit] = _name_level(np.where(lo, x1, x2), np.where(lo, e1, e2), code, jw_high, jw_low)
+    last[hit] = _name_level(np.where(lo, x2, x1), np.where(lo, e2, e1), FEATURES["last_name"], jw_high, jw_low)
     return first, last
+
+
+def _cross_jw(c_l: dict, col_l: str, c_r: dict, col_r: str, idx: np.ndarray) -> np.ndarray:
+    """Jaro-Winkler of left ``col_l`` against right ``col_r`` for the pairs ``idx`` (both share
+    one code space, so a score is computed once per distinct pair of codes)."""
+    a = c_l[col_l + "#"][idx].astype(np.int64)
+    b = c_r[col_r + "#"][idx].astype(np.int64)
+    inverse, uniques = pd.factorize(a * (int(max(a.max(), b.max())) + 1) + b)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(idx))[::-1]
+    ta, tb = _at(c_l, col_l, idx[first]), _at(c_r, col_r, idx[first])
+    return np.asarray(process.cpdist(ta, tb, scorer=JaroWinkler.normalized_similarity), dtype=np.float32)[inverse]
 
 
 def compare_birth_dates(c_l: dict, c_r: dict, years_apart: float = YEARS_APART) -> np.ndarray:

@@ -155,6 +155,12 @@ def fit_family(
         w = other[cells == cell]
         e_c = prior * possible_pairs * m_c
         looks = _look_alikes(w, e_c, iterations)
+        free = _look_alikes_free(w, iterations)
+        if free > looks:
+            # the cell's own evidence (e-mail, mobile ... outside it) shows more look-alikes than
+            # the expected matches leave room for: EM's m counted some look-alikes as matches
+            # (a data set full of twins teaches "different given name" to matches too)
+            looks, e_c = free, len(w) - free
         adjustment = 0.0
         # the estimate's noise: Poisson on the look-alikes, plus the count's noise on the pairs
         # that carry no other evidence (there look-alikes = pairs found - matches expected)
@@ -208,6 +214,24 @@ def _look_alikes(w: np.ndarray, expected_matches: float, iterations: int) -> flo
             break
         looks = new
     return looks
+
+
+def _look_alikes_free(w: np.ndarray, iterations: int) -> float:
+    """EM for the number of non-matching pairs among a cell's pairs with the share of matches
+    estimated too (not held at the expected matches): what the evidence outside the cell says
+    on its own. Pairs without such evidence (weight 0) follow the others' share."""
+    if not len(w) or not (w != 0).any():
+        return 0.0
+    factor = np.exp2(np.clip(w, -60, 60))
+    share = 0.5
+    for _ in range(iterations):
+        post = share * factor / (share * factor + (1.0 - share))
+        new = float(post.mean())
+        if abs(new - share) < 1e-6:
+            share = new
+            break
+        share = new
+    return float(len(w) * (1.0 - share))
 
 
 def _other_weights(levels: np.ndarray, m: dict, u: dict, weight_max: dict) -> np.ndarray:
