@@ -237,9 +237,11 @@ def lineage_lines(lineage: pd.DataFrame) -> list[str]:
     out = ["", "Golden record (value ← rule, record; values that lost):"]
     for row in lineage.sort_values("field", kind="stable").to_dict("records"):
         value = row.get("value") or "(empty)"
-        out.append(f"  {row['field']}: {value}  ← {row.get('rule')} ({row.get('record_key')})")
+        out.append(f"  {row['field']}: {value}  ← {row.get('rule')} ({key_to_ref(row.get('record_key'))})")
         for alt in _alternatives(row.get("alternatives")):
-            out.append(f"      lost: {alt.get('value')}  ({', '.join(alt.get('records') or [])})")
+            out.append(
+                f"      lost: {alt.get('value')}  ({', '.join(key_to_ref(r) for r in alt.get('records') or [])})"
+            )
     return out
 
 

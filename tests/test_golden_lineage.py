@@ -45,8 +45,8 @@ def lineage_frame() -> pd.DataFrame:
 
 def test_explain_prints_winner_rule_and_the_values_that_lost():
     text = "\n".join(lineage_lines(lineage_frame()[lambda f: f["master_id"] == "C0000002"]))
-    assert "full_name: Benjamin Rose  ← medoid (crm_a|1)" in text
-    assert "lost: Benjamin Rase  (crm_b|7)" in text
+    assert "full_name: Benjamin Rose  ← medoid (crm_a:1)" in text
+    assert "lost: Benjamin Rase  (crm_b:7)" in text
     assert "email: ben@x.com  ← all_agree" in text
 
 
