@@ -79,16 +79,24 @@ def _master(db_url: str) -> dict[str, pd.DataFrame]:
     return {t: read_table(db_url, t) for t in ("master_customer", "customer_xref")}
 
 
-@pytest.mark.parametrize("mode", ["--no-prefect", "--prefect"])
-def test_ctrl_c_aborts_the_run_publishes_nothing_and_exits_130(published, mode):
+@pytest.mark.parametrize(
+    "mode, sig, named",
+    [
+        ("--no-prefect", signal.SIGINT, "Ctrl-C"),
+        ("--prefect", signal.SIGINT, "Ctrl-C"),
+        ("--no-prefect", signal.SIGTERM, "SIGTERM"),
+    ],
+)
+def test_ctrl_c_aborts_the_run_publishes_nothing_and_exits_130(published, mode, sig, named):
     """In-process, and as a flow run on Prefect's temporary server (which the Ctrl-C kills too:
-    the run must not wait a minute on Prefect's retries to report to it)."""
+    the run must not wait a minute on Prefect's retries to report to it); SIGTERM (a scheduler
+    stopping the job) ends the run the same way."""
     tmp, db_url = published
     before = _master(db_url)
-    out = tmp / f"out-interrupted{mode}"
+    out = tmp / f"out-interrupted{mode}-{sig}"
     proc = _crmclean(str(tmp / "demo"), "--db", db_url, "--out", str(out), cwd=tmp, mode=mode)
     run_id = _wait_until_mid_run(proc, db_url, out)
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, sig)
     sent = time.monotonic()
     code = proc.wait(120)
     took = time.monotonic() - sent
@@ -99,7 +107,7 @@ def test_ctrl_c_aborts_the_run_publishes_nothing_and_exits_130(published, mode):
     assert "Traceback" not in output and "internal error" not in output
     row = read_table(db_url, "run_log").set_index("run_id").loc[run_id]
     assert row["status"] == "aborted" and row["finished_at"] is not None
-    assert row["error"].startswith("interrupted (Ctrl-C) ") and row["error"].endswith("nothing was published")
+    assert row["error"].startswith(f"interrupted ({named}) ") and row["error"].endswith("nothing was published")
     for name, frame in _master(db_url).items():
         pd.testing.assert_frame_equal(frame, before[name], obj=name)
 
