@@ -265,6 +265,7 @@ def _run_with_progress(options, prefect, debug, shown: bool = True):
         import great_expectations.data_context.types.base  # noqa: F401 - it sets its own logger to INFO on import
 
         logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+        logging.getLogger("crmclean.validate").setLevel(logging.ERROR)  # the summary says if Data Docs failed
     if not shown:
         return _run_in_chosen_mode(options, None, prefect, say=lambda text: None)
     with Progress(
@@ -323,9 +324,12 @@ def _run_in_chosen_mode(options, on_stage, prefect: bool | None, say):
 
 def _result_document(result, db: str) -> dict:
     """`crmclean run --json`: what a script needs to know about the run."""
+    from .docs_site import build_error
     from .masking import mask_url
 
+    docs_problem = build_error(Path(result.out_dir) / "data_docs")
     return {
+        "warnings": [f"Data Docs could not be built: {docs_problem}"] if docs_problem else [],
         "run_id": result.run_id,
         "status": result.status,
         "counts": result.counts,
@@ -385,6 +389,11 @@ def _print_summary(result, db: str) -> None:
     console.print(f"master database: {mask_url(db)}")
     if result.report_path:
         console.print(f"report: {result.report_path}")
+    from .docs_site import build_error
+
+    docs_problem = build_error(Path(result.out_dir) / "data_docs")
+    if docs_problem:
+        err_console.print(f"[yellow]warning:[/] Data Docs could not be built: {docs_problem}", soft_wrap=True)
     console.print(f"run outputs: {result.out_dir}")
 
 
@@ -435,6 +444,7 @@ def explain(
         ..., help="A master id (C0000123), or two records as source:id source:id (source|id is accepted too)."
     ),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Show why records were (or were not) merged: per-field match weights as a waterfall."""
@@ -442,9 +452,9 @@ def explain(
 
     with user_errors(debug):
         if len(refs) == 1:
-            console.print(explain_mod.explain_master(db, refs[0]), soft_wrap=True)
+            console.print(explain_mod.explain_master(db, refs[0], show_pii=show_pii), soft_wrap=True)
         elif len(refs) == 2:
-            console.print(explain_mod.explain_records(db, refs[0], refs[1]), soft_wrap=True)
+            console.print(explain_mod.explain_records(db, refs[0], refs[1], show_pii=show_pii), soft_wrap=True)
         else:
             raise CrmcleanError("explain takes one master id or two record references (source:id source:id)")
 
@@ -477,14 +487,17 @@ def evaluate(
 def review_export(
     path: Path = typer.Argument(..., help="Where to write the review file (.csv or .xlsx)."),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Write personal data unmasked."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Write the review queue as a file a person fills in (decision: match / no_match)."""
     from .review import export_review
 
     with user_errors(debug):
-        n = export_review(db, path)
+        n = export_review(db, path, show_pii=show_pii)
         console.print(f"wrote {n:,} pairs to {path}; fill the decision column, then: crmclean review apply {path}")
+        if not show_pii:
+            console.print("personal data is masked; pass --show-pii for the real values")
 
 
 @review_app.command("apply")

@@ -225,30 +225,26 @@ def open_fanout(dask_address: str | None = None, dask_workers: int = 0) -> Itera
 # ------------------------------------------------------------------- survivorship in groups
 
 
-#: survivorship strategies that read the whole data set, not only the cluster's records
-DATA_WIDE_STRATEGIES = ("common_spelling",)
-
-
 def golden_in_groups(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`survivorship.build_golden` over groups of whole clusters (consecutive cluster numbers),
-    concatenated in cluster order: each golden record depends only on its own cluster's records,
-    so the result is the one build_golden gives on everything."""
-    from .survivorship import build_golden, survivorship_settings
+    concatenated in cluster order: each golden record depends only on its own cluster's records
+    and on the data-wide spelling counts, computed once here and sent with every group, so the
+    result is the one build_golden gives on everything."""
+    from .survivorship import build_golden, spelling_counts
 
     fanout = current()
     ids = np.unique(clusters["cluster"].to_numpy())
-    chains = str(survivorship_settings(rules).get("chains"))
-    # a strategy that counts values over every record would see only its group's: built whole
-    parts = 1 if any(s in chains for s in DATA_WIDE_STRATEGIES) else fanout.groups(len(ids))
+    parts = fanout.groups(len(ids))
     if parts <= 1:
         return build_golden(records, clusters, rules)
+    spelling = spelling_counts(records, rules)
     edges = ids[np.linspace(0, len(ids), parts + 1).astype(np.int64)[1:-1]]
     group = np.searchsorted(edges, clusters["cluster"].to_numpy(), side="right")
     keys = records["record_key"]
     tasks = []
     for g in range(parts):
         part = clusters[group == g]
-        tasks.append((records[keys.isin(part["record_key"])], part, rules))
+        tasks.append((records[keys.isin(part["record_key"])], part, rules, spelling))
     results = fanout.map(build_golden, tasks)
     golden = pd.concat([r[0] for r in results], ignore_index=True)
     lineage = pd.concat([r[1] for r in results], ignore_index=True)

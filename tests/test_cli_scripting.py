@@ -41,7 +41,7 @@ def test_run_json_is_one_document_on_stdout(json_run):
     assert doc["status"] == "success" and log.loc[doc["run_id"], "status"] == "success"
     assert doc["counts"]["rows_read"] == 291 and doc["counts"]["masters"] == log.loc[doc["run_id"], "masters"]
     assert doc["db"] == db_url and doc["report"].endswith("report.html")
-    assert "ingest" in doc["timings"] and "publish" in doc["timings"]
+    assert "ingest" in doc["timings"] and "publish" in doc["timings"] and doc["warnings"] == []
     assert "✓" not in result.stderr  # no progress list for scripts
 
 

@@ -97,6 +97,7 @@ review_queue = Table(
     Column("evidence", Text),
     Column("run_id", Text),
     Column("status", Text),
+    Column("review_reason", Text),  # why the pair is in review (link.decisions.review_reasons)
     UniqueConstraint("record_key_l", "record_key_r", name="uq_review_queue_pair"),
 )
 

@@ -15,7 +15,7 @@ different value (`only_value` / `all_agree` when there was nothing to decide).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -96,6 +96,12 @@ GROUPS: tuple[FieldGroup, ...] = (
     FieldGroup("phone", (("phone", "phone_std"),), ("phone_flag",)),
 )
 
+#: {standardized column: {value: how many records of the whole master hold it}}
+SpellingCounts = dict[str, dict[str, int]]
+#: what an incremental run keeps of every record for the name chain's `common_spelling`; a chain
+#: that uses it on another field counts that field over the region's records only (documented)
+SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std")
+
 # --------------------------------------------------------------------------------------------
 # rules
 
@@ -135,11 +141,18 @@ def _parse_chain(chain: list) -> list[tuple[str, Any]]:
 # public entry point
 
 
-def build_golden(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(golden, lineage): one master row per cluster, and which record/rule gave each value."""
+def build_golden(
+    records: pd.DataFrame, clusters: pd.DataFrame, rules, spelling: SpellingCounts | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(golden, lineage): one master row per cluster, and which record/rule gave each value.
+
+    `spelling` (from `spelling_counts` on every record of the master) lets a build over part of
+    the master — a group of clusters on a worker, an incremental run's region — judge
+    `common_spelling` as a build over everything would; without it the records given count."""
     cfg = survivorship_settings(rules)
     clusters = clusters[["record_key", "cluster"]].drop_duplicates("record_key")
     table = _Table.build(records, clusters, cfg)
+    table.spelling = spelling or {}
 
     golden = _cluster_summary(clusters, table)
     lineage_parts = []
@@ -213,6 +226,16 @@ class _Table:
     settings: dict[str, Any]
     flag_sets: dict[str, tuple[np.ndarray, list[set[str]]]]  # flag column -> (codes, codes of each distinct text)
     master_postal: pd.Series | None = None  # cluster -> postal code of the master address, once chosen
+    spelling: SpellingCounts = field(default_factory=dict)  # data-wide value counts (common_spelling)
+
+    def value_counts(self, column: str) -> np.ndarray:
+        """How many records hold each distinct value of `column` (code order, then a 0 for
+        "no value"): data-wide when `spelling` has the column, else over this table's records."""
+        col = self.columns[column]
+        given = self.spelling.get(column)
+        if given is not None:
+            return np.array([given.get(u, 0) for u in col.uniques[:-1]] + [0], dtype=np.int64)
+        return np.append(np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1), 0)
 
     def has_code(self, flag: str, code: str) -> np.ndarray:
         """Per row: does the flag column hold this quality code (type_guessed, …)?"""
@@ -459,11 +482,34 @@ def _content_key(strategy, table: _Table, group: FieldGroup, rows, cols, codes, 
     if strategy == "standard_case":
         return _names.odd_case(cols[0].uniques, codes[:, 0])
     if strategy == "common_spelling":
-        parts = ("first_name_std", "last_name_std") if group.name == "name" else (group.columns[0][1],)
-        return _names.rarity([table.columns[p].codes for p in parts], rows)
-    raise AssertionError(
-        strategy
-    )  # chains are validated in survivorship_settings  # chains are validated in survivorship_settings
+        parts = _spelling_parts(group)
+        return _names.rarity([table.columns[p].codes for p in parts], [table.value_counts(p) for p in parts], rows)
+    raise AssertionError(strategy)  # chains are validated in survivorship_settings
+
+
+def _spelling_parts(group: FieldGroup) -> tuple[str, ...]:
+    """The standardized columns whose data-wide counts `common_spelling` compares."""
+    return ("first_name_std", "last_name_std") if group.name == "name" else (group.columns[0][1],)
+
+
+def spelling_columns(rules) -> tuple[str, ...]:
+    """Columns `spelling_counts` needs for the chains in `rules` (none if no chain uses it)."""
+    chains = survivorship_settings(rules)["chains"]
+    used = [g for g in GROUPS if any(s == "common_spelling" for s, _ in chains.get(g.name, ()))]
+    return tuple(dict.fromkeys(p for g in used for p in _spelling_parts(g)))
+
+
+def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
+    """{column: {value: records holding it}} over every record given (the whole master), for
+    `build_golden(..., spelling=)` on a part of it."""
+    out: SpellingCounts = {}
+    records = records.drop_duplicates("record_key", keep="last")  # as build_golden reads them
+    for column in spelling_columns(rules):
+        if column in records.columns:
+            col = _Column.of(records[column].to_numpy(object))
+            counts = np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1)
+            out[column] = dict(zip(col.uniques[:-1], counts.tolist()))
+    return out
 
 
 def _other_address(table: _Table, rows, cluster) -> np.ndarray:

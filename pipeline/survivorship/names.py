@@ -143,13 +143,13 @@ def _is_odd_case(text: str) -> bool:
     return len(letters) > 1 and (all(ch.isupper() for ch in letters) or all(ch.islower() for ch in letters))
 
 
-def rarity(part_codes: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+def rarity(part_codes: list[np.ndarray], part_counts: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
     """Minus the data-wide count of the candidate's rarest name part (first, last): a typo
     ("Jacksjon") is rare in the whole data set, the name it is a typo of is not. A missing part
-    counts 0: "Pérez" alone loses to "Óscar Pérez"."""
+    counts 0: "Pérez" alone loses to "Óscar Pérez". `part_counts[i][c]` is how many records
+    hold value code c of part i."""
     counts = []
-    for codes in part_codes:
-        n = np.bincount(codes[codes >= 0], minlength=1)
+    for codes, n in zip(part_codes, part_counts):
         own = codes[rows]
         counts.append(np.where(own >= 0, n[np.clip(own, 0, len(n) - 1)], 0))
     least = np.minimum.reduce(counts) if counts else np.zeros(len(rows), np.int64)
