@@ -49,7 +49,7 @@ def test_explain_prints_winner_rule_and_the_values_that_lost():
     assert "lost: Benjamin Rase  (crm_b:7)" in text
     assert "email: ben@x.com  ← all_agree" in text
     masked = "\n".join(lineage_lines(lineage_frame()[lambda f: f["master_id"] == "C0000002"]))  # explain's default
-    assert "Benjamin" not in masked and "ben@x.com" not in masked and "← medoid (crm_a|1)" in masked
+    assert "Benjamin" not in masked and "ben@x.com" not in masked and "← medoid (crm_a:1)" in masked
 
 
 def test_report_sample_lists_only_conflicts_and_masks_unless_asked():
