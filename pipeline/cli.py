@@ -16,6 +16,7 @@ from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import CrmcleanError, ValidationFailed
@@ -42,16 +43,18 @@ DB_ENVVAR = "CRMCLEAN_DB_URL"  # lets a password stay out of the command line (a
 HISTORY_COLUMNS = {
     "run_id": "run id (UTC start)",
     "status": "status",
+    "duration_s": "took",
     "rows_read": "rows",
-    "quarantined": "quarantined",
+    "quarantined": "quarant.",
     "masters": "masters",
     "records_merged": "merged",
 }
 
 
 @contextmanager
-def user_errors(debug: bool) -> Iterator[None]:
-    """Turn exceptions into one clear line and an exit code; tracebacks only with --debug."""
+def user_errors(debug: bool, json_out: bool = False) -> Iterator[None]:
+    """Turn exceptions into one clear line and an exit code; tracebacks only with --debug.
+    With `json_out` the failure is also one JSON document on stdout (for scripts)."""
     try:
         yield
     except typer.Exit:
@@ -59,19 +62,44 @@ def user_errors(debug: bool) -> Iterator[None]:
     except CrmcleanError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(EXIT_EXPECTATIONS if isinstance(exc, ValidationFailed) else EXIT_USER_ERROR) from None
-    except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]: nothing was published by this run")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        code = EXIT_EXPECTATIONS if isinstance(exc, ValidationFailed) else EXIT_USER_ERROR
+        _fail(f"[bold red]error:[/] {escape(str(exc))}", str(exc), code, json_out)
+    except KeyboardInterrupt as exc:
+        from .run import RunInterrupted
+
+        text = exc.message if isinstance(exc, RunInterrupted) else "interrupted: nothing was published by this run"
+        _fail(f"[bold red]{escape(text)}[/]", text, EXIT_INTERRUPTED, json_out, getattr(exc, "exit_at_once", False))
     except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into a line
         if debug:
             raise
-        err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-            soft_wrap=True,
+        text = f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+        _fail(
+            f"[bold red]internal error:[/] {escape(text.removeprefix('internal error: '))}",
+            text,
+            EXIT_INTERNAL,
+            json_out,
         )
-        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _fail(markup: str, text: str, code: int, json_out: bool, at_once: bool = False) -> None:
+    """One line on stderr (and, for --json, `{"status": "error", ...}` on stdout), then exit.
+    `at_once` skips the exit handlers: Prefect's would spend a minute retrying a dead server."""
+    err_console.print(markup, soft_wrap=True)
+    if json_out:
+        _print_json({"status": "error", "error": text, "exit_code": code})
+    if at_once:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise typer.Exit(code) from None
+
+
+def _print_json(document: object) -> None:
+    """One JSON document on stdout, nothing else: scripts parse it with json.loads."""
+    import json
+
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str, indent=2) + "\n")
+    sys.stdout.flush()
 
 
 def _version(value: bool) -> None:
@@ -121,6 +149,11 @@ def run(
     dask_workers: int = typer.Option(
         0, "--dask-workers", min=0, help="Fan out on a local Dask cluster of N worker processes started for the run."
     ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (no progress, no table)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
+    log_file: Optional[Path] = typer.Option(
+        None, "--log-file", help="Append the run's log lines (stages, timings, outcome) to this file."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Ingest, standardize, validate, link, merge and publish; print a summary."""
@@ -128,38 +161,103 @@ def run(
 
     if lock_timeout is not None:
         os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by crmclean.store.open_store
-    with user_errors(debug):
+    with user_errors(debug, json_out), _logging_to(log_file), _stop_on_signals():
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
-        result = _run_with_progress(
+        shown = not (quiet or json_out)
+        options = _run_options(
             paths,
-            db,
-            out,
-            rules,
-            expectations,
-            workers,
-            retrain,
-            full_refresh,
-            show_pii,
-            prefect,
-            debug,
-            dask=(dask_address, dask_workers),
+            shown,
+            db_url=db,
+            out_dir=out,
+            rules_dir=rules,
+            expectations_dir=expectations,
+            workers=workers,
+            retrain=retrain,
+            full_refresh=full_refresh,
+            show_pii=show_pii,
+            dask_address=dask_address,
+            dask_workers=dask_workers,
         )
-        _print_summary(result, db)
+        result = _run_with_progress(options, prefect, debug, shown)
+        if json_out:
+            _print_json(_result_document(result, db))
+        elif not quiet:
+            _print_summary(result, db)
 
 
-def _run_with_progress(
-    paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, prefect, debug, dask=(None, 0)
-):
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+@contextmanager
+def _logging_to(path: Optional[Path]) -> Iterator[None]:
+    """With --log-file: crmclean's INFO lines and everyone's warnings, timestamped, appended to `path`."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(lambda r: r.name.startswith("crmclean") or r.levelno >= logging.WARNING)
+    root, ours = logging.getLogger(), logging.getLogger("crmclean")
+    old_level = ours.level
+    ours.setLevel(logging.INFO)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        ours.setLevel(old_level)
+        handler.close()
 
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a scheduler or `kill` stopping the job) end the run the same way:
+    the run is told to stop (crmclean.run.STOP, checked at every stage) and a KeyboardInterrupt
+    is raised; the run records itself `aborted`, nothing is published, exit 130. Only the main
+    thread can install signal handlers."""
+    import signal
+    import threading
+
+    from .run import STOP
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+    def stop(signum, frame):
+        STOP.request(names.get(signum, str(signum)))
+        raise KeyboardInterrupt
+
+    STOP.reset()
+    previous = {sig: signal.signal(sig, stop) for sig in names}
+    try:
+        yield
+    except Exception as exc:  # e.g. Prefect failing to report a crash: the interrupt is what happened
+        if STOP.signal is None:
+            raise
+        raise (STOP.outcome or KeyboardInterrupt(STOP.signal)) from exc
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_options(paths, shown: bool, **fields):
+    """RunOptions (`fields` are its fields) for these inputs; a missing or unsupported input fails
+    here, before anything starts (a folder's non-table files are skipped, with a warning)."""
     from .ingest import find_inputs
     from .run import RunOptions
     from .settings import load_rules
 
-    # a missing or unsupported file fails before anything starts; a folder's non-table files are skipped
-    paths, skipped = find_inputs(paths, load_rules(rules))
+    paths, skipped = find_inputs(paths, load_rules(fields.get("rules_dir")))
     for path, reason in skipped:
-        err_console.print(f"[yellow]skipped[/] {path}: {reason}", soft_wrap=True, markup=True)
+        if shown:
+            err_console.print(f"[yellow]skipped[/] {escape(str(path))}: {escape(str(reason))}", soft_wrap=True)
+    return RunOptions(inputs=paths, **fields)
+
+
+def _run_with_progress(options, prefect, debug, shown: bool = True):
+    """Run with a live stage list on stderr (`shown`), or silently for --quiet and --json."""
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
     if not debug:
         # the CLI shows progress and one clear error line; Prefect's own log lines (and the
         # traceback it logs for a failed flow) stay in the Prefect UI, or show with --debug
@@ -168,63 +266,78 @@ def _run_with_progress(
 
         logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
         logging.getLogger("crmclean.validate").setLevel(logging.ERROR)  # the summary says if Data Docs failed
-
-    options = RunOptions(
-        inputs=paths,
-        db_url=db,
-        out_dir=out,
-        rules_dir=rules,
-        expectations_dir=expectations,
-        workers=workers,
-        retrain=retrain,
-        full_refresh=full_refresh,
-        show_pii=show_pii,
-        dask_address=dask[0],
-        dask_workers=dask[1],
-    )
+    if not shown:
+        return _run_in_chosen_mode(options, None, prefect, say=lambda text: None)
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False
     ) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_stage(stage: str, event: str) -> None:
             if event == "start":
                 tasks[stage] = progress.add_task(f"{stage}…", total=1)
-            else:
+            elif event == "end":
                 progress.update(tasks[stage], completed=1, description=f"[green]✓[/] {stage}")
+            else:  # stopped by an error or an interrupt: never shown as done
+                progress.update(tasks[stage], completed=1, description=f"[red]✗[/] {stage}")
 
-        return _run_in_chosen_mode(options, on_stage, prefect)
+        return _run_in_chosen_mode(options, on_stage, prefect, say=err_console.print)
 
 
-def _run_in_chosen_mode(options, on_stage, prefect: bool | None):
+def _run_in_chosen_mode(options, on_stage, prefect: bool | None, say):
     """A Prefect flow run when asked for or when a Prefect API is configured; else the same
     stages in this process at once (no 10–20 s wait for a temporary server). A temporary server
     that cannot start falls back to in-process, announced, before any stage has run."""
     from .flows_mode import prefect_api_configured, startup_timed_out
-    from .run import run_pipeline
+    from .run import STOP, run_pipeline
 
     api = prefect_api_configured()
     if prefect is False or (prefect is None and not api):
         if prefect is None:
-            err_console.print(
+            say(
                 "running in-process (no Prefect API configured: set PREFECT_API_URL, "
                 "or pass --prefect for a temporary server and the Prefect UI)"
             )
         return run_pipeline(options, progress=on_stage)
+    if api:
+        say(f"running as a Prefect flow run on {api}")
+    else:  # set before Prefect reads its settings (on import)
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        # Ctrl-C kills the temporary server too: one retry, not five over a minute, to report the crash
+        os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "1")
+        say("starting a temporary Prefect server (10–20 s; set PREFECT_API_URL to use yours)…")
     from crmclean.flows.nightly import run_flow
 
-    if api:
-        err_console.print(f"running as a Prefect flow run on {api}")
-    else:
-        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-        err_console.print("starting a temporary Prefect server (10–20 s; set PREFECT_API_URL to use yours)…")
     try:
         return run_flow(options, progress=on_stage)
-    except Exception as exc:  # noqa: BLE001 - only a server that never started is retried in-process
-        if not startup_timed_out(exc):
+    except BaseException as exc:  # only a server that never started is retried in-process
+        if STOP.signal is None and isinstance(exc, Exception) and startup_timed_out(exc):
+            say("[yellow]the temporary Prefect server did not start; running in-process instead[/]")
+            return run_pipeline(options, progress=on_stage)
+        if STOP.signal is None or api:
             raise
-        err_console.print("[yellow]the temporary Prefect server did not start; running in-process instead[/]")
-        return run_pipeline(options, progress=on_stage)
+        # the temporary server died with the Ctrl-C: exit without Prefect's handlers waiting on it
+        stop = STOP.outcome or KeyboardInterrupt(STOP.signal)
+        stop.exit_at_once = True  # type: ignore[attr-defined]
+        raise stop from None
+
+
+def _result_document(result, db: str) -> dict:
+    """`crmclean run --json`: what a script needs to know about the run."""
+    from .docs_site import build_error
+    from .masking import mask_url
+
+    docs_problem = build_error(Path(result.out_dir) / "data_docs")
+    return {
+        "warnings": [f"Data Docs could not be built: {docs_problem}"] if docs_problem else [],
+        "run_id": result.run_id,
+        "status": result.status,
+        "counts": result.counts,
+        "timings": result.timings,
+        "db": mask_url(db),
+        "out_dir": str(result.out_dir),
+        "report": str(result.report_path) if result.report_path else None,
+    }
 
 
 def _print_mapping(out_dir: Path) -> None:
@@ -327,7 +440,9 @@ def demo_data(
 
 @app.command()
 def explain(
-    refs: list[str] = typer.Argument(..., help="A master id (C0000123), or two records as source:id source:id."),
+    refs: list[str] = typer.Argument(
+        ..., help="A master id (C0000123), or two records as source:id source:id (source|id is accepted too)."
+    ),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
     debug: bool = typer.Option(False, "--debug"),
@@ -347,16 +462,25 @@ def explain(
 @app.command()
 def evaluate(
     truth: Path = typer.Option(
-        ..., "--truth", help="CSV with source, source_record_id, entity_id[, scenario, group_id]."
+        ...,
+        "--truth",
+        help="CSV with columns source, source_record_id, entity_id; optional: scenario, group_id "
+        "(per-scenario recall and hard-negative false merges).",
     ),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print the scores as one JSON document on stdout."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
-    """Pairwise and B-cubed precision/recall/F1 of the published master against a truth file."""
+    """Pairwise and B-cubed precision/recall/F1 of the published master against a truth file.
+    Fails (exit 1) when most truth records are not in the master: the wrong truth file."""
     from .evaluate import evaluate_db, format_evaluation
 
-    with user_errors(debug):
-        console.print(format_evaluation(evaluate_db(truth, db)), soft_wrap=True)
+    with user_errors(debug, json_out):
+        result = evaluate_db(truth, db)
+        if json_out:
+            _print_json(result)
+        else:
+            console.print(format_evaluation(result), soft_wrap=True)
 
 
 @review_app.command("export")
@@ -471,20 +595,43 @@ def label(
 def history(
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     limit: int = typer.Option(20, "--limit"),
+    json_out: bool = typer.Option(False, "--json", help="Print the runs as one JSON document on stdout."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first: status, duration, counts and the error line of a run that did not succeed."""
     from .history import list_runs
 
-    with user_errors(debug):
+    with user_errors(debug, json_out):
         runs = list_runs(db).head(limit)
-        shown = [c for c in HISTORY_COLUMNS if c in runs.columns]
-        table = Table(show_header=True)
-        for col in shown:
-            table.add_column(HISTORY_COLUMNS[col], no_wrap=True)
-        for row in runs[shown].itertuples(index=False):
-            table.add_row(*["" if v is None or v != v else str(v) for v in row])
-        console.print(table)
+        if json_out:
+            rows = runs.astype(object).where(runs.notna(), None).to_dict("records")
+            _print_json({"runs": rows})
+            return
+        console.print(_history_table(runs))
+        for row in runs[runs["error"].notna() & (runs["error"] != "")].itertuples(index=False):
+            console.print(f"{row.run_id} {row.status}: {row.error}", markup=False, soft_wrap=True)
+
+
+def _history_table(runs):
+    """One row per run at 80 columns; the error lines are printed under the table, unwrapped."""
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for col, label in HISTORY_COLUMNS.items():
+        table.add_column(label, no_wrap=True, justify="left" if col in ("run_id", "status") else "right")
+    for row in runs.to_dict("records"):
+        table.add_row(*[_history_cell(c, row[c]) for c in HISTORY_COLUMNS])
+    return table
+
+
+def _history_cell(column: str, value) -> str:
+    from .history import format_duration
+
+    if value is None or value != value:
+        return ""
+    if column == "duration_s":
+        return format_duration(value)
+    return str(int(value)) if isinstance(value, float) else str(value)  # no separators: 1M rows fit 80 columns
 
 
 @app.command()

@@ -17,7 +17,10 @@ import pandas as pd
 from .errors import CrmcleanError, InputFileError
 
 HARD_NEGATIVE_KINDS = ("household", "twins", "jr_sr", "common_name")
-TRUTH_REQUIRED = ("source", "source_record_id", "entity_id", "scenario")
+TRUTH_REQUIRED = ("source", "source_record_id", "entity_id")  # scenario, group_id: optional
+#: more truth records than this share found neither in customer_xref nor in quarantine means
+#: the truth file is not of this master's inputs: its scores would be meaningless
+MAX_NOT_FOUND_SHARE = 0.5
 XREF_REQUIRED = ("source", "source_record_id", "master_id")
 
 
@@ -90,7 +93,7 @@ def evaluate(truth: pd.DataFrame, xref: pd.DataFrame, quarantine: pd.DataFrame |
 
     pos = x_keys.get_indexer(t_keys)
     present = pos >= 0
-    absent_scen = pd.Series(scenario[~present]).value_counts().sort_index()
+    absent_scen = pd.Series(scenario[~present]).replace("", "(no scenario)").value_counts().sort_index()
     q_keys = pd.Index(_keys(quarantine)) if quarantine is not None and len(quarantine) else None
 
     # integer codes for the evaluated rows; kept junk rows become singleton entities
@@ -204,7 +207,24 @@ def evaluate_db(truth_path: str | Path, db_url: str) -> dict:
     with opened(db_url) as store:
         xref = store.read_columns("customer_xref", ["source", "source_record_id", "master_id"])
         quarantine = store.read_columns("quarantine", ["source", "source_record_id"])
-    return evaluate(truth, xref, quarantine=quarantine)
+    result = evaluate(truth, xref, quarantine=quarantine)
+    check_truth_found(result, truth_path)
+    return result
+
+
+def not_found(result: dict) -> int:
+    """Truth records neither in customer_xref nor quarantined: unknown to this master."""
+    return max(0, int(result["absent_from_xref"] - (result.get("quarantined") or 0)))
+
+
+def check_truth_found(result: dict, truth_path: str | Path) -> None:
+    """Refuse to score against a truth file of other inputs (most of its records unknown here)."""
+    missing, total = not_found(result), result["records_truth"]
+    if total and missing > MAX_NOT_FOUND_SHARE * total:
+        raise CrmcleanError(
+            f"{truth_path}: {missing:,} of {total:,} truth records were not found in the master "
+            "(neither in customer_xref nor quarantined); is this the truth file of the inputs of this master?"
+        )
 
 
 def _fmt(v) -> str:

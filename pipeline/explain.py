@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CrmcleanError
+from .ids import key_to_ref, parse_record_ref
 from .masking import masker_for
 from .link import DEFAULT_THRESHOLDS, _caps, _shared_value_limit, _thresholds, decide
 from .link.compare import (
@@ -86,7 +87,7 @@ def render_waterfall(
 ) -> str:
     """Text waterfall from an evidence dict {feature: {level, weight[, tf_adjustment |
     correlation_adjustment]}}; a correlation adjustment is shown with a trailing "c"."""
-    lines = [f"A = {key_a}", f"B = {key_b}", ""]
+    lines = [f"A = {key_to_ref(key_a)}", f"B = {key_to_ref(key_b)}", ""]
     header = f"{'feature':<11} {'level':<18} {'weight':>8} {'(tf)':>7}  {'':<{BAR_MAX}} {'cumulative':>10}   A | B"
     lines.append(header)
     lines.append("-" * len(header))
@@ -217,7 +218,7 @@ def _edge_text(edge: dict, recs: dict[str, dict], model: dict, show_pii: bool = 
 def _record_line(key: str, r: dict, show_pii: bool = False) -> str:
     shown = ["full_name_std", "email_std", "phone_std", "birth_date_std", "address_std", "city_std"]
     vals = [_shown(c, r.get(c), show_pii) for c in shown if r.get(c) not in (None, "") and not _isnan(r.get(c))]
-    return f"  {key}: " + " · ".join(vals)
+    return f"  {key_to_ref(key)}: " + " · ".join(vals)
 
 
 def explain_master(db_url: str, master_id: str, show_pii: bool = False) -> str:
@@ -253,10 +254,10 @@ def lineage_lines(lineage: pd.DataFrame, show_pii: bool = False) -> list[str]:
     for row in lineage.sort_values("field", kind="stable").to_dict("records"):
         field = str(row["field"])
         value = _shown(field, row["value"], show_pii) if row.get("value") else "(empty)"
-        out.append(f"  {field}: {value}  ← {row.get('rule')} ({row.get('record_key')})")
+        out.append(f"  {field}: {value}  ← {row.get('rule')} ({key_to_ref(row.get('record_key'))})")
         for alt in _alternatives(row.get("alternatives")):
             lost = _shown(field, alt.get("value"), show_pii) if alt.get("value") else alt.get("value")
-            out.append(f"      lost: {lost}  ({', '.join(alt.get('records') or [])})")
+            out.append(f"      lost: {lost}  ({', '.join(key_to_ref(r) for r in alt.get('records') or [])})")
     return out
 
 
@@ -273,10 +274,11 @@ def _alternatives(text) -> list[dict]:
 
 
 def _parse_ref(ref: str) -> tuple[str, str]:
-    source, sep, rid = ref.partition(":")
-    if not sep or not source or not rid:
-        raise CrmcleanError(f"explain: {ref!r} is not source:source_record_id")
-    return source, rid
+    """`source:id` or `source|id` (the one parser: crmclean.ids.parse_record_ref)."""
+    try:
+        return parse_record_ref(ref)
+    except CrmcleanError as exc:
+        raise CrmcleanError(f"explain: {exc}") from None
 
 
 def explain_records(db_url: str, ref_a: str, ref_b: str, show_pii: bool = False) -> str:

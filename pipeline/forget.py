@@ -25,7 +25,8 @@ from typing import Any, Iterable
 import pandas as pd
 
 from .errors import CrmcleanError
-from .schema import QUARANTINE_COLUMNS, empty_quarantine
+from .ids import parse_record_ref
+from .schema import QUARANTINE_COLUMNS, empty_quarantine, record_key
 from .store.erasure import (
     ERASED,
     IDENTIFIER_COLUMNS,
@@ -148,10 +149,12 @@ def parse_key(text: str, sources: set[str], rules) -> Key:
     text = (text or "").strip()
     if _MASTER_ID.match(text):
         return Key("master_id", frozenset({text.upper()}))
-    for sep in ("|", ":"):
-        source, found, rid = text.partition(sep)
-        if found and source in sources and rid:
-            return Key("record", frozenset({f"{source}|{rid}"}))
+    try:  # the one record-reference parser: source:id or source|id
+        source, rid = parse_record_ref(text)
+    except CrmcleanError:
+        source, rid = "", ""
+    if source in sources:
+        return Key("record", frozenset({record_key(source, rid)}))
     if "@" in text:
         return Key("email", frozenset(_email_forms(text, rules)))
     digits = re.sub(r"\D", "", text)

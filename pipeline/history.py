@@ -26,11 +26,31 @@ RUN_LIST_COLUMNS = (
 
 
 def list_runs(db_url: str) -> pd.DataFrame:
-    """run_log, newest first, with the main counts as columns."""
+    """run_log, newest first, with the main counts as columns and `duration_s` (None while a
+    run is running, or for one that never recorded its end)."""
     with opened(db_url) as store:
         runs = store.read_table("run_log")
     runs = runs.sort_values(["started_at", "run_id"], ascending=False, kind="stable").reset_index(drop=True)
-    return runs[list(RUN_LIST_COLUMNS)]
+    runs = runs[list(RUN_LIST_COLUMNS)].copy()
+    started = pd.to_datetime(runs["started_at"], utc=True, errors="coerce", format="ISO8601")
+    finished = pd.to_datetime(runs["finished_at"], utc=True, errors="coerce", format="ISO8601")
+    seconds = (finished - started).dt.total_seconds().round(1)
+    runs.insert(
+        runs.columns.get_loc("finished_at") + 1, "duration_s", seconds.astype(object).where(seconds.notna(), None)
+    )
+    return runs
+
+
+def format_duration(seconds: float | None) -> str:
+    """`42.1s`, `3m05s`, `1h02m`: short enough for an 80-column table."""
+    if seconds is None or seconds != seconds:
+        return ""
+    total = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if total < 3600:
+        return f"{total // 60}m{total % 60:02d}s"
+    return f"{total // 3600}h{total % 3600 // 60:02d}m"
 
 
 def _runs_between(runs: pd.DataFrame, run_a: str, run_b: str) -> tuple[list[str], list[str]]:

@@ -1,4 +1,4 @@
-"""Stable master ids across runs.
+"""Stable master ids across runs, and the one form of a record reference (`source:id`).
 
 A downstream system stores our master_id, so an id must survive re-runs: a cluster keeps the id
 its records already had; on a merge the oldest id wins and the others point to it; on a split
@@ -11,7 +11,34 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .errors import CrmcleanError
+from .schema import record_key
+
 ASSIGNED_COLUMNS = ("cluster", "master_id", "status", "retired_ids", "origin_id")
+REF_FORM = "source:source_record_id"
+
+
+def parse_record_ref(ref: object) -> tuple[str, str]:
+    """(source, source_record_id) of a record reference written `source:id` (the printed form)
+    or `source|id` (the stored record_key). The first separator splits, so an id may hold
+    either character; `|` is looked for first, as a source name never holds one."""
+    text = str(ref).strip() if isinstance(ref, (str, int)) and not isinstance(ref, bool) else ""
+    sep = "|" if "|" in text else ":"
+    source, found, rid = text.partition(sep)
+    if not found or not source.strip() or not rid.strip():
+        raise CrmcleanError(f"{ref!r} is not a record reference; write it as {REF_FORM}")
+    return source.strip(), rid.strip()
+
+
+def ref_to_key(ref: object) -> str:
+    """The stored record_key (`source|id`) of a reference in either spelling."""
+    return record_key(*parse_record_ref(ref))
+
+
+def key_to_ref(key: object) -> str:
+    """How a record is shown to people: `source:id` (a stored `source|id` key turned round)."""
+    source, sep, rid = str(key).partition("|")
+    return f"{source}:{rid}" if sep else str(key)
 
 
 def format_master_id(number: int) -> str:

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import RulesError
+from .errors import CrmcleanError, RulesError
 from .record_hash import ROW_HASH_COLUMNS, content_hash, row_hash  # noqa: F401 - re-exported
-from .schema import record_key
 from .store.build import (
     customer_xref_rows,
     history_rows,
@@ -254,15 +253,12 @@ def combine_with_prior(
 
 def parse_ref(ref: Any, where: str) -> str:
     """`source:source_record_id` (or an explicit record_key `source|id`) → record_key."""
-    if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-        raise RulesError(where, f'{ref!r} is not a record reference; write it as "source:source_record_id"')
-    ref = str(ref).strip()
-    if "|" in ref:
-        return ref
-    source, sep, rid = ref.partition(":")
-    if not sep or not source or not rid:
-        raise RulesError(where, f'{ref!r} is not a record reference; write it as "source:source_record_id"')
-    return record_key(source.strip(), rid.strip())
+    from .ids import ref_to_key
+
+    try:
+        return ref_to_key(ref)
+    except CrmcleanError:
+        raise RulesError(where, f'{ref!r} is not a record reference; write it as "source:source_record_id"') from None
 
 
 def _ordered(a: str, b: str) -> tuple[str, str]:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CrmcleanError
+from .ids import key_to_ref
 from .link import link
 from .link.compare import FEATURE_NAMES, FEATURES
 from .link.model import weight_tables
@@ -312,7 +313,9 @@ def require_master(db_url: str) -> None:
     if url.get_backend_name() == "sqlite":
         path = url.database
         if not path or path == ":memory:" or not Path(path).expanduser().is_file():
-            raise CrmcleanError(f"{mask_url(db_url)}: no master database there yet; run `crmclean run` first")
+            from .store import NoMaster
+
+            raise NoMaster(mask_url(db_url))  # the words every read command uses
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -393,8 +396,8 @@ def pair_table(number: int, total: int, prob: float, levels: np.ndarray, row_l: 
     title = f"pair {number}/{total} · match probability {prob:.3f}"
     table = Table(title=title, show_header=True, title_justify="left")
     table.add_column("field")
-    table.add_column("A " + str(row_l.get("record_key", "")), overflow="fold")
-    table.add_column("B " + str(row_r.get("record_key", "")), overflow="fold")
+    table.add_column("A " + key_to_ref(row_l.get("record_key", "")), overflow="fold")
+    table.add_column("B " + key_to_ref(row_r.get("record_key", "")), overflow="fold")
     table.add_column("level")
     table.add_row(
         "name", Text(_side(row_l, ("full_name_std",), show_pii)), Text(_side(row_r, ("full_name_std",), show_pii)), ""

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import CrmcleanError
+from .ids import ref_to_key
 from .masking import mask_frame, masker_for
 from .safe_export import neutralize, unneutralize
 
@@ -265,9 +266,15 @@ def parse_decisions(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
                 f"{path}: row {line}, column 'decision': {raw!r} is not one of match, no_match (or empty)"
             )
         left, right = unneutralize(row.get("record_key_l")).strip(), unneutralize(row.get("record_key_r")).strip()
+        keys = {}
         for column, key in (("record_key_l", left), ("record_key_r", right)):
             if not key:
                 raise CrmcleanError(f"{path}: row {line}, column {column!r} is empty")
+            try:  # source|id as exported, or source:id as printed elsewhere
+                keys[column] = ref_to_key(key)
+            except CrmcleanError as exc:
+                raise CrmcleanError(f"{path}: row {line}, column {column!r}: {exc}") from None
+        left, right = keys["record_key_l"], keys["record_key_r"]
         if left == right:
             raise CrmcleanError(f"{path}: row {line}: record_key_l and record_key_r are the same record")
         by = unneutralize(row.get("decided_by")).strip() if "decided_by" in row else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 import uuid
 from contextlib import contextmanager
@@ -57,13 +58,16 @@ __all__ = [
     "DEFAULT_DB_URL",
     "DEFAULT_OUT_DIR",
     "RunOptions",
+    "RunInterrupted",
     "RunResult",
+    "STOP",
     "StageRunner",
     "call_directly",
     "new_run_id",
     "run_pipeline",
 ]
 
+log = logging.getLogger(__name__)  # INFO lines: stages and outcome (`crmclean run --log-file`)
 T = TypeVar("T")
 #: runs one stage: `runner(name, stage_function, *arguments)` → the stage's result
 StageRunner = Callable[..., Any]
@@ -81,6 +85,7 @@ class StageTimer:
         self.timings: dict[str, float] = {}
         self.progress = progress or (lambda stage, event: None)
         self.started = time.perf_counter()
+        self.stopped_in: str | None = None  # the stage an error or interrupt stopped (for run_log)
 
     def wall(self) -> float:
         """Seconds since the run started: with the stages' sum, shows the overhead between them."""
@@ -88,13 +93,20 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str):
+        STOP.check()  # an interrupt that was swallowed on its way stops the run here
         self.progress(name, "start")
+        log.info("stage %s started", name)
         t0 = time.perf_counter()
+        event = "stopped"  # an error or an interrupt: the stage is not shown as done
         try:
             yield
+            event = "end"
         finally:
             self.timings[name] = round(time.perf_counter() - t0, 3)
-            self.progress(name, "end")
+            if event != "end":
+                self.stopped_in = name
+            log.info("stage %s %s after %.1f s", name, "done" if event == "end" else "stopped", self.timings[name])
+            self.progress(name, event)
 
 
 def call_directly(name: str, stage: Callable[..., T], *args: Any) -> T:
@@ -120,6 +132,7 @@ def run_pipeline(
     env = RunEnv(options=options, rules=rules, run_id=run_id, out_dir=out_dir, timer=StageTimer(progress))
     store = store_module.open_store(options.db_url)
     store.start_run(run_id, datetime.now(timezone.utc), inputs=[str(p) for p in options.inputs])
+    log.info("run %s started: %d input file(s), out %s", run_id, len(options.inputs), out_dir)
     done = StageResults()
     try:
         fanout = executors.open_fanout(options.dask_address, options.dask_workers)
@@ -130,6 +143,7 @@ def run_pipeline(
         report = done.report_input(env)
         report_path = _write_report_safely(report, "success", None, options.show_pii)
         store.finish_run(run_id, "success", counts, env.timer.timings)
+        log.info("run %s success after %.1f s: %s", run_id, env.timer.wall(), json.dumps(counts, default=int))
         return RunResult(
             run_id=run_id,
             status="success",
@@ -139,13 +153,71 @@ def run_pipeline(
             timings=env.timer.timings,
             model=report.model,
         )
+    except KeyboardInterrupt:  # Ctrl-C: recorded as aborted (or published, if the commit won)
+        raise _record_interrupt(env, store, done) from None
     except Exception as exc:  # the run is marked failed, the master untouched, then re-raised
         counts = done.clustered.counts.as_dict() if done.clustered else {}
         store.finish_run(run_id, "failed", counts, env.timer.timings, error=str(exc))
+        log.info("run %s failed after %.1f s: %s", run_id, env.timer.wall(), exc)
         _write_report_safely(done.report_input(env), "failed", str(exc), options.show_pii)
         raise
     finally:
         store.close()
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a run, after its outcome was recorded in run_log."""
+
+    def __init__(self, run_id: str, published: bool, message: str):
+        super().__init__(message)
+        self.run_id, self.published, self.message = run_id, published, message
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM as the run sees it: set by the CLI's signal handler, checked at the
+    start of every stage. A KeyboardInterrupt can be lost on its way (raised inside a __del__,
+    or in a Prefect engine that swallows it); the flag still stops the run before publish."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.outcome: RunInterrupted | None = None  # the recorded end of the interrupted run
+
+    def request(self, signal_name: str) -> None:
+        self.signal = signal_name
+
+    def reset(self) -> None:
+        self.signal, self.outcome = None, None
+
+    def check(self) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt(self.signal)
+
+
+STOP = StopRequest()
+
+
+def _record_interrupt(env: RunEnv, store, done: StageResults) -> RunInterrupted:
+    """Record an interrupted run honestly: `aborted` with the stage it stopped in when the
+    publish had not committed (the transaction rolled back: nothing published), `success` with
+    a note when the interrupt came after the commit. No report is written: the user asked to stop."""
+    counts = done.clustered.counts.as_dict() if done.clustered else {}
+    try:
+        published = store.was_published(env.run_id)
+    except Exception:  # noqa: BLE001 - the database is unreachable: the publish cannot have committed now
+        published = False
+    if published:
+        note = "interrupted after the publish committed; no report was written"
+        store.finish_run(env.run_id, "success", counts, env.timer.timings, error=note)
+        STOP.outcome = RunInterrupted(env.run_id, True, f"interrupted: run {env.run_id} had already published ({note})")
+        return STOP.outcome
+    where = f"during {env.timer.stopped_in}" if env.timer.stopped_in else "between stages"
+    log.info("run %s aborted after %.1f s %s", env.run_id, env.timer.wall(), where)
+    note = f"interrupted ({STOP.signal or 'Ctrl-C'}) {where}; nothing was published"
+    store.finish_run(env.run_id, "aborted", counts, env.timer.timings, error=note)
+    STOP.outcome = RunInterrupted(
+        env.run_id, False, f"interrupted: run {env.run_id} aborted {where}; nothing was published"
+    )
+    return STOP.outcome
 
 
 def _run_stages(env: RunEnv, store, done: StageResults, run: StageRunner) -> None:

@@ -103,6 +103,8 @@ def test_demo_data_writes_files(tmp_path):
         ["evaluate", "--truth", str(SAMPLE_DATA_DIR / "truth" / "truth.csv")],
         ["review", "export", "{tmp}/out.csv"],
         ["review", "apply", "{tmp}/decisions.csv"],
+        ["export", "{tmp}/out.csv"],
+        ["label", "--answers", "{tmp}/decisions.csv"],
     ],
 )
 def test_read_only_commands_on_a_mistyped_database_say_so_and_create_nothing(tmp_path, command):

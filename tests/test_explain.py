@@ -97,7 +97,7 @@ def test_explain_master_lists_records_and_edges(db):
     url, masters, res = db
     text = explain_master(url, masters["cn|1"], show_pii=True)
     assert text.startswith(f"Master {masters['cn|1']}: 2 record(s)")
-    assert "cn|1" in text and "us|1" in text and "谢雪东" in text
+    assert "cn:1" in text and "us:1" in text and "谢雪东" in text
     weight, _ = _final(text)
     stored = res.pairs.set_index(["record_key_l", "record_key_r"]).loc[("cn|1", "us|1"), "match_weight"]
     assert weight == pytest.approx(stored, abs=0.01)

@@ -45,11 +45,11 @@ def lineage_frame() -> pd.DataFrame:
 
 def test_explain_prints_winner_rule_and_the_values_that_lost():
     text = "\n".join(lineage_lines(lineage_frame()[lambda f: f["master_id"] == "C0000002"], show_pii=True))
-    assert "full_name: Benjamin Rose  ← medoid (crm_a|1)" in text
-    assert "lost: Benjamin Rase  (crm_b|7)" in text
+    assert "full_name: Benjamin Rose  ← medoid (crm_a:1)" in text
+    assert "lost: Benjamin Rase  (crm_b:7)" in text
     assert "email: ben@x.com  ← all_agree" in text
     masked = "\n".join(lineage_lines(lineage_frame()[lambda f: f["master_id"] == "C0000002"]))  # explain's default
-    assert "Benjamin" not in masked and "ben@x.com" not in masked and "← medoid (crm_a|1)" in masked
+    assert "Benjamin" not in masked and "ben@x.com" not in masked and "← medoid (crm_a:1)" in masked
 
 
 def test_report_sample_lists_only_conflicts_and_masks_unless_asked():

@@ -240,7 +240,7 @@ def test_label_without_a_run_says_so_and_creates_nothing(tmp_path):
     db = tmp_path / "nothing" / "master.db"
     result = CliRunner().invoke(app, ["label", "--db", f"sqlite:///{db}"], input="q\n")
     assert result.exit_code == 1
-    assert "run `crmclean run` first" in result.output
+    assert f"no crmclean master at sqlite:///{db}: run 'crmclean run' first" in " ".join(result.output.split())
     assert not db.exists() and not db.parent.exists()
 
 

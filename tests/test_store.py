@@ -691,9 +691,9 @@ def test_process_killed_mid_publish_leaves_previous_master_and_lock_free(store, 
     assert read(store_url, "run_log").set_index("run_id").loc["R-KILLED", "status"] == "running"
     fake_run(store, make_std(25), "R2")  # the dead run's lock and transaction are gone
     assert len(read(store_url, "customer_xref")) == 25
-    # the next run, holding the lock, knows the killed one is dead: marked failed, not running forever
+    # the next run, holding the lock, knows the killed one is dead: marked abandoned, not running forever
     log = read(store_url, "run_log").set_index("run_id")
-    assert log.loc["R-KILLED", "status"] == "failed"
+    assert log.loc["R-KILLED", "status"] == "abandoned"
     assert log.loc["R-KILLED", "error"] == "abandoned: the process stopped without finishing"
     assert log.loc["R-KILLED", "finished_at"] is not None and log.loc["R2", "status"] == "success"
 
@@ -747,7 +747,7 @@ def _run_then_sigkill(url: str, run_id: str) -> None:
 
 def test_sigkilled_run_is_marked_abandoned_by_the_next_run_and_a_waiting_one_is_not(store, store_url):
     """SIGKILL during publish: the run stays `running` until the next run takes the lock, which
-    marks it failed; a run that merely registered (and may be waiting for the lock) is left alone."""
+    marks it abandoned; a run that merely registered (and may be waiting for the lock) is left alone."""
     import multiprocessing as mp
     import signal
 
@@ -760,6 +760,6 @@ def test_sigkilled_run_is_marked_abandoned_by_the_next_run_and_a_waiting_one_is_
     store.start_run("R-WAITING", utc_now(), [])  # alive somewhere, waiting for the lock
     fake_run(store, make_std(3), "R2")
     log = read(store_url, "run_log").set_index("run_id")
-    assert log.loc["R-SIGKILL", "status"] == "failed"
+    assert log.loc["R-SIGKILL", "status"] == "abandoned"
     assert log.loc["R-SIGKILL", "error"] == "abandoned: the process stopped without finishing"
     assert log.loc["R-WAITING", "status"] == "running"

@@ -1,7 +1,8 @@
 """The run log and the run lock: who ran when, with what outcome, and one writer at a time.
 
 run_log rows are written outside the publish transaction, so a failed run is still recorded as
-failed; a run killed outright is marked failed by the next run that holds the lock.
+`failed` and an interrupted one (Ctrl-C) as `aborted`; a run killed outright (SIGKILL, power
+loss) is marked `abandoned` by the next run that holds the lock.
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ class RunLogMixin(StoreBase):
         finally:
             self._release_alive(run_id)
 
+    def was_published(self, run_id: str) -> bool:
+        """Did this run's publish commit? Its master_state rows are written in the publish
+        transaction, so they exist exactly when it did (an interrupt can land just after)."""
+        t = TABLES["master_state"]
+        with self._errors("checking the run's publish"), self.engine.connect() as conn:
+            return conn.execute(select(t.c.name).where(t.c.run_id == run_id).limit(1)).first() is not None
+
     def _release_alive(self, run_id: str) -> None:
         alive = self._alive.pop(run_id, None)
         if alive is not None:
@@ -89,7 +97,7 @@ class RunLogMixin(StoreBase):
             yield
 
     def _abandon_dead_runs(self, run_id: str, last_holder: str | None) -> None:
-        """A run killed outright (SIGKILL, power loss) never marks itself failed. Holding the
+        """A run killed outright (SIGKILL, power loss) never records its end. Holding the
         lock proves that no other run is writing, so another `running` run is dead when: on
         PostgreSQL its liveness lock (taken by start_run, held by its session) is free; on
         SQLite it is the last holder recorded in the lock file (a holder that finishes clears
@@ -111,8 +119,8 @@ class RunLogMixin(StoreBase):
                     conn.execute(
                         t.update()
                         .where(t.c.run_id.in_(dead) & (t.c.status == "running"))
-                        .values(status="failed", finished_at=utc_now(), error=ABANDONED_ERROR)
+                        .values(status="abandoned", finished_at=utc_now(), error=ABANDONED_ERROR)
                     )
-                    log.warning("marked abandoned runs as failed: %s", ", ".join(dead))
+                    log.warning("marked runs abandoned: %s", ", ".join(dead))
         except StoreError:  # bookkeeping only: never stops the run that holds the lock
             log.warning("could not check for abandoned runs", exc_info=True)
