@@ -292,3 +292,49 @@ def test_two_unclosed_quotes_that_pair_up_do_not_merge_their_lines(tmp_path):
     assert block.rows_read == 8
     assert [(p.position, p.code) for p in block.problems] == [(4, "unbalanced_quote"), (7, "column_count")]
     assert block.columns[0] == ["1", "2", "4", "5", "7", "8"]
+
+
+# ---------------------------------------------------------------------------------------------
+# NUL bytes: PostgreSQL cannot store them, one cell must not block the publish
+
+
+def _csv_with_nul_bytes(path: Path) -> Path:
+    """NUL in a name, an e-mail, an unmapped column, a categorical column, an ID, and a damaged line."""
+    lines = ["Customer ID,Full Name,Email,Phone,City,Notes,Segment"]
+    for i in range(1, 31):
+        lines.append(f"N{i:03d},Person{i} Testname,p{i}@northwind.io,+1 415 555 {1000 + i},Springfield,ok,Gold")
+    lines[1] = "N001,Cy\x00d Nulman,cyd@northwind.io,+1 415 555 1001,Springfield,ok,Gold"
+    lines[2] = "N002,Dee Nulman,de\x00e@northwind.io,+1 415 555 1002,Springfield,ok,Gold"
+    lines[3] = "N003,Eve Nulman,eve@northwind.io,+1 415 555 1003,Springfield,no\x00te,Go\x00ld"
+    lines[4] = "N0\x004,Fay Nulman,fay@northwind.io,+1 415 555 1004,Springfield,ok,Gold"
+    lines[5] = "N005,Gus\x00,gus@northwind.io,+1 415 555 1005,Springfield,ok,Gold,surplus"  # column count
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    return path
+
+
+def test_nul_bytes_publish_on_postgresql_escaped_in_raw_and_flagged(tmp_path, pg_url_with_password):
+    path = _csv_with_nul_bytes(tmp_path / "crm_nul.csv")
+    result = run_pipeline(RunOptions(inputs=[path], db_url=pg_url_with_password, out_dir=tmp_path / "out"))
+    assert result.status == "success"
+
+    records = read_table(pg_url_with_password, "customer_record").set_index("source_record_id")
+    quarantine = read_table(pg_url_with_password, "quarantine")
+    assert len(records) + len(quarantine) == 30
+    assert list(quarantine["reason_code"]) == ["column_count"]
+    assert "Gus\u2400" in quarantine["raw"].iloc[0]
+
+    cyd, dee, eve = records.loc["N001"], records.loc["N002"], records.loc["N003"]
+    assert cyd["full_name"] == "Cy\u2400d Nulman" and "Cy\u2400d" in cyd["raw"]
+    assert cyd["full_name_std"] == "Cyd Nulman" and "nul_removed" in cyd["full_name_flag"]
+    assert dee["email_std"] == "dee@northwind.io" and "nul_removed" in dee["email_flag"]
+    assert "no\u2400te" in eve["extra"] and "no\u2400te" in eve["raw"]
+    for row in (cyd, dee, eve, records.loc["N0\u24004"]):
+        assert '"ingest_flag": "nul_escaped"' in row["other_columns"]
+    assert '"ingest_flag"' not in (records.loc["N006", "other_columns"] or "")
+
+    from crmclean.store.tables import TABLES
+
+    for table in TABLES:  # every text the run wrote, whatever column it is in
+        frame = read_table(pg_url_with_password, table)
+        text = frame.astype(str).to_numpy().ravel()
+        assert not any("\x00" in value for value in text), table
