@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 import uuid
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from . import link as link_module
 from . import standardize as standardize_module
 from . import store as store_module
 from . import validate as validate_module
+from .errors import output_error
 from .forget import quarantine_erased
 from .schema import empty_quarantine
 from .settings import DEFAULT_EXPECTATIONS_DIR, Rules, load_rules
@@ -66,6 +68,8 @@ __all__ = [
 T = TypeVar("T")
 #: runs one stage: `runner(name, stage_function, *arguments)` → the stage's result
 StageRunner = Callable[..., Any]
+
+log = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:
@@ -115,12 +119,12 @@ def run_pipeline(
     )
     run_id = options.run_id or new_run_id()
     out_dir = Path(options.out_dir) / "runs" / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
     env = RunEnv(options=options, rules=rules, run_id=run_id, out_dir=out_dir, timer=StageTimer(progress))
     store = store_module.open_store(options.db_url)
     store.start_run(run_id, datetime.now(timezone.utc), inputs=[str(p) for p in options.inputs])
     done = StageResults()
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)  # inside: run_log records an unwritable folder
         fanout = executors.open_fanout(options.dask_address, options.dask_workers)
         with store.lock(run_id), fanout as where, executors.using(where):
             _run_stages(env, store, done, runner)
@@ -139,9 +143,12 @@ def run_pipeline(
             model=report.model,
         )
     except Exception as exc:  # the run is marked failed, the master untouched, then re-raised
+        error = output_error(exc, options.out_dir) or exc  # a full disk: one line naming the file
         counts = done.clustered.counts.as_dict() if done.clustered else {}
-        store.finish_run(run_id, "failed", counts, env.timer.timings, error=str(exc))
-        _write_report_safely(done.report_input(env), "failed", str(exc), options.show_pii)
+        store.finish_run(run_id, "failed", counts, env.timer.timings, error=str(error))
+        if error is not exc:  # the folder cannot take a report either
+            raise error from exc
+        _write_report_safely(done.report_input(env), "failed", str(error), options.show_pii)
         raise
     finally:
         store.close()
@@ -413,6 +420,10 @@ def _write_report_safely(report: ReportInput, status: str, error: str | None, sh
 
     try:
         return report_module.write_report(report, status=status, error=error, show_pii=show_pii)
-    except Exception as exc:  # pragma: no cover - logged, never masks the real error
-        (Path(report.out_dir) / "report_error.txt").write_text(repr(exc), encoding="utf-8")
+    except Exception as exc:  # logged, never masks the real error
+        log.warning("the run report could not be written: %s", exc)
+        try:
+            (Path(report.out_dir) / "report_error.txt").write_text(repr(exc), encoding="utf-8")
+        except OSError:  # an unwritable or full output folder: the warning is all there is
+            pass
         return None
