@@ -181,6 +181,7 @@ def _run_with_progress(
         show_pii=show_pii,
         dask_address=dask[0],
         dask_workers=dask[1],
+        skipped=[(str(path), reason) for path, reason in skipped],
     )
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False

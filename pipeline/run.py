@@ -114,9 +114,11 @@ def run_pipeline(
     only ever replaced inside `store.publish`, in one transaction.
     """
     rules = load_rules(options.rules_dir)
-    options = dataclasses.replace(
-        options, inputs=ingest_module.discover_inputs([Path(p) for p in options.inputs], rules)
-    )
+    files, skipped = ingest_module.find_inputs([Path(p) for p in options.inputs], rules)
+    for path, reason in skipped:
+        log.warning("skipped %s: %s", path, reason)
+    skipped_too = [(str(p), reason) for p, reason in skipped]  # the CLI passes what it skipped itself
+    options = dataclasses.replace(options, inputs=files, skipped=[*options.skipped, *skipped_too])
     run_id = options.run_id or new_run_id()
     out_dir = Path(options.out_dir) / "runs" / run_id
     env = RunEnv(options=options, rules=rules, run_id=run_id, out_dir=out_dir, timer=StageTimer(progress))

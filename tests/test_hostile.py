@@ -338,3 +338,20 @@ def test_nul_bytes_publish_on_postgresql_escaped_in_raw_and_flagged(tmp_path, pg
         frame = read_table(pg_url_with_password, table)
         text = frame.astype(str).to_numpy().ravel()
         assert not any("\x00" in value for value in text), table
+
+
+def test_skipped_files_are_listed_in_the_report_with_the_reason(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "README.txt").write_text(README, encoding="utf-8")
+    (folder / "crm_a.csv").write_text("\n".join(_customers_csv(4)) + "\n", encoding="utf-8")
+    db_url = f"sqlite:///{tmp_path / 'm.db'}"
+    cli = runner.invoke(app, ["run", str(folder), "--no-prefect", "--db", db_url, "--out", str(tmp_path / "cli")])
+    assert cli.exit_code == 0, cli.output
+    direct = run_pipeline(RunOptions(inputs=[folder], db_url=db_url, out_dir=tmp_path / "direct"))
+    for report in [*(tmp_path / "cli").rglob("report.html"), direct.report_path]:
+        html = Path(report).read_text(encoding="utf-8")
+        section = html[html.index('<section id="skipped">') :]
+        section = section[: section.index("</section>")]
+        assert 'id="skipped-total">1<' in section and "README.txt" in section and "is not a table" in section
+        assert "crm_a.csv" not in section
