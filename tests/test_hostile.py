@@ -355,3 +355,133 @@ def test_skipped_files_are_listed_in_the_report_with_the_reason(tmp_path):
         section = section[: section.index("</section>")]
         assert 'id="skipped-total">1<' in section and "README.txt" in section and "is not a table" in section
         assert "crm_a.csv" not in section
+
+
+# ---------------------------------------------------------------------------------------------
+# Masking with no holes: every output of a masked run, grepped for the input's personal data
+
+FIRST = ["Olivia", "Liam", "Amelia", "Noah", "Isla", "Oliver", "Freya", "Arthur", "Maya", "Theodore"]
+LAST = ["Whitfield", "Abernathy", "Castellano", "Okonkwo", "Lindqvist", "Pemberton", "Yamamoto", "Delacroix"]
+
+
+def _person(i: int) -> dict[str, str]:
+    first, last = FIRST[i % len(FIRST)], LAST[(i * 3 + i // len(FIRST)) % len(LAST)]
+    return {
+        "first": first,
+        "last": last,
+        "name": f"{first} {last}",
+        "email": f"{first}.{last}{i}@gmail.com".lower(),
+        "phone": f"+86 139 {1000 + i:04d} {7000 + i:04d}",
+        "ssn": f"{200 + i}-{10 + i:02d}-{4000 + i:04d}",
+        "spouse": f"{FIRST[(i + 5) % len(FIRST)]} {LAST[(i + 1) % len(LAST)]}sson",
+        "spouse_email": f"partner{i}.{last}@outlook.com".lower(),
+        "alt_phone": f"+86 150 {2000 + i:04d} {3000 + i:04d}",
+    }
+
+
+def _hostile_exports(folder: Path, n: int = 80) -> list[dict[str, str]]:
+    """Two CRMs with the same people (so there are merges and review pairs), personal data in odd
+    columns (a second e-mail, phones in notes, ids under made-up headers, names in free text) and
+    damaged rows whose raw text goes to quarantine."""
+    people = [_person(i) for i in range(n)]
+    a = ["Customer ID,Full Name,Email,Mobile,City,SSN,Secondary contact,Notes,Referred by,Tax ref,Alt number"]
+    b = ["ID,First Name,Last Name,E-mail,Phone,Town,Contact person,Comments,Segment"]
+    for i, p in enumerate(people):
+        a.append(
+            f"A{i:03d},{p['name']},{p['email']},{p['phone']},Shanghai,{p['ssn']},{p['spouse_email']},"
+            f"call {p['spouse']} on {p['alt_phone']},{p['spouse']},{p['ssn']},{p['alt_phone']}"
+        )
+        email = p["email"] if i % 3 else p["email"].replace("@gmail.com", "@yahoo.com")  # some uncertain
+        b.append(
+            f"B{i:03d},{p['first']},{p['last']},{email},{p['phone'] if i % 2 else ''},Shanghai,{p['spouse']},"
+            f"write to {p['spouse_email']},{'gold' if i % 2 else 'silver'}"
+        )
+    a[3] = a[3].replace(f",{people[2]['name']},", f',"{people[2]["name"]},', 1)  # an unclosed quote
+    b[5] = b[5] + ",surplus"  # a column too many: the raw line goes to quarantine
+    b.append(b[7])  # a repeated ID: quarantined with its raw row
+    (folder / "crm_a.csv").write_text("\n".join(a) + "\n", encoding="utf-8")
+    (folder / "crm_b.csv").write_text("\n".join(b) + "\n", encoding="utf-8")
+    return people
+
+
+def _needles(people: list[dict[str, str]]) -> set[str]:
+    """Every personal value of the input, as written and as standardized, lower-cased."""
+    found: set[str] = set()
+    for p in people:
+        found |= {p["name"], p["spouse"], p["email"], p["spouse_email"], p["ssn"], p["ssn"].replace("-", "")}
+        for phone in (p["phone"], p["alt_phone"]):
+            digits = phone.replace(" ", "")
+            found |= {phone, digits, digits[3:]}  # +8613910017001, 13910017001
+    return {n.lower() for n in found}
+
+
+def _texts(folder: Path) -> dict[Path, str]:
+    """Every file under `folder` as text (cells of a workbook, entities of HTML resolved)."""
+    import html as html_module
+
+    from openpyxl import load_workbook
+
+    out = {}
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        if path.suffix == ".xlsx":
+            book = load_workbook(path, read_only=True)
+            text = "\n".join(
+                " ".join(str(c) for c in row if c is not None)
+                for ws in book.worksheets
+                for row in ws.iter_rows(values_only=True)
+            )
+        else:
+            text = path.read_bytes().decode("utf-8", "replace")
+        out[path] = html_module.unescape(text).lower()
+    return out
+
+
+def test_masked_run_leaks_no_personal_value_into_any_output(tmp_path):
+    inputs = tmp_path / "exports"
+    inputs.mkdir()
+    people = _hostile_exports(inputs)
+    out = tmp_path / "out"
+    db_url = f"sqlite:///{tmp_path / 'master.db'}"
+    terminal = []
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(app, [*args, "--db", db_url])
+        assert result.exit_code == 0, result.output
+        terminal.append(result.output)
+        return result.output
+
+    cli("run", str(inputs), "--no-prefect", "--out", str(out))
+    xref = read_table(db_url, "customer_xref")
+    assert xref["master_id"].nunique() < len(xref)  # people were merged: there is something to explain
+    queue = read_table(db_url, "review_queue")
+    assert len(queue)  # and pairs a person reviews
+    merged = xref["master_id"].value_counts().index[0]
+    a, b = sorted(xref.loc[xref["master_id"] == merged, "record_key"])[:2]
+    cli("explain", merged)
+    cli("explain", a.replace("|", ":"), b.replace("|", ":"))
+    cli("review", "export", str(out / "review.xlsx"))
+    cli("review", "export", str(out / "review.csv"))
+    cli("history")
+    (out / "terminal.txt").write_text("\n".join(terminal), encoding="utf-8")
+
+    needles = _needles(people)
+    leaks = {
+        f"{path.relative_to(out)}: {needle}"
+        for path, text in _texts(out).items()
+        for needle in needles
+        if needle in text
+    }
+    by_file = {}
+    for leak in sorted(leaks):
+        by_file.setdefault(leak.split(": ")[0], []).append(leak.split(": ", 1)[1])
+    assert not leaks, {f: (len(v), v[:6]) for f, v in by_file.items()}
+
+    # the check can fail: with --show-pii the same commands show the values
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    runner.invoke(app, ["review", "export", str(shown / "review.xlsx"), "--db", db_url, "--show-pii"])
+    explained = runner.invoke(app, ["explain", merged, "--db", db_url, "--show-pii"]).output.lower()
+    assert any(needle in _texts(shown)[shown / "review.xlsx"] for needle in needles)
+    assert any(needle in explained for needle in needles)
