@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -338,6 +339,12 @@ def test_nul_bytes_publish_on_postgresql_escaped_in_raw_and_flagged(tmp_path, pg
         frame = read_table(pg_url_with_password, table)
         text = frame.astype(str).to_numpy().ravel()
         assert not any("\x00" in value for value in text), table
+
+    sqlite_url = f"sqlite:///{tmp_path / 'same.db'}"  # SQLite stores exactly the same values
+    run_pipeline(RunOptions(inputs=[path], db_url=sqlite_url, out_dir=tmp_path / "out_sqlite"))
+    columns = ["full_name", "raw", "extra", "full_name_std", "email_std", "email_flag", "other_columns"]
+    on_sqlite = read_table(sqlite_url, "customer_record").set_index("source_record_id")
+    pd.testing.assert_frame_equal(on_sqlite.loc[records.index, columns], records[columns])
 
 
 def test_skipped_files_are_listed_in_the_report_with_the_reason(tmp_path):
