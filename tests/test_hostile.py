@@ -5,6 +5,7 @@ an input folder, and a database password given in --db."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -445,10 +446,31 @@ def _texts(folder: Path) -> dict[Path, str]:
     return out
 
 
+def _suites_failing_on_personal_columns(folder: Path) -> Path:
+    """The default suites plus warnings every value of a personal column fails, so Data Docs list
+    unexpected personal values (names, e-mails, phones, ids, an unmapped column of names)."""
+    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
+
+    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    suite_path = folder / "standardized.json"
+    suite = json.loads(suite_path.read_text(encoding="utf-8"))
+    for column in ("full_name_std", "email_std", "mobile_std", "national_id_std", "attr_referred_by_std"):
+        suite["expectations"].append(
+            {
+                "type": "expect_column_values_to_match_regex",
+                "kwargs": {"column": column, "regex": "^nobody$"},
+                "meta": {"severity": "warning"},
+            }
+        )
+    suite_path.write_text(json.dumps(suite), encoding="utf-8")
+    return folder
+
+
 def test_masked_run_leaks_no_personal_value_into_any_output(tmp_path):
     inputs = tmp_path / "exports"
     inputs.mkdir()
     people = _hostile_exports(inputs)
+    suites = _suites_failing_on_personal_columns(tmp_path / "expectations")
     out = tmp_path / "out"
     db_url = f"sqlite:///{tmp_path / 'master.db'}"
     terminal = []
@@ -459,7 +481,9 @@ def test_masked_run_leaks_no_personal_value_into_any_output(tmp_path):
         terminal.append(result.output)
         return result.output
 
-    cli("run", str(inputs), "--no-prefect", "--out", str(out))
+    cli("run", str(inputs), "--no-prefect", "--out", str(out), "--expectations", str(suites))
+    docs = "".join(t for p, t in _texts(out).items() if "data_docs" in p.parts)
+    assert "full_name_std" in docs and "attr_referred_by_std" in docs and "***" in docs  # values listed, masked
     xref = read_table(db_url, "customer_xref")
     assert xref["master_id"].nunique() < len(xref)  # people were merged: there is something to explain
     queue = read_table(db_url, "review_queue")
