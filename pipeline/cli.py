@@ -251,7 +251,7 @@ def _run_options(paths, shown: bool, **fields):
     for path, reason in skipped:
         if shown:
             err_console.print(f"[yellow]skipped[/] {escape(str(path))}: {escape(str(reason))}", soft_wrap=True)
-    return RunOptions(inputs=paths, **fields)
+    return RunOptions(inputs=paths, skipped=[(str(path), reason) for path, reason in skipped], **fields)
 
 
 def _run_with_progress(options, prefect, debug, shown: bool = True):

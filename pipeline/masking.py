@@ -1,5 +1,6 @@
-"""PII masking for anything a person might forward (the run report): enough left to recognise a
-record, not enough to leak it. Work files (review exports) stay unmasked on purpose."""
+"""PII masking: the one policy for everything a run or command shows or writes without
+`--show-pii` (run report, Data Docs, review export, explain, export, label): enough left to
+recognise a record, not enough to leak it."""
 
 from __future__ import annotations
 
@@ -110,6 +111,8 @@ def masker_for(column: str) -> Callable[[Any], Any] | None:
     if any(k in name for k in ("name", "姓名")) and "file" not in name and "source" not in name:
         return mask_name
     if any(k in name for k in ("address", "street", "postal", "地址", "raw", "extra", "examples")):
+        return mask_text
+    if name.startswith("attr_"):  # an unmapped column's values: it may hold anything (a spouse's name)
         return mask_text
     return None
 

@@ -652,10 +652,16 @@ def _section_timings(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
     }
 
 
+def _section_skipped(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
+    """Files of an input folder that were not read (a README): named, with the reason."""
+    return {"rows": [{"file": path, "reason": why} for path, why in inp.skipped]}
+
+
 SECTIONS: dict[str, Callable[[ReportInput, bool], dict[str, Any]]] = {
     "counts": _section_counts,
     "sources": _section_sources,
     "mapping": _section_mapping,
+    "skipped": _section_skipped,
     "standardize": _section_standardize,
     "quarantine": _section_quarantine,
     "model": _section_model,

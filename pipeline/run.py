@@ -31,6 +31,7 @@ from . import standardize as standardize_module
 from . import store as store_module
 from . import survivorship
 from . import validate as validate_module
+from .errors import output_error
 from .forget import quarantine_erased
 from .schema import empty_quarantine
 from .settings import DEFAULT_EXPECTATIONS_DIR, Rules, load_rules
@@ -71,6 +72,8 @@ log = logging.getLogger(__name__)  # INFO lines: stages and outcome (`crmclean r
 T = TypeVar("T")
 #: runs one stage: `runner(name, stage_function, *arguments)` → the stage's result
 StageRunner = Callable[..., Any]
+
+log = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:
@@ -123,18 +126,20 @@ def run_pipeline(
     only ever replaced inside `store.publish`, in one transaction.
     """
     rules = load_rules(options.rules_dir)
-    options = dataclasses.replace(
-        options, inputs=ingest_module.discover_inputs([Path(p) for p in options.inputs], rules)
-    )
+    files, skipped = ingest_module.find_inputs([Path(p) for p in options.inputs], rules)
+    for path, reason in skipped:
+        log.warning("skipped %s: %s", path, reason)
+    skipped_too = [(str(p), reason) for p, reason in skipped]  # the CLI passes what it skipped itself
+    options = dataclasses.replace(options, inputs=files, skipped=[*options.skipped, *skipped_too])
     run_id = options.run_id or new_run_id()
     out_dir = Path(options.out_dir) / "runs" / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
     env = RunEnv(options=options, rules=rules, run_id=run_id, out_dir=out_dir, timer=StageTimer(progress))
     store = store_module.open_store(options.db_url)
     store.start_run(run_id, datetime.now(timezone.utc), inputs=[str(p) for p in options.inputs])
     log.info("run %s started: %d input file(s), out %s", run_id, len(options.inputs), out_dir)
     done = StageResults()
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)  # inside: run_log records an unwritable folder
         fanout = executors.open_fanout(options.dask_address, options.dask_workers)
         with store.lock(run_id), fanout as where, executors.using(where):
             _run_stages(env, store, done, runner)
@@ -156,10 +161,13 @@ def run_pipeline(
     except KeyboardInterrupt:  # Ctrl-C: recorded as aborted (or published, if the commit won)
         raise _record_interrupt(env, store, done) from None
     except Exception as exc:  # the run is marked failed, the master untouched, then re-raised
+        error = output_error(exc, options.out_dir) or exc  # a full disk: one line naming the file
         counts = done.clustered.counts.as_dict() if done.clustered else {}
-        store.finish_run(run_id, "failed", counts, env.timer.timings, error=str(exc))
-        log.info("run %s failed after %.1f s: %s", run_id, env.timer.wall(), exc)
-        _write_report_safely(done.report_input(env), "failed", str(exc), options.show_pii)
+        store.finish_run(run_id, "failed", counts, env.timer.timings, error=str(error))
+        log.info("run %s failed after %.1f s: %s", run_id, env.timer.wall(), error)
+        if error is not exc:  # the folder cannot take a report either
+            raise error from exc
+        _write_report_safely(done.report_input(env), "failed", str(error), options.show_pii)
         raise
     finally:
         store.close()
@@ -486,6 +494,10 @@ def _write_report_safely(report: ReportInput, status: str, error: str | None, sh
 
     try:
         return report_module.write_report(report, status=status, error=error, show_pii=show_pii)
-    except Exception as exc:  # pragma: no cover - logged, never masks the real error
-        (Path(report.out_dir) / "report_error.txt").write_text(repr(exc), encoding="utf-8")
+    except Exception as exc:  # logged, never masks the real error
+        log.warning("the run report could not be written: %s", exc)
+        try:
+            (Path(report.out_dir) / "report_error.txt").write_text(repr(exc), encoding="utf-8")
+        except OSError:  # an unwritable or full output folder: the warning is all there is
+            pass
         return None

@@ -60,6 +60,8 @@ class RunOptions:
     # fan out over Dask (docs/scale.md): an existing scheduler's address, or a local cluster of N processes
     dask_address: str | None = None
     dask_workers: int = 0
+    # (file, why) of files in an input folder that were skipped (not tables): shown in the report
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,6 +190,7 @@ class ReportInput:
     data_docs: Path | None = None
     model: dict | None = None  # model_summary(): trained/reused and why, per-level m, u, weight; thresholds
     wall_seconds: float | None = None  # the run's wall time so far (the stages' sum leaves out overhead)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why): input-folder files not read
 
 
 @dataclass
@@ -236,6 +239,7 @@ class StageResults:
             data_docs=self.validated.data_docs if self.validated else None,
             model=link_summary(linked.result, len(linked.combined.records)) if linked else None,
             wall_seconds=env.timer.wall(),
+            skipped=[(str(path), str(why)) for path, why in env.options.skipped],
         )
 
 

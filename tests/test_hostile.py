@@ -5,12 +5,14 @@ an input folder, and a database password given in --db."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -292,3 +294,225 @@ def test_two_unclosed_quotes_that_pair_up_do_not_merge_their_lines(tmp_path):
     assert block.rows_read == 8
     assert [(p.position, p.code) for p in block.problems] == [(4, "unbalanced_quote"), (7, "column_count")]
     assert block.columns[0] == ["1", "2", "4", "5", "7", "8"]
+
+
+# ---------------------------------------------------------------------------------------------
+# NUL bytes: PostgreSQL cannot store them, one cell must not block the publish
+
+
+def _csv_with_nul_bytes(path: Path) -> Path:
+    """NUL in a name, an e-mail, an unmapped column, a categorical column, an ID, and a damaged line."""
+    lines = ["Customer ID,Full Name,Email,Phone,City,Notes,Segment"]
+    for i in range(1, 31):
+        lines.append(f"N{i:03d},Person{i} Testname,p{i}@northwind.io,+1 415 555 {1000 + i},Springfield,ok,Gold")
+    lines[1] = "N001,Cy\x00d Nulman,cyd@northwind.io,+1 415 555 1001,Springfield,ok,Gold"
+    lines[2] = "N002,Dee Nulman,de\x00e@northwind.io,+1 415 555 1002,Springfield,ok,Gold"
+    lines[3] = "N003,Eve Nulman,eve@northwind.io,+1 415 555 1003,Springfield,no\x00te,Go\x00ld"
+    lines[4] = "N0\x004,Fay Nulman,fay@northwind.io,+1 415 555 1004,Springfield,ok,Gold"
+    lines[5] = "N005,Gus\x00,gus@northwind.io,+1 415 555 1005,Springfield,ok,Gold,surplus"  # column count
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    return path
+
+
+def test_nul_bytes_publish_on_postgresql_escaped_in_raw_and_flagged(tmp_path, pg_url_with_password):
+    path = _csv_with_nul_bytes(tmp_path / "crm_nul.csv")
+    result = run_pipeline(RunOptions(inputs=[path], db_url=pg_url_with_password, out_dir=tmp_path / "out"))
+    assert result.status == "success"
+
+    records = read_table(pg_url_with_password, "customer_record").set_index("source_record_id")
+    quarantine = read_table(pg_url_with_password, "quarantine")
+    assert len(records) + len(quarantine) == 30
+    assert list(quarantine["reason_code"]) == ["column_count"]
+    assert "Gus\u2400" in quarantine["raw"].iloc[0]
+
+    cyd, dee, eve = records.loc["N001"], records.loc["N002"], records.loc["N003"]
+    assert cyd["full_name"] == "Cy\u2400d Nulman" and "Cy\u2400d" in cyd["raw"]
+    assert cyd["full_name_std"] == "Cyd Nulman" and "nul_removed" in cyd["full_name_flag"]
+    assert dee["email_std"] == "dee@northwind.io" and "nul_removed" in dee["email_flag"]
+    assert "no\u2400te" in eve["extra"] and "no\u2400te" in eve["raw"]
+    for row in (cyd, dee, eve, records.loc["N0\u24004"]):
+        assert '"ingest_flag": "nul_escaped"' in row["other_columns"]
+    assert '"ingest_flag"' not in (records.loc["N006", "other_columns"] or "")
+
+    from crmclean.store.tables import TABLES
+
+    for table in TABLES:  # every text the run wrote, whatever column it is in
+        frame = read_table(pg_url_with_password, table)
+        text = frame.astype(str).to_numpy().ravel()
+        assert not any("\x00" in value for value in text), table
+
+    sqlite_url = f"sqlite:///{tmp_path / 'same.db'}"  # SQLite stores exactly the same values
+    run_pipeline(RunOptions(inputs=[path], db_url=sqlite_url, out_dir=tmp_path / "out_sqlite"))
+    columns = ["full_name", "raw", "extra", "full_name_std", "email_std", "email_flag", "other_columns"]
+    on_sqlite = read_table(sqlite_url, "customer_record").set_index("source_record_id")
+    pd.testing.assert_frame_equal(on_sqlite.loc[records.index, columns], records[columns])
+
+
+def test_skipped_files_are_listed_in_the_report_with_the_reason(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "README.txt").write_text(README, encoding="utf-8")
+    (folder / "crm_a.csv").write_text("\n".join(_customers_csv(4)) + "\n", encoding="utf-8")
+    db_url = f"sqlite:///{tmp_path / 'm.db'}"
+    cli = runner.invoke(app, ["run", str(folder), "--no-prefect", "--db", db_url, "--out", str(tmp_path / "cli")])
+    assert cli.exit_code == 0, cli.output
+    direct = run_pipeline(RunOptions(inputs=[folder], db_url=db_url, out_dir=tmp_path / "direct"))
+    for report in [*(tmp_path / "cli").rglob("report.html"), direct.report_path]:
+        html = Path(report).read_text(encoding="utf-8")
+        section = html[html.index('<section id="skipped">') :]
+        section = section[: section.index("</section>")]
+        assert 'id="skipped-total">1<' in section and "README.txt" in section and "is not a table" in section
+        assert "crm_a.csv" not in section
+
+
+# ---------------------------------------------------------------------------------------------
+# Masking with no holes: every output of a masked run, grepped for the input's personal data
+
+FIRST = ["Olivia", "Liam", "Amelia", "Noah", "Isla", "Oliver", "Freya", "Arthur", "Maya", "Theodore"]
+LAST = ["Whitfield", "Abernathy", "Castellano", "Okonkwo", "Lindqvist", "Pemberton", "Yamamoto", "Delacroix"]
+
+
+def _person(i: int) -> dict[str, str]:
+    first, last = FIRST[i % len(FIRST)], LAST[(i * 3 + i // len(FIRST)) % len(LAST)]
+    return {
+        "first": first,
+        "last": last,
+        "name": f"{first} {last}",
+        "email": f"{first}.{last}{i}@gmail.com".lower(),
+        "phone": f"+86 139 {1000 + i:04d} {7000 + i:04d}",
+        "ssn": f"{200 + i}-{10 + i:02d}-{4000 + i:04d}",
+        "spouse": f"{FIRST[(i + 5) % len(FIRST)]} {LAST[(i + 1) % len(LAST)]}sson",
+        "spouse_email": f"partner{i}.{last}@outlook.com".lower(),
+        "alt_phone": f"+86 150 {2000 + i:04d} {3000 + i:04d}",
+    }
+
+
+def _hostile_exports(folder: Path, n: int = 80) -> list[dict[str, str]]:
+    """Two CRMs with the same people (so there are merges and review pairs), personal data in odd
+    columns (a second e-mail, phones in notes, ids under made-up headers, names in free text) and
+    damaged rows whose raw text goes to quarantine."""
+    people = [_person(i) for i in range(n)]
+    a = ["Customer ID,Full Name,Email,Mobile,City,SSN,Secondary contact,Notes,Referred by,Tax ref,Alt number"]
+    b = ["ID,First Name,Last Name,E-mail,Phone,Town,Contact person,Comments,Segment"]
+    for i, p in enumerate(people):
+        a.append(
+            f"A{i:03d},{p['name']},{p['email']},{p['phone']},Shanghai,{p['ssn']},{p['spouse_email']},"
+            f"call {p['spouse']} on {p['alt_phone']},{p['spouse']},{p['ssn']},{p['alt_phone']}"
+        )
+        email = p["email"] if i % 3 else p["email"].replace("@gmail.com", "@yahoo.com")  # some uncertain
+        b.append(
+            f"B{i:03d},{p['first']},{p['last']},{email},{p['phone'] if i % 2 else ''},Shanghai,{p['spouse']},"
+            f"write to {p['spouse_email']},{'gold' if i % 2 else 'silver'}"
+        )
+    a[3] = a[3].replace(f",{people[2]['name']},", f',"{people[2]["name"]},', 1)  # an unclosed quote
+    b[5] = b[5] + ",surplus"  # a column too many: the raw line goes to quarantine
+    b.append(b[7])  # a repeated ID: quarantined with its raw row
+    (folder / "crm_a.csv").write_text("\n".join(a) + "\n", encoding="utf-8")
+    (folder / "crm_b.csv").write_text("\n".join(b) + "\n", encoding="utf-8")
+    return people
+
+
+def _needles(people: list[dict[str, str]]) -> set[str]:
+    """Every personal value of the input, as written and as standardized, lower-cased."""
+    found: set[str] = set()
+    for p in people:
+        found |= {p["name"], p["spouse"], p["email"], p["spouse_email"], p["ssn"], p["ssn"].replace("-", "")}
+        for phone in (p["phone"], p["alt_phone"]):
+            digits = phone.replace(" ", "")
+            found |= {phone, digits, digits[3:]}  # +8613910017001, 13910017001
+    return {n.lower() for n in found}
+
+
+def _texts(folder: Path) -> dict[Path, str]:
+    """Every file under `folder` as text (cells of a workbook, entities of HTML resolved)."""
+    import html as html_module
+
+    from openpyxl import load_workbook
+
+    out = {}
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        if path.suffix == ".xlsx":
+            book = load_workbook(path, read_only=True)
+            text = "\n".join(
+                " ".join(str(c) for c in row if c is not None)
+                for ws in book.worksheets
+                for row in ws.iter_rows(values_only=True)
+            )
+        else:
+            text = path.read_bytes().decode("utf-8", "replace")
+        out[path] = html_module.unescape(text).lower()
+    return out
+
+
+def _suites_failing_on_personal_columns(folder: Path) -> Path:
+    """The default suites plus warnings every value of a personal column fails, so Data Docs list
+    unexpected personal values (names, e-mails, phones, ids, an unmapped column of names)."""
+    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
+
+    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    suite_path = folder / "standardized.json"
+    suite = json.loads(suite_path.read_text(encoding="utf-8"))
+    for column in ("full_name_std", "email_std", "mobile_std", "national_id_std", "attr_referred_by_std"):
+        suite["expectations"].append(
+            {
+                "type": "expect_column_values_to_match_regex",
+                "kwargs": {"column": column, "regex": "^nobody$"},
+                "meta": {"severity": "warning"},
+            }
+        )
+    suite_path.write_text(json.dumps(suite), encoding="utf-8")
+    return folder
+
+
+def test_masked_run_leaks_no_personal_value_into_any_output(tmp_path):
+    inputs = tmp_path / "exports"
+    inputs.mkdir()
+    people = _hostile_exports(inputs)
+    suites = _suites_failing_on_personal_columns(tmp_path / "expectations")
+    out = tmp_path / "out"
+    db_url = f"sqlite:///{tmp_path / 'master.db'}"
+    terminal = []
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(app, [*args, "--db", db_url])
+        assert result.exit_code == 0, result.output
+        terminal.append(result.output)
+        return result.output
+
+    cli("run", str(inputs), "--no-prefect", "--out", str(out), "--expectations", str(suites))
+    docs = "".join(t for p, t in _texts(out).items() if "data_docs" in p.parts)
+    assert "full_name_std" in docs and "attr_referred_by_std" in docs and "***" in docs  # values listed, masked
+    xref = read_table(db_url, "customer_xref")
+    assert xref["master_id"].nunique() < len(xref)  # people were merged: there is something to explain
+    queue = read_table(db_url, "review_queue")
+    assert len(queue)  # and pairs a person reviews
+    merged = xref["master_id"].value_counts().index[0]
+    a, b = sorted(xref.loc[xref["master_id"] == merged, "record_key"])[:2]
+    cli("explain", merged)
+    cli("explain", a.replace("|", ":"), b.replace("|", ":"))
+    cli("review", "export", str(out / "review.xlsx"))
+    cli("review", "export", str(out / "review.csv"))
+    cli("history")
+    (out / "terminal.txt").write_text("\n".join(terminal), encoding="utf-8")
+
+    needles = _needles(people)
+    leaks = {
+        f"{path.relative_to(out)}: {needle}"
+        for path, text in _texts(out).items()
+        for needle in needles
+        if needle in text
+    }
+    by_file = {}
+    for leak in sorted(leaks):
+        by_file.setdefault(leak.split(": ")[0], []).append(leak.split(": ", 1)[1])
+    assert not leaks, {f: (len(v), v[:6]) for f, v in by_file.items()}
+
+    # the check can fail: with --show-pii the same commands show the values
+    shown = tmp_path / "shown"
+    shown.mkdir()
+    runner.invoke(app, ["review", "export", str(shown / "review.xlsx"), "--db", db_url, "--show-pii"])
+    explained = runner.invoke(app, ["explain", merged, "--db", db_url, "--show-pii"]).output.lower()
+    assert any(needle in _texts(shown)[shown / "review.xlsx"] for needle in needles)
+    assert any(needle in explained for needle in needles)

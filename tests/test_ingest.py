@@ -28,7 +28,8 @@ def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
 
 
 def _check_invariants(result: IngestResult) -> None:
-    assert list(result.records.columns) == list(RECORD_COLUMNS)
+    assert set(result.records.columns) - set(RECORD_COLUMNS) <= {"ingest_flag"}  # only when a cell had a NUL
+    assert list(result.records.columns)[: len(RECORD_COLUMNS)] == list(RECORD_COLUMNS)
     assert list(result.quarantine.columns) == list(QUARANTINE_COLUMNS)
     assert result.rows_read == len(result.records) + len(result.quarantine)
     assert result.records["record_key"].is_unique
@@ -247,7 +248,7 @@ def test_bad_rows_go_to_quarantine_with_file_line_and_column(tmp_path):
         'A1,Ann,ann@x.com,"two\nlines"\n'  # lines 2-3: one record
         "\n"  # line 4: blank
         "A2,Bob,bob@x.com,ok,surplus\n"  # line 5: 5 fields
-        "A3,Cy\x00d,cy@x.com,\n"  # line 6: NUL byte in name
+        "A3,Cy\x00d,cy@x.com,\n"  # line 6: NUL byte in name (kept, escaped)
         f"A4,Dee,dee@x.com,{long_value}\n"  # line 7: too long
         ",,,\n"  # line 8: blank (delimiters only)
         "A1,Ann again,ann2@x.com,\n"  # line 9: duplicate of line 2
@@ -257,14 +258,21 @@ def test_bad_rows_go_to_quarantine_with_file_line_and_column(tmp_path):
     )
     result = ingest([path], _rules(tmp_path))
     _check_invariants(result)
-    assert result.records["locator"].tolist() == ["crm_a.csv@line:2", "crm_a.csv@line:10", "crm_a.csv@line:11"]
+    assert result.records["locator"].tolist() == [
+        "crm_a.csv@line:2",
+        "crm_a.csv@line:6",
+        "crm_a.csv@line:10",
+        "crm_a.csv@line:11",
+    ]
+    nul_row = _row(result, "crm_a.csv@line:6")  # kept: the NUL is escaped as U+2400, flagged
+    assert nul_row["full_name"] == "Cy\u2400d" and json.loads(nul_row["raw"])["name"] == "Cy\u2400d"
+    assert nul_row["ingest_flag"] == "nul_escaped" and _row(result, "crm_a.csv@line:2")["ingest_flag"] is None
     assert _row(result, "crm_a.csv@line:2")["extra"] == json.dumps({"notes": "two\nlines"})
     q = result.quarantine.set_index("locator")
     assert q["reason_code"].to_dict() == {
         "crm_a.csv@line:4": "blank_row",
         "crm_a.csv@line:5": "column_count",
         "crm_a.csv@line:8": "blank_row",
-        "crm_a.csv@line:6": "nul_byte",
         "crm_a.csv@line:7": "value_too_long",
         "crm_a.csv@line:9": "duplicate_id",
     }
@@ -273,8 +281,6 @@ def test_bad_rows_go_to_quarantine_with_file_line_and_column(tmp_path):
     assert q.loc["crm_a.csv@line:5", "raw"] == "A2,Bob,bob@x.com,ok,surplus"
     assert q.loc["crm_a.csv@line:5", "source_record_id"] == "@line:5"
     assert q.loc["crm_a.csv@line:4", "reason"] == "crm_a.csv line 4 is blank"
-    assert q.loc["crm_a.csv@line:6", "reason"] == "crm_a.csv line 6, column 'name' contains a NUL byte"
-    assert json.loads(q.loc["crm_a.csv@line:6", "raw"])["name"] == "Cy\x00d"
     assert q.loc["crm_a.csv@line:7", "reason"] == (
         "crm_a.csv line 7, column 'notes' is 10000 characters long (limit 4000)"
     )

@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES = DELIMITED_SUFFIXES + EXCEL_SUFFIXES
 SOURCE_COLUMNS = ("source_default_region", "source_day_first")
 RECORD_COLUMNS: tuple[str, ...] = IDENTITY_COLUMNS + CANONICAL_FIELDS + ("extra", "raw") + SOURCE_COLUMNS
+#: how a NUL byte of the input is kept in every text the run writes: U+2400 SYMBOL FOR NULL
+#: (PostgreSQL cannot store NUL; standardize drops the symbol from standardized values)
+NUL_ESCAPE = "\u2400"
+#: record column flagging a row whose cells held a NUL byte (stored in other_columns)
+INGEST_FLAG = "ingest_flag"
 
 
 @dataclass
@@ -237,18 +242,33 @@ def _json_objects(headers: list[str], literals: list[tuple[list[str], bool]], n_
     return list(map("".join, zip(*pieces)))
 
 
-def _cell_problems(block: Block, limit: int, raw: list[str]) -> dict[int, tuple[str, str]]:
-    """{row index: (reason_code, detail)} for NUL bytes and over-long values (first problem wins).
+def escape_nul(text: Any) -> Any:
+    """A NUL byte kept visibly (NUL_ESCAPE), so PostgreSQL can store the text."""
+    return text.replace("\x00", NUL_ESCAPE) if isinstance(text, str) and "\x00" in text else text
 
-    Cheap screens first: a row's raw JSON is longer than any of its values, and the reader
-    knows whether the file has a NUL byte at all."""
-    found: dict[int, tuple[str, str]] = {}
-    columns = block.columns if block.has_nul is not False else []
-    for header, column in zip(block.headers, columns):
-        if "\x00" in "".join(column):
+
+def _escape_nul_cells(block: Block) -> set[int]:
+    """Row indexes whose cells held a NUL byte; those cells (text and Excel raw) are escaped
+    in place, so one bad cell never blocks a publish. The reader knows if the file has one."""
+    rows: set[int] = set()
+    if block.has_nul is False:
+        return rows
+    for columns in (block.columns, block.raw_columns or []):
+        for column in columns:
+            if not any(isinstance(v, str) and "\x00" in v for v in column):
+                continue
             for i, value in enumerate(column):
-                if "\x00" in value and i not in found:
-                    found[i] = ("nul_byte", f"column '{header}' contains a NUL byte")
+                if isinstance(value, str) and "\x00" in value:
+                    column[i] = escape_nul(value)
+                    rows.add(i)
+    return rows
+
+
+def _cell_problems(block: Block, limit: int, raw: list[str]) -> dict[int, tuple[str, str]]:
+    """{row index: (reason_code, detail)} for over-long values (first column wins).
+
+    Cheap screen first: a row's raw JSON is longer than any of its values."""
+    found: dict[int, tuple[str, str]] = {}
     if not raw or max(map(len, raw)) <= limit:
         return found
     for header, column in zip(block.headers, block.columns):
@@ -300,7 +320,10 @@ def _source_frames(
         if not block.headers or n == 0:
             continue
 
+        nul_rows = _escape_nul_cells(block)
         part, extra_idx = _mapped_columns(header_map, block.columns, n)
+        if nul_rows:
+            part[INGEST_FLAG] = ["nul_escaped" if i in nul_rows else None for i in range(n)]
         text_json = [_json_literals(column) for column in block.columns]
         raw_json = [_json_literals(column) for column in block.raw_columns] if block.raw_columns else text_json
         raw = _json_objects(block.headers, raw_json, n)
@@ -372,7 +395,7 @@ def _source_frames(
         columns["record_key"] = _object_array([record_key(source, rid) for rid in columns["source_record_id"]])
         columns["source_default_region"] = _object_array([config.default_region] * n)
         columns["source_day_first"] = _object_array([config.day_first] * n)
-        added = sorted(k for k in columns if k.startswith("attr_") or k in EXTRA_FIELDS)
+        added = sorted(k for k in columns if k.startswith("attr_") or k in (*EXTRA_FIELDS, INGEST_FLAG))
         frame = pd.DataFrame({c: columns[c] for c in (*RECORD_COLUMNS, *added)}, copy=False)
     quarantine_frame = (
         pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS)) if quarantine else _empty(QUARANTINE_COLUMNS)
@@ -420,6 +443,6 @@ def _quarantine_row(source, source_record_id, locator, code, reason, raw) -> dic
         "locator": locator,
         "stage": "ingest",
         "reason_code": code,
-        "reason": reason,
-        "raw": raw,
+        "reason": escape_nul(reason),
+        "raw": escape_nul(raw),
     }

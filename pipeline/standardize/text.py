@@ -244,8 +244,9 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
             if text.lower() in EMPTY_MARKERS:
                 return None, ("placeholder",)
             return text, ()
-    if "\x00" in text:
+    if "\x00" in text or "\u2400" in text:  # a NUL, or ingest's escape of one (U+2400 ␀)
         codes.append("nul_removed")
+        text = text.replace("\x00", "").replace("\u2400", "")
     text = unicodedata.normalize("NFKC", text)
     visible = _INVISIBLE_RE.sub("", text)
     if visible != text:

@@ -72,10 +72,12 @@ class Store(RunLogMixin, PublishMixin):
         with self._errors("creating the tables"), self.engine.begin() as conn:
             metadata.create_all(conn)
             add_missing_columns(conn)  # a master created before a column existed (national_id)
-            # masters created before delta publishing lack this index (create_all skips old tables)
-            conn.exec_driver_sql(
-                "CREATE INDEX IF NOT EXISTS ix_match_edge_pair ON match_edge (record_key_l, record_key_r)"
-            )
+            # masters created before delta publishing lack this index (create_all skips old tables);
+            # looked up first: PostgreSQL wants ownership even for IF NOT EXISTS (a read-only role)
+            if "ix_match_edge_pair" not in {ix["name"] for ix in inspect(conn).get_indexes("match_edge")}:
+                conn.exec_driver_sql(
+                    "CREATE INDEX IF NOT EXISTS ix_match_edge_pair ON match_edge (record_key_l, record_key_r)"
+                )
 
     def close(self) -> None:
         for run_id in list(self._alive):
