@@ -45,11 +45,12 @@ PART_ALIASES: dict[str, list[str]] = {
         "dob yyyy",
         "byear",
         "birth yyyy",
+        "by",  # RLdata (R package RecordLinkage): by / bm / bd
         "出生年",
         "出生年份",
     ],
-    "birth_date.month": ["birth month", "month of birth", "mob", "dob month", "dob mm", "bmonth", "出生月", "出生月份"],
-    "birth_date.day": ["birth day", "day of birth", "dob day", "dob dd", "bday", "出生日"],
+    "birth_date.month": ["birth month", "month of birth", "mob", "dob month", "dob mm", "bmonth", "bm", "出生月", "出生月份"],
+    "birth_date.day": ["birth day", "day of birth", "dob day", "dob dd", "bday", "bd", "出生日"],
     "address.number": ["street number", "street no", "house number", "house no", "street num", "hausnummer", "门牌号"],
     "address.line2": ["address 2", "address line 2", "addr 2", "street 2", "street address 2", "address2"],
 }
