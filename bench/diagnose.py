@@ -22,7 +22,16 @@ from pathlib import Path
 
 import pandas as pd
 
-SHOWN = ["first_name_key", "last_name_key", "birth_date_std", "email_key", "phone_std", "address_std", "city_std"]
+SHOWN = [
+    "first_name_key",
+    "last_name_key",
+    "birth_date_std",
+    "email_key",
+    "phone_std",
+    "address_std",
+    "city_std",
+    "company_key",
+]
 
 
 def _truth_pairs(truth: pd.DataFrame, keys: set[str]) -> set[tuple[str, str]]:

@@ -40,6 +40,7 @@ FEATURE_VALUES = {
     "suffix": ("name_suffix_std",),
     "gender": ("gender_std",),
     "national_id": ("national_id_std",),
+    "company": ("company_std", "company_key"),
 }
 BAR_SCALE = 1.0  # one character per unit of weight
 BAR_MAX = 24

@@ -581,6 +581,7 @@ def test_comparison_levels():
         "suffix": "null",
         "gender": "different",
         "national_id": "null",
+        "company": "null",
     }
     assert lv.loc[1, "first_name"] == "exact" and lv.loc[1, "last_name"] == "exact"  # swapped order
     assert lv.loc[1, "birth_date"] == "same_year"  # year-only value
@@ -745,15 +746,25 @@ def test_hard_constraints_and_user_caps_lower_decisions_whatever_the_score():
             levels,
             row(first_name="exact", last_name="exact", birth_date="years_apart", address="exact"),
             row(first_name="exact", last_name="exact", birth_date="years_apart", national_id="exact"),
+            # a family shares one e-mail: no exception
+            row(first_name="exact", last_name="exact", birth_date="years_apart", email="exact"),
         ]
     )
     assert [c["name"] for c in DEFAULT_HARD_CONSTRAINTS] == ["generation_conflict", "birth_dates_decades_apart"]
-    rank, cap = decide(np.full(6, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps({}))
-    assert rank.tolist() == [2, 0, 2, 2, 1, 2]  # decades apart: review, unless a national id is shared
-    assert cap.tolist() == ["", "generation_conflict", "", "", "birth_dates_decades_apart", ""]
+    rank, cap = decide(np.full(7, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps({}))
+    assert rank.tolist() == [2, 0, 2, 2, 1, 2, 1]  # decades apart: review, unless a national id is shared
+    assert cap.tolist() == [
+        "",
+        "generation_conflict",
+        "",
+        "",
+        "birth_dates_decades_apart",
+        "",
+        "birth_dates_decades_apart",
+    ]
     mine = {"caps": [{"name": "mine", "when": {"first_name": ["different"]}, "decision": "review"}]}
-    rank, cap = decide(np.full(6, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps(mine))
-    assert rank.tolist() == [2, 0, 1, 2, 1, 2] and cap.tolist()[:4] == ["", "generation_conflict", "mine", ""]
+    rank, cap = decide(np.full(7, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps(mine))
+    assert rank.tolist() == [2, 0, 1, 2, 1, 2, 1] and cap.tolist()[:4] == ["", "generation_conflict", "mine", ""]
 
 
 # ------------------------------------------------------------------ hard cases (issue 4)
@@ -1261,3 +1272,27 @@ def test_look_alikes_counted_by_the_cells_own_evidence():
     held, free = _look_alikes(w, 200.0, 50), _look_alikes_free(w, 50)
     assert held < 55 and 80 <= free <= 100
     assert _look_alikes_free(np.zeros(10), 50) == 0.0  # no evidence: nothing to say
+
+
+def test_a_shared_company_places_a_look_alike_like_a_shared_address():
+    """Colleagues of one surname at one company fall in the same cell as relatives at one
+    address; one name at one company without birth dates is a duplicate's pattern, no cell."""
+    from crmclean.link.compare import FEATURE_NAMES, level_code
+    from crmclean.link.family import cells_of
+
+    def pair(**levels):
+        row = np.zeros(len(FEATURE_NAMES), dtype=np.int8)
+        for feature, label in levels.items():
+            row[FEATURE_NAMES.index(feature)] = level_code(feature, label)
+        return row
+
+    levels = np.array(
+        [
+            pair(first_name="different", last_name="exact", company="exact"),
+            pair(first_name="different", last_name="exact", address="exact", company="different"),
+            pair(first_name="exact", last_name="exact", company="exact"),
+            pair(first_name="different", last_name="exact", company="similar"),
+            pair(first_name="different", last_name="exact", company="different"),
+        ]
+    )
+    assert cells_of(levels).tolist() == ["different/null/same", "different/null/same", "", "different/null/fuzzy", ""]

@@ -37,6 +37,7 @@ COLUMN_FEATURES = {
     "name_suffix_std": ("suffix",),
     "gender_std": ("gender",),
     "national_id_std": ("national_id",),
+    "company_key": ("company",),
 }
 
 
