@@ -1296,3 +1296,53 @@ def test_a_shared_company_places_a_look_alike_like_a_shared_address():
         ]
     )
     assert cells_of(levels).tolist() == ["different/null/same", "different/null/same", "", "different/null/fuzzy", ""]
+
+
+def _levels_rows(n: int, **levels) -> np.ndarray:
+    from crmclean.link.compare import FEATURE_NAMES, level_code
+
+    row = np.zeros(len(FEATURE_NAMES), dtype=np.int8)
+    for feature, label in levels.items():
+        row[FEATURE_NAMES.index(feature)] = level_code(feature, label)
+    return np.tile(row, (n, 1))
+
+
+def test_look_alikes_are_counted_against_the_duplicates_of_the_same_place_not_the_prior():
+    """A prior that EM inflated (relatives taken for matches) expects more matches in the twins
+    cell than it has pairs; the duplicates that agree on given name and birth date at the same
+    place say how many of the cell's pairs can be duplicates, and the rest are look-alikes."""
+    from crmclean.link.compare import FEATURES
+    from crmclean.link.family import fit_family
+
+    def flat(feature, first=0.85):
+        k = len(FEATURES[feature]) - 1
+        return np.array([first] + [(1 - first) / (k - 1)] * (k - 1))
+
+    m = {f: flat(f) for f in FEATURES}
+    u = {f: flat(f, 0.001) for f in FEATURES}
+    levels = np.vstack(
+        [
+            _levels_rows(200, first_name="exact", last_name="exact", birth_date="exact", address="same_postal"),
+            _levels_rows(60, first_name="different", last_name="exact", birth_date="exact", address="same_postal"),
+        ]
+    )
+    null = {f: 0.0 for f in FEATURES}
+    cells = fit_family(levels, m, u, null, null, prior=0.3, possible_pairs=1_000_000)
+    twins = cells["different/exact/postal"]
+    # prior × pairs × m expects 300,000 × 0.0375 × 0.85 × 0.85 × 0.0375 ≈ 305 matches: no look-alike
+    assert twins["expected_matches"] < 15 and twins["look_alikes"] > 45
+    assert twins["found"] and twins["adjustment"] < 0
+
+
+def test_given_name_disagreement_from_other_surnames_keeps_the_typo_levels():
+    """The other-surname pairs decide how often given names disagree; a typo level they never
+    saw keeps its share from all pairs instead of m = 0."""
+    from crmclean.link.training import _disagreement_from
+
+    # exact, close, initial, similar, different
+    m_all = np.array([0.80, 0.06, 0.04, 0.02, 0.08])
+    m_other = np.array([0.95, 0.0, 0.0, 0.01, 0.04])
+    got = _disagreement_from(m_all, m_other)
+    assert got.sum() == pytest.approx(1.0)
+    assert got[3:].tolist() == pytest.approx([0.01, 0.04])
+    assert got[1] == pytest.approx(0.95 * 0.06 / 0.90) and got[1] > 0.05

@@ -68,6 +68,7 @@ ADDRESS_GROUPS = {
 # address does not place the pair, the company does
 COMPANY_GROUPS = {"exact": "same", "similar": "fuzzy", "different": "other", "null": "null"}
 DEFAULT_NOISE_SIGMAS = 3.0
+REFERENCE_MIN_PAIRS = 20  # duplicate pairs a cell's expected matches may be scaled from
 
 _F, _L, _D, _A, _C = (FEATURE_NAMES.index(f) for f in ("first_name", "last_name", "birth_date", "address", "company"))
 
@@ -106,8 +107,9 @@ def _group_codes(feature: str, groups: dict[str, str]) -> tuple[np.ndarray, list
     return np.array([names.index(groups[lab]) if lab in groups else -1 for lab in FEATURES[feature]]), names
 
 
-def cells_of(levels: np.ndarray) -> np.ndarray:
-    """Per pair, its cell name or '' (not a look-alike pattern)."""
+def cells_of(levels: np.ndarray, any_pattern: bool = False) -> np.ndarray:
+    """Per pair, its cell name or '' (not a look-alike pattern). ``any_pattern``: every
+    surname-exact pair's pattern, cell or not (exact/exact/same: the duplicates)."""
     n = len(levels)
     out = np.full(n, "", dtype=object)
     if not n:
@@ -128,7 +130,8 @@ def cells_of(levels: np.ndarray) -> np.ndarray:
     allowed = np.array([_is_cell(x, y, z) for x in fn for y in dn for z in an], dtype=bool)
     code = (fc * len(dn) + dc) * len(an) + ac
     inside = (levels[:, _L] == FEATURES["last_name"].index("exact")) & (fc >= 0) & (dc >= 0)
-    inside[inside] = allowed[code[inside]]
+    if not any_pattern:
+        inside[inside] = allowed[code[inside]]
     labels = np.array([f"{x}/{y}/{z}" for x in fn for y in dn for z in an], dtype=object)
     out[inside] = labels[code[inside]]
     return out
@@ -175,6 +178,8 @@ def fit_family(
     duplicate with odds (matches expected / look-alikes) × 2^(its other weights). Without other
     evidence this is the count: look-alikes = pairs found − matches expected."""
     cells = cells_of(levels)
+    patterns, counts = np.unique(cells_of(levels, any_pattern=True), return_counts=True)
+    n_pattern = dict(zip(patterns.tolist(), counts.tolist()))
     other = _other_weights(levels, m, u, weight_max or {})
     out = {}
     for cell in cell_names():
@@ -190,6 +195,16 @@ def fit_family(
         u_c *= _place_mass(ag, fg, u, null_share)
         w = other[cells == cell]
         e_c = prior * possible_pairs * m_c
+        # the same from the cell's duplicate twin pattern, without the prior: the pairs that
+        # agree on given name and birth date at the same place, times how often a duplicate's
+        # given name and birth date differ as the cell's do (prior × m counts relatives that EM
+        # took for matches: on name + birth date + postcode data 4× the true matches)
+        ref = int(n_pattern.get(f"exact/exact/{ag}", 0))
+        ref_m = _mass("first_name", FIRST_GROUPS, "exact", m["first_name"], null_share_m.get("first_name", 0.0))
+        ref_m *= _mass("birth_date", DOB_GROUPS, "exact", m["birth_date"], null_share_m.get("birth_date", 0.0))
+        ref_m *= _place_mass(ag, "exact", m, null_share_m)
+        if ref >= REFERENCE_MIN_PAIRS and ref_m > 0 and dg != "null":
+            e_c = min(e_c, ref * m_c / ref_m)
         looks = _look_alikes(w, e_c, iterations)
         free = _look_alikes_free(w, iterations)
         if free > looks:
