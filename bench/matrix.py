@@ -159,6 +159,11 @@ DATASETS: dict[str, DataSet] = {
     for d in [
         DataSet("crm", "today's generator: three CRM exports (GBK Chinese CSV, US CSV, Excel)", _generated("crm")),
         DataSet(
+            "crm_names",
+            "the three CRM exports with name noise turned up: accents lost, nicknames, Hanzi/pinyin, formulas",
+            _generated("crm_names"),
+        ),
+        DataSet(
             "few_fields",
             "first name, surname, birth date, city, e-mail only; many typos and swaps (3 CSVs)",
             _generated("few_fields"),

@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import opaque
 
+from crmclean import executors
 from crmclean.masking import mask_url
 from crmclean.run import DEFAULT_DB_URL, DEFAULT_OUT_DIR, RunOptions, RunResult, run_pipeline
 
@@ -88,7 +89,32 @@ def _unmasked(db_url: str) -> str:
 def crmclean_nightly(options: RunOptions) -> RunResult:
     """Ingest → standardize → validate → link → cluster/merge → validate → publish."""
     options = dataclasses.replace(options, db_url=_unmasked(options.db_url))
-    return run_pipeline(options, progress=_PROGRESS["callback"], runner=prefect_stage_runner)
+    with executors.using(_task_runner_fanout()):
+        return run_pipeline(options, progress=_PROGRESS["callback"], runner=prefect_stage_runner)
+
+
+def dask_task_runner(options: RunOptions):
+    """prefect-dask's DaskTaskRunner for a run that asks for Dask (None: the default runner):
+    connected to the scheduler at `dask_address`, or starting a LocalCluster of `dask_workers`."""
+    if not options.dask_address and not options.dask_workers:
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    if options.dask_address:
+        return DaskTaskRunner(address=options.dask_address)
+    return DaskTaskRunner(cluster_kwargs=executors.local_cluster_options(options.dask_workers))
+
+
+def _task_runner_fanout() -> executors.DaskCluster | None:
+    """The flow run's DaskTaskRunner client as the fan-out of the stages (None: not on Dask).
+    The stages stay tasks of this flow; their chunks go to the runner's cluster."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if runner is None or type(runner).__name__ != "DaskTaskRunner":
+        return None
+    return executors.DaskCluster(cast(Any, runner).client)
 
 
 def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = None) -> RunResult:
@@ -98,7 +124,9 @@ def run_flow(options: RunOptions, progress: Callable[[str, str], None] | None = 
     masked = mask_url(options.db_url)  # the password stays in this process, not in Prefect's database
     _PROGRESS["db_urls"] = {masked: options.db_url}
     try:
-        return crmclean_nightly(options=dataclasses.replace(options, db_url=masked))
+        task_runner = dask_task_runner(options)
+        nightly = crmclean_nightly.with_options(task_runner=task_runner) if task_runner else crmclean_nightly
+        return nightly(options=dataclasses.replace(options, db_url=masked))
     finally:
         _PROGRESS["callback"], _PROGRESS["db_urls"] = None, {}
 

@@ -115,6 +115,12 @@ def run(
     lock_timeout: Optional[float] = typer.Option(
         None, "--lock-timeout", help="Seconds to wait for another run publishing into the same master (default 60)."
     ),
+    dask_address: Optional[str] = typer.Option(
+        None, "--dask-address", help="Fan out on an existing Dask cluster: its scheduler, e.g. tcp://HOST:8786."
+    ),
+    dask_workers: int = typer.Option(
+        0, "--dask-workers", min=0, help="Fan out on a local Dask cluster of N worker processes started for the run."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     """Ingest, standardize, validate, link, merge and publish; print a summary."""
@@ -125,12 +131,25 @@ def run(
     with user_errors(debug):
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
         result = _run_with_progress(
-            paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, prefect, debug
+            paths,
+            db,
+            out,
+            rules,
+            expectations,
+            workers,
+            retrain,
+            full_refresh,
+            show_pii,
+            prefect,
+            debug,
+            dask=(dask_address, dask_workers),
         )
         _print_summary(result, db)
 
 
-def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, prefect, debug):
+def _run_with_progress(
+    paths, db, out, rules, expectations, workers, retrain, full_refresh, show_pii, prefect, debug, dask=(None, 0)
+):
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .ingest import find_inputs
@@ -148,6 +167,7 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
         import great_expectations.data_context.types.base  # noqa: F401 - it sets its own logger to INFO on import
 
         logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+        logging.getLogger("crmclean.validate").setLevel(logging.ERROR)  # the summary says if Data Docs failed
 
     options = RunOptions(
         inputs=paths,
@@ -159,6 +179,8 @@ def _run_with_progress(paths, db, out, rules, expectations, workers, retrain, fu
         retrain=retrain,
         full_refresh=full_refresh,
         show_pii=show_pii,
+        dask_address=dask[0],
+        dask_workers=dask[1],
     )
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False
@@ -254,6 +276,11 @@ def _print_summary(result, db: str) -> None:
     console.print(f"master database: {mask_url(db)}")
     if result.report_path:
         console.print(f"report: {result.report_path}")
+    from .docs_site import build_error
+
+    docs_problem = build_error(Path(result.out_dir) / "data_docs")
+    if docs_problem:
+        err_console.print(f"[yellow]warning:[/] Data Docs could not be built: {docs_problem}", soft_wrap=True)
     console.print(f"run outputs: {result.out_dir}")
 
 
@@ -302,6 +329,7 @@ def demo_data(
 def explain(
     refs: list[str] = typer.Argument(..., help="A master id (C0000123), or two records as source:id source:id."),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Show why records were (or were not) merged: per-field match weights as a waterfall."""
@@ -309,9 +337,9 @@ def explain(
 
     with user_errors(debug):
         if len(refs) == 1:
-            console.print(explain_mod.explain_master(db, refs[0]), soft_wrap=True)
+            console.print(explain_mod.explain_master(db, refs[0], show_pii=show_pii), soft_wrap=True)
         elif len(refs) == 2:
-            console.print(explain_mod.explain_records(db, refs[0], refs[1]), soft_wrap=True)
+            console.print(explain_mod.explain_records(db, refs[0], refs[1], show_pii=show_pii), soft_wrap=True)
         else:
             raise CrmcleanError("explain takes one master id or two record references (source:id source:id)")
 
@@ -335,14 +363,17 @@ def evaluate(
 def review_export(
     path: Path = typer.Argument(..., help="Where to write the review file (.csv or .xlsx)."),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
+    show_pii: bool = typer.Option(False, "--show-pii", help="Write personal data unmasked."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
     """Write the review queue as a file a person fills in (decision: match / no_match)."""
     from .review import export_review
 
     with user_errors(debug):
-        n = export_review(db, path)
+        n = export_review(db, path, show_pii=show_pii)
         console.print(f"wrote {n:,} pairs to {path}; fill the decision column, then: crmclean review apply {path}")
+        if not show_pii:
+            console.print("personal data is masked; pass --show-pii for the real values")
 
 
 @review_app.command("apply")
@@ -468,6 +499,25 @@ def diff(
 
     with user_errors(debug):
         console.print(format_diff(diff_runs(db, run_a, run_b)), soft_wrap=True)
+
+
+@app.command()
+def forget(
+    key: str = typer.Argument(..., help="Master id (C0000123), source:id (or source|id), e-mail address or phone."),
+    db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
+    out: Path = typer.Option(Path("crmclean-out"), "--out", help="Folder whose runs/ outputs are redacted too."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (reads e-mail and phone settings)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be removed; change nothing."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    """Erase one person from every table and run folder, and quarantine them on later imports."""
+    from .forget import forget as forget_person
+    from .forget import format_result
+    from .settings import load_rules
+
+    with user_errors(debug):
+        result = forget_person(db, key, out, load_rules(rules), dry_run=dry_run)
+        console.print(format_result(result, out), markup=False, soft_wrap=True)
 
 
 @app.command()

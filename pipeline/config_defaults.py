@@ -323,6 +323,11 @@ STRATEGIES: tuple[str, ...] = (
     "identity_match",
     "most_similar",
     "same_address",
+    "medoid",
+    "formal_name",
+    "prefer_accents",
+    "standard_case",
+    "common_spelling",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "name": ("full_name", "first_name", "last_name", "name_suffix"),

@@ -147,11 +147,22 @@ class SourceEntry(Strict):
         return {str(h): t for h, t in value.items()}
 
 
+class ErasureSettings(Strict):
+    """What happens to a row of a person erased by `crmclean forget` when an import brings it again."""
+
+    reason: str = Field(
+        default="This person's data was erased on request (crmclean forget); the row is not imported.",
+        min_length=1,
+        description="quarantine reason text (reason_code erased_on_request); no personal value is added to it",
+    )
+
+
 class SourcesSettings(Strict):
     """rules/sources.yaml."""
 
     defaults: SourceDefaults = Field(default_factory=SourceDefaults)
     sources: dict[str, SourceEntry] = Field(default_factory=dict, description="source name -> entry, in order")
+    erasure: ErasureSettings = Field(default_factory=ErasureSettings)
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -164,6 +175,7 @@ class SourcesSettings(Strict):
         return {
             "defaults": self.defaults.model_dump(exclude_none=True),
             "sources": {name: entry.model_dump(exclude_unset=True) for name, entry in self.sources.items()},
+            "erasure": self.erasure.model_dump(),
         }
 
 
@@ -291,12 +303,20 @@ class MinIdentity(Strict):
     min_count: int = Field(default=1, ge=0, description="how many of `fields` a row needs")
 
 
+class PhoneRegionEvidence(Strict):
+    """A source's own numbers written with a country code name its region for the rest."""
+
+    min_numbers: int = Field(default=5, ge=1, description="explicit +CC numbers a source needs")
+    min_share: float = Field(default=0.8, gt=0.5, le=1.0, description="share the top region must hold")
+
+
 class StandardizeSettings(Strict):
     """rules/standardize.yaml."""
 
     default_region: Annotated[str, BeforeValidator(_region)] = Field(
         default="US", description="phone region of last resort"
     )
+    phone_region_evidence: PhoneRegionEvidence = Field(default_factory=PhoneRegionEvidence)
     max_match_chars: int = Field(default=200, ge=0, description="values cut to this length for matching")
     in_process_below: int = Field(default=20_000, ge=0, description="below this many records no process pool")
     dates: Dates = Field(default_factory=Dates)
@@ -326,7 +346,19 @@ class StandardizeSettings(Strict):
 #: lists every field with the chains tuned on the bench data (they differ for name, email,
 #: mobile, landline, address and national_id); these are the plain defaults of Rules built in code.
 DEFAULT_CHAINS: dict[str, list[Any]] = {
-    "name": ["prefer_script", "valid_only", "most_complete", "source_priority", "most_recent"],
+    "name": [
+        "valid_only",
+        {"prefer_script": "han"},
+        "formal_name",
+        "prefer_accents",
+        "medoid",
+        "standard_case",
+        "most_frequent",
+        "common_spelling",
+        "most_complete",
+        "source_priority",
+        "most_recent",
+    ],
     "gender": ["valid_only", "most_frequent", "source_priority", "most_recent"],
     "email": [
         "valid_only",
@@ -373,6 +405,13 @@ def _check_chain(chain: Any) -> Any:
 Chain = Annotated[list[Any], BeforeValidator(_check_chain)]
 
 
+class Similarity(Strict):
+    """How typo variants vote in the `medoid` strategy."""
+
+    max_edits: int = Field(default=1, ge=0, le=3, description="edits (a transposition is one) between typo variants")
+    variant_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="a typo variant's vote (the same value: 1)")
+
+
 class SurvivorshipSettings(Strict):
     """rules/survivorship.yaml. A field listed under `fields` replaces that field's default
     chain; a field not listed keeps it; a group without a chain (phone) uses `default`."""
@@ -380,7 +419,8 @@ class SurvivorshipSettings(Strict):
     source_priority: Annotated[list[str], _str_list("source names")] = Field(
         default_factory=list, description="most trusted source first"
     )
-    exclude_flags: Annotated[list[str], _str_list("flag codes")] = Field(default=["invalid", "placeholder"])
+    exclude_flags: Annotated[list[str], _str_list("flag codes")] = Field(default=["invalid", "placeholder", "junk"])
+    similarity: Similarity = Field(default_factory=Similarity)
     default: Chain = Field(
         default=["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent", "most_complete"],
         description="chain of a field not listed under fields",

@@ -5,6 +5,9 @@ shown separately), a bar, and the running total from the prior. ``explain_pair``
 pair from a records frame; ``explain_master`` / ``explain_records`` read the published tables
 (customer_record, customer_xref, match_edge, match_model) and use the evidence stored with
 each edge, so the explanation is exactly what the run decided.
+
+Personal values (names, e-mails, phones, birth dates, addresses) are masked like the report
+unless `show_pii`; the weights and levels are the same either way.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CrmcleanError
+from .masking import masker_for
 from .link import DEFAULT_THRESHOLDS, _caps, _shared_value_limit, _thresholds, decide
 from .link.compare import (
     COMPARE_COLUMNS,
@@ -42,6 +46,7 @@ FEATURE_VALUES = {
     "national_id": ("national_id_std",),
     "company": ("company_std", "company_key"),
 }
+NOT_PERSONAL = frozenset({"name_suffix_std", "gender_std"})  # masker_for reads "name" in the suffix column
 BAR_SCALE = 1.0  # one character per unit of weight
 BAR_MAX = 24
 
@@ -51,10 +56,16 @@ def _bar(w: float) -> str:
     return ("+" * n).ljust(BAR_MAX) if w >= 0 else ("-" * n).rjust(BAR_MAX)
 
 
-def _value(row: dict, feature: str) -> str:
+def _value(row: dict, feature: str, show_pii: bool = False) -> str:
     columns = FEATURE_VALUES.get(feature, (feature + "_std",))  # an extra feature: its attr_*_std column
-    vals = [str(row.get(c)) for c in columns if row.get(c) not in (None, "") and not _isnan(row.get(c))]
+    vals = [_shown(c, row.get(c), show_pii) for c in columns if row.get(c) not in (None, "") and not _isnan(row.get(c))]
     return ", ".join(vals) if vals else "∅"
+
+
+def _shown(column: str, value, show_pii: bool) -> str:
+    """A record value as explain prints it: masked by its column's rule unless show_pii."""
+    mask = None if show_pii or column in NOT_PERSONAL else masker_for(column)
+    return str(mask(value) if mask else value)
 
 
 def _isnan(v) -> bool:
@@ -72,6 +83,7 @@ def render_waterfall(
     probability: float | None = None,
     decision: str | None = None,
     cap: str | None = None,
+    show_pii: bool = False,
 ) -> str:
     """Text waterfall from an evidence dict {feature: {level, weight[, tf_adjustment |
     correlation_adjustment]}}; a correlation adjustment is shown with a trailing "c"."""
@@ -92,7 +104,7 @@ def render_waterfall(
         tf_txt = f"{tf:+.2f}" if tf is not None else (f"{corr:+.2f}c" if corr is not None else "")
         lines.append(
             f"{feature:<11} {e.get('level', '?'):<18} {w:>+8.2f} {tf_txt:>7}  {_bar(w)} {cum:>10.2f}   "
-            f"{_value(row_a, feature)} | {_value(row_b, feature)}"
+            f"{_value(row_a, feature, show_pii)} | {_value(row_b, feature, show_pii)}"
         )
     total = cum if match_weight is None else match_weight
     prob = probability if probability is not None else 1.0 / (1.0 + 2.0 ** (-total))
@@ -139,7 +151,7 @@ def _require_model(model: dict | None) -> dict:
     return model
 
 
-def explain_pair(records: pd.DataFrame, key_a: str, key_b: str, model: dict, rules) -> str:
+def explain_pair(records: pd.DataFrame, key_a: str, key_b: str, model: dict, rules, show_pii: bool = False) -> str:
     """Recompute one pair with the model (TF from the whole frame) and render its waterfall."""
     model = _require_model(model)
     keys = records["record_key"].astype(str)
@@ -158,7 +170,9 @@ def explain_pair(records: pd.DataFrame, key_a: str, key_b: str, model: dict, rul
     evidence, weight, prob, decision, cap = _score_two(cols, tf, model, rules)
     row_a = {c: cols[c][0] for c in cols}
     row_b = {c: cols[c][1] for c in cols}
-    return render_waterfall(key_a, key_b, row_a, row_b, evidence, _prior_weight(model), weight, prob, decision, cap)
+    return render_waterfall(
+        key_a, key_b, row_a, row_b, evidence, _prior_weight(model), weight, prob, decision, cap, show_pii
+    )
 
 
 # ---------------------------------------------------------------- from the published tables
@@ -180,7 +194,7 @@ def _records(store, keys: list[str]) -> dict[str, dict]:
     return {str(r["record_key"]): r for r in df.to_dict("records")}
 
 
-def _edge_text(edge: dict, recs: dict[str, dict], model: dict) -> str:
+def _edge_text(edge: dict, recs: dict[str, dict], model: dict, show_pii: bool = False) -> str:
     a, b = str(edge["record_key_l"]), str(edge["record_key_r"])
     try:
         evidence = json.loads(edge.get("evidence") or "{}")
@@ -197,16 +211,17 @@ def _edge_text(edge: dict, recs: dict[str, dict], model: dict) -> str:
         float(edge["match_probability"]) if edge.get("match_probability") is not None else None,
         edge.get("decision"),
         edge.get("cap") or None,
+        show_pii,
     )
 
 
-def _record_line(key: str, r: dict) -> str:
+def _record_line(key: str, r: dict, show_pii: bool = False) -> str:
     shown = ["full_name_std", "email_std", "phone_std", "birth_date_std", "address_std", "city_std"]
-    vals = [str(r.get(c)) for c in shown if r.get(c) not in (None, "") and not _isnan(r.get(c))]
+    vals = [_shown(c, r.get(c), show_pii) for c in shown if r.get(c) not in (None, "") and not _isnan(r.get(c))]
     return f"  {key}: " + " · ".join(vals)
 
 
-def explain_master(db_url: str, master_id: str) -> str:
+def explain_master(db_url: str, master_id: str, show_pii: bool = False) -> str:
     """A master's records and the waterfall of every stored edge inside it."""
     from .store import opened
 
@@ -218,13 +233,44 @@ def explain_master(db_url: str, master_id: str) -> str:
         model = _latest_model(store)
         recs = _records(store, keys)
         edges = store.read_by_keys("match_edge", ("record_key_l", "record_key_r"), keys)
+        lineage = store.find_rows("master_lineage", master_id=master_id)
     edges = edges[edges["record_key_l"].isin(keys) & edges["record_key_r"].isin(keys)]
-    out = [f"Master {master_id}: {len(keys)} record(s)"] + [_record_line(k, recs.get(k, {})) for k in keys]
+    out = [f"Master {master_id}: {len(keys)} record(s)"] + [_record_line(k, recs.get(k, {}), show_pii) for k in keys]
+    out += lineage_lines(lineage, show_pii)
     if len(keys) > 1 and edges.empty:
         out.append("\nNo stored match edge inside this master (merged by an override or must-link).")
     for edge in edges.sort_values("match_weight", ascending=False).to_dict("records"):
-        out += ["", _edge_text(edge, recs, model)]
+        out += ["", _edge_text(edge, recs, model, show_pii)]
     return "\n".join(out)
+
+
+def lineage_lines(lineage: pd.DataFrame, show_pii: bool = False) -> list[str]:
+    """Lineage of a master: per field the published value, the rule that chose it and its
+    record, then each value that lost with the records holding it (values masked by their
+    field's rule unless show_pii)."""
+    if lineage is None or lineage.empty:
+        return []
+    out = ["", "Golden record (value ← rule, record; values that lost):"]
+    for row in lineage.sort_values("field", kind="stable").to_dict("records"):
+        field = str(row["field"])
+        value = _shown(field, row["value"], show_pii) if row.get("value") else "(empty)"
+        out.append(f"  {field}: {value}  ← {row.get('rule')} ({row.get('record_key')})")
+        for alt in _alternatives(row.get("alternatives")):
+            lost = _shown(field, alt.get("value"), show_pii) if alt.get("value") else alt.get("value")
+            out.append(f"      lost: {lost}  ({', '.join(alt.get('records') or [])})")
+    return out
+
+
+def _alternatives(text) -> list[dict]:
+    import json
+
+    if not isinstance(text, str) or not text:
+        return []
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return []
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 def _parse_ref(ref: str) -> tuple[str, str]:
@@ -234,7 +280,7 @@ def _parse_ref(ref: str) -> tuple[str, str]:
     return source, rid
 
 
-def explain_records(db_url: str, ref_a: str, ref_b: str) -> str:
+def explain_records(db_url: str, ref_a: str, ref_b: str, show_pii: bool = False) -> str:
     """Two records named as source:source_record_id: the stored edge, else a fresh comparison."""
     from .store import opened
 
@@ -251,7 +297,7 @@ def explain_records(db_url: str, ref_a: str, ref_b: str) -> str:
         )
         edges = store.find_rows("match_edge", record_key_l=a, record_key_r=b)
         if not edges.empty:
-            return head + "\n" + _edge_text(edges.iloc[0].to_dict(), recs, model)
+            return head + "\n" + _edge_text(edges.iloc[0].to_dict(), recs, model, show_pii)
         # not a stored edge (not a candidate, or below review): compare afresh, TF from counts in SQL
         frame = pd.DataFrame([recs.get(a, {"record_key": a}), recs.get(b, {"record_key": b})])
         cols = prepare_columns(frame)
@@ -273,7 +319,7 @@ def explain_records(db_url: str, ref_a: str, ref_b: str) -> str:
         head
         + note
         + "\n"
-        + render_waterfall(a, b, row_a, row_b, evidence, _prior_weight(model), weight, prob, decision, cap)
+        + render_waterfall(a, b, row_a, row_b, evidence, _prior_weight(model), weight, prob, decision, cap, show_pii)
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import CrmcleanError
-from .masking import mask_frame
+from .masking import mask_frame, mask_text, masker_for
 from .safe_export import neutralize_frame
 
 TABLES = {"master": "master_customer", "xref": "customer_xref", "quarantine": "quarantine", "review": "review_queue"}
@@ -35,7 +35,7 @@ def export_tables(frames: dict[str, pd.DataFrame], target: Path, show_pii: bool 
     if suffix not in FORMATS:
         raise CrmcleanError(f"{target}: unsupported export format {suffix or '(none)'}; use {', '.join(FORMATS)}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    shown = {name: frame if show_pii else mask_frame(frame) for name, frame in frames.items()}
+    shown = {name: frame if show_pii else _mask_summaries(mask_frame(frame)) for name, frame in frames.items()}
     if suffix == ".xlsx":
         _write_workbook(shown, target)
         return [Exported(name, target, len(frame)) for name, frame in shown.items()]
@@ -77,3 +77,25 @@ def _write_cell(sheet, row: int, col: int, value) -> None:
         sheet.write_number(row, col, value)
     else:
         sheet.write_string(row, col, str(value))
+
+
+def _mask_summaries(frame: pd.DataFrame) -> pd.DataFrame:
+    """review_queue's `summary_l`/`summary_r` hold both records as JSON ({field: value}): each
+    value masked by its field's rule (mask_frame sees only the column name)."""
+    for column in ("summary_l", "summary_r"):
+        if column in frame:
+            frame = frame.assign(**{column: frame[column].map(_mask_json_fields)})
+    return frame
+
+
+def _mask_json_fields(text):
+    import json
+
+    try:
+        data = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return mask_text(text)
+    if not isinstance(data, dict):
+        return text if text is None or text != text else mask_text(text)
+    masked = {k: (masker_for(str(k)) or (lambda v: v))(v) if v not in (None, "") else v for k, v in data.items()}
+    return json.dumps(masked, ensure_ascii=False)

@@ -104,3 +104,74 @@ def format_golden_quality(result: dict) -> str:
     label = {"phone": "phone", "email": "e-mail", "birth_date": "birth date"}
     parts = [f"{label[f]} {v['rate']:.2%} ({v['correct']}/{v['customers']})" for f, v in result.items()]
     return "golden record correct (customers whose true value a record carries): " + ", ".join(parts)
+
+
+# ------------------------------------------------------------------ per-field accuracy and ceiling
+SCORED_FIELDS = ("full_name", "email", "phone", "birth_date")
+
+
+def true_names(ents: Entities) -> list[str]:
+    """The customer's true full name as crmclean publishes it: Hanzi surname+given (simplified)
+    for Chinese customers, "First Last" (suffix apart) for the others."""
+    return [(la + fi) if cn else f"{fi} {la}" for cn, fi, la in zip(ents.is_cn, ents.first, ents.last)]
+
+
+def _record_frame(truth: pd.DataFrame, xref: pd.DataFrame, records: pd.DataFrame, ents: Entities) -> pd.DataFrame:
+    """One row per accepted record with an entity: its std values, master_id and true values."""
+    truth = truth[truth["entity_id"] != ""]
+    cols = ["record_key", "full_name_std", "mobile_std", "landline_std", "email_std", "birth_date_std"]
+    rows = truth.merge(
+        xref[["source", "source_record_id", "record_key", "master_id"]], on=["source", "source_record_id"]
+    )
+    rows = rows.merge(records[[c for c in cols if c in records.columns]], on="record_key")
+    values = truth_values(ents)
+    values["true_full_name"] = true_names(ents)
+    return rows.merge(values, on="entity_id")
+
+
+def _value_matches(frame: pd.DataFrame, field: str, own: str, phones: tuple[str, str]) -> pd.Series:
+    if field == "full_name":
+        return frame[own].astype("string").fillna("").str.strip() == frame["true_full_name"]
+    return _holds_true(frame, field, phones=phones, own=own)
+
+
+def score_golden(truth: pd.DataFrame, xref: pd.DataFrame, records: pd.DataFrame, master: pd.DataFrame, ents) -> dict:
+    """{field: {customers, carried, correct, accuracy, ceiling}} over every customer with an
+    accepted record. `ceiling` = share of customers for whom some record carries the true value
+    (after standardization); `accuracy` = share whose home master (the one holding most of their
+    records) publishes it."""
+    rows = _record_frame(truth, xref, records, ents)
+    home = (
+        rows.groupby(["entity_id", "master_id"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["entity_id", "n", "master_id"], ascending=[True, False, True])
+        .drop_duplicates("entity_id")[["entity_id", "master_id"]]
+    )
+    g = master[["master_id", "full_name", "phone", "mobile", "email", "birth_date"]].add_prefix("g_")
+    per_customer = rows.drop_duplicates("entity_id").drop(columns="master_id").merge(home, on="entity_id")
+    per_customer = per_customer.merge(g, left_on="master_id", right_on="g_master_id", how="left")
+    out = {}
+    for field in SCORED_FIELDS:
+        own = "full_name_std" if field == "full_name" else f"{field}_std"
+        carried = rows.loc[_value_matches(rows, field, own, ("mobile_std", "landline_std")), "entity_id"]
+        ok = _value_matches(per_customer, field, f"g_{field}", ("g_mobile", "g_phone"))
+        n = len(per_customer)
+        out[field] = {
+            "customers": n,
+            "carried": int(per_customer["entity_id"].isin(set(carried)).sum()),
+            "correct": int(ok.sum()),
+            "accuracy": float(ok.mean()) if n else float("nan"),
+            "ceiling": float(per_customer["entity_id"].isin(set(carried)).mean()) if n else float("nan"),
+        }
+    return out
+
+
+def format_scores(scores: dict) -> str:
+    """A small table: field, accuracy, ceiling, gap (points)."""
+    lines = [f"{'field':<11} {'golden':>8} {'ceiling':>8} {'gap':>6}   customers"]
+    for field, s in scores.items():
+        gap = 100 * (s["ceiling"] - s["accuracy"])
+        lines.append(f"{field:<11} {s['accuracy']:>8.2%} {s['ceiling']:>8.2%} {gap:>6.2f}   {s['customers']}")
+    return "\n".join(lines)

@@ -318,12 +318,14 @@ def merge_overrides(rules_overrides: dict, review_overrides: pd.DataFrame) -> pd
 
 def working_columns() -> list[str]:
     """The customer_record columns an incremental run reads for every prior record: what link
-    compares and blocks on and what the cluster guards check. Everything else is read by key,
+    compares and blocks on, what the cluster guards check and the name parts survivorship's
+    data-wide spelling counts read. Everything else is read by key,
     for the records the run reclusters or rewrites."""
     from .cluster import GUARD_COLUMNS
     from .link.compare import COMPARE_COLUMNS
+    from .survivorship import SPELLING_WORKING_COLUMNS
 
-    return list(dict.fromkeys([*COMPARE_COLUMNS, *GUARD_COLUMNS]))
+    return list(dict.fromkeys([*COMPARE_COLUMNS, *GUARD_COLUMNS, *SPELLING_WORKING_COLUMNS]))
 
 
 def cluster_fingerprint(rules) -> str:
@@ -558,7 +560,10 @@ def cluster_region(
     clusters = cluster.cluster_records(region, in_region, rules, overrides, model=linked.result.model)
     rows = _region_rows(standardized, prior, linked, keys, store)
     golden, lineage = survivorship.build_golden(
-        rows.complete[rows.complete["record_key"].isin(keys).to_numpy()], clusters, rules
+        rows.complete[rows.complete["record_key"].isin(keys).to_numpy()],
+        clusters,
+        rules,
+        spelling=survivorship.spelling_counts(records, rules),  # the whole master's, as a full run counts
     )
 
     retired_keys = set(combined.retired["record_key"]) if len(combined.retired) else set()
@@ -803,7 +808,9 @@ def build_scoped_tables(
         "quarantine": quarantine_rows(run_id, records, run_keys, quarantine, prior, run_sources),
         # this run's pairs and the kept edges join active records only: no filter needed
         "review_queue": Scoped(
-            review_queue_rows(run_id, review_rows, records, overrides, None),
+            review_queue_rows(
+                run_id, review_rows, records, overrides, None, thresholds=(model or {}).get("thresholds")
+            ),
             keys=sorted(gone_keys),
             pairs=sorted(review_pairs),
         ),

@@ -21,7 +21,8 @@ from typing import Any, Callable
 import pandas as pd
 from markupsafe import Markup
 
-from .masking import mask_text, masker_for
+from .docs_site import build_error
+from .masking import mask_date, mask_email, mask_name, mask_phone, mask_text, masker_for
 from .stages import ReportInput, RunCounts
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -502,53 +503,98 @@ def _section_clusters(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
         "chart": bar_chart_svg(labels[:25], [int(v) for v in dist.values[:25]], "Cluster sizes"),
         "largest": _frame_rows(largest, 10),
         "columns": list(largest.columns),
+        "conflicts": _conflict_sample(tables.get("master_lineage"), show_pii),
     }
 
 
+CONFLICT_FIELDS = {"full_name": mask_name, "email": mask_email, "phone": mask_phone, "birth_date": mask_date}
+
+
+def _conflict_sample(lineage: pd.DataFrame | None, show_pii: bool, masters: int = 10) -> list[dict[str, Any]]:
+    """Golden values chosen among disagreeing records, for the first `masters` masters with a
+    conflict: field, published value, the rule that chose it, and the values that lost."""
+    if lineage is None or lineage.empty or "alternatives" not in lineage:
+        return []
+    rows = lineage[lineage["alternatives"].notna() & lineage["field"].isin(list(CONFLICT_FIELDS))]
+    keep = sorted(rows["master_id"].unique())[:masters]
+    rows = rows[rows["master_id"].isin(keep)].sort_values(["master_id", "field"], kind="stable")
+    out = []
+    for row in rows.to_dict("records"):
+        mask = (lambda v: v) if show_pii else CONFLICT_FIELDS[row["field"]]
+        lost = [f"{mask(a.get('value'))} ({len(a.get('records') or [])})" for a in _lost_values(row["alternatives"])]
+        out.append(
+            {"master_id": row["master_id"], "field": row["field"], "value": mask(row["value"]), "rule": row["rule"]}
+            | {"lost": "; ".join(lost)}
+        )
+    return out
+
+
+def _lost_values(text: Any) -> list[dict[str, Any]]:
+    try:
+        items = json.loads(text) if isinstance(text, str) else []
+    except ValueError:
+        return []
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
 def _section_review(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
-    tables = inp.tables
-    queue = tables.get("review_queue")
+    """The review queue, most likely first, each pair with why it is held; how many are held by a
+    hard constraint (likely matches) and how many are uncertain."""
+    from .link.decisions import probability_text
+
+    queue = inp.tables.get("review_queue")
     if queue is None or not len(queue):
-        return {"total": 0, "rows": [], "columns": []}
-    show = queue[[c for c in ("record_key_l", "record_key_r", "match_probability", "match_weight") if c in queue]]
+        return {"total": 0, "rows": [], "columns": [], "held": 0, "uncertain": 0}
+    columns = ("record_key_l", "record_key_r", "match_probability", "match_weight", "review_reason")
+    show = queue[[c for c in columns if c in queue]]
     if "match_probability" in show:
         show = show.sort_values("match_probability", ascending=False, kind="stable")
-    show = show.head(MAX_ROWS)
-    show = show.assign(why=_review_reasons(show, inp))
-    records = tables.get("customer_record")
+    why = _review_reasons(show, inp)
+    held = sum(w.startswith(("hard constraint", "held by")) for w in why)
+    show = show.assign(why=why).drop(columns=["review_reason"], errors="ignore").head(MAX_ROWS)
+    if "match_probability" in show:  # 0.99995 must not read as 1.0
+        prob = pd.to_numeric(show["match_probability"], errors="coerce")
+        show = show.assign(match_probability=[probability_text(p) if p == p else "" for p in prob])
+    show = _with_names(show, inp.tables.get("customer_record"), show_pii)
+    return {
+        "total": int(len(queue)),
+        "rows": _frame_rows(show, MAX_ROWS),
+        "columns": list(show.columns),
+        "held": int(held),
+        "uncertain": int(len(queue) - held),
+    }
+
+
+def _with_names(show: pd.DataFrame, records: pd.DataFrame | None, show_pii: bool) -> pd.DataFrame:
+    """Both records' names beside the pair (masked unless show_pii)."""
     name_col = next((c for c in ("full_name_std", "full_name") if records is not None and c in records), None)
-    if name_col and records is not None and "record_key" in records:
-        wanted = set(show["record_key_l"]) | set(show["record_key_r"])
-        sub = records[records["record_key"].isin(wanted)]
-        names = sub.drop_duplicates("record_key").set_index("record_key")[name_col]
-        show = show.assign(name_l=show["record_key_l"].map(names), name_r=show["record_key_r"].map(names))
-        show = _masked(show, show_pii, ["name_l", "name_r"])
-    return {"total": int(len(queue)), "rows": _frame_rows(show, MAX_ROWS), "columns": list(show.columns)}
+    if not name_col or records is None or "record_key" not in records:
+        return show
+    keys = set(show["record_key_l"]) | set(show["record_key_r"])
+    sub = records[records["record_key"].isin(keys)]
+    names = sub.drop_duplicates("record_key").set_index("record_key")[name_col]
+    show = show.assign(name_l=show["record_key_l"].map(names), name_r=show["record_key_r"].map(names))
+    return _masked(show, show_pii, ["name_l", "name_r"])
 
 
 def _review_reasons(show: pd.DataFrame, inp: ReportInput) -> list[str]:
-    """Why each pair is in review: the hard constraint that lowered it, else its uncertainty."""
+    """Why each pair is in review: the queue's `review_reason`, else (a master written before
+    the column existed) worked out from the run's pairs: the hard constraint that lowered it, or
+    where its probability sits between the thresholds."""
+    from .link.decisions import review_reasons
+
     caps: dict[tuple[str, str], str] = {}
     pairs = inp.pairs
     if pairs is not None and len(pairs) and "cap" in pairs:
         capped = pairs[pairs["cap"].fillna("").astype(str) != ""]
         caps = dict(zip(zip(capped["record_key_l"], capped["record_key_r"]), capped["cap"].astype(str)))
-    match_at = float(((inp.model or {}).get("thresholds") or {}).get("match", 1.0))
-    reasons = []
-    for left, right, p in zip(
-        show["record_key_l"], show["record_key_r"], show.get("match_probability", [None] * len(show))
-    ):
-        cap = caps.get((left, right)) or caps.get((right, left))
-        prob = float(p) if p is not None and p == p else None
-        if cap:
-            reasons.append(f"hard constraint: {cap}" + (f" (probability {prob:.4f})" if prob is not None else ""))
-        elif prob is None:
-            reasons.append("uncertain: no probability recorded")
-        elif prob >= match_at:
-            reasons.append(f"held by a hard constraint (probability {prob:.4f})")
-        else:
-            reasons.append(f"uncertain: probability {prob:.3f}")
-    return reasons
+    keys = list(zip(show["record_key_l"], show["record_key_r"]))
+    prob = show["match_probability"].tolist() if "match_probability" in show else [None] * len(show)
+    worked_out = review_reasons(
+        prob, [caps.get((a, b)) or caps.get((b, a)) or "" for a, b in keys], (inp.model or {}).get("thresholds")
+    )
+    stored = show["review_reason"].tolist() if "review_reason" in show else [None] * len(show)
+    return [s if isinstance(s, str) and s else w for s, w in zip(stored, worked_out)]
 
 
 def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
@@ -556,7 +602,8 @@ def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
     out_dir = Path(inp.out_dir or ".")
     docs = inp.data_docs
     docs_rel = None
-    if docs:
+    docs_error = build_error(docs)
+    if docs and not docs_error:  # failed docs have no pages to link to
         docs_rel = os.path.relpath(Path(docs), out_dir).replace(os.sep, "/")
     docs_base = docs_rel.rsplit("/", 1)[0] + "/" if docs_rel and "/" in docs_rel else ""
     stages = []
@@ -582,7 +629,7 @@ def _section_expectations(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
                 "total": len(rows),
             }
         )
-    return {"stages": stages, "docs": docs_rel}
+    return {"stages": stages, "docs": docs_rel, "docs_error": docs_error}
 
 
 def _section_timings(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:

@@ -21,16 +21,18 @@ from typing import Any, Callable, TypeVar
 import pandas as pd
 
 from . import cluster as cluster_module
+from . import executors
 from . import ids as ids_module
 from . import incremental
 from . import ingest as ingest_module
 from . import link as link_module
 from . import standardize as standardize_module
 from . import store as store_module
-from . import survivorship as survivorship_module
 from . import validate as validate_module
+from .forget import quarantine_erased
 from .schema import empty_quarantine
 from .settings import DEFAULT_EXPECTATIONS_DIR, Rules, load_rules
+from .store.erasure import read_tombstones
 from .stages import (
     DEFAULT_DB_URL,
     DEFAULT_OUT_DIR,
@@ -119,7 +121,8 @@ def run_pipeline(
     store.start_run(run_id, datetime.now(timezone.utc), inputs=[str(p) for p in options.inputs])
     done = StageResults()
     try:
-        with store.lock(run_id):
+        fanout = executors.open_fanout(options.dask_address, options.dask_workers)
+        with store.lock(run_id), fanout as where, executors.using(where):
             _run_stages(env, store, done, runner)
         assert done.clustered is not None  # every stage ran: the lock was held to the end
         counts = done.clustered.counts.as_dict()
@@ -179,7 +182,8 @@ def load_prior(env: RunEnv, store) -> Prior:
     with env.timer.stage("load prior"):
         why = _full_reason(env.options, env.rules, store.read_state())
         columns = None if why else incremental.working_columns()
-        return Prior(state=store.load_state(record_columns=columns), full_reason=why)
+        erased = read_tombstones(store)
+        return Prior(state=store.load_state(record_columns=columns), full_reason=why, erased=erased)
 
 
 def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standardized:
@@ -193,12 +197,19 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
             refresh=options.full_refresh,
             fingerprint=incremental.standardize_fingerprint(rules),
         )
-        # the day/month order is decided on the whole input, as a full run would
-        day_first = standardize_module.infer_date_orders(records, rules)
-        std_fresh, summary = standardize_module.standardize(fresh, rules, workers=options.workers, day_first=day_first)
+        # the day/month order and each source's phone region are decided on the whole input
+        std_fresh, summary = standardize_module.standardize(
+            fresh,
+            rules,
+            workers=options.workers,
+            day_first=standardize_module.infer_date_orders(records, rules),
+            phone_regions=standardize_module.infer_phone_regions(records, rules),
+        )
         # reused records passed this check when they were standardized (same fingerprint)
         std_fresh, std_quarantine = standardize_module.quarantine_unidentifiable(std_fresh, rules)
-        quarantine = pd.concat([ingested.result.quarantine, std_quarantine], ignore_index=True)
+        # people erased by `crmclean forget` stay erased: their rows are quarantined, not re-created
+        std_fresh, erased_quarantine = quarantine_erased(std_fresh, prior.erased, rules)
+        quarantine = pd.concat([ingested.result.quarantine, std_quarantine, erased_quarantine], ignore_index=True)
         # the summary counts only this run's newly standardized records (reused ones were counted before)
         summary.to_csv(env.out_dir / "standardize_summary.csv", index=False)
     with env.timer.stage("validate standardized"):
@@ -279,7 +290,7 @@ def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: 
     clusters = cluster_module.cluster_records(
         combined.records, linked.pairs, rules, linked.overrides, model=linked.result.model
     )
-    golden, lineage = survivorship_module.build_golden(combined.records, clusters, rules)
+    golden, lineage = executors.golden_in_groups(combined.records, clusters, rules)
     assigned = ids_module.assign_master_ids(clusters, prior.state)
     tables = store_module.build_tables(
         run_id=env.run_id,

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .run import StageTimer
     from .settings import Rules
     from .store import PriorState, Scoped
+    from .store.erasure import Tombstones
     from .validate import ValidationReport
 
 DEFAULT_DB_URL = "sqlite:///crmclean-out/master.db"
@@ -56,6 +57,9 @@ class RunOptions:
     full_refresh: bool = False  # re-standardize every record (e.g. after changing rules/standardize.yaml)
     # cluster and publish the whole master, not only the affected region (same result, slower)
     recluster_all: bool = False
+    # fan out over Dask (docs/scale.md): an existing scheduler's address, or a local cluster of N processes
+    dask_address: str | None = None
+    dask_workers: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +84,7 @@ class Ingested:
 class Prior:
     state: PriorState  # slim (working columns only) unless the whole master is reclustered
     full_reason: str | None  # why the whole master is reclustered; None: only the affected region
+    erased: Tombstones | None = None  # salted hashes of people erased by `crmclean forget`
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,6 +17,7 @@ GE takes ~4 s to import, so it is imported lazily and ONE ephemeral context is k
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -563,28 +564,35 @@ def critical_failures(reports: list[ValidationReport]) -> list[str]:
     return [describe_failure(r) for rep in reports if rep for r in rep.failures("critical")]
 
 
-def build_data_docs(reports: list[ValidationReport], directory: Path, *, show_pii: bool = False) -> Path:
+def build_data_docs(
+    reports: list[ValidationReport], directory: Path, *, show_pii: bool = False, run_name: str | None = None
+) -> Path:
     """Real GE Data Docs (suites + this run's validation results) in `directory`; → index.html.
 
-    The process-wide context's results store is emptied first so a run's docs show only its own
-    results. Unexpected values of personal columns are masked like the report unless `show_pii`.
-    A docs failure never fails the run: a one-page index says what went wrong.
+    `directory` may be relative (GE needs an absolute path: it is resolved here). The results are
+    filed under `run_name`, by default the name of the folder holding `directory` (a run's
+    `crmclean-out/runs/<run id>`). The pages are rewritten to need no network and the index lists
+    the validations without JavaScript (crmclean.docs_site). The process-wide context's results
+    store is emptied first so a run's docs show only its own results. Unexpected values of
+    personal columns are masked like the report unless `show_pii`. A docs failure never fails
+    the run: the index and `BUILD_FAILED.txt` say what went wrong (docs_site.build_error), and a
+    warning is logged.
     """
-    directory = Path(directory)
+    from . import docs_site
+
+    directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    index = directory / "index.html"
+    (directory / docs_site.ERROR_FILE).unlink(missing_ok=True)
+    name = run_name or directory.parent.name or "run"
     try:
         with _lock:
-            _build_docs(reports, directory, show_pii)
-    except Exception as exc:  # pragma: no cover - defensive: GE rendering bugs
-        import html
-
-        index.write_text(
-            "<!doctype html><meta charset='utf-8'><title>Data Docs</title>"
-            f"<p>Data Docs could not be built: {html.escape(repr(exc))}</p>",
-            encoding="utf-8",
-        )
-    return index
+            pages, suites = _build_docs(reports, directory, show_pii, name)
+        docs_site.make_offline(directory)
+        return docs_site.write_index(directory, name, pages, suites)
+    except Exception as exc:  # GE rendering bugs, a full disk: the run goes on, the failure is shown
+        message = f"{exc.__class__.__name__}: {exc}"
+        logging.getLogger(__name__).warning("Data Docs could not be built: %s", message)
+        return docs_site.write_failure(directory, message)
 
 
 def _mask_result(result):
@@ -608,40 +616,16 @@ def _mask_result(result):
     return result
 
 
-def _build_docs(reports: list[ValidationReport], directory: Path, show_pii: bool) -> None:
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
+def _build_docs(reports: list[ValidationReport], directory: Path, show_pii: bool, run_name: str):
+    """GE's site builder over this run's results; → (the validation pages, the suite names)."""
     ctx = _get_context()
-    gx = _gx()
     store = ctx.validation_results_store
     for key in list(store.list_keys()):
         store.remove_key(key)
     for name in [n for n in ctx.get_site_names() if n == DOCS_SITE_NAME]:
         ctx.delete_data_docs_site(name)
-    run_time = datetime.now(timezone.utc)
-    for rep in reports:
-        if rep is None:
-            continue
-        for suite_name, batch, asset, result in rep._gx_results:
-            key = ValidationResultIdentifier(
-                expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
-                run_id=RunIdentifier(run_name=rep.stage, run_time=run_time),
-                batch_identifier=f"{DATASOURCE_NAME}-{asset}",
-            )
-            store.set(key, result if show_pii else _mask_result(result))
-            parts = key.to_tuple()
-            rep.docs_pages[batch] = "validations/" + "/".join(str(p) for p in parts) + ".html"
-    for rep in reports:  # expectation-suite pages in the docs
-        for suite_name, exps in rep._gx_suites.items() if rep else []:
-            try:
-                copies = [e.copy(deep=True) for e in exps]
-                ctx.suites.add_or_update(gx.ExpectationSuite(name=suite_name, expectations=copies))
-            except Exception:  # pragma: no cover - suite pages are a nicety
-                pass
+    pages = _store_results([r for r in reports if r is not None], store, show_pii, run_name)
+    suites = _add_suites(ctx, [r for r in reports if r is not None])
     ctx.add_data_docs_site(
         DOCS_SITE_NAME,
         {
@@ -654,3 +638,59 @@ def _build_docs(reports: list[ValidationReport], directory: Path, show_pii: bool
         ctx.build_data_docs(site_names=[DOCS_SITE_NAME])
     finally:
         ctx.delete_data_docs_site(DOCS_SITE_NAME)
+    return pages, suites
+
+
+def _store_results(reports: list[ValidationReport], store, show_pii: bool, run_name: str) -> list:
+    """Each result filed under the run's name (GE shows `__none__` without it) and its batch
+    as the asset name; `docs_pages` of each report point at the pages GE will write."""
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    from .docs_site import ValidationPage
+
+    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc))
+    pages = []
+    for rep in reports:
+        for suite_name, batch, asset, result in rep._gx_results:
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+                run_id=run_id,
+                batch_identifier=f"{DATASOURCE_NAME}-{asset}",
+            )
+            result = result if show_pii else _mask_result(result)
+            result.meta["run_id"] = run_id
+            result.meta["batch_spec"] = {"data_asset_name": f"{rep.stage}: {batch}"}
+            store.set(key, result)
+            rep.docs_pages[batch] = "validations/" + "/".join(str(p) for p in key.to_tuple()) + ".html"
+            stats = result.statistics or {}
+            pages.append(
+                ValidationPage(
+                    stage=rep.stage,
+                    suite=suite_name,
+                    batch=batch,
+                    page=rep.docs_pages[batch],
+                    success=bool(result.success),
+                    evaluated=int(stats.get("evaluated_expectations") or 0),
+                    successful=int(stats.get("successful_expectations") or 0),
+                )
+            )
+    return pages
+
+
+def _add_suites(ctx, reports: list[ValidationReport]) -> list[str]:
+    """The suites the run checked, as expectation-suite pages of the site; → their names."""
+    gx = _gx()
+    names = []
+    for rep in reports:
+        for suite_name, exps in rep._gx_suites.items():
+            try:
+                copies = [e.copy(deep=True) for e in exps]
+                ctx.suites.add_or_update(gx.ExpectationSuite(name=suite_name, expectations=copies))
+                names.append(suite_name)
+            except Exception:  # noqa: BLE001 - a suite page is a nicety; the results pages matter
+                pass
+    return list(dict.fromkeys(names))

@@ -107,3 +107,29 @@ def test_failed_run_report_renders(chromium, tmp_path):
     dom, console = _run(chromium, tmp_path, report.as_uri(), "--dump-dom")
     assert console == []
     assert 'id="run-status">failed<' in dom and "b.xlsx: the workbook is encrypted" in dom
+
+
+OFFLINE = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9")  # no network at all
+
+
+def test_data_docs_list_the_validations_offline(chromium, tmp_path):
+    """The Data Docs index and a validation page, opened with every host unreachable: the index
+    lists the run's validations and the page renders with no console error (nothing remote)."""
+    from test_validate import _result_tables
+
+    from crmclean import validate as v
+    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
+
+    tables, std = _result_tables()
+    report = v.validate_result(tables, std, v.load_suites(DEFAULT_EXPECTATIONS_DIR))
+    index = v.build_data_docs([report], tmp_path / "runs" / "r-offline" / "data_docs")
+    dom, console = _run(chromium, tmp_path, index.as_uri(), "--dump-dom", *OFFLINE)
+    assert console == []
+    listed = re.findall(r'<tr class="validation">.*?<a href="[^"]+">([^<]+)</a>', dom)
+    assert sorted(listed) == sorted(report.docs_pages) and len(listed) == 3
+    page = index.parent / report.docs_pages["master_customer"]
+    dom, console = _run(chromium, tmp_path, page.as_uri(), "--dump-dom", *OFFLINE)
+    assert console == [] and "r-offline" in dom and "Succeeded" in dom
+    shot = tmp_path / "docs.png"
+    _run(chromium, tmp_path, page.as_uri(), f"--screenshot={shot}", "--window-size=1280,1400", *OFFLINE)
+    assert shot.is_file() and shot.stat().st_size > 10_000

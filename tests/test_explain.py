@@ -33,13 +33,16 @@ def _final(text: str) -> tuple[float, float]:
 def test_explain_pair_matches_the_link_score(linked):
     frame, res = linked
     row = res.pairs.set_index(["record_key_l", "record_key_r"]).loc[("cn|1", "us|1")]
-    text = explain_pair(frame, "cn|1", "us|1", res.model, R())
+    text = explain_pair(frame, "cn|1", "us|1", res.model, R(), show_pii=True)
     for feature in FEATURE_NAMES:
         assert re.search(rf"^{feature}\s", text, re.M), feature
     weight, prob = _final(text)
     assert weight == pytest.approx(row["match_weight"], abs=0.01)
     assert prob == pytest.approx(row["match_probability"], abs=1e-5)
     assert "decision match" in text and "+8613800138000" in text
+    masked = explain_pair(frame, "cn|1", "us|1", res.model, R())  # the default: masked like the report
+    assert "+8613800138000" not in masked and "+86 138****8000" in masked
+    assert _final(masked) == _final(text)  # the same numbers either way
 
 
 def test_explain_pair_shows_the_cap_for_jr_sr(linked):
@@ -92,7 +95,7 @@ def db(tmp_path, linked):
 
 def test_explain_master_lists_records_and_edges(db):
     url, masters, res = db
-    text = explain_master(url, masters["cn|1"])
+    text = explain_master(url, masters["cn|1"], show_pii=True)
     assert text.startswith(f"Master {masters['cn|1']}: 2 record(s)")
     assert "cn|1" in text and "us|1" in text and "谢雪东" in text
     weight, _ = _final(text)
@@ -161,3 +164,37 @@ def test_explain_pair_shows_the_moved_correction(linked):
     assert len(corrected) == 1 and float(corrected[0][1]) == 0.0 and float(corrected[0][2]) > 0, text
     cumulative = float(re.search(r"^gender\s.*\s(-?\d+\.\d\d)\s{3}\S", text, re.M).group(1))
     assert cumulative == pytest.approx(_final(text)[0], abs=0.01), text
+
+
+def test_explain_masks_personal_data_unless_asked(db):
+    """explain prints what the report shows: names, e-mails, phones, birth dates and addresses
+    masked; --show-pii (show_pii=True) prints them."""
+    url, masters, _ = db
+    records = pd.read_sql_table("customer_record", f"{url}")
+    personal = records[records["record_key"].isin(["cn|1", "us|1"])]
+    secrets = {
+        str(v)
+        for c in ("full_name_std", "email_std", "mobile_std", "birth_date_std", "address_std", "email_key")
+        if c in personal
+        for v in personal[c].dropna()
+        if len(str(v)) > 2
+    }
+    assert len(secrets) >= 4
+    for text in (explain_master(url, masters["cn|1"]), explain_records(url, "cn:1", "us:1")):
+        leaked = sorted(s for s in secrets if s in text)
+        assert not leaked, leaked
+        assert "***" in text
+    shown = explain_master(url, masters["cn|1"], show_pii=True) + explain_records(url, "cn:1", "us:1", show_pii=True)
+    assert any(s in shown for s in secrets)
+
+
+def test_explain_cli_masks_by_default(db):
+    from typer.testing import CliRunner
+
+    from crmclean.cli import app
+
+    url, masters, _ = db
+    masked = CliRunner().invoke(app, ["explain", masters["cn|1"], "--db", url])
+    shown = CliRunner().invoke(app, ["explain", masters["cn|1"], "--db", url, "--show-pii"])
+    assert masked.exit_code == 0 and shown.exit_code == 0, masked.output + shown.output
+    assert "谢雪东" in shown.output and "谢雪东" not in masked.output and "谢**" in masked.output

@@ -45,6 +45,8 @@ def _every_option_changed(tmp_path: Path, name: str) -> RunOptions:
     )
     defaults = RunOptions(inputs=[])
     for f in dataclasses.fields(RunOptions):
+        if f.name in {"dask_address", "dask_workers"}:
+            continue  # a flow run on a DaskTaskRunner: tests/test_dask.py
         assert getattr(options, f.name) != getattr(defaults, f.name), f.name
     return options
 
@@ -85,6 +87,8 @@ def test_flow_passes_every_option_and_typed_results_between_tasks(prefect_harnes
     (got,) = seen
     expected = dataclasses.replace(options, inputs=discover_inputs(options.inputs))
     for f in dataclasses.fields(RunOptions):
+        if f.name in {"dask_address", "dask_workers"}:
+            continue  # a flow run on a DaskTaskRunner: tests/test_dask.py
         assert getattr(got, f.name) == getattr(expected, f.name), f.name
 
     # the same options without Prefect publish exactly the same tables

@@ -41,7 +41,7 @@ def made(tmp_path_factory) -> dict:
 
 def test_profile_names_list_crm_first_and_every_new_profile():
     assert PROFILE_NAMES[0] == "crm"
-    assert set(PROFILE_NAMES) == {"crm", "few_fields", "name_dob_postcode", "split_dob", "old_dob", "b2b"}
+    assert set(PROFILE_NAMES) == {"crm", "crm_names", "few_fields", "name_dob_postcode", "split_dob", "old_dob", "b2b"}
 
 
 def test_unknown_profile_is_a_clear_error(tmp_path):

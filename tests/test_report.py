@@ -471,11 +471,26 @@ def test_sample_run_every_review_pair_says_why(sample_run):
         assert len(reasons) == min(result.counts["review_pairs"], 20) > 0
         for why in reasons:
             assert re.fullmatch(
-                r"uncertain: probability 0\.\d{3}|(hard constraint: \w+|held by a hard constraint)"
-                r" \(probability [01]\.\d{4}\)",
-                why,
+                r"uncertain: probability 0\.\d{3,} between review 0\.6 and match 0\.99"
+                r"|(hard constraint: \w+|held by a hard constraint) \(probability [01]\.\d{3,} ≥ match 0\.99\)",
+                why.replace("&gt;", ">"),
             ), why
         assert "pairs the model was unsure about" not in page.lower()
+        assert 'id="review-split"' in page
+        assert "1.0000" not in page and not re.search(r">1\.0<", page)  # p≈1 never shown as a sure 1.0
+
+
+def test_sample_run_review_queue_stores_why(sample_run):
+    """Every published review_queue row carries its reason, read back by the report's second run."""
+    from sqlalchemy import create_engine, text
+
+    first, _ = sample_run
+    db = Path(first.out_dir).parents[2] / "master.db"
+    with create_engine(f"sqlite:///{db}").connect() as conn:
+        rows = conn.execute(text("SELECT match_probability, review_reason FROM review_queue")).all()
+    assert rows and all(reason for _, reason in rows)
+    for p, reason in rows:
+        assert reason.startswith("uncertain") == (p < 0.99), (p, reason)
 
 
 def test_sample_run_masked_report_shows_no_email_address(sample_run):
@@ -502,9 +517,13 @@ def test_review_reason_names_the_hard_constraint(tmp_path):
     queue = inp.tables["review_queue"].assign(match_probability=[0.9999])
     inp = replace(inp, pairs=pairs, tables={**inp.tables, "review_queue": queue})
     rows = build_report_model(inp, "success", None, False)["s"]["review"]["rows"]
-    assert rows[0]["why"] == "hard constraint: generation_conflict (probability 0.9999)"
+    assert rows[0]["why"] == "hard constraint: generation_conflict (probability 0.9999 ≥ match 0.95)"
     uncertain = build_report_model(synthetic_input(tmp_path), "success", None, False)["s"]["review"]["rows"]
-    assert uncertain[0]["why"] == "uncertain: probability 0.550"
+    assert uncertain[0]["why"] == "uncertain: probability 0.550 between review 0.5 and match 0.95"
+    stored = inp.tables["review_queue"].assign(review_reason=["cannot-link: jr_sr"])
+    section = build_report_model(replace(inp, tables={**inp.tables, "review_queue": stored}), "success", None, False)
+    assert section["s"]["review"]["rows"][0]["why"] == "cannot-link: jr_sr"  # the stored reason wins
+    assert (section["s"]["review"]["held"], section["s"]["review"]["uncertain"]) == (0, 1)
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,8 @@ def db(tmp_path):
             "source": ["crm_a", "crm_b", "crm_a", "@ops", "crm_a"],
             "source_record_id": ["1", "A1", "2", "7", "3"],
             "full_name_std": ["张三", "Zhang San", FORMULA, XSS, "李四"],
+            "first_name_std": ["三", "San", None, None, "四"],
+            "mobile_std": ["+8613812348000", "+8613812348000", None, "+14155552671", None],
             "email_std": ["zhang@example.cn", "zhang@example.cn", "-1+1@x.com", None, None],
             "phone_std": ["+8613812348000", "+8613812348000", None, "+14155552671", None],
             "birth_date_std": ["1985-03-04", None, None, None, None],
@@ -42,7 +44,17 @@ def db(tmp_path):
             "record_key_r": ["crm_b|A1", "@ops|7", "crm_b|A1"],
             "match_probability": [0.62, 0.41, 0.55],
             "match_weight": [1.2, -0.3, 0.4],
-            "evidence": ['{"name": "pinyin", "phone": "exact"}', '{"name": "different"}', "{}"],
+            "evidence": [
+                '{"first_name": {"level": "close", "weight": 3.2}, "phone": {"level": "mobile_exact", "weight": 8.1},'
+                ' "email": {"level": "null", "weight": 0.0}}',
+                '{"first_name": {"level": "different", "weight": -4.0}}',
+                "{}",
+            ],
+            "review_reason": [
+                "uncertain: probability 0.620 between review 0.6 and match 0.99",
+                "hard constraint: generation_conflict (probability 0.9998 ≥ match 0.99)",
+                None,  # a row written before the column existed
+            ],
         }
     )
     return seed_master(url, {"customer_record": records, "review_queue": queue})
@@ -56,38 +68,99 @@ def _decisions(url: str) -> pd.DataFrame:
         engine.dispose()
 
 
-def test_export_csv_is_a_fillable_sheet_with_neutralised_cells(db, tmp_path):
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_export_csv_is_a_fillable_sheet_masked_by_default(db, tmp_path):
     path = tmp_path / "review.csv"
     assert export_review(db, path) == 3
     sheet = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    assert list(sheet.columns[:3]) == ["decision", "decided_by", "match_probability"]
+    assert list(sheet.columns[:5]) == ["decision", "decided_by", "match_probability", "match_weight", "why"]
     assert (sheet["decision"] == "").all()
-    assert list(sheet["match_probability"]) == ["0.62", "0.55", "0.41"]  # most likely first
+    assert list(sheet["match_probability"]) == ["0.62", "0.55", "0.41"]  # most likely first, plain numbers
+    assert list(sheet["why"]) == [
+        "uncertain: probability 0.620 between review 0.6 and match 0.99",
+        "uncertain: probability 0.550 between the review and match thresholds",  # no stored reason
+        "hard constraint: generation_conflict (probability 0.9998 ≥ match 0.99)",
+    ]
+    text = path.read_text(encoding="utf-8-sig")
+    for secret in ("张三", "Zhang San", "zhang@example.cn", "+8613812348000", "世纪大道", "1985-03-04", "HYPERLINK"):
+        assert secret not in text, secret
     first = sheet.iloc[0]
-    assert (first["full_name_std_l"], first["full_name_std_r"]) == ("张三", "Zhang San")  # unmasked work file
+    assert (first["full_name_std_l"], first["email_std_l"]) == ("张*", "z***@example.cn")
+    assert first["phone_std_l"] == "'+86 138****8000"  # CSV: a text starting with + is neutralised
+    assert sheet.iloc[2]["record_key_r"] == "'@ops|7"
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    assert not [c for c in cells if c[:1] in TRIGGERS and not _is_number(c)]  # numbers are numbers
+
+
+def test_export_csv_show_pii_neutralises_every_formula(db, tmp_path):
+    path = tmp_path / "review.csv"
+    export_review(db, path, show_pii=True)
+    sheet = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    first = sheet.iloc[0]
+    assert (first["full_name_std_l"], first["full_name_std_r"]) == ("张三", "Zhang San")
     assert first["address_std_l"] == "上海市浦东新区世纪大道1号"
     hostile = sheet[sheet["record_key_l"] == "crm_a|2"].iloc[0]
     assert hostile["full_name_std_l"] == "'" + FORMULA
     assert hostile["email_std_l"] == "'-1+1@x.com"
     assert hostile["full_name_std_r"] == XSS  # plain text, nothing to neutralise in a CSV
     assert hostile["record_key_r"] == "'@ops|7"
-    # no raw cell of the file starts with a formula trigger
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        cells = [c for row in csv.reader(fh) for c in row]
-    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
 
 
-def test_export_xlsx_writes_strings_never_formulas(db, tmp_path):
+def _cells(path) -> dict[str, list]:
+    """Column name → the cells below the header (openpyxl cells, None-valued included)."""
+    sheet = openpyxl.load_workbook(path).active
+    rows = list(sheet.iter_rows())
+    return {str(h.value): [r[i] for r in rows[1:]] for i, h in enumerate(rows[0])}
+
+
+def test_export_xlsx_has_typed_cells_readable_evidence_and_never_formulas(db, tmp_path):
     path = tmp_path / "review.xlsx"
-    assert export_review(db, path) == 3
-    book = openpyxl.load_workbook(path)
-    sheet = book.active
-    cells = [c for row in sheet.iter_rows() for c in row if c.value is not None]
-    assert cells and all(c.data_type == "s" for c in cells)  # 's' = string; 'f' would be a formula
-    values = [c.value for c in cells]
-    assert "'" + FORMULA in values and XSS in values and "张三" in values
+    assert export_review(db, path, show_pii=True) == 3
+    cols = _cells(path)
+    every = [c for cells in cols.values() for c in cells if c.value is not None]
+    assert every and not [c for c in every if c.data_type == "f"]  # 'f' would be a formula
+    for name in ("match_probability", "match_weight"):
+        assert [c.data_type for c in cols[name]] == ["n", "n", "n"], name
+    assert [c.value for c in cols["match_weight"]] == [1.2, 0.4, -0.3]
+    assert all(
+        c.data_type == "s"
+        for n, cells in cols.items()
+        if n not in ("match_probability", "match_weight")
+        for c in cells
+        if c.value is not None
+    )
+    assert cols["phone_std_l"][0].value == "+8613812348000"  # a string cell: no apostrophe to see
+    assert cols["full_name_std_l"][2].value == FORMULA  # a string cell is never run as a formula
+    assert cols["record_key_r"][2].value == "@ops|7"
+    assert cols["evidence"][0].value == (
+        "phone: mobile_exact, +8.10 (+8613812348000 | +8613812348000)\nfirst_name: close, +3.20 (三 | San)"
+    )
+    assert cols["why"][2].value.startswith("hard constraint: generation_conflict")
+    sheet = openpyxl.load_workbook(path).active
     rules = sheet.data_validations.dataValidation
     assert [(r.type, r.formula1, str(r.sqref)) for r in rules] == [("list", '"match,no_match"', "A2:A4")]
+
+
+def test_export_xlsx_masks_by_default(db, tmp_path):
+    path = tmp_path / "review.xlsx"
+    export_review(db, path)
+    cols = _cells(path)
+    values = " ".join(str(c.value) for cells in cols.values() for c in cells if c.value is not None)
+    for secret in ("张三", "Zhang San", "zhang@example.cn", "+8613812348000", "世纪大道", "HYPERLINK", "alert"):
+        assert secret not in values, secret
+    assert cols["phone_std_l"][0].value == "+86 138****8000"
+    assert "phone: mobile_exact, +8.10 (+86 138****8000 | +86 138****8000)" in cols["evidence"][0].value
 
 
 def test_apply_csv_decisions_and_reapply_is_a_no_op(db, tmp_path):
@@ -227,3 +300,51 @@ def test_any_text_is_neutralised_and_round_trips(text):
     safe = neutralize(text)
     assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert unneutralize(safe) == text
+
+
+def test_every_queued_pair_says_why_it_is_in_review():
+    """review_queue_rows names the hard constraint that held a likely match back, or where an
+    uncertain pair's probability sits; probabilities near 1 never print as 1."""
+    from crmclean.link.decisions import probability_text
+    from crmclean.store.build import review_queue_rows
+
+    records = pd.DataFrame({"record_key": ["a|1", "b|1", "a|2", "b|2", "a|3"], "source": ["a", "b", "a", "b", "a"]})
+    pairs = pd.DataFrame(
+        {
+            "record_key_l": ["a|1", "a|2", "a|3", "a|1"],
+            "record_key_r": ["b|1", "b|2", "b|2", "b|2"],
+            "match_probability": [0.99995, 0.62, 0.999, 0.3],
+            "match_weight": [14.3, 0.7, 10.0, -1.2],
+            "decision": ["review", "review", "review", "non_match"],
+            "cap": ["birth_dates_decades_apart", "", None, ""],
+        }
+    )
+    rows = review_queue_rows("R1", pairs, records, None, None, thresholds={"match": 0.99, "review": 0.6})
+    assert dict(zip(rows["record_key_l"], rows["review_reason"])) == {
+        "a|1": "hard constraint: birth_dates_decades_apart (probability 0.99995 ≥ match 0.99)",
+        "a|2": "uncertain: probability 0.620 between review 0.6 and match 0.99",
+        "a|3": "held by a hard constraint (probability 0.999 ≥ match 0.99)",  # a stored edge: no name kept
+    }
+    assert [probability_text(p) for p in (0.9999999, 1.0, 0.0004, 0.5)] == ["0.9999999", "1.000", "0.0004", "0.500"]
+
+
+def test_crmclean_export_of_the_review_queue_masks_both_record_summaries(tmp_path):
+    """`crmclean export --include review` (masked by default) must not leak the records' JSON
+    summaries the queue stores beside each pair."""
+    from crmclean.export import export_tables
+
+    queue = pd.DataFrame(
+        {
+            "record_key_l": ["a|1"],
+            "record_key_r": ["b|1"],
+            "summary_l": ['{"source": "a", "full_name": "张三", "email": "zhang@example.cn", "city": "上海"}'],
+            "summary_r": ['{"source": "b", "phone": "+8613812348000", "address": "世纪大道1号"}'],
+        }
+    )
+    (item,) = export_tables({"review": queue}, tmp_path / "review.csv")
+    text = item.path.read_text(encoding="utf-8-sig")
+    for secret in ("张三", "zhang@example.cn", "+8613812348000", "世纪大道"):
+        assert secret not in text, secret
+    assert "张*" in text and "z***@example.cn" in text and "上海" in text  # a city is not personal
+    (shown,) = export_tables({"review": queue}, tmp_path / "shown.csv", show_pii=True)
+    assert "张三" in shown.path.read_text(encoding="utf-8-sig")

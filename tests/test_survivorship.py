@@ -322,7 +322,9 @@ def test_bad_rules_are_rules_errors(bad, message):
 
 def test_shipped_rules_file_is_valid():
     cfg = survivorship_settings(load_rules())
-    assert cfg["chains"]["name"][0] == ("prefer_script", "han")
+    assert cfg["chains"]["name"][:3] == [("valid_only", None), ("prefer_script", "han"), ("formal_name", None)]
+    assert cfg["similarity"] == {"max_edits": 1, "variant_weight": 0.5}
+    assert "junk" in cfg["exclude_flags"]
 
 
 def test_factory_scenarios_through_standardize():
@@ -582,3 +584,113 @@ def test_most_frequent_argument_is_checked():
     cfg = survivorship_settings(load_rules())
     assert ("most_frequent", "match_key") in cfg["chains"]["email"]
     assert cfg["chains"]["mobile"][:3] == [("valid_only", None), ("same_address", None), ("type_evidence", None)]
+
+
+# ------------------------------------------------------------------ names (issue 13)
+
+
+def name_rec(key: str, cluster: int, full: str, first: str | None, last: str | None, **values) -> dict:
+    """A Latin-name record; name_key as standardize writes it (nicknames mapped, sorted words)."""
+    from crmclean.standardize.names import nickname_map
+
+    words = [nickname_map().get(w.lower(), w.lower()) for w in (first or "", last or "") if w]
+    row = rec(key, cluster, full_name=full, first_name=first, last_name=last, name_script="latin", **values)
+    return row | {"name_key": " ".join(sorted(words)) or None}
+
+
+def names_of(*rows: dict) -> dict[int, str]:
+    golden, _ = build(*rows)
+    return golden["full_name"].to_dict()
+
+
+def test_typo_variant_loses_to_the_spelling_the_others_agree_on():
+    rows = [
+        name_rec("a|1", 1, "Benjamin Rase", "Benjamin", "Rase"),
+        name_rec("b|1", 1, "Benjamin Rose", "Benjamin", "Rose"),
+        name_rec("c|1", 1, "Benjamin Rose", "Benjamin", "Rose"),
+        # three spellings, two of them typos of the third
+        name_rec("a|2", 2, "Jesry Andrews", "Jesry", "Andrews"),
+        name_rec("b|2", 2, "Jerry Andrews", "Jerry", "Andrews"),
+        name_rec("c|2", 2, "Jeruy Andrews", "Jeruy", "Andrews"),
+    ]
+    assert names_of(*rows) == {1: "Benjamin Rose", 2: "Jerry Andrews"}
+
+
+def test_one_to_one_typo_is_decided_by_the_spelling_common_in_the_data():
+    others = [name_rec(f"z|{i}", 100 + i, "Kenneth Jackson", "Kenneth", "Jackson") for i in range(3)]
+    rows = [
+        name_rec("a|1", 1, "Kenneth Jacksjon", "Kenneth", "Jacksjon"),
+        name_rec("b|1", 1, "Kenneth Jackson", "Kenneth", "Jackson"),
+    ]
+    assert names_of(*rows, *others)[1] == "Kenneth Jackson"
+
+
+def test_formal_name_beats_its_nicknames_even_outnumbered():
+    rows = [
+        name_rec("a|1", 1, "Mike Johnson", "Mike", "Johnson"),
+        name_rec("b|1", 1, "Mike Johnson", "Mike", "Johnson"),
+        name_rec("c|1", 1, "Michael Johnson", "Michael", "Johnson"),
+        name_rec("a|2", 2, "Sam Lewis", "Sam", "Lewis"),
+        name_rec("b|2", 2, "Samantha Lewis", "Samantha", "Lewis"),
+        name_rec("a|3", 3, "Jack Cunningham", "Jack", "Cunningham"),
+        name_rec("b|3", 3, "John Cunningham", "John", "Cunningham"),
+        # a typo of the formal name is no nickname of it: Phillp is not the formal Phillip's nickname
+        name_rec("a|4", 4, "Phillp Moreno", "Phillp", "Moreno"),
+        name_rec("b|4", 4, "Phillip Moreno", "Phillip", "Moreno"),
+    ]
+    assert names_of(*rows) == {1: "Michael Johnson", 2: "Samantha Lewis", 3: "John Cunningham", 4: "Phillip Moreno"}
+
+
+def test_accented_form_wins_over_its_unaccented_twin_and_missing_parts_lose():
+    rows = [
+        name_rec("a|1", 1, "Lucia Gutierrez", "Lucia", "Gutierrez"),
+        name_rec("b|1", 1, "Lucia Gutierrez", "Lucia", "Gutierrez"),
+        name_rec("c|1", 1, "Lucía Gutiérrez", "Lucía", "Gutiérrez"),
+        name_rec("a|2", 2, "Pérez", None, "Pérez"),
+        name_rec("b|2", 2, "Óscar Pérez", "Óscar", "Pérez"),
+    ]
+    assert names_of(*rows) == {1: "Lucía Gutiérrez", 2: "Óscar Pérez"}
+
+
+def test_hanzi_over_pinyin_and_all_junk_names_publish_nothing_with_a_flag():
+    rows = [
+        name_rec("a|1", 1, "Tingping Hu", "Tingping", "Hu"),
+        name_rec("b|1", 1, "Tingping Hu", "Tingping", "Hu"),
+        rec("c|1", 1, full_name="胡婷平", first_name="婷平", last_name="胡", name_script="han")
+        | {"name_key": "hu tingping"},
+        rec("a|2", 2, full_name=None, email="x@y.com", full_name_flag="junk"),
+        rec("b|2", 2, full_name=None, full_name_flag="placeholder;junk"),
+    ]
+    golden, lineage = build(*rows)
+    names = golden["full_name"].to_dict()
+    assert names[1] == "胡婷平" and names[2] is None
+    flagged = lineage[(lineage["cluster"] == 2) & (lineage["field"] == "full_name")]
+    assert flagged[["value", "rule"]].values.tolist() == [["", "all_junk"]]
+
+
+def test_lineage_lists_the_values_that_lost_with_their_records():
+    import json
+
+    rows = [
+        name_rec("a|1", 1, "Benjamin Rase", "Benjamin", "Rase", email="ben@x.com"),
+        name_rec("b|1", 1, "Benjamin Rose", "Benjamin", "Rose", email="ben@x.com"),
+        name_rec("c|1", 1, "Benjamin Rose", "Benjamin", "Rose"),
+    ]
+    _, lineage = build(*rows)
+    row = lineage[lineage["field"] == "full_name"].iloc[0]
+    assert row["value"] == "Benjamin Rose" and row["rule"] == "medoid"
+    assert json.loads(row["alternatives"]) == [{"value": "Benjamin Rase", "records": ["a|1"]}]
+    assert lineage.loc[lineage["field"] == "email", "alternatives"].isna().all()  # nothing lost
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"similarity": {"max_edits": 9}}, "max_edits"),
+        ({"similarity": {"variant_weight": 2}}, "variant_weight"),
+        ({"similarity": {"max_edit": 1}}, "max_edits"),
+    ],
+)
+def test_similarity_settings_are_validated(bad, message):
+    with pytest.raises(RulesError, match=message):
+        survivorship_settings(Rules(survivorship=bad))

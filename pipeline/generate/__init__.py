@@ -22,7 +22,18 @@ import numpy as np
 from ..errors import CrmcleanError
 from .entities import SYSTEMS, Entities, build_entities
 from .profiles import PROFILES, write_profile
-from .render import CN_HEADERS, SALES_HEADERS, WEB_HEADERS, Noise, Record, cn_row, sales_row, web_row
+from .render import (
+    CN_HEADERS,
+    NAME_RATES,
+    RATES,
+    SALES_HEADERS,
+    WEB_HEADERS,
+    Noise,
+    Record,
+    cn_row,
+    sales_row,
+    web_row,
+)
 
 __all__ = ["generate", "build_entities", "SYSTEMS", "TRUTH_COLUMNS", "PROFILE_NAMES"]
 
@@ -34,7 +45,9 @@ SCRIPT_NAME = "<script>alert(1)</script>"
 LOCATED_JUNK = ("blank", "colcount")
 
 
-PROFILE_NAMES = ("crm", *PROFILES)
+# crm profiles: the three CRM exports; crm_names turns the name noise up (render.NAME_RATES)
+CRM_PROFILES = ("crm", "crm_names")
+PROFILE_NAMES = (*CRM_PROFILES, *PROFILES)
 
 
 def generate(customers: int, seed: int, out_dir: Path, profile: str = "crm", systems: int = 3) -> dict:
@@ -50,9 +63,9 @@ def generate(customers: int, seed: int, out_dir: Path, profile: str = "crm", sys
     systems = max(1, min(3, int(systems)))
     out_dir = Path(out_dir)
     try:
-        if profile != "crm":
+        if profile not in CRM_PROFILES:
             return write_profile(profile, int(customers), int(seed), out_dir)
-        return _generate(int(customers), int(seed), out_dir, systems)
+        return _generate(int(customers), int(seed), out_dir, systems, profile)
     except OSError as exc:  # unwritable folder, disk full ...: one clear line, no traceback
         raise CrmcleanError(f"{exc.filename or out_dir}: cannot write demo data ({exc.strerror or exc})") from None
 
@@ -62,16 +75,17 @@ _FORK_STATE: dict = {}
 PARALLEL_FROM = 20000  # customers; below this a second process costs more than it saves
 
 
-def _generate(customers: int, seed: int, out_dir: Path, systems: int) -> dict:
+def _generate(customers: int, seed: int, out_dir: Path, systems: int, profile: str = "crm") -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    ents = build_entities(customers, seed, systems)
+    ents = build_entities(customers, seed, systems, profile=profile)
+    rates = NAME_RATES if profile == "crm_names" else RATES
     rng = np.random.default_rng(seed + 1)
     records = _records(ents, rng, systems)
     hostile = _pick_hostile(ents, records, rng)
     writers = (_write_cn, _write_web, _write_sales)
     # Each system has its own noise and RNG stream: the output does not depend on whether the
     # workbook is written in a second process (big runs) or in line (small runs, no fork).
-    jobs = [(writers[s], out_dir, records[s], seed + 10 + s) for s in range(systems)]
+    jobs = [(writers[s], out_dir, records[s], seed + 10 + s, rates) for s in range(systems)]
     results: list = [None] * systems
     pool = _fork_pool() if systems == 3 and customers >= PARALLEL_FROM else None
     pending = None
@@ -102,9 +116,10 @@ def _generate(customers: int, seed: int, out_dir: Path, systems: int) -> dict:
 
 
 def _run_job(job, ents: Entities, hostile: dict[int, str]):
-    writer, out_dir, recs, stream_seed = job
+    writer, out_dir, recs, stream_seed, rates = job
     truth: list[tuple] = []
-    path, n = writer(out_dir, ents, recs, Noise(stream_seed), hostile, truth, np.random.default_rng(stream_seed))
+    noise = Noise(stream_seed, rates)
+    path, n = writer(out_dir, ents, recs, noise, hostile, truth, np.random.default_rng(stream_seed))
     return path, n, truth
 
 

@@ -199,8 +199,10 @@ def _email(rng_py, first_py: str, last_py: str, is_cn: bool, dob_year: int) -> s
     return f"{local}@{dom}"
 
 
-def build_entities(n: int, seed: int, n_systems: int = 3) -> Entities:
-    """Draw n customers with overlap across systems and hard-negative groups (deterministic per seed)."""
+def build_entities(n: int, seed: int, n_systems: int = 3, profile: str = "crm") -> Entities:
+    """Draw n customers with overlap across systems and hard-negative groups (deterministic per seed).
+    `profile="crm_names"` gives a share of the US customers accented Spanish names (own RNG
+    stream: every other draw is the same as the crm profile's)."""
     import random
 
     rng = np.random.default_rng(seed)
@@ -278,6 +280,8 @@ def build_entities(n: int, seed: int, n_systems: int = 3) -> Entities:
         systems=np.zeros((n, 3), bool),
         dups=np.zeros((n, 3), int),
     )
+    if profile == "crm_names":
+        _accented_names(ents, random.Random(seed + 1013), ACCENTED_SHARE)
     _hard_negatives(ents, rng, rpy)
     years = ents.dob.astype("datetime64[Y]").astype(int) + 1970
     ents.email = [_email(rpy, ents.first_py[i], ents.last_py[i], bool(is_cn[i]), int(years[i])) for i in range(n)]
@@ -291,6 +295,27 @@ def build_entities(n: int, seed: int, n_systems: int = 3) -> Entities:
     _moved(ents, rng)
     _memberships(ents, rng, n_systems)
     return ents
+
+
+ACCENTED_SHARE = 0.3  # crm_names profile: share of US customers with an accented name
+
+
+def _accented_names(ents: Entities, r, share: float) -> None:
+    """Accented Spanish first and last names (Lucía Gutiérrez) for a share of the US customers;
+    the pinyin/ASCII slots (used for e-mails) get the unaccented form."""
+    for i in range(ents.n):
+        if ents.is_cn[i] or r.random() >= share:
+            continue
+        pool = P.ACCENTED_FIRST_FEMALE if ents.gender[i] == "F" else P.ACCENTED_FIRST_MALE
+        ents.first[i], ents.last[i] = r.choice(pool), r.choice(P.ACCENTED_SURNAMES)
+        ents.first_py[i], ents.last_py[i] = ascii_name(ents.first[i]), ascii_name(ents.last[i])
+
+
+def ascii_name(text: str) -> str:
+    """Lucía -> Lucia, Núñez -> Nunez: the name as typed on a keyboard without accents."""
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def _hard_negatives(ents: Entities, rng: np.random.Generator, rpy) -> None:

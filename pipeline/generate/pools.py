@@ -145,6 +145,32 @@ US_COMMON_NAMES: list[tuple[str, str]] = [
 ]
 US_FIRST_NAMES = sorted(set(US_FIRST_NAMES) | {"David", "Maria"})
 
+# crm_names profile: accented names whose unaccented twin a keyboard without accents produces
+ACCENTED_FIRST_FEMALE = ["Lucía", "Sofía", "María", "Inés", "Belén", "Mónica", "Verónica", "Raquel", "Ángela", "Julia"]
+ACCENTED_FIRST_MALE = ["José", "Andrés", "Ramón", "Joaquín", "Martín", "Rubén", "Iván", "Héctor", "Tomás", "Óscar"]
+ACCENTED_SURNAMES = [
+    "Gutiérrez",
+    "Chávez",
+    "Núñez",
+    "Muñoz",
+    "Pérez",
+    "Hernández",
+    "Martínez",
+    "Ramírez",
+    "García",
+    "López",
+    "González",
+    "Rodríguez",
+    "Sánchez",
+    "Jiménez",
+    "Gómez",
+    "Díaz",
+    "Fernández",
+    "Álvarez",
+    "Vázquez",
+    "Ibáñez",
+]
+
 TITLES_MALE = ["Mr.", "Mr", "Dr.", "Mr"]
 TITLES_FEMALE = ["Ms.", "Mrs.", "Ms", "Dr."]
 

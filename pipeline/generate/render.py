@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from . import pools as P
-from .entities import Entities, given_syllables, to_traditional
+from .entities import Entities, _char_tables, ascii_name, given_syllables, to_traditional
 
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 PLACEHOLDERS_TEXT = ["n/a", "N/A", "-", "NULL", "none", "未知"]
@@ -36,15 +36,42 @@ RATES = {
     "email_typo": 0.02,
 }  # "placeholder": share of the missing values written as n/a, 000-000-0000, test@test.com ...
 
+# The crm_names profile: the CRM exports with name noise turned up (accented names typed without
+# accents, nicknames, Hanzi homophone typos, traditional Hanzi, pinyin instead of Hanzi, names in
+# capitals, spreadsheet formulas pasted into a duplicate's name field).
+NAME_RATES = {
+    **RATES,
+    "nickname": 0.3,
+    "name_typo": 0.06,
+    "case_noise": 0.15,
+    "traditional": 0.3,
+    "accent_drop": 0.4,
+    "hanzi_typo": 0.06,
+    "sales_hanzi": 0.5,
+    "formula_name": 0.02,
+}
+FORMULA_PAYLOADS = ["@SUM(1+1)*cmd|' /c calc'!A0", '=HYPERLINK("http://x","y")', "+cmd|'/c calc'!A1", "<b>x</b>"]
+
 
 class Noise:
     """Seeded per-record variation; all randomness of the rendering goes through here."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, rates: dict | None = None):
         self.r = random.Random(seed)
+        self.rates = rates or RATES
 
     def p(self, key: str) -> bool:
-        return self.r.random() < RATES[key]
+        return self.r.random() < self.rates[key]
+
+    def maybe(self, key: str) -> bool:
+        """Like p() for the profile-only knobs: a knob the rates do not set draws nothing, so the
+        crm profile's output stays byte-for-byte the same."""
+        rate = self.rates.get(key, 0.0)
+        return rate > 0 and self.r.random() < rate
+
+    def formula(self, name: str) -> str:
+        """crm_names: a spreadsheet formula or markup pasted over the name."""
+        return self.pick(FORMULA_PAYLOADS) if self.maybe("formula_name") else name
 
     def pick(self, seq):
         return seq[int(self.r.random() * len(seq))]
@@ -198,18 +225,52 @@ def first_name_variant(ents: Entities, e: int, noise: Noise) -> str:
         f = noise.pick(P.NICKNAMES[f])
     elif not ents.is_cn[e] and noise.p("name_typo"):
         f = noise.typo(f)
-    return f
+    return _accent_dropped(f, noise)
 
 
 def last_name_variant(ents: Entities, e: int, noise: Noise) -> str:
     last = ents.last[e]
     if not ents.is_cn[e] and noise.p("name_typo"):
         last = noise.typo(last)
-    return last
+    return _accent_dropped(last, noise)
+
+
+def _gbk_ok(text: str) -> bool:
+    try:
+        text.encode("gbk")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _accent_dropped(name: str, noise: Noise) -> str:
+    """crm_names: an accented name typed without its accents (Lucía -> Lucia)."""
+    if not name.isascii() and noise.maybe("accent_drop"):
+        return ascii_name(name)
+    return name
+
+
+@lru_cache(maxsize=1)
+def _homophones() -> dict[str, list[str]]:
+    """Given-name characters by pinyin reading: 军 -> [君, 均 ...] (a Hanzi typed by its sound)."""
+    pinyin, _, _ = _char_tables()
+    by_sound: dict[str, list[str]] = {}
+    for c in P.CN_GIVEN_CHARS:
+        by_sound.setdefault(pinyin.get(c, c), []).append(c)
+    return {c: [o for o in by_sound[pinyin.get(c, c)] if o != c] for c in P.CN_GIVEN_CHARS}
+
+
+def _hanzi_typo(given: str, noise: Noise) -> str:
+    """crm_names: one given-name character replaced by a homophone (张军艳 -> 张君艳)."""
+    if not noise.maybe("hanzi_typo"):
+        return given
+    i = int(noise.r.random() * len(given))
+    others = _homophones().get(given[i], [])
+    return given[:i] + noise.pick(others) + given[i + 1 :] if others else given
 
 
 def hanzi_name(ents: Entities, e: int, noise: Noise) -> str:
-    name = ents.last[e] + ents.first[e]
+    name = ents.last[e] + _hanzi_typo(ents.first[e], noise)
     if noise.p("traditional"):
         name = to_traditional(name)
     if noise.p("space_noise"):
@@ -264,6 +325,7 @@ def cn_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
         gender = "女" if ents.gender[e] == "F" else "男"
     else:
         name = f"{first_name_variant(ents, e, noise)} {last_name_variant(ents, e, noise)}{suffix_text(ents, e, noise)}"
+        name = name if _gbk_ok(name) else ascii_name(name)  # a GBK system has no Ñ, Á ...: it loses the accents
         gender = noise.pick(["女", "F"]) if ents.gender[e] == "F" else noise.pick(["男", "M"])
     mobile = phone_text(mob, cn, False, noise)
     if noise.p("fullwidth"):
@@ -281,7 +343,7 @@ def cn_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
         address = us_street(a, noise)
     return [
         "",
-        name,
+        noise.formula(name),
         noise.blank(gender),
         noise.blank(mobile, PLACEHOLDER_PHONES),
         landline,
@@ -330,6 +392,7 @@ def web_row(ents: Entities, r: Record, noise: Noise) -> list[str]:
         last = last_name_variant(ents, e, noise) + suffix_text(ents, e, noise)
     if noise.p("case_noise"):
         first = first.upper()
+    first = noise.formula(first)
     phone_digits = mob if (mob and noise.r.random() < 0.85) or not ents.landline[e] else ents.landline[e]
     if cn:
         phone = (
@@ -376,7 +439,7 @@ def sales_row(ents: Entities, r: Record, noise: Noise) -> dict:
     e = r.e
     a, mob = contact(ents, r)
     cn = bool(ents.is_cn[e])
-    if cn and noise.r.random() < 0.7:
+    if cn and noise.r.random() < noise.rates.get("sales_hanzi", 0.7):
         name = hanzi_name(ents, e, noise)
     elif cn:
         name = f"{py_given(given_syllables(ents.first[e]), False)} {ents.last_py[e].capitalize()}"
@@ -413,7 +476,7 @@ def sales_row(ents: Entities, r: Record, noise: Noise) -> dict:
         birthday = dob.strftime("%m/%d/%Y") if not cn else dob.isoformat()  # typed as text
     return {
         "ID": "",
-        "Name": name,
+        "Name": noise.formula(name),
         "Mobile": phone,
         "E-mail": noise.blank(email_of(ents, r, noise), PLACEHOLDER_EMAILS),
         "Birthday": birthday,

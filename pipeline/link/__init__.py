@@ -209,8 +209,7 @@ def _padded(levels: np.ndarray, width: int) -> np.ndarray:
 
 def _score_task(lv, left, right, mask, rule_names, model, matching):
     """A chunk scored and its kept pairs' rows made in a worker (the parent only concatenates)."""
-    cols = parallel._WORKER_COLS
-    assert cols is not None
+    cols = parallel.worker_cols()
     from .model import weight_tables
 
     counts, numbers = _score_numbers(cols["\0tf"], lv, left, right, model, matching)

@@ -76,3 +76,38 @@ def decide(prob: np.ndarray, levels: np.ndarray, thresholds: dict, caps: list[di
         rank[lowered] = limit
         cap_name[lowered] = c.get("name", "cap")
     return rank, cap_name
+
+
+def probability_text(p: float) -> str:
+    """A probability with enough decimals that it never reads as 1 (or 0) when it is not."""
+    for digits in range(3, 9):
+        text = f"{p:.{digits}f}"
+        if (0 < float(text) < 1) or p <= 0 or p >= 1:
+            return text
+    return text
+
+
+def review_reasons(prob, cap, thresholds: dict | None = None) -> list[str]:
+    """Why each review pair is in review, in words: the hard constraint (or cap) that lowered a
+    likely match, or the uncertainty of its probability between the review and match thresholds.
+
+    `cap` holds the constraint's name per pair ('' or missing: none). A pair at or above the match
+    threshold with no name recorded (an edge kept from an earlier run) was held by a constraint."""
+    match_at = (thresholds or {}).get("match")
+    review_at = (thresholds or {}).get("review")
+    between = f"between review {review_at:g} and match {match_at:g}" if match_at and review_at else ""
+    out = []
+    for p, name in zip(prob, cap):
+        p = None if p is None or p != p else float(p)
+        name = name if isinstance(name, str) else ""
+        shown = "" if p is None else f"probability {probability_text(p)}"
+        above = f"{shown} ≥ match {match_at:g}" if match_at and p is not None else shown
+        if name:
+            out.append(f"hard constraint: {name} ({above})" if above else f"hard constraint: {name}")
+        elif p is None:
+            out.append("uncertain: no probability recorded")
+        elif match_at and p >= match_at:
+            out.append(f"held by a hard constraint ({above})")
+        else:
+            out.append(f"uncertain: {shown} {between or 'between the review and match thresholds'}")
+    return out

@@ -1,16 +1,15 @@
-"""One fork process pool per link() call: blocking rules, comparison chunks and scoring chunks
-run in workers that inherit the column arrays at fork (nothing large is pickled)."""
+"""One worker pool per link() call: blocking rules, comparison chunks and scoring chunks run in
+workers that hold the column arrays. Where the workers are is the current fan-out's choice
+(`crmclean.executors`): a fork pool inherits the arrays at fork (nothing large is pickled), a
+Dask cluster gets them scattered once to each worker."""
 
 from __future__ import annotations
-
-import gc
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
 
 from typing import Any
 
 import numpy as np
 
+from .. import executors
 from .blocking import rule_pairs
 from .compare import FEATURE_NAMES, compare_pairs, extras_in
 
@@ -18,51 +17,38 @@ from .compare import FEATURE_NAMES, compare_pairs, extras_in
 
 SETTINGS_KEY = "\0compare"  # the comparison thresholds, carried in the column dict to the workers
 
-_WORKER_COLS: dict[str, Any] | None = None
 
-
-def _init_worker(cols: dict[str, Any]) -> None:
-    global _WORKER_COLS
-    _WORKER_COLS = cols
+def worker_cols() -> dict[str, Any]:
+    """The column dict of the link() call this worker task belongs to."""
+    cols = executors.shared_value()
+    assert cols is not None, "a link task ran outside its pool"
+    return cols
 
 
 def _compare_chunk(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    assert _WORKER_COLS is not None
-    return compare_pairs(_WORKER_COLS, left, right, _WORKER_COLS.get(SETTINGS_KEY))
+    cols = worker_cols()
+    return compare_pairs(cols, left, right, cols.get(SETTINGS_KEY))
 
 
 def _rule_task(rule: dict, b: int, max_block: int, is_new: np.ndarray | None):
-    assert _WORKER_COLS is not None
-    return rule_pairs(_WORKER_COLS, rule, b, max_block, is_new)
+    return rule_pairs(worker_cols(), rule, b, max_block, is_new)
 
 
 class _Pool:
-    """One fork pool for a whole link() call (comparison, then scoring), started on first use.
-    fork: the column arrays (and, once set, the scoring inputs) are inherited, not pickled."""
+    """One pool for a whole link() call (comparison, then scoring), started on first use on the
+    current fan-out: its workers hold `cols` (and, once set, the scoring inputs)."""
 
     def __init__(self, cols: dict[str, Any], workers: int):
         self.cols, self.workers = cols, workers
-        self.executor: ProcessPoolExecutor | None = None
+        self.fanout = executors.current()
+        self.executor: executors.TaskPool | None = None
 
     def usable(self) -> bool:
-        return self.workers > 1 and "fork" in mp.get_all_start_methods()
+        return self.fanout.usable(self.workers)
 
-    def get(self) -> ProcessPoolExecutor:
+    def get(self) -> executors.TaskPool:
         if self.executor is None:
-            # The parent's objects are frozen out of the garbage collector while the workers
-            # fork: a collection in a child writes to the header of every object it visits,
-            # and copying those pages cost more than the blocking itself (1.5 s at 365k rows).
-            gc.freeze()
-            try:
-                self.executor = ProcessPoolExecutor(
-                    max_workers=self.workers,
-                    mp_context=mp.get_context("fork"),
-                    initializer=_init_worker,
-                    initargs=(self.cols,),
-                )
-                self.executor.submit(int).result()  # the workers fork now, while frozen
-            finally:
-                gc.unfreeze()
+            self.executor = self.fanout.pool_with(self.cols, self.workers)
         return self.executor
 
     def run_rules(self, rules: list[dict], max_block: int, is_new: np.ndarray | None) -> list:

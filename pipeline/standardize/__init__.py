@@ -20,13 +20,15 @@ from .dates import infer_day_first, standardize_date
 from .emails import email_config, standardize_email
 from .national_id import standardize_national_id
 from .names import PINYIN_RE, nickname_map, pinyin_surnames, standardize_gender, standardize_name
+from . import regions
 from .parallel import FieldJob, make_pool
 from .phones import route_phones
 from .text import placeholder_sets, placeholders_for, standardize_attribute
 
 # Bumped whenever the same raw input can standardize differently (new placeholders, nicknames,
 # phone-region rules): a store that reuses prior std values can compare it and re-standardize.
-STANDARDIZE_VERSION = "4"  # 3: national_id; 4: junk names, spaced pinyin, kept implausible/partial dates, attr_*
+STANDARDIZE_VERSION = "5"  # 3: national_id; 4: junk names, spaced pinyin, kept implausible/partial dates, attr_*;
+# 5: phone region from the source's own +CC numbers, region_guessed flag
 
 DATE_FIELDS = ("birth_date", "created_at", "updated_at")
 SUMMARY_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
@@ -110,6 +112,7 @@ __all__ = [
     "standardize",
     "quarantine_unidentifiable",
     "infer_date_orders",
+    "infer_phone_regions",
     "OUTPUT_COLUMNS",
     "STANDARDIZE_VERSION",
     "standardize_name",
@@ -140,6 +143,13 @@ def _day_first_override(value, field: str) -> bool | None:
     if isinstance(value, dict):
         value = value.get(field)
     return value if isinstance(value, bool) else None
+
+
+def infer_phone_regions(records: pd.DataFrame, rules) -> dict[str, str | None]:
+    """{source: region its own +CC numbers agree on, or None} decided on the whole input
+    before chunking (rules.standardize.phone_region_evidence)."""
+    evidence = _cfg(rules)["phone_region_evidence"]
+    return regions.infer_phone_regions(records, evidence["min_numbers"], evidence["min_share"])
 
 
 def infer_date_orders(records: pd.DataFrame, rules) -> dict[str, dict[str, bool | None]]:
@@ -225,16 +235,19 @@ def _phone_regions(
     name_script: pd.Series,
     default: str,
     chinese_hint: np.ndarray | None = None,
+    source_regions: dict[str, str | None] | None = None,
 ) -> pd.Series:
-    """Region for numbers without a country code: record country, else the source default,
-    else CN for Hanzi names, else unknown (None: 11-digit 1[3-9]… read as a Chinese mobile,
-    the rest in the default region) when the record looks Chinese, else
-    rules.standardize.default_region."""
+    """Region for numbers without a country code: record country, else the source's configured
+    default, else CN for Hanzi names, else the region the source's own +CC numbers agree on
+    (`source_regions`), else unknown (None: 11-digit 1[3-9]… read as a Chinese mobile, the rest
+    in the default region) when the record looks Chinese, else rules.standardize.default_region."""
     region = country_std.copy()
     if "source_default_region" in records.columns:
         src = _col(records, "source_default_region").map(lambda v: str(v).strip().upper() if v else None)
         region = region.where(region.notna(), src)
     region = region.where(region.notna(), np.where(name_script == "han", "CN", np.array(None, dtype=object)))
+    if source_regions:
+        region = region.where(region.notna(), _col(records, "source").map(source_regions))
     fallback = pd.Series(default, index=region.index, dtype=object)
     if chinese_hint is not None:
         fallback[chinese_hint] = None
@@ -318,11 +331,13 @@ def standardize(
     workers: int = 2,
     *,
     day_first: dict[str, dict[str, bool | None]] | None = None,
+    phone_regions: dict[str, str | None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Records frame → (standardized frame, summary[field, unchanged, changed, invalid, empty]).
 
     `day_first` ({source: {field: bool|None}}, from `infer_date_orders`) lets a flow that fans
-    out over record chunks pass the whole-input decision in; computed here when omitted.
+    out over record chunks pass the whole-input decision in; computed here when omitted. The same
+    holds for `phone_regions` ({source: region}, from `infer_phone_regions`).
 
     Every independent field is queued on the pool before any result is awaited, so the
     workers stay busy while this process maps results back and counts the summary; phones
@@ -338,6 +353,8 @@ def standardize(
     in_process_below = cfg["in_process_below"]
     if day_first is None:
         day_first = infer_date_orders(records, rules)
+    if phone_regions is None:
+        phone_regions = infer_phone_regions(records, rules)
 
     index = records.index
     pool = make_pool(workers) if len(records) >= in_process_below else None
@@ -401,7 +418,9 @@ def standardize(
             pd.Series(names["last_name_key"], index=index),
             script,
         )
-        region = _phone_regions(records, pd.Series(address["country_std"], index=index), script, default_region, hint)
+        region = _phone_regions(
+            records, pd.Series(address["country_std"], index=index), script, default_region, hint, phone_regions
+        )
         phones_job = job(route_phones, ("mobile", "landline", "phone", region), (default_region,), PHONE_COLUMNS)
 
         # While the pool works on phones: gender (few distinct values, in-process), the map-back

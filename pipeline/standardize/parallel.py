@@ -8,10 +8,8 @@ stay in-process because spawning workers costs more than it saves.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import pickle
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Sequence
 
@@ -62,19 +60,12 @@ def _run_chunk(fn: Callable, items: list[tuple], extra: tuple) -> list:
     return [fn(*item, *extra) for item in items]
 
 
-def _fork_context():
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else None)
-
-
 def make_pool(workers: int) -> Executor | None:
-    """A process pool for `workers` > 1 (fork start: workers inherit the loaded tables)."""
-    if workers is None or workers <= 1 or (os.cpu_count() or 1) <= 1:
-        return None
-    try:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=_fork_context())
-    except Exception:  # no multiprocessing on this platform: stay in-process
-        return None
+    """A pool for `workers` > 1 on the current fan-out (`crmclean.executors`): local fork
+    processes that inherit the loaded tables, or a Dask cluster's executor."""
+    from ..executors import current
+
+    return current().executor(workers)
 
 
 def map_distinct(

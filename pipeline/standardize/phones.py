@@ -120,9 +120,16 @@ def parse_one(
                     codes.append("leading_zero_restored")
                 break
         if best is not None:
+            if reg not in (own, None) and not (reg == "CN" and _CN_MOBILE_RE.match(compact)):
+                # valid only in another country: a possible number of the record's own region
+                # (an unallocated range) is the likelier reading; else keep the guess, flagged
+                own_reading = _possible_in(compact, own, codes)
+                if own_reading[0] is not None:
+                    return own_reading
+                codes.append("region_guessed")
             break
-    if best is None and nanp_grouped:
-        return _possible_nanp(compact, codes)
+    if best is None and (nanp_grouped or compact.startswith("+")):
+        return _possible_in(compact, "US" if nanp_grouped else None, codes)
     if best is None:
         return None, None, tuple(codes + ["invalid"])
     e164 = phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
@@ -130,11 +137,12 @@ def parse_one(
     return e164, kind, tuple(codes)
 
 
-def _possible_nanp(compact: str, codes: list[str]) -> tuple[str | None, str | None, tuple[str, ...]]:
-    """A NANP-shaped number outside the allocated ranges (555-123-4567) is kept, flagged
-    `unallocated`, so it still links records and loses survivorship to a valid number."""
+def _possible_in(compact: str, region: str | None, codes: list[str]) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """A number of `region`'s shape outside its allocated ranges (555-123-4567, 020 6351 8557 in
+    GB) is kept, flagged `unallocated`, so it still links records and loses survivorship to a
+    valid number."""
     try:
-        num = phonenumbers.parse(compact, "US")
+        num = phonenumbers.parse(compact, region)
     except phonenumbers.NumberParseException:
         return None, None, tuple(codes + ["invalid"])
     if not phonenumbers.is_possible_number(num):

@@ -99,7 +99,9 @@ def build_tables(
         "customer_xref": xref,
         "customer_record": _customer_record(run_id, records, run_keys, retired, prior),
         "quarantine": quarantine_rows(run_id, records, run_keys, quarantine, prior),
-        "review_queue": review_queue_rows(run_id, pairs, records, overrides, active_keys),
+        "review_queue": review_queue_rows(
+            run_id, pairs, records, overrides, active_keys, thresholds=(model or {}).get("thresholds")
+        ),
         "master_lineage": lineage_rows(lineage, cluster_to_id),
         "master_id_history": history,
         "match_edge": match_edge_rows(run_id, pairs, active_keys),
@@ -244,7 +246,10 @@ def _record_summaries(records: pd.DataFrame, keys: set[str]) -> pd.Series:
     return pd.Series(text, index=sub["record_key"].values, dtype=object)
 
 
-def review_queue_rows(run_id, pairs, records, overrides, active_keys) -> pd.DataFrame:
+def review_queue_rows(run_id, pairs, records, overrides, active_keys, thresholds=None) -> pd.DataFrame:
+    """The pairs held for review (none decided by an override), each with why it is held."""
+    from ..link.decisions import review_reasons
+
     if not len(pairs):
         return _frame(pd.DataFrame(), "review_queue")
     r = pairs[pairs["decision"] == "review"]
@@ -262,6 +267,8 @@ def review_queue_rows(run_id, pairs, records, overrides, active_keys) -> pd.Data
     r["summary_l"] = r["record_key_l"].map(summaries)
     r["summary_r"] = r["record_key_r"].map(summaries)
     r["evidence"] = _evidence(r)
+    cap = r["cap"] if "cap" in r.columns else pd.Series("", index=r.index, dtype=object)
+    r["review_reason"] = review_reasons(r["match_probability"].tolist(), cap.tolist(), thresholds)
     r["run_id"] = run_id
     r["status"] = "open"
     r = r.sort_values("match_probability", ascending=False, kind="stable")

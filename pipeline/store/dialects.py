@@ -85,6 +85,17 @@ class Dialect:
     def update_column(self, cur, name: str, column: str, key: str, value: Any, keys: list) -> None:
         raise NotImplementedError
 
+    def ensure_masked_view(self, conn: Connection) -> None:
+        """Create (or bring up to date) the analysts' masked view of the master; a backend
+        without roles (SQLite: a file is read whole or not at all) has none."""
+
+    def prepare_erasure(self, conn: Connection) -> None:
+        """Before the erasure transaction begins: make deleted rows unreadable where the
+        backend can."""
+
+    def after_erasure(self, engine: Engine, tables: list[str]) -> None:
+        """After the erasure committed: push the deleted rows out of the database files."""
+
 
 class SQLiteDialect(Dialect):
     """A file (WAL mode, BEGIN IMMEDIATE for writers), locked by a POSIX lock beside it."""
@@ -146,6 +157,23 @@ class SQLiteDialect(Dialect):
         else:
             cur.executemany(f'UPDATE "{name}" SET "{column}" = ? WHERE "{key}" = ?', [(value, x) for x in keys])
 
+    def prepare_erasure(self, conn: Connection) -> None:
+        """secure_delete: SQLite overwrites deleted rows with zeros instead of leaving them in free pages."""
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute("PRAGMA secure_delete = ON")
+        finally:
+            cur.close()
+
+    def after_erasure(self, engine: Engine, tables: list[str]) -> None:
+        """Copy the WAL into the file and empty it: the WAL still holds the pages as they were."""
+        with engine.connect() as conn:
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                cur.close()
+
 
 class PostgresDialect(Dialect):
     """A server database: advisory locks, COPY bulk loads, `= ANY(array)` key filters."""
@@ -202,6 +230,32 @@ class PostgresDialect(Dialect):
 
     def update_column(self, cur, name, column, key, value, keys) -> None:
         cur.execute(f'UPDATE "{name}" SET "{column}" = %s WHERE "{key}" = ANY(%s)', (value, list(keys)))
+
+    def ensure_masked_view(self, conn: Connection) -> None:
+        """`master_customer_masked` (pipeline/store/masked_view.py), replaced only when its SQL
+        changed: a replace would block the analysts reading it until the publish commits."""
+        from .masked_view import VIEW, view_sql, view_version
+
+        version = view_version()
+        stored = conn.exec_driver_sql(
+            "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c "
+            "WHERE c.relname = %(view)s AND c.relkind = 'v' AND c.relnamespace = current_schema()::regnamespace",
+            {"view": VIEW},
+        ).scalar()
+        if stored == version:
+            return
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(view_sql())
+            cur.execute(f"COMMENT ON VIEW {VIEW} IS '{version}'")
+        finally:
+            cur.close()
+
+    def after_erasure(self, engine: Engine, tables: list[str]) -> None:
+        """VACUUM the tables rows were deleted from, so their space is marked free at once."""
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for name in tables:
+                conn.exec_driver_sql(f'VACUUM "{name}"')
 
 
 def _fill_key_table(cur, keys) -> None:

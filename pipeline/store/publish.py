@@ -93,6 +93,7 @@ class PublishMixin(PriorReaderMixin):
                     t = TABLES["master_state"]
                     conn.execute(t.delete().where(t.c.name.in_(list(state))))
                     conn.execute(t.insert(), [{"name": k, "value": v, "run_id": run_id} for k, v in state.items()])
+                self.dialect.ensure_masked_view(conn)  # PostgreSQL: the analysts' view (docs/store.md)
 
     def _publish_table(
         self,

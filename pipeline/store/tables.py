@@ -6,7 +6,7 @@ return exactly the same values (docs/store.md documents every column).
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, Table, Text, UniqueConstraint
+from sqlalchemy import DDL, Column, Float, Index, Integer, MetaData, Table, Text, UniqueConstraint, event
 
 from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, MASTER_COLUMNS
 
@@ -97,6 +97,7 @@ review_queue = Table(
     Column("evidence", Text),
     Column("run_id", Text),
     Column("status", Text),
+    Column("review_reason", Text),  # why the pair is in review (link.decisions.review_reasons)
     UniqueConstraint("record_key_l", "record_key_r", name="uq_review_queue_pair"),
 )
 
@@ -108,6 +109,7 @@ master_lineage = Table(
     Column("value", Text),
     Column("record_key", Text),
     Column("rule", Text),
+    Column("alternatives", Text),  # JSON [{"value", "records"}]: the values that lost (survivorship)
 )
 
 master_id_history = Table(
@@ -189,6 +191,37 @@ master_state = Table(
     Column("run_id", Text),
 )
 
+#: Erasure (crmclean forget, pipeline/store/erasure.py): the database's secret salt (one row),
+#: salted hashes of erased people's identifiers (a later import of them is quarantined), and one
+#: audit row per erasure: when, the kind of key, rows per table; never a personal value.
+erasure_salt = Table(
+    "erasure_salt",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("salt", Text, nullable=False),
+    Column("created_at", Text),
+)
+
+erasure_tombstone = Table(
+    "erasure_tombstone",
+    metadata,
+    Column("hash", Text, primary_key=True),
+    Column("kind", Text),  # email, phone, national_id or record (source|id)
+    Column("audit_id", Text),
+)
+
+erasure_audit = Table(
+    "erasure_audit",
+    metadata,
+    Column("audit_id", Text, primary_key=True),
+    Column("erased_at", Text),
+    Column("key_kind", Text),  # what the operator named: master_id, record, email or phone
+    Column("masters", Integer),
+    Column("records", Integer),
+    Column("rows", Text),  # JSON {table: rows deleted or redacted}
+    Column("files", Text),  # JSON {"redacted": n, "deleted": n} in the run folders
+)
+
 #: Replaced wholesale by every publish (the current state).
 REPLACED_TABLES: tuple[str, ...] = (
     "master_customer",
@@ -204,6 +237,14 @@ APPENDED_TABLES: tuple[str, ...] = ("master_id_history", "match_model", "xref_sn
 PUBLISHED_TABLES: tuple[str, ...] = REPLACED_TABLES + APPENDED_TABLES
 
 TABLES: dict[str, Table] = dict(metadata.tables)
+
+# PostgreSQL's analysts' view (masked_view.py) depends on master_customer: dropping the tables
+# (metadata.drop_all, as tests do) drops the view first instead of failing on the dependency.
+event.listen(
+    master_customer,
+    "before_drop",
+    DDL("DROP VIEW IF EXISTS master_customer_masked").execute_if(dialect="postgresql"),
+)
 
 
 def add_missing_columns(conn) -> list[str]:

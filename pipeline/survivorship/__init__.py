@@ -15,20 +15,21 @@ different value (`only_value` / `all_agree` when there was nothing to decide).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import OSA
 
-from .schema import MASTER_COLUMNS
+from ..schema import MASTER_COLUMNS
+from . import names as _names
 
 # name columns whose words an e-mail local part is checked against (identity_match)
 NAME_TOKEN_COLUMNS = ("first_name_key", "last_name_key", "name_key", "first_name_std", "last_name_std")
 
 GOLDEN_COLUMNS = ("cluster",) + tuple(c for c in MASTER_COLUMNS if c != "master_id")
-LINEAGE_COLUMNS = ("cluster", "field", "value", "record_key", "rule")
+LINEAGE_COLUMNS = ("cluster", "field", "value", "record_key", "rule", "alternatives")
 
 STRATEGIES = (
     "valid_only",  # never publish a value whose flag has an excluded code (invalid, placeholder)
@@ -42,6 +43,11 @@ STRATEGIES = (
     "identity_match",  # e-mail: local parts made of the customer's name words / birth year first
     "most_similar",  # the value most records hold or are one edit (a typo) away from
     "same_address",  # records whose postal code is not the master address's (an old address) last
+    "medoid",  # the value (match key) the others are typo variants of (similarity settings)
+    "formal_name",  # names: a nickname loses to the formal name another record holds (Mike < Michael)
+    "prefer_accents",  # the accented form over its unaccented twin (Lucía over Lucia)
+    "standard_case",  # ALL CAPS / all lower last
+    "common_spelling",  # values whose words are common in the whole data set first (a typo is rare)
 )
 
 
@@ -90,6 +96,12 @@ GROUPS: tuple[FieldGroup, ...] = (
     FieldGroup("phone", (("phone", "phone_std"),), ("phone_flag",)),
 )
 
+#: {standardized column: {value: how many records of the whole master hold it}}
+SpellingCounts = dict[str, dict[str, int]]
+#: what an incremental run keeps of every record for the name chain's `common_spelling`; a chain
+#: that uses it on another field counts that field over the region's records only (documented)
+SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std")
+
 # --------------------------------------------------------------------------------------------
 # rules
 
@@ -98,12 +110,26 @@ def survivorship_settings(rules) -> dict[str, Any]:
     """rules/survivorship.yaml, validated and default-filled by crmclean.config
     (SurvivorshipSettings: an unknown key, field or strategy is a RulesError naming the file),
     with each field's chain parsed to [(strategy, argument)]."""
-    from .config import section
+    from ..config import section
 
     cfg = section(rules, "survivorship")
     parsed: dict[str, Any] = {"source_priority": cfg["source_priority"], "exclude_flags": set(cfg["exclude_flags"])}
+    parsed["similarity"] = dict(cfg["similarity"])
+    parsed["nicknames"] = _nicknames(rules)
     parsed["chains"] = {g.name: _parse_chain(cfg["fields"].get(g.name, cfg["default"])) for g in GROUPS}
     return parsed
+
+
+def _nicknames(rules) -> dict[str, set[str]]:
+    """The standardize nickname table (data/nicknames.csv plus rules' names.nicknames)."""
+    from ..config import section
+    from ..standardize.names import gendered_nicknames, nickname_map
+
+    extra = tuple(sorted(((section(rules, "standardize").get("names") or {}).get("nicknames") or {}).items()))
+    formal: dict[str, set[str]] = {nick: {canon} for nick, canon in nickname_map(extra).items()}
+    for nick, both in gendered_nicknames(extra).items():
+        formal.setdefault(nick, set()).update(both)
+    return formal
 
 
 def _parse_chain(chain: list) -> list[tuple[str, Any]]:
@@ -115,11 +141,18 @@ def _parse_chain(chain: list) -> list[tuple[str, Any]]:
 # public entry point
 
 
-def build_golden(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(golden, lineage): one master row per cluster, and which record/rule gave each value."""
+def build_golden(
+    records: pd.DataFrame, clusters: pd.DataFrame, rules, spelling: SpellingCounts | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(golden, lineage): one master row per cluster, and which record/rule gave each value.
+
+    `spelling` (from `spelling_counts` on every record of the master) lets a build over part of
+    the master — a group of clusters on a worker, an incremental run's region — judge
+    `common_spelling` as a build over everything would; without it the records given count."""
     cfg = survivorship_settings(rules)
     clusters = clusters[["record_key", "cluster"]].drop_duplicates("record_key")
     table = _Table.build(records, clusters, cfg)
+    table.spelling = spelling or {}
 
     golden = _cluster_summary(clusters, table)
     lineage_parts = []
@@ -137,6 +170,7 @@ def build_golden(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[
             lineage_parts.append(_lineage(win, master))
 
     _fill_phone(golden, winners, lineage_parts)
+    lineage_parts.append(_all_junk_names(table, golden))
     golden = golden.reset_index()[list(GOLDEN_COLUMNS)]
     for column in GOLDEN_COLUMNS:
         if column not in ("cluster", "record_count"):
@@ -189,8 +223,19 @@ class _Table:
     excluded: dict[str, np.ndarray]  # flag column -> has an excluded code
     noise: dict[str, np.ndarray]  # flag column -> number of quality codes (besides `changed`)
     source_priority: list[str]
+    settings: dict[str, Any]
     flag_sets: dict[str, tuple[np.ndarray, list[set[str]]]]  # flag column -> (codes, codes of each distinct text)
     master_postal: pd.Series | None = None  # cluster -> postal code of the master address, once chosen
+    spelling: SpellingCounts = field(default_factory=dict)  # data-wide value counts (common_spelling)
+
+    def value_counts(self, column: str) -> np.ndarray:
+        """How many records hold each distinct value of `column` (code order, then a 0 for
+        "no value"): data-wide when `spelling` has the column, else over this table's records."""
+        col = self.columns[column]
+        given = self.spelling.get(column)
+        if given is not None:
+            return np.array([given.get(u, 0) for u in col.uniques[:-1]] + [0], dtype=np.int64)
+        return np.append(np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1), 0)
 
     def has_code(self, flag: str, code: str) -> np.ndarray:
         """Per row: does the flag column hold this quality code (type_guessed, …)?"""
@@ -236,6 +281,7 @@ class _Table:
             excluded=excluded,
             noise=noise,
             source_priority=list(cfg["source_priority"]),
+            settings=cfg,
             flag_sets=flag_sets,
         )
 
@@ -286,7 +332,8 @@ def _choose(table: _Table, group: FieldGroup, chain) -> pd.DataFrame:
     present_all = np.column_stack([c.codes >= 0 for c in cols])
     rows = np.flatnonzero(present_all.any(axis=1))
     if len(rows) == 0:
-        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in masters + ["record_key", "rule"]})
+        names = masters + ["record_key", "rule"] + [f"{m}{_ALT}" for m in masters]
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in names})
         empty.index = pd.Index([], dtype=np.int64, name="cluster")
         return empty
     valid_only = any(strategy == "valid_only" for strategy, _ in chain)
@@ -338,7 +385,34 @@ def _choose(table: _Table, group: FieldGroup, chain) -> pd.DataFrame:
     out = {master: col.uniques[codes[win_rows, j]] for j, (master, col) in enumerate(zip(masters, cols))}
     out["record_key"] = table.record_key[rows[win_rows]]
     out["rule"] = rule
-    return pd.DataFrame(out, index=pd.Index(win_clusters, name="cluster"))
+    win = pd.DataFrame(out, index=pd.Index(win_clusters, name="cluster"))
+    contested = win_clusters[has_ru]
+    for j, (master, col) in enumerate(zip(masters, cols)):
+        win[f"{master}{_ALT}"] = _alternatives(table, rows, cluster, col.uniques[codes[:, j]], win[master], contested)
+    return win
+
+
+_ALT = "__alternatives"
+
+
+def _alternatives(table: _Table, rows, cluster, texts, winner: pd.Series, contested) -> pd.Series:
+    """Per contested cluster, the values that lost as JSON: [{"value": …, "records": [record_key …]}],
+    most records first. Only the few clusters whose candidates disagree are looked at."""
+    import json
+
+    pick = np.isin(cluster, contested) & pd.notna(texts)
+    frame = pd.DataFrame({"cluster": cluster[pick], "value": texts[pick], "record_key": table.record_key[rows[pick]]})
+    frame = frame[frame["value"].to_numpy() != winner.reindex(frame["cluster"]).to_numpy()]
+    if frame.empty:
+        return pd.Series(None, index=winner.index, dtype=object)
+    per_value = frame.groupby(["cluster", "value"], sort=False)["record_key"].agg(lambda k: sorted(k))
+    per_value = per_value.reset_index()
+    per_value["n"] = per_value["record_key"].str.len()
+    per_value = per_value.sort_values(["cluster", "n", "value"], ascending=[True, False, True], kind="stable")
+    items = [{"value": str(v), "records": k} for v, k in zip(per_value["value"], per_value["record_key"])]
+    per_value["item"] = items
+    text = per_value.groupby("cluster")["item"].agg(lambda xs: json.dumps(list(xs), ensure_ascii=False))
+    return text.reindex(winner.index)
 
 
 def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, codes, cluster, value_code):
@@ -386,7 +460,56 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
     if strategy == "prefer_script":
         script = str(arg or "han").lower()
         return f"prefer_script:{script}", [(table.script[rows] != script).astype(np.int64)]
+    return strategy, [_content_key(strategy, table, group, rows, cols, codes, cluster, value_code)]
+
+
+def _content_key(strategy, table: _Table, group: FieldGroup, rows, cols, codes, cluster, value_code) -> np.ndarray:
+    """Keys of the strategies that judge the value itself (survivorship/names.py)."""
+    if strategy == "medoid":
+        key = table.columns.get(group.key) if group.key else None
+        texts = cols[0].uniques[codes[:, 0]]
+        keys = key.uniques[key.codes[rows]] if key is not None else texts
+        sim = table.settings["similarity"]
+        value = np.where((codes >= 0).any(axis=1), value_code, -1)
+        return _names.medoid_support(cluster, keys, texts, value, int(sim["max_edits"]), float(sim["variant_weight"]))
+    if strategy == "formal_name":
+        j = [m for m, _ in group.columns].index("first_name") if group.name == "name" else None
+        if j is None:
+            return np.zeros(len(rows), np.int64)
+        return _names.nickname_of_other(cluster, cols[j].uniques[codes[:, j]], table.settings["nicknames"])
+    if strategy == "prefer_accents":
+        return _names.accent_deficit(cluster, cols[0].uniques, codes[:, 0])
+    if strategy == "standard_case":
+        return _names.odd_case(cols[0].uniques, codes[:, 0])
+    if strategy == "common_spelling":
+        parts = _spelling_parts(group)
+        return _names.rarity([table.columns[p].codes for p in parts], [table.value_counts(p) for p in parts], rows)
     raise AssertionError(strategy)  # chains are validated in survivorship_settings
+
+
+def _spelling_parts(group: FieldGroup) -> tuple[str, ...]:
+    """The standardized columns whose data-wide counts `common_spelling` compares."""
+    return ("first_name_std", "last_name_std") if group.name == "name" else (group.columns[0][1],)
+
+
+def spelling_columns(rules) -> tuple[str, ...]:
+    """Columns `spelling_counts` needs for the chains in `rules` (none if no chain uses it)."""
+    chains = survivorship_settings(rules)["chains"]
+    used = [g for g in GROUPS if any(s == "common_spelling" for s, _ in chains.get(g.name, ()))]
+    return tuple(dict.fromkeys(p for g in used for p in _spelling_parts(g)))
+
+
+def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
+    """{column: {value: records holding it}} over every record given (the whole master), for
+    `build_golden(..., spelling=)` on a part of it."""
+    out: SpellingCounts = {}
+    records = records.drop_duplicates("record_key", keep="last")  # as build_golden reads them
+    for column in spelling_columns(rules):
+        if column in records.columns:
+            col = _Column.of(records[column].to_numpy(object))
+            counts = np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1)
+            out[column] = dict(zip(col.uniques[:-1], counts.tolist()))
+    return out
 
 
 def _other_address(table: _Table, rows, cluster) -> np.ndarray:
@@ -553,11 +676,27 @@ def _spelt(segment: str, words: set[str]) -> bool:
 
 
 def _lineage(win: pd.DataFrame, master: str) -> pd.DataFrame:
-    part = win[[master, "record_key", "rule"]].rename(columns={master: "value"})
+    part = win[[master, "record_key", "rule", f"{master}{_ALT}"]]
+    part = part.rename(columns={master: "value", f"{master}{_ALT}": "alternatives"})
     part = part[part["value"].notna()].reset_index()
     part["field"] = master
     part["value"] = part["value"].astype(str)
     return part
+
+
+def _all_junk_names(table: _Table, golden: pd.DataFrame) -> pd.DataFrame:
+    """A lineage row (value "", rule all_junk) for each master that publishes no name because
+    every name its records hold is junk (a formula, markup, a placeholder)."""
+    junk = np.zeros(len(table.cluster), bool)
+    for flag in ("full_name_flag", "first_name_flag", "last_name_flag"):
+        junk |= table.has_code(flag, "junk")
+    clusters = np.unique(table.cluster[junk])
+    clusters = clusters[golden["full_name"].reindex(clusters).isna().to_numpy()]
+    first = pd.Series(table.record_key[junk]).groupby(table.cluster[junk]).first().reindex(clusters)
+    frame = pd.DataFrame({"cluster": clusters, "field": "full_name", "value": "", "record_key": first.to_numpy()})
+    frame["rule"] = "all_junk"
+    frame["alternatives"] = None
+    return frame
 
 
 def _fill_phone(golden: pd.DataFrame, winners: dict[str, pd.DataFrame], lineage_parts: list) -> None:
@@ -574,7 +713,8 @@ def _fill_phone(golden: pd.DataFrame, winners: dict[str, pd.DataFrame], lineage_
         if not take.any():
             continue
         golden.loc[take, "phone"] = values[take]
-        part = win.loc[take[take].index, [column, "record_key", "rule"]].rename(columns={column: "value"})
+        part = win.loc[take[take].index, [column, "record_key", "rule", f"{column}{_ALT}"]]
+        part = part.rename(columns={column: "value", f"{column}{_ALT}": "alternatives"})
         if rule is not None:
             part["rule"] = rule
         part = part.reset_index()

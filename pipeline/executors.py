@@ -1,0 +1,251 @@
+"""Where a run's fan-out work executes: this machine's process pools, or a Dask cluster.
+
+The partitioned work is the same either way; only where the chunks run differs:
+
+- standardize: chunks of the distinct input tuples of each field (`standardize.parallel`),
+  submitted to `FanOut.executor()` (a `concurrent.futures.Executor`);
+- link: blocking rules, chunks of candidate pairs compared and scored (`link.parallel`), run
+  on `FanOut.pool_with(shared)`, whose workers read the column arrays through `shared_value()`
+  (a fork pool inherits them; a Dask cluster gets them scattered once to every worker);
+- survivorship: groups of whole clusters (`golden_in_groups`).
+
+`run_pipeline` opens the fan-out the options ask for (`open_fanout`) and makes it current for
+the stages (`using`); code that fans out asks `current()`. A Dask fan-out is reused when one is
+already current (the Prefect flow installs the one of its `DaskTaskRunner`).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing as mp
+import os
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, Iterator, Protocol
+
+import numpy as np
+import pandas as pd
+
+# ------------------------------------------------------------------- the shared value of a task
+
+_SHARED: Any = None  # a fork worker's shared value, set once at its start
+_TASK = threading.local()  # a Dask task's shared value (Dask workers run tasks in threads)
+
+
+def shared_value() -> Any:
+    """The value the current pool task shares with its siblings (the link columns)."""
+    value = getattr(_TASK, "value", None)
+    return value if value is not None else _SHARED
+
+
+def _set_shared(value: Any) -> None:
+    global _SHARED
+    _SHARED = value
+
+
+def _with_shared(value: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """Dask side: run `fn` with `value` (resolved from its scattered future) as the shared value."""
+    _TASK.value = value
+    try:
+        return fn(*args)
+    finally:
+        _TASK.value = None
+
+
+# ------------------------------------------------------------------- the interface
+
+
+class TaskPool(Protocol):
+    """Runs `fn(*args)` where `shared_value()` is the pool's shared value."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any: ...  # → a future with .result()
+
+    def shutdown(self) -> None: ...
+
+
+class FanOut(Protocol):
+    """Where chunks run. Local processes and a Dask cluster implement it."""
+
+    name: str
+
+    def executor(self, workers: int) -> Executor | None: ...
+
+    def usable(self, workers: int) -> bool: ...
+
+    def pool_with(self, shared: Any, workers: int) -> TaskPool: ...
+
+    def groups(self, items: int) -> int: ...
+
+    def map(self, fn: Callable[..., Any], parts: list[tuple]) -> list: ...
+
+
+class LocalProcesses:
+    """This machine: fork process pools whose workers inherit the parent's arrays (nothing
+    large is pickled). Survivorship runs in this process, whole."""
+
+    name = "local processes"
+
+    def executor(self, workers: int) -> Executor | None:
+        """A process pool for `workers` > 1 (fork start: workers inherit the loaded tables)."""
+        if workers is None or workers <= 1 or (os.cpu_count() or 1) <= 1:
+            return None
+        try:
+            methods = mp.get_all_start_methods()
+            return ProcessPoolExecutor(
+                max_workers=workers, mp_context=mp.get_context("fork" if "fork" in methods else None)
+            )
+        except Exception:  # no multiprocessing on this platform: stay in-process
+            return None
+
+    def usable(self, workers: int) -> bool:
+        return workers > 1 and "fork" in mp.get_all_start_methods()
+
+    def pool_with(self, shared: Any, workers: int) -> TaskPool:
+        # The parent's objects are frozen out of the garbage collector while the workers
+        # fork: a collection in a child writes to the header of every object it visits,
+        # and copying those pages cost more than the work itself (1.5 s at 365k rows).
+        gc.freeze()
+        try:
+            pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=mp.get_context("fork"), initializer=_set_shared, initargs=(shared,)
+            )
+            pool.submit(int).result()  # the workers fork now, while frozen
+        finally:
+            gc.unfreeze()
+        return pool
+
+    def groups(self, items: int) -> int:
+        return 1
+
+    def map(self, fn: Callable[..., Any], parts: list[tuple]) -> list:
+        return [fn(*part) for part in parts]
+
+
+class DaskCluster:
+    """A dask.distributed cluster reached through `client`. Functions travel by reference, so
+    every worker needs crmclean installed (the same version); data travels pickled. A task
+    whose worker dies is rerun on another by the scheduler (up to its allowed failures)."""
+
+    name = "dask"
+
+    def __init__(self, client: Any):
+        self.client = client
+
+    def executor(self, workers: int) -> Executor | None:
+        return self.client.get_executor(pure=False)
+
+    def usable(self, workers: int) -> bool:
+        return True
+
+    def pool_with(self, shared: Any, workers: int) -> TaskPool:
+        return _DaskSharedPool(self.client, shared)
+
+    def groups(self, items: int) -> int:
+        workers = len(self.client.scheduler_info(n_workers=-1).get("workers", {})) or 1
+        return max(1, min(items, 4 * workers))
+
+    def map(self, fn: Callable[..., Any], parts: list[tuple]) -> list:
+        futures = [self.client.submit(fn, *part, pure=False) for part in parts]
+        return self.client.gather(futures)
+
+
+class _DaskSharedPool:
+    """The shared value is scattered to every worker once; each task names its future."""
+
+    def __init__(self, client: Any, shared: Any):
+        self.client = client
+        [self.handle] = client.scatter([shared], broadcast=True, hash=False)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        return self.client.submit(_with_shared, self.handle, fn, *args, pure=False)
+
+    def shutdown(self) -> None:
+        self.handle.release()
+
+
+# ------------------------------------------------------------------- choosing and installing
+
+_CURRENT: list[FanOut] = [LocalProcesses()]
+
+
+def current() -> FanOut:
+    """The fan-out of the running stage (local processes unless a run installed another)."""
+    return _CURRENT[-1]
+
+
+@contextmanager
+def using(fanout: FanOut | None) -> Iterator[FanOut]:
+    """Make `fanout` current inside the block (None: leave the current one)."""
+    if fanout is None:
+        yield current()
+        return
+    _CURRENT.append(fanout)
+    try:
+        yield fanout
+    finally:
+        _CURRENT.remove(fanout)
+
+
+def local_cluster_options(workers: int) -> dict[str, Any]:
+    """A LocalCluster of `workers` single-threaded worker processes (the standardizers and
+    comparisons are CPU-bound Python: threads would only contend for the GIL)."""
+    return {"n_workers": int(workers), "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"}
+
+
+@contextmanager
+def open_fanout(dask_address: str | None = None, dask_workers: int = 0) -> Iterator[FanOut]:
+    """The fan-out a run asks for: an existing Dask cluster at `dask_address`, a LocalCluster
+    of `dask_workers` processes, or (neither) the one already current — local processes
+    unless a caller installed a cluster. Anything opened here is closed on exit."""
+    if not dask_address and not dask_workers:
+        yield current()
+        return
+    if isinstance(current(), DaskCluster):  # the flow's DaskTaskRunner already connected
+        yield current()
+        return
+    from distributed import Client, LocalCluster
+
+    from .errors import CrmcleanError
+
+    with ExitStack() as stack:
+        try:
+            if dask_address:
+                client = stack.enter_context(Client(dask_address, timeout="30s", set_as_default=False))
+            else:
+                cluster = stack.enter_context(LocalCluster(**local_cluster_options(dask_workers)))
+                client = stack.enter_context(Client(cluster, set_as_default=False))
+        except (OSError, TimeoutError) as exc:
+            raise CrmcleanError(
+                f"cannot reach the Dask scheduler at {dask_address or 'a local cluster'}: {exc}"
+            ) from exc
+        yield DaskCluster(client)
+
+
+# ------------------------------------------------------------------- survivorship in groups
+
+
+def golden_in_groups(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`survivorship.build_golden` over groups of whole clusters (consecutive cluster numbers),
+    concatenated in cluster order: each golden record depends only on its own cluster's records
+    and on the data-wide spelling counts, computed once here and sent with every group, so the
+    result is the one build_golden gives on everything."""
+    from .survivorship import build_golden, spelling_counts
+
+    fanout = current()
+    ids = np.unique(clusters["cluster"].to_numpy())
+    parts = fanout.groups(len(ids))
+    if parts <= 1:
+        return build_golden(records, clusters, rules)
+    spelling = spelling_counts(records, rules)
+    edges = ids[np.linspace(0, len(ids), parts + 1).astype(np.int64)[1:-1]]
+    group = np.searchsorted(edges, clusters["cluster"].to_numpy(), side="right")
+    keys = records["record_key"]
+    tasks = []
+    for g in range(parts):
+        part = clusters[group == g]
+        tasks.append((records[keys.isin(part["record_key"])], part, rules, spelling))
+    results = fanout.map(build_golden, tasks)
+    golden = pd.concat([r[0] for r in results], ignore_index=True)
+    lineage = pd.concat([r[1] for r in results], ignore_index=True)
+    return golden, lineage

@@ -1,0 +1,67 @@
+"""Phone region from a source's own evidence.
+
+A national-format number (`020 6351 8557`) means nothing without a region. When neither the
+record's country nor a configured `default_region` of its source says which, the numbers that
+the same source wrote *with* a country code (`+44 20 …`) do: an export is usually kept by one
+team in one country. The region is decided per source on the whole input (like the date order),
+so a flow that fans out over chunks passes the decision in and every chunk reads alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+from typing import Iterable
+
+import pandas as pd
+import phonenumbers
+
+from .text import clean_text
+
+PHONE_FIELDS = ("mobile", "landline", "phone")
+_EXPLICIT_RE = re.compile(r"^\s*(?:\+|00)\s*[1-9]")
+
+
+@lru_cache(maxsize=50_000)
+def explicit_region(cell: str) -> str | None:
+    """ISO region of a number written with its country code (+44…, 0044…); None otherwise.
+
+    Only the first number of a cell counts; `001…`-style NANP numbers name "US", which is how
+    libphonenumber reads the shared +1 code."""
+    text = clean_text(cell)[0] or ""
+    if not _EXPLICIT_RE.match(text):
+        return None
+    text = "+" + text.lstrip()[2:] if text.lstrip().startswith("00") else text
+    try:
+        num = phonenumbers.parse(re.split(r"[;,]| or ", text)[0], None)
+    except phonenumbers.NumberParseException:
+        return None
+    if num.country_code is None or not phonenumbers.is_possible_number(num):
+        return None
+    region = phonenumbers.region_code_for_country_code(num.country_code)
+    return None if region in (None, "ZZ", "001") else region
+
+
+def majority_region(cells: Iterable[str], min_numbers: int, min_share: float) -> str | None:
+    """The region most explicit numbers name, if at least `min_numbers` of them exist and it
+    holds `min_share` of them — a mixed, international source gets no region from here."""
+    counts = Counter(r for r in map(explicit_region, cells) if r is not None)
+    total = sum(counts.values())
+    if total < max(min_numbers, 1):
+        return None
+    region, n = counts.most_common(1)[0]
+    return region if n / total >= min_share else None
+
+
+def infer_phone_regions(records: pd.DataFrame, min_numbers: int, min_share: float) -> dict[str, str | None]:
+    """{source: region the source's explicit numbers agree on, or None}, on the whole input."""
+    if "source" not in records.columns:
+        return {}
+    present = [f for f in PHONE_FIELDS if f in records.columns]
+    sources = records["source"].fillna("").astype(str)
+    out: dict[str, str | None] = {}
+    for source, idx in sources.groupby(sources, sort=False).groups.items():
+        cells = pd.unique(pd.concat([records.loc[idx, f] for f in present]).dropna().astype(str)) if present else []
+        out[source] = majority_region(cells, min_numbers, min_share)
+    return out

@@ -1,0 +1,156 @@
+"""Survivorship strategies that judge a value by what it says, not by where it came from.
+
+Each function returns one sort key per candidate row (smaller = better), computed on the
+distinct values (never per row in Python) and on the few clusters that hold competing values:
+
+- `medoid_support`: the value the others are typo variants of (votes: 1 for the same match key,
+  `variant_weight` for a key within `max_edits` edits);
+- `nickname_of_other`: 1 for a first name that is a nickname of another candidate's first name;
+- `accent_deficit`: how many accents a value lacks against its accented twin in the cluster;
+- `odd_case`: 1 for an ALL-CAPS or all-lower value;
+- `rarity`: how rare the value's name words are in the whole data set (a typo is rare).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import OSA
+
+
+def medoid_support(cluster, keys: np.ndarray, texts: np.ndarray, value: np.ndarray, max_edits: int, weight: float):
+    """Per candidate row: minus its votes. Per row: `keys` its match key text (None = no key),
+    `texts` its value text and `value` the value's id (-1 = no value, no vote). Each record votes 1
+    for a value with the same match key and `weight` for one whose key or text is at most
+    `max_edits` edits (a transposition is one) away: of Jackson, Jackson, Jacksjon the first wins
+    2.5 to 2; of Jackson and Jacksjon neither wins (no evidence). Only clusters holding two or more
+    values are compared."""
+    out = np.zeros(len(cluster), float)
+    has = value >= 0
+    frame = pd.DataFrame({"cluster": cluster[has], "value": value[has], "key": keys[has], "text": texts[has]})
+    units = frame.groupby(["cluster", "value"], sort=False).agg(
+        n=("key", "size"), key=("key", "first"), text=("text", "first")
+    )
+    units = units.reset_index()
+    units = units[units["cluster"].map(units["cluster"].value_counts()).to_numpy() > 1]
+    if units.empty:
+        return out
+    both = units.merge(units, on="cluster", suffixes=("", "_o"))
+    same_key = (both["key"] == both["key_o"]).to_numpy() & both["key"].notna().to_numpy()
+    near = np.fromiter(
+        (
+            _close(a, b, max_edits) or _close(ka, kb, max_edits)
+            for a, b, ka, kb in zip(both["text"], both["text_o"], both["key"], both["key_o"])
+        ),
+        bool,
+        count=len(both),
+    )
+    vote = np.where(same_key | (both["value"] == both["value_o"]).to_numpy(), 1.0, np.where(near, weight, 0.0))
+    votes = (both["n_o"].to_numpy() * vote).astype(float)
+    support = pd.Series(votes).groupby([both["cluster"].to_numpy(), both["value"].to_numpy()]).sum()
+    index = pd.MultiIndex.from_arrays([cluster[has], value[has]])
+    out[has] = -support.reindex(index).fillna(0.0).to_numpy()
+    return out
+
+
+def _close(a, b, max_edits: int) -> bool:
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    return OSA.distance(_fold(a)[0], _fold(b)[0], score_cutoff=max_edits) <= max_edits
+
+
+def nickname_of_other(cluster: np.ndarray, firsts: np.ndarray, nicknames: dict[str, set[str]]) -> np.ndarray:
+    """1 for a candidate whose first name is a nickname (nickname table: nickname -> formal
+    names) of a first name another candidate of the cluster holds: "Mike" next to "Michael"
+    (the table's formal name, a one-edit spelling of it "Katherine"/"catherine", a longer name
+    starting with it "Nathaniel"/"nathan", or a longer name starting with the nickname
+    "Samantha"/"Sam")."""
+    key = np.zeros(len(cluster), np.int64)
+    low = pd.Series(firsts, dtype=object).str.casefold()
+    nick = low.isin(nicknames.keys()).to_numpy()
+    if not nick.any():
+        return key
+    frame = pd.DataFrame({"cluster": cluster, "first": low.to_numpy(), "nick": nick})
+    formal = frame[~frame["nick"] & frame["first"].notna()].drop_duplicates(["cluster", "first"])
+    cand = frame[frame["nick"] & frame["cluster"].isin(formal["cluster"])].drop_duplicates(["cluster", "first"])
+    if cand.empty:
+        return key
+    by_cluster = formal.groupby("cluster")["first"].agg(list)
+    hits = set()
+    for c, first in zip(cand["cluster"].tolist(), cand["first"].tolist()):
+        formal = nicknames[first]
+        if any(_formal_of(f, first, formal) for f in by_cluster.get(c, ())):
+            hits.add((c, first))
+    if hits:
+        index = pd.MultiIndex.from_arrays([cluster, low.to_numpy()])
+        key[index.isin(list(hits))] = 1
+    return key
+
+
+def _formal_of(name: str, nickname: str, formal: set[str]) -> bool:
+    if name == nickname or _near(name, nickname):  # a typo of the nickname is no formal name
+        return False
+    if name in formal or (len(name) > len(nickname) and name.startswith(nickname)):
+        return True
+    return any(name.startswith(f) or _near(name, f) for f in formal)
+
+
+def _near(a: str, b: str) -> bool:
+    return OSA.distance(a, b, score_cutoff=1) <= 1
+
+
+def accent_deficit(cluster: np.ndarray, texts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Accents a candidate lacks against the most accented value of the cluster that folds to the
+    same letters: "Lucia Perez" loses to "Lucía Pérez", never to another name."""
+    present = codes >= 0
+    if not present.any():
+        return np.zeros(len(codes), np.int64)
+    folds, accents = _fold_table(texts[:-1])
+    fold_id = np.where(present, folds[np.where(present, codes, 0)], -1)
+    own = np.where(present, accents[np.where(present, codes, 0)], 0)
+    best = pd.Series(own).groupby([cluster, fold_id]).transform("max").to_numpy()
+    return np.where(present, best - own, 0).astype(np.int64)
+
+
+def _fold_table(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct value: an id of its accent-free casefolded form, and its number of accents."""
+    folded, accents = [], []
+    for text in texts.tolist():
+        plain, marks = _fold(str(text))
+        folded.append(plain)
+        accents.append(marks)
+    return pd.factorize(pd.Series(folded, dtype=object))[0], np.asarray(accents, np.int64)
+
+
+@lru_cache(maxsize=65536)
+def _fold(text: str) -> tuple[str, int]:
+    decomposed = unicodedata.normalize("NFKD", text)
+    marks = sum(1 for ch in decomposed if unicodedata.combining(ch))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold(), marks
+
+
+def odd_case(texts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """1 for a value in ALL CAPS or all lower case (letters with case only)."""
+    odd = np.array([_is_odd_case(str(t)) for t in texts[:-1]] + [False], bool)
+    return odd[codes].astype(np.int64)
+
+
+def _is_odd_case(text: str) -> bool:
+    letters = [ch for ch in text if ch.isalpha() and ch.lower() != ch.upper()]
+    return len(letters) > 1 and (all(ch.isupper() for ch in letters) or all(ch.islower() for ch in letters))
+
+
+def rarity(part_codes: list[np.ndarray], part_counts: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """Minus the data-wide count of the candidate's rarest name part (first, last): a typo
+    ("Jacksjon") is rare in the whole data set, the name it is a typo of is not. A missing part
+    counts 0: "Pérez" alone loses to "Óscar Pérez". `part_counts[i][c]` is how many records
+    hold value code c of part i."""
+    counts = []
+    for codes, n in zip(part_codes, part_counts):
+        own = codes[rows]
+        counts.append(np.where(own >= 0, n[np.clip(own, 0, len(n) - 1)], 0))
+    least = np.minimum.reduce(counts) if counts else np.zeros(len(rows), np.int64)
+    return -least.astype(np.int64)
