@@ -365,7 +365,9 @@ TRAINING_RULES: list[dict] = [
     {"name": "train_birth_date", "columns": ["birth_date_std"]},
     {"name": "train_name", "columns": ["name_key"]},
     {"name": "train_email", "columns": ["email_key"]},
-    {"name": "train_phone", "columns": ["phone_std"]},
+    # a mobile, not any phone: pairs sharing a landline are a household's or an office's (a
+    # switchboard), and EM on them learns colleagues and relatives as matches
+    {"name": "train_mobile", "columns": ["mobile_std"]},
 ]
 
 #: rules/matching.yaml `hard_constraints`: facts only
