@@ -365,7 +365,9 @@ TRAINING_RULES: list[dict] = [
     {"name": "train_birth_date", "columns": ["birth_date_std"]},
     {"name": "train_name", "columns": ["name_key"]},
     {"name": "train_email", "columns": ["email_key"]},
-    {"name": "train_phone", "columns": ["phone_std"]},
+    # a mobile, not any phone: pairs sharing a landline are a household's or an office's (a
+    # switchboard), and EM on them learns colleagues and relatives as matches
+    {"name": "train_mobile", "columns": ["mobile_std"]},
 ]
 
 #: rules/matching.yaml `hard_constraints`: facts only
@@ -373,14 +375,14 @@ HARD_CONSTRAINTS: list[dict] = [
     # Jr vs Sr (or II vs III): two generations sharing name, address and phone.
     {"name": "generation_conflict", "when": {"suffix": ["conflict"]}, "decision": "non_match"},
     # Birth dates a decade or more apart (not one typo: one digit, neighbours swapped, day/month
-    # swapped) are two generations — unless a personal identifier is shared: typed data (FEBRL)
-    # turns a year into another decade in true duplicates that keep their national id.
+    # swapped) are two generations — unless a national id or mobile is shared: typed data (FEBRL)
+    # turns a year into another decade in true duplicates that keep their national id. A family
+    # shares one e-mail (few_fields: parents and children decades apart), so it is no exception.
     {
         "name": "birth_dates_decades_apart",
         "when": {
             "birth_date": ["years_apart"],
             "national_id": ["null", "one_edit", "different"],
-            "email": ["null", "fuzzy_local", "different"],
             "phone": ["null", "landline_exact", "different"],
         },
         "decision": "review",

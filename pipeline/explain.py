@@ -45,6 +45,7 @@ FEATURE_VALUES = {
     "suffix": ("name_suffix_std",),
     "gender": ("gender_std",),
     "national_id": ("national_id_std",),
+    "company": ("company_std", "company_key"),
 }
 NOT_PERSONAL = frozenset({"name_suffix_std", "gender_std"})  # masker_for reads "name" in the suffix column
 BAR_SCALE = 1.0  # one character per unit of weight

@@ -50,6 +50,7 @@ DISPLAY_COLUMNS = {
     "suffix": ("name_suffix_std",),
     "gender": ("gender_std",),
     "national_id": ("national_id_std",),
+    "company": ("company_std", "company_key"),
 }
 
 

@@ -18,6 +18,8 @@ from rapidfuzz.distance import Levenshtein
 from crmclean.link.compare import (
     ADDRESS_FUZZY,
     FEATURE_NAMES,
+    FEATURES,
+    _mailbox_edit,
     _mailbox_typo,
     _stripped_copies,
     compare_pairs,
@@ -114,7 +116,10 @@ def test_email_typo_level_equals_mailbox_typo(parts):
     emails = [f"{local}@{domain}" for local, domain in parts]
     for lv, a, b in _all_levels("email_key", emails, EMAIL):
         if a != b:
-            assert (lv == level_code("email", "fuzzy_local")) == _mailbox_typo(a, b), (a, b)
+            typo = lv in (level_code("email", "fuzzy_local"), level_code("email", "initial_or_digit"))
+            assert typo == _mailbox_typo(a, b), (a, b)
+            edit = _mailbox_edit(a, b)
+            assert lv == level_code("email", edit or "different"), (a, b)
 
 
 def test_initial_level_needs_a_single_letter_that_starts_the_other_name():
@@ -169,3 +174,34 @@ def test_token_set_bound_is_never_below_the_score(words, data):
         return
     bound = _token_set_bound(_Side(cols, np.array([0])), _Side(cols, np.array([1])), np.array([0]))[0]
     assert bound >= fuzz.token_set_ratio(cols["address_std"][0], cols["address_std"][1]) / 100 - 1e-9
+
+
+def _levels_of(frame: pd.DataFrame, feature: str) -> dict[tuple[int, int], str]:
+    cols = prepare_columns(frame)
+    left, right = _all_pairs(len(frame))
+    k = FEATURE_NAMES.index(feature)
+    labels = FEATURES[feature]
+    return {
+        (a, b): labels[lv] for a, b, lv in zip(left.tolist(), right.tolist(), compare_pairs(cols, left, right)[:, k])
+    }
+
+
+def test_mailbox_initial_or_digit_is_its_own_level_and_own_initials_are_different():
+    """A slip at the mailbox's first character or an added digit is a level of its own (EM
+    learns what it is worth); two mailboxes each starting with its owner's initial are two people."""
+    frame = _frame(
+        first_name_key=["claire", "mason", "claire", "john", "john", "claire"],
+        email_key=["ccarr@w.com", "mcarr@w.com", "xcarr@w.com", "john.smith@a.com", "john.smith2@a.com", "ccaxr@w.com"],
+    )
+    got = _levels_of(frame, "email")
+    assert got[(0, 1)] == "different"  # ccarr@ Claire / mcarr@ Mason: each its owner's initial
+    assert got[(0, 2)] == "initial_or_digit"  # xcarr@: not the owner's initial, maybe a slip
+    assert got[(3, 4)] == "initial_or_digit"  # a digit added: a second mailbox of one name pattern
+    assert got[(0, 5)] == "fuzzy_local"  # a slip inside the mailbox
+
+
+def test_company_levels_exact_similar_different():
+    frame = _frame(company_key=["albion analytics", "albion analytics", "albion analytics group", "cedar pharma", None])
+    got = _levels_of(frame, "company")
+    assert got[(0, 1)] == "exact" and got[(0, 2)] == "similar" and got[(0, 3)] == "different"
+    assert got[(0, 4)] == "null"

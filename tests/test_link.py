@@ -581,6 +581,7 @@ def test_comparison_levels():
         "suffix": "null",
         "gender": "different",
         "national_id": "null",
+        "company": "null",
     }
     assert lv.loc[1, "first_name"] == "exact" and lv.loc[1, "last_name"] == "exact"  # swapped order
     assert lv.loc[1, "birth_date"] == "same_year"  # year-only value
@@ -745,15 +746,25 @@ def test_hard_constraints_and_user_caps_lower_decisions_whatever_the_score():
             levels,
             row(first_name="exact", last_name="exact", birth_date="years_apart", address="exact"),
             row(first_name="exact", last_name="exact", birth_date="years_apart", national_id="exact"),
+            # a family shares one e-mail: no exception
+            row(first_name="exact", last_name="exact", birth_date="years_apart", email="exact"),
         ]
     )
     assert [c["name"] for c in DEFAULT_HARD_CONSTRAINTS] == ["generation_conflict", "birth_dates_decades_apart"]
-    rank, cap = decide(np.full(6, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps({}))
-    assert rank.tolist() == [2, 0, 2, 2, 1, 2]  # decades apart: review, unless a national id is shared
-    assert cap.tolist() == ["", "generation_conflict", "", "", "birth_dates_decades_apart", ""]
+    rank, cap = decide(np.full(7, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps({}))
+    assert rank.tolist() == [2, 0, 2, 2, 1, 2, 1]  # decades apart: review, unless a national id is shared
+    assert cap.tolist() == [
+        "",
+        "generation_conflict",
+        "",
+        "",
+        "birth_dates_decades_apart",
+        "",
+        "birth_dates_decades_apart",
+    ]
     mine = {"caps": [{"name": "mine", "when": {"first_name": ["different"]}, "decision": "review"}]}
-    rank, cap = decide(np.full(6, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps(mine))
-    assert rank.tolist() == [2, 0, 1, 2, 1, 2] and cap.tolist()[:4] == ["", "generation_conflict", "mine", ""]
+    rank, cap = decide(np.full(7, 0.9999), levels, {"match": 0.99, "review": 0.6}, _caps(mine))
+    assert rank.tolist() == [2, 0, 1, 2, 1, 2, 1] and cap.tolist()[:4] == ["", "generation_conflict", "mine", ""]
 
 
 # ------------------------------------------------------------------ hard cases (issue 4)
@@ -1261,3 +1272,77 @@ def test_look_alikes_counted_by_the_cells_own_evidence():
     held, free = _look_alikes(w, 200.0, 50), _look_alikes_free(w, 50)
     assert held < 55 and 80 <= free <= 100
     assert _look_alikes_free(np.zeros(10), 50) == 0.0  # no evidence: nothing to say
+
+
+def test_a_shared_company_places_a_look_alike_like_a_shared_address():
+    """Colleagues of one surname at one company fall in the same cell as relatives at one
+    address; one name at one company without birth dates is a duplicate's pattern, no cell."""
+    from crmclean.link.compare import FEATURE_NAMES, level_code
+    from crmclean.link.family import cells_of
+
+    def pair(**levels):
+        row = np.zeros(len(FEATURE_NAMES), dtype=np.int8)
+        for feature, label in levels.items():
+            row[FEATURE_NAMES.index(feature)] = level_code(feature, label)
+        return row
+
+    levels = np.array(
+        [
+            pair(first_name="different", last_name="exact", company="exact"),
+            pair(first_name="different", last_name="exact", address="exact", company="different"),
+            pair(first_name="exact", last_name="exact", company="exact"),
+            pair(first_name="different", last_name="exact", company="similar"),
+            pair(first_name="different", last_name="exact", company="different"),
+        ]
+    )
+    assert cells_of(levels).tolist() == ["different/null/same", "different/null/same", "", "different/null/fuzzy", ""]
+
+
+def _levels_rows(n: int, **levels) -> np.ndarray:
+    from crmclean.link.compare import FEATURE_NAMES, level_code
+
+    row = np.zeros(len(FEATURE_NAMES), dtype=np.int8)
+    for feature, label in levels.items():
+        row[FEATURE_NAMES.index(feature)] = level_code(feature, label)
+    return np.tile(row, (n, 1))
+
+
+def test_look_alikes_are_counted_against_the_duplicates_of_the_same_place_not_the_prior():
+    """A prior that EM inflated (relatives taken for matches) expects more matches in the twins
+    cell than it has pairs; the duplicates that agree on given name and birth date at the same
+    place say how many of the cell's pairs can be duplicates, and the rest are look-alikes."""
+    from crmclean.link.compare import FEATURES
+    from crmclean.link.family import fit_family
+
+    def flat(feature, first=0.85):
+        k = len(FEATURES[feature]) - 1
+        return np.array([first] + [(1 - first) / (k - 1)] * (k - 1))
+
+    m = {f: flat(f) for f in FEATURES}
+    u = {f: flat(f, 0.001) for f in FEATURES}
+    levels = np.vstack(
+        [
+            _levels_rows(200, first_name="exact", last_name="exact", birth_date="exact", address="same_postal"),
+            _levels_rows(60, first_name="different", last_name="exact", birth_date="exact", address="same_postal"),
+        ]
+    )
+    null = {f: 0.0 for f in FEATURES}
+    cells = fit_family(levels, m, u, null, null, prior=0.3, possible_pairs=1_000_000)
+    twins = cells["different/exact/postal"]
+    # prior × pairs × m expects 300,000 × 0.0375 × 0.85 × 0.85 × 0.0375 ≈ 305 matches: no look-alike
+    assert twins["expected_matches"] < 15 and twins["look_alikes"] > 45
+    assert twins["found"] and twins["adjustment"] < 0
+
+
+def test_given_name_disagreement_from_other_surnames_keeps_the_typo_levels():
+    """The other-surname pairs decide how often given names disagree; a typo level they never
+    saw keeps its share from all pairs instead of m = 0."""
+    from crmclean.link.training import _disagreement_from
+
+    # exact, close, initial, similar, different
+    m_all = np.array([0.80, 0.06, 0.04, 0.02, 0.08])
+    m_other = np.array([0.95, 0.0, 0.0, 0.01, 0.04])
+    got = _disagreement_from(m_all, m_other)
+    assert got.sum() == pytest.approx(1.0)
+    assert got[3:].tolist() == pytest.approx([0.01, 0.04])
+    assert got[1] == pytest.approx(0.95 * 0.06 / 0.90) and got[1] > 0.05

@@ -181,7 +181,7 @@ def test_a_typo_in_any_rules_file_names_file_key_and_nearest_key(tmp_path, name,
         (
             "matching",
             {"caps": [{"when": {"email": ["nul"]}, "decision": "review"}]},
-            "caps[0].when has level 'nul' for email; its levels are null, exact, fuzzy_local, different",
+            "caps[0].when has level 'nul' for email; its levels are null, exact, fuzzy_local, initial_or_digit, different",
         ),
         (
             "matching",

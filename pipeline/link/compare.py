@@ -25,13 +25,19 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "first_name": ("null", "exact", "close", "initial", "similar", "different"),
     "last_name": ("null", "exact", "close", "similar", "different"),
     "birth_date": ("null", "exact", "day_month_swapped", "one_char", "same_year", "different", "years_apart"),
-    "email": ("null", "exact", "fuzzy_local", "different"),  # fuzzy_local: a typo in one mailbox
+    # fuzzy_local: a typo in one mailbox; initial_or_digit: the one edit is the mailbox's first
+    # character or an added digit (jsmith@ / msmith@, john.smith@ / john.smith2@): a typo, or two
+    # people of one name pattern at one domain (colleagues, father and son) — EM learns which
+    "email": ("null", "exact", "fuzzy_local", "initial_or_digit", "different"),
     "phone": ("null", "mobile_exact", "landline_exact", "different"),
     "address": ("null", "exact", "fuzzy", "same_postal", "same_city", "different"),
     "suffix": ("null", "same", "conflict"),
     "gender": ("null", "same", "different"),
     # one_edit: one digit mistyped, inserted, dropped, or two neighbours swapped (OSA distance 1)
     "national_id": ("null", "exact", "one_edit", "different"),
+    # company_key (legal suffix dropped); similar: token-set ratio >= address_fuzzy ("Albion
+    # Analytics" / "Albion Analytics Group"). A place as much as evidence: colleagues share it
+    "company": ("null", "exact", "similar", "different"),
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
 
@@ -44,6 +50,7 @@ TF_COLUMNS: dict[str, dict[str, str]] = {
     "phone": {"mobile_exact": "mobile_std", "landline_exact": "landline_std"},
     "address": {"exact": "address_std"},
     "national_id": {"exact": "national_id_std"},
+    "company": {"exact": "company_key"},
 }
 
 # Unmapped categorical columns (ingest's attr_<slug>_std: occupation, birth place, job title ...)
@@ -134,6 +141,7 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     "postal_code_std",
     "city_std",
     "national_id_std",
+    "company_key",
 )
 
 JW_HIGH = 0.92
@@ -627,18 +635,39 @@ def _mailbox_typo(x: str, y: str) -> bool:
     """One slip inside the same mailbox: same domain, one edit or adjacent swap in the local
     part, and the digits not replaced (maria.garcia@ vs maria_garcia@, or liqiang77@ vs
     liqiang63@, are different people with name-made addresses, not typos)."""
+    return _mailbox_edit(x, y) is not None
+
+
+def _mailbox_edit(x: str, y: str) -> str | None:
+    """The e-mail level of two mailboxes one slip apart (see _mailbox_typo), or None:
+    ``initial_or_digit`` when the slip is the first character (the given name's initial in
+    jsmith@) or a digit added or dropped (john.smith2@), else ``fuzzy_local``."""
     lx, _, dx = x.partition("@")
     ly, _, dy = y.partition("@")
     if dx != dy or OSA.distance(lx, ly, score_cutoff=1) > 1:
-        return False
+        return None
     if lx.replace(".", "").replace("_", "").replace("-", "") == ly.replace(".", "").replace("_", "").replace("-", ""):
-        return False  # only a separator differs: name-made addresses of two people
+        return None  # only a separator differs: name-made addresses of two people
     gx = "".join(c for c in lx if c.isdigit())
     gy = "".join(c for c in ly if c.isdigit())
-    if gx == gy or sorted(gx) == sorted(gy):
-        return True
-    short, long = (gx, gy) if len(gx) < len(gy) else (gy, gx)
-    return len(long) - len(short) == 1 and _is_subsequence(short, long)
+    if gx != gy and sorted(gx) != sorted(gy):
+        short, long = (gx, gy) if len(gx) < len(gy) else (gy, gx)
+        if not (len(long) - len(short) == 1 and _is_subsequence(short, long)):
+            return None  # a digit replaced: liqiang77@ / liqiang63@
+        return "initial_or_digit"
+    if lx[1:] == ly[1:] or lx[1:] == ly or lx == ly[1:]:
+        return "initial_or_digit"
+    return "fuzzy_local"
+
+
+def _own_initials(c_l: dict, c_r: dict, idx: np.ndarray) -> np.ndarray:
+    """Per pair of ``idx``: the two mailboxes start with different letters and each with its
+    own record's given-name initial (ccarr@ for Claire, mcarr@ for Mason): each is its owner's
+    name-made address, not a typo of the other."""
+    head_l = np.array([ord(v[0]) if v else -1 for v in _at(c_l, "email_local", idx)], dtype=np.int64)
+    head_r = np.array([ord(v[0]) if v else -1 for v in _at(c_r, "email_local", idx)], dtype=np.int64)
+    first_l, first_r = c_l["first_name_head"][idx], c_r["first_name_head"][idx]
+    return (head_l != head_r) & (head_l == first_l) & (head_r == first_r)
 
 
 def compare_emails(c_l: dict, c_r: dict) -> np.ndarray:
@@ -656,8 +685,11 @@ def compare_emails(c_l: dict, c_r: dict) -> np.ndarray:
         ]
     if len(rest):
         a, b, inv = _distinct_pairs(c_l, c_r, "email_key", rest)
-        typo = np.array([_mailbox_typo(x, y) for x, y in zip(a, b)], dtype=bool)[inv]
-        lv[rest[typo]] = level_code("email", "fuzzy_local")
+        codes = {None: -1, "fuzzy_local": level_code("email", "fuzzy_local")}
+        codes["initial_or_digit"] = level_code("email", "initial_or_digit")
+        edit = np.array([codes[_mailbox_edit(x, y)] for x, y in zip(a, b)], dtype=np.int8)[inv]
+        lv[rest[edit >= 0]] = edit[edit >= 0]
+        lv[rest[_own_initials(c_l, c_r, rest)]] = level_code("email", "different")
     lv[exact] = level_code("email", "exact")
     lv[~both] = 0
     return lv
@@ -725,6 +757,22 @@ def compare_national_ids(c_l: dict, c_r: dict) -> np.ndarray:
     return lv
 
 
+def compare_companies(c_l: dict, c_r: dict, fuzzy: float = ADDRESS_FUZZY) -> np.ndarray:
+    """exact / similar (token-set ratio >= ``fuzzy``: a name with or without "Group",
+    "Analytics") / different, on company_key."""
+    both = _both(c_l["company_key#"], c_r["company_key#"])
+    exact = _eq(c_l["company_key#"], c_r["company_key#"])
+    lv = np.full(len(both), level_code("company", "different"), dtype=np.int8)
+    rest = np.flatnonzero(both & ~exact)
+    if len(rest):
+        a, b, inv = _distinct_pairs(c_l, c_r, "company_key", rest)
+        score = process.cpdist(a, b, scorer=fuzz.token_set_ratio, score_cutoff=fuzzy * 100 - 1e-6, dtype=np.float64)
+        lv[rest[(score / 100.0 >= fuzzy)[inv]]] = level_code("company", "similar")
+    lv[exact] = level_code("company", "exact")
+    lv[~both] = 0
+    return lv
+
+
 def compare_simple(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """null / same / different on code arrays (suffix: different = Jr vs Sr conflict; gender)."""
     lv = np.where(_both(a, b), np.where(a == b, 1, 2), 0).astype(np.int8)
@@ -750,6 +798,7 @@ def compare_pairs(
     out[:, 6] = compare_simple(c_l["name_suffix_std#"], c_r["name_suffix_std#"])
     out[:, 7] = compare_simple(c_l["gender_std#"], c_r["gender_std#"])
     out[:, 8] = compare_national_ids(c_l, c_r)
+    out[:, 9] = compare_companies(c_l, c_r, t["address_fuzzy"])
     for k, column in enumerate(extras):  # exact (1) / different (2) on the codes
         out[:, len(FEATURE_NAMES) + k] = compare_simple(c_l[column + "#"], c_r[column + "#"])
     return out

@@ -37,6 +37,7 @@ FAMILY_BLOCKING_RULES: list[dict] = [
     {"name": "family_dob", "columns": ["last_name_key", "birth_date_std"]},
     {"name": "family_address", "columns": ["last_name_key", "address_std"]},
     {"name": "family_postal", "columns": ["last_name_key", "postal_code_std"]},
+    {"name": "family_company", "columns": ["last_name_key", "company_key"]},
 ]
 # the four features a cell covers and their level groups (level label -> group)
 FIRST_GROUPS = {
@@ -63,9 +64,23 @@ ADDRESS_GROUPS = {
     "different": "other",
     "null": "null",
 }
+# a shared company is a shared place (colleagues, like a household at one address): where the
+# address does not place the pair, the company does
+COMPANY_GROUPS = {"exact": "same", "similar": "fuzzy", "different": "other", "null": "null"}
 DEFAULT_NOISE_SIGMAS = 3.0
+REFERENCE_MIN_PAIRS = 20  # duplicate pairs a cell's expected matches may be scaled from
 
-_F, _L, _D, _A = (FEATURE_NAMES.index(f) for f in ("first_name", "last_name", "birth_date", "address"))
+_F, _L, _D, _A, _C = (FEATURE_NAMES.index(f) for f in ("first_name", "last_name", "birth_date", "address", "company"))
+
+
+def _place(address: str, company: str, first: str = "") -> str:
+    """The place group of a pair: the address's when it places the pair, else the company's
+    when the companies are the same or similar, else the address's (other / null). Not for one
+    given name: with no birth date, one name at one company is what a duplicate looks like, and
+    that cell would hold nearly every duplicate of a data set without birth dates."""
+    if address in ("same", "fuzzy", "postal") or company not in ("same", "fuzzy") or first == "exact":
+        return address
+    return company
 
 
 def _is_cell(first: str, dob: str, address: str) -> bool:
@@ -92,21 +107,31 @@ def _group_codes(feature: str, groups: dict[str, str]) -> tuple[np.ndarray, list
     return np.array([names.index(groups[lab]) if lab in groups else -1 for lab in FEATURES[feature]]), names
 
 
-def cells_of(levels: np.ndarray) -> np.ndarray:
-    """Per pair, its cell name or '' (not a look-alike pattern)."""
+def cells_of(levels: np.ndarray, any_pattern: bool = False) -> np.ndarray:
+    """Per pair, its cell name or '' (not a look-alike pattern). ``any_pattern``: every
+    surname-exact pair's pattern, cell or not (exact/exact/same: the duplicates)."""
     n = len(levels)
     out = np.full(n, "", dtype=object)
     if not n:
         return out
-    (f, fn), (d, dn), (a, an) = (
+    (f, fn), (d, dn), (a, an), (c, cn) = (
         _group_codes(x, g)
-        for x, g in (("first_name", FIRST_GROUPS), ("birth_date", DOB_GROUPS), ("address", ADDRESS_GROUPS))
+        for x, g in (
+            ("first_name", FIRST_GROUPS),
+            ("birth_date", DOB_GROUPS),
+            ("address", ADDRESS_GROUPS),
+            ("company", COMPANY_GROUPS),
+        )
     )
-    fc, dc, ac = f[levels[:, _F]], d[levels[:, _D]], a[levels[:, _A]]
+    # the place group (an address group name) of every (address group, company group)
+    place = np.array([an.index(_place(x, y, z)) for z in fn for x in an for y in cn])
+    fc, dc = f[levels[:, _F]], d[levels[:, _D]]
+    ac = place[(fc.clip(min=0) * len(an) + a[levels[:, _A]]) * len(cn) + c[levels[:, _C]]]
     allowed = np.array([_is_cell(x, y, z) for x in fn for y in dn for z in an], dtype=bool)
     code = (fc * len(dn) + dc) * len(an) + ac
-    inside = (levels[:, _L] == FEATURES["last_name"].index("exact")) & (fc >= 0) & (dc >= 0) & (ac >= 0)
-    inside[inside] = allowed[code[inside]]
+    inside = (levels[:, _L] == FEATURES["last_name"].index("exact")) & (fc >= 0) & (dc >= 0)
+    if not any_pattern:
+        inside[inside] = allowed[code[inside]]
     labels = np.array([f"{x}/{y}/{z}" for x in fn for y in dn for z in an], dtype=object)
     out[inside] = labels[code[inside]]
     return out
@@ -119,6 +144,19 @@ def _mass(feature: str, groups: dict[str, str], group: str, probs, null_share: f
         return null_share
     labels = FEATURES[feature][1:]
     return (1.0 - null_share) * float(sum(p for lab, p in zip(labels, probs) if groups.get(lab) == group))
+
+
+def _place_mass(group: str, first: str, probs: dict, null_share: dict[str, float]) -> float:
+    """Probability of a place group: the address and company groups that make it (the two
+    features independent)."""
+    total = 0.0
+    for a in dict.fromkeys(ADDRESS_GROUPS.values()):
+        for c in dict.fromkeys(COMPANY_GROUPS.values()):
+            if _place(a, c, first) == group:
+                total += _mass("address", ADDRESS_GROUPS, a, probs["address"], null_share.get("address", 0.0)) * _mass(
+                    "company", COMPANY_GROUPS, c, probs["company"], null_share.get("company", 0.0)
+                )
+    return total
 
 
 def fit_family(
@@ -140,6 +178,8 @@ def fit_family(
     duplicate with odds (matches expected / look-alikes) × 2^(its other weights). Without other
     evidence this is the count: look-alikes = pairs found − matches expected."""
     cells = cells_of(levels)
+    patterns, counts = np.unique(cells_of(levels, any_pattern=True), return_counts=True)
+    n_pattern = dict(zip(patterns.tolist(), counts.tolist()))
     other = _other_weights(levels, m, u, weight_max or {})
     out = {}
     for cell in cell_names():
@@ -148,12 +188,23 @@ def fit_family(
             ("first_name", FIRST_GROUPS, fg),
             ("last_name", {"exact": "exact"}, "exact"),
             ("birth_date", DOB_GROUPS, dg),
-            ("address", ADDRESS_GROUPS, ag),
         ]
         m_c = math.prod(_mass(f, g, x, m[f], null_share_m.get(f, 0.0)) for f, g, x in parts)
+        m_c *= _place_mass(ag, fg, m, null_share_m)
         u_c = math.prod(_mass(f, g, x, u[f], null_share.get(f, 0.0)) for f, g, x in parts)
+        u_c *= _place_mass(ag, fg, u, null_share)
         w = other[cells == cell]
         e_c = prior * possible_pairs * m_c
+        # the same from the cell's duplicate twin pattern, without the prior: the pairs that
+        # agree on given name and birth date at the same place, times how often a duplicate's
+        # given name and birth date differ as the cell's do (prior × m counts relatives that EM
+        # took for matches: on name + birth date + postcode data 4× the true matches)
+        ref = int(n_pattern.get(f"exact/exact/{ag}", 0))
+        ref_m = _mass("first_name", FIRST_GROUPS, "exact", m["first_name"], null_share_m.get("first_name", 0.0))
+        ref_m *= _mass("birth_date", DOB_GROUPS, "exact", m["birth_date"], null_share_m.get("birth_date", 0.0))
+        ref_m *= _place_mass(ag, "exact", m, null_share_m)
+        if ref >= REFERENCE_MIN_PAIRS and ref_m > 0 and dg != "null":
+            e_c = min(e_c, ref * m_c / ref_m)
         looks = _look_alikes(w, e_c, iterations)
         free = _look_alikes_free(w, iterations)
         if free > looks:
@@ -239,7 +290,7 @@ def _other_weights(levels: np.ndarray, m: dict, u: dict, weight_max: dict) -> np
     (e-mail, mobile, national id, gender, suffix)."""
     total = np.zeros(len(levels))
     for k, feature in enumerate(FEATURE_NAMES):
-        if feature in ("first_name", "last_name", "birth_date", "address"):
+        if feature in ("first_name", "last_name", "birth_date", "address", "company"):
             continue
         table = np.zeros(len(FEATURES[feature]))
         table[1:] = np.log2(np.asarray(m[feature], float) / np.asarray(u[feature], float))
@@ -249,6 +300,8 @@ def _other_weights(levels: np.ndarray, m: dict, u: dict, weight_max: dict) -> np
                 table[i] = min(table[i], float(cap))
         if feature == "phone":  # a shared landline is the household's, like the address: no evidence here
             table[FEATURES["phone"].index("landline_exact")] = 0.0
+        if feature == "email":  # jsmith@ / msmith@, john.smith2@: one name pattern at one domain,
+            table[FEATURES["email"].index("initial_or_digit")] = 0.0  # the family's or the company's
         total += table[levels[:, k]]
     return total
 

@@ -353,7 +353,7 @@ def score_levels(
     if family.any():  # look-alikes (family.py): shown on the given name, where the pattern turns;
         # a rare surname or address is no extra evidence among relatives: their TF bonus is dropped
         hit = family < 0
-        for feature in ("last_name", "address"):
+        for feature in ("last_name", "address", "company"):
             k = FEATURE_NAMES.index(feature)
             base = tables[feature][levels[hit, k]]
             w = per_feature[feature].copy()

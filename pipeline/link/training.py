@@ -37,6 +37,7 @@ COLUMN_FEATURES = {
     "name_suffix_std": ("suffix",),
     "gender_std": ("gender",),
     "national_id_std": ("national_id",),
+    "company_key": ("company",),
 }
 
 
@@ -253,7 +254,22 @@ def _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need, features
     m_other, lam, _ = run_em(sub, u, max_iter=max_iter, features=feats, m_start=m, all_features=features)
     if lam * len(sub) < need:  # too few duplicates with another surname to learn from
         return m
-    return {**m, "first_name": m_other["first_name"]}
+    return {**m, "first_name": _disagreement_from(m["first_name"], m_other["first_name"])}
+
+
+def _disagreement_from(m_all: np.ndarray, m_other: np.ndarray) -> np.ndarray:
+    """The given name's m: how often a duplicate's given names disagree (similar, different)
+    from the other-surname pairs, where relatives do not inflate it; how the rest splits over
+    exact / close / initial from all pairs. The other-surname pairs hold few duplicates, too few
+    to see a typo level (a close given name with a surname typo is rare), and a level EM sees
+    no duplicate on learns m = 0: every duplicate with a typo in the given name is lost."""
+    labels = FEATURES["first_name"][1:]
+    agree = np.array([lab in ("exact", "close", "initial") for lab in labels])
+    m_all, m_other = np.asarray(m_all, float), np.asarray(m_other, float)
+    out = m_other.copy()
+    if m_all[agree].sum() > 0:
+        out[agree] = (1.0 - m_other[~agree].sum()) * m_all[agree] / m_all[agree].sum()
+    return out
 
 
 def _em_start(matching: dict, feats: list[str]) -> dict | None:
