@@ -1231,16 +1231,22 @@ def test_explain_shows_the_extra_features_of_stored_evidence(attr_linked):
     from crmclean.explain import render_waterfall
 
     row = attr_linked.pairs.iloc[0]
-    text = render_waterfall(
-        row["record_key_l"],
-        row["record_key_r"],
-        {"attr_occupation_std": "nurse"},
-        {"attr_occupation_std": "nurse"},
-        json.loads(row["evidence"]),
-        -10.0,
-    )
-    line = next(x for x in text.splitlines() if x.startswith("attr_occupation"))
-    assert "nurse | nurse" in line
+
+    def line(show_pii: bool) -> str:
+        text = render_waterfall(
+            row["record_key_l"],
+            row["record_key_r"],
+            {"attr_occupation_std": "nurse"},
+            {"attr_occupation_std": "nurse"},
+            json.loads(row["evidence"]),
+            -10.0,
+            show_pii=show_pii,
+        )
+        return next(x for x in text.splitlines() if x.startswith("attr_occupation"))
+
+    assert "nurse | nurse" in line(show_pii=True)
+    # an unmapped column may hold anything: masked like other personal text by default
+    assert "nurse" not in line(show_pii=False) and "n*** | n***" in line(show_pii=False)
 
 
 def test_swapped_names_with_a_typo_compare_crossed():
