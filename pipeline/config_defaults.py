@@ -328,6 +328,8 @@ STRATEGIES: tuple[str, ...] = (
     "prefer_accents",
     "standard_case",
     "common_spelling",
+    "unambiguous_date",
+    "near_majority",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "name": ("full_name", "first_name", "last_name", "name_suffix"),

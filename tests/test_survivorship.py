@@ -4,8 +4,13 @@ through the real standardize stage."""
 
 from __future__ import annotations
 
+from datetime import date
+
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crmclean.errors import RulesError
 from crmclean.schema import MASTER_COLUMNS
@@ -694,3 +699,74 @@ def test_lineage_lists_the_values_that_lost_with_their_records():
 def test_similarity_settings_are_validated(bad, message):
     with pytest.raises(RulesError, match=message):
         survivorship_settings(Rules(survivorship=bad))
+
+
+# ------------------------------------------------------------------ issue 13: birth dates
+def test_a_date_read_by_convention_loses_to_its_swap_read_without_doubt():
+    # the web export is month-first; "5/10/2005" was a day-first slip, the CN export is sure
+    golden, lineage = build(
+        rec2("cn|1", 0, {"birth_date": "2005.10.5"}, birth_date="2005-10-05", birth_date_flag="changed"),
+        rec2("web|1", 0, {"birth_date": "5/10/2005"}, birth_date="2005-05-10", birth_date_flag="changed"),
+        rec2("cn|2", 1, {"birth_date": "2005.10.5"}, birth_date="2005-10-05"),
+        rec2("web|2", 1, {"birth_date": "5/30/2005"}, birth_date="2005-05-30"),  # no swap: no evidence
+    )
+    assert golden.loc[0, "birth_date"] == "2005-10-05"
+    assert src(lineage, 0, "birth_date") == ("cn|1", "unambiguous_date")
+    assert src(lineage, 1, "birth_date")[1] == "record_key"
+
+
+def test_near_majority_gathers_one_digit_typos_and_swaps():
+    golden, lineage = build(
+        rec("a|1", 0, birth_date="1984-03-07"),
+        rec("a|2", 0, birth_date="1984-03-08"),  # one digit off the first
+        rec("a|3", 0, birth_date="1984-07-03"),  # its day/month swap
+        rec("a|4", 0, birth_date="1991-11-20"),  # unrelated
+    )
+    assert golden.loc[0, "birth_date"] == "1984-03-07"
+    assert src(lineage, 0, "birth_date") == ("a|1", "near_majority")
+
+
+def test_date_strategies_are_validated_and_shown_in_the_defaults():
+    settings = survivorship_settings(Rules())
+    names = [s for s, _ in settings["chains"]["birth_date"]]
+    assert "unambiguous_date" in names and "near_majority" in names
+    with pytest.raises(RulesError, match="did you mean 'near_majority'"):
+        survivorship_settings(Rules(survivorship={"fields": {"birth_date": ["near_majorty"]}}))
+
+
+_ISO = st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31)).map(date.isoformat)
+
+
+@given(_ISO)
+def test_swap_is_an_involution_and_near(iso):
+    from crmclean.survivorship.dates import near_dates, swap_day_month
+
+    swapped = swap_day_month(np.array([iso], dtype=object))[0]
+    if swapped is None:
+        assert int(iso[8:]) > 12
+    elif swapped != iso:
+        assert swap_day_month(np.array([swapped], dtype=object))[0] == iso
+        assert near_dates(iso, swapped) and near_dates(swapped, iso)
+
+
+@given(st.lists(_ISO, min_size=1, max_size=6), st.floats(0, 1))
+def test_near_support_counts_own_records_at_least(values, weight):
+    from crmclean.survivorship.dates import near_support
+
+    arr = np.array(values, dtype=object)
+    support = -near_support(np.zeros(len(arr), np.int64), arr, weight)
+    own = pd.Series(values).map(pd.Series(values).value_counts()).to_numpy()
+    if len(set(values)) > 1:
+        assert (support >= own - 1e-9).all()
+        assert (support <= len(values) + 1e-9).all()
+    else:
+        assert (support == 0).all()
+
+
+@given(st.integers(1, 31), st.integers(1, 31), st.integers(1900, 2030))
+def test_ambiguous_raw_only_when_both_parts_can_be_a_month(a, b, year):
+    from crmclean.survivorship.dates import ambiguous_raw
+
+    got = ambiguous_raw(np.array([f"{a}/{b}/{year}", f"{year}-{a:02d}-{b:02d}"], dtype=object))
+    assert got[0] == (a <= 12 and b <= 12 and a != b)
+    assert not got[1]
