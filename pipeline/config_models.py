@@ -375,7 +375,6 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
     "birth_date": [
         "valid_only",
         "prefer_clean",
-        "near_majority",
         "most_frequent",
         "unambiguous_date",
         "source_priority",
