@@ -329,6 +329,7 @@ STRATEGIES: tuple[str, ...] = (
     "standard_case",
     "common_spelling",
     "unambiguous_date",
+    "plain_mailbox",
     "near_majority",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {

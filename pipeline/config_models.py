@@ -363,6 +363,7 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
     "email": [
         "valid_only",
         {"most_frequent": "match_key"},
+        "plain_mailbox",
         "identity_match",
         "most_similar",
         "prefer_clean",

@@ -470,12 +470,14 @@ def test_email_consensus_on_the_match_key_then_the_name_fit():
             )
         ]
 
-    # without names: the agreed mailbox, and within it the more recent spelling
+    # the agreed mailbox, and within it the spelling with fewer ignored dots
     golden, lineage = build(*rows())
-    assert golden.loc[0, "email"] == "j.ordan.levi3@gmail.com"
-    assert src(lineage, 0, "email") == ("a|2", "most_recent")
-    # with the customer's name: the spelling without a dot inside "jordan"
-    golden, lineage = build(*rows(first_name_key="jordan", last_name_key="levi"))
+    assert golden.loc[0, "email"] == "jordan.levi3@gmail.com"
+    assert src(lineage, 0, "email") == ("a|1", "plain_mailbox")
+    # without plain_mailbox, the customer's name: the spelling without a dot inside "jordan"
+    chain = ["valid_only", {"most_frequent": "match_key"}, "identity_match", "most_recent"]
+    by_name = Rules(survivorship={"fields": {"email": chain}})
+    golden, lineage = build(*rows(first_name_key="jordan", last_name_key="levi"), rules=by_name)
     assert golden.loc[0, "email"] == "jordan.levi3@gmail.com"
     assert src(lineage, 0, "email") == ("a|1", "identity_match")
     # exact-value frequency alone (the old chain) would have taken the newest, other mailbox
@@ -772,3 +774,32 @@ def test_ambiguous_raw_only_when_both_parts_can_be_a_month(a, b, year):
     got = ambiguous_raw(np.array([f"{a}/{b}/{year}", f"{year}-{a:02d}-{b:02d}"], dtype=object))
     assert got[0] == (a <= 12 and b <= 12 and a != b)
     assert not got[1]
+
+
+# ------------------------------------------------------------------ issue 13: e-mail spellings
+def test_plain_mailbox_takes_the_fewest_dots_and_tags_within_one_mailbox_only():
+    golden, lineage = build(
+        email("a|1", 0, "qiqiangli.1966@gmail.com", "qiqiangli1966@gmail.com", when="2024-01-01"),
+        email("b|1", 0, "qiqiangli1966@gmail.com", "qiqiangli1966@gmail.com", when="2016-01-01"),
+        email("c|1", 0, "qiqiangli1966+shop@gmail.com", "qiqiangli1966@gmail.com", when="2025-01-01"),
+        # aol keeps dots: two mailboxes, no evidence either way (recency decides)
+        email("a|2", 1, "brooklyn.young@aol.com", when="2016-01-01"),
+        email("b|2", 1, "brooklynyoung@aol.com", when="2022-01-01"),
+    )
+    assert golden.loc[0, "email"] == "qiqiangli1966@gmail.com"
+    assert src(lineage, 0, "email") == ("b|1", "plain_mailbox")
+    assert golden.loc[1, "email"] == "brooklynyoung@aol.com"
+    assert src(lineage, 1, "email")[1] == "most_recent"
+
+
+@given(st.lists(st.sampled_from(["ab", "a.b", "a.b+x", "ab+y", "a..b", None]), min_size=1, max_size=6))
+def test_extra_marks_is_zero_for_some_spelling_of_each_mailbox(locals_):
+    from crmclean.survivorship.emails import extra_marks
+
+    texts = np.array([None if v is None else f"{v}@gmail.com" for v in locals_], dtype=object)
+    keys = np.array([None if v is None else "ab@gmail.com" for v in locals_], dtype=object)
+    marks = extra_marks(np.zeros(len(texts), np.int64), texts, keys)
+    assert (marks >= 0).all()
+    assert (marks[pd.isna(texts)] == 0).all()
+    if pd.notna(texts).any():
+        assert marks[pd.notna(texts)].min() == 0

@@ -24,6 +24,7 @@ from rapidfuzz.distance import OSA
 
 from ..schema import MASTER_COLUMNS
 from . import dates as _dates
+from . import emails as _emails
 from . import names as _names
 
 # name columns whose words an e-mail local part is checked against (identity_match)
@@ -53,6 +54,7 @@ STRATEGIES = (
     "standard_case",  # ALL CAPS / all lower last
     "common_spelling",  # values whose words are common in the whole data set first (a typo is rare)
     "unambiguous_date",  # dates: one read by its column's day/month convention loses to its swap read without doubt
+    "plain_mailbox",  # e-mail: of one mailbox's spellings (gmail dots/+tags), the fewest dots/tags first
     "near_majority",  # dates: support counts records one digit or a day/month swap away (similarity.variant_weight)
 )
 
@@ -517,6 +519,11 @@ def _content_key(strategy, table: _Table, group: FieldGroup, rows, cols, codes, 
     if strategy == "common_spelling":
         parts = _spelling_parts(group)
         return _names.rarity([table.columns[p].codes for p in parts], [table.value_counts(p) for p in parts], rows)
+    if strategy == "plain_mailbox":
+        key = table.columns.get(group.key) if group.key else None
+        texts = cols[0].uniques[codes[:, 0]]
+        keys = key.uniques[key.codes[rows]] if key is not None else np.full(len(rows), None, object)
+        return _emails.extra_marks(cluster, texts, keys)
     if strategy in ("unambiguous_date", "near_majority"):
         return _date_key(strategy, table, group, rows, cols, codes, cluster)
     raise AssertionError(strategy)  # chains are validated in survivorship_settings
