@@ -328,6 +328,9 @@ STRATEGIES: tuple[str, ...] = (
     "prefer_accents",
     "standard_case",
     "common_spelling",
+    "unambiguous_date",
+    "plain_mailbox",
+    "near_majority",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "name": ("full_name", "first_name", "last_name", "name_suffix"),

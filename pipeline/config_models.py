@@ -363,6 +363,7 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
     "email": [
         "valid_only",
         {"most_frequent": "match_key"},
+        "plain_mailbox",
         "identity_match",
         "most_similar",
         "prefer_clean",
@@ -372,7 +373,14 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
     ],
     "mobile": ["valid_only", "same_address", "type_evidence", "most_frequent", "most_recent", "source_priority"],
     "landline": ["valid_only", "same_address", "type_evidence", "most_frequent", "most_recent", "source_priority"],
-    "birth_date": ["valid_only", "prefer_clean", "most_frequent", "source_priority", "most_recent"],
+    "birth_date": [
+        "valid_only",
+        "prefer_clean",
+        "most_frequent",
+        "unambiguous_date",
+        "source_priority",
+        "most_recent",
+    ],
     "address": ["valid_only", "most_complete", "most_recent", "source_priority"],
     "company": ["valid_only", "most_recent", "most_frequent", "source_priority"],
 }

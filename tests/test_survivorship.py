@@ -4,8 +4,13 @@ through the real standardize stage."""
 
 from __future__ import annotations
 
+from datetime import date
+
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crmclean.errors import RulesError
 from crmclean.schema import MASTER_COLUMNS
@@ -465,12 +470,14 @@ def test_email_consensus_on_the_match_key_then_the_name_fit():
             )
         ]
 
-    # without names: the agreed mailbox, and within it the more recent spelling
+    # the agreed mailbox, and within it the spelling with fewer ignored dots
     golden, lineage = build(*rows())
-    assert golden.loc[0, "email"] == "j.ordan.levi3@gmail.com"
-    assert src(lineage, 0, "email") == ("a|2", "most_recent")
-    # with the customer's name: the spelling without a dot inside "jordan"
-    golden, lineage = build(*rows(first_name_key="jordan", last_name_key="levi"))
+    assert golden.loc[0, "email"] == "jordan.levi3@gmail.com"
+    assert src(lineage, 0, "email") == ("a|1", "plain_mailbox")
+    # without plain_mailbox, the customer's name: the spelling without a dot inside "jordan"
+    chain = ["valid_only", {"most_frequent": "match_key"}, "identity_match", "most_recent"]
+    by_name = Rules(survivorship={"fields": {"email": chain}})
+    golden, lineage = build(*rows(first_name_key="jordan", last_name_key="levi"), rules=by_name)
     assert golden.loc[0, "email"] == "jordan.levi3@gmail.com"
     assert src(lineage, 0, "email") == ("a|1", "identity_match")
     # exact-value frequency alone (the old chain) would have taken the newest, other mailbox
@@ -694,3 +701,105 @@ def test_lineage_lists_the_values_that_lost_with_their_records():
 def test_similarity_settings_are_validated(bad, message):
     with pytest.raises(RulesError, match=message):
         survivorship_settings(Rules(survivorship=bad))
+
+
+# ------------------------------------------------------------------ issue 13: birth dates
+def test_a_date_read_by_convention_loses_to_its_swap_read_without_doubt():
+    # the web export is month-first; "5/10/2005" was a day-first slip, the CN export is sure
+    golden, lineage = build(
+        rec2("cn|1", 0, {"birth_date": "2005.10.5"}, birth_date="2005-10-05", birth_date_flag="changed"),
+        rec2("web|1", 0, {"birth_date": "5/10/2005"}, birth_date="2005-05-10", birth_date_flag="changed"),
+        rec2("cn|2", 1, {"birth_date": "2005.10.5"}, birth_date="2005-10-05"),
+        rec2("web|2", 1, {"birth_date": "5/30/2005"}, birth_date="2005-05-30"),  # no swap: no evidence
+    )
+    assert golden.loc[0, "birth_date"] == "2005-10-05"
+    assert src(lineage, 0, "birth_date") == ("cn|1", "unambiguous_date")
+    assert src(lineage, 1, "birth_date")[1] == "record_key"
+
+
+def test_near_majority_gathers_one_digit_typos_and_swaps():
+    chain = ["valid_only", "near_majority", "most_frequent"]  # available, not in the shipped chain
+    golden, lineage = build(
+        rec("a|1", 0, birth_date="1984-03-07"),
+        rec("a|2", 0, birth_date="1984-03-08"),  # one digit off the first
+        rec("a|3", 0, birth_date="1984-07-03"),  # its day/month swap
+        rec("a|4", 0, birth_date="1991-11-20"),  # unrelated
+        rules=Rules(survivorship={"fields": {"birth_date": chain}}),
+    )
+    assert golden.loc[0, "birth_date"] == "1984-03-07"
+    assert src(lineage, 0, "birth_date") == ("a|1", "near_majority")
+
+
+def test_date_strategies_are_validated_and_shown_in_the_defaults():
+    settings = survivorship_settings(Rules())
+    names = [s for s, _ in settings["chains"]["birth_date"]]
+    assert "unambiguous_date" in names
+    with pytest.raises(RulesError, match="did you mean 'near_majority'"):
+        survivorship_settings(Rules(survivorship={"fields": {"birth_date": ["near_majorty"]}}))
+
+
+_ISO = st.dates(min_value=date(1900, 1, 1), max_value=date(2030, 12, 31)).map(date.isoformat)
+
+
+@given(_ISO)
+def test_swap_is_an_involution_and_near(iso):
+    from crmclean.survivorship.dates import near_dates, swap_day_month
+
+    swapped = swap_day_month(np.array([iso], dtype=object))[0]
+    if swapped is None:
+        assert int(iso[8:]) > 12
+    elif swapped != iso:
+        assert swap_day_month(np.array([swapped], dtype=object))[0] == iso
+        assert near_dates(iso, swapped) and near_dates(swapped, iso)
+
+
+@given(st.lists(_ISO, min_size=1, max_size=6), st.floats(0, 1))
+def test_near_support_counts_own_records_at_least(values, weight):
+    from crmclean.survivorship.dates import near_support
+
+    arr = np.array(values, dtype=object)
+    support = -near_support(np.zeros(len(arr), np.int64), arr, weight)
+    own = pd.Series(values).map(pd.Series(values).value_counts()).to_numpy()
+    if len(set(values)) > 1:
+        assert (support >= own - 1e-9).all()
+        assert (support <= len(values) + 1e-9).all()
+    else:
+        assert (support == 0).all()
+
+
+@given(st.integers(1, 31), st.integers(1, 31), st.integers(1900, 2030))
+def test_ambiguous_raw_only_when_both_parts_can_be_a_month(a, b, year):
+    from crmclean.survivorship.dates import ambiguous_raw
+
+    got = ambiguous_raw(np.array([f"{a}/{b}/{year}", f"{year}-{a:02d}-{b:02d}"], dtype=object))
+    assert got[0] == (a <= 12 and b <= 12 and a != b)
+    assert not got[1]
+
+
+# ------------------------------------------------------------------ issue 13: e-mail spellings
+def test_plain_mailbox_takes_the_fewest_dots_and_tags_within_one_mailbox_only():
+    golden, lineage = build(
+        email("a|1", 0, "qiqiangli.1966@gmail.com", "qiqiangli1966@gmail.com", when="2024-01-01"),
+        email("b|1", 0, "qiqiangli1966@gmail.com", "qiqiangli1966@gmail.com", when="2016-01-01"),
+        email("c|1", 0, "qiqiangli1966+shop@gmail.com", "qiqiangli1966@gmail.com", when="2025-01-01"),
+        # aol keeps dots: two mailboxes, no evidence either way (recency decides)
+        email("a|2", 1, "brooklyn.young@aol.com", when="2016-01-01"),
+        email("b|2", 1, "brooklynyoung@aol.com", when="2022-01-01"),
+    )
+    assert golden.loc[0, "email"] == "qiqiangli1966@gmail.com"
+    assert src(lineage, 0, "email") == ("b|1", "plain_mailbox")
+    assert golden.loc[1, "email"] == "brooklynyoung@aol.com"
+    assert src(lineage, 1, "email")[1] == "most_recent"
+
+
+@given(st.lists(st.sampled_from(["ab", "a.b", "a.b+x", "ab+y", "a..b", None]), min_size=1, max_size=6))
+def test_extra_marks_is_zero_for_some_spelling_of_each_mailbox(locals_):
+    from crmclean.survivorship.emails import extra_marks
+
+    texts = np.array([None if v is None else f"{v}@gmail.com" for v in locals_], dtype=object)
+    keys = np.array([None if v is None else "ab@gmail.com" for v in locals_], dtype=object)
+    marks = extra_marks(np.zeros(len(texts), np.int64), texts, keys)
+    assert (marks >= 0).all()
+    assert (marks[pd.isna(texts)] == 0).all()
+    if pd.notna(texts).any():
+        assert marks[pd.notna(texts)].min() == 0

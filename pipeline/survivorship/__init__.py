@@ -23,10 +23,15 @@ import pandas as pd
 from rapidfuzz.distance import OSA
 
 from ..schema import MASTER_COLUMNS
+from . import dates as _dates
+from . import emails as _emails
 from . import names as _names
 
 # name columns whose words an e-mail local part is checked against (identity_match)
 NAME_TOKEN_COLUMNS = ("first_name_key", "last_name_key", "name_key", "first_name_std", "last_name_std")
+
+# raw (as exported) columns a strategy reads: unambiguous_date checks how the date was written
+RAW_COLUMNS = ("birth_date",)
 
 GOLDEN_COLUMNS = ("cluster",) + tuple(c for c in MASTER_COLUMNS if c != "master_id")
 LINEAGE_COLUMNS = ("cluster", "field", "value", "record_key", "rule", "alternatives")
@@ -48,6 +53,9 @@ STRATEGIES = (
     "prefer_accents",  # the accented form over its unaccented twin (Lucía over Lucia)
     "standard_case",  # ALL CAPS / all lower last
     "common_spelling",  # values whose words are common in the whole data set first (a typo is rare)
+    "unambiguous_date",  # dates: one read by its column's day/month convention loses to its swap read without doubt
+    "plain_mailbox",  # e-mail: of one mailbox's spellings (gmail dots/+tags), the fewest dots/tags first
+    "near_majority",  # dates: support counts records one digit or a day/month swap away (similarity.variant_weight)
 )
 
 
@@ -286,7 +294,7 @@ class _Table:
 
         key = column("record_key")
         std_columns = {s for g in GROUPS for _, s in g.columns} | {g.key for g in GROUPS if g.key}
-        std_columns |= set(NAME_TOKEN_COLUMNS)
+        std_columns |= set(NAME_TOKEN_COLUMNS) | set(RAW_COLUMNS)
         flags = {f for g in GROUPS for f in g.flags}
         ignore = {"", "changed"} | set(cfg["exclude_flags"])
         excluded, noise, flag_sets = {}, {}, {}
@@ -511,7 +519,27 @@ def _content_key(strategy, table: _Table, group: FieldGroup, rows, cols, codes, 
     if strategy == "common_spelling":
         parts = _spelling_parts(group)
         return _names.rarity([table.columns[p].codes for p in parts], [table.value_counts(p) for p in parts], rows)
+    if strategy == "plain_mailbox":
+        key = table.columns.get(group.key) if group.key else None
+        texts = cols[0].uniques[codes[:, 0]]
+        keys = key.uniques[key.codes[rows]] if key is not None else np.full(len(rows), None, object)
+        return _emails.extra_marks(cluster, texts, keys)
+    if strategy in ("unambiguous_date", "near_majority"):
+        return _date_key(strategy, table, group, rows, cols, codes, cluster)
     raise AssertionError(strategy)  # chains are validated in survivorship_settings
+
+
+def _date_key(strategy, table: _Table, group: FieldGroup, rows, cols, codes, cluster) -> np.ndarray:
+    """Keys of the date strategies (survivorship/dates.py) on the group's first column."""
+    values = cols[0].uniques[codes[:, 0]]
+    if strategy == "near_majority":
+        return _dates.near_support(cluster, values, float(table.settings["similarity"]["variant_weight"]))
+    raw_column = group.columns[0][0]  # the exported column (birth_date) beside its _std
+    raw = table.columns.get(raw_column)
+    if raw is None:
+        return np.zeros(len(rows), np.int64)
+    ambiguous = np.append(_dates.ambiguous_raw(raw.uniques[:-1]), False)[raw.codes[rows]]
+    return _dates.convention_read(cluster, values, ambiguous)
 
 
 def _spelling_parts(group: FieldGroup) -> tuple[str, ...]:
