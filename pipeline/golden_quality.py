@@ -39,6 +39,18 @@ def _tables(db_url: str, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
         return {n: store.read_table(n) for n in names}
 
 
+def _home_masters(rows: pd.DataFrame) -> pd.DataFrame:
+    """entity_id → the master holding most of its records (ties: the smallest master id)."""
+    return (
+        rows.groupby(["entity_id", "master_id"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["entity_id", "n", "master_id"], ascending=[True, False, True])
+        .drop_duplicates("entity_id")[["entity_id", "master_id"]]
+    )
+
+
 def golden_joined(truth_path: str | Path, db_url: str, ents: Entities) -> pd.DataFrame:
     """One row per accepted source record: its entity, true values, own std values, and the
     golden values (`g_phone`, `g_mobile`, `g_email`, `g_birth_date`) of the master its entity
@@ -51,14 +63,7 @@ def golden_joined(truth_path: str | Path, db_url: str, ents: Entities) -> pd.Dat
     xref = t["customer_xref"][["source", "source_record_id", "record_key", "master_id"]]
     rows = truth.merge(xref, on=["source", "source_record_id"])
     rows = rows.merge(records, on="record_key").merge(truth_values(ents), on="entity_id")
-    home = (
-        rows.groupby(["entity_id", "master_id"])
-        .size()
-        .rename("n")
-        .reset_index()
-        .sort_values(["entity_id", "n", "master_id"], ascending=[True, False, True])
-        .drop_duplicates("entity_id")[["entity_id", "master_id"]]
-    )
+    home = _home_masters(rows)
     golden = home.merge(master, on="master_id").rename(
         columns={"phone": "g_phone", "mobile": "g_mobile", "email": "g_email", "birth_date": "g_birth_date"}
     )
@@ -141,14 +146,7 @@ def score_golden(truth: pd.DataFrame, xref: pd.DataFrame, records: pd.DataFrame,
     (after standardization); `accuracy` = share whose home master (the one holding most of their
     records) publishes it."""
     rows = _record_frame(truth, xref, records, ents)
-    home = (
-        rows.groupby(["entity_id", "master_id"])
-        .size()
-        .rename("n")
-        .reset_index()
-        .sort_values(["entity_id", "n", "master_id"], ascending=[True, False, True])
-        .drop_duplicates("entity_id")[["entity_id", "master_id"]]
-    )
+    home = _home_masters(rows)
     g = master[["master_id", "full_name", "phone", "mobile", "email", "birth_date"]].add_prefix("g_")
     per_customer = rows.drop_duplicates("entity_id").drop(columns="master_id").merge(home, on="entity_id")
     per_customer = per_customer.merge(g, left_on="master_id", right_on="g_master_id", how="left")

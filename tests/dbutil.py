@@ -2,8 +2,40 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
 import pandas as pd
+import pytest
 import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("CRMCLEAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def throwaway_pg_database(prefix: str) -> Iterator[tuple[str, sa.Engine, str]]:
+    """A fresh PostgreSQL database, dropped afterwards: (url, admin engine in autocommit, name).
+    Skips when the server is unreachable, and fails instead under CI=true, where the
+    PostgreSQL tests must run."""
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {str(exc.orig).splitlines()[0]}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true: the PostgreSQL tests must run)")
+        pytest.skip(reason)
+    try:
+        yield sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False), admin, name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def read_table(db_url: str, name: str) -> pd.DataFrame:

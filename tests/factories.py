@@ -17,6 +17,7 @@ pinyin for Chinese customers), `crm_sales` (Excel export). Values are realistic 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -610,3 +611,27 @@ def all_scenarios() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every scenario in one frame (record ids are unique across scenarios)."""
     parts = [f() for f in SCENARIOS.values()]
     return (pd.concat([p[0] for p in parts], ignore_index=True), pd.concat([p[1] for p in parts], ignore_index=True))
+
+
+# ------------------------------------------------------------------------------ expectation suites
+
+
+def refusing_expectations(folder) -> Path:
+    """A copy of the shipped suites in `folder` with one more critical expectation that any
+    master of more than 10 customers fails: a run with it is refused at publish (exit 3)."""
+    import shutil
+
+    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
+
+    folder = Path(folder)
+    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    suite = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    suite["expectations"].append(
+        {
+            "type": "expect_table_row_count_to_be_between",
+            "kwargs": {"min_value": 0, "max_value": 10},
+            "meta": {"severity": "critical", "table": "master_customer"},
+        }
+    )
+    (folder / "result.json").write_text(json.dumps(suite), encoding="utf-8")
+    return folder

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 
 from typer.testing import CliRunner
 
 from crmclean.cli import app
-from crmclean.settings import DEFAULT_EXPECTATIONS_DIR, SAMPLE_DATA_DIR
+from crmclean.settings import SAMPLE_DATA_DIR
+from factories import refusing_expectations
 
 runner = CliRunner()
 
@@ -44,17 +43,7 @@ def test_missing_input_is_a_user_error(tmp_path):
 
 
 def test_failed_critical_expectation_exits_3(tmp_path):
-    strict = tmp_path / "expectations"
-    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, strict, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    suite = json.loads((strict / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append(
-        {
-            "type": "expect_table_row_count_to_be_between",
-            "kwargs": {"min_value": 0, "max_value": 10},
-            "meta": {"severity": "critical", "table": "master_customer"},
-        }
-    )
-    (strict / "result.json").write_text(json.dumps(suite), encoding="utf-8")
+    strict = refusing_expectations(tmp_path / "expectations")
     result = runner.invoke(
         app,
         [

@@ -15,6 +15,7 @@ from crmclean.errors import CrmcleanError
 from crmclean.ids import key_to_ref, parse_record_ref, ref_to_key
 from crmclean.settings import SAMPLE_DATA_DIR
 from dbutil import read_table
+from factories import refusing_expectations
 
 runner = CliRunner()
 TRUTH = SAMPLE_DATA_DIR / "truth" / "truth.csv"
@@ -86,21 +87,8 @@ def test_history_json_and_table_show_status_duration_and_error(json_run):
 
 def test_history_prints_the_error_line_of_a_failed_run(tmp_path):
     """A run refused by a critical expectation: history shows it failed, and why."""
-    import shutil
 
-    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
-
-    strict = tmp_path / "expectations"
-    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, strict, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    suite = json.loads((strict / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append(
-        {
-            "type": "expect_table_row_count_to_be_between",
-            "kwargs": {"min_value": 0, "max_value": 10},
-            "meta": {"severity": "critical", "table": "master_customer"},
-        }
-    )
-    (strict / "result.json").write_text(json.dumps(suite), encoding="utf-8")
+    strict = refusing_expectations(tmp_path / "expectations")
     db_url = f"sqlite:///{tmp_path / 'm.db'}"
     failed = runner.invoke(
         app, ["run", "--no-prefect", "-q", "--expectations", str(strict), "--db", db_url, "--out", str(tmp_path / "o")]

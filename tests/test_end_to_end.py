@@ -21,6 +21,7 @@ from crmclean.errors import InputFileError
 from crmclean.run import RunOptions, run_pipeline
 from crmclean.settings import SAMPLE_DATA_DIR
 from dbutil import read_table
+from factories import refusing_expectations
 
 pytestmark = pytest.mark.slow  # whole-pipeline runs over generated or public data
 
@@ -223,27 +224,14 @@ def test_rerun_reuses_standardization_until_the_rules_change(tmp_path):
 def test_critical_expectation_failure_leaves_previous_master_untouched(tmp_path):
     """Write-audit-publish: a failed critical expectation refuses the publish, marks the run
     failed, still writes the report, and yesterday's master stays exactly as it was."""
-    import json
-    import shutil
 
     from crmclean.errors import ValidationFailed
-    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
 
     db_url = f"sqlite:///{tmp_path / 'wap.db'}"
     run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db_url, out_dir=tmp_path / "out"))
     before = {t: read_table(db_url, t) for t in ("master_customer", "customer_xref", "quarantine")}
 
-    strict = tmp_path / "expectations"
-    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, strict)
-    suite = json.loads((strict / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append(
-        {
-            "type": "expect_table_row_count_to_be_between",
-            "kwargs": {"min_value": 0, "max_value": 10},
-            "meta": {"severity": "critical", "table": "master_customer"},
-        }
-    )
-    (strict / "result.json").write_text(json.dumps(suite), encoding="utf-8")
+    strict = refusing_expectations(tmp_path / "expectations")
     # tonight's input has a new customer: had the publish gone through, the master would change
     extra = tmp_path / "crm_new.csv"
     extra.write_text("Customer ID,First Name,Last Name,Email\nN1,Ada,Lovelace,ada@example.org\n", encoding="utf-8")

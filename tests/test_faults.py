@@ -20,10 +20,9 @@ from typer.testing import CliRunner
 from crmclean.cli import app
 from crmclean.errors import OutputError
 from crmclean.run import RunOptions, run_pipeline
-from dbutil import read_table
+from dbutil import read_table, throwaway_pg_database
 
 runner = CliRunner()
-PG_ADMIN_URL = os.environ.get("CRMCLEAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def _export(folder: Path) -> Path:
@@ -155,21 +154,9 @@ def test_sqlite_master_opened_read_only_is_one_line(tmp_path, seeded):
 
 @pytest.fixture
 def pg_db():
-    """A throwaway PostgreSQL database: (url, admin engine on it for ALTER/GRANT)."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"crmclean_faults_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL not reachable: {exc}")
-        pytest.skip("PostgreSQL not reachable")
-    yield sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False), admin, name
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    """A throwaway PostgreSQL database: (url, admin engine on it for ALTER/GRANT, name)."""
+    with throwaway_pg_database("crmclean_faults") as db:
+        yield db
 
 
 def test_postgres_read_only_database_is_one_line_and_nothing_published(tmp_path, pg_db):

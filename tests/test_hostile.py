@@ -6,10 +6,8 @@ an input folder, and a database password given in --db."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +22,7 @@ from crmclean.ingest.readers import decode_text, read_delimited, unique_headers
 from crmclean.masking import mask_url
 from crmclean.run import RunOptions, run_pipeline
 from crmclean.settings import SAMPLE_DATA_DIR, Rules, load_rules
-from dbutil import read_table
+from dbutil import read_table, throwaway_pg_database
 
 runner = CliRunner()
 NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄丽", "周杰", "吴强", "徐婷"]
@@ -206,28 +204,14 @@ def test_mask_url_hides_only_the_password():
     assert mask_url("postgresql://h/d?password=pw&sslmode=require") == "postgresql://h/d?password=***&sslmode=require"
 
 
-PG_ADMIN_URL = os.environ.get("CRMCLEAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SECRET = "Hunter2SecretPw"
 
 
 @pytest.fixture
 def pg_url_with_password():
     """A throwaway database, and its URL with a password (trust auth ignores it)."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"crmclean_hostile_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL not reachable: {exc}")
-        pytest.skip("PostgreSQL not reachable")
-    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name, password=SECRET)
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with throwaway_pg_database("crmclean_hostile") as (url, _, _):
+        yield sa.engine.make_url(url).set(password=SECRET).render_as_string(hide_password=False)
 
 
 def _grep_tree(folder: Path, needle: str) -> list[Path]:

@@ -9,9 +9,7 @@ against PostgreSQL through the `pg_url` fixture defined here.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import time
-import uuid
 
 import pandas as pd
 import pytest
@@ -19,8 +17,8 @@ import sqlalchemy as sa
 
 from crmclean.errors import RunLocked
 from crmclean.store import StoreError, open_store
+from dbutil import throwaway_pg_database
 
-PG_ADMIN_URL = os.environ.get("CRMCLEAN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 pytestmark = pytest.mark.postgres
 
@@ -28,22 +26,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="session")
 def pg_url():
     """A fresh database for the session; skip (or fail in CI) when PostgreSQL is unreachable."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"crmclean_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {str(exc.orig).splitlines()[0]}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + " (CI=true: the PostgreSQL tests must run)")
-        pytest.skip(reason)
-    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with throwaway_pg_database("crmclean_test") as (url, _, _):
+        yield url
 
 
 @pytest.fixture
@@ -148,20 +132,11 @@ def test_read_only_commands_on_an_empty_database_refuse_and_create_no_table(tmp_
     from crmclean.history import diff_runs, list_runs
     from crmclean.review import apply_review, export_review
 
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"crmclean_empty_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable: {exc.orig}")
-    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     sheet = tmp_path / "decisions.csv"
     sheet.write_text("decision,record_key_l,record_key_r\nmatch,a|1,b|2\n", encoding="utf-8")
     truth = tmp_path / "truth.csv"
     truth.write_text("source,source_record_id,entity_id,scenario\nA,1,E1,normal\n", encoding="utf-8")
-    try:
+    with throwaway_pg_database("crmclean_empty") as (url, _, name):
         for command in (
             lambda: list_runs(url),
             lambda: diff_runs(url, "R1", "R2"),
@@ -177,10 +152,6 @@ def test_read_only_commands_on_an_empty_database_refuse_and_create_no_table(tmp_
         engine = sa.create_engine(url)
         assert sa.inspect(engine).get_table_names() == []
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_unreachable_server_is_a_store_error():
