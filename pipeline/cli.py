@@ -18,19 +18,44 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from .errors import CrmcleanError, ValidationFailed
 
 EXIT_USER_ERROR, EXIT_USAGE, EXIT_EXPECTATIONS, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
+
+def _flags_shown_as_flags(params: list) -> list:
+    """typer's rich help prints a value type after every option, so `--retrain <bool>` read as if
+    it took a value; an empty metavar leaves a flag (and --help, --version) with none."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class FlagGroup(TyperGroup):
+    """The command group whose --help, and every subcommand's, shows flags as flags."""
+
+    def get_params(self, ctx):
+        return _flags_shown_as_flags(super().get_params(ctx))
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _flags_shown_as_flags(command.get_params(ctx))
+        return command
+
+
 app = typer.Typer(
+    cls=FlagGroup,
     name="crmclean",
     help="Turn messy CRM exports into one clean, deduplicated master customer table.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-review_app = typer.Typer(help="Clerical review of uncertain pairs.", no_args_is_help=True)
+review_app = typer.Typer(cls=FlagGroup, help="Clerical review of uncertain pairs.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 
 console = Console(highlight=False)
