@@ -466,22 +466,29 @@ def demo_data(
 @app.command()
 def explain(
     refs: list[str] = typer.Argument(
-        ..., help="A master id (C0000123), or two records as source:id source:id (source|id is accepted too)."
+        ...,
+        help="A master id (C0000123); a record as source:id (shown within its master); or two records "
+        "as source:id source:id (source|id is accepted too).",
     ),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
-    """Show why records were (or were not) merged: per-field match weights as a waterfall."""
+    """Show why records were (or were not) merged: per-field match weights as a waterfall.
+    One record (source:id) shows the master holding it, the record marked ▶."""
     from . import explain as explain_mod
 
     with user_errors(debug):
         if len(refs) == 1:
-            console.print(explain_mod.explain_master(db, refs[0], show_pii=show_pii), soft_wrap=True)
+            console.print(explain_mod.explain_one(db, refs[0], show_pii=show_pii), soft_wrap=True, markup=False)
         elif len(refs) == 2:
-            console.print(explain_mod.explain_records(db, refs[0], refs[1], show_pii=show_pii), soft_wrap=True)
+            console.print(
+                explain_mod.explain_records(db, refs[0], refs[1], show_pii=show_pii), soft_wrap=True, markup=False
+            )
         else:
-            raise CrmcleanError("explain takes one master id or two record references (source:id source:id)")
+            raise CrmcleanError(
+                "explain takes one master id, one record (source:id) or two records (source:id source:id)"
+            )
 
 
 @app.command()
