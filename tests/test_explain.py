@@ -84,6 +84,7 @@ def db(tmp_path, linked):
             "customer_xref": xref,
             "match_edge": res.pairs[
                 ["record_key_l", "record_key_r", "match_weight", "match_probability", "decision", "evidence", "rules"]
+                + ["cap"]
             ],
             "match_model": pd.DataFrame(
                 [{"version": 1, "created": res.model["created"], "model_json": json.dumps(res.model)}]
@@ -148,6 +149,23 @@ def test_explain_cli_takes_one_record(db):
     assert f"cn:1 → master {masters['cn|1']}" in result.output and "▶ cn:1" in result.output
     missing = CliRunner().invoke(app, ["explain", "cn:999999", "--db", url])
     assert missing.exit_code == 1 and "record cn:999999 not found" in missing.output
+
+
+def test_explain_a_stored_edge_names_its_hard_constraint(db):
+    """match_edge keeps the cap's name: the stored jr/sr pair says which constraint lowered it."""
+    import sqlalchemy as sa
+
+    url, _, _ = db
+    assert "capped by" not in explain_records(url, "a:3", "b:3")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # as a run writes a review pair a hard constraint held back
+        n = conn.exec_driver_sql(
+            "UPDATE match_edge SET cap = 'generation_conflict' WHERE record_key_l = 'a|3' AND record_key_r = 'b|3'"
+        ).rowcount
+    engine.dispose()
+    assert n == 1
+    text = explain_records(url, "a:3", "b:3")
+    assert "recomputed" not in text and "(capped by generation_conflict)" in text
 
 
 def test_explain_on_a_missing_database_creates_nothing(tmp_path):

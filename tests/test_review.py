@@ -352,6 +352,41 @@ def test_every_queued_pair_says_why_it_is_in_review():
     assert [probability_text(p) for p in (0.9999999, 1.0, 0.0004, 0.5)] == ["0.9999999", "1.000", "0.0004", "0.500"]
 
 
+def test_a_review_pair_rebuilt_from_a_stored_edge_names_its_constraint(tmp_path):
+    """match_edge.cap (added in place to a master written before it existed) is read by the slim
+    prior an incremental run starts from, so a queue row rebuilt from a kept edge names the
+    constraint instead of "held by a hard constraint"."""
+    from crmclean.store import open_store
+    from crmclean.store.build import review_queue_rows
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    open_store(url).close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the shape of a master written before match_edge.cap existed
+        conn.exec_driver_sql('ALTER TABLE "match_edge" DROP COLUMN "cap"')
+    old_edge = {"record_key_l": "a|1", "record_key_r": "b|1", "match_probability": 0.999, "decision": "review"}
+    seed_master(url, {"match_edge": pd.DataFrame([old_edge])})  # the store adds the column back first
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql('SELECT cap FROM "match_edge"').scalar_one() is None
+        conn.exec_driver_sql(
+            "INSERT INTO match_edge (record_key_l, record_key_r, match_probability, decision, cap) "
+            "VALUES ('a|2', 'b|2', 0.9998, 'review', 'generation_conflict'), ('a|3', 'b|3', 0.7, 'review', '')"
+        )
+    engine.dispose()
+    store = open_store(url)
+    try:
+        edges = store.load_state(record_columns=["source"]).edges  # slim, as an incremental run loads it
+    finally:
+        store.close()
+    records = pd.DataFrame({"record_key": ["a|1", "b|1", "a|2", "b|2", "a|3", "b|3"], "source": list("ababab")})
+    rows = review_queue_rows("R2", edges, records, None, None, thresholds={"match": 0.99, "review": 0.6})
+    assert dict(zip(rows["record_key_l"], rows["review_reason"])) == {
+        "a|1": "held by a hard constraint (probability 0.999 ≥ match 0.99)",  # written before: no name
+        "a|2": "hard constraint: generation_conflict (probability 0.9998 ≥ match 0.99)",
+        "a|3": "uncertain: probability 0.700 between review 0.6 and match 0.99",
+    }
+
+
 def test_crmclean_export_of_the_review_queue_masks_both_record_summaries(tmp_path):
     """`crmclean export --include review` (masked by default) must not leak the records' JSON
     summaries the queue stores beside each pair."""
