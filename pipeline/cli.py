@@ -18,19 +18,44 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from .errors import CrmcleanError, ValidationFailed
 
 EXIT_USER_ERROR, EXIT_USAGE, EXIT_EXPECTATIONS, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
+
+def _flags_shown_as_flags(params: list) -> list:
+    """typer's rich help prints a value type after every option, so `--retrain <bool>` read as if
+    it took a value; an empty metavar leaves a flag (and --help, --version) with none."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class FlagGroup(TyperGroup):
+    """The command group whose --help, and every subcommand's, shows flags as flags."""
+
+    def get_params(self, ctx):
+        return _flags_shown_as_flags(super().get_params(ctx))
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _flags_shown_as_flags(command.get_params(ctx))
+        return command
+
+
 app = typer.Typer(
+    cls=FlagGroup,
     name="crmclean",
     help="Turn messy CRM exports into one clean, deduplicated master customer table.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-review_app = typer.Typer(help="Clerical review of uncertain pairs.", no_args_is_help=True)
+review_app = typer.Typer(cls=FlagGroup, help="Clerical review of uncertain pairs.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 
 console = Console(highlight=False)
@@ -441,22 +466,29 @@ def demo_data(
 @app.command()
 def explain(
     refs: list[str] = typer.Argument(
-        ..., help="A master id (C0000123), or two records as source:id source:id (source|id is accepted too)."
+        ...,
+        help="A master id (C0000123); a record as source:id (shown within its master); or two records "
+        "as source:id source:id (source|id is accepted too).",
     ),
     db: str = typer.Option(DEFAULT_DB, "--db", envvar=DB_ENVVAR, show_envvar=True, help=DB_HELP),
     show_pii: bool = typer.Option(False, "--show-pii", help="Show personal data unmasked."),
     debug: bool = typer.Option(False, "--debug"),
 ) -> None:
-    """Show why records were (or were not) merged: per-field match weights as a waterfall."""
+    """Show why records were (or were not) merged: per-field match weights as a waterfall.
+    One record (source:id) shows the master holding it, the record marked ▶."""
     from . import explain as explain_mod
 
     with user_errors(debug):
         if len(refs) == 1:
-            console.print(explain_mod.explain_master(db, refs[0], show_pii=show_pii), soft_wrap=True)
+            console.print(explain_mod.explain_one(db, refs[0], show_pii=show_pii), soft_wrap=True, markup=False)
         elif len(refs) == 2:
-            console.print(explain_mod.explain_records(db, refs[0], refs[1], show_pii=show_pii), soft_wrap=True)
+            console.print(
+                explain_mod.explain_records(db, refs[0], refs[1], show_pii=show_pii), soft_wrap=True, markup=False
+            )
         else:
-            raise CrmcleanError("explain takes one master id or two record references (source:id source:id)")
+            raise CrmcleanError(
+                "explain takes one master id, one record (source:id) or two records (source:id source:id)"
+            )
 
 
 @app.command()

@@ -216,14 +216,32 @@ def _edge_text(edge: dict, recs: dict[str, dict], model: dict, show_pii: bool = 
     )
 
 
-def _record_line(key: str, r: dict, show_pii: bool = False) -> str:
+def _record_line(key: str, r: dict, show_pii: bool = False, asked: bool = False) -> str:
     shown = ["full_name_std", "email_std", "phone_std", "birth_date_std", "address_std", "city_std"]
     vals = [_shown(c, r.get(c), show_pii) for c in shown if r.get(c) not in (None, "") and not _isnan(r.get(c))]
-    return f"  {key_to_ref(key)}: " + " · ".join(vals)
+    return f"{'▶' if asked else ' '} {key_to_ref(key)}: " + " · ".join(vals)
 
 
-def explain_master(db_url: str, master_id: str, show_pii: bool = False) -> str:
-    """A master's records and the waterfall of every stored edge inside it."""
+def is_record_ref(text: str) -> bool:
+    """A record reference (`source:id`, `source|id`) rather than a master id (`C0000123`)."""
+    return ":" in str(text) or "|" in str(text)
+
+
+def explain_one(db_url: str, ref: str, show_pii: bool = False) -> str:
+    """`crmclean explain` with one argument: a master id, or a record shown within its master."""
+    if not is_record_ref(ref):
+        return explain_master(db_url, str(ref).strip(), show_pii)
+    from .store import opened
+
+    with opened(db_url) as store:
+        key, master_id = _record_ref(store, ref)
+    head = f"{key_to_ref(key)} → master {master_id}\n\n"
+    return head + explain_master(db_url, master_id, show_pii, asked=key)
+
+
+def explain_master(db_url: str, master_id: str, show_pii: bool = False, asked: str | None = None) -> str:
+    """A master's records and the waterfall of every stored edge inside it (the record_key
+    `asked` about, if any, marked with ▶ and its edges first)."""
     from .store import opened
 
     with opened(db_url) as store:
@@ -236,11 +254,14 @@ def explain_master(db_url: str, master_id: str, show_pii: bool = False) -> str:
         edges = store.read_by_keys("match_edge", ("record_key_l", "record_key_r"), keys)
         lineage = store.find_rows("master_lineage", master_id=master_id)
     edges = edges[edges["record_key_l"].isin(keys) & edges["record_key_r"].isin(keys)]
-    out = [f"Master {master_id}: {len(keys)} record(s)"] + [_record_line(k, recs.get(k, {}), show_pii) for k in keys]
+    out = [f"Master {master_id}: {len(keys)} record(s)"]
+    out += [_record_line(k, recs.get(k, {}), show_pii, asked=k == asked) for k in keys]
     out += lineage_lines(lineage, show_pii)
     if len(keys) > 1 and edges.empty:
         out.append("\nNo stored match edge inside this master (merged by an override or must-link).")
-    for edge in edges.sort_values("match_weight", ascending=False).to_dict("records"):
+    touches = (edges["record_key_l"] == asked) | (edges["record_key_r"] == asked)
+    edges = edges.assign(_first=~touches).sort_values(["_first", "match_weight"], ascending=[True, False])
+    for edge in edges.drop(columns="_first").to_dict("records"):
         out += ["", _edge_text(edge, recs, model, show_pii)]
     return "\n".join(out)
 

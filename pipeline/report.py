@@ -22,6 +22,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from .docs_site import build_error
+from .ids import key_to_ref
 from .masking import mask_date, mask_email, mask_name, mask_phone, mask_text, masker_for
 from .stages import ReportInput, RunCounts
 
@@ -556,6 +557,7 @@ def _section_review(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
         prob = pd.to_numeric(show["match_probability"], errors="coerce")
         show = show.assign(match_probability=[probability_text(p) if p == p else "" for p in prob])
     show = _with_names(show, inp.tables.get("customer_record"), show_pii)
+    show = _as_record_refs(show)
     return {
         "total": int(len(queue)),
         "rows": _frame_rows(show, MAX_ROWS),
@@ -575,6 +577,14 @@ def _with_names(show: pd.DataFrame, records: pd.DataFrame | None, show_pii: bool
     names = sub.drop_duplicates("record_key").set_index("record_key")[name_col]
     show = show.assign(name_l=show["record_key_l"].map(names), name_r=show["record_key_r"].map(names))
     return _masked(show, show_pii, ["name_l", "name_r"])
+
+
+def _as_record_refs(show: pd.DataFrame) -> pd.DataFrame:
+    """The pair's records as people write them everywhere else (`source:id`, what `crmclean
+    explain` takes), in columns `record_l` and `record_r`."""
+    refs = {f"record_key_{side}": f"record_{side}" for side in "lr"}
+    show = show.assign(**{key: show[key].map(key_to_ref) for key in refs if key in show})
+    return show.rename(columns=refs)
 
 
 def _review_reasons(show: pd.DataFrame, inp: ReportInput) -> list[str]:

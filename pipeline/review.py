@@ -7,7 +7,8 @@ records side by side and the evidence in words (field, both values, agreement le
 Personal data is masked like the report unless `show_pii`. XLSX cells are typed: probabilities
 and weights are numbers, everything else a string cell (never a formula, so no `'` is needed and
 phones show as written). CSV text cells a spreadsheet would run get a leading `'`
-(crmclean.safe_export); `apply` removes it again.
+(crmclean.safe_export); `apply` removes it again. The pair's records are named `source:id` (the
+form `crmclean explain` takes); `apply` also reads sheets written with the stored `source|id`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import CrmcleanError
-from .ids import ref_to_key
+from .ids import key_to_ref, ref_to_key
 from .masking import mask_frame, masker_for
 from .safe_export import neutralize, unneutralize
 
@@ -125,6 +126,8 @@ def build_review_sheet(queue: pd.DataFrame, records: pd.DataFrame, show_pii: boo
     ]
     if not show_pii:
         sheet = mask_frame(sheet, [c for c in sheet.columns if c.endswith(("_l", "_r")) and "record_key" not in c])
+    for column in ("record_key_l", "record_key_r"):  # shown as everywhere else; apply reads both forms
+        sheet[column] = sheet[column].map(key_to_ref)
     sheet.insert(0, "decision", "")
     sheet.insert(1, "decided_by", "")
     side_by_side = [

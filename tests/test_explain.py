@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from crmclean.errors import CrmcleanError
-from crmclean.explain import explain_master, explain_pair, explain_records
+from crmclean.explain import explain_master, explain_one, explain_pair, explain_records
 from crmclean.link import link
 from crmclean.link.compare import FEATURE_NAMES
 
@@ -84,6 +84,7 @@ def db(tmp_path, linked):
             "customer_xref": xref,
             "match_edge": res.pairs[
                 ["record_key_l", "record_key_r", "match_weight", "match_probability", "decision", "evidence", "rules"]
+                + ["cap"]
             ],
             "match_model": pd.DataFrame(
                 [{"version": 1, "created": res.model["created"], "model_json": json.dumps(res.model)}]
@@ -119,6 +120,52 @@ def test_explain_records_stored_edge_and_fresh_comparison(db):
         explain_records(url, "nocolon", "a:5")
     with pytest.raises(CrmcleanError, match="zz:9 not found"):
         explain_records(url, "zz:9", "a:5")
+
+
+def test_explain_one_record_shows_its_master(db):
+    """`crmclean explain us:1` (either spelling): the master holding the record, the record marked."""
+    url, masters, _ = db
+    master = masters["us|1"]
+    for ref in ("us:1", "us|1", " us:1 "):
+        text = explain_one(url, ref, show_pii=True)
+        assert text.startswith(f"us:1 → master {master}\n\nMaster {master}: 2 record(s)"), text[:200]
+        assert re.search(r"^▶ us:1: ", text, re.M) and re.search(r"^  cn:1: ", text, re.M)
+        assert "A = cn:1" in text  # the edge that merged it
+    assert explain_one(url, master) == explain_master(url, master)  # a master id as before
+    with pytest.raises(CrmcleanError, match="explain: record zz:9 not found"):
+        explain_one(url, "zz:9")
+    with pytest.raises(CrmcleanError, match="is not a record reference"):
+        explain_one(url, "zz:")
+
+
+def test_explain_cli_takes_one_record(db):
+    from typer.testing import CliRunner
+
+    from crmclean.cli import app
+
+    url, masters, _ = db
+    result = CliRunner().invoke(app, ["explain", "cn:1", "--db", url])
+    assert result.exit_code == 0, result.output
+    assert f"cn:1 → master {masters['cn|1']}" in result.output and "▶ cn:1" in result.output
+    missing = CliRunner().invoke(app, ["explain", "cn:999999", "--db", url])
+    assert missing.exit_code == 1 and "record cn:999999 not found" in missing.output
+
+
+def test_explain_a_stored_edge_names_its_hard_constraint(db):
+    """match_edge keeps the cap's name: the stored jr/sr pair says which constraint lowered it."""
+    import sqlalchemy as sa
+
+    url, _, _ = db
+    assert "capped by" not in explain_records(url, "a:3", "b:3")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # as a run writes a review pair a hard constraint held back
+        n = conn.exec_driver_sql(
+            "UPDATE match_edge SET cap = 'generation_conflict' WHERE record_key_l = 'a|3' AND record_key_r = 'b|3'"
+        ).rowcount
+    engine.dispose()
+    assert n == 1
+    text = explain_records(url, "a:3", "b:3")
+    assert "recomputed" not in text and "(capped by generation_conflict)" in text
 
 
 def test_explain_on_a_missing_database_creates_nothing(tmp_path):

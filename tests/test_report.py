@@ -526,6 +526,15 @@ def test_review_reason_names_the_hard_constraint(tmp_path):
     assert (section["s"]["review"]["held"], section["s"]["review"]["uncertain"]) == (0, 1)
 
 
+def test_review_section_shows_records_as_source_colon_id(tmp_path):
+    """The form `crmclean explain` takes, not the stored `source|id` key."""
+    section = build_report_model(synthetic_input(tmp_path), "success", None, False)["s"]["review"]
+    assert section["columns"][:2] == ["record_l", "record_r"]
+    assert (section["rows"][0]["record_l"], section["rows"][0]["record_r"]) == ("crm_a:3", "crm_b:A2")
+    page = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=False).read_text("utf-8")
+    assert "<td>crm_a:3</td><td>crm_b:A2</td>" in page and "crm_a|3" not in page
+
+
 @pytest.mark.parametrize(
     "summary, line",
     [

@@ -97,7 +97,7 @@ def test_export_csv_is_a_fillable_sheet_masked_by_default(db, tmp_path):
     first = sheet.iloc[0]
     assert (first["full_name_std_l"], first["email_std_l"]) == ("张*", "z***@example.cn")
     assert first["phone_std_l"] == "'+86 138****8000"  # CSV: a text starting with + is neutralised
-    assert sheet.iloc[2]["record_key_r"] == "'@ops|7"
+    assert sheet.iloc[2]["record_key_r"] == "'@ops:7"  # source:id, as `crmclean explain` takes
     with path.open(encoding="utf-8-sig", newline="") as fh:
         cells = [c for row in csv.reader(fh) for c in row]
     assert not [c for c in cells if c[:1] in TRIGGERS and not _is_number(c)]  # numbers are numbers
@@ -110,11 +110,11 @@ def test_export_csv_show_pii_neutralises_every_formula(db, tmp_path):
     first = sheet.iloc[0]
     assert (first["full_name_std_l"], first["full_name_std_r"]) == ("张三", "Zhang San")
     assert first["address_std_l"] == "上海市浦东新区世纪大道1号"
-    hostile = sheet[sheet["record_key_l"] == "crm_a|2"].iloc[0]
+    hostile = sheet[sheet["record_key_l"] == "crm_a:2"].iloc[0]
     assert hostile["full_name_std_l"] == "'" + FORMULA
     assert hostile["email_std_l"] == "'-1+1@x.com"
     assert hostile["full_name_std_r"] == XSS  # plain text, nothing to neutralise in a CSV
-    assert hostile["record_key_r"] == "'@ops|7"
+    assert hostile["record_key_r"] == "'@ops:7"
 
 
 def _cells(path) -> dict[str, list]:
@@ -142,7 +142,7 @@ def test_export_xlsx_has_typed_cells_readable_evidence_and_never_formulas(db, tm
     )
     assert cols["phone_std_l"][0].value == "+8613812348000"  # a string cell: no apostrophe to see
     assert cols["full_name_std_l"][2].value == FORMULA  # a string cell is never run as a formula
-    assert cols["record_key_r"][2].value == "@ops|7"
+    assert cols["record_key_r"][2].value == "@ops:7"
     assert cols["evidence"][0].value == (
         "phone: mobile_exact, +8.10 (+8613812348000 | +8613812348000)\nfirst_name: close, +3.20 (三 | San)"
     )
@@ -167,8 +167,8 @@ def test_apply_csv_decisions_and_reapply_is_a_no_op(db, tmp_path):
     path = tmp_path / "review.csv"
     export_review(db, path)
     sheet = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    sheet.loc[sheet["record_key_l"] == "crm_a|1", ["decision", "decided_by"]] = ["match", "ana"]
-    sheet.loc[sheet["record_key_l"] == "crm_a|2", "decision"] = "No-Match"  # people type loosely
+    sheet.loc[sheet["record_key_l"] == "crm_a:1", ["decision", "decided_by"]] = ["match", "ana"]
+    sheet.loc[sheet["record_key_l"] == "crm_a:2", "decision"] = "No-Match"  # people type loosely
     sheet.to_csv(path, index=False, encoding="utf-8-sig")
     assert apply_review(db, path) == 2
     got = _decisions(db)
@@ -196,6 +196,30 @@ def test_apply_xlsx_round_trip(db, tmp_path):
     book.save(path)
     assert apply_review(db, path) == 3
     assert set(_decisions(db)["origin"]) == {"review:review.xlsx"}
+
+
+def test_apply_reads_a_sheet_exported_before_refs_were_source_colon_id(db, tmp_path):
+    """Workbooks exported by older versions name the records with the stored `source|id` key."""
+    path = tmp_path / "old.xlsx"
+    export_review(db, path)
+    book = openpyxl.load_workbook(path)
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    for row in range(2, sheet.max_row + 1):
+        for column in ("record_key_l", "record_key_r"):
+            cell = sheet.cell(row=row, column=header.index(column) + 1)
+            cell.value = cell.value.replace(":", "|", 1)
+        sheet.cell(row=row, column=header.index("decision") + 1, value="match")
+    book.save(path)
+    assert sheet.cell(row=2, column=header.index("record_key_l") + 1).value == "crm_a|1"
+    assert apply_review(db, path) == 3
+    got = _decisions(db)
+    assert set(zip(got["record_key_l"], got["record_key_r"])) == {
+        ("crm_a|1", "crm_b|A1"),
+        ("crm_a|2", "@ops|7"),
+        ("crm_a|3", "crm_b|A1"),
+    }
+    assert apply_review(db, path) == 0  # applying the same sheet again changes nothing
 
 
 def test_bad_decision_names_file_row_and_column(db, tmp_path):
@@ -326,6 +350,41 @@ def test_every_queued_pair_says_why_it_is_in_review():
         "a|3": "held by a hard constraint (probability 0.999 ≥ match 0.99)",  # a stored edge: no name kept
     }
     assert [probability_text(p) for p in (0.9999999, 1.0, 0.0004, 0.5)] == ["0.9999999", "1.000", "0.0004", "0.500"]
+
+
+def test_a_review_pair_rebuilt_from_a_stored_edge_names_its_constraint(tmp_path):
+    """match_edge.cap (added in place to a master written before it existed) is read by the slim
+    prior an incremental run starts from, so a queue row rebuilt from a kept edge names the
+    constraint instead of "held by a hard constraint"."""
+    from crmclean.store import open_store
+    from crmclean.store.build import review_queue_rows
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    open_store(url).close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the shape of a master written before match_edge.cap existed
+        conn.exec_driver_sql('ALTER TABLE "match_edge" DROP COLUMN "cap"')
+    old_edge = {"record_key_l": "a|1", "record_key_r": "b|1", "match_probability": 0.999, "decision": "review"}
+    seed_master(url, {"match_edge": pd.DataFrame([old_edge])})  # the store adds the column back first
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql('SELECT cap FROM "match_edge"').scalar_one() is None
+        conn.exec_driver_sql(
+            "INSERT INTO match_edge (record_key_l, record_key_r, match_probability, decision, cap) "
+            "VALUES ('a|2', 'b|2', 0.9998, 'review', 'generation_conflict'), ('a|3', 'b|3', 0.7, 'review', '')"
+        )
+    engine.dispose()
+    store = open_store(url)
+    try:
+        edges = store.load_state(record_columns=["source"]).edges  # slim, as an incremental run loads it
+    finally:
+        store.close()
+    records = pd.DataFrame({"record_key": ["a|1", "b|1", "a|2", "b|2", "a|3", "b|3"], "source": list("ababab")})
+    rows = review_queue_rows("R2", edges, records, None, None, thresholds={"match": 0.99, "review": 0.6})
+    assert dict(zip(rows["record_key_l"], rows["review_reason"])) == {
+        "a|1": "held by a hard constraint (probability 0.999 ≥ match 0.99)",  # written before: no name
+        "a|2": "hard constraint: generation_conflict (probability 0.9998 ≥ match 0.99)",
+        "a|3": "uncertain: probability 0.700 between review 0.6 and match 0.99",
+    }
 
 
 def test_crmclean_export_of_the_review_queue_masks_both_record_summaries(tmp_path):

@@ -20,7 +20,15 @@ log = logging.getLogger(__name__)
 
 #: customer_record columns a slim load_state always reads (besides the ones asked for)
 SLIM_RECORD_COLUMNS: tuple[str, ...] = ("record_key", "source", "content_hash", "row_hash")
-SLIM_EDGE_COLUMNS: tuple[str, ...] = ("record_key_l", "record_key_r", "match_weight", "match_probability", "decision")
+#: match_edge columns a slim load_state reads (`cap`: a kept review edge's reason names its constraint)
+SLIM_EDGE_COLUMNS: tuple[str, ...] = (
+    "record_key_l",
+    "record_key_r",
+    "match_weight",
+    "match_probability",
+    "decision",
+    "cap",
+)
 _ACTIVE = "WHERE status IS NULL OR status <> 'retired'"
 
 

@@ -133,6 +133,9 @@ match_edge = Table(
     Column("evidence", Text),
     Column("rules", Text),
     Column("run_id", Text),
+    # the hard constraint (cap) that lowered the pair's decision ('' none; NULL: written before
+    # the column existed), so a review reason rebuilt from a stored edge can name it
+    Column("cap", Text),
     Index("ix_match_edge_pair", "record_key_l", "record_key_r"),
 )
 
