@@ -92,7 +92,7 @@ def review_reasons(prob, cap, thresholds: dict | None = None) -> list[str]:
     likely match, or the uncertainty of its probability between the review and match thresholds.
 
     `cap` holds the constraint's name per pair ('' or missing: none). A pair at or above the match
-    threshold with no name recorded (an edge kept from an earlier run) was held by a constraint."""
+    threshold with no name recorded (an edge stored before match_edge had its `cap` column) was held by a constraint."""
     match_at = (thresholds or {}).get("match")
     review_at = (thresholds or {}).get("review")
     between = f"between review {review_at:g} and match {match_at:g}" if match_at and review_at else ""
