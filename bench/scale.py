@@ -185,6 +185,8 @@ def stage_rows(measured: Measured, log_text: str, timings: dict) -> list[dict]:
     started = measured.started
     ended = started + measured.wall_s
     samples = [Sample(started, 0.0, 0, 0, 0), *measured.samples, Sample(ended, measured.cpu_s, 0, 0, 0)]
+    for prev, cur in zip(samples, samples[1:]):  # a worker exited but not yet reaped drops out
+        cur.cpu = max(cur.cpu, prev.cpu)  # of one sample; its CPU returns once it is reaped
     rows = []
     for name, start, end in phases_from_log(log_text, started, ended):
         rss, pss = _peak_in(measured.samples, start, end)
