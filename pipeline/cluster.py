@@ -49,7 +49,9 @@ DEFAULTS: dict[str, Any] = {
         "twins": "learned",  # different first names, same known birth date
         "gender": "learned",  # different gender and different first names
         "first_name_alone": False,  # different first names with no birth date to go by
-        "first_name_min_similarity": 0.85,  # Jaro-Winkler below this = different first names
+        # Jaro-Winkler below this = different first names: the comparison's `similar` level (jw_low),
+        # so the guards call "different" what the model's first_name level calls different
+        "first_name_min_similarity": 0.80,
         # true: the guards above (not suffix) only cut chains; two records matched directly stay together
         "trust_direct_matches": False,
     },
@@ -535,7 +537,13 @@ def _birth_dates_far(at, a, b, gap_years: float) -> np.ndarray:
     """Both known and more than `gap_years` apart, unless it looks like one typo: a day/month
     swap, one wrong digit, or two adjacent digits transposed."""
     known = at["dob_known"][a] & at["dob_known"][b]
-    far = known & (np.abs(at["dob_days"][a] - at["dob_days"][b]) > gap_years * 365.25)
+    if float(gap_years).is_integer():
+        # calendar years: 1819-08-10 and 1821-08-10 are two years apart, the leap day between
+        # them aside (YYYYMMDD as a number; N years later is N * 10000 more)
+        ymd = at["dob_digits"].astype(np.int64) @ (10 ** np.arange(7, -1, -1, dtype=np.int64))
+        far = known & (np.abs(ymd[a] - ymd[b]) > int(gap_years) * 10000)
+    else:
+        far = known & (np.abs(at["dob_days"][a] - at["dob_days"][b]) > gap_years * 365.25)
     idx = np.flatnonzero(far)
     if not len(idx):
         return far
