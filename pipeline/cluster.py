@@ -49,9 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "twins": "learned",  # different first names, same known birth date
         "gender": "learned",  # different gender and different first names
         "first_name_alone": False,  # different first names with no birth date to go by
-        # Jaro-Winkler below this = different first names: the comparison's `similar` level (jw_low),
-        # so the guards call "different" what the model's first_name level calls different
-        "first_name_min_similarity": 0.80,
+        "first_name_min_similarity": 0.85,  # Jaro-Winkler below this = different first names
         # true: the guards above (not suffix) only cut chains; two records matched directly stay together
         "trust_direct_matches": False,
     },

@@ -133,9 +133,7 @@ class Guards(Strict):
     twins: Learned = Field(default="learned", description="different first names, same birth date")
     gender: Learned = Field(default="learned", description="different gender and different first name")
     first_name_alone: StrictBool = False
-    first_name_min_similarity: Probability = Field(
-        default=0.80, description="Jaro-Winkler below this = different (as comparison.jw_low)"
-    )
+    first_name_min_similarity: Probability = Field(default=0.85, description="Jaro-Winkler below this = different")
     trust_direct_matches: StrictBool = Field(default=False, description="guards never split a pair matched directly")
 
 

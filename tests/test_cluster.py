@@ -234,7 +234,7 @@ def test_birth_dates_within_the_allowed_gap_are_not_conflicts():
         (("robert", "smith"), ("robert", "smith")),  # nickname already canonical (Bob -> robert)
         (("j", "smith"), ("john", "smith")),  # initial
         (("cat", "lee"), ("catherine", "lee")),  # short form
-        (("jon", "smith"), ("john", "smith")),  # typo (Jaro-Winkler >= 0.80)
+        (("jon", "smith"), ("john", "smith")),  # typo (Jaro-Winkler >= 0.85)
         (("mary ann", "smith"), ("mary", "smith")),  # middle name
         (("xue dong", "xie"), ("xuedong", "xie")),  # pinyin spacing
         (("shan", "lei"), ("lei", "shan")),  # family/given order swapped in a pinyin record
