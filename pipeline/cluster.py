@@ -485,8 +485,22 @@ def _first_names_differ(at, a, b, min_sim: float) -> np.ndarray:
     uniq = pd.DataFrame({"x": fa, "y": fb}).drop_duplicates()
     sims = cpdist(uniq["x"].tolist(), uniq["y"].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
     sim = pd.DataFrame({"x": fa, "y": fb}).merge(uniq.assign(sim=sims), on=["x", "y"], how="left")["sim"].to_numpy()
-    differ[idx] = ~swapped & ~initial & (sim < min_sim)
+    still = ~swapped & ~initial & (sim < min_sim)
+    differ[idx] = still & ~_nickname_typos(fa, fb, min_sim)
     return differ
+
+
+def _nickname_typos(fa: np.ndarray, fb: np.ndarray, min_sim: float) -> np.ndarray:
+    """True where one name is a typo of the other's formal name or nickname (`mxa` /
+    `maximilian` via `max`): link.names.same_given_name, once per distinct name pair."""
+    from .link.names import same_given_name
+
+    if not len(fa):
+        return np.zeros(0, bool)
+    pairs = pd.DataFrame({"x": fa, "y": fb})
+    uniq = pairs.drop_duplicates()
+    same = [same_given_name(x, y, min_sim) for x, y in zip(uniq["x"].tolist(), uniq["y"].tolist())]
+    return pairs.merge(uniq.assign(same=same), on=["x", "y"], how="left")["same"].to_numpy(bool)
 
 
 # endings that turn a given name into its other-gender form: Daniel/Danielle, Paul/Paula,
@@ -521,7 +535,13 @@ def _birth_dates_far(at, a, b, gap_years: float) -> np.ndarray:
     """Both known and more than `gap_years` apart, unless it looks like one typo: a day/month
     swap, one wrong digit, or two adjacent digits transposed."""
     known = at["dob_known"][a] & at["dob_known"][b]
-    far = known & (np.abs(at["dob_days"][a] - at["dob_days"][b]) > gap_years * 365.25)
+    if float(gap_years).is_integer():
+        # calendar years: 1819-08-10 and 1821-08-10 are two years apart, the leap day between
+        # them aside (YYYYMMDD as a number; N years later is N * 10000 more)
+        ymd = at["dob_digits"].astype(np.int64) @ (10 ** np.arange(7, -1, -1, dtype=np.int64))
+        far = known & (np.abs(ymd[a] - ymd[b]) > int(gap_years) * 10000)
+    else:
+        far = known & (np.abs(at["dob_days"][a] - at["dob_days"][b]) > gap_years * 365.25)
     idx = np.flatnonzero(far)
     if not len(idx):
         return far

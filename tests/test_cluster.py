@@ -483,3 +483,26 @@ def test_swapped_names_with_a_typo_are_not_twins():
     )
     pairs = edges(("a|1", "b|1", 15), ("b|1", "c|1", 25), ("a|1", "c|1", 15))
     assert len(groups(cluster_records(recs, pairs, Rules(), None))) == 1
+
+
+@pytest.mark.parametrize("typo", ["mxa", "maxx", "mac"])
+def test_a_nickname_with_a_typo_is_not_a_twin(typo):
+    """`max` standardizes to `maximilian`, a mistyped `mxa` does not: the twins guard still reads
+    it as Maximilian (one typo from his nickname), as a twin's name would not be."""
+    recs = frame(person("a", "maximilian", "shaw", "1990-02-01"), person("b", typo, "shaw", "1990-02-01"))
+    assert len(groups(cluster_records(recs, edges(("a", "b", 12)), Rules(), None))) == 1
+
+
+@pytest.mark.parametrize("other", ["maxine", "mia", "oliver"])
+def test_twins_whose_name_only_starts_like_a_nickname_stay_apart(other):
+    recs = frame(person("a", "maximilian", "shaw", "1990-02-01"), person("b", other, "shaw", "1990-02-01"))
+    out = cluster_records(recs, edges(("a", "b", 12)), Rules(), None)
+    assert len(groups(out)) == 2 and reason(out, "b") == "split:twin_conflict"
+
+
+@pytest.mark.parametrize(("other", "together"), [("1821-08-10", True), ("1821-08-09", True), ("1821-08-11", False)])
+def test_the_birth_date_gap_is_counted_in_calendar_years(other, together):
+    """Two years apart is two calendar years, however many leap days lie between (1820 is one)."""
+    recs = frame(person("a", "ezra", "wright", "1819-08-10"), person("b", "ezra", "wright", other))
+    out = cluster_records(recs, edges(("a", "b", 12)), Rules(), None)
+    assert (len(groups(out)) == 1) is together
