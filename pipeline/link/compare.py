@@ -744,31 +744,35 @@ def compare_national_ids(c_l: dict, c_r: dict) -> np.ndarray:
     """exact / one_edit (a single typo: one digit replaced, added or dropped, or two neighbours
     swapped) / different. Two valid 身份证 are never one edit apart (the check digit catches
     every single substitution and swap), so one_edit there means a typo, not a relative."""
-    both = _both(c_l["national_id_std#"], c_r["national_id_std#"])
-    exact = _eq(c_l["national_id_std#"], c_r["national_id_std#"])
-    lv = np.full(len(both), level_code("national_id", "different"), dtype=np.int8)
-    rest = np.flatnonzero(both & ~exact)
-    if len(rest):
-        a, b, inv = _distinct_pairs(c_l, c_r, "national_id_std", rest)
-        one = (process.cpdist(a, b, scorer=OSA.distance, score_cutoff=1) <= 1)[inv]
-        lv[rest[one]] = level_code("national_id", "one_edit")
-    lv[exact] = level_code("national_id", "exact")
-    lv[~both] = 0
-    return lv
+
+    def one_edit(a, b) -> np.ndarray:
+        return process.cpdist(a, b, scorer=OSA.distance, score_cutoff=1) <= 1
+
+    return _exact_near_different(c_l, c_r, "national_id", "national_id_std", "one_edit", one_edit)
 
 
 def compare_companies(c_l: dict, c_r: dict, fuzzy: float = ADDRESS_FUZZY) -> np.ndarray:
     """exact / similar (token-set ratio >= ``fuzzy``: a name with or without "Group",
     "Analytics") / different, on company_key."""
-    both = _both(c_l["company_key#"], c_r["company_key#"])
-    exact = _eq(c_l["company_key#"], c_r["company_key#"])
-    lv = np.full(len(both), level_code("company", "different"), dtype=np.int8)
+
+    def similar(a, b) -> np.ndarray:
+        score = process.cpdist(a, b, scorer=fuzz.token_set_ratio, score_cutoff=fuzzy * 100 - 1e-6, dtype=np.float64)
+        return score / 100.0 >= fuzzy
+
+    return _exact_near_different(c_l, c_r, "company", "company_key", "similar", similar)
+
+
+def _exact_near_different(c_l: dict, c_r: dict, feature: str, column: str, near: str, is_near) -> np.ndarray:
+    """The three-level comparison: exact, `near` where `is_near(a, b)` holds for the pair's
+    distinct values (each distinct pair judged once), different; 0 where a side is missing."""
+    both = _both(c_l[f"{column}#"], c_r[f"{column}#"])
+    exact = _eq(c_l[f"{column}#"], c_r[f"{column}#"])
+    lv = np.full(len(both), level_code(feature, "different"), dtype=np.int8)
     rest = np.flatnonzero(both & ~exact)
     if len(rest):
-        a, b, inv = _distinct_pairs(c_l, c_r, "company_key", rest)
-        score = process.cpdist(a, b, scorer=fuzz.token_set_ratio, score_cutoff=fuzzy * 100 - 1e-6, dtype=np.float64)
-        lv[rest[(score / 100.0 >= fuzzy)[inv]]] = level_code("company", "similar")
-    lv[exact] = level_code("company", "exact")
+        a, b, inv = _distinct_pairs(c_l, c_r, column, rest)
+        lv[rest[np.asarray(is_near(a, b), dtype=bool)[inv]]] = level_code(feature, near)
+    lv[exact] = level_code(feature, "exact")
     lv[~both] = 0
     return lv
 
