@@ -443,6 +443,42 @@ def quarantine_erased(std: pd.DataFrame, tombstones: Tombstones | None, rules) -
     return std[~hit], quarantine
 
 
+_RAW_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_RAW_PHONE_RE = re.compile(r"\+?\d[\d ()./-]{5,}\d")
+
+
+def erase_quarantined(quarantine: pd.DataFrame, tombstones: Tombstones | None, rules) -> pd.DataFrame:
+    """Rows ingest itself quarantined (a broken line, a row too long) never reach standardize:
+    one whose source:id, or an e-mail or phone in its raw text, belongs to an erased person
+    keeps its place but becomes `erased_on_request`, without its raw text. The raw text is read
+    as best it can be (e-mail addresses, and numbers in the default region or with +CC)."""
+    if tombstones is None or quarantine.empty:
+        return quarantine
+    hit = quarantine.apply(lambda row: _erased_row(row, tombstones), axis=1).astype(bool)
+    if not hit.any():
+        return quarantine
+    out = quarantine.copy()
+    out.loc[hit, "reason_code"] = ERASED_REASON_CODE
+    out.loc[hit, "reason"] = ((rules.sources or {}).get("erasure") or {}).get("reason") or _default_reason()
+    out.loc[hit, "raw"] = None
+    return out
+
+
+def _erased_row(row: pd.Series, tombstones: Tombstones) -> bool:
+    from .standardize.phones import parse_one
+
+    found: set[tuple[str, str]] = set()
+    if isinstance(row.get("source"), str) and isinstance(row.get("source_record_id"), str):
+        found.add(("record", record_key(row["source"], row["source_record_id"])))
+    raw = row.get("raw") if isinstance(row.get("raw"), str) else ""
+    found |= {("email", e.lower()) for e in _RAW_EMAIL_RE.findall(raw)}
+    for text in _RAW_PHONE_RE.findall(raw):
+        e164 = parse_one(text.strip(), None)[0]
+        if e164:
+            found.add(("phone", e164))
+    return any(salted_hash(tombstones.salt, kind, value) in tombstones.hashes for kind, value in found)
+
+
 def _tombstoned(values: pd.Series, kind: str, tombstones: Tombstones) -> pd.Series:
     """Whether each value's salted hash is a tombstone (each distinct value hashed once)."""
     distinct = {v for v in values.dropna().unique()}

@@ -32,7 +32,7 @@ from . import store as store_module
 from . import survivorship
 from . import validate as validate_module
 from .errors import output_error
-from .forget import quarantine_erased
+from .forget import erase_quarantined, quarantine_erased
 from .schema import empty_quarantine
 from .settings import DEFAULT_EXPECTATIONS_DIR, Rules, load_rules
 from .store.erasure import read_tombstones
@@ -290,7 +290,8 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
         std_fresh, std_quarantine = standardize_module.quarantine_unidentifiable(std_fresh, rules)
         # people erased by `crmclean forget` stay erased: their rows are quarantined, not re-created
         std_fresh, erased_quarantine = quarantine_erased(std_fresh, prior.erased, rules)
-        quarantine = pd.concat([ingested.result.quarantine, std_quarantine, erased_quarantine], ignore_index=True)
+        ingest_quarantine = erase_quarantined(ingested.result.quarantine, prior.erased, rules)
+        quarantine = pd.concat([ingest_quarantine, std_quarantine, erased_quarantine], ignore_index=True)
         # the summary counts only this run's newly standardized records (reused ones were counted before)
         summary.to_csv(env.out_dir / "standardize_summary.csv", index=False)
     with env.timer.stage("validate standardized"):

@@ -274,3 +274,24 @@ def test_a_row_that_was_only_quarantined_loses_its_raw_values_but_keeps_its_plac
     same = after[(after["source"] == row["source"]) & (after["source_record_id"] == row["source_record_id"])]
     assert len(same) == 1 and same["raw"].isna().all()
     assert row["raw"] not in database_text(db_url)
+
+
+def test_a_broken_line_of_an_erased_person_is_quarantined_without_its_raw_text(sqlite_master, tmp_path):
+    """Ingest quarantines a line with too many fields before standardize sees it: the
+    tombstones still catch the person's e-mail in its raw text."""
+    db_url, out, rules = sqlite_master
+    person = pick_person(db_url)
+    assert forget_cli(person["email"], "--db", db_url, "--out", str(out)).exit_code == 0
+    inputs = tmp_path / "in"
+    shutil.copytree(SAMPLE_DATA_DIR, inputs, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    web = inputs / "crm_web_us.csv"
+    text = web.read_text(encoding="utf-8-sig")
+    extra = f"9999001,Ann,Lee,{person['email'].upper()},,,,,,,,,extra,fields\n"
+    web.write_text(text + ("" if text.endswith("\n") else "\n") + extra, encoding="utf-8-sig")
+    night = run_pipeline(RunOptions(inputs=[inputs], db_url=db_url, out_dir=out, rules_dir=rules, workers=1))
+    quarantine = read_table(db_url, "quarantine")
+    broken = quarantine[quarantine["source_record_id"].astype(str).str.contains("9999001|@", regex=True)]
+    mine = broken[broken["reason_code"] == "erased_on_request"]
+    assert len(mine) == 1 and mine["raw"].isna().all() and set(mine["reason"]) == {REASON}
+    assert person["email"].lower() not in database_text(db_url).lower()
+    assert night.counts["rows_read"] == night.counts["records_accepted"] + night.counts["quarantined"]
