@@ -471,7 +471,7 @@ def _erased_row(row: pd.Series, tombstones: Tombstones) -> bool:
     if isinstance(row.get("source"), str) and isinstance(row.get("source_record_id"), str):
         found.add(("record", record_key(row["source"], row["source_record_id"])))
     raw = row.get("raw") if isinstance(row.get("raw"), str) else ""
-    found |= {("email", e.lower()) for e in _RAW_EMAIL_RE.findall(raw)}
+    found |= {("email", n) for e in _RAW_EMAIL_RE.findall(raw) if (n := normalized("email", e))}
     for text in _RAW_PHONE_RE.findall(raw):
         e164 = parse_one(text.strip(), None)[0]
         if e164:
