@@ -268,7 +268,7 @@ def _flag_has(flags: pd.Series, code: str) -> pd.Series:
     return pd.Series(hit[codes], index=flags.index)
 
 
-PHONE_FIELDS = ("mobile", "landline", "phone")
+PHONE_FIELDS = regions.PHONE_FIELDS  # the raw phone columns, in route_phones order
 
 
 def _summary_row(records: pd.DataFrame, field: str, std: pd.DataFrame) -> dict:

@@ -19,7 +19,7 @@ import phonenumbers
 
 from .text import clean_text
 
-PHONE_FIELDS = ("mobile", "landline", "phone")
+PHONE_FIELDS = ("mobile", "landline", "phone")  # the raw phone columns (route_phones reads them in this order)
 _EXPLICIT_RE = re.compile(r"^\s*(?:\+|00)\s*[1-9]")
 
 
