@@ -68,6 +68,7 @@ ADDRESS_GROUPS = {
 # address does not place the pair, the company does
 COMPANY_GROUPS = {"exact": "same", "similar": "fuzzy", "different": "other", "null": "null"}
 DEFAULT_NOISE_SIGMAS = 3.0
+SHARED_PLACES = ("same", "fuzzy", "postal")  # place groups relatives share
 REFERENCE_MIN_PAIRS = 20  # duplicate pairs a cell's expected matches may be scaled from
 
 _F, _L, _D, _A, _C = (FEATURE_NAMES.index(f) for f in ("first_name", "last_name", "birth_date", "address", "company"))
@@ -219,8 +220,11 @@ def fit_family(
         blind = float((w == 0).mean()) if len(w) else 1.0
         found = looks > noise_sigmas * math.sqrt(max(looks + blind * e_c, 1.0))
         # a handful of look-alikes shown by their evidence lowers the cell's weight, but is no
-        # population of twins or households that switches a cluster guard on (``found``)
-        shown = found or 2.0 * _evidence_gain(w, e_c, looks) >= noise_sigmas**2
+        # population of twins or households that switches a cluster guard on (``found``). Only
+        # at a shared place: elsewhere the cell's duplicates are mostly customers who moved, and
+        # their e-mail and phone changed with the address (the evidence is not independent of
+        # the cell, see correlated_disagreement)
+        shown = found or (ag in SHARED_PLACES and 2.0 * _evidence_gain(w, e_c, looks) >= noise_sigmas**2)
         if possible_pairs > 0 and u_c > 0 and looks > 0 and shown:
             adjustment = min(0.0, math.log2(u_c * (1 - prior) * possible_pairs / looks))
         if len(w) or adjustment:
