@@ -471,20 +471,18 @@ def _first_names_differ(at, a, b, min_sim: float) -> np.ndarray:
     first, last = at["first_text"], at["last_text"]
     fa, fb = first[a[idx]], first[b[idx]]
     la, lb = last[a[idx]], last[b[idx]]
-    # a given name in the surname field in its formal form too (`baker teddy` / `theodore baker`)
-    lag, lbg = _formal(la), _formal(lb)
-    swapped = ((fa == lb) | (fa == lbg)) & ((la == fb) | (lag == fb)) & (la != "")
-    # swapped with a typo in one of them (`fster lily` / `lily foster`), as link compares them
+    swapped = (fa == lb) & (la == fb) & (la != "")
+    # swapped with a typo in one of them (`fster lily` / `lily foster`), as link compares them;
+    # the given name in the surname field may be a nickname, or a typo of one, like a given name
+    # in its own field (`baker teddy` / `theodore baker`, `hayes csarlie` / `charles hayes`)
     both = (la != "") & (lb != "")
     cross = np.zeros(len(idx), bool)
     if both.any():
         j = np.flatnonzero(both)
-
-        def jw(x, y):
-            return cpdist(x[j].tolist(), y[j].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
-
-        s1, s2 = np.maximum(jw(fa, lb), jw(fa, lbg)), np.maximum(jw(la, fb), jw(lag, fb))
-        cross[j] = (s1 >= min_sim) & (s2 >= min_sim)
+        s1 = cpdist(fa[j].tolist(), lb[j].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
+        s2 = cpdist(la[j].tolist(), fb[j].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
+        one1 = (s1 >= min_sim) | _nickname_typos(fa[j], lb[j], min_sim)
+        cross[j] = one1 & ((s2 >= min_sim) | _nickname_typos(la[j], fb[j], min_sim))
     swapped |= cross
     # an initial (J = John) or a short form the other name starts with (Cat = Catherine);
     # only 3-4 letters, so Daniel/Danielle stay different
@@ -496,14 +494,6 @@ def _first_names_differ(at, a, b, min_sim: float) -> np.ndarray:
     still = ~swapped & ~initial & (sim < min_sim)
     differ[idx] = still & ~_nickname_typos(fa, fb, min_sim)
     return differ
-
-
-def _formal(names: np.ndarray) -> np.ndarray:
-    """Each name key in its formal given-name form where it is a nickname (link.names)."""
-    from .link.names import formal_forms
-
-    forms = formal_forms()
-    return np.array([forms.get(x, x) for x in names.tolist()] + [None], dtype=object)[:-1]
 
 
 def _nickname_typos(fa: np.ndarray, fb: np.ndarray, min_sim: float) -> np.ndarray:

@@ -275,6 +275,7 @@ def test_a_few_matched_pairs_far_apart_do_not_widen_the_birth_gap():
         (("xue dong", "xie"), ("xuedong", "xie")),  # pinyin spacing
         (("shan", "lei"), ("lei", "shan")),  # family/given order swapped in a pinyin record
         (("baker", "teddy"), ("theodore", "baker")),  # swapped, the given name a nickname (Teddy)
+        (("hayes", "csarlie"), ("charles", "hayes")),  # swapped, a typo of a nickname (Charlie)
     ],
 )
 def test_same_first_name_in_other_forms_is_not_a_conflict(a, b):

@@ -32,19 +32,6 @@ def name_forms() -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in forms.items()}
 
 
-@lru_cache(maxsize=1)
-def formal_forms() -> dict[str, str]:
-    """Nickname key -> its formal given-name key (`teddy` -> `theodore`), the clean entries of
-    standardize's table: standardize maps a given name so, but not a given name written in the
-    surname field (`baker teddy` / `theodore baker`); comparison and the guards use this for it."""
-    out = {}
-    for nick, canonical, _, _ in _nickname_rows():
-        n, f = latin_key(nick), latin_key(canonical)
-        if n and f and n != f:
-            out[n] = f
-    return out
-
-
 def one_typo_apart(x: str, y: str, min_sim: float) -> bool:
     """Both at least MIN_FUZZY_LENGTH long and one typo apart: one letter replaced, added,
     dropped or two neighbours swapped, or Jaro-Winkler >= min_sim with lengths within one
