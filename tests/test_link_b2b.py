@@ -12,7 +12,7 @@ from crmclean.ingest import ingest
 from crmclean.link import link
 from crmclean.link.blocking import block
 from crmclean.link.compare import FEATURE_NAMES, FEATURES, prepare_columns
-from crmclean.link.model import correct_conditional
+from crmclean.link.model import correct_conditional, model_summary
 from crmclean.settings import Rules
 from crmclean.standardize import route_phones
 
@@ -158,9 +158,15 @@ def test_colleagues_on_one_switchboard_do_not_merge_on_it():
     frame, entity = _companies()
     res = link(frame, Rules(matching={"u_sample_pairs": 100_000}), workers=1)
     cond = res.model["conditional_u"]
-    assert cond["given"] == "company" and set(cond["u"]) == {"phone"}
+    assert cond["given"] == "company" and set(cond["u"]) == {"phone", "email"}
     landline = FEATURES["phone"].index("landline_exact") - 1
     assert cond["u"]["phone"][landline] > 0.9  # everybody is on the switchboard here
+    shown = model_summary(res.model, res.usage)["same_company_max_weight"]
+    assert shown["phone"]["landline_exact"] < 0.2 and set(shown["email"]) == {
+        "exact",
+        "fuzzy_local",
+        "initial_or_digit",
+    }
     pairs = res.pairs
     true = pairs["record_key_l"].map(entity) == pairs["record_key_r"].map(entity)
     merged = pairs["decision"] == "match"

@@ -58,7 +58,7 @@ def correct_correlated(levels: np.ndarray, per_feature: dict[str, np.ndarray], m
 
 def correct_conditional(levels: np.ndarray, per_feature: dict[str, np.ndarray], model: dict) -> None:
     """In place: where the company agrees (exact or similar), a feature of the model's
-    ``conditional_u`` (the phone: colleagues share the switchboard) weighs at most
+    ``conditional_u`` (phone, e-mail: colleagues share the switchboard and the domain) weighs at most
     log2(m / u among colleagues) on its agreeing levels, never below 0 (training.conditional_u)."""
     cond = model.get("conditional_u") or {}
     if not cond.get("u") or levels.shape[1] <= FEATURE_NAMES.index("company"):
@@ -292,7 +292,21 @@ def model_summary(model: dict, usage: dict | None = None) -> dict:
         "default_m": training.get("default_m", []),
         "features": features,
         "look_alike_adjustments": {k: v["adjustment"] for k, v in cells.items() if v.get("adjustment")},
+        "same_company_max_weight": _same_company_caps(model),
     }
+
+
+def _same_company_caps(model: dict) -> dict[str, dict[str, float]]:
+    """{feature: {agreeing level: most it weighs where the company agrees}} (conditional_u)."""
+    out: dict[str, dict[str, float]] = {}
+    for feature, u_given in ((model.get("conditional_u") or {}).get("u") or {}).items():
+        m = model["comparisons"][feature]["m"]
+        out[feature] = {
+            lab: round(max(math.log2(max(float(mm), PROB_FLOOR) / max(float(uu), PROB_FLOOR)), 0.0), 3)
+            for lab, mm, uu in zip(FEATURES[feature][1:], m, u_given)
+            if lab != "different"
+        }
+    return out
 
 
 def model_compatible(model: dict | None) -> bool:

@@ -213,16 +213,17 @@ def train_from_levels(
 
 
 SAME_COMPANY_RULE = {"name": "same_company", "columns": ["company_key"]}
-# features whose agreement a shared company explains: colleagues share the switchboard
-CONDITIONAL_FEATURES = ("phone",)
+# features whose agreement a shared company explains: colleagues share the switchboard, and
+# their work mailboxes share the company's domain and name pattern (jsmith@ / msmith@)
+CONDITIONAL_FEATURES = ("phone", "email")
 
 
 def conditional_u(same_lv: np.ndarray, need: int) -> dict:
-    """u of the phone among pairs at one company (Fellegi-Sunter's independence fails there:
-    the company's switchboard is every colleague's number), from the same-company pairs whose
-    given names differ — different people, whatever the data. Empty below ``need`` such pairs
-    with a phone on both sides. model.score_levels caps the phone's agreement weight with it
-    wherever the company agrees."""
+    """u of the phone and the e-mail among pairs at one company (Fellegi-Sunter's independence
+    fails there: the switchboard is every colleague's number, the domain every colleague's
+    mailbox), from the same-company pairs whose given names differ — different people, whatever
+    the data. A feature with fewer than ``need`` such pairs with a value on both sides is left
+    out. model.score_levels caps the feature's agreement weight with it where the company agrees."""
     if not len(same_lv):
         return {}
     first = FEATURE_NAMES.index("first_name")
