@@ -61,6 +61,9 @@ def test_an_unallocated_number_from_an_untyped_phone_column_is_no_mobile():
     assert "type_guessed" in lflag.split(";") and "type_guessed" not in mflag
     mobile, landline, *_ = route_phones(None, None, "415-800-3186", "US")
     assert (mobile, landline) == ("+14158003186", None)
+    # beside a typed landline it still fills the free mobile slot (a guess), never lost
+    mobile, landline, _, mflag, _, _ = route_phones(None, "0113 496 0000", "020 6351 8557", "GB")
+    assert (mobile, landline) == ("+442063518557", "+441134960000") and "type_guessed" in mflag.split(";")
     # a column that says mobile keeps an unallocated number in the mobile slot
     mobile, landline, *_ = route_phones("020 6351 8557", None, None, "GB")
     assert (mobile, landline) == ("+442063518557", None)

@@ -268,6 +268,9 @@ def route_phones(mobile, landline, phone, region, default_region: str = "US") ->
     rest = _pick(tuple(f for f in fp if f[0] != mobile_std), amb)
     landline_guessed = landline_std is None and rest is not None
     landline_std = landline_std or rest
+    if mobile_std is None:  # an unallocated number the (typed) landline slot left no room for
+        spare = _pick(tuple(f for f in fp if f[0] != landline_std), ("other",))
+        mobile_guessed, mobile_std = spare is not None, spare
     if landline_std == mobile_std:
         landline_std, landline_guessed = None, False
     phone_std = mobile_std or landline_std
