@@ -49,9 +49,10 @@ def test_missing_markers_in_date_parts_make_a_partial_date_never_a_garbage_strin
     assert dates["ERIKA"] == "1941" and dates["KLAUS"] == "1952"  # month missing: year only
     assert dates["UTE"] == "1960"  # a day without its month says nothing
     assert dates["OTTO"] is None  # no year: no date (not "NA-5-17")
-    assert dates["KARL"] == "1944"  # month and day 0: unknown
+    assert dates["KARL"] == "1944-00-00"  # 0 may be a mistyped 10: kept, to be flagged invalid
     assert dates["ANNA"] == "1970-13-40"  # real garbage is passed on, to be flagged invalid
-    std = {name: standardize_date(dates[name], field="birth_date") for name in ("ROBERT", "ERIKA", "ANNA")}
+    std = {name: standardize_date(dates[name], field="birth_date") for name in ("ROBERT", "ERIKA", "ANNA", "KARL")}
     assert std["ROBERT"][0] == "1930-04" and "partial" in std["ROBERT"][1]
     assert std["ERIKA"][0] == "1941" and "partial" in std["ERIKA"][1]
     assert std["ANNA"][0] is None and "invalid" in std["ANNA"][1]
+    assert std["KARL"][0] is None and "invalid" in std["KARL"][1]

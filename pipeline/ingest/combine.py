@@ -28,9 +28,9 @@ _MONTHS = {
 }
 _NUMBER_RE = re.compile(r"^\d{1,4}(?:\.0+)?$")  # Excel gives 1985 or, from a float cell, 1985.0
 # "No value" in a date-part column: the markers of every field plus R's `NA` and Stata's/SAS's
-# `.` (in a column of numbers `NA` cannot be Namibia or a surname, as it can elsewhere), and `0`
-# (month or day 0, a common "unknown" in registers).
-_MISSING_PARTS = EMPTY_MARKERS | {"na", "<na>", "nan", ".", "0", "00", "0000"}
+# `.` (in a column of numbers `NA` cannot be Namibia or a surname, as it can elsewhere). Not `0`:
+# a month or day 0 is as often a mistyped 10 or 1 (RLdata10000 has 8), so it stays invalid.
+_MISSING_PARTS = EMPTY_MARKERS | {"na", "<na>", "nan", "."}
 
 
 def _present(text: str | None) -> str | None:
