@@ -232,7 +232,7 @@ def _run_stages(env: RunEnv, store, done: StageResults, run: StageRunner) -> Non
     """The stages in order, each result recorded in `done` as soon as it exists. Only the
     stages given `store` touch the database (the flow retries those on transient errors)."""
     ingested = done.ingested = run("ingest", ingest_stage, env)
-    prior = done.prior = run("load prior", load_prior, env, store)
+    prior = done.prior = run("load prior", load_prior, env, store, ingested)
     standardized = done.standardized = run("standardize", standardize_stage, env, ingested, prior)
     linked = done.linked = run("link", link_stage, env, standardized, prior)
     clustered = done.clustered = run("cluster", cluster_stage, env, standardized, prior, linked, store)
@@ -257,12 +257,12 @@ def ingest_stage(env: RunEnv) -> Ingested:
     return Ingested(result=result, suites=suites, validation=validation)
 
 
-def load_prior(env: RunEnv, store) -> Prior:
-    """The previous publish's state: slim (the working columns) when only the affected region
-    is reclustered, whole otherwise."""
+def load_prior(env: RunEnv, store, ingested: Ingested) -> Prior:
+    """The previous publish's state: slim (the working columns, with the extra attributes this
+    run's data brings) when only the affected region is reclustered, whole otherwise."""
     with env.timer.stage("load prior"):
         why = _full_reason(env.options, env.rules, store.read_state())
-        columns = None if why else incremental.working_columns()
+        columns = None if why else incremental.working_columns(ingested.result.records.columns)
         erased = read_tombstones(store)
         return Prior(state=store.load_state(record_columns=columns), full_reason=why, erased=erased)
 

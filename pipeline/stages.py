@@ -6,7 +6,7 @@ task's inputs and output:
 
     RunOptions → RunEnv
     ingest_stage(env) → Ingested
-    load_prior(env, store) → Prior
+    load_prior(env, store, Ingested) → Prior
     standardize_stage(env, Ingested, Prior) → Standardized
     link_stage(env, Standardized, Prior) → Linked
     cluster_stage(env, Standardized, Prior, Linked, store) → Clustered
