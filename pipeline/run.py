@@ -27,6 +27,7 @@ from . import ids as ids_module
 from . import incremental
 from . import ingest as ingest_module
 from . import link as link_module
+from . import progress
 from . import standardize as standardize_module
 from . import store as store_module
 from . import survivorship
@@ -372,7 +373,9 @@ def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: 
     clusters = cluster_module.cluster_records(
         combined.records, linked.pairs, rules, linked.overrides, model=linked.result.model
     )
+    progress.expect(int(clusters["cluster"].nunique()), "clusters")
     golden, lineage = survivorship.golden_in_groups(combined.records, clusters, rules)
+    progress.advance(len(golden))
     assigned = ids_module.assign_master_ids(clusters, prior.state)
     tables = store_module.build_tables(
         run_id=env.run_id,
@@ -451,7 +454,10 @@ def plan_publish(env: RunEnv, linked: Linked, clustered: Clustered, validated: V
 def publish(env: RunEnv, plan: PublishPlan, store) -> Published:
     """Write the plan in one transaction; → what the report shows of the master."""
     with env.timer.stage("publish"):
+        rows = sum(len(t.rows if isinstance(t, store_module.Scoped) else t) for t in plan.tables.values())
+        progress.expect(rows, "rows")
         store.publish(plan.run_id, plan.tables, state=plan.state)
+        progress.advance(rows)
     return Published(views=_report_views(plan, store) if plan.incremental else plan.views)
 
 

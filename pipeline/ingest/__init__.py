@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import progress
 from ..errors import CrmcleanError, InputFileError
 from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, QUARANTINE_COLUMNS, record_key
 from ..settings import Rules, load_rules
@@ -173,9 +174,10 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
         groups.setdefault(source_rules.source_for(path.name), []).append(path)
 
     frames, quarantines, mapping, rows_read = [], [], {}, 0
+    meter = _RowMeter(files)
     for source, paths in groups.items():
         config = source_rules.config(source)
-        blocks = [b for p in paths for b in _read(p, config)]
+        blocks = [b for p in paths for b in meter.counted(p, _read(p, config))]
         rows_read += sum(b.rows_read for b in blocks)
         records, quarantine, source_mapping = _source_frames(source, config, blocks, mapper, multi_file=len(paths) > 1)
         frames.append(records)
@@ -191,6 +193,31 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
         rows_read=rows_read,
         skipped=[(str(p), reason) for p, reason in skipped],
     )
+
+
+class _RowMeter:
+    """Rows read, for the ingest bar: the total is estimated from the bytes still to read
+    (rows per byte of what was read so far), so the time left is known after the first file."""
+
+    def __init__(self, files: list[Path]):
+        self.sizes = {path: _size(path) for path in files}
+        self.bytes_total, self.bytes_done, self.rows = sum(self.sizes.values()), 0, 0
+
+    def counted(self, path: Path, blocks: list[Block]) -> list[Block]:
+        rows = sum(b.rows_read for b in blocks)
+        self.rows += rows
+        self.bytes_done += self.sizes.get(path, 0)
+        if self.bytes_done:
+            progress.total(round(self.rows * self.bytes_total / self.bytes_done), "rows")
+        progress.advance(rows)
+        return blocks
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _read(path: Path, config: SourceConfig) -> list[Block]:
