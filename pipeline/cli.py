@@ -155,7 +155,12 @@ def run(
     out: Path = typer.Option(Path("crmclean-out"), "--out", help="Folder for run-scoped outputs (reports, Data Docs)."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (default: the bundled rules/)."),
     expectations: Optional[Path] = typer.Option(None, "--expectations", help="Great Expectations suites folder."),
-    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Processes for standardize/compare."),
+    workers: Optional[int] = typer.Option(
+        None,
+        "--workers",
+        help="Processes on this machine for the fan-out work (standardize, compare, score); default min(2, CPUs). "
+        "Not with --dask-address/--dask-workers: then the Dask cluster's workers run that work.",
+    ),
     retrain: bool = typer.Option(False, "--retrain", help="Retrain the match model instead of reusing the saved one."),
     full_refresh: bool = typer.Option(
         False, "--full-refresh", help="Re-standardize every record (after changing rules/standardize.yaml)."
@@ -171,10 +176,15 @@ def run(
         None, "--lock-timeout", help="Seconds to wait for another run publishing into the same master (default 60)."
     ),
     dask_address: Optional[str] = typer.Option(
-        None, "--dask-address", help="Fan out on an existing Dask cluster: its scheduler, e.g. tcp://HOST:8786."
+        None,
+        "--dask-address",
+        help="Fan out on an existing Dask cluster: its scheduler, e.g. tcp://HOST:8786 (its workers do the work).",
     ),
     dask_workers: int = typer.Option(
-        0, "--dask-workers", min=0, help="Fan out on a local Dask cluster of N worker processes started for the run."
+        0,
+        "--dask-workers",
+        min=0,
+        help="Fan out on a local Dask cluster of N single-threaded worker processes started for the run.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (no progress, no table)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
@@ -186,6 +196,7 @@ def run(
     """Ingest, standardize, validate, link, merge and publish; print a summary."""
     from .settings import SAMPLE_DATA_DIR
 
+    _check_fanout_options(workers, dask_address, dask_workers)
     if lock_timeout is not None:
         os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by crmclean.store.open_store
     with user_errors(debug, json_out), _logging_to(log_file), _stop_on_signals():
@@ -198,7 +209,7 @@ def run(
             out_dir=out,
             rules_dir=rules,
             expectations_dir=expectations,
-            workers=workers,
+            workers=workers if workers is not None else min(2, os.cpu_count() or 1),
             retrain=retrain,
             full_refresh=full_refresh,
             show_pii=show_pii,
@@ -210,6 +221,25 @@ def run(
             _print_json(_result_document(result, db))
         elif not quiet:
             _print_summary(result, db)
+
+
+def _check_fanout_options(workers: Optional[int], dask_address: Optional[str], dask_workers: int) -> None:
+    """One place decides how many processes do the fan-out work: `--workers` on this machine, or
+    the Dask cluster's workers. Two answers at once are a usage error (exit 2), not one ignored."""
+    if workers is not None and workers < 1:
+        raise typer.BadParameter("must be 1 or more (1: everything in this process)", param_hint="--workers")
+    if workers is not None and (dask_address or dask_workers):
+        dask = "--dask-address" if dask_address else "--dask-workers"
+        raise typer.BadParameter(
+            f"it sets the processes on this machine, but with {dask} the Dask cluster's workers do that work; "
+            "drop --workers (a local cluster's size is --dask-workers N, an existing one's its `dask worker`s)",
+            param_hint="--workers",
+        )
+    if dask_address and dask_workers:
+        raise typer.BadParameter(
+            "a run uses either an existing Dask cluster (--dask-address) or a local one it starts (--dask-workers N)",
+            param_hint="--dask-workers",
+        )
 
 
 @contextmanager

@@ -50,7 +50,7 @@ class RunOptions:
     out_dir: Path = Path(DEFAULT_OUT_DIR)
     rules_dir: Path | None = None
     expectations_dir: Path | None = None
-    workers: int = 2
+    workers: int = 2  # processes on this machine; unused on Dask (the cluster's workers do that work)
     retrain: bool = False
     show_pii: bool = False
     run_id: str | None = None
