@@ -186,6 +186,14 @@ def run(
         min=0,
         help="Fan out on a local Dask cluster of N single-threaded worker processes started for the run.",
     ),
+    memory_limit: Optional[str] = typer.Option(
+        None,
+        "--memory-limit",
+        envvar="CRMCLEAN_MEMORY_LIMIT",
+        show_envvar=True,
+        help="Stop before standardizing when the run would need more memory than this (e.g. 16G, 512M; off: no "
+        "check). Default: the memory available on this machine when the run starts.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (no progress, no table)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
     log_file: Optional[Path] = typer.Option(
@@ -200,6 +208,9 @@ def run(
     if lock_timeout is not None:
         os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by crmclean.store.open_store
     with user_errors(debug, json_out), _logging_to(log_file), _stop_on_signals():
+        from .memory import parse_limit
+
+        parse_limit(memory_limit)  # a bad size fails before anything starts
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
         shown = not (quiet or json_out)
         options = _run_options(
@@ -215,6 +226,7 @@ def run(
             show_pii=show_pii,
             dask_address=dask_address,
             dask_workers=dask_workers,
+            memory_limit=memory_limit,
         )
         result = _run_with_progress(options, prefect, debug, shown)
         if json_out:

@@ -27,6 +27,7 @@ from . import ids as ids_module
 from . import incremental
 from . import ingest as ingest_module
 from . import link as link_module
+from . import memory
 from . import progress
 from . import standardize as standardize_module
 from . import store as store_module
@@ -271,6 +272,7 @@ def load_prior(env: RunEnv, store) -> Prior:
 def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standardized:
     """Standardize new and changed records; unchanged ones reuse their stored values."""
     rules, options = env.rules, env.options
+    _check_memory(env, ingested, prior)
     with env.timer.stage("standardize"):
         records = ingested.result.records
         fresh, reused = incremental.split_reusable(
@@ -462,6 +464,20 @@ def publish(env: RunEnv, plan: PublishPlan, store) -> Published:
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+
+def _check_memory(env: RunEnv, ingested: Ingested, prior: Prior) -> None:
+    """Stop before the heavy stages when the records would not fit in memory (crmclean.memory):
+    this run's records, plus the prior master's when the whole master is reclustered."""
+    import os
+
+    options = env.options
+    limit = memory.parse_limit(options.memory_limit or os.environ.get(memory.LIMIT_ENVVAR))
+    records = len(ingested.result.records) + (len(prior.state.records) if prior.full_reason else 0)
+    dask = bool(options.dask_address or options.dask_workers)
+    found = memory.check(records, limit, workers=0 if dask else options.workers)
+    if limit != 0:
+        log.info("memory: about %d MB needed, %d MB available", found.needed >> 20, found.available >> 20)
 
 
 def _full_reason(options: RunOptions, rules: Rules, state: dict[str, str]) -> str | None:
