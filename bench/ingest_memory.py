@@ -25,10 +25,8 @@ def measure(exports: Path, chunk_rows: int | None) -> dict:
     from crmclean.settings import load_rules
 
     rules = load_rules()
-    if chunk_rows is not None:
-        import crmclean.ingest.readers as readers
-
-        readers.CHUNK_ROWS = chunk_rows
+    if chunk_rows is not None:  # as `chunk_rows` in rules/sources.yaml would set it
+        rules.sources.setdefault("defaults", {})["chunk_rows"] = chunk_rows
     before = psutil.Process().memory_info().rss
     t0 = time.perf_counter()
     result = ingest([exports], rules)

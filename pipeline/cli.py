@@ -395,7 +395,7 @@ class StageBars:
             self.progress.update(self.current, advance=amount)
         elif event == "expect":
             self.progress.update(self.current, total=(task.total or 0) + amount)
-        else:
+        elif event == "total":
             self.progress.update(self.current, total=max(amount, int(task.completed)))
 
 

@@ -15,7 +15,7 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-#: listener(event, amount, unit): event "expect" (add to the total), "total" (set it), "advance"
+#: listener(event, amount, unit): "expect" (add to the total), "total" (set it), "unit", "advance"
 Listener = Callable[[str, int, "str | None"], None]
 
 _LISTENERS: list[Listener] = []
@@ -31,6 +31,11 @@ def total(amount: int, unit: str) -> None:
     """The running stage's whole amount, when it is estimated as the work goes (rows of a file
     read in chunks: rows so far scaled by the bytes still to read)."""
     _tell("total", amount, unit)
+
+
+def unit(name: str) -> None:
+    """The running stage counts `name`s, its total not known yet (rows of files being read)."""
+    _tell("unit", 0, name)
 
 
 def advance(amount: int) -> None:

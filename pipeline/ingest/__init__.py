@@ -196,12 +196,13 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
 
 
 class _RowMeter:
-    """Rows read, for the ingest bar: the total is estimated from the bytes still to read
-    (rows per byte of what was read so far), so the time left is known after the first file."""
+    """The total of the ingest bar (the readers count the rows as they read them): estimated
+    from the bytes still to read at the rows per byte read so far, known after the first file."""
 
     def __init__(self, files: list[Path]):
         self.sizes = {path: _size(path) for path in files}
         self.bytes_total, self.bytes_done, self.rows = sum(self.sizes.values()), 0, 0
+        progress.unit("rows")
 
     def counted(self, path: Path, blocks: list[Block]) -> list[Block]:
         rows = sum(b.rows_read for b in blocks)
@@ -209,7 +210,6 @@ class _RowMeter:
         self.bytes_done += self.sizes.get(path, 0)
         if self.bytes_done:
             progress.total(round(self.rows * self.bytes_total / self.bytes_done), "rows")
-        progress.advance(rows)
         return blocks
 
 
@@ -222,8 +222,8 @@ def _size(path: Path) -> int:
 
 def _read(path: Path, config: SourceConfig) -> list[Block]:
     if path.suffix.lower() in EXCEL_SUFFIXES:
-        return read_workbook(path)
-    return [read_delimited(path, config.encoding, config.delimiter, config.max_line_chars)]
+        return read_workbook(path, config.chunk_rows)
+    return [read_delimited(path, config.encoding, config.delimiter, config.max_line_chars, config.chunk_rows)]
 
 
 def _empty(columns) -> pd.DataFrame:
