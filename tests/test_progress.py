@@ -106,3 +106,41 @@ def test_pool_chunks_are_counted_as_they_come_back():
     assert events[0] == ("expect", 12_000, "values")
     advances = [amount for event, amount, _ in events if event == "advance"]
     assert len(advances) >= 2 and sum(advances) == 12_000
+
+
+def test_dask_chunks_are_counted_in_the_client():
+    """On a Dask cluster the chunks run in worker processes; their results, hence the counts,
+    come back to the process that shows the bars."""
+    from distributed import Client, LocalCluster
+
+    from crmclean.executors import DaskCluster, local_cluster_options
+
+    events: list[tuple[str, int, str | None]] = []
+    values = pd.Series([f"v{i}" for i in range(12_000)])
+    with LocalCluster(**local_cluster_options(1)) as cluster, Client(cluster, set_as_default=False) as client:
+        pool = DaskCluster(client).executor(1)
+        with progress.listening(lambda *event: events.append(event)):
+            job = FieldJob(_upper, [values], (), ["up"]).submit(pool, in_process_below=1)
+            assert job.result()["up"][0] == "V0"
+    advances = [amount for event, amount, _ in events if event == "advance"]
+    assert events[0] == ("expect", 12_000, "values") and len(advances) >= 2 and sum(advances) == 12_000
+
+
+def test_counts_reach_the_stage_bars_in_a_prefect_flow_run(prefect_harness, tmp_path):
+    """The stages run as Prefect tasks (in Prefect's worker threads): their counts still arrive
+    between the start and the end of their stage."""
+    from crmclean.flows.nightly import run_flow
+    from crmclean.run import RunOptions
+    from crmclean.settings import SAMPLE_DATA_DIR
+
+    seen: list[tuple] = []
+    options = RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=f"sqlite:///{tmp_path / 'm.db'}", out_dir=tmp_path)
+    with progress.listening(lambda *event: seen.append(event)):
+        result = run_flow(options, progress=lambda stage, event: seen.append((stage, event)))
+    assert result.status == "success"
+    link = seen[seen.index(("link", "start")) : seen.index(("link", "end"))]
+    expected = sum(amount for event, amount, *_ in link if event == "expect")
+    assert expected > 0 and all(unit == "pairs" for event, _, unit in link[1:] if event == "expect")
+    assert sum(amount for event, amount, *_ in link if event == "advance") == expected
+    ingest = seen[seen.index(("ingest", "start")) : seen.index(("ingest", "end"))]
+    assert sum(amount for event, amount, *_ in ingest if event == "advance") == result.counts["rows_read"]
