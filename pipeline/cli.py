@@ -406,7 +406,7 @@ def _stage_line(mark: str, stage: str, task) -> str:
     unit = task.fields.get("unit")
     if unit:
         line += f" · {int(task.completed):,} {unit}"
-        if seconds > 0:
+        if seconds > 0 and task.completed:
             line += f" · {task.completed / seconds:,.0f} {unit}/s"
     return line
 

@@ -352,6 +352,8 @@ def cluster_stage(env: RunEnv, standardized: Standardized, prior: Prior, linked:
             return _cluster_all(env, standardized, prior, linked)
         region = incremental.cluster_region(standardized, prior.state, linked, env.rules, env.run_id, store)
         whole = region.whole
+        progress.expect(whole.region_masters, "clusters")  # the affected region's, counted when built
+        progress.advance(whole.region_masters)
         counts = _counts(
             standardized,
             whole.masters,
