@@ -763,3 +763,22 @@ def test_sigkilled_run_is_marked_abandoned_by_the_next_run_and_a_waiting_one_is_
     assert log.loc["R-SIGKILL", "status"] == "abandoned"
     assert log.loc["R-SIGKILL", "error"] == "abandoned: the process stopped without finishing"
     assert log.loc["R-WAITING", "status"] == "running"
+
+
+def test_review_queue_is_empty_not_broken_when_no_pair_is_held_and_overrides_exist():
+    """Overrides filter the held pairs with a mask; on zero held pairs it must keep the columns."""
+    from crmclean.store.build import review_queue_rows
+
+    pairs = pd.DataFrame(
+        {
+            "record_key_l": ["a:1"],
+            "record_key_r": ["b:1"],
+            "match_probability": [0.999],
+            "decision": ["match"],
+        }
+    )
+    overrides = pd.DataFrame({"kind": ["cannot_link"], "record_key_l": ["a:2"], "record_key_r": ["b:2"]})
+    records = pd.DataFrame({"record_key": ["a:1", "b:1"], "source": ["a", "b"]})
+    out = review_queue_rows("run-1", pairs, records, overrides, None)
+    assert len(out) == 0
+    assert "review_reason" in out.columns

@@ -261,7 +261,8 @@ def review_queue_rows(run_id, pairs, records, overrides, active_keys, thresholds
         done = set(zip(decided["record_key_l"], decided["record_key_r"])) | set(
             zip(decided["record_key_r"], decided["record_key_l"])
         )
-        r = r[[p not in done for p in zip(r["record_key_l"], r["record_key_r"])]]
+        # a boolean array, not a list: an empty list would select no columns of an empty frame
+        r = r[np.array([p not in done for p in zip(r["record_key_l"], r["record_key_r"])], dtype=bool)]
     r = r.drop_duplicates(["record_key_l", "record_key_r"])
     summaries = _record_summaries(records, set(r["record_key_l"]) | set(r["record_key_r"]))
     r["summary_l"] = r["record_key_l"].map(summaries)
