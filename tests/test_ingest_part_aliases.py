@@ -72,6 +72,7 @@ def test_rldata_na_second_names_are_missing_not_a_shared_value(tmp_path: Path):
     std, _ = standardize(ingest([path], rules).records, rules)
     assert std["attr_middle_name_std"].tolist() == [None] * 5 + ["peter"]
     assert std["attr_second_last_name_std"].isna().all()
+    assert std["full_name_std"].tolist()[0] == "Hans Meier0" and std["middle_name_std"].tolist()[-1] == "Peter"
     other = tmp_path / "names.csv"
     other.write_text("first_name,middle_name,last_name\nLi,Na,Wang\nLi,Mei,Chen\nJo,Ann,Wu\n", encoding="utf-8")
     std, _ = standardize(ingest([other], rules).records, rules)

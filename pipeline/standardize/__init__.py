@@ -309,6 +309,15 @@ def _raw(records: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(records), index=records.index, dtype=object)
 
 
+def _name_part(records: pd.DataFrame, name: str) -> pd.Series:
+    """A second-name column as read, its missing marker (R's NA filling half of it) dropped, so
+    the full name is never "Frank Na Mueller Na"."""
+    raw = _raw(records, name)
+    low = raw.astype("string").str.strip().str.lower()
+    kept = _column_missing_marker_dropped(low.to_numpy(dtype=object, na_value=None))
+    return raw.where(pd.notna(kept) | raw.isna(), None)
+
+
 def _pick_gendered_first_keys(names: dict[str, np.ndarray], gender_std: np.ndarray) -> None:
     """Sam/Chris/Alex/Pat: use the female (or male) formal name when the record's gender says
     so; rebuild name_key for those rows only (few)."""
@@ -368,7 +377,7 @@ def standardize(
 
         names_job = job(
             standardize_name,
-            ("full_name", "first_name", "last_name", "middle_name", "second_last_name"),
+            ("full_name", "first_name", "last_name", *(_name_part(records, c) for c in NAME_PART_COLUMNS)),
             (max_chars, nick_extra, placeholders_for(placeholders, "name")),
             NAME_COLUMNS,
         )
