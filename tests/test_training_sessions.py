@@ -45,3 +45,18 @@ def test_alone_feature_needs_two_features_in_half_the_pairs():
     assert _alone_feature(lv, ["birth_date", "email"], features) == "birth_date"
     lv[:5, 2] = 1  # e-mail in half of them: EM sees two features together
     assert _alone_feature(lv, ["birth_date", "email"], features) is None
+
+
+def test_a_level_never_seen_among_many_pairs_keeps_a_finite_weight():
+    """EM's m for a level no pair showed is ~1e-9 after normalising 10^5+ pairs (PatentsView's
+    address levels with large name blocks): the model keeps it at the floor, never 0 (-inf)."""
+    from crmclean.link.compare import FEATURE_NAMES, feature_levels
+    from crmclean.link.model import PROB_FLOOR, build_model, model_summary
+
+    m = {f: np.full(len(feature_levels(f)) - 1, 1.0 / (len(feature_levels(f)) - 1)) for f in FEATURE_NAMES}
+    u = {f: v.copy() for f, v in m.items()}
+    m["address"] = np.array([3e-9, 3e-9, 3e-9, 0.7, 0.3 - 9e-9])
+    model = build_model(m, u, 1e-4, {"match": 0.99, "review": 0.6}, {"trained": True})
+    assert model["comparisons"]["address"]["m"][0] == PROB_FLOOR
+    weights = [x["weight"] for x in model_summary(model, {})["features"]["address"]]
+    assert all(np.isfinite(weights))
