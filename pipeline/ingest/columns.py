@@ -69,6 +69,8 @@ PART_ALIASES: dict[str, list[str]] = {
 DEFAULT_PREFIXES: list[str] = list(config_defaults.STRIP_PREFIXES)
 
 _NON_WORD = re.compile(r"[\W_]+")
+_WORD_SPLIT = re.compile(r"[\W_]+|(?<=[a-z])(?=[A-Z])")  # words of a header: raw_city, rawCity
+_TAIL_NEVER = frozenset({"name", "id"})
 
 
 @lru_cache(maxsize=1)
@@ -187,8 +189,9 @@ class HeaderMapper:
                 self.parts.setdefault(normalize_header(name), part)
         self.prefixes = sorted({normalize_header(p) for p in prefixes if normalize_header(p)}, key=len, reverse=True)
 
-    def guess(self, header: str) -> str | None:
-        """The canonical (or extra) field a header names, or None."""
+    def guess(self, header: str, tail: bool = True) -> str | None:
+        """The canonical (or extra) field a header names, or None; ``tail=False``: only by the
+        whole header (or a stripped prefix), not by its last words."""
         key = normalize_header(header)
         if not key:
             return None
@@ -197,6 +200,20 @@ class HeaderMapper:
         for prefix in self.prefixes:
             if key.startswith(prefix) and key[len(prefix) :] in self.lookup:
                 return self.lookup[key[len(prefix) :]]
+        return self._guess_by_tail(header) if tail else None
+
+    def _guess_by_tail(self, header: str) -> str | None:
+        """A header whose last words name a field after qualifiers of any kind, in either order of
+        its last two words (PatentsView's `raw_inventor_name_first`, `raw_city`,
+        `raw_assignee_organization`; `name_last`). A bare `name` or `id` after a qualifier names
+        something else (`file_name`, `company_id`) and is never taken from a tail."""
+        words = [w for w in _WORD_SPLIT.split(unicodedata.normalize("NFKC", str(header)).strip()) if w]
+        for k in range(len(words), 0, -1):
+            tail = words[-k:]
+            for cand in ([tail] if k < len(words) else []) + ([tail[::-1]] if k == 2 else []):
+                key = normalize_header(" ".join(cand))
+                if key in self.lookup and key not in _TAIL_NEVER:
+                    return self.lookup[key]
         return None
 
     def part(self, header: str) -> str | None:
@@ -230,16 +247,17 @@ class HeaderMapper:
                     taken.add(target)
         free = [h for h in headers if h not in decided]
         decided |= self._map_parts(free, mapping, taken)
-        for header in headers:  # aliases, first header wins
-            if header in decided:
-                continue
-            target = self.guess(header)
-            if target is None and normalize_header(header) == "secondname":  # a middle name beside a surname
-                target = "middle_name" if any(self.guess(h) == "last_name" for h in headers) else "last_name"
-            if target is not None and target not in taken:
-                mapping[header] = target
-                taken.add(target)
-                decided.add(header)
+        for tail in (False, True):  # aliases, first header wins; a whole header before a last word
+            for header in headers:
+                if header in decided:
+                    continue
+                target = self.guess(header, tail=tail)
+                if target is None and normalize_header(header) == "secondname":  # a middle name beside a surname
+                    target = "middle_name" if any(self.guess(h) == "last_name" for h in headers) else "last_name"
+                if target is not None and target not in taken:
+                    mapping[header] = target
+                    taken.add(target)
+                    decided.add(header)
         if columns is not None:
             self._map_by_values(headers, columns, mapping, taken, decided)
         return mapping

@@ -223,7 +223,9 @@ def build_model(
     for feature in FEATURE_NAMES + tuple(extras):
         comparisons[feature] = {
             "levels": list(feature_levels(feature)[1:]),
-            "m": [round(float(x), 8) for x in m[feature]],
+            # a level EM never saw among 10^5+ pairs is ~1e-9 after normalising: rounded to 0 it
+            # would weigh -inf (and break model_summary), so it stays at the floor
+            "m": [round(float(x), 8) or PROB_FLOOR for x in m[feature]],
             "u": [round(float(x), 10) for x in u[feature]],
             "tf_levels": list(TF_COLUMNS.get(feature, {})) if feature in FEATURES else ["exact"],
         }

@@ -259,6 +259,10 @@ def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, feature
         feats = [f for k, f in enumerate(features) if f not in _blocked_features(rule) and (lv[:, k] > 0).any()]
         if not feats:
             continue
+        alone = _alone_feature(lv, feats, features)
+        if alone is not None:  # EM cannot tell matches apart on one feature: nothing learnt here
+            sessions.append({"rule": rule.get("name"), "pairs": int(len(left)), "used": False, "single_feature": alone})
+            continue
         m, lam, it = run_em(
             lv, u, max_iter=max_iter, features=feats, m_start=_em_start(matching, feats), all_features=features
         )
@@ -277,6 +281,18 @@ def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, feature
         )
     m_final = {f: np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f) for f in features}
     return m_final, sessions, [f for f in features if estimates[f]]
+
+
+def _alone_feature(lv: np.ndarray, feats: list[str], features) -> str | None:
+    """The feature a session rests on alone, or None. A latent-class model needs features
+    observed together: where fewer than half of the session's pairs have two of its features
+    (RLdata's name session: the birth date, and a middle name in 1 % of pairs), EM's likelihood
+    is flat along a ridge of (λ, m) and it stops anywhere on it (it learnt m(birth date exact)
+    = 0.01 and m(years apart) = 0.35 there)."""
+    present = np.column_stack([lv[:, features.index(f)] > 0 for f in feats])
+    if not len(present) or (present.sum(axis=1) >= 2).sum() * 2 >= len(lv):
+        return None
+    return feats[int(np.argmax(present.sum(axis=0)))]
 
 
 def _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need, features=FEATURE_NAMES):

@@ -309,6 +309,15 @@ def _raw(records: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(records), index=records.index, dtype=object)
 
 
+def _name_part(records: pd.DataFrame, name: str) -> pd.Series:
+    """A second-name column as read, its missing marker (R's NA filling half of it) dropped, so
+    the full name is never "Frank Na Mueller Na"."""
+    raw = _raw(records, name)
+    low = raw.astype("string").str.strip().str.lower()
+    kept = _column_missing_marker_dropped(low.to_numpy(dtype=object, na_value=None))
+    return raw.where(pd.notna(kept) | raw.isna(), None)
+
+
 def _pick_gendered_first_keys(names: dict[str, np.ndarray], gender_std: np.ndarray) -> None:
     """Sam/Chris/Alex/Pat: use the female (or male) formal name when the record's gender says
     so; rebuild name_key for those rows only (few)."""
@@ -368,7 +377,7 @@ def standardize(
 
         names_job = job(
             standardize_name,
-            ("full_name", "first_name", "last_name", "middle_name", "second_last_name"),
+            ("full_name", "first_name", "last_name", *(_name_part(records, c) for c in NAME_PART_COLUMNS)),
             (max_chars, nick_extra, placeholders_for(placeholders, "name")),
             NAME_COLUMNS,
         )
@@ -487,7 +496,24 @@ def attribute_columns(records: pd.DataFrame) -> dict[str, np.ndarray]:
         codes, uniques = pd.factorize(records[column], use_na_sentinel=True)
         values = np.empty(len(uniques) + 1, dtype=object)
         values[:] = [standardize_attribute(u) for u in uniques] + [None]
-        out[f"{name}_std"] = values[codes]
+        out[f"{name}_std"] = _column_missing_marker_dropped(values[codes])
+    return out
+
+
+# R writes NA (and pandas <NA>) for every missing cell. "Na" is a given name (娜) and a
+# surname, so it is no placeholder by itself; held by at least half of a column's values it is
+# that column's missing marker (RLdata10000: fname_c2 "NA" in 91 % of rows, lname_c2 in 98 %).
+COLUMN_MISSING_MARKERS = frozenset({"na", "<na>"})
+
+
+def _column_missing_marker_dropped(values: np.ndarray) -> np.ndarray:
+    """``values`` with a missing marker (``COLUMN_MISSING_MARKERS``) set to None when at least
+    half of the column's values are it; otherwise unchanged (a middle name Na among others stays)."""
+    counts = pd.Series(values, dtype=object).value_counts(dropna=True)
+    if not len(counts) or counts.index[0] not in COLUMN_MISSING_MARKERS or counts.iloc[0] * 2 < counts.sum():
+        return values
+    out = values.copy()
+    out[out == counts.index[0]] = None
     return out
 
 

@@ -1,0 +1,62 @@
+"""EM training sessions that rest on one feature learn nothing (docs/matching.md "Model")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crmclean.link import link
+from crmclean.link.training import _alone_feature
+from crmclean.settings import load_rules
+
+FIRST = ["hans", "uwe", "karl", "anna", "erika", "jonas", "lena", "paul", "marie", "otto", "ida", "emil"]
+LAST = ["meier", "bauer", "wolf", "krause", "lang", "beck", "roth", "vogel", "koch", "hahn", "wagner", "braun"]
+
+
+def _register(n: int = 1500, seed: int = 3) -> pd.DataFrame:
+    """Names and birth dates only (RLdata's shape): each duplicate has one error, here in the
+    birth date, so the pairs of one name hold many strangers and duplicates with a date typo."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        f, last = rng.choice(FIRST), rng.choice(LAST)
+        dob = f"{rng.integers(1930, 2005)}-{rng.integers(1, 13):02d}-{rng.integers(10, 29):02d}"
+        rows.append((f"r{i}", f, last, dob))
+        if i % 10 == 0:
+            rows.append((f"r{i}d", f, last, dob[:-1] + str((int(dob[-1]) + 1) % 10)))
+    frame = pd.DataFrame(rows, columns=["record_key", "first_name_key", "last_name_key", "birth_date_std"])
+    return frame.assign(name_key=frame["first_name_key"] + " " + frame["last_name_key"])
+
+
+def test_a_session_on_one_feature_is_not_used_and_says_so():
+    model = link(_register(), load_rules(None), model=None, workers=1).model
+    sessions = {s["rule"]: s for s in model["training"]["sessions"]}
+    assert sessions["train_name"]["used"] is False and sessions["train_name"]["single_feature"] == "birth_date"
+    # the birth date's m comes from no session: the documented neutral start, exact most likely
+    m = model["comparisons"]["birth_date"]["m"]
+    assert "birth_date" in model["training"]["default_m"] and m[0] == max(m)
+
+
+def test_alone_feature_needs_two_features_in_half_the_pairs():
+    features = ("first_name", "birth_date", "email")
+    lv = np.zeros((10, 3), dtype=np.int8)
+    lv[:, 1] = 1  # birth date everywhere
+    lv[:2, 2] = 1  # e-mail in 2 of 10 pairs
+    assert _alone_feature(lv, ["birth_date", "email"], features) == "birth_date"
+    lv[:5, 2] = 1  # e-mail in half of them: EM sees two features together
+    assert _alone_feature(lv, ["birth_date", "email"], features) is None
+
+
+def test_a_level_never_seen_among_many_pairs_keeps_a_finite_weight():
+    """EM's m for a level no pair showed is ~1e-9 after normalising 10^5+ pairs (PatentsView's
+    address levels with large name blocks): the model keeps it at the floor, never 0 (-inf)."""
+    from crmclean.link.compare import FEATURE_NAMES, feature_levels
+    from crmclean.link.model import PROB_FLOOR, build_model, model_summary
+
+    m = {f: np.full(len(feature_levels(f)) - 1, 1.0 / (len(feature_levels(f)) - 1)) for f in FEATURE_NAMES}
+    u = {f: v.copy() for f, v in m.items()}
+    m["address"] = np.array([3e-9, 3e-9, 3e-9, 0.7, 0.3 - 9e-9])
+    model = build_model(m, u, 1e-4, {"match": 0.99, "review": 0.6}, {"trained": True})
+    assert model["comparisons"]["address"]["m"][0] == PROB_FLOOR
+    weights = [x["weight"] for x in model_summary(model, {})["features"]["address"]]
+    assert all(np.isfinite(weights))
