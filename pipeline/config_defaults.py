@@ -331,6 +331,7 @@ STRATEGIES: tuple[str, ...] = (
     "unambiguous_date",
     "plain_mailbox",
     "near_majority",
+    "common_characters",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "name": ("full_name", "first_name", "last_name", "name_suffix"),

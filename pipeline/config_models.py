@@ -354,6 +354,7 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
         "medoid",
         "standard_case",
         "most_frequent",
+        "common_characters",
         "common_spelling",
         "most_complete",
         "source_priority",

@@ -675,6 +675,58 @@ def test_hanzi_over_pinyin_and_all_junk_names_publish_nothing_with_a_flag():
     assert flagged[["value", "rule"]].values.tolist() == [["", "all_junk"]]
 
 
+def han_rec(key: str, cluster: int, last: str, given: str, gender: str | None = None) -> dict:
+    """A Hanzi-name record; name_key: the pinyin (眉山 and 梅山 both read "meishan")."""
+    row = rec(key, cluster, full_name=last + given, first_name=given, last_name=last, name_script="han")
+    sound = {"眉": "mei", "梅": "mei", "山": "shan", "王": "wang"}
+    return row | {
+        "gender_std": gender,
+        "name_key": " ".join("".join(sound.get(c, c) for c in p) for p in (last, given)),
+    }
+
+
+# other customers: women's given names start with 梅 (plum), men's with 眉 (brow) in this data
+HAN_BACKGROUND = [
+    han_rec("z|1", 101, "李", "梅英", "F"),
+    han_rec("z|2", 102, "赵", "梅兰", "F"),
+    han_rec("z|3", 103, "陈", "梅", "F"),
+    han_rec("z|4", 104, "刘", "眉", "M"),
+    han_rec("z|5", 105, "孙", "眉山", "M"),
+]
+
+
+def test_hanzi_homophone_tie_goes_to_the_characters_this_gender_uses():
+    rows = [
+        # one record each, same sound: the characters decide, by the customer's gender
+        han_rec("a|1", 1, "王", "眉山", "F"),
+        han_rec("b|1", 1, "王", "梅山"),
+        han_rec("a|2", 2, "王", "眉山", "M"),
+        han_rec("b|2", 2, "王", "梅山"),
+        # the majority still wins over the characters
+        han_rec("a|3", 3, "王", "眉山", "F"),
+        han_rec("b|3", 3, "王", "眉山"),
+        han_rec("c|3", 3, "王", "梅山"),
+    ]
+    golden, lineage = build(*rows, *HAN_BACKGROUND)
+    assert golden["full_name"].loc[[1, 2, 3]].tolist() == ["王梅山", "王眉山", "王眉山"]
+    assert src(lineage, 1, "full_name") == ("b|1", "common_characters")
+    assert src(lineage, 2, "full_name") == ("a|2", "common_characters")
+    assert src(lineage, 3, "full_name")[1] == "most_frequent"
+
+
+def test_a_build_over_part_of_the_master_counts_characters_data_wide():
+    from crmclean.survivorship import spelling_counts
+
+    rows = [han_rec("a|1", 1, "王", "眉山", "F"), han_rec("b|1", 1, "王", "梅山")]
+    everything = pd.DataFrame([*rows, *HAN_BACKGROUND])
+    part = pd.DataFrame(rows)
+    spelling = spelling_counts(everything.drop(columns="cluster"), Rules())
+    golden, _ = build_golden(part.drop(columns="cluster"), part[["record_key", "cluster"]], Rules(), spelling)
+    assert golden["full_name"].tolist() == ["王梅山"]
+    alone, _ = build_golden(part.drop(columns="cluster"), part[["record_key", "cluster"]], Rules())
+    assert alone["full_name"].tolist() == ["王眉山"]  # no counts: the tie falls through to record_key
+
+
 def test_lineage_lists_the_values_that_lost_with_their_records():
     import json
 

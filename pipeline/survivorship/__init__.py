@@ -56,6 +56,7 @@ STRATEGIES = (
     "unambiguous_date",  # dates: one read by its column's day/month convention loses to its swap read without doubt
     "plain_mailbox",  # e-mail: of one mailbox's spellings (gmail dots/+tags), the fewest dots/tags first
     "near_majority",  # dates: support counts records one digit or a day/month swap away (similarity.variant_weight)
+    "common_characters",  # Hanzi given names: characters the data's given names of the customer's gender use first
 )
 
 
@@ -108,7 +109,9 @@ GROUPS: tuple[FieldGroup, ...] = (
 SpellingCounts = dict[str, dict[str, int]]
 #: what an incremental run keeps of every record for the name chain's `common_spelling`; a chain
 #: that uses it on another field counts that field over the region's records only (documented)
-SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std")
+SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std", "gender_std")
+#: the SpellingCounts entry of `common_characters` (Hanzi given-name characters by position and gender)
+CHARACTERS = "given_characters"
 
 # --------------------------------------------------------------------------------------------
 # rules
@@ -272,6 +275,28 @@ class _Table:
             return np.array([given.get(u, 0) for u in col.uniques[:-1]] + [0], dtype=np.int64)
         return np.append(np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1), 0)
 
+    def character_counts(self) -> dict[str, int]:
+        """Hanzi given-name character counts (`common_characters`): data-wide when `spelling`
+        has them, else over this table's records."""
+        given = self.spelling.get(CHARACTERS)
+        if given is not None:
+            return given
+        first, gender = self.columns["first_name_std"], self.columns["gender_std"]
+        return _names.character_counts(first.uniques[first.codes], gender.uniques[gender.codes])
+
+    def cluster_gender(self) -> np.ndarray:
+        """Per row: the gender (F/M) most of its cluster's records give, "" when none or a tie."""
+        gender = self.columns["gender_std"]
+        text = gender.uniques[np.where(self.excluded["gender_flag"], -1, gender.codes)]
+        frame = pd.DataFrame({"cluster": self.cluster, "gender": text})
+        frame = frame[frame["gender"].isin(("F", "M"))]
+        votes = frame.groupby(["cluster", "gender"]).size().unstack(fill_value=0)
+        for g in ("F", "M"):
+            if g not in votes.columns:
+                votes[g] = 0
+        per = pd.Series(np.select([votes["F"] > votes["M"], votes["M"] > votes["F"]], ["F", "M"], ""), votes.index)
+        return per.reindex(self.cluster).fillna("").to_numpy(object)
+
     def has_code(self, flag: str, code: str) -> np.ndarray:
         """Per row: does the flag column hold this quality code (type_guessed, …)?"""
         codes, tokens = self.flag_sets[flag]
@@ -294,7 +319,7 @@ class _Table:
 
         key = column("record_key")
         std_columns = {s for g in GROUPS for _, s in g.columns} | {g.key for g in GROUPS if g.key}
-        std_columns |= set(NAME_TOKEN_COLUMNS) | set(RAW_COLUMNS)
+        std_columns |= set(NAME_TOKEN_COLUMNS) | set(RAW_COLUMNS) | {"gender_std"}
         flags = {f for g in GROUPS for f in g.flags}
         ignore = {"", "changed"} | set(cfg["exclude_flags"])
         excluded, noise, flag_sets = {}, {}, {}
@@ -519,6 +544,12 @@ def _content_key(strategy, table: _Table, group: FieldGroup, rows, cols, codes, 
     if strategy == "common_spelling":
         parts = _spelling_parts(group)
         return _names.rarity([table.columns[p].codes for p in parts], [table.value_counts(p) for p in parts], rows)
+    if strategy == "common_characters":
+        if group.name != "name":
+            return np.zeros(len(rows), np.int64)
+        j = [m for m, _ in group.columns].index("first_name")
+        firsts = cols[j].uniques[codes[:, j]]
+        return _names.character_support(firsts, table.cluster_gender()[rows], table.character_counts())
     if strategy == "plain_mailbox":
         key = table.columns.get(group.key) if group.key else None
         texts = cols[0].uniques[codes[:, 0]]
@@ -554,6 +585,10 @@ def spelling_columns(rules) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for g in used for p in _spelling_parts(g)))
 
 
+def _uses_characters(rules) -> bool:
+    return any(s == "common_characters" for s, _ in survivorship_settings(rules)["chains"].get("name", ()))
+
+
 def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
     """{column: {value: records holding it}} over every record given (the whole master), for
     `build_golden(..., spelling=)` on a part of it."""
@@ -564,6 +599,9 @@ def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
             col = _Column.of(records[column].to_numpy(object))
             counts = np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1)
             out[column] = dict(zip(col.uniques[:-1], counts.tolist()))
+    if _uses_characters(rules) and "first_name_std" in records.columns:
+        genders = records["gender_std"] if "gender_std" in records.columns else None
+        out[CHARACTERS] = _names.character_counts(records["first_name_std"].to_numpy(object), genders)
     return out
 
 
