@@ -331,6 +331,7 @@ STRATEGIES: tuple[str, ...] = (
     "unambiguous_date",
     "plain_mailbox",
     "near_majority",
+    "valid_over_possible",
     "common_characters",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {

@@ -234,6 +234,24 @@ def test_phone_is_the_mobile_else_the_landline_else_untyped_phone():
     assert golden.loc[2, "phone"] == "+12175550199" and golden.loc[2, "mobile"] is None
 
 
+def test_an_unallocated_number_loses_to_a_valid_one_and_is_kept_when_alone():
+    from crmclean.standardize.phones import standardize_phone
+
+    dummy, kind, flag = standardize_phone("555-123-4567", "US")
+    assert (dummy, kind) == ("+15551234567", "other") and "unallocated" in flag  # kept, flagged
+    golden, lineage = build(
+        # the newer and more frequent record holds a possible but unallocated number
+        rec("a|1", 0, mobile=dummy, mobile_flag=flag, updated_at="2025-01-01"),
+        rec("b|1", 0, mobile=dummy, mobile_flag=flag, updated_at="2024-01-01"),
+        rec("c|1", 0, mobile="+12126494502", updated_at="2019-01-01"),
+        rec("a|2", 1, mobile=dummy, mobile_flag=flag),
+    )
+    assert golden.loc[0, "mobile"] == golden.loc[0, "phone"] == "+12126494502"
+    assert src(lineage, 0, "mobile") == ("c|1", "valid_over_possible")
+    assert golden.loc[1, "mobile"] == dummy  # the only number: published, not dropped
+    assert src(lineage, 1, "mobile")[1] == "only_value"
+
+
 def test_full_tie_goes_to_the_smallest_record_key():
     golden, lineage = build(rec("b|1", 0, company="Beta"), rec("a|1", 0, company="Alpha"))
     assert golden.loc[0, "company"] == "Alpha"
@@ -590,7 +608,12 @@ def test_most_frequent_argument_is_checked():
         survivorship_settings(Rules(survivorship={"fields": {"email": [{"most_frequent": "loudest"}]}}))
     cfg = survivorship_settings(load_rules())
     assert ("most_frequent", "match_key") in cfg["chains"]["email"]
-    assert cfg["chains"]["mobile"][:3] == [("valid_only", None), ("same_address", None), ("type_evidence", None)]
+    assert cfg["chains"]["mobile"][:4] == [
+        ("valid_only", None),
+        ("valid_over_possible", None),
+        ("same_address", None),
+        ("type_evidence", None),
+    ]
 
 
 # ------------------------------------------------------------------ names (issue 13)

@@ -26,6 +26,7 @@ from ..schema import MASTER_COLUMNS
 from . import dates as _dates
 from . import emails as _emails
 from . import names as _names
+from . import phones as _phones
 
 # name columns whose words an e-mail local part is checked against (identity_match)
 NAME_TOKEN_COLUMNS = ("first_name_key", "last_name_key", "name_key", "first_name_std", "last_name_std")
@@ -56,6 +57,7 @@ STRATEGIES = (
     "unambiguous_date",  # dates: one read by its column's day/month convention loses to its swap read without doubt
     "plain_mailbox",  # e-mail: of one mailbox's spellings (gmail dots/+tags), the fewest dots/tags first
     "near_majority",  # dates: support counts records one digit or a day/month swap away (similarity.variant_weight)
+    "valid_over_possible",  # phones: a number outside libphonenumber's allocated ranges (`unallocated`) last
     "common_characters",  # Hanzi given names: characters the data's given names of the customer's gender use first
 )
 
@@ -509,6 +511,9 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
         return "same_address", [_other_address(table, rows, cluster)]
     if strategy == "type_evidence":
         return "type_evidence", [_type_evidence(table, group, rows, codes, cluster)]
+    if strategy == "valid_over_possible":
+        contested = _contested(cluster, codes[:, 0], codes[:, 0] >= 0)
+        return "valid_over_possible", [_phones.possible_only(cluster, cols[0].uniques, codes[:, 0], contested)]
     if strategy == "identity_match":
         return "identity_match", [_identity_mismatch(table, group, cols, codes, cluster)]
     if strategy == "most_similar":
