@@ -333,6 +333,7 @@ STRATEGIES: tuple[str, ...] = (
     "near_majority",
     "valid_over_possible",
     "common_characters",
+    "common_domain",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "name": ("full_name", "first_name", "last_name", "name_suffix"),

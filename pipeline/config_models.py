@@ -364,6 +364,7 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
     "email": [
         "valid_only",
         {"most_frequent": "match_key"},
+        "common_domain",
         "plain_mailbox",
         "identity_match",
         "most_similar",

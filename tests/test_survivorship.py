@@ -491,6 +491,25 @@ def test_plain_mailbox_takes_the_spelling_most_records_of_the_mailbox_hold():
     assert src(lineage, 0, "email")[1] == src(lineage, 1, "email")[1] == "plain_mailbox"
 
 
+def test_a_typo_domain_loses_to_the_domain_the_data_uses_even_unknown_to_the_typo_table():
+    from crmclean.standardize.emails import standardize_email
+
+    assert standardize_email("jli@gmaik.com")[0] == "jli@gmaik.com"  # not a known typo: kept as is
+    others = [email(f"z|{i}", 100 + i, f"user{i}@gmail.com") for i in range(3)]
+    others += [email("y|1", 200, "wang@163.com"), email("y|2", 201, "zhao@163.com")]
+    golden, lineage = build(
+        email("a|1", 0, "jli@gmaik.com", when="2025-01-01"),
+        email("b|1", 0, "jli@gmail.com", when="2016-01-01"),
+        # two real domains two edits apart: no typo, the chain goes on (most recent)
+        email("a|2", 1, "qli@163.com", when="2016-01-01"),
+        email("b|2", 1, "qli@126.com", when="2025-01-01"),
+        *others,
+    )
+    assert golden["email"].loc[[0, 1]].tolist() == ["jli@gmail.com", "qli@126.com"]
+    assert src(lineage, 0, "email") == ("b|1", "common_domain")
+    assert src(lineage, 1, "email") == ("b|2", "most_recent")
+
+
 def test_email_consensus_on_the_match_key_then_the_name_fit():
     def rows(**names):
         return [

@@ -59,6 +59,7 @@ STRATEGIES = (
     "near_majority",  # dates: support counts records one digit or a day/month swap away (similarity.variant_weight)
     "valid_over_possible",  # phones: a number outside libphonenumber's allocated ranges (`unallocated`) last
     "common_characters",  # Hanzi given names: characters the data's given names of the customer's gender use first
+    "common_domain",  # e-mail: of one local part at domains a typo apart, the domain more records use first
 )
 
 
@@ -114,6 +115,8 @@ SpellingCounts = dict[str, dict[str, int]]
 SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std", "gender_std")
 #: the SpellingCounts entry of `common_characters` (Hanzi given-name characters by position and gender)
 CHARACTERS = "given_characters"
+#: the SpellingCounts entry of `common_domain` (records per e-mail domain)
+DOMAINS = "email_domains"
 
 # --------------------------------------------------------------------------------------------
 # rules
@@ -518,6 +521,8 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
         return "identity_match", [_identity_mismatch(table, group, cols, codes, cluster)]
     if strategy == "most_similar":
         return "most_similar", [_support(cols, codes, cluster)]
+    if strategy == "common_domain":
+        return "common_domain", [_domain_key(table, group, cols, codes, cluster)]
     if strategy == "most_complete":
         filled = present.sum(axis=1)
         length = sum(c.lengths[codes[:, j]] for j, c in enumerate(cols))
@@ -590,8 +595,8 @@ def spelling_columns(rules) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for g in used for p in _spelling_parts(g)))
 
 
-def _uses_characters(rules) -> bool:
-    return any(s == "common_characters" for s, _ in survivorship_settings(rules)["chains"].get("name", ()))
+def _uses(rules, strategy: str, field: str) -> bool:
+    return any(s == strategy for s, _ in survivorship_settings(rules)["chains"].get(field, ()))
 
 
 def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
@@ -604,7 +609,9 @@ def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
             col = _Column.of(records[column].to_numpy(object))
             counts = np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1)
             out[column] = dict(zip(col.uniques[:-1], counts.tolist()))
-    if _uses_characters(rules) and "first_name_std" in records.columns:
+    if _uses(rules, "common_domain", "email") and "email_std" in records.columns:
+        out[DOMAINS] = _emails.domain_counts(records["email_std"].to_numpy(object))
+    if _uses(rules, "common_characters", "name") and "first_name_std" in records.columns:
         genders = records["gender_std"] if "gender_std" in records.columns else None
         out[CHARACTERS] = _names.character_counts(records["first_name_std"].to_numpy(object), genders)
     return out
@@ -740,6 +747,23 @@ def _identity_mismatch(table: _Table, group: FieldGroup, cols, codes, cluster) -
             for i in range(len(texts))
         ]
     key[in_rows] = np.asarray(scores, np.int64)[inverse]
+    return key
+
+
+def _domain_key(table: _Table, group: FieldGroup, cols, codes, cluster) -> np.ndarray:
+    """1 for an address whose domain is a typo of a commoner one another record gives with
+    the same local part (survivorship/emails.py rare_domain), over the contested clusters."""
+    key = np.zeros(len(cluster), np.int64)
+    if group.name != "email" or len(cluster) == 0:
+        return key
+    in_rows, inverse, groups = _value_groups(cluster, cols[0].uniques, codes, codes[:, 0] >= 0)
+    if not groups:
+        return key
+    counts = table.spelling.get(DOMAINS)
+    if counts is None:
+        email = table.columns[group.columns[0][1]]
+        counts = _emails.domain_counts(email.uniques[email.codes])
+    key[in_rows] = np.asarray(_emails.rare_domain(groups, counts), np.int64)[inverse]
     return key
 
 
