@@ -110,9 +110,10 @@ GROUPS: tuple[FieldGroup, ...] = (
 
 #: {standardized column: {value: how many records of the whole master hold it}}
 SpellingCounts = dict[str, dict[str, int]]
-#: what an incremental run keeps of every record for the name chain's `common_spelling`; a chain
+#: what an incremental run keeps of every record for the data-wide counts of `common_spelling`,
+#: `common_characters` (gender) and `common_domain` (the e-mail match key's domain); a chain
 #: that uses it on another field counts that field over the region's records only (documented)
-SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std", "gender_std")
+SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std", "gender_std", "email_key")
 #: the SpellingCounts entry of `common_characters` (Hanzi given-name characters by position and gender)
 CHARACTERS = "given_characters"
 #: the SpellingCounts entry of `common_domain` (records per e-mail domain)
@@ -609,8 +610,8 @@ def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
             col = _Column.of(records[column].to_numpy(object))
             counts = np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1)
             out[column] = dict(zip(col.uniques[:-1], counts.tolist()))
-    if _uses(rules, "common_domain", "email") and "email_std" in records.columns:
-        out[DOMAINS] = _emails.domain_counts(records["email_std"].to_numpy(object))
+    if _uses(rules, "common_domain", "email") and "email_key" in records.columns:
+        out[DOMAINS] = _emails.domain_counts(records["email_key"].to_numpy(object))
     if _uses(rules, "common_characters", "name") and "first_name_std" in records.columns:
         genders = records["gender_std"] if "gender_std" in records.columns else None
         out[CHARACTERS] = _names.character_counts(records["first_name_std"].to_numpy(object), genders)
@@ -760,9 +761,9 @@ def _domain_key(table: _Table, group: FieldGroup, cols, codes, cluster) -> np.nd
     if not groups:
         return key
     counts = table.spelling.get(DOMAINS)
-    if counts is None:
-        email = table.columns[group.columns[0][1]]
-        counts = _emails.domain_counts(email.uniques[email.codes])
+    if counts is None:  # counted on the match key's domain, as spelling_counts does
+        mailbox = table.columns[group.key or group.columns[0][1]]
+        counts = _emails.domain_counts(mailbox.uniques[mailbox.codes])
     key[in_rows] = np.asarray(_emails.rare_domain(groups, counts), np.int64)[inverse]
     return key
 
