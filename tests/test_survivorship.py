@@ -476,21 +476,6 @@ def email(
     )
 
 
-def test_plain_mailbox_takes_the_spelling_most_records_of_the_mailbox_hold():
-    golden, lineage = build(
-        # one mailbox (gmail ignores dots): two records spell it with a dot, the newest without
-        email("a|1", 0, "smith.harold79@gmail.com", "smithharold79@gmail.com", when="2016-01-01"),
-        email("b|1", 0, "smith.harold79@gmail.com", "smithharold79@gmail.com", when="2017-01-01"),
-        email("c|1", 0, "smithharold79@gmail.com", "smithharold79@gmail.com", when="2025-01-01"),
-        # one record each: the fewest dots and tags
-        email("a|2", 1, "q.li.1966@gmail.com", "qli1966@gmail.com", when="2025-01-01"),
-        email("b|2", 1, "qli1966+shop@gmail.com", "qli1966@gmail.com", when="2024-01-01"),
-        email("c|2", 1, "qli1966@gmail.com", "qli1966@gmail.com", when="2016-01-01"),
-    )
-    assert golden["email"].loc[[0, 1]].tolist() == ["smith.harold79@gmail.com", "qli1966@gmail.com"]
-    assert src(lineage, 0, "email")[1] == src(lineage, 1, "email")[1] == "plain_mailbox"
-
-
 def test_a_typo_domain_loses_to_the_domain_the_data_uses_even_unknown_to_the_typo_table():
     from crmclean.standardize.emails import standardize_email
 

@@ -55,7 +55,7 @@ STRATEGIES = (
     "standard_case",  # ALL CAPS / all lower last
     "common_spelling",  # values whose words are common in the whole data set first (a typo is rare)
     "unambiguous_date",  # dates: one read by its column's day/month convention loses to its swap read without doubt
-    "plain_mailbox",  # e-mail: of one mailbox's spellings (gmail dots/+tags), the most held, then fewest dots/tags
+    "plain_mailbox",  # e-mail: of one mailbox's spellings (gmail dots/+tags), the fewest dots/tags first
     "near_majority",  # dates: support counts records one digit or a day/month swap away (similarity.variant_weight)
     "valid_over_possible",  # phones: a number outside libphonenumber's allocated ranges (`unallocated`) last
     "common_characters",  # Hanzi given names: characters the data's given names of the customer's gender use first

@@ -2,9 +2,8 @@
 
 `extra_marks`: for a provider that ignores dots and +tags (the domains standardize's
 `email_key` folds: gmail), "q.li.1966@", "qli1966+shop@" and "qli1966@" reach one mailbox.
-The spelling most of the mailbox's records hold is the mailbox as its owner gave it (the others
-are what a form or a clerk added); of spellings held equally often, the one with the fewest
-ignored marks. Only spellings that share a match key are compared, so
+The spelling with the fewest ignored marks is the mailbox as its owner gave it; a dot or a tag
+more is what a form or a clerk added. Only spellings that share a match key are compared, so
 "brooklyn.young@aol.com" never loses to "brooklynyoung@aol.com" (two mailboxes there).
 """
 
@@ -27,22 +26,15 @@ def ignored_marks(texts: np.ndarray) -> np.ndarray:
 
 
 def extra_marks(cluster: np.ndarray, texts: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Per row: how far its spelling is from the best spelling of its mailbox (same cluster and
-    match key): the spelling most of the mailbox's records hold, then the one with the fewest
-    ignored marks. The best spelling of every mailbox gets 0, so mailboxes are never compared
-    here (0 too for a row without a key or value). smith.harold79@ held by two records beats
-    smithharold79@ held by one; of one record each, qli1966@ beats qli.1966@."""
+    """Per row: its ignored marks minus the fewest of any row of the cluster with the same
+    match key (0 for a row without a key or value)."""
     marks = ignored_marks(texts)
     has = pd.notna(keys) & pd.notna(texts)
     out = np.zeros(len(cluster), np.int64)
     if not has.any():
         return out
-    frame = pd.DataFrame({"cluster": cluster[has], "key": keys[has], "text": texts[has], "marks": marks[has]})
-    same = frame.groupby(["cluster", "text"], sort=False)["marks"].transform("size").to_numpy()
-    # fewer marks and more records both rank first: records dominate, marks break their ties
-    score = frame["marks"].to_numpy(np.int64) - same.astype(np.int64) * 1000
-    best = pd.Series(score).groupby([frame["cluster"].to_numpy(), frame["key"].to_numpy()]).transform("min")
-    out[has] = score - best.to_numpy()
+    least = pd.Series(marks[has]).groupby([cluster[has], keys[has]]).transform("min").to_numpy()
+    out[has] = marks[has] - least
     return out
 
 
