@@ -10,6 +10,8 @@ master publishes the true value (`golden`) and the share for whom some record ca
 standardization (`ceiling`, what survivorship can reach at best). `--work DIR` keeps the exports
 and database; with `--reuse` a kept database is scored again without rerunning, and survivorship
 is re-run on its records and clusters (timed) so a change to the rules shows at once.
+`--misses FIELD` lists a sample of the customers whose true value is in their master's records
+but not in the master, with each record's raw and standardized values and the lineage rule.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from crmclean.generate import generate  # noqa: E402
 from crmclean.generate.entities import build_entities  # noqa: E402
-from crmclean.golden_quality import format_scores, score_golden  # noqa: E402
+from crmclean.golden_quality import format_misses, format_scores, golden_misses, score_golden  # noqa: E402
 
 
 def run_pipeline_once(gen: Path, db: Path, out: Path) -> float:
@@ -43,10 +45,11 @@ def read_tables(db: Path) -> dict[str, pd.DataFrame]:
     from crmclean.store import opened
 
     with opened(f"sqlite:///{db}") as store:
-        return {n: store.read_table(n) for n in ("customer_xref", "customer_record", "master_customer")}
+        names = ("customer_xref", "customer_record", "master_customer", "master_lineage")
+        return {n: store.read_table(n) for n in names}
 
 
-def resurvive(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, float]:
+def resurvive(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """Survivorship alone, with the current code and rules, on the published records and clusters."""
     from crmclean.settings import load_rules
     from crmclean.survivorship import build_golden
@@ -55,10 +58,11 @@ def resurvive(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, float]:
     ids = pd.Index(sorted(xref["master_id"].unique()))
     clusters = pd.DataFrame({"record_key": xref["record_key"], "cluster": ids.get_indexer(xref["master_id"])})
     t0 = time.perf_counter()
-    golden, _ = build_golden(tables["customer_record"], clusters, load_rules(None))
+    golden, lineage = build_golden(tables["customer_record"], clusters, load_rules(None))
     seconds = time.perf_counter() - t0
     golden["master_id"] = ids[golden["cluster"].to_numpy()]
-    return golden, seconds
+    lineage["master_id"] = ids[lineage["cluster"].to_numpy()]
+    return golden, lineage, seconds
 
 
 def bench_size(customers: int, args, work: Path) -> dict:
@@ -73,10 +77,14 @@ def bench_size(customers: int, args, work: Path) -> dict:
     truth = pd.read_csv(gen / "truth" / "truth.csv", dtype=str, keep_default_na=False)
     ents = build_entities(customers, args.seed, profile=args.profile)
     tables = read_tables(db)
-    master = tables["master_customer"]
+    master, lineage = tables["master_customer"], tables["master_lineage"]
     if args.reuse:
-        master, out["survivorship_s"] = resurvive(tables)
-    out["fields"] = score_golden(truth, tables["customer_xref"], tables["customer_record"], master, ents)
+        master, lineage, out["survivorship_s"] = resurvive(tables)
+    xref, records = tables["customer_xref"], tables["customer_record"]
+    out["fields"] = score_golden(truth, xref, records, master, ents)
+    for field in args.misses or ():
+        misses = golden_misses(truth, xref, records, master, ents, field)
+        print(format_misses(misses, xref, records, lineage, field, args.show))
     return out
 
 
@@ -88,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="keep exports and databases here")
     ap.add_argument("--reuse", action="store_true", help="score a kept database again, re-running survivorship")
     ap.add_argument("--json", type=Path, help="write the numbers as JSON")
+    ap.add_argument(
+        "--misses",
+        action="append",
+        choices=("full_name", "email", "phone", "birth_date"),
+        help="list a sample of this field's survivorship misses with their records (repeatable)",
+    )
+    ap.add_argument("--show", type=int, default=15, help="how many misses --misses lists")
     args = ap.parse_args(argv)
     sizes = args.customers or [20000]
     work = args.work or Path(tempfile.mkdtemp(prefix="crmclean-golden-"))

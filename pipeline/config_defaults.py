@@ -334,6 +334,9 @@ STRATEGIES: tuple[str, ...] = (
     "unambiguous_date",
     "plain_mailbox",
     "near_majority",
+    "valid_over_possible",
+    "common_characters",
+    "common_domain",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "name": ("full_name", "first_name", "last_name", "name_suffix"),

@@ -166,6 +166,74 @@ def score_golden(truth: pd.DataFrame, xref: pd.DataFrame, records: pd.DataFrame,
     return out
 
 
+# raw and standardized record columns shown beside a miss, per scored field
+MISS_COLUMNS = {
+    "full_name": ("full_name", "full_name_std", "full_name_flag"),
+    "email": ("email", "email_std", "email_flag"),
+    "phone": (
+        "mobile",
+        "landline",
+        "phone",
+        "mobile_std",
+        "mobile_flag",
+        "landline_std",
+        "landline_flag",
+        "postal_code_std",
+        "created_at_std",
+    ),
+    "birth_date": ("birth_date", "birth_date_std", "birth_date_flag"),
+}
+
+
+def golden_misses(
+    truth: pd.DataFrame, xref: pd.DataFrame, records: pd.DataFrame, master: pd.DataFrame, ents, field: str
+) -> pd.DataFrame:
+    """The customers whose true `field` some record carries but whose home master does not
+    publish: entity_id, true value, master_id, golden value, `split` (some record carrying the
+    true value sits in another master) — what survivorship, not linking, got wrong is split False."""
+    rows = _record_frame(truth, xref, records, ents)
+    own = "full_name_std" if field == "full_name" else f"{field}_std"
+    rows["carries"] = _value_matches(rows, field, own, ("mobile_std", "landline_std"))
+    home = _home_masters(rows).rename(columns={"master_id": "home"})
+    rows = rows.merge(home, on="entity_id")
+    carried = rows[rows["carries"]]
+    in_home = carried.groupby("entity_id")["master_id"].agg(lambda m: m.tolist())
+    g = master[["master_id", "full_name", "phone", "mobile", "email", "birth_date"]].add_prefix("g_")
+    per = rows.drop_duplicates("entity_id").merge(g, left_on="home", right_on="g_master_id", how="left")
+    per = per[per["entity_id"].isin(in_home.index)]
+    per = per[~_value_matches(per, field, f"g_{field}", ("g_mobile", "g_phone"))]
+    per["split"] = [h not in in_home[e] for e, h in zip(per["entity_id"], per["home"])]
+    true = "true_phone" if field == "phone" else f"true_{field}"
+    golden = "g_mobile" if field == "phone" else f"g_{field}"
+    return per[["entity_id", true, "home", golden, "split"]].rename(columns={"home": "master_id"})
+
+
+def format_misses(
+    misses: pd.DataFrame,
+    xref: pd.DataFrame,
+    records: pd.DataFrame,
+    lineage: pd.DataFrame,
+    field: str,
+    n: int,
+    seed: int = 0,
+) -> str:
+    """A sample of n survivorship misses (not split): the truth, the golden value and the rule
+    that chose it (master_lineage), and every record of the master with its raw/std values."""
+    own = misses[~misses["split"]]
+    lines = [f"{field}: {len(misses)} misses, {len(own)} with the true value in the home master"]
+    column = "phone" if field == "phone" else field
+    cols = ["source", "record_key"] + [c for c in MISS_COLUMNS[field] if c in records.columns]
+    for _, miss in own.sample(min(n, len(own)), random_state=seed).iterrows():
+        lines.append(f"-- {miss['entity_id']} {miss['master_id']} true={miss.iloc[1]!r} golden={miss.iloc[3]!r}")
+        fields = ("mobile", "landline", "phone") if field == "phone" else (column,)
+        rule = lineage[(lineage["master_id"] == miss["master_id"]) & lineage["field"].isin(fields)]
+        lines.extend(f"   {f}: rule={r} value={v}" for f, r, v in zip(rule["field"], rule["rule"], rule["value"]))
+        keys = xref.loc[xref["master_id"] == miss["master_id"], "record_key"]
+        recs = records[records["record_key"].isin(keys)][cols]
+        lines.extend("   " + line for line in recs.to_string(index=False).splitlines())
+    return "\n".join(lines)
+
+
 def format_scores(scores: dict) -> str:
     """A small table: field, accuracy, ceiling, gap (points)."""
     lines = [f"{'field':<11} {'golden':>8} {'ceiling':>8} {'gap':>6}   customers"]

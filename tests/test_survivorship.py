@@ -234,6 +234,24 @@ def test_phone_is_the_mobile_else_the_landline_else_untyped_phone():
     assert golden.loc[2, "phone"] == "+12175550199" and golden.loc[2, "mobile"] is None
 
 
+def test_an_unallocated_number_loses_to_a_valid_one_and_is_kept_when_alone():
+    from crmclean.standardize.phones import standardize_phone
+
+    dummy, kind, flag = standardize_phone("555-123-4567", "US")
+    assert (dummy, kind) == ("+15551234567", "other") and "unallocated" in flag  # kept, flagged
+    golden, lineage = build(
+        # the newer and more frequent record holds a possible but unallocated number
+        rec("a|1", 0, mobile=dummy, mobile_flag=flag, updated_at="2025-01-01"),
+        rec("b|1", 0, mobile=dummy, mobile_flag=flag, updated_at="2024-01-01"),
+        rec("c|1", 0, mobile="+12126494502", updated_at="2019-01-01"),
+        rec("a|2", 1, mobile=dummy, mobile_flag=flag),
+    )
+    assert golden.loc[0, "mobile"] == golden.loc[0, "phone"] == "+12126494502"
+    assert src(lineage, 0, "mobile") == ("c|1", "valid_over_possible")
+    assert golden.loc[1, "mobile"] == dummy  # the only number: published, not dropped
+    assert src(lineage, 1, "mobile")[1] == "only_value"
+
+
 def test_full_tie_goes_to_the_smallest_record_key():
     golden, lineage = build(rec("b|1", 0, company="Beta"), rec("a|1", 0, company="Alpha"))
     assert golden.loc[0, "company"] == "Alpha"
@@ -458,6 +476,25 @@ def email(
     )
 
 
+def test_a_typo_domain_loses_to_the_domain_the_data_uses_even_unknown_to_the_typo_table():
+    from crmclean.standardize.emails import standardize_email
+
+    assert standardize_email("jli@gmaik.com")[0] == "jli@gmaik.com"  # not a known typo: kept as is
+    others = [email(f"z|{i}", 100 + i, f"user{i}@gmail.com") for i in range(3)]
+    others += [email("y|1", 200, "wang@163.com"), email("y|2", 201, "zhao@163.com")]
+    golden, lineage = build(
+        email("a|1", 0, "jli@gmaik.com", when="2025-01-01"),
+        email("b|1", 0, "jli@gmail.com", when="2016-01-01"),
+        # two real domains two edits apart: no typo, the chain goes on (most recent)
+        email("a|2", 1, "qli@163.com", when="2016-01-01"),
+        email("b|2", 1, "qli@126.com", when="2025-01-01"),
+        *others,
+    )
+    assert golden["email"].loc[[0, 1]].tolist() == ["jli@gmail.com", "qli@126.com"]
+    assert src(lineage, 0, "email") == ("b|1", "common_domain")
+    assert src(lineage, 1, "email") == ("b|2", "most_recent")
+
+
 def test_email_consensus_on_the_match_key_then_the_name_fit():
     def rows(**names):
         return [
@@ -590,7 +627,12 @@ def test_most_frequent_argument_is_checked():
         survivorship_settings(Rules(survivorship={"fields": {"email": [{"most_frequent": "loudest"}]}}))
     cfg = survivorship_settings(load_rules())
     assert ("most_frequent", "match_key") in cfg["chains"]["email"]
-    assert cfg["chains"]["mobile"][:3] == [("valid_only", None), ("same_address", None), ("type_evidence", None)]
+    assert cfg["chains"]["mobile"][:4] == [
+        ("valid_only", None),
+        ("valid_over_possible", None),
+        ("same_address", None),
+        ("type_evidence", None),
+    ]
 
 
 # ------------------------------------------------------------------ names (issue 13)
@@ -673,6 +715,58 @@ def test_hanzi_over_pinyin_and_all_junk_names_publish_nothing_with_a_flag():
     assert names[1] == "胡婷平" and names[2] is None
     flagged = lineage[(lineage["cluster"] == 2) & (lineage["field"] == "full_name")]
     assert flagged[["value", "rule"]].values.tolist() == [["", "all_junk"]]
+
+
+def han_rec(key: str, cluster: int, last: str, given: str, gender: str | None = None) -> dict:
+    """A Hanzi-name record; name_key: the pinyin (眉山 and 梅山 both read "meishan")."""
+    row = rec(key, cluster, full_name=last + given, first_name=given, last_name=last, name_script="han")
+    sound = {"眉": "mei", "梅": "mei", "山": "shan", "王": "wang"}
+    return row | {
+        "gender_std": gender,
+        "name_key": " ".join("".join(sound.get(c, c) for c in p) for p in (last, given)),
+    }
+
+
+# other customers: women's given names start with 梅 (plum), men's with 眉 (brow) in this data
+HAN_BACKGROUND = [
+    han_rec("z|1", 101, "李", "梅英", "F"),
+    han_rec("z|2", 102, "赵", "梅兰", "F"),
+    han_rec("z|3", 103, "陈", "梅", "F"),
+    han_rec("z|4", 104, "刘", "眉", "M"),
+    han_rec("z|5", 105, "孙", "眉山", "M"),
+]
+
+
+def test_hanzi_homophone_tie_goes_to_the_characters_this_gender_uses():
+    rows = [
+        # one record each, same sound: the characters decide, by the customer's gender
+        han_rec("a|1", 1, "王", "眉山", "F"),
+        han_rec("b|1", 1, "王", "梅山"),
+        han_rec("a|2", 2, "王", "眉山", "M"),
+        han_rec("b|2", 2, "王", "梅山"),
+        # the majority still wins over the characters
+        han_rec("a|3", 3, "王", "眉山", "F"),
+        han_rec("b|3", 3, "王", "眉山"),
+        han_rec("c|3", 3, "王", "梅山"),
+    ]
+    golden, lineage = build(*rows, *HAN_BACKGROUND)
+    assert golden["full_name"].loc[[1, 2, 3]].tolist() == ["王梅山", "王眉山", "王眉山"]
+    assert src(lineage, 1, "full_name") == ("b|1", "common_characters")
+    assert src(lineage, 2, "full_name") == ("a|2", "common_characters")
+    assert src(lineage, 3, "full_name")[1] == "most_frequent"
+
+
+def test_a_build_over_part_of_the_master_counts_characters_data_wide():
+    from crmclean.survivorship import spelling_counts
+
+    rows = [han_rec("a|1", 1, "王", "眉山", "F"), han_rec("b|1", 1, "王", "梅山")]
+    everything = pd.DataFrame([*rows, *HAN_BACKGROUND])
+    part = pd.DataFrame(rows)
+    spelling = spelling_counts(everything.drop(columns="cluster"), Rules())
+    golden, _ = build_golden(part.drop(columns="cluster"), part[["record_key", "cluster"]], Rules(), spelling)
+    assert golden["full_name"].tolist() == ["王梅山"]
+    alone, _ = build_golden(part.drop(columns="cluster"), part[["record_key", "cluster"]], Rules())
+    assert alone["full_name"].tolist() == ["王眉山"]  # no counts: the tie falls through to record_key
 
 
 def test_lineage_lists_the_values_that_lost_with_their_records():

@@ -26,6 +26,7 @@ from ..schema import MASTER_COLUMNS
 from . import dates as _dates
 from . import emails as _emails
 from . import names as _names
+from . import phones as _phones
 
 # name columns whose words an e-mail local part is checked against (identity_match)
 NAME_TOKEN_COLUMNS = ("first_name_key", "last_name_key", "name_key", "first_name_std", "last_name_std")
@@ -56,6 +57,9 @@ STRATEGIES = (
     "unambiguous_date",  # dates: one read by its column's day/month convention loses to its swap read without doubt
     "plain_mailbox",  # e-mail: of one mailbox's spellings (gmail dots/+tags), the fewest dots/tags first
     "near_majority",  # dates: support counts records one digit or a day/month swap away (similarity.variant_weight)
+    "valid_over_possible",  # phones: a number outside libphonenumber's allocated ranges (`unallocated`) last
+    "common_characters",  # Hanzi given names: characters the data's given names of the customer's gender use first
+    "common_domain",  # e-mail: of one local part at domains a typo apart, the domain more records use first
 )
 
 
@@ -106,9 +110,14 @@ GROUPS: tuple[FieldGroup, ...] = (
 
 #: {standardized column: {value: how many records of the whole master hold it}}
 SpellingCounts = dict[str, dict[str, int]]
-#: what an incremental run keeps of every record for the name chain's `common_spelling`; a chain
+#: what an incremental run keeps of every record for the data-wide counts of `common_spelling`,
+#: `common_characters` (gender) and `common_domain` (the e-mail match key's domain); a chain
 #: that uses it on another field counts that field over the region's records only (documented)
-SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std")
+SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std", "gender_std", "email_key")
+#: the SpellingCounts entry of `common_characters` (Hanzi given-name characters by position and gender)
+CHARACTERS = "given_characters"
+#: the SpellingCounts entry of `common_domain` (records per e-mail domain)
+DOMAINS = "email_domains"
 
 # --------------------------------------------------------------------------------------------
 # rules
@@ -272,6 +281,28 @@ class _Table:
             return np.array([given.get(u, 0) for u in col.uniques[:-1]] + [0], dtype=np.int64)
         return np.append(np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1), 0)
 
+    def character_counts(self) -> dict[str, int]:
+        """Hanzi given-name character counts (`common_characters`): data-wide when `spelling`
+        has them, else over this table's records."""
+        given = self.spelling.get(CHARACTERS)
+        if given is not None:
+            return given
+        first, gender = self.columns["first_name_std"], self.columns["gender_std"]
+        return _names.character_counts(first.uniques[first.codes], gender.uniques[gender.codes])
+
+    def cluster_gender(self) -> np.ndarray:
+        """Per row: the gender (F/M) most of its cluster's records give, "" when none or a tie."""
+        gender = self.columns["gender_std"]
+        text = gender.uniques[np.where(self.excluded["gender_flag"], -1, gender.codes)]
+        frame = pd.DataFrame({"cluster": self.cluster, "gender": text})
+        frame = frame[frame["gender"].isin(("F", "M"))]
+        votes = frame.groupby(["cluster", "gender"]).size().unstack(fill_value=0)
+        for g in ("F", "M"):
+            if g not in votes.columns:
+                votes[g] = 0
+        per = pd.Series(np.select([votes["F"] > votes["M"], votes["M"] > votes["F"]], ["F", "M"], ""), votes.index)
+        return per.reindex(self.cluster).fillna("").to_numpy(object)
+
     def has_code(self, flag: str, code: str) -> np.ndarray:
         """Per row: does the flag column hold this quality code (type_guessed, …)?"""
         codes, tokens = self.flag_sets[flag]
@@ -294,7 +325,7 @@ class _Table:
 
         key = column("record_key")
         std_columns = {s for g in GROUPS for _, s in g.columns} | {g.key for g in GROUPS if g.key}
-        std_columns |= set(NAME_TOKEN_COLUMNS) | set(RAW_COLUMNS)
+        std_columns |= set(NAME_TOKEN_COLUMNS) | set(RAW_COLUMNS) | {"gender_std"}
         flags = {f for g in GROUPS for f in g.flags}
         ignore = {"", "changed"} | set(cfg["exclude_flags"])
         excluded, noise, flag_sets = {}, {}, {}
@@ -484,10 +515,15 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
         return "same_address", [_other_address(table, rows, cluster)]
     if strategy == "type_evidence":
         return "type_evidence", [_type_evidence(table, group, rows, codes, cluster)]
+    if strategy == "valid_over_possible":
+        contested = _contested(cluster, codes[:, 0], codes[:, 0] >= 0)
+        return "valid_over_possible", [_phones.possible_only(cluster, cols[0].uniques, codes[:, 0], contested)]
     if strategy == "identity_match":
         return "identity_match", [_identity_mismatch(table, group, cols, codes, cluster)]
     if strategy == "most_similar":
         return "most_similar", [_support(cols, codes, cluster)]
+    if strategy == "common_domain":
+        return "common_domain", [_domain_key(table, group, cols, codes, cluster)]
     if strategy == "most_complete":
         filled = present.sum(axis=1)
         length = sum(c.lengths[codes[:, j]] for j, c in enumerate(cols))
@@ -519,6 +555,12 @@ def _content_key(strategy, table: _Table, group: FieldGroup, rows, cols, codes, 
     if strategy == "common_spelling":
         parts = _spelling_parts(group)
         return _names.rarity([table.columns[p].codes for p in parts], [table.value_counts(p) for p in parts], rows)
+    if strategy == "common_characters":
+        if group.name != "name":
+            return np.zeros(len(rows), np.int64)
+        j = [m for m, _ in group.columns].index("first_name")
+        firsts = cols[j].uniques[codes[:, j]]
+        return _names.character_support(firsts, table.cluster_gender()[rows], table.character_counts())
     if strategy == "plain_mailbox":
         key = table.columns.get(group.key) if group.key else None
         texts = cols[0].uniques[codes[:, 0]]
@@ -554,6 +596,10 @@ def spelling_columns(rules) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p for g in used for p in _spelling_parts(g)))
 
 
+def _uses(rules, strategy: str, field: str) -> bool:
+    return any(s == strategy for s, _ in survivorship_settings(rules)["chains"].get(field, ()))
+
+
 def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
     """{column: {value: records holding it}} over every record given (the whole master), for
     `build_golden(..., spelling=)` on a part of it."""
@@ -564,6 +610,11 @@ def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
             col = _Column.of(records[column].to_numpy(object))
             counts = np.bincount(col.codes[col.codes >= 0], minlength=len(col.uniques) - 1)
             out[column] = dict(zip(col.uniques[:-1], counts.tolist()))
+    if _uses(rules, "common_domain", "email") and "email_key" in records.columns:
+        out[DOMAINS] = _emails.domain_counts(records["email_key"].to_numpy(object))
+    if _uses(rules, "common_characters", "name") and "first_name_std" in records.columns:
+        genders = records["gender_std"] if "gender_std" in records.columns else None
+        out[CHARACTERS] = _names.character_counts(records["first_name_std"].to_numpy(object), genders)
     return out
 
 
@@ -697,6 +748,23 @@ def _identity_mismatch(table: _Table, group: FieldGroup, cols, codes, cluster) -
             for i in range(len(texts))
         ]
     key[in_rows] = np.asarray(scores, np.int64)[inverse]
+    return key
+
+
+def _domain_key(table: _Table, group: FieldGroup, cols, codes, cluster) -> np.ndarray:
+    """1 for an address whose domain is a typo of a commoner one another record gives with
+    the same local part (survivorship/emails.py rare_domain), over the contested clusters."""
+    key = np.zeros(len(cluster), np.int64)
+    if group.name != "email" or len(cluster) == 0:
+        return key
+    in_rows, inverse, groups = _value_groups(cluster, cols[0].uniques, codes, codes[:, 0] >= 0)
+    if not groups:
+        return key
+    counts = table.spelling.get(DOMAINS)
+    if counts is None:  # counted on the match key's domain, as spelling_counts does
+        mailbox = table.columns[group.key or group.columns[0][1]]
+        counts = _emails.domain_counts(mailbox.uniques[mailbox.codes])
+    key[in_rows] = np.asarray(_emails.rare_domain(groups, counts), np.int64)[inverse]
     return key
 
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from rapidfuzz.distance import OSA
+
+# two domains this many edits apart (a transposition is one) can be a typo of each other
+DOMAIN_EDITS = 1
 
 
 def ignored_marks(texts: np.ndarray) -> np.ndarray:
@@ -31,4 +35,36 @@ def extra_marks(cluster: np.ndarray, texts: np.ndarray, keys: np.ndarray) -> np.
         return out
     least = pd.Series(marks[has]).groupby([cluster[has], keys[has]]).transform("min").to_numpy()
     out[has] = marks[has] - least
+    return out
+
+
+def domain_counts(emails) -> dict[str, int]:
+    """Data-wide: how many records hold an address at each domain."""
+    text = [str(e) for e in emails if isinstance(e, str) and "@" in e]
+    domains = pd.Series([t.rpartition("@")[2] for t in text], dtype=object)
+    return {str(d): int(n) for d, n in domains.value_counts().items()}
+
+
+def rare_domain(groups: list, counts: dict[str, int]) -> list[int]:
+    """Per value of each cluster's group [(address, records)]: 1 when another value of the
+    cluster has the same local part at a domain a typo away (DOMAIN_EDITS edit) that more
+    records of the whole data set use: jli@gmial.com, jli@gmail.con lose to jli@gmail.com
+    whatever the standardize typo table knows (a slip lands on a domain few others use).
+    Domains two edits apart (jli@163.com, jli@126.com) are not compared: both can be real."""
+    out = []
+    for _, values in groups:
+        parts = [v.rpartition("@") for v, _ in values]
+        for local, _, domain in parts:
+            n = counts.get(domain, 0)
+            out.append(
+                int(
+                    any(
+                        other_local == local
+                        and other != domain
+                        and counts.get(other, 0) > n
+                        and OSA.distance(domain, other, score_cutoff=DOMAIN_EDITS) <= DOMAIN_EDITS
+                        for other_local, _, other in parts
+                    )
+                )
+            )
     return out

@@ -8,11 +8,15 @@ distinct values (never per row in Python) and on the few clusters that hold comp
 - `nickname_of_other`: 1 for a first name that is a nickname of another candidate's first name;
 - `accent_deficit`: how many accents a value lacks against its accented twin in the cluster;
 - `odd_case`: 1 for an ALL-CAPS or all-lower value;
-- `rarity`: how rare the value's name words are in the whole data set (a typo is rare).
+- `rarity`: how rare the value's name words are in the whole data set (a typo is rare);
+- `character_support`: how rarely the data set's given names of the customer's gender use the
+  characters of a Hanzi given name (a homophone typed by its sound is one picked at random).
 """
 
 from __future__ import annotations
 
+import math
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -154,3 +158,48 @@ def rarity(part_codes: list[np.ndarray], part_counts: list[np.ndarray], rows: np
         counts.append(np.where(own >= 0, n[np.clip(own, 0, len(n) - 1)], 0))
     least = np.minimum.reduce(counts) if counts else np.zeros(len(rows), np.int64)
     return -least.astype(np.int64)
+
+
+_HANZI_RE = re.compile(r"^[\u3400-\u9fff\uf900-\ufaff]+$")
+
+
+def character_counts(firsts, genders) -> dict[str, int]:
+    """Data-wide counts of Hanzi given-name characters: "pos|gender|char" (the character at that
+    position of a given name, on a record of that gender) and "pos||char" (any gender)."""
+    firsts = pd.Series(firsts, dtype=object)
+    genders = pd.Series(genders if genders is not None else [None] * len(firsts), dtype=object)
+    frame = pd.DataFrame({"first": firsts.to_numpy(), "gender": genders.to_numpy()})
+    frame = frame[frame["first"].map(lambda f: isinstance(f, str) and bool(_HANZI_RE.match(f)))]
+    if frame.empty:
+        return {}
+    frame["gender"] = frame["gender"].where(frame["gender"].isin(("F", "M")), "")
+    pairs = frame.groupby(["first", "gender"]).size()
+    out: dict[str, int] = {}
+    for (first, gender), n in pairs.items():
+        for pos, ch in enumerate(first):
+            for g in {gender, ""}:
+                key = f"{pos}|{g}|{ch}"
+                out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+def character_support(firsts: np.ndarray, genders: np.ndarray, counts: dict[str, int]) -> np.ndarray:
+    """Per candidate row (its Hanzi given name, its customer's gender F/M/""): minus the sum of
+    log(1 + count) of its characters at their positions among the data set's given names of
+    that gender (any gender when unknown). Given-name characters carry gender and position
+    (婷 and 芳 are women's, 强 and 军 men's); a homophone typed by its sound (张君艳 for 张军艳)
+    is a character of that sound picked without regard to either, so it is the rarer one.
+    A non-Hanzi given name gets 0 (no evidence)."""
+    out = np.zeros(len(firsts), float)
+    if not counts or len(firsts) == 0:
+        return out
+    pairs = pd.DataFrame({"first": pd.Series(firsts, dtype=object), "gender": pd.Series(genders, dtype=object)})
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs.fillna("")))
+    scores = np.array([_character_score(first, gender, counts) for first, gender in uniques], float)
+    return -scores[codes]
+
+
+def _character_score(first: str, gender: str, counts: dict[str, int]) -> float:
+    if not first or not _HANZI_RE.match(first):
+        return 0.0
+    return sum(math.log1p(counts.get(f"{pos}|{gender}|{ch}", 0)) for pos, ch in enumerate(first))
