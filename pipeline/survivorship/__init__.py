@@ -279,17 +279,18 @@ class _Table:
 
     @classmethod
     def build(cls, records: pd.DataFrame, clusters: pd.DataFrame, cfg) -> "_Table":
-        recs = records.drop_duplicates("record_key", keep="last")
+        # the last row of each record_key, found on the key column alone (no copy of the frame)
+        last = np.flatnonzero(~records["record_key"].duplicated(keep="last").to_numpy())
         # cluster order (then record_key) keeps every later sort cache-friendly
         clusters = clusters.sort_values(["cluster", "record_key"], kind="stable")
-        pos = pd.Index(recs["record_key"]).get_indexer(clusters["record_key"])
+        pos = pd.Index(records["record_key"].to_numpy(object)[last]).get_indexer(clusters["record_key"])
         keep = pos >= 0
-        pos = pos[keep]
+        pos = last[pos[keep]]
         n = len(pos)
 
         def column(name, default=None) -> np.ndarray:
-            if name in recs.columns:
-                return recs[name].to_numpy(object)[pos]
+            if name in records.columns:
+                return records[name].to_numpy(object)[pos]
             return np.full(n, default, dtype=object)
 
         key = column("record_key")
