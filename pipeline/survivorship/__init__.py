@@ -441,14 +441,27 @@ def _alternatives(table: _Table, rows, cluster, texts, winner: pd.Series, contes
     frame = frame[frame["value"].to_numpy() != winner.reindex(frame["cluster"]).to_numpy()]
     if frame.empty:
         return pd.Series(None, index=winner.index, dtype=object)
-    per_value = frame.groupby(["cluster", "value"], sort=False)["record_key"].agg(lambda k: sorted(k))
-    per_value = per_value.reset_index()
-    per_value["n"] = per_value["record_key"].str.len()
-    per_value = per_value.sort_values(["cluster", "n", "value"], ascending=[True, False, True], kind="stable")
-    items = [{"value": str(v), "records": k} for v, k in zip(per_value["value"], per_value["record_key"])]
-    per_value["item"] = items
-    text = per_value.groupby("cluster")["item"].agg(lambda xs: json.dumps(list(xs), ensure_ascii=False))
-    return text.reindex(winner.index)
+    # one sort, then plain loops: a pandas group-by with a Python function per group took half
+    # of the golden-record build at 365k records
+    frame = frame.sort_values(["cluster", "value", "record_key"], kind="stable")
+    c, v = frame["cluster"].to_numpy(), frame["value"].to_numpy(object)
+    keys = frame["record_key"].tolist()
+    start = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (v[1:] != v[:-1])])
+    size = np.diff(np.r_[start, len(c)])
+    # each cluster's values, most records first, then by value
+    groups = pd.DataFrame({"cluster": c[start], "n": size, "value": v[start], "at": start})
+    groups = groups.sort_values(["cluster", "n", "value"], ascending=[True, False, True], kind="stable")
+    lost: dict[Any, str] = {}
+    items: list[dict] = []
+    last = None
+    for cl, n, value, at in zip(*(groups[k].tolist() for k in ("cluster", "n", "value", "at"))):
+        if cl != last and items:
+            lost[last] = json.dumps(items, ensure_ascii=False)
+            items = []
+        last = cl
+        items.append({"value": str(value), "records": keys[at : at + n]})
+    lost[last] = json.dumps(items, ensure_ascii=False)
+    return pd.Series(lost, dtype=object).reindex(winner.index)
 
 
 def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, codes, cluster, value_code):
