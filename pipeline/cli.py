@@ -12,12 +12,14 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import ProgressColumn
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from .errors import CrmcleanError, ValidationFailed
@@ -153,7 +155,12 @@ def run(
     out: Path = typer.Option(Path("crmclean-out"), "--out", help="Folder for run-scoped outputs (reports, Data Docs)."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Rules folder (default: the bundled rules/)."),
     expectations: Optional[Path] = typer.Option(None, "--expectations", help="Great Expectations suites folder."),
-    workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Processes for standardize/compare."),
+    workers: Optional[int] = typer.Option(
+        None,
+        "--workers",
+        help="Processes on this machine for the fan-out work (standardize, compare, score); default min(2, CPUs). "
+        "Not with --dask-address/--dask-workers: then the Dask cluster's workers run that work.",
+    ),
     retrain: bool = typer.Option(False, "--retrain", help="Retrain the match model instead of reusing the saved one."),
     full_refresh: bool = typer.Option(
         False, "--full-refresh", help="Re-standardize every record (after changing rules/standardize.yaml)."
@@ -169,10 +176,23 @@ def run(
         None, "--lock-timeout", help="Seconds to wait for another run publishing into the same master (default 60)."
     ),
     dask_address: Optional[str] = typer.Option(
-        None, "--dask-address", help="Fan out on an existing Dask cluster: its scheduler, e.g. tcp://HOST:8786."
+        None,
+        "--dask-address",
+        help="Fan out on an existing Dask cluster: its scheduler, e.g. tcp://HOST:8786 (its workers do the work).",
     ),
     dask_workers: int = typer.Option(
-        0, "--dask-workers", min=0, help="Fan out on a local Dask cluster of N worker processes started for the run."
+        0,
+        "--dask-workers",
+        min=0,
+        help="Fan out on a local Dask cluster of N single-threaded worker processes started for the run.",
+    ),
+    memory_limit: Optional[str] = typer.Option(
+        None,
+        "--memory-limit",
+        envvar="CRMCLEAN_MEMORY_LIMIT",
+        show_envvar=True,
+        help="Stop before standardizing when the run would need more memory than this (e.g. 16G, 512M; off: no "
+        "check). Default: the memory available on this machine when the run starts.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout (no progress, no table)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
@@ -184,9 +204,13 @@ def run(
     """Ingest, standardize, validate, link, merge and publish; print a summary."""
     from .settings import SAMPLE_DATA_DIR
 
+    _check_fanout_options(workers, dask_address, dask_workers)
     if lock_timeout is not None:
         os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by crmclean.store.open_store
     with user_errors(debug, json_out), _logging_to(log_file), _stop_on_signals():
+        from .memory import parse_limit
+
+        parse_limit(memory_limit)  # a bad size fails before anything starts
         paths = list(inputs) if inputs else [SAMPLE_DATA_DIR]
         shown = not (quiet or json_out)
         options = _run_options(
@@ -196,18 +220,38 @@ def run(
             out_dir=out,
             rules_dir=rules,
             expectations_dir=expectations,
-            workers=workers,
+            workers=workers if workers is not None else min(2, os.cpu_count() or 1),
             retrain=retrain,
             full_refresh=full_refresh,
             show_pii=show_pii,
             dask_address=dask_address,
             dask_workers=dask_workers,
+            memory_limit=memory_limit,
         )
         result = _run_with_progress(options, prefect, debug, shown)
         if json_out:
             _print_json(_result_document(result, db))
         elif not quiet:
             _print_summary(result, db)
+
+
+def _check_fanout_options(workers: Optional[int], dask_address: Optional[str], dask_workers: int) -> None:
+    """One place decides how many processes do the fan-out work: `--workers` on this machine, or
+    the Dask cluster's workers. Two answers at once are a usage error (exit 2), not one ignored."""
+    if workers is not None and workers < 1:
+        raise typer.BadParameter("must be 1 or more (1: everything in this process)", param_hint="--workers")
+    if workers is not None and (dask_address or dask_workers):
+        dask = "--dask-address" if dask_address else "--dask-workers"
+        raise typer.BadParameter(
+            f"it sets the processes on this machine, but with {dask} the Dask cluster's workers do that work; "
+            "drop --workers (a local cluster's size is --dask-workers N, an existing one's its `dask worker`s)",
+            param_hint="--workers",
+        )
+    if dask_address and dask_workers:
+        raise typer.BadParameter(
+            "a run uses either an existing Dask cluster (--dask-address) or a local one it starts (--dask-workers N)",
+            param_hint="--dask-workers",
+        )
 
 
 @contextmanager
@@ -280,8 +324,8 @@ def _run_options(paths, shown: bool, **fields):
 
 
 def _run_with_progress(options, prefect, debug, shown: bool = True):
-    """Run with a live stage list on stderr (`shown`), or silently for --quiet and --json."""
-    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+    """Run with stage bars on stderr (`shown`), or silently for --quiet and --json."""
+    from . import progress
 
     if not debug:
         # the CLI shows progress and one clear error line; Prefect's own log lines (and the
@@ -293,20 +337,116 @@ def _run_with_progress(options, prefect, debug, shown: bool = True):
         logging.getLogger("crmclean.validate").setLevel(logging.ERROR)  # the summary says if Data Docs failed
     if not shown:
         return _run_in_chosen_mode(options, None, prefect, say=lambda text: None)
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
+    with StageBars(err_console) as bars, progress.listening(bars.count):
+        return _run_in_chosen_mode(options, bars.on_stage, prefect, say=err_console.print)
 
-        def on_stage(stage: str, event: str) -> None:
-            if event == "start":
-                tasks[stage] = progress.add_task(f"{stage}…", total=1)
-            elif event == "end":
-                progress.update(tasks[stage], completed=1, description=f"[green]✓[/] {stage}")
-            else:  # stopped by an error or an interrupt: never shown as done
-                progress.update(tasks[stage], completed=1, description=f"[red]✗[/] {stage}")
 
-        return _run_in_chosen_mode(options, on_stage, prefect, say=err_console.print)
+class StageBars:
+    """The stages of a run as they happen. On a terminal: a live bar per stage with what it
+    counts (rows read, distinct values standardized, pairs compared, clusters, rows written),
+    the rate and the time left. Elsewhere (a log file, a pipe): one line per finished stage,
+    never a redraw."""
+
+    def __init__(self, console: Console):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console, self.live = console, console.is_terminal
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            CountColumn(),
+            RateColumn(),
+            TimeLeftColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not self.live,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.current: Any = None
+
+    def __enter__(self) -> "StageBars":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def on_stage(self, stage: str, event: str) -> None:
+        if event == "start":
+            self.current = self.tasks[stage] = self.progress.add_task(f"{stage}…", total=None, unit=None)
+            return
+        task_id, self.current = self.tasks[stage], None
+        task = self.progress._tasks[task_id]
+        done = task.completed if task.fields.get("unit") else 1
+        mark = "[green]✓[/]" if event == "end" else "[red]✗[/]"  # stopped: never shown as done
+        self.progress.update(task_id, total=done, completed=done, description=f"{mark} {stage}")
+        if not self.live:
+            self.console.print(_stage_line(mark, stage, task), soft_wrap=True)
+
+    def count(self, event: str, amount: int, unit: str | None) -> None:
+        """The progress listener: counts of the running stage."""
+        if self.current is None:
+            return
+        task = self.progress._tasks[self.current]
+        if unit:
+            task.fields["unit"] = unit
+        if event == "advance":
+            self.progress.update(self.current, advance=amount)
+        elif event == "expect":
+            self.progress.update(self.current, total=(task.total or 0) + amount)
+        elif event == "total":
+            self.progress.update(self.current, total=max(amount, int(task.completed)))
+
+
+def _stage_line(mark: str, stage: str, task) -> str:
+    """A finished stage as one log line: `✓ link 2.1 s · 48,200 pairs · 23,000 pairs/s`."""
+    seconds = task.finished_time if task.finished_time is not None else task.elapsed or 0.0
+    line = f"{mark} {stage} {seconds:.1f} s"
+    unit = task.fields.get("unit")
+    if unit:
+        line += f" · {int(task.completed):,} {unit}"
+        if seconds > 0 and task.completed:
+            line += f" · {task.completed / seconds:,.0f} {unit}/s"
+    return line
+
+
+class CountColumn(ProgressColumn):
+    """`12,000/48,000 pairs`: what the stage counts (nothing for a stage that counts nothing)."""
+
+    def render(self, task) -> Text:
+        unit = task.fields.get("unit")
+        if not unit:
+            return Text("")
+        of = f"/{int(task.total):,}" if task.total is not None and not task.finished else ""
+        return Text(f"{int(task.completed):,}{of} {unit}", style="progress.download")
+
+
+class RateColumn(ProgressColumn):
+    """`23,000 pairs/s`: the recent rate while running, the stage's average once done."""
+
+    def render(self, task) -> Text:
+        unit = task.fields.get("unit")
+        if not unit:
+            return Text("")
+        if task.finished and task.finished_time:
+            speed = task.completed / task.finished_time
+        else:
+            speed = task.speed
+        return Text("" if speed is None else f"{speed:,.0f} {unit}/s", style="progress.data.speed")
+
+
+class TimeLeftColumn(ProgressColumn):
+    """`0:01:20 left` while the stage's total is known and it has a rate."""
+
+    max_refresh = 0.5
+
+    def render(self, task) -> Text:
+        if task.finished or not task.fields.get("unit") or task.time_remaining is None:
+            return Text("")
+        minutes, seconds = divmod(int(task.time_remaining), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours}:{minutes:02d}:{seconds:02d} left", style="progress.remaining")
 
 
 def _run_in_chosen_mode(options, on_stage, prefect: bool | None, say):

@@ -15,6 +15,7 @@ Tunables: `rules.matching["clustering"]` (see DEFAULTS and docs/clustering.md).
 from __future__ import annotations
 
 import copy
+import math
 import re
 from typing import Any
 
@@ -45,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
         "suffix": True,  # Jr vs Sr, II vs III
         "birth_date": "learned",  # birth dates more than max_birth_gap_years apart
         "max_birth_gap_years": 2,
+        # widen the gap to the birth dates' spread among the model's matches (learnt_birth_gap)
+        "learn_birth_gap": True,
         "household": "learned",  # different first names and different known birth dates
         "twins": "learned",  # different first names, same known birth date
         "gender": "learned",  # different gender and different first names
@@ -188,7 +191,7 @@ def cluster_records(
             reason_bits[big_nodes[np.isin(old[big_nodes], cut)]] |= _BIT["oversized"]
 
     # 2. guards: which record pairs inside one component conflict
-    ca, cb, creason = _conflicts(nodes, comp, ei, ej, hard_i, hard_j, hard_kind, cfg)
+    ca, cb, creason = _conflicts(nodes, comp, ei, ej, hard_i, hard_j, hard_kind, cfg, must, _noise_sigmas(rules))
     if len(ca):
         # a must-link wins over the automatic guards (a person decided), never over cannot-link
         mcomp = _components(n, ei[must], ej[must])
@@ -469,14 +472,17 @@ def _first_names_differ(at, a, b, min_sim: float) -> np.ndarray:
     fa, fb = first[a[idx]], first[b[idx]]
     la, lb = last[a[idx]], last[b[idx]]
     swapped = (fa == lb) & (la == fb) & (la != "")
-    # swapped with a typo in one of them (`fster lily` / `lily foster`), as link compares them
+    # swapped with a typo in one of them (`fster lily` / `lily foster`), as link compares them;
+    # the given name in the surname field may be a nickname, or a typo of one, like a given name
+    # in its own field (`baker teddy` / `theodore baker`, `hayes csarlie` / `charles hayes`)
     both = (la != "") & (lb != "")
     cross = np.zeros(len(idx), bool)
     if both.any():
         j = np.flatnonzero(both)
         s1 = cpdist(fa[j].tolist(), lb[j].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
         s2 = cpdist(la[j].tolist(), fb[j].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
-        cross[j] = (s1 >= min_sim) & (s2 >= min_sim)
+        one1 = (s1 >= min_sim) | _nickname_typos(fa[j], lb[j], min_sim)
+        cross[j] = one1 & ((s2 >= min_sim) | _nickname_typos(la[j], fb[j], min_sim))
     swapped |= cross
     # an initial (J = John) or a short form the other name starts with (Cat = Catherine);
     # only 3-4 letters, so Daniel/Danielle stay different
@@ -538,28 +544,70 @@ def _birth_dates_far(at, a, b, gap_years: float) -> np.ndarray:
     if float(gap_years).is_integer():
         # calendar years: 1819-08-10 and 1821-08-10 are two years apart, the leap day between
         # them aside (YYYYMMDD as a number; N years later is N * 10000 more)
-        ymd = at["dob_digits"].astype(np.int64) @ (10 ** np.arange(7, -1, -1, dtype=np.int64))
-        far = known & (np.abs(ymd[a] - ymd[b]) > int(gap_years) * 10000)
+        far = known & (_ymd_gaps(at, a, b) > int(gap_years) * 10000)
     else:
         far = known & (np.abs(at["dob_days"][a] - at["dob_days"][b]) > gap_years * 365.25)
     idx = np.flatnonzero(far)
-    if not len(idx):
-        return far
-    da, db = at["dob_digits"][a[idx]], at["dob_digits"][b[idx]]
+    if len(idx):
+        far[idx] = ~_one_typo_apart(at, a[idx], b[idx])
+    return far
+
+
+def _ymd_gaps(at, a, b) -> np.ndarray:
+    """|YYYYMMDD(a) - YYYYMMDD(b)| per pair: N calendar years apart is N * 10000 more."""
+    ymd = at["dob_digits"].astype(np.int64) @ (10 ** np.arange(7, -1, -1, dtype=np.int64))
+    return np.abs(ymd[a] - ymd[b])
+
+
+def _one_typo_apart(at, a, b) -> np.ndarray:
+    """Two known birth dates one typo apart: one wrong digit, two adjacent digits transposed,
+    or day and month swapped."""
+    da, db = at["dob_digits"][a], at["dob_digits"][b]
     diff = da != db
     ndiff = diff.sum(axis=1)
     one_digit = ndiff == 1
     pos = np.argmax(diff, axis=1)
     nxt = np.minimum(pos + 1, 7)
-    rows = np.arange(len(idx))
+    rows = np.arange(len(a))
     transposed = (ndiff == 2) & diff[rows, nxt] & (da[rows, pos] == db[rows, nxt]) & (da[rows, nxt] == db[rows, pos])
     swap = (da[:, :4] == db[:, :4]).all(1) & (da[:, 4:6] == db[:, 6:8]).all(1) & (da[:, 6:8] == db[:, 4:6]).all(1)
-    far[idx] = ~(one_digit | transposed | swap)
-    return far
+    return one_digit | transposed | swap
 
 
-def _conflicts(nodes, comp, ei, ej, hard_i, hard_j, hard_kind, cfg):
-    """Conflicting record pairs inside one component, with their reason code."""
+BIRTH_GAP_TAIL_YEARS = 10  # the gaps compared with: up to where birth dates are another generation
+
+
+def learnt_birth_gap(at, ei, ej, least: int, sigmas: float) -> int:
+    """The birth-date guard's gap in whole years, widened by the data: the birth dates of the
+    pairs the model matched directly spread over a contiguous run of years (one to three where
+    the dates come from ages in a census, under one where they are typed), beyond which the
+    matched pairs thin out to a sparse tail (typos, chance). The gap grows from ``least`` while
+    the matched pairs ``g`` whole years apart stand out above the tail up to
+    BIRTH_GAP_TAIL_YEARS by more than ``sigmas`` Poisson deviations. Pairs one typo apart are
+    left out, as the guard leaves them."""
+    both = at["dob_known"][ei] & at["dob_known"][ej]
+    gaps = _ymd_gaps(at, ei[both], ej[both])
+    keep = (gaps > 0) & ~_one_typo_apart(at, ei[both], ej[both])
+    counts = np.bincount(gaps[keep] // 10000, minlength=BIRTH_GAP_TAIL_YEARS + 1)
+    g = int(least)
+    while g + 1 < BIRTH_GAP_TAIL_YEARS:
+        tail = float(counts[g + 1 : BIRTH_GAP_TAIL_YEARS].mean())
+        if counts[g] <= tail + sigmas * math.sqrt(max(tail, 1.0)):
+            break
+        g += 1
+    return g
+
+
+def _noise_sigmas(rules) -> float:
+    """The look-alike cells' noise allowance (rules/matching.yaml `family_noise_sigmas`)."""
+    from .link.family import DEFAULT_NOISE_SIGMAS
+
+    return float((getattr(rules, "matching", None) or {}).get("family_noise_sigmas", DEFAULT_NOISE_SIGMAS))
+
+
+def _conflicts(nodes, comp, ei, ej, hard_i, hard_j, hard_kind, cfg, must=None, sigmas=3.0):
+    """Conflicting record pairs inside one component, with their reason code. ``must`` marks
+    the must-link edges (the others are the model's matches, which the birth gap is learnt from)."""
     g = cfg["guards"]
     a, b = _within_component_pairs(comp, int(cfg["guard_max_cluster_size"]), int(cfg["guard_max_pairs"]), ei, ej)
     reason = np.full(len(a), "", dtype=object)
@@ -588,7 +636,11 @@ def _conflicts(nodes, comp, ei, ej, hard_i, hard_j, hard_kind, cfg):
         if g["twins"]:
             mark(differ & same_dob, "twin_conflict")
         if g["birth_date"]:
-            mark(_birth_dates_far(at, a, b, float(g["max_birth_gap_years"])), "birth_date_conflict")
+            gap = g["max_birth_gap_years"]
+            if g.get("learn_birth_gap") and float(gap).is_integer():
+                matched = np.ones(len(ei), bool) if must is None else ~must
+                gap = learnt_birth_gap(at, remap[ei[matched]], remap[ej[matched]], int(gap), sigmas)
+            mark(_birth_dates_far(at, a, b, float(gap)), "birth_date_conflict")
         if g["gender"]:
             gd = at["gender"]
             genders_differ = (gd[a] >= 0) & (gd[b] >= 0) & (gd[a] != gd[b])

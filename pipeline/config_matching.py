@@ -129,6 +129,9 @@ class Guards(Strict):
     suffix: StrictBool = Field(default=True, description="Jr vs Sr, II vs III never merge (a fact)")
     birth_date: Learned = Field(default="learned", description="birth dates more than max_birth_gap_years apart")
     max_birth_gap_years: int | float = Field(default=2, ge=0)
+    learn_birth_gap: StrictBool = Field(
+        default=True, description="widen max_birth_gap_years to the birth dates' spread among matched pairs"
+    )
     household: Learned = Field(default="learned", description="different first names and birth dates at one address")
     twins: Learned = Field(default="learned", description="different first names, same birth date")
     gender: Learned = Field(default="learned", description="different gender and different first name")

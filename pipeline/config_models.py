@@ -100,6 +100,9 @@ class SourceDefaults(Strict):
     max_line_chars: PositiveInt = Field(
         default=1_000_000, description="longest physical line; a longer one is quarantined before it is split"
     )
+    chunk_rows: PositiveInt = Field(
+        default=50_000, description="lines of a text file split and checked at a time (bounded memory)"
+    )
     encoding: Encoding = Field(default=None, description="null = detect; or a Python codec name")
     delimiter: Delimiter = Field(default=None, description="null = detect; one character or tab/comma/semicolon/pipe")
     day_first: StrictBool | None = Field(default=None, description="true: 03/07 is 3 July; null: standardize decides")

@@ -318,16 +318,20 @@ def merge_overrides(rules_overrides: dict, review_overrides: pd.DataFrame) -> pd
 # the affected region: what an incremental run reclusters
 
 
-def working_columns() -> list[str]:
+def working_columns(run_columns=()) -> list[str]:
     """The customer_record columns an incremental run reads for every prior record: what link
-    compares and blocks on, what the cluster guards check and the name parts survivorship's
-    data-wide spelling counts read. Everything else is read by key,
-    for the records the run reclusters or rewrites."""
+    compares and blocks on (with the `attr_*_std` of this run's extra columns, `run_columns`:
+    the stored records' values of those, or they compare as missing), what the cluster guards
+    check and the name parts survivorship's data-wide spelling counts read. Everything else is
+    read by key, for the records the run reclusters or rewrites. The store adds the extra
+    columns the saved model compares."""
     from .cluster import GUARD_COLUMNS
     from .link.compare import COMPARE_COLUMNS
+    from .standardize import attribute_names
     from .survivorship import SPELLING_WORKING_COLUMNS
 
-    return list(dict.fromkeys([*COMPARE_COLUMNS, *GUARD_COLUMNS, *SPELLING_WORKING_COLUMNS]))
+    extras = attribute_names(run_columns)
+    return list(dict.fromkeys([*COMPARE_COLUMNS, *GUARD_COLUMNS, *SPELLING_WORKING_COLUMNS, *extras]))
 
 
 def cluster_fingerprint(rules) -> str:

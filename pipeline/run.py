@@ -27,6 +27,8 @@ from . import ids as ids_module
 from . import incremental
 from . import ingest as ingest_module
 from . import link as link_module
+from . import memory
+from . import progress
 from . import standardize as standardize_module
 from . import store as store_module
 from . import survivorship
@@ -232,7 +234,7 @@ def _run_stages(env: RunEnv, store, done: StageResults, run: StageRunner) -> Non
     """The stages in order, each result recorded in `done` as soon as it exists. Only the
     stages given `store` touch the database (the flow retries those on transient errors)."""
     ingested = done.ingested = run("ingest", ingest_stage, env)
-    prior = done.prior = run("load prior", load_prior, env, store)
+    prior = done.prior = run("load prior", load_prior, env, store, ingested)
     standardized = done.standardized = run("standardize", standardize_stage, env, ingested, prior)
     linked = done.linked = run("link", link_stage, env, standardized, prior)
     clustered = done.clustered = run("cluster", cluster_stage, env, standardized, prior, linked, store)
@@ -257,12 +259,12 @@ def ingest_stage(env: RunEnv) -> Ingested:
     return Ingested(result=result, suites=suites, validation=validation)
 
 
-def load_prior(env: RunEnv, store) -> Prior:
-    """The previous publish's state: slim (the working columns) when only the affected region
-    is reclustered, whole otherwise."""
+def load_prior(env: RunEnv, store, ingested: Ingested) -> Prior:
+    """The previous publish's state: slim (the working columns, with the extra attributes this
+    run's data brings) when only the affected region is reclustered, whole otherwise."""
     with env.timer.stage("load prior"):
         why = _full_reason(env.options, env.rules, store.read_state())
-        columns = None if why else incremental.working_columns()
+        columns = None if why else incremental.working_columns(ingested.result.records.columns)
         erased = read_tombstones(store)
         return Prior(state=store.load_state(record_columns=columns), full_reason=why, erased=erased)
 
@@ -270,6 +272,7 @@ def load_prior(env: RunEnv, store) -> Prior:
 def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standardized:
     """Standardize new and changed records; unchanged ones reuse their stored values."""
     rules, options = env.rules, env.options
+    _check_memory(env, ingested, prior)
     with env.timer.stage("standardize"):
         records = ingested.result.records
         fresh, reused = incremental.split_reusable(
@@ -349,6 +352,8 @@ def cluster_stage(env: RunEnv, standardized: Standardized, prior: Prior, linked:
             return _cluster_all(env, standardized, prior, linked)
         region = incremental.cluster_region(standardized, prior.state, linked, env.rules, env.run_id, store)
         whole = region.whole
+        progress.expect(whole.region_masters, "clusters")  # the affected region's, counted when built
+        progress.advance(whole.region_masters)
         counts = _counts(
             standardized,
             whole.masters,
@@ -372,7 +377,9 @@ def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: 
     clusters = cluster_module.cluster_records(
         combined.records, linked.pairs, rules, linked.overrides, model=linked.result.model
     )
+    progress.expect(int(clusters["cluster"].nunique()), "clusters")
     golden, lineage = survivorship.golden_in_groups(combined.records, clusters, rules)
+    progress.advance(len(golden))
     assigned = ids_module.assign_master_ids(clusters, prior.state)
     tables = store_module.build_tables(
         run_id=env.run_id,
@@ -451,11 +458,28 @@ def plan_publish(env: RunEnv, linked: Linked, clustered: Clustered, validated: V
 def publish(env: RunEnv, plan: PublishPlan, store) -> Published:
     """Write the plan in one transaction; → what the report shows of the master."""
     with env.timer.stage("publish"):
+        rows = sum(len(t.rows if isinstance(t, store_module.Scoped) else t) for t in plan.tables.values())
+        progress.expect(rows, "rows")
         store.publish(plan.run_id, plan.tables, state=plan.state)
+        progress.advance(rows)
     return Published(views=_report_views(plan, store) if plan.incremental else plan.views)
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+
+def _check_memory(env: RunEnv, ingested: Ingested, prior: Prior) -> None:
+    """Stop before the heavy stages when the records would not fit in memory (crmclean.memory):
+    this run's records, plus the prior master's when the whole master is reclustered."""
+    import os
+
+    options = env.options
+    limit = memory.parse_limit(options.memory_limit or os.environ.get(memory.LIMIT_ENVVAR))
+    records = len(ingested.result.records) + (len(prior.state.records) if prior.full_reason else 0)
+    dask = bool(options.dask_address or options.dask_workers)
+    found = memory.check(records, limit, workers=0 if dask else options.workers)
+    if limit != 0:
+        log.info("memory: about %d MB needed, %d MB available", found.needed >> 20, found.available >> 20)
 
 
 def _full_reason(options: RunOptions, rules: Rules, state: dict[str, str]) -> str | None:

@@ -6,7 +6,7 @@ task's inputs and output:
 
     RunOptions → RunEnv
     ingest_stage(env) → Ingested
-    load_prior(env, store) → Prior
+    load_prior(env, store, Ingested) → Prior
     standardize_stage(env, Ingested, Prior) → Standardized
     link_stage(env, Standardized, Prior) → Linked
     cluster_stage(env, Standardized, Prior, Linked, store) → Clustered
@@ -50,7 +50,7 @@ class RunOptions:
     out_dir: Path = Path(DEFAULT_OUT_DIR)
     rules_dir: Path | None = None
     expectations_dir: Path | None = None
-    workers: int = 2
+    workers: int = 2  # processes on this machine; unused on Dask (the cluster's workers do that work)
     retrain: bool = False
     show_pii: bool = False
     run_id: str | None = None
@@ -60,6 +60,8 @@ class RunOptions:
     # fan out over Dask (docs/scale.md): an existing scheduler's address, or a local cluster of N processes
     dask_address: str | None = None
     dask_workers: int = 0
+    # the memory guard (crmclean.memory): '16G', 'off'; None: CRMCLEAN_MEMORY_LIMIT, else what is available
+    memory_limit: str | None = None
     # (file, why) of files in an input folder that were skipped (not tables): shown in the report
     skipped: list[tuple[str, str]] = field(default_factory=list)
 

@@ -46,3 +46,26 @@ def test_run_help_lists_its_flags_without_a_value():
 def test_a_flag_given_a_value_is_a_usage_error():
     result = runner.invoke(app, ["run", "--retrain=yes"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--workers", "2", "--dask-workers", "2"], "--workers"),
+        (["--workers", "1", "--dask-address", "tcp://127.0.0.1:1"], "--workers"),
+        (["--dask-workers", "2", "--dask-address", "tcp://127.0.0.1:1"], "--dask-workers"),
+        (["--workers", "0"], "--workers"),
+    ],
+)
+def test_one_answer_to_how_many_workers(args, named, tmp_path):
+    """--workers sizes this machine's pool; beside a Dask option it would be ignored, so it is
+    refused before anything runs (exit 2), naming the option."""
+    result = runner.invoke(app, ["run", "--no-prefect", "--db", f"sqlite:///{tmp_path}/m.db", *args])
+    assert result.exit_code == 2, result.output
+    assert named in result.output and ("Dask" in result.output or "1 or more" in result.output)
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_run_help_says_what_workers_means_under_dask():
+    text = " ".join(runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output.split())
+    assert "Not with --dask-address/--dask-workers" in text

@@ -228,6 +228,42 @@ def test_birth_dates_within_the_allowed_gap_are_not_conflicts():
     assert len(groups(cluster_records(recs, edges(("a", "b", 9), ("b", "c", 8)), wide, None))) == 1
 
 
+def _census_pairs(n: int, gap: str) -> tuple[list[dict], list[tuple]]:
+    """n people matched directly, each once with a birth date from a register and once from a
+    census age: the same day ``gap`` later (e.g. 2 years and 3 days)."""
+    years, days = (int(x) for x in gap.split("+"))
+    people, links = [], []
+    for i in range(n):
+        last = f"ashton{i}"
+        people += [person(f"r{i}", "john", last, dob=f"18{50 + i}-03-1{i % 9}")]
+        people += [person(f"c{i}", "john", last, dob=f"18{50 + i + years}-03-{10 + i % 9 + days}")]
+        links.append((f"r{i}", f"c{i}", 9))
+    return people, links
+
+
+def test_the_birth_gap_widens_to_the_spread_of_the_matched_pairs():
+    """Birth dates derived from census ages put a duplicate 2 years and a few days from its
+    register date: when the model matches many pairs that far apart (and few beyond), the guard's
+    gap is learnt from them instead of splitting every one; a pair 5 years apart stays split, and
+    so do the census pairs when the gap is not learnt."""
+    people, links = _census_pairs(8, "2+3")
+    far = [person("f1", "mary", "holt", dob="1850-01-01"), person("f2", "mary", "holt", dob="1855-01-02")]
+    recs = frame(*people, *far)
+    pairs = edges(*links, ("f1", "f2", 9))
+    out = groups(cluster_records(recs, pairs, Rules(), None))
+    assert all(frozenset({f"r{i}", f"c{i}"}) in out for i in range(8))
+    assert frozenset({"f1"}) in out and frozenset({"f2"}) in out
+    fixed = groups(cluster_records(recs, pairs, rules_with(guards={"learn_birth_gap": False}), None))
+    assert all(frozenset({f"r{i}"}) in fixed for i in range(8))
+
+
+def test_a_few_matched_pairs_far_apart_do_not_widen_the_birth_gap():
+    """Two pairs 2 years and some days apart are no spread of the data: the gap stays 2 years."""
+    people, links = _census_pairs(2, "2+3")
+    out = groups(cluster_records(frame(*people), edges(*links), Rules(), None))
+    assert frozenset({"r0"}) in out and frozenset({"c1"}) in out
+
+
 @pytest.mark.parametrize(
     "a, b",
     [
@@ -238,6 +274,8 @@ def test_birth_dates_within_the_allowed_gap_are_not_conflicts():
         (("mary ann", "smith"), ("mary", "smith")),  # middle name
         (("xue dong", "xie"), ("xuedong", "xie")),  # pinyin spacing
         (("shan", "lei"), ("lei", "shan")),  # family/given order swapped in a pinyin record
+        (("baker", "teddy"), ("theodore", "baker")),  # swapped, the given name a nickname (Teddy)
+        (("hayes", "csarlie"), ("charles", "hayes")),  # swapped, a typo of a nickname (Charlie)
     ],
 )
 def test_same_first_name_in_other_forms_is_not_a_conflict(a, b):

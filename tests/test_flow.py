@@ -42,6 +42,7 @@ def _every_option_changed(tmp_path: Path, name: str) -> RunOptions:
         run_id="R-FLOW",
         full_refresh=True,
         recluster_all=True,
+        memory_limit="64G",
         skipped=[("elsewhere/README.txt", "is not a table (no delimiter found in its first lines)")],
     )
     defaults = RunOptions(inputs=[])

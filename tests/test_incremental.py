@@ -522,3 +522,38 @@ def test_the_package_has_no_import_cycles(include_lazy):
 
 def test_the_cycle_check_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# ------------------------------------------------------------------ extra attributes in an incremental run
+def test_incremental_run_compares_the_stored_records_extra_attributes(tmp_path):
+    """A second run on the same database (new rows, a slim prior) compares the stored records'
+    `attr_*` values (here the occupation of a parish register): the occupation lifts some
+    pairs of a stored and a new record over the match threshold, as in a first run."""
+    import json
+
+    import numpy as np
+    import sqlalchemy as sa
+
+    from crmclean.generate import generate
+    from crmclean.run import RunOptions, run_pipeline
+
+    info = generate(400, 7, tmp_path / "data", profile="old_dob")
+    baptisms, census = sorted(Path(p) for p in info["files"])
+    db = f"sqlite:///{tmp_path / 'master.db'}"
+    for inputs in ([baptisms], [baptisms, census]):  # a first run, then an incremental one
+        result = run_pipeline(RunOptions(inputs=inputs, db_url=db, out_dir=tmp_path / "out", workers=1))
+        assert result.status == "success", result.error
+    engine = sa.create_engine(db)
+    with engine.connect() as conn:
+        edges = pd.read_sql_query(
+            sa.text("SELECT * FROM match_edge WHERE run_id = :r"), conn, params={"r": result.run_id}
+        )
+        model = json.loads(conn.execute(sa.text("SELECT model_json FROM match_model ORDER BY version DESC")).scalar())
+    engine.dispose()
+    cross = edges[edges["record_key_l"].str.split("|").str[0] != edges["record_key_r"].str.split("|").str[0]]
+    occupation = [json.loads(e).get("attr_occupation") or {"level": "null", "weight": 0.0} for e in cross["evidence"]]
+    assert len(cross) > 50 and np.mean([o["level"] == "exact" for o in occupation]) > 0.5
+    # pairs that are a match only with the occupation's weight (log2 odds, prior included)
+    without = cross["match_weight"].to_numpy() - np.array([o["weight"] for o in occupation])
+    decided = (cross["decision"].to_numpy() == "match") & (1 / (1 + 2.0**-without) < model["thresholds"]["match"])
+    assert decided.sum() >= 1

@@ -1340,6 +1340,38 @@ def test_look_alikes_are_counted_against_the_duplicates_of_the_same_place_not_th
     assert twins["found"] and twins["adjustment"] < 0
 
 
+def test_a_few_look_alikes_shown_by_their_evidence_lower_the_cell_without_switching_guards():
+    """Twins with similar given names: 25 duplicates in the cell share their e-mail, 5 pairs
+    have both e-mail and phone different. Five are too few for the count alone (a Poisson
+    allowance needs ~10), but their evidence shows them: the cell's weight is lowered, and the
+    cell is not reported as a population of look-alikes (no guard switched on). With every
+    pair sharing its e-mail nothing is lowered."""
+    from crmclean.link.compare import FEATURES
+    from crmclean.link.family import fit_family
+
+    def flat(feature, first=0.85):
+        k = len(FEATURES[feature]) - 1
+        return np.array([first] + [(1 - first) / (k - 1)] * (k - 1))
+
+    m = {f: flat(f) for f in FEATURES}
+    m["first_name"] = np.array([0.7, 0.05, 0.05, 0.175, 0.025])  # exact, close, initial, similar, different
+    u = {f: flat(f, 0.001) for f in FEATURES}
+    null = {f: 0.0 for f in FEATURES}
+    same = dict(last_name="exact", birth_date="exact", address="exact")
+    dupes = _levels_rows(100, first_name="exact", email="exact", **same)
+
+    def cell(other):
+        similar = np.vstack([_levels_rows(25, first_name="similar", email="exact", **same), other])
+        return fit_family(np.vstack([dupes, similar]), m, u, null, null, prior=0.3, possible_pairs=1_000_000)[
+            "similar/exact/same"
+        ]
+
+    twins = cell(_levels_rows(5, first_name="similar", email="different", phone="different", **same))
+    assert 3 < twins["look_alikes"] < 7 and not twins["found"] and twins["adjustment"] < -5
+    shared = cell(_levels_rows(5, first_name="similar", email="exact", **same))
+    assert shared["adjustment"] == 0.0
+
+
 def test_given_name_disagreement_from_other_surnames_keeps_the_typo_levels():
     """The other-surname pairs decide how often given names disagree; a typo level they never
     saw keeps its share from all pairs instead of m = 0."""

@@ -260,6 +260,7 @@ def test_a_source_entry_keeps_unset_keys_unset_so_they_inherit_the_defaults():
     assert sources["defaults"] == {
         "max_value_chars": 4000,
         "max_line_chars": 1_000_000,
+        "chunk_rows": 50_000,
         "day_first": True,
         "delimiter": "\t",
         "full_snapshot": False,

@@ -473,6 +473,45 @@ def test_gender_picks_the_formal_name_of_a_shared_nickname():
     assert std.loc[0, "name_key"] == "reed samantha" and std.loc[1, "name_key"] == "reed samuel"
 
 
+def test_nicknames_of_a_reference_list_meet_their_formal_name_in_a_real_file(tmp_path):
+    """Common diminutives (checked against Carlton Northern's names.csv, the `nicknames`
+    package's data, and the usual Spanish hypocorisms) give the formal name's key; Izzy is
+    Isabella's for a woman and Isidore's for a man."""
+    from crmclean.ingest import ingest
+
+    path = tmp_path / "contacts.csv"
+    path.write_text(
+        "id,first_name,last_name,gender\n"
+        "1,Izzy,Reed,F\n2,Isabella,Reed,F\n3,Bella,Reed,F\n4,Izzy,Reed,M\n5,Isidore,Reed,M\n"
+        "6,Hattie,Cole,\n7,Harriet,Cole,\n8,Lola,Ruiz,\n9,Dolores,Ruiz,\n10,Quique,Ruiz,\n"
+        "11,Enrique,Ruiz,\n12,Concha,Ruiz,\n13,Concepción,Ruiz,\n14,Sandy,Ross,M\n15,Alexander,Ross,M\n"
+        "16,Sandy,Ross,F\n17,Tilly,Hart,\n18,Matilda,Hart,\n",
+        encoding="utf-8",
+    )
+    records = ingest([path], Rules(directory=tmp_path, sources={}, columns={})).records
+    std, _ = standardize(records, Rules(standardize={}), workers=1)
+    key = dict(zip(std["source_record_id"], std["first_name_key"]))
+    same = [("1", "2"), ("4", "5"), ("6", "7"), ("8", "9"), ("10", "11"), ("12", "13"), ("14", "15")]
+    assert [(a, b) for a, b in same if key[a] != key[b]] == []
+    assert key["1"] != key["4"] and key["16"] == "sandra" and key["17"] == key["18"] == "matilda"
+    assert key["3"] == "bella"  # a given name of its own (a top-100 name) is not folded into isabella
+
+
+def test_nickname_table_is_one_step_and_gendered_rows_name_both():
+    """A canonical name is never itself a nickname (one lookup gives the final key), and a row
+    with a gender split names both forms."""
+    import csv
+
+    from crmclean.standardize.names import DATA_DIR
+
+    with (DATA_DIR / "nicknames.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    nicks = [r["nickname"] for r in rows]
+    assert len(nicks) == len(set(nicks)) and all(r["canonical"] for r in rows)
+    assert [r["nickname"] for r in rows for v in r.values() if v and v != r["nickname"] and v in nicks] == []
+    assert all(bool(r["if_male"]) == bool(r["if_female"]) for r in rows)
+
+
 def test_chinese_looking_record_without_country_reads_11_digit_numbers_as_cn_mobiles():
     rows = [
         {"full_name": "Qingrong Chen", "mobile": "16672641043"},  # pinyin name, no country

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import progress
 from ..errors import CrmcleanError, InputFileError
 from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, QUARANTINE_COLUMNS, record_key
 from ..settings import Rules, load_rules
@@ -173,9 +174,10 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
         groups.setdefault(source_rules.source_for(path.name), []).append(path)
 
     frames, quarantines, mapping, rows_read = [], [], {}, 0
+    meter = _RowMeter(files)
     for source, paths in groups.items():
         config = source_rules.config(source)
-        blocks = [b for p in paths for b in _read(p, config)]
+        blocks = [b for p in paths for b in meter.counted(p, _read(p, config))]
         rows_read += sum(b.rows_read for b in blocks)
         records, quarantine, source_mapping = _source_frames(source, config, blocks, mapper, multi_file=len(paths) > 1)
         frames.append(records)
@@ -193,10 +195,35 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
     )
 
 
+class _RowMeter:
+    """The total of the ingest bar (the readers count the rows as they read them): estimated
+    from the bytes still to read at the rows per byte read so far, known after the first file."""
+
+    def __init__(self, files: list[Path]):
+        self.sizes = {path: _size(path) for path in files}
+        self.bytes_total, self.bytes_done, self.rows = sum(self.sizes.values()), 0, 0
+        progress.unit("rows")
+
+    def counted(self, path: Path, blocks: list[Block]) -> list[Block]:
+        rows = sum(b.rows_read for b in blocks)
+        self.rows += rows
+        self.bytes_done += self.sizes.get(path, 0)
+        if self.bytes_done:
+            progress.total(round(self.rows * self.bytes_total / self.bytes_done), "rows")
+        return blocks
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _read(path: Path, config: SourceConfig) -> list[Block]:
     if path.suffix.lower() in EXCEL_SUFFIXES:
-        return read_workbook(path)
-    return [read_delimited(path, config.encoding, config.delimiter, config.max_line_chars)]
+        return read_workbook(path, config.chunk_rows)
+    return [read_delimited(path, config.encoding, config.delimiter, config.max_line_chars, config.chunk_rows)]
 
 
 def _empty(columns) -> pd.DataFrame:

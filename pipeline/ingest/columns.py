@@ -131,6 +131,25 @@ def is_categorical(values: list[str]) -> bool:
     return too_long <= 0.05 * len(present)
 
 
+# "Title" is the salutation (Mr, Mrs, Dr) in many exports and the job title in others (event and
+# webinar sign-ups): the values decide. A column under one of these headers whose values are
+# mostly not salutations is the job title (attr_occupation, where "Job Title" and "Position" go).
+JOB_TITLE_BY_VALUES_HEADERS = ("title", "头衔", "称谓")
+JOB_TITLE_FIELD = "attr_occupation"
+SALUTATIONS = frozenset(
+    {"mr", "mister", "mrs", "ms", "miss", "mx", "dr", "doctor", "prof", "professor", "rev", "sir", "madam", "mme"}
+    | {"m", "mlle", "herr", "frau", "sr", "sra", "srta", "dame", "lord", "lady"}
+    | {"先生", "女士", "小姐", "太太", "夫人", "老师", "博士", "教授", "医生"}
+)
+SALUTATION_SHARE = 0.5
+
+
+def looks_like_salutations(values: list[str]) -> bool:
+    """At least half of the present values are salutations (`Mr`, `Mrs.`, `Dr`, 先生)."""
+    present = [unicodedata.normalize("NFKC", v).strip().casefold().rstrip(".") for v in values if v and v.strip()]
+    return bool(present) and sum(v in SALUTATIONS for v in present) >= SALUTATION_SHARE * len(present)
+
+
 class HeaderMapper:
     """Maps one table's headers to canonical fields using aliases and per-source overrides.
 
@@ -250,6 +269,17 @@ class HeaderMapper:
     def _map_by_values(self, headers, columns, mapping, taken, decided) -> None:
         """Record id by uniqueness (`rec_id`, `Attendee Id`); categorical columns → attr_<slug>."""
         values = dict(zip(headers, columns))
+        for header in headers:  # "Title": the job title unless its values are salutations
+            if (
+                header not in decided
+                and normalize_header(header) in {normalize_header(h) for h in JOB_TITLE_BY_VALUES_HEADERS}
+                and JOB_TITLE_FIELD not in taken
+                and any(v and v.strip() for v in values[header])
+                and not looks_like_salutations(values[header])
+            ):
+                mapping[header] = JOB_TITLE_FIELD
+                taken.add(JOB_TITLE_FIELD)
+                decided.add(header)
         if "record_id" not in taken:
             for header in headers:
                 if header not in decided and looks_like_id_header(header) and is_unique_id_column(values[header]):

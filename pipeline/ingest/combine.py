@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ..standardize.text import EMPTY_MARKERS
+
 _MONTHS = {
     "jan": 1,
     "feb": 2,
@@ -25,6 +27,17 @@ _MONTHS = {
     "dec": 12,
 }
 _NUMBER_RE = re.compile(r"^\d{1,4}(?:\.0+)?$")  # Excel gives 1985 or, from a float cell, 1985.0
+# "No value" in a date-part column: the markers of every field plus R's `NA` and Stata's/SAS's
+# `.` (in a column of numbers `NA` cannot be Namibia or a surname, as it can elsewhere). Not `0`:
+# a month or day 0 is as often a mistyped 10 or 1 (RLdata10000 has 8), so it stays invalid.
+_MISSING_PARTS = EMPTY_MARKERS | {"na", "<na>", "nan", "."}
+
+
+def _present(text: str | None) -> str | None:
+    """The part as written, or None when it is blank or a missing-value marker."""
+    if text is None or not text.strip() or text.strip().lower() in _MISSING_PARTS:
+        return None
+    return text.strip()
 
 
 def _number(text: str | None) -> int | None:
@@ -47,7 +60,9 @@ def combine_birth_date(year: str | None, month: str | None, day: str | None) -> 
     """ISO birth date from its parts: `YYYY-MM-DD`, or `YYYY-MM` / `YYYY` when the day / month
     is missing. No year: None (a day and month alone cannot be compared by the matcher). A part
     that is present but not a number/month name is passed on as written (`1985-13-40`), so
-    standardize flags the value invalid instead of it silently becoming a partial date."""
+    standardize flags the value invalid instead of it silently becoming a partial date; a part that
+    says "no value" (`NA`, `N/A`, `.`, blank) is missing, so `1930`+`4`+`NA` is the partial `1930-04`."""
+    year, month, day = _present(year), _present(month), _present(day)
     if year is None:
         return None
     y = _number(year.rstrip("年"))

@@ -19,6 +19,7 @@ from ..settings import Rules
 
 DEFAULT_MAX_VALUE_CHARS: int = SourceDefaults.model_fields["max_value_chars"].default
 DEFAULT_MAX_LINE_CHARS: int = SourceDefaults.model_fields["max_line_chars"].default
+DEFAULT_CHUNK_ROWS: int = SourceDefaults.model_fields["chunk_rows"].default
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class SourceConfig:
     columns: dict[str, str | None] = field(default_factory=dict)
     max_value_chars: int = DEFAULT_MAX_VALUE_CHARS
     max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
 
 
 @dataclass(frozen=True)

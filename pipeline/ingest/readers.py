@@ -19,10 +19,12 @@ import threading
 from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from itertools import islice
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from .. import progress
 from ..errors import InputFileError
 
 DELIMITED_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -31,6 +33,8 @@ SNIFF_DELIMITERS = (",", "\t", ";", "|")
 _SNIFF_LINES = 50
 _SEP_HINT = re.compile(r"sep=(.)\r?\n")
 DEFAULT_MAX_LINE_CHARS = 1_000_000
+#: lines of a text file split, checked and transposed at a time (rules/sources.yaml chunk_rows)
+CHUNK_ROWS = 50_000
 csv.field_size_limit(2**31 - 1)  # long values are quarantined by rule, not rejected by csv
 
 
@@ -263,8 +267,11 @@ def _physical_lines(text: str) -> int:
     return terminators + (0 if text.endswith(("\n", "\r")) else 1)
 
 
-def _split_records(path: Path, text: str, delimiter: str) -> tuple[list[list[str]], list[int], list[int]]:
-    """All records, the physical line where each starts and where each ends.
+def _split_records(
+    path: Path, text: str, delimiter: str, offset: int = 0
+) -> tuple[list[list[str]], list[int], list[int]]:
+    """All records, the physical line where each starts and where each ends (counted in `text`;
+    `offset` lines come before it in the file, for the message of a record that cannot be split).
 
     Fast path: parse everything in C; when there are as many records as lines, record i is
     line i + 1. Only files with quoted line breaks pay for the line-tracking loop."""
@@ -284,22 +291,34 @@ def _split_records(path: Path, text: str, delimiter: str) -> tuple[list[list[str
             ends.append(previous)
         return rows, starts, ends
     except csv.Error as exc:
-        raise InputFileError(path, f"line {reader.line_num}: cannot be split as delimited text ({exc})") from None
+        raise InputFileError(
+            path, f"line {reader.line_num + offset}: cannot be split as delimited text ({exc})"
+        ) from None
 
 
 def read_delimited(
-    path: Path, encoding: str | None, delimiter: str | None, max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+    path: Path,
+    encoding: str | None,
+    delimiter: str | None,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> Block:
     """Split a text file with the csv module, keeping the physical line where each row starts.
 
     Hostile input is contained and never silent: an over-long line is blanked before splitting,
     a quote that runs past its line is cut at its line, a line with damaged UTF-8 keeps its row
     out — each a row problem naming the line. Only a header whose quote never closes stops the
-    file (no row of it could be mapped)."""
+    file (no row of it could be mapped). A file one codec decodes whole is read `chunk_rows`
+    lines at a time (`_read_chunked`); the others (damaged UTF-8, guessed encodings) whole."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    codec = _stream_codec(data, encoding)
+    if codec is not None:
+        block = _read_chunked(path, data, codec, delimiter, max_line_chars, chunk_rows)
+        if block is not None:
+            return block
     text, damaged = decode_text(path, data, encoding)
     text, too_long = _blank_long_lines(text.removeprefix("\ufeff"), max_line_chars)
     hint = _SEP_HINT.match(text)  # Excel's "sep=;" first line names the delimiter
@@ -354,6 +373,181 @@ def read_delimited(
     block.positions = positions
     block.rows_read = len(data_rows) + len(block.problems)
     return block
+
+
+# ---------------------------------------------------------------------------------------------
+# Text files in chunks (issue 14: bounded memory)
+
+_DECODE_STEP = 1 << 20
+_SNIFF_CHARS = 1 << 20  # sniff_delimiter reads this much of the text
+
+
+def _decodes(data: bytes, codec: str) -> bool:
+    """Whether `codec` decodes all of `data`, checked a megabyte at a time (no whole text)."""
+    try:
+        decoder = codecs.getincrementaldecoder(codec)()
+        view = memoryview(data)
+        for start in range(0, len(data), _DECODE_STEP):
+            decoder.decode(view[start : start + _DECODE_STEP])
+        decoder.decode(b"", final=True)
+        return True
+    except (UnicodeDecodeError, LookupError):
+        return False
+
+
+def _stream_codec(data: bytes, encoding: str | None) -> str | None:
+    """The codec `decode_text` would decode the whole file with, when that codec decodes every
+    byte (so the file can be decoded chunk by chunk); None when decode_text must see it whole:
+    a wrong `encoding` (its error), UTF-8 with damaged bytes (their lines), guessed encodings."""
+    if encoding:
+        return encoding if _decodes(data, encoding) else None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16" if _decodes(data, "utf-16") else None
+    if _decodes(data, "utf-8-sig"):
+        return "utf-8-sig"
+    if _mostly_utf8(data) is not None or not _decodes(data, "gb18030"):
+        return None
+    head = codecs.getincrementaldecoder("gb18030")().decode(data[: 4 * _SNIFF_CHARS])
+    return "gb18030" if _looks_chinese(head) else None
+
+
+def _text_lines(data: bytes, codec: str) -> Iterator[str]:
+    """The physical lines of the file, line ends kept (as io.StringIO(newline="") splits them)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
+
+
+def _sniff_sample(data: bytes, codec: str, limit: int) -> str:
+    """The text the whole-file reader sniffs the delimiter from: the first megabyte of the text
+    with its over-long lines emptied (read on its own, so chunks can be any size)."""
+    sample: list[str] = []
+    size = 0
+    for line in _text_lines(data, codec):
+        line = line if sample else line.removeprefix("\ufeff")
+        body = line.rstrip("\r\n")
+        line = line[len(body) :] if len(body) > limit else line
+        sample.append(line)
+        size += len(line)
+        if size >= _SNIFF_CHARS:
+            break
+    return "".join(sample)
+
+
+@dataclass
+class _Chunked:
+    """What reading the chunks so far established: the header and its width, the delimiter."""
+
+    block: Block
+    delimiter: str
+    width: int
+    hint: bool
+    header_read: bool = False  # the header's chunk is done: later chunks start with a record
+
+
+def _read_chunked(
+    path: Path, data: bytes, codec: str, delimiter: str | None, limit: int, chunk_rows: int
+) -> Block | None:
+    """The file read `chunk_rows` lines at a time, with the same rows and problems (and line
+    numbers) as reading it whole: each chunk's last record (with the blank records before it)
+    is carried into the next chunk, because a prefix of the text splits into the same records as
+    the whole text except for its last. None: the whole-file reader must decide (no header in
+    the first chunk, a header line too long to read)."""
+    lines = _text_lines(data, codec)
+    chunk, offset, state = list(islice(lines, chunk_rows)), 0, None
+    if chunk:
+        chunk[0] = chunk[0].removeprefix("\ufeff")
+    while True:
+        more = list(islice(lines, chunk_rows))
+        last = not more
+        text, too_long = _blank_long_lines("".join(chunk), limit)
+        if state is None:
+            state = _chunk_header(path, text, too_long, delimiter, _sniff_sample(data, codec, limit))
+            if state is None:
+                return None
+        consumed = _chunk_body(path, state, text, too_long, offset, last, limit)
+        if last:
+            break
+        if consumed is None:  # the first chunk ends inside the header
+            return None
+        offset += consumed
+        chunk = [*chunk[consumed:], *more]  # the original lines: a blanked line is blanked again
+    block = state.block
+    block.problems.sort(key=lambda p: p.position)
+    block.rows_read = len(block.positions) + len(block.problems)
+    return block
+
+
+def _chunk_header(
+    path: Path, text: str, too_long: dict[int, tuple[int, str]], delimiter: str | None, sample: str
+) -> _Chunked | None:
+    """The header and width from the first chunk, the delimiter from the sniff sample (as the
+    whole-file reader decides them)."""
+    hint = _SEP_HINT.match(sample)
+    if delimiter is None:
+        delimiter = hint.group(1) if hint else "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(sample)
+    rows, starts, ends = _split_records(path, text, delimiter)
+    first = next((i for i, row in enumerate(rows) if not _is_blank(row) and not (i == 0 and hint)), None)
+    if first is None or first == len(rows) - 1 or any(line < starts[first] for line in too_long):
+        return None  # an empty head, a header the chunk may cut, or one too long to read
+    header = rows[first]
+    if ends[first] > starts[first] and _badly_quoted(
+        io.StringIO(text, newline="").readlines()[starts[first] - 1 : ends[first]], delimiter
+    ):
+        raise InputFileError(
+            path,
+            f"line {starts[first]}: the header opens a quote that is never closed "
+            f"(it runs on to line {ends[first]}); fix the header line",
+        )
+    while header and not header[-1].strip():
+        header.pop()
+    block = Block(
+        file=path.name, sheet=None, headers=unique_headers(header), columns=[[] for _ in header], positions=[]
+    )
+    block.has_nul = False
+    return _Chunked(block=block, delimiter=delimiter, width=len(header), hint=bool(hint))
+
+
+def _chunk_body(
+    path: Path, state: _Chunked, text: str, too_long: dict[int, tuple[int, str]], offset: int, last: bool, limit: int
+) -> int | None:
+    """Add the rows of one chunk to the block; → how many of its lines were used (the rest is
+    carried into the next chunk), None when the first chunk ends inside the header."""
+    rows, starts, ends = _split_records(path, text, state.delimiter, offset)
+    first = -1  # the index of the header in this chunk: before the first record after the first chunk
+    if not state.header_read:
+        first = next(i for i, row in enumerate(rows) if not _is_blank(row) and not (i == 0 and state.hint))
+    cut = len(rows)
+    if not last:  # carry the last record and the blank records before it
+        cut -= 1
+        while cut > first + 1 and _is_blank(rows[cut - 1]):
+            cut -= 1
+        if cut <= first:
+            return None
+    # the first line carried on (a last line blanked for its length may have no line left)
+    end_line = starts[cut] if cut < len(rows) else max(_physical_lines(text), *too_long, 0) + 1
+    rows, starts, ends, problems = _recover_runaway_quotes(
+        path, text, state.delimiter, (rows[:cut], starts[:cut], ends[:cut]), first, state.width, limit, offset
+    )
+    keep = len(rows)
+    while last and keep > first + 1 and _is_blank(rows[keep - 1]):  # trailing empty lines are not rows
+        keep -= 1
+    chunk_long = {line: what for line, what in too_long.items() if line < end_line}
+    scratch = Block(file=path.name, sheet=None, headers=[], columns=[], positions=[])
+    scratch.problems = problems + _line_problems(chunk_long, limit, starts[first] if first >= 0 else 0)
+    body = slice(first + 1, keep)
+    data_rows, positions = _checked_rows(
+        scratch, text, state.delimiter, state.width, rows[body], starts[body], ends[body], {}, chunk_long
+    )
+    block = state.block
+    for column, values in zip(block.columns, _transpose(data_rows, state.width)):
+        column.extend(values)
+    block.positions.extend(p + offset for p in positions)
+    for problem in scratch.problems:
+        problem.position += offset
+    block.problems.extend(scratch.problems)
+    block.has_nul = bool(block.has_nul) or "\x00" in text
+    progress.advance(len(data_rows) + len(scratch.problems))
+    state.header_read = True
+    return end_line - 1
 
 
 def _is_blank(row: list[str]) -> bool:
@@ -486,8 +680,10 @@ def _recover_runaway_quotes(
     first: int,
     width: int,
     limit: int,
+    offset: int = 0,
 ) -> tuple[list[list[str]], list[int], list[int], list[RowProblem]]:
-    """Records with every runaway quote cut at its line: (rows, starts, ends, problems).
+    """Records with every runaway quote cut at its line: (rows, starts, ends, problems); the
+    line numbers in the problems' sentences are the file's (`offset` lines before `text`).
 
     A record spanning several lines is a runaway by `_is_runaway`. Its first line
     becomes an `unbalanced_quote` problem and the lines it swallowed are split again on their
@@ -507,12 +703,14 @@ def _recover_runaway_quotes(
                     RowProblem(
                         start,
                         "unbalanced_quote",
-                        f"opens a quote that is not closed on its line (it ran on to line {end}); "
-                        f"this line is kept out and lines {start + 1}–{end} were read as rows of their own",
+                        f"opens a quote that is not closed on its line (it ran on to line {end + offset}); this "
+                        f"line is kept out and lines {start + 1 + offset}–{end + offset} were read as rows of their own",
                         physical[start - 1].rstrip("\r\n")[:limit],
                     )
                 )
-                sub_rows, sub_starts, sub_ends = _split_records(path, "".join(physical[start:end]), delimiter)
+                sub_rows, sub_starts, sub_ends = _split_records(
+                    path, "".join(physical[start:end]), delimiter, start + offset
+                )
                 pending.append((sub_rows, [s + start for s in sub_starts], [e + start for e in sub_ends]))
             else:
                 kept.append((start, end, row))
@@ -623,61 +821,92 @@ def _blank_row(row: list[Any]) -> bool:
     return (not row or _blank_cell(row[0])) and all(map(_blank_cell, row))
 
 
-def read_workbook(path: Path) -> list[Block]:
-    """Every sheet as a block; the first non-blank row of a sheet is its header."""
+def read_workbook(path: Path, chunk_rows: int = CHUNK_ROWS) -> list[Block]:
+    """Every sheet as a block; the first non-blank row of a sheet is its header. A sheet's rows
+    come one at a time from the parsed workbook and are converted `chunk_rows` at a time, so the
+    whole sheet never exists as Python rows beside its columns."""
     try:
         from python_calamine import CalamineWorkbook
 
         workbook = CalamineWorkbook.from_path(str(path))
-        sheets = [
-            (name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in workbook.sheet_names
-        ]
+        sheets = [(name, workbook.get_sheet_by_name(name)) for name in workbook.sheet_names]
     except Exception as exc:  # calamine raises several types for zip/xml/password problems
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputFileError(path, f"is not a readable Excel workbook ({detail})") from None
-    blocks = [_sheet_block(path.name, name, cells) for name, cells in sheets]
+    blocks = []
+    for name, sheet in sheets:
+        blocks.append(_sheet_block(path.name, name, _sheet_rows(sheet), chunk_rows))
+        progress.advance(blocks[-1].rows_read)
     if all(not b.headers for b in blocks):
         raise InputFileError(path, "has no header row in any sheet (the workbook is empty)")
     return blocks
 
 
-def _sheet_block(file_name: str, sheet: str, cells: list[list[Any]]) -> Block:
-    """Cells of one sheet (from row 1, column A) → a block; the first non-blank row is the header."""
+def _sheet_rows(sheet: Any) -> Iterator[list[Any]]:
+    """The sheet's rows from row 1 and column A (calamine starts its rows at the first used
+    column: the columns before it are put back, so header positions stay those of the sheet)."""
+    pad = [""] * (sheet.start[1] if sheet.start else 0)
+    for row in sheet.iter_rows():
+        yield pad + row if pad else row
+
+
+def _sheet_block(file_name: str, sheet: str, cells: Iterable[list[Any]], chunk_rows: int = CHUNK_ROWS) -> Block:
+    """Rows of one sheet (from row 1, column A) → a block; the first non-blank row is the header.
+    Blank rows become problems only once a later row has data (trailing blank rows are not rows)."""
     block = Block(file=file_name, sheet=sheet, headers=[], columns=[], positions=[])
-    filled = [i for i, row in enumerate(cells) if not _blank_row(row)]
-    if not filled:  # an empty sheet is fine: no header, no rows
+    rows_in = enumerate(cells)
+    header = next((row for _, row in rows_in if not _blank_row(row)), None)
+    if header is None:  # an empty sheet is fine: no header, no rows
         return block
-    header_at, last_data = filled[0], filled[-1]
-    header = [excel_text(v) for v in cells[header_at]]
+    header = [excel_text(v) for v in header]
     while header and not header[-1].strip():
         header.pop()
     width = len(header)
     block.headers = unique_headers(header)
-    filled_set = set(filled)
-    rows = []
-    for i in range(header_at + 1, last_data + 1):
-        row, position = cells[i], i + 1
-        if i not in filled_set:
-            block.problems.append(RowProblem(position, "blank_row", "is blank", "{}"))
+    block.columns, block.raw_columns = [[] for _ in range(width)], [[] for _ in range(width)]
+    blank: list[int] = []  # blank rows not yet followed by data
+    chunk: list[list[Any]] = []
+    for i, row in rows_in:
+        position = i + 1
+        if _blank_row(row):
+            blank.append(position)
             continue
+        block.problems.extend(RowProblem(b, "blank_row", "is blank", "{}") for b in blank)
+        blank.clear()
         if len(row) > width and row[width:].count("") != len(row) - width:
-            outside = next(j for j in range(width, len(row)) if not _blank_cell(row[j]))
-            keys = block.headers + [f"column_{j + 1}" for j in range(width, len(row))]
-            raw = {key: excel_raw(v) for key, v in zip(keys, row) if not _blank_cell(v)}
-            block.problems.append(
-                RowProblem(
-                    position,
-                    "column_count",
-                    f"has a value in column {_column_letter(outside)}, outside the header's {width} columns",
-                    json.dumps(raw, ensure_ascii=False),
-                )
-            )
+            block.problems.append(_outside_header(block, row, width, position))
             continue
-        rows.append(row[:width] if len(row) >= width else row + [""] * (width - len(row)))
+        chunk.append(row[:width] if len(row) >= width else row + [""] * (width - len(row)))
         block.positions.append(position)
-    block.columns, block.raw_columns = _excel_columns(_transpose(rows, width))
-    block.rows_read = len(rows) + len(block.problems)
+        if len(chunk) >= chunk_rows:
+            _add_sheet_rows(block, chunk, width)
+            chunk = []
+    _add_sheet_rows(block, chunk, width)
+    block.rows_read = len(block.positions) + len(block.problems)
     return block
+
+
+def _outside_header(block: Block, row: list[Any], width: int, position: int) -> RowProblem:
+    outside = next(j for j in range(width, len(row)) if not _blank_cell(row[j]))
+    keys = block.headers + [f"column_{j + 1}" for j in range(width, len(row))]
+    raw = {key: excel_raw(v) for key, v in zip(keys, row) if not _blank_cell(v)}
+    return RowProblem(
+        position,
+        "column_count",
+        f"has a value in column {_column_letter(outside)}, outside the header's {width} columns",
+        json.dumps(raw, ensure_ascii=False),
+    )
+
+
+def _add_sheet_rows(block: Block, rows: list[list[Any]], width: int) -> None:
+    """Rows of the header's width → text and raw cells appended to the block's columns."""
+    if not rows:
+        return
+    text, raw = _excel_columns(_transpose(rows, width))
+    assert block.raw_columns is not None
+    for columns, new in ((block.columns, text), (block.raw_columns, raw)):
+        for column, values in zip(columns, new):
+            column.extend(values)
 
 
 def _column_letter(index: int) -> str:

@@ -318,11 +318,7 @@ def link(
     extras = tuple(c for c in extra_columns(records.columns, matching) if location_in_disguise(records, c) is None)
     frame = records[[c for c in ("record_key", *COMPARE_COLUMNS, *extras) if c in records.columns]]
     near = None
-    shape = tuple(extra_feature(c) for c in extras)
-    if not extras and new_keys is not None and model is not None:
-        # an incremental run's slim working set holds no attr_* columns (they live in
-        # other_columns): the saved model is reused and its extra features score as null
-        shape = tuple(model.get("extra_features") or ())
+    shape = tuple(extra_feature(c) for c in extras)  # an incremental run's slim set holds them too
     verdict = reuse_verdict(
         model, int(frame["record_key"].nunique()) if "record_key" in frame.columns else len(frame), matching, shape
     )

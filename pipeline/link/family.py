@@ -68,6 +68,7 @@ ADDRESS_GROUPS = {
 # address does not place the pair, the company does
 COMPANY_GROUPS = {"exact": "same", "similar": "fuzzy", "different": "other", "null": "null"}
 DEFAULT_NOISE_SIGMAS = 3.0
+SHARED_PLACES = ("same", "fuzzy", "postal")  # place groups relatives share
 REFERENCE_MIN_PAIRS = 20  # duplicate pairs a cell's expected matches may be scaled from
 
 _F, _L, _D, _A, _C = (FEATURE_NAMES.index(f) for f in ("first_name", "last_name", "birth_date", "address", "company"))
@@ -214,11 +215,18 @@ def fit_family(
             looks, e_c = free, len(w) - free
         adjustment = 0.0
         # the estimate's noise: Poisson on the look-alikes, plus the count's noise on the pairs
-        # that carry no other evidence (there look-alikes = pairs found - matches expected)
+        # that carry no other evidence (there look-alikes = pairs found - matches expected);
+        # or the evidence outside the cell itself tells look-alikes from noise
         blind = float((w == 0).mean()) if len(w) else 1.0
-        if possible_pairs > 0 and u_c > 0 and looks > noise_sigmas * math.sqrt(max(looks + blind * e_c, 1.0)):
-            adjustment = min(0.0, math.log2(u_c * (1 - prior) * possible_pairs / looks))
         found = looks > noise_sigmas * math.sqrt(max(looks + blind * e_c, 1.0))
+        # a handful of look-alikes shown by their evidence lowers the cell's weight, but is no
+        # population of twins or households that switches a cluster guard on (``found``). Only
+        # at a shared place: elsewhere the cell's duplicates are mostly customers who moved, and
+        # their e-mail and phone changed with the address (the evidence is not independent of
+        # the cell, see correlated_disagreement)
+        shown = found or (ag in SHARED_PLACES and 2.0 * _evidence_gain(w, e_c, looks) >= noise_sigmas**2)
+        if possible_pairs > 0 and u_c > 0 and looks > 0 and shown:
+            adjustment = min(0.0, math.log2(u_c * (1 - prior) * possible_pairs / looks))
         if len(w) or adjustment:
             out[cell] = {
                 "pairs": int(len(w)),
@@ -265,6 +273,18 @@ def _look_alikes(w: np.ndarray, expected_matches: float, iterations: int) -> flo
             break
         looks = new
     return looks
+
+
+def _evidence_gain(w: np.ndarray, expected_matches: float, looks: float) -> float:
+    """Log-likelihood ratio (natural log) of the cell's evidence outside it (``w``, bits per
+    pair) with ``looks`` look-alikes beside the expected matches, against none: a few pairs
+    whose e-mail and phone both disagree in a cell of duplicates that share them are
+    look-alikes however small their count (a Poisson allowance on the count alone needs ~10).
+    Pairs without such evidence (weight 0) add nothing: a count is not evidence."""
+    if not len(w) or looks <= 0 or expected_matches <= 0:
+        return 0.0
+    share = expected_matches / (expected_matches + looks)
+    return float(np.log(share + (1.0 - share) * np.exp2(-np.clip(w, -60, 60))).sum())
 
 
 def _look_alikes_free(w: np.ndarray, iterations: int) -> float:

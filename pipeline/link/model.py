@@ -56,6 +56,29 @@ def correct_correlated(levels: np.ndarray, per_feature: dict[str, np.ndarray], m
             per_feature[f] = w
 
 
+def correct_conditional(levels: np.ndarray, per_feature: dict[str, np.ndarray], model: dict) -> None:
+    """In place: where the company agrees (exact or similar), a feature of the model's
+    ``conditional_u`` (phone, e-mail: colleagues share the switchboard and the domain) weighs at most
+    log2(m / u among colleagues) on its agreeing levels, never below 0 (training.conditional_u)."""
+    cond = model.get("conditional_u") or {}
+    if not cond.get("u") or levels.shape[1] <= FEATURE_NAMES.index("company"):
+        return
+    company = levels[:, FEATURE_NAMES.index("company")]
+    agree = (company == FEATURES["company"].index("exact")) | (company == FEATURES["company"].index("similar"))
+    if not agree.any():
+        return
+    for feature, u_given in cond["u"].items():
+        m = np.asarray(model["comparisons"][feature]["m"], float)
+        cap = np.zeros(len(FEATURES[feature]))
+        cap[1:] = np.maximum(np.log2(np.maximum(m, PROB_FLOOR) / np.maximum(np.asarray(u_given, float), PROB_FLOOR)), 0)
+        cap[FEATURES[feature].index("different")] = np.inf  # a disagreement is not explained by the company
+        lv = levels[:, FEATURE_NAMES.index(feature)]
+        hit = agree & (lv > 0)
+        w = per_feature[feature].copy()
+        w[hit] = np.minimum(w[hit], cap[lv[hit]])
+        per_feature[feature] = w
+
+
 def _level_caps(matching: dict | None) -> dict:
     caps = (matching or {}).get("level_weight_max")
     return DEFAULT_LEVEL_WEIGHT_MAX if caps is None else (caps or {})
@@ -269,7 +292,21 @@ def model_summary(model: dict, usage: dict | None = None) -> dict:
         "default_m": training.get("default_m", []),
         "features": features,
         "look_alike_adjustments": {k: v["adjustment"] for k, v in cells.items() if v.get("adjustment")},
+        "same_company_max_weight": _same_company_caps(model),
     }
+
+
+def _same_company_caps(model: dict) -> dict[str, dict[str, float]]:
+    """{feature: {agreeing level: most it weighs where the company agrees}} (conditional_u)."""
+    out: dict[str, dict[str, float]] = {}
+    for feature, u_given in ((model.get("conditional_u") or {}).get("u") or {}).items():
+        m = model["comparisons"][feature]["m"]
+        out[feature] = {
+            lab: round(max(math.log2(max(float(mm), PROB_FLOOR) / max(float(uu), PROB_FLOOR)), 0.0), 3)
+            for lab, mm, uu in zip(FEATURES[feature][1:], m, u_given)
+            if lab != "different"
+        }
+    return out
 
 
 def model_compatible(model: dict | None) -> bool:
@@ -348,6 +385,7 @@ def score_levels(
                 w = w.copy()
                 w[has] = w_tf
         per_feature[feature] = w
+    correct_conditional(levels, per_feature, model)
     correct_correlated(levels, per_feature, matching)
     family = family_adjustment(levels, model)
     if family.any():  # look-alikes (family.py): shown on the given name, where the pattern turns;

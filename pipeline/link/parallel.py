@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import executors
+from .. import executors, progress
 from .blocking import rule_pairs
 from .compare import FEATURE_NAMES, compare_pairs, extras_in
 
@@ -86,15 +86,18 @@ def _levels_later(cols: dict[str, Any], left: np.ndarray, right: np.ndarray, chu
     n = len(left)
     out = np.empty((n, len(FEATURE_NAMES) + len(extras_in(cols))), dtype=np.int8)
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    progress.expect(n, "pairs")  # the stage bar counts candidate pairs compared
     if not (pool.usable() and len(bounds) > 1):
         for s, e in bounds:
             out[s:e] = compare_pairs(cols, left[s:e], right[s:e], cols.get(SETTINGS_KEY))
+            progress.advance(e - s)
         return lambda: out
     futures = [(s, e, pool.get().submit(_compare_chunk, left[s:e], right[s:e])) for s, e in bounds]
 
     def wait() -> np.ndarray:
         for s, e, fut in futures:
             out[s:e] = fut.result()
+            progress.advance(e - s)
         return out
 
     return wait

@@ -97,9 +97,15 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
         sessions.append((rule, None if rows is None else rows[take], left[take], right[take], 0))
     # every pair that can fall in a look-alike cell (see family.py): same surname and birth date or address
     fam = block(cols, {"blocking": {"rules": FAMILY_BLOCKING_RULES, "max_block_size": max_block}})
+    # every pair at one company: how often colleagues share an office phone (conditional_u)
+    same = block(cols, {"blocking": {"rules": [SAME_COMPANY_RULE], "max_block_size": max_block}})
     # pairs whose levels are not known yet: the random pairs, session pairs not among the
-    # candidates, and the look-alike pairs
-    extra = [(ri, rj)] + [(s[2], s[3]) for s in sessions if s[2] is not None and s[1] is None] + [(fam.left, fam.right)]
+    # candidates, the same-company pairs and the look-alike pairs (last)
+    extra = (
+        [(ri, rj)]
+        + [(s[2], s[3]) for s in sessions if s[2] is not None and s[1] is None]
+        + [(same.left, same.right), (fam.left, fam.right)]
+    )
     all_l = np.concatenate([e[0] for e in extra]).astype(np.int64)
     all_r = np.concatenate([e[1] for e in extra]).astype(np.int64)
     pos = np.full(len(all_l), -1, dtype=np.int64)
@@ -114,6 +120,7 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
         "todo_l": all_l[todo],
         "todo_r": all_r[todo],
         "n_family": len(fam.left),
+        "n_same_company": len(same.left),
         "features": FEATURE_NAMES + tuple(extra_feature(c) for c in extras_in(cols)),
     }
 
@@ -196,8 +203,41 @@ def train_from_levels(
     }
     model = build_model(m_final, u, prior, _thresholds(matching), training)
     model["family"] = family
+    if not short:
+        n_fam, n_same = plan["n_family"], plan.get("n_same_company", 0)
+        cond = conditional_u(all_lv[len(pos) - n_fam - n_same : len(pos) - n_fam], int(minimum["pairs_per_level"]))
+        if cond:  # only then: data without companies gives the same dict as before
+            model["conditional_u"] = cond
     model["compare"] = compare_settings(matching)
     return model
+
+
+SAME_COMPANY_RULE = {"name": "same_company", "columns": ["company_key"]}
+# features whose agreement a shared company explains: colleagues share the switchboard, and
+# their work mailboxes share the company's domain and name pattern (jsmith@ / msmith@)
+CONDITIONAL_FEATURES = ("phone", "email")
+
+
+def conditional_u(same_lv: np.ndarray, need: int) -> dict:
+    """u of the phone and the e-mail among pairs at one company (Fellegi-Sunter's independence
+    fails there: the switchboard is every colleague's number, the domain every colleague's
+    mailbox), from the same-company pairs whose given names differ — different people, whatever
+    the data. A feature with fewer than ``need`` such pairs with a value on both sides is left
+    out. model.score_levels caps the feature's agreement weight with it where the company agrees."""
+    if not len(same_lv):
+        return {}
+    first = FEATURE_NAMES.index("first_name")
+    others = same_lv[same_lv[:, first] == FEATURES["first_name"].index("different")]
+    out: dict[str, Any] = {}
+    for feature in CONDITIONAL_FEATURES:
+        lv = others[:, FEATURE_NAMES.index(feature)]
+        lv = lv[lv > 0]
+        if len(lv) < need:
+            continue
+        k = len(FEATURES[feature])
+        counts = np.bincount(lv, minlength=k).astype(float)[1:] + 0.5  # add-half, as estimate_u
+        out[feature] = [round(float(x), 10) for x in counts / counts.sum()]
+    return {"given": "company", "pairs": int(len(others)), "u": out} if out else {}
 
 
 def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, features=FEATURE_NAMES):

@@ -27,8 +27,9 @@ from .text import placeholder_sets, placeholders_for, standardize_attribute
 
 # Bumped whenever the same raw input can standardize differently (new placeholders, nicknames,
 # phone-region rules): a store that reuses prior std values can compare it and re-standardize.
-STANDARDIZE_VERSION = "5"  # 3: national_id; 4: junk names, spaced pinyin, kept implausible/partial dates, attr_*;
-# 5: phone region from the source's own +CC numbers, region_guessed flag
+STANDARDIZE_VERSION = "6"  # 3: national_id; 4: junk names, spaced pinyin, kept implausible/partial dates, attr_*;
+# 5: phone region from the source's own +CC numbers, region_guessed flag;
+# 6: nicknames checked against a reference list (izzy, hattie, lola ...)
 
 DATE_FIELDS = ("birth_date", "created_at", "updated_at")
 SUMMARY_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
@@ -464,15 +465,25 @@ def standardize(
     return std, summary
 
 
+def _attribute_sources(columns) -> dict[str, str]:
+    """{attr name: the ingested column it comes from} (`attr_middle_name`: `middle_name`)."""
+    sources = {c: c for c in columns if isinstance(c, str) and c.startswith("attr_") and not c.endswith("_std")}
+    sources.update({f"attr_{c}": c for c in NAME_PART_COLUMNS if c in columns})
+    return sources
+
+
+def attribute_names(columns) -> list[str]:
+    """The `attr_<slug>_std` columns `attribute_columns` makes from ingested `columns`."""
+    return sorted(f"{name}_std" for name in _attribute_sources(list(columns)))
+
+
 def attribute_columns(records: pd.DataFrame) -> dict[str, np.ndarray]:
     """`attr_<slug>_std` for every `attr_<slug>` column ingest found (categorical columns,
     birth place, occupation) and for the second names (`attr_middle_name_std`,
     `attr_second_last_name_std`): NFKC, casefolded, whitespace collapsed, junk → None. The
     matcher compares each exactly, with term-frequency adjustment."""
-    sources = {c: c for c in records.columns if c.startswith("attr_") and not c.endswith("_std")}
-    sources.update({f"attr_{c}": c for c in NAME_PART_COLUMNS if c in records.columns})
     out = {}
-    for name, column in sorted(sources.items()):
+    for name, column in sorted(_attribute_sources(records.columns).items()):
         codes, uniques = pd.factorize(records[column], use_na_sentinel=True)
         values = np.empty(len(uniques) + 1, dtype=object)
         values[:] = [standardize_attribute(u) for u in uniques] + [None]

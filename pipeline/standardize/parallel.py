@@ -16,6 +16,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import progress
+
 IN_PROCESS_BELOW = 20_000  # distinct tuples; below this the pool is not worth its overhead
 CHUNK_SIZE = 5_000
 
@@ -111,6 +113,7 @@ class FieldJob:
         self.fn, self.extra, self.names = fn, extra, tuple(names)
         self.inputs = factorize_columns(columns)
         self.codes, self.uniques = distinct_codes(columns, self.inputs)
+        progress.expect(len(self.uniques), "values")  # the stage bar counts distinct values
         self.futures: list | None = None
         self.distinct: dict[str, np.ndarray] | None = None  # output column → value per distinct tuple
 
@@ -127,14 +130,18 @@ class FieldJob:
         return self
 
     def _columns(self) -> list[np.ndarray]:
-        parts = None
+        parts: list | None = None
         if self.futures is not None:
             try:
-                parts = [f.result() for f in self.futures]
+                parts = []
+                for future in self.futures:
+                    parts.append(future.result())
+                    progress.advance(len(parts[-1][0]) if parts[-1] else 0)
             except (BrokenProcessPool, pickle.PicklingError, OSError):
                 parts = None  # a worker died or the platform refused: finish in-process
         if parts is None:
             parts = [_run_chunk_columns(self.fn, self.uniques, self.extra)] if self.uniques else []
+            progress.advance(len(self.uniques))
         out = []
         for pos in range(len(self.names)):
             values = np.empty(len(self.uniques), dtype=object)

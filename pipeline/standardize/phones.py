@@ -260,12 +260,17 @@ def route_phones(mobile, landline, phone, region, default_region: str = "US") ->
     fm, fl, fp = cells["mobile"][0], cells["landline"][0], cells["phone"][0]
     amb = ("either", "other")
     mobile_std = _pick(fm, ("mobile",)) or _pick(fp, ("mobile",)) or _pick(fl, ("mobile",)) or _pick(fm, amb)
-    mobile_guessed = mobile_std is None and _pick(fp, amb) is not None
-    mobile_std = mobile_std or _pick(fp, amb)
+    # only a valid number of a region that does not tell mobiles apart (NANP: "either") may be a
+    # mobile; an unallocated one ("other") says nothing of its owner and fills the landline slot
+    mobile_guessed = mobile_std is None and _pick(fp, ("either",)) is not None
+    mobile_std = mobile_std or _pick(fp, ("either",))
     landline_std = _pick(fl, ("landline",)) or _pick(fp, ("landline",)) or _pick(fm, ("landline",)) or _pick(fl, amb)
     rest = _pick(tuple(f for f in fp if f[0] != mobile_std), amb)
     landline_guessed = landline_std is None and rest is not None
     landline_std = landline_std or rest
+    if mobile_std is None:  # an unallocated number the (typed) landline slot left no room for
+        spare = _pick(tuple(f for f in fp if f[0] != landline_std), ("other",))
+        mobile_guessed, mobile_std = spare is not None, spare
     if landline_std == mobile_std:
         landline_std, landline_guessed = None, False
     phone_std = mobile_std or landline_std

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -30,6 +31,7 @@ SLIM_EDGE_COLUMNS: tuple[str, ...] = (
     "cap",
 )
 _ACTIVE = "WHERE status IS NULL OR status <> 'retired'"
+_WORD = re.compile(r"^\w+$")
 
 
 @dataclass
@@ -135,10 +137,14 @@ class PriorReaderMixin(StoreBase):
                 else ("customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")
             )
             stored = {name: self.read_table(name, conn) for name in names}
+            version, model = self._latest_model(conn)
             parts = (
-                self._slim_parts(conn, record_columns) if record_columns is not None else self._full_parts(conn, stored)
+                self._slim_parts(conn, [*record_columns, *_compared_extras(model)])
+                if record_columns is not None
+                else self._full_parts(conn, stored)
             )
             state = self._prior_state(conn, stored, slim, *parts)
+            state.model_version, state.model = version, model
         # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
         self._snapshot = {k: v.copy() for k, v in stored.items()}
         ids = pd.concat(
@@ -179,7 +185,6 @@ class PriorReaderMixin(StoreBase):
     def _prior_state(
         self, conn: Connection, stored: dict, slim: bool, records, retired, edges, masters, history
     ) -> PriorState:
-        models = self._select(conn, "match_model", ["version", "model_json"], 'ORDER BY "version" DESC LIMIT 1')
         state_rows = self._select(conn, "master_state", ["name", "value"])
         xref = stored["customer_xref"]
         state = PriorState(
@@ -197,23 +202,30 @@ class PriorReaderMixin(StoreBase):
             review_keys=self._select(conn, "review_queue", ["record_key_l", "record_key_r"]),
             slim=slim,
         )
-        if len(models):
-            latest = models.iloc[0]
-            state.model_version = int(latest["version"])
-            state.model = json.loads(latest["model_json"]) if latest["model_json"] else None
         return state
 
+    def _latest_model(self, conn: Connection) -> tuple[int, dict | None]:
+        """(version, model) of the last saved match model; (0, None) when there is none."""
+        models = self._select(conn, "match_model", ["version", "model_json"], 'ORDER BY "version" DESC LIMIT 1')
+        if not len(models):
+            return 0, None
+        latest = models.iloc[0]
+        return int(latest["version"]), json.loads(latest["model_json"]) if latest["model_json"] else None
+
     def _slim_records(self, conn: Connection, record_columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Active records with SLIM_RECORD_COLUMNS, `std_fingerprint` (read out of the
-        `other_columns` JSON by the database) and `record_columns`; retired ones with only
-        their key, hash and first/last seen run (their status says which)."""
+        """Active records with SLIM_RECORD_COLUMNS, `std_fingerprint` and `record_columns` (those
+        the table has no column for, such as the compared `attr_*_std`, are read out of the
+        `other_columns` JSON by the database); retired ones with only their key, hash and
+        first/last seen run (their status says which)."""
         have = set(columns_of("customer_record"))
         cols = list(dict.fromkeys([*SLIM_RECORD_COLUMNS, *(c for c in record_columns if c in have)]))
-        fingerprint = self.dialect.json_field_sql(OTHER_COLUMNS, "std_fingerprint")
+        # names of word characters only (attr slugs are): each becomes a literal in the SQL
+        packed = [c for c in dict.fromkeys([*record_columns, "std_fingerprint"]) if c not in have and _WORD.match(c)]
+        fields = ", ".join(self.dialect.json_field_sql(OTHER_COLUMNS, c) for c in packed)
         cur = dbapi(conn).cursor()
         try:
             with self.dialect.savepoint(cur, "crmclean_slim"):  # a failure must not abort the read
-                cur.execute(f"SELECT {_col_sql(cols)}, {fingerprint} FROM customer_record {_ACTIVE}")
+                cur.execute(f"SELECT {_col_sql(cols)}, {fields} FROM customer_record {_ACTIVE}")
                 rows = cur.fetchall()
         except Exception:  # no JSON support (or a malformed text): unpack in Python
             log.debug("reading std_fingerprint in Python", exc_info=True)
@@ -222,12 +234,12 @@ class PriorReaderMixin(StoreBase):
             cur.close()
         if rows is None:
             full = _unpack_records(self._select(conn, "customer_record", [*cols, OTHER_COLUMNS], _ACTIVE))
-            records = full[[*cols, *(["std_fingerprint"] if "std_fingerprint" in full.columns else [])]]
+            records = full.reindex(columns=cols).assign(**{c: full[c] if c in full.columns else None for c in packed})
         else:
             records = (
-                pd.DataFrame.from_records(rows, columns=[*cols, "std_fingerprint"], coerce_float=False)
+                pd.DataFrame.from_records(rows, columns=[*cols, *packed], coerce_float=False)
                 if rows
-                else _empty_columns([*cols, "std_fingerprint"])
+                else _empty_columns([*cols, *packed])
             )
         retired = self._select(
             conn,
@@ -287,6 +299,12 @@ class PriorReaderMixin(StoreBase):
                 yield conn
         finally:
             conn.close()
+
+
+def _compared_extras(model: dict | None) -> list[str]:
+    """The `attr_*_std` columns the saved model compares (its extra features): an incremental
+    run needs their stored values, or every stored record would compare as missing there."""
+    return [f"{feature}_std" for feature in (model or {}).get("extra_features") or ()]
 
 
 def _col_sql(columns: list[str]) -> str:
