@@ -194,7 +194,9 @@ def combine_with_prior(
     is not: a new standardizer version or rules may give them other values to match on.
     `columns` narrows the working set to those columns (an incremental run's slim prior).
     """
-    std = std[[c for c in std.columns if c in set(columns)]] if columns is not None else std.copy()
+    # a shallow copy: columns are added or replaced below (new arrays), the caller's frame
+    # and its 400k x 90 columns are shared, never written
+    std = std[[c for c in std.columns if c in set(columns)]] if columns is not None else std.copy(deep=False)
     if "content_hash" not in std.columns or std["content_hash"].isna().any():
         std["content_hash"] = content_hash(std)
     prev = prior.records
@@ -228,7 +230,11 @@ def combine_with_prior(
     retired = prev[retire_mask].reset_index(drop=True)
     carried = prev[~in_run & ~retire_mask]
 
-    records = pd.concat([carried, std], ignore_index=True) if len(carried) else std.reset_index(drop=True)
+    records = (
+        pd.concat([carried, std], ignore_index=True)
+        if len(carried)
+        else std.set_axis(pd.RangeIndex(len(std)), axis=0, copy=False)
+    )
     if len(carried):  # NaN only where one side lacks a column or a column is not text: fix just those
         for c in records.columns:
             if c not in carried.columns or c not in std.columns or records[c].dtype != object:

@@ -782,3 +782,49 @@ def test_review_queue_is_empty_not_broken_when_no_pair_is_held_and_overrides_exi
     out = review_queue_rows("run-1", pairs, records, overrides, None)
     assert len(out) == 0
     assert "review_reason" in out.columns
+
+
+def test_rows_are_typed_batch_by_batch_exactly_as_the_whole_column():
+    """Publish makes tuples a batch at a time; how a column is written is decided on the whole
+    column, so a batch of integral floats beside a batch holding 2.5 still writes `2.0`."""
+    from crmclean.store.values import frame_rows
+
+    df = make_std(4)
+    df["postal_code"] = [2.0, None, 2.5, 7.0]  # not integral as a whole: float text throughout
+    df["state"] = [1.0, 2.0, None, 3.0]  # integral: int text
+    df["company"] = [None, {"a": 1}, "x", 5]  # mixed objects
+    cols, rows = frame_rows("customer_record", df)
+    whole = next(rows.batches(size=len(df)))
+    assert [r for b in rows.batches(size=1) for r in b] == whole == list(rows)
+    at = {c: [r[cols.index(c)] for r in whole] for c in ("postal_code", "state", "company")}
+    assert at == {
+        "postal_code": ["2.0", None, "2.5", "7.0"],
+        "state": ["1", "2", None, "3"],
+        "company": [None, '{"a": 1}', "x", "5"],
+    }
+    assert list(rows.take([3, 0])) == [whole[3], whole[0]]
+
+
+def test_publish_in_small_batches_writes_what_one_batch_writes(tmp_path, monkeypatch):
+    """A first run, a rerun with changes (delta: some rows re-inserted, last_seen_run updated in
+    place) and one that replaces tables whole, written 3 rows a batch: the same tables as
+    written in one batch each."""
+    from crmclean.store import values
+
+    std = pd.concat([make_std(20), make_std(7, source="crm_b")], ignore_index=True)
+    changed = std.assign(email_std=[f"new{i}@x.org" if i % 4 == 0 else e for i, e in enumerate(std["email_std"])])
+    links = [("crm_a|1000", "crm_b|1000"), ("crm_a|1001", "crm_a|1002"), ("crm_a|1002", "crm_b|1003")]
+    results = []
+    for batch_rows in (3, 100_000):
+        monkeypatch.setattr(values, "BATCH_ROWS", batch_rows)
+        url = f"sqlite:///{tmp_path}/b{batch_rows}.db"
+        s = open_store(url)
+        fake_run(s, std, "R1", matches=links, reviews=[("crm_a|1005", "crm_a|1006")])
+        fake_run(s, changed.iloc[:25], "R2", matches=links[:2])
+        fake_run(s, make_std(9, source="crm_c"), "R3")
+        results.append({t: read(url, t) for t in PUBLISHED_TABLES})
+        s.close()
+    for t in PUBLISHED_TABLES:
+        a, b = (stable(r[t].drop(columns=["at", "created"], errors="ignore")) for r in results)
+        pd.testing.assert_frame_equal(a, b, obj=t)
+    assert len(results[0]["customer_record"]) == 27 + 9

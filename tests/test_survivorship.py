@@ -897,3 +897,25 @@ def test_extra_marks_is_zero_for_some_spelling_of_each_mailbox(locals_):
     assert (marks[pd.isna(texts)] == 0).all()
     if pd.notna(texts).any():
         assert marks[pd.notna(texts)].min() == 0
+
+
+def test_lost_values_are_listed_most_records_first_then_by_value_per_cluster():
+    import json
+
+    city = {
+        "p|1": "Paris", "p|2": "Paris", "p|3": "Paris", "z|9": "Nice", "a|4": "Lyon",
+        "c|1": "Lyon", "b|2": "Metz",
+    }  # fmt: skip
+    rows = [rec(k, 1, city=v) for k, v in city.items()] + [rec("q|1", 2, city="Oslo"), rec("q|2", 2, city="Bergen")]
+    golden, lineage = build(*rows)
+    lost = lineage.set_index(["cluster", "field"])["alternatives"]
+    won = golden.loc[1, "city"]
+    expected: dict[str, list[str]] = {}
+    for k, v in sorted(city.items()):
+        if v != won:
+            expected.setdefault(v, []).append(k)
+    order = sorted(expected, key=lambda v: (-len(expected[v]), v))
+    assert json.loads(lost[(1, "city")]) == [{"value": v, "records": expected[v]} for v in order]
+    assert [x["value"] for x in json.loads(lost[(2, "city")])] == [
+        {"Oslo": "Bergen", "Bergen": "Oslo"}[golden.loc[2, "city"]]
+    ]

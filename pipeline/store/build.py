@@ -21,16 +21,27 @@ SUMMARY_FIELDS = ("source", "full_name", "email", "phone", "birth_date", "addres
 
 
 def _frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Exactly the table's columns, in order (absent ones as None)."""
-    df = df.copy()
+    """Exactly the table's columns, in order (absent ones as None): one copy of the frame."""
+    df = df.copy(deep=False)
     for c in columns_of(table):
         if c not in df.columns:
             df[c] = None
-    return df[columns_of(table)].reset_index(drop=True)
+    out = df[columns_of(table)]
+    return out.set_axis(pd.RangeIndex(len(out)), axis=0, copy=False)
 
 
 def _none(df: pd.DataFrame) -> pd.DataFrame:
-    return df.astype(object).where(df.notna(), None)
+    """Every column as Python objects, None where missing (as astype(object).where(notna),
+    column by column: one copy of the frame instead of two)."""
+    columns = {}
+    for c in df.columns:
+        values = df[c].to_numpy(dtype=object)
+        missing = pd.isna(values)
+        if missing.any():
+            values = values.copy()  # an object column's values are the frame's own
+            values[missing] = None
+        columns[c] = values
+    return pd.DataFrame(columns, index=df.index, columns=df.columns)
 
 
 def _std_or_raw(records: pd.DataFrame, f: str) -> pd.Series:
@@ -45,10 +56,13 @@ def _evidence(pairs: pd.DataFrame) -> pd.Series:
     have = pairs["evidence"] if "evidence" in pairs.columns else pd.Series(None, index=pairs.index, dtype=object)
     if not wcols:
         return have
-    w = pairs[wcols].apply(pd.to_numeric, errors="coerce").round(4)
-    built = [
-        json.dumps({k[2:]: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))})
-        for row in w.to_dict("records")
+    need = np.flatnonzero(have.isna().to_numpy())  # only the edges scored by this run
+    w = pairs[wcols].iloc[need].apply(pd.to_numeric, errors="coerce").round(4)
+    names = [k[2:] for k in wcols]
+    built = np.full(len(pairs), None, dtype=object)
+    # per row, zipped from plain lists (v == v: not NaN): to_dict("records") took most of the time
+    built[need] = [
+        json.dumps({k: v for k, v in zip(names, row) if v == v}) for row in zip(*(w[c].tolist() for c in wcols))
     ]
     return have.where(have.notna(), pd.Series(built, index=pairs.index, dtype=object))
 
@@ -176,7 +190,7 @@ def customer_xref_rows(run_id, records, clusters, cluster_to_id, pairs, key_clus
 
 def seen_rows(run_id, df: pd.DataFrame, status: str, run_keys, prev: pd.DataFrame | None) -> pd.DataFrame:
     """customer_record bookkeeping of these rows: hashes, first/last seen run, status."""
-    df = df.copy()
+    df = df.copy(deep=False)  # the columns set below are new arrays: the caller's frame is untouched
     if "content_hash" not in df.columns or df["content_hash"].isna().any():
         df["content_hash"] = content_hash(df)
     if "row_hash" not in df.columns or df["row_hash"].isna().any():
@@ -218,7 +232,8 @@ def _customer_record(run_id, records, run_keys, retired, prior) -> pd.DataFrame:
         if len(still):
             parts.append(still.assign(status="retired"))
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return out.reset_index(drop=True)  # NaN → NULL happens in frame_rows; no 400k x 75 copy here
+    # NaN → NULL happens in frame_rows; a new index without copying the 400k x 75 columns
+    return out.set_axis(pd.RangeIndex(len(out)), axis=0, copy=False)
 
 
 def quarantine_rows(run_id, records, run_keys, quarantine, prior, run_sources: set[str] | None = None) -> pd.DataFrame:
@@ -277,9 +292,9 @@ def review_queue_rows(run_id, pairs, records, overrides, active_keys, thresholds
 
 
 def lineage_rows(lineage: pd.DataFrame, cluster_to_id: pd.Series) -> pd.DataFrame:
-    lin = lineage.copy()
+    lin = lineage.copy(deep=False)  # ~13 rows per master: no more copies than needed
     lin["master_id"] = lin["cluster"].map(cluster_to_id)
-    return _none(_frame(lin[lin["master_id"].notna()], "master_lineage"))
+    return _none(_frame(lin[lin["master_id"].notna().to_numpy()], "master_lineage"))
 
 
 def match_edge_rows(run_id, pairs, active_keys) -> pd.DataFrame:

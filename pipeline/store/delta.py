@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from .tables import TABLES
+from .values import Rows, batches
 
 #: key columns by which a delta publish replaces rows (several rows may share a key: lineage)
 DELTA_KEYS: dict[str, tuple[str, ...]] = {
@@ -34,59 +35,85 @@ IN_PLACE_COLUMNS: dict[str, tuple[str, ...]] = {"customer_record": ("last_seen_r
 @dataclass
 class DeltaPlan:
     delete_keys: list
-    insert_rows: list[tuple]
+    insert_rows: "Rows | list[tuple]"
     updates: list[tuple[str, Any, list]]  # (column, new value, keys)
 
 
 def diff_rows(
-    name: str, cols: list[str], rows: list[tuple], old: pd.DataFrame, replace_share: float | None
+    name: str, cols: list[str], rows: "Rows | list[tuple]", old: pd.DataFrame, replace_share: float | None
 ) -> DeltaPlan | None:
     """Delete/insert/update turning the rows `old` into `rows` (None: more than
-    `replace_share` of the keys changed, replace the table whole)."""
+    `replace_share` of the keys changed, replace the table whole). `rows` is read once, a
+    batch at a time; the rows to insert are taken from it lazily."""
     if not len(old):
         return DeltaPlan([], rows, [])
     in_place = [c for c in IN_PLACE_COLUMNS.get(name, ()) if c in cols]
     body = [c for c in cols if c not in VOLATILE_COLUMNS.get(name, ()) and c not in in_place]
     old_h = _frame_hashes(name, old, body)
-    new_h = _tuple_hashes(rows, [cols.index(c) for c in body])
-    key_cols = DELTA_KEYS.get(name)
-    if key_cols is None:  # no key (quarantine): untouched when identical, else replaced
+    key_cols = DELTA_KEYS.get(name, ())
+    new_h, picked = _scan(rows, [cols.index(c) for c in body], [cols.index(c) for c in (*key_cols, *in_place)])
+    if not key_cols:  # no key (quarantine): untouched when identical, else replaced
         same = len(old_h) == len(new_h) and np.array_equal(np.sort(old_h), np.sort(new_h))
         return DeltaPlan([], [], []) if same else None
+    nk = len(key_cols)
+    new_keys = [p[0] for p in picked] if nk == 1 else [p[:nk] for p in picked]
     new_changed = ~pd.Series(new_h).isin(old_h).to_numpy()  # hash-table isin (np.isin sorts)
     old_stale = ~pd.Series(old_h).isin(new_h).to_numpy()
-    get_key = itemgetter(*[cols.index(c) for c in key_cols])
     old_keys = key_array(old, key_cols)
-    new_keys = [get_key(r) for r in rows]
     changed = {k for k, c in zip(new_keys, new_changed) if c} | set(old_keys[old_stale])
     n_old = len(set(old_keys)) if len(key_cols) > 1 or name == "master_lineage" else len(old_keys)
     if replace_share is not None and len(changed) > replace_share * max(n_old, 1):
         return None
     touched = [k in changed for k in new_keys]
-    insert = [r for r, t in zip(rows, touched) if t]
-    updates = [u for c in in_place for u in _in_place_updates(old, old_keys, cols.index(c), c, rows, new_keys, touched)]
+    insert = _take(rows, np.flatnonzero(np.array(touched, dtype=bool)))
+    updates = [
+        u
+        for j, c in enumerate(in_place)
+        for u in _in_place_updates(old, old_keys, c, [p[nk + j] for p in picked], new_keys, touched)
+    ]
     delete = sorted(changed & set(old_keys.tolist()), key=str)
     return DeltaPlan(delete, insert, updates)
 
 
+def _scan(rows: "Rows | list[tuple]", hash_idx: list[int], pick_idx: list[int]) -> tuple[np.ndarray, list[tuple]]:
+    """One pass over `rows`, a batch at a time: hash() of each row restricted to `hash_idx`
+    (values as frame_rows types them; Python's tuple hash reuses each string's cached hash),
+    and the row's values at `pick_idx` (its key and in-place bookkeeping) as a tuple."""
+    hashes: list[np.ndarray] = []
+    picked: list[tuple] = []
+    get, pick = _getter(hash_idx), _getter(pick_idx)
+    for batch in batches(rows):
+        hashes.append(np.fromiter((hash(get(r)) for r in batch), np.int64, len(batch)))
+        picked.extend(pick(r) for r in batch)
+    return (np.concatenate(hashes) if hashes else np.array([], dtype=np.int64)), picked
+
+
+def _getter(idx: list[int]) -> Callable[[tuple], tuple]:
+    """The values of a row at `idx`, always as a tuple."""
+    if len(idx) > 1:
+        return itemgetter(*idx)
+    if idx:
+        (i,) = idx
+        return lambda r: (r[i],)
+    return lambda r: ()
+
+
+def _take(rows: "Rows | list[tuple]", positions: np.ndarray) -> "Rows | list[tuple]":
+    if isinstance(rows, Rows):
+        return rows.take(positions)
+    return [rows[i] for i in positions.tolist()]
+
+
 def _in_place_updates(
-    old: pd.DataFrame, old_keys: np.ndarray, i: int, column: str, rows: list[tuple], new_keys: list, touched: list[bool]
+    old: pd.DataFrame, old_keys: np.ndarray, column: str, values: list, new_keys: list, touched: list[bool]
 ) -> list[tuple[str, Any, list]]:
     """Unchanged rows whose bookkeeping `column` moved: one UPDATE per value."""
     was = dict(zip(old_keys.tolist(), old[column].tolist()))
     by_value: dict[Any, list] = {}
-    for r, k, t in zip(rows, new_keys, touched):
-        if not t and was.get(k) != r[i]:
-            by_value.setdefault(r[i], []).append(k)
+    for v, k, t in zip(values, new_keys, touched):
+        if not t and was.get(k) != v:
+            by_value.setdefault(v, []).append(k)
     return [(column, v, ks) for v, ks in by_value.items()]
-
-
-def _tuple_hashes(rows: list[tuple], idx: list[int]) -> np.ndarray:
-    """hash() of each row restricted to the columns `idx` (values as frame_rows types them)."""
-    if not rows:
-        return np.array([], dtype=np.int64)
-    get = itemgetter(*idx) if len(idx) > 1 else (lambda r: (r[idx[0]],))
-    return np.fromiter((hash(get(r)) for r in rows), dtype=np.int64, count=len(rows))
 
 
 def _frame_hashes(name: str, df: pd.DataFrame, cols: list[str]) -> np.ndarray:

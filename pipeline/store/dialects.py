@@ -15,10 +15,14 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from . import locks
 from .errors import NoMaster, StoreError
-from .values import _age_seconds
+from .values import Rows, _age_seconds, batches
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import StoreBase
+
+
+#: SQLite page cache per connection, in KiB (only pages actually used take memory)
+SQLITE_CACHE_KB = 64 * 1024
 
 
 class Dialect:
@@ -76,7 +80,8 @@ class Dialect:
         """A WHERE clause (and its parameters) for rows whose value in any `key_cols` is in `keys`."""
         raise NotImplementedError
 
-    def bulk_insert(self, raw, name: str, cols: list[str], rows: list[tuple]) -> None:
+    def bulk_insert(self, raw, name: str, cols: list[str], rows: "Rows | list[tuple]") -> None:
+        """Insert `rows` (values.Rows are made into tuples one batch at a time while written)."""
         raise NotImplementedError
 
     def delete_keys(self, cur, name: str, key_cols: tuple[str, ...], keys: list) -> None:
@@ -139,9 +144,11 @@ class SQLiteDialect(Dialect):
 
     def bulk_insert(self, raw, name, cols, rows) -> None:
         collist = ", ".join(f'"{c}"' for c in cols)
+        sql = f'INSERT INTO "{name}" ({collist}) VALUES ({", ".join("?" * len(cols))})'
         cur = raw.cursor()
         try:
-            cur.executemany(f'INSERT INTO "{name}" ({collist}) VALUES ({", ".join("?" * len(cols))})', rows)
+            for batch in batches(rows):
+                cur.executemany(sql, batch)
         finally:
             cur.close()
 
@@ -214,8 +221,9 @@ class PostgresDialect(Dialect):
         collist = ", ".join(f'"{c}"' for c in cols)
         with raw.cursor() as cur:
             with cur.copy(f'COPY "{name}" ({collist}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(row)
+                for batch in batches(rows):
+                    for row in batch:
+                        copy.write_row(row)
 
     def delete_keys(self, cur, name, key_cols, keys) -> None:
         if len(key_cols) == 1:
@@ -276,6 +284,9 @@ def _sqlite_transactions(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA synchronous=NORMAL")  # WAL: still atomic and consistent, faster commits
+        # a 64 MB page cache (default 2 MB): a publish of 365k xref rows keeps its three indexes'
+        # pages in memory instead of spilling them to the WAL mid-transaction (-50 % CPU, -65 % wall)
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
         cur.close()
 
     @event.listens_for(engine, "begin")

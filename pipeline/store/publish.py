@@ -2,7 +2,9 @@
 
 Only the keys whose rows changed are deleted and re-inserted; a `Scoped` table (an
 incremental run) rewrites just the stored rows of its scope. Bulk loads, key deletes and
-in-place updates are the dialect's (COPY on PostgreSQL, executemany on SQLite).
+in-place updates are the dialect's (COPY on PostgreSQL, executemany on SQLite). Rows are
+made into tuples and written a batch at a time (values.Rows): a table is never held whole
+as Python tuples.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .delta import DELTA_KEYS, DeltaPlan, diff_rows, key_array
 from .errors import StoreError
 from .prior import PriorReaderMixin
 from .tables import APPENDED_TABLES, REPLACED_TABLES, TABLES, columns_of
-from .values import frame_rows, utc_now
+from .values import Rows, frame_rows, utc_now
 
 #: above this share of changed keys a table is simply replaced whole
 FULL_REPLACE_SHARE = 0.5
@@ -72,7 +74,7 @@ class PublishMixin(PriorReaderMixin):
         missing = [t for t in REPLACED_TABLES if t not in tables]
         if missing:
             raise StoreError(f"publish of run {run_id} is missing tables: {', '.join(missing)}; nothing was published")
-        try:
+        try:  # each table typed for the database up front; its rows become tuples batch by batch as written
             prepared = {
                 name: frame_rows(name, _rows_of(tables[name]))
                 for name in (*REPLACED_TABLES, *APPENDED_TABLES)
@@ -100,7 +102,7 @@ class PublishMixin(PriorReaderMixin):
         conn: Connection,
         name: str,
         cols: list[str],
-        rows: list[tuple],
+        rows: "Rows | list[tuple]",
         value: "pd.DataFrame | Scoped",
         delta: bool,
     ) -> None:
@@ -122,7 +124,7 @@ class PublishMixin(PriorReaderMixin):
             self._update_column(conn, name, column, value, keys)
 
     def _publish_scoped(
-        self, conn: Connection, name: str, cols: list[str], rows: list[tuple], scoped: Scoped, delta: bool
+        self, conn: Connection, name: str, cols: list[str], rows: "Rows | list[tuple]", scoped: Scoped, delta: bool
     ) -> None:
         """Rewrite the part of a table a Scoped value covers (see publish)."""
         old = self._stored_scope(conn, name, scoped)
@@ -173,7 +175,7 @@ class PublishMixin(PriorReaderMixin):
         cached = self._snapshot.pop(name, None)
         return cached if cached is not None else self.read_table(name, conn)
 
-    def _delta_plan(self, conn: Connection, name: str, cols: list[str], rows: list[tuple]) -> DeltaPlan | None:
+    def _delta_plan(self, conn: Connection, name: str, cols: list[str], rows: "Rows | list[tuple]") -> DeltaPlan | None:
         """What to delete/insert/update to turn the stored table into `rows`; None = replace all.
 
         Rows are compared by the hash of their stored values (bookkeeping columns left out):
@@ -238,8 +240,9 @@ class PublishMixin(PriorReaderMixin):
         finally:
             conn.close()
 
-    def _write_table(self, conn: Connection, name: str, cols: list[str], rows: list[tuple]) -> None:
-        """Bulk insert inside the caller's transaction (the dialect's fastest way)."""
+    def _write_table(self, conn: Connection, name: str, cols: list[str], rows: "Rows | list[tuple]") -> None:
+        """Bulk insert inside the caller's transaction (the dialect's fastest way), a batch of
+        rows at a time."""
         if not rows:
             return
         self.dialect.bulk_insert(dbapi(conn), name, cols, rows)

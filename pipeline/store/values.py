@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from .tables import OTHER_COLUMNS, RECORD_DATA_COLUMNS, RECORD_META_COLUMNS, TABLES, columns_of
+
+
+#: rows converted and written at a time (publish streams each table in batches of this size)
+BATCH_ROWS = 50_000
 
 
 def utc_now() -> str:
@@ -66,14 +70,25 @@ def _convert_text(v: Any) -> str | None:
 
 def _text_values(s: pd.Series) -> list:
     """A column as str-or-None, the way it is stored (wide columns are text)."""
+    return _text_converter(s)(s)
+
+
+def _text_converter(s: pd.Series) -> Callable[[pd.Series], list]:
+    """How any part of the column `s` becomes stored text, decided once on the whole column
+    (a batch converts exactly as the whole column would: `2` stays `2.0` beside a `2.5`)."""
     if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-        return s.where(s.notna(), None).tolist()
+        return lambda part: part.where(part.notna(), None).tolist()
     if pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s):
         f = s.astype("float64")
         integral = bool(((f % 1 == 0) | f.isna()).all())
-        text = (f.astype("Int64") if integral else f).astype(str).astype(object)
-        return text.where(f.notna(), None).tolist()
-    return [_convert_text(v) for v in s.tolist()]
+
+        def numbers(part: pd.Series) -> list:
+            g = part.astype("float64")
+            text = (g.astype("Int64") if integral else g).astype(str).astype(object)
+            return text.where(g.notna(), None).tolist()
+
+        return numbers
+    return lambda part: [_convert_text(v) for v in part.tolist()]
 
 
 def _float_values(s: pd.Series) -> list:
@@ -92,20 +107,27 @@ def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
     extra_cols = [c for c in df.columns if c not in fixed]
     if not extra_cols:
         return df
-    out = df.drop(columns=extra_cols)
-    packed = df[extra_cols].astype(object).where(df[extra_cols].notna(), None)
-    out[OTHER_COLUMNS] = [
-        json.dumps(
-            {
-                k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v))
-                for k, v in row.items()
-                if v is not None
-            },
-            ensure_ascii=False,
-            sort_keys=True,
+    out = df.copy(deep=False)  # shares the columns kept (drop() would copy all of them)
+    for c in extra_cols:
+        del out[c]
+    extra = df[extra_cols]
+    packed: list[str] = []
+    for start in range(0, len(df), BATCH_ROWS):  # one batch of row dicts at a time
+        part = extra.iloc[start : start + BATCH_ROWS]
+        part = part.astype(object).where(part.notna(), None)
+        packed.extend(
+            json.dumps(
+                {
+                    k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v))
+                    for k, v in row.items()
+                    if v is not None
+                },
+                ensure_ascii=False,
+                sort_keys=True,
+            )
+            for row in part.to_dict("records")
         )
-        for row in packed.to_dict("records")
-    ]
+    out[OTHER_COLUMNS] = packed
     return out
 
 
@@ -126,27 +148,70 @@ def _unpack_records(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def frame_rows(name: str, df: pd.DataFrame) -> tuple[list[str], list[tuple]]:
-    """A frame as (column names, row tuples) typed for the table (missing columns → NULL)."""
+class Rows:
+    """A frame's rows typed for its table, made into tuples one batch at a time as they are
+    read: 400k customer_record rows of 85 columns held as tuples at once would be ~35M
+    references (≈ 0.6 GB with the column lists they are zipped from). How each column is
+    typed is decided once on the whole column, so every batch, and every subset `take`s,
+    converts exactly as the whole frame would."""
+
+    def __init__(self, df: pd.DataFrame, columns: list[tuple[str | None, Callable[[pd.Series], list]]]):
+        self.df = df
+        self._columns = columns  # (frame column or None for an absent one → NULL, converter)
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    def batches(self, size: int | None = None) -> Iterator[list[tuple]]:
+        size = size or BATCH_ROWS
+        for start in range(0, len(self.df), size):
+            part = self.df.iloc[start : start + size]
+            values = [convert(part[c]) if c is not None else [None] * len(part) for c, convert in self._columns]
+            yield list(zip(*values))
+
+    def __iter__(self) -> Iterator[tuple]:
+        for batch in self.batches():
+            yield from batch
+
+    def take(self, positions) -> "Rows":
+        """The rows at these positions, typed as in the whole frame."""
+        return Rows(self.df.take(np.asarray(positions, dtype=np.int64)), self._columns)
+
+
+def batches(rows: "Rows | list[tuple]", size: int | None = None) -> Iterator[list[tuple]]:
+    """Rows (lazy) or a list of tuples in lists of at most `size` (BATCH_ROWS) rows."""
+    if isinstance(rows, Rows):
+        yield from rows.batches(size)
+        return
+    size = size or BATCH_ROWS
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def frame_rows(name: str, df: pd.DataFrame) -> tuple[list[str], Rows]:
+    """A frame as (column names, Rows) typed for the table (missing columns → NULL)."""
     table = TABLES[name]
     if name == "customer_record":
         df = _pack_records(df)
-    n = len(df)
-    cols, values = [], []
+    cols: list[str] = []
+    columns: list[tuple[str | None, Callable[[pd.Series], list]]] = []
     for col in table.columns:
         cols.append(col.name)
         if col.name not in df.columns:
-            values.append([None] * n)
+            columns.append((None, _no_values))
             continue
-        s = df[col.name]
         kind = col.type.__class__.__name__
         if kind == "Float":
-            values.append(_float_values(s))
+            columns.append((col.name, _float_values))
         elif kind == "Integer":
-            values.append(_int_values(s))
+            columns.append((col.name, _int_values))
         else:
-            values.append(_text_values(s))
-    return cols, list(zip(*values)) if n else []
+            columns.append((col.name, _text_converter(df[col.name])))
+    return cols, Rows(df, columns)
+
+
+def _no_values(part: pd.Series) -> list:
+    return [None] * len(part)
 
 
 def _typed(name: str, df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:

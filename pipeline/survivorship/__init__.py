@@ -310,17 +310,18 @@ class _Table:
 
     @classmethod
     def build(cls, records: pd.DataFrame, clusters: pd.DataFrame, cfg) -> "_Table":
-        recs = records.drop_duplicates("record_key", keep="last")
+        # the last row of each record_key, found on the key column alone (no copy of the frame)
+        last = np.flatnonzero(~records["record_key"].duplicated(keep="last").to_numpy())
         # cluster order (then record_key) keeps every later sort cache-friendly
         clusters = clusters.sort_values(["cluster", "record_key"], kind="stable")
-        pos = pd.Index(recs["record_key"]).get_indexer(clusters["record_key"])
+        pos = pd.Index(records["record_key"].to_numpy(object)[last]).get_indexer(clusters["record_key"])
         keep = pos >= 0
-        pos = pos[keep]
+        pos = last[pos[keep]]
         n = len(pos)
 
         def column(name, default=None) -> np.ndarray:
-            if name in recs.columns:
-                return recs[name].to_numpy(object)[pos]
+            if name in records.columns:
+                return records[name].to_numpy(object)[pos]
             return np.full(n, default, dtype=object)
 
         key = column("record_key")
@@ -471,14 +472,27 @@ def _alternatives(table: _Table, rows, cluster, texts, winner: pd.Series, contes
     frame = frame[frame["value"].to_numpy() != winner.reindex(frame["cluster"]).to_numpy()]
     if frame.empty:
         return pd.Series(None, index=winner.index, dtype=object)
-    per_value = frame.groupby(["cluster", "value"], sort=False)["record_key"].agg(lambda k: sorted(k))
-    per_value = per_value.reset_index()
-    per_value["n"] = per_value["record_key"].str.len()
-    per_value = per_value.sort_values(["cluster", "n", "value"], ascending=[True, False, True], kind="stable")
-    items = [{"value": str(v), "records": k} for v, k in zip(per_value["value"], per_value["record_key"])]
-    per_value["item"] = items
-    text = per_value.groupby("cluster")["item"].agg(lambda xs: json.dumps(list(xs), ensure_ascii=False))
-    return text.reindex(winner.index)
+    # one sort, then plain loops: a pandas group-by with a Python function per group took half
+    # of the golden-record build at 365k records
+    frame = frame.sort_values(["cluster", "value", "record_key"], kind="stable")
+    c, v = frame["cluster"].to_numpy(), frame["value"].to_numpy(object)
+    keys = frame["record_key"].tolist()
+    start = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (v[1:] != v[:-1])])
+    size = np.diff(np.r_[start, len(c)])
+    # each cluster's values, most records first, then by value
+    groups = pd.DataFrame({"cluster": c[start], "n": size, "value": v[start], "at": start})
+    groups = groups.sort_values(["cluster", "n", "value"], ascending=[True, False, True], kind="stable")
+    lost: dict[Any, str] = {}
+    items: list[dict] = []
+    last = None
+    for cl, n, value, at in zip(*(groups[k].tolist() for k in ("cluster", "n", "value", "at"))):
+        if cl != last and items:
+            lost[last] = json.dumps(items, ensure_ascii=False)
+            items = []
+        last = cl
+        items.append({"value": str(value), "records": keys[at : at + n]})
+    lost[last] = json.dumps(items, ensure_ascii=False)
+    return pd.Series(lost, dtype=object).reindex(winner.index)
 
 
 def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, codes, cluster, value_code):
