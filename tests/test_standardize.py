@@ -497,6 +497,29 @@ def test_nicknames_of_a_reference_list_meet_their_formal_name_in_a_real_file(tmp
     assert key["3"] == "bella"  # a given name of its own (a top-100 name) is not folded into isabella
 
 
+def test_clerks_abbreviations_of_given_names_meet_the_formal_name_in_a_real_file(tmp_path):
+    """Census and parish transcriptions write given names the clerk's way (Wm., Jas, Chas.,
+    Thos, Geo., Jno, Saml, Robt., Richd, Benj., Margt, Eliz.): each gives the formal name's key,
+    with or without its full stop. Nathl follows Nathaniel to the table's one key (nathan)."""
+    from crmclean.ingest import ingest
+
+    pairs = [
+        ("Wm.", "William"), ("Jas", "James"), ("Chas.", "Charles"), ("Thos", "Thomas"), ("Geo.", "George"),
+        ("Jno", "John"), ("Saml", "Samuel"), ("Robt.", "Robert"), ("Richd", "Richard"), ("Benj.", "Benjamin"),
+        ("Edwd", "Edward"), ("Margt", "Margaret"), ("Eliz.", "Elizabeth"), ("Nathl", "Nathaniel"),
+        ("Alexr", "Alexander"), ("Danl", "Daniel"),
+    ]  # fmt: skip
+    path = tmp_path / "census_1881.csv"
+    lines = [f"{i},{abbr},Hargreaves\n{i + 100},{formal},Hargreaves\n" for i, (abbr, formal) in enumerate(pairs)]
+    path.write_text("id,first_name,last_name\n" + "".join(lines), encoding="utf-8")
+    records = ingest([path], Rules(directory=tmp_path, sources={}, columns={})).records
+    std, _ = standardize(records, Rules(standardize={}), workers=1)
+    key = dict(zip(std["source_record_id"], std["first_name_key"]))
+    assert [(abbr, key[str(i)]) for i, (abbr, _) in enumerate(pairs) if key[str(i)] != key[str(i + 100)]] == []
+    assert key["0"] == "william" and key["13"] == "nathan"
+    assert list(std.loc[std["source_record_id"] == "0", "first_name_std"]) == ["Wm."]  # the shown name is kept
+
+
 def test_nickname_table_is_one_step_and_gendered_rows_name_both():
     """A canonical name is never itself a nickname (one lookup gives the final key), and a row
     with a gender split names both forms."""

@@ -27,9 +27,10 @@ from .text import placeholder_sets, placeholders_for, standardize_attribute
 
 # Bumped whenever the same raw input can standardize differently (new placeholders, nicknames,
 # phone-region rules): a store that reuses prior std values can compare it and re-standardize.
-STANDARDIZE_VERSION = "6"  # 3: national_id; 4: junk names, spaced pinyin, kept implausible/partial dates, attr_*;
+STANDARDIZE_VERSION = "7"  # 3: national_id; 4: junk names, spaced pinyin, kept implausible/partial dates, attr_*;
 # 5: phone region from the source's own +CC numbers, region_guessed flag;
-# 6: nicknames checked against a reference list (izzy, hattie, lola ...)
+# 6: nicknames checked against a reference list (izzy, hattie, lola ...);
+# 7: clerks' abbreviations of given names (Wm, Jas, Chas, Thos ...)
 
 DATE_FIELDS = ("birth_date", "created_at", "updated_at")
 SUMMARY_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
