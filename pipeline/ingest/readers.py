@@ -334,17 +334,7 @@ def read_delimited(
         if not too_long:
             raise InputFileError(path, "has no header row (the file is empty)")
         return _headerless_block(path, text, rows, starts, ends, too_long, max_line_chars)
-    header = rows[first]
-    if ends[first] > starts[first] and _badly_quoted(
-        io.StringIO(text, newline="").readlines()[starts[first] - 1 : ends[first]], delimiter
-    ):
-        raise InputFileError(
-            path,
-            f"line {starts[first]}: the header opens a quote that is never closed "
-            f"(it runs on to line {ends[first]}); fix the header line",
-        )
-    while header and not header[-1].strip():  # a trailing delimiter on the header adds no column
-        header.pop()
+    header = _header_row(path, text, rows, starts, ends, first, delimiter)
     width = len(header)
     rows, starts, ends, problems = _recover_runaway_quotes(
         path, text, delimiter, (rows, starts, ends), first, width, max_line_chars
@@ -476,6 +466,23 @@ def _read_chunked(
     return block
 
 
+def _header_row(path: Path, text: str, rows, starts, ends, first: int, delimiter: str) -> list[str]:
+    """The header record, refused when it opens a quote it never closes (read whole or in
+    chunks alike); a trailing delimiter on it adds no column."""
+    if ends[first] > starts[first] and _badly_quoted(
+        io.StringIO(text, newline="").readlines()[starts[first] - 1 : ends[first]], delimiter
+    ):
+        raise InputFileError(
+            path,
+            f"line {starts[first]}: the header opens a quote that is never closed "
+            f"(it runs on to line {ends[first]}); fix the header line",
+        )
+    header = rows[first]
+    while header and not header[-1].strip():
+        header.pop()
+    return header
+
+
 def _chunk_header(
     path: Path, text: str, too_long: dict[int, tuple[int, str]], delimiter: str | None, sample: str
 ) -> _Chunked | None:
@@ -488,17 +495,7 @@ def _chunk_header(
     first = next((i for i, row in enumerate(rows) if not _is_blank(row) and not (i == 0 and hint)), None)
     if first is None or first == len(rows) - 1 or any(line < starts[first] for line in too_long):
         return None  # an empty head, a header the chunk may cut, or one too long to read
-    header = rows[first]
-    if ends[first] > starts[first] and _badly_quoted(
-        io.StringIO(text, newline="").readlines()[starts[first] - 1 : ends[first]], delimiter
-    ):
-        raise InputFileError(
-            path,
-            f"line {starts[first]}: the header opens a quote that is never closed "
-            f"(it runs on to line {ends[first]}); fix the header line",
-        )
-    while header and not header[-1].strip():
-        header.pop()
+    header = _header_row(path, text, rows, starts, ends, first, delimiter)
     block = Block(
         file=path.name, sheet=None, headers=unique_headers(header), columns=[[] for _ in header], positions=[]
     )
