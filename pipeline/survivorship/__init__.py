@@ -296,10 +296,9 @@ class _Table:
         text = gender.uniques[np.where(self.excluded["gender_flag"], -1, gender.codes)]
         frame = pd.DataFrame({"cluster": self.cluster, "gender": text})
         frame = frame[frame["gender"].isin(("F", "M"))]
-        votes = frame.groupby(["cluster", "gender"]).size().unstack(fill_value=0)
-        for g in ("F", "M"):
-            if g not in votes.columns:
-                votes[g] = 0
+        votes = (
+            frame.groupby(["cluster", "gender"]).size().unstack(fill_value=0).reindex(columns=["F", "M"], fill_value=0)
+        )
         per = pd.Series(np.select([votes["F"] > votes["M"], votes["M"] > votes["F"]], ["F", "M"], ""), votes.index)
         return per.reindex(self.cluster).fillna("").to_numpy(object)
 
