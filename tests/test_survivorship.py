@@ -451,6 +451,31 @@ def test_a_record_with_an_old_address_loses_the_mobile():
     assert src(lineage, 1, "mobile") == ("cn|2", "type_evidence")
 
 
+def test_without_postal_codes_the_city_tells_an_old_address():
+    guessed = {"mobile_flag": "from_phone;type_guessed"}
+    golden, lineage = build(
+        # the stale legacy record gives no postal code but another city (and state): it loses
+        rec2("cn|1", 0, mobile="+16695615808", city="San Jose", state="CA", created_at="2011-06-16"),
+        rec2("web|1", 0, guessed, mobile="+15125740021", city="Austin", state="TX", updated_at="2018-11-09"),
+        # no city either: the state alone decides
+        rec2("cn|2", 1, mobile="+12152537133", state="PA", created_at="2013-09-19"),
+        rec2("web|2", 1, guessed, mobile="+12179224313", state="IL", updated_at="2017-04-05"),
+        # same city, postal code on one side only: nothing is held against the typed number
+        rec2("cn|3", 2, mobile="+12174837700", city="Springfield", created_at="2011-07-29"),
+        rec2(
+            "web|3", 2, guessed, mobile="+13478050801", city="Springfield", postal_code="62713", updated_at="2024-03-12"
+        ),
+        rules=load_rules(),
+    )
+    assert golden.loc[0, "city"] == "Austin"
+    assert golden.loc[0, "mobile"] == "+15125740021"
+    assert src(lineage, 0, "mobile") == ("web|1", "same_address")
+    assert golden.loc[1, "mobile"] == "+12179224313"
+    assert src(lineage, 1, "mobile") == ("web|2", "same_address")
+    assert golden.loc[2, "mobile"] == "+12174837700"
+    assert src(lineage, 2, "mobile") == ("cn|3", "type_evidence")
+
+
 def email(
     key: str,
     cluster: int,

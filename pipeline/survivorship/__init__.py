@@ -48,7 +48,7 @@ STRATEGIES = (
     "type_evidence",  # mobile/landline: numbers of known type first, numbers known as the other type last
     "identity_match",  # e-mail: local parts made of the customer's name words / birth year first
     "most_similar",  # the value most records hold or are one edit (a typo) away from
-    "same_address",  # records whose postal code is not the master address's (an old address) last
+    "same_address",  # records showing another postal code (else city, else state) than the master's last
     "medoid",  # the value (match key) the others are typo variants of (similarity settings)
     "formal_name",  # names: a nickname loses to the formal name another record holds (Mike < Michael)
     "prefer_accents",  # the accented form over its unaccented twin (Lucía over Lucia)
@@ -179,7 +179,7 @@ def build_golden(
         win = _choose(table, group, cfg["chains"][group.name])
         winners[group.name] = win
         if group.name == "address":
-            table.master_postal = win["postal_code"]
+            table.master_address = win[list(_ADDRESS_PARTS)]
         if group.name == "phone":
             continue
         for master, _ in group.columns:
@@ -269,7 +269,7 @@ class _Table:
     source_priority: list[str]
     settings: dict[str, Any]
     flag_sets: dict[str, tuple[np.ndarray, list[set[str]]]]  # flag column -> (codes, codes of each distinct text)
-    master_postal: pd.Series | None = None  # cluster -> postal code of the master address, once chosen
+    master_address: pd.DataFrame | None = None  # cluster -> the master address (_ADDRESS_PARTS), once chosen
     spelling: SpellingCounts = field(default_factory=dict)  # data-wide value counts (common_spelling)
 
     def value_counts(self, column: str) -> np.ndarray:
@@ -631,17 +631,30 @@ def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
     return out
 
 
+#: master address column -> record column `same_address` compares, most telling first
+_ADDRESS_PARTS = {"postal_code": "postal_code_std", "city": "city_std", "state_or_province": "state_std"}
+
+
 def _other_address(table: _Table, rows, cluster) -> np.ndarray:
-    """1 for a record whose postal code differs from the master address's: a record still showing
-    an old address likely shows the old phone too. Records without a postal code count as 0."""
-    postal = table.columns["postal_code_std"]
-    if table.master_postal is None or len(rows) == 0:
-        return np.zeros(len(rows), np.int64)
-    own = postal.codes[rows]
-    own = np.where(table.excluded["postal_code_flag"][rows], -1, own)
-    master = table.master_postal.reindex(cluster).to_numpy(object)
-    known = (own >= 0) & pd.notna(master)
-    return (known & (postal.uniques[own] != master)).astype(np.int64)
+    """1 for a record showing another address than the master's: a record still showing an old
+    address likely shows the old phone too. The postal codes decide when both are known; else
+    the city, then the state (standardized, so comparable across sources: a sales export
+    writes no postal code, a web form may leave it blank). What neither side gives counts as 0."""
+    key = np.zeros(len(rows), np.int64)
+    if table.master_address is None or len(rows) == 0:
+        return key
+    open_ = np.ones(len(rows), bool)  # not yet decided by a part both sides give
+    for part, column in _ADDRESS_PARTS.items():
+        col = table.columns[column]
+        own = col.codes[rows]
+        flag = f"{column.removesuffix('_std')}_flag"
+        if flag in table.excluded:
+            own = np.where(table.excluded[flag][rows], -1, own)
+        master = table.master_address[part].reindex(cluster).to_numpy(object)
+        known = open_ & (own >= 0) & pd.notna(master)
+        key[known] = col.uniques[own[known]] != master[known]
+        open_ &= ~known
+    return key
 
 
 _OTHER_SLOT = {"mobile": ("landline_std", "landline_flag"), "landline": ("mobile_std", "mobile_flag")}
