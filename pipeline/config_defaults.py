@@ -333,6 +333,7 @@ STRATEGIES: tuple[str, ...] = (
     "common_spelling",
     "unambiguous_date",
     "plain_mailbox",
+    "own_number",
     "near_majority",
     "valid_over_possible",
     "common_characters",

@@ -380,6 +380,7 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
         "valid_only",
         "valid_over_possible",
         "same_address",
+        "own_number",
         "type_evidence",
         "most_frequent",
         "most_recent",

@@ -476,6 +476,51 @@ def test_without_postal_codes_the_city_tells_an_old_address():
     assert src(lineage, 2, "mobile") == ("cn|3", "type_evidence")
 
 
+GUESSED = {"mobile_flag": "from_phone;type_guessed"}
+# a household: the spouse's records give the family's landline, in the legacy landline column
+# and in the web form's untyped "Phone"
+SPOUSE = [
+    rec2("cn|9", 9, mobile="+13125550148", landline="+13125786933", created_at="2020-02-02"),
+    rec2("web|9", 9, GUESSED, mobile="+13125786933", updated_at="2021-03-03"),
+]
+
+
+def test_a_number_other_customers_give_is_not_the_mobile():
+    golden, lineage = build(
+        # the sales "Mobile" column holds the family's landline; the web form the true mobile
+        rec2("sales|1", 1, mobile="+13125786933", created_at="2022-07-25"),
+        rec2("web|1", 1, GUESSED, mobile="+13127652711", updated_at="2020-01-01"),
+        # the customer's own landline given as mobile and as landline by one record counts once
+        rec2("cn|2", 2, mobile="+12155550111", landline="+12155550111", created_at="2022-01-01"),
+        rec2("web|2", 2, GUESSED, mobile="+12155550122", updated_at="2020-01-01"),
+        *SPOUSE,
+        rules=load_rules(),
+    )
+    assert golden.loc[1, "mobile"] == golden.loc[1, "phone"] == "+13127652711"
+    assert src(lineage, 1, "mobile") == ("web|1", "own_number")
+    assert src(lineage, 2, "mobile") == ("web|2", "type_evidence")  # not own_number
+    # the spouse's own mobile is not held against: only its landline is given by others
+    assert golden.loc[9, "mobile"] == "+13125550148"
+    assert golden.loc[9, "landline"] == "+13125786933"  # a shared landline is still a landline
+
+
+def test_a_build_over_part_of_the_master_counts_numbers_data_wide():
+    from crmclean.survivorship import spelling_counts
+
+    rows = [
+        rec2("sales|1", 1, mobile="+13125786933", created_at="2022-07-25"),
+        rec2("web|1", 1, GUESSED, mobile="+13127652711", updated_at="2020-01-01"),
+    ]
+    everything, part = pd.DataFrame([*rows, *SPOUSE]), pd.DataFrame(rows)
+    rules = load_rules()
+    spelling = spelling_counts(everything.drop(columns="cluster"), rules)
+    golden, lineage = build_golden(part.drop(columns="cluster"), part[["record_key", "cluster"]], rules, spelling)
+    assert golden["mobile"].tolist() == ["+13127652711"]
+    assert src(lineage, 1, "mobile") == ("web|1", "own_number")
+    alone, _ = build_golden(part.drop(columns="cluster"), part[["record_key", "cluster"]], rules)
+    assert alone["mobile"].tolist() == ["+13125786933"]  # nobody else in sight: the typed column
+
+
 def email(
     key: str,
     cluster: int,
@@ -652,10 +697,11 @@ def test_most_frequent_argument_is_checked():
         survivorship_settings(Rules(survivorship={"fields": {"email": [{"most_frequent": "loudest"}]}}))
     cfg = survivorship_settings(load_rules())
     assert ("most_frequent", "match_key") in cfg["chains"]["email"]
-    assert cfg["chains"]["mobile"][:4] == [
+    assert cfg["chains"]["mobile"][:5] == [
         ("valid_only", None),
         ("valid_over_possible", None),
         ("same_address", None),
+        ("own_number", None),
         ("type_evidence", None),
     ]
 

@@ -34,6 +34,9 @@ NAME_TOKEN_COLUMNS = ("first_name_key", "last_name_key", "name_key", "first_name
 # raw (as exported) columns a strategy reads: unambiguous_date checks how the date was written
 RAW_COLUMNS = ("birth_date",)
 
+# the typed phone slots `own_number` looks for a number in
+PHONE_SLOTS = ("mobile_std", "landline_std")
+
 GOLDEN_COLUMNS = ("cluster",) + tuple(c for c in MASTER_COLUMNS if c != "master_id")
 LINEAGE_COLUMNS = ("cluster", "field", "value", "record_key", "rule", "alternatives")
 
@@ -60,6 +63,7 @@ STRATEGIES = (
     "valid_over_possible",  # phones: a number outside libphonenumber's allocated ranges (`unallocated`) last
     "common_characters",  # Hanzi given names: characters the data's given names of the customer's gender use first
     "common_domain",  # e-mail: of one local part at domains a typo apart, the domain more records use first
+    "own_number",  # phones: a number records of other customers also give (a shared line) last
 )
 
 
@@ -111,13 +115,16 @@ GROUPS: tuple[FieldGroup, ...] = (
 #: {standardized column: {value: how many records of the whole master hold it}}
 SpellingCounts = dict[str, dict[str, int]]
 #: what an incremental run keeps of every record for the data-wide counts of `common_spelling`,
-#: `common_characters` (gender) and `common_domain` (the e-mail match key's domain); a chain
-#: that uses it on another field counts that field over the region's records only (documented)
-SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std", "gender_std", "email_key")
+#: `common_characters` (gender), `common_domain` (the e-mail match key's domain) and `own_number`
+#: (the phone slots); a chain that uses it on another field counts that field over the region's
+#: records only (documented)
+SPELLING_WORKING_COLUMNS = ("first_name_std", "last_name_std", "gender_std", "email_key", *PHONE_SLOTS)
 #: the SpellingCounts entry of `common_characters` (Hanzi given-name characters by position and gender)
 CHARACTERS = "given_characters"
 #: the SpellingCounts entry of `common_domain` (records per e-mail domain)
 DOMAINS = "email_domains"
+#: the SpellingCounts entry of `own_number` (records per phone number, any slot)
+NUMBERS = "phone_numbers"
 
 # --------------------------------------------------------------------------------------------
 # rules
@@ -528,6 +535,10 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
         return "same_address", [_other_address(table, rows, cluster)]
     if strategy == "type_evidence":
         return "type_evidence", [_type_evidence(table, group, rows, codes, cluster)]
+    if strategy == "own_number":
+        if group.name not in _OTHER_SLOT:  # the typed slots only: what the data-wide counts cover
+            return "own_number", [np.zeros(len(rows), np.int64)]
+        return "own_number", [_own_number(table, rows, cols[0], codes[:, 0])]
     if strategy == "valid_over_possible":
         contested = _contested(cluster, codes[:, 0], codes[:, 0] >= 0)
         return "valid_over_possible", [_phones.possible_only(cluster, cols[0].uniques, codes[:, 0], contested)]
@@ -625,6 +636,9 @@ def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
             out[column] = dict(zip(col.uniques[:-1], counts.tolist()))
     if _uses(rules, "common_domain", "email") and "email_key" in records.columns:
         out[DOMAINS] = _emails.domain_counts(records["email_key"].to_numpy(object))
+    if _uses(rules, "own_number", "mobile") or _uses(rules, "own_number", "landline"):
+        slots = [records[c].to_numpy(object) for c in PHONE_SLOTS if c in records.columns]
+        out[NUMBERS] = _phones.number_counts(slots) if slots else {}
     if _uses(rules, "common_characters", "name") and "first_name_std" in records.columns:
         genders = records["gender_std"] if "gender_std" in records.columns else None
         out[CHARACTERS] = _names.character_counts(records["first_name_std"].to_numpy(object), genders)
@@ -655,6 +669,19 @@ def _other_address(table: _Table, rows, cluster) -> np.ndarray:
         key[known] = col.uniques[own[known]] != master[known]
         open_ &= ~known
     return key
+
+
+def _own_number(table: _Table, rows, col: _Column, cand) -> np.ndarray:
+    """`own_number` keys (survivorship/phones.py held_elsewhere) with one id per number text
+    across the candidate column and the phone slots."""
+    columns = [col] + [table.columns[c] for c in PHONE_SLOTS]
+    ids, numbers = pd.factorize(np.concatenate([c.uniques[:-1] for c in columns]))
+    ids = ids.astype(np.int64)
+    starts = np.cumsum([0] + [len(c.uniques) - 1 for c in columns])
+    id_of = [np.append(ids[a:b], -1) for a, b in zip(starts[:-1], starts[1:])]  # code -1 -> id -1
+    slots = [i[c.codes] for i, c in zip(id_of[1:], columns[1:])]
+    totals = table.spelling.get(NUMBERS)
+    return _phones.held_elsewhere(table.cluster, slots, np.asarray(numbers, object), totals, rows, id_of[0][cand])
 
 
 _OTHER_SLOT = {"mobile": ("landline_std", "landline_flag"), "landline": ("mobile_std", "mobile_flag")}

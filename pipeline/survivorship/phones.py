@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 import phonenumbers
 
 
@@ -36,3 +37,60 @@ def possible_only(cluster: np.ndarray, texts: np.ndarray, value: np.ndarray, con
     bad = distinct[[not _allocated(str(texts[v])) for v in distinct]]
     key[pick] = np.isin(value[pick], bad)
     return key
+
+
+def held_elsewhere(
+    cluster: np.ndarray, slots: list[np.ndarray], numbers: np.ndarray, totals: dict[str, int] | None, rows, cand
+) -> np.ndarray:
+    """Per candidate (table row `rows`, number id `cand`, -1 = none): 1 when records outside its
+    cluster give the number too, in any phone slot (`slots`: each slot's number id per table
+    row; `numbers`: the text of each id).
+
+    A mobile is one person's: a number records of other customers also give is a line they
+    share (a household's landline, an office switchboard), so it is not this customer's mobile.
+    `totals` (records giving each number, data-wide) lets a build over part of the data judge as
+    a build over everything; without it the given records are counted. Only clusters with more
+    than one number are looked at: elsewhere there is nothing to prefer."""
+    key = np.zeros(len(rows), np.int64)
+    width = len(numbers) + 1
+    present = cand >= 0
+    pair = np.unique(cluster[rows[present]] * width + cand[present])
+    ids, n = np.unique(pair // width, return_counts=True)
+    contested = ids[n > 1]
+    pick = present & np.isin(cluster[rows], contested)
+    if not pick.any():
+        return key
+    held = _distinct(slots)
+    if totals is None:
+        everyone = np.bincount(np.concatenate([h[h >= 0] for h in held]), minlength=len(numbers))
+    else:
+        everyone = pd.Series(numbers, dtype=object).map(totals).fillna(0).to_numpy(np.int64)
+    inside = np.isin(cluster, contested)
+    mine = np.concatenate([cluster[inside & (h >= 0)] * width + h[inside & (h >= 0)] for h in held])
+    mine, count = np.unique(mine, return_counts=True)
+    wanted = cluster[rows[pick]] * width + cand[pick]
+    at = np.minimum(np.searchsorted(mine, wanted), len(mine) - 1)
+    own = np.where(mine[at] == wanted, count[at], 0)
+    key[pick] = everyone[cand[pick]] > own
+    return key
+
+
+def _distinct(slots: list[np.ndarray]) -> list[np.ndarray]:
+    """The slots' number ids with a number a record already gave in an earlier slot set to -1:
+    a record giving one number as mobile and landline counts once."""
+    out = []
+    for j, ids in enumerate(slots):
+        repeat = np.zeros(len(ids), bool)
+        for earlier in slots[:j]:
+            repeat |= ids == earlier
+        out.append(np.where(repeat, -1, ids))
+    return out
+
+
+def number_counts(slots: list[np.ndarray]) -> dict[str, int]:
+    """{number: records giving it in any slot} (`slots`: each slot's number per record, None =
+    none): the data-wide totals of `held_elsewhere`."""
+    codes, numbers = pd.factorize(np.concatenate(slots))
+    ids = np.split(codes.astype(np.int64), len(slots))
+    counts = np.bincount(np.concatenate([h[h >= 0] for h in _distinct(ids)]), minlength=len(numbers))
+    return dict(zip(numbers.tolist(), counts.tolist()))
