@@ -95,9 +95,11 @@ def nickname_of_other(cluster: np.ndarray, firsts: np.ndarray, nicknames: dict[s
 
 
 def _formal_of(name: str, nickname: str, formal: set[str]) -> bool:
+    if name in formal:  # the table's own formal name, even one letter away (Steve, Steven)
+        return name != nickname
     if name == nickname or _near(name, nickname):  # a typo of the nickname is no formal name
         return False
-    if name in formal or (len(name) > len(nickname) and name.startswith(nickname)):
+    if len(name) > len(nickname) and name.startswith(nickname):
         return True
     return any(name.startswith(f) or _near(name, f) for f in formal)
 
