@@ -688,6 +688,18 @@ def test_formal_name_beats_its_nicknames_even_outnumbered():
         name_rec("b|4", 4, "Phillip Moreno", "Phillip", "Moreno"),
     ]
     assert names_of(*rows) == {1: "Michael Johnson", 2: "Samantha Lewis", 3: "John Cunningham", 4: "Phillip Moreno"}
+    # the table's formal name one letter longer is still the formal one (steve -> steven); a
+    # one-letter respelling the table lists (katherine -> catherine) is no nickname: the tie stays
+    rows = [
+        name_rec("a|5", 5, "Steve Ortiz", "Steve", "Ortiz"),
+        name_rec("b|5", 5, "Steve Ortiz", "Steve", "Ortiz"),
+        name_rec("c|5", 5, "Steven Ortiz", "Steven", "Ortiz"),
+        name_rec("a|6", 6, "Katherine Soto", "Katherine", "Soto"),
+        name_rec("b|6", 6, "Catherine Soto", "Catherine", "Soto"),
+    ]
+    golden, lineage = build(*rows)
+    assert golden["full_name"].to_dict() == {5: "Steven Ortiz", 6: "Katherine Soto"}
+    assert src(lineage, 5, "full_name")[1] == "formal_name" and src(lineage, 6, "full_name")[1] != "formal_name"
 
 
 def test_accented_form_wins_over_its_unaccented_twin_and_missing_parts_lose():
@@ -846,6 +858,11 @@ def test_composition_takes_no_other_name_no_junk_and_can_be_switched_off():
         # the better family name sits only in a record whose full name is junk: never taken
         name_rec("a|2", 2, "Kenneth Jonhston", "Kenneth", "Jonhston"),
         name_rec("b|2", 2, None, None, "Johnston", full_name_flag="junk"),
+        # the parts written the other way round are no spellings of the part in that slot: never
+        # "Wang Wang" (Wang is one letter from Hang, and a common given name elsewhere)
+        name_rec("a|4", 4, "Hang Wang", "Hang", "Wang"),
+        name_rec("b|4", 4, "Wang Hang", "Wang", "Hang"),
+        *(name_rec(f"x|{i}", 400 + i, "Wang Li", "Wang", "Li") for i in range(3)),
         # pinyin parts never enter a Hanzi name
         rec("a|3", 3, full_name="谢雪冬", first_name="雪冬", last_name="谢", name_script="han")
         | {"name_key": "xie xuedong"},
@@ -854,6 +871,7 @@ def test_composition_takes_no_other_name_no_junk_and_can_be_switched_off():
     ]
     golden, lineage = build(*rows, *SPELLING_BACKGROUND)
     assert golden["full_name"].loc[[1, 2, 3]].tolist() == ["Jane Smith", "Kenneth Jonhston", "谢雪冬"]
+    assert golden.loc[4, "full_name"] in ("Hang Wang", "Wang Hang")
     assert not lineage["rule"].str.startswith("composed").any()
     split = [
         name_rec("a|1", 1, "Mike Johnston", "Mike", "Johnston"),
@@ -864,7 +882,7 @@ def test_composition_takes_no_other_name_no_junk_and_can_be_switched_off():
     # a chain without prefer_script: the Hanzi name wins on its characters, the pinyin surname
     # (same match key, more records) still never enters it
     keys = {"first_name_key": "xuedong", "last_name_key": "xie"}
-    mixed = [row | keys for row in rows[-3:]]
+    mixed = [row | keys for row in rows if row["cluster"] == 3]
     chain = ["valid_only", "common_characters", "most_frequent", "most_recent"]
     han, _ = build(*mixed, rules=Rules(survivorship={"fields": {"name": chain}}))
     assert han.loc[3, ["full_name", "last_name"]].tolist() == ["谢雪冬", "谢"]

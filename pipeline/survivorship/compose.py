@@ -2,7 +2,7 @@
 their own evidence, as MDM hubs treat first and last name as attributes of their own.
 
 The whole-name chain picks one record's name. When another record of the customer carries a
-better-supported spelling of one component — "Jon Johnston" and "Jonathan Jonhston": the formal
+better-supported spelling of one component — "Mike Johnston" and "Michael Jonhston": the formal
 given name in one record, the common spelling of the family name in the other; "María
 Rodriguez" and "Maria Rodríguez": each word's accents in another record — the master takes each
 component from the record the same chain prefers for it, and the full name is rebuilt around
@@ -10,9 +10,10 @@ the chosen record's middle names.
 
 A component is replaced only
 - by a spelling of the same name: the same match key (nickname mapped, pinyin), a nickname/formal
-  pair, or a typo (at most `similarity.max_edits` edits that leave most of it intact, so a
-  one-character Hanzi surname is never "a typo" of another); a different name (a spouse's, a
-  wrong merge's) never enters;
+  pair, or a typo of the text (at most `similarity.max_edits` edits that leave most of it
+  intact, so a one-character Hanzi surname is never "a typo" of another, nor is a pinyin key one
+  letter off: zhu/zhou); a different name (a spouse's, a wrong merge's) never enters;
+- from a record that gives the parts in the same slots (not "Wang Hang" beside "Hang Wang");
 - in the chosen record's script, from a record none of whose name parts is junk;
 - when a strategy that judges the value (accents, nickname, medoid, case, frequency, spelling,
   characters) prefers it: on the record-level strategies (most_complete, source_priority,
@@ -73,6 +74,7 @@ def compose_names(table: "_Table", win: pd.DataFrame, chain, parts, choose: Call
     table.name_winner = own
     sure = _clean_rows(table) & np.isin(table.cluster, own.index.to_numpy())
     sure &= table.script == own["script"].reindex(table.cluster).to_numpy(object)
+    sure &= ~_swapped_rows(table, own, at)
     chosen = {}
     for part in parts:
         master = part.columns[0][0]
@@ -80,6 +82,28 @@ def compose_names(table: "_Table", win: pd.DataFrame, chain, parts, choose: Call
         chosen[master] = best[best[master].to_numpy(object) != own[master].reindex(best.index).to_numpy(object)]
     table.name_winner = None
     return _rebuild(win, own, chosen)
+
+
+def _swapped_rows(table: "_Table", own: pd.DataFrame, at: np.ndarray) -> np.ndarray:
+    """Records that give the chosen name's parts the other way round ("Wang Hang" beside "Hang
+    Wang"): their given name is the chosen family name (or the reverse), by match key or text,
+    so neither of their parts is a spelling of the part in the same slot."""
+    out = np.zeros(len(table.cluster), bool)
+    for columns in (("first_name_key", "last_name_key"), ("first_name_std", "last_name_std")):
+        first, last = (_folded(table, c) for c in columns)
+        own_first = pd.Series(first[at], own.index).reindex(table.cluster).to_numpy(object)
+        own_last = pd.Series(last[at], own.index).reindex(table.cluster).to_numpy(object)
+        known = pd.notna(first) & pd.notna(last) & pd.notna(own_first) & pd.notna(own_last)
+        turned = ((first == own_last) & (first != own_first)) | ((last == own_first) & (last != own_last))
+        out |= known & turned
+    return out
+
+
+def _folded(table: "_Table", column: str) -> np.ndarray:
+    """Per row: the column's text, case folded (None when missing)."""
+    col = table.columns[column]
+    folded = np.array([u.casefold() if isinstance(u, str) else None for u in col.uniques], dtype=object)
+    return folded[col.codes]
 
 
 def _clean_rows(table: "_Table") -> np.ndarray:
@@ -120,8 +144,9 @@ def _variant_rows(table: "_Table", part: "FieldGroup", own: pd.Series) -> np.nda
 
 
 def _same_name(a: str, b: str, ka, kb, max_edits: int, nicknames: dict[str, set[str]]) -> bool:
-    """Two spellings of one name: the same match key, a nickname and its formal name, or a typo
-    (`max_edits` edits at most, and fewer than half the letters of the shorter one)."""
+    """Two spellings of one name: the same match key (nicknames mapped, pinyin: 张/章), a
+    nickname and its formal name, or a typo of the text (`max_edits` edits at most, and fewer
+    than half the letters of the shorter one: never between one- or two-character Hanzi)."""
     if isinstance(ka, str) and ka == kb:
         return True
     la, lb = a.casefold(), b.casefold()
@@ -129,7 +154,9 @@ def _same_name(a: str, b: str, ka, kb, max_edits: int, nicknames: dict[str, set[
         lb in nicknames and _names._formal_of(la, lb, nicknames[lb])
     ):
         return True
-    return _typo(a, b, max_edits) or (isinstance(ka, str) and isinstance(kb, str) and _typo(ka, kb, max_edits))
+    # a typo of the text, never of the match key: a pinyin key one letter off (zhu, zhou) is
+    # another character, another name
+    return _typo(a, b, max_edits)
 
 
 def _typo(a: str, b: str, max_edits: int) -> bool:

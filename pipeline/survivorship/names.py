@@ -95,8 +95,9 @@ def nickname_of_other(cluster: np.ndarray, firsts: np.ndarray, nicknames: dict[s
 
 
 def _formal_of(name: str, nickname: str, formal: set[str]) -> bool:
-    if name in formal:  # the table's own formal name, even one letter away (Steve, Steven)
-        return name != nickname
+    if name in formal and name != nickname and (name.startswith(nickname) or not _near(name, nickname)):
+        return True  # the table's formal name, even one letter longer (Steve, Steven); not a
+        # one-letter respelling the table lists (Katherine, Catherine: neither is the nickname)
     if name == nickname or _near(name, nickname):  # a typo of the nickname is no formal name
         return False
     if len(name) > len(nickname) and name.startswith(nickname):
