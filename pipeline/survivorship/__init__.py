@@ -298,10 +298,11 @@ class _Table:
         """Hanzi given-name character counts (`common_characters`): data-wide when `spelling`
         has them, else over this table's records."""
         given = self.spelling.get(CHARACTERS)
-        if given is not None:
-            return given
-        first, gender = self.columns["first_name_std"], self.columns["gender_std"]
-        return _names.character_counts(first.uniques[first.codes], gender.uniques[gender.codes])
+        if given is None:  # counted once: the name and its given-name part both ask
+            first, gender = self.columns["first_name_std"], self.columns["gender_std"]
+            given = _names.character_counts(first.uniques[first.codes], gender.uniques[gender.codes])
+            self.spelling = {**self.spelling, CHARACTERS: given}
+        return given
 
     def cluster_gender(self) -> np.ndarray:
         """Per row: the gender (F/M) most of its cluster's records give, "" when none or a tie."""

@@ -82,6 +82,7 @@ def nickname_of_other(cluster: np.ndarray, firsts: np.ndarray, nicknames: dict[s
     cand = frame[frame["nick"] & frame["cluster"].isin(formal["cluster"])].drop_duplicates(["cluster", "first"])
     if cand.empty:
         return key
+    formal = formal[formal["cluster"].isin(cand["cluster"])]  # only clusters with a nickname
     by_cluster = formal.groupby("cluster")["first"].agg(list)
     hits = set()
     for c, first in zip(cand["cluster"].tolist(), cand["first"].tolist()):
@@ -140,8 +141,11 @@ def _fold(text: str) -> tuple[str, int]:
 
 
 def odd_case(texts: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """1 for a value in ALL CAPS or all lower case (letters with case only)."""
-    odd = np.array([_is_odd_case(str(t)) for t in texts[:-1]] + [False], bool)
+    """1 for a value in ALL CAPS or all lower case (letters with case only); each distinct value
+    the candidates hold is looked at once."""
+    used = np.unique(codes[codes >= 0])
+    odd = np.zeros(len(texts), bool)  # the last entry: "no value"
+    odd[used] = [_is_odd_case(str(t)) for t in texts[used]]
     return odd[codes].astype(np.int64)
 
 
