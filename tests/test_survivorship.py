@@ -702,6 +702,17 @@ def test_formal_name_beats_its_nicknames_even_outnumbered():
     assert src(lineage, 5, "full_name")[1] == "formal_name" and src(lineage, 6, "full_name")[1] != "formal_name"
 
 
+def test_one_full_name_parsed_two_ways_still_votes_as_one():
+    # "St. John" read as the surname by one export, as "John" (with St. dropped) by another: the
+    # two records showing the same full name agree; the typo "Stt." is longer, not better
+    rows = [
+        name_rec("a|1", 1, "Jayden St. John", "Jayden", "St. John"),
+        name_rec("b|1", 1, "Jayden St. John", "Jayden", "John"),
+        name_rec("c|1", 1, "Jayden Stt. John", "Jayden", "John"),
+    ]
+    assert names_of(*rows)[1] == "Jayden St. John"
+
+
 def test_accented_form_wins_over_its_unaccented_twin_and_missing_parts_lose():
     rows = [
         name_rec("a|1", 1, "Lucia Gutierrez", "Lucia", "Gutierrez"),

@@ -44,6 +44,7 @@ def medoid_support(cluster, keys: np.ndarray, texts: np.ndarray, value: np.ndarr
         return out
     both = units.merge(units, on="cluster", suffixes=("", "_o"))
     same_key = (both["key"] == both["key_o"]).to_numpy() & both["key"].notna().to_numpy()
+    same_key |= (both["text"] == both["text_o"]).to_numpy()  # one name parsed two ways (St. John)
     near = np.fromiter(
         (
             _close(a, b, max_edits) or _close(ka, kb, max_edits)
