@@ -28,7 +28,7 @@ from rapidfuzz.distance import OSA
 def medoid_support(cluster, keys: np.ndarray, texts: np.ndarray, value: np.ndarray, max_edits: int, weight: float):
     """Per candidate row: minus its votes. Per row: `keys` its match key text (None = no key),
     `texts` its value text and `value` the value's id (-1 = no value, no vote). Each record votes 1
-    for a value with the same match key and `weight` for one whose key or text is at most
+    for a value with the same match key or text (one full name parsed two ways) and `weight` for one whose key or text is at most
     `max_edits` edits (a transposition is one) away: of Jackson, Jackson, Jacksjon the first wins
     2.5 to 2; of Jackson and Jacksjon neither wins (no evidence). Only clusters holding two or more
     values are compared."""
