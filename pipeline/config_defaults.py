@@ -333,11 +333,11 @@ STRATEGIES: tuple[str, ...] = (
     "common_spelling",
     "unambiguous_date",
     "plain_mailbox",
-    "own_number",
     "near_majority",
     "valid_over_possible",
     "common_characters",
     "common_domain",
+    "own_number",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "name": ("full_name", "first_name", "last_name", "name_suffix"),

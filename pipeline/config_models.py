@@ -451,6 +451,10 @@ class SurvivorshipSettings(Strict):
     )
     exclude_flags: Annotated[list[str], _str_list("flag codes")] = Field(default=["invalid", "placeholder", "junk"])
     similarity: Similarity = Field(default_factory=Similarity)
+    compose_name: bool = Field(
+        default=True,
+        description="choose the given and the family name each on its own (by the name chain) and rebuild the full name",
+    )
     default: Chain = Field(
         default=["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent", "most_complete"],
         description="chain of a field not listed under fields",

@@ -59,7 +59,7 @@ _BOOKKEEPING = ("first_seen_run", "last_seen_run", "status", "other_columns", "r
 #: Bumped by hand when clustering, survivorship or master-id logic changes what a master holds
 #: or which id it gets (like standardize.STANDARDIZE_VERSION); never for a refactor, a comment
 #: or a speed-up. A master built under another version is rebuilt (every master, once).
-CLUSTER_VERSION = "1"
+CLUSTER_VERSION = "2"  # 2: composed names (survivorship compose_name)
 
 #: settings that change how fast a stage runs, never what it produces: no fingerprint holds them,
 #: so tuning one never re-standardizes a record or re-clusters a master

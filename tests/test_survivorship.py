@@ -759,6 +759,29 @@ def test_formal_name_beats_its_nicknames_even_outnumbered():
         name_rec("b|4", 4, "Phillip Moreno", "Phillip", "Moreno"),
     ]
     assert names_of(*rows) == {1: "Michael Johnson", 2: "Samantha Lewis", 3: "John Cunningham", 4: "Phillip Moreno"}
+    # the table's formal name one letter longer is still the formal one (steve -> steven); a
+    # one-letter respelling the table lists (katherine -> catherine) is no nickname: the tie stays
+    rows = [
+        name_rec("a|5", 5, "Steve Ortiz", "Steve", "Ortiz"),
+        name_rec("b|5", 5, "Steve Ortiz", "Steve", "Ortiz"),
+        name_rec("c|5", 5, "Steven Ortiz", "Steven", "Ortiz"),
+        name_rec("a|6", 6, "Katherine Soto", "Katherine", "Soto"),
+        name_rec("b|6", 6, "Catherine Soto", "Catherine", "Soto"),
+    ]
+    golden, lineage = build(*rows)
+    assert golden["full_name"].to_dict() == {5: "Steven Ortiz", 6: "Katherine Soto"}
+    assert src(lineage, 5, "full_name")[1] == "formal_name" and src(lineage, 6, "full_name")[1] != "formal_name"
+
+
+def test_one_full_name_parsed_two_ways_still_votes_as_one():
+    # "St. John" read as the surname by one export, as "John" (with St. dropped) by another: the
+    # two records showing the same full name agree; the typo "Stt." is longer, not better
+    rows = [
+        name_rec("a|1", 1, "Jayden St. John", "Jayden", "St. John"),
+        name_rec("b|1", 1, "Jayden St. John", "Jayden", "John"),
+        name_rec("c|1", 1, "Jayden Stt. John", "Jayden", "John"),
+    ]
+    assert names_of(*rows)[1] == "Jayden St. John"
 
 
 def test_accented_form_wins_over_its_unaccented_twin_and_missing_parts_lose():
@@ -866,6 +889,85 @@ def test_lineage_lists_the_values_that_lost_with_their_records():
 def test_similarity_settings_are_validated(bad, message):
     with pytest.raises(RulesError, match=message):
         survivorship_settings(Rules(survivorship=bad))
+
+
+# ------------------------------------------------------------------ issue 13: names composed from components
+SPELLING_BACKGROUND = [name_rec(f"z|{i}", 200 + i, "Kenneth Johnston", "Kenneth", "Johnston") for i in range(3)] + [
+    name_rec(f"y|{i}", 300 + i, "Jane Smith", "Jane", "Smith") for i in range(3)
+]
+
+
+def test_the_name_is_composed_when_its_best_parts_come_from_different_records():
+    import json
+
+    rows = [
+        # the formal given name in one record, the common spelling of the family name in the other
+        name_rec("a|1", 1, "Mike Johnston", "Mike", "Johnston"),
+        name_rec("b|1", 1, "Michael Jonhston", "Michael", "Jonhston"),
+        # each word's accents in another record
+        name_rec("a|2", 2, "María Rodriguez", "María", "Rodriguez"),
+        name_rec("b|2", 2, "Maria Rodríguez", "Maria", "Rodríguez"),
+        # the middle name of the chosen record stays
+        name_rec("a|3", 3, "Mike Ann Johnston", "Mike", "Johnston") | {"full_name_std": "Mike Ann Johnston"},
+        name_rec("b|3", 3, "Michael Ann Jonhston", "Michael", "Jonhston"),
+        # a singleton is published as it is, typo and all
+        name_rec("a|4", 4, "Jon Jonhston", "Jon", "Jonhston"),
+    ]
+    golden, lineage = build(*rows, *SPELLING_BACKGROUND)
+    assert golden["full_name"].loc[[1, 2, 3, 4]].tolist() == [
+        "Michael Johnston",
+        "María Rodríguez",
+        "Michael Ann Johnston",
+        "Jon Jonhston",
+    ]
+    assert golden.loc[1, ["first_name", "last_name"]].tolist() == ["Michael", "Johnston"]
+    # lineage names the rule and both records: the chosen record's layout, the donor's family name
+    assert src(lineage, 1, "full_name") == ("b|1", "composed")
+    assert src(lineage, 1, "first_name")[0] == "b|1"
+    assert src(lineage, 1, "last_name") == ("a|1", "composed:common_spelling")
+    assert src(lineage, 2, "last_name") == ("b|2", "composed:prefer_accents")
+    assert src(lineage, 4, "full_name") == ("a|4", "only_value")
+    lost = lineage[(lineage["cluster"] == 1) & (lineage["field"] == "full_name")]["alternatives"].iloc[0]
+    assert {a["value"] for a in json.loads(lost)} == {"Mike Johnston", "Michael Jonhston"}
+
+
+def test_composition_takes_no_other_name_no_junk_and_can_be_switched_off():
+    rows = [
+        # a spouse's records: John is no spelling of Jane, however many records hold it
+        name_rec("a|1", 1, "Jane Smith", "Jane", "Smith"),
+        name_rec("b|1", 1, "John Smiht", "John", "Smiht"),
+        name_rec("c|1", 1, "John Smyth", "John", "Smyth"),
+        # the better family name sits only in a record whose full name is junk: never taken
+        name_rec("a|2", 2, "Kenneth Jonhston", "Kenneth", "Jonhston"),
+        name_rec("b|2", 2, None, None, "Johnston", full_name_flag="junk"),
+        # the parts written the other way round are no spellings of the part in that slot: never
+        # "Wang Wang" (Wang is one letter from Hang, and a common given name elsewhere)
+        name_rec("a|4", 4, "Hang Wang", "Hang", "Wang"),
+        name_rec("b|4", 4, "Wang Hang", "Wang", "Hang"),
+        *(name_rec(f"x|{i}", 400 + i, "Wang Li", "Wang", "Li") for i in range(3)),
+        # pinyin parts never enter a Hanzi name
+        rec("a|3", 3, full_name="谢雪冬", first_name="雪冬", last_name="谢", name_script="han")
+        | {"name_key": "xie xuedong"},
+        name_rec("b|3", 3, "Xuedong Xie", "Xuedong", "Xie"),
+        name_rec("c|3", 3, "Xuedong Xie", "Xuedong", "Xie"),
+    ]
+    golden, lineage = build(*rows, *SPELLING_BACKGROUND)
+    assert golden["full_name"].loc[[1, 2, 3]].tolist() == ["Jane Smith", "Kenneth Jonhston", "谢雪冬"]
+    assert golden.loc[4, "full_name"] in ("Hang Wang", "Wang Hang")
+    assert not lineage["rule"].str.startswith("composed").any()
+    split = [
+        name_rec("a|1", 1, "Mike Johnston", "Mike", "Johnston"),
+        name_rec("b|1", 1, "Michael Jonhston", "Michael", "Jonhston"),
+    ]
+    off, _ = build(*split, *SPELLING_BACKGROUND, rules=Rules(survivorship={"compose_name": False}))
+    assert off.loc[1, "full_name"] == "Michael Jonhston"
+    # a chain without prefer_script: the Hanzi name wins on its characters, the pinyin surname
+    # (same match key, more records) still never enters it
+    keys = {"first_name_key": "xuedong", "last_name_key": "xie"}
+    mixed = [row | keys for row in rows if row["cluster"] == 3]
+    chain = ["valid_only", "common_characters", "most_frequent", "most_recent"]
+    han, _ = build(*mixed, rules=Rules(survivorship={"fields": {"name": chain}}))
+    assert han.loc[3, ["full_name", "last_name"]].tolist() == ["谢雪冬", "谢"]
 
 
 # ------------------------------------------------------------------ issue 13: birth dates

@@ -26,7 +26,11 @@ from ..schema import MASTER_COLUMNS
 from . import dates as _dates
 from . import emails as _emails
 from . import names as _names
+from . import compose as _compose
 from . import phones as _phones
+from .compose import KEY as _KEY
+from .compose import RULE as _RULE
+from .compose import compose_names
 
 # name columns whose words an e-mail local part is checked against (identity_match)
 NAME_TOKEN_COLUMNS = ("first_name_key", "last_name_key", "name_key", "first_name_std", "last_name_std")
@@ -111,6 +115,11 @@ GROUPS: tuple[FieldGroup, ...] = (
     # only used when no record has a mobile or a landline (an untyped "phone" column)
     FieldGroup("phone", (("phone", "phone_std"),), ("phone_flag",)),
 )
+#: the name's components, each chosen on its own by the name chain when `compose_name` is on
+NAME_PARTS: tuple[FieldGroup, ...] = (
+    FieldGroup("first_name", (("first_name", "first_name_std"),), ("first_name_flag",), "first_name_key"),
+    FieldGroup("last_name", (("last_name", "last_name_std"),), ("last_name_flag",), "last_name_key"),
+)
 
 #: {standardized column: {value: how many records of the whole master hold it}}
 SpellingCounts = dict[str, dict[str, int]]
@@ -139,6 +148,7 @@ def survivorship_settings(rules) -> dict[str, Any]:
     cfg = section(rules, "survivorship")
     parsed: dict[str, Any] = {"source_priority": cfg["source_priority"], "exclude_flags": set(cfg["exclude_flags"])}
     parsed["similarity"] = dict(cfg["similarity"])
+    parsed["compose_name"] = bool(cfg["compose_name"])
     parsed["nicknames"] = _nicknames(rules)
     parsed["chains"] = {g.name: _parse_chain(cfg["fields"].get(g.name, cfg["default"])) for g in GROUPS}
     return parsed
@@ -184,6 +194,8 @@ def build_golden(
     # the address first: `same_address` compares each record with the master address
     for group in sorted(GROUPS, key=lambda g: g.name != "address"):
         win = _choose(table, group, cfg["chains"][group.name])
+        if group.name == "name" and cfg["compose_name"]:
+            win = _composed(table, win, cfg["chains"]["name"])
         winners[group.name] = win
         if group.name == "address":
             table.master_address = win[list(_ADDRESS_PARTS)]
@@ -277,6 +289,7 @@ class _Table:
     settings: dict[str, Any]
     flag_sets: dict[str, tuple[np.ndarray, list[set[str]]]]  # flag column -> (codes, codes of each distinct text)
     master_address: pd.DataFrame | None = None  # cluster -> the master address (_ADDRESS_PARTS), once chosen
+    name_winner: pd.DataFrame | None = None  # cluster -> the whole-name winner's parts (`whole_name`)
     spelling: SpellingCounts = field(default_factory=dict)  # data-wide value counts (common_spelling)
 
     def value_counts(self, column: str) -> np.ndarray:
@@ -292,10 +305,11 @@ class _Table:
         """Hanzi given-name character counts (`common_characters`): data-wide when `spelling`
         has them, else over this table's records."""
         given = self.spelling.get(CHARACTERS)
-        if given is not None:
-            return given
-        first, gender = self.columns["first_name_std"], self.columns["gender_std"]
-        return _names.character_counts(first.uniques[first.codes], gender.uniques[gender.codes])
+        if given is None:  # counted once: the name and its given-name part both ask
+            first, gender = self.columns["first_name_std"], self.columns["gender_std"]
+            given = _names.character_counts(first.uniques[first.codes], gender.uniques[gender.codes])
+            self.spelling = {**self.spelling, CHARACTERS: given}
+        return given
 
     def cluster_gender(self) -> np.ndarray:
         """Per row: the gender (F/M) most of its cluster's records give, "" when none or a tie."""
@@ -398,12 +412,13 @@ def _bit_or(cluster: np.ndarray, codes: np.ndarray) -> pd.Series:
     return pd.Series(bits).groupby(pairs["cluster"].to_numpy()).sum()
 
 
-def _choose(table: _Table, group: FieldGroup, chain) -> pd.DataFrame:
-    """Winner per cluster: index cluster, columns = master fields + record_key + rule."""
+def _choose(table: _Table, group: FieldGroup, chain, allowed: np.ndarray | None = None) -> pd.DataFrame:
+    """Winner per cluster: index cluster, columns = master fields + record_key + rule. `allowed`
+    (per table row) limits the candidates."""
     masters = [m for m, _ in group.columns]
     cols = [table.columns[s] for _, s in group.columns]
     present_all = np.column_stack([c.codes >= 0 for c in cols])
-    rows = np.flatnonzero(present_all.any(axis=1))
+    rows = np.flatnonzero(present_all.any(axis=1) & (True if allowed is None else allowed))
     if len(rows) == 0:
         names = masters + ["record_key", "rule"] + [f"{m}{_ALT}" for m in masters]
         empty = pd.DataFrame({c: pd.Series(dtype=object) for c in names})
@@ -466,6 +481,22 @@ def _choose(table: _Table, group: FieldGroup, chain) -> pd.DataFrame:
 
 
 _ALT = "__alternatives"
+
+
+def _composed(table: _Table, win: pd.DataFrame, chain) -> pd.DataFrame:
+    """The name winners with each component chosen on its own (survivorship/compose.py); a
+    composed cluster's values that lost are listed anew against the composed name."""
+    win, done = compose_names(table, win, chain, NAME_PARTS, _choose)
+    if len(done) == 0:
+        return win
+    name = next(g for g in GROUPS if g.name == "name")
+    rows = np.flatnonzero(np.isin(table.cluster, done.to_numpy()))
+    for (master, std), flag in list(zip(name.columns, name.flags))[:3]:
+        col = table.columns[std]
+        texts = col.uniques[np.where(table.excluded[flag][rows], -1, col.codes[rows])]
+        lost = _alternatives(table, rows, table.cluster[rows], texts, win[master], done.to_numpy())
+        win.loc[done, f"{master}{_ALT}"] = lost.reindex(done)
+    return win
 
 
 def _alternatives(table: _Table, rows, cluster, texts, winner: pd.Series, contested) -> pd.Series:
@@ -555,6 +586,8 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
     if strategy == "prefer_script":
         script = str(arg or "han").lower()
         return f"prefer_script:{script}", [(table.script[rows] != script).astype(np.int64)]
+    if strategy == "whole_name":  # internal: a name component's chain (survivorship/compose.py)
+        return "whole_name", [_compose.whole_name_key(table, group, cols, codes, cluster)]
     return strategy, [_content_key(strategy, table, group, rows, cols, codes, cluster, value_code)]
 
 
@@ -567,10 +600,11 @@ def _content_key(strategy, table: _Table, group: FieldGroup, rows, cols, codes, 
         sim = table.settings["similarity"]
         value = np.where((codes >= 0).any(axis=1), value_code, -1)
         return _names.medoid_support(cluster, keys, texts, value, int(sim["max_edits"]), float(sim["variant_weight"]))
+    masters = [m for m, _ in group.columns]
     if strategy == "formal_name":
-        j = [m for m, _ in group.columns].index("first_name") if group.name == "name" else None
-        if j is None:
+        if "first_name" not in masters:
             return np.zeros(len(rows), np.int64)
+        j = masters.index("first_name")
         return _names.nickname_of_other(cluster, cols[j].uniques[codes[:, j]], table.settings["nicknames"])
     if strategy == "prefer_accents":
         return _names.accent_deficit(cluster, cols[0].uniques, codes[:, 0])
@@ -580,9 +614,9 @@ def _content_key(strategy, table: _Table, group: FieldGroup, rows, cols, codes, 
         parts = _spelling_parts(group)
         return _names.rarity([table.columns[p].codes for p in parts], [table.value_counts(p) for p in parts], rows)
     if strategy == "common_characters":
-        if group.name != "name":
+        if "first_name" not in masters:
             return np.zeros(len(rows), np.int64)
-        j = [m for m, _ in group.columns].index("first_name")
+        j = masters.index("first_name")
         firsts = cols[j].uniques[codes[:, j]]
         return _names.character_support(firsts, table.cluster_gender()[rows], table.character_counts())
     if strategy == "plain_mailbox":
@@ -854,6 +888,9 @@ def _spelt(segment: str, words: set[str]) -> bool:
 def _lineage(win: pd.DataFrame, master: str) -> pd.DataFrame:
     part = win[[master, "record_key", "rule", f"{master}{_ALT}"]]
     part = part.rename(columns={master: "value", f"{master}{_ALT}": "alternatives"})
+    for column, own in (("record_key", master + _KEY), ("rule", master + _RULE)):  # a composed name's part
+        if own in win.columns:
+            part[column] = win[own].where(win[own].notna(), part[column])
     part = part[part["value"].notna()].reset_index()
     part["field"] = master
     part["value"] = part["value"].astype(str)

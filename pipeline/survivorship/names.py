@@ -28,7 +28,7 @@ from rapidfuzz.distance import OSA
 def medoid_support(cluster, keys: np.ndarray, texts: np.ndarray, value: np.ndarray, max_edits: int, weight: float):
     """Per candidate row: minus its votes. Per row: `keys` its match key text (None = no key),
     `texts` its value text and `value` the value's id (-1 = no value, no vote). Each record votes 1
-    for a value with the same match key and `weight` for one whose key or text is at most
+    for a value with the same match key or text (one full name parsed two ways) and `weight` for one whose key or text is at most
     `max_edits` edits (a transposition is one) away: of Jackson, Jackson, Jacksjon the first wins
     2.5 to 2; of Jackson and Jacksjon neither wins (no evidence). Only clusters holding two or more
     values are compared."""
@@ -44,6 +44,7 @@ def medoid_support(cluster, keys: np.ndarray, texts: np.ndarray, value: np.ndarr
         return out
     both = units.merge(units, on="cluster", suffixes=("", "_o"))
     same_key = (both["key"] == both["key_o"]).to_numpy() & both["key"].notna().to_numpy()
+    same_key |= (both["text"] == both["text_o"]).to_numpy()  # one name parsed two ways (St. John)
     near = np.fromiter(
         (
             _close(a, b, max_edits) or _close(ka, kb, max_edits)
@@ -82,6 +83,7 @@ def nickname_of_other(cluster: np.ndarray, firsts: np.ndarray, nicknames: dict[s
     cand = frame[frame["nick"] & frame["cluster"].isin(formal["cluster"])].drop_duplicates(["cluster", "first"])
     if cand.empty:
         return key
+    formal = formal[formal["cluster"].isin(cand["cluster"])]  # only clusters with a nickname
     by_cluster = formal.groupby("cluster")["first"].agg(list)
     hits = set()
     for c, first in zip(cand["cluster"].tolist(), cand["first"].tolist()):
@@ -95,9 +97,12 @@ def nickname_of_other(cluster: np.ndarray, firsts: np.ndarray, nicknames: dict[s
 
 
 def _formal_of(name: str, nickname: str, formal: set[str]) -> bool:
+    if name in formal and name != nickname and (name.startswith(nickname) or not _near(name, nickname)):
+        return True  # the table's formal name, even one letter longer (Steve, Steven); not a
+        # one-letter respelling the table lists (Katherine, Catherine: neither is the nickname)
     if name == nickname or _near(name, nickname):  # a typo of the nickname is no formal name
         return False
-    if name in formal or (len(name) > len(nickname) and name.startswith(nickname)):
+    if len(name) > len(nickname) and name.startswith(nickname):
         return True
     return any(name.startswith(f) or _near(name, f) for f in formal)
 
@@ -137,8 +142,11 @@ def _fold(text: str) -> tuple[str, int]:
 
 
 def odd_case(texts: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """1 for a value in ALL CAPS or all lower case (letters with case only)."""
-    odd = np.array([_is_odd_case(str(t)) for t in texts[:-1]] + [False], bool)
+    """1 for a value in ALL CAPS or all lower case (letters with case only); each distinct value
+    the candidates hold is looked at once."""
+    used = np.unique(codes[codes >= 0])
+    odd = np.zeros(len(texts), bool)  # the last entry: "no value"
+    odd[used] = [_is_odd_case(str(t)) for t in texts[used]]
     return odd[codes].astype(np.int64)
 
 
