@@ -69,3 +69,18 @@ def test_the_link_pool_still_shares_this_process_arrays():
         assert pool.submit(executors.shared_value).result() == shared
     finally:
         pool.shutdown()
+
+
+def test_pool_chunks_leave_the_standardizers_own_cache_empty():
+    """A chunk's tuples are distinct, so a worker runs the standardizer past its own cache
+    (memory) but gives what the cached standardizer gives."""
+    from crmclean.standardize.emails import email_config, standardize_email
+    from crmclean.standardize.parallel import _run_chunk_columns, _run_chunk_uncached
+
+    items = [(f"User{i}@Gmial.com",) for i in range(50)] + [("not an email",), (None,)]
+    extra = (email_config(None),)
+    standardize_email.cache_clear()
+    uncached = _run_chunk_uncached(standardize_email, items, extra)
+    assert standardize_email.cache_info().currsize == 0
+    assert uncached == _run_chunk_columns(standardize_email, items, extra)
+    assert uncached[0][0] == "user0@gmail.com"
