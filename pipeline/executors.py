@@ -162,7 +162,9 @@ def small_worker_pool(workers: int) -> ProcessPoolExecutor:
     touches (the garbage collector visits every object), so memory grew with the worker count
     (3.4 GB PSS at 200k customers, 2 workers). These workers fork from a fork server that only
     imported `SMALL_WORKER_PRELOAD`, so what they share is the standardizers' tables. Where
-    there is no fork server (Windows), the platform's default start method is used."""
+    there is no fork server (Windows), the platform's default start method is used. As with
+    any such pool, a script that runs the pipeline needs an `if __name__ == "__main__":`
+    guard: each worker imports the script's main module (the `crmclean` command has one)."""
     if "forkserver" not in mp.get_all_start_methods():
         return ProcessPoolExecutor(max_workers=workers)
     context = mp.get_context("forkserver")
