@@ -25,6 +25,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import RulesError
@@ -402,24 +403,35 @@ def validate_sources(records: pd.DataFrame, mapping: dict, suites: dict[str, Loa
     suite = suites.get("source_ingest")
     if suite is None or not suite.expectations:
         return report
-    groups = {s: g for s, g in records.groupby("source", sort=False)} if len(records) and "source" in records else {}
-    sources = list(dict.fromkeys([*(mapping or {}).keys(), *groups.keys()]))
+    rows = _rows_by_source(records)
+    sources = list(dict.fromkeys([*(mapping or {}).keys(), *rows.keys()]))
     for source in sources:
         mapped = _mapped_fields((mapping or {}).get(source, {}))
-        if not mapped and source in groups:  # no mapping given: every non-empty canonical column counts
-            mapped = {c for c in CANONICAL_FIELDS if c in groups[source] and groups[source][c].notna().any()}
+        if not mapped and source in rows:  # no mapping given: every non-empty canonical column counts
+            mapped = {c for c in CANONICAL_FIELDS if c in records and records[c].iloc[rows[source]].notna().any()}
         keep = [
             c
             for c in (*IDENTITY_COLUMNS, *CANONICAL_FIELDS)
             if c in records.columns and (c in IDENTITY_COLUMNS or c in mapped)
         ]
-        if source in groups:
-            frame = groups[source][keep]
+        if source in rows:  # the source's rows of these columns only: one copy of just them
+            frame = records.iloc[rows[source], records.columns.get_indexer(keep)]
         else:  # every row of the source was quarantined (or the file was empty)
             frame = pd.DataFrame({c: pd.Series(dtype=object) for c in keep or IDENTITY_COLUMNS})
-        frame = frame.assign(name_column_mapped=bool({"full_name", "last_name"} & mapped))
+        frame.insert(len(frame.columns), "name_column_mapped", bool({"full_name", "last_name"} & mapped))
         _run_suite(report, suite, str(source), frame)
     return report
+
+
+def _rows_by_source(records: pd.DataFrame) -> dict[Any, np.ndarray]:
+    """Row positions of each source, in order of first appearance (a group-by would split every
+    column of the wide records frame; the checks read a few)."""
+    if not len(records) or "source" not in records:
+        return {}
+    codes, sources = pd.factorize(records["source"])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(sources) + 1))
+    return {source: order[bounds[k] : bounds[k + 1]] for k, source in enumerate(sources)}
 
 
 def validate_standardized(std: pd.DataFrame, suites: dict[str, LoadedSuite]) -> ValidationReport:
