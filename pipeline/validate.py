@@ -25,6 +25,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import RulesError
@@ -270,6 +271,29 @@ def _narrow(frame: pd.DataFrame, suite: LoadedSuite) -> pd.DataFrame:
     return frame.iloc[:, :1] if frame.shape[1] else frame
 
 
+def _one_block(frame: pd.DataFrame) -> pd.DataFrame:
+    """The batch with its columns in as few blocks as their dtypes allow: GE filters the rows of
+    the whole batch for every metric of every expectation, and pandas merges a frame's blocks
+    again on each of those copies (a column taken from a wide frame is a block of its own)."""
+    return frame if frame._mgr.is_consolidated() else frame.copy()
+
+
+def _validate_frame(asset_name: str, frame: pd.DataFrame, gsuite):
+    """What `Batch.validate` does (a validator on a one-off batch definition of the asset),
+    without reading the batch first: GE fingerprints every value of a batch each time it
+    reads one, and the validator reads it again anyway."""
+    import uuid
+
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.validator.v1_validator import Validator
+
+    asset = _batch_definition(asset_name).data_asset
+    one_off = BatchDefinition(name="-".join([DATASOURCE_NAME, asset.name, str(uuid.uuid4())]))
+    one_off.set_data_asset(asset)
+    validator = Validator(batch_definition=one_off, batch_parameters={"dataframe": frame})
+    return validator.validate_expectation_suite(gsuite, expectation_parameters={"today": date.today()})
+
+
 def _short(value: Any, limit: int = 80) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -347,11 +371,10 @@ def _run_suite(report: ValidationReport, suite: LoadedSuite, batch: str, frame: 
                 }
             )
         return
-    frame = _coerce_dates(_narrow(frame, suite), suite.date_columns)
+    frame = _one_block(_coerce_dates(_narrow(frame, suite), suite.date_columns))
     gsuite = gx.ExpectationSuite(name=suite.name, expectations=[e.copy(deep=True) for e in suite.expectations])
     with _lock:
-        batch_obj = _batch_definition(_asset_name(report.stage, batch)).get_batch(batch_parameters={"dataframe": frame})
-        result = batch_obj.validate(gsuite, expectation_parameters={"today": date.today()})
+        result = _validate_frame(_asset_name(report.stage, batch), frame, gsuite)
     for res in result.results:
         sev = (res.expectation_config.meta or {}).get("severity") or DEFAULT_SEVERITY
         report.results.append(_summarise(report.stage, suite.name, batch, str(sev), res))
@@ -380,24 +403,35 @@ def validate_sources(records: pd.DataFrame, mapping: dict, suites: dict[str, Loa
     suite = suites.get("source_ingest")
     if suite is None or not suite.expectations:
         return report
-    groups = {s: g for s, g in records.groupby("source", sort=False)} if len(records) and "source" in records else {}
-    sources = list(dict.fromkeys([*(mapping or {}).keys(), *groups.keys()]))
+    rows = _rows_by_source(records)
+    sources = list(dict.fromkeys([*(mapping or {}).keys(), *rows.keys()]))
     for source in sources:
         mapped = _mapped_fields((mapping or {}).get(source, {}))
-        if not mapped and source in groups:  # no mapping given: every non-empty canonical column counts
-            mapped = {c for c in CANONICAL_FIELDS if c in groups[source] and groups[source][c].notna().any()}
+        if not mapped and source in rows:  # no mapping given: every non-empty canonical column counts
+            mapped = {c for c in CANONICAL_FIELDS if c in records and records[c].iloc[rows[source]].notna().any()}
         keep = [
             c
             for c in (*IDENTITY_COLUMNS, *CANONICAL_FIELDS)
             if c in records.columns and (c in IDENTITY_COLUMNS or c in mapped)
         ]
-        if source in groups:
-            frame = groups[source][keep]
+        if source in rows:  # the source's rows of these columns only: one copy of just them
+            frame = records.iloc[rows[source], records.columns.get_indexer(keep)]
         else:  # every row of the source was quarantined (or the file was empty)
             frame = pd.DataFrame({c: pd.Series(dtype=object) for c in keep or IDENTITY_COLUMNS})
-        frame = frame.assign(name_column_mapped=bool({"full_name", "last_name"} & mapped))
+        frame.insert(len(frame.columns), "name_column_mapped", bool({"full_name", "last_name"} & mapped))
         _run_suite(report, suite, str(source), frame)
     return report
+
+
+def _rows_by_source(records: pd.DataFrame) -> dict[Any, np.ndarray]:
+    """Row positions of each source, in order of first appearance (a group-by would split every
+    column of the wide records frame; the checks read a few)."""
+    if not len(records) or "source" not in records:
+        return {}
+    codes, sources = pd.factorize(records["source"])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(sources) + 1))
+    return {source: order[bounds[k] : bounds[k + 1]] for k, source in enumerate(sources)}
 
 
 def validate_standardized(std: pd.DataFrame, suites: dict[str, LoadedSuite]) -> ValidationReport:
