@@ -9,8 +9,10 @@ It runs after ingest, when the record count is known and nothing has been publis
 
 from __future__ import annotations
 
+import ctypes
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import psutil
 
@@ -90,6 +92,23 @@ def check(records: int, limit: int | None, workers: int) -> Estimate:
         f"(the master is incremental: each run adds to it){fewer}, free memory, or set "
         f"--memory-limit (e.g. 16G, or off to skip this check)"
     )
+
+
+def release_freed() -> None:
+    """Return the heap pages glibc holds free to the OS (malloc_trim), after a stage. A stage's
+    transient frames are freed in holes between objects that live on (the records frame),
+    which glibc otherwise keeps resident for the rest of the run. No-op without glibc."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not Linux/glibc (macOS, Windows, musl): nothing to trim
+        return None
 
 
 def _gb(value: int) -> str:

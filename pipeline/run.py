@@ -107,6 +107,7 @@ class StageTimer:
             yield
             event = "end"
         finally:
+            memory.release_freed()  # the stage's transient memory, not the run's high-water mark
             self.timings[name] = round(time.perf_counter() - t0, 3)
             if event != "end":
                 self.stopped_in = name
