@@ -184,7 +184,7 @@ def test_existing_scheduler_and_workers_give_the_single_machine_master(
     cluster.add_workers(2)
     assert_same_master(_run(dataset, tmp_path, "--dask-address", cluster.address), single_machine)
     # standardize chunks, link chunks (compare, score: with the shared columns), golden groups
-    assert {"run_chunk_columns", "with_shared", "build_golden"} <= _task_prefixes(cluster)
+    assert {"run_chunk_uncached", "with_shared", "build_golden"} <= _task_prefixes(cluster)
 
 
 @pytest.mark.slow
@@ -272,4 +272,4 @@ def test_prefect_flow_on_a_dask_task_runner_gives_the_single_machine_master(
     assert type(dask_task_runner(options)).__name__ == "DaskTaskRunner"
     assert run_flow(options).status == "success"
     assert_same_master(options.db_url, single_machine)
-    assert {"run_chunk_columns", "with_shared", "build_golden"} <= _task_prefixes(cluster)
+    assert {"run_chunk_uncached", "with_shared", "build_golden"} <= _task_prefixes(cluster)
