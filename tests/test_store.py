@@ -828,3 +828,21 @@ def test_publish_in_small_batches_writes_what_one_batch_writes(tmp_path, monkeyp
         a, b = (stable(r[t].drop(columns=["at", "created"], errors="ignore")) for r in results)
         pd.testing.assert_frame_equal(a, b, obj=t)
     assert len(results[0]["customer_record"]) == 27 + 9
+
+
+def test_extra_columns_pack_per_distinct_row_exactly_as_row_by_row():
+    """Repeated extra-column rows are packed once; the text is what packing each row gives, and
+    a column whose values are equal in Python but not in JSON (1, 1.0, True) is not merged."""
+    from crmclean.store.values import _pack_records, _pack_rows
+
+    df = make_std(6)
+    df["region"] = ["DE", None, "DE", "FR", None, "DE"]
+    df["day_first"] = [True, False, None, True, True, False]
+    packed = _pack_records(df)["other_columns"].tolist()
+    assert packed == _pack_rows(df[["day_first", "region"]])
+    assert packed[0] == '{"day_first": true, "region": "DE"}' and packed[1] == '{"day_first": false}'
+    df["n"] = [1, 1.0, True, 2, 2.5, None]
+    packed = _pack_records(df)["other_columns"].tolist()
+    assert packed == _pack_rows(df[["day_first", "region", "n"]])
+    assert ['"n": 1,' in packed[0], '"n": 1.0}' in packed[1], '"n": true,' in packed[2]] == [True] * 3
+
