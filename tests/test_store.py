@@ -828,3 +828,55 @@ def test_publish_in_small_batches_writes_what_one_batch_writes(tmp_path, monkeyp
         a, b = (stable(r[t].drop(columns=["at", "created"], errors="ignore")) for r in results)
         pd.testing.assert_frame_equal(a, b, obj=t)
     assert len(results[0]["customer_record"]) == 27 + 9
+
+
+def test_extra_columns_pack_per_distinct_row_exactly_as_row_by_row():
+    """Repeated extra-column rows are packed once; the text is what packing each row gives, and
+    a column whose values are equal in Python but not in JSON (1, 1.0, True) is not merged."""
+    from crmclean.store.values import _pack_records, _pack_rows
+
+    df = make_std(6)
+    df["region"] = ["DE", None, "DE", "FR", None, "DE"]
+    df["day_first"] = [True, False, None, True, True, False]
+    packed = _pack_records(df)["other_columns"].tolist()
+    assert packed == _pack_rows(df[["day_first", "region"]])
+    assert packed[0] == '{"day_first": true, "region": "DE"}' and packed[1] == '{"day_first": false}'
+    df["n"] = [1, 1.0, True, 2, 2.5, None]
+    packed = _pack_records(df)["other_columns"].tolist()
+    assert packed == _pack_rows(df[["day_first", "region", "n"]])
+    assert ['"n": 1,' in packed[0], '"n": 1.0}' in packed[1], '"n": true,' in packed[2]] == [True] * 3
+
+
+def _sqlite_indexes(url: str) -> set:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'").all()
+    engine.dispose()
+    return {tuple(r) for r in rows}
+
+
+def test_full_replace_rebuilds_sqlite_indexes_and_a_failure_keeps_them(tmp_path, monkeypatch):
+    """A table replaced whole is loaded without its secondary indexes, built again in the same
+    transaction: afterwards the schema is as created, and a crash mid-load rolls the DROP back."""
+    url = f"sqlite:///{tmp_path}/m.db"
+    s = open_store(url)
+    created = _sqlite_indexes(url)
+    assert any(name == "ix_master_lineage_master_id" for name, _, _ in created)
+    fake_run(s, make_std(10), "R1", matches=[("crm_a|1000", "crm_a|1001")])
+    fake_run(s, make_std(8, source="crm_c"), "R2")  # every table replaced whole
+    assert _sqlite_indexes(url) == created
+    before = {t: read(url, t) for t in PUBLISHED_TABLES}
+    real = Store._write_table
+
+    def crash_in_lineage(self, conn, name, cols, rows):
+        if name == "master_lineage":
+            raise RuntimeError("simulated crash while loading master_lineage")
+        return real(self, conn, name, cols, rows)
+
+    monkeypatch.setattr(Store, "_write_table", crash_in_lineage)
+    with pytest.raises(RuntimeError):
+        fake_run(s, make_std(12, source="crm_d"), "R3")
+    assert _sqlite_indexes(url) == created
+    for t, df in before.items():
+        pd.testing.assert_frame_equal(df, read(url, t), obj=t)
+    s.close()

@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from . import locks
 from .errors import NoMaster, StoreError
+from .tables import TABLES
 from .values import Rows, _age_seconds, batches
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,6 +85,11 @@ class Dialect:
         """Insert `rows` (values.Rows are made into tuples one batch at a time while written)."""
         raise NotImplementedError
 
+    @contextmanager
+    def refill(self, conn: Connection, name: str) -> Iterator[None]:
+        """Around the bulk load of a table emptied inside the publish transaction."""
+        yield
+
     def delete_keys(self, cur, name: str, key_cols: tuple[str, ...], keys: list) -> None:
         raise NotImplementedError
 
@@ -151,6 +157,19 @@ class SQLiteDialect(Dialect):
                 cur.executemany(sql, batch)
         finally:
             cur.close()
+
+    @contextmanager
+    def refill(self, conn: Connection, name: str) -> Iterator[None]:
+        """Secondary indexes dropped and built again after the load, in the same transaction:
+        one sort per index instead of a B-tree insert per row (readers keep the old snapshot
+        under WAL; a failure rolls the DROP back with the rest). Not on PostgreSQL, where a
+        DROP INDEX would lock out readers until the commit."""
+        indexes = sorted(TABLES[name].indexes, key=lambda ix: str(ix.name))
+        for ix in indexes:
+            ix.drop(conn, checkfirst=True)  # a master from before the index was added has none
+        yield
+        for ix in indexes:
+            ix.create(conn)
 
     def delete_keys(self, cur, name, key_cols, keys) -> None:
         where = " AND ".join(f'"{c}" = ?' for c in key_cols)

@@ -113,7 +113,8 @@ class PublishMixin(PriorReaderMixin):
         plan = self._delta_plan(conn, name, cols, rows) if delta else None
         if plan is None:
             conn.execute(TABLES[name].delete())
-            self._write_table(conn, name, cols, rows)
+            with self.dialect.refill(conn, name):
+                self._write_table(conn, name, cols, rows)
         else:
             self._apply_plan(conn, name, cols, plan, [])
 

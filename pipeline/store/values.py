@@ -77,7 +77,7 @@ def _text_converter(s: pd.Series) -> Callable[[pd.Series], list]:
     """How any part of the column `s` becomes stored text, decided once on the whole column
     (a batch converts exactly as the whole column would: `2` stays `2.0` beside a `2.5`)."""
     if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-        return lambda part: part.where(part.notna(), None).tolist()
+        return _strings if s.isna().any() else _no_missing
     if pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s):
         f = s.astype("float64")
         integral = bool(((f % 1 == 0) | f.isna()).all())
@@ -89,6 +89,17 @@ def _text_converter(s: pd.Series) -> Callable[[pd.Series], list]:
 
         return numbers
     return lambda part: [_convert_text(v) for v in part.tolist()]
+
+
+def _no_missing(part: pd.Series) -> list:
+    return part.tolist()
+
+
+def _strings(part: pd.Series) -> list:
+    """Text with missing values: NaN/NA as None (a numpy mask, not a pandas `where`)."""
+    values = part.to_numpy(dtype=object, copy=True)
+    values[pd.isna(values)] = None
+    return values.tolist()
 
 
 def _float_values(s: pd.Series) -> list:
@@ -111,8 +122,35 @@ def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
     for c in extra_cols:
         del out[c]
     extra = df[extra_cols]
+    codes = _row_codes(extra)
+    if codes is None:
+        out[OTHER_COLUMNS] = _pack_rows(extra)
+        return out
+    # extra columns repeat a few values (tens of distinct rows in 400k): each distinct row is
+    # packed once and its text shared by every row like it
+    _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    texts = np.asarray(_pack_rows(extra.iloc[first]), dtype=object)
+    out[OTHER_COLUMNS] = texts[inverse.reshape(-1)].tolist()
+    return out
+
+
+def _row_codes(extra: pd.DataFrame) -> np.ndarray | None:
+    """Each row as its columns' factorize codes (rows with equal codes pack to the same JSON),
+    or None when a column could hold values equal in Python but packed differently (1 == 1.0
+    == True): only all-text or all-bool columns are coded."""
+    codes = []
+    for c in extra.columns:
+        s = extra[c]
+        if not (s.dtype == bool or pd.api.types.infer_dtype(s, skipna=True) in ("string", "boolean", "empty")):
+            return None
+        codes.append(pd.factorize(s, use_na_sentinel=True)[0])
+    return np.stack(codes, axis=1)
+
+
+def _pack_rows(extra: pd.DataFrame) -> list[str]:
+    """One sorted-key JSON object per row, its missing values left out."""
     packed: list[str] = []
-    for start in range(0, len(df), BATCH_ROWS):  # one batch of row dicts at a time
+    for start in range(0, len(extra), BATCH_ROWS):  # one batch of row dicts at a time
         part = extra.iloc[start : start + BATCH_ROWS]
         part = part.astype(object).where(part.notna(), None)
         packed.extend(
@@ -127,8 +165,7 @@ def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
             )
             for row in part.to_dict("records")
         )
-    out[OTHER_COLUMNS] = packed
-    return out
+    return packed
 
 
 def _unpack_records(df: pd.DataFrame) -> pd.DataFrame:
