@@ -30,7 +30,15 @@ from .errors import RulesError
 from .keys import positions_in, sorted_unique_positions
 
 #: the record columns the guards read (an incremental run loads just these, and link's, up front)
-GUARD_COLUMNS = ("name_suffix_std", "first_name_key", "last_name_key", "name_key", "gender_std", "birth_date_std")
+GUARD_COLUMNS = (
+    "name_suffix_std",
+    "first_name_key",
+    "first_name_std",
+    "last_name_key",
+    "name_key",
+    "gender_std",
+    "birth_date_std",
+)
 
 DEFAULTS: dict[str, Any] = {
     # a component bigger than this keeps only its strong edges (above the match threshold)
@@ -414,6 +422,7 @@ def _attributes(nodes: pd.DataFrame) -> dict[str, np.ndarray]:
     seen: dict = {}
     first, first_text = _coded(nodes, "first_name_key", _squash, seen)
     first_tok, _ = _coded(nodes, "first_name_key", lambda t: (re.split(r"[\s\-]+", t) or [""])[0], seen)
+    written, written_text = _coded(nodes, "first_name_std", _written_key)
     last, last_text = _coded(nodes, "last_name_key", _squash)
     name_key, _ = _coded(nodes, "name_key", _squash)
     gender, _ = _coded(nodes, "gender_std", lambda t: _GENDER.get(t, ""))
@@ -430,6 +439,7 @@ def _attributes(nodes: pd.DataFrame) -> dict[str, np.ndarray]:
         "dob_digits": digits,
         "first_text": first_text[first],  # -1 -> "" sentinel
         "last_text": last_text[last],
+        "written_text": written_text[written],
     }
 
 
@@ -492,8 +502,39 @@ def _first_names_differ(at, a, b, min_sim: float) -> np.ndarray:
     sims = cpdist(uniq["x"].tolist(), uniq["y"].tolist(), scorer=JaroWinkler.normalized_similarity, workers=1)
     sim = pd.DataFrame({"x": fa, "y": fb}).merge(uniq.assign(sim=sims), on=["x", "y"], how="left")["sim"].to_numpy()
     still = ~swapped & ~initial & (sim < min_sim)
-    differ[idx] = still & ~_nickname_typos(fa, fb, min_sim)
+    still &= ~_nickname_typos(fa, fb, min_sim)
+    if still.any():
+        k = np.flatnonzero(still)
+        still[k] = ~_written_same_name(at["written_text"][a[idx[k]]], at["written_text"][b[idx[k]]], fa[k], fb[k])
+    differ[idx] = still
     return differ
+
+
+def _written_key(text: str) -> str:
+    from .standardize.names import latin_key
+
+    return latin_key(text)
+
+
+def _written_same_name(wa: np.ndarray, wb: np.ndarray, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """True where a given name as written is the other record's name: the same written name,
+    or one of the other's nickname forms or a 3-4 letter start of one. Standardize keys a
+    nickname by one formal name (`Sam` → samuel, `Ted` → edward), so a nickname of two formal
+    names (Samuel / Samantha, Edward / Theodore via Teddy) reads as another person's name."""
+    from .link.names import name_forms
+
+    forms = name_forms()
+
+    def same(w: str, other_written: str, other_key: str) -> bool:
+        if not w:
+            return False
+        spellings = forms.get(other_key, (other_key,))
+        return w == other_written or w in spellings or any(_abbreviates(w, n) for n in spellings)
+
+    return np.array(
+        [same(x, y, g) or same(y, x, f) for x, y, f, g in zip(wa.tolist(), wb.tolist(), fa.tolist(), fb.tolist())],
+        dtype=bool,
+    )
 
 
 def _nickname_typos(fa: np.ndarray, fb: np.ndarray, min_sim: float) -> np.ndarray:

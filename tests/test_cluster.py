@@ -544,3 +544,28 @@ def test_the_birth_date_gap_is_counted_in_calendar_years(other, together):
     recs = frame(person("a", "ezra", "wright", "1819-08-10"), person("b", "ezra", "wright", other))
     out = cluster_records(recs, edges(("a", "b", 12)), Rules(), None)
     assert (len(groups(out)) == 1) is together
+
+
+def _written(key: str, first_key: str, written: str, dob: str = "1957-10-11") -> dict:
+    return {**person(key, first_key, "gonzales", dob), "first_name_std": written}
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("samuel", "Sam"), ("samantha", "Samantha")),  # Sam: a nickname of Samuel and of Samantha
+        (("samuel", "SAM"), ("samantha", "Sam")),  # one written name, keyed apart by gender
+        (("edward", "Ted"), ("theodore", "Theodore")),  # Ted: Edward's nickname, Teddy's start
+    ],
+)
+def test_a_nickname_of_two_formal_names_is_not_a_twin(a, b):
+    """Standardize keys a nickname by one formal name (`Sam` → samuel); as written it is also the
+    other record's name, so the twins guard does not split the two records."""
+    recs = pd.DataFrame([_written("a", *a), _written("b", *b)])
+    assert len(groups(cluster_records(recs, edges(("a", "b", 12)), Rules(), None))) == 1
+
+
+def test_twins_written_with_their_formal_names_stay_apart():
+    recs = pd.DataFrame([_written("a", "samuel", "Samuel"), _written("b", "samantha", "Samantha")])
+    out = cluster_records(recs, edges(("a", "b", 12)), Rules(), None)
+    assert len(groups(out)) == 2 and reason(out, "b") == "split:twin_conflict"
