@@ -49,8 +49,13 @@ def _tables(db: Path) -> dict:
                 shutil.copy(str(db) + ext, str(copy) + ext)
         with opened(f"sqlite:///{copy}") as store:
             state = store.load_state()
-            review = store.read_table("review_queue")
-    return {"records": state.records, "xref": state.xref, "edges": state.edges, "model": state.model, "review": review}
+    return {
+        "records": state.records,
+        "xref": state.xref,
+        "edges": state.edges,
+        "model": state.model,
+        "masters": state.masters,
+    }
 
 
 def _split_pairs(truth: pd.DataFrame, xref: pd.DataFrame, entities: set | None) -> pd.DataFrame:
@@ -98,7 +103,8 @@ def _score_afresh(records: pd.DataFrame, pairs: pd.DataFrame, model: dict, rules
     return out
 
 
-def _classify(pairs: pd.DataFrame, edges: pd.DataFrame, review_threshold: float) -> pd.Series:
+def _classify(pairs: pd.DataFrame, edges: pd.DataFrame) -> pd.Series:
+    """match / review (a stored edge), else below review (a candidate) or no candidate."""
     stored = edges.set_index(["record_key_l", "record_key_r"])["decision"]
     decision = pd.Series(
         stored.reindex(pd.MultiIndex.from_frame(pairs[["record_key_l", "record_key_r"]])).to_numpy(), index=pairs.index
@@ -162,20 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         from crmclean.golden_quality import golden_misses
 
         ents = build_entities(args.customers, args.seed, profile=args.profile)
-        masters = pd.DataFrame()  # golden_misses reads the published masters
-        from crmclean.store import opened
-
-        with opened(f"sqlite:///{args.work / f'{args.profile}_{args.customers}.db'}") as store:
-            masters = store.read_table("master_customer")
-        misses = golden_misses(truth, t["xref"], t["records"], masters, ents, "phone")
+        misses = golden_misses(truth, t["xref"], t["records"], t["masters"], ents, "phone")
         entities = set(misses.loc[misses["split"], "entity_id"])
         print(f"phone misses {len(misses)}, split {len(entities)}")
     pairs = _split_pairs(truth, t["xref"], entities)
     rules = load_rules(None)
     pairs = _score_afresh(t["records"], pairs, t["model"], rules)
-    pairs["cause"] = _classify(
-        pairs, t["edges"], float((rules.matching or {}).get("thresholds", {}).get("review", 0.6))
-    )
+    pairs["cause"] = _classify(pairs, t["edges"])
     _report(pairs, t["records"], t["xref"], args.show)
     if args.csv:
         pairs.to_csv(args.csv, index=False)
