@@ -119,3 +119,33 @@ def test_junk_text_shortcut_equals_the_full_normalization(text):
 def test_payload_kind_is_junk_kind_without_placeholders(text):
     kind = junk_kind(text)
     assert payload_kind(text) == (kind if kind in ("formula", "markup") else None)
+
+
+# ------------------------------------------------------------------ Chinese numbers with trunk 0
+CN_AREA_CODES = ["10", "20", "21", "22", "23", "24", "25", "27", "28", "29", "311", "371", "411", "512", "532"]
+CN_AREA_CODES += ["571", "591", "592", "731", "755", "756", "769", "851", "871", "898", "991", "351", "1"]
+
+
+@st.composite
+def cn_trunk_numbers(draw) -> str:
+    """0 + area code (real ones, and any digits) + a local number of 5-10 digits."""
+    area = draw(st.one_of(st.sampled_from(CN_AREA_CODES), st.text("0123456789", min_size=1, max_size=4)))
+    return "0" + area + draw(st.text("0123456789", min_size=5, max_size=10))
+
+
+@PROPS
+@given(cn_trunk_numbers())
+@example("02835094040")
+@example("073182714590")
+@example("01054085285")
+@example("059280372820")
+def test_cn_trunk_shortcut_equals_the_full_parse(number):
+    import re
+    from unittest import mock
+
+    from crmclean.standardize import phones
+
+    fast = phones.parse_one.__wrapped__(number, "CN", "US")
+    with mock.patch.object(phones, "_CN_TRUNK_RE", re.compile(r"(?!)")):  # the shortcut never applies
+        full = phones.parse_one.__wrapped__(number, "CN", "US")
+    assert fast == full
