@@ -5,7 +5,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from crmclean.standardize.emails import _is_plain, _validated
 from crmclean.standardize.phones import _split_all, split_numbers
+from crmclean.standardize.regions import _fast_explicit_region, _parsed_region, explicit_region
+from crmclean.standardize.text import _junk_text, _junk_text_full, junk_kind, payload_kind
 
 PROPS = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -24,3 +27,125 @@ PHONE_CELLS = st.lists(PHONE_CHARS, max_size=30).map("".join)
 @example("  ")
 def test_split_numbers_shortcut_equals_the_full_split(cell):
     assert split_numbers(cell) == _split_all(cell)
+
+
+# ------------------------------------------------------------------ explicit phone regions
+SEPARATORS = st.sampled_from(["", "", "", " ", "-", ".", "  ", "--", " - ", "..", "-."])
+
+
+@st.composite
+def explicit_numbers(draw) -> str:
+    """+CC numbers as CRMs write them: mostly a +86 mobile or a +1 NANP number, some other
+    country codes and lengths, digits grouped by any run of spaces, hyphens and dots."""
+    kind = draw(st.sampled_from(["cn", "nanp", "nanp", "other"]))
+    if kind == "cn":
+        digits = "86" + "1" + draw(st.sampled_from("0123456789")) + draw(st.text("0123456789", min_size=9, max_size=9))
+    elif kind == "nanp":
+        digits = "1" + draw(st.text("0123456789", min_size=10, max_size=10))
+    else:
+        digits = draw(st.text("0123456789", min_size=1, max_size=16))
+    out = "+"
+    for i, d in enumerate(digits):
+        out += (draw(SEPARATORS) if i else "") + d
+    return out + draw(st.sampled_from(["", "", " ", "-", "."]))
+
+
+@PROPS
+@given(explicit_numbers())
+@example("+86-133-7822-0900")
+@example("+1 646 303 2517")
+@example("+1.242.555.0100")
+@example("+8613378220900")
+def test_explicit_region_shortcut_equals_libphonenumber(number):
+    fast = _fast_explicit_region(number)
+    if fast is not None:
+        assert fast == _parsed_region(number)
+
+
+def test_explicit_region_shortcut_takes_the_common_shapes():
+    assert _fast_explicit_region("+86 138 0013 8000") == "CN"
+    assert _fast_explicit_region("+1-646-303-2517") == "US"
+    assert _fast_explicit_region("+44 20 7946 0958") is None  # left to libphonenumber
+    assert explicit_region("0086 138 0013 8000") == "CN"
+
+
+# ------------------------------------------------------------------ plain e-mail addresses
+LOCAL_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789._%+-"
+LABEL_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+
+
+@st.composite
+def plain_addresses(draw) -> str:
+    """Lower-case ASCII addresses of the shapes the shortcut accepts and just outside them:
+    dots, hyphens and plus tags anywhere, long local parts and domains, special-use TLDs."""
+    local = draw(st.text(LOCAL_CHARS, min_size=1, max_size=70))
+    labels = draw(st.lists(st.text(LABEL_CHARS, min_size=1, max_size=70), min_size=1, max_size=9))
+    tld = draw(
+        st.one_of(
+            st.text("abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=25),
+            st.sampled_from(["com", "cn", "test", "local", "onion", "arpa", "invalid", "localhost", "example"]),
+        )
+    )
+    return f"{local}@{'.'.join(labels)}.{tld}"
+
+
+@PROPS
+@given(plain_addresses())
+@example("john.smith@gmail.com")
+@example("a-@b.co")
+@example("ab--cd@ab--cd.com")
+@example("xn--ab@gmail.com")
+@example("x@" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + ".com")
+def test_plain_email_shortcut_equals_email_validator(address):
+    if _is_plain(address):
+        assert _validated(address) == address
+
+
+# ------------------------------------------------------------------ junk tests on ASCII text
+@PROPS
+@given(st.one_of(st.text(), st.text(st.characters(max_codepoint=127))))
+@example("  =SUM(A1)  ")
+@example("\x00abc")
+@example("a\u200bb")
+def test_junk_text_shortcut_equals_the_full_normalization(text):
+    assert _junk_text(text) == _junk_text_full(text)
+
+
+@PROPS
+@given(st.text(st.characters(max_codepoint=127)))
+@example("=cmd|' /c calc'!A1")
+@example("<b>x</b>")
+@example("N/A")
+def test_payload_kind_is_junk_kind_without_placeholders(text):
+    kind = junk_kind(text)
+    assert payload_kind(text) == (kind if kind in ("formula", "markup") else None)
+
+
+# ------------------------------------------------------------------ Chinese numbers with trunk 0
+CN_AREA_CODES = ["10", "20", "21", "22", "23", "24", "25", "27", "28", "29", "311", "371", "411", "512", "532"]
+CN_AREA_CODES += ["571", "591", "592", "731", "755", "756", "769", "851", "871", "898", "991", "351", "1"]
+
+
+@st.composite
+def cn_trunk_numbers(draw) -> str:
+    """0 + area code (real ones, and any digits) + a local number of 5-10 digits."""
+    area = draw(st.one_of(st.sampled_from(CN_AREA_CODES), st.text("0123456789", min_size=1, max_size=4)))
+    return "0" + area + draw(st.text("0123456789", min_size=5, max_size=10))
+
+
+@PROPS
+@given(cn_trunk_numbers())
+@example("02835094040")
+@example("073182714590")
+@example("01054085285")
+@example("059280372820")
+def test_cn_trunk_shortcut_equals_the_full_parse(number):
+    import re
+    from unittest import mock
+
+    from crmclean.standardize import phones
+
+    fast = phones.parse_one.__wrapped__(number, "CN", "US")
+    with mock.patch.object(phones, "_CN_TRUNK_RE", re.compile(r"(?!)")):  # the shortcut never applies
+        full = phones.parse_one.__wrapped__(number, "CN", "US")
+    assert fast == full

@@ -24,6 +24,7 @@ _SPECIAL_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "te
 _ANGLE_RE = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
 _FIND_RE = re.compile(r"[^\s<>,;:\"()\[\]]+@[^\s<>,;:\"'()\[\]]+")
 _STRAY_SPACE_RE = re.compile(r"\s*([@.])\s*")
+_SPACE_CHAR_RE = re.compile(r"\s")
 
 DEFAULT_DOMAIN_TYPOS = dict(config_defaults.EMAIL_DOMAIN_TYPOS)  # one copy: crmclean.config_defaults
 DEFAULT_PLACEHOLDERS = tuple(config_defaults.EMAIL_PLACEHOLDERS)
@@ -60,7 +61,8 @@ def _extract(text: str) -> tuple[str, tuple[str, ...]]:
     low = text.lower()
     if low.startswith("mailto:"):
         text = text[7:]
-    text = _STRAY_SPACE_RE.sub(r"\1", text)  # "john @gmail. com": spaces next to @ or . are typos
+    if _SPACE_CHAR_RE.search(text):  # without one, every match would be replaced by itself
+        text = _STRAY_SPACE_RE.sub(r"\1", text)  # "john @gmail. com": spaces next to @ or . are typos
     found = _FIND_RE.findall(text)
     if len(found) > 1:
         codes.append("multiple")
@@ -117,16 +119,28 @@ def standardize_email(raw, config: tuple | None = None) -> tuple[str | None, str
         return None, None, flag_for(raw, None, codes + ["placeholder"])
     if "+" in local and domain in config[3]:
         codes.append("plus_tag")  # a sub-address of the same mailbox: survivorship prefers the plain one
-    if (
-        _PLAIN_RE.match(candidate)
+    std = candidate if _is_plain(candidate) else _validated(candidate)
+    if std is None:
+        return None, None, flag_for(raw, None, codes + ["invalid"])
+    return std, email_key(std, config), flag_for(raw, std, codes)
+
+
+def _is_plain(candidate: str) -> bool:
+    """A plain lower-case ASCII address that email-validator accepts unchanged (so it need not
+    run; tests/test_standardize_fast_paths.py compares the two on generated addresses)."""
+    return bool(
+        len(candidate) <= 200  # email-validator caps the address (254) and the domain (253)
+        and _PLAIN_RE.match(candidate)
         and ".." not in candidate
-        and "xn--" not in candidate
+        and "--" not in candidate.rpartition("@")[2]  # it refuses "ab--" labels that are not Punycode
         and candidate.rsplit(".", 1)[1] not in _SPECIAL_TLDS
-    ):
-        return candidate, email_key(candidate, config), flag_for(raw, candidate, codes)
+    )
+
+
+def _validated(candidate: str) -> str | None:
+    """email-validator's normalized address, lower-cased; None when it rejects it."""
     try:
         valid = validate_email(candidate, check_deliverability=False)
     except (EmailNotValidError, Exception):
-        return None, None, flag_for(raw, None, codes + ["invalid"])
-    std = f"{valid.local_part.lower()}@{valid.domain.lower()}"
-    return std, email_key(std, config), flag_for(raw, std, codes)
+        return None
+    return f"{valid.local_part.lower()}@{valid.domain.lower()}"

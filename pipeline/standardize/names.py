@@ -293,7 +293,10 @@ def split_han(name: str) -> tuple[str, str]:
     return name[:1], name[1:]
 
 
+@lru_cache(maxsize=32_768)
 def latin_key(text: str | None) -> str:
+    """Lower-case ASCII letters and digits of a name (José-María → josemaria). Cached: given
+    names and surnames repeat across records."""
     if not text:
         return ""
     return _KEY_STRIP_RE.sub("", ascii_fold(text).lower())
@@ -424,6 +427,15 @@ def _clean_name_part(raw, max_chars: int, placeholders: frozenset, part: bool) -
     return text, flags
 
 
+@lru_cache(maxsize=32_768, typed=True)
+def _clean_name_column(raw, max_chars: int, placeholders: frozenset) -> tuple[str | None, tuple[str, ...]]:
+    """`_clean_name_part` of a first/last/middle name column, cached: those repeat across
+    records (19k first names in 250k distinct name tuples at 200k customers) and are cleaned
+    once per process. `typed`: 1 and 1.0 differ."""
+    text, flags = _clean_name_part(raw, max_chars, placeholders, part=True)
+    return text, tuple(flags)
+
+
 @lru_cache(maxsize=300_000)
 def standardize_name(
     full,
@@ -446,7 +458,11 @@ def standardize_name(
     values = {}
     codes = {}
     for name, raw in (("full", full), ("first", first), ("last", last), ("middle", middle), ("last2", last2)):
-        values[name], codes[name] = _clean_name_part(raw, max_chars, placeholders, part=name != "full")
+        if name == "full":  # nearly unique per record: not worth a cache entry
+            values[name], codes[name] = _clean_name_part(raw, max_chars, placeholders, part=False)
+        else:
+            text, part_codes = _clean_name_column(raw, max_chars, placeholders)
+            values[name], codes[name] = text, list(part_codes)
     full_t, first_t, last_t = values["full"], values["first"], values["last"]
     middle_t, last2_t = values["middle"], values["last2"]
     if not first_t and middle_t:  # a second given name stands in for a missing first one

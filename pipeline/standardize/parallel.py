@@ -123,6 +123,7 @@ class FieldJob:
         progress.expect(len(self.uniques), "values")  # the stage bar counts distinct values
         self.futures: list | None = None
         self.distinct: dict[str, np.ndarray] | None = None  # output column → value per distinct tuple
+        self._factors: dict[str, tuple[np.ndarray, Any, bool]] = {}
 
     def submit(self, pool: Executor | None, in_process_below: int = IN_PROCESS_BELOW) -> "FieldJob":
         if pool is not None and len(self.uniques) >= in_process_below:
@@ -174,13 +175,21 @@ class FieldJob:
         return present[codes]
 
     def per_row(self, column: str, test: Callable[[Any], bool]) -> np.ndarray:
-        """`test` of an output column, evaluated once per distinct tuple, per row."""
-        assert self.distinct is not None, "result() first"
-        values, labels = pd.factorize(self.distinct[column], use_na_sentinel=True)  # flags repeat a lot
+        """`test` of an output column, evaluated once per distinct value of it, per row."""
+        values, labels, missing = self._factorized(column)
         hit = np.fromiter((bool(test(v)) for v in labels), dtype=bool, count=len(labels))
-        if (values < 0).any():  # a missing value (code -1 reads the appended last entry)
+        if missing:  # a missing value (code -1 reads the appended last entry)
             hit = np.append(hit, bool(test(None)))
         return hit[values][self.codes]
+
+    def _factorized(self, column: str) -> tuple[np.ndarray, Any, bool]:
+        """(distinct tuple → code, distinct values, any missing) of an output column, once per
+        column: the summary tests a flag column two or three times."""
+        assert self.distinct is not None, "result() first"
+        if column not in self._factors:
+            values, labels = pd.factorize(self.distinct[column], use_na_sentinel=True)  # flags repeat a lot
+            self._factors[column] = (values, labels, bool((values < 0).any()))
+        return self._factors[column]
 
 
 def per_row(mapped: tuple[np.ndarray, list]) -> list:

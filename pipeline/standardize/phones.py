@@ -182,12 +182,25 @@ def _fast_parse(compact: str, region: str | None, default_region: str = "US") ->
             m = _NANP_RE.match(compact)
             if m:
                 cc, nsn = 1, m.group(1)
+        elif region == "CN" and _CN_TRUNK_RE.match(compact):
+            return _cn_national(compact[1:])
     if cc is None:
         return None
     kind = _kind_by_prefix(cc, nsn[:6], len(nsn))
     if kind is None:
         return None
     return f"+{cc}{nsn}", kind
+
+
+_CN_TRUNK_RE = re.compile(r"^0[1-9]\d{8,10}$")  # trunk 0, area code, local number: 010-6552 9988
+
+
+def _cn_national(nsn: str) -> tuple[str, str] | None:
+    """A Chinese number written with its trunk 0 in a CN record, typed by libphonenumber without
+    its parser (which would strip that 0 and find the same number). Only a valid mobile or
+    fixed line is answered; anything else (None) takes the full path."""
+    kind = _KIND.get(phonenumbers.number_type(phonenumbers.PhoneNumber(country_code=86, national_number=int(nsn))))
+    return None if kind is None else (f"+86{nsn}", kind)
 
 
 def split_numbers(text: str) -> list[str]:

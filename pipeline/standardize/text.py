@@ -341,20 +341,47 @@ JUNK_VALUES = frozenset(
 _MASH_RE = re.compile(r"^(?:(.)\1{2,}|test\d+|asdf\w*|qwert\w*)$", re.I)
 
 
-def junk_kind(value) -> str | None:
-    """`formula` (=…, +…, -…, @… formula text, DDE `cmd|`), `markup` (<script>, HTML tags),
-    `placeholder` (N/A, test, asdf, xxx, unknown, -, 未知, 无 …) or None for a real value.
-    Only for free-text fields (names, addresses, company, attributes): never phones."""
+def _junk_text(value) -> str | None:
+    """The text the junk tests look at: NFKC, invisible characters dropped, stripped."""
     if is_missing(value):
         return None
-    text = unicodedata.normalize("NFKC", value if isinstance(value, str) else str(value))
-    text = _INVISIBLE_RE.sub("", text).strip()
-    if not text:
-        return None
+    text = value if isinstance(value, str) else str(value)
+    if text.isascii() and text.isprintable():  # ASCII is NFKC-stable; no invisible char is printable
+        return text.strip() or None
+    return _junk_text_full(text)
+
+
+def _junk_text_full(text: str) -> str | None:
+    """`_junk_text` without its ASCII shortcut (the property tests compare the two)."""
+    text = _INVISIBLE_RE.sub("", unicodedata.normalize("NFKC", text)).strip()
+    return text or None
+
+
+def _payload_kind(text: str) -> str | None:
     if _FORMULA_JUNK_RE.match(text) or _DDE_RE.search(text):
         return "formula"
     if "<" in text and _MARKUP_JUNK_RE.search(text) or "javascript" in text.lower() and _MARKUP_JUNK_RE.search(text):
         return "markup"
+    return None
+
+
+def payload_kind(value) -> str | None:
+    """`formula` or `markup` as `junk_kind` says, else None (its placeholder tests skipped:
+    for callers that treat a placeholder differently, as addresses do)."""
+    text = _junk_text(value)
+    return _payload_kind(text) if text is not None else None
+
+
+def junk_kind(value) -> str | None:
+    """`formula` (=…, +…, -…, @… formula text, DDE `cmd|`), `markup` (<script>, HTML tags),
+    `placeholder` (N/A, test, asdf, xxx, unknown, -, 未知, 无 …) or None for a real value.
+    Only for free-text fields (names, addresses, company, attributes): never phones."""
+    text = _junk_text(value)
+    if text is None:
+        return None
+    payload = _payload_kind(text)
+    if payload is not None:
+        return payload
     low = _SPACE_RE.sub(" ", text.lower())
     if low in JUNK_VALUES or placeholder_form(low) in JUNK_VALUES or _MASH_RE.match(low.replace(" ", "")):
         return "placeholder"
