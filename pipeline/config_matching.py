@@ -102,7 +102,10 @@ def _empty_is_default(name: str):
 
 
 class Blocking(Strict):
-    max_block_size: int = Field(default=50, ge=1, description="a key value shared by more records is skipped")
+    max_block_size: int = Field(default=50, ge=1, description="a key value shared by more records is thinned")
+    oversize_window: int = Field(
+        default=10, ge=0, description="an oversized block pairs each record with this many - 1 sorted neighbours"
+    )
     rules: Annotated[list[KeyRule], _empty_is_default("blocking")] = Field(default_factory=_default_rules("blocking"))
 
 

@@ -34,7 +34,8 @@ from .decisions import (  # re-exported: explain and the tests read them here
 from .incremental import _block_usable, near_new
 from .model import levels_frame, model_summary, reuse_verdict, score_levels, train_supervised
 from .parallel import SETTINGS_KEY, _Pool, _levels_later, compute_levels
-from .training import DEFAULT_TRAINING_MINIMUM, DEFAULT_TRAINING_RULES, plan_training, train_from_levels
+from .training import DEFAULT_TRAINING_MINIMUM, DEFAULT_TRAINING_RULES, largest_identical_group, plan_training
+from .training import train_from_levels
 
 __all__ = [
     "DECISION_RANK",
@@ -439,6 +440,7 @@ def _link_rest(
             k = int(is_new.sum())
             possible = k * (n - k) + k * (k - 1) / 2
         model = train_from_levels(plan, levels, fresh, possible, matching)
+        model["training"] = {**(model.get("training") or {}), "largest_identical_group": largest_identical_group(cols)}
         if laps is not None:
             laps.lap("train")
     else:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_texts, block, rule_codes, rule_columns
+from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_OVERSIZE_WINDOW, DEFAULT_RULES, Candidates, _key_texts, block
+from .blocking import rule_codes, rule_columns, thins_oversize
 from .compare import COMPARE_COLUMNS, SHARED_VALUE_COLUMNS, TF_COLUMNS, code_frequencies, codes_and_texts
 from .decisions import _shared_value_limit
 
@@ -17,8 +18,9 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
     """The rows an incremental link needs, and what linking every row would know about them.
 
     Kept: new rows, every row sharing a usable block key value with one (a value held by at
-    most max_block_size records), and for sorted-neighbourhood rules every holder of a usable
-    value within the window of a new row's value, in the sorted order of all usable values.
+    most max_block_size records; a larger block that blocking thins is kept whole), and for
+    sorted-neighbourhood rules every holder of a usable value within the window of a new row's
+    value, in the sorted order of all usable values.
     Value frequencies (shared-value limit, term frequencies) and block sizes are counted over
     every row, so the pairs and scores equal those of linking the whole frame; only the
     blocking summary's block statistics describe the rows kept.
@@ -56,12 +58,17 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
 
     keep = is_new.copy()
     usable: list[np.ndarray] = []
+    window = int(cfg.get("oversize_window", DEFAULT_OVERSIZE_WINDOW))
     for rule, parts in zip(rules, parts_of):
         key = rule_codes(cols, parts)
         present = key >= 0
         counts = np.bincount(key[present]) if present.any() else np.zeros(0, np.int64)
         ok = present.copy()
         ok[present] = counts[key[present]] <= max_block
+        if thins_oversize({"oversize_window": window, **rule}):
+            # an oversized block holding a new row is kept whole: blocking thins it alike
+            big = present & ~ok
+            ok |= big & np.isin(key, np.unique(key[is_new & big]))
         usable.append(ok)
         if not ok.any():
             continue

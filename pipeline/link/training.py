@@ -366,3 +366,36 @@ def _default_m(feature: str) -> np.ndarray:
     from .model import _initial_m
 
     return _initial_m(feature)
+
+
+# compared columns that another one already holds (the name key joins the two names; phone
+# is mobile or landline)
+_DERIVED_COLUMNS = ("name_key", "phone_std")
+IDENTICAL_MIN_FIELDS = 3
+
+
+def largest_identical_group(cols: dict[str, np.ndarray], min_fields: int = IDENTICAL_MIN_FIELDS) -> int:
+    """How many records one person holds in this data, at least: the largest group of records
+    identical on every compared column, among records with at least ``min_fields`` of them
+    filled (a name alone is not a person). A CRM export shows a handful; a patent register or
+    an order history shows one inventor or customer hundreds of times."""
+    from .compare import COMPARE_COLUMNS
+
+    names = [c for c in COMPARE_COLUMNS if c not in _DERIVED_COLUMNS and c + "#" in cols]
+    if not names:
+        return 0
+    codes = np.column_stack([np.asarray(cols[c + "#"], dtype=np.int64) for c in names])
+    codes = codes[(codes >= 0).sum(axis=1) >= min_fields]
+    if len(codes) < 2:
+        return int(len(codes))
+    _, counts = np.unique(codes, axis=0, return_counts=True)
+    return int(counts.max())
+
+
+def learned_cluster_size(model: dict | None, configured: int) -> int:
+    """clustering.max_cluster_size scaled to this data: at least twice the largest group of
+    identical records training saw (a person's varied records — typos, moves, employers —
+    beside the identical ones), so a component is cut to its strong edges only when it is
+    larger than any person the data shows. Without that figure, the configured size."""
+    seen = int(((model or {}).get("training") or {}).get("largest_identical_group") or 0)
+    return max(int(configured), 2 * seen)
