@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from crmclean.cluster import cluster_records
 from crmclean.link.blocking import block
-from crmclean.link.compare import prepare_columns
+from crmclean.link.compare import IDENTITY_COLUMNS, identical_group_sizes, prepare_columns, term_frequencies
 from crmclean.link.training import largest_identical_group, learned_cluster_size
 from crmclean.settings import Rules
 
@@ -50,7 +51,21 @@ def test_largest_identical_group_counts_records_alike_on_every_compared_column()
     rows += [inventor(300, "san diego", "acme")]
     cols = prepare_columns(pd.DataFrame(rows, columns=COLUMNS))
     assert largest_identical_group(cols) == 7
-    assert largest_identical_group(cols, min_fields=2) == 12
+    codes = {c: cols[c + "#"] for c in IDENTITY_COLUMNS}
+    assert identical_group_sizes(codes, min_fields=2).max() == 12
+
+
+def test_term_frequencies_count_identical_records_once():
+    """An inventor on 40 identical records is one holder of his name; 40 different John Smiths
+    (each at another place) are 40."""
+    rows = [inventor(k, "san diego", "qualcomm") for k in range(40)]
+    rows += [inventor(100 + k, f"city{k}", f"firm{k}", first="john", last="smith") for k in range(40)]
+    rows += [inventor(200 + k, f"town{k}", f"shop{k}", first=f"given{k}", last=f"family{k}") for k in range(20)]
+    cols = prepare_columns(pd.DataFrame(rows, columns=COLUMNS))
+    tf = term_frequencies(cols)["last_name_key"]
+    li, smith = tf[0], tf[40]
+    assert li == pytest.approx(1 / 61) and smith == pytest.approx(40 / 61)  # 1 li, 40 smiths, 20 others
+    assert (tf[:40] == li).all()
 
 
 def test_cluster_size_limit_scales_with_the_records_one_person_holds():

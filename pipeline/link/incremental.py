@@ -8,7 +8,8 @@ import pandas as pd
 
 from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_OVERSIZE_WINDOW, DEFAULT_RULES, Candidates, _key_texts, block
 from .blocking import rule_codes, rule_columns, thins_oversize
-from .compare import COMPARE_COLUMNS, SHARED_VALUE_COLUMNS, TF_COLUMNS, code_frequencies, codes_and_texts
+from .compare import COMPARE_COLUMNS, IDENTITY_COLUMNS, SHARED_VALUE_COLUMNS, TF_COLUMNS, code_frequencies
+from .compare import codes_and_texts, profile_weights
 from .decisions import _shared_value_limit
 
 # ---------------------------------------------------------------- incremental: records near new ones
@@ -41,6 +42,7 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
     texts: dict[str, np.ndarray] = {}
     tf_columns = {c for spec in TF_COLUMNS.values() for c in spec.values()}
     needed = {p.partition(":")[0] for parts in parts_of for p in parts} | tf_columns | set(SHARED_VALUE_COLUMNS)
+    needed |= set(IDENTITY_COLUMNS)
     for c in [c for c in COMPARE_COLUMNS if c in needed]:
         values = frame[c].to_numpy(dtype=object) if c in frame.columns else np.full(n, None, dtype=object)
         code, text = codes_and_texts(values)
@@ -97,14 +99,12 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
         if c in sub.columns and c in codes:
             sub[c] = np.where(codes[c][order] >= 0, sub[c].to_numpy(dtype=object), None)
     tf: dict[str, np.ndarray] = {}
+    weight = profile_weights({c: codes[c] for c in IDENTITY_COLUMNS})  # identical records count once
     for column in tf_columns:
-        code = codes[column]
-        counts = np.bincount(code[code >= 0], minlength=len(texts[column])).astype(float)
-        freq = np.append(counts / max(counts.sum(), 1.0), np.nan)
-        tf[column] = freq[np.where(code >= 0, code, len(counts))][order]
+        tf[column] = code_frequencies(codes[column], weight)[order]
     for column in extras:  # extra columns' value frequencies, over every row too
         if column in frame.columns:
-            tf[column] = code_frequencies(codes_and_texts(frame[column].to_numpy(dtype=object))[0])[order]
+            tf[column] = code_frequencies(codes_and_texts(frame[column].to_numpy(dtype=object))[0], weight)[order]
     return sub, is_new[order], tf, [u[order] for u in usable]
 
 

@@ -368,28 +368,15 @@ def _default_m(feature: str) -> np.ndarray:
     return _initial_m(feature)
 
 
-# compared columns that another one already holds (the name key joins the two names; phone
-# is mobile or landline)
-_DERIVED_COLUMNS = ("name_key", "phone_std")
-IDENTICAL_MIN_FIELDS = 3
-
-
-def largest_identical_group(cols: dict[str, np.ndarray], min_fields: int = IDENTICAL_MIN_FIELDS) -> int:
+def largest_identical_group(cols: dict[str, np.ndarray]) -> int:
     """How many records one person holds in this data, at least: the largest group of records
-    identical on every compared column, among records with at least ``min_fields`` of them
-    filled (a name alone is not a person). A CRM export shows a handful; a patent register or
-    an order history shows one inventor or customer hundreds of times."""
-    from .compare import COMPARE_COLUMNS
+    identical on every compared column, among records with at least three of them filled (a
+    name alone is not a person). A CRM export shows a handful; a patent register or an order
+    history shows one inventor or customer hundreds of times."""
+    from .compare import IDENTITY_COLUMNS, identical_group_sizes
 
-    names = [c for c in COMPARE_COLUMNS if c not in _DERIVED_COLUMNS and c + "#" in cols]
-    if not names:
-        return 0
-    codes = np.column_stack([np.asarray(cols[c + "#"], dtype=np.int64) for c in names])
-    codes = codes[(codes >= 0).sum(axis=1) >= min_fields]
-    if len(codes) < 2:
-        return int(len(codes))
-    _, counts = np.unique(codes, axis=0, return_counts=True)
-    return int(counts.max())
+    sizes = identical_group_sizes({c: cols[c + "#"] for c in IDENTITY_COLUMNS if c + "#" in cols})
+    return int(sizes.max()) if len(sizes) else 0
 
 
 def learned_cluster_size(model: dict | None, configured: int) -> int:
