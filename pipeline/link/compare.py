@@ -433,17 +433,19 @@ IDENTICAL_MIN_FIELDS = 3
 def identical_group_sizes(codes: dict[str, np.ndarray], min_fields: int = IDENTICAL_MIN_FIELDS) -> np.ndarray:
     """Per row, how many records are identical to it on every compared column (IDENTITY_COLUMNS
     present in ``codes``, column -> int codes, -1 = missing); 1 for a row with fewer than
-    ``min_fields`` of them filled (a name alone is not a person)."""
+    ``min_fields`` of them filled (a name alone is not a person). One factorize per column."""
     names = [c for c in IDENTITY_COLUMNS if c in codes]
     n = len(codes[names[0]]) if names else 0
     out = np.ones(n, np.int64)
-    if not names:
-        return out
-    matrix = np.column_stack([np.asarray(codes[c], dtype=np.int64) for c in names])
-    rich = np.flatnonzero((matrix >= 0).sum(axis=1) >= min_fields)
-    if len(rich) > 1:
-        _, inverse, counts = np.unique(matrix[rich], axis=0, return_inverse=True, return_counts=True)
-        out[rich] = counts[inverse.ravel()]
+    filled = np.zeros(n, np.int64)
+    key = np.zeros(n, np.int64)
+    for c in names:  # the row's tuple of codes as one dense number (< n, so no overflow)
+        code = np.asarray(codes[c], dtype=np.int64)
+        filled += code >= 0
+        key = pd.factorize(key * (int(code.max(initial=-1)) + 2) + (code + 1))[0].astype(np.int64)
+    rich = filled >= min_fields
+    if rich.sum() > 1:
+        out[rich] = np.bincount(key[rich])[key[rich]]
     return out
 
 
