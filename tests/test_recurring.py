@@ -11,7 +11,8 @@ import pytest
 from crmclean.cluster import cluster_records
 from crmclean.link.blocking import block
 from crmclean.link.compare import IDENTITY_COLUMNS, identical_group_sizes, prepare_columns, term_frequencies
-from crmclean.link.training import largest_identical_group, learned_cluster_size
+from crmclean.link.blocking import largest_identical_group
+from crmclean.link.training import learned_cluster_size
 from crmclean.settings import Rules
 
 COLUMNS = ["record_key", "first_name_key", "last_name_key", "name_key", "city_std", "company_key", "birth_date_std"]
@@ -42,6 +43,10 @@ def test_oversized_block_pairs_neighbours_that_share_the_rest_of_their_evidence(
     assert set(np.concatenate([cand.left, cand.right])) == set(range(120))
     dropped = block(cols, {"blocking": {"max_block_size": 50, "oversize_window": 0, "rules": rules}})
     assert len(dropped.left) == 0
+    # 120 different people of one name (no record recurs): a block that big is skipped as before
+    strangers = [inventor(k, f"city{k}", f"firm{k}") for k in range(120)]
+    cols = prepare_columns(pd.DataFrame(strangers, columns=COLUMNS))
+    assert len(block(cols, {"blocking": {"max_block_size": 50, "oversize_window": 3, "rules": rules}}).left) == 0
 
 
 def test_largest_identical_group_counts_records_alike_on_every_compared_column():

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .. import config_defaults
 from ..errors import RulesError
-from .compare import SHARED_VALUE_COLUMNS
+from .compare import IDENTITY_COLUMNS, SHARED_VALUE_COLUMNS, identical_group_sizes
 
 DEFAULT_RULES: list[dict] = [dict(r) for r in config_defaults.BLOCKING_RULES]
 DEFAULT_MAX_BLOCK_SIZE = 50
@@ -278,6 +278,22 @@ def _sorted_neighbourhood(
     return i, j, stats
 
 
+def largest_identical_group(cols: dict[str, np.ndarray]) -> int:
+    """The largest group of records identical on every compared column (three or more filled):
+    how many records one person holds in this data, at least."""
+    sizes = identical_group_sizes({c: cols[c + "#"] for c in IDENTITY_COLUMNS if c + "#" in cols})
+    return int(sizes.max(initial=0))
+
+
+def oversize_window_for(cfg: dict, largest_group: int) -> int:
+    """blocking.oversize_window when the data shows one person holding about as many records as
+    an oversized block (twice its largest identical group exceeds max_block_size: an inventor on
+    760 identical patent records), else 0: a block that big is then many people of a common
+    name, or junk, and is skipped as before (a CRM export shows 2 to 4 identical records)."""
+    window = int(cfg.get("oversize_window", DEFAULT_OVERSIZE_WINDOW))
+    return window if 2 * largest_group > int(cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE)) else 0
+
+
 def thins_oversize(rule: dict) -> bool:
     """Does this rule thin its oversized blocks? Exact-key rules on names, dates and places do;
     a contact value or id held by that many records is junk (treated as missing when comparing,
@@ -353,13 +369,17 @@ def block(
     matching: dict,
     is_new: np.ndarray | None = None,
     run_rules=None,
+    largest_group: int | None = None,
 ) -> Candidates:
     """Union of the configured blocking rules, deduplicated, with per-rule statistics.
 
     ``run_rules(rules, max_block, is_new)`` may compute the rules elsewhere (link's worker
-    pool) and return ``rule_pairs`` results in rule order."""
+    pool) and return ``rule_pairs`` results in rule order. ``largest_group``: the data's
+    largest identical group (``largest_identical_group``), when ``cols`` are only part of it."""
     cfg = matching.get("blocking") or {}
-    window = int(cfg.get("oversize_window", DEFAULT_OVERSIZE_WINDOW))
+    if largest_group is None:
+        largest_group = largest_identical_group(cols)
+    window = oversize_window_for(cfg, largest_group)
     rules = [{"oversize_window": window, **r} if isinstance(r, dict) else r for r in cfg.get("rules") or DEFAULT_RULES]
     max_block = int(cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE))
     if len(rules) > 62:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_OVERSIZE_WINDOW, DEFAULT_RULES, Candidates, _key_texts, block
+from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_texts, block, oversize_window_for
 from .blocking import rule_codes, rule_columns, thins_oversize
 from .compare import COMPARE_COLUMNS, IDENTITY_COLUMNS, SHARED_VALUE_COLUMNS, TF_COLUMNS, code_frequencies
-from .compare import codes_and_texts, profile_weights
+from .compare import codes_and_texts, identical_group_sizes, profile_weights
 from .decisions import _shared_value_limit
 
 # ---------------------------------------------------------------- incremental: records near new ones
@@ -27,7 +27,8 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
     blocking summary's block statistics describe the rows kept.
 
     Returns (rows kept sorted by record_key with shared values nulled, is_new, term
-    frequencies, per rule: is the row's key value usable over all rows), or None when a rule
+    frequencies, per rule: is the row's key value usable over all rows, the largest identical
+    group over all rows: it decides whether oversized blocks are thinned), or None when a rule
     blocks on something other than the comparison columns.
     """
     cfg = matching.get("blocking") or {}
@@ -60,7 +61,8 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
 
     keep = is_new.copy()
     usable: list[np.ndarray] = []
-    window = int(cfg.get("oversize_window", DEFAULT_OVERSIZE_WINDOW))
+    largest = int(identical_group_sizes({c: codes[c] for c in IDENTITY_COLUMNS}).max(initial=0))
+    window = oversize_window_for(cfg, largest)
     for rule, parts in zip(rules, parts_of):
         key = rule_codes(cols, parts)
         present = key >= 0
@@ -105,11 +107,11 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
     for column in extras:  # extra columns' value frequencies, over every row too
         if column in frame.columns:
             tf[column] = code_frequencies(codes_and_texts(frame[column].to_numpy(dtype=object))[0], weight)[order]
-    return sub, is_new[order], tf, [u[order] for u in usable]
+    return sub, is_new[order], tf, [u[order] for u in usable], largest
 
 
 def _block_usable(
-    cols: dict[str, np.ndarray], matching: dict, is_new: np.ndarray, usable: list[np.ndarray]
+    cols: dict[str, np.ndarray], matching: dict, is_new: np.ndarray, usable: list[np.ndarray], largest_group: int
 ) -> Candidates:
     """block() rule by rule on the rows near new ones, each rule seeing only the rows whose key
     value is usable over all rows (the others get no key: a value too frequent overall stays
@@ -124,7 +126,7 @@ def _block_usable(
         view[column] = np.where(ok, cols[column], np.array(None, dtype=object))
         if column + "#" in cols:  # blocking reads the codes
             view[column + "#"] = np.where(ok, cols[column + "#"], -1).astype(cols[column + "#"].dtype)
-        one = block(view, {**matching, "blocking": {**cfg, "rules": [rule]}}, is_new)
+        one = block(view, {**matching, "blocking": {**cfg, "rules": [rule]}}, is_new, largest_group=largest_group)
         chunks_i.append(one.left.astype(np.int64))
         chunks_j.append(one.right.astype(np.int64))
         chunks_m.append(np.where(one.rule_mask > 0, 1 << b, 0).astype(np.int64))
