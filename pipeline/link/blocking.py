@@ -7,8 +7,9 @@ self-merge, no joined text keys). Sorted-neighbourhood rules pair records whose 
 neighbours in sorted order (recordlinkage's ``SortedNeighbourhood`` definition) to catch typos
 in the sorting key. A key value shared by more than ``max_block_size`` records is reported and
 never enumerated whole: a contact value (a switchboard number, a placeholder that slipped
-through) is skipped; a name, date or place block is thinned to each record's next
-``oversize_window`` - 1 neighbours in the order of its other evidence (``thins_oversize``).
+through) is skipped; a name, date or place block is skipped too, unless the data shows one
+person holding that many records (``oversize_window_for``), and then thinned to each record's
+next ``oversize_window`` - 1 neighbours in the order of its other evidence (``thins_oversize``).
 
 Rows are addressed by position in a frame sorted by ``record_key``, so ``left < right``
 means ``record_key_l < record_key_r``.
