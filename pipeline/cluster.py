@@ -118,13 +118,14 @@ def resolve_guards(cfg: dict[str, Any], model: dict | None) -> dict[str, Any]:
     """The guards with every "learned" one decided by the model (on without a model that
     knows: the safe side)."""
     from .link.family import learned_guards
+    from .link.training import learned_cluster_size
 
     learned = learned_guards(model)
     guards = dict(cfg["guards"])
     for key in LEARNABLE_GUARDS:
         if guards.get(key) == "learned":
             guards[key] = True if learned is None else bool(learned.get(key, True))
-    return {**cfg, "guards": guards}
+    return {**cfg, "guards": guards, "max_cluster_size": learned_cluster_size(model, cfg["max_cluster_size"])}
 
 
 def _rules_path(rules) -> str:

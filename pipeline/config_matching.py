@@ -102,7 +102,14 @@ def _empty_is_default(name: str):
 
 
 class Blocking(Strict):
-    max_block_size: int = Field(default=50, ge=1, description="a key value shared by more records is skipped")
+    max_block_size: int = Field(
+        default=50, ge=1, description="a key value shared by more records is skipped (thinned when records recur)"
+    )
+    oversize_window: int = Field(
+        default=10,
+        ge=0,
+        description="a thinned block pairs each record with this many - 1 sorted neighbours; 0 = never thin",
+    )
     rules: Annotated[list[KeyRule], _empty_is_default("blocking")] = Field(default_factory=_default_rules("blocking"))
 
 

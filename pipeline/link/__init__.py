@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import CrmcleanError
 from ..keys import sorted_unique_positions
 from . import parallel
-from .blocking import Candidates, block
+from .blocking import Candidates, block, largest_identical_group
 from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_settings, feature_levels
 from .compare import pair_term_frequencies
 from .compare import extra_columns, extra_feature, extras_in, location_in_disguise, prepare_columns, term_frequencies
@@ -34,7 +34,8 @@ from .decisions import (  # re-exported: explain and the tests read them here
 from .incremental import _block_usable, near_new
 from .model import levels_frame, model_summary, reuse_verdict, score_levels, train_supervised
 from .parallel import SETTINGS_KEY, _Pool, _levels_later, compute_levels
-from .training import DEFAULT_TRAINING_MINIMUM, DEFAULT_TRAINING_RULES, plan_training, train_from_levels
+from .training import DEFAULT_TRAINING_MINIMUM, DEFAULT_TRAINING_RULES, plan_training
+from .training import train_from_levels
 
 __all__ = [
     "DECISION_RANK",
@@ -335,11 +336,11 @@ def link(
             extras,
         )
     if near is not None:  # the records near new ones, sorted, shared values nulled globally
-        frame, is_new, tf, usable = near
+        frame, is_new, tf, usable, largest = near
         keys = frame["record_key"].astype(str).to_numpy(dtype=object)
         n = len(frame)
         cols: dict[str, Any] = prepare_columns(frame, shared_value_limit=None, extras=extras)
-        cand = _block_usable(cols, matching, is_new, usable)
+        cand = _block_usable(cols, matching, is_new, usable, largest)
     else:
         frame = _sorted_records(frame)
         keys = frame["record_key"].astype(str).to_numpy(dtype=object)
@@ -439,6 +440,7 @@ def _link_rest(
             k = int(is_new.sum())
             possible = k * (n - k) + k * (k - 1) / 2
         model = train_from_levels(plan, levels, fresh, possible, matching)
+        model["training"] = {**(model.get("training") or {}), "largest_identical_group": largest_identical_group(cols)}
         if laps is not None:
             laps.lap("train")
     else:

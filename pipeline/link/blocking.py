@@ -5,9 +5,11 @@ Each rule is a list of key parts (a column, optionally with a transform: ``initi
 once per distinct value), and the pairs of each block are enumerated with numpy (no pandas
 self-merge, no joined text keys). Sorted-neighbourhood rules pair records whose key values are
 neighbours in sorted order (recordlinkage's ``SortedNeighbourhood`` definition) to catch typos
-in the sorting key. A key value shared by more
-than ``max_block_size`` records (a switchboard number, a placeholder that slipped through) is
-skipped and reported instead of exploding into a giant block.
+in the sorting key. A key value shared by more than ``max_block_size`` records is reported and
+never enumerated whole: a contact value (a switchboard number, a placeholder that slipped
+through) is skipped; a name, date or place block is skipped too, unless the data shows one
+person holding that many records (``oversize_window_for``), and then thinned to each record's
+next ``oversize_window`` - 1 neighbours in the order of its other evidence (``thins_oversize``).
 
 Rows are addressed by position in a frame sorted by ``record_key``, so ``left < right``
 means ``record_key_l < record_key_r``.
@@ -22,9 +24,26 @@ import pandas as pd
 
 from .. import config_defaults
 from ..errors import RulesError
+from .compare import IDENTITY_COLUMNS, SHARED_VALUE_COLUMNS, identical_group_sizes
 
 DEFAULT_RULES: list[dict] = [dict(r) for r in config_defaults.BLOCKING_RULES]
 DEFAULT_MAX_BLOCK_SIZE = 50
+DEFAULT_OVERSIZE_WINDOW = 10
+# the order an oversized block's records are put in before each is paired with its next
+# neighbours: the evidence a duplicate shares beside the key, strongest first
+CONTEXT_COLUMNS = (
+    "national_id_std",
+    "email_key",
+    "mobile_std",
+    "phone_std",
+    "birth_date_std",
+    "postal_code_std",
+    "address_std",
+    "company_key",
+    "city_std",
+    "first_name_key",
+    "last_name_key",
+)
 TRANSFORMS = ("initial", "soundex", "year")
 _SOUNDEX = {
     c: d
@@ -260,7 +279,70 @@ def _sorted_neighbourhood(
     return i, j, stats
 
 
-def rule_pairs(cols: dict[str, np.ndarray], rule: dict, b: int, max_block: int, is_new: np.ndarray | None):
+def largest_identical_group(cols: dict[str, np.ndarray]) -> int:
+    """The largest group of records identical on every compared column (three or more filled):
+    how many records one person holds in this data, at least."""
+    sizes = identical_group_sizes({c: cols[c + "#"] for c in IDENTITY_COLUMNS if c + "#" in cols})
+    return int(sizes.max(initial=0))
+
+
+def oversize_window_for(cfg: dict, largest_group: int) -> int:
+    """blocking.oversize_window when the data shows one person holding about as many records as
+    an oversized block (twice its largest identical group exceeds max_block_size: an inventor on
+    760 identical patent records), else 0: a block that big is then many people of a common
+    name, or junk, and is skipped as before (a CRM export shows 2 to 4 identical records)."""
+    window = int(cfg.get("oversize_window", DEFAULT_OVERSIZE_WINDOW))
+    return window if 2 * largest_group > int(cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE)) else 0
+
+
+def thins_oversize(rule: dict) -> bool:
+    """Does this rule thin its oversized blocks? Exact-key rules on names, dates and places do;
+    a contact value or id held by that many records is junk (treated as missing when comparing,
+    shared_value_limit), not one person, so those blocks stay skipped."""
+    if rule.get("method", "block") != "block" or int(rule.get("oversize_window", DEFAULT_OVERSIZE_WINDOW)) < 2:
+        return False
+    return not any(p.partition(":")[0] in SHARED_VALUE_COLUMNS for p in rule_columns(rule))
+
+
+def _oversize_neighbours(
+    cols: dict[str, np.ndarray], parts: list[str], codes: np.ndarray, max_block: int, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs inside oversized blocks, linear in their size: a block's records sorted by the rest
+    of their evidence (CONTEXT_COLUMNS not in the key, by text, then by row), each paired with
+    its next window - 1 records. A person who recurs hundreds of times (an inventor, a loyal
+    customer) is chained through records that share an employer or a place. The order depends
+    only on the block's own records, so an incremental run holding the block pairs alike."""
+    valid = codes >= 0
+    if window < 2 or not valid.any():
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    sizes = np.bincount(codes[valid])
+    rows = np.flatnonzero(valid & (sizes[codes.clip(min=0)] > max_block))
+    if len(rows) < 2:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    in_key = {p.partition(":")[0] for p in parts}
+    context = [
+        pd.factorize(pd.Series(cols[c][rows], dtype="object"), sort=True, use_na_sentinel=True)[0]
+        for c in CONTEXT_COLUMNS
+        if c in cols and c not in in_key
+    ]
+    rows = rows[np.lexsort((rows, *reversed(context), codes[rows]))]
+    block_of = codes[rows]
+    lefts, rights = [], []
+    for step in range(1, min(window, len(rows))):
+        same = np.flatnonzero(block_of[:-step] == block_of[step:])
+        lefts.append(rows[same])
+        rights.append(rows[same + step])
+    i, j = np.concatenate(lefts), np.concatenate(rights)
+    return np.minimum(i, j), np.maximum(i, j)
+
+
+def rule_pairs(
+    cols: dict[str, np.ndarray],
+    rule: dict,
+    b: int,
+    max_block: int,
+    is_new: np.ndarray | None,
+):
     """One blocking rule: (name, method, left rows, right rows, stats)."""
     parts = rule_columns(rule)
     if not parts:
@@ -273,8 +355,13 @@ def rule_pairs(cols: dict[str, np.ndarray], rule: dict, b: int, max_block: int, 
     if method == "sortedneighbourhood":
         i, j, stats = _sorted_neighbourhood(cols, parts, codes, int(rule.get("window", 3)), max_block, is_new)
     else:
-        codes, _, stats = _block_codes(codes, max_block, lambda rows: _key_texts(cols, parts, rows))
-        i, j = _only_new(*_group_pairs(_refactorize(codes), 0), is_new)
+        kept, _, stats = _block_codes(codes, max_block, lambda rows: _key_texts(cols, parts, rows))
+        i, j = _group_pairs(_refactorize(kept), 0)
+        if stats["skipped_keys"] and thins_oversize(rule):
+            window = int(rule.get("oversize_window", DEFAULT_OVERSIZE_WINDOW))
+            oi, oj = _oversize_neighbours(cols, parts, codes, max_block, window)
+            i, j = np.concatenate([i, oi]), np.concatenate([j, oj])
+        i, j = _only_new(i, j, is_new)
     return name, method, i.astype(np.int32), j.astype(np.int32), stats
 
 
@@ -283,13 +370,18 @@ def block(
     matching: dict,
     is_new: np.ndarray | None = None,
     run_rules=None,
+    largest_group: int | None = None,
 ) -> Candidates:
     """Union of the configured blocking rules, deduplicated, with per-rule statistics.
 
     ``run_rules(rules, max_block, is_new)`` may compute the rules elsewhere (link's worker
-    pool) and return ``rule_pairs`` results in rule order."""
+    pool) and return ``rule_pairs`` results in rule order. ``largest_group``: the data's
+    largest identical group (``largest_identical_group``), when ``cols`` are only part of it."""
     cfg = matching.get("blocking") or {}
-    rules = cfg.get("rules") or DEFAULT_RULES
+    if largest_group is None:
+        largest_group = largest_identical_group(cols)
+    window = oversize_window_for(cfg, largest_group)
+    rules = [{"oversize_window": window, **r} if isinstance(r, dict) else r for r in cfg.get("rules") or DEFAULT_RULES]
     max_block = int(cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE))
     if len(rules) > 62:
         raise RulesError("rules/matching.yaml", "at most 62 blocking rules are supported")

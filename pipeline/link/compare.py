@@ -424,28 +424,60 @@ def _token_set_bound(c_l: dict, c_r: dict, idx: np.ndarray) -> np.ndarray:
     return np.where((la < 0) | (lb < 0), 1.0, bound)
 
 
+# compared columns that another one already holds (the name key joins the two names; phone is
+# mobile or landline); a record with fewer of the others filled is not matched as a profile
+IDENTITY_COLUMNS: tuple[str, ...] = tuple(c for c in COMPARE_COLUMNS if c not in ("name_key", "phone_std"))
+IDENTICAL_MIN_FIELDS = 3
+
+
+def identical_group_sizes(codes: dict[str, np.ndarray], min_fields: int = IDENTICAL_MIN_FIELDS) -> np.ndarray:
+    """Per row, how many records are identical to it on every compared column (IDENTITY_COLUMNS
+    present in ``codes``, column -> int codes, -1 = missing); 1 for a row with fewer than
+    ``min_fields`` of them filled (a name alone is not a person). One factorize per column."""
+    names = [c for c in IDENTITY_COLUMNS if c in codes]
+    n = len(codes[names[0]]) if names else 0
+    out = np.ones(n, np.int64)
+    filled = np.zeros(n, np.int64)
+    key = np.zeros(n, np.int64)
+    for c in names:  # the row's tuple of codes as one dense number (< n, so no overflow)
+        code = np.asarray(codes[c], dtype=np.int64)
+        filled += code >= 0
+        key = pd.factorize(key * (int(code.max(initial=-1)) + 2) + (code + 1))[0].astype(np.int64)
+    rich = filled >= min_fields
+    if rich.sum() > 1:
+        out[rich] = np.bincount(key[rich])[key[rich]]
+    return out
+
+
+def profile_weights(codes: dict[str, np.ndarray]) -> np.ndarray:
+    """Per row, 1 / its identical group's size: value frequencies count people, not records. A
+    term frequency stands for how often a different person holds the value; an inventor on
+    1,000 identical patent records (or a customer imported ten times) is one holder."""
+    return 1.0 / identical_group_sizes(codes)
+
+
 def term_frequencies(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per record, the relative frequency of its value among the non-null values of the column."""
+    """Per record, the relative frequency of its value among the non-null values of the column,
+    identical records counted once (``profile_weights``)."""
+    weight = profile_weights({c: cols[c + "#"] for c in IDENTITY_COLUMNS if c + "#" in cols})
     tf: dict[str, np.ndarray] = {}
     for column in {c for spec in TF_COLUMNS.values() for c in spec.values()}:
         code = cols.get(column + "#")
         if code is None:
             code = pd.factorize(pd.Series(cols[column], dtype="object"), use_na_sentinel=True)[0]
-        present = code >= 0
-        counts = np.bincount(code[present]) if present.any() else np.zeros(0, np.int64)
-        total = max(int(counts.sum()), 1)
-        freq = np.append(counts / total, np.nan)
-        tf[column] = freq[np.where(present, code, len(counts))]
+        tf[column] = code_frequencies(np.asarray(code), weight if len(weight) == len(code) else None)
     for column in extras_in(cols):
-        tf[column] = code_frequencies(cols[column + "#"])
+        tf[column] = code_frequencies(cols[column + "#"], weight)
     return tf
 
 
-def code_frequencies(code: np.ndarray) -> np.ndarray:
-    """Per row, its code's share of the non-null rows (NaN where null)."""
+def code_frequencies(code: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Per row, its code's share of the non-null rows (NaN where null), rows weighted by
+    ``weight`` when given."""
     present = code >= 0
-    counts = np.bincount(code[present]) if present.any() else np.zeros(0, np.int64)
-    freq = np.append(counts / max(int(counts.sum()), 1), np.nan)
+    w = None if weight is None else weight[present]
+    counts = np.bincount(code[present], weights=w) if present.any() else np.zeros(0, np.float64)
+    freq = np.append(counts / max(float(counts.sum()), 1e-12), np.nan)
     return freq[np.where(present, code, len(counts))]
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_texts, block, rule_codes, rule_columns
-from .compare import COMPARE_COLUMNS, SHARED_VALUE_COLUMNS, TF_COLUMNS, code_frequencies, codes_and_texts
+from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_texts, block, oversize_window_for
+from .blocking import rule_codes, rule_columns, thins_oversize
+from .compare import COMPARE_COLUMNS, IDENTITY_COLUMNS, SHARED_VALUE_COLUMNS, TF_COLUMNS, code_frequencies
+from .compare import codes_and_texts, identical_group_sizes, profile_weights
 from .decisions import _shared_value_limit
 
 # ---------------------------------------------------------------- incremental: records near new ones
@@ -17,14 +19,16 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
     """The rows an incremental link needs, and what linking every row would know about them.
 
     Kept: new rows, every row sharing a usable block key value with one (a value held by at
-    most max_block_size records), and for sorted-neighbourhood rules every holder of a usable
-    value within the window of a new row's value, in the sorted order of all usable values.
+    most max_block_size records; a larger block that blocking thins is kept whole), and for
+    sorted-neighbourhood rules every holder of a usable value within the window of a new row's
+    value, in the sorted order of all usable values.
     Value frequencies (shared-value limit, term frequencies) and block sizes are counted over
     every row, so the pairs and scores equal those of linking the whole frame; only the
     blocking summary's block statistics describe the rows kept.
 
     Returns (rows kept sorted by record_key with shared values nulled, is_new, term
-    frequencies, per rule: is the row's key value usable over all rows), or None when a rule
+    frequencies, per rule: is the row's key value usable over all rows, the largest identical
+    group over all rows: it decides whether oversized blocks are thinned), or None when a rule
     blocks on something other than the comparison columns.
     """
     cfg = matching.get("blocking") or {}
@@ -39,6 +43,7 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
     texts: dict[str, np.ndarray] = {}
     tf_columns = {c for spec in TF_COLUMNS.values() for c in spec.values()}
     needed = {p.partition(":")[0] for parts in parts_of for p in parts} | tf_columns | set(SHARED_VALUE_COLUMNS)
+    needed |= set(IDENTITY_COLUMNS)
     for c in [c for c in COMPARE_COLUMNS if c in needed]:
         values = frame[c].to_numpy(dtype=object) if c in frame.columns else np.full(n, None, dtype=object)
         code, text = codes_and_texts(values)
@@ -56,12 +61,18 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
 
     keep = is_new.copy()
     usable: list[np.ndarray] = []
+    largest = int(identical_group_sizes({c: codes[c] for c in IDENTITY_COLUMNS}).max(initial=0))
+    window = oversize_window_for(cfg, largest)
     for rule, parts in zip(rules, parts_of):
         key = rule_codes(cols, parts)
         present = key >= 0
         counts = np.bincount(key[present]) if present.any() else np.zeros(0, np.int64)
         ok = present.copy()
         ok[present] = counts[key[present]] <= max_block
+        if thins_oversize({"oversize_window": window, **rule}):
+            # an oversized block holding a new row is kept whole: blocking thins it alike
+            big = present & ~ok
+            ok |= big & np.isin(key, np.unique(key[is_new & big]))
         usable.append(ok)
         if not ok.any():
             continue
@@ -90,19 +101,17 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
         if c in sub.columns and c in codes:
             sub[c] = np.where(codes[c][order] >= 0, sub[c].to_numpy(dtype=object), None)
     tf: dict[str, np.ndarray] = {}
+    weight = profile_weights({c: codes[c] for c in IDENTITY_COLUMNS})  # identical records count once
     for column in tf_columns:
-        code = codes[column]
-        counts = np.bincount(code[code >= 0], minlength=len(texts[column])).astype(float)
-        freq = np.append(counts / max(counts.sum(), 1.0), np.nan)
-        tf[column] = freq[np.where(code >= 0, code, len(counts))][order]
+        tf[column] = code_frequencies(codes[column], weight)[order]
     for column in extras:  # extra columns' value frequencies, over every row too
         if column in frame.columns:
-            tf[column] = code_frequencies(codes_and_texts(frame[column].to_numpy(dtype=object))[0])[order]
-    return sub, is_new[order], tf, [u[order] for u in usable]
+            tf[column] = code_frequencies(codes_and_texts(frame[column].to_numpy(dtype=object))[0], weight)[order]
+    return sub, is_new[order], tf, [u[order] for u in usable], largest
 
 
 def _block_usable(
-    cols: dict[str, np.ndarray], matching: dict, is_new: np.ndarray, usable: list[np.ndarray]
+    cols: dict[str, np.ndarray], matching: dict, is_new: np.ndarray, usable: list[np.ndarray], largest_group: int
 ) -> Candidates:
     """block() rule by rule on the rows near new ones, each rule seeing only the rows whose key
     value is usable over all rows (the others get no key: a value too frequent overall stays
@@ -117,7 +126,7 @@ def _block_usable(
         view[column] = np.where(ok, cols[column], np.array(None, dtype=object))
         if column + "#" in cols:  # blocking reads the codes
             view[column + "#"] = np.where(ok, cols[column + "#"], -1).astype(cols[column + "#"].dtype)
-        one = block(view, {**matching, "blocking": {**cfg, "rules": [rule]}}, is_new)
+        one = block(view, {**matching, "blocking": {**cfg, "rules": [rule]}}, is_new, largest_group=largest_group)
         chunks_i.append(one.left.astype(np.int64))
         chunks_j.append(one.right.astype(np.int64))
         chunks_m.append(np.where(one.rule_mask > 0, 1 << b, 0).astype(np.int64))

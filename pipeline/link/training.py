@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from .. import config_defaults
-from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, block, rule_columns
+from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_OVERSIZE_WINDOW, DEFAULT_RULES, Candidates, block
+from .blocking import largest_identical_group, rule_columns
 from .compare import FEATURE_NAMES, FEATURES, compare_settings, extra_feature, extras_in
 from .decisions import _thresholds
 from .family import DEFAULT_NOISE_SIGMAS, FAMILY_BLOCKING_RULES, fit_family, matches_null_share
@@ -72,6 +73,8 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
     rng = np.random.default_rng(seed)
     blocking_cfg = matching.get("blocking") or {}
     max_block = blocking_cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE)
+    window = blocking_cfg.get("oversize_window", DEFAULT_OVERSIZE_WINDOW)
+    largest = largest_identical_group(cols)
     same_rule: dict[
         tuple, int
     ] = {}  # a training rule that is also a blocking rule: its pairs are the candidates with its bit
@@ -86,7 +89,7 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
             rows = np.flatnonzero(cand.rule_mask & (1 << b))  # sorted by pair id, as block() returns them
             left, right = cand.left[rows], cand.right[rows]
         else:
-            one = block(cols, {"blocking": {"rules": [rule], "max_block_size": max_block}})
+            one = block(cols, _session_cfg([rule], max_block, window), largest_group=largest)
             rows, left, right = None, one.left, one.right
         if len(left) < 20:
             sessions.append((rule, None, None, None, int(len(left))))
@@ -96,9 +99,9 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
             take = np.sort(rng.choice(len(take), size=max_pairs, replace=False))
         sessions.append((rule, None if rows is None else rows[take], left[take], right[take], 0))
     # every pair that can fall in a look-alike cell (see family.py): same surname and birth date or address
-    fam = block(cols, {"blocking": {"rules": FAMILY_BLOCKING_RULES, "max_block_size": max_block}})
+    fam = block(cols, _session_cfg(FAMILY_BLOCKING_RULES, max_block, window), largest_group=largest)
     # every pair at one company: how often colleagues share an office phone (conditional_u)
-    same = block(cols, {"blocking": {"rules": [SAME_COMPANY_RULE], "max_block_size": max_block}})
+    same = block(cols, _session_cfg([SAME_COMPANY_RULE], max_block, window), largest_group=largest)
     # pairs whose levels are not known yet: the random pairs, session pairs not among the
     # candidates, the same-company pairs and the look-alike pairs (last)
     extra = (
@@ -362,7 +365,21 @@ def _too_little_evidence(records: int, candidate_pairs: int, minimum: dict) -> s
     return ""
 
 
+def _session_cfg(rules: list, max_block, window) -> dict:
+    """A training block's settings: the run's block limit and thinning (blocking.block)."""
+    return {"blocking": {"rules": rules, "max_block_size": max_block, "oversize_window": window}}
+
+
 def _default_m(feature: str) -> np.ndarray:
     from .model import _initial_m
 
     return _initial_m(feature)
+
+
+def learned_cluster_size(model: dict | None, configured: int) -> int:
+    """clustering.max_cluster_size scaled to this data: at least twice the largest group of
+    identical records training saw (a person's varied records — typos, moves, employers —
+    beside the identical ones), so a component is cut to its strong edges only when it is
+    larger than any person the data shows. Without that figure, the configured size."""
+    seen = int(((model or {}).get("training") or {}).get("largest_identical_group") or 0)
+    return max(int(configured), 2 * seen)
