@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -200,11 +200,17 @@ class Rows:
         return len(self.df)
 
     def batches(self, size: int | None = None) -> Iterator[list[tuple]]:
+        for batch in self.lazy_batches(size):
+            yield list(batch)
+
+    def lazy_batches(self, size: int | None = None) -> Iterator[Iterator[tuple]]:
+        """The batches as iterators of row tuples (a consumer that takes one row at a time, as
+        executemany does, lets zip reuse one tuple instead of holding a list of them)."""
         size = size or BATCH_ROWS
         for start in range(0, len(self.df), size):
             part = self.df.iloc[start : start + size]
             values = [convert(part[c]) if c is not None else [None] * len(part) for c, convert in self._columns]
-            yield list(zip(*values))
+            yield zip(*values)
 
     def __iter__(self) -> Iterator[tuple]:
         for batch in self.batches():
@@ -223,6 +229,14 @@ def batches(rows: "Rows | list[tuple]", size: int | None = None) -> Iterator[lis
     size = size or BATCH_ROWS
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def batches_once(rows: "Rows | list[tuple]") -> Iterator[Iterable[tuple]]:
+    """As `batches`, but a batch of Rows is an iterator of its tuples: read each once."""
+    if isinstance(rows, Rows):
+        yield from rows.lazy_batches()
+        return
+    yield from batches(rows)
 
 
 def frame_rows(name: str, df: pd.DataFrame) -> tuple[list[str], Rows]:
