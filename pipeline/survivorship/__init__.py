@@ -214,9 +214,22 @@ def build_golden(
         if column not in ("cluster", "record_count"):
             golden[column] = golden[column].astype(object).where(golden[column].notna(), None)
     golden["record_count"] = golden["record_count"].astype(np.int64)
-    lineage = pd.concat(lineage_parts, ignore_index=True)
-    lineage = lineage.sort_values(["cluster", "field"], kind="stable").reset_index(drop=True)
-    return golden, lineage[list(LINEAGE_COLUMNS)]
+    return golden, _sorted_lineage(lineage_parts)
+
+
+def _sorted_lineage(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The lineage parts as one frame of LINEAGE_COLUMNS, stably sorted by (cluster, field):
+    one take of the concatenated rows (sort_values, reset_index and the column selection
+    copied the 2.6M rows three times at 365k records)."""
+    lineage = pd.concat(parts, ignore_index=True)
+    cluster = lineage["cluster"].to_numpy()
+    if cluster.dtype == object:
+        cluster = pd.factorize(cluster, sort=True)[0]
+    field_rank = pd.factorize(lineage["field"].to_numpy(object), sort=True)[0]
+    order = np.lexsort((field_rank, cluster))  # stable: ties keep their order in `parts`
+    columns = [lineage.columns.get_loc(c) for c in LINEAGE_COLUMNS]
+    out = lineage.iloc[order, columns]
+    return out.set_axis(pd.RangeIndex(len(out)), axis=0, copy=False)
 
 
 def golden_in_groups(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -264,13 +277,14 @@ class _Column:
     @classmethod
     def of(cls, values) -> "_Column":
         codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-        text = np.array([str(u).strip() for u in uniques] + [None], dtype=object)
+        stripped = list(map(str.strip, map(str, uniques)))  # builtin maps: no Python frame per value
+        text = np.array(stripped + [None], dtype=object)
         blank = text == ""
         codes = codes.astype(np.int64)
         if blank.any():
             codes[blank[codes] & (codes >= 0)] = -1
-        lengths = np.fromiter((len(t) if t else 0 for t in text), dtype=np.int64, count=len(text))
-        return cls(codes, text, lengths)
+        lengths = np.fromiter(map(len, stripped), dtype=np.int64, count=len(stripped))
+        return cls(codes, text, np.append(lengths, 0))
 
 
 @dataclass
