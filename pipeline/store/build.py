@@ -44,6 +44,31 @@ def _none(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=df.index, columns=df.columns)
 
 
+def _none_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """`_none(_frame(df, table))` with one copy of the values instead of three: the table's
+    columns in order (absent ones all None), every one as Python objects with None for missing."""
+    n = len(df)
+    columns = {}
+    for c in columns_of(table):
+        if c not in df.columns:
+            columns[c] = np.full(n, None, dtype=object)
+            continue
+        values = df[c].to_numpy(dtype=object)
+        missing = pd.isna(values)
+        if missing.any():
+            values = values.copy()  # an object column's values are the frame's own
+            values[missing] = None
+        columns[c] = values
+    return pd.DataFrame(columns, index=pd.RangeIndex(n), columns=columns_of(table))
+
+
+def _both_in(pairs: pd.DataFrame, keys) -> np.ndarray:
+    """Pairs whose two record keys are both in `keys` (a set, or an Index probed by its hash table)."""
+    if isinstance(keys, pd.Index):
+        return (keys.get_indexer(pairs["record_key_l"]) >= 0) & (keys.get_indexer(pairs["record_key_r"]) >= 0)
+    return (pairs["record_key_l"].isin(keys) & pairs["record_key_r"].isin(keys)).to_numpy()
+
+
 def _std_or_raw(records: pd.DataFrame, f: str) -> pd.Series:
     std = records[f"{f}_std"] if f"{f}_std" in records.columns else pd.Series(None, index=records.index, dtype=object)
     raw = records[f] if f in records.columns else pd.Series(None, index=records.index, dtype=object)
@@ -103,7 +128,8 @@ def build_tables(
     now = now or utc_now()
     cluster_to_id = assigned.set_index("cluster")["master_id"]
     key_cluster = clusters.set_index("record_key")["cluster"]
-    active_keys = set(records["record_key"])
+    # an Index: its hash table is built once and probed for both ends of every pair
+    active_keys = pd.Index(pd.unique(records["record_key"].to_numpy(object)))
 
     masters = master_customer_rows(run_id, golden, assigned, clusters, records, prior)
     xref = customer_xref_rows(run_id, records, clusters, cluster_to_id, pairs, key_cluster)
@@ -244,7 +270,7 @@ def quarantine_rows(run_id, records, run_keys, quarantine, prior, run_sources: s
     ingested = set(run_sources) | set(q["source"].dropna())
     old = prior.quarantine[~prior.quarantine["source"].isin(ingested)] if len(prior.quarantine) else None
     out = pd.concat([old, q], ignore_index=True) if old is not None and len(old) else q
-    return _none(_frame(out, "quarantine"))
+    return _none_frame(out, "quarantine")
 
 
 def _record_summaries(records: pd.DataFrame, keys: set[str]) -> pd.Series:
@@ -269,7 +295,7 @@ def review_queue_rows(run_id, pairs, records, overrides, active_keys, thresholds
         return _frame(pd.DataFrame(), "review_queue")
     r = pairs[pairs["decision"] == "review"]
     if active_keys is not None:
-        r = r[r["record_key_l"].isin(active_keys) & r["record_key_r"].isin(active_keys)]
+        r = r[_both_in(r, active_keys)]
     r = r.copy()
     if overrides is not None and len(overrides):
         decided = overrides[overrides["kind"].isin(["must_link", "cannot_link"])]
@@ -288,13 +314,14 @@ def review_queue_rows(run_id, pairs, records, overrides, active_keys, thresholds
     r["run_id"] = run_id
     r["status"] = "open"
     r = r.sort_values("match_probability", ascending=False, kind="stable")
-    return _none(_frame(r, "review_queue"))
+    return _none_frame(r, "review_queue")
 
 
 def lineage_rows(lineage: pd.DataFrame, cluster_to_id: pd.Series) -> pd.DataFrame:
     lin = lineage.copy(deep=False)  # ~13 rows per master: no more copies than needed
     lin["master_id"] = lin["cluster"].map(cluster_to_id)
-    return _none(_frame(lin[lin["master_id"].notna().to_numpy()], "master_lineage"))
+    assigned = lin["master_id"].notna().to_numpy()
+    return _none_frame(lin if assigned.all() else lin[assigned], "master_lineage")
 
 
 def match_edge_rows(run_id, pairs, active_keys) -> pd.DataFrame:
@@ -302,14 +329,14 @@ def match_edge_rows(run_id, pairs, active_keys) -> pd.DataFrame:
         return _frame(pd.DataFrame(), "match_edge")
     e = pairs[pairs["decision"].isin(["match", "review"])]
     if active_keys is not None:
-        e = e[e["record_key_l"].isin(active_keys) & e["record_key_r"].isin(active_keys)]
+        e = e[_both_in(e, active_keys)]
     e = e.copy()
     e["evidence"] = _evidence(e)
     if "rules" in e.columns:
         e["rules"] = _text_values(e["rules"])
     e["run_id"] = e["run_id"].where(e["run_id"].notna(), run_id) if "run_id" in e.columns else run_id
     e = e.drop_duplicates(["record_key_l", "record_key_r"], keep="last")
-    return _none(_frame(e, "match_edge"))
+    return _none_frame(e, "match_edge")
 
 
 def _model_text(model: dict | None) -> str | None:
@@ -361,7 +388,7 @@ def history_rows(run_id, now, assigned, masters, prior) -> pd.DataFrame:
     h = pd.concat([e for e in ev if len(e)], ignore_index=True) if any(len(e) for e in ev) else pd.DataFrame()
     h["run_id"] = run_id
     h["at"] = now
-    return _none(_frame(h, "master_id_history"))
+    return _none_frame(h, "master_id_history")
 
 
 def xref_delta_rows(run_id, xref, prior) -> pd.DataFrame:
@@ -372,4 +399,4 @@ def xref_delta_rows(run_id, xref, prior) -> pd.DataFrame:
     left = sorted(set(old.index) - set(cur["record_key"]))
     d = pd.concat([changed, pd.DataFrame({"record_key": left, "master_id": None})], ignore_index=True)
     d["run_id"] = run_id
-    return _none(_frame(d, "xref_snapshot"))
+    return _none_frame(d, "xref_snapshot")

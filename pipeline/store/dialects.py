@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from . import locks
 from .errors import NoMaster, StoreError
 from .tables import TABLES
-from .values import Rows, _age_seconds, batches
+from .values import Rows, _age_seconds, batches, batches_once
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import StoreBase
@@ -153,7 +153,7 @@ class SQLiteDialect(Dialect):
         sql = f'INSERT INTO "{name}" ({collist}) VALUES ({", ".join("?" * len(cols))})'
         cur = raw.cursor()
         try:
-            for batch in batches(rows):
+            for batch in batches_once(rows):
                 cur.executemany(sql, batch)
         finally:
             cur.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -76,8 +76,12 @@ def _text_values(s: pd.Series) -> list:
 def _text_converter(s: pd.Series) -> Callable[[pd.Series], list]:
     """How any part of the column `s` becomes stored text, decided once on the whole column
     (a batch converts exactly as the whole column would: `2` stays `2.0` beside a `2.5`)."""
-    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
-        return _strings if s.isna().any() else _no_missing
+    if s.dtype == object:
+        # all text and nothing missing: one scan (an isna() over every cell cost more than this)
+        if pd.api.types.infer_dtype(s, skipna=False) == "string":
+            return _no_missing
+        if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+            return _strings  # text with missing values (or none at all)
     if pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s):
         f = s.astype("float64")
         integral = bool(((f % 1 == 0) | f.isna()).all())
@@ -97,14 +101,19 @@ def _no_missing(part: pd.Series) -> list:
 
 def _strings(part: pd.Series) -> list:
     """Text with missing values: NaN/NA as None (a numpy mask, not a pandas `where`)."""
-    values = part.to_numpy(dtype=object, copy=True)
-    values[pd.isna(values)] = None
+    values = part.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()  # an object column's values are the frame's own
+        values[missing] = None
     return values.tolist()
 
 
 def _float_values(s: pd.Series) -> list:
-    f = pd.to_numeric(s, errors="coerce").astype("float64")
-    return [None if np.isnan(v) else float(v) for v in f.tolist()]
+    f = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64")
+    values = f.astype(object)  # Python floats
+    values[np.isnan(f)] = None
+    return values.tolist()
 
 
 def _int_values(s: pd.Series) -> list:
@@ -200,11 +209,17 @@ class Rows:
         return len(self.df)
 
     def batches(self, size: int | None = None) -> Iterator[list[tuple]]:
+        for batch in self.lazy_batches(size):
+            yield list(batch)
+
+    def lazy_batches(self, size: int | None = None) -> Iterator[Iterator[tuple]]:
+        """The batches as iterators of row tuples (a consumer that takes one row at a time, as
+        executemany does, lets zip reuse one tuple instead of holding a list of them)."""
         size = size or BATCH_ROWS
         for start in range(0, len(self.df), size):
             part = self.df.iloc[start : start + size]
             values = [convert(part[c]) if c is not None else [None] * len(part) for c, convert in self._columns]
-            yield list(zip(*values))
+            yield zip(*values)
 
     def __iter__(self) -> Iterator[tuple]:
         for batch in self.batches():
@@ -223,6 +238,14 @@ def batches(rows: "Rows | list[tuple]", size: int | None = None) -> Iterator[lis
     size = size or BATCH_ROWS
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def batches_once(rows: "Rows | list[tuple]") -> Iterator[Iterable[tuple]]:
+    """As `batches`, but a batch of Rows is an iterator of its tuples: read each once."""
+    if isinstance(rows, Rows):
+        yield from rows.lazy_batches()
+        return
+    yield from batches(rows)
 
 
 def frame_rows(name: str, df: pd.DataFrame) -> tuple[list[str], Rows]:

@@ -42,13 +42,15 @@ def medoid_support(cluster, keys: np.ndarray, texts: np.ndarray, value: np.ndarr
     units = units[units["cluster"].map(units["cluster"].value_counts()).to_numpy() > 1]
     if units.empty:
         return out
+    # each unit's text and key folded once, not once per pair it is compared in
+    units = units.assign(text_f=_folded(units["text"]), key_f=_folded(units["key"]))
     both = units.merge(units, on="cluster", suffixes=("", "_o"))
     same_key = (both["key"] == both["key_o"]).to_numpy() & both["key"].notna().to_numpy()
     same_key |= (both["text"] == both["text_o"]).to_numpy()  # one name parsed two ways (St. John)
     near = np.fromiter(
         (
-            _close(a, b, max_edits) or _close(ka, kb, max_edits)
-            for a, b, ka, kb in zip(both["text"], both["text_o"], both["key"], both["key_o"])
+            _close_folded(a, b, max_edits) or _close_folded(ka, kb, max_edits)
+            for a, b, ka, kb in zip(both["text_f"], both["text_f_o"], both["key_f"], both["key_f_o"])
         ),
         bool,
         count=len(both),
@@ -61,10 +63,16 @@ def medoid_support(cluster, keys: np.ndarray, texts: np.ndarray, value: np.ndarr
     return out
 
 
-def _close(a, b, max_edits: int) -> bool:
-    if not isinstance(a, str) or not isinstance(b, str):
+def _folded(values: pd.Series) -> list:
+    """Each text accent-free and casefolded (`_fold`); None for a missing one."""
+    return [_fold(v)[0] if isinstance(v, str) else None for v in values.tolist()]
+
+
+def _close_folded(a, b, max_edits: int) -> bool:
+    """Two folded texts at most `max_edits` edits apart (a missing one is never close)."""
+    if a is None or b is None:
         return False
-    return OSA.distance(_fold(a)[0], _fold(b)[0], score_cutoff=max_edits) <= max_edits
+    return OSA.distance(a, b, score_cutoff=max_edits) <= max_edits
 
 
 def nickname_of_other(cluster: np.ndarray, firsts: np.ndarray, nicknames: dict[str, set[str]]) -> np.ndarray:
@@ -121,7 +129,9 @@ def accent_deficit(cluster: np.ndarray, texts: np.ndarray, codes: np.ndarray) ->
     present = codes >= 0
     if not present.any():
         return np.zeros(len(codes), np.int64)
-    folds, accents = _fold_table(texts[:-1])
+    used = np.unique(codes[present])  # only the values the candidates hold are folded
+    folds, accents = np.zeros(len(texts), np.int64), np.zeros(len(texts), np.int64)
+    folds[used], accents[used] = _fold_table(texts[used])
     fold_id = np.where(present, folds[np.where(present, codes, 0)], -1)
     own = np.where(present, accents[np.where(present, codes, 0)], 0)
     best = pd.Series(own).groupby([cluster, fold_id]).transform("max").to_numpy()
@@ -205,9 +215,19 @@ def character_support(firsts: np.ndarray, genders: np.ndarray, counts: dict[str,
     out = np.zeros(len(firsts), float)
     if not counts or len(firsts) == 0:
         return out
-    pairs = pd.DataFrame({"first": pd.Series(firsts, dtype=object), "gender": pd.Series(genders, dtype=object)})
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs.fillna("")))
-    scores = np.array([_character_score(first, gender, counts) for first, gender in uniques], float)
+    # each distinct (name, gender) scored once: the two columns factorized apart, then their pair
+    first_codes, first_uniques = pd.factorize(pd.Series(firsts, dtype=object).fillna(""))
+    gender_codes, gender_uniques = pd.factorize(pd.Series(genders, dtype=object).fillna(""))
+    pair = first_codes.astype(np.int64) * (len(gender_uniques) + 1) + gender_codes
+    codes, uniques = pd.factorize(pair)
+    firsts_of, genders_of = np.divmod(uniques, len(gender_uniques) + 1)
+    scores = np.array(
+        [
+            _character_score(first, gender, counts)
+            for first, gender in zip(first_uniques[firsts_of].tolist(), gender_uniques[genders_of].tolist())
+        ],
+        float,
+    )
     return -scores[codes]
 
 
