@@ -1,0 +1,88 @@
+"""Columns no stage reads between standardize and publish, kept on disk meanwhile (issue 14).
+
+`raw` (each input row as read, ~420 bytes a record) is the largest column of the records
+frame, and only `customer_record` publishes it: link, cluster, survivorship and the checks
+never read it. Standardize writes it to Parquet in the run folder (`<run>/spill/`) and drops it
+from the frame; publish puts it back on the customer_record rows of this run's records (by
+record_key) just before writing. The file is removed when the run ends, whatever the outcome:
+it holds the input's personal data.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: record columns only customer_record reads after standardize
+SPILLED_COLUMNS = ("raw",)
+SPILL_DIR = "spill"
+
+
+@dataclass(frozen=True)
+class Spill:
+    """Where this run's spilled columns are (a Parquet file of record_key + the columns)."""
+
+    path: Path
+    columns: tuple[str, ...]
+
+
+def spill_columns(std: pd.DataFrame, out_dir: Path, columns=SPILLED_COLUMNS) -> tuple[pd.DataFrame, Spill | None]:
+    """(`std` without `columns`, where they went); nothing spilled when it holds none of them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    present = tuple(c for c in columns if c in std.columns)
+    if not present:
+        return std, None
+    folder = Path(out_dir) / SPILL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "records.parquet"
+    data = {
+        c: pa.array(std[c].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+        for c in ("record_key", *present)
+    }
+    pq.write_table(pa.table(data), path)
+    slim = std.drop(columns=list(present))
+    return slim, Spill(path=path, columns=present)
+
+
+def restore(table: Any, spill: Spill | None) -> Any:
+    """customer_record (a frame, or a Scoped of one) with the spilled columns back on the rows
+    of this run's records; rows of other records keep what they hold (read from the store)."""
+    if spill is None:
+        return table
+    rows = getattr(table, "rows", table)
+    restored = _restored(rows, spill)
+    if rows is table:
+        return restored
+    import dataclasses
+
+    return dataclasses.replace(table, rows=restored)
+
+
+def _restored(rows: pd.DataFrame, spill: Spill) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    stored = pq.read_table(spill.path)
+    keys = pd.Index(stored.column("record_key").to_numpy(zero_copy_only=False))
+    first = np.flatnonzero(~keys.duplicated())  # record_key is unique in a run's records; else the first
+    found_at = keys[first].get_indexer(rows["record_key"])
+    at = np.where(found_at >= 0, first[found_at], -1)
+    found = at >= 0
+    out = rows.copy(deep=False)
+    for c in spill.columns:
+        values = stored.column(c).to_numpy(zero_copy_only=False)
+        col = rows[c].to_numpy(dtype=object, copy=True) if c in rows.columns else np.full(len(rows), None, object)
+        col[found] = values[at[found]]
+        out[c] = col
+    return out
+
+
+def remove(out_dir: Path) -> None:
+    """Delete the run's spilled columns (they hold personal data); never raises."""
+    shutil.rmtree(Path(out_dir) / SPILL_DIR, ignore_errors=True)
