@@ -4,7 +4,8 @@
 frame, and only `customer_record` publishes it: link, cluster, survivorship and the checks
 never read it. Standardize writes it to Parquet in the run folder (`<run>/spill/`) and drops it
 from the frame; publish puts it back on the customer_record rows of this run's records (by
-record_key) just before writing. The file is removed when the run ends, whatever the outcome:
+record_key) just before writing, as Arrow text each written batch converts (no Python str per
+row held at once). The file is removed when the run ends, whatever the outcome:
 it holds the input's personal data.
 """
 
@@ -66,20 +67,24 @@ def restore(table: Any, spill: Spill | None) -> Any:
 
 
 def _restored(rows: pd.DataFrame, spill: Spill) -> pd.DataFrame:
+    """The spilled columns stay Arrow text (one buffer, not a Python str per row): publish
+    turns each batch of rows into Python values as it writes it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     stored = pq.read_table(spill.path)
     keys = pd.Index(stored.column("record_key").to_numpy(zero_copy_only=False))
     first = np.flatnonzero(~keys.duplicated())  # record_key is unique in a run's records; else the first
     found_at = keys[first].get_indexer(rows["record_key"])
-    at = np.where(found_at >= 0, first[found_at], -1)
-    found = at >= 0
+    at = pa.array(np.where(found_at >= 0, first[found_at], 0), mask=found_at < 0)  # null: not this run's
     out = rows.copy(deep=False)
     for c in spill.columns:
-        values = stored.column(c).to_numpy(zero_copy_only=False)
-        col = rows[c].to_numpy(dtype=object, copy=True) if c in rows.columns else np.full(len(rows), None, object)
-        col[found] = values[at[found]]
-        out[c] = col
+        column = stored.column(c).take(at)
+        if c in rows.columns and rows[c].notna().any():  # rows of earlier runs keep their stored value
+            kept = pa.array(rows[c].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+            column = pc.if_else(pa.array(found_at >= 0), column, kept)
+        out[c] = pd.Series(pd.arrays.ArrowExtensionArray(column), index=rows.index)
     return out
 
 
