@@ -487,6 +487,7 @@ def publish(env: RunEnv, plan: PublishPlan, store) -> Published:
             tables["customer_record"] = spill_module.restore(tables["customer_record"], plan.spill)
         store.publish(plan.run_id, tables, state=plan.state)
         del tables
+        spill_module.release_arrow()
         progress.advance(rows)
     return Published(views=_report_views(plan, store) if plan.incremental else plan.views)
 
