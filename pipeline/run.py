@@ -29,6 +29,7 @@ from . import ingest as ingest_module
 from . import link as link_module
 from . import memory
 from . import progress
+from . import spill as spill_module
 from . import standardize as standardize_module
 from . import store as store_module
 from . import survivorship
@@ -173,6 +174,7 @@ def run_pipeline(
         _write_report_safely(done.report_input(env), "failed", str(error), options.show_pii)
         raise
     finally:
+        spill_module.remove(out_dir)  # the spilled columns hold the input's personal data
         store.close()
 
 
@@ -233,15 +235,25 @@ def _record_interrupt(env: RunEnv, store, done: StageResults) -> RunInterrupted:
 
 def _run_stages(env: RunEnv, store, done: StageResults, run: StageRunner) -> None:
     """The stages in order, each result recorded in `done` as soon as it exists. Only the
-    stages given `store` touch the database (the flow retries those on transient errors)."""
+    stages given `store` touch the database (the flow retries those on transient errors).
+    A frame no later stage reads is let go as soon as it is done with (issue 14: memory)."""
     ingested = done.ingested = run("ingest", ingest_stage, env)
     prior = done.prior = run("load prior", load_prior, env, store, ingested)
     standardized = done.standardized = run("standardize", standardize_stage, env, ingested, prior)
+    ingested = done.ingested = _without_records(ingested)  # standardized holds every column of it
     linked = done.linked = run("link", link_stage, env, standardized, prior)
     clustered = done.clustered = run("cluster", cluster_stage, env, standardized, prior, linked, store)
     validated = done.validated = run("validate", validate_stage, env, ingested, standardized, clustered)
-    plan = run("plan publish", plan_publish, env, linked, clustered, validated)
+    plan = run("plan publish", plan_publish, env, standardized, linked, clustered, validated)
     done.published = run("publish", publish, env, plan, store)
+
+
+def _without_records(ingested: Ingested) -> Ingested:
+    """`ingested` with only the records' `source` column: what the report reads of them (the
+    records per source, their count) once standardize has its own frame (the same values)."""
+    records = ingested.result.records
+    slim = records[["source"]] if "source" in records.columns else records.iloc[:, :0]
+    return dataclasses.replace(ingested, result=dataclasses.replace(ingested.result, records=slim))
 
 
 # ------------------------------------------------------------------------------------ stages
@@ -300,16 +312,21 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
         summary.to_csv(env.out_dir / "standardize_summary.csv", index=False)
     with env.timer.stage("validate standardized"):
         validation = validate_module.validate_standardized(std_fresh, ingested.suites)
+    std = incremental.with_reused(std_fresh, reused)
+    # only publish reads the raw rows again: on disk until then (crmclean.spill)
+    std_slim, spilled = spill_module.spill_columns(std, env.out_dir)
+    fresh = std_slim if std_fresh is std else std_fresh.iloc[:, :0]  # only its length is read
     return Standardized(
-        std=incremental.with_reused(std_fresh, reused),
-        fresh=std_fresh,
+        std=std_slim,
+        fresh=fresh,
         fresh_keys=frozenset(std_fresh["record_key"]),
-        reused_keys=frozenset(reused["record_key"]),
+        reused_keys=frozenset(reused["record_key"]),  # its rows are in std
         run_columns=(*records.columns, "content_hash", "row_hash", "std_fingerprint"),
         quarantine=quarantine if not quarantine.empty else empty_quarantine(),
         summary=summary,
         validation=validation,
         rows_read=int(ingested.result.rows_read),
+        spill=spilled,
     )
 
 
@@ -439,7 +456,9 @@ def validate_stage(env: RunEnv, ingested: Ingested, standardized: Standardized, 
     return Validated(reports=reports, data_docs=docs, failures=failures)
 
 
-def plan_publish(env: RunEnv, linked: Linked, clustered: Clustered, validated: Validated) -> PublishPlan:
+def plan_publish(
+    env: RunEnv, standardized: Standardized, linked: Linked, clustered: Clustered, validated: Validated
+) -> PublishPlan:
     """The audited tables and the master state to publish; raises ValidationFailed when a
     critical expectation failed (write-audit-publish: nothing is written)."""
     validated.raise_if_failed()
@@ -453,6 +472,7 @@ def plan_publish(env: RunEnv, linked: Linked, clustered: Clustered, validated: V
         state=state,
         incremental=clustered.whole is not None,
         views=clustered.views,
+        spill=standardized.spill,
     )
 
 
@@ -461,7 +481,13 @@ def publish(env: RunEnv, plan: PublishPlan, store) -> Published:
     with env.timer.stage("publish"):
         rows = sum(len(t.rows if isinstance(t, store_module.Scoped) else t) for t in plan.tables.values())
         progress.expect(rows, "rows")
-        store.publish(plan.run_id, plan.tables, state=plan.state)
+        # the spilled raw rows back on customer_record, for the write only (a retry reads them again)
+        tables = dict(plan.tables)
+        if "customer_record" in tables:
+            tables["customer_record"] = spill_module.restore(tables["customer_record"], plan.spill)
+        store.publish(plan.run_id, tables, state=plan.state)
+        del tables
+        spill_module.release_arrow()
         progress.advance(rows)
     return Published(views=_report_views(plan, store) if plan.incremental else plan.views)
 

@@ -11,7 +11,7 @@ task's inputs and output:
     link_stage(env, Standardized, Prior) → Linked
     cluster_stage(env, Standardized, Prior, Linked, store) → Clustered
     validate_stage(env, Ingested, Standardized, Clustered) → Validated
-    plan_publish(env, Linked, Clustered, Validated) → PublishPlan
+    plan_publish(env, Standardized, Linked, Clustered, Validated) → PublishPlan
     publish(env, PublishPlan, store) → Published
     ReportInput (from whatever finished) → report.html;  RunResult
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .link import LinkResult
     from .run import StageTimer
     from .settings import Rules
+    from .spill import Spill
     from .store import PriorState, Scoped
     from .store.erasure import Tombstones
     from .validate import ValidationReport
@@ -102,6 +103,7 @@ class Standardized:
     summary: pd.DataFrame  # field, unchanged, changed, invalid, empty (standardized records only)
     validation: ValidationReport
     rows_read: int  # this run's input rows: each is accepted (in std) or quarantined
+    spill: Spill | None = None  # std's columns only publish reads (raw), on disk until then
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,6 +169,7 @@ class PublishPlan:
     state: dict[str, str]  # master_state: cluster_fingerprint, overrides
     incremental: bool  # only the affected region's rows: the report reads the rest back
     views: dict[str, pd.DataFrame]
+    spill: Spill | None = None  # customer_record's spilled columns: put back by publish
 
 
 @dataclass(frozen=True, eq=False)

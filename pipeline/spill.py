@@ -1,0 +1,104 @@
+"""Columns no stage reads between standardize and publish, kept on disk meanwhile (issue 14).
+
+`raw` (each input row as read, ~420 bytes a record) is the largest column of the records
+frame, and only `customer_record` publishes it: link, cluster, survivorship and the checks
+never read it. Standardize writes it to Parquet in the run folder (`<run>/spill/`) and drops it
+from the frame; publish puts it back on the customer_record rows of this run's records (by
+record_key) just before writing, as Arrow text each written batch converts (no Python str per
+row held at once). The file is removed when the run ends, whatever the outcome:
+it holds the input's personal data.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: record columns only customer_record reads after standardize
+SPILLED_COLUMNS = ("raw",)
+SPILL_DIR = "spill"
+
+
+@dataclass(frozen=True)
+class Spill:
+    """Where this run's spilled columns are (a Parquet file of record_key + the columns)."""
+
+    path: Path
+    columns: tuple[str, ...]
+
+
+def spill_columns(std: pd.DataFrame, out_dir: Path, columns=SPILLED_COLUMNS) -> tuple[pd.DataFrame, Spill | None]:
+    """(`std` without `columns`, where they went); nothing spilled when it holds none of them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    present = tuple(c for c in columns if c in std.columns)
+    if not present:
+        return std, None
+    folder = Path(out_dir) / SPILL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "records.parquet"
+    data = {
+        c: pa.array(std[c].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+        for c in ("record_key", *present)
+    }
+    pq.write_table(pa.table(data), path)
+    del data
+    release_arrow()
+    slim = std.drop(columns=list(present))
+    return slim, Spill(path=path, columns=present)
+
+
+def restore(table: Any, spill: Spill | None) -> Any:
+    """customer_record (a frame, or a Scoped of one) with the spilled columns back on the rows
+    of this run's records; rows of other records keep what they hold (read from the store)."""
+    if spill is None:
+        return table
+    rows = getattr(table, "rows", table)
+    restored = _restored(rows, spill)
+    release_arrow()  # the file as read: only the column taken from it is kept
+    if rows is table:
+        return restored
+    import dataclasses
+
+    return dataclasses.replace(table, rows=restored)
+
+
+def _restored(rows: pd.DataFrame, spill: Spill) -> pd.DataFrame:
+    """The spilled columns stay Arrow text (one buffer, not a Python str per row): publish
+    turns each batch of rows into Python values as it writes it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    stored = pq.read_table(spill.path)
+    keys = pd.Index(stored.column("record_key").to_numpy(zero_copy_only=False))
+    first = np.flatnonzero(~keys.duplicated())  # record_key is unique in a run's records; else the first
+    found_at = keys[first].get_indexer(rows["record_key"])
+    at = pa.array(np.where(found_at >= 0, first[found_at], 0), mask=found_at < 0)  # null: not this run's
+    out = rows.copy(deep=False)
+    for c in spill.columns:
+        column = stored.column(c).take(at)
+        if c in rows.columns and rows[c].notna().any():  # rows of earlier runs keep their stored value
+            kept = pa.array(rows[c].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+            column = pc.if_else(pa.array(found_at >= 0), column, kept)
+        out[c] = pd.Series(pd.arrays.ArrowExtensionArray(column), index=rows.index)
+    return out
+
+
+def release_arrow() -> None:
+    """Hand Arrow's freed memory back to the OS: its allocator (mimalloc) keeps it otherwise,
+    and the ~0.4 GB that building the 200k raw column took would stay resident all run."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+def remove(out_dir: Path) -> None:
+    """Delete the run's spilled columns (they hold personal data); never raises."""
+    shutil.rmtree(Path(out_dir) / SPILL_DIR, ignore_errors=True)

@@ -1,0 +1,68 @@
+"""Columns only publish reads (raw) are on disk between standardize and publish (issue 14)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from crmclean import spill
+from crmclean.run import RunOptions, run_pipeline
+from crmclean.settings import SAMPLE_DATA_DIR
+from crmclean.store.publish import Scoped
+from crmclean.store.values import _text_values
+
+
+def _std() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"record_key": ["a|1", "a|2", "b|1"], "name_std": ["X", "Y", None], "raw": ['{"n": "x"}', '{"n": "y"}', None]}
+    )
+
+
+def _text(column: pd.Series) -> list:
+    """As publish stores it (values.frame_rows: missing → NULL)."""
+    return _text_values(column)
+
+
+def test_spilled_columns_leave_the_frame_and_come_back_by_record_key(tmp_path):
+    slim, where = spill.spill_columns(_std(), tmp_path)
+    assert list(slim.columns) == ["record_key", "name_std"] and where is not None and where.path.exists()
+    # customer_record in another order, with a stored row of an earlier run (not in the spill)
+    table = pd.DataFrame({"record_key": ["b|1", "old|9", "a|2", "a|1"], "raw": [None, "stored", None, None]})
+    back = spill.restore(table, where)
+    assert _text(back["raw"]) == [None, "stored", '{"n": "y"}', '{"n": "x"}']
+    assert table["raw"].tolist() == [None, "stored", None, None]  # the caller's frame is untouched
+    scoped = spill.restore(Scoped(rows=table.drop(columns="raw"), keys=["a|1"]), where)
+    assert isinstance(scoped, Scoped) and scoped.keys == ["a|1"]
+    assert _text(scoped.rows["raw"]) == [None, None, '{"n": "y"}', '{"n": "x"}']
+    spill.remove(tmp_path)
+    assert not (tmp_path / spill.SPILL_DIR).exists()
+
+
+def test_nothing_to_spill_leaves_the_frame_as_it_is(tmp_path):
+    frame = _std().drop(columns="raw")
+    slim, where = spill.spill_columns(frame, tmp_path)
+    assert slim is frame and where is None and spill.restore(frame, None) is frame
+
+
+def _run_checking_std(tmp_path, seen: dict):
+    def runner(name, stage, *args):
+        result = stage(*args)
+        if name == "standardize":
+            seen["std_columns"] = set(result.std.columns)
+            seen["spill_exists"] = result.spill is not None and result.spill.path.exists()
+        return result
+
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    return run_pipeline(RunOptions(inputs=[SAMPLE_DATA_DIR], db_url=db, out_dir=tmp_path / "out"), runner=runner), db
+
+
+def test_a_run_publishes_raw_it_kept_on_disk_and_removes_the_file(tmp_path):
+    seen: dict = {}
+    result, db = _run_checking_std(tmp_path, seen)
+    assert result.status == "success"
+    assert "raw" not in seen["std_columns"] and seen["spill_exists"]
+    assert not (result.out_dir / spill.SPILL_DIR).exists()
+    with sa.create_engine(db).connect() as conn:
+        missing = conn.execute(sa.text("SELECT count(*) FROM customer_record WHERE raw IS NULL")).scalar()
+        total = conn.execute(sa.text("SELECT count(*) FROM customer_record")).scalar()
+    assert total > 0 and missing == 0
