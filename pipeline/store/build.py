@@ -33,32 +33,27 @@ def _frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
 def _none(df: pd.DataFrame) -> pd.DataFrame:
     """Every column as Python objects, None where missing (as astype(object).where(notna),
     column by column: one copy of the frame instead of two)."""
-    columns = {}
-    for c in df.columns:
-        values = df[c].to_numpy(dtype=object)
-        missing = pd.isna(values)
-        if missing.any():
-            values = values.copy()  # an object column's values are the frame's own
-            values[missing] = None
-        columns[c] = values
+    columns = {c: _objects_none(df[c]) for c in df.columns}
     return pd.DataFrame(columns, index=df.index, columns=df.columns)
+
+
+def _objects_none(column: pd.Series) -> np.ndarray:
+    """One column as Python objects with None where missing, copied only when something is."""
+    values = column.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()  # an object column's values are the frame's own
+        values[missing] = None
+    return values
 
 
 def _none_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """`_none(_frame(df, table))` with one copy of the values instead of three: the table's
     columns in order (absent ones all None), every one as Python objects with None for missing."""
     n = len(df)
-    columns = {}
-    for c in columns_of(table):
-        if c not in df.columns:
-            columns[c] = np.full(n, None, dtype=object)
-            continue
-        values = df[c].to_numpy(dtype=object)
-        missing = pd.isna(values)
-        if missing.any():
-            values = values.copy()  # an object column's values are the frame's own
-            values[missing] = None
-        columns[c] = values
+    columns = {
+        c: _objects_none(df[c]) if c in df.columns else np.full(n, None, dtype=object) for c in columns_of(table)
+    }
     return pd.DataFrame(columns, index=pd.RangeIndex(n), columns=columns_of(table))
 
 
