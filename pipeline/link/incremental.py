@@ -9,7 +9,7 @@ import pandas as pd
 from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_RULES, Candidates, _key_texts, block, oversize_window_for
 from .blocking import rule_codes, rule_columns, thins_oversize
 from .compare import COMPARE_COLUMNS, IDENTITY_COLUMNS, SHARED_VALUE_COLUMNS, TF_COLUMNS, code_frequencies
-from .compare import codes_and_texts, identical_group_sizes, profile_weights
+from .compare import codes_and_texts, identical_group_sizes
 from .decisions import _shared_value_limit
 
 # ---------------------------------------------------------------- incremental: records near new ones
@@ -61,7 +61,8 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
 
     keep = is_new.copy()
     usable: list[np.ndarray] = []
-    largest = int(identical_group_sizes({c: codes[c] for c in IDENTITY_COLUMNS}).max(initial=0))
+    group_sizes = identical_group_sizes({c: codes[c] for c in IDENTITY_COLUMNS})  # over every row
+    largest = int(group_sizes.max(initial=0))
     window = oversize_window_for(cfg, largest)
     for rule, parts in zip(rules, parts_of):
         key = rule_codes(cols, parts)
@@ -101,7 +102,7 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
         if c in sub.columns and c in codes:
             sub[c] = np.where(codes[c][order] >= 0, sub[c].to_numpy(dtype=object), None)
     tf: dict[str, np.ndarray] = {}
-    weight = profile_weights({c: codes[c] for c in IDENTITY_COLUMNS})  # identical records count once
+    weight = 1.0 / group_sizes  # compare.profile_weights: identical records count once
     for column in tf_columns:
         tf[column] = code_frequencies(codes[column], weight)[order]
     for column in extras:  # extra columns' value frequencies, over every row too
