@@ -384,6 +384,13 @@ TRAINING_RULES: list[dict] = [
     {"name": "train_mobile", "columns": ["mobile_std"]},
 ]
 
+#: rules/matching.yaml `training_fallback_rules`: sessions on part of a training key, used only
+#: for a feature that no training rule's session could learn (training._m_by_fallback)
+TRAINING_FALLBACK_RULES: list[dict] = [
+    {"name": "train_last_name", "columns": ["last_name_key"]},
+    {"name": "train_first_name", "columns": ["first_name_key"]},
+]
+
 #: rules/matching.yaml `hard_constraints`: facts only
 HARD_CONSTRAINTS: list[dict] = [
     # Jr vs Sr (or II vs III): two generations sharing name, address and phone.

@@ -88,6 +88,7 @@ def _default_rules(name: str):
 DEFAULTS: dict[str, list[dict]] = {
     "blocking": config_defaults.BLOCKING_RULES,
     "training": config_defaults.TRAINING_RULES,
+    "training_fallback": config_defaults.TRAINING_FALLBACK_RULES,
     "hard_constraints": config_defaults.HARD_CONSTRAINTS,
 }
 
@@ -213,6 +214,10 @@ class MatchingSettings(Strict):
     seed: int = 42
     training_rules: Annotated[list[KeyRule], _empty_is_default("training")] = Field(
         default_factory=_default_rules("training")
+    )
+    training_fallback_rules: Annotated[list[KeyRule], _none_is(_default_rules("training_fallback"))] = Field(
+        default_factory=_default_rules("training_fallback"),
+        description="sessions for a feature no training rule learnt; [] = none",
     )
     prior: float | None = Field(default=None, gt=0, lt=1, description="null = estimated by EM")
     tf_min_u: float = Field(default=1e-7, gt=0, le=1, description="floor of a value's frequency in TF adjustment")

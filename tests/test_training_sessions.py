@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -60,3 +62,50 @@ def test_a_level_never_seen_among_many_pairs_keeps_a_finite_weight():
     assert model["comparisons"]["address"]["m"][0] == PROB_FLOOR
     weights = [x["weight"] for x in model_summary(model, {})["features"]["address"]]
     assert all(np.isfinite(weights))
+
+
+SYLLABLES = ["ber", "man", "kel", "dorf", "ho", "lin", "sch", "wald", "ner", "ger", "stein", "bach", "mu", "ra"]
+
+
+def _register_many_surnames(n: int = 3000, seed: int = 5) -> pd.DataFrame:
+    """RLdata's shape with surname blocks small enough to enumerate: names and birth dates only,
+    every tenth person duplicated with one error — a birth-date digit, a given-name or a surname
+    letter — so the pairs of one surname hold duplicates with the birth date exact and one off."""
+    rng = np.random.default_rng(seed)
+    surnames = sorted({"".join(rng.choice(SYLLABLES, size=3)) for _ in range(900)})
+    rows = []
+    for i in range(n):
+        f, last = str(rng.choice(FIRST)), str(rng.choice(surnames))
+        dob = f"{rng.integers(1930, 2005)}-{rng.integers(1, 13):02d}-{rng.integers(10, 29):02d}"
+        rows.append((f"r{i}", f, last, dob))
+        error = {0: "birth_date", 10: "first_name", 20: "last_name"}.get(i % 30)
+        if error == "birth_date":
+            rows.append((f"r{i}d", f, last, dob[:-1] + str((int(dob[-1]) + 1) % 10)))
+        elif error == "first_name":
+            rows.append((f"r{i}d", f + "h", last, dob))
+        elif error == "last_name":
+            rows.append((f"r{i}d", f, last[:-1] + ("x" if last[-1] != "x" else "y"), dob))
+    frame = pd.DataFrame(rows, columns=["record_key", "first_name_key", "last_name_key", "birth_date_std"])
+    return frame.assign(name_key=frame["first_name_key"] + " " + frame["last_name_key"])
+
+
+def test_a_fallback_session_learns_the_birth_date_no_training_rule_could():
+    """The name session rests on the birth date alone; the surname session (given name and birth
+    date vary, the given name's m held from the birth-date session) learns it: a one-digit typo
+    is what half the duplicates show, not the neutral 0.025."""
+    model = link(_register_many_surnames(), load_rules(None), model=None, workers=1).model
+    sessions = {s["rule"]: s for s in model["training"]["sessions"]}
+    assert sessions["train_name"]["single_feature"] == "birth_date"
+    assert sessions["train_last_name"]["estimated"] == ["birth_date"]
+    assert "first_name" in sessions["train_last_name"]["held"]
+    assert "birth_date" in model["training"]["learnt_m"]
+    m = dict(zip(model["comparisons"]["birth_date"]["levels"], model["comparisons"]["birth_date"]["m"]))
+    assert 0.3 < m["one_char"] < 0.7 and 0.3 < m["exact"] < 0.7
+
+
+def test_no_fallback_rules_leave_the_birth_date_neutral():
+    rules = load_rules(None)
+    matching = {**rules.matching, "training_fallback_rules": []}
+    model = link(_register_many_surnames(), dataclasses.replace(rules, matching=matching), model=None, workers=1).model
+    assert "birth_date" in model["training"]["default_m"]
+    assert not any(s.get("fallback") for s in model["training"]["sessions"])

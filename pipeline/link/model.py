@@ -165,12 +165,14 @@ def run_em(
     update_m: bool = True,
     lam_start: float = 0.3,
     all_features: tuple[str, ...] = FEATURE_NAMES,
+    fixed: tuple[str, ...] = (),
 ) -> tuple[dict[str, np.ndarray], float, int]:
     """EM for m and λ over the distinct level patterns, u held fixed.
 
     Only ``features`` enter the likelihood (a training session leaves out the features its
     blocking rule forced to agree: their m would be biased). With ``update_m=False`` only λ
     is estimated (used once m is known, to get the share of matches among all candidates).
+    ``fixed``: features whose m (from ``m_start``) is held, known from another session.
     ``all_features``: the level matrix's columns.
     """
     features = list(features or all_features)
@@ -198,6 +200,8 @@ def run_em(
         delta = abs(new_lam - lam)
         if update_m:
             for k, feature in enumerate(features):
+                if feature in fixed:
+                    continue
                 n_levels = len(feature_levels(feature))
                 num = np.bincount(patterns[:, k], weights=wpost, minlength=n_levels)[1:]
                 if num.sum() <= 0:

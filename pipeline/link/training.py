@@ -11,16 +11,18 @@ import numpy as np
 from .. import config_defaults
 from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_OVERSIZE_WINDOW, DEFAULT_RULES, Candidates, block
 from .blocking import largest_identical_group, rule_columns
-from .compare import FEATURE_NAMES, FEATURES, compare_settings, extra_feature, extras_in
+from .compare import FEATURE_NAMES, FEATURES, compare_pairs, compare_settings, extra_feature, extras_in
 from .decisions import _thresholds
 from .family import DEFAULT_NOISE_SIGMAS, FAMILY_BLOCKING_RULES, fit_family, matches_null_share
 from .model import _level_caps, build_model, estimate_u, neutral_u, run_em, sample_random_pairs
+from .parallel import SETTINGS_KEY
 
 DEFAULT_U_SAMPLE = 500_000
 # ---------------------------------------------------------------- training
 
 
 DEFAULT_TRAINING_RULES: list[dict] = [dict(r) for r in config_defaults.TRAINING_RULES]
+DEFAULT_TRAINING_FALLBACK_RULES: list[dict] = [dict(r) for r in config_defaults.TRAINING_FALLBACK_RULES]
 DEFAULT_TRAINING_MAX_PAIRS = 300_000
 # which comparison features a blocking column forces to agree (left out of that EM session)
 COLUMN_FEATURES = {
@@ -125,7 +127,30 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
         "n_family": len(fam.left),
         "n_same_company": len(same.left),
         "features": FEATURE_NAMES + tuple(extra_feature(c) for c in extras_in(cols)),
+        "fallback_rules": fallback_rules(matching),
+        "fallback_levels": _session_levels(cols, max_block, window, largest, max_pairs, seed),
     }
+
+
+def fallback_rules(matching: dict) -> list[dict]:
+    """``training_fallback_rules``: the defaults when absent, none when []."""
+    rules = matching.get("training_fallback_rules")
+    return [dict(r) for r in (DEFAULT_TRAINING_FALLBACK_RULES if rules is None else rules)]
+
+
+def _session_levels(cols: dict, max_block, window, largest: int, max_pairs: int, seed: int):
+    """A function giving a fallback session's levels: its rule's pairs (sampled down to
+    ``max_pairs``) compared here, only when training asks for them (most data never does)."""
+
+    def levels_of(rule: dict) -> np.ndarray:
+        one = block(cols, _session_cfg([rule], max_block, window), largest_group=largest)
+        left, right = one.left, one.right
+        if len(left) > max_pairs:
+            take = np.sort(np.random.default_rng(seed).choice(len(left), size=max_pairs, replace=False))
+            left, right = left[take], right[take]
+        return compare_pairs(cols, left, right, cols.get(SETTINGS_KEY))
+
+    return levels_of
 
 
 def train_from_levels(
@@ -283,7 +308,47 @@ def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, feature
             }
         )
     m_final = {f: np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f) for f in features}
-    return m_final, sessions, [f for f in features if estimates[f]]
+    learnt = [f for f in features if estimates[f]]
+    more, fallback_sessions = _m_by_fallback(plan, levels, u, m_final, learnt, max_iter, need, matching, features)
+    m_final.update(more)
+    return m_final, sessions + fallback_sessions, [f for f in features if f in learnt or f in more]
+
+
+def _m_by_fallback(plan, levels, u, m, learnt, max_iter, need, matching, features=FEATURE_NAMES):
+    """m of the features the data holds (``need`` candidate pairs with them) that no training
+    session learnt, from the fallback sessions: rules on part of a training key (the surname
+    alone: given name and birth date vary), so EM sees two or more features together. The
+    features learnt already are held at their m there (they anchor which pairs are matches:
+    a sibling's given name is as unlikely for a duplicate as elsewhere), only the missing ones
+    are estimated; averaged over the sessions that saw them in ``need`` pairs."""
+    present = (levels > 0).sum(axis=0) if len(levels) else np.zeros(len(features))
+    missing = [f for k, f in enumerate(features) if f not in learnt and present[k] >= need]
+    levels_of = plan.get("fallback_levels")
+    if not missing or levels_of is None:
+        return {}, []
+    estimates: dict[str, list[np.ndarray]] = {f: [] for f in missing}
+    sessions = []
+    for rule in plan.get("fallback_rules") or []:
+        lv = levels_of(rule)
+        feats = [f for k, f in enumerate(features) if f not in _blocked_features(rule) and (lv[:, k] > 0).any()]
+        targets = [f for f in missing if f in feats and (lv[:, features.index(f)] > 0).sum() >= need]
+        about = {"rule": rule.get("name"), "fallback": True, "pairs": int(len(lv))}
+        alone = _alone_feature(lv, feats, features) if targets and len(lv) >= 20 else None
+        if not targets or len(lv) < 20 or alone is not None:
+            sessions.append({**about, "used": False, **({"single_feature": alone} if alone else {})})
+            continue
+        held = tuple(f for f in feats if f not in missing)
+        start = {**(_em_start(matching, targets) or {}), **{f: m[f] for f in held}}
+        m_s, lam, it = run_em(
+            lv, u, max_iter=max_iter, features=feats, m_start=start, all_features=features, fixed=held
+        )
+        # a session with too few matches learns nothing (λ → 0 leaves m at EM's smoothing)
+        targets = [f for f in targets if lam * (lv[:, features.index(f)] > 0).sum() >= need]
+        for f in targets:
+            estimates[f].append(m_s[f])
+        about.update({"lambda": round(lam, 6), "iterations": it, "used": bool(targets)})
+        sessions.append({**about, "estimated": targets, "held": list(held)})
+    return {f: np.mean(v, axis=0) for f, v in estimates.items() if v}, sessions
 
 
 def _alone_feature(lv: np.ndarray, feats: list[str], features) -> str | None:
