@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from crmclean.link import link
-from crmclean.link.training import _alone_feature
+from crmclean.link.compare import feature_levels
+from crmclean.link.model import model_summary
+from crmclean.link.training import _alone_feature, _disagreement_capped
 from crmclean.settings import load_rules
 
 FIRST = ["hans", "uwe", "karl", "anna", "erika", "jonas", "lena", "paul", "marie", "otto", "ida", "emil"]
@@ -101,6 +103,21 @@ def test_a_fallback_session_learns_the_birth_date_no_training_rule_could():
     assert "birth_date" in model["training"]["learnt_m"]
     m = dict(zip(model["comparisons"]["birth_date"]["levels"], model["comparisons"]["birth_date"]["m"]))
     assert 0.3 < m["one_char"] < 0.7 and 0.3 < m["exact"] < 0.7
+    assert model_summary(model, {})["fallback_m"] == {"birth_date": ["train_last_name"]}
+
+
+def test_a_fallback_sessions_disagreement_is_at_most_the_neutral_priors():
+    """Namesakes in a surname block land on the levels random pairs reach (birth dates years
+    apart): a fallback m never gives them more than the neutral m does; the agreeing levels keep
+    their learnt proportions. An m below the cap is kept as it is."""
+    levels = list(feature_levels("birth_date")[1:])
+    u = np.array([0.0003, 0.0001, 0.002, 0.012, 0.08, 0.9057])
+    learnt = np.array([0.40, 0.005, 0.02, 0.04, 0.14, 0.395])
+    capped = dict(zip(levels, _disagreement_capped(learnt, u, "birth_date")))
+    assert abs(capped["different"] + capped["years_apart"] - 0.075) < 1e-9
+    assert abs(capped["exact"] / capped["one_char"] - 20) < 1e-9 and abs(sum(capped.values()) - 1) < 1e-9
+    fine = np.array([0.40, 0.001, 0.50, 0.03, 0.03, 0.039])
+    assert np.array_equal(_disagreement_capped(fine, u, "birth_date"), fine)
 
 
 def test_no_fallback_rules_leave_the_birth_date_neutral():

@@ -296,6 +296,8 @@ def model_summary(model: dict, usage: dict | None = None) -> dict:
         "prior": float(model.get("lambda", 0.0)),
         "learnt_m": training.get("learnt_m", []),
         "default_m": training.get("default_m", []),
+        # features no training rule's session learnt, learnt by training_fallback_rules sessions
+        "fallback_m": training.get("fallback_m", {}),
         "features": features,
         "look_alike_adjustments": {k: v["adjustment"] for k, v in cells.items() if v.get("adjustment")},
         "same_company_max_weight": _same_company_caps(model),

@@ -225,6 +225,7 @@ def train_from_levels(
         "sessions": sessions,
         "learnt_m": learnt,
         "default_m": [f for f in features if f not in learnt],
+        **_fallback_m(sessions),
         "lambda_blocked": round(float(lam_blocked), 8),
         "expected_matches": round(float(prior * all_pairs), 1),
         "minimum": minimum,
@@ -318,9 +319,10 @@ def _m_by_fallback(plan, levels, u, m, learnt, max_iter, need, matching, feature
     """m of the features the data holds (``need`` candidate pairs with them) that no training
     session learnt, from the fallback sessions: rules on part of a training key (the surname
     alone: given name and birth date vary), so EM sees two or more features together. The
-    features learnt already are held at their m there (they anchor which pairs are matches:
-    a sibling's given name is as unlikely for a duplicate as elsewhere), only the missing ones
-    are estimated; averaged over the sessions that saw them in ``need`` pairs."""
+    features learnt already keep their m there (a sibling's other given name is as unlikely
+    for a duplicate as anywhere); only the missing ones are estimated, averaged over the
+    sessions that saw them in ``need`` pairs with enough matches, their disagreement capped
+    (``_disagreement_capped``)."""
     present = (levels > 0).sum(axis=0) if len(levels) else np.zeros(len(features))
     missing = [f for k, f in enumerate(features) if f not in learnt and present[k] >= need]
     levels_of = plan.get("fallback_levels")
@@ -337,8 +339,8 @@ def _m_by_fallback(plan, levels, u, m, learnt, max_iter, need, matching, feature
         if not targets or len(lv) < 20 or alone is not None:
             sessions.append({**about, "used": False, **({"single_feature": alone} if alone else {})})
             continue
-        held = tuple(f for f in feats if f not in missing)
-        start = {**(_em_start(matching, targets) or {}), **{f: m[f] for f in held}}
+        held = tuple(f for f in feats if f in learnt)
+        start = {**(_em_start(matching, feats) or {}), **{f: m[f] for f in held}}
         m_s, lam, it = run_em(
             lv, u, max_iter=max_iter, features=feats, m_start=start, all_features=features, fixed=held
         )
@@ -348,7 +350,35 @@ def _m_by_fallback(plan, levels, u, m, learnt, max_iter, need, matching, feature
             estimates[f].append(m_s[f])
         about.update({"lambda": round(lam, 6), "iterations": it, "used": bool(targets)})
         sessions.append({**about, "estimated": targets, "held": list(held)})
-    return {f: np.mean(v, axis=0) for f, v in estimates.items() if v}, sessions
+    return {f: _disagreement_capped(np.mean(v, axis=0), u[f], f) for f, v in estimates.items() if v}, sessions
+
+
+def _fallback_m(sessions: list[dict]) -> dict:
+    """{"fallback_m": {feature: [fallback sessions it was learnt from]}}, or {} when none was
+    used (a model that needed no fallback is the same dict as before)."""
+    out: dict[str, list[str]] = {}
+    for s in sessions:
+        for f in s.get("estimated", []) if s.get("fallback") else []:
+            out.setdefault(f, []).append(str(s["rule"]))
+    return {"fallback_m": out} if out else {}
+
+
+def _disagreement_capped(m: np.ndarray, u: np.ndarray, feature: str) -> np.ndarray:
+    """A fallback session's m with its disagreement share at most the neutral prior's. The
+    disagreeing levels are those the neutral m does not favour over random pairs (m ≤ u: birth
+    dates years apart). Namesakes and relatives share the blocked part of the name far more
+    often than random pairs do; EM counts some of them as matches, and they land there (few_fields
+    cut to names and birth dates: m(years apart) 0.34, where 1 of its 1,442 true pairs of one
+    surname is years apart)."""
+    neutral = _default_m(feature)
+    against = neutral <= np.asarray(u, float)
+    share, cap = float(m[against].sum()), float(neutral[against].sum())
+    if share <= cap or share >= 1.0:
+        return m
+    out = np.asarray(m, float).copy()
+    out[against] *= cap / share
+    out[~against] *= (1.0 - cap) / (1.0 - share)
+    return out
 
 
 def _alone_feature(lv: np.ndarray, feats: list[str], features) -> str | None:
