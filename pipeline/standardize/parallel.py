@@ -8,10 +8,12 @@ stay in-process because spawning workers costs more than it saves.
 
 from __future__ import annotations
 
+import gc
 import pickle
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -96,10 +98,28 @@ def map_distinct(
     return codes, results
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a chunk runs. The standardizers make no reference
+    cycles, only result tuples and cache entries, yet every few hundred thousand of those
+    allocations trigger a full collection that visits every object the process holds (the
+    per-value caches: millions of objects). Measured at 200k customers: 7 of 29 CPU s in one
+    process, 2 of 23 s in the pool's workers. The collector runs as usual between chunks."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _run_chunk_columns(fn: Callable, items: list[tuple], extra: tuple) -> list[tuple]:
     """Worker side: results transposed to one tuple per output column, so the parent only
     gathers arrays instead of unpacking every result tuple."""
-    return list(zip(*(fn(*item, *extra) for item in items)))
+    with collector_paused():
+        return list(zip(*(fn(*item, *extra) for item in items)))
 
 
 def _run_chunk_uncached(fn: Callable, items: list[tuple], extra: tuple) -> list[tuple]:

@@ -33,7 +33,6 @@ _HAN_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002e
 _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 _ORPHAN_MARK_RE = re.compile(r"(?:^|(?<=\s))[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
-_SLOW_CHARS = frozenset("<&=\t")
 # Whole-cell values that mean "no value" in any field (compared lower-cased). Not "na": that is
 # Namibia's country code and a Chinese surname.
 EMPTY_MARKERS = frozenset(
@@ -236,14 +235,22 @@ def clean_text(value) -> tuple[str | None, tuple[str, ...]]:
     collapse whitespace. Returns (text or None, codes)."""
     if is_missing(value):
         return None, ()
-    codes: list[str] = []
     text = value if isinstance(value, str) else str(value)
-    if text.isascii() and text.isprintable() and "  " not in text and not (set(text) & _SLOW_CHARS):
+    if (  # "<&=" and tabs need the slow path; tested one by one, not as a set of the text
+        text.isascii()
+        and text.isprintable()
+        and "  " not in text
+        and "<" not in text
+        and "&" not in text
+        and "=" not in text
+        and "\t" not in text
+    ):
         text = text.strip()  # fast path: plain ASCII needs no NFKC, tag or formula work
         if text and text[0] != "=" and len(text) > 4:
             if text.lower() in EMPTY_MARKERS:
                 return None, ("placeholder",)
             return text, ()
+    codes: list[str] = []
     if "\x00" in text or "\u2400" in text:  # a NUL, or ingest's escape of one (U+2400 ␀)
         codes.append("nul_removed")
         text = text.replace("\x00", "").replace("\u2400", "")
@@ -526,6 +533,10 @@ def flag_for(raw, std, codes) -> str:
     if is_missing(raw):
         return join_codes(codes) if codes else ""
     raw_text = raw.strip() if type(raw) is str else str(raw).strip()
+    if not codes:  # most values: what join_codes would give for no codes, without joining
+        if std is None:
+            return "invalid" if raw_text else ""
+        return "changed" if std != raw_text else ""
     if std is None:
         if raw_text and not (_FAILURE_CODES & set(codes or ())):
             return join_codes(codes, ("invalid",))
