@@ -202,6 +202,12 @@ class FieldJob:
             hit = np.append(hit, bool(test(None)))
         return hit[values][self.codes]
 
+    def present_rows(self, column: str) -> np.ndarray:
+        """Per row: output `column` holds a value (what `per_row(column, lambda v: v is not
+        None)` gives after factorizing, without hashing every distinct value)."""
+        assert self.distinct is not None, "result() first"
+        return pd.notna(self.distinct[column])[self.codes]
+
     def _factorized(self, column: str) -> tuple[np.ndarray, Any, bool]:
         """(distinct tuple → code, distinct values, any missing) of an output column, once per
         column: the summary tests a flag column two or three times."""
