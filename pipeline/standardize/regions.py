@@ -31,6 +31,11 @@ def explicit_region(cell: str) -> str | None:
     libphonenumber reads the shared +1 code."""
     if _plain(cell) and not _EXPLICIT_RE.match(cell):
         return None  # cleaning would only collapse and strip its spaces, which the test ignores
+    return _explicit_region_full(cell)
+
+
+def _explicit_region_full(cell: str) -> str | None:
+    """`explicit_region` without its plain-cell shortcut (the property tests compare the two)."""
     text = clean_text(cell)[0] or ""
     if not _EXPLICIT_RE.match(text):
         return None
@@ -43,7 +48,14 @@ def explicit_region(cell: str) -> str | None:
 def _plain(cell: str) -> bool:
     """Printable ASCII without the characters that make `clean_text` unwrap formulas, markup or
     entities (<, &, =): cleaning such a cell only collapses and strips whitespace."""
-    return cell.isascii() and cell.isprintable() and "<" not in cell and "&" not in cell and "=" not in cell
+    return (
+        type(cell) is str
+        and cell.isascii()
+        and cell.isprintable()
+        and "<" not in cell
+        and "&" not in cell
+        and "=" not in cell
+    )
 
 
 def _parsed_region(first: str) -> str | None:
