@@ -149,3 +149,94 @@ def test_cn_trunk_shortcut_equals_the_full_parse(number):
     with mock.patch.object(phones, "_CN_TRUNK_RE", re.compile(r"(?!)")):  # the shortcut never applies
         full = phones.parse_one.__wrapped__(number, "CN", "US")
     assert fast == full
+
+
+# ------------------------------------------------------------------ clean_text, flag_for (speed14d)
+# Printable ASCII with the characters that send clean_text down its slow path (<, &, =, tabs,
+# double spaces, entities, tags, formulas) and the empty markers.
+ASCII_CELLS = st.one_of(
+    st.text(st.characters(max_codepoint=127)),
+    st.lists(st.sampled_from(["a", "B", "7", " ", "  ", "<", ">", "&", "amp;", "=", "\t", "n/a", "<b>", "none"])).map(
+        "".join
+    ),
+)
+
+
+@PROPS
+@given(ASCII_CELLS)
+@example("Tom &amp; Jerry")
+@example("a <b>bold</b> name")
+@example("x = 1 + 2")
+@example('=HYPERLINK("u","Ann")')
+@example("  Unknown  ")
+@example("a\tb c")
+def test_clean_text_shortcut_equals_the_full_cleaning(text):
+    from crmclean.standardize.text import _clean_text_full, clean_text
+
+    assert clean_text(text) == _clean_text_full(text)
+
+
+@PROPS
+@given(
+    st.one_of(st.none(), st.text(max_size=8), st.floats(allow_nan=True), st.integers()),
+    st.one_of(st.none(), st.text(max_size=8)),
+    st.sampled_from([(), [], None, ("changed",), ["placeholder"], ("invalid", "multiple")]),
+)
+@example(" Ann ", "Ann", ())
+@example("  ", None, ())
+@example("x", None, [])
+def test_flag_for_shortcut_equals_joining_the_codes(raw, std, codes):
+    from crmclean.standardize.text import _flag_for_full, flag_for
+
+    assert flag_for(raw, std, codes) == _flag_for_full(raw, std, codes)
+
+
+@PROPS
+@given(st.one_of(PHONE_CELLS, ASCII_CELLS, explicit_numbers(), st.text()))
+@example("  +44 20 7946 0958")
+@example("00 44 20 7946 0958")
+@example("+\u00a044 20 7946 0958")
+@example("＋86 138 0013 8000")
+@example('="+44 20 7946 0958"')
+@example("<b>+1 646 303 2517</b>")
+@example("&#43;44 20 7946 0958")
+def test_explicit_region_plain_cell_shortcut_equals_cleaning_first(cell):
+    from crmclean.standardize.regions import _explicit_region_full
+
+    assert explicit_region.__wrapped__(cell) == _explicit_region_full(cell)
+
+
+# ------------------------------------------------------------------ the stage's own bookkeeping
+def test_present_rows_is_per_row_not_none():
+    import math
+
+    import pandas as pd
+
+    from crmclean.standardize.parallel import FieldJob
+
+    def echo(value):
+        return (value,)
+
+    raw = pd.Series(["a", None, "b", "a", float("nan"), "", "c", None], dtype=object)
+    job = FieldJob(echo, [raw], (), ("out",)).submit(None)
+    job.result()
+    job.distinct["out"][0] = math.nan  # a NaN output counts as missing, as factorizing treats it
+    assert (job.present_rows("out") == job.per_row("out", lambda v: v is not None)).all()
+
+
+def test_collector_paused_restores_the_collector():
+    import gc
+
+    from crmclean.standardize.parallel import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()

@@ -163,8 +163,9 @@ def infer_date_orders(records: pd.DataFrame, rules) -> dict[str, dict[str, bool 
     overrides = _cfg(rules)["dates"]["day_first"]
     sources = _col(records, "source").fillna("")
     out: dict[str, dict[str, bool | None]] = {}
+    voted = [c for c in ("source_day_first", *DATE_FIELDS) if c in records.columns]
     for source, idx in sources.groupby(sources, sort=False).groups.items():
-        part = records.loc[idx]
+        part = records.loc[idx, voted]  # only the columns read below: no copy of the whole frame
         decisions: dict[str, bool | None] = {}
         ingest_hint = None
         if "source_day_first" in part.columns:
@@ -245,7 +246,7 @@ def _phone_regions(
     in the default region) when the record looks Chinese, else rules.standardize.default_region."""
     region = country_std.copy()
     if "source_default_region" in records.columns:
-        src = _col(records, "source_default_region").map(lambda v: str(v).strip().upper() if v else None)
+        src = _per_distinct(_col(records, "source_default_region"), lambda v: str(v).strip().upper() if v else None)
         region = region.where(region.notna(), src)
     region = region.where(region.notna(), np.where(name_script == "han", "CN", np.array(None, dtype=object)))
     if source_regions:
@@ -254,6 +255,14 @@ def _phone_regions(
     if chinese_hint is not None:
         fallback[chinese_hint] = None
     return region.where(region.notna(), fallback)
+
+
+def _per_distinct(values: pd.Series, fn) -> pd.Series:
+    """`values.map(fn)` with `fn` called once per distinct value (None for a missing one)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[:] = [fn(u) for u in uniques] + [fn(None)]
+    return pd.Series(mapped[codes], index=values.index)
 
 
 def _non_blank(values: pd.Series) -> pd.Series:
@@ -527,7 +536,7 @@ def _job_summary_row(field: str, job: FieldJob, pos: int) -> dict:
     if field == "phone":
         ok = ~(has("invalid") | placeholder) & present
     else:
-        ok = job.per_row(f"{field}_std", lambda v: v is not None)
+        ok = job.present_rows(f"{field}_std")
     present = present & ~(placeholder & ~ok)
     clean = job.per_row(flag, lambda f: f == "")
     return {

@@ -29,6 +29,13 @@ def explicit_region(cell: str) -> str | None:
 
     Only the first number of a cell counts; `001…`-style NANP numbers name "US", which is how
     libphonenumber reads the shared +1 code."""
+    if _plain(cell) and not _EXPLICIT_RE.match(cell):
+        return None  # cleaning would only collapse and strip its spaces, which the test ignores
+    return _explicit_region_full(cell)
+
+
+def _explicit_region_full(cell: str) -> str | None:
+    """`explicit_region` without its plain-cell shortcut (the property tests compare the two)."""
     text = clean_text(cell)[0] or ""
     if not _EXPLICIT_RE.match(text):
         return None
@@ -36,6 +43,19 @@ def explicit_region(cell: str) -> str | None:
     first = re.split(r"[;,]| or ", text)[0]
     fast = _fast_explicit_region(first)
     return fast if fast is not None else _parsed_region(first)
+
+
+def _plain(cell: str) -> bool:
+    """Printable ASCII without the characters that make `clean_text` unwrap formulas, markup or
+    entities (<, &, =): cleaning such a cell only collapses and strips whitespace."""
+    return (
+        type(cell) is str
+        and cell.isascii()
+        and cell.isprintable()
+        and "<" not in cell
+        and "&" not in cell
+        and "=" not in cell
+    )
 
 
 def _parsed_region(first: str) -> str | None:
