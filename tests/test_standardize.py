@@ -617,3 +617,15 @@ def test_slash_splits_only_between_whole_numbers():
     assert split_numbers("773/256-6035") == ["773/256-6035"]
     assert split_numbers("138 0013 8000 / 010-6552 9988") == ["138 0013 8000", "010-6552 9988"]
     assert split_numbers("212-555-0100 or 646-555-0199") == ["212-555-0100", "646-555-0199"]
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [("A0\nAA", "A0", "Aa"), ("A0 Aa", "A0", "Aa"), ("D. Smith", "D.", "Smith"), ("Xue-dong XIE", "Xue-dong", "Xie")],
+)
+def test_one_letter_token_is_no_all_caps_surname(text, first, last):
+    """Only a word of two or more capitals says "I am the surname": "D." and "A0" are not one
+    (hypothesis found "A0 AA" → "A0 Aa" → "Aa A0": not idempotent)."""
+    result = standardize_name(text, None, None)
+    assert result[1:3] == (first, last)
+    assert standardize_name(result[0], None, None)[0] == result[0]

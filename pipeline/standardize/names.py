@@ -383,7 +383,7 @@ def _parse_latin_full(text: str) -> tuple[str | None, list[str], str | None, str
     if len(tokens) == 1:
         return None, [], tokens[0], title, suffix, codes
     letters = [t for t in tokens if _LETTER_RE.search(t)]
-    upper = [t for t in tokens if t.isupper() and len(t) > 1]
+    upper = [t for t in tokens if t.isupper() and sum(c.isalpha() for c in t) > 1]  # "XIE", not "J." or "A0"
     if len(tokens) == 2 and len(upper) == 1 and len(letters) == 2:
         last = upper[0]  # "Xue-dong XIE" / "XIE Xuedong": the capitalised word is the surname
         first = tokens[1] if tokens[0] is last else tokens[0]
