@@ -16,12 +16,13 @@ import pytest
 import crmclean.link.blocking as blocking
 import crmclean.link.compare as compare
 import crmclean.cluster as cluster_module
-from crmclean.cluster import _edges, _shared_identifier
+from crmclean.cluster import _edges, _shared_identifier, _written_key
 from crmclean.generate import generate
 from crmclean.ingest import ingest
 from crmclean.link import link
 from crmclean.settings import load_rules
 from crmclean.standardize import standardize
+from crmclean.standardize.names import latin_key
 from crmclean.survivorship import names, phones
 
 
@@ -180,3 +181,14 @@ def test_match_edges_and_shared_identifiers_read_as_before(monkeypatch):
     )
     assert _shared_identifier(pairs).tolist() == plain.tolist() == [True, False, True, False, True]
     assert searched == [5, 2, 4]
+
+
+def test_written_key_of_ascii_names_equals_latin_key_without_folding(monkeypatch):
+    rng = random.Random(6)
+    texts = ["".join(rng.choices([chr(c) for c in range(128)], k=rng.randint(0, 10))) for _ in range(20000)]
+    texts += ["mary-ann", "o'neil", "j.", "", "José", "łukasz", "xue dong"]
+    assert [_written_key(t) for t in texts] == [latin_key(t) for t in texts]
+    with monkeypatch.context() as patched:
+        patched.setattr("crmclean.standardize.names.latin_key", None)
+        written = _written_key("Mary-Ann O'Neil 2")
+    assert written == "maryannoneil2"
