@@ -192,3 +192,50 @@ def test_written_key_of_ascii_names_equals_latin_key_without_folding(monkeypatch
         patched.setattr("crmclean.standardize.names.latin_key", None)
         written = _written_key("Mary-Ann O'Neil 2")
     assert written == "maryannoneil2"
+
+
+def _plain_crossed(c_l, c_r, first, last, jw_high, jw_low):
+    """compare._crossed_if_better as it was: all four similarities of every pair."""
+    cfl, cfr, cll, clr = c_l["first_name_key#"], c_r["first_name_key#"], c_l["last_name_key#"], c_r["last_name_key#"]
+    code = compare.FEATURES["first_name"]
+    low = (first != code.index("exact")) | (last != compare.FEATURES["last_name"].index("exact"))
+    idx = np.flatnonzero(compare._both(cfl, cfr) & compare._both(cll, clr) & low & (cfl != cfr) & (cll != clr))
+    jw = compare._cross_jw
+    x1, x2 = jw(c_l, "first_name_key", c_r, "last_name_key", idx), jw(c_l, "last_name_key", c_r, "first_name_key", idx)
+    s1, s2 = jw(c_l, "first_name_key", c_r, "first_name_key", idx), jw(c_l, "last_name_key", c_r, "last_name_key", idx)
+    better = (x1 >= jw_low) & (x2 >= jw_low) & (x1 + x2 > s1 + s2)
+    hit = idx[better]
+    x1, x2, e1, e2 = x1[better], x2[better], cfl[hit] == clr[hit], cll[hit] == cfr[hit]
+    lo = x1 <= x2
+    first, last = first.copy(), last.copy()
+    first[hit] = compare._name_level(np.where(lo, x1, x2), np.where(lo, e1, e2), code, jw_high, jw_low)
+    last[hit] = compare._name_level(
+        np.where(lo, x2, x1), np.where(lo, e2, e1), compare.FEATURES["last_name"], jw_high, jw_low
+    )
+    return first, last
+
+
+def test_crossed_names_scored_only_where_a_swap_can_win(monkeypatch):
+    rng = random.Random(8)
+    given = ["lily", "lilly", "foster", "fster", "john", "jon", "baker", "teddy", "charles", "hayes", "mary", "marie"]
+    rows = [
+        {"record_key": f"r{k}", "first_name_key": rng.choice(given), "last_name_key": rng.choice(given)}
+        for k in range(400)
+    ]
+    frame = pd.DataFrame(rows)
+    frame["name_key"] = frame["first_name_key"] + " " + frame["last_name_key"]
+    cols = compare.prepare_columns(frame)
+    left, right = np.triu_indices(len(frame), k=1)
+    c_l, c_r = compare._Side(cols, left), compare._Side(cols, right)
+    first, last = compare.compare_names(c_l, c_r)
+    monkeypatch.setattr(compare, "_crossed_if_better", lambda c_l, c_r, f, la, h, lo: (f, la))
+    straight = compare.compare_names(c_l, c_r)
+    monkeypatch.undo()
+    plain = _plain_crossed(c_l, c_r, *straight, compare.JW_HIGH, compare.JW_LOW)
+    assert np.array_equal(first, plain[0]) and np.array_equal(last, plain[1])
+    assert (first != straight[0]).any()  # some swaps counted
+    asked = []
+    scored = compare._cross_jw
+    monkeypatch.setattr(compare, "_cross_jw", lambda *a: asked.append(len(a[-1])) or scored(*a))
+    compare._crossed_if_better(c_l, c_r, *straight, compare.JW_HIGH, compare.JW_LOW)
+    assert asked[1] < asked[0] and asked[2] <= asked[1]

@@ -623,11 +623,15 @@ def _crossed_if_better(c_l, c_r, first, last, jw_high: float, jw_low: float) -> 
     idx = np.flatnonzero(_both(cfl, cfr) & _both(cll, clr) & low & (cfl != cfr) & (cll != clr))
     if not len(idx):
         return first, last
+    # each similarity only where the ones before it leave the swap possible: both crossed
+    # names at least similar (most pairs fail the first), then the straight ones to beat
     x1 = _cross_jw(c_l, "first_name_key", c_r, "last_name_key", idx)
+    idx, x1 = idx[x1 >= jw_low], x1[x1 >= jw_low]
     x2 = _cross_jw(c_l, "last_name_key", c_r, "first_name_key", idx)
+    idx, x1, x2 = idx[x2 >= jw_low], x1[x2 >= jw_low], x2[x2 >= jw_low]
     s1 = _cross_jw(c_l, "first_name_key", c_r, "first_name_key", idx)
     s2 = _cross_jw(c_l, "last_name_key", c_r, "last_name_key", idx)
-    better = (x1 >= jw_low) & (x2 >= jw_low) & (x1 + x2 > s1 + s2)
+    better = x1 + x2 > s1 + s2
     if not better.any():
         return first, last
     hit = idx[better]
@@ -644,6 +648,8 @@ def _crossed_if_better(c_l, c_r, first, last, jw_high: float, jw_low: float) -> 
 def _cross_jw(c_l: dict, col_l: str, c_r: dict, col_r: str, idx: np.ndarray) -> np.ndarray:
     """Jaro-Winkler of left ``col_l`` against right ``col_r`` for the pairs ``idx`` (both share
     one code space, so a score is computed once per distinct pair of codes)."""
+    if not len(idx):
+        return np.zeros(0, np.float32)
     a = c_l[col_l + "#"][idx].astype(np.int64)
     b = c_r[col_r + "#"][idx].astype(np.int64)
     inverse, uniques = pd.factorize(a * (int(max(a.max(), b.max())) + 1) + b)
