@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import CrmcleanError
 from ..keys import sorted_unique_positions
 from . import parallel
-from .blocking import Candidates, block, largest_identical_group
+from .blocking import Candidates, block, identical_sizes
 from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_settings, feature_levels
 from .compare import pair_term_frequencies
 from .compare import extra_columns, extra_feature, extras_in, location_in_disguise, prepare_columns, term_frequencies
@@ -351,7 +351,10 @@ def link(
                 pd.Index(list(new_keys), dtype=object).get_indexer(keys) >= 0 if len(new_keys) else np.zeros(n, bool)
             )
         cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching), extras=extras)
-        tf = term_frequencies(cols)
+        # identical-group sizes once: the tf weights, blocking and training all read them
+        sizes = identical_sizes(cols)
+        largest = int(sizes.max(initial=0))
+        tf = term_frequencies(cols, sizes)
     cols[SETTINGS_KEY] = compare_settings(matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
     laps.lap("prepare")
@@ -361,9 +364,11 @@ def link(
     try:
         if near is None:
             parallel = pool.usable() and n >= PARALLEL_BLOCKING_RECORDS
-            cand = block(cols, matching, is_new, pool.run_rules if parallel else None)
+            cand = block(cols, matching, is_new, pool.run_rules if parallel else None, largest_group=largest)
         laps.lap("block")
-        result = _link_rest(cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps, labels=labels)
+        result = _link_rest(
+            cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps, labels=labels, largest=largest
+        )
         # how the model came to be, beside it (not in it: a reused model is saved unchanged)
         result.usage = {
             "mode": "reused" if model is not None else "trained",
@@ -422,14 +427,16 @@ def _link_rest(
     pool,
     laps=None,
     labels: pd.DataFrame | None = None,
+    largest: int = 0,
 ) -> LinkResult:
-    """link() after blocking: compare, train unless a model is given, refine by labels, score."""
+    """link() after blocking: compare, train unless a model is given, refine by labels, score.
+    ``largest``: the records' largest identical group (blocking.largest_identical_group)."""
     workers = max(int(workers or 1), 1)
     if model is None:
         # the candidates are compared in the workers while the training pairs are chosen here;
         # the training pairs not among the candidates are queued behind them
         candidate_levels = _levels_later(cols, cand.left, cand.right, chunk, pool)
-        plan = plan_training(cols, matching, cand, complete=is_new is None)
+        plan = plan_training(cols, matching, cand, complete=is_new is None, largest_group=largest)
         fresh = _levels_later(cols, plan["todo_l"], plan["todo_r"], chunk, pool)()
         levels = candidate_levels()
         if laps is not None:
@@ -440,7 +447,7 @@ def _link_rest(
             k = int(is_new.sum())
             possible = k * (n - k) + k * (k - 1) / 2
         model = train_from_levels(plan, levels, fresh, possible, matching)
-        model["training"] = {**(model.get("training") or {}), "largest_identical_group": largest_identical_group(cols)}
+        model["training"] = {**(model.get("training") or {}), "largest_identical_group": largest}
         if laps is not None:
             laps.lap("train")
     else:

@@ -279,11 +279,17 @@ def _sorted_neighbourhood(
     return i, j, stats
 
 
+def identical_sizes(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Per row of prepared ``cols``, the size of its group of records identical on every
+    compared column (``identical_group_sizes``). link computes it once and passes it on: the
+    term-frequency weights, blocking and training all read it."""
+    return identical_group_sizes({c: cols[c + "#"] for c in IDENTITY_COLUMNS if c + "#" in cols})
+
+
 def largest_identical_group(cols: dict[str, np.ndarray]) -> int:
     """The largest group of records identical on every compared column (three or more filled):
     how many records one person holds in this data, at least."""
-    sizes = identical_group_sizes({c: cols[c + "#"] for c in IDENTITY_COLUMNS if c + "#" in cols})
-    return int(sizes.max(initial=0))
+    return int(identical_sizes(cols).max(initial=0))
 
 
 def oversize_window_for(cfg: dict, largest_group: int) -> int:

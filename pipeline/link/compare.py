@@ -384,7 +384,8 @@ def _token_set_profiles(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     sp = cp == 32
     spaces = np.bincount(row[sp], minlength=n)
     bad = lens == 0
-    bad[row[np.isin(cp, _ODD_SPACE)]] = True
+    odd = np.flatnonzero((cp < 32) | (cp >= 133))  # _ODD_SPACE's range: one pass, then a few
+    bad[row[odd[np.isin(cp[odd], _ODD_SPACE)]]] = True
     multi = np.flatnonzero(spaces > 0)  # a repeated word or an empty one (two spaces, an edge space)
     if len(multi):
         wcode, words = pd.factorize(np.array(" ".join([ts[i] for i in multi]).split(" ") + [None], dtype=object)[:-1])
@@ -392,11 +393,33 @@ def _token_set_profiles(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
         repeated = pd.Series(owner * (len(words) + 1) + wcode).duplicated().to_numpy()
         empty = np.flatnonzero(np.asarray(words, dtype=object) == "")
         bad[owner[repeated | np.isin(wcode, empty)]] = True
-    hist = np.bincount(row[~sp] * HIST_BUCKETS + cp[~sp] % HIST_BUCKETS, minlength=n * HIST_BUCKETS).reshape(
-        n, HIST_BUCKETS
-    )
-    bad |= (hist.max(axis=1, initial=0) > 127) | (lens > 100_000)
-    return np.where(bad, -1, lens).astype(np.int32), spaces.astype(np.int32), hist.astype(np.int8)  # bad rows: unread
+    hist, over = _bucket_histograms(cp, row, lens)
+    bad |= over | (lens > 100_000)
+    return np.where(bad, -1, lens).astype(np.int32), spaces.astype(np.int32), hist  # bad rows: unread
+
+
+def _bucket_histograms(cp: np.ndarray, row: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per text its non-space characters counted per bucket, as int8; True where a count
+    exceeds 127). Counted a block of texts at a time: one int64 count table for every text
+    (218k addresses × 61 buckets at 200k customers: 106 MB) cost more in fresh pages than the
+    counting itself."""
+    n = len(lens)
+    hist = np.zeros((n, HIST_BUCKETS), np.int8)
+    over = np.zeros(n, bool)
+    ends = np.cumsum(lens)
+    for s in range(0, n, _HIST_BLOCK):
+        e = min(s + _HIST_BLOCK, n)
+        lo, hi = int(ends[s] - lens[s]), int(ends[e - 1])
+        c, r = cp[lo:hi], row[lo:hi] - s
+        keep = c != 32
+        counts = np.bincount(r[keep] * HIST_BUCKETS + c[keep] % HIST_BUCKETS, minlength=(e - s) * HIST_BUCKETS)
+        counts = counts.reshape(e - s, HIST_BUCKETS)
+        over[s:e] = counts.max(axis=1, initial=0) > 127
+        hist[s:e] = counts  # int8: a count over 127 wraps, but such a text is marked unread
+    return hist, over
+
+
+_HIST_BLOCK = 8192  # texts per count table in _bucket_histograms (4 MB of int64 counts)
 
 
 def _may_be_fuzzy(c_l: dict, c_r: dict, idx: np.ndarray, cutoff: float) -> np.ndarray:
@@ -456,10 +479,14 @@ def profile_weights(codes: dict[str, np.ndarray]) -> np.ndarray:
     return 1.0 / identical_group_sizes(codes)
 
 
-def term_frequencies(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def term_frequencies(cols: dict[str, np.ndarray], group_sizes: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per record, the relative frequency of its value among the non-null values of the column,
-    identical records counted once (``profile_weights``)."""
-    weight = profile_weights({c: cols[c + "#"] for c in IDENTITY_COLUMNS if c + "#" in cols})
+    identical records counted once (``profile_weights``; ``group_sizes``: the identical-group
+    sizes when the caller has them already)."""
+    if group_sizes is None:
+        weight = profile_weights({c: cols[c + "#"] for c in IDENTITY_COLUMNS if c + "#" in cols})
+    else:
+        weight = 1.0 / group_sizes
     tf: dict[str, np.ndarray] = {}
     for column in {c for spec in TF_COLUMNS.values() for c in spec.values()}:
         code = cols.get(column + "#")
@@ -596,11 +623,15 @@ def _crossed_if_better(c_l, c_r, first, last, jw_high: float, jw_low: float) -> 
     idx = np.flatnonzero(_both(cfl, cfr) & _both(cll, clr) & low & (cfl != cfr) & (cll != clr))
     if not len(idx):
         return first, last
+    # each similarity only where the ones before it leave the swap possible: both crossed
+    # names at least similar (most pairs fail the first), then the straight ones to beat
     x1 = _cross_jw(c_l, "first_name_key", c_r, "last_name_key", idx)
+    idx, x1 = idx[x1 >= jw_low], x1[x1 >= jw_low]
     x2 = _cross_jw(c_l, "last_name_key", c_r, "first_name_key", idx)
+    idx, x1, x2 = idx[x2 >= jw_low], x1[x2 >= jw_low], x2[x2 >= jw_low]
     s1 = _cross_jw(c_l, "first_name_key", c_r, "first_name_key", idx)
     s2 = _cross_jw(c_l, "last_name_key", c_r, "last_name_key", idx)
-    better = (x1 >= jw_low) & (x2 >= jw_low) & (x1 + x2 > s1 + s2)
+    better = x1 + x2 > s1 + s2
     if not better.any():
         return first, last
     hit = idx[better]
@@ -617,6 +648,8 @@ def _crossed_if_better(c_l, c_r, first, last, jw_high: float, jw_low: float) -> 
 def _cross_jw(c_l: dict, col_l: str, c_r: dict, col_r: str, idx: np.ndarray) -> np.ndarray:
     """Jaro-Winkler of left ``col_l`` against right ``col_r`` for the pairs ``idx`` (both share
     one code space, so a score is computed once per distinct pair of codes)."""
+    if not len(idx):
+        return np.zeros(0, np.float32)
     a = c_l[col_l + "#"][idx].astype(np.int64)
     b = c_r[col_r + "#"][idx].astype(np.int64)
     inverse, uniques = pd.factorize(a * (int(max(a.max(), b.max())) + 1) + b)

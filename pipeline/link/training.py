@@ -64,7 +64,13 @@ def _known_levels(known: Candidates | None, left: np.ndarray, right: np.ndarray)
     return pos
 
 
-def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates | None, complete: bool) -> dict:
+def plan_training(
+    cols: dict[str, np.ndarray],
+    matching: dict,
+    cand: Candidates | None,
+    complete: bool,
+    largest_group: int | None = None,
+) -> dict:
     """The pairs EM training looks at, chosen before any comparison (so that the pairs still
     to compare, ``todo_l``/``todo_r``, can go to the workers with the candidates): random
     pairs for u, and per training rule its pairs (sampled down to training_max_pairs)."""
@@ -76,7 +82,7 @@ def plan_training(cols: dict[str, np.ndarray], matching: dict, cand: Candidates 
     blocking_cfg = matching.get("blocking") or {}
     max_block = blocking_cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE)
     window = blocking_cfg.get("oversize_window", DEFAULT_OVERSIZE_WINDOW)
-    largest = largest_identical_group(cols)
+    largest = largest_identical_group(cols) if largest_group is None else largest_group
     same_rule: dict[
         tuple, int
     ] = {}  # a training rule that is also a blocking rule: its pairs are the candidates with its bit

@@ -47,15 +47,22 @@ def medoid_support(cluster, keys: np.ndarray, texts: np.ndarray, value: np.ndarr
     both = units.merge(units, on="cluster", suffixes=("", "_o"))
     same_key = (both["key"] == both["key_o"]).to_numpy() & both["key"].notna().to_numpy()
     same_key |= (both["text"] == both["text_o"]).to_numpy()  # one name parsed two ways (St. John)
-    near = np.fromiter(
+    same = same_key | (both["value"] == both["value_o"]).to_numpy()
+    # edit distances only where the vote is not already a full one (half the pairs are a value
+    # with itself)
+    near = np.zeros(len(both), bool)
+    ask = np.flatnonzero(~same)
+    near[ask] = np.fromiter(
         (
             _close_folded(a, b, max_edits) or _close_folded(ka, kb, max_edits)
-            for a, b, ka, kb in zip(both["text_f"], both["text_f_o"], both["key_f"], both["key_f_o"])
+            for a, b, ka, kb in zip(
+                *(both[c].to_numpy(object)[ask].tolist() for c in ("text_f", "text_f_o", "key_f", "key_f_o"))
+            )
         ),
         bool,
-        count=len(both),
+        count=len(ask),
     )
-    vote = np.where(same_key | (both["value"] == both["value_o"]).to_numpy(), 1.0, np.where(near, weight, 0.0))
+    vote = np.where(same, 1.0, np.where(near, weight, 0.0))
     votes = (both["n_o"].to_numpy() * vote).astype(float)
     support = pd.Series(votes).groupby([both["cluster"].to_numpy(), both["value"].to_numpy()]).sum()
     index = pd.MultiIndex.from_arrays([cluster[has], value[has]])
@@ -63,9 +70,12 @@ def medoid_support(cluster, keys: np.ndarray, texts: np.ndarray, value: np.ndarr
     return out
 
 
-def _folded(values: pd.Series) -> list:
-    """Each text accent-free and casefolded (`_fold`); None for a missing one."""
-    return [_fold(v)[0] if isinstance(v, str) else None for v in values.tolist()]
+def _folded(values: pd.Series) -> np.ndarray:
+    """Each text accent-free and casefolded (`_fold`); None for a missing one. Each distinct
+    text is folded once (a common name recurs in many clusters)."""
+    codes, uniques = pd.factorize(values.to_numpy(object), use_na_sentinel=True)
+    folded = [_fold(v)[0] if isinstance(v, str) else None for v in uniques.tolist()]
+    return np.array(folded + [None], dtype=object)[codes]
 
 
 def _close_folded(a, b, max_edits: int) -> bool:
@@ -148,8 +158,16 @@ def _fold_table(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pd.factorize(pd.Series(folded, dtype=object))[0], np.asarray(accents, np.int64)
 
 
-@lru_cache(maxsize=65536)
 def _fold(text: str) -> tuple[str, int]:
+    """(text accent-free and casefolded, how many accents it had). ASCII text has no
+    decomposition and no accents and casefolds as it lowers: most names, no cache needed."""
+    if text.isascii():
+        return text.lower(), 0
+    return _fold_unicode(text)
+
+
+@lru_cache(maxsize=65536)
+def _fold_unicode(text: str) -> tuple[str, int]:
     decomposed = unicodedata.normalize("NFKD", text)
     marks = sum(1 for ch in decomposed if unicodedata.combining(ch))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold(), marks
@@ -165,6 +183,8 @@ def odd_case(texts: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 def _is_odd_case(text: str) -> bool:
+    if text.isascii():  # every ASCII letter has case: str.isupper/islower say it all
+        return (text.isupper() or text.islower()) and sum(map(str.isalpha, text)) > 1
     letters = [ch for ch in text if ch.isalpha() and ch.lower() != ch.upper()]
     return len(letters) > 1 and (all(ch.isupper() for ch in letters) or all(ch.islower() for ch in letters))
 
@@ -191,7 +211,10 @@ def character_counts(firsts, genders) -> dict[str, int]:
     firsts = pd.Series(firsts, dtype=object)
     genders = pd.Series(genders if genders is not None else [None] * len(firsts), dtype=object)
     frame = pd.DataFrame({"first": firsts.to_numpy(), "gender": genders.to_numpy()})
-    frame = frame[frame["first"].map(lambda f: isinstance(f, str) and bool(_HANZI_RE.match(f)))]
+    # the pattern is tried once per distinct name, not once per record
+    codes, uniques = pd.factorize(frame["first"].to_numpy(object), use_na_sentinel=True)
+    hanzi = np.array([isinstance(f, str) and bool(_HANZI_RE.match(f)) for f in uniques.tolist()] + [False], bool)
+    frame = frame[hanzi[codes]]
     if frame.empty:
         return {}
     frame["gender"] = frame["gender"].where(frame["gender"].isin(("F", "M")), "")

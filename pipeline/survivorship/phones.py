@@ -10,11 +10,33 @@ number came from (a typed column, the untyped phone column, another slot).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import phonenumbers
+
+# E.164 numbers whose validity libphonenumber decides from their first 6 national digits (its
+# patterns for these allow any digits after): Chinese mobiles and NANP numbers, most of the data
+_CN_MOBILE_E164 = re.compile(r"\+861[3-9][0-9]{9}")
+_NANP_E164 = re.compile(r"\+1[2-9][0-9]{2}[2-9][0-9]{6}")
+
+
+def allocated(e164: str) -> bool:
+    """Is the E.164 number in an allocated range (libphonenumber's is_valid_number)? A Chinese
+    mobile or a NANP number is judged once per 6-digit prefix, built without the parser."""
+    if _CN_MOBILE_E164.fullmatch(e164):
+        return _allocated_prefix(86, e164[3:9], 11)
+    if _NANP_E164.fullmatch(e164):
+        return _allocated_prefix(1, e164[2:8], 10)
+    return _allocated(e164)
+
+
+@lru_cache(maxsize=100_000)
+def _allocated_prefix(country_code: int, prefix: str, length: int) -> bool:
+    national = int(prefix + "0" * (length - len(prefix)))
+    return phonenumbers.is_valid_number(phonenumbers.PhoneNumber(country_code=country_code, national_number=national))
 
 
 @lru_cache(maxsize=100_000)
@@ -34,7 +56,7 @@ def possible_only(cluster: np.ndarray, texts: np.ndarray, value: np.ndarray, con
     if not pick.any():
         return key
     distinct = np.unique(value[pick])
-    bad = distinct[[not _allocated(str(texts[v])) for v in distinct]]
+    bad = distinct[[not allocated(str(texts[v])) for v in distinct]]
     key[pick] = np.isin(value[pick], bad)
     return key
 
