@@ -37,7 +37,7 @@ ASSIGNED = pd.DataFrame({"cluster": [0, 1, 2], "master_id": ["C0000001", "C00000
 
 
 def test_spilled_lineage_gives_the_rows_the_frame_gives(tmp_path, monkeypatch):
-    monkeypatch.setattr("crmclean.store.build.BATCH_ROWS", 2)  # several batches
+    monkeypatch.setattr("crmclean.spill.SPILL_BATCH_ROWS", 2)  # several batches
     lineage = _survivorship_lineage()
     spilled = spill_lineage(lineage, ASSIGNED, tmp_path)
     assert isinstance(spilled, spill.SpilledTable) and spilled.path.exists() and len(spilled) == 5

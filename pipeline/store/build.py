@@ -16,7 +16,7 @@ from .. import spill as spill_module
 from ..record_hash import content_hash, row_hash
 from ..schema import MASTER_COLUMNS, QUARANTINE_COLUMNS
 from .prior import PriorState
-from .values import BATCH_ROWS, _text_values, utc_now
+from .values import _text_values, utc_now
 from .tables import columns_of
 
 log = logging.getLogger(__name__)
@@ -327,14 +327,13 @@ def lineage_rows(lineage: pd.DataFrame, cluster_to_id: pd.Series) -> pd.DataFram
 
 
 def spill_lineage(lineage: pd.DataFrame, assigned: pd.DataFrame, out_dir) -> "spill_module.SpilledTable | pd.DataFrame":
-    """master_lineage written to the run's spill folder BATCH_ROWS rows at a time (its rows
+    """master_lineage written to the run's spill folder SPILL_BATCH_ROWS rows at a time (its rows
     as lineage_rows makes them, in order): ~7 rows per record, held as Python objects until
     publish they were the largest table of the run. The rows in memory when a value is not
     text (pyarrow cannot store it as the database would)."""
     cluster_to_id = assigned.set_index("cluster")["master_id"]
-    parts = (
-        lineage_rows(lineage.iloc[at : at + BATCH_ROWS], cluster_to_id) for at in range(0, len(lineage), BATCH_ROWS)
-    )
+    step = spill_module.SPILL_BATCH_ROWS
+    parts = (lineage_rows(lineage.iloc[at : at + step], cluster_to_id) for at in range(0, len(lineage), step))
     try:
         return spill_module.spill_table("master_lineage", parts, columns_of("master_lineage"), out_dir)
     except (TypeError, ValueError) as exc:  # pyarrow's ArrowTypeError/ArrowInvalid are both

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..spill import SpilledTable
+from ..spill import SPILL_BATCH_ROWS, SpilledTable
 from .tables import OTHER_COLUMNS, RECORD_DATA_COLUMNS, RECORD_META_COLUMNS, TABLES, columns_of
 
 
@@ -245,7 +245,7 @@ class SpilledRows(Rows):
 
     def lazy_batches(self, size: int | None = None) -> Iterator[Iterator[tuple]]:
         start = 0
-        for columns in self.table.column_batches(size or BATCH_ROWS):
+        for columns in self.table.column_batches(size or SPILL_BATCH_ROWS):
             n = len(columns[0])
             if self.positions is None:
                 yield zip(*columns)
