@@ -198,7 +198,8 @@ def build_golden(
         win = _choose(table, group, cfg["chains"][group.name])
         if group.name == "name" and cfg["compose_name"]:
             win = _composed(table, win, cfg["chains"]["name"])
-        winners[group.name] = win
+        if group.name in _PHONE_WINNERS:  # the others' values are in golden and lineage_parts
+            winners[group.name] = win
         if group.name == "address":
             table.master_address = win[list(_ADDRESS_PARTS)]
         if group.name == "phone":
@@ -386,8 +387,9 @@ class _Table:
         for flag in flags:  # each distinct flag text parsed once; code -1 (missing) hits the "" sentinel
             codes, uniques = pd.factorize(pd.Series(column(flag, ""), dtype=object))
             tokens = [{t.strip() for t in str(u).split(";")} for u in uniques] + [set()]
+            codes = codes.astype(np.int32)  # per row and flag column: the narrowest types that hold them
             excluded[flag] = np.array([bool(t & cfg["exclude_flags"]) for t in tokens], bool)[codes]
-            noise[flag] = np.array([len(t - ignore) for t in tokens], np.int64)[codes]
+            noise[flag] = np.array([len(t - ignore) for t in tokens], np.int16)[codes]
             flag_sets[flag] = (codes, tokens)
         return cls(
             cluster=clusters["cluster"].to_numpy()[keep].astype(np.int64),
@@ -581,7 +583,7 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
     if strategy == "valid_only":  # candidates left with no valid part go last (and publish nothing)
         return "valid_only", [(~present.any(axis=1)).astype(np.int64)]
     if strategy == "prefer_clean":
-        counts = sum(table.noise[f][rows] for f in dict.fromkeys(group.flags))
+        counts = sum(table.noise[f][rows].astype(np.int64) for f in dict.fromkeys(group.flags))
         return "prefer_clean", [counts]
     if strategy == "source_priority":
         order = list(arg) if arg is not None else table.source_priority
@@ -994,6 +996,10 @@ def _all_junk_names(table: _Table, golden: pd.DataFrame) -> pd.DataFrame:
     frame["rule"] = "all_junk"
     frame["alternatives"] = None
     return frame
+
+
+#: the groups whose winners _fill_phone reads
+_PHONE_WINNERS = ("mobile", "landline", "phone")
 
 
 def _fill_phone(golden: pd.DataFrame, winners: dict[str, pd.DataFrame], lineage_parts: list) -> None:
