@@ -104,14 +104,14 @@ class SpilledTable:
 
     name: str
     path: Path
-    rows: int
+    row_count: int  # not `rows`: readers take a Scoped's `rows` by getattr
 
     def __len__(self) -> int:
-        return self.rows
+        return self.row_count
 
     @property
     def empty(self) -> bool:
-        return self.rows == 0
+        return self.row_count == 0
 
     def column_batches(self, size: int) -> Iterator[list[list]]:
         """The rows `size` at a time, each batch as its columns' Python values."""
@@ -160,7 +160,7 @@ def spill_table(name: str, batches: Iterable[pd.DataFrame], columns: list[str], 
         raise
     finally:
         release_arrow()
-    return SpilledTable(name=name, path=path, rows=rows)
+    return SpilledTable(name=name, path=path, row_count=rows)
 
 
 def release_arrow() -> None:
