@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from .docs_site import build_error
 from .ids import key_to_ref
+from .spill import SpilledTable
 from .masking import mask_date, mask_email, mask_name, mask_phone, mask_text, masker_for
 from .stages import ReportInput, RunCounts
 
@@ -511,12 +512,15 @@ def _section_clusters(inp: ReportInput, show_pii: bool) -> dict[str, Any]:
 CONFLICT_FIELDS = {"full_name": mask_name, "email": mask_email, "phone": mask_phone, "birth_date": mask_date}
 
 
-def _conflict_sample(lineage: pd.DataFrame | None, show_pii: bool, masters: int = 10) -> list[dict[str, Any]]:
+def _conflict_sample(
+    lineage: "pd.DataFrame | SpilledTable | None", show_pii: bool, masters: int = 10
+) -> list[dict[str, Any]]:
     """Golden values chosen among disagreeing records, for the first `masters` masters with a
     conflict: field, published value, the rule that chose it, and the values that lost."""
-    if lineage is None or lineage.empty or "alternatives" not in lineage:
+    frame = _spilled_conflicts(lineage, masters) if isinstance(lineage, SpilledTable) else lineage
+    if frame is None or frame.empty or "alternatives" not in frame:
         return []
-    rows = lineage[lineage["alternatives"].notna() & lineage["field"].isin(list(CONFLICT_FIELDS))]
+    rows = frame[frame["alternatives"].notna() & frame["field"].isin(list(CONFLICT_FIELDS))]
     keep = sorted(rows["master_id"].unique())[:masters]
     rows = rows[rows["master_id"].isin(keep)].sort_values(["master_id", "field"], kind="stable")
     out = []
@@ -528,6 +532,17 @@ def _conflict_sample(lineage: pd.DataFrame | None, show_pii: bool, masters: int 
             | {"lost": "; ".join(lost)}
         )
     return out
+
+
+def _spilled_conflicts(lineage: SpilledTable, masters: int) -> pd.DataFrame:
+    """The lineage rows of the first `masters` masters with a conflict, read from the spill
+    file (the master ids of the conflicts first, then those masters' rows)."""
+    import pyarrow.compute as pc
+
+    conflict = pc.field("alternatives").is_valid() & pc.field("field").isin(sorted(CONFLICT_FIELDS))
+    ids = lineage.frame(columns=["master_id"], where=conflict)["master_id"]
+    keep = sorted(ids.dropna().unique())[:masters]
+    return lineage.frame(where=conflict & pc.field("master_id").isin(keep))
 
 
 def _lost_values(text: Any) -> list[dict[str, Any]]:

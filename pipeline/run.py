@@ -399,6 +399,8 @@ def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: 
     golden, lineage = survivorship.golden_in_groups(combined.records, clusters, rules)
     progress.advance(len(golden))
     assigned = ids_module.assign_master_ids(clusters, prior.state)
+    # master_lineage (~7 rows a record) waits on disk for publish (crmclean.spill)
+    lineage = store_module.spill_lineage(lineage, assigned, env.out_dir)
     tables = store_module.build_tables(
         run_id=env.run_id,
         records=combined.records,

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import RulesError
+from .spill import SpilledTable
 
 SEVERITIES = ("critical", "warning")
 DEFAULT_SEVERITY = "warning"
@@ -507,7 +508,10 @@ def validate_result(
             part = _subset(part, rows)
             if not part.expectations:
                 continue
-        _run_suite(report, part, table, frames.get(table))
+        frame = frames.get(table)
+        if isinstance(frame, SpilledTable):  # a table waiting on disk for publish, read when checked
+            frame = frame.frame()
+        _run_suite(report, part, table, frame)
     return report
 
 

@@ -7,15 +7,19 @@ xref_snapshot) carry only this run's new rows, so history stays bounded by what 
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
 
+from .. import spill as spill_module
 from ..record_hash import content_hash, row_hash
 from ..schema import MASTER_COLUMNS, QUARANTINE_COLUMNS
 from .prior import PriorState
 from .values import _text_values, utc_now
 from .tables import columns_of
+
+log = logging.getLogger(__name__)
 
 SUMMARY_FIELDS = ("source", "full_name", "email", "phone", "birth_date", "address", "city", "company")
 
@@ -112,14 +116,15 @@ def build_tables(
     pairs: pd.DataFrame,
     clusters: pd.DataFrame,
     golden: pd.DataFrame,
-    lineage: pd.DataFrame,
+    lineage: "pd.DataFrame | spill_module.SpilledTable",
     assigned: pd.DataFrame,
     model: dict | None,
     overrides: pd.DataFrame,
     prior: PriorState,
     now: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every published table for this run, keyed by table name (see docs/store.md)."""
+    """Every published table for this run, keyed by table name (see docs/store.md);
+    master_lineage stays on disk when `lineage` is already there (spill_lineage)."""
     now = now or utc_now()
     cluster_to_id = assigned.set_index("cluster")["master_id"]
     key_cluster = clusters.set_index("record_key")["cluster"]
@@ -137,7 +142,9 @@ def build_tables(
         "review_queue": review_queue_rows(
             run_id, pairs, records, overrides, active_keys, thresholds=(model or {}).get("thresholds")
         ),
-        "master_lineage": lineage_rows(lineage, cluster_to_id),
+        "master_lineage": lineage
+        if isinstance(lineage, spill_module.SpilledTable)
+        else lineage_rows(lineage, cluster_to_id),
         "master_id_history": history,
         "match_edge": match_edge_rows(run_id, pairs, active_keys),
         "match_model": match_model_rows(run_id, now, model, prior),
@@ -317,6 +324,21 @@ def lineage_rows(lineage: pd.DataFrame, cluster_to_id: pd.Series) -> pd.DataFram
     lin["master_id"] = lin["cluster"].map(cluster_to_id)
     assigned = lin["master_id"].notna().to_numpy()
     return _none_frame(lin if assigned.all() else lin[assigned], "master_lineage")
+
+
+def spill_lineage(lineage: pd.DataFrame, assigned: pd.DataFrame, out_dir) -> "spill_module.SpilledTable | pd.DataFrame":
+    """master_lineage written to the run's spill folder SPILL_BATCH_ROWS rows at a time (its rows
+    as lineage_rows makes them, in order): ~7 rows per record, held as Python objects until
+    publish they were the largest table of the run. The rows in memory when a value is not
+    text (pyarrow cannot store it as the database would)."""
+    cluster_to_id = assigned.set_index("cluster")["master_id"]
+    step = spill_module.SPILL_BATCH_ROWS
+    parts = (lineage_rows(lineage.iloc[at : at + step], cluster_to_id) for at in range(0, len(lineage), step))
+    try:
+        return spill_module.spill_table("master_lineage", parts, columns_of("master_lineage"), out_dir)
+    except (TypeError, ValueError) as exc:  # pyarrow's ArrowTypeError/ArrowInvalid are both
+        log.info("master_lineage kept in memory: %s", exc)
+        return lineage_rows(lineage, cluster_to_id)
 
 
 def match_edge_rows(run_id, pairs, active_keys) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from ..spill import SPILL_BATCH_ROWS, SpilledTable
 from .tables import OTHER_COLUMNS, RECORD_DATA_COLUMNS, RECORD_META_COLUMNS, TABLES, columns_of
 
 
@@ -230,6 +231,39 @@ class Rows:
         return Rows(self.df.take(np.asarray(positions, dtype=np.int64)), self._columns)
 
 
+class SpilledRows(Rows):
+    """The rows of a table waiting on disk (crmclean.spill.SpilledTable), read and made into
+    tuples a batch at a time as they are written. Every column is text, read back as it was
+    written (str or None): what Rows' text conversion gives for the same values."""
+
+    def __init__(self, table: SpilledTable, positions: np.ndarray | None = None):
+        self.table = table
+        self.positions = positions  # ascending row numbers (take), or None: every row
+
+    def __len__(self) -> int:
+        return len(self.table) if self.positions is None else len(self.positions)
+
+    def lazy_batches(self, size: int | None = None) -> Iterator[Iterator[tuple]]:
+        start = 0
+        for columns in self.table.column_batches(size or SPILL_BATCH_ROWS):
+            n = len(columns[0])
+            if self.positions is None:
+                yield zip(*columns)
+            else:
+                lo, hi = np.searchsorted(self.positions, [start, start + n])
+                picked = (self.positions[lo:hi] - start).tolist()
+                if picked:
+                    yield zip(*([column[i] for i in picked] for column in columns))
+            start += n
+
+    def take(self, positions) -> "SpilledRows":
+        """The rows at these positions (ascending: the order they are read in)."""
+        at = np.asarray(positions, dtype=np.int64)
+        if len(at) > 1 and bool((np.diff(at) < 0).any()):
+            raise ValueError("rows of a spilled table are taken in ascending order")
+        return SpilledRows(self.table, at if self.positions is None else self.positions[at])
+
+
 def batches(rows: "Rows | list[tuple]", size: int | None = None) -> Iterator[list[tuple]]:
     """Rows (lazy) or a list of tuples in lists of at most `size` (BATCH_ROWS) rows."""
     if isinstance(rows, Rows):
@@ -248,9 +282,12 @@ def batches_once(rows: "Rows | list[tuple]") -> Iterator[Iterable[tuple]]:
     yield from batches(rows)
 
 
-def frame_rows(name: str, df: pd.DataFrame) -> tuple[list[str], Rows]:
-    """A frame as (column names, Rows) typed for the table (missing columns → NULL)."""
+def frame_rows(name: str, df: "pd.DataFrame | SpilledTable") -> tuple[list[str], Rows]:
+    """A frame as (column names, Rows) typed for the table (missing columns → NULL); a spilled
+    table as the rows on disk."""
     table = TABLES[name]
+    if isinstance(df, SpilledTable):  # written as the table's text columns (spill_table)
+        return columns_of(name), SpilledRows(df)
     if name == "customer_record":
         df = _pack_records(df)
     cols: list[str] = []

@@ -198,7 +198,8 @@ def build_golden(
         win = _choose(table, group, cfg["chains"][group.name])
         if group.name == "name" and cfg["compose_name"]:
             win = _composed(table, win, cfg["chains"]["name"])
-        winners[group.name] = win
+        if group.name in _PHONE_WINNERS:  # the others' values are in golden and lineage_parts
+            winners[group.name] = win
         if group.name == "address":
             table.master_address = win[list(_ADDRESS_PARTS)]
         if group.name == "phone":
@@ -209,6 +210,7 @@ def build_golden(
 
     _fill_phone(golden, winners, lineage_parts)
     lineage_parts.append(_all_junk_names(table, golden))
+    del table, winners  # the working columns go before the lineage is put together (the peak)
     golden = golden.reset_index()[list(GOLDEN_COLUMNS)]
     for column in GOLDEN_COLUMNS:
         if column not in ("cluster", "record_count"):
@@ -218,18 +220,34 @@ def build_golden(
 
 
 def _sorted_lineage(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """The lineage parts as one frame of LINEAGE_COLUMNS, stably sorted by (cluster, field):
-    one take of the concatenated rows (sort_values, reset_index and the column selection
-    copied the 2.6M rows three times at 365k records)."""
-    lineage = pd.concat(parts, ignore_index=True)
-    cluster = lineage["cluster"].to_numpy()
-    if cluster.dtype == object:
-        cluster = pd.factorize(cluster, sort=True)[0]
-    field_rank = pd.factorize(lineage["field"].to_numpy(object), sort=True)[0]
-    order = np.lexsort((field_rank, cluster))  # stable: ties keep their order in `parts`
-    columns = [lineage.columns.get_loc(c) for c in LINEAGE_COLUMNS]
-    out = lineage.iloc[order, columns]
-    return out.set_axis(pd.RangeIndex(len(out)), axis=0, copy=False)
+    """The lineage parts (one field each) as one frame of LINEAGE_COLUMNS, stably sorted by
+    (cluster, field), built a column at a time: concatenating the parts and taking the sorted
+    rows held every column three times at once (parts, concatenation, sorted copy), the
+    cluster stage's peak at 365k records."""
+    parts = [p for p in parts if len(p)] or parts[:1]
+    cluster = _concat_column(parts, "cluster")
+    rank = cluster if cluster.dtype != object else pd.factorize(cluster, sort=True)[0]
+    fields = [p["field"].iat[0] if len(p) else "" for p in parts]
+    names, field_of_part = np.unique(np.asarray(fields, dtype=object), return_inverse=True)
+    field_code = np.repeat(field_of_part.reshape(-1), [len(p) for p in parts])
+    order = np.lexsort((field_code, rank))  # stable: ties keep their order in `parts`
+    # Series of a given dtype: pandas infers nothing (its inference held ~40 bytes a row per column)
+    columns = {"cluster": pd.Series(cluster[order], copy=False)}
+    columns["field"] = pd.Series(names[field_code[order]], dtype=object, copy=False)
+    del cluster, rank, field_code
+    for c in LINEAGE_COLUMNS[2:]:
+        column = _concat_column(parts, c)
+        columns[c] = pd.Series(column[order], dtype=column.dtype, copy=False)
+        del column
+    return pd.DataFrame(columns, columns=list(LINEAGE_COLUMNS), copy=False)
+
+
+def _concat_column(parts: list[pd.DataFrame], column: str) -> np.ndarray:
+    """One column of every part, end to end (object when the parts' dtypes differ, as pd.concat)."""
+    arrays = [p[column].to_numpy() for p in parts]
+    if len({a.dtype for a in arrays}) > 1:
+        arrays = [a.astype(object) for a in arrays]
+    return np.concatenate(arrays) if arrays else np.array([], dtype=object)
 
 
 def golden_in_groups(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -369,8 +387,9 @@ class _Table:
         for flag in flags:  # each distinct flag text parsed once; code -1 (missing) hits the "" sentinel
             codes, uniques = pd.factorize(pd.Series(column(flag, ""), dtype=object))
             tokens = [{t.strip() for t in str(u).split(";")} for u in uniques] + [set()]
+            codes = codes.astype(np.int32)  # per row and flag column: the narrowest types that hold them
             excluded[flag] = np.array([bool(t & cfg["exclude_flags"]) for t in tokens], bool)[codes]
-            noise[flag] = np.array([len(t - ignore) for t in tokens], np.int64)[codes]
+            noise[flag] = np.array([len(t - ignore) for t in tokens], np.int16)[codes]
             flag_sets[flag] = (codes, tokens)
         return cls(
             cluster=clusters["cluster"].to_numpy()[keep].astype(np.int64),
@@ -474,7 +493,9 @@ def _choose(table: _Table, group: FieldGroup, chain, allowed: np.ndarray | None 
 
     win_rows = order[win_pos]  # positions within `rows`
     win_clusters = sc[win_pos]
-    rule = np.where(n_cand == 1, "only_value", "all_agree").astype(object)
+    # one str object per label, not per row (np.where(...).astype(object) made 2.6M strs at 365k records)
+    rule = np.full(len(win_pos), "all_agree", dtype=object)
+    rule[n_cand == 1] = "only_value"
     has_ru = np.isin(win_clusters, sc[ru])
     if has_ru.any():
         w_rows = win_rows[has_ru]
@@ -562,7 +583,7 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
     if strategy == "valid_only":  # candidates left with no valid part go last (and publish nothing)
         return "valid_only", [(~present.any(axis=1)).astype(np.int64)]
     if strategy == "prefer_clean":
-        counts = sum(table.noise[f][rows] for f in dict.fromkeys(group.flags))
+        counts = sum(table.noise[f][rows].astype(np.int64) for f in dict.fromkeys(group.flags))
         return "prefer_clean", [counts]
     if strategy == "source_priority":
         order = list(arg) if arg is not None else table.source_priority
@@ -975,6 +996,10 @@ def _all_junk_names(table: _Table, golden: pd.DataFrame) -> pd.DataFrame:
     frame["rule"] = "all_junk"
     frame["alternatives"] = None
     return frame
+
+
+#: the groups whose winners _fill_phone reads
+_PHONE_WINNERS = ("mobile", "landline", "phone")
 
 
 def _fill_phone(golden: pd.DataFrame, winners: dict[str, pd.DataFrame], lineage_parts: list) -> None:
