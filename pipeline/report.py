@@ -457,6 +457,7 @@ def _section_model(inp: ReportInput, _show_pii: bool) -> dict[str, Any]:
         "prior": summary.get("prior"),
         "learnt_m": summary.get("learnt_m") or [],
         "default_m": summary.get("default_m") or [],
+        "fallback_m": summary.get("fallback_m") or {},
         "thresholds": summary.get("thresholds") or {},
         "chart": mu_chart_svg(spec),
         "spec": spec,

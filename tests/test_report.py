@@ -608,3 +608,16 @@ def test_masked_raw_rows_keep_their_shape_only():
     assert _mask_raw(",,,,") == ",,,,"  # a blank row stays blank, not ",***"
     assert _mask_raw("KH1,张三,n/a") == "K***,张***,n***"
     assert _mask_skipped("john smith (120); 13812348000 (75)") == "j*** (120); 1*** (75)"
+
+
+def test_model_section_names_features_learnt_by_a_fallback_session(tmp_path):
+    """RLdata-shaped data: the birth date's m came from the surname session; the report says so."""
+    model = {**TINY_MODEL, "training": {**TINY_MODEL["training"], "fallback_m": {"birth_date": ["train_surname"]}}}
+    inp = synthetic_input(tmp_path)
+    summary = link_summary(
+        LinkResult(pairs=pd.DataFrame(), model=model, blocking_summary=pd.DataFrame(), usage={"mode": "trained"}), 5
+    )
+    page = write_report(replace(inp, model=summary), status="success", error=None, show_pii=False).read_text("utf-8")
+    assert 'id="model-fallback"' in page and "birth_date (train_surname)" in page
+    plain = write_report(synthetic_input(tmp_path), status="success", error=None, show_pii=False).read_text("utf-8")
+    assert 'id="model-fallback"' not in plain
