@@ -30,6 +30,15 @@ SLIM_EDGE_COLUMNS: tuple[str, ...] = (
     "decision",
     "cap",
 )
+#: customer_xref columns the prior state holds
+XREF_STATE_COLUMNS: tuple[str, ...] = (
+    "record_key",
+    "source",
+    "source_record_id",
+    "master_id",
+    "match_probability",
+    "reason",
+)
 _ACTIVE = "WHERE status IS NULL OR status <> 'retired'"
 _WORD = re.compile(r"^\w+$")
 
@@ -131,19 +140,18 @@ class PriorReaderMixin(StoreBase):
         """
         slim = record_columns is not None
         with self._errors("loading the previous master"), self._read_conn() as conn:
-            names = (
-                ("customer_xref", "quarantine")
-                if slim
-                else ("customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")
-            )
-            stored = {name: self.read_table(name, conn) for name in names}
+            names = () if slim else ("customer_record", "customer_xref", "match_edge", "master_customer")
+            stored = {name: self.read_table(name, conn) for name in (*names, "quarantine")}
+            # a slim state's xref: only the columns a run reads (an incremental run rewrites
+            # customer_xref by key, so publish needs no copy of the whole table)
+            xref = self._select(conn, "customer_xref", list(XREF_STATE_COLUMNS)) if slim else stored["customer_xref"]
             version, model = self._latest_model(conn)
             parts = (
                 self._slim_parts(conn, [*record_columns, *_compared_extras(model)])
                 if record_columns is not None
                 else self._full_parts(conn, stored)
             )
-            state = self._prior_state(conn, stored, slim, *parts)
+            state = self._prior_state(conn, stored, xref, slim, *parts)
             state.model_version, state.model = version, model
         # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
         self._snapshot = {k: v.copy() for k, v in stored.items()}
@@ -183,13 +191,12 @@ class PriorReaderMixin(StoreBase):
         )
 
     def _prior_state(
-        self, conn: Connection, stored: dict, slim: bool, records, retired, edges, masters, history
+        self, conn: Connection, stored: dict, xref: pd.DataFrame, slim: bool, records, retired, edges, masters, history
     ) -> PriorState:
         state_rows = self._select(conn, "master_state", ["name", "value"])
-        xref = stored["customer_xref"]
         state = PriorState(
             records=records.reset_index(drop=True),
-            xref=xref[["record_key", "source", "source_record_id", "master_id", "match_probability", "reason"]],
+            xref=xref[list(XREF_STATE_COLUMNS)],
             edges=edges,
             model=None,
             overrides=self.read_table("review_decision", conn),
