@@ -195,7 +195,7 @@ class PriorReaderMixin(StoreBase):
     ) -> PriorState:
         state_rows = self._select(conn, "master_state", ["name", "value"])
         state = PriorState(
-            records=records.reset_index(drop=True),
+            records=records.set_axis(pd.RangeIndex(len(records)), axis=0, copy=False),  # no copy
             xref=xref[list(XREF_STATE_COLUMNS)],
             edges=edges,
             model=None,
@@ -254,7 +254,8 @@ class PriorReaderMixin(StoreBase):
             ["record_key", "source", "content_hash", "first_seen_run", "last_seen_run", "status"],
             "WHERE status = 'retired'",
         )
-        return records.assign(status="active"), retired.reset_index(drop=True)
+        records["status"] = "active"  # a frame of its own: no copy of 400k rows (assign copies)
+        return records, retired.reset_index(drop=True)
 
     def _select(
         self, conn: Connection, name: str, columns: list[str], tail: str = "", params: tuple | list = ()
