@@ -228,11 +228,14 @@ class PriorReaderMixin(StoreBase):
         cols = list(dict.fromkeys([*SLIM_RECORD_COLUMNS, *(c for c in record_columns if c in have)]))
         # names of word characters only (attr slugs are): each becomes a literal in the SQL
         packed = [c for c in dict.fromkeys([*record_columns, "std_fingerprint"]) if c not in have and _WORD.match(c)]
-        fields = ", ".join(self.dialect.json_field_sql(OTHER_COLUMNS, c) for c in packed)
+        # status as a constant of the query: the frame is built as one block, never copied to add it
+        fields = ", ".join(
+            [_col_sql(cols), *(self.dialect.json_field_sql(OTHER_COLUMNS, c) for c in packed), "'active'"]
+        )
         cur = dbapi(conn).cursor()
         try:
             with self.dialect.savepoint(cur, "crmclean_slim"):  # a failure must not abort the read
-                cur.execute(f"SELECT {_col_sql(cols)}, {fields} FROM customer_record {_ACTIVE}")
+                cur.execute(f"SELECT {fields} FROM customer_record {_ACTIVE}")
                 rows = cur.fetchall()
         except Exception:  # no JSON support (or a malformed text): unpack in Python
             log.debug("reading std_fingerprint in Python", exc_info=True)
@@ -242,11 +245,11 @@ class PriorReaderMixin(StoreBase):
         if rows is None:
             full = _unpack_records(self._select(conn, "customer_record", [*cols, OTHER_COLUMNS], _ACTIVE))
             records = full.reindex(columns=cols).assign(**{c: full[c] if c in full.columns else None for c in packed})
+            records["status"] = "active"
         else:
+            names = [*cols, *packed, "status"]
             records = (
-                pd.DataFrame.from_records(rows, columns=[*cols, *packed], coerce_float=False)
-                if rows
-                else _empty_columns([*cols, *packed])
+                pd.DataFrame.from_records(rows, columns=names, coerce_float=False) if rows else _empty_columns(names)
             )
         retired = self._select(
             conn,
@@ -254,7 +257,6 @@ class PriorReaderMixin(StoreBase):
             ["record_key", "source", "content_hash", "first_seen_run", "last_seen_run", "status"],
             "WHERE status = 'retired'",
         )
-        records["status"] = "active"  # a frame of its own: no copy of 400k rows (assign copies)
         return records, retired.reset_index(drop=True)
 
     def _select(
