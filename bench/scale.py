@@ -1,6 +1,7 @@
 """Scale bench: wall time, CPU time and peak memory per stage of `crmclean run`, end to end.
 
     python bench/scale.py --sizes 20000 200000 [--splink] [--work DIR] [--json out.json]
+    python bench/scale.py --sizes 20000 --incremental --work DIR   # the nightly +1 % run (issue 14)
 
 For each size: generate the CRM demo exports (`crmclean.generate`, seed 42; reused when DIR
 already holds them), then run `crmclean run --no-prefect --json --log-file …` as a subprocess
@@ -11,6 +12,11 @@ workers once). Stage walls are the run's own `timings` (`run --json`); the CPU a
 of a stage are taken from the samples between the stage's `started` and `done` lines in the
 run's log file. `--splink` then runs Splink (bench/bench.py's `run_splink`) on the same
 exports in a subprocess measured the same way.
+
+`--incremental` measures the nightly run instead: bench/bench.py's 99 % + 1 % split of the
+exports (the late 1 % of customers as `<source>_delta` files), a full run of the 99 % into a
+fresh master, then a run of the delta files alone on a copy of that master; both measured as
+above, and the delta run's share of the full run's wall and CPU (issue 14's target: <= 10 %).
 """
 
 from __future__ import annotations
@@ -215,12 +221,15 @@ def ensure_exports(customers: int, seed: int, work: Path) -> tuple[Path, float |
     return gen_dir, round(time.perf_counter() - t0, 2)
 
 
-def run_crmclean(gen_dir: Path, work: Path, args) -> dict:
-    """`crmclean run` end to end into a fresh SQLite database, measured from outside."""
-    tag = gen_dir.name
-    db, out_dir, log = work / f"{tag}.db", work / f"out_{tag}", work / f"{tag}.log"
-    for stale in (db, log):
-        stale.unlink(missing_ok=True)
+def run_crmclean(gen_dir: Path, work: Path, args, db: Path | None = None, tag: str | None = None) -> dict:
+    """`crmclean run` end to end, measured from outside: into a fresh SQLite database, or into
+    `db` as it is (an incremental run on a copy of a prior master)."""
+    tag = tag or gen_dir.name
+    out_dir, log = work / f"out_{tag}", work / f"{tag}.log"
+    if db is None:
+        db = work / f"{tag}.db"
+        db.unlink(missing_ok=True)
+    log.unlink(missing_ok=True)
     shutil.rmtree(out_dir, ignore_errors=True)
     exe = Path(sys.executable).with_name("crmclean")
     cmd = [str(exe), "run", str(gen_dir), "--db", f"sqlite:///{db}", "--out", str(out_dir)]
@@ -331,6 +340,54 @@ def bench_size(customers: int, args, work: Path) -> dict:
     return res
 
 
+def bench_incremental(customers: int, args, work: Path) -> dict:
+    """Full run of the 99 % exports, then the late 1 % as delta files on a copy of its master."""
+    gen_dir, gen_s = ensure_exports(customers, args.seed, work)
+    base, delta = work / f"base{customers}", work / f"delta{customers}"
+    if not (base / "truth" / "truth.csv").exists() or not any(delta.glob("*_delta*")):
+        bench = _bench_module()
+        truth = bench.read_truth(str(gen_dir / "truth" / "truth.csv"))
+        bench.split_exports(gen_dir, truth, 0.01, base, work / f"inc{customers}", args.seed, delta_dir=delta)
+    res: dict = {"customers": customers, "generate_s": gen_s, "load_before": _load()}
+    base_db = work / f"base{customers}.db"
+    saved = work / f"base{customers}.json"
+    if args.reuse_base and base_db.exists() and saved.exists():
+        res["full"] = json.loads(saved.read_text(encoding="utf-8"))
+    else:
+        res["full"] = run_crmclean(base, work, args, tag=f"base{customers}")
+        saved.write_text(json.dumps(res["full"]), encoding="utf-8")
+    inc_db = work / f"delta{customers}.db"
+    shutil.copyfile(base_db, inc_db)
+    res["crmclean"] = run_crmclean(delta, work, args, db=inc_db, tag=f"delta{customers}")
+    res["load_after"] = _load()
+    return res
+
+
+def _bench_module():
+    """bench/bench.py as a module (its split of the exports into 99 % + 1 %)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("crmclean_bench", ROOT / "bench" / "bench.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def format_incremental(res: dict) -> str:
+    full, inc = res["full"], res["crmclean"]
+    counts = inc["counts"]
+    lines = [
+        f"--- full run of the 99 % exports ({full['counts'].get('rows_read', 0):,} records):"
+        f" {full['wall_s']:.2f} s wall, {full['cpu_s']:.2f} CPU s, peak PSS {full['peak_pss_mb']:,} MB",
+        format_size(res),
+        f"delta run: {counts.get('rows_read', 0):,} records read, {counts.get('records_reclustered', 'all')}"
+        f" reclustered of {counts.get('records_in_master', 0):,}; wall {inc['wall_s'] / full['wall_s']:.1%},"
+        f" CPU {inc['cpu_s'] / full['cpu_s']:.1%} of the full run's",
+    ]
+    return "\n".join(lines)
+
+
 def _load() -> float:
     return round(os.getloadavg()[0], 1)
 
@@ -345,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--score", action="store_true", help="also score crmclean's master against truth")
     ap.add_argument("--work", type=Path, help="keep exports, databases and logs here (reused next time)")
     ap.add_argument("--json", type=Path, help="also write every figure as JSON")
+    ap.add_argument("--incremental", action="store_true", help="measure the +1 %% delta run on a 99 %% master")
+    ap.add_argument(
+        "--reuse-base", action="store_true", help="with --incremental: keep the 99 %% master and its figures in --work"
+    )
     ap.add_argument("--splink-child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.splink_child:
@@ -355,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         for n in args.sizes:
+            if args.incremental:
+                results.append(bench_incremental(n, args, work))
+                print(format_incremental(results[-1]), flush=True)
+                continue
             results.append(bench_size(n, args, work))
             print(format_size(results[-1]), flush=True)
     finally:

@@ -434,9 +434,6 @@ def affected_region(
         if frame is not None and len(frame):
             m = frame[(frame["kind"] == "must_link") & frame["record_key_r"].notna()]
             add(m["record_key_l"], m["record_key_r"])
-    if len(px):  # a prior master holds together even if the edge that joined it is gone
-        held = px[["record_key", "master_id"]].dropna()
-        add(held["record_key"], held.groupby("master_id")["record_key"].transform("first"))
     # one hash pass over every key: node i = i-th distinct key (this run's records first)
     prior_keys = px["record_key"].to_numpy(dtype=object) if len(px) else np.zeros(0, object)
     flat = np.concatenate([cur, prior_keys, *(a for a, _ in ends), *(b for _, b in ends)])
@@ -446,6 +443,9 @@ def affected_region(
     sizes = [len(a) for a, _ in ends]
     lefts = np.split(codes[pos : pos + sum(sizes)], np.cumsum(sizes)[:-1]) if sizes else []
     rights = np.split(codes[pos + sum(sizes) :], np.cumsum(sizes)[:-1]) if sizes else []
+    if len(px):  # a prior master holds together even if the edge that joined it is gone
+        left, right = _master_edges(codes[len(cur) : pos], px["master_id"])
+        lefts, rights = [*lefts, left], [*rights, right]
     node_index = pd.Index(nodes)
     retired = set(combined.retired["record_key"]) if len(combined.retired) else set()
     seeds = set(combined.changed_keys) | retired | changed_override_keys(overrides, prior_overrides, px)
@@ -471,6 +471,15 @@ def affected_region(
         in_region = region[codes[len(cur) : pos]]
         prior_ids = set(px.loc[in_region, "master_id"].dropna())
     return Scope(keys=keys, prior_ids=prior_ids, seeds=len(seeds))
+
+
+def _master_edges(key_codes: np.ndarray, master_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Edges joining each prior record (node `key_codes`) to the first record of its master."""
+    master, _ = pd.factorize(master_ids)  # codes 0.. in order of first appearance; -1: no master
+    held = master >= 0
+    master, nodes = master[held], key_codes[held]
+    _, first = np.unique(master, return_index=True)  # each master's first record (a stable sort)
+    return nodes, nodes[first][master]
 
 
 def complete_records(
@@ -557,8 +566,14 @@ def cluster_region(
 
     combined, pairs, overrides = linked.combined, linked.pairs, linked.overrides
     records = combined.records
+    # this run's new pairs only: the kept ones are prior edges, which affected_region joins too
     scope = affected_region(
-        records["record_key"], pairs, overrides, prior, combined, overrides_from_text(prior.state.get("overrides"))
+        records["record_key"],
+        linked.result.pairs,
+        overrides,
+        prior,
+        combined,
+        overrides_from_text(prior.state.get("overrides")),
     )
     keys = scope.keys
     region = records[records["record_key"].isin(keys).to_numpy()]

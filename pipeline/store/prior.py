@@ -30,6 +30,15 @@ SLIM_EDGE_COLUMNS: tuple[str, ...] = (
     "decision",
     "cap",
 )
+#: customer_xref columns the prior state holds
+XREF_STATE_COLUMNS: tuple[str, ...] = (
+    "record_key",
+    "source",
+    "source_record_id",
+    "master_id",
+    "match_probability",
+    "reason",
+)
 _ACTIVE = "WHERE status IS NULL OR status <> 'retired'"
 _WORD = re.compile(r"^\w+$")
 
@@ -131,19 +140,18 @@ class PriorReaderMixin(StoreBase):
         """
         slim = record_columns is not None
         with self._errors("loading the previous master"), self._read_conn() as conn:
-            names = (
-                ("customer_xref", "quarantine")
-                if slim
-                else ("customer_record", "customer_xref", "match_edge", "master_customer", "quarantine")
-            )
-            stored = {name: self.read_table(name, conn) for name in names}
+            names = () if slim else ("customer_record", "customer_xref", "match_edge", "master_customer")
+            stored = {name: self.read_table(name, conn) for name in (*names, "quarantine")}
+            # a slim state's xref: only the columns a run reads (an incremental run rewrites
+            # customer_xref by key, so publish needs no copy of the whole table)
+            xref = self._select(conn, "customer_xref", list(XREF_STATE_COLUMNS)) if slim else stored["customer_xref"]
             version, model = self._latest_model(conn)
             parts = (
                 self._slim_parts(conn, [*record_columns, *_compared_extras(model)])
                 if record_columns is not None
                 else self._full_parts(conn, stored)
             )
-            state = self._prior_state(conn, stored, slim, *parts)
+            state = self._prior_state(conn, stored, xref, slim, *parts)
             state.model_version, state.model = version, model
         # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
         self._snapshot = {k: v.copy() for k, v in stored.items()}
@@ -183,13 +191,12 @@ class PriorReaderMixin(StoreBase):
         )
 
     def _prior_state(
-        self, conn: Connection, stored: dict, slim: bool, records, retired, edges, masters, history
+        self, conn: Connection, stored: dict, xref: pd.DataFrame, slim: bool, records, retired, edges, masters, history
     ) -> PriorState:
         state_rows = self._select(conn, "master_state", ["name", "value"])
-        xref = stored["customer_xref"]
         state = PriorState(
-            records=records.reset_index(drop=True),
-            xref=xref[["record_key", "source", "source_record_id", "master_id", "match_probability", "reason"]],
+            records=records.set_axis(pd.RangeIndex(len(records)), axis=0, copy=False),  # no copy
+            xref=xref[list(XREF_STATE_COLUMNS)],
             edges=edges,
             model=None,
             overrides=self.read_table("review_decision", conn),
@@ -221,11 +228,14 @@ class PriorReaderMixin(StoreBase):
         cols = list(dict.fromkeys([*SLIM_RECORD_COLUMNS, *(c for c in record_columns if c in have)]))
         # names of word characters only (attr slugs are): each becomes a literal in the SQL
         packed = [c for c in dict.fromkeys([*record_columns, "std_fingerprint"]) if c not in have and _WORD.match(c)]
-        fields = ", ".join(self.dialect.json_field_sql(OTHER_COLUMNS, c) for c in packed)
+        # status as a constant of the query: the frame is built as one block, never copied to add it
+        fields = ", ".join(
+            [_col_sql(cols), *(self.dialect.json_field_sql(OTHER_COLUMNS, c) for c in packed), "'active'"]
+        )
         cur = dbapi(conn).cursor()
         try:
             with self.dialect.savepoint(cur, "crmclean_slim"):  # a failure must not abort the read
-                cur.execute(f"SELECT {_col_sql(cols)}, {fields} FROM customer_record {_ACTIVE}")
+                cur.execute(f"SELECT {fields} FROM customer_record {_ACTIVE}")
                 rows = cur.fetchall()
         except Exception:  # no JSON support (or a malformed text): unpack in Python
             log.debug("reading std_fingerprint in Python", exc_info=True)
@@ -235,11 +245,11 @@ class PriorReaderMixin(StoreBase):
         if rows is None:
             full = _unpack_records(self._select(conn, "customer_record", [*cols, OTHER_COLUMNS], _ACTIVE))
             records = full.reindex(columns=cols).assign(**{c: full[c] if c in full.columns else None for c in packed})
+            records["status"] = "active"
         else:
+            names = [*cols, *packed, "status"]
             records = (
-                pd.DataFrame.from_records(rows, columns=[*cols, *packed], coerce_float=False)
-                if rows
-                else _empty_columns([*cols, *packed])
+                pd.DataFrame.from_records(rows, columns=names, coerce_float=False) if rows else _empty_columns(names)
             )
         retired = self._select(
             conn,
@@ -247,7 +257,7 @@ class PriorReaderMixin(StoreBase):
             ["record_key", "source", "content_hash", "first_seen_run", "last_seen_run", "status"],
             "WHERE status = 'retired'",
         )
-        return records.assign(status="active"), retired.reset_index(drop=True)
+        return records, retired.reset_index(drop=True)
 
     def _select(
         self, conn: Connection, name: str, columns: list[str], tail: str = "", params: tuple | list = ()
