@@ -84,3 +84,19 @@ def test_pool_chunks_leave_the_standardizers_own_cache_empty():
     assert standardize_email.cache_info().currsize == 0
     assert uncached == _run_chunk_columns(standardize_email, items, extra)
     assert uncached[0][0] == "user0@gmail.com"
+
+
+def test_the_link_pool_keeps_this_process_frozen_until_it_shuts_down():
+    """While the forked workers live, a collection here would write to the headers of the
+    objects they share (copying those pages): the objects alive at the fork stay frozen."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    alive = [{"i": i} for i in range(1000)]  # tracked containers alive at the fork
+    pool = executors.LocalProcesses().pool_with({"ids": [1]}, 2)
+    try:
+        assert pool.submit(len, alive).result() == 1000
+        assert gc.get_freeze_count() >= len(alive)
+    finally:
+        pool.shutdown()
+    assert gc.get_freeze_count() == 0

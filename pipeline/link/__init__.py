@@ -357,12 +357,16 @@ def link(
         tf = term_frequencies(cols, sizes)
     cols[SETTINGS_KEY] = compare_settings(matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
+    # from here only the prepared arrays are read: the sorted copy of the compared columns
+    # (n x ~18 object pointers) goes before the workers fork and the candidates are made
+    restricted = near is not None
+    del frame, near
     laps.lap("prepare")
     # one worker pool for blocking (large frames), comparing and scoring; columns, tf and keys
     # are inherited at fork
     pool = _Pool({**cols, "\0tf": tf, "\0keys": keys}, max(int(workers or 1), 1))
     try:
-        if near is None:
+        if not restricted:
             parallel = pool.usable() and n >= PARALLEL_BLOCKING_RECORDS
             cand = block(cols, matching, is_new, pool.run_rules if parallel else None, largest_group=largest)
         laps.lap("block")
