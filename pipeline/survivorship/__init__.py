@@ -367,7 +367,7 @@ class _Table:
         # the last row of each record_key, found on the key column alone (no copy of the frame)
         last = np.flatnonzero(~records["record_key"].duplicated(keep="last").to_numpy())
         # cluster order (then record_key) keeps every later sort cache-friendly
-        clusters = clusters.sort_values(["cluster", "record_key"], kind="stable")
+        clusters, key_rank = _by_cluster(clusters)
         pos = pd.Index(records["record_key"].to_numpy(object)[last]).get_indexer(clusters["record_key"])
         keep = pos >= 0
         pos = last[pos[keep]]
@@ -394,7 +394,7 @@ class _Table:
         return cls(
             cluster=clusters["cluster"].to_numpy()[keep].astype(np.int64),
             record_key=key,
-            key_rank=_rank(key),
+            key_rank=key_rank[keep] if key_rank is not None else _rank(key),
             source=column("source"),
             script=pd.Series(column("name_script")).astype("string").str.lower().fillna("").to_numpy(object),
             updated=_epoch_seconds(column("updated_at_std")),
@@ -406,6 +406,17 @@ class _Table:
             settings=cfg,
             flag_sets=flag_sets,
         )
+
+
+def _by_cluster(clusters: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """`clusters` sorted by (cluster, record_key), and each row's record_key rank when it is
+    known for free: cluster_records gives its rows sorted by record_key (distinct keys), so a
+    stable sort on the cluster number alone gives that order and each row's former position is
+    its key's rank; sorting and ranking 365k key strings took ~0.5 CPU s at 200k customers."""
+    if not pd.Index(clusters["record_key"]).is_monotonic_increasing:
+        return clusters.sort_values(["cluster", "record_key"], kind="stable"), None
+    order = np.argsort(clusters["cluster"].to_numpy(), kind="stable")
+    return clusters.take(order), order.astype(np.int64)
 
 
 def _rank(keys: np.ndarray) -> np.ndarray:
@@ -972,15 +983,22 @@ def _spelt(segment: str, words: set[str]) -> bool:
 
 
 def _lineage(win: pd.DataFrame, master: str) -> pd.DataFrame:
-    part = win[[master, "record_key", "rule", f"{master}{_ALT}"]]
-    part = part.rename(columns={master: "value", f"{master}{_ALT}": "alternatives"})
+    """The lineage rows of one master column: the winners holding a value, built from the
+    columns' arrays (selecting, renaming and filtering the frame copied it three times)."""
+    value = win[master].to_numpy(object)
+    has = pd.notna(value)
+    part = {"cluster": win.index.to_numpy()[has], "value": value[has]}
     for column, own in (("record_key", master + _KEY), ("rule", master + _RULE)):  # a composed name's part
+        base = win[column].to_numpy(object)
         if own in win.columns:
-            part[column] = win[own].where(win[own].notna(), part[column])
-    part = part[part["value"].notna()].reset_index()
-    part["field"] = master
-    part["value"] = part["value"].astype(str)
-    return part
+            mine = win[own].to_numpy(object)
+            base = np.where(pd.notna(mine), mine, base)
+        part[column] = base[has]
+    part["alternatives"] = win[f"{master}{_ALT}"].to_numpy(object)[has]
+    frame = pd.DataFrame(part, copy=False)
+    frame["field"] = master
+    frame["value"] = frame["value"].astype(str)
+    return frame
 
 
 def _all_junk_names(table: _Table, golden: pd.DataFrame) -> pd.DataFrame:
