@@ -130,6 +130,7 @@ def build_tables(
     key_cluster = clusters.set_index("record_key")["cluster"]
     # an Index: its hash table is built once and probed for both ends of every pair
     active_keys = pd.Index(pd.unique(records["record_key"].to_numpy(object)))
+    in_run = records["record_key"].isin(run_keys).to_numpy()  # once: customer_record and quarantine ask
 
     masters = master_customer_rows(run_id, golden, assigned, clusters, records, prior)
     xref = customer_xref_rows(run_id, records, clusters, cluster_to_id, pairs, key_cluster)
@@ -137,8 +138,10 @@ def build_tables(
     tables = {
         "master_customer": masters,
         "customer_xref": xref,
-        "customer_record": _customer_record(run_id, records, run_keys, retired, prior),
-        "quarantine": quarantine_rows(run_id, records, run_keys, quarantine, prior),
+        "customer_record": _customer_record(run_id, records, run_keys, retired, prior, in_run),
+        "quarantine": quarantine_rows(
+            run_id, records, run_keys, quarantine, prior, set(records.loc[in_run, "source"].dropna())
+        ),
         "review_queue": review_queue_rows(
             run_id, pairs, records, overrides, active_keys, thresholds=(model or {}).get("thresholds")
         ),
@@ -236,8 +239,11 @@ def _text_rank(values: pd.Series) -> np.ndarray:
     return np.where(codes < 0, len(uniques), codes)
 
 
-def seen_rows(run_id, df: pd.DataFrame, status: str, run_keys, prev: pd.DataFrame | None) -> pd.DataFrame:
-    """customer_record bookkeeping of these rows: hashes, first/last seen run, status."""
+def seen_rows(
+    run_id, df: pd.DataFrame, status: str, run_keys, prev: pd.DataFrame | None, in_run: np.ndarray | None = None
+) -> pd.DataFrame:
+    """customer_record bookkeeping of these rows: hashes, first/last seen run, status
+    (`in_run`: which rows' keys are in `run_keys`, when the caller already knows)."""
     df = df.copy(deep=False)  # the columns set below are new arrays: the caller's frame is untouched
     if "content_hash" not in df.columns or df["content_hash"].isna().any():
         df["content_hash"] = content_hash(df)
@@ -245,7 +251,8 @@ def seen_rows(run_id, df: pd.DataFrame, status: str, run_keys, prev: pd.DataFram
         df["row_hash"] = row_hash(df)
     first = df["record_key"].map(prev["first_seen_run"]) if prev is not None else pd.Series(None, index=df.index)
     last = df["record_key"].map(prev["last_seen_run"]) if prev is not None else pd.Series(None, index=df.index)
-    in_run = df["record_key"].isin(run_keys)
+    if in_run is None:
+        in_run = df["record_key"].isin(run_keys).to_numpy()
     df["first_seen_run"] = first.where(first.notna(), run_id)
     df["last_seen_run"] = np.where(in_run | last.isna(), run_id, last)
     df["status"] = status
@@ -263,13 +270,13 @@ def prior_seen(prior) -> pd.DataFrame | None:
     return prev.drop_duplicates("record_key", keep="first").set_index("record_key") if len(prev) else None
 
 
-def _customer_record(run_id, records, run_keys, retired, prior) -> pd.DataFrame:
+def _customer_record(run_id, records, run_keys, retired, prior, in_run=None) -> pd.DataFrame:
     prev = prior_seen(prior)
 
-    def seen(df: pd.DataFrame, status: str) -> pd.DataFrame:
-        return seen_rows(run_id, df, status, run_keys, prev)
+    def seen(df: pd.DataFrame, status: str, in_run=None) -> pd.DataFrame:
+        return seen_rows(run_id, df, status, run_keys, prev, in_run)
 
-    parts = [seen(records, "active")]
+    parts = [seen(records, "active", in_run)]
     if retired is not None and len(retired):
         parts.append(seen(retired, "retired"))
     if len(prior.retired_records):
