@@ -42,11 +42,18 @@ def convention_read(cluster: np.ndarray, values: np.ndarray, ambiguous: np.ndarr
     sure = has & ~ambiguous
     if not (has & ambiguous).any() or not sure.any():
         return key
-    held = pd.MultiIndex.from_arrays([cluster[sure], values[sure].astype(str)])
+    # one code per distinct date, its swap looked up once per distinct date (not per row), and
+    # (cluster, date) pairs compared as integers
+    codes = np.full(len(values), -1, np.int64)
+    codes[has], dates = pd.factorize(values[has].astype(str))
+    swapped = swap_day_month(np.asarray(dates, dtype=object))
+    swap_code = pd.Index(dates).get_indexer(pd.Series(swapped, dtype=object).fillna("").to_numpy())
+    width = len(dates) + 1
+    held = cluster[sure].astype(np.int64) * width + codes[sure]
     doubt = np.flatnonzero(has & ambiguous)
-    swapped = swap_day_month(values[doubt])
-    probe = pd.MultiIndex.from_arrays([cluster[doubt], pd.Series(swapped, dtype=object).fillna("").to_numpy()])
-    key[doubt[probe.isin(held)]] = 1
+    swap_of = swap_code[codes[doubt]]
+    probe = cluster[doubt].astype(np.int64) * width + swap_of
+    key[doubt[(swap_of >= 0) & np.isin(probe, held)]] = 1
     return key
 
 

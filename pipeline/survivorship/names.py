@@ -220,7 +220,7 @@ def character_counts(firsts, genders) -> dict[str, int]:
     frame["gender"] = frame["gender"].where(frame["gender"].isin(("F", "M")), "")
     pairs = frame.groupby(["first", "gender"]).size()
     out: dict[str, int] = {}
-    for (first, gender), n in pairs.items():
+    for (first, gender), n in zip(pairs.index.tolist(), pairs.tolist()):  # Series.items: a tuple per row
         for pos, ch in enumerate(first):
             for g in {gender, ""}:
                 key = f"{pos}|{g}|{ch}"
