@@ -19,6 +19,8 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
+from .names import given_name_words, middle_name_variant
+
 # feature -> level labels; index = level code stored in the int8 level matrix.
 FEATURES: dict[str, tuple[str, ...]] = {
     # close: Jaro-Winkler >= jw_high (a typo); similar: >= jw_low (see COMPARE_DEFAULTS)
@@ -128,6 +130,7 @@ def extras_in(cols: dict) -> tuple[str, ...]:
 # Standardized columns read by comparison and blocking (missing columns are treated as empty).
 COMPARE_COLUMNS: tuple[str, ...] = (
     "first_name_key",
+    "first_name_std",  # its words: a middle name the key runs together (given_name_words)
     "last_name_key",
     "name_key",
     "name_suffix_std",
@@ -154,6 +157,7 @@ COMPARE_DEFAULTS: dict[str, float] = {
     "jw_low": JW_LOW,
     "years_apart": YEARS_APART,
     "address_fuzzy": ADDRESS_FUZZY,
+    "middle_names": 1.0,
 }
 
 
@@ -296,6 +300,8 @@ def prepare_columns(
     cols["first_name_head"] = np.append(
         np.fromiter((ord(v[0]) if v else -1 for v in first_texts), np.int32, len(first_texts)), np.int32(-1)
     )[codes["first_name_key"]]
+    words_code, words = _derived(codes["first_name_std"], texts["first_name_std"], given_name_words)
+    cols["first_name_words"] = np.append(words, np.array([None], dtype=object))[words_code]
     cols["email_local"] = np.array([p[0] for p in parts] + [None], dtype=object)[codes["email_key"]]
     digits = _date_digits(texts["birth_date_std"])
     cols["birth_date_digits"] = np.append(digits, np.int64(-1))[codes["birth_date_std"]]
@@ -449,7 +455,9 @@ def _token_set_bound(c_l: dict, c_r: dict, idx: np.ndarray) -> np.ndarray:
 
 # compared columns that another one already holds (the name key joins the two names; phone is
 # mobile or landline); a record with fewer of the others filled is not matched as a profile
-IDENTITY_COLUMNS: tuple[str, ...] = tuple(c for c in COMPARE_COLUMNS if c not in ("name_key", "phone_std"))
+IDENTITY_COLUMNS: tuple[str, ...] = tuple(
+    c for c in COMPARE_COLUMNS if c not in ("name_key", "phone_std", "first_name_std")
+)
 IDENTICAL_MIN_FIELDS = 3
 
 
@@ -562,9 +570,10 @@ def _jw(c_l: dict, c_r: dict, column: str, idx: np.ndarray) -> tuple[np.ndarray,
 
 
 def compare_names(
-    c_l: dict, c_r: dict, jw_high: float = JW_HIGH, jw_low: float = JW_LOW
+    c_l: dict, c_r: dict, jw_high: float = JW_HIGH, jw_low: float = JW_LOW, middle_names: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """first_name and last_name levels; order-free name_key or a clean swap counts as exact."""
+    """first_name and last_name levels; order-free name_key or a clean swap counts as exact;
+    with ``middle_names``, so does one given name written with and without a middle name."""
     cfl, cfr, cll, clr = c_l["first_name_key#"], c_r["first_name_key#"], c_l["last_name_key#"], c_r["last_name_key#"]
     same_name = _eq(c_l["name_key#"], c_r["name_key#"]) | (_eq(cfl, clr) & _eq(cll, cfr))
 
@@ -585,6 +594,8 @@ def compare_names(
     first[both & (sim >= jw_high)] = level_code("first_name", "close")
     first[exact] = level_code("first_name", "exact")
     first[~both & ~same_name] = 0
+    if middle_names:
+        first[_middle_name_variants(c_l, c_r, np.flatnonzero(both & ~exact))] = MIDDLE_NAME_LEVEL
 
     last = np.full(len(cll), level_code("last_name", "different"), dtype=np.int8)
     both = _both(cll, clr)
@@ -598,6 +609,28 @@ def compare_names(
     last[exact] = level_code("last_name", "exact")
     last[~both & ~same_name] = 0
     return _crossed_if_better(c_l, c_r, first, last, jw_high, jw_low)
+
+
+# a given name with and without its middle name is the same given name
+MIDDLE_NAME_LEVEL = level_code("first_name", "exact")
+
+
+def _middle_name_variants(c_l: dict, c_r: dict, idx: np.ndarray) -> np.ndarray:
+    """The pairs of ``idx`` whose given names are one name with and without a middle name (or
+    its initial): ``middle_name_variant`` on the field's words, a one-word name as its key.
+    The key runs the words together (`williamgibbens` / `william`: Jaro-Winkler 0.90, `similar`)."""
+
+    def words(side: dict, rows: np.ndarray) -> np.ndarray:
+        w = _at(side, "first_name_words", rows)
+        return np.where(pd.notna(w), w, _at(side, "first_name_key", rows))
+
+    some = idx[pd.notna(_at(c_l, "first_name_words", idx)) | pd.notna(_at(c_r, "first_name_words", idx))]
+    seen: dict[tuple[str, str], bool] = {}
+    hit = [
+        seen[p] if p in seen else seen.setdefault(p, middle_name_variant(*p))
+        for p in zip(words(c_l, some).tolist(), words(c_r, some).tolist())
+    ]
+    return some[np.asarray(hit, dtype=bool)]
 
 
 def _name_level(
@@ -855,7 +888,7 @@ def compare_pairs(
     ``settings``: the thresholds (compare_settings), the defaults when None."""
     t = settings or COMPARE_DEFAULTS
     c_l, c_r = _Side(cols, np.asarray(left)), _Side(cols, np.asarray(right))
-    first, last = compare_names(c_l, c_r, t["jw_high"], t["jw_low"])
+    first, last = compare_names(c_l, c_r, t["jw_high"], t["jw_low"], bool(t.get("middle_names", 1.0)))
     extras = extras_in(cols)
     out = np.empty((len(left), len(FEATURE_NAMES) + len(extras)), dtype=np.int8)
     out[:, 0] = first
