@@ -1,6 +1,6 @@
 """A given name with and without a middle name (or its initial) is one given name: compared
 `exact`, blocked together, and the given name's m(similar) is not lost when such pairs leave
-that level (link/names.py, compare.py, blocking.py, training.py)."""
+that level (link/given_names.py, compare.py, blocking.py, training.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from crmclean.link.blocking import block
 from crmclean.link.compare import FEATURE_NAMES, FEATURES, compare_pairs, compare_settings, prepare_columns
-from crmclean.link.names import first_given_word, given_name_words, middle_name_variant
+from crmclean.link.given_names import first_given_word, given_name_words, middle_name_variant
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,8 @@ def test_not_middle_name_variants(x, y):
 def test_given_name_words_and_first_word():
     assert given_name_words("William Gibbens") == "william gibbens"
     assert given_name_words("Abhishek P.") == "abhishek p"
-    assert given_name_words("William") is None  # one word: the key already is the name
+    assert given_name_words("Søren") == "soren"
+    assert given_name_words("雪东") is None  # no Latin letter: the pinyin key is compared as before
     assert first_given_word("William Gibbens") == "william"
     assert first_given_word("Bob") == "robert"  # nickname mapped, as the key is
     assert first_given_word(None) is None
@@ -122,3 +123,28 @@ def test_similar_given_names_keep_their_m_when_other_surnames_show_none():
     assert got[3] == pytest.approx(0.0099) and got[4] == pytest.approx(0.0706)
     seen = _disagreement_from(m_all, np.array([0.9, 0.01, 0.0, 0.02, 0.07]), duplicates=300.0)
     assert seen[3] == pytest.approx(0.02)
+
+
+def test_the_boundary_between_given_and_family_name_placed_elsewhere():
+    """PatentsView's `Jaume Anguera` + `Pros` / `Jaume` + `Anguera Pros`: the keys joined are one
+    name, so both names compare `exact` (either order of the joined names); a different
+    surname that merely starts alike does not."""
+    frame = pd.DataFrame(
+        [
+            {"record_key": "a|1", "first_name_key": "jaumeanguera", "last_name_key": "pros"},
+            {"record_key": "a|2", "first_name_key": "jaume", "last_name_key": "anguerapros"},
+            {"record_key": "a|3", "first_name_key": "anguerapros", "last_name_key": "jaume"},
+            {"record_key": "a|4", "first_name_key": "jaume", "last_name_key": "anguera"},
+        ]
+    )
+    frame["name_key"] = [" ".join(sorted(p)) for p in zip(frame.first_name_key, frame.last_name_key)]
+    cols = prepare_columns(frame)
+    f, la = FEATURE_NAMES.index("first_name"), FEATURE_NAMES.index("last_name")
+    for j in (1, 2):
+        lv = compare_pairs(cols, np.array([0]), np.array([j]))[0]
+        assert (FEATURES["first_name"][lv[f]], FEATURES["last_name"][lv[la]]) == ("exact", "exact")
+    lv = compare_pairs(cols, np.array([0]), np.array([3]))[0]
+    assert FEATURES["last_name"][lv[la]] != "exact"
+    off = compare_settings({"comparison": {"name_boundary": False}})
+    lv = compare_pairs(cols, np.array([0]), np.array([1]), off)[0]
+    assert FEATURES["first_name"][lv[f]] != "exact"

@@ -25,7 +25,7 @@ import pandas as pd
 from .. import config_defaults
 from ..errors import RulesError
 from .compare import IDENTITY_COLUMNS, SHARED_VALUE_COLUMNS, identical_group_sizes
-from .names import first_given_word
+from .given_names import first_given_word
 
 DEFAULT_RULES: list[dict] = [dict(r) for r in config_defaults.BLOCKING_RULES]
 DEFAULT_MAX_BLOCK_SIZE = 50

@@ -19,7 +19,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from .names import given_name_words, middle_name_variant
+from .given_names import given_name_words, middle_name_variant
 
 # feature -> level labels; index = level code stored in the int8 level matrix.
 FEATURES: dict[str, tuple[str, ...]] = {
@@ -158,6 +158,7 @@ COMPARE_DEFAULTS: dict[str, float] = {
     "years_apart": YEARS_APART,
     "address_fuzzy": ADDRESS_FUZZY,
     "middle_names": 1.0,
+    "name_boundary": 1.0,
 }
 
 
@@ -300,8 +301,11 @@ def prepare_columns(
     cols["first_name_head"] = np.append(
         np.fromiter((ord(v[0]) if v else -1 for v in first_texts), np.int32, len(first_texts)), np.int32(-1)
     )[codes["first_name_key"]]
+    cols["name_joined#"], cols["name_joined_reversed#"] = _joined_names(codes, texts)
     words_code, words = _derived(codes["first_name_std"], texts["first_name_std"], given_name_words)
     cols["first_name_words"] = np.append(words, np.array([None], dtype=object))[words_code]
+    several = np.fromiter((" " in w for w in words.tolist()), bool, len(words))
+    cols["first_name_several"] = np.append(several, False)[words_code]
     cols["email_local"] = np.array([p[0] for p in parts] + [None], dtype=object)[codes["email_key"]]
     digits = _date_digits(texts["birth_date_std"])
     cols["birth_date_digits"] = np.append(digits, np.int64(-1))[codes["birth_date_std"]]
@@ -326,6 +330,27 @@ def prepare_columns(
         if name in records.columns:
             cols[name + "#"] = codes_and_texts(records[name].to_numpy(dtype=object))[0].astype(np.int32)
     return cols
+
+
+def _joined_names(codes: dict, texts: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, codes of given + family name keys joined and of family + given joined (one code
+    space, -1 without both): equal joins are one name with the boundary placed elsewhere
+    (`Jaume Anguera` + `Pros` / `Jaume` + `Anguera Pros`)."""
+    f, la = codes["first_name_key"], codes["last_name_key"]
+    both = (f >= 0) & (la >= 0)
+    pair, uniq = pd.factorize(f[both] * (len(texts["last_name_key"]) + 1) + la[both])
+    n_last = len(texts["last_name_key"]) + 1
+    fi, li = (uniq // n_last).astype(np.int64), (uniq % n_last).astype(np.int64)
+    ft, lt = texts["first_name_key"][fi].tolist(), texts["last_name_key"][li].tolist()
+    joint, _ = pd.factorize(
+        pd.Series([a + b for a, b in zip(ft, lt)] + [b + a for a, b in zip(ft, lt)], dtype="object")
+    )
+    out = []
+    for part in (joint[: len(uniq)], joint[len(uniq) :]):
+        code = np.full(len(f), -1, dtype=np.int32)
+        code[both] = part[pair]
+        out.append(code)
+    return out[0], out[1]
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -570,12 +595,21 @@ def _jw(c_l: dict, c_r: dict, column: str, idx: np.ndarray) -> tuple[np.ndarray,
 
 
 def compare_names(
-    c_l: dict, c_r: dict, jw_high: float = JW_HIGH, jw_low: float = JW_LOW, middle_names: bool = True
+    c_l: dict,
+    c_r: dict,
+    jw_high: float = JW_HIGH,
+    jw_low: float = JW_LOW,
+    middle_names: bool = True,
+    name_boundary: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """first_name and last_name levels; order-free name_key or a clean swap counts as exact;
-    with ``middle_names``, so does one given name written with and without a middle name."""
+    with ``middle_names``, so does one given name written with and without a middle name; with
+    ``name_boundary``, so do both names when their keys joined are equal."""
     cfl, cfr, cll, clr = c_l["first_name_key#"], c_r["first_name_key#"], c_l["last_name_key#"], c_r["last_name_key#"]
     same_name = _eq(c_l["name_key#"], c_r["name_key#"]) | (_eq(cfl, clr) & _eq(cll, cfr))
+    if name_boundary:  # the boundary between the names placed elsewhere (`jaumeanguera pros` / `jaume anguerapros`)
+        joined = c_l["name_joined#"]
+        same_name |= _eq(joined, c_r["name_joined#"]) | _eq(joined, c_r["name_joined_reversed#"])
 
     first = np.full(len(cfl), level_code("first_name", "different"), dtype=np.int8)
     both = _both(cfl, cfr)
@@ -617,19 +651,13 @@ MIDDLE_NAME_LEVEL = level_code("first_name", "exact")
 
 def _middle_name_variants(c_l: dict, c_r: dict, idx: np.ndarray) -> np.ndarray:
     """The pairs of ``idx`` whose given names are one name with and without a middle name (or
-    its initial): ``middle_name_variant`` on the field's words, a one-word name as its key.
-    The key runs the words together (`williamgibbens` / `william`: Jaro-Winkler 0.90, `similar`)."""
-
-    def words(side: dict, rows: np.ndarray) -> np.ndarray:
-        w = _at(side, "first_name_words", rows)
-        return np.where(pd.notna(w), w, _at(side, "first_name_key", rows))
-
-    some = idx[pd.notna(_at(c_l, "first_name_words", idx)) | pd.notna(_at(c_r, "first_name_words", idx))]
+    its initial): ``middle_name_variant`` on the words of ``first_name_std``, where one side has
+    several. The key runs them together (`williamgibbens` / `william`: Jaro-Winkler 0.90, `similar`)."""
+    some = idx[_at(c_l, "first_name_several", idx) | _at(c_r, "first_name_several", idx)]
+    a, b = _at(c_l, "first_name_words", some), _at(c_r, "first_name_words", some)
+    some, a, b = some[pd.notna(a) & pd.notna(b)], a[pd.notna(a) & pd.notna(b)], b[pd.notna(a) & pd.notna(b)]
     seen: dict[tuple[str, str], bool] = {}
-    hit = [
-        seen[p] if p in seen else seen.setdefault(p, middle_name_variant(*p))
-        for p in zip(words(c_l, some).tolist(), words(c_r, some).tolist())
-    ]
+    hit = [seen[p] if p in seen else seen.setdefault(p, middle_name_variant(*p)) for p in zip(a.tolist(), b.tolist())]
     return some[np.asarray(hit, dtype=bool)]
 
 
@@ -888,7 +916,9 @@ def compare_pairs(
     ``settings``: the thresholds (compare_settings), the defaults when None."""
     t = settings or COMPARE_DEFAULTS
     c_l, c_r = _Side(cols, np.asarray(left)), _Side(cols, np.asarray(right))
-    first, last = compare_names(c_l, c_r, t["jw_high"], t["jw_low"], bool(t.get("middle_names", 1.0)))
+    first, last = compare_names(
+        c_l, c_r, t["jw_high"], t["jw_low"], bool(t.get("middle_names", 1.0)), bool(t.get("name_boundary", 1.0))
+    )
     extras = extras_in(cols)
     out = np.empty((len(left), len(FEATURE_NAMES) + len(extras)), dtype=np.int8)
     out[:, 0] = first
