@@ -363,6 +363,8 @@ BLOCKING_RULES: list[dict] = [
     {"name": "name", "columns": ["name_key"]},
     # a common name (张伟, John Smith) is a block too big to keep; with the birth date it is not
     {"name": "name_dob", "columns": ["name_key", "birth_date_std"]},
+    # the given name's first word: a middle name on one record only (William / William Gibbens)
+    {"name": "last_first_word", "columns": ["last_name_key", "first_name_std:first_word"]},
     {"name": "dob_last_initial", "columns": ["birth_date_std", "last_name_key:initial"]},
     {"name": "dob_first_initial", "columns": ["birth_date_std", "first_name_key:initial"]},
     {"name": "postal_last", "columns": ["postal_code_std", "last_name_key"]},

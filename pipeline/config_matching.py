@@ -165,6 +165,8 @@ class Comparison(Strict):
     jw_low: Probability = Field(default=0.80, description="name level `similar`: Jaro-Winkler >= this")
     years_apart: int = Field(default=10, ge=1, description="birth years this far apart: another generation")
     address_fuzzy: Probability = Field(default=0.85, description="similarity of the fuzzy address level")
+    middle_names: bool = Field(default=True, description="a given name with and without a middle name is `exact`")
+    name_boundary: bool = Field(default=True, description="both names `exact` when given + family joined are equal")
 
     @model_validator(mode="after")
     def _ordered(self) -> Comparison:

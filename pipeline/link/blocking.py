@@ -1,7 +1,7 @@
 """Candidate pairs: several blocking rules unioned, never all pairs.
 
 Each rule is a list of key parts (a column, optionally with a transform: ``initial``,
-``soundex``, ``year``). Keys are built from prepare_columns' integer codes (a transform runs
+``soundex``, ``year``, ``first_word``: a given name's first word, without its middle names). Keys are built from prepare_columns' integer codes (a transform runs
 once per distinct value), and the pairs of each block are enumerated with numpy (no pandas
 self-merge, no joined text keys). Sorted-neighbourhood rules pair records whose key values are
 neighbours in sorted order (recordlinkage's ``SortedNeighbourhood`` definition) to catch typos
@@ -25,6 +25,7 @@ import pandas as pd
 from .. import config_defaults
 from ..errors import RulesError
 from .compare import IDENTITY_COLUMNS, SHARED_VALUE_COLUMNS, identical_group_sizes
+from .given_names import first_given_word
 
 DEFAULT_RULES: list[dict] = [dict(r) for r in config_defaults.BLOCKING_RULES]
 DEFAULT_MAX_BLOCK_SIZE = 50
@@ -44,7 +45,7 @@ CONTEXT_COLUMNS = (
     "first_name_key",
     "last_name_key",
 )
-TRANSFORMS = ("initial", "soundex", "year")
+TRANSFORMS = ("initial", "soundex", "year", "first_word")
 _SOUNDEX = {
     c: d
     for d, letters in {"1": "bfpv", "2": "cgjkqsxz", "3": "dt", "4": "l", "5": "mn", "6": "r"}.items()
@@ -111,6 +112,8 @@ def _key_part(frame_cols: dict[str, np.ndarray], part: str) -> np.ndarray:
         mapping = {u: u[:1] for u in uniq}
     elif transform == "year":
         mapping = {u: u[:4] for u in uniq}
+    elif transform == "first_word":
+        mapping = {u: first_given_word(u) for u in uniq}
     else:
         mapping = {u: soundex(u) for u in uniq}
     out = s.map(mapping).astype(object)

@@ -19,6 +19,8 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
+from .given_names import given_name_words, middle_name_variant
+
 # feature -> level labels; index = level code stored in the int8 level matrix.
 FEATURES: dict[str, tuple[str, ...]] = {
     # close: Jaro-Winkler >= jw_high (a typo); similar: >= jw_low (see COMPARE_DEFAULTS)
@@ -128,6 +130,7 @@ def extras_in(cols: dict) -> tuple[str, ...]:
 # Standardized columns read by comparison and blocking (missing columns are treated as empty).
 COMPARE_COLUMNS: tuple[str, ...] = (
     "first_name_key",
+    "first_name_std",  # its words: a middle name the key runs together (given_name_words)
     "last_name_key",
     "name_key",
     "name_suffix_std",
@@ -154,6 +157,8 @@ COMPARE_DEFAULTS: dict[str, float] = {
     "jw_low": JW_LOW,
     "years_apart": YEARS_APART,
     "address_fuzzy": ADDRESS_FUZZY,
+    "middle_names": 1.0,
+    "name_boundary": 1.0,
 }
 
 
@@ -296,6 +301,11 @@ def prepare_columns(
     cols["first_name_head"] = np.append(
         np.fromiter((ord(v[0]) if v else -1 for v in first_texts), np.int32, len(first_texts)), np.int32(-1)
     )[codes["first_name_key"]]
+    cols["name_joined#"], cols["name_joined_reversed#"] = _joined_names(codes, texts)
+    words_code, words = _derived(codes["first_name_std"], texts["first_name_std"], given_name_words)
+    cols["first_name_words"] = np.append(words, np.array([None], dtype=object))[words_code]
+    several = np.fromiter((" " in w for w in words.tolist()), bool, len(words))
+    cols["first_name_several"] = np.append(several, False)[words_code]
     cols["email_local"] = np.array([p[0] for p in parts] + [None], dtype=object)[codes["email_key"]]
     digits = _date_digits(texts["birth_date_std"])
     cols["birth_date_digits"] = np.append(digits, np.int64(-1))[codes["birth_date_std"]]
@@ -320,6 +330,27 @@ def prepare_columns(
         if name in records.columns:
             cols[name + "#"] = codes_and_texts(records[name].to_numpy(dtype=object))[0].astype(np.int32)
     return cols
+
+
+def _joined_names(codes: dict, texts: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, codes of given + family name keys joined and of family + given joined (one code
+    space, -1 without both): equal joins are one name with the boundary placed elsewhere
+    (`Jaume Anguera` + `Pros` / `Jaume` + `Anguera Pros`)."""
+    f, la = codes["first_name_key"], codes["last_name_key"]
+    both = (f >= 0) & (la >= 0)
+    pair, uniq = pd.factorize(f[both] * (len(texts["last_name_key"]) + 1) + la[both])
+    n_last = len(texts["last_name_key"]) + 1
+    fi, li = (uniq // n_last).astype(np.int64), (uniq % n_last).astype(np.int64)
+    ft, lt = texts["first_name_key"][fi].tolist(), texts["last_name_key"][li].tolist()
+    joint, _ = pd.factorize(
+        pd.Series([a + b for a, b in zip(ft, lt)] + [b + a for a, b in zip(ft, lt)], dtype="object")
+    )
+    out = []
+    for part in (joint[: len(uniq)], joint[len(uniq) :]):
+        code = np.full(len(f), -1, dtype=np.int32)
+        code[both] = part[pair]
+        out.append(code)
+    return out[0], out[1]
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -449,7 +480,9 @@ def _token_set_bound(c_l: dict, c_r: dict, idx: np.ndarray) -> np.ndarray:
 
 # compared columns that another one already holds (the name key joins the two names; phone is
 # mobile or landline); a record with fewer of the others filled is not matched as a profile
-IDENTITY_COLUMNS: tuple[str, ...] = tuple(c for c in COMPARE_COLUMNS if c not in ("name_key", "phone_std"))
+IDENTITY_COLUMNS: tuple[str, ...] = tuple(
+    c for c in COMPARE_COLUMNS if c not in ("name_key", "phone_std", "first_name_std")
+)
 IDENTICAL_MIN_FIELDS = 3
 
 
@@ -562,11 +595,21 @@ def _jw(c_l: dict, c_r: dict, column: str, idx: np.ndarray) -> tuple[np.ndarray,
 
 
 def compare_names(
-    c_l: dict, c_r: dict, jw_high: float = JW_HIGH, jw_low: float = JW_LOW
+    c_l: dict,
+    c_r: dict,
+    jw_high: float = JW_HIGH,
+    jw_low: float = JW_LOW,
+    middle_names: bool = True,
+    name_boundary: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """first_name and last_name levels; order-free name_key or a clean swap counts as exact."""
+    """first_name and last_name levels; order-free name_key or a clean swap counts as exact;
+    with ``middle_names``, so does one given name written with and without a middle name; with
+    ``name_boundary``, so do both names when their keys joined are equal."""
     cfl, cfr, cll, clr = c_l["first_name_key#"], c_r["first_name_key#"], c_l["last_name_key#"], c_r["last_name_key#"]
     same_name = _eq(c_l["name_key#"], c_r["name_key#"]) | (_eq(cfl, clr) & _eq(cll, cfr))
+    if name_boundary:  # the boundary between the names placed elsewhere (`jaumeanguera pros` / `jaume anguerapros`)
+        joined = c_l["name_joined#"]
+        same_name |= _eq(joined, c_r["name_joined#"]) | _eq(joined, c_r["name_joined_reversed#"])
 
     first = np.full(len(cfl), level_code("first_name", "different"), dtype=np.int8)
     both = _both(cfl, cfr)
@@ -585,6 +628,8 @@ def compare_names(
     first[both & (sim >= jw_high)] = level_code("first_name", "close")
     first[exact] = level_code("first_name", "exact")
     first[~both & ~same_name] = 0
+    if middle_names:
+        first[_middle_name_variants(c_l, c_r, np.flatnonzero(both & ~exact))] = MIDDLE_NAME_LEVEL
 
     last = np.full(len(cll), level_code("last_name", "different"), dtype=np.int8)
     both = _both(cll, clr)
@@ -598,6 +643,22 @@ def compare_names(
     last[exact] = level_code("last_name", "exact")
     last[~both & ~same_name] = 0
     return _crossed_if_better(c_l, c_r, first, last, jw_high, jw_low)
+
+
+# a given name with and without its middle name is the same given name
+MIDDLE_NAME_LEVEL = level_code("first_name", "exact")
+
+
+def _middle_name_variants(c_l: dict, c_r: dict, idx: np.ndarray) -> np.ndarray:
+    """The pairs of ``idx`` whose given names are one name with and without a middle name (or
+    its initial): ``middle_name_variant`` on the words of ``first_name_std``, where one side has
+    several. The key runs them together (`williamgibbens` / `william`: Jaro-Winkler 0.90, `similar`)."""
+    some = idx[_at(c_l, "first_name_several", idx) | _at(c_r, "first_name_several", idx)]
+    a, b = _at(c_l, "first_name_words", some), _at(c_r, "first_name_words", some)
+    some, a, b = some[pd.notna(a) & pd.notna(b)], a[pd.notna(a) & pd.notna(b)], b[pd.notna(a) & pd.notna(b)]
+    seen: dict[tuple[str, str], bool] = {}
+    hit = [seen[p] if p in seen else seen.setdefault(p, middle_name_variant(*p)) for p in zip(a.tolist(), b.tolist())]
+    return some[np.asarray(hit, dtype=bool)]
 
 
 def _name_level(
@@ -855,7 +916,9 @@ def compare_pairs(
     ``settings``: the thresholds (compare_settings), the defaults when None."""
     t = settings or COMPARE_DEFAULTS
     c_l, c_r = _Side(cols, np.asarray(left)), _Side(cols, np.asarray(right))
-    first, last = compare_names(c_l, c_r, t["jw_high"], t["jw_low"])
+    first, last = compare_names(
+        c_l, c_r, t["jw_high"], t["jw_low"], bool(t.get("middle_names", 1.0)), bool(t.get("name_boundary", 1.0))
+    )
     extras = extras_in(cols)
     out = np.empty((len(left), len(FEATURE_NAMES) + len(extras)), dtype=np.int8)
     out[:, 0] = first

@@ -414,21 +414,28 @@ def _given_name_m_among_other_surnames(lv, u, m, feats, max_iter, need, features
     m_other, lam, _ = run_em(sub, u, max_iter=max_iter, features=feats, m_start=m, all_features=features)
     if lam * len(sub) < need:  # too few duplicates with another surname to learn from
         return m
-    return {**m, "first_name": _disagreement_from(m["first_name"], m_other["first_name"])}
+    return {**m, "first_name": _disagreement_from(m["first_name"], m_other["first_name"], lam * len(sub))}
 
 
-def _disagreement_from(m_all: np.ndarray, m_other: np.ndarray) -> np.ndarray:
+def _disagreement_from(m_all: np.ndarray, m_other: np.ndarray, duplicates: float | None = None) -> np.ndarray:
     """The given name's m: how often a duplicate's given names disagree (similar, different)
     from the other-surname pairs, where relatives do not inflate it; how the rest splits over
     exact / close / initial from all pairs. The other-surname pairs hold few duplicates, too few
     to see a typo level (a close given name with a surname typo is rare), and a level EM sees
-    no duplicate on learns m = 0: every duplicate with a typo in the given name is lost."""
+    no duplicate on learns m = 0: every duplicate with a typo in the given name is lost. So
+    `similar` keeps the all-pairs m where the other-surname pairs expect less than one duplicate
+    on it (``duplicates`` × its m: EM saw none there; `different` is the level relatives inflate): old_dob's typos
+    (`loiisa` / `louisa`) learnt m(similar) ≈ 0 once its only other-surname duplicates at that
+    level, `mary ann smyth` / `mary smith`, compared `exact` (a middle name on one side)."""
     labels = FEATURES["first_name"][1:]
     agree = np.array([lab in ("exact", "close", "initial") for lab in labels])
     m_all, m_other = np.asarray(m_all, float), np.asarray(m_other, float)
     out = m_other.copy()
+    if duplicates is not None:
+        unseen = (np.asarray(labels) == "similar") & (duplicates * m_other < 1.0)
+        out[unseen] = m_all[unseen]
     if m_all[agree].sum() > 0:
-        out[agree] = (1.0 - m_other[~agree].sum()) * m_all[agree] / m_all[agree].sum()
+        out[agree] = (1.0 - out[~agree].sum()) * m_all[agree] / m_all[agree].sum()
     return out
 
 
