@@ -331,7 +331,9 @@ def _run_with_progress(options, prefect, debug, shown: bool = True):
         # the CLI shows progress and one clear error line; Prefect's own log lines (and the
         # traceback it logs for a failed flow) stay in the Prefect UI, or show with --debug
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-        import great_expectations.data_context.types.base  # noqa: F401 - it sets its own logger to INFO on import
+        from .validate import load_great_expectations  # GE sets its own logger to INFO on import
+
+        load_great_expectations()
 
         logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
         logging.getLogger("crmclean.validate").setLevel(logging.ERROR)  # the summary says if Data Docs failed
