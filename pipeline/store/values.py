@@ -83,6 +83,8 @@ def _text_converter(s: pd.Series) -> Callable[[pd.Series], list]:
             return _no_missing
         if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
             return _strings  # text with missing values (or none at all)
+    if _is_text_extension(s.dtype):
+        return _extension_strings
     if pd.api.types.is_integer_dtype(s) or pd.api.types.is_float_dtype(s):
         f = s.astype("float64")
         integral = bool(((f % 1 == 0) | f.isna()).all())
@@ -94,6 +96,22 @@ def _text_converter(s: pd.Series) -> Callable[[pd.Series], list]:
 
         return numbers
     return lambda part: [_convert_text(v) for v in part.tolist()]
+
+
+def _is_text_extension(dtype: Any) -> bool:
+    """Text held outside Python objects: Arrow strings (the raw rows restored from the spill) or
+    pandas' string dtype."""
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        return bool(pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype))
+    return isinstance(dtype, pd.StringDtype)
+
+
+def _extension_strings(part: pd.Series) -> list:
+    """Arrow/pandas text as str-or-None in one conversion (not a Python call per value:
+    365k raw rows 0.45 -> 0.13 CPU s)."""
+    return part.to_numpy(dtype=object, na_value=None).tolist()
 
 
 def _no_missing(part: pd.Series) -> list:
