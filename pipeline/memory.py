@@ -10,9 +10,12 @@ It runs after ingest, when the record count is known and nothing has been publis
 from __future__ import annotations
 
 import ctypes
+import gc
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterator
 
 import psutil
 
@@ -113,3 +116,20 @@ def _malloc_trim():
 
 def _gb(value: int) -> str:
     return f"{value / 2**30:.1f} GB" if value >= 2**30 else f"{value / 2**20:.0f} MB"
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a block that makes many objects and no reference
+    cycles (reading the exports: a list per row and column; a standardize chunk: result tuples
+    and cache entries). Every few hundred thousand allocations trigger a full collection that
+    visits every object the process holds: ≈ 1 of 7 CPU s of ingest and 29.0 → 24.6 CPU s of
+    standardize in one process at 200k customers. A collector already off stays off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -635,3 +635,20 @@ def refusing_expectations(folder) -> Path:
     )
     (folder / "result.json").write_text(json.dumps(suite), encoding="utf-8")
     return folder
+
+
+def generated_truth_clusters(customers: int, seed: int, out_dir: Path):
+    """Standardized records of a generated data set with the truth's clusters (only records
+    standardize kept), and the rules: survivorship's input with clustering taken as perfect."""
+    from crmclean.generate import generate
+    from crmclean.ingest import ingest
+    from crmclean.settings import load_rules
+    from crmclean.standardize import standardize
+
+    info = generate(customers=customers, seed=seed, out_dir=out_dir)
+    rules = load_rules()
+    std, _ = standardize(ingest([Path(p) for p in info["files"]], rules).records, rules, workers=1)
+    truth = pd.read_csv(info["truth"], dtype=str, keep_default_na=False)
+    truth = truth.assign(record_key=truth["source"] + "|" + truth["source_record_id"])
+    clusters = truth[["record_key"]].assign(cluster=pd.factorize(truth["entity_id"])[0])
+    return std, clusters[clusters["record_key"].isin(std["record_key"])], rules

@@ -227,7 +227,7 @@ def test_present_rows_is_per_row_not_none():
 def test_collector_paused_restores_the_collector():
     import gc
 
-    from crmclean.standardize.parallel import collector_paused
+    from crmclean.memory import collector_paused
 
     assert gc.isenabled()
     with collector_paused():

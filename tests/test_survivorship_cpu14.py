@@ -4,31 +4,22 @@ once per field, and customer_xref's strongest link found over key positions."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import crmclean.survivorship as survivorship
-from crmclean.generate import generate
-from crmclean.ingest import ingest
-from crmclean.settings import load_rules
-from crmclean.standardize import standardize
 from crmclean.store import build
+
+from factories import generated_truth_clusters
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """Standardized records of 400 generated customers, clustered by the truth, sorted by
     record_key as cluster_records gives them."""
-    info = generate(customers=400, seed=11, out_dir=tmp_path_factory.mktemp("gen"))
-    rules = load_rules()
-    std, _ = standardize(ingest([Path(p) for p in info["files"]], rules).records, rules, workers=1)
-    truth = pd.read_csv(info["truth"], dtype=str, keep_default_na=False)
-    truth = truth.assign(record_key=truth["source"] + "|" + truth["source_record_id"])
-    clusters = truth[["record_key"]].assign(cluster=pd.factorize(truth["entity_id"])[0])
-    clusters = clusters[clusters["record_key"].isin(std["record_key"])]
+    std, clusters, rules = generated_truth_clusters(400, 11, tmp_path_factory.mktemp("gen"))
     return std, clusters.sort_values("record_key").reset_index(drop=True), rules
 
 

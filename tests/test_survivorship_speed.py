@@ -5,31 +5,22 @@ written as JSON text, and the store's one-copy table frames and column typing.""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import crmclean.survivorship as survivorship
-from crmclean.generate import generate
-from crmclean.ingest import ingest
-from crmclean.settings import load_rules
-from crmclean.standardize import standardize
 from crmclean.store.build import _frame, _none, _none_frame
 from crmclean.store.values import _text_converter
+
+from factories import generated_truth_clusters
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """Standardized records of 400 generated customers, clustered by the truth."""
-    info = generate(customers=400, seed=7, out_dir=tmp_path_factory.mktemp("gen"))
-    rules = load_rules()
-    std, _ = standardize(ingest([Path(p) for p in info["files"]], rules).records, rules, workers=1)
-    truth = pd.read_csv(info["truth"], dtype=str, keep_default_na=False)
-    truth = truth.assign(record_key=truth["source"] + "|" + truth["source_record_id"])
-    clusters = truth[["record_key"]].assign(cluster=pd.factorize(truth["entity_id"])[0])
-    return std, clusters[clusters["record_key"].isin(std["record_key"])], rules
+    return generated_truth_clusters(400, 7, tmp_path_factory.mktemp("gen"))
 
 
 def test_per_value_strategies_scored_on_disagreeing_clusters_only_change_nothing(generated, monkeypatch):

@@ -10,21 +10,20 @@ quarantine with a sentence naming file, line and column, and the run goes on.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import progress
 from ..errors import CrmcleanError, InputFileError
+from ..memory import collector_paused
 from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, QUARANTINE_COLUMNS, record_key
 from ..settings import Rules, load_rules
 from .columns import EXTRA_FIELDS, HeaderMapper, normalize_header
@@ -177,7 +176,7 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
 
     frames, quarantines, mapping, rows_read = [], [], {}, 0
     meter = _RowMeter(files)
-    with _collector_paused():
+    with collector_paused():
         for source, paths in groups.items():
             config = source_rules.config(source)
             blocks = [b for p in paths for b in meter.counted(p, _read(p, config))]
@@ -197,22 +196,6 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
         rows_read=rows_read,
         skipped=[(str(p), reason) for p, reason in skipped],
     )
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while the exports are read. Reading makes a list per row
-    and per column (no reference cycles), and every few hundred thousand of them triggered a
-    collection that visits every object of the run: ≈ 1 of 7 CPU s at 200k customers.
-    (`crmclean.standardize.parallel.collector_paused` does the same for the standardizers.)"""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class _RowMeter:
