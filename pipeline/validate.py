@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import RulesError
+from .memory import collector_paused
 from .spill import SpilledTable
 
 SEVERITIES = ("critical", "warning")
@@ -127,13 +128,8 @@ def load_great_expectations():
 
 def _import_frozen() -> None:
     gc.collect()  # the garbage of before is freed, not frozen (a long-lived process: tests, a flow)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():  # a caller that had the collector off keeps it off
         import great_expectations  # noqa: F401
-    finally:
-        if enabled:  # a caller that had the collector off keeps it off
-            gc.enable()
     gc.freeze()
 
 
