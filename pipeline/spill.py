@@ -23,8 +23,28 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-#: record columns only customer_record reads after standardize
-SPILLED_COLUMNS = ("raw",)
+#: record columns only customer_record reads after standardize: ingest's text columns that no
+#: stage between standardize and publish reads (link and survivorship read the `_std` values;
+#: the raw birth date, e-mail, phones, name, address, city and company stay: survivorship and
+#: the review queue's record summaries read them). Each is made by ingest for every record,
+#: reused records included, so the spilled value is the one customer_record publishes.
+SPILLED_COLUMNS = (
+    "raw",
+    "locator",
+    "file",
+    "record_id",
+    "extra",
+    "first_name",
+    "last_name",
+    "gender",
+    "landline",
+    "national_id",
+    "state",
+    "postal_code",
+    "country",
+    "created_at",
+    "updated_at",
+)
 SPILL_DIR = "spill"
 #: rows of a spilled table converted at a time: Arrow's allocator keeps about what the largest
 #: batch took (2.6M lineage rows at 365k records: +24 MB at 20k rows a batch, +69 MB at 50k)
@@ -44,16 +64,18 @@ def spill_columns(std: pd.DataFrame, out_dir: Path, columns=SPILLED_COLUMNS) -> 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    present = tuple(c for c in columns if c in std.columns)
-    if not present:
+    data = {}
+    for c in ("record_key", *(c for c in columns if c in std.columns)):
+        try:
+            data[c] = pa.array(std[c].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):  # a value that is not text: the column stays
+            continue
+    present = tuple(c for c in data if c != "record_key")
+    if not present or "record_key" not in data:
         return std, None
     folder = Path(out_dir) / SPILL_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "records.parquet"
-    data = {
-        c: pa.array(std[c].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-        for c in ("record_key", *present)
-    }
     pq.write_table(pa.table(data), path)
     del data
     release_arrow()

@@ -1,4 +1,5 @@
-"""Columns only publish reads (raw) are on disk between standardize and publish (issue 14)."""
+"""Columns only publish reads (raw, locator, the raw state, ...) are on disk between standardize
+and publish (issue 14)."""
 
 from __future__ import annotations
 
@@ -44,9 +45,18 @@ def test_nothing_to_spill_leaves_the_frame_as_it_is(tmp_path):
     assert slim is frame and where is None and spill.restore(frame, None) is frame
 
 
+def test_a_column_that_is_not_text_stays_in_the_frame(tmp_path):
+    frame = _std().assign(locator=[True, False, None])  # not text: Parquet text cannot hold it
+    slim, where = spill.spill_columns(frame, tmp_path, columns=("raw", "locator"))
+    assert list(slim.columns) == ["record_key", "name_std", "locator"] and where.columns == ("raw",)
+
+
 def _run_checking_std(tmp_path, seen: dict):
     def runner(name, stage, *args):
         result = stage(*args)
+        if name == "ingest":
+            records = result.result.records
+            seen["ingested"] = records.set_index("record_key")[list(spill.SPILLED_COLUMNS)]
         if name == "standardize":
             seen["std_columns"] = set(result.std.columns)
             seen["spill_exists"] = result.spill is not None and result.spill.path.exists()
@@ -66,3 +76,20 @@ def test_a_run_publishes_raw_it_kept_on_disk_and_removes_the_file(tmp_path):
         missing = conn.execute(sa.text("SELECT count(*) FROM customer_record WHERE raw IS NULL")).scalar()
         total = conn.execute(sa.text("SELECT count(*) FROM customer_record")).scalar()
     assert total > 0 and missing == 0
+
+
+def test_every_spilled_column_leaves_the_frame_and_is_published_as_read(tmp_path):
+    assert {"locator", "state", "created_at", "gender"} <= set(spill.SPILLED_COLUMNS)
+    seen: dict = {}
+    result, db = _run_checking_std(tmp_path, seen)
+    assert result.status == "success" and not set(spill.SPILLED_COLUMNS) & seen["std_columns"]
+    columns = ", ".join(spill.SPILLED_COLUMNS)
+    with sa.create_engine(db).connect() as conn:
+        stored = pd.read_sql(sa.text(f"SELECT record_key, {columns} FROM customer_record"), conn)
+    stored = stored.set_index("record_key")
+    ingested = seen["ingested"].loc[stored.index]  # the accepted records (not those standardize quarantined)
+    assert len(stored) > 0.9 * len(seen["ingested"])
+    for column in ("locator", "state", "created_at", "gender"):
+        assert ingested[column].notna().any()
+        expected = [None if pd.isna(v) else str(v) for v in ingested[column]]
+        assert [None if pd.isna(v) else v for v in stored[column]] == expected, column
