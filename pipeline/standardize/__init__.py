@@ -328,6 +328,15 @@ def _name_part(records: pd.DataFrame, name: str) -> pd.Series:
     return raw.where(pd.notna(kept) | raw.isna(), None)
 
 
+def _share_raw(job: FieldJob, cols, inputs: list, records: pd.DataFrame, shared: dict[str, np.ndarray]) -> None:
+    """Note in `shared` each raw text column `job` read, as one object per distinct value (the
+    job factorized it anyway). Readers write cells one by one, so a city or a birth date
+    repeated over the rows is a str object per row: 24k objects of 68 cities at 20k customers."""
+    for pos, (name, column) in enumerate(zip(cols, inputs)):
+        if isinstance(name, str) and name in records.columns and name not in shared and column.dtype == object:
+            shared[name] = job.shared_input(pos, column)
+
+
 def _pick_gendered_first_keys(names: dict[str, np.ndarray], gender_std: np.ndarray) -> None:
     """Sam/Chris/Alex/Pat: use the female (or male) formal name when the record's gender says
     so; rebuild name_key for those rows only (few)."""
@@ -379,11 +388,13 @@ def standardize(
     index = records.index
     pool = make_pool(workers) if len(records) >= in_process_below else None
     try:
+        shared: dict[str, np.ndarray] = {}  # raw column → its values as one object per distinct value
 
         def job(fn, cols, extra, names):
-            return FieldJob(fn, [_raw(records, c) if isinstance(c, str) else c for c in cols], extra, names).submit(
-                pool, in_process_below
-            )
+            inputs = [_raw(records, c) if isinstance(c, str) else c for c in cols]
+            field_job = FieldJob(fn, inputs, extra, names)
+            _share_raw(field_job, cols, inputs, records, shared)
+            return field_job.submit(pool, in_process_below)
 
         names_job = job(
             standardize_name,
@@ -445,12 +456,9 @@ def standardize(
 
         # While the pool works on phones: gender (few distinct values, in-process), the map-back
         # of the other fields and their summary counts.
-        gender_job = FieldJob(
-            standardize_gender,
-            [_raw(records, "gender"), pd.Series(names.pop("_gender_hint"), index=index)],
-            (),
-            ("gender_std", "gender_flag"),
-        )
+        gender_inputs = [_raw(records, "gender"), pd.Series(names.pop("_gender_hint"), index=index)]
+        gender_job = FieldJob(standardize_gender, gender_inputs, (), ("gender_std", "gender_flag"))
+        _share_raw(gender_job, ("gender",), gender_inputs, records, shared)
         gender = gender_job.result()
         _pick_gendered_first_keys(names, gender["gender_std"])
         out = {**names, **gender, **address, **email}
@@ -474,6 +482,8 @@ def standardize(
     dynamic.update(attribute_columns(records))
     stale = [c for c in (*OUTPUT_COLUMNS, *dynamic) if c in records.columns]  # re-standardizing a standardized frame
     base = records.drop(columns=stale) if stale else records
+    # the raw columns with their repeated values shared (same values: ingest's frame is untouched)
+    base = pd.DataFrame({c: shared.get(c, base[c]) for c in base.columns}, index=index, copy=False)
     new = pd.DataFrame(
         {**{c: out[c] for c in OUTPUT_COLUMNS}, **dynamic}, index=index, copy=False
     )  # no consolidation copy
