@@ -38,7 +38,8 @@ def _pss() -> tuple[int, int]:
 
 
 def column_sizes(frame: pd.DataFrame, seen: set[int]) -> list[dict]:
-    """Per column: dtype, deep bytes, bytes of the objects no earlier column (or frame) held."""
+    """Per column: dtype, deep bytes, bytes of the array and objects no earlier column (or
+    frame) held."""
     rows = []
     for name in frame.columns:
         col = frame[name]
@@ -46,7 +47,9 @@ def column_sizes(frame: pd.DataFrame, seen: set[int]) -> list[dict]:
         own = deep
         if col.dtype == object:
             values = col.to_numpy()
-            own = values.nbytes
+            address = values.__array_interface__["data"][0]  # frames share column arrays too
+            own = values.nbytes if address not in seen else 0
+            seen.add(address)
             for v in values:
                 i = id(v)
                 if i not in seen:
