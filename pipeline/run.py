@@ -464,11 +464,26 @@ def validate_stage(env: RunEnv, ingested: Ingested, standardized: Standardized, 
     failures are recorded, not raised: plan_publish refuses them (the report still shows them)."""
     with env.timer.stage("validate"):
         whole = clustered.whole.for_validation() if clustered.whole else None
-        result = validate_module.validate_result(clustered.tables, standardized.std, ingested.suites, whole=whole)
+        tables = _spilled_for_checks(clustered.tables, ingested.suites, standardized.spill)
+        result = validate_module.validate_result(tables, standardized.std, ingested.suites, whole=whole)
         reports = (ingested.validation, standardized.validation, result)
         docs = validate_module.build_data_docs(list(reports), env.out_dir / "data_docs", show_pii=env.options.show_pii)
         failures = tuple(validate_module.critical_failures(list(reports)))
     return Validated(reports=reports, data_docs=docs, failures=failures)
+
+
+def _spilled_for_checks(tables: dict, suites: dict, spill) -> dict:
+    """customer_record with the spilled columns that a result check names put back for the check
+    (a user's suite may check raw columns; the bundled one does not, so usually nothing is read)."""
+    suite = suites.get("result")
+    if spill is None or suite is None or "customer_record" not in tables:
+        return tables
+    named = validate_module.columns_read(suite.for_table("customer_record"))
+    wanted = tuple(c for c in spill.columns if named is None or c in named)
+    if not wanted:
+        return tables
+    restored = spill_module.restore(tables["customer_record"], dataclasses.replace(spill, columns=wanted))
+    return {**tables, "customer_record": restored}
 
 
 def plan_publish(

@@ -286,17 +286,25 @@ def _coerce_dates(frame: pd.DataFrame, columns: set[str]) -> pd.DataFrame:
 def _narrow(frame: pd.DataFrame, suite: LoadedSuite) -> pd.DataFrame:
     """Only the columns the suite reads: GE fingerprints (hashes) every column of a batch, twice,
     which costs more than the checks on a wide standardized frame."""
-    needed: list[str] = []
-    for exp in suite.expectations:
-        if "table_column" in exp.expectation_type:  # checks the column list itself
-            return frame
-        for attr in ("column", "column_A", "column_B", "column_list"):
-            value = getattr(exp, attr, None)
-            needed.extend(value if isinstance(value, (list, tuple)) else [value] if value else [])
-    keep = [c for c in dict.fromkeys(needed) if c in frame.columns]
+    needed = columns_read(suite)
+    if needed is None:
+        return frame
+    keep = [c for c in needed if c in frame.columns]
     if keep:
         return frame[keep]
     return frame.iloc[:, :1] if frame.shape[1] else frame
+
+
+def columns_read(suite: LoadedSuite) -> list[str] | None:
+    """The columns the suite's expectations name; None when one checks the column list itself."""
+    needed: list[str] = []
+    for exp in suite.expectations:
+        if "table_column" in exp.expectation_type:
+            return None
+        for attr in ("column", "column_A", "column_B", "column_list"):
+            value = getattr(exp, attr, None)
+            needed.extend(value if isinstance(value, (list, tuple)) else [value] if value else [])
+    return list(dict.fromkeys(needed))
 
 
 def _one_block(frame: pd.DataFrame) -> pd.DataFrame:

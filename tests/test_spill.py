@@ -93,3 +93,44 @@ def test_every_spilled_column_leaves_the_frame_and_is_published_as_read(tmp_path
         assert ingested[column].notna().any()
         expected = [None if pd.isna(v) else str(v) for v in ingested[column]]
         assert [None if pd.isna(v) else v for v in stored[column]] == expected, column
+
+
+def _suite_checking(tmp_path, kind: str, kwargs: dict):
+    """The bundled expectations plus a critical check on customer_record."""
+    import json
+    import shutil
+
+    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
+
+    folder = tmp_path / "expectations"
+    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, folder)
+    suite = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    suite["expectations"].append(
+        {"type": kind, "kwargs": kwargs, "meta": {"severity": "critical", "table": "customer_record"}}
+    )
+    (folder / "result.json").write_text(json.dumps(suite), encoding="utf-8")
+    return folder
+
+
+def test_a_result_check_on_a_spilled_column_reads_it_back_from_disk(tmp_path):
+    """A user's check on a raw column that waits on disk checks its values (not a missing column)."""
+    import pytest
+
+    from crmclean.errors import ValidationFailed
+
+    assert {"gender", "country"} <= set(spill.SPILLED_COLUMNS)
+
+    def run(name: str, kind: str, kwargs: dict):
+        options = RunOptions(
+            inputs=[SAMPLE_DATA_DIR],
+            db_url=f"sqlite:///{tmp_path / name}.db",
+            out_dir=tmp_path / name,
+            expectations_dir=_suite_checking(tmp_path / name, kind, kwargs),
+        )
+        return run_pipeline(options)
+
+    with pytest.raises(
+        ValidationFailed, match=r"customer_record\.gender must be one of the allowed values — \d+ are not"
+    ):
+        run("strict", "expect_column_values_to_be_in_set", {"column": "gender", "value_set": ["no such gender"]})
+    assert run("exists", "expect_column_to_exist", {"column": "country"}).status == "success"
