@@ -628,7 +628,9 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
             return "own_number", [np.zeros(len(rows), np.int64)]
         return "own_number", [_own_number(table, rows, cols[0], codes[:, 0])]
     if strategy == "home_country":
-        return "home_country", [_home_country(table, cols[0], codes[:, 0], cluster)]
+        if multi is None:
+            multi = _multi_valued(cluster, value_code)
+        return "home_country", [_home_country(table, cols[0], codes[:, 0], cluster, multi)]
     if strategy == "valid_over_possible":
         contested = _contested(cluster, codes[:, 0], codes[:, 0] >= 0)
         return "valid_over_possible", [_phones.possible_only(cluster, cols[0].uniques, codes[:, 0], contested)]
@@ -809,22 +811,25 @@ def _other_address(table: _Table, rows, cluster) -> np.ndarray:
     return key
 
 
-def _home_country(table: _Table, col: _Column, cand, cluster) -> np.ndarray:
-    """`home_country` keys (survivorship/phones.py foreign_reading). The customer's country is
-    the master address's (the address is chosen first), else the one country their records
-    give; none when they give two or none."""
-    if table.master_address is None or len(cand) == 0:
-        return np.zeros(len(cand), np.int64)
-    contested = _contested(cluster, cand, cand >= 0)
+def _home_country(table: _Table, col: _Column, cand, cluster, multi: np.ndarray) -> np.ndarray:
+    """`home_country` keys (survivorship/phones.py foreign_reading) over the candidates of the
+    clusters holding two or more numbers (`multi`). The customer's country is the master
+    address's (the address is chosen first), else the one country their records give; none
+    when they give two or none."""
+    key = np.zeros(len(cand), np.int64)
+    if table.master_address is None or not multi.any():
+        return key
+    cand, cluster = cand[multi], cluster[multi]
     country = table.master_address["country"].reindex(cluster).to_numpy(object)
-    unknown = pd.isna(country) & np.isin(cluster, contested)
+    unknown = pd.isna(country)
     if unknown.any():
         given = table.columns["country_std"]
         pick = np.isin(table.cluster, cluster[unknown]) & (given.codes >= 0)
         text = pd.Series(given.uniques[given.codes[pick]], dtype=object)
         per = text.groupby(table.cluster[pick]).agg(lambda c: c.iat[0] if c.nunique() == 1 else None)
         country[unknown] = per.reindex(cluster[unknown]).to_numpy(object)
-    return _phones.foreign_reading(cluster, col.uniques, cand, contested, country)
+    key[multi] = _phones.foreign_reading(cluster, col.uniques, cand, country)
+    return key
 
 
 def _own_number(table: _Table, rows, col: _Column, cand) -> np.ndarray:

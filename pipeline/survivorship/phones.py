@@ -61,9 +61,7 @@ def possible_only(cluster: np.ndarray, texts: np.ndarray, value: np.ndarray, con
     return key
 
 
-def foreign_reading(
-    cluster: np.ndarray, texts: np.ndarray, value: np.ndarray, contested: np.ndarray, country: np.ndarray
-) -> np.ndarray:
+def foreign_reading(cluster: np.ndarray, texts: np.ndarray, value: np.ndarray, country: np.ndarray) -> np.ndarray:
     """Per candidate: 1 for a number that is one digit string read in another country than the
     customer's, when another candidate of its cluster is the same digits read in the customer's
     country (`country`: the customer's ISO country per candidate, None = unknown).
@@ -73,7 +71,7 @@ def foreign_reading(
     give the two readings of one number, and only the reading in the country the customer lives
     in is theirs. Two different people's numbers sharing all those digits is far less likely."""
     key = np.zeros(len(cluster), np.int64)
-    pick = (value >= 0) & np.isin(cluster, contested) & pd.notna(country)
+    pick = (value >= 0) & pd.notna(country)
     if not pick.any():
         return key
     frame = pd.DataFrame({"cluster": cluster[pick], "value": value[pick], "country": country[pick]})
