@@ -11,7 +11,9 @@ standardization (`ceiling`, what survivorship can reach at best). `--work DIR` k
 and database; with `--reuse` a kept database is scored again without rerunning, and survivorship
 is re-run on its records and clusters (timed) so a change to the rules shows at once.
 `--misses FIELD` lists a sample of the customers whose true value is in their master's records
-but not in the master, with each record's raw and standardized values and the lineage rule.
+but not in the master, with each record's raw and standardized values and the lineage rule, and
+counts every miss by kind (the true value only in another master; else whether as many, fewer
+or more of the master's records hold the true value than the published one).
 """
 
 from __future__ import annotations
@@ -85,7 +87,53 @@ def bench_size(customers: int, args, work: Path) -> dict:
     for field in args.misses or ():
         misses = golden_misses(truth, xref, records, master, ents, field)
         print(format_misses(misses, xref, records, lineage, field, args.show))
+        print(format_kinds(miss_kinds(misses, xref, records, field)))
     return out
+
+
+#: the record columns holding a field's value (a phone: either slot)
+VALUE_COLUMNS = {"phone": ("mobile_std", "landline_std"), "full_name": ("full_name_std",)}
+
+
+def miss_kinds(misses: pd.DataFrame, xref: pd.DataFrame, records: pd.DataFrame, field: str) -> dict[str, int]:
+    """How the misses of `golden_misses` split: the true value only in another master (`split`,
+    and of those how many masters publish no value), else by how many records of the master hold
+    the true value against the published one: one each (no majority to follow), the published
+    value more (outvoted), the true value more (a rule overrode the majority, or the published
+    value is composed). What survivorship could still win is mostly the last kind."""
+    cols = VALUE_COLUMNS.get(field, (f"{field}_std",))
+    true, golden = misses.columns[1], misses.columns[3]
+    rows = xref[["record_key", "master_id"]].merge(records[["record_key", *cols]], on="record_key")
+    rows = misses[["entity_id", "master_id", true, golden]].merge(rows, on="master_id")
+
+    def norm(values: pd.Series) -> pd.Series:
+        text = values.astype("string").str.strip()
+        return text.str.lower() if field == "email" else text
+
+    def holds(target: str) -> pd.Series:
+        found = pd.Series(False, index=rows.index)
+        for c in cols:
+            found |= (norm(rows[c]) == norm(rows[target])).fillna(False)
+        return found
+
+    counts = rows.assign(t=holds(true), g=holds(golden)).groupby("entity_id")[["t", "g"]].sum()
+    per = misses.set_index("entity_id")[["split", golden]].join(counts)
+    split, own = per[per["split"]], per[~per["split"]]
+    return {
+        "split": len(split),
+        "split_none": int(split[golden].isna().sum()),
+        "one_each": int((own["t"] == own["g"]).sum()),
+        "outvoted": int((own["t"] < own["g"]).sum()),
+        "true_more": int((own["t"] > own["g"]).sum()),
+    }
+
+
+def format_kinds(kinds: dict[str, int]) -> str:
+    return (
+        f"   by kind: true value only in another master {kinds['split']} (this one publishes none: "
+        f"{kinds['split_none']}); in the master, records holding the true / published value: "
+        f"as many {kinds['one_each']}, fewer {kinds['outvoted']}, more {kinds['true_more']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

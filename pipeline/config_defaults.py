@@ -338,6 +338,7 @@ STRATEGIES: tuple[str, ...] = (
     "common_characters",
     "common_domain",
     "own_number",
+    "home_country",
 )
 GROUP_MEMBERS: dict[str, tuple[str, ...]] = {
     "name": ("full_name", "first_name", "last_name", "name_suffix"),

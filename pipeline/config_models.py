@@ -379,6 +379,7 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
     "mobile": [
         "valid_only",
         "valid_over_possible",
+        "home_country",
         "same_address",
         "own_number",
         "type_evidence",
@@ -389,6 +390,7 @@ DEFAULT_CHAINS: dict[str, list[Any]] = {
     "landline": [
         "valid_only",
         "valid_over_possible",
+        "home_country",
         "same_address",
         "type_evidence",
         "most_frequent",

@@ -521,6 +521,47 @@ def test_a_build_over_part_of_the_master_counts_numbers_data_wide():
     assert alone["mobile"].tolist() == ["+13125786933"]  # nobody else in sight: the typed column
 
 
+def test_one_number_read_in_two_countries_keeps_the_customers_country():
+    golden, lineage = build(
+        # "15125687019" in a Chinese export with no address country: read as the CN mobile
+        # +86 151 2568 7019; the web form of the same Chicago customer reads it +1 512-568-7019
+        rec2("cn|1", 1, mobile="+8615125687019", city="Chicago", created_at="2016-11-20"),
+        rec2("web|1", 1, GUESSED, mobile="+15125687019", city="CHICAGO", country="US", updated_at="2019-03-13"),
+        # the same, the master address (the newer, Chinese export's) giving no country: the
+        # one country the customer's records give decides
+        rec2("cn|4", 4, mobile="+8615125687031", city="Chicago", created_at="2019-03-13"),
+        rec2("web|4", 4, GUESSED, mobile="+15125687031", city="CHICAGO", country="US", updated_at="2016-11-20"),
+        # the other way round (issue 13): a Chinese mobile without +86 in an English-headed export
+        rec2("sales|2", 2, mobile="+13127652711", city="上海市", country="CN", created_at="2023-01-01"),
+        rec2("cn|2", 2, mobile="+8613127652711", city="上海市", country="CN", created_at="2019-01-01"),
+        # two different numbers, no shared digits: the rule has nothing to say
+        rec2("cn|3", 3, mobile="+8615125687042", city="Chicago", created_at="2019-03-13"),
+        rec2("web|3", 3, GUESSED, mobile="+13125550142", city="CHICAGO", country="US", updated_at="2016-11-20"),
+        rules=load_rules(),
+    )
+    assert golden.loc[1, "country"] == "US" and golden.loc[1, "mobile"] == "+15125687019"
+    assert src(lineage, 1, "mobile") == ("web|1", "home_country")
+    assert golden.loc[4, "country"] is None and golden.loc[4, "mobile"] == "+15125687031"
+    assert src(lineage, 4, "mobile") == ("web|4", "home_country")
+    assert golden.loc[2, "mobile"] == "+8613127652711"
+    assert src(lineage, 2, "mobile") == ("cn|2", "home_country")
+    assert golden.loc[3, "mobile"] == "+8615125687042"  # the typed number, as without the rule
+    assert src(lineage, 3, "mobile") == ("cn|3", "type_evidence")
+
+
+def test_same_address_compares_cities_case_blind():
+    golden, lineage = build(
+        # one export keeps the city as written, the other upper-cases it: the same city, so the
+        # guessed web number is not held against, and the typed number wins on its type
+        rec2("cn|1", 1, mobile="+13055550123", city="Miami", created_at="2016-09-16"),
+        rec2("web|1", 1, GUESSED, mobile="+13059170524", city="MIAMI", updated_at="2018-01-11"),
+        rules=load_rules(),
+    )
+    assert golden.loc[1, "city"] == "MIAMI"  # the most recent address
+    assert golden.loc[1, "mobile"] == "+13055550123"
+    assert src(lineage, 1, "mobile") == ("cn|1", "type_evidence")
+
+
 def email(
     key: str,
     cluster: int,
@@ -697,9 +738,10 @@ def test_most_frequent_argument_is_checked():
         survivorship_settings(Rules(survivorship={"fields": {"email": [{"most_frequent": "loudest"}]}}))
     cfg = survivorship_settings(load_rules())
     assert ("most_frequent", "match_key") in cfg["chains"]["email"]
-    assert cfg["chains"]["mobile"][:5] == [
+    assert cfg["chains"]["mobile"][:6] == [
         ("valid_only", None),
         ("valid_over_possible", None),
+        ("home_country", None),
         ("same_address", None),
         ("own_number", None),
         ("type_evidence", None),

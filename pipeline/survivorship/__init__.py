@@ -70,6 +70,7 @@ STRATEGIES = (
     "common_characters",  # Hanzi given names: characters the data's given names of the customer's gender use first
     "common_domain",  # e-mail: of one local part at domains a typo apart, the domain more records use first
     "own_number",  # phones: a number records of other customers also give (a shared line) last
+    "home_country",  # phones: of one digit string read in two countries, the reading in the customer's country
 )
 
 
@@ -201,7 +202,7 @@ def build_golden(
         if group.name in _PHONE_WINNERS:  # the others' values are in golden and lineage_parts
             winners[group.name] = win
         if group.name == "address":
-            table.master_address = win[list(_ADDRESS_PARTS)]
+            table.master_address = win[[*_ADDRESS_PARTS, "country"]]
         if group.name == "phone":
             continue
         for master, _ in group.columns:
@@ -322,7 +323,7 @@ class _Table:
     source_priority: list[str]
     settings: dict[str, Any]
     flag_sets: dict[str, tuple[np.ndarray, list[set[str]]]]  # flag column -> (codes, codes of each distinct text)
-    master_address: pd.DataFrame | None = None  # cluster -> the master address (_ADDRESS_PARTS), once chosen
+    master_address: pd.DataFrame | None = None  # cluster -> the master address (_ADDRESS_PARTS, country), once chosen
     name_winner: pd.DataFrame | None = None  # cluster -> the whole-name winner's parts (`whole_name`)
     spelling: SpellingCounts = field(default_factory=dict)  # data-wide value counts (common_spelling)
     groups_memo: tuple | None = None  # the last `_candidate_groups` (its inputs, held, and result)
@@ -626,6 +627,10 @@ def _strategy_keys(strategy, arg, table: _Table, group: FieldGroup, rows, cols, 
         if group.name not in _OTHER_SLOT:  # the typed slots only: what the data-wide counts cover
             return "own_number", [np.zeros(len(rows), np.int64)]
         return "own_number", [_own_number(table, rows, cols[0], codes[:, 0])]
+    if strategy == "home_country":
+        if multi is None:
+            multi = _multi_valued(cluster, value_code)
+        return "home_country", [_home_country(table, cols[0], codes[:, 0], cluster, multi)]
     if strategy == "valid_over_possible":
         contested = _contested(cluster, codes[:, 0], codes[:, 0] >= 0)
         return "valid_over_possible", [_phones.possible_only(cluster, cols[0].uniques, codes[:, 0], contested)]
@@ -785,7 +790,9 @@ def _other_address(table: _Table, rows, cluster) -> np.ndarray:
     """1 for a record showing another address than the master's: a record still showing an old
     address likely shows the old phone too. The postal codes decide when both are known; else
     the city, then the state (standardized, so comparable across sources: a sales export
-    writes no postal code, a web form may leave it blank). What neither side gives counts as 0."""
+    writes no postal code, a web form may leave it blank). What neither side gives counts as 0.
+    Compared case-blind: an export that keeps a city as written ("Chicago") shows the same
+    city as one that upper-cases it ("CHICAGO")."""
     key = np.zeros(len(rows), np.int64)
     if table.master_address is None or len(rows) == 0:
         return key
@@ -796,10 +803,32 @@ def _other_address(table: _Table, rows, cluster) -> np.ndarray:
         flag = f"{column.removesuffix('_std')}_flag"
         if flag in table.excluded:
             own = np.where(table.excluded[flag][rows], -1, own)
-        master = table.master_address[part].reindex(cluster).to_numpy(object)
-        known = open_ & (own >= 0) & pd.notna(master)
-        key[known] = col.uniques[own[known]] != master[known]
+        master = table.master_address[part].reindex(cluster)
+        known = open_ & (own >= 0) & master.notna().to_numpy()
+        folded = np.array([None if u is None else u.casefold() for u in col.uniques], dtype=object)
+        key[known] = folded[own[known]] != master.astype("string").str.casefold().to_numpy(object)[known]
         open_ &= ~known
+    return key
+
+
+def _home_country(table: _Table, col: _Column, cand, cluster, multi: np.ndarray) -> np.ndarray:
+    """`home_country` keys (survivorship/phones.py foreign_reading) over the candidates of the
+    clusters holding two or more numbers (`multi`). The customer's country is the master
+    address's (the address is chosen first), else the one country their records give; none
+    when they give two or none."""
+    key = np.zeros(len(cand), np.int64)
+    if table.master_address is None or not multi.any():
+        return key
+    cand, cluster = cand[multi], cluster[multi]
+    country = table.master_address["country"].reindex(cluster).to_numpy(object)
+    unknown = pd.isna(country)
+    if unknown.any():
+        given = table.columns["country_std"]
+        pick = np.isin(table.cluster, cluster[unknown]) & (given.codes >= 0)
+        text = pd.Series(given.uniques[given.codes[pick]], dtype=object)
+        per = text.groupby(table.cluster[pick]).agg(lambda c: c.iat[0] if c.nunique() == 1 else None)
+        country[unknown] = per.reindex(cluster[unknown]).to_numpy(object)
+    key[multi] = _phones.foreign_reading(cluster, col.uniques, cand, country)
     return key
 
 

@@ -61,6 +61,58 @@ def possible_only(cluster: np.ndarray, texts: np.ndarray, value: np.ndarray, con
     return key
 
 
+def foreign_reading(cluster: np.ndarray, texts: np.ndarray, value: np.ndarray, country: np.ndarray) -> np.ndarray:
+    """Per candidate: 1 for a number that is one digit string read in another country than the
+    customer's, when another candidate of its cluster is the same digits read in the customer's
+    country (`country`: the customer's ISO country per candidate, None = unknown).
+
+    "15125687019" is +1 512-568-7019 to an export whose default region is the US and the Chinese
+    mobile +86 151 2568 7019 to one whose default region is China: two records of one customer
+    give the two readings of one number, and only the reading in the country the customer lives
+    in is theirs. Two different people's numbers sharing all those digits is far less likely."""
+    key = np.zeros(len(cluster), np.int64)
+    pick = (value >= 0) & pd.notna(country)
+    if not pick.any():
+        return key
+    frame = pd.DataFrame({"cluster": cluster[pick], "value": value[pick], "country": country[pick]})
+    frame = frame.drop_duplicates(["cluster", "value"])
+    frame["digits"] = pd.Series(texts[frame["value"].to_numpy()], index=frame.index, dtype=object).str.lstrip("+")
+    # candidate pairs: the other number's digits are this one's without a 1-3 digit country code
+    found = []
+    for cc_len in (1, 2, 3):
+        long = frame.assign(rest=frame["digits"].str[cc_len:])
+        found.append(
+            long.merge(frame, left_on=["cluster", "rest"], right_on=["cluster", "digits"], suffixes=("", "_o"))
+        )
+    pairs = pd.concat(found, ignore_index=True)
+    if len(pairs) == 0:
+        return key
+    # confirmed by the parser: this number's national digits are exactly the other's digits
+    read = {t: _reading(t) for t in set(pairs["digits"]) | set(pairs["digits_o"])}
+    pairs = pairs[[read[a][0] == b for a, b in zip(pairs["digits"], pairs["digits_o"])]]
+    home = np.array([c in read[a][1] for a, c in zip(pairs["digits"], pairs["country"])], bool)
+    home_o = np.array([c in read[b][1] for b, c in zip(pairs["digits_o"], pairs["country"])], bool)
+    pairs, home = pairs[home != home_o], home[home != home_o]
+    if len(pairs) == 0:
+        return key
+    foreign = np.where(home, pairs["value_o"].to_numpy(), pairs["value"].to_numpy()).astype(np.int64)
+    width = int(value.max()) + 1
+    bad = np.unique(pairs["cluster"].to_numpy(np.int64) * width + foreign)
+    key[pick] = np.isin(cluster[pick] * width + value[pick], bad)
+    return key
+
+
+@lru_cache(maxsize=100_000)
+def _reading(digits: str) -> tuple[str, frozenset[str]]:
+    """(national significant number, the regions of its country code) of the E.164 number +digits."""
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return "", frozenset()
+    national = phonenumbers.national_significant_number(number)
+    return national, frozenset(phonenumbers.region_codes_for_country_code(number.country_code or 0))
+
+
 def held_elsewhere(
     cluster: np.ndarray, slots: list[np.ndarray], numbers: np.ndarray, totals: dict[str, int] | None, rows, cand
 ) -> np.ndarray:
