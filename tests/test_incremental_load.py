@@ -20,9 +20,32 @@ def test_slim_state_keeps_no_copy_of_customer_xref(tmp_path):
     assert "customer_xref" in store._snapshot and len(full.xref) == 6
     slim = store.load_state(record_columns=["first_name_std"])
     assert "customer_xref" not in store._snapshot and "quarantine" in store._snapshot
-    pd.testing.assert_frame_equal(slim.xref, full.xref)
+    pd.testing.assert_frame_equal(slim.xref, full.xref[list(slim.xref.columns)])
     assert slim.next_master_number == full.next_master_number
     store.close()
+
+
+def test_slim_xref_reads_the_reason_only_for_a_master_that_does_not_know_its_overrides(tmp_path):
+    """The slim state's xref holds each record's key, master and source; `reason` (what
+    changed_override_keys reads when the stored overrides are unknown) only when master_state
+    has no overrides: a master written by an older version."""
+    store = open_store(f"sqlite:///{tmp_path}/master.db")
+    fake_run(store, make_std(6), "R1", matches=[("crm_a|0", "crm_a|1")])
+    unknown = store.load_state(record_columns=["first_name_std"])
+    assert list(unknown.xref.columns) == ["record_key", "source", "master_id", "reason"]
+    store.publish("R2", _tables_of(store), state={"overrides": "[]"})
+    known = store.load_state(record_columns=["first_name_std"])
+    assert list(known.xref.columns) == ["record_key", "source", "master_id"]
+    assert known.xref["master_id"].tolist() == unknown.xref["master_id"].tolist()
+    store.close()
+
+
+def _tables_of(store) -> dict:
+    """The stored tables as a publish takes them (the same content again)."""
+    from crmclean.store import REPLACED_TABLES
+
+    store.load_state()
+    return {name: store.read_table(name) for name in REPLACED_TABLES}
 
 
 def test_a_prior_master_holds_its_records_together_in_any_order():
@@ -48,3 +71,67 @@ def test_a_prior_master_holds_its_records_together_in_any_order():
     combined.changed_keys = {"c|1"}
     scope = affected_region(np.array(xref["record_key"]), no_pairs, None, prior, combined, None)
     assert scope.keys == {"b|1", "c|1"} and scope.prior_ids == {"C0000002"}
+
+
+def test_working_set_stacks_like_concat_with_none_for_missing():
+    """The prior records and this run's rows are stacked as pd.concat would (same columns in
+    the same order, same values and types), NaN as None where a side lacks the column or it
+    is not text; a column one side holds only as None is no special case."""
+    from crmclean.incremental import _stacked
+
+    top = pd.DataFrame(
+        {
+            "record_key": ["a|1", "a|2", "a|3"],
+            "first_name_std": [None, None, None],
+            "score": [1.5, np.nan, 2.0],
+            "n": [1, 2, 3],
+            "only_top": ["x", None, "z"],
+        },
+        index=[7, 3, 9],
+    )
+    bottom = pd.DataFrame(
+        {"record_key": ["b|1"], "first_name_std": ["Ann"], "score": [np.nan], "only_bottom": [np.nan]}, index=[0]
+    )
+    got = _stacked(top, bottom)
+    want = pd.concat([top, bottom], ignore_index=True)
+    for c in want.columns:
+        if c not in top.columns or c not in bottom.columns or want[c].dtype != object:
+            want[c] = want[c].astype(object).where(want[c].notna(), None)
+    pd.testing.assert_frame_equal(got, want)
+    assert got["n"].tolist() == [1.0, 2.0, 3.0, None]  # as concat upcasts it
+    assert got["only_bottom"].tolist() == [None] * 4 and got["score"].tolist()[1] is None
+
+
+def test_record_index_is_built_once_per_frame():
+    """standardize, link and cluster look this run's keys up in one Index of the prior keys."""
+    from crmclean.incremental import record_index
+
+    frame = pd.DataFrame({"record_key": ["a|1", "a|2"]})
+    first = record_index(frame)
+    assert record_index(frame) is first and first.get_indexer(["a|2"]).tolist() == [1]
+    other = frame.copy()
+    assert record_index(other) is not first
+
+
+def test_next_master_number_reads_ids_as_before():
+    """max_master_number's fast path gives what ids.master_number reads: the number after a
+    leading C, whatever else the column holds."""
+    from crmclean.ids import master_number
+    from crmclean.store.values import max_master_number
+
+    def reference(ids: pd.Series) -> int:
+        nums = master_number(pd.Series(ids.dropna().unique()))
+        return int(nums.max()) if nums.notna().any() else 0
+
+    cases = [
+        ["C0000001", "C0000123", None, "C0000050", "C0000123"],
+        ["C0000007", "X9", "C", "C12a", "c99"],
+        ["C1e3", "C10"],
+        ["C²", "C5"],
+        [None],
+        [],
+    ]
+    for ids in cases:
+        series = pd.Series(ids, dtype=object)
+        assert max_master_number(series) == reference(series), ids
+    assert max_master_number(pd.Series(["C0000123", "C0000050"], dtype=object)) == 123

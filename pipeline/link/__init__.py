@@ -320,15 +320,21 @@ def link(
     frame = records[[c for c in ("record_key", *COMPARE_COLUMNS, *extras) if c in records.columns]]
     near = None
     shape = tuple(extra_feature(c) for c in extras)  # an incremental run's slim set holds them too
+    # every key present once (an incremental working set is): no count or filter copies the frame
+    once = "record_key" in frame.columns and frame["record_key"].is_unique and frame["record_key"].notna().all()
     verdict = reuse_verdict(
-        model, int(frame["record_key"].nunique()) if "record_key" in frame.columns else len(frame), matching, shape
+        model,
+        len(frame) if once or "record_key" not in frame.columns else int(frame["record_key"].nunique()),
+        matching,
+        shape,
     )
     if verdict:
         model = None
     if new_keys is not None and restrict and model is not None:
         if "record_key" not in frame.columns:
             raise CrmcleanError("link: the records frame has no record_key column")
-        frame = frame[frame["record_key"].notna()].drop_duplicates("record_key", keep="last")
+        if not once:
+            frame = frame[frame["record_key"].notna()].drop_duplicates("record_key", keep="last")
         near = near_new(
             frame,
             matching,

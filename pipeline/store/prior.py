@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
@@ -39,6 +40,8 @@ XREF_STATE_COLUMNS: tuple[str, ...] = (
     "match_probability",
     "reason",
 )
+#: customer_xref columns a slim state holds (see PriorReaderMixin._slim_xref_columns)
+SLIM_XREF_COLUMNS: tuple[str, ...] = ("record_key", "source", "master_id")
 _ACTIVE = "WHERE status IS NULL OR status <> 'retired'"
 _WORD = re.compile(r"^\w+$")
 
@@ -144,7 +147,9 @@ class PriorReaderMixin(StoreBase):
             stored = {name: self.read_table(name, conn) for name in (*names, "quarantine")}
             # a slim state's xref: only the columns a run reads (an incremental run rewrites
             # customer_xref by key, so publish needs no copy of the whole table)
-            xref = self._select(conn, "customer_xref", list(XREF_STATE_COLUMNS)) if slim else stored["customer_xref"]
+            xref = (
+                self._select(conn, "customer_xref", self._slim_xref_columns(conn)) if slim else stored["customer_xref"]
+            )
             version, model = self._latest_model(conn)
             parts = (
                 self._slim_parts(conn, [*record_columns, *_compared_extras(model)])
@@ -155,13 +160,10 @@ class PriorReaderMixin(StoreBase):
             state.model_version, state.model = version, model
         # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
         self._snapshot = {k: v.copy() for k, v in stored.items()}
-        ids = pd.concat(
-            [
-                state.xref["master_id"],
-                state.id_history["master_id"],
-                state.id_history["target_master_id"],
-                state.masters["master_id"],
-            ]
+        # each part's distinct ids first: 360k xref rows hold 200k masters, parsed once each
+        parts = (state.xref["master_id"], state.id_history["master_id"], state.id_history["target_master_id"])
+        ids = pd.Series(
+            np.concatenate([pd.unique(p.to_numpy()) for p in (*parts, state.masters["master_id"])]), dtype=object
         )
         state.next_master_number = max_master_number(ids) + 1
         return state
@@ -196,7 +198,7 @@ class PriorReaderMixin(StoreBase):
         state_rows = self._select(conn, "master_state", ["name", "value"])
         state = PriorState(
             records=records.set_axis(pd.RangeIndex(len(records)), axis=0, copy=False),  # no copy
-            xref=xref[list(XREF_STATE_COLUMNS)],
+            xref=xref if slim else xref[list(XREF_STATE_COLUMNS)],
             edges=edges,
             model=None,
             overrides=self.read_table("review_decision", conn),
@@ -210,6 +212,14 @@ class PriorReaderMixin(StoreBase):
             slim=slim,
         )
         return state
+
+    def _slim_xref_columns(self, conn: Connection) -> list[str]:
+        """customer_xref columns a slim state reads for every record: the key, its master and
+        source (the report counts records per source). `reason` only for a master that does
+        not know its overrides (incremental.changed_override_keys reads it then); the other
+        columns of the region's rows are rebuilt by the run."""
+        known = self._select(conn, "master_state", ["name"], "WHERE name = 'overrides' AND value <> ''")
+        return list(SLIM_XREF_COLUMNS) + ([] if len(known) else ["reason"])
 
     def _latest_model(self, conn: Connection) -> tuple[int, dict | None]:
         """(version, model) of the last saved match model; (0, None) when there is none."""

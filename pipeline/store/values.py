@@ -348,8 +348,12 @@ def _typed(name: str, df: pd.DataFrame, columns: list[str] | None = None) -> pd.
 
 
 def max_master_number(ids: pd.Series) -> int:
-    """Largest numeric part of any master id (0 when none)."""
-    from ..ids import master_number
-
-    nums = master_number(pd.Series(ids.dropna().unique()))
+    """Largest numeric part of any master id (0 when none), as ids.master_number reads one:
+    the digits after a leading `C`. Plain string methods on the distinct ids (200k at 200k
+    customers: pandas' .str accessors cost ≈ 0.25 CPU s of every incremental night)."""
+    texts = [str(v) for v in pd.unique(ids.dropna().to_numpy(dtype=object))]
+    digits = [t[1:] for t in texts if t.startswith("C")]
+    if digits and all(d.isascii() and d.isdigit() and len(d) < 19 for d in digits):  # as every id we write
+        return max(map(int, digits))
+    nums = pd.to_numeric(pd.Series(digits, dtype=object), errors="coerce")
     return int(nums.max()) if nums.notna().any() else 0

@@ -765,7 +765,8 @@ def spelling_counts(records: pd.DataFrame, rules) -> SpellingCounts:
     """{column: {value: records holding it}} over every record given (the whole master), for
     `build_golden(..., spelling=)` on a part of it."""
     out: SpellingCounts = {}
-    records = records.drop_duplicates("record_key", keep="last")  # as build_golden reads them
+    if not records["record_key"].is_unique:  # as build_golden reads them (no copy when unique)
+        records = records.drop_duplicates("record_key", keep="last")
     for column in spelling_columns(rules):
         if column in records.columns:
             col = _Column.of(records[column].to_numpy(object))
