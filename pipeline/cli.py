@@ -204,6 +204,7 @@ def run(
     """Ingest, standardize, validate, link, merge and publish; print a summary."""
     from .settings import SAMPLE_DATA_DIR
 
+    _freeze_at_exit()
     _check_fanout_options(workers, dask_address, dask_workers)
     if lock_timeout is not None:
         os.environ["CRMCLEAN_LOCK_TIMEOUT"] = str(lock_timeout)  # read by crmclean.store.open_store
@@ -233,6 +234,23 @@ def run(
             _print_json(_result_document(result, db))
         elif not quiet:
             _print_summary(result, db)
+
+
+_FREEZE_AT_EXIT: list[bool] = []
+
+
+def _freeze_at_exit() -> None:
+    """At interpreter exit, move every object still alive out of the cyclic collector (once per
+    process). Python's finalization runs full collections while it clears the modules; after a
+    run on a 200k master (its frames, Great Expectations' 0.6 M objects) they cost ≈ 1.4 CPU s
+    of a delta night, to find garbage in memory the process is about to give back. Files, the
+    database and the log are closed by then (explicitly, never by a collection)."""
+    if not _FREEZE_AT_EXIT:
+        import atexit
+        import gc
+
+        atexit.register(gc.freeze)
+        _FREEZE_AT_EXIT.append(True)
 
 
 def _check_fanout_options(workers: Optional[int], dask_address: Optional[str], dask_workers: int) -> None:
