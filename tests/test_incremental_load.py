@@ -135,3 +135,26 @@ def test_next_master_number_reads_ids_as_before():
         series = pd.Series(ids, dtype=object)
         assert max_master_number(series) == reference(series), ids
     assert max_master_number(pd.Series(["C0000123", "C0000050"], dtype=object)) == 123
+
+
+def test_the_prior_state_is_read_with_the_collector_off(tmp_path, monkeypatch):
+    """A tuple per row read holds no reference cycle: the collector stays off while the state
+    is read (it ran ≈ 1,500 times over them at 200k customers) and is on again after."""
+    import gc
+
+    from crmclean.store import prior
+
+    store = open_store(f"sqlite:///{tmp_path}/master.db")
+    fake_run(store, make_std(6), "R1", matches=[("crm_a|0", "crm_a|1")])
+    seen = []
+    fetch = prior._fetch
+
+    def watched(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return fetch(*args, **kwargs)
+
+    monkeypatch.setattr(prior, "_fetch", watched)
+    assert gc.isenabled()
+    store.load_state(record_columns=["first_name_std"])
+    assert seen and not any(seen) and gc.isenabled()
+    store.close()

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
+from ..memory import collector_paused
 from .base import StoreBase, dbapi
 from .tables import OTHER_COLUMNS, TABLES, columns_of
 from .values import _empty, _empty_columns, _empty_records, _typed, _unpack_records, max_master_number
@@ -142,7 +143,8 @@ class PriorReaderMixin(StoreBase):
         The run reads the rest by key afterwards (`read_records`, `read_masters`).
         """
         slim = record_columns is not None
-        with self._errors("loading the previous master"), self._read_conn() as conn:
+        # a tuple per row read (≈ 1.1 M at 200k): the collector would run ≈ 1,500 times over them
+        with self._errors("loading the previous master"), collector_paused(), self._read_conn() as conn:
             names = () if slim else ("customer_record", "customer_xref", "match_edge", "master_customer")
             stored = {name: self.read_table(name, conn) for name in (*names, "quarantine")}
             # a slim state's xref: only the columns a run reads (an incremental run rewrites
