@@ -135,9 +135,6 @@ class _FrozenForkPool(ProcessPoolExecutor):
 
     _frozen = True
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        return super().submit(_released, fn, *args, **kwargs)
-
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         try:
             super().shutdown(wait=wait, cancel_futures=cancel_futures)
@@ -145,19 +142,6 @@ class _FrozenForkPool(ProcessPoolExecutor):
             if self._frozen:
                 self._frozen = False
                 gc.unfreeze()
-
-
-def _released(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """A fork worker's task with the freed heap given back to the OS before and after it.
-
-    glibc keeps a task's freed arrays (and the pickled result of the one before) resident for
-    the next task, so each worker's own memory grew with the largest chunk it had seen (65 → 15
-    MB at 20k customers after a trim; at 200k ≈ 100 MB a worker)."""
-    memory.release_freed()
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        memory.release_freed()
 
 
 # Modules the fork server of `small_worker_pool` imports before it forks any worker.

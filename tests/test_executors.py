@@ -100,39 +100,3 @@ def test_the_link_pool_keeps_this_process_frozen_until_it_shuts_down():
     finally:
         pool.shutdown()
     assert gc.get_freeze_count() == 0
-
-
-_KEPT: list = []  # a worker's survivors between the freed texts of _heap_holes
-
-
-def _heap_holes() -> int:
-    """Texts freed between survivors (600 B each: glibc's heap, not pymalloc), as a link task's
-    chunk arrays are freed between what the worker keeps."""
-    texts = [b"x" * 600 + i.to_bytes(4, "little") for i in range(200_000)]
-    _KEPT.append(texts[::64])
-    return os.getpid()
-
-
-def _resident() -> tuple[int, int]:
-    import psutil
-
-    return os.getpid(), psutil.Process().memory_info().rss
-
-
-@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="the link pool forks")
-def test_a_link_worker_gives_a_tasks_freed_memory_back_before_the_next():
-    """Without it each worker kept the freed memory of its largest chunk for the rest of the
-    stage: memory that grew with the number of workers (≈ 120 MB of holes here)."""
-    from crmclean import memory
-
-    if memory._malloc_trim() is None:
-        pytest.skip("no glibc malloc_trim on this platform")
-    pool = executors.LocalProcesses().pool_with({}, 1)
-    try:
-        pid, before = pool.submit(_resident).result()
-        assert pool.submit(_heap_holes).result() == pid
-        same, after = pool.submit(_resident).result()
-    finally:
-        pool.shutdown()
-    assert same == pid
-    assert after - before < 30 * 2**20

@@ -4,13 +4,14 @@ would write to (a read writes a reference count, and copies the page), the same 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from crmclean import executors
-from crmclean.link import link
+from crmclean.link import link, parallel
 from crmclean.link.compare import TextColumn, compact_texts, compare_pairs, prepare_columns
 from test_link import R, person, synthetic
 
@@ -58,10 +59,48 @@ def test_the_link_workers_get_no_python_strings_and_the_same_pairs(monkeypatch):
         return real(self, value, workers)
 
     monkeypatch.setattr(executors.LocalProcesses, "pool_with", spy)
+    monkeypatch.setattr(parallel, "WORKER_PIECE", 70)  # a worker's chunk in pieces too
     frame, _ = synthetic(n_people=300)
-    parallel = link(frame, R(chunk_size=200), workers=2)
+    pooled = link(frame, R(chunk_size=200), workers=2)
     assert len(shared) == 1
     objects = [k for k, v in shared[0].items() if isinstance(v, np.ndarray) and v.dtype == object]
     assert objects == []
-    alone = link(frame, R(), model=parallel.model, workers=1)
-    pd.testing.assert_frame_equal(parallel.pairs, alone.pairs)
+    alone = link(frame, R(), model=pooled.model, workers=1)
+    pd.testing.assert_frame_equal(pooled.pairs, alone.pairs)
+
+
+_KEPT: list = []  # a worker's survivors between the freed texts of _heap_holes
+
+
+def _heap_holes(*_: object) -> int:
+    """Texts freed between survivors (600 B each: glibc's heap, not pymalloc), as a blocking
+    rule's sorts are freed between what the worker keeps."""
+    texts = [b"x" * 600 + i.to_bytes(4, "little") for i in range(200_000)]
+    _KEPT.append(texts[::64])
+    return os.getpid()
+
+
+def _resident() -> tuple[int, int]:
+    import psutil
+
+    return os.getpid(), psutil.Process().memory_info().rss
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="the link pool forks")
+def test_a_blocking_rule_task_gives_its_freed_memory_back(monkeypatch):
+    """Without it a worker kept the freed memory of its largest rule for the rest of the
+    stage, in every worker (≈ 120 MB of holes here)."""
+    from crmclean import memory
+
+    if memory._malloc_trim() is None:
+        pytest.skip("no glibc malloc_trim on this platform")
+    monkeypatch.setattr(parallel, "rule_pairs", _heap_holes)
+    pool = executors.LocalProcesses().pool_with({}, 1)
+    try:
+        pid, before = pool.submit(_resident).result()
+        assert pool.submit(parallel._rule_task, {}, 0, 10, None).result() == pid
+        same, after = pool.submit(_resident).result()
+    finally:
+        pool.shutdown()
+    assert same == pid
+    assert after - before < 30 * 2**20

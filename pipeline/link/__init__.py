@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import memory
 from ..errors import CrmcleanError
 from ..keys import sorted_unique_positions
 from . import parallel
@@ -99,6 +100,7 @@ class _Laps(dict):
         self.last = time.perf_counter()
 
     def lap(self, name: str) -> None:
+        memory.release_freed()  # a step's transients (the blocking union's sorts, say) go back
         now = time.perf_counter()
         self[name] = round(self.get(name, 0.0) + now - self.last, 3)
         self.last = now
@@ -217,9 +219,16 @@ def _score_task(lv, left, right, mask, rule_names, model, matching):
     cols = parallel.worker_cols()
     from .model import weight_tables
 
-    counts, numbers = _score_numbers(cols["\0tf"], lv, left, right, model, matching)
-    frame = _pairs_frame(None, rule_names, lv, left, right, mask, numbers, weight_tables(model, matching))
-    return counts, frame
+    tables = weight_tables(model, matching)
+    counts: dict[str, int] = {}
+    frames = []
+    for s, e in parallel.pieces(len(lv)):  # each pair is scored on its own: piece by piece
+        c, numbers = _score_numbers(cols["\0tf"], lv[s:e], left[s:e], right[s:e], model, matching)
+        counts = {k: counts.get(k, 0) + v for k, v in c.items()}
+        frame = _pairs_frame(None, rule_names, lv[s:e], left[s:e], right[s:e], mask[s:e], numbers, tables)
+        if frame is not None:
+            frames.append(frame)
+    return counts, (pd.concat(frames, ignore_index=True) if frames else None)
 
 
 def _with_keys(frame: pd.DataFrame, keys: np.ndarray) -> pd.DataFrame:
