@@ -132,19 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     cmd += ["--workers", str(args.workers), "--no-prefect", "--json", "--log-file", str(log)]
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {scale.machine_line()}, {exe}", flush=True)
     measured, per_process, root_pid = run_sampled(cmd, args.interval)
-    if measured.returncode != 0:
+    failed = measured.returncode != 0
+    if failed:  # the stages that finished are still reported
         print(measured.stderr[-2000:], file=sys.stderr)
-        return 1
-    doc = json.loads(measured.stdout)
+    timings = {} if failed else json.loads(measured.stdout)["timings"]
     log_text = log.read_text(encoding="utf-8")
-    for row in scale.stage_rows(measured, log_text, doc["timings"]):
+    for row in scale.stage_rows(measured, log_text, timings):
         print(f"{row['stage']:<38} {row['wall_s']:>8.2f} s {row['cpu_s']:>8.2f} CPU s {row['peak_pss_mb']:>8,} MB PSS")
     print(f"total {measured.wall_s:.2f} s, {measured.cpu_s:.2f} CPU s, peak PSS {measured.peak_pss / MB:,.0f} MB")
     for name, start, end in scale.phases_from_log(log_text, measured.started, measured.started + measured.wall_s):
         if name == args.stage:
             print(f"--- {name}: {end - start:.1f} s")
             print("\n".join(stage_report(per_process, root_pid, start, end)))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
