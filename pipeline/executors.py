@@ -26,6 +26,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator, Protocol
 
+from . import memory
 
 # ------------------------------------------------------------------- the shared value of a task
 
@@ -105,6 +106,7 @@ class LocalProcesses:
         # fork: a collection in a child writes to the header of every object it visits,
         # and copying those pages cost more than the work itself (1.5 s at 365k rows).
         # They stay frozen until the pool shuts down (`_FrozenForkPool`).
+        memory.release_freed()  # the parent's freed heap is not resident when the workers fork
         gc.freeze()
         try:
             pool = _FrozenForkPool(

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import memory
 from ..errors import CrmcleanError
 from ..keys import sorted_unique_positions
 from . import parallel
 from .blocking import Candidates, block, identical_sizes
-from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_settings, feature_levels
+from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compact_texts, compare_settings
+from .compare import feature_levels
 from .compare import pair_term_frequencies
 from .compare import extra_columns, extra_feature, extras_in, location_in_disguise, prepare_columns, term_frequencies
 from .decisions import (  # re-exported: explain and the tests read them here
@@ -98,6 +100,7 @@ class _Laps(dict):
         self.last = time.perf_counter()
 
     def lap(self, name: str) -> None:
+        memory.release_freed()  # a step's transients (the blocking union's sorts, say) go back
         now = time.perf_counter()
         self[name] = round(self.get(name, 0.0) + now - self.last, 3)
         self.last = now
@@ -168,7 +171,7 @@ def _score_numbers(
 
 
 def _pairs_frame(
-    keys: np.ndarray,
+    keys: np.ndarray | None,
     rule_names: list[str],
     lv: np.ndarray,
     left: np.ndarray,
@@ -177,7 +180,8 @@ def _pairs_frame(
     numbers: tuple,
     tables: dict[str, np.ndarray],
 ) -> pd.DataFrame | None:
-    """The output rows of one chunk's kept pairs."""
+    """The output rows of one chunk's kept pairs (``keys`` None: their row positions instead
+    of their record keys, put in by ``_with_keys``)."""
     keep, weight, prob, rank, cap_name, pf_matrix = numbers
     if not len(keep):
         return None
@@ -188,8 +192,8 @@ def _pairs_frame(
     base = {f: tables[f][lk[:, k]] for k, f in enumerate(features)}
     return pd.DataFrame(
         {
-            "record_key_l": keys[left[keep]],
-            "record_key_r": keys[right[keep]],
+            "record_key_l": left[keep] if keys is None else keys[left[keep]],
+            "record_key_r": right[keep] if keys is None else keys[right[keep]],
             "match_weight": weight.round(4),
             "match_probability": prob,
             "decision": labels[rank],
@@ -209,13 +213,29 @@ def _padded(levels: np.ndarray, width: int) -> np.ndarray:
 
 
 def _score_task(lv, left, right, mask, rule_names, model, matching):
-    """A chunk scored and its kept pairs' rows made in a worker (the parent only concatenates)."""
+    """A chunk scored and its kept pairs' rows made in a worker, with row positions for record
+    keys: a worker that read the parent's key strings would write their reference counts and
+    copy every page they sit on (≈ 30 MB a worker at 100k customers)."""
     cols = parallel.worker_cols()
     from .model import weight_tables
 
-    counts, numbers = _score_numbers(cols["\0tf"], lv, left, right, model, matching)
-    frame = _pairs_frame(cols["\0keys"], rule_names, lv, left, right, mask, numbers, weight_tables(model, matching))
-    return counts, frame
+    tables = weight_tables(model, matching)
+    counts: dict[str, int] = {}
+    frames = []
+    for s, e in parallel.pieces(len(lv)):  # each pair is scored on its own: piece by piece
+        c, numbers = _score_numbers(cols["\0tf"], lv[s:e], left[s:e], right[s:e], model, matching)
+        counts = {k: counts.get(k, 0) + v for k, v in c.items()}
+        frame = _pairs_frame(None, rule_names, lv[s:e], left[s:e], right[s:e], mask[s:e], numbers, tables)
+        if frame is not None:
+            frames.append(frame)
+    return counts, (pd.concat(frames, ignore_index=True) if frames else None)
+
+
+def _with_keys(frame: pd.DataFrame, keys: np.ndarray) -> pd.DataFrame:
+    """A worker's rows (``_score_task``) with the record keys at their row positions."""
+    for side in ("record_key_l", "record_key_r"):
+        frame[side] = keys[frame[side].to_numpy(dtype=np.int64)]
+    return frame
 
 
 def score_pairs(
@@ -228,14 +248,15 @@ def score_pairs(
     pool: _Pool | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Score every candidate, keep those at or above review, count the rest. With a pool the
-    chunks are scored in the workers (given tf and keys at fork), which also make the kept
-    pairs' rows and evidence text; only those rows come back."""
+    chunks are scored in the workers (given tf at fork), which also make the kept pairs' rows
+    and evidence text; only those rows come back, and the pool is shut down (scoring is the
+    link's last use of it) before they get their record keys and are concatenated."""
     from .model import weight_tables
 
     tables = weight_tables(model, matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
     bounds = [(s, min(s + chunk, len(levels))) for s in range(0, len(levels), chunk)]
-    parallel = pool is not None and pool.usable() and len(bounds) > 1 and "\0tf" in pool.cols and "\0keys" in pool.cols
+    parallel = pool is not None and pool.usable() and len(bounds) > 1 and "\0tf" in pool.cols
     results: list[Any] = []
     for s, e in bounds:
         if parallel and pool is not None:
@@ -253,10 +274,14 @@ def score_pairs(
             )
         else:
             results.append(_score_numbers(tf, levels[s:e], cand.left[s:e], cand.right[s:e], model, matching))
+    if parallel and pool is not None:
+        results = [r.result() for r in results]
+        pool.close()
     frames, counts = [], {"match": 0, "review": 0, "non_match": 0, "capped": 0}
     for (s, e), r in zip(bounds, results):
         if parallel:
-            c, frame = r.result()
+            c, frame = r
+            frame = None if frame is None else _with_keys(frame, keys)
         else:
             c, numbers = r
             frame = _pairs_frame(
@@ -367,10 +392,12 @@ def link(
     # (n x ~18 object pointers) goes before the workers fork and the candidates are made
     restricted = near is not None
     del frame, near
+    # texts in Arrow buffers from here on: neither the workers nor this process write to them
+    cols = compact_texts(cols)
     laps.lap("prepare")
-    # one worker pool for blocking (large frames), comparing and scoring; columns, tf and keys
-    # are inherited at fork
-    pool = _Pool({**cols, "\0tf": tf, "\0keys": keys}, max(int(workers or 1), 1))
+    # one worker pool for blocking (large frames), comparing and scoring; columns and tf are
+    # inherited at fork
+    pool = _Pool({**cols, "\0tf": tf}, max(int(workers or 1), 1))
     try:
         if not restricted:
             parallel = pool.usable() and n >= PARALLEL_BLOCKING_RECORDS
