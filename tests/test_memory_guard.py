@@ -32,7 +32,7 @@ def test_a_low_limit_stops_the_run_before_publishing(tmp_path):
     _, result = _run(tmp_path, "--full-refresh", "--memory-limit", "50M", "--json")
     assert result.exit_code == 1, result.output
     error = json.loads(result.stdout)["error"]
-    assert "records × 10 KB a record" in error and "--memory-limit 50 MB" in error, error
+    assert "records × 6 KB a record" in error and "--memory-limit 50 MB" in error, error
     assert "nothing was published" in error and "smaller parts" in error
     after = read_table(db_url, "master_customer").sort_values("master_id", ignore_index=True)
     pd.testing.assert_frame_equal(after, before)  # yesterday's master untouched
@@ -60,7 +60,7 @@ def test_enough_memory_passes_and_is_logged(tmp_path, monkeypatch):
     log = tmp_path / "run.log"
     _, result = _run(tmp_path, "--log-file", str(log))
     assert result.exit_code == 0, result.output
-    assert "memory: about 2 MB needed, 65536 MB available" in log.read_text(encoding="utf-8")
+    assert "memory: about 1 MB needed, 65536 MB available" in log.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
