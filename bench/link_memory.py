@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -125,12 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"procs{args.customers}"
     db, log, out = args.work / f"{tag}.db", args.work / f"{tag}.log", args.work / f"out_{tag}"
     db.unlink(missing_ok=True)
-    log.unlink(missing_ok=True)
-    shutil.rmtree(out, ignore_errors=True)
-    exe = Path(sys.executable).with_name("crmclean")
-    cmd = [str(exe), "run", str(gen_dir), "--db", f"sqlite:///{db}", "--out", str(out)]
-    cmd += ["--workers", str(args.workers), "--no-prefect", "--json", "--log-file", str(log)]
-    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {scale.machine_line()}, {exe}", flush=True)
+    cmd = scale.crmclean_command(gen_dir, db, out, log, args.workers)
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {scale.machine_line()}, {cmd[0]}", flush=True)
     measured, per_process, root_pid = run_sampled(cmd, args.interval)
     failed = measured.returncode != 0
     if failed:  # the stages that finished are still reported

@@ -221,6 +221,15 @@ def ensure_exports(customers: int, seed: int, work: Path) -> tuple[Path, float |
     return gen_dir, round(time.perf_counter() - t0, 2)
 
 
+def crmclean_command(gen_dir: Path, db: Path, out_dir: Path, log: Path, workers: int) -> list[str]:
+    """`crmclean run` of `gen_dir` into the SQLite file `db`; its log and outputs cleared first."""
+    log.unlink(missing_ok=True)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    exe = Path(sys.executable).with_name("crmclean")
+    cmd = [str(exe), "run", str(gen_dir), "--db", f"sqlite:///{db}", "--out", str(out_dir)]
+    return cmd + ["--workers", str(workers), "--no-prefect", "--json", "--log-file", str(log)]
+
+
 def run_crmclean(gen_dir: Path, work: Path, args, db: Path | None = None, tag: str | None = None) -> dict:
     """`crmclean run` end to end, measured from outside: into a fresh SQLite database, or into
     `db` as it is (an incremental run on a copy of a prior master)."""
@@ -229,11 +238,7 @@ def run_crmclean(gen_dir: Path, work: Path, args, db: Path | None = None, tag: s
     if db is None:
         db = work / f"{tag}.db"
         db.unlink(missing_ok=True)
-    log.unlink(missing_ok=True)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    exe = Path(sys.executable).with_name("crmclean")
-    cmd = [str(exe), "run", str(gen_dir), "--db", f"sqlite:///{db}", "--out", str(out_dir)]
-    cmd += ["--workers", str(args.workers), "--no-prefect", "--json", "--log-file", str(log)]
+    cmd = crmclean_command(gen_dir, db, out_dir, log, args.workers)
     measured = run_measured(cmd, args.interval)
     if measured.returncode != 0:
         raise RuntimeError(f"crmclean run failed ({measured.returncode}): {measured.stderr[-2000:]}")
