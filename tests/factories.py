@@ -619,6 +619,12 @@ def all_scenarios() -> tuple[pd.DataFrame, pd.DataFrame]:
 def refusing_expectations(folder) -> Path:
     """A copy of the shipped suites in `folder` with one more critical expectation that any
     master of more than 10 customers fails: a run with it is refused at publish (exit 3)."""
+    return expectations_with(folder, "expect_table_row_count_to_be_between", {"min_value": 0, "max_value": 10})
+
+
+def expectations_with(folder, kind: str, kwargs: dict, table: str = "master_customer") -> Path:
+    """A copy of the shipped suites in `folder` with one more critical result expectation on
+    `table`: what a user adds to expectations/result.json without a code change."""
     import shutil
 
     from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
@@ -626,13 +632,7 @@ def refusing_expectations(folder) -> Path:
     folder = Path(folder)
     shutil.copytree(DEFAULT_EXPECTATIONS_DIR, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     suite = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append(
-        {
-            "type": "expect_table_row_count_to_be_between",
-            "kwargs": {"min_value": 0, "max_value": 10},
-            "meta": {"severity": "critical", "table": "master_customer"},
-        }
-    )
+    suite["expectations"].append({"type": kind, "kwargs": kwargs, "meta": {"severity": "critical", "table": table}})
     (folder / "result.json").write_text(json.dumps(suite), encoding="utf-8")
     return folder
 

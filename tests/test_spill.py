@@ -95,26 +95,10 @@ def test_every_spilled_column_leaves_the_frame_and_is_published_as_read(tmp_path
         assert [None if pd.isna(v) else v for v in stored[column]] == expected, column
 
 
-def _suite_checking(tmp_path, kind: str, kwargs: dict):
-    """The bundled expectations plus a critical check on customer_record."""
-    import json
-    import shutil
-
-    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
-
-    folder = tmp_path / "expectations"
-    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, folder)
-    suite = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append(
-        {"type": kind, "kwargs": kwargs, "meta": {"severity": "critical", "table": "customer_record"}}
-    )
-    (folder / "result.json").write_text(json.dumps(suite), encoding="utf-8")
-    return folder
-
-
 def test_a_result_check_on_a_spilled_column_reads_it_back_from_disk(tmp_path):
     """A user's check on a raw column that waits on disk checks its values (not a missing column)."""
     import pytest
+    from factories import expectations_with
 
     from crmclean.errors import ValidationFailed
 
@@ -125,7 +109,7 @@ def test_a_result_check_on_a_spilled_column_reads_it_back_from_disk(tmp_path):
             inputs=[SAMPLE_DATA_DIR],
             db_url=f"sqlite:///{tmp_path / name}.db",
             out_dir=tmp_path / name,
-            expectations_dir=_suite_checking(tmp_path / name, kind, kwargs),
+            expectations_dir=expectations_with(tmp_path / name / "expectations", kind, kwargs, table="customer_record"),
         )
         return run_pipeline(options)
 

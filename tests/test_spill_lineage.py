@@ -97,24 +97,16 @@ def test_runs_publish_the_spilled_lineage_and_remove_the_file(tmp_path):
 
 
 def test_a_result_expectation_on_master_lineage_reads_the_spilled_table(tmp_path):
-    import json
-    import shutil
-
     from crmclean import validate as v
-    from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
+    from factories import expectations_with
     from test_validate import _result_tables
 
-    folder = tmp_path / "expectations"
-    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, folder)
-    suite = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append(
-        {
-            "type": "expect_column_values_to_be_in_set",
-            "kwargs": {"column": "rule", "value_set": ["all_agree", "medoid"]},
-            "meta": {"severity": "critical", "table": "master_lineage"},
-        }
+    folder = expectations_with(
+        tmp_path / "expectations",
+        "expect_column_values_to_be_in_set",
+        {"column": "rule", "value_set": ["all_agree", "medoid"]},
+        table="master_lineage",
     )
-    (folder / "result.json").write_text(json.dumps(suite), encoding="utf-8")
     tables, std = _result_tables()
     tables["master_lineage"] = spill.spill_table(
         "master_lineage", [lineage_frame()], columns_of("master_lineage"), tmp_path

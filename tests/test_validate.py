@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from crmclean import validate as v
 from crmclean.errors import RulesError
 from crmclean.settings import DEFAULT_EXPECTATIONS_DIR
+from factories import expectations_with
 
 
 @pytest.fixture(scope="module")
@@ -209,17 +209,9 @@ def test_missing_table_is_a_failure(suites):
 
 
 def test_user_added_expectation_runs_without_code_change(tmp_path):
-    folder = tmp_path / "expectations"
-    shutil.copytree(DEFAULT_EXPECTATIONS_DIR, folder)
-    suite = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-    suite["expectations"].append(
-        {
-            "type": "expect_column_values_to_be_in_set",
-            "kwargs": {"column": "country", "value_set": ["CN"]},
-            "meta": {"severity": "critical", "table": "master_customer"},
-        }
+    folder = expectations_with(
+        tmp_path / "expectations", "expect_column_values_to_be_in_set", {"column": "country", "value_set": ["CN"]}
     )
-    (folder / "result.json").write_text(json.dumps(suite), encoding="utf-8")
     tables, std = _result_tables()
     failures = v.critical_failures([v.validate_result(tables, std, v.load_suites(folder))])
     assert failures == ["result: master_customer.country must be one of the allowed values — 3 are not"]
