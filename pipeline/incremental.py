@@ -105,8 +105,14 @@ def record_index(frame: pd.DataFrame) -> pd.Index:
     ref, index = _KEY_INDEX
     if ref is None or ref() is not frame:
         index = pd.Index(frame["record_key"])
-        _KEY_INDEX[:] = [weakref.ref(frame), index]
+        _KEY_INDEX[:] = [weakref.ref(frame, _forget_index), index]
     return index
+
+
+def _forget_index(ref: weakref.ref) -> None:
+    """The frame is gone: its index (and the key strings it keeps alive) goes with it."""
+    if _KEY_INDEX[0] is ref:
+        _KEY_INDEX[:] = [None, None]
 
 
 def split_reusable(

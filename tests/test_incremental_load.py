@@ -113,6 +113,20 @@ def test_record_index_is_built_once_per_frame():
     assert record_index(other) is not first
 
 
+def test_record_index_goes_with_its_frame():
+    """The kept index holds every prior key string: it is dropped when its frame is."""
+    import gc
+    import weakref
+
+    from crmclean import incremental
+
+    frame = pd.DataFrame({"record_key": ["a|1", "a|2"]})
+    index = weakref.ref(incremental.record_index(frame))
+    del frame
+    gc.collect()
+    assert incremental._KEY_INDEX == [None, None] and index() is None
+
+
 def test_next_master_number_reads_ids_as_before():
     """max_master_number's fast path gives what ids.master_number reads: the number after a
     leading C, whatever else the column holds."""
