@@ -23,6 +23,7 @@ import pandas as pd
 
 from .. import progress
 from ..errors import CrmcleanError, InputFileError
+from ..frames import stacked
 from ..memory import collector_paused
 from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, QUARANTINE_COLUMNS, record_key
 from ..settings import Rules, load_rules
@@ -187,7 +188,7 @@ def ingest(inputs: list[Path], rules: Rules) -> IngestResult:
             frames.append(records)
             quarantines.append(quarantine)
             mapping[source] = source_mapping
-        records = pd.concat(frames, ignore_index=True) if frames else _empty(RECORD_COLUMNS)
+        records = stacked(frames) if frames else _empty(RECORD_COLUMNS)
         quarantine = pd.concat(quarantines, ignore_index=True) if quarantines else _empty(QUARANTINE_COLUMNS)
     return IngestResult(
         records=records,
