@@ -281,7 +281,9 @@ def load_prior(env: RunEnv, store, ingested: Ingested) -> Prior:
         why = _full_reason(env.options, env.rules, store.read_state())
         columns = None if why else incremental.working_columns(ingested.result.records.columns)
         erased = read_tombstones(store)
-        return Prior(state=store.load_state(record_columns=columns), full_reason=why, erased=erased)
+        records = ingested.result.records
+        keys = records["record_key"].to_numpy(object) if columns is not None and "record_key" in records else None
+        return Prior(state=store.load_state(record_columns=columns, run_keys=keys), full_reason=why, erased=erased)
 
 
 def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standardized:

@@ -172,3 +172,22 @@ def test_the_prior_state_is_read_with_the_collector_off(tmp_path, monkeypatch):
     store.load_state(record_columns=["first_name_std"])
     assert seen and not any(seen) and gc.isenabled()
     store.close()
+
+
+def test_a_night_reads_the_hashes_of_its_own_records_only(tmp_path):
+    """The hashes and standardizer fingerprint are compared only for the run's records: a run
+    naming few records reads them by key (None on the other rows); one naming at least half the
+    stored records reads them in the one pass, as a load without run keys does."""
+    store = open_store(f"sqlite:///{tmp_path}/master.db")
+    fake_run(store, make_std(6, std_fingerprint="fp1"), "R1")
+    every = store.load_state(record_columns=["first_name_std"])
+    assert every.records["std_fingerprint"].eq("fp1").all()
+    night = store.load_state(record_columns=["first_name_std"], run_keys=np.array(["crm_a|1001", "crm_b|9"], object))
+    assert night.records["record_key"].tolist() == every.records["record_key"].tolist()
+    for column in ("content_hash", "row_hash", "std_fingerprint"):
+        assert night.records[column].notna().tolist() == [k == "crm_a|1001" for k in every.records["record_key"]]
+        own = every.records["record_key"] == "crm_a|1001"
+        assert night.records.loc[own, column].tolist() == every.records.loc[own, column].tolist()
+    whole = store.load_state(record_columns=["first_name_std"], run_keys=every.records["record_key"].to_numpy()[:3])
+    pd.testing.assert_frame_equal(whole.records, every.records)
+    store.close()
