@@ -46,6 +46,10 @@ XREF_STATE_COLUMNS: tuple[str, ...] = (
 )
 #: customer_xref columns a slim state holds (see PriorReaderMixin._slim_xref_columns)
 SLIM_XREF_COLUMNS: tuple[str, ...] = ("record_key", "source", "master_id")
+#: the master_state row every run's publish writes: its run_id is the run that last published
+PUBLISHED_BY = "cluster_fingerprint"
+#: master_state row: the number the next new master id gets (kept so a night need not parse every id)
+NEXT_NUMBER_STATE = "next_master_number"
 _ACTIVE = "WHERE status IS NULL OR status <> 'retired'"
 _WORD = re.compile(r"^\w+$")
 
@@ -165,14 +169,11 @@ class PriorReaderMixin(StoreBase):
             )
             state = self._prior_state(conn, stored, xref, slim, *parts)
             state.model_version, state.model = version, model
+            kept = self._current_state(conn).get(NEXT_NUMBER_STATE)
         # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
         self._snapshot = {k: v.copy() for k, v in stored.items()}
-        # each part's distinct ids first: 360k xref rows hold 200k masters, parsed once each
-        parts = (state.xref["master_id"], state.id_history["master_id"], state.id_history["target_master_id"])
-        ids = pd.Series(
-            np.concatenate([pd.unique(p.to_numpy()) for p in (*parts, state.masters["master_id"])]), dtype=object
-        )
-        state.next_master_number = max_master_number(ids) + 1
+        state.next_master_number = int(kept) if kept else _next_number(state)
+        self._next_number = state.next_master_number  # publish stores the number after its run's
         return state
 
     def _full_parts(self, conn: Connection, stored: dict) -> tuple:
@@ -219,6 +220,15 @@ class PriorReaderMixin(StoreBase):
             slim=slim,
         )
         return state
+
+    def _current_state(self, conn: Connection) -> dict[str, str]:
+        """master_state values written by the run that last published (the run_id of its
+        `cluster_fingerprint` row, which every run's publish writes): a value another run wrote
+        (a version that does not keep it published since) is stale."""
+        state = self._select(conn, "master_state", ["name", "value", "run_id"])
+        last = dict(zip(state["name"], state["run_id"])).get(PUBLISHED_BY)
+        rows = zip(state["name"], state["value"], state["run_id"])
+        return {n: v for n, v, r in rows if last is not None and r == last}
 
     def _slim_xref_columns(self, conn: Connection) -> list[str]:
         """customer_xref columns a slim state reads for every record: the key, its master and
@@ -362,6 +372,16 @@ class PriorReaderMixin(StoreBase):
                 yield conn
         finally:
             conn.close()
+
+
+def _next_number(state: PriorState) -> int:
+    """The next master number from every id the state holds (a master whose publish did not
+    store it): each part's distinct ids first, 360k xref rows hold 200k masters."""
+    parts = (state.xref["master_id"], state.id_history["master_id"], state.id_history["target_master_id"])
+    ids = pd.Series(
+        np.concatenate([pd.unique(p.to_numpy()) for p in (*parts, state.masters["master_id"])]), dtype=object
+    )
+    return max_master_number(ids) + 1
 
 
 def _compared_extras(model: dict | None) -> list[str]:

@@ -98,6 +98,7 @@ class PublishMixin(StatisticsMixin):
                     conn.execute(t.delete().where(t.c.name.in_(list(state))))
                     conn.execute(t.insert(), [{"name": k, "value": v, "run_id": run_id} for k, v in state.items()])
                 self._publish_spelling(conn, run_id, spelling)
+                self._publish_next_number(conn, run_id, tables)
                 self.dialect.ensure_masked_view(conn)  # PostgreSQL: the analysts' view (docs/store.md)
 
     def _publish_table(

@@ -1,13 +1,14 @@
-"""Data-wide value counts kept in the store: survivorship's spelling counts (`common_spelling`,
-`common_characters`, `common_domain`, `own_number`), one `spelling_count` row per counted value.
+"""What the store keeps so a night need not pass over every stored record: survivorship's
+data-wide spelling counts (`common_spelling`, `common_characters`, `common_domain`,
+`own_number`), one `spelling_count` row per counted value, and the next master number.
 
-A full run writes them whole; an incremental run reads only the counts of the values its
-affected region asks about and writes back the ones its records changed, so a night does not
-count every stored record (docs/store.md, "Incremental speed"). The master_state row
-`spelling_counts` lists the statistics held and names (run_id) the run that wrote them: they
-are trusted only when that run is the one that last published (the run_id of its
-`cluster_fingerprint` row). A publish by a version that does not keep them leaves them stale,
-an erasure deletes them; the next run then counts every record and writes them whole again.
+A full run writes the counts whole; an incremental run reads only the counts of the values its
+affected region asks about and writes back the ones its records changed (docs/store.md,
+"Incremental runs"). Each is named by a master_state row (`spelling_counts`: the statistics
+held; `next_master_number`) whose run_id is the run that wrote it: it is trusted only when that
+run is the one that last published (`PriorReaderMixin._current_state`). A publish by a version
+that does not keep them leaves them stale, an erasure deletes the counts; the next run then
+counts every record (or parses every master id) and stores them again.
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy as np
+import pandas as pd
 from sqlalchemy.engine import Connection
 
 from .base import dbapi
-from .prior import PriorReaderMixin
+from .prior import NEXT_NUMBER_STATE, PriorReaderMixin
 from .tables import TABLES
+from .values import max_master_number
 
 SPELLING_TABLE = "spelling_count"
 #: master_state row: the statistics `spelling_count` holds (JSON list); its run_id wrote them
 SPELLING_STATE = "spelling_counts"
-#: the master_state row every publish writes: its run_id is the run that last published
-_PUBLISHED_BY = "cluster_fingerprint"
 #: between the statistic and the value in `spelling_count.key` (statistic names never hold it)
 _SEP = "|"
 
@@ -72,12 +74,20 @@ class StatisticsMixin(PriorReaderMixin):
 
     def _spelling_current(self, conn: Connection, statistics: list[str]) -> bool:
         """Were the stored counts written by the last publish, for (at least) these statistics?"""
-        state = self._select(conn, "master_state", ["name", "value", "run_id"])
-        by_name = {n: (v, r) for n, v, r in zip(state["name"], state["value"], state["run_id"])}
-        held, published = by_name.get(SPELLING_STATE), by_name.get(_PUBLISHED_BY)
-        if held is None or published is None or held[1] != published[1]:
-            return False
-        return set(statistics) <= set(json.loads(held[0] or "[]"))
+        held = self._current_state(conn).get(SPELLING_STATE)
+        return held is not None and set(statistics) <= set(json.loads(held or "[]"))
+
+    def _publish_next_number(self, conn: Connection, run_id: str, tables: dict) -> None:
+        """Inside publish's transaction: the next master number after this run, in master_state
+        (only after this run's load_state gave it one: the number it was read or counted as)."""
+        prior, self._next_number = self._next_number, None
+        if prior is not None:
+            self._write_state(conn, run_id, NEXT_NUMBER_STATE, str(next_number_after(prior, tables)))
+
+    def _write_state(self, conn: Connection, run_id: str, name: str, value: str) -> None:
+        t = TABLES["master_state"]
+        conn.execute(t.delete().where(t.c.name == name))
+        conn.execute(t.insert(), [{"name": name, "value": value, "run_id": run_id}])
 
     def _publish_spelling(self, conn: Connection, run_id: str, write: SpellingWrite | None) -> None:
         """Inside publish's transaction: the counts written, and master_state's row naming them."""
@@ -94,10 +104,16 @@ class StatisticsMixin(PriorReaderMixin):
         rows = [(k, n) for k, n in stored_pairs(write.counts) if n > 0]
         if rows:
             self.dialect.bulk_insert(dbapi(conn), SPELLING_TABLE, ["key", "records"], rows)
-        t = TABLES["master_state"]
-        conn.execute(t.delete().where(t.c.name == SPELLING_STATE))
-        value = json.dumps(sorted(write.statistics))
-        conn.execute(t.insert(), [{"name": SPELLING_STATE, "value": value, "run_id": run_id}])
+        self._write_state(conn, run_id, SPELLING_STATE, json.dumps(sorted(write.statistics)))
+
+
+def next_number_after(prior: int, tables: dict) -> int:
+    """The next master number after a publish of `tables`: past the prior one and every id the
+    run's masters and id history hold (a Scoped table: its rows)."""
+    frames = [getattr(tables.get(n), "rows", tables.get(n)) for n in ("master_customer", "master_id_history")]
+    columns = [f[c] for f in frames if f is not None for c in ("master_id", "target_master_id") if c in f.columns]
+    ids = pd.Series(np.concatenate([pd.unique(c.to_numpy()) for c in columns]) if columns else [], dtype=object)
+    return max(prior, max_master_number(ids) + 1)
 
 
 def forget_spelling(conn: Connection) -> int:
