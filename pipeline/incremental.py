@@ -34,6 +34,7 @@ from .store.build import (
 )
 from .store.prior import PriorState
 from .store.publish import Scoped
+from .store.statistics import SpellingWrite, stored_key
 from .store.values import utc_now
 
 if TYPE_CHECKING:  # annotations only: stages.py describes the values the run passes between stages
@@ -574,6 +575,7 @@ class RegionResult:
     tables: dict[str, pd.DataFrame | Scoped]  # what publish writes: the region's rows only
     views: dict[str, pd.DataFrame]  # the tables' rows, customer_xref as the whole master has it
     whole: WholeMaster
+    spelling: SpellingWrite  # the data-wide spelling counts publish stores
 
 
 @dataclass(frozen=True)
@@ -612,12 +614,12 @@ def cluster_region(
     in_region = pairs[pairs["record_key_l"].isin(keys).to_numpy() & pairs["record_key_r"].isin(keys).to_numpy()]
     clusters = cluster.cluster_records(region, in_region, rules, overrides, model=linked.result.model)
     rows = _region_rows(standardized, prior, linked, keys, store)
-    golden, lineage = survivorship.build_golden(
-        rows.complete[rows.complete["record_key"].isin(keys).to_numpy()],
-        clusters,
-        rules,
-        spelling=survivorship.spelling_counts(records, rules),  # the whole master's, as a full run counts
+    region_rows = rows.complete[rows.complete["record_key"].isin(keys).to_numpy()]
+    # the whole master's counts, as a full run counts them: read from the store where it can
+    spelling, spelling_write = night_spelling(
+        records, region_rows, combined, prior.records, standardized.std, rules, store
     )
+    golden, lineage = survivorship.build_golden(region_rows, clusters, rules, spelling=spelling)
 
     retired_keys = set(combined.retired["record_key"]) if len(combined.retired) else set()
     near = keys | retired_keys
@@ -655,7 +657,91 @@ def cluster_region(
     )
     whole, xref = _whole_master(prior, tables, scope, assigned, rows, near, combined, retired_keys)
     views = {**{name: getattr(t, "rows", t) for name, t in tables.items()}, "customer_xref": xref}
-    return RegionResult(scope=scope, clusters=clusters, tables=tables, views=views, whole=whole)
+    return RegionResult(
+        scope=scope, clusters=clusters, tables=tables, views=views, whole=whole, spelling=spelling_write
+    )
+
+
+def night_spelling(
+    records: pd.DataFrame,
+    region: pd.DataFrame,
+    combined: Combined,
+    prior_records: pd.DataFrame,
+    std: pd.DataFrame,
+    rules,
+    store,
+) -> tuple[dict[str, dict[str, int]], SpellingWrite]:
+    """(the data-wide spelling counts the region's golden records read, what publish stores).
+
+    The store keeps the counts (store/statistics.py): only those of the values the region asks
+    about and of the values this run's records change are read by key, and this run's change
+    (its records' counts minus those of the stored versions they replace and of the retired
+    records) is added; publish writes back the changed ones. When the store does not hold
+    them up to date, every record is counted (`records`, the working set) and stored whole."""
+    from . import survivorship
+
+    columns = [c for c in region.columns if c in records.columns]  # as counting `records` would
+    statistics = sorted(survivorship.spelling_counts(region[columns], rules))
+    change = _spelling_change(prior_records, std[[c for c in std.columns if c in records.columns]], combined, rules)
+    wanted = {s: asked_values(s, region) | set(change.get(s, ())) for s in statistics}
+    stored = store.read_spelling(wanted) if statistics else None
+    if stored is None:
+        counts = survivorship.spelling_counts(records, rules)
+        return counts, SpellingWrite(counts, statistics=sorted(counts))
+    counts = {s: {v: stored[s].get(v, 0) + change.get(s, {}).get(v, 0) for v in wanted[s]} for s in statistics}
+    changed = {s: {v: counts[s][v] for v in change.get(s, {})} for s in statistics}
+    keys = [stored_key(s, v) for s, values in changed.items() for v in values]
+    return counts, SpellingWrite(changed, statistics=statistics, keys=keys)
+
+
+def _spelling_change(
+    prior_records: pd.DataFrame, std: pd.DataFrame, combined: Combined, rules
+) -> dict[str, dict[str, int]]:
+    """{statistic: {value: change}}: what this run's records (`std`) add to the stored counts,
+    less what the stored versions they replace and the retired records took away."""
+    from . import survivorship
+
+    retired = combined.retired["record_key"] if len(combined.retired) else pd.Series([], dtype=object)
+    gone_keys = pd.unique(np.concatenate([std["record_key"].to_numpy(object), retired.to_numpy(object)]))
+    index = record_index(prior_records)
+    if index.is_unique:  # the kept index of the prior keys: no pass over them
+        at = index.get_indexer(gone_keys)
+        gone = prior_records.iloc[at[at >= 0]]
+    else:
+        gone = prior_records[prior_records["record_key"].isin(gone_keys).to_numpy()]
+    before = survivorship.spelling_counts(gone[[c for c in std.columns if c in gone.columns]], rules)
+    after = survivorship.spelling_counts(std, rules)
+    out: dict[str, dict[str, int]] = {}
+    for s in set(before) | set(after):
+        b, a = before.get(s, {}), after.get(s, {})
+        diff = {v: a.get(v, 0) - b.get(v, 0) for v in set(a) | set(b)}
+        out[s] = {v: d for v, d in diff.items() if d}
+    return out
+
+
+def asked_values(statistic: str, frame: pd.DataFrame) -> set[str]:
+    """The values of `statistic` that survivorship looks up when building `frame`'s golden
+    records (a superset: a value nobody holds counts 0): the e-mail domains of the address
+    and its match key, every phone column's numbers, each Hanzi given-name character at its
+    position for any gender, or the column's own values."""
+    from .survivorship import CHARACTERS, DOMAINS, NUMBERS, PHONE_SLOTS
+
+    def texts(*columns: str) -> set[str]:
+        out: set[str] = set()
+        for c in columns:
+            if c in frame.columns:
+                values = [str(v) for v in pd.unique(frame[c].to_numpy(object)) if v is not None and v == v]
+                out |= set(values) | {v.strip() for v in values}
+        return out
+
+    if statistic == DOMAINS:
+        return {t.rpartition("@")[2] for t in texts("email_std", "email_key") if "@" in t}
+    if statistic == NUMBERS:
+        return texts(*PHONE_SLOTS, "phone_std")
+    if statistic == CHARACTERS:
+        names = [t for t in texts("first_name_std") if not t.isascii()]
+        return {f"{pos}|{g}|{ch}" for t in names for pos, ch in enumerate(t) for g in ("", "F", "M")}
+    return texts(statistic)
 
 
 def _moved_keys(std: pd.DataFrame, prior_records: pd.DataFrame, fresh: set[str]) -> set[str]:

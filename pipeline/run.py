@@ -40,6 +40,7 @@ from .forget import erase_quarantined, quarantine_erased
 from .schema import empty_quarantine
 from .settings import DEFAULT_EXPECTATIONS_DIR, Rules, load_rules
 from .store.erasure import read_tombstones
+from .store.statistics import SpellingWrite
 from .stages import (
     DEFAULT_DB_URL,
     DEFAULT_OUT_DIR,
@@ -280,7 +281,9 @@ def load_prior(env: RunEnv, store, ingested: Ingested) -> Prior:
         why = _full_reason(env.options, env.rules, store.read_state())
         columns = None if why else incremental.working_columns(ingested.result.records.columns)
         erased = read_tombstones(store)
-        return Prior(state=store.load_state(record_columns=columns), full_reason=why, erased=erased)
+        records = ingested.result.records
+        keys = records["record_key"].to_numpy(object) if columns is not None and "record_key" in records else None
+        return Prior(state=store.load_state(record_columns=columns, run_keys=keys), full_reason=why, erased=erased)
 
 
 def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standardized:
@@ -387,6 +390,7 @@ def cluster_stage(env: RunEnv, standardized: Standardized, prior: Prior, linked:
             counts=counts,
             whole=whole,
             scope=region.scope,
+            spelling=region.spelling,
         )
 
 
@@ -409,7 +413,9 @@ def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: 
         combined.records, linked.pairs, rules, linked.overrides, model=linked.result.model
     )
     progress.expect(int(clusters["cluster"].nunique()), "clusters")
-    golden, lineage = survivorship.golden_in_groups(combined.records, clusters, rules)
+    # the data-wide counts survivorship reads, stored for the next incremental run
+    spelling = survivorship.spelling_counts(combined.records, rules)
+    golden, lineage = survivorship.golden_in_groups(combined.records, clusters, rules, spelling=spelling)
     progress.advance(len(golden))
     assigned = ids_module.assign_master_ids(clusters, prior.state)
     # master_lineage (~7 rows a record) waits on disk for publish (crmclean.spill)
@@ -432,7 +438,8 @@ def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: 
     counts = _counts(
         standardized, len(tables["master_customer"]), len(tables["customer_xref"]), len(tables["review_queue"])
     )
-    return Clustered(clusters=clusters, tables=tables, views=tables, counts=counts)
+    stored = SpellingWrite(spelling, statistics=sorted(spelling))
+    return Clustered(clusters=clusters, tables=tables, views=tables, counts=counts, spelling=stored)
 
 
 def _counts(
@@ -503,6 +510,7 @@ def plan_publish(
         incremental=clustered.whole is not None,
         views=clustered.views,
         spill=standardized.spill,
+        spelling=clustered.spelling,
     )
 
 
@@ -515,7 +523,7 @@ def publish(env: RunEnv, plan: PublishPlan, store) -> Published:
         tables = dict(plan.tables)
         if "customer_record" in tables:
             tables["customer_record"] = spill_module.restore(tables["customer_record"], plan.spill)
-        store.publish(plan.run_id, tables, state=plan.state)
+        store.publish(plan.run_id, tables, state=plan.state, spelling=plan.spelling)
         del tables
         spill_module.release_arrow()
         progress.advance(rows)

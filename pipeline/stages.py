@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .spill import Spill
     from .store import PriorState, Scoped
     from .store.erasure import Tombstones
+    from .store.statistics import SpellingWrite
     from .validate import ValidationReport
 
 DEFAULT_DB_URL = "sqlite:///crmclean-out/master.db"
@@ -143,6 +144,7 @@ class Clustered:
     counts: RunCounts
     whole: WholeMaster | None = None  # an incremental run: the whole master's key sets and totals
     scope: Scope | None = None  # an incremental run: the affected region
+    spelling: SpellingWrite | None = None  # survivorship's data-wide counts to store
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,6 +172,7 @@ class PublishPlan:
     incremental: bool  # only the affected region's rows: the report reads the rest back
     views: dict[str, pd.DataFrame]
     spill: Spill | None = None  # customer_record's spilled columns: put back by publish
+    spelling: SpellingWrite | None = None  # survivorship's data-wide counts, stored by publish
 
 
 @dataclass(frozen=True, eq=False)

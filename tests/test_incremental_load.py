@@ -172,3 +172,42 @@ def test_the_prior_state_is_read_with_the_collector_off(tmp_path, monkeypatch):
     store.load_state(record_columns=["first_name_std"])
     assert seen and not any(seen) and gc.isenabled()
     store.close()
+
+
+def test_a_night_reads_the_hashes_of_its_own_records_only(tmp_path):
+    """The hashes and standardizer fingerprint are compared only for the run's records: a run
+    naming few records reads them by key (None on the other rows); one naming at least half the
+    stored records reads them in the one pass, as a load without run keys does."""
+    store = open_store(f"sqlite:///{tmp_path}/master.db")
+    fake_run(store, make_std(6, std_fingerprint="fp1"), "R1")
+    every = store.load_state(record_columns=["first_name_std"])
+    assert every.records["std_fingerprint"].eq("fp1").all()
+    night = store.load_state(record_columns=["first_name_std"], run_keys=np.array(["crm_a|1001", "crm_b|9"], object))
+    assert night.records["record_key"].tolist() == every.records["record_key"].tolist()
+    for column in ("content_hash", "row_hash", "std_fingerprint"):
+        assert night.records[column].notna().tolist() == [k == "crm_a|1001" for k in every.records["record_key"]]
+        own = every.records["record_key"] == "crm_a|1001"
+        assert night.records.loc[own, column].tolist() == every.records.loc[own, column].tolist()
+    whole = store.load_state(record_columns=["first_name_std"], run_keys=every.records["record_key"].to_numpy()[:3])
+    pd.testing.assert_frame_equal(whole.records, every.records)
+    store.close()
+
+
+def test_the_next_master_number_is_kept_by_the_publish_that_used_it(tmp_path):
+    """Each publish after a load_state stores the next master number (past every id it wrote);
+    the next load reads it instead of parsing every master id, unless another run published
+    since (its run_id is not the last publish's): then every id is parsed again."""
+    import sqlalchemy as sa
+
+    store = open_store(f"sqlite:///{tmp_path}/master.db")
+    fake_run(store, make_std(4), "R1")
+    fake_run(store, make_std(2, start=4), "R2")  # two new masters
+    assert store.read_state()["next_master_number"] == "7"
+    with store.engine.begin() as conn:  # R2 published last (as a run's state says); a number only the row gives
+        conn.execute(sa.text("INSERT INTO master_state VALUES ('cluster_fingerprint', 'f', 'R2')"))
+        conn.execute(sa.text("UPDATE master_state SET value = '50' WHERE name = 'next_master_number'"))
+    assert store.load_state(record_columns=["first_name_std"]).next_master_number == 50
+    with store.engine.begin() as conn:  # written by a run that did not publish last
+        conn.execute(sa.text("UPDATE master_state SET run_id = 'R1' WHERE name = 'next_master_number'"))
+    assert store.load_state(record_columns=["first_name_std"]).next_master_number == 7
+    store.close()

@@ -181,12 +181,79 @@ def test_delta_publish_stores_what_a_full_replace_stores(nights, tmp_path, monke
 
     real = Store.publish
     monkeypatch.setattr(
-        Store, "publish", lambda self, run_id, tables, delta=True, state=None: real(self, run_id, tables, False, state)
+        Store,
+        "publish",
+        lambda self, run_id, tables, delta=True, state=None, spelling=None: real(
+            self, run_id, tables, False, state, spelling
+        ),
     )
     db = copy_db(nights["night1_db"], tmp_path, "replace.db")
     run(nights["night2"], db, tmp_path)
     for t in PUBLISHED_TABLES:
         skip = {"first_seen_run"}  # night 2's new records carry each night-2 run's own id
+        pd.testing.assert_frame_equal(table_view(nights["inc_db"], t, skip), table_view(db, t, skip), obj=t)
+
+
+def stored_spelling(db_url: str) -> dict[str, int]:
+    stored = read(db_url, "spelling_count")
+    return dict(zip(stored["key"], stored["records"]))
+
+
+def recounted_spelling(db_url: str) -> dict[str, int]:
+    """survivorship's data-wide counts over the master's active records, as stored keys."""
+    from crmclean.settings import load_rules
+    from crmclean.store.statistics import stored_pairs
+    from crmclean.store.values import _unpack_records
+    from crmclean.survivorship import spelling_counts
+
+    records = _unpack_records(read(db_url, "customer_record"))
+    records = records[records["status"].fillna("active") != "retired"]
+    return {k: n for k, n in stored_pairs(spelling_counts(records, load_rules(DEFAULT_RULES_DIR))) if n}
+
+
+def counted_rows(monkeypatch) -> list[int]:
+    """The number of records each spelling_counts call of a run counts over."""
+    from crmclean import survivorship
+
+    sizes: list[int] = []
+    real = survivorship.spelling_counts
+
+    def counting(records, rules):
+        sizes.append(len(records))
+        return real(records, rules)
+
+    monkeypatch.setattr(survivorship, "spelling_counts", counting)
+    return sizes
+
+
+def test_a_night_reads_the_stored_spelling_counts_and_keeps_them_exact(nights, tmp_path, monkeypatch):
+    """A full run stores survivorship's data-wide counts; night 2 reads the ones it needs by key
+    (it counts only its own, their stored versions' and its region's records) and leaves the stored counts equal
+    to a count over every active record (the published tables: test_incremental_run_equals_...)."""
+    night1 = copy_db(nights["night1_db"], tmp_path, "n1.db")
+    assert stored_spelling(night1) == recounted_spelling(night1)
+    db = copy_db(nights["night1_db"], tmp_path, "n2.db")
+    sizes = counted_rows(monkeypatch)
+    second = run(nights["night2"], db, tmp_path)
+    assert max(sizes) < second.counts["records_in_master"]  # the fallback counts every record
+    assert stored_spelling(db) == recounted_spelling(db) == stored_spelling(nights["inc_db"])
+
+
+def test_stale_spelling_counts_are_counted_again(nights, tmp_path, monkeypatch):
+    """Counts a later publish did not write (an older version published since) are not read:
+    the night counts every record, as before the store kept them, and stores them whole."""
+    db = copy_db(nights["night1_db"], tmp_path, "stale.db")
+    engine = sa.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE master_state SET run_id = 'older' WHERE name = 'spelling_counts'"))
+        conn.execute(sa.text("UPDATE spelling_count SET records = records + 5"))
+    engine.dispose()
+    sizes = counted_rows(monkeypatch)
+    second = run(nights["night2"], db, tmp_path)
+    assert max(sizes) == second.counts["records_in_master"]
+    assert stored_spelling(db) == recounted_spelling(db)
+    for t in (*PUBLISHED_TABLES, "master_state"):
+        skip = {"first_seen_run"} | RUN_COLUMNS
         pd.testing.assert_frame_equal(table_view(nights["inc_db"], t, skip), table_view(db, t, skip), obj=t)
 
 
@@ -420,6 +487,7 @@ def test_two_nights_on_postgresql_match_sqlite_and_rerun_is_idempotent(nights, p
     run(nights["night1"], pg_url, tmp_path)
     run(nights["night2"], pg_url, tmp_path)
     assert groupings(pg_url) == groupings(nights["inc_db"])
+    assert stored_spelling(pg_url) == stored_spelling(nights["inc_db"])  # written by key on night 2
     before = {t: table_view(pg_url, t) for t in PUBLISHED_TABLES}
     again = run(nights["night2"], pg_url, tmp_path)
     assert again.counts["records_standardized"] == 0

@@ -24,6 +24,7 @@ class StoreBase:
     dialect: Dialect
     engine: Engine
     _snapshot: dict[str, pd.DataFrame]  # tables as load_state read them
+    _next_number: int | None  # the next master number load_state gave the run (publish stores the next)
     _alive: dict[str, Connection]  # PostgreSQL: per-run liveness sessions (see start_run)
 
     def _errors(self, action: str) -> ContextManager[None]:

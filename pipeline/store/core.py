@@ -42,6 +42,7 @@ class Store(RunLogMixin, PublishMixin):
         self.url = url
         self.lock_timeout = lock_timeout
         self._snapshot: dict[str, pd.DataFrame] = {}  # tables as load_state read them
+        self._next_number: int | None = None  # the next master number load_state gave the run
         self._alive: dict[str, Connection] = {}  # PostgreSQL: per-run liveness sessions (see start_run)
         try:
             parsed = make_url(url)

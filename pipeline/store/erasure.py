@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from .base import dbapi
+from .statistics import forget_spelling
 from .tables import TABLES
 from .values import utc_now
 
@@ -169,6 +170,7 @@ def _remove_rows(conn: Connection, dialect, person: Person, audit_id: str) -> di
     rows["quarantine"] = _redact_quarantine(conn, person)
     rows["run_log"] = _redact_run_log(conn, person)
     rows["master_state"] = _drop_overrides(conn, set(person.record_keys))
+    rows["spelling_count"] = forget_spelling(conn)
     rows["master_id_history"] = _note_erased_ids(conn, person.master_ids, audit_id)
     return rows
 

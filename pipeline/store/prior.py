@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 #: customer_record columns a slim load_state always reads (besides the ones asked for)
 SLIM_RECORD_COLUMNS: tuple[str, ...] = ("record_key", "source", "content_hash", "row_hash")
+#: customer_record values only the records of this run compare (split_reusable, combine_with_prior,
+#: the moved-row check): read by key for them when a run names few records
+RUN_HASH_COLUMNS: tuple[str, ...] = ("content_hash", "row_hash", "std_fingerprint")
 #: match_edge columns a slim load_state reads (`cap`: a kept review edge's reason names its constraint)
 SLIM_EDGE_COLUMNS: tuple[str, ...] = (
     "record_key_l",
@@ -43,6 +46,10 @@ XREF_STATE_COLUMNS: tuple[str, ...] = (
 )
 #: customer_xref columns a slim state holds (see PriorReaderMixin._slim_xref_columns)
 SLIM_XREF_COLUMNS: tuple[str, ...] = ("record_key", "source", "master_id")
+#: the master_state row every run's publish writes: its run_id is the run that last published
+PUBLISHED_BY = "cluster_fingerprint"
+#: master_state row: the number the next new master id gets (kept so a night need not parse every id)
+NEXT_NUMBER_STATE = "next_master_number"
 _ACTIVE = "WHERE status IS NULL OR status <> 'retired'"
 _WORD = re.compile(r"^\w+$")
 
@@ -134,13 +141,15 @@ class PriorReaderMixin(StoreBase):
         with self._errors("reading the master state"), self.engine.connect() as conn:
             return {n: v for n, v in conn.execute(select(t.c.name, t.c.value)).fetchall()}
 
-    def load_state(self, record_columns: list[str] | None = None) -> PriorState:
+    def load_state(self, record_columns: list[str] | None = None, run_keys=None) -> PriorState:
         """The last published state (an empty PriorState on a fresh database).
 
         With `record_columns` the state is slim, as an incremental run needs it up front:
         customer_record with only those columns (plus identity, hashes, bookkeeping and the
         unpacked `other_columns`), match_edge without evidence, master_customer not at all.
-        The run reads the rest by key afterwards (`read_records`, `read_masters`).
+        The run reads the rest by key afterwards (`read_records`, `read_masters`). Given the
+        record keys of the run's input (`run_keys`), the hashes and the standardizer
+        fingerprint are read for those records only (see `_slim_records`).
         """
         slim = record_columns is not None
         # a tuple per row read (≈ 1.1 M at 200k): the collector would run ≈ 1,500 times over them
@@ -154,20 +163,17 @@ class PriorReaderMixin(StoreBase):
             )
             version, model = self._latest_model(conn)
             parts = (
-                self._slim_parts(conn, [*record_columns, *_compared_extras(model)])
+                self._slim_parts(conn, [*record_columns, *_compared_extras(model)], run_keys)
                 if record_columns is not None
                 else self._full_parts(conn, stored)
             )
             state = self._prior_state(conn, stored, xref, slim, *parts)
             state.model_version, state.model = version, model
+            kept = self._current_state(conn).get(NEXT_NUMBER_STATE)
         # kept for the next publish's delta (the run holds the lock, so nothing else writes them)
         self._snapshot = {k: v.copy() for k, v in stored.items()}
-        # each part's distinct ids first: 360k xref rows hold 200k masters, parsed once each
-        parts = (state.xref["master_id"], state.id_history["master_id"], state.id_history["target_master_id"])
-        ids = pd.Series(
-            np.concatenate([pd.unique(p.to_numpy()) for p in (*parts, state.masters["master_id"])]), dtype=object
-        )
-        state.next_master_number = max_master_number(ids) + 1
+        state.next_master_number = int(kept) if kept else _next_number(state)
+        self._next_number = state.next_master_number  # publish stores the number after its run's
         return state
 
     def _full_parts(self, conn: Connection, stored: dict) -> tuple:
@@ -183,9 +189,9 @@ class PriorReaderMixin(StoreBase):
             self.read_table("master_id_history", conn),
         )
 
-    def _slim_parts(self, conn: Connection, record_columns: list[str]) -> tuple:
+    def _slim_parts(self, conn: Connection, record_columns: list[str], run_keys=None) -> tuple:
         """(records, retired, edges, masters, history) of a slim load."""
-        records, retired = self._slim_records(conn, record_columns)
+        records, retired = self._slim_records(conn, record_columns, run_keys)
         return (
             records,
             retired,
@@ -215,6 +221,15 @@ class PriorReaderMixin(StoreBase):
         )
         return state
 
+    def _current_state(self, conn: Connection) -> dict[str, str]:
+        """master_state values written by the run that last published (the run_id of its
+        `cluster_fingerprint` row, which every run's publish writes): a value another run wrote
+        (a version that does not keep it published since) is stale."""
+        state = self._select(conn, "master_state", ["name", "value", "run_id"])
+        last = dict(zip(state["name"], state["run_id"])).get(PUBLISHED_BY)
+        rows = zip(state["name"], state["value"], state["run_id"])
+        return {n: v for n, v, r in rows if last is not None and r == last}
+
     def _slim_xref_columns(self, conn: Connection) -> list[str]:
         """customer_xref columns a slim state reads for every record: the key, its master and
         source (the report counts records per source). `reason` only for a master that does
@@ -231,15 +246,23 @@ class PriorReaderMixin(StoreBase):
         latest = models.iloc[0]
         return int(latest["version"]), json.loads(latest["model_json"]) if latest["model_json"] else None
 
-    def _slim_records(self, conn: Connection, record_columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _slim_records(
+        self, conn: Connection, record_columns: list[str], run_keys=None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Active records with SLIM_RECORD_COLUMNS, `std_fingerprint` and `record_columns` (those
         the table has no column for, such as the compared `attr_*_std`, are read out of the
         `other_columns` JSON by the database); retired ones with only their key, hash and
-        first/last seen run (their status says which)."""
+        first/last seen run (their status says which). With `run_keys` naming fewer than half
+        the stored records, the hashes and fingerprint (only a record of this run compares
+        them) are read by key for those (`_run_hashes`) and are None on the other rows: a
+        fifth of the read at 200k."""
         have = set(columns_of("customer_record"))
-        cols = list(dict.fromkeys([*SLIM_RECORD_COLUMNS, *(c for c in record_columns if c in have)]))
+        by_key = run_keys is not None and self._few_keys(conn, run_keys)
+        slim = [c for c in SLIM_RECORD_COLUMNS if not (by_key and c in RUN_HASH_COLUMNS)]
+        cols = list(dict.fromkeys([*slim, *(c for c in record_columns if c in have)]))
+        own = () if by_key else ("std_fingerprint",)
         # names of word characters only (attr slugs are): each becomes a literal in the SQL
-        packed = [c for c in dict.fromkeys([*record_columns, "std_fingerprint"]) if c not in have and _WORD.match(c)]
+        packed = [c for c in dict.fromkeys([*record_columns, *own]) if c not in have and _WORD.match(c)]
         # status as a constant of the query: the frame is built as one block, never copied to add it
         fields = ", ".join(
             [_col_sql(cols), *(self.dialect.json_field_sql(OTHER_COLUMNS, c) for c in packed), "'active'"]
@@ -269,7 +292,35 @@ class PriorReaderMixin(StoreBase):
             ["record_key", "source", "content_hash", "first_seen_run", "last_seen_run", "status"],
             "WHERE status = 'retired'",
         )
+        if by_key:
+            records = self._run_hashes(conn, records, run_keys)
         return records, retired.reset_index(drop=True)
+
+    def _few_keys(self, conn: Connection, run_keys) -> bool:
+        """Does the run name fewer than half the stored records? (A whole export again is read
+        in one pass, not by a key table of every record.)"""
+        stored = int(_fetch(conn, "SELECT COUNT(*) FROM customer_record")[0][0])
+        return len(run_keys) < stored / 2
+
+    def _run_hashes(self, conn: Connection, records: pd.DataFrame, run_keys) -> pd.DataFrame:
+        """`records` with RUN_HASH_COLUMNS read by key for the run's records, None elsewhere."""
+        found = _unpack_records(
+            self._select_keys(
+                conn,
+                "customer_record",
+                ["record_key", *RUN_HASH_COLUMNS[:-1], OTHER_COLUMNS],
+                ("record_key",),
+                run_keys,
+            )
+        )
+        pos = pd.Index(records["record_key"]).get_indexer(found["record_key"]) if len(found) else np.zeros(0, np.int64)
+        hit = pos >= 0
+        for c in RUN_HASH_COLUMNS:
+            col = np.full(len(records), None, dtype=object)
+            if c in found.columns:
+                col[pos[hit]] = found[c].to_numpy(dtype=object)[hit]
+            records[c] = col
+        return records
 
     def _select(
         self, conn: Connection, name: str, columns: list[str], tail: str = "", params: tuple | list = ()
@@ -321,6 +372,16 @@ class PriorReaderMixin(StoreBase):
                 yield conn
         finally:
             conn.close()
+
+
+def _next_number(state: PriorState) -> int:
+    """The next master number from every id the state holds (a master whose publish did not
+    store it): each part's distinct ids first, 360k xref rows hold 200k masters."""
+    parts = (state.xref["master_id"], state.id_history["master_id"], state.id_history["target_master_id"])
+    ids = pd.Series(
+        np.concatenate([pd.unique(p.to_numpy()) for p in (*parts, state.masters["master_id"])]), dtype=object
+    )
+    return max_master_number(ids) + 1
 
 
 def _compared_extras(model: dict | None) -> list[str]:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from .base import dbapi
 from .delta import DELTA_KEYS, DeltaPlan, diff_rows, key_array
 from .errors import StoreError
-from .prior import PriorReaderMixin
+from .statistics import SpellingWrite, StatisticsMixin
 from .tables import APPENDED_TABLES, REPLACED_TABLES, TABLES, columns_of
 from .values import Rows, frame_rows, utc_now
 
@@ -47,7 +47,7 @@ def _rows_of(value: "pd.DataFrame | Scoped") -> pd.DataFrame:
     return value.rows if isinstance(value, Scoped) else value
 
 
-class PublishMixin(PriorReaderMixin):
+class PublishMixin(StatisticsMixin):
     """Store methods that write (reads what it replaces through PriorReaderMixin)."""
 
     def publish(
@@ -56,6 +56,7 @@ class PublishMixin(PriorReaderMixin):
         tables: dict[str, "pd.DataFrame | Scoped"],
         delta: bool = True,
         state: dict[str, str] | None = None,
+        spelling: SpellingWrite | None = None,
     ) -> None:
         """Replace the published tables (and append this run's history) in ONE transaction.
 
@@ -69,7 +70,8 @@ class PublishMixin(PriorReaderMixin):
         A table given as `Scoped` (an incremental run) holds the new content of part of the
         table only: just the stored rows in its scope are read, compared and rewritten (without
         `delta`: deleted and rewritten), the rest is not read at all. `state` rows are written
-        to master_state in the same transaction.
+        to master_state in the same transaction, and so are the `spelling` counts
+        (store/statistics.py).
         """
         missing = [t for t in REPLACED_TABLES if t not in tables]
         if missing:
@@ -95,6 +97,8 @@ class PublishMixin(PriorReaderMixin):
                     t = TABLES["master_state"]
                     conn.execute(t.delete().where(t.c.name.in_(list(state))))
                     conn.execute(t.insert(), [{"name": k, "value": v, "run_id": run_id} for k, v in state.items()])
+                self._publish_spelling(conn, run_id, spelling)
+                self._publish_next_number(conn, run_id, tables)
                 self.dialect.ensure_masked_view(conn)  # PostgreSQL: the analysts' view (docs/store.md)
 
     def _publish_table(

@@ -194,6 +194,16 @@ master_state = Table(
     Column("run_id", Text),
 )
 
+#: Survivorship's data-wide value counts (store/statistics.py): `key` is "statistic|value"
+#: (first_name_std|MARIA, phone_numbers|+15551234567, …), `records` the records holding it.
+#: Kept so an incremental run reads the counts it needs instead of counting every record.
+spelling_count = Table(
+    "spelling_count",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("records", Integer, nullable=False),
+)
+
 #: Erasure (crmclean forget, pipeline/store/erasure.py): the database's secret salt (one row),
 #: salted hashes of erased people's identifiers (a later import of them is quarantined), and one
 #: audit row per erasure: when, the kind of key, rows per table; never a personal value.

@@ -251,20 +251,23 @@ def _concat_column(parts: list[pd.DataFrame], column: str) -> np.ndarray:
     return np.concatenate(arrays) if arrays else np.array([], dtype=object)
 
 
-def golden_in_groups(records: pd.DataFrame, clusters: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
+def golden_in_groups(
+    records: pd.DataFrame, clusters: pd.DataFrame, rules, spelling: SpellingCounts | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`build_golden` over groups of whole clusters (consecutive cluster numbers) on the current
     fan-out (a Dask cluster splits them; local processes build whole), concatenated in cluster
     order: each golden record depends only on its own cluster's records and on the data-wide
-    spelling counts, computed once here and sent with every group, so the result is the one
-    build_golden gives on everything."""
+    spelling counts, computed once here (or given: `spelling_counts(records, rules)`, which the
+    run also stores) and sent with every group, so the result is the one build_golden gives on
+    everything."""
     from ..executors import current
 
     fanout = current()
     ids = np.unique(clusters["cluster"].to_numpy())
     parts = fanout.groups(len(ids))
     if parts <= 1:
-        return build_golden(records, clusters, rules)
-    spelling = spelling_counts(records, rules)
+        return build_golden(records, clusters, rules, spelling=spelling)
+    spelling = spelling if spelling is not None else spelling_counts(records, rules)
     edges = ids[np.linspace(0, len(ids), parts + 1).astype(np.int64)[1:-1]]
     group = np.searchsorted(edges, clusters["cluster"].to_numpy(), side="right")
     keys = records["record_key"]
