@@ -203,17 +203,17 @@ class FieldJob:
         out = [np.empty(len(self.uniques), dtype=object) for _ in self.names]
         seen: dict = {}  # texts already gathered: each chunk's equal texts become one object
         futures, self.futures = self.futures, None
+        start = 0
         try:
-            start = 0
             while futures:
                 part = interned(futures.pop(0).result(), seen)
                 start = _fill(out, part, start)
                 progress.advance(len(part[0]) if part else 0)
-            if futures is None and self.uniques:  # no pool
-                _fill(out, _run_chunk_columns(self.fn, self.uniques, self.extra), 0)
-                progress.advance(len(self.uniques))
-        except (BrokenProcessPool, pickle.PicklingError, OSError):  # a worker died or the platform refused
-            _fill(out, _run_chunk_columns(self.fn, self.uniques, self.extra), 0)  # finish in-process
+        except (BrokenProcessPool, pickle.PicklingError, OSError):
+            start = 0  # a worker died or the platform refused: finish in-process
+        if start < len(self.uniques):  # no pool, or it failed
+            _fill(out, _run_chunk_columns(self.fn, self.uniques, self.extra), 0)
+            progress.advance(len(self.uniques))
         return out
 
     def result(self) -> dict[str, np.ndarray]:
