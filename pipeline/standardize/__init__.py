@@ -389,6 +389,7 @@ def standardize(
     pool = make_pool(workers) if len(records) >= in_process_below else None
     try:
         shared: dict[str, np.ndarray] = {}  # raw column → its values as one object per distinct value
+        summary_rows: dict[str, dict] = {}
 
         def job(fn, cols, extra, names):
             inputs = [_raw(records, c) if isinstance(c, str) else c for c in cols]
@@ -439,9 +440,9 @@ def standardize(
                 )
             )
 
-        names = names_job.result()
-        address = address_job.result()
-        email = email_job.result()
+        names = _collect(names_job, ("full_name", "first_name", "last_name"), summary_rows)
+        address = _collect(address_job, ("address", "city", "state", "postal_code", "country"), summary_rows)
+        email = _collect(email_job, ("email",), summary_rows)
         script = pd.Series(names["name_script"], index=index)
         hint = _chinese_hint(
             pd.Series(email["email_std"], index=index),
@@ -453,41 +454,34 @@ def standardize(
             records, pd.Series(address["country_std"], index=index), script, default_region, hint, phone_regions
         )
         phones_job = job(route_phones, ("mobile", "landline", "phone", region), (default_region,), PHONE_COLUMNS)
+        del script, hint, region
 
         # While the pool works on phones: gender (few distinct values, in-process), the map-back
         # of the other fields and their summary counts.
         gender_inputs = [_raw(records, "gender"), pd.Series(names.pop("_gender_hint"), index=index)]
         gender_job = FieldJob(standardize_gender, gender_inputs, (), ("gender_std", "gender_flag"))
         _share_raw(gender_job, ("gender",), gender_inputs, records, shared)
-        gender = gender_job.result()
+        gender = _collect(gender_job, ("gender",), summary_rows)
         _pick_gendered_first_keys(names, gender["gender_std"])
         out = {**names, **gender, **address, **email}
-        for j in (company_job, national_id_job, *date_jobs):
-            out.update(j.result())
-        sources = {"gender": (gender_job, 0)}
-        sources.update({f: (names_job, i) for i, f in enumerate(("full_name", "first_name", "last_name"))})
-        sources.update(
-            {f: (address_job, i) for i, f in enumerate(("address", "city", "state", "postal_code", "country"))}
-        )
-        sources.update({"email": (email_job, 0), "company": (company_job, 0), "national_id": (national_id_job, 0)})
-        sources.update({f: (j, 0) for f, j in zip(DATE_FIELDS, date_jobs)})
-        summary_rows = {f: _job_summary_row(f, *sources[f]) for f in SUMMARY_FIELDS if f not in PHONE_FIELDS}
-        out.update(phones_job.result())
+        del names, gender, address, email
+        out.update(_collect(company_job, ("company",), summary_rows))
+        out.update(_collect(national_id_job, ("national_id",), summary_rows))
+        for field, date_job in zip(DATE_FIELDS, date_jobs):
+            out.update(_collect(date_job, (field,), summary_rows))
+        out.update(_collect(phones_job, PHONE_FIELDS, summary_rows))
     finally:
         if pool is not None:
             pool.shutdown()
-    summary_rows.update({f: _job_summary_row(f, phones_job, i) for i, f in enumerate(PHONE_FIELDS)})
 
     dynamic = {std_col: out[std_col] for raw_col, std_col in NAME_PART_COLUMNS.items() if raw_col in records.columns}
     dynamic.update(attribute_columns(records))
-    stale = [c for c in (*OUTPUT_COLUMNS, *dynamic) if c in records.columns]  # re-standardizing a standardized frame
-    base = records.drop(columns=stale) if stale else records
-    # the raw columns with their repeated values shared (same values: ingest's frame is untouched)
-    base = pd.DataFrame({c: shared.get(c, base[c]) for c in base.columns}, index=index, copy=False)
-    new = pd.DataFrame(
-        {**{c: out[c] for c in OUTPUT_COLUMNS}, **dynamic}, index=index, copy=False
-    )  # no consolidation copy
-    std = pd.concat([base, new], axis=1, copy=False)
+    stale = {c for c in (*OUTPUT_COLUMNS, *dynamic) if c in records.columns}  # re-standardizing a standardized frame
+    # the raw columns with their repeated values shared (same values: ingest's frame is untouched),
+    # then the outputs: one frame of the column arrays, not a concat (which copies them all)
+    columns = {c: shared.get(c, records[c]) for c in records.columns if c not in stale}
+    columns.update({c: out.pop(c) for c in OUTPUT_COLUMNS})
+    std = pd.DataFrame({**columns, **dynamic}, index=index, copy=False)
     summary = pd.DataFrame(
         [summary_rows[f] for f in SUMMARY_FIELDS], columns=["field", "unchanged", "changed", "invalid", "empty"]
     )
@@ -534,6 +528,15 @@ def _column_missing_marker_dropped(values: np.ndarray) -> np.ndarray:
         return values
     out = values.copy()
     out[out == counts.index[0]] = None
+    return out
+
+
+def _collect(job: FieldJob, fields: tuple[str, ...], summary_rows: dict[str, dict]) -> dict[str, np.ndarray]:
+    """The job's outputs per row; the summary rows of its input `fields` (in input order) are
+    added to `summary_rows`, then the job lets go of its distinct values."""
+    out = job.result()
+    summary_rows.update({f: _job_summary_row(f, job, pos) for pos, f in enumerate(fields)})
+    job.release()
     return out
 
 
