@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crmclean.schema import QUARANTINE_COLUMNS
@@ -316,6 +316,7 @@ def test_date_never_raises_and_is_idempotent(text, day_first):
 
 @PROPS
 @given(NASTY, st.one_of(st.none(), NASTY), st.one_of(st.none(), NASTY))
+@example("0䟃䟃䟃", None, None)  # found by Hypothesis: its Han characters alone (𫎺𫎺𫎺) are a mash
 def test_name_never_raises_and_is_idempotent(full, first, last):
     result = standardize_name(full, first, last)
     full_std, first_std, last_std = result[:3]

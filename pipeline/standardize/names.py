@@ -484,7 +484,10 @@ def standardize_name(
             surname, given = last_h, first_h
         elif full_h and has_han(full_h):
             full_h = han_chars(full_h)
-            if last_h and full_h.startswith(last_h):
+            if junk_kind(full_h) is not None:  # its Han characters alone are a mash: 0䟃䟃䟃 → 𫎺𫎺𫎺
+                surname, given = "", ""
+                codes["full"].append("junk")
+            elif last_h and full_h.startswith(last_h):
                 surname, given = last_h, full_h[len(last_h) :]
             else:
                 surname, given = split_han(full_h)
