@@ -51,13 +51,42 @@ def test_multi_row_insert_stores_every_row_in_order_with_fewer_statements(tmp_pa
         assert stored.fetchall() == list(df.itertuples(index=False, name=None))
 
 
-@pytest.mark.parametrize("n", [0, 1, 165, 166, 167, 1000])
-def test_row_groups_keep_every_row_once_in_order(n):
-    rows = [(i, f"v{i}") for i in range(n)]
-    rest: list[tuple] = []
-    flat = [v for group in dialects._row_groups(iter(rows), 166, rest) for v in group]
-    assert len(flat) == 2 * (n - len(rest)) and len(rest) < 166
-    assert [tuple(flat[i : i + 2]) for i in range(0, len(flat), 2)] + rest == rows
+@pytest.mark.parametrize("n", [0, 1, 165, 166, 167, 1000, 10_130])
+@pytest.mark.parametrize("as_rows", [True, False])
+def test_bulk_insert_keeps_every_row_once_in_order(tmp_path, monkeypatch, n, as_rows):
+    """Rows are bound a column at a time (a 2-D grid whose slices are the parameter lists):
+    whatever the batch, group and slice boundaries, every row is stored once, in order."""
+    monkeypatch.setattr(values, "BATCH_ROWS", 4_000)  # several batches, each with rows left over
+    monkeypatch.setattr(dialects, "SQLITE_GROUP_ROWS", 1_000)
+    df = _lineage(n)
+    cols, rows = frame_rows("master_lineage", df)
+    given = rows if as_rows else list(rows)
+    store = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        with store._write_conn() as conn:
+            store._write_table(conn, "master_lineage", cols, given)
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        stored = db.execute(f"SELECT {', '.join(cols)} FROM master_lineage ORDER BY rowid").fetchall()
+    assert stored == list(df.itertuples(index=False, name=None))
+
+
+def test_bulk_insert_makes_no_tuple_per_row(tmp_path, monkeypatch):
+    """SQLite binds Rows from whole columns: their row tuples are never asked for."""
+
+    def row_tuples(self, size=None):
+        raise AssertionError("rows made into tuples one at a time")
+
+    monkeypatch.setattr(Rows, "lazy_batches", row_tuples)
+    store = open_store(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        with store._write_conn() as conn:
+            store._write_table(conn, "master_lineage", *frame_rows("master_lineage", _lineage(500)))
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM master_lineage").fetchone()[0] == 500
 
 
 def test_new_master_gets_the_larger_page_size_and_an_old_one_keeps_its_own(tmp_path):
@@ -91,3 +120,20 @@ def test_arrow_text_converts_like_python_text_without_a_call_per_value(monkeypat
     got = Rows(pd.DataFrame({"raw": arrow}), [("raw", values._text_converter(arrow))])
     assert list(got.batches(size=64)) == list(expected.batches(size=64))
     assert [r[0] for r in got] == texts
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_row_ids_are_equal_exactly_where_the_rows_codes_are(wide):
+    """_pack_records groups rows by one number per row (a mixed radix of the columns' codes,
+    or row ranks when the radix would overflow int64) instead of sorting the rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    k = 40 if wide else 3  # 40 columns of up to 9 codes: past int64
+    codes = rng.integers(-1, 8, size=(2_000, k))
+    codes[::3] = codes[1::3][: len(codes[::3])]  # plenty of repeated rows
+    ids = values._row_ids(codes)
+    _, expected = np.unique(codes, axis=0, return_inverse=True)
+    expected = expected.reshape(-1)
+    same = ids[:, None] == ids[None, :]
+    assert (same == (expected[:, None] == expected[None, :])).all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -156,7 +156,7 @@ def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
         return out
     # extra columns repeat a few values (tens of distinct rows in 400k): each distinct row is
     # packed once and its text shared by every row like it
-    _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(_row_ids(codes), return_index=True, return_inverse=True)
     texts = np.asarray(_pack_rows(extra.iloc[first]), dtype=object)
     out[OTHER_COLUMNS] = texts[inverse.reshape(-1)].tolist()
     return out
@@ -173,6 +173,18 @@ def _row_codes(extra: pd.DataFrame) -> np.ndarray | None:
             return None
         codes.append(pd.factorize(s, use_na_sentinel=True)[0])
     return np.stack(codes, axis=1)
+
+
+def _row_ids(codes: np.ndarray) -> np.ndarray:
+    """One int64 per row, equal exactly where the rows' codes are (mixed radix of the columns'
+    codes when that fits, else the rows' ranks): sorting numbers, not rows (0.8 → 0.05 s at 200k)."""
+    sizes = codes.max(axis=0, initial=-1).astype(np.int64) + 2  # codes run from -1 (missing)
+    if float(np.prod(sizes.astype(float))) >= 2.0**62:
+        return np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1)
+    ids = np.zeros(len(codes), dtype=np.int64)
+    for j, size in enumerate(sizes):
+        ids = ids * size + (codes[:, j] + 1)
+    return ids
 
 
 def _pack_rows(extra: pd.DataFrame) -> list[str]:
@@ -234,11 +246,17 @@ class Rows:
     def lazy_batches(self, size: int | None = None) -> Iterator[Iterator[tuple]]:
         """The batches as iterators of row tuples (a consumer that takes one row at a time, as
         executemany does, lets zip reuse one tuple instead of holding a list of them)."""
+        for columns in self.column_batches(size):
+            yield zip(*columns)
+
+    def column_batches(self, size: int | None = None) -> Iterator[list]:
+        """The batches as their columns' values (one sequence per table column, in order): a
+        writer that binds whole columns never makes a tuple per row."""
         size = size or BATCH_ROWS
+        columns = [(self.df[c] if c is not None else None, convert) for c, convert in self._columns]
         for start in range(0, len(self.df), size):
-            part = self.df.iloc[start : start + size]
-            values = [convert(part[c]) if c is not None else [None] * len(part) for c, convert in self._columns]
-            yield zip(*values)
+            n = min(size, len(self.df) - start)
+            yield [[None] * n if s is None else convert(s.iloc[start : start + n]) for s, convert in columns]
 
     def __iter__(self) -> Iterator[tuple]:
         for batch in self.batches():
@@ -261,17 +279,17 @@ class SpilledRows(Rows):
     def __len__(self) -> int:
         return len(self.table) if self.positions is None else len(self.positions)
 
-    def lazy_batches(self, size: int | None = None) -> Iterator[Iterator[tuple]]:
+    def column_batches(self, size: int | None = None) -> Iterator[list]:
         start = 0
         for columns in self.table.column_batches(size or SPILL_BATCH_ROWS):
             n = len(columns[0])
             if self.positions is None:
-                yield zip(*columns)
+                yield columns
             else:
                 lo, hi = np.searchsorted(self.positions, [start, start + n])
-                picked = (self.positions[lo:hi] - start).tolist()
-                if picked:
-                    yield zip(*([column[i] for i in picked] for column in columns))
+                picked = self.positions[lo:hi] - start
+                if len(picked):
+                    yield [column[picked] for column in columns]
             start += n
 
     def take(self, positions) -> "SpilledRows":
@@ -292,12 +310,21 @@ def batches(rows: "Rows | list[tuple]", size: int | None = None) -> Iterator[lis
         yield rows[start : start + size]
 
 
-def batches_once(rows: "Rows | list[tuple]") -> Iterator[Iterable[tuple]]:
-    """As `batches`, but a batch of Rows is an iterator of its tuples: read each once."""
-    if isinstance(rows, Rows):
-        yield from rows.lazy_batches()
-        return
-    yield from batches(rows)
+def grids(rows: "Rows | list[tuple]") -> Iterator[np.ndarray]:
+    """The rows a batch at a time as 2-D object arrays (rows x columns) of the values as typed:
+    filled a column at a time from Rows, so no tuple is made per row."""
+    for columns in rows.column_batches() if isinstance(rows, Rows) else map(_columns_of, batches(rows)):
+        n = len(columns[0]) if columns else 0
+        grid = np.empty((n, len(columns)), dtype=object)
+        for j, values in enumerate(columns):
+            if not isinstance(values, np.ndarray):  # fromiter: no per-value look for nested sequences
+                values = np.fromiter(values, dtype=object, count=n)
+            grid[:, j] = values  # each value as it is (int, float, str, None)
+        yield grid
+
+
+def _columns_of(batch: list[tuple]) -> list[tuple]:
+    return list(zip(*batch))
 
 
 def frame_rows(name: str, df: "pd.DataFrame | SpilledTable") -> tuple[list[str], Rows]:
