@@ -135,8 +135,8 @@ class SpilledTable:
     def empty(self) -> bool:
         return self.row_count == 0
 
-    def column_batches(self, size: int) -> Iterator[list[np.ndarray]]:
-        """The rows `size` at a time, each batch as its columns' Python values (object arrays).
+    def column_batches(self, size: int) -> Iterator[list[list]]:
+        """The rows `size` at a time, each batch as its columns' Python values.
         Read as the file stores them, dictionary-encoded: one str per distinct value of a batch,
         shared by its rows (master ids, fields and rules repeat; -30 % CPU against a str per row)."""
         import pyarrow.parquet as pq
@@ -162,14 +162,14 @@ class SpilledTable:
         return frame
 
 
-def _decoded(column: Any) -> np.ndarray:
+def _decoded(column: Any) -> list:
     """A dictionary-encoded Arrow text column as Python values, None for null."""
     import pyarrow as pa
 
     if not pa.types.is_dictionary(column.type):
-        return np.asarray(column.to_pylist(), dtype=object)
+        return column.to_pylist()
     words = np.asarray(column.dictionary.to_pylist() + [None], dtype=object)
-    return words[column.indices.fill_null(len(words) - 1).to_numpy()]
+    return words[column.indices.fill_null(len(words) - 1).to_numpy()].tolist()
 
 
 def spill_table(name: str, batches: Iterable[pd.DataFrame], columns: list[str], out_dir: Path) -> SpilledTable:

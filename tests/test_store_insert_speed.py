@@ -51,42 +51,13 @@ def test_multi_row_insert_stores_every_row_in_order_with_fewer_statements(tmp_pa
         assert stored.fetchall() == list(df.itertuples(index=False, name=None))
 
 
-@pytest.mark.parametrize("n", [0, 1, 165, 166, 167, 1000, 10_130])
-@pytest.mark.parametrize("as_rows", [True, False])
-def test_bulk_insert_keeps_every_row_once_in_order(tmp_path, monkeypatch, n, as_rows):
-    """Rows are bound a column at a time (a 2-D grid whose slices are the parameter lists):
-    whatever the batch, group and slice boundaries, every row is stored once, in order."""
-    monkeypatch.setattr(values, "BATCH_ROWS", 4_000)  # several batches, each with rows left over
-    monkeypatch.setattr(dialects, "SQLITE_GROUP_ROWS", 1_000)
-    df = _lineage(n)
-    cols, rows = frame_rows("master_lineage", df)
-    given = rows if as_rows else list(rows)
-    store = open_store(f"sqlite:///{tmp_path / 'm.db'}")
-    try:
-        with store._write_conn() as conn:
-            store._write_table(conn, "master_lineage", cols, given)
-    finally:
-        store.close()
-    with sqlite3.connect(tmp_path / "m.db") as db:
-        stored = db.execute(f"SELECT {', '.join(cols)} FROM master_lineage ORDER BY rowid").fetchall()
-    assert stored == list(df.itertuples(index=False, name=None))
-
-
-def test_bulk_insert_makes_no_tuple_per_row(tmp_path, monkeypatch):
-    """SQLite binds Rows from whole columns: their row tuples are never asked for."""
-
-    def row_tuples(self, size=None):
-        raise AssertionError("rows made into tuples one at a time")
-
-    monkeypatch.setattr(Rows, "lazy_batches", row_tuples)
-    store = open_store(f"sqlite:///{tmp_path / 'm.db'}")
-    try:
-        with store._write_conn() as conn:
-            store._write_table(conn, "master_lineage", *frame_rows("master_lineage", _lineage(500)))
-    finally:
-        store.close()
-    with sqlite3.connect(tmp_path / "m.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM master_lineage").fetchone()[0] == 500
+@pytest.mark.parametrize("n", [0, 1, 165, 166, 167, 1000])
+def test_row_groups_keep_every_row_once_in_order(n):
+    rows = [(i, f"v{i}") for i in range(n)]
+    rest: list[tuple] = []
+    flat = [v for group in dialects._row_groups(iter(rows), 166, rest) for v in group]
+    assert len(flat) == 2 * (n - len(rest)) and len(rest) < 166
+    assert [tuple(flat[i : i + 2]) for i in range(0, len(flat), 2)] + rest == rows
 
 
 def test_new_master_gets_the_larger_page_size_and_an_old_one_keeps_its_own(tmp_path):
@@ -137,3 +108,37 @@ def test_row_ids_are_equal_exactly_where_the_rows_codes_are(wide):
     expected = expected.reshape(-1)
     same = ids[:, None] == ids[None, :]
     assert (same == (expected[:, None] == expected[None, :])).all()
+
+
+def test_spilled_lineage_reads_back_one_str_per_distinct_value(tmp_path):
+    """master_lineage comes back from its spill file dictionary-encoded: a repeated value is one
+    Python object within a batch (not a str per row), and the rows are what was written."""
+    from crmclean import spill
+
+    df = _lineage(1_000)
+    table = spill.spill_table("master_lineage", [df.iloc[:600], df.iloc[600:]], columns_of("master_lineage"), tmp_path)
+    batches = list(table.column_batches(500))
+    rows = [row for columns in batches for row in zip(*columns)]
+    assert rows == list(df.itertuples(index=False, name=None))
+    rule = batches[0][columns_of("master_lineage").index("rule")]
+    assert len({id(v) for v in rule}) == 1  # "most_common" on every row: one object
+
+
+def test_publish_runs_with_the_heap_frozen_and_leaves_it_unfrozen(tmp_path):
+    """The run's objects stay out of the garbage collector while publish makes its millions of
+    row values (a full collection rescanned the whole heap); unfrozen afterwards."""
+    import gc
+
+    from crmclean.run import StageTimer, publish
+    from crmclean.stages import PublishPlan, RunEnv, RunOptions
+
+    seen: list[int] = []
+
+    class Store:
+        def publish(self, run_id, tables, state=None):
+            seen.append(gc.get_freeze_count())
+
+    env = RunEnv(options=RunOptions(inputs=[]), rules=None, run_id="r1", out_dir=tmp_path, timer=StageTimer())
+    plan = PublishPlan(run_id="r1", tables={}, state={}, incremental=False, views={})
+    publish(env, plan, Store())
+    assert seen and seen[0] > 0 and gc.get_freeze_count() == 0

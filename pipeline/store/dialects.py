@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Iterator
+from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
@@ -16,7 +17,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from . import locks
 from .errors import NoMaster, StoreError
 from .tables import TABLES
-from .values import Rows, _age_seconds, batches, grids
+from .values import Rows, _age_seconds, batches, batches_once
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import StoreBase
@@ -30,8 +31,6 @@ SQLITE_PAGE_SIZE = 16_384
 #: parameters bound per INSERT statement: rows go in as multi-row VALUES, one statement step for
 #: this many values instead of one per row (999: the limit of SQLite builds before 3.32)
 SQLITE_INSERT_PARAMS = 999
-#: rows whose parameter lists exist at once while a batch is written (a grid slice, then lists)
-SQLITE_GROUP_ROWS = 10_000
 
 
 class Dialect:
@@ -164,17 +163,13 @@ class SQLiteDialect(Dialect):
         marks = f"({', '.join('?' * len(cols))})"
         collist = ", ".join(f'"{c}"' for c in cols)
         head = f'INSERT INTO "{name}" ({collist}) VALUES '
-        many = head + ", ".join([marks] * per)
         cur = raw.cursor()
         try:
-            step = per * max(1, SQLITE_GROUP_ROWS // per)
-            for grid in grids(rows):
-                whole = len(grid) - len(grid) % per
-                for at in range(0, whole, step):  # each parameter list: `per` rows end to end
-                    part = grid[at : min(at + step, whole)]
-                    cur.executemany(many, part.reshape(-1, per * len(cols)).tolist())
-                if whole < len(grid):
-                    cur.executemany(head + marks, grid[whole:].tolist())
+            for batch in batches_once(rows):
+                rest: list[tuple] = []
+                cur.executemany(head + ", ".join([marks] * per), _row_groups(batch, per, rest))
+                if rest:
+                    cur.executemany(head + marks, rest)
         finally:
             cur.close()
 
@@ -303,6 +298,18 @@ class PostgresDialect(Dialect):
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for name in tables:
                 conn.exec_driver_sql(f'VACUUM "{name}"')
+
+
+def _row_groups(rows: Iterable[tuple], per: int, rest: list[tuple]) -> Iterator[tuple]:
+    """The rows `per` at a time, each group as one flat parameter tuple; the last rows that do
+    not fill a group are put in `rest`."""
+    it = iter(rows)
+    while True:
+        group = list(islice(it, per))
+        if len(group) < per:
+            rest.extend(group)
+            return
+        yield tuple(chain.from_iterable(group))
 
 
 def _fill_key_table(cur, keys) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -249,9 +249,10 @@ class Rows:
         for columns in self.column_batches(size):
             yield zip(*columns)
 
-    def column_batches(self, size: int | None = None) -> Iterator[list]:
-        """The batches as their columns' values (one sequence per table column, in order): a
-        writer that binds whole columns never makes a tuple per row."""
+    def column_batches(self, size: int | None = None) -> Iterator[list[list]]:
+        """The batches as their columns' values (one list per table column, in order), each
+        column sliced from the frame's own (slicing the frame, then taking its columns, cost
+        more than converting them)."""
         size = size or BATCH_ROWS
         columns = [(self.df[c] if c is not None else None, convert) for c, convert in self._columns]
         for start in range(0, len(self.df), size):
@@ -279,7 +280,7 @@ class SpilledRows(Rows):
     def __len__(self) -> int:
         return len(self.table) if self.positions is None else len(self.positions)
 
-    def column_batches(self, size: int | None = None) -> Iterator[list]:
+    def column_batches(self, size: int | None = None) -> Iterator[list[list]]:
         start = 0
         for columns in self.table.column_batches(size or SPILL_BATCH_ROWS):
             n = len(columns[0])
@@ -287,9 +288,9 @@ class SpilledRows(Rows):
                 yield columns
             else:
                 lo, hi = np.searchsorted(self.positions, [start, start + n])
-                picked = self.positions[lo:hi] - start
-                if len(picked):
-                    yield [column[picked] for column in columns]
+                picked = (self.positions[lo:hi] - start).tolist()
+                if picked:
+                    yield [[column[i] for i in picked] for column in columns]
             start += n
 
     def take(self, positions) -> "SpilledRows":
@@ -310,21 +311,12 @@ def batches(rows: "Rows | list[tuple]", size: int | None = None) -> Iterator[lis
         yield rows[start : start + size]
 
 
-def grids(rows: "Rows | list[tuple]") -> Iterator[np.ndarray]:
-    """The rows a batch at a time as 2-D object arrays (rows x columns) of the values as typed:
-    filled a column at a time from Rows, so no tuple is made per row."""
-    for columns in rows.column_batches() if isinstance(rows, Rows) else map(_columns_of, batches(rows)):
-        n = len(columns[0]) if columns else 0
-        grid = np.empty((n, len(columns)), dtype=object)
-        for j, values in enumerate(columns):
-            if not isinstance(values, np.ndarray):  # fromiter: no per-value look for nested sequences
-                values = np.fromiter(values, dtype=object, count=n)
-            grid[:, j] = values  # each value as it is (int, float, str, None)
-        yield grid
-
-
-def _columns_of(batch: list[tuple]) -> list[tuple]:
-    return list(zip(*batch))
+def batches_once(rows: "Rows | list[tuple]") -> Iterator[Iterable[tuple]]:
+    """As `batches`, but a batch of Rows is an iterator of its tuples: read each once."""
+    if isinstance(rows, Rows):
+        yield from rows.lazy_batches()
+        return
+    yield from batches(rows)
 
 
 def frame_rows(name: str, df: "pd.DataFrame | SpilledTable") -> tuple[list[str], Rows]:
