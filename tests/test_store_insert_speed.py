@@ -91,3 +91,54 @@ def test_arrow_text_converts_like_python_text_without_a_call_per_value(monkeypat
     got = Rows(pd.DataFrame({"raw": arrow}), [("raw", values._text_converter(arrow))])
     assert list(got.batches(size=64)) == list(expected.batches(size=64))
     assert [r[0] for r in got] == texts
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_row_ids_are_equal_exactly_where_the_rows_codes_are(wide):
+    """_pack_records groups rows by one number per row (a mixed radix of the columns' codes,
+    or row ranks when the radix would overflow int64) instead of sorting the rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    k = 40 if wide else 3  # 40 columns of up to 9 codes: past int64
+    codes = rng.integers(-1, 8, size=(2_000, k))
+    codes[::3] = codes[1::3][: len(codes[::3])]  # plenty of repeated rows
+    ids = values._row_ids(codes)
+    _, expected = np.unique(codes, axis=0, return_inverse=True)
+    expected = expected.reshape(-1)
+    same = ids[:, None] == ids[None, :]
+    assert (same == (expected[:, None] == expected[None, :])).all()
+
+
+def test_spilled_lineage_reads_back_one_str_per_distinct_value(tmp_path):
+    """master_lineage comes back from its spill file dictionary-encoded: a repeated value is one
+    Python object within a batch (not a str per row), and the rows are what was written."""
+    from crmclean import spill
+
+    df = _lineage(1_000)
+    table = spill.spill_table("master_lineage", [df.iloc[:600], df.iloc[600:]], columns_of("master_lineage"), tmp_path)
+    batches = list(table.column_batches(500))
+    rows = [row for columns in batches for row in zip(*columns)]
+    assert rows == list(df.itertuples(index=False, name=None))
+    rule = batches[0][columns_of("master_lineage").index("rule")]
+    assert len({id(v) for v in rule}) == 1  # "most_common" on every row: one object
+
+
+def test_publish_runs_with_the_heap_frozen_and_leaves_it_unfrozen(tmp_path):
+    """The run's objects stay out of the garbage collector while publish makes its millions of
+    row values (a full collection rescanned the whole heap); unfrozen afterwards."""
+    import gc
+
+    from crmclean.run import StageTimer, publish
+    from crmclean.stages import PublishPlan, RunEnv, RunOptions
+
+    seen: list[int] = []
+
+    class Store:
+        def publish(self, run_id, tables, state=None):
+            seen.append(gc.get_freeze_count())
+
+    env = RunEnv(options=RunOptions(inputs=[]), rules=None, run_id="r1", out_dir=tmp_path, timer=StageTimer())
+    plan = PublishPlan(run_id="r1", tables={}, state={}, incremental=False, views={})
+    publish(env, plan, Store())
+    assert seen and seen[0] > 0 and gc.get_freeze_count() == 0

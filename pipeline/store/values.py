@@ -156,7 +156,7 @@ def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
         return out
     # extra columns repeat a few values (tens of distinct rows in 400k): each distinct row is
     # packed once and its text shared by every row like it
-    _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(_row_ids(codes), return_index=True, return_inverse=True)
     texts = np.asarray(_pack_rows(extra.iloc[first]), dtype=object)
     out[OTHER_COLUMNS] = texts[inverse.reshape(-1)].tolist()
     return out
@@ -173,6 +173,18 @@ def _row_codes(extra: pd.DataFrame) -> np.ndarray | None:
             return None
         codes.append(pd.factorize(s, use_na_sentinel=True)[0])
     return np.stack(codes, axis=1)
+
+
+def _row_ids(codes: np.ndarray) -> np.ndarray:
+    """One int64 per row, equal exactly where the rows' codes are (mixed radix of the columns'
+    codes when that fits, else the rows' ranks): sorting numbers, not rows (0.8 → 0.05 s at 200k)."""
+    sizes = codes.max(axis=0, initial=-1).astype(np.int64) + 2  # codes run from -1 (missing)
+    if float(np.prod(sizes.astype(float))) >= 2.0**62:
+        return np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1)
+    ids = np.zeros(len(codes), dtype=np.int64)
+    for j, size in enumerate(sizes):
+        ids = ids * size + (codes[:, j] + 1)
+    return ids
 
 
 def _pack_rows(extra: pd.DataFrame) -> list[str]:
@@ -234,11 +246,18 @@ class Rows:
     def lazy_batches(self, size: int | None = None) -> Iterator[Iterator[tuple]]:
         """The batches as iterators of row tuples (a consumer that takes one row at a time, as
         executemany does, lets zip reuse one tuple instead of holding a list of them)."""
+        for columns in self.column_batches(size):
+            yield zip(*columns)
+
+    def column_batches(self, size: int | None = None) -> Iterator[list[list]]:
+        """The batches as their columns' values (one list per table column, in order), each
+        column sliced from the frame's own (slicing the frame, then taking its columns, cost
+        more than converting them)."""
         size = size or BATCH_ROWS
+        columns = [(self.df[c] if c is not None else None, convert) for c, convert in self._columns]
         for start in range(0, len(self.df), size):
-            part = self.df.iloc[start : start + size]
-            values = [convert(part[c]) if c is not None else [None] * len(part) for c, convert in self._columns]
-            yield zip(*values)
+            n = min(size, len(self.df) - start)
+            yield [[None] * n if s is None else convert(s.iloc[start : start + n]) for s, convert in columns]
 
     def __iter__(self) -> Iterator[tuple]:
         for batch in self.batches():
@@ -261,17 +280,17 @@ class SpilledRows(Rows):
     def __len__(self) -> int:
         return len(self.table) if self.positions is None else len(self.positions)
 
-    def lazy_batches(self, size: int | None = None) -> Iterator[Iterator[tuple]]:
+    def column_batches(self, size: int | None = None) -> Iterator[list[list]]:
         start = 0
         for columns in self.table.column_batches(size or SPILL_BATCH_ROWS):
             n = len(columns[0])
             if self.positions is None:
-                yield zip(*columns)
+                yield columns
             else:
                 lo, hi = np.searchsorted(self.positions, [start, start + n])
                 picked = (self.positions[lo:hi] - start).tolist()
                 if picked:
-                    yield zip(*([column[i] for i in picked] for column in columns))
+                    yield [[column[i] for i in picked] for column in columns]
             start += n
 
     def take(self, positions) -> "SpilledRows":
