@@ -84,7 +84,7 @@ def rule_columns(rule) -> list[str]:
 class Candidates:
     left: np.ndarray  # int32 row positions, left < right
     right: np.ndarray
-    rule_mask: np.ndarray  # int64 bitmask of the rules that produced each pair
+    rule_mask: np.ndarray  # bitmask of the rules that produced each pair (mask_dtype: int16 up to 15 rules)
     rule_names: list[str]
     summary: pd.DataFrame  # rule, method, pairs, largest_block, skipped_keys, skipped_records, skipped_examples
 
@@ -404,30 +404,94 @@ def block(
         results = [rule_pairs(cols, rule, b, max_block, is_new) for b, rule in enumerate(rules)]
     else:
         results = run_rules(rules, max_block, is_new)
-    chunks_i, chunks_j, rows, names = [], [], [], []
-    for name, method, i, j, stats in results:
-        names.append(name)
-        chunks_i.append(i)
-        chunks_j.append(j)
-        rows.append({"rule": name, "method": method, "pairs": int(len(i)), **stats})
-    if chunks_i and n:
-        # one sort of (pair id, rule bit) packed in an int64: a pair id is < n², the bit < 64
-        packed = np.concatenate(
-            [(i.astype(np.int64) * n + j) * 64 + b for b, (i, j) in enumerate(zip(chunks_i, chunks_j))]
-        )
-        packed.sort()
-        pair_id = packed >> 6
-        bits = np.left_shift(np.int64(1), packed & 63)
-        del packed
-        starts = np.flatnonzero(np.r_[True, pair_id[1:] != pair_id[:-1]]) if len(pair_id) else np.empty(0, np.int64)
-        mask = np.bitwise_or.reduceat(bits, starts) if len(starts) else np.empty(0, np.int64)
-        uniq = pair_id[starts]
-        left, right = (uniq // n).astype(np.int32), (uniq % n).astype(np.int32)
-    else:
-        left = right = np.empty(0, np.int32)
-        mask = np.empty(0, np.int64)
+    names = [r[0] for r in results]
+    rows = [{"rule": name, "method": method, "pairs": int(len(i)), **stats} for name, method, i, _, stats in results]
+    left, right, mask = union_of_rules(results, n)
     summary = pd.DataFrame(
         rows,
         columns=["rule", "method", "pairs", "largest_block", "skipped_keys", "skipped_records", "skipped_examples"],
     )
     return Candidates(left, right, mask, names, summary)
+
+
+UNION_PART_PAIRS = 4_000_000  # pairs of all rules deduplicated at a time (bounds the union's sort)
+
+
+def mask_dtype(rules: int) -> type:
+    """The narrowest integer holding one bit per rule (int16 for up to 15 rules): the mask is
+    kept for every candidate pair, for the whole link stage."""
+    return np.int16 if rules <= 15 else np.int32 if rules <= 31 else np.int64
+
+
+def union_of_rules(results: list, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(left, right, rule mask) of the distinct pairs of ``rule_pairs`` results, sorted by pair
+    id (left * n + right). Each rule's pairs are packed and sorted alone (its row arrays let go),
+    then deduplicated a range of left rows at a time: one sort of every rule's pairs at once held
+    four copies of them (≈ 33 bytes a proposed pair), which grew with the blocks."""
+    dtype = mask_dtype(len(results))
+    packed = []
+    for b in range(len(results)):
+        i, j = results[b][2], results[b][3]
+        one = (i.astype(np.int64) * n + j) * 64 + b  # a pair id is < n², the bit < 64
+        one.sort()
+        packed.append(one)
+        results[b] = (*results[b][:2], None, None, results[b][4])
+    total = sum(len(p) for p in packed)
+    if not total:
+        return np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, dtype)
+    parts = max(1, -(-total // UNION_PART_PAIRS))
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64) * n * 64
+    lefts, rights, masks = [], [], []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        chunk = np.concatenate([p[np.searchsorted(p, lo) : np.searchsorted(p, hi)] for p in packed])
+        chunk.sort(kind="stable")  # sorted runs, one per rule: merged
+        pair_id = chunk >> 6
+        bits = np.left_shift(1, chunk & 63).astype(dtype)
+        starts = np.flatnonzero(np.r_[True, pair_id[1:] != pair_id[:-1]]) if len(pair_id) else np.empty(0, np.int64)
+        masks.append(np.bitwise_or.reduceat(bits, starts) if len(starts) else np.empty(0, dtype))
+        uniq = pair_id[starts]
+        lefts.append((uniq // n).astype(np.int32))
+        rights.append((uniq % n).astype(np.int32))
+    del packed
+    return np.concatenate(lefts), np.concatenate(rights), np.concatenate(masks)
+
+
+def block_pairs_at(
+    cols: dict[str, np.ndarray], matching: dict, pick, largest_group: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (left, right) pairs of ``block(cols, matching)`` at the positions ``pick(total)``
+    returns (sorted positions in block's order, by pair id), for a training session that keeps
+    a sample. One exact-key rule is sampled without making its pairs: a birth-date block grows
+    with the data, so its pairs grew with the square of the records (13.6M at 911k records, for
+    a sample of 300,000). Other rules, and blocks thinned by ``oversize_window``, go through block()."""
+    cfg = matching.get("blocking") or {}
+    rules = cfg.get("rules") or []
+    max_block = int(cfg.get("max_block_size", DEFAULT_MAX_BLOCK_SIZE))
+    if len(rules) == 1 and rules[0].get("method", "block") == "block" and rule_columns(rules[0]):
+        parts = rule_columns(rules[0])
+        codes = rule_codes(cols, parts)
+        kept, _, stats = _block_codes(codes, max_block, lambda rows: _key_texts(cols, parts, rows))
+        largest = largest_identical_group(cols) if largest_group is None else largest_group
+        window = oversize_window_for(cfg, largest)
+        if not (stats["skipped_keys"] and thins_oversize({"oversize_window": window, **rules[0]})):
+            return _group_pairs_at(kept, pick)
+    one = block(cols, matching, largest_group=largest_group)
+    take = pick(len(one.left))
+    return one.left[take], one.right[take]
+
+
+def _group_pairs_at(group: np.ndarray, pick) -> tuple[np.ndarray, np.ndarray]:
+    """``_group_pairs(group, 0)`` sorted by (left, right), at the positions ``pick(total)``:
+    row i's pairs are its group's later rows, so a position is found from the rows' counts."""
+    rows = np.flatnonzero(group >= 0)
+    members = rows[np.lexsort((rows, group[rows]))]  # by group, then row
+    g = group[members]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.empty(0, np.int64)
+    size = np.diff(np.r_[starts, len(g)])
+    pos = np.argsort(members)  # where each row (in row order) is in `members`
+    later = np.repeat(starts + size, size)[pos] - pos - 1  # its pairs as the left row
+    ends = np.cumsum(later)
+    take = np.asarray(pick(int(ends[-1]) if len(ends) else 0), np.int64)
+    at = np.searchsorted(ends, take, side="right")  # the left row of each position
+    offset = take - (ends[at] - later[at])
+    return rows[at].astype(np.int32), members[pos[at] + 1 + offset].astype(np.int32)

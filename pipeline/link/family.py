@@ -239,11 +239,13 @@ def fit_family(
 
 
 def matches_null_share(
-    levels: np.ndarray, m: dict, u: dict, lam: float, fallback: dict[str, float]
+    levels: np.ndarray, counts: np.ndarray, m: dict, u: dict, lam: float, fallback: dict[str, float]
 ) -> dict[str, float]:
     """Per feature, how often a true match has it missing: the candidates' null share weighted
     by their match posterior (missing values need not be as common among matches as among
-    random pairs — a source without birth dates holds relatives as often as duplicates)."""
+    random pairs — a source without birth dates holds relatives as often as duplicates).
+    ``levels``, ``counts``: the candidates' distinct level patterns and how many pairs each
+    stands for (model.level_patterns): the posterior is a pattern's, not a pair's."""
     if not len(levels) or not 0 < lam < 1:
         return dict(fallback)
     logit = np.full(len(levels), math.log(lam / (1 - lam)))
@@ -251,7 +253,7 @@ def matches_null_share(
         table = np.zeros(len(FEATURES[feature]))
         table[1:] = np.log(np.asarray(m[feature], float) / np.asarray(u[feature], float))
         logit += table[levels[:, k]]
-    post = 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
+    post = counts / (1.0 + np.exp(-np.clip(logit, -700, 700)))
     total = float(post.sum())
     if total < 1.0:
         return dict(fallback)

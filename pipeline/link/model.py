@@ -139,8 +139,26 @@ def neutral_u(feature: str) -> np.ndarray:
     return u
 
 
-def _patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct level rows and their counts (rows packed into one int64: a 1-D unique)."""
+PATTERN_ROWS = 1_000_000  # level rows reduced to their distinct patterns at a time
+
+
+def level_patterns(levels: np.ndarray, cols: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``levels`` (its columns ``cols``; all by default), in lexicographic
+    order, and how many rows each stands for: PATTERN_ROWS rows at a time, then the chunks'
+    patterns merged. Whole, the candidates' level matrix was copied and packed at once
+    (≈ 50 bytes a candidate pair of transients); the result is the same."""
+    parts = [
+        _patterns(levels[s : s + PATTERN_ROWS] if cols is None else levels[s : s + PATTERN_ROWS][:, cols])
+        for s in range(0, max(len(levels), 1), PATTERN_ROWS)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return _patterns(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+
+def _patterns(levels: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct level rows and their counts (rows packed into one int64: a 1-D unique);
+    ``weights``: how many rows each row stands for (1 each by default)."""
     if levels.shape[0] == 0:
         return levels.reshape(0, levels.shape[1]), np.zeros(0, dtype=np.int64)
     packed = np.zeros(levels.shape[0], dtype=np.int64)
@@ -148,7 +166,7 @@ def _patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         packed = packed * (int(levels[:, k].max()) + 1) + levels[:, k].astype(np.int64)
     # hash first (O(n)), then only the few distinct patterns are sorted: np.unique's order
     codes, uniq = pd.factorize(packed)
-    counts = np.bincount(codes, minlength=len(uniq))
+    counts = np.bincount(codes, weights=weights, minlength=len(uniq)).astype(np.int64)
     first = np.empty(len(uniq), dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes))[::-1]
     order = np.argsort(uniq, kind="stable")
@@ -166,6 +184,7 @@ def run_em(
     lam_start: float = 0.3,
     all_features: tuple[str, ...] = FEATURE_NAMES,
     fixed: tuple[str, ...] = (),
+    patterns: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[dict[str, np.ndarray], float, int]:
     """EM for m and λ over the distinct level patterns, u held fixed.
 
@@ -173,11 +192,13 @@ def run_em(
     blocking rule forced to agree: their m would be biased). With ``update_m=False`` only λ
     is estimated (used once m is known, to get the share of matches among all candidates).
     ``fixed``: features whose m (from ``m_start``) is held, known from another session.
-    ``all_features``: the level matrix's columns.
+    ``all_features``: the level matrix's columns. ``patterns``: ``level_patterns(levels)``
+    when the caller has them (every feature's column).
     """
     features = list(features or all_features)
     cols = [all_features.index(f) for f in features]
-    patterns, counts = _patterns(levels[:, cols])
+    given = patterns is not None and cols == list(range(levels.shape[1]))
+    rows, counts = patterns if given and patterns is not None else level_patterns(levels, cols)
     counts = counts.astype(float)
     m = {f: _initial_m(f) for f in features}
     if m_start:
@@ -185,10 +206,10 @@ def run_em(
     lam = lam_start
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - the iteration count is returned
-        log_m = np.zeros(len(patterns))
-        log_u = np.zeros(len(patterns))
+        log_m = np.zeros(len(rows))
+        log_u = np.zeros(len(rows))
         for k, feature in enumerate(features):
-            lv = patterns[:, k]
+            lv = rows[:, k]
             observed = lv > 0
             log_m[observed] += np.log(m[feature][lv[observed] - 1])
             log_u[observed] += np.log(u[feature][lv[observed] - 1])
@@ -203,7 +224,7 @@ def run_em(
                 if feature in fixed:
                     continue
                 n_levels = len(feature_levels(feature))
-                num = np.bincount(patterns[:, k], weights=wpost, minlength=n_levels)[1:]
+                num = np.bincount(rows[:, k], weights=wpost, minlength=n_levels)[1:]
                 if num.sum() <= 0:
                     continue
                 new = _normalise(num + 1e-3)

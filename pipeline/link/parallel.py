@@ -5,6 +5,7 @@ Dask cluster gets them once, as the result of a task its workers fetch."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -113,12 +114,44 @@ def _levels_later(cols: dict[str, Any], left: np.ndarray, right: np.ndarray, chu
             out[s:e] = compare_pairs(cols, left[s:e], right[s:e], cols.get(SETTINGS_KEY))
             progress.advance(e - s)
         return lambda: out
-    futures = [(s, e, pool.get().submit(_compare_chunk, left[s:e], right[s:e])) for s, e in bounds]
+    collect = _IntoRows(out, len(bounds))
+    for k, (s, e) in enumerate(bounds):
+        collect.track(k, s, e, pool.get().submit(_compare_chunk, left[s:e], right[s:e]))
+    return collect.wait
 
-    def wait() -> np.ndarray:
-        for s, e, fut in futures:
-            out[s:e] = fut.result()
-            progress.advance(e - s)
-        return out
 
-    return wait
+class _IntoRows:
+    """A chunk's level matrix is copied into ``out`` as soon as it arrives and its future let
+    go: results held until the parent asked for them (it plans training meanwhile) kept every
+    chunk twice, ≈ 10 bytes a candidate pair, for the rest of the stage."""
+
+    def __init__(self, out: np.ndarray, chunks: int):
+        self.out, self.left = out, chunks
+        self.futures: list[Any] = [None] * chunks  # held until done: Dask cancels a dropped future
+        self.errors: list[BaseException] = []
+        self.lock, self.done = threading.Lock(), threading.Event()
+        if not chunks:
+            self.done.set()
+
+    def track(self, k: int, start: int, end: int, future: Any) -> None:
+        self.futures[k] = future
+
+        def copy(fut: Any) -> None:
+            try:
+                self.out[start:end] = fut.result()
+                progress.advance(end - start)
+            except BaseException as exc:  # raised by wait(), in the parent's thread
+                self.errors.append(exc)
+            with self.lock:
+                self.futures[k] = None
+                self.left -= 1
+                if not self.left:
+                    self.done.set()
+
+        future.add_done_callback(copy)
+
+    def wait(self) -> np.ndarray:
+        self.done.wait()
+        if self.errors:
+            raise self.errors[0]
+        return self.out

@@ -10,11 +10,11 @@ import numpy as np
 
 from .. import config_defaults
 from .blocking import DEFAULT_MAX_BLOCK_SIZE, DEFAULT_OVERSIZE_WINDOW, DEFAULT_RULES, Candidates, block
-from .blocking import largest_identical_group, rule_columns
+from .blocking import block_pairs_at, largest_identical_group, rule_columns
 from .compare import FEATURE_NAMES, FEATURES, compare_pairs, compare_settings, extra_feature, extras_in
 from .decisions import _thresholds
 from .family import DEFAULT_NOISE_SIGMAS, FAMILY_BLOCKING_RULES, fit_family, matches_null_share
-from .model import _level_caps, build_model, estimate_u, neutral_u, run_em, sample_random_pairs
+from .model import _level_caps, build_model, estimate_u, level_patterns, neutral_u, run_em, sample_random_pairs
 from .parallel import SETTINGS_KEY
 
 DEFAULT_U_SAMPLE = 500_000
@@ -93,19 +93,23 @@ def plan_training(
     sessions: list[tuple] = []  # (rule, rows in cand | None, left, right, pairs found)
     for rule in matching.get("training_rules") or DEFAULT_TRAINING_RULES:
         b = same_rule.get(tuple(rule_columns(rule))) if rule.get("method", "block") == "block" else None
+
+        def pick(total: int) -> np.ndarray:  # the session's pairs: all, or a sample of max_pairs
+            if total < 20 or total <= max_pairs:
+                return np.arange(total)
+            return np.sort(rng.choice(total, size=max_pairs, replace=False))
+
         if b is not None and cand is not None:
             rows = np.flatnonzero(cand.rule_mask & (1 << b))  # sorted by pair id, as block() returns them
+            rows = rows[pick(len(rows))]
             left, right = cand.left[rows], cand.right[rows]
         else:
-            one = block(cols, _session_cfg([rule], max_block, window), largest_group=largest)
-            rows, left, right = None, one.left, one.right
+            rows = None
+            left, right = block_pairs_at(cols, _session_cfg([rule], max_block, window), pick, largest_group=largest)
         if len(left) < 20:
             sessions.append((rule, None, None, None, int(len(left))))
             continue
-        take = np.arange(len(left))
-        if len(take) > max_pairs:
-            take = np.sort(rng.choice(len(take), size=max_pairs, replace=False))
-        sessions.append((rule, None if rows is None else rows[take], left[take], right[take], 0))
+        sessions.append((rule, rows, left, right, 0))
     # every pair that can fall in a look-alike cell (see family.py): same surname and birth date or address
     fam = block(cols, _session_cfg(FAMILY_BLOCKING_RULES, max_block, window), largest_group=largest)
     # every pair at one company: how often colleagues share an office phone (conditional_u)
@@ -176,8 +180,11 @@ def train_from_levels(
     minimum = training_minimum(matching)
     short = _too_little_evidence(plan["n"], len(levels), minimum)
     u = estimate_u(random_lv, features) if not short else {f: neutral_u(f) for f in features}
+    # the candidates' distinct level patterns: what λ, the matches' null shares and the features
+    # present are computed from (not the whole level matrix again)
+    patterns = level_patterns(levels) if not short else None
     m_final, sessions, learnt = (
-        _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, features)
+        _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, features, patterns)
         if not short
         else ({f: _default_m(f) for f in features}, [], [])
     )
@@ -188,7 +195,9 @@ def train_from_levels(
         lam_blocked, prior = 0.0, float(matching.get("prior") or NEUTRAL_PRIOR)
     else:
         _, lam_blocked, _ = (
-            run_em(levels, u, max_iter=max_iter, m_start=m_final, update_m=False, all_features=features)
+            run_em(
+                levels, u, max_iter=max_iter, m_start=m_final, update_m=False, all_features=features, patterns=patterns
+            )
             if len(levels)
             else (None, 0.0, 0)
         )
@@ -206,7 +215,8 @@ def train_from_levels(
         null_share = {
             f: float((random_lv[:, k] == 0).mean()) if len(random_lv) else 0.0 for k, f in enumerate(FEATURE_NAMES)
         }
-        null_share_m = matches_null_share(levels, m_final, u, lam_blocked, null_share)
+        rows, counts = patterns or level_patterns(levels)
+        null_share_m = matches_null_share(rows, counts, m_final, u, lam_blocked, null_share)
         family = {
             "pairs": int(plan["n_family"]),
             "cells": fit_family(
@@ -275,7 +285,7 @@ def conditional_u(same_lv: np.ndarray, need: int) -> dict:
     return {"given": "company", "pairs": int(len(others)), "u": out} if out else {}
 
 
-def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, features=FEATURE_NAMES):
+def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, features=FEATURE_NAMES, patterns=None):
     """m per feature: EM per training session on the features its rule does not block, averaged
     over the sessions that saw at least ``pairs_per_level`` pairs with the feature present."""
     estimates: dict[str, list[np.ndarray]] = {f: [] for f in features}
@@ -316,20 +326,23 @@ def _m_by_sessions(plan, levels, all_lv, u, max_iter, minimum, matching, feature
         )
     m_final = {f: np.mean(estimates[f], axis=0) if estimates[f] else _default_m(f) for f in features}
     learnt = [f for f in features if estimates[f]]
-    more, fallback_sessions = _m_by_fallback(plan, levels, u, m_final, learnt, max_iter, need, matching, features)
+    more, fallback_sessions = _m_by_fallback(
+        plan, patterns or level_patterns(levels), u, m_final, learnt, max_iter, need, matching, features
+    )
     m_final.update(more)
     return m_final, sessions + fallback_sessions, [f for f in features if f in learnt or f in more]
 
 
-def _m_by_fallback(plan, levels, u, m, learnt, max_iter, need, matching, features=FEATURE_NAMES):
+def _m_by_fallback(plan, patterns, u, m, learnt, max_iter, need, matching, features=FEATURE_NAMES):
     """m of the features the data holds (``need`` candidate pairs with them) that no training
     session learnt, from the fallback sessions: rules on part of a training key (the surname
     alone: given name and birth date vary), so EM sees two or more features together. The
     features learnt already keep their m there (a sibling's other given name is as unlikely
     for a duplicate as anywhere); only the missing ones are estimated, averaged over the
     sessions that saw them in ``need`` pairs with enough matches, their disagreement capped
-    (``_disagreement_capped``)."""
-    present = (levels > 0).sum(axis=0) if len(levels) else np.zeros(len(features))
+    (``_disagreement_capped``). ``patterns``: the candidates' (``level_patterns``)."""
+    rows, counts = patterns
+    present = counts @ (rows > 0) if len(rows) else np.zeros(len(features))
     missing = [f for k, f in enumerate(features) if f not in learnt and present[k] >= need]
     levels_of = plan.get("fallback_levels")
     if not missing or levels_of is None:
