@@ -94,9 +94,7 @@ class PublishMixin(StatisticsMixin):
                     if name in prepared:
                         self._write_table(conn, name, *prepared[name])
                 if state:
-                    t = TABLES["master_state"]
-                    conn.execute(t.delete().where(t.c.name.in_(list(state))))
-                    conn.execute(t.insert(), [{"name": k, "value": v, "run_id": run_id} for k, v in state.items()])
+                    self._write_state(conn, run_id, state)
                 self._publish_spelling(conn, run_id, spelling)
                 self._publish_next_number(conn, run_id, tables)
                 self.dialect.ensure_masked_view(conn)  # PostgreSQL: the analysts' view (docs/store.md)

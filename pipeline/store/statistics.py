@@ -82,12 +82,13 @@ class StatisticsMixin(PriorReaderMixin):
         (only after this run's load_state gave it one: the number it was read or counted as)."""
         prior, self._next_number = self._next_number, None
         if prior is not None:
-            self._write_state(conn, run_id, NEXT_NUMBER_STATE, str(next_number_after(prior, tables)))
+            self._write_state(conn, run_id, {NEXT_NUMBER_STATE: str(next_number_after(prior, tables))})
 
-    def _write_state(self, conn: Connection, run_id: str, name: str, value: str) -> None:
+    def _write_state(self, conn: Connection, run_id: str, values: dict[str, str]) -> None:
+        """master_state rows `values` ({name: value}) replaced, written by `run_id`."""
         t = TABLES["master_state"]
-        conn.execute(t.delete().where(t.c.name == name))
-        conn.execute(t.insert(), [{"name": name, "value": value, "run_id": run_id}])
+        conn.execute(t.delete().where(t.c.name.in_(list(values))))
+        conn.execute(t.insert(), [{"name": k, "value": v, "run_id": run_id} for k, v in values.items()])
 
     def _publish_spelling(self, conn: Connection, run_id: str, write: SpellingWrite | None) -> None:
         """Inside publish's transaction: the counts written, and master_state's row naming them."""
@@ -104,7 +105,7 @@ class StatisticsMixin(PriorReaderMixin):
         rows = [(k, n) for k, n in stored_pairs(write.counts) if n > 0]
         if rows:
             self.dialect.bulk_insert(dbapi(conn), SPELLING_TABLE, ["key", "records"], rows)
-        self._write_state(conn, run_id, SPELLING_STATE, json.dumps(sorted(write.statistics)))
+        self._write_state(conn, run_id, {SPELLING_STATE: json.dumps(sorted(write.statistics))})
 
 
 def next_number_after(prior: int, tables: dict) -> int:
