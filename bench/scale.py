@@ -221,12 +221,16 @@ def ensure_exports(customers: int, seed: int, work: Path) -> tuple[Path, float |
     return gen_dir, round(time.perf_counter() - t0, 2)
 
 
-def crmclean_command(gen_dir: Path, db: Path, out_dir: Path, log: Path, workers: int) -> list[str]:
+def crmclean_command(
+    gen_dir: Path, db: Path, out_dir: Path, log: Path, workers: int, memory_limit: str | None = None
+) -> list[str]:
     """`crmclean run` of `gen_dir` into the SQLite file `db`; its log and outputs cleared first."""
     log.unlink(missing_ok=True)
     shutil.rmtree(out_dir, ignore_errors=True)
     exe = Path(sys.executable).with_name("crmclean")
     cmd = [str(exe), "run", str(gen_dir), "--db", f"sqlite:///{db}", "--out", str(out_dir)]
+    if memory_limit:
+        cmd += ["--memory-limit", memory_limit]
     return cmd + ["--workers", str(workers), "--no-prefect", "--json", "--log-file", str(log)]
 
 
@@ -238,7 +242,7 @@ def run_crmclean(gen_dir: Path, work: Path, args, db: Path | None = None, tag: s
     if db is None:
         db = work / f"{tag}.db"
         db.unlink(missing_ok=True)
-    cmd = crmclean_command(gen_dir, db, out_dir, log, args.workers)
+    cmd = crmclean_command(gen_dir, db, out_dir, log, args.workers, args.memory_limit)
     measured = run_measured(cmd, args.interval)
     if measured.returncode != 0:
         raise RuntimeError(f"crmclean run failed ({measured.returncode}): {measured.stderr[-2000:]}")
@@ -402,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[20000], help="customers per run (default 20000)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--workers", type=int, default=2, help="crmclean run --workers")
+    ap.add_argument("--memory-limit", help="crmclean run --memory-limit (e.g. off, for a run the guard refuses)")
     ap.add_argument("--interval", type=float, default=0.2, help="seconds between process-tree samples")
     ap.add_argument("--splink", action="store_true", help="also run Splink on the same exports")
     ap.add_argument("--score", action="store_true", help="also score crmclean's master against truth")
