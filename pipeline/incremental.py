@@ -249,7 +249,9 @@ def combine_with_prior(
     in_run = pd.Series(in_run_np, index=prev.index)
     retire_mask = ~in_run & prev["source"].isin(retiring) if len(prev) else in_run
     retired = prev[retire_mask].reset_index(drop=True)
-    carried = prev[~in_run & ~retire_mask]
+    carried = ~in_run & ~retire_mask
+    # every prior row carried (a night of new records only): no copy of them before the stack
+    carried = prev if carried.all() else prev[carried]
 
     records = _stacked(carried, std) if len(carried) else std.set_axis(pd.RangeIndex(len(std)), axis=0, copy=False)
 
@@ -452,7 +454,7 @@ def affected_region(
     and overrides as in the prior run, so clustering it again would give its prior clusters
     (cluster_records works component by component) — it keeps its masters as they are.
     """
-    cur = pd.Series(record_keys, dtype=object).dropna().unique()
+    cur = np.asarray(record_keys, dtype=object)  # a missing or repeated key is skipped below
     px = prior.xref
     ends: list[tuple[np.ndarray, np.ndarray]] = []  # (left ends, right ends) of every edge kind
 
@@ -467,11 +469,16 @@ def affected_region(
         if frame is not None and len(frame):
             m = frame[(frame["kind"] == "must_link") & frame["record_key_r"].notna()]
             add(m["record_key_l"], m["record_key_r"])
-    # one hash pass over every key: node i = i-th distinct key (this run's records first)
+    retired = set(combined.retired["record_key"]) if len(combined.retired) else set()
+    seeds = set(combined.changed_keys) | retired | changed_override_keys(overrides, prior_overrides, px)
+    # one hash pass over every key: node i = i-th distinct key (this run's records first), the
+    # seeds last: a seed no record or edge names gets a code past the graph's nodes
     prior_keys = px["record_key"].to_numpy(dtype=object) if len(px) else np.zeros(0, object)
-    flat = np.concatenate([cur, prior_keys, *(a for a, _ in ends), *(b for _, b in ends)])
-    codes, nodes = pd.factorize(flat)
-    n = len(nodes)
+    seed_keys = np.array(sorted(seeds), dtype=object)
+    flat = np.concatenate([cur, prior_keys, *(a for a, _ in ends), *(b for _, b in ends), seed_keys])
+    codes, _ = pd.factorize(flat)
+    seed_pos, codes = codes[len(flat) - len(seed_keys) :], codes[: len(flat) - len(seed_keys)]
+    n = int(codes.max(initial=-1)) + 1
     pos = len(cur) + len(prior_keys)
     sizes = [len(a) for a, _ in ends]
     lefts = np.split(codes[pos : pos + sum(sizes)], np.cumsum(sizes)[:-1]) if sizes else []
@@ -479,11 +486,7 @@ def affected_region(
     if len(px):  # a prior master holds together even if the edge that joined it is gone
         left, right = _master_edges(codes[len(cur) : pos], px["master_id"])
         lefts, rights = [*lefts, left], [*rights, right]
-    node_index = pd.Index(nodes)
-    retired = set(combined.retired["record_key"]) if len(combined.retired) else set()
-    seeds = set(combined.changed_keys) | retired | changed_override_keys(overrides, prior_overrides, px)
-    seed_pos = node_index.get_indexer(pd.Series(sorted(seeds), dtype=object))
-    seed_pos = seed_pos[seed_pos >= 0]
+    seed_pos = seed_pos[(seed_pos >= 0) & (seed_pos < n)]
     if n == 0 or not len(seed_pos):
         return Scope(keys=set(), prior_ids=set(), seeds=len(seeds))
     from scipy.sparse import coo_matrix
@@ -498,7 +501,8 @@ def affected_region(
     hit = np.zeros(int(comp.max()) + 1, bool)
     hit[comp[seed_pos]] = True
     region = hit[comp]
-    keys = set(cur[region[codes[: len(cur)]]]) if len(cur) else set()
+    cur_codes = codes[: len(cur)]
+    keys = set(cur[(cur_codes >= 0) & region[cur_codes]]) if len(cur) else set()
     prior_ids = set()
     if len(px):
         in_region = region[codes[len(cur) : pos]]

@@ -20,6 +20,9 @@ _WORD_SPLIT = re.compile(r"[\s.,()\"“”']+")
 _NOT_KEY = re.compile(r"[^a-z0-9]")
 # letters NFKD does not decompose (as standardize's ascii_fold maps them)
 _FOLD = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "ł": "l", "đ": "d", "þ": "th", "œ": "oe", "ı": "i"})
+# a given name of Han ideographs (and separators) only has no word key: NFKD leaves them as they
+# are and none is ASCII (48k of the 69k distinct given names of a 200k night)
+_HAN_ONLY = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\s.,()\"“”']*")
 
 
 @lru_cache(maxsize=1)
@@ -47,6 +50,8 @@ def given_name_words(first_name_std: str | None) -> str | None:
     """The given name's words as keys, space-joined, the first one nickname mapped (`Dan L.` ->
     `daniel l`, `William Gibbens` -> `william gibbens`, `Bob` -> `robert`); None without a
     Latin letter or digit (a Hanzi given name: its key is pinyin, compared as before)."""
+    if first_name_std and _HAN_ONLY.fullmatch(first_name_std):
+        return None
     words = [w for w in (_word_key(t) for t in _WORD_SPLIT.split(first_name_std or "")) if w]
     if not words:
         return None

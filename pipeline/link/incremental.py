@@ -54,9 +54,9 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
 
     # the columns as blocking sees them (row values and their codes, shared values nulled), so
     # the rule keys below are blocking's own (rule_codes, _key_texts)
-    cols: dict[str, np.ndarray] = {}
+    cols: dict = {}
     for c, code in codes.items():
-        cols[c] = np.append(texts[c], np.array([None], dtype=object))[code]
+        cols[c] = _RowTexts(texts[c], code)
         cols[c + "#"] = code
 
     keep = is_new.copy()
@@ -109,6 +109,21 @@ def near_new(frame: pd.DataFrame, matching: dict, is_new: np.ndarray, extras: tu
         if column in frame.columns:
             tf[column] = code_frequencies(codes_and_texts(frame[column].to_numpy(dtype=object))[0], weight)[order]
     return sub, is_new[order], tf, [u[order] for u in usable], largest
+
+
+class _RowTexts:
+    """A column's text per row, gathered only for the rows asked: the rule keys read the rows
+    of each distinct value and the sorted-neighbourhood labels a few more, never all 365k."""
+
+    def __init__(self, texts: np.ndarray, code: np.ndarray):
+        self._texts = np.append(texts, np.array([None], dtype=object))
+        self._code = code
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return self._texts[self._code[rows]]
+
+    def __len__(self) -> int:
+        return len(self._code)
 
 
 def _block_usable(
