@@ -89,8 +89,8 @@ def spill_columns(std: pd.DataFrame, out_dir: Path, columns=SPILLED_COLUMNS) -> 
 class SpilledColumns:
     """The spilled columns of the customer_record rows being written, read back from the file
     a batch of rows at a time (the row groups the batch needs, one thread): publish never holds a
-    whole spilled column, as Arrow or as Python str (the 200k restore held ≈ 2 × 220 MB of Arrow
-    while it took the rows, then 220 MB to the end of the publish)."""
+    whole spilled column, as Arrow or as Python str (restoring them whole took publish's 200k
+    peak to +630 MB over its plan; read per batch, +310 MB: bench/README, mem14i)."""
 
     def __init__(self, spill: Spill, record_keys: Any):
         import pyarrow.parquet as pq

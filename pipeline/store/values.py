@@ -15,9 +15,9 @@ from .tables import OTHER_COLUMNS, RECORD_DATA_COLUMNS, RECORD_META_COLUMNS, TAB
 
 #: rows converted and written at a time (publish streams each table in batches of this size)
 BATCH_ROWS = 50_000
-#: values converted at a time, whatever the table's width: a batch of 50k customer_record rows
-#: (≈ 85 columns) held ≈ 85 MB of lists and new str at the 200k publish's peak; 1M values keep
-#: a batch near 20 MB (narrow tables keep BATCH_ROWS)
+#: values converted at a time, whatever the table's width: 50k customer_record rows are 3.8M
+#: values (76 columns), their lists and new str held at once; 1M values is ≈ 13k of those rows
+#: (narrow tables keep BATCH_ROWS)
 BATCH_VALUES = 1_000_000
 #: customer_record's column of each row's row in the spill file (SpilledColumns), while it is written
 SPILL_ROW = "\x00spill_row"
