@@ -522,12 +522,8 @@ def publish(env: RunEnv, plan: PublishPlan, store) -> Published:
     with env.timer.stage("publish"), _frozen_heap(collect=False):
         rows = sum(len(t.rows if isinstance(t, store_module.Scoped) else t) for t in plan.tables.values())
         progress.expect(rows, "rows")
-        # the spilled raw rows back on customer_record, for the write only (a retry reads them again)
-        tables = dict(plan.tables)
-        if "customer_record" in tables:
-            tables["customer_record"] = spill_module.restore(tables["customer_record"], plan.spill)
-        store.publish(plan.run_id, tables, state=plan.state, spelling=plan.spelling)
-        del tables
+        # the spilled raw rows are read back as customer_record is written, a batch at a time
+        store.publish(plan.run_id, plan.tables, state=plan.state, spelling=plan.spelling, spill=plan.spill)
         spill_module.release_arrow()
         progress.advance(rows)
     return Published(views=_report_views(plan, store) if plan.incremental else plan.views)

@@ -3,9 +3,9 @@
 `raw` (each input row as read, ~420 bytes a record) is the largest column of the records
 frame, and only `customer_record` publishes it: link, cluster, survivorship and the checks
 never read it. Standardize writes it to Parquet in the run folder (`<run>/spill/`) and drops it
-from the frame; publish puts it back on the customer_record rows of this run's records (by
-record_key) just before writing, as Arrow text each written batch converts (no Python str per
-row held at once). The file is removed when the run ends, whatever the outcome:
+from the frame; publish reads it back for the customer_record rows of this run's records (by
+record_key) a batch of written rows at a time (`SpilledColumns`: never a whole column in memory,
+as Arrow or as Python str). The file is removed when the run ends, whatever the outcome:
 it holds the input's personal data.
 
 A whole published table can wait there too (`SpilledTable`: master_lineage, ~7 rows per
@@ -76,11 +76,69 @@ def spill_columns(std: pd.DataFrame, out_dir: Path, columns=SPILLED_COLUMNS) -> 
     folder = Path(out_dir) / SPILL_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "records.parquet"
-    pq.write_table(pa.table(data), path)
+    # row groups of SPILL_BATCH_ROWS: publish reads back only the groups a written batch needs
+    pq.write_table(pa.table(data), path, row_group_size=SPILL_BATCH_ROWS)
     del data
     release_arrow()
-    slim = std.drop(columns=list(present))
+    slim = std.copy(deep=False)  # drop() would copy every column kept (≈ 200 MB at 200k)
+    for c in present:
+        del slim[c]
     return slim, Spill(path=path, columns=present)
+
+
+class SpilledColumns:
+    """The spilled columns of the customer_record rows being written, read back from the file
+    a batch of rows at a time (the row groups the batch needs, one thread): publish never holds a
+    whole spilled column, as Arrow or as Python str (restoring them whole took publish's 200k
+    peak to +630 MB over its plan; read per batch, +310 MB: bench/README, mem14i)."""
+
+    def __init__(self, spill: Spill, record_keys: Any):
+        import pyarrow.parquet as pq
+
+        self.spill = spill
+        with pq.ParquetFile(spill.path) as file:
+            meta = file.metadata
+            sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+            keys = pd.Index(file.read(columns=["record_key"], use_threads=False).column(0).to_numpy())
+        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+        first = np.flatnonzero(~keys.duplicated())  # record_key is unique in a run's records; else the first
+        found = keys[first].get_indexer(record_keys)
+        #: each row's row in the file, -1 for rows of other runs (they keep what they hold)
+        self.positions = np.where(found >= 0, first[found], -1).astype(np.int64)
+        del keys
+        release_arrow()
+        self._read_for: bytes | None = None
+        self._values: dict[str, list] = {}
+
+    def values(self, column: str, at: np.ndarray) -> list:
+        """`column`'s values at the file's rows `at` (None where `at` < 0). A batch's columns
+        are read together, once: the next column asked for the same rows reuses that read."""
+        key = at.tobytes()
+        if key != self._read_for:
+            self._values, self._read_for = {}, None  # the last batch's values go before the next read
+            self._values, self._read_for = self._read(at), key
+        return self._values[column]
+
+    def _read(self, at: np.ndarray) -> dict[str, list]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        found = at >= 0
+        if not found.any():
+            return {c: [None] * len(at) for c in self.spill.columns}
+        group_of = np.searchsorted(self._starts, at[found], side="right") - 1
+        groups = np.unique(group_of)
+        with pq.ParquetFile(self.spill.path) as file:
+            table = file.read_row_groups(groups.tolist(), columns=list(self.spill.columns), use_threads=False)
+        sizes = self._starts[groups + 1] - self._starts[groups]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # where each group starts in `table`
+        local = np.zeros(len(at), dtype=np.int64)
+        local[found] = at[found] - self._starts[group_of] + offsets[np.searchsorted(groups, group_of)]
+        index = pa.array(local, mask=~found)
+        values = {c: table.column(c).take(index).to_numpy(zero_copy_only=False).tolist() for c in self.spill.columns}
+        del table, index
+        release_arrow()  # mimalloc keeps what each read took otherwise
+        return values
 
 
 def restore(table: Any, spill: Spill | None) -> Any:

@@ -135,7 +135,7 @@ def test_publish_runs_with_the_heap_frozen_and_leaves_it_unfrozen(tmp_path):
     seen: list[int] = []
 
     class Store:
-        def publish(self, run_id, tables, state=None, spelling=None):
+        def publish(self, run_id, tables, state=None, spelling=None, spill=None):
             seen.append(gc.get_freeze_count())
 
     env = RunEnv(options=RunOptions(inputs=[]), rules=None, run_id="r1", out_dir=tmp_path, timer=StageTimer())

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from ..spill import Spill
 from .base import dbapi
 from .delta import DELTA_KEYS, DeltaPlan, diff_rows, key_array
 from .errors import StoreError
@@ -57,6 +58,7 @@ class PublishMixin(StatisticsMixin):
         delta: bool = True,
         state: dict[str, str] | None = None,
         spelling: SpellingWrite | None = None,
+        spill: Spill | None = None,
     ) -> None:
         """Replace the published tables (and append this run's history) in ONE transaction.
 
@@ -71,14 +73,15 @@ class PublishMixin(StatisticsMixin):
         table only: just the stored rows in its scope are read, compared and rewritten (without
         `delta`: deleted and rewritten), the rest is not read at all. `state` rows are written
         to master_state in the same transaction, and so are the `spelling` counts
-        (store/statistics.py).
+        (store/statistics.py). `spill`: customer_record's columns waiting on disk, read back for
+        this run's records a batch of rows at a time as they are written (crmclean.spill).
         """
         missing = [t for t in REPLACED_TABLES if t not in tables]
         if missing:
             raise StoreError(f"publish of run {run_id} is missing tables: {', '.join(missing)}; nothing was published")
         try:  # each table typed for the database up front; its rows become tuples batch by batch as written
             prepared = {
-                name: frame_rows(name, _rows_of(tables[name]))
+                name: frame_rows(name, _rows_of(tables[name]), spill)
                 for name in (*REPLACED_TABLES, *APPENDED_TABLES)
                 if name in tables
             }

@@ -9,12 +9,18 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..spill import SPILL_BATCH_ROWS, SpilledTable
+from ..spill import SPILL_BATCH_ROWS, Spill, SpilledColumns, SpilledTable
 from .tables import OTHER_COLUMNS, RECORD_DATA_COLUMNS, RECORD_META_COLUMNS, TABLES, columns_of
 
 
 #: rows converted and written at a time (publish streams each table in batches of this size)
 BATCH_ROWS = 50_000
+#: values converted at a time, whatever the table's width: 50k customer_record rows are 3.8M
+#: values (76 columns), their lists and new str held at once; 1M values is ≈ 13k of those rows
+#: (narrow tables keep BATCH_ROWS)
+BATCH_VALUES = 1_000_000
+#: customer_record's column of each row's row in the spill file (SpilledColumns), while it is written
+SPILL_ROW = "\x00spill_row"
 
 
 def utc_now() -> str:
@@ -232,9 +238,10 @@ class Rows:
     typed is decided once on the whole column, so every batch, and every subset `take`s,
     converts exactly as the whole frame would."""
 
-    def __init__(self, df: pd.DataFrame, columns: list[tuple[str | None, Callable[[pd.Series], list]]]):
+    def __init__(self, df: pd.DataFrame, columns: list[tuple[Any, Callable[..., list]]]):
         self.df = df
-        self._columns = columns  # (frame column or None for an absent one → NULL, converter)
+        # (frame column, a tuple of them, or None for an absent one → NULL; converter of their slices)
+        self._columns = columns
 
     def __len__(self) -> int:
         return len(self.df)
@@ -253,11 +260,18 @@ class Rows:
         """The batches as their columns' values (one list per table column, in order), each
         column sliced from the frame's own (slicing the frame, then taking its columns, cost
         more than converting them)."""
-        size = size or BATCH_ROWS
-        columns = [(self.df[c] if c is not None else None, convert) for c, convert in self._columns]
+        size = size or max(1, min(BATCH_ROWS, BATCH_VALUES // max(len(self._columns), 1)))
+        columns = [(self._sources(c), convert) for c, convert in self._columns]
         for start in range(0, len(self.df), size):
             n = min(size, len(self.df) - start)
-            yield [[None] * n if s is None else convert(s.iloc[start : start + n]) for s, convert in columns]
+            yield [
+                [None] * n if s is None else convert(*(x.iloc[start : start + n] for x in s)) for s, convert in columns
+            ]
+
+    def _sources(self, column: Any) -> list[pd.Series] | None:
+        if column is None:
+            return None
+        return [self.df[c] for c in (column if isinstance(column, tuple) else (column,))]
 
     def __iter__(self) -> Iterator[tuple]:
         for batch in self.batches():
@@ -319,18 +333,27 @@ def batches_once(rows: "Rows | list[tuple]") -> Iterator[Iterable[tuple]]:
     yield from batches(rows)
 
 
-def frame_rows(name: str, df: "pd.DataFrame | SpilledTable") -> tuple[list[str], Rows]:
+def frame_rows(name: str, df: "pd.DataFrame | SpilledTable", spill: Spill | None = None) -> tuple[list[str], Rows]:
     """A frame as (column names, Rows) typed for the table (missing columns → NULL); a spilled
-    table as the rows on disk."""
+    table as the rows on disk. With `spill` (customer_record), the spilled columns of this run's
+    records are read from their file as each batch is made (spill.SpilledColumns)."""
     table = TABLES[name]
     if isinstance(df, SpilledTable):  # written as the table's text columns (spill_table)
         return columns_of(name), SpilledRows(df)
     if name == "customer_record":
         df = _pack_records(df)
+    spilled = None
+    if spill is not None and name == "customer_record":
+        spilled = SpilledColumns(spill, df["record_key"])
+        df = df.copy(deep=False)  # after packing: the row numbers are not an extra column
+        df[SPILL_ROW] = spilled.positions
     cols: list[str] = []
-    columns: list[tuple[str | None, Callable[[pd.Series], list]]] = []
+    columns: list[tuple[Any, Callable[..., list]]] = []
     for col in table.columns:
         cols.append(col.name)
+        if spilled is not None and col.name in spilled.spill.columns:
+            columns.append(_spilled_column(spilled, col.name, df))
+            continue
         if col.name not in df.columns:
             columns.append((None, _no_values))
             continue
@@ -346,6 +369,23 @@ def frame_rows(name: str, df: "pd.DataFrame | SpilledTable") -> tuple[list[str],
 
 def _no_values(part: pd.Series) -> list:
     return [None] * len(part)
+
+
+def _spilled_column(spilled: SpilledColumns, name: str, df: pd.DataFrame) -> tuple[Any, Callable[..., list]]:
+    """A spilled column's Rows entry: the file's value for this run's records; rows of other
+    runs (read from the store) keep what the frame holds for them, as `spill.restore` does."""
+    if name not in df.columns or not df[name].notna().any():
+        return SPILL_ROW, lambda at: spilled.values(name, at.to_numpy())
+
+    def with_kept(at: pd.Series, kept: pd.Series) -> list:
+        positions = at.to_numpy()
+        values = spilled.values(name, positions)
+        if (positions >= 0).all():
+            return values
+        held = _strings(kept)
+        return [h if p < 0 else v for p, v, h in zip(positions.tolist(), values, held)]
+
+    return (SPILL_ROW, name), with_kept
 
 
 def _typed(name: str, df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
