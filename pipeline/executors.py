@@ -165,6 +165,7 @@ def fork_map(
                 _forked_child(fn, parts[k], write, os.path.join(folder, str(k)))
             children[k] = pid
         results = [fn(*parts[0])]
+        memory.release_freed()  # this part's freed working set, not resident while the children work
         for k in range(1, len(parts)):
             _reap(children.pop(k), os.path.join(folder, str(k)), f"{what} (part {k + 1} of {len(parts)})")
             results.append(read(os.path.join(folder, str(k))))
@@ -183,7 +184,9 @@ def _forked_child(fn: Callable[..., Any], part: tuple, write: Callable[[Any, str
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports, the child just goes
-        write(fn(*part), path)
+        result = fn(*part)
+        memory.release_freed()  # the part's freed working set, not resident while it is written
+        write(result, path)
         code = 0
     except BaseException:
         try:
