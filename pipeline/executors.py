@@ -183,7 +183,10 @@ def _forked_child(fn: Callable[..., Any], part: tuple, write: Callable[[Any, str
     Leaves by os._exit: no atexit handler or buffered output of the parent runs twice."""
     code = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports, the child just goes
+        try:  # Ctrl-C: the parent reports, the child just goes
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        except ValueError:  # forked from a thread Python does not take for the main one
+            pass
         result = fn(*part)
         memory.release_freed()  # the part's freed working set, not resident while it is written
         write(result, path)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import itertools
 import json
 import operator
+import os
 import pickle
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -22,8 +24,6 @@ _META = b"crmclean.frames"
 def group_count(workers: int | None, records: int, clusters: int, in_process_below: int) -> int:
     """How many groups survivorship builds on local processes: one per worker (the cores
     permitting) from `in_process_below` records on, never more than the clusters."""
-    import os
-
     if not workers or workers <= 1 or records < in_process_below:
         return 1
     return max(1, min(workers, os.cpu_count() or 1, clusters))
