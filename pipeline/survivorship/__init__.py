@@ -271,12 +271,11 @@ def golden_in_groups(
 
     fanout = executors.current()
     ids = np.unique(clusters["cluster"].to_numpy())
-    local = isinstance(fanout, executors.LocalProcesses)
+    parts = fanout.groups(len(ids))  # a Dask cluster's choice; 1 on local processes
+    local = parts <= 1 and isinstance(fanout, executors.LocalProcesses)
     if local:
         below = survivorship_settings(rules)["in_process_below"]
         parts = group_count(workers, len(records), len(ids), below)
-    else:
-        parts = fanout.groups(len(ids))
     if parts <= 1:
         return build_golden(records, clusters, rules, spelling=spelling)
     spelling = spelling if spelling is not None else spelling_counts(records, rules)
