@@ -457,6 +457,9 @@ class SurvivorshipSettings(Strict):
         default=True,
         description="choose the given and the family name each on its own (by the name chain) and rebuild the full name",
     )
+    in_process_below: int = Field(
+        default=50_000, ge=0, description="below this many records one process builds every golden record"
+    )
     default: Chain = Field(
         default=["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent", "most_complete"],
         description="chain of a field not listed under fields",

@@ -8,7 +8,9 @@ The partitioned work is the same either way; only where the chunks run differs:
   on `FanOut.pool_with(shared)`, whose workers read the column arrays through `shared_value()`
   (a fork pool inherits them; a Dask cluster gets them once, as the result of a task that
   returns them, which the scheduler recomputes if the worker holding it dies);
-- survivorship: groups of whole clusters (`survivorship.golden_in_groups`, via `FanOut.map`).
+- survivorship: groups of whole clusters (`survivorship.golden_in_groups`): `FanOut.map` on a
+  Dask cluster; on this machine `fork_map`, children forked from the run that inherit the
+  records and send back their result as a file (`--workers` groups, above a size threshold).
 
 `run_pipeline` opens the fan-out the options ask for (`open_fanout`) and makes it current for
 the stages (`using`); code that fans out asks `current()`. A Dask fan-out is reused when one is
@@ -20,13 +22,18 @@ from __future__ import annotations
 import gc
 import multiprocessing as mp
 import os
+import shutil
+import signal
+import tempfile
 import threading
+import traceback
 import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator, Protocol
 
 from . import memory
+from .errors import CrmcleanError
 
 # ------------------------------------------------------------------- the shared value of a task
 
@@ -85,7 +92,8 @@ class LocalProcesses:
     """This machine: process pools. The link pool forks from the run, so its workers inherit
     the parent's arrays (nothing large is pickled); the standardize pool's workers come from a
     small fork server (`small_worker_pool`): they are sent their chunks of distinct values and
-    need nothing else. Survivorship runs in this process, whole."""
+    need nothing else. Survivorship's groups of clusters run in children forked from the run
+    (`fork_map`); `groups` (for `map`) is 1: the records are not pickled to local processes."""
 
     name = "local processes"
 
@@ -123,6 +131,100 @@ class LocalProcesses:
 
     def map(self, fn: Callable[..., Any], parts: list[tuple]) -> list:
         return [fn(*part) for part in parts]
+
+
+class WorkerDied(CrmcleanError):
+    """A forked child of `fork_map` was killed or failed: the stage (and the run) stops."""
+
+
+def fork_map(
+    fn: Callable[..., Any],
+    parts: list[tuple],
+    write: Callable[[Any, str], None],
+    read: Callable[[str], Any],
+    what: str = "work",
+) -> list:
+    """[fn(*part) for part in parts]: the first part in this process, each other in a child
+    forked from it, so the children inherit `parts` (the run's records: nothing is pickled).
+    A child hands its result back through a file (`write(result, path)`, then `read(path)`
+    here: a compact format, not pickled objects). The heap is frozen out of the garbage
+    collector before the fork, as for the link pool: a collection in either process would
+    write to the header of every object and copy its page. A child that dies (killed, out of
+    memory) or raises is a `WorkerDied` naming `what`; the other children are then killed."""
+    if len(parts) <= 1:
+        return [fn(*part) for part in parts]
+    first_freeze = gc.get_freeze_count() == 0  # a frozen stage (cluster_stage) unfreezes itself
+    memory.release_freed()
+    gc.freeze()
+    folder = tempfile.mkdtemp(prefix="crmclean-fork-")
+    children: dict[int, int] = {}  # part -> pid, until reaped
+    try:
+        for k in range(1, len(parts)):
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                _forked_child(fn, parts[k], write, os.path.join(folder, str(k)))
+            children[k] = pid
+        results = [fn(*parts[0])]
+        memory.release_freed()  # this part's freed working set, not resident while the children work
+        for k in range(1, len(parts)):
+            _reap(children.pop(k), os.path.join(folder, str(k)), f"{what} (part {k + 1} of {len(parts)})")
+            results.append(read(os.path.join(folder, str(k))))
+        return results
+    finally:
+        for pid in children.values():  # this process failed, or a child did: the rest go too
+            _kill(pid)
+        shutil.rmtree(folder, ignore_errors=True)
+        if first_freeze:
+            gc.unfreeze()
+
+
+def _forked_child(fn: Callable[..., Any], part: tuple, write: Callable[[Any, str], None], path: str) -> None:
+    """A `fork_map` child: its part's result into `path`, or its traceback into `path`.error.
+    Leaves by os._exit: no atexit handler or buffered output of the parent runs twice."""
+    code = 1
+    try:
+        try:  # Ctrl-C: the parent reports, the child just goes
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        except ValueError:  # forked from a thread Python does not take for the main one
+            pass
+        result = fn(*part)
+        memory.release_freed()  # the part's freed working set, not resident while it is written
+        write(result, path)
+        code = 0
+    except BaseException:
+        try:
+            with open(path + ".error", "w", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc())
+        except BaseException:
+            pass
+    finally:
+        os._exit(code)
+
+
+def _reap(pid: int, path: str, what: str) -> None:
+    """Wait for a `fork_map` child; a WorkerDied saying how it ended unless it succeeded."""
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        hint = " (out of memory?)" if sig == signal.SIGKILL else ""
+        raise WorkerDied(f"{what}: its worker process {pid} was killed by {name}{hint}; nothing was published")
+    code = os.WEXITSTATUS(status)
+    if code != 0:
+        try:
+            with open(path + ".error", encoding="utf-8") as fh:
+                last = fh.read().strip().splitlines()[-1]
+        except (OSError, IndexError):
+            last = "no error message"
+        raise WorkerDied(f"{what}: its worker process {pid} failed (exit code {code}): {last}; nothing was published")
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 class _FrozenForkPool(ProcessPoolExecutor):

@@ -418,7 +418,9 @@ def _cluster_all(env: RunEnv, standardized: Standardized, prior: Prior, linked: 
     progress.expect(int(clusters["cluster"].nunique()), "clusters")
     # the data-wide counts survivorship reads, stored for the next incremental run
     spelling = survivorship.spelling_counts(combined.records, rules)
-    golden, lineage = survivorship.golden_in_groups(combined.records, clusters, rules, spelling=spelling)
+    golden, lineage = survivorship.golden_in_groups(
+        combined.records, clusters, rules, spelling=spelling, workers=env.options.workers
+    )
     progress.advance(len(golden))
     assigned = ids_module.assign_master_ids(clusters, prior.state)
     # master_lineage (~7 rows a record) waits on disk for publish (crmclean.spill)

@@ -152,6 +152,7 @@ def survivorship_settings(rules) -> dict[str, Any]:
     parsed: dict[str, Any] = {"source_priority": cfg["source_priority"], "exclude_flags": set(cfg["exclude_flags"])}
     parsed["similarity"] = dict(cfg["similarity"])
     parsed["compose_name"] = bool(cfg["compose_name"])
+    parsed["in_process_below"] = int(cfg["in_process_below"])
     parsed["nicknames"] = _nicknames(rules)
     parsed["chains"] = {g.name: _parse_chain(cfg["fields"].get(g.name, cfg["default"])) for g in GROUPS}
     return parsed
@@ -252,30 +253,45 @@ def _concat_column(parts: list[pd.DataFrame], column: str) -> np.ndarray:
 
 
 def golden_in_groups(
-    records: pd.DataFrame, clusters: pd.DataFrame, rules, spelling: SpellingCounts | None = None
+    records: pd.DataFrame,
+    clusters: pd.DataFrame,
+    rules,
+    spelling: SpellingCounts | None = None,
+    workers: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`build_golden` over groups of whole clusters (consecutive cluster numbers) on the current
-    fan-out (a Dask cluster splits them; local processes build whole), concatenated in cluster
-    order: each golden record depends only on its own cluster's records and on the data-wide
-    spelling counts, computed once here (or given: `spelling_counts(records, rules)`, which the
-    run also stores) and sent with every group, so the result is the one build_golden gives on
-    everything."""
-    from ..executors import current
+    """`build_golden` over groups of whole clusters (consecutive cluster numbers), concatenated
+    in cluster order: on a Dask cluster its workers' share each, on this machine one group per
+    `workers` (from survivorship's `in_process_below` records on), the first here and each
+    other in a child forked from this process (`executors.fork_map`: it inherits the records).
+    Each golden record depends only on its own cluster's records and on the data-wide spelling
+    counts, computed once here (or given: `spelling_counts(records, rules)`, which the run also
+    stores) and shared by every group, so the result is the one build_golden gives on everything."""
+    from .. import executors
+    from .groups import group_count, group_of_rows, read_frames, write_frames
 
-    fanout = current()
+    fanout = executors.current()
     ids = np.unique(clusters["cluster"].to_numpy())
-    parts = fanout.groups(len(ids))
+    parts = fanout.groups(len(ids))  # a Dask cluster's choice; 1 on local processes
+    local = parts <= 1 and isinstance(fanout, executors.LocalProcesses)
+    if local:
+        below = survivorship_settings(rules)["in_process_below"]
+        parts = group_count(workers, len(records), len(ids), below)
     if parts <= 1:
         return build_golden(records, clusters, rules, spelling=spelling)
     spelling = spelling if spelling is not None else spelling_counts(records, rules)
-    edges = ids[np.linspace(0, len(ids), parts + 1).astype(np.int64)[1:-1]]
-    group = np.searchsorted(edges, clusters["cluster"].to_numpy(), side="right")
+    group = group_of_rows(clusters["cluster"].to_numpy(), parts)
     keys = records["record_key"]
     tasks = []
     for g in range(parts):
         part = clusters[group == g]
-        tasks.append((records[keys.isin(part["record_key"])], part, rules, spelling))
-    results = fanout.map(build_golden, tasks)
+        # a forked child reads the records it inherited (build_golden takes the part's rows);
+        # a Dask worker is sent its group's rows only
+        tasks.append((records if local else records[keys.isin(part["record_key"])], part, rules, spelling))
+    if local:
+        what = "survivorship (golden records of a group of clusters)"
+        results = executors.fork_map(build_golden, tasks, write_frames, read_frames, what=what)
+    else:
+        results = fanout.map(build_golden, tasks)
     golden = pd.concat([r[0] for r in results], ignore_index=True)
     lineage = pd.concat([r[1] for r in results], ignore_index=True)
     return golden, lineage
