@@ -457,8 +457,11 @@ class SurvivorshipSettings(Strict):
         default=True,
         description="choose the given and the family name each on its own (by the name chain) and rebuild the full name",
     )
-    in_process_below: int = Field(
-        default=50_000, ge=0, description="below this many records one process builds every golden record"
+    in_process_below: int | None = Field(
+        default=None,
+        ge=0,
+        description="from this many records on, --workers N builds golden records in N processes; "
+        "null: always one process (each extra process adds memory)",
     )
     default: Chain = Field(
         default=["valid_only", "prefer_clean", "source_priority", "most_recent", "most_frequent", "most_complete"],

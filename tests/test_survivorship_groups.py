@@ -66,7 +66,8 @@ def test_the_groups_are_whole_clusters_with_about_as_many_records():
 
 
 def test_the_threshold_lives_in_the_rules_and_is_validated():
-    assert section(None, "survivorship")["in_process_below"] == 50_000
+    assert section(None, "survivorship")["in_process_below"] is None  # off unless asked for
+    assert group_count(2, 10**9, 10**6, in_process_below=None) == 1
     with pytest.raises(RulesError, match="in_process_below"):
         section(dataclasses.replace(_rules(), survivorship={"in_process_below": -1}), "survivorship")
 
@@ -148,8 +149,8 @@ def dataset(tmp_path_factory) -> tuple[Path, Path]:
     assert runner.invoke(app, ["init", str(rules)]).exit_code == 0
     path = rules / "rules" / "survivorship.yaml"
     text = path.read_text(encoding="utf-8")
-    assert "\nin_process_below: 50000\n" in text
-    path.write_text(text.replace("\nin_process_below: 50000\n", "\nin_process_below: 0\n"), encoding="utf-8")
+    assert "\nin_process_below: null\n" in text
+    path.write_text(text.replace("\nin_process_below: null\n", "\nin_process_below: 0\n"), encoding="utf-8")
     return data, rules / "rules"
 
 

@@ -152,7 +152,8 @@ def survivorship_settings(rules) -> dict[str, Any]:
     parsed: dict[str, Any] = {"source_priority": cfg["source_priority"], "exclude_flags": set(cfg["exclude_flags"])}
     parsed["similarity"] = dict(cfg["similarity"])
     parsed["compose_name"] = bool(cfg["compose_name"])
-    parsed["in_process_below"] = int(cfg["in_process_below"])
+    below = cfg["in_process_below"]
+    parsed["in_process_below"] = None if below is None else int(below)
     parsed["nicknames"] = _nicknames(rules)
     parsed["chains"] = {g.name: _parse_chain(cfg["fields"].get(g.name, cfg["default"])) for g in GROUPS}
     return parsed

@@ -21,10 +21,10 @@ import pyarrow as pa
 _META = b"crmclean.frames"
 
 
-def group_count(workers: int | None, records: int, clusters: int, in_process_below: int) -> int:
+def group_count(workers: int | None, records: int, clusters: int, in_process_below: int | None) -> int:
     """How many groups survivorship builds on local processes: one per worker (the cores
-    permitting) from `in_process_below` records on, never more than the clusters."""
-    if not workers or workers <= 1 or records < in_process_below:
+    permitting) from `in_process_below` records on, never more than the clusters; None: one."""
+    if in_process_below is None or not workers or workers <= 1 or records < in_process_below:
         return 1
     return max(1, min(workers, os.cpu_count() or 1, clusters))
 
