@@ -37,7 +37,7 @@ def test_the_evidence_is_codes_a_few_bytes_a_pair_and_reads_as_json(linked):
     features = list(json.loads(evidence.iloc[0]))
     assert evidence.array.nbytes == 4 * len(features) * len(evidence)  # int32 a feature
     texts = evidence.to_numpy(object)
-    assert all(isinstance(t, str) for t in texts)
+    assert all(isinstance(t, str) for t in texts) and list(evidence) == list(texts)
     assert list(texts) == list(alone.pairs["evidence"].to_numpy(object))  # chunks put together
     for text, w_email in zip(texts, pooled.pairs["w_email"]):
         item = json.loads(text)["email"]

@@ -81,6 +81,9 @@ class EvidenceArray(ExtensionArray):
         out = self.texts()
         return out if dtype is None or np.dtype(dtype) == object else out.astype(dtype)
 
+    def __iter__(self):
+        return iter(self.texts().tolist())  # joined at once: one row at a time costs a join each
+
     def __arrow_array__(self, type: Any = None):  # noqa: A002 - pyarrow's protocol
         import pyarrow as pa
 
