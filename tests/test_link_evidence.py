@@ -12,6 +12,7 @@ import pytest
 
 from crmclean import cluster
 from crmclean.link import link, parallel
+from crmclean.link import evidence as evidence_module
 from crmclean.link.evidence import EvidenceArray
 from crmclean.store import build
 from test_link import R, synthetic
@@ -39,6 +40,9 @@ def test_the_evidence_is_codes_a_few_bytes_a_pair_and_reads_as_json(linked):
     texts = evidence.to_numpy(object)
     assert all(isinstance(t, str) for t in texts) and list(evidence) == list(texts)
     assert list(texts) == list(alone.pairs["evidence"].to_numpy(object))  # chunks put together
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(evidence_module, "TEXT_BATCH", 7)  # joined in batches: the same rows
+        assert list(evidence.to_numpy(object)) == list(texts)
     for text, w_email in zip(texts, pooled.pairs["w_email"]):
         item = json.loads(text)["email"]
         assert abs(item["weight"] - w_email) < 1e-3 and item["level"]

@@ -19,6 +19,9 @@ from pandas.api.extensions import ExtensionArray, ExtensionDtype, take
 from pandas.core.dtypes.astype import astype_array
 
 
+TEXT_BATCH = 20_000  # rows joined at once when the text is read (≈ 13 MB of text)
+
+
 class EvidenceDtype(ExtensionDtype):
     """Evidence JSON text, stored as codes; any other dtype beside it makes the column object."""
 
@@ -57,11 +60,14 @@ class EvidenceArray(ExtensionArray):
     # ---------------------------------------------------------------- the text, when read
 
     def texts(self) -> np.ndarray:
-        """Every row's JSON text (None where missing), as an object array."""
-        present = ~self.isna()
+        """Every row's JSON text (None where missing), as an object array, joined TEXT_BATCH rows
+        at a time (a join holds its rows' text twice: the joined string and its split)."""
         out = np.full(len(self), None, dtype=object)
-        rows = self._codes[present]
-        out[present] = joined([t[rows[:, f]] for f, t in enumerate(self._texts)])
+        present = np.flatnonzero(~self.isna())
+        for at in range(0, len(present), TEXT_BATCH):
+            rows = present[at : at + TEXT_BATCH]
+            codes = self._codes[rows]
+            out[rows] = joined([t[codes[:, f]] for f, t in enumerate(self._texts)])
         return out
 
     def contains(self, needle: str) -> np.ndarray:
