@@ -311,7 +311,8 @@ def _shared_identifier(frame: pd.DataFrame) -> np.ndarray:
     only where the mailbox is shared, the national id only where that pair is not."""
     if "evidence" not in frame.columns or not len(frame):
         return np.zeros(len(frame), bool)
-    text = frame["evidence"].astype(str).to_numpy(object)
+    values = frame["evidence"].array  # link's evidence codes are read without joining their text
+    text = values if hasattr(values, "contains") else frame["evidence"].astype(str).to_numpy(object)
     out = _holds(text, '"email": {"level": "exact"')
     rows = np.flatnonzero(out)
     out[rows] = _holds(text[rows], '"phone": {"level": "mobile_exact"')
@@ -320,7 +321,9 @@ def _shared_identifier(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _holds(texts: np.ndarray, needle: str) -> np.ndarray:
+def _holds(texts, needle: str) -> np.ndarray:
+    if hasattr(texts, "contains"):
+        return texts.contains(needle)
     return pd.Series(texts, dtype=object).str.contains(needle, regex=False).to_numpy(bool)
 
 

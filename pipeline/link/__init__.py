@@ -23,6 +23,7 @@ from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compa
 from .compare import feature_levels
 from .compare import pair_term_frequencies
 from .compare import extra_columns, extra_feature, extras_in, location_in_disguise, prepare_columns, term_frequencies
+from .evidence import EvidenceArray
 from .decisions import (  # re-exported: explain and the tests read them here
     DECISION_RANK,
     DEFAULT_CAPS,
@@ -110,9 +111,17 @@ class _Laps(dict):
 
 
 def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> list[str]:
-    """{feature: {"level", "weight"[, "tf_adjustment"]}} as JSON text, one per pair. Each
-    feature's text is formatted once per distinct (level, weight, adjustment)."""
-    columns = []
+    """{feature: {"level", "weight"[, "tf_adjustment"]}} as JSON text, one per pair."""
+    return evidence_array(levels, per_feature, base).texts().tolist()
+
+
+def evidence_array(
+    levels: np.ndarray, per_feature: dict[str, np.ndarray], base: dict[str, np.ndarray]
+) -> EvidenceArray:
+    """The pairs' evidence JSON as codes (``evidence.EvidenceArray``): each feature's text is
+    formatted once per distinct (level, weight, adjustment) and each pair holds its codes."""
+    codes = np.empty((len(levels), len(per_feature)), dtype=np.int32)
+    pieces = []
     for f, feature in enumerate(per_feature):  # the fixed features, then the model's extras
         w = np.ascontiguousarray(per_feature[feature], dtype=np.float64)
         adj = w - base[feature]
@@ -127,29 +136,20 @@ def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: 
         labels = np.asarray(feature_levels(feature), dtype=object)[levels[first, f]]
         # an adjustment on a TF level is the term-frequency one; on `different` it is the
         # correlated-disagreement correction (moved: new address and new phone count once)
-        texts = np.array(
-            [
-                f'"{feature}": {{"level": "{lab}", "weight": {wt:.3f}'
-                + (
-                    "}"
-                    if abs(a) <= 1e-9
-                    else f', "tf_adjustment": {a:.3f}}}'
-                    if lab in tf_levels
-                    else f', "correlation_adjustment": {a:.3f}}}'
-                )
-                for lab, wt, a in zip(labels, w[first].tolist(), adj[first].tolist())
-            ]
-            + [""],
-            dtype=object,
-        )[:-1][inverse]
-        columns.append(texts)
-    # one join of all the pieces, interleaved by slice assignment, then one split per row
-    n = len(levels)
-    flat: list = [", "] * (2 * len(columns) * n)
-    for k, texts in enumerate(columns):
-        flat[2 * k :: 2 * len(columns)] = texts.tolist()
-    flat[2 * len(columns) - 1 :: 2 * len(columns)] = ["}\x1e{"] * n
-    return ("{" + "".join(flat)[:-2]).split("\x1e")[:n] if n else []
+        texts = [
+            f'"{feature}": {{"level": "{lab}", "weight": {wt:.3f}'
+            + (
+                "}"
+                if abs(a) <= 1e-9
+                else f', "tf_adjustment": {a:.3f}}}'
+                if lab in tf_levels
+                else f', "correlation_adjustment": {a:.3f}}}'
+            )
+            for lab, wt, a in zip(labels, w[first].tolist(), adj[first].tolist())
+        ]
+        codes[:, f] = inverse
+        pieces.append(np.array(texts + [""], dtype=object)[:-1])
+    return EvidenceArray(codes, pieces)
 
 
 def _score_numbers(
@@ -198,7 +198,7 @@ def _pairs_frame(
             "match_probability": prob,
             "decision": labels[rank],
             "rules": Candidates(left, right, mask, rule_names, pd.DataFrame()).rules_text(mask[keep]),
-            "evidence": np.array(evidence_json(lk, pf, base) + [None], dtype=object)[:-1],  # no inference pass
+            "evidence": evidence_array(lk, pf, base),  # codes: the JSON text is joined when read
             "cap": cap_name,
             **{f"w_{f}": pf[f].round(4) for f in FEATURE_NAMES},
         }
@@ -484,6 +484,7 @@ def _link_rest(
             k = int(is_new.sum())
             possible = k * (n - k) + k * (k - 1) / 2
         model = train_from_levels(plan, levels, fresh, possible, matching)
+        del plan, fresh, candidate_levels  # the training sample (≈ 20 MB) is not scored: gone before scoring
         model["training"] = {**(model.get("training") or {}), "largest_identical_group": largest}
         if laps is not None:
             laps.lap("train")

@@ -77,7 +77,12 @@ def _std_or_raw(records: pd.DataFrame, f: str) -> pd.Series:
 def _evidence(pairs: pd.DataFrame) -> pd.Series:
     """Per-feature weights as a JSON object; edges kept from earlier runs already have it."""
     wcols = [c for c in pairs.columns if c.startswith("w_")]
-    have = pairs["evidence"] if "evidence" in pairs.columns else pd.Series(None, index=pairs.index, dtype=object)
+    # link's evidence codes (crmclean.link.evidence) as their text: the rows are written now
+    have = (
+        pairs["evidence"].astype(object, copy=False)
+        if "evidence" in pairs.columns
+        else pd.Series(None, index=pairs.index, dtype=object)
+    )
     if not wcols:
         return have
     need = np.flatnonzero(have.isna().to_numpy())  # only the edges scored by this run
