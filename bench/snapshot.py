@@ -49,9 +49,18 @@ VOLATILE = (
 )
 
 
+def _as_text(column: pd.Series) -> pd.Series:
+    """Floats to 10 significant digits: a library upgrade (numpy's summation order, say) moves a
+    trained probability in its last bits without changing any decision, and the snapshot is
+    about outcomes."""
+    if pd.api.types.is_float_dtype(column):
+        return column.map(lambda x: "nan" if pd.isna(x) else f"{x:.10g}")
+    return column.astype(str)
+
+
 def table_hash(frame: pd.DataFrame) -> str:
     keep = sorted(c for c in frame.columns if c not in VOLATILE and not c.endswith("_run") and not c.endswith("_at"))
-    rows = frame[keep].astype(str).apply("\x1f".join, axis=1).sort_values()
+    rows = frame[keep].apply(_as_text).apply("\x1f".join, axis=1).sort_values()
     return hashlib.sha256("\n".join(keep + list(rows)).encode()).hexdigest()[:16]
 
 

@@ -183,8 +183,8 @@ def test_delta_publish_stores_what_a_full_replace_stores(nights, tmp_path, monke
     monkeypatch.setattr(
         Store,
         "publish",
-        lambda self, run_id, tables, delta=True, state=None, spelling=None: real(
-            self, run_id, tables, False, state, spelling
+        lambda self, run_id, tables, delta=True, state=None, spelling=None, spill=None: real(
+            self, run_id, tables, False, state, spelling, spill
         ),
     )
     db = copy_db(nights["night1_db"], tmp_path, "replace.db")
