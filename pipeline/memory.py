@@ -22,10 +22,11 @@ import psutil
 from .errors import CrmcleanError
 
 #: growth of the run's memory (PSS, process and workers) per record at its peak, bench/scale.py,
-#: 2026-12-07: 200k customers (peak 2,276-2,312 MB - start-up 325 MB) / 367,135 records ≈ 5.4 KB;
-#: 1M customers (10,074 - 288 MB) / 1,834,364 records ≈ 5.3 KB. Rounded up for what a machine's
-#: other processes and the allocator's growth between samples take.
-BYTES_PER_RECORD = 6_000
+#: 2026-12-07 (ninth session): 200k customers (peak 1,878 MB - start-up 325 MB) / 367,135 records
+#: ≈ 4.2 KB; 2M customers before that session's memory work (15,811 - 262 MB) / 3,668,748 records
+#: ≈ 4.2 KB; the most any size measured since the eighth session: 4.7 KB. Rounded up for what a
+#: machine's other processes and the allocator's growth between samples take.
+BYTES_PER_RECORD = 5_000
 LIMIT_ENVVAR = "CRMCLEAN_MEMORY_LIMIT"
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)

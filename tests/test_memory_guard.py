@@ -32,7 +32,7 @@ def test_a_low_limit_stops_the_run_before_publishing(tmp_path):
     _, result = _run(tmp_path, "--full-refresh", "--memory-limit", "50M", "--json")
     assert result.exit_code == 1, result.output
     error = json.loads(result.stdout)["error"]
-    assert "records × 6 KB a record" in error and "--memory-limit 50 MB" in error, error
+    assert "records × 5 KB a record" in error and "--memory-limit 50 MB" in error, error
     assert "nothing was published" in error and "smaller parts" in error
     after = read_table(db_url, "master_customer").sort_values("master_id", ignore_index=True)
     pd.testing.assert_frame_equal(after, before)  # yesterday's master untouched
