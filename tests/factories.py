@@ -652,3 +652,26 @@ def generated_truth_clusters(customers: int, seed: int, out_dir: Path):
     truth = truth.assign(record_key=truth["source"] + "|" + truth["source_record_id"])
     clusters = truth[["record_key"]].assign(cluster=pd.factorize(truth["entity_id"])[0])
     return std, clusters[clusters["record_key"].isin(std["record_key"])], rules
+
+
+def demo_project(root: Path, customers: int, seed: int) -> tuple[Path, Path]:
+    """(the demo exports of `customers` customers, a rules folder from `crmclean init`) in `root`:
+    a whole-run test's inputs, its rules ready for `set_rule`."""
+    from typer.testing import CliRunner
+
+    from crmclean.cli import app
+
+    runner, data, init = CliRunner(), root / "data", root / "init"
+    made = runner.invoke(app, ["demo-data", "--customers", str(customers), "--seed", str(seed), "--out", str(data)])
+    assert made.exit_code == 0, made.output
+    assert runner.invoke(app, ["init", str(init)]).exit_code == 0
+    return data, init / "rules"
+
+
+def set_rule(path: Path, key: str, value: str) -> None:
+    """A top-level `key: value` line of a rules YAML file replaced (it must be there once)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    hits = [i for i, line in enumerate(lines) if line.startswith(f"{key}:")]
+    assert len(hits) == 1, f"{path.name}: {key} not found once"
+    lines[hits[0]] = f"{key}: {value}"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -25,6 +25,7 @@ from crmclean import executors
 from crmclean.cli import app
 from dask_faults import DieOnTask
 from dbutil import read_table
+from factories import demo_project, set_rule
 
 TESTS = Path(__file__).parent
 TABLES = ("master_customer", "customer_xref", "master_lineage", "match_edge", "review_queue", "customer_record")
@@ -35,22 +36,10 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> tuple[Path, Path]:
     """(exports of 1,500 customers in three CRMs, rules that fan out at this size)."""
-    root = tmp_path_factory.mktemp("dask")
-    data, rules = root / "data", root / "init"
-    assert runner.invoke(app, ["demo-data", "--customers", "1500", "--seed", "7", "--out", str(data)]).exit_code == 0
-    assert runner.invoke(app, ["init", str(rules)]).exit_code == 0
-    rules = rules / "rules"
-    _set(rules / "standardize.yaml", "in_process_below", "200")
-    _set(rules / "matching.yaml", "chunk_size", "3000")
+    data, rules = demo_project(tmp_path_factory.mktemp("dask"), customers=1500, seed=7)
+    set_rule(rules / "standardize.yaml", "in_process_below", "200")
+    set_rule(rules / "matching.yaml", "chunk_size", "3000")
     return data, rules
-
-
-def _set(path: Path, key: str, value: str) -> None:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    hits = [i for i, line in enumerate(lines) if line.startswith(f"{key}:")]
-    assert len(hits) == 1, f"{path.name}: {key} not found once"
-    lines[hits[0]] = f"{key}: {value}"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _run(dataset, folder: Path, *extra: str) -> str:

@@ -23,7 +23,7 @@ from crmclean.errors import RulesError
 from crmclean.survivorship.groups import group_count, group_of_rows, read_frames, write_frames
 
 from dbutil import read_table
-from factories import generated_truth_clusters
+from factories import demo_project, generated_truth_clusters, set_rule
 
 TABLES = ("master_customer", "customer_xref", "master_lineage", "match_edge", "review_queue", "customer_record")
 RUN_COLUMNS = {"created_run", "updated_run", "run_id", "first_seen_run", "last_seen_run"}
@@ -143,15 +143,10 @@ def test_a_child_that_is_killed_or_fails_is_a_clear_error():
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> tuple[Path, Path]:
     """(exports of 800 customers in three CRMs, rules that split survivorship at any size)."""
-    root = tmp_path_factory.mktemp("surv")
-    data, rules = root / "data", root / "init"
-    assert runner.invoke(app, ["demo-data", "--customers", "800", "--seed", "3", "--out", str(data)]).exit_code == 0
-    assert runner.invoke(app, ["init", str(rules)]).exit_code == 0
-    path = rules / "rules" / "survivorship.yaml"
-    text = path.read_text(encoding="utf-8")
-    assert "\nin_process_below: null\n" in text
-    path.write_text(text.replace("\nin_process_below: null\n", "\nin_process_below: 0\n"), encoding="utf-8")
-    return data, rules / "rules"
+    data, rules = demo_project(tmp_path_factory.mktemp("surv"), customers=800, seed=3)
+    assert "\nin_process_below: null\n" in (rules / "survivorship.yaml").read_text(encoding="utf-8")
+    set_rule(rules / "survivorship.yaml", "in_process_below", "0")
+    return data, rules
 
 
 def _run(dataset, folder: Path, *extra: str):
