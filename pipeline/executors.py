@@ -9,8 +9,9 @@ The partitioned work is the same either way; only where the chunks run differs:
   (a fork pool inherits them; a Dask cluster gets them once, as the result of a task that
   returns them, which the scheduler recomputes if the worker holding it dies);
 - survivorship: groups of whole clusters (`survivorship.golden_in_groups`): `FanOut.map` on a
-  Dask cluster; on this machine `fork_map`, children forked from the run that inherit the
-  records and send back their result as a file (`--workers` groups, above a size threshold).
+  Dask cluster; on this machine, opt-in (`in_process_below` in rules/survivorship.yaml),
+  `fork_map`: children forked from the run that inherit the records and send back their result
+  as a file (`--workers` groups from that many records on; else one process builds them all).
 
 `run_pipeline` opens the fan-out the options ask for (`open_fanout`) and makes it current for
 the stages (`using`); code that fans out asks `current()`. A Dask fan-out is reused when one is
@@ -93,7 +94,8 @@ class LocalProcesses:
     the parent's arrays (nothing large is pickled); the standardize pool's workers come from a
     small fork server (`small_worker_pool`): they are sent their chunks of distinct values and
     need nothing else. Survivorship's groups of clusters run in children forked from the run
-    (`fork_map`); `groups` (for `map`) is 1: the records are not pickled to local processes."""
+    (`fork_map`) when rules/survivorship.yaml's `in_process_below` asks for them (off by
+    default); `groups` (for `map`) is 1: the records are not pickled to local processes."""
 
     name = "local processes"
 

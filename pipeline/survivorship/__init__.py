@@ -262,7 +262,7 @@ def golden_in_groups(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`build_golden` over groups of whole clusters (consecutive cluster numbers), concatenated
     in cluster order: on a Dask cluster its workers' share each, on this machine one group per
-    `workers` (from survivorship's `in_process_below` records on), the first here and each
+    `workers` (opt-in: from survivorship's `in_process_below` records on), the first here and each
     other in a child forked from this process (`executors.fork_map`: it inherits the records).
     Each golden record depends only on its own cluster's records and on the data-wide spelling
     counts, computed once here (or given: `spelling_counts(records, rules)`, which the run also
