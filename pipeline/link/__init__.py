@@ -110,11 +110,6 @@ class _Laps(dict):
 # ---------------------------------------------------------------- scoring and output
 
 
-def evidence_json(levels: np.ndarray, per_feature: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> list[str]:
-    """{feature: {"level", "weight"[, "tf_adjustment"]}} as JSON text, one per pair."""
-    return evidence_array(levels, per_feature, base).texts().tolist()
-
-
 def evidence_array(
     levels: np.ndarray, per_feature: dict[str, np.ndarray], base: dict[str, np.ndarray]
 ) -> EvidenceArray:

@@ -5,7 +5,7 @@ of text a kept pair (with its str header, the largest item of the pairs frame), 
 publish. Each feature's piece takes few distinct values (level × weight × adjustment), so a pair
 is stored as the code of each of its pieces (4 bytes a feature) and its text is joined when it is
 read: `to_numpy(object)`, `astype(str)` (the store writing match_edge, a concat with stored
-edges' text). The text is the one `evidence_json` made before, byte for byte.
+edges' text). The text is the one the link stage held before (one JSON object a pair), byte for byte.
 """
 
 from __future__ import annotations
