@@ -2,6 +2,7 @@
 
     python bench/bench_standardize.py [--records 200000] [--workers 2]
     python bench/bench_standardize.py --exports DIR --by-field   # ingested exports, CPU per field
+    python bench/bench_standardize.py --exports DIR --as-workers # ... as the pool's workers run it
 
 Prints records/s. `--exports` standardizes the records ingest reads from DIR (e.g. a bench/scale.py
 export folder) instead; `--by-field` runs in this process (workers=1) and prints each field's CPU
@@ -202,17 +203,67 @@ def by_field(frame: pd.DataFrame, rules) -> None:
     print(f"{len(frame):,} records, load average {os.getloadavg()[0]:.1f}")
 
 
+class _InlinePool:
+    """An executor that runs each chunk at once in this process, the way a pool worker runs it
+    (`_run_chunk_uncached`: the standardizer without its top-level cache, the per-value caches
+    emptied after each chunk), and adds its CPU seconds to `spent` by standardizer."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    def submit(self, fn, standardizer, *args):
+        from concurrent.futures import Future
+
+        start = time.process_time()
+        future: Future = Future()
+        future.set_result(fn(standardizer, *args))
+        name = standardizer.__name__
+        self.spent[name] = self.spent.get(name, 0.0) + time.process_time() - start
+        return future
+
+    def shutdown(self) -> None:
+        pass
+
+
+def as_workers(frame: pd.DataFrame, rules) -> None:
+    """CPU seconds per standardizer as the pool's workers spend them (every chunk run in this
+    process, no pickling), and the parent's share: steadier than timing the pool itself."""
+    from crmclean import standardize as std_module
+
+    votes = {
+        "day_first": std_module.infer_date_orders(frame, rules),
+        "phone_regions": std_module.infer_phone_regions(frame, rules),
+    }
+    pool = _InlinePool()
+    make_pool, std_module.make_pool = std_module.make_pool, lambda workers: pool
+    start = time.process_time()
+    try:
+        std_module.standardize(frame, rules, workers=2, **votes)
+    finally:
+        std_module.make_pool = make_pool
+    total = time.process_time() - start
+    for name, cpu in sorted(pool.spent.items(), key=lambda kv: -kv[1]):
+        print(f"{name:28s} {cpu:7.2f} CPU s (workers' share)")
+    workers = sum(pool.spent.values())
+    print(f"workers {workers:.2f}, parent {total - workers:.2f}, total {total:.2f} CPU s (votes apart)")
+    print(f"{len(frame):,} records, load average {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--exports", help="standardize the ingested exports of this folder instead")
     ap.add_argument("--by-field", action="store_true", help="CPU per field, in this process")
+    ap.add_argument("--as-workers", action="store_true", help="CPU per standardizer as the pool's workers run it")
     args = ap.parse_args()
     frame = ingested(args.exports) if args.exports else build_frame(args.records)
     rules = load_rules()
     if args.by_field:
         by_field(frame, rules)
+        return
+    if args.as_workers:
+        as_workers(frame, rules)
         return
     t0, c0 = time.perf_counter(), os.times()
     std, summary = standardize(frame, rules, workers=args.workers)

@@ -240,3 +240,75 @@ def test_collector_paused_restores_the_collector():
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+
+
+# ------------------------------------------------------------------ literal pre-checks (speed14g)
+# Text with the pieces the formula, DDE and markup patterns look for, in any case, and the
+# characters re.I folds into ASCII letters (ſ → s, K Kelvin → k).
+PAYLOAD_PIECES = ["=", "+", "-", "@", " ", "\t", "|", "'", "/c", "cmd", "CMD", "PowerShell", "mshta", "ddeAuto"]
+PAYLOAD_PIECES += ["<", ">", "<b>", "</a>", "<!--", "javascript:", "JavaScript", "onload=", '"', "SUM(", "A1", "7"]
+PAYLOAD_PIECES += ["Main St", "\u017f", "\u212a", "powerſhell", "é"]
+PAYLOAD_CELLS = st.one_of(st.text(), st.lists(st.sampled_from(PAYLOAD_PIECES), max_size=8).map("".join))
+
+
+@PROPS
+@given(PAYLOAD_CELLS)
+@example("=cmd|' /c calc'!A1")
+@example(" +SUM(A1)")
+@example("x | powershell -c x")
+@example("<b>x</b>")
+@example("javascript:alert(1)")
+@example("12 Main St")
+def test_payload_kind_shortcut_equals_the_patterns(text):
+    from crmclean.standardize.text import _payload_kind, _payload_kind_full
+
+    assert _payload_kind(text) == _payload_kind_full(text)
+
+
+def test_payload_kind_shortcut_still_finds_payloads():
+    from crmclean.standardize.text import _payload_kind
+
+    assert _payload_kind("=cmd|' /c calc'!A1") == "formula"
+    assert _payload_kind("run POWERSHELL now") == "formula"
+    assert _payload_kind("<script>x</script>") == "markup"
+    assert _payload_kind("12 Main St") is None
+
+
+# Phone cells with extensions in every spelling, Excel's number forms and non-ASCII digits.
+PHONE_TEXT_PIECES = ["1", "3", "8", "0", "5", "+", "-", " ", ".", "0", "e", "E", "+1", "x", "X", "ext", "Ext.", "#"]
+PHONE_TEXT_PIECES += ["extension", "转", "分机", "١", "٣", "²", "(", ")", "/", "00", "86"]
+PHONE_TEXTS = st.one_of(PHONE_CELLS, st.lists(st.sampled_from(PHONE_TEXT_PIECES), max_size=20).map("".join))
+
+
+@PROPS
+@given(PHONE_TEXTS)
+@example("13800138000.0")
+@example("1.38001E+10")
+@example("(212) 555-0100 ext. 12")
+@example("010-6552 9988 转 801")
+def test_phone_pre_checks_equal_the_patterns(text):
+    from crmclean.standardize.phones import _EXT_RE, _may_have_extension, _unpack_excel_full, _unpack_excel_number
+
+    assert _unpack_excel_number(text) == _unpack_excel_full(text)
+    assert _may_have_extension(text) or _EXT_RE.search(text) is None
+
+
+@PROPS
+@given(PHONE_TEXTS, st.sampled_from([None, "US", "CN", "GB"]))
+@example("+８６ 138 0013 8000", "CN")
+@example("+١٢١٢٥٥٥٠١٠٠", "US")
+def test_parse_one_with_its_pre_checks_equals_the_patterns(text, region):
+    from unittest import mock
+
+    from crmclean.standardize import phones
+
+    fast = phones.parse_one.__wrapped__(text, region, "US")
+    with (
+        mock.patch.object(phones, "_may_have_extension", lambda t: True),
+        mock.patch.object(phones, "_unpack_excel_number", phones._unpack_excel_full),
+    ):
+        full = phones.parse_one.__wrapped__(text, region, "US")
+    assert fast == full
+    bare = text.lstrip("+")  # parse_one's digits without the pattern: what the pattern finds
+    if bare.isdecimal():
+        assert "".join(phones._DIGITS_RE.findall(text)) == bare

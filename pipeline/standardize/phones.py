@@ -43,8 +43,21 @@ _KIND = {
 }
 
 
+def _may_have_extension(text: str) -> bool:
+    """Whether `_EXT_RE` can match: each of its markers holds one of these (re.I folds no
+    other character into x)."""
+    return "x" in text or "X" in text or "#" in text or "转" in text or "分机" in text
+
+
 def _unpack_excel_number(text: str) -> tuple[str | None, tuple[str, ...]]:
     """Undo what Excel does to a phone stored as a number; None when digits were lost."""
+    if "." not in text and "e" not in text and "E" not in text:  # neither pattern can match
+        return text, ()
+    return _unpack_excel_full(text)
+
+
+def _unpack_excel_full(text: str) -> tuple[str | None, tuple[str, ...]]:
+    """`_unpack_excel_number` without its shortcut (the property tests compare the two)."""
     m = _EXCEL_FLOAT_RE.match(text)
     if m:
         return m.group(1), ("excel_number",)
@@ -83,7 +96,7 @@ def parse_one(
     if text is None:
         return None, None, cell_codes
     codes: list[str] = list(cell_codes)
-    m = _EXT_RE.search(text)
+    m = _EXT_RE.search(text) if _may_have_extension(text) else None
     if m and len(_DIGITS_RE.findall(text[: m.start()])) >= 6:
         text = text[: m.start()]
         codes.append("extension_dropped")
@@ -96,7 +109,8 @@ def parse_one(
         compact = "+" + compact[2:]
     elif compact.isdigit() and _CN_MOBILE_CC_RE.match(compact):
         compact = "+" + compact  # 86 prefix without "+" (Excel dropped it)
-    digits = "".join(_DIGITS_RE.findall(compact))
+    bare = compact.lstrip("+")
+    digits = bare if bare.isdecimal() else "".join(_DIGITS_RE.findall(compact))
     if len(digits) >= 7 and len(set(digits)) == 1:  # 000-000-0000, 1111111
         return None, None, tuple(codes + ["placeholder"])
     if len(digits) < 5 or len(compact) > 30:

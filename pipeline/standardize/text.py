@@ -370,6 +370,23 @@ def _junk_text_full(text: str) -> str | None:
 
 
 def _payload_kind(text: str) -> str | None:
+    if text.isascii():  # most values: the patterns' literal parts, looked for before the searches
+        low = text.lower()
+        dde = "|" in text or "powershell" in low or "mshta" in low or "ddeauto" in low
+        markup = "<" in text or "javascript" in low
+        if not (dde or markup or text[:1] in _FORMULA_STARTS or text[:1].isspace()):
+            return None
+    return _payload_kind_full(text)
+
+
+# What `_payload_kind`'s patterns need in ASCII text: a formula starts with one of these (after
+# spaces), a DDE call holds "|" or a program's name, markup is looked for only with "<" or
+# "javascript". Outside ASCII, re.I matches ſ and K (Kelvin) for s and k: the full path.
+_FORMULA_STARTS = frozenset("=+-@")
+
+
+def _payload_kind_full(text: str) -> str | None:
+    """`_payload_kind` without its ASCII shortcut (the property tests compare the two)."""
     if _FORMULA_JUNK_RE.match(text) or _DDE_RE.search(text):
         return "formula"
     if "<" in text and _MARKUP_JUNK_RE.search(text) or "javascript" in text.lower() and _MARKUP_JUNK_RE.search(text):
