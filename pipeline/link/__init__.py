@@ -399,7 +399,7 @@ def link(
             cand = block(cols, matching, is_new, pool.run_rules if parallel else None, largest_group=largest)
         laps.lap("block")
         result = _link_rest(
-            cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps, labels=labels, largest=largest
+            cols, cand, keys, tf, n, is_new, model, matching, chunk, pool, laps, labels=labels, largest=largest
         )
         # how the model came to be, beside it (not in it: a reused model is saved unchanged)
         result.usage = {
@@ -445,29 +445,13 @@ def _refined(model: dict, cols: dict, keys: np.ndarray, labels: pd.DataFrame | N
     return refined_by_labels(model, levels, y), int(len(y))
 
 
-def _link_rest(
-    cols,
-    cand,
-    keys,
-    tf,
-    n,
-    is_new,
-    model,
-    matching,
-    workers,
-    chunk,
-    pool,
-    laps=None,
-    labels: pd.DataFrame | None = None,
-    largest: int = 0,
-) -> LinkResult:
-    """link() after blocking: compare, train unless a model is given, refine by labels, score.
-    ``largest``: the records' largest identical group (blocking.largest_identical_group)."""
-    workers = max(int(workers or 1), 1)
+def _train_and_score(
+    cols, cand, keys, tf, n, is_new, model, matching, chunk, pool, candidate_levels, laps, labels, largest
+) -> tuple[dict, pd.DataFrame, dict[str, int], int]:
+    """The model (trained unless given; refined by labels) and the scored pairs' rows and counts."""
     if model is None:
-        # the candidates are compared in the workers while the training pairs are chosen here;
-        # the training pairs not among the candidates are queued behind them
-        candidate_levels = _levels_later(cols, cand.left, cand.right, chunk, pool)
+        # the training pairs are chosen here while the workers compare the candidates; the
+        # training pairs not among the candidates are queued behind them
         plan = plan_training(cols, matching, cand, complete=is_new is None, largest_group=largest)
         fresh = _levels_later(cols, plan["todo_l"], plan["todo_r"], chunk, pool)()
         levels = candidate_levels()
@@ -479,19 +463,44 @@ def _link_rest(
             k = int(is_new.sum())
             possible = k * (n - k) + k * (k - 1) / 2
         model = train_from_levels(plan, levels, fresh, possible, matching)
-        del plan, fresh, candidate_levels  # the training sample (≈ 20 MB) is not scored: gone before scoring
+        del plan, fresh  # the training sample (≈ 20 MB) is not scored: gone before scoring
         model["training"] = {**(model.get("training") or {}), "largest_identical_group": largest}
         if laps is not None:
             laps.lap("train")
     else:
-        levels = compute_levels(cols, cand.left, cand.right, chunk, workers, pool)
+        levels = candidate_levels()
         model = dict(model)
         model["thresholds"] = _thresholds(matching)
         if laps is not None:
             laps.lap("compare")
-
     scoring, used = _refined(model, cols, keys, labels)
     pairs, counts = score_pairs(tf, keys, cand, levels, scoring, matching, pool)
+    return model, pairs, counts, used
+
+
+def _link_rest(
+    cols,
+    cand,
+    keys,
+    tf,
+    n,
+    is_new,
+    model,
+    matching,
+    chunk,
+    pool,
+    laps=None,
+    labels: pd.DataFrame | None = None,
+    largest: int = 0,
+) -> LinkResult:
+    """link() after blocking: compare, train unless a model is given, refine by labels, score.
+    ``largest``: the records' largest identical group (blocking.largest_identical_group)."""
+    # with workers, the candidates' levels wait in a file (parallel.LevelFile, removed when let
+    # go) from comparing to the end of scoring
+    candidate_levels = _levels_later(cols, cand.left, cand.right, chunk, pool, on_disk=True)
+    model, pairs, counts, used = _train_and_score(
+        cols, cand, keys, tf, n, is_new, model, matching, chunk, pool, candidate_levels, laps, labels, largest
+    )
     summary = cand.summary.copy()
     total = {
         "rule": "total",
