@@ -195,11 +195,13 @@ def replay(path: Path, workers: int, interval: float) -> list[str]:
         f"CPU {own_cpu:.1f} s parent + {kids_cpu:.1f} s workers; PSS before {before / MB:,.0f} MB"
     ]
     t = start
-    for step, secs in result.timings.items():  # each step's peak, from its laps
-        inside = [sum(p for p, _ in s.values()) for ts, s in samples if t <= ts <= t + secs]
-        lines.append(f"  {step:<10} {secs:>7.2f} s   peak PSS {max(inside, default=0) / MB:>8,.0f} MB")
+    for step, secs in result.timings.items():  # each step's peak, from its laps, per process
+        inside = [s for ts, s in samples if t <= ts <= t + secs]
+        peak = max(inside, key=lambda s: sum(p for p, _ in s.values()), default={})
+        each = "  ".join(f"{p / MB:,.0f} ({o / MB:,.0f})" for _, (p, o) in sorted(peak.items()))
+        lines.append(f"  {step:<8} {secs:>6.2f} s  peak PSS {sum(p for p, _ in peak.values()) / MB:>6,.0f} MB: {each}")
         t += secs
-    lines += stage_report(samples, os.getpid(), start, end)
+    lines.append("  (PSS (own) of each process at the peak, this process first)")
     lines.append("fingerprint " + json.dumps(fingerprint(result)))
     return lines
 

@@ -36,7 +36,7 @@ from .decisions import (  # re-exported: explain and the tests read them here
 )
 from .incremental import _block_usable, near_new
 from .model import levels_frame, model_summary, reuse_verdict, score_levels, train_supervised
-from .parallel import SETTINGS_KEY, _Pool, _levels_later, compute_levels
+from .parallel import SETTINGS_KEY, _Pool, _levels_later, compute_levels, large_arrays_mapped
 from .training import DEFAULT_TRAINING_MINIMUM, DEFAULT_TRAINING_RULES, plan_training
 from .training import train_from_levels
 
@@ -332,6 +332,12 @@ def link(
     ``label.latest_labels``) refine the trained or reused model before scoring (see
     ``_refined``); the result's model stays the unrefined one, so labels never compound.
     """
+    with large_arrays_mapped():  # the workers fork inside: they inherit it
+        return _link(records, rules, model, new_keys, workers, restrict, labels)
+
+
+def _link(records, rules, model, new_keys, workers, restrict, labels) -> LinkResult:
+    """link() (its arguments), with large arrays mapped."""
     matching = dict(getattr(rules, "matching", None) or {})
     _thresholds(matching), _caps(matching)  # rules errors before any work
     laps = _Laps()
