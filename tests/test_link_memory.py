@@ -3,10 +3,13 @@ and while scoring does not take a full-length transient per candidate."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 from concurrent.futures import Future
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from crmclean.link import link, model, parallel, training
@@ -89,3 +92,33 @@ def test_link_scores_the_same_with_its_levels_in_a_file():
     assert {k: v for k, v in parts.model.items() if k != "created"} == {
         k: v for k, v in whole.model.items() if k != "created"
     }
+
+
+CHECK_MAPPING = """
+import numpy as np
+from crmclean.link import parallel
+
+def in_heap(array):
+    address = array.__array_interface__["data"][0]
+    for line in open("/proc/self/maps", encoding="ascii"):
+        if line.rstrip().endswith("[heap]"):
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if lo <= address < hi:
+                return True
+    return False
+
+large = np.ones(24 * 1024 * 1024, np.uint8)
+del large  # glibc's dynamic threshold rises to the size of the mapped array freed: 24 MB
+before = np.ones(3 * 1024 * 1024, np.uint8)
+with parallel.large_arrays_mapped():
+    inside = np.ones(3 * 1024 * 1024, np.uint8)
+print(in_heap(before), in_heap(inside))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_during_link_a_large_array_has_its_own_mapping_after_a_larger_one_was_freed():
+    """In a fresh process (a heap with large free holes serves any size from them)."""
+    out = subprocess.run([sys.executable, "-c", CHECK_MAPPING], capture_output=True, text=True, check=True)
+    # before: a hole in the heap when freed; inside: its own mapping, given back when freed
+    assert out.stdout.split() == ["True", "False"]
