@@ -192,7 +192,7 @@ class LevelFile:
         """Rows ``start:stop`` written (a compared chunk; from any thread)."""
         start = rows.indices(self.shape[0])[0]
         data = np.ascontiguousarray(values, dtype=np.int8)
-        os.pwrite(self.file.fileno(), memoryview(data).cast("B"), start * self.shape[1])
+        os.pwrite(self.file.fileno(), data.data.cast("B"), start * self.shape[1])
 
     def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
         if isinstance(key, slice):
@@ -202,7 +202,7 @@ class LevelFile:
 
     def _rows(self, start: int, stop: int) -> np.ndarray:
         out = np.empty((stop - start, self.shape[1]), dtype=np.int8)
-        view = memoryview(out).cast("B")
+        view = out.data.cast("B")
         done = 0
         while done < len(view):  # pread may return less than asked for
             got = os.preadv(self.file.fileno(), [view[done:]], start * self.shape[1] + done)
@@ -237,7 +237,7 @@ class _IntoRows:
     go: results held until the parent asked for them (it plans training meanwhile) kept every
     chunk twice, ≈ 10 bytes a candidate pair, for the rest of the stage."""
 
-    def __init__(self, out: np.ndarray, chunks: int):
+    def __init__(self, out: np.ndarray | LevelFile, chunks: int):
         self.out, self.left = out, chunks
         self.futures: list[Any] = [None] * chunks  # held until done: Dask cancels a dropped future
         self.errors: list[BaseException] = []
@@ -262,7 +262,7 @@ class _IntoRows:
 
         future.add_done_callback(copy)
 
-    def wait(self) -> np.ndarray:
+    def wait(self) -> np.ndarray | LevelFile:
         self.done.wait()
         if self.errors:
             raise self.errors[0]
