@@ -36,7 +36,7 @@ from .decisions import (  # re-exported: explain and the tests read them here
 )
 from .incremental import _block_usable, near_new
 from .model import levels_frame, model_summary, reuse_verdict, score_levels, train_supervised
-from .parallel import SETTINGS_KEY, _Pool, _levels_later, compute_levels
+from .parallel import SETTINGS_KEY, _Pool, _levels_later, compute_levels, large_arrays_mapped
 from .training import DEFAULT_TRAINING_MINIMUM, DEFAULT_TRAINING_RULES, plan_training
 from .training import train_from_levels
 
@@ -332,6 +332,12 @@ def link(
     ``label.latest_labels``) refine the trained or reused model before scoring (see
     ``_refined``); the result's model stays the unrefined one, so labels never compound.
     """
+    with large_arrays_mapped():  # the workers fork inside: they inherit it
+        return _link(records, rules, model, new_keys, workers, restrict, labels)
+
+
+def _link(records, rules, model, new_keys, workers, restrict, labels) -> LinkResult:
+    """link() (its arguments), with large arrays mapped."""
     matching = dict(getattr(rules, "matching", None) or {})
     _thresholds(matching), _caps(matching)  # rules errors before any work
     laps = _Laps()
@@ -399,7 +405,7 @@ def link(
             cand = block(cols, matching, is_new, pool.run_rules if parallel else None, largest_group=largest)
         laps.lap("block")
         result = _link_rest(
-            cols, cand, keys, tf, n, is_new, model, matching, workers, chunk, pool, laps, labels=labels, largest=largest
+            cols, cand, keys, tf, n, is_new, model, matching, chunk, pool, laps, labels=labels, largest=largest
         )
         # how the model came to be, beside it (not in it: a reused model is saved unchanged)
         result.usage = {
@@ -445,29 +451,13 @@ def _refined(model: dict, cols: dict, keys: np.ndarray, labels: pd.DataFrame | N
     return refined_by_labels(model, levels, y), int(len(y))
 
 
-def _link_rest(
-    cols,
-    cand,
-    keys,
-    tf,
-    n,
-    is_new,
-    model,
-    matching,
-    workers,
-    chunk,
-    pool,
-    laps=None,
-    labels: pd.DataFrame | None = None,
-    largest: int = 0,
-) -> LinkResult:
-    """link() after blocking: compare, train unless a model is given, refine by labels, score.
-    ``largest``: the records' largest identical group (blocking.largest_identical_group)."""
-    workers = max(int(workers or 1), 1)
+def _train_and_score(
+    cols, cand, keys, tf, n, is_new, model, matching, chunk, pool, candidate_levels, laps, labels, largest
+) -> tuple[dict, pd.DataFrame, dict[str, int], int]:
+    """The model (trained unless given; refined by labels) and the scored pairs' rows and counts."""
     if model is None:
-        # the candidates are compared in the workers while the training pairs are chosen here;
-        # the training pairs not among the candidates are queued behind them
-        candidate_levels = _levels_later(cols, cand.left, cand.right, chunk, pool)
+        # the training pairs are chosen here while the workers compare the candidates; the
+        # training pairs not among the candidates are queued behind them
         plan = plan_training(cols, matching, cand, complete=is_new is None, largest_group=largest)
         fresh = _levels_later(cols, plan["todo_l"], plan["todo_r"], chunk, pool)()
         levels = candidate_levels()
@@ -479,19 +469,44 @@ def _link_rest(
             k = int(is_new.sum())
             possible = k * (n - k) + k * (k - 1) / 2
         model = train_from_levels(plan, levels, fresh, possible, matching)
-        del plan, fresh, candidate_levels  # the training sample (≈ 20 MB) is not scored: gone before scoring
+        del plan, fresh  # the training sample (≈ 20 MB) is not scored: gone before scoring
         model["training"] = {**(model.get("training") or {}), "largest_identical_group": largest}
         if laps is not None:
             laps.lap("train")
     else:
-        levels = compute_levels(cols, cand.left, cand.right, chunk, workers, pool)
+        levels = candidate_levels()
         model = dict(model)
         model["thresholds"] = _thresholds(matching)
         if laps is not None:
             laps.lap("compare")
-
     scoring, used = _refined(model, cols, keys, labels)
     pairs, counts = score_pairs(tf, keys, cand, levels, scoring, matching, pool)
+    return model, pairs, counts, used
+
+
+def _link_rest(
+    cols,
+    cand,
+    keys,
+    tf,
+    n,
+    is_new,
+    model,
+    matching,
+    chunk,
+    pool,
+    laps=None,
+    labels: pd.DataFrame | None = None,
+    largest: int = 0,
+) -> LinkResult:
+    """link() after blocking: compare, train unless a model is given, refine by labels, score.
+    ``largest``: the records' largest identical group (blocking.largest_identical_group)."""
+    # with workers, the candidates' levels wait in a file (parallel.LevelFile, removed when let
+    # go) from comparing to the end of scoring
+    candidate_levels = _levels_later(cols, cand.left, cand.right, chunk, pool, on_disk=True)
+    model, pairs, counts, used = _train_and_score(
+        cols, cand, keys, tf, n, is_new, model, matching, chunk, pool, candidate_levels, laps, labels, largest
+    )
     summary = cand.summary.copy()
     total = {
         "rule": "total",

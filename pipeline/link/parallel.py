@@ -5,14 +5,55 @@ Dask cluster gets them once, as the result of a task its workers fetch."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import tempfile
 import threading
-from typing import Any
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Iterator
 
 import numpy as np
 
 from .. import executors, memory, progress
 from .blocking import rule_pairs
 from .compare import FEATURE_NAMES, compare_pairs, extras_in
+
+# ---------------------------------------------------------------- the heap during link()
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+LINK_MMAP_THRESHOLD = 1024 * 1024  # arrays from 1 MB: their own mapping (large_arrays_mapped)
+DYNAMIC_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's dynamic threshold's ceiling (64-bit)
+
+
+@contextmanager
+def large_arrays_mapped() -> Iterator[None]:
+    """In this process and the workers it forks meanwhile, an array of LINK_MMAP_THRESHOLD or
+    more has its own mapping, given back when freed. glibc's threshold otherwise rises to the
+    largest array freed (up to 32 MB), so per-record and per-candidate arrays (a few MB each
+    at 200k customers) came from the heap, and their holes stayed resident in the parent and
+    the workers: ≈ 150 MB at 200k (from the workers' fork only: ≈ 55 MB; the prepared columns'
+    arrays are what the workers' heap pages are shared with). Fresh pages for each such array
+    cost CPU (preparing the columns: ≈ +0.4 s of 3.2 at 200k). Afterwards the threshold is
+    glibc's dynamic ceiling, where a run's earlier stages leave it. No-op without glibc."""
+    mallopt = _mallopt()
+    if mallopt is None:
+        yield
+        return
+    mallopt(M_MMAP_THRESHOLD, LINK_MMAP_THRESHOLD)
+    try:
+        yield
+    finally:
+        mallopt(M_MMAP_THRESHOLD, DYNAMIC_MMAP_THRESHOLD_MAX)
+
+
+@lru_cache(maxsize=1)
+def _mallopt():
+    try:
+        return ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+        return None
+
 
 # ---------------------------------------------------------------- comparison, chunked/parallel
 
@@ -102,22 +143,93 @@ def compute_levels(
             pool.close()
 
 
-def _levels_later(cols: dict[str, Any], left: np.ndarray, right: np.ndarray, chunk_size: int, pool: _Pool):
+def _levels_later(
+    cols: dict[str, Any], left: np.ndarray, right: np.ndarray, chunk_size: int, pool: _Pool, on_disk: bool = False
+):
     """compute_levels started in the pool's workers; returns a function that waits for the
-    level matrix (the parent works on meanwhile). Without usable workers, computed now."""
+    level matrix (the parent works on meanwhile). Without usable workers, computed now.
+    ``on_disk``: with workers, the matrix is a LevelFile (read a part at a time), not an array."""
     n = len(left)
-    out = np.empty((n, len(FEATURE_NAMES) + len(extras_in(cols))), dtype=np.int8)
+    width = len(FEATURE_NAMES) + len(extras_in(cols))
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     progress.expect(n, "pairs")  # the stage bar counts candidate pairs compared
     if not (pool.usable() and len(bounds) > 1):
+        out = np.empty((n, width), dtype=np.int8)
         for s, e in bounds:
             out[s:e] = compare_pairs(cols, left[s:e], right[s:e], cols.get(SETTINGS_KEY))
             progress.advance(e - s)
         return lambda: out
-    collect = _IntoRows(out, len(bounds))
+    collect = _IntoRows(LevelFile(n, width) if on_disk else np.empty((n, width), dtype=np.int8), len(bounds))
     for k, (s, e) in enumerate(bounds):
         collect.track(k, s, e, pool.get().submit(_compare_chunk, left[s:e], right[s:e]))
     return collect.wait
+
+
+# rows of a LevelFile read at a time by a gather (10 MB with 10 features)
+LEVEL_FILE_ROWS = 1_000_000
+
+
+class LevelFile:
+    """The candidates' level matrix in an unnamed temporary file, read a part at a time: rows
+    by slice (scoring's chunks, level_patterns' parts) or by positions (training's samples).
+    In memory it was 1 byte a feature a candidate pair, held from comparing to the end of
+    scoring (≈ 0.6 GB at 2M customers); the file's pages are the kernel's cache, written back
+    and dropped under pressure, not the run's memory. The file has no name: it is gone once
+    the LevelFile is let go or the process ends, whatever the outcome."""
+
+    dtype = np.dtype(np.int8)
+
+    def __init__(self, rows: int, width: int):
+        self.shape = (rows, width)
+        self.ndim = 2
+        self.file = tempfile.TemporaryFile(prefix="crmclean-levels-")
+        self.file.truncate(rows * width)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __setitem__(self, rows: slice, values: np.ndarray) -> None:
+        """Rows ``start:stop`` written (a compared chunk; from any thread)."""
+        start = rows.indices(self.shape[0])[0]
+        data = np.ascontiguousarray(values, dtype=np.int8)
+        os.pwrite(self.file.fileno(), data.data.cast("B"), start * self.shape[1])
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            return self._rows(start, max(stop, start))[::step]
+        return self._take(np.asarray(key))
+
+    def _rows(self, start: int, stop: int) -> np.ndarray:
+        out = np.empty((stop - start, self.shape[1]), dtype=np.int8)
+        view = out.data.cast("B")
+        done = 0
+        while done < len(view):  # pread may return less than asked for
+            got = os.preadv(self.file.fileno(), [view[done:]], start * self.shape[1] + done)
+            if not got:
+                raise OSError("the level file ended early")
+            done += got
+        return out
+
+    def _take(self, positions: np.ndarray) -> np.ndarray:
+        """Rows at ``positions`` (as ``array[positions]``: any order, repeats), read
+        LEVEL_FILE_ROWS at a time over the positions' range."""
+        if positions.dtype == bool:
+            positions = np.flatnonzero(positions)
+        positions = np.where(positions < 0, positions + self.shape[0], positions)
+        out = np.empty((len(positions), self.shape[1]), dtype=np.int8)
+        if not len(positions):
+            return out
+        order = np.argsort(positions, kind="stable")
+        wanted = positions[order]
+        if wanted[0] < 0 or wanted[-1] >= self.shape[0]:
+            raise IndexError("level row out of range")
+        for s in range(int(wanted[0]), int(wanted[-1]) + 1, LEVEL_FILE_ROWS):
+            lo, hi = np.searchsorted(wanted, [s, s + LEVEL_FILE_ROWS])
+            if hi > lo:
+                part = self._rows(s, min(int(wanted[hi - 1]) + 1, self.shape[0]))
+                out[order[lo:hi]] = part[wanted[lo:hi] - s]
+        return out
 
 
 class _IntoRows:
@@ -125,7 +237,7 @@ class _IntoRows:
     go: results held until the parent asked for them (it plans training meanwhile) kept every
     chunk twice, ≈ 10 bytes a candidate pair, for the rest of the stage."""
 
-    def __init__(self, out: np.ndarray, chunks: int):
+    def __init__(self, out: np.ndarray | LevelFile, chunks: int):
         self.out, self.left = out, chunks
         self.futures: list[Any] = [None] * chunks  # held until done: Dask cancels a dropped future
         self.errors: list[BaseException] = []
@@ -150,7 +262,7 @@ class _IntoRows:
 
         future.add_done_callback(copy)
 
-    def wait(self) -> np.ndarray:
+    def wait(self) -> np.ndarray | LevelFile:
         self.done.wait()
         if self.errors:
             raise self.errors[0]
