@@ -110,6 +110,10 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "updated_at_flag",
 )
 
+#: the quality flags: a few distinct texts each, held as categoricals after standardize
+#: (crmclean.frames.compacted); survivorship reads them with `to_numpy(object)` and factorizes
+FLAG_COLUMNS = tuple(c for c in OUTPUT_COLUMNS if c.endswith("_flag"))
+
 __all__ = [
     "standardize",
     "quarantine_unidentifiable",
