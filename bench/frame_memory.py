@@ -45,7 +45,11 @@ def column_sizes(frame: pd.DataFrame, seen: set[int]) -> list[dict]:
         col = frame[name]
         deep = int(col.memory_usage(deep=True, index=False))
         own = deep
-        if col.dtype == object:
+        if col.dtype != object:  # categorical codes, Arrow buffers: shared by frames that share the column
+            address = _buffer_address(col)
+            own = deep if address not in seen else 0
+            seen.add(address)
+        else:
             values = col.to_numpy()
             address = values.__array_interface__["data"][0]  # frames share column arrays too
             own = values.nbytes if address not in seen else 0
@@ -57,6 +61,17 @@ def column_sizes(frame: pd.DataFrame, seen: set[int]) -> list[dict]:
                     own += sys.getsizeof(v)
         rows.append({"column": str(name), "dtype": str(col.dtype), "deep_mb": deep / MB, "own_mb": own / MB})
     return rows
+
+
+def _buffer_address(col: pd.Series) -> int:
+    """Where a non-object column's data starts (frames holding the same column share it)."""
+    array = col.array
+    if isinstance(array, pd.Categorical):
+        return array.codes.__array_interface__["data"][0]
+    if hasattr(array, "__arrow_array__"):
+        chunks = array.__arrow_array__().chunks
+        return chunks[0].buffers()[-1].address if chunks else id(array)
+    return col.to_numpy().__array_interface__["data"][0]
 
 
 def caches() -> list[dict]:

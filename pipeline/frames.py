@@ -23,9 +23,10 @@ def stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=columns, index=pd.RangeIndex(sum(map(len, frames))), copy=False)
 
 
-#: the change hashes incremental adds: readers only compare them (`to_numpy(object)`, `isna`),
-#: so they are held as Arrow text (one buffer, not a 90-byte str object a row)
-ARROW_TEXT_COLUMNS = ("content_hash", "row_hash")
+#: the change hashes incremental adds and the source's record id: readers only compare,
+#: merge or publish them (`to_numpy(object)`, `isna`), so they are held as Arrow text after
+#: standardize (one buffer, not a 50-90 byte str object a row)
+ARROW_TEXT_COLUMNS = ("content_hash", "row_hash", "source_record_id")
 
 
 def compacted(std: pd.DataFrame, categories: Iterable[str] = (), arrow_text: Iterable[str] = ARROW_TEXT_COLUMNS):
