@@ -63,3 +63,23 @@ def test_compacted_holds_the_same_values_in_fewer_bytes():
         assert out[c].to_numpy(dtype=object, na_value=None).tolist() == std[c].tolist(), c
     before, after = (int(f.memory_usage(deep=True).sum()) for f in (std, out))
     assert after < 0.7 * before
+
+
+def test_a_compacted_column_is_stored_as_the_object_column_is():
+    """Publish converts categorical flags and Arrow hashes to the same stored text, in one
+    conversion per batch (not a Python call per cell)."""
+    from crmclean.frames import compacted
+    from crmclean.store import values
+
+    std = pd.DataFrame(
+        {
+            "email_flag": pd.Series(["", "typo_fixed", None, "invalid"], dtype=object),
+            "content_hash": pd.Series(["ab", "cd", None, "ef"], dtype=object),
+        }
+    )
+    out = compacted(std, ["email_flag"])
+    for c in std.columns:
+        assert values._text_converter(out[c]) is values._extension_strings, c
+        assert values._text_values(out[c]) == values._text_values(std[c]), c
+    assert values._text_values(out["email_flag"]) == ["", "typo_fixed", None, "invalid"]
+    assert values._text_values(out["content_hash"]) == ["ab", "cd", None, "ef"]
