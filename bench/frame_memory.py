@@ -69,7 +69,8 @@ def _buffer_address(col: pd.Series) -> int:
     if isinstance(array, pd.Categorical):
         return array.codes.__array_interface__["data"][0]
     if hasattr(array, "__arrow_array__"):
-        chunks = array.__arrow_array__().chunks
+        arrow = array.__arrow_array__()
+        chunks = getattr(arrow, "chunks", [arrow])
         return chunks[0].buffers()[-1].address if chunks else id(array)
     return col.to_numpy().__array_interface__["data"][0]
 
@@ -166,12 +167,19 @@ def report(stage: str, frames: dict[str, pd.DataFrame], out: dict) -> None:
     sys.stdout.flush()
 
 
+class _Stop(Exception):
+    """Raised by the runner after the cluster report with --until-cluster."""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--work", type=Path, default=Path("/tmp/frame_memory"))
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--until-cluster", action="store_true", help="stop after the cluster report (the rest is not measured)"
+    )
     args = ap.parse_args()
     from crmclean import generate
     from crmclean.run import RunOptions, run_pipeline
@@ -191,13 +199,18 @@ def main() -> None:
             frames = {"std": standardized.std, "working set": linked.combined.records, "pairs": linked.pairs}
             frames.update({f"link {k}": v for k, v in vars(linked.result).items() if isinstance(v, pd.DataFrame)})
             report("cluster", frames, out)
+            if args.until_cluster:
+                raise _Stop
         return stage(*a)
 
     run_dir = args.work / f"frame_memory_{args.customers}"
     opts = RunOptions(inputs=inputs, db_url=f"sqlite:///{run_dir}/master.db", out_dir=run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "master.db").unlink(missing_ok=True)
-    run_pipeline(opts, runner=runner)
+    try:
+        run_pipeline(opts, runner=runner)
+    except _Stop:
+        pass
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=float))
 
