@@ -45,7 +45,11 @@ def column_sizes(frame: pd.DataFrame, seen: set[int]) -> list[dict]:
         col = frame[name]
         deep = int(col.memory_usage(deep=True, index=False))
         own = deep
-        if col.dtype == object:
+        if col.dtype != object:  # categorical codes, Arrow buffers: shared by frames that share the column
+            address = _buffer_address(col)
+            own = deep if address not in seen else 0
+            seen.add(address)
+        else:
             values = col.to_numpy()
             address = values.__array_interface__["data"][0]  # frames share column arrays too
             own = values.nbytes if address not in seen else 0
@@ -57,6 +61,18 @@ def column_sizes(frame: pd.DataFrame, seen: set[int]) -> list[dict]:
                     own += sys.getsizeof(v)
         rows.append({"column": str(name), "dtype": str(col.dtype), "deep_mb": deep / MB, "own_mb": own / MB})
     return rows
+
+
+def _buffer_address(col: pd.Series) -> int:
+    """Where a non-object column's data starts (frames holding the same column share it)."""
+    array = col.array
+    if isinstance(array, pd.Categorical):
+        return array.codes.__array_interface__["data"][0]
+    if hasattr(array, "__arrow_array__"):
+        arrow = array.__arrow_array__()
+        chunks = getattr(arrow, "chunks", [arrow])
+        return chunks[0].buffers()[-1].address if chunks else id(array)
+    return col.to_numpy().__array_interface__["data"][0]
 
 
 def caches() -> list[dict]:
@@ -151,12 +167,19 @@ def report(stage: str, frames: dict[str, pd.DataFrame], out: dict) -> None:
     sys.stdout.flush()
 
 
+class _Stop(Exception):
+    """Raised by the runner after the cluster report with --until-cluster."""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--work", type=Path, default=Path("/tmp/frame_memory"))
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--until-cluster", action="store_true", help="stop after the cluster report (the rest is not measured)"
+    )
     args = ap.parse_args()
     from crmclean import generate
     from crmclean.run import RunOptions, run_pipeline
@@ -176,13 +199,18 @@ def main() -> None:
             frames = {"std": standardized.std, "working set": linked.combined.records, "pairs": linked.pairs}
             frames.update({f"link {k}": v for k, v in vars(linked.result).items() if isinstance(v, pd.DataFrame)})
             report("cluster", frames, out)
+            if args.until_cluster:
+                raise _Stop
         return stage(*a)
 
     run_dir = args.work / f"frame_memory_{args.customers}"
     opts = RunOptions(inputs=inputs, db_url=f"sqlite:///{run_dir}/master.db", out_dir=run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "master.db").unlink(missing_ok=True)
-    run_pipeline(opts, runner=runner)
+    try:
+        run_pipeline(opts, runner=runner)
+    except _Stop:
+        pass
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=float))
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import cluster as cluster_module
 from . import executors
+from . import frames
 from . import ids as ids_module
 from . import incremental
 from . import ingest as ingest_module
@@ -317,9 +318,12 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
     with env.timer.stage("validate standardized"):
         validation = validate_module.validate_standardized(std_fresh, ingested.suites)
     std = incremental.with_reused(std_fresh, reused)
+    if prior.full_reason is not None:  # a night's std is its few records, joined to stored rows (object)
+        # the flags as categoricals, the hashes and ids as Arrow text: a byte or a few a cell, not a str
+        std = frames.compacted(std, standardize_module.CATEGORY_COLUMNS)
     # only publish reads the raw rows again: on disk until then (crmclean.spill)
     std_slim, spilled = spill_module.spill_columns(std, env.out_dir)
-    fresh = std_slim if std_fresh is std else std_fresh.iloc[:, :0]  # only its length is read
+    fresh = std_fresh.iloc[:, :0]  # only its length is read
     return Standardized(
         std=std_slim,
         fresh=fresh,

@@ -110,6 +110,17 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "updated_at_flag",
 )
 
+#: columns of a few distinct texts that only survivorship (`to_numpy(object)`, then factorized)
+#: and publish read after standardize (link reads none): held as categoricals from then on
+#: (crmclean.frames.compacted), a byte a row instead of an 8-byte pointer
+CATEGORY_COLUMNS = (
+    *(c for c in OUTPUT_COLUMNS if c.endswith("_flag")),
+    "name_script",
+    "name_title_std",
+    "postal_plus4_std",
+    "std_fingerprint",
+)
+
 __all__ = [
     "standardize",
     "quarantine_unidentifiable",

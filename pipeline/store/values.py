@@ -105,8 +105,10 @@ def _text_converter(s: pd.Series) -> Callable[[pd.Series], list]:
 
 
 def _is_text_extension(dtype: Any) -> bool:
-    """Text held outside Python objects: Arrow strings (the raw rows restored from the spill) or
-    pandas' string dtype."""
+    """Text held outside Python objects: Arrow strings (the raw rows restored from the spill),
+    pandas' string dtype or categories of text (the quality flags: crmclean.frames.compacted)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.api.types.infer_dtype(dtype.categories, skipna=True) in ("string", "empty")
     if isinstance(dtype, pd.ArrowDtype):
         import pyarrow as pa
 
