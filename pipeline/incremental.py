@@ -281,15 +281,18 @@ def _stacked(top: pd.DataFrame, bottom: pd.DataFrame) -> pd.DataFrame:
         if c in top.columns and c in bottom.columns and top[c].dtype == object and bottom[c].dtype == object:
             columns[c] = np.concatenate([top[c].to_numpy(), bottom[c].to_numpy()])
             continue
-        col = pd.concat(
-            [
-                top[[c]] if c in top.columns else top.iloc[:, :0],
-                bottom[[c]] if c in bottom.columns else bottom.iloc[:, :0],
-            ],
-            ignore_index=True,
-        )[c]
+        col = pd.concat([_side(top, c), _side(bottom, c)], ignore_index=True)[c]
         columns[c] = col.astype(object).where(col.notna(), None).to_numpy(dtype=object)
     return pd.DataFrame(columns, index=pd.RangeIndex(len(top) + len(bottom)), copy=False)
+
+
+def _side(frame: pd.DataFrame, c: str) -> pd.DataFrame:
+    """One side of `_stacked`'s concat: a categorical or Arrow column (crmclean.frames.compacted)
+    as objects, as the result will be, so an all-missing other side does not decide its dtype."""
+    if c not in frame.columns:
+        return frame.iloc[:, :0]
+    part = frame[[c]]
+    return part.astype(object) if isinstance(part[c].dtype, pd.api.extensions.ExtensionDtype) else part
 
 
 def parse_ref(ref: Any, where: str) -> str:
