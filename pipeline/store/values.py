@@ -104,9 +104,18 @@ def _text_converter(s: pd.Series) -> Callable[[pd.Series], list]:
     return lambda part: [_convert_text(v) for v in part.tolist()]
 
 
+def is_evidence(dtype: Any) -> bool:
+    """link's evidence codes (crmclean.link.evidence): JSON text joined when it is read."""
+    from ..link.evidence import EvidenceDtype
+
+    return isinstance(dtype, EvidenceDtype)
+
+
 def _is_text_extension(dtype: Any) -> bool:
-    """Text held outside Python objects: Arrow strings (the raw rows restored from the spill) or
-    pandas' string dtype."""
+    """Text held outside Python objects: Arrow strings (the raw rows restored from the spill),
+    pandas' string dtype, or link's evidence codes."""
+    if is_evidence(dtype):
+        return True
     if isinstance(dtype, pd.ArrowDtype):
         import pyarrow as pa
 
