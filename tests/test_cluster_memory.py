@@ -17,7 +17,7 @@ from crmclean import run as run_module
 from crmclean import spill
 from crmclean.run import RunOptions, run_pipeline
 from crmclean.settings import SAMPLE_DATA_DIR, load_rules
-from crmclean.store.build import golden_with_spilled_lineage, lineage_rows, match_edge_rows
+from crmclean.store.build import golden_with_spilled_lineage, lineage_rows
 from crmclean.store.values import frame_rows, is_evidence
 
 from dbutil import read_table
