@@ -260,28 +260,51 @@ def _decoded(column: Any) -> list:
 def spill_table(name: str, batches: Iterable[pd.DataFrame], columns: list[str], out_dir: Path) -> SpilledTable:
     """Write a table's rows, given as frames of text columns (str or None), to the run's spill
     folder; raises what pyarrow raises for a value that is not text (nothing is left behind)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    with TableWriter(name, columns, out_dir) as writer:
+        for part in batches:
+            writer.write(part)
+    return writer.table
 
-    folder = Path(out_dir) / SPILL_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.parquet"
-    schema = pa.schema([(c, pa.large_string()) for c in columns])
-    rows = 0
-    try:
-        with pq.ParquetWriter(path, schema) as writer:
-            for part in batches:
-                arrays = [
-                    pa.array(part[c].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True) for c in columns
-                ]
-                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-                rows += len(part)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    finally:
-        release_arrow()
-    return SpilledTable(name=name, path=path, row_count=rows)
+
+class TableWriter:
+    """`spill_table` a part at a time, for a writer that makes its parts in turn (survivorship's
+    lineage, a group of clusters at a time): `with TableWriter(...) as w: w.write(part)`, then
+    `w.table`. On an error (a value that is not text) the file is removed and the error raised."""
+
+    def __init__(self, name: str, columns: list[str], out_dir: Path):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        folder = Path(out_dir) / SPILL_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        self.name, self.columns, self.rows = name, list(columns), 0
+        self.path = folder / f"{name}.parquet"
+        self.schema = pa.schema([(c, pa.large_string()) for c in columns])
+        self._writer = pq.ParquetWriter(self.path, self.schema)
+
+    def write(self, part: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        arrays = [
+            pa.array(part[c].to_numpy(dtype=object), type=pa.large_string(), from_pandas=True) for c in self.columns
+        ]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.rows += len(part)
+
+    @property
+    def table(self) -> SpilledTable:
+        return SpilledTable(name=self.name, path=self.path, row_count=self.rows)
+
+    def __enter__(self) -> "TableWriter":
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        try:
+            self._writer.close()
+            if kind is not None:
+                self.path.unlink(missing_ok=True)
+        finally:
+            release_arrow()
 
 
 def release_arrow() -> None:

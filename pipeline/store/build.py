@@ -12,11 +12,12 @@ import logging
 import numpy as np
 import pandas as pd
 
+from .. import memory
 from .. import spill as spill_module
 from ..record_hash import content_hash, row_hash
 from ..schema import MASTER_COLUMNS, QUARANTINE_COLUMNS
 from .prior import PriorState
-from .values import _text_values, utc_now
+from .values import _text_values, is_evidence, utc_now
 from .tables import columns_of
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,17 @@ def _objects_none(column: pd.Series) -> np.ndarray:
 
 def _none_frame(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """`_none(_frame(df, table))` with one copy of the values instead of three: the table's
-    columns in order (absent ones all None), every one as Python objects with None for missing."""
+    columns in order (absent ones all None), every one as Python objects with None for missing
+    but link's evidence codes, kept as they are (their text is joined a batch at a time as
+    publish writes them: ≈ 130 MB of text at 200k customers, held from cluster to publish)."""
     n = len(df)
     columns = {
-        c: _objects_none(df[c]) if c in df.columns else np.full(n, None, dtype=object) for c in columns_of(table)
+        c: np.full(n, None, dtype=object)
+        if c not in df.columns
+        else df[c].array
+        if is_evidence(df[c].dtype)
+        else _objects_none(df[c])
+        for c in columns_of(table)
     }
     return pd.DataFrame(columns, index=pd.RangeIndex(n), columns=columns_of(table))
 
@@ -78,6 +86,8 @@ def _evidence(pairs: pd.DataFrame) -> pd.Series:
     """Per-feature weights as a JSON object; edges kept from earlier runs already have it."""
     wcols = [c for c in pairs.columns if c.startswith("w_")]
     # link's evidence codes (crmclean.link.evidence) as their text: the rows are written now
+    if "evidence" in pairs.columns and is_evidence(pairs["evidence"].dtype) and not pairs["evidence"].isna().any():
+        return pairs["evidence"]  # every pair scored by this run: its codes, joined as they are written
     have = (
         pairs["evidence"].astype(object, copy=False)
         if "evidence" in pairs.columns
@@ -137,13 +147,15 @@ def build_tables(
     active_keys = pd.Index(pd.unique(records["record_key"].to_numpy(object)))
     in_run = records["record_key"].isin(run_keys).to_numpy()  # once: customer_record and quarantine ask
 
-    masters = master_customer_rows(run_id, golden, assigned, clusters, records, prior)
-    xref = customer_xref_rows(run_id, records, clusters, cluster_to_id, pairs, key_cluster)
+    # each table's working copies go back to the OS before the next is built (memory.release_freed):
+    # freed between the frames that live on, glibc kept them, and the stage's peak grew table by table
+    masters = _released(master_customer_rows(run_id, golden, assigned, clusters, records, prior))
+    xref = _released(customer_xref_rows(run_id, records, clusters, cluster_to_id, pairs, key_cluster))
     history = history_rows(run_id, now, assigned, masters, prior)
     tables = {
         "master_customer": masters,
         "customer_xref": xref,
-        "customer_record": _customer_record(run_id, records, run_keys, retired, prior, in_run),
+        "customer_record": _released(_customer_record(run_id, records, run_keys, retired, prior, in_run)),
         "quarantine": quarantine_rows(
             run_id, records, run_keys, quarantine, prior, set(records.loc[in_run, "source"].dropna())
         ),
@@ -154,11 +166,16 @@ def build_tables(
         if isinstance(lineage, spill_module.SpilledTable)
         else lineage_rows(lineage, cluster_to_id),
         "master_id_history": history,
-        "match_edge": match_edge_rows(run_id, pairs, active_keys),
+        "match_edge": _released(match_edge_rows(run_id, pairs, active_keys)),
         "match_model": match_model_rows(run_id, now, model, prior),
         "xref_snapshot": xref_delta_rows(run_id, xref, prior),
     }
     return tables
+
+
+def _released(table: pd.DataFrame) -> pd.DataFrame:
+    memory.release_freed()
+    return table
 
 
 def master_customer_rows(run_id, golden, assigned, clusters, records, prior) -> pd.DataFrame:
@@ -364,22 +381,59 @@ def spill_lineage(lineage: pd.DataFrame, assigned: pd.DataFrame, out_dir) -> "sp
     publish they were the largest table of the run. The rows in memory when a value is not
     text (pyarrow cannot store it as the database would)."""
     cluster_to_id = assigned.set_index("cluster")["master_id"]
-    step = spill_module.SPILL_BATCH_ROWS
-    parts = (lineage_rows(lineage.iloc[at : at + step], cluster_to_id) for at in range(0, len(lineage), step))
     try:
-        return spill_module.spill_table("master_lineage", parts, columns_of("master_lineage"), out_dir)
+        with spill_module.TableWriter("master_lineage", columns_of("master_lineage"), out_dir) as writer:
+            _write_lineage(writer, lineage, cluster_to_id)
+        return writer.table
     except (TypeError, ValueError) as exc:  # pyarrow's ArrowTypeError/ArrowInvalid are both
         log.info("master_lineage kept in memory: %s", exc)
         return lineage_rows(lineage, cluster_to_id)
 
 
+def golden_with_spilled_lineage(
+    records: pd.DataFrame, clusters: pd.DataFrame, rules, spelling, assigned: pd.DataFrame, out_dir, workers=None
+) -> "tuple[pd.DataFrame, spill_module.SpilledTable | pd.DataFrame]":
+    """(golden, master_lineage): survivorship's golden records (survivorship.golden_in_groups),
+    their lineage written to the spill folder as each group of clusters is built, so the whole
+    lineage is never in memory (built whole, then spilled, it was the cluster stage's 200k peak).
+    A value that is not text: built again with the lineage in memory, as spill_lineage keeps it."""
+    import pyarrow as pa
+
+    from .. import survivorship
+
+    cluster_to_id = assigned.set_index("cluster")["master_id"]
+    try:
+        with spill_module.TableWriter("master_lineage", columns_of("master_lineage"), out_dir) as writer:
+            golden, _ = survivorship.golden_in_groups(
+                records,
+                clusters,
+                rules,
+                spelling=spelling,
+                workers=workers,
+                lineage_to=lambda lineage: _write_lineage(writer, lineage, cluster_to_id),
+            )
+        return golden, writer.table
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        log.info("master_lineage kept in memory: %s", exc)
+        golden, lineage = survivorship.golden_in_groups(records, clusters, rules, spelling=spelling, workers=workers)
+        return golden, lineage_rows(lineage, cluster_to_id)
+
+
+def _write_lineage(writer: "spill_module.TableWriter", lineage: pd.DataFrame, cluster_to_id: pd.Series) -> None:
+    step = spill_module.SPILL_BATCH_ROWS
+    for at in range(0, len(lineage), step):
+        writer.write(lineage_rows(lineage.iloc[at : at + step], cluster_to_id))
+
+
 def match_edge_rows(run_id, pairs, active_keys) -> pd.DataFrame:
     if not len(pairs):
         return _frame(pd.DataFrame(), "match_edge")
-    e = pairs[pairs["decision"].isin(["match", "review"])]
+    # only the columns the table or its evidence reads are copied (the pairs hold more)
+    read = [c for c in pairs.columns if c in columns_of("match_edge") or c.startswith("w_")]
+    e = pairs.loc[pairs["decision"].isin(["match", "review"]).to_numpy(), read]
     if active_keys is not None:
         e = e[_both_in(e, active_keys)]
-    e = e.copy()
+    e = e.copy(deep=False)  # its own frame (the rows taken are already new arrays)
     e["evidence"] = _evidence(e)
     if "rules" in e.columns:
         e["rules"] = _text_values(e["rules"])

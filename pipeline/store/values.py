@@ -104,9 +104,19 @@ def _text_converter(s: pd.Series) -> Callable[[pd.Series], list]:
     return lambda part: [_convert_text(v) for v in part.tolist()]
 
 
+def is_evidence(dtype: Any) -> bool:
+    """link's evidence codes (crmclean.link.evidence): JSON text joined when it is read."""
+    from ..link.evidence import EvidenceDtype
+
+    return isinstance(dtype, EvidenceDtype)
+
+
 def _is_text_extension(dtype: Any) -> bool:
     """Text held outside Python objects: Arrow strings (the raw rows restored from the spill),
-    pandas' string dtype or categories of text (the quality flags: crmclean.frames.compacted)."""
+    pandas' string dtype, categories of text (the quality flags: crmclean.frames.compacted) or
+    link's evidence codes."""
+    if is_evidence(dtype):
+        return True
     if isinstance(dtype, pd.CategoricalDtype):
         return pd.api.types.infer_dtype(dtype.categories, skipna=True) in ("string", "empty")
     if isinstance(dtype, pd.ArrowDtype):

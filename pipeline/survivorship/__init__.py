@@ -18,12 +18,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import OSA
 
+from .. import memory
 from ..schema import MASTER_COLUMNS
 from . import dates as _dates
 from . import emails as _emails
@@ -45,6 +46,8 @@ PHONE_SLOTS = ("mobile_std", "landline_std")
 
 GOLDEN_COLUMNS = ("cluster",) + tuple(c for c in MASTER_COLUMNS if c != "master_id")
 LINEAGE_COLUMNS = ("cluster", "field", "value", "record_key", "rule", "alternatives")
+#: records of a group of clusters built at a time when the lineage is handed on (golden_in_groups)
+GROUP_RECORDS = 100_000
 
 STRATEGIES = (
     "valid_only",  # never publish a value whose flag has an excluded code (invalid, placeholder)
@@ -259,14 +262,19 @@ def golden_in_groups(
     rules,
     spelling: SpellingCounts | None = None,
     workers: int | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    lineage_to: Callable[[pd.DataFrame], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """`build_golden` over groups of whole clusters (consecutive cluster numbers), concatenated
     in cluster order: on a Dask cluster its workers' share each, on this machine one group per
     `workers` (opt-in: from survivorship's `in_process_below` records on), the first here and each
     other in a child forked from this process (`executors.fork_map`: it inherits the records).
     Each golden record depends only on its own cluster's records and on the data-wide spelling
     counts, computed once here (or given: `spelling_counts(records, rules)`, which the run also
-    stores) and shared by every group, so the result is the one build_golden gives on everything."""
+    stores) and shared by every group, so the result is the one build_golden gives on everything.
+
+    With `lineage_to`, the lineage is handed to it in cluster order, part by part, instead of
+    returned (None in its place); in this process the groups are then built one after another,
+    GROUP_RECORDS records at most each (`_golden_in_turn`)."""
     from .. import executors
     from .groups import group_count, group_of_rows, read_frames, write_frames
 
@@ -277,6 +285,8 @@ def golden_in_groups(
     if local:
         below = survivorship_settings(rules)["in_process_below"]
         parts = group_count(workers, len(records), len(ids), below)
+    if parts <= 1 and lineage_to is not None:
+        return _golden_in_turn(records, clusters, rules, spelling, lineage_to), None
     if parts <= 1:
         return build_golden(records, clusters, rules, spelling=spelling)
     spelling = spelling if spelling is not None else spelling_counts(records, rules)
@@ -295,7 +305,39 @@ def golden_in_groups(
         results = fanout.map(build_golden, tasks)
     golden = pd.concat([r[0] for r in results], ignore_index=True)
     lineage = pd.concat([r[1] for r in results], ignore_index=True)
-    return golden, lineage
+    if lineage_to is None:
+        return golden, lineage
+    lineage_to(lineage)
+    return golden, None
+
+
+def _golden_in_turn(records: pd.DataFrame, clusters: pd.DataFrame, rules, spelling, lineage_to) -> pd.DataFrame:
+    """`build_golden` over groups of whole clusters of GROUP_RECORDS records at most, one after
+    another in this process, each group's lineage handed to `lineage_to` and let go before the
+    next group is built: the working columns and the lineage (~7 rows a record) held at once are
+    a group's, not the master's (at 365k records, the cluster stage's peak was that of one build)."""
+    from .groups import group_of_rows
+
+    parts = -(-len(clusters) // GROUP_RECORDS)
+    if parts <= 1:
+        golden, lineage = build_golden(records, clusters, rules, spelling=spelling)
+        lineage_to(lineage)
+        return golden
+    spelling = spelling if spelling is not None else spelling_counts(records, rules)
+    group = group_of_rows(clusters["cluster"].to_numpy(), parts)
+    at = pd.Index(clusters["record_key"]).get_indexer(records["record_key"])  # one lookup, not one a group
+    record_group = np.where(at >= 0, group[at], -1)
+    columns = _read_columns(records)  # a group's rows of these only are copied
+    goldens = []
+    for g in range(parts):
+        part = clusters[group == g]
+        golden, lineage = build_golden(records.loc[record_group == g, columns], part, rules, spelling=spelling)
+        goldens.append(golden)
+        lineage_to(lineage)
+        del golden, lineage, part  # before the next group's build
+    memory.release_freed()  # the groups' working columns, before the tables are built
+    # column by column: pd.concat scanned every object column for all-missing blocks
+    return pd.DataFrame({c: _concat_column(goldens, c) for c in GOLDEN_COLUMNS}, columns=list(GOLDEN_COLUMNS))
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,9 +443,7 @@ class _Table:
             return np.full(n, default, dtype=object)
 
         key = column("record_key")
-        std_columns = {s for g in GROUPS for _, s in g.columns} | {g.key for g in GROUPS if g.key}
-        std_columns |= set(NAME_TOKEN_COLUMNS) | set(RAW_COLUMNS) | {"gender_std"}
-        flags = {f for g in GROUPS for f in g.flags}
+        std_columns, flags = _value_columns(), _flag_columns()
         ignore = {"", "changed"} | set(cfg["exclude_flags"])
         excluded, noise, flag_sets = {}, {}, {}
         for flag in flags:  # each distinct flag text parsed once; code -1 (missing) hits the "" sentinel
@@ -428,6 +468,25 @@ class _Table:
             settings=cfg,
             flag_sets=flag_sets,
         )
+
+
+def _value_columns() -> set[str]:
+    """The record columns whose values survivorship compares (the flags and _RECORD_COLUMNS aside)."""
+    columns = {s for g in GROUPS for _, s in g.columns} | {g.key for g in GROUPS if g.key}
+    return columns | set(NAME_TOKEN_COLUMNS) | set(RAW_COLUMNS) | {"gender_std"}
+
+
+def _flag_columns() -> set[str]:
+    return {f for g in GROUPS for f in g.flags}
+
+
+_RECORD_COLUMNS = ("record_key", "source", "name_script", "updated_at_std", "created_at_std")
+
+
+def _read_columns(records: pd.DataFrame) -> list[str]:
+    """The columns of `records` build_golden reads (`_Table.build`)."""
+    wanted = _value_columns() | _flag_columns() | set(_RECORD_COLUMNS)
+    return [c for c in records.columns if c in wanted]
 
 
 def _by_cluster(clusters: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray | None]:
