@@ -98,9 +98,19 @@ def _all_text(column: pd.Series) -> bool:
     """Every value text or missing (what the file's text columns hold)."""
     if column.dtype == object:
         return pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
-    from .store.values import _is_text_extension
+    return is_text_dtype(column.dtype)
 
-    return _is_text_extension(column.dtype)
+
+def is_text_dtype(dtype: Any) -> bool:
+    """Text held outside Python objects: Arrow strings (the raw rows restored from the spill),
+    pandas' string dtype or categories of text (the quality flags: crmclean.frames.compacted)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.api.types.infer_dtype(dtype.categories, skipna=True) in ("string", "empty")
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        return bool(pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype))
+    return isinstance(dtype, pd.StringDtype)
 
 
 def _where_missing(values: pd.Series, standardized: pd.Series) -> pd.Series:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..spill import SPILL_BATCH_ROWS, Spill, SpilledColumns, SpilledTable
+from ..spill import SPILL_BATCH_ROWS, Spill, SpilledColumns, SpilledTable, is_text_dtype
 from .tables import OTHER_COLUMNS, RECORD_DATA_COLUMNS, RECORD_META_COLUMNS, TABLES, columns_of
 
 
@@ -112,18 +112,8 @@ def is_evidence(dtype: Any) -> bool:
 
 
 def _is_text_extension(dtype: Any) -> bool:
-    """Text held outside Python objects: Arrow strings (the raw rows restored from the spill),
-    pandas' string dtype, categories of text (the quality flags: crmclean.frames.compacted) or
-    link's evidence codes."""
-    if is_evidence(dtype):
-        return True
-    if isinstance(dtype, pd.CategoricalDtype):
-        return pd.api.types.infer_dtype(dtype.categories, skipna=True) in ("string", "empty")
-    if isinstance(dtype, pd.ArrowDtype):
-        import pyarrow as pa
-
-        return bool(pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype))
-    return isinstance(dtype, pd.StringDtype)
+    """Text held outside Python objects (crmclean.spill.is_text_dtype) or link's evidence codes."""
+    return is_evidence(dtype) or is_text_dtype(dtype)
 
 
 def _extension_strings(part: pd.Series) -> list:
