@@ -12,7 +12,7 @@ import pytest
 
 from crmclean import executors
 from crmclean.link import link, parallel
-from crmclean.link.compare import TextColumn, compact_texts, compare_pairs, prepare_columns
+from crmclean.link.compare import TextColumn, compare_pairs, prepare_columns
 from test_link import R, person, synthetic
 
 
@@ -30,19 +30,24 @@ def _frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_compact_texts_holds_the_same_values_and_no_object_columns():
+def test_compact_columns_hold_the_same_values_and_no_object_columns():
     cols = prepare_columns(_frame(), shared_value_limit=2)
-    compact = compact_texts(cols)
+    compact = prepare_columns(_frame(), shared_value_limit=2, compact=True)
     texts = [c for c, v in cols.items() if isinstance(v, np.ndarray) and v.dtype == object]
     assert {"first_name_key", "last_name_key", "email_key", "email_local", "first_name_words"} <= set(texts)
     assert not any(isinstance(v, np.ndarray) and v.dtype == object for v in compact.values())
+    assert compact.keys() == cols.keys()
     rows = np.array([5, 0, 0, 3, 4, 1])
     for c in texts:
         assert isinstance(compact[c], TextColumn)
         assert list(compact[c][rows]) == list(cols[c][rows]), c
         assert list(np.asarray(compact[c])) == list(cols[c]) and len(compact[c]) == len(cols[c])
         assert compact[c][2] == cols[c][2]
+    for c in set(cols) - set(texts):
+        assert np.array_equal(compact[c], cols[c]), c
     assert compact["email_key"][0] is None  # the junk shared value stays missing
+    # names compared with each other share one code space, and their texts one Arrow buffer
+    assert compact["first_name_key"].table is compact["last_name_key"].table
     left, right = np.array([0, 2, 2, 3, 4]), np.array([1, 3, 5, 5, 5])
     assert np.array_equal(compare_pairs(compact, left, right), compare_pairs(cols, left, right))
 

@@ -19,7 +19,7 @@ from ..errors import CrmcleanError
 from ..keys import sorted_unique_positions
 from . import parallel
 from .blocking import Candidates, block, identical_sizes
-from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compact_texts, compare_settings
+from .compare import COMPARE_COLUMNS, FEATURE_NAMES, FEATURES, TF_COLUMNS, compare_settings
 from .compare import feature_levels
 from .compare import pair_term_frequencies
 from .compare import extra_columns, extra_feature, extras_in, location_in_disguise, prepare_columns, term_frequencies
@@ -371,7 +371,7 @@ def _link(records, rules, model, new_keys, workers, restrict, labels) -> LinkRes
         frame, is_new, tf, usable, largest = near
         keys = frame["record_key"].astype(str).to_numpy(dtype=object)
         n = len(frame)
-        cols: dict[str, Any] = prepare_columns(frame, shared_value_limit=None, extras=extras)
+        cols: dict[str, Any] = prepare_columns(frame, shared_value_limit=None, extras=extras, compact=True)
         cand = _block_usable(cols, matching, is_new, usable, largest)
     else:
         frame = _sorted_records(frame)
@@ -382,19 +382,18 @@ def _link(records, rules, model, new_keys, workers, restrict, labels) -> LinkRes
             is_new = (
                 pd.Index(list(new_keys), dtype=object).get_indexer(keys) >= 0 if len(new_keys) else np.zeros(n, bool)
             )
-        cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching), extras=extras)
+        cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching), extras=extras, compact=True)
         # identical-group sizes once: the tf weights, blocking and training all read them
         sizes = identical_sizes(cols)
         largest = int(sizes.max(initial=0))
         tf = term_frequencies(cols, sizes)
     cols[SETTINGS_KEY] = compare_settings(matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
-    # from here only the prepared arrays are read: the sorted copy of the compared columns
-    # (n x ~18 object pointers) goes before the workers fork and the candidates are made
+    # from here only the prepared arrays are read (texts in Arrow buffers: neither the workers
+    # nor this process write to them): the sorted copy of the compared columns (n x ~18
+    # object pointers) goes before the workers fork and the candidates are made
     restricted = near is not None
     del frame, near
-    # texts in Arrow buffers from here on: neither the workers nor this process write to them
-    cols = compact_texts(cols)
     laps.lap("prepare")
     # one worker pool for blocking (large frames), comparing and scoring; columns and tf are
     # inherited at fork

@@ -207,67 +207,85 @@ SHARED_VALUE_COLUMNS: tuple[str, ...] = (
 
 def codes_and_texts(values) -> tuple[np.ndarray, np.ndarray]:
     """(int64 code per row, -1 = missing; the clean distinct texts): each distinct raw value is
-    cleaned once (as clean_column cleans it), then values equal after cleaning share a code."""
+    cleaned once (as clean_column cleans it), then values equal after cleaning share a code.
+    Clean values come back as the very objects given: no text is copied."""
     raw, uniques = pd.factorize(pd.Series(values, dtype="object"), use_na_sentinel=True)
     u = pd.Series(np.asarray(uniques, dtype=object), dtype="object")
-    if pd.api.types.infer_dtype(u, skipna=True) in ("string", "empty"):
-        fresh = _stripped_copies(u.tolist())
-        if fresh is not None:  # standardized text: clean already
-            return raw.astype(np.int64), fresh
+    if pd.api.types.infer_dtype(u, skipna=True) in ("string", "empty") and _clean_already(u.tolist()):
+        return raw.astype(np.int64), u.to_numpy(dtype=object)
     cleaned = clean_column(u.to_numpy(dtype=object))
     sub, texts = pd.factorize(pd.Series(cleaned, dtype="object"), use_na_sentinel=True)
-    return np.append(sub.astype(np.int64), -1)[raw], _fresh_copies(np.asarray(texts, dtype=object))
+    return np.append(sub.astype(np.int64), -1)[raw], np.asarray(texts, dtype=object)
 
 
 # code points str.strip() strips (all below U+3001)
 _WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)
 
 
-def _stripped_copies(texts: list[str]) -> np.ndarray | None:
-    """The texts as new string objects allocated together (one join, one split), or None if a
-    text is empty, has whitespace at an end or holds a NUL (it needs cleaning first).
-
-    Records read back from a database have their strings interleaved with every other
-    column's across the heap; a forked comparison worker that touches them (a reference count
-    is a write) copies each page it lands on, and a gathered column is slower to read."""
+def _clean_already(texts: list[str]) -> bool:
+    """True if no text is empty, has whitespace at an end or holds a NUL: standardized text,
+    which needs no cleaning (checked on all texts at once: one join, one encode)."""
     if not texts:
-        return np.empty(0, dtype=object)
+        return True
     joined = "\x00".join(texts)
     cp = np.frombuffer(("\x00" + joined + "\x00").encode("utf-32-le"), dtype=np.uint32)
     sep = np.flatnonzero(cp == 0)
     if len(sep) != len(texts) + 1 or (np.diff(sep) == 1).any():
-        return None
-    if np.isin(cp[sep[:-1] + 1], _WHITESPACE).any() or np.isin(cp[sep[1:] - 1], _WHITESPACE).any():
-        return None
-    return np.array(joined.split("\x00") + [None], dtype=object)[:-1]
-
-
-def _fresh_copies(texts: np.ndarray) -> np.ndarray:
-    """The texts as new string objects allocated together (see _stripped_copies)."""
-    values = texts.tolist()
-    if not values or any(type(v) is not str for v in values):
-        return texts
-    joined = "\x00".join(values)
-    parts = joined.split("\x00")
-    return np.array(parts + [None], dtype=object)[:-1] if len(parts) == len(values) else texts
+        return False
+    return not (np.isin(cp[sep[:-1] + 1], _WHITESPACE).any() or np.isin(cp[sep[1:] - 1], _WHITESPACE).any())
 
 
 def _derived(codes: np.ndarray, texts: np.ndarray | list, fn) -> tuple[np.ndarray, np.ndarray]:
-    """A per-value derived column (fn on each distinct text, None = missing), as codes and texts."""
+    """A per-value derived column (fn on each distinct text, None = missing), as int32 codes and texts."""
     sub, out = pd.factorize(np.array([fn(v) for v in texts] + [None], dtype=object)[:-1], use_na_sentinel=True)
-    return np.append(sub.astype(np.int64), -1)[codes], np.asarray(out, dtype=object)
+    return np.append(sub.astype(np.int32), -1)[codes], np.asarray(out, dtype=object)
 
 
 def prepare_columns(
-    records: pd.DataFrame, shared_value_limit: int | None = None, extras: tuple[str, ...] = ()
-) -> dict[str, np.ndarray]:
+    records: pd.DataFrame,
+    shared_value_limit: int | None = None,
+    extras: tuple[str, ...] = (),
+    compact: bool = False,
+) -> dict[str, Any]:
     """The comparison columns as clean object arrays, in the frame's row order, plus
     ``<column>#``: int32 codes (-1 = missing) so presence and equality tests are integer ops.
 
     With ``shared_value_limit``, a contact value (SHARED_VALUE_COLUMNS) held by more records
     than that is treated as missing. Work is per distinct value (cleaning, day/month swap,
     domain, year), then gathered to rows: most columns have far fewer values than rows.
-    ``extras`` (extra_columns): only their codes are kept, ``<column>#``."""
+    ``extras`` (extra_columns): only their codes are kept, ``<column>#``. ``compact``: each
+    text column a TextColumn made from its distinct texts, never an object array per row
+    (what link holds: ≈ 150 MB less at its peak at 200k customers)."""
+    codes, texts = _compared_codes(records, shared_value_limit)
+    # per distinct value, once: the date with day and month swapped, the e-mail domain, the year
+    codes["birth_date_swapped"], texts["birth_date_swapped"] = _derived(
+        codes["birth_date_std"],
+        texts["birth_date_std"],
+        lambda v: v[:5] + v[8:10] + "-" + v[5:7] if len(v) == 10 else None,
+    )
+    emails = texts["email_key"].tolist()  # (a list of partitions held three strings per e-mail: 40 MB at 200k)
+    codes["email_domain"], texts["email_domain"] = _derived(codes["email_key"], emails, lambda v: v.partition("@")[2])
+    spaces = _code_spaces(codes, texts)
+    cols: dict[str, Any] = {name + "#": code for name, (code, _) in spaces.items()}
+    make = _text_columns(compact)
+    for name, (code, table) in spaces.items():
+        cols[name] = make(code, table)
+    cols.update(_value_features(codes, texts))
+    cols["name_joined#"], cols["name_joined_reversed#"] = _joined_names(codes, texts)
+    words_code, words = _derived(codes["first_name_std"], texts["first_name_std"], given_name_words)
+    cols["first_name_words"] = make(words_code, words)
+    several = np.fromiter((" " in w for w in words.tolist()), bool, len(words))
+    cols["first_name_several"] = np.append(several, False)[words_code]
+    cols["email_local"] = make(codes["email_key"], np.array([v.partition("@")[0] for v in emails], dtype=object))
+    for name in extras:
+        if name in records.columns:
+            cols[name + "#"] = codes_and_texts(records[name].to_numpy(dtype=object))[0].astype(np.int32)
+    return cols
+
+
+def _compared_codes(records: pd.DataFrame, shared_value_limit: int | None) -> tuple[dict, dict]:
+    """Per compared column, int32 codes per row (-1 = missing) and the distinct clean texts they
+    number; a shared contact value held by more than ``shared_value_limit`` records is missing."""
     n = len(records)
     codes: dict[str, np.ndarray] = {}
     texts: dict[str, np.ndarray] = {}
@@ -279,20 +297,56 @@ def prepare_columns(
         if shared_value_limit and name in SHARED_VALUE_COLUMNS and len(text):
             junk = np.bincount(code[code >= 0], minlength=len(text)) > shared_value_limit
             code = np.where((code >= 0) & junk[code.clip(min=0)], -1, code)
-        codes[name], texts[name] = code, text
-    # per distinct value, once: the date with day and month swapped, the e-mail domain, the year
-    codes["birth_date_swapped"], texts["birth_date_swapped"] = _derived(
-        codes["birth_date_std"],
-        texts["birth_date_std"],
-        lambda v: v[:5] + v[8:10] + "-" + v[5:7] if len(v) == 10 else None,
-    )
-    parts = [v.partition("@") for v in texts["email_key"].tolist()]
-    codes["email_domain"], texts["email_domain"] = _derived(codes["email_key"], parts, lambda p: p[2])
+        codes[name], texts[name] = code.astype(np.int32), text
+    return codes, texts
+
+
+def _code_spaces(codes: dict, texts: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per text column, its ``<column>#`` codes and the texts they number. Columns compared
+    with each other (CODE_GROUPS) get one code space: their distinct texts factorized together."""
+    grouped = {c for g in CODE_GROUPS for c in g}
+    groups = list(CODE_GROUPS) + [(c,) for c in (*COMPARE_COLUMNS, "email_domain") if c not in grouped]
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for group in groups:
+        if len(group) == 1:  # the codes already number the column's distinct texts
+            out[group[0]] = codes[group[0]], texts[group[0]]
+            continue
+        joint, table = pd.factorize(pd.Series(np.concatenate([texts[c] for c in group]), dtype="object"))
+        table = np.asarray(table, dtype=object)
+        offset = 0
+        for c in group:
+            lookup = np.append(joint[offset : offset + len(texts[c])], -1).astype(np.int32)
+            out[c] = lookup[codes[c]], table
+            offset += len(texts[c])
+    return out
+
+
+def _text_columns(compact: bool):
+    """A maker of text columns from (int32 codes per row, the texts they number): object arrays,
+    or with ``compact`` TextColumns, columns sharing a table sharing its one Arrow buffer."""
+    import pyarrow as pa
+
+    buffers: dict[int, Any] = {}
+
+    def make(codes: np.ndarray, texts: np.ndarray) -> Any:
+        if compact:
+            try:
+                if id(texts) not in buffers:
+                    buffers[id(texts)] = texts, pa.array(texts, type=pa.string())
+                return TextColumn(codes, buffers[id(texts)][1])
+            except (pa.ArrowException, TypeError, ValueError):  # not all str: an object array
+                pass
+        return np.append(texts, np.array([None], dtype=object))[codes]
+
+    return make
+
+
+def _value_features(codes: dict, texts: dict) -> dict[str, np.ndarray]:
+    """Numbers per row computed once per distinct value: birth year and date digits, a given
+    name's initial and first letter, the address's token-set profile (see _may_be_fuzzy)."""
+    cols: dict[str, np.ndarray] = {}
     years = pd.to_numeric(pd.Series([v[:4] for v in texts["birth_date_std"]], dtype="object"), errors="coerce")
     year_of = np.append(years.fillna(-1).to_numpy().astype(np.int32), np.int32(-1))
-    cols: dict[str, np.ndarray] = {}
-    for name in (*COMPARE_COLUMNS, "birth_date_swapped", "email_domain"):
-        cols[name] = np.append(texts[name], np.array([None], dtype=object))[codes[name]]
     cols["birth_year"] = year_of[codes["birth_date_std"]]
     # a given name that is one letter (an initial): its letter, else -1
     first_texts = texts["first_name_key"].tolist()
@@ -301,34 +355,12 @@ def prepare_columns(
     cols["first_name_head"] = np.append(
         np.fromiter((ord(v[0]) if v else -1 for v in first_texts), np.int32, len(first_texts)), np.int32(-1)
     )[codes["first_name_key"]]
-    cols["name_joined#"], cols["name_joined_reversed#"] = _joined_names(codes, texts)
-    words_code, words = _derived(codes["first_name_std"], texts["first_name_std"], given_name_words)
-    cols["first_name_words"] = np.append(words, np.array([None], dtype=object))[words_code]
-    several = np.fromiter((" " in w for w in words.tolist()), bool, len(words))
-    cols["first_name_several"] = np.append(several, False)[words_code]
-    cols["email_local"] = np.array([p[0] for p in parts] + [None], dtype=object)[codes["email_key"]]
     digits = _date_digits(texts["birth_date_std"])
     cols["birth_date_digits"] = np.append(digits, np.int64(-1))[codes["birth_date_std"]]
     length, spaces, hist = _token_set_profiles(texts["address_std"])
     cols["address_len"] = np.append(length, np.int32(-1))[codes["address_std"]]
     cols["address_spaces"] = np.append(spaces, np.int32(0))[codes["address_std"]]
     cols["address_hist"] = np.vstack([hist, np.zeros((1, hist.shape[1]), np.int8)])[codes["address_std"]]
-    grouped = {c for g in CODE_GROUPS for c in g}
-    groups = list(CODE_GROUPS) + [(c,) for c in COMPARE_COLUMNS + ("email_domain",) if c not in grouped]
-    for group in groups:
-        if len(group) == 1:  # the codes already number the column's distinct texts
-            cols[group[0] + "#"] = codes[group[0]].astype(np.int32)
-            continue
-        # columns compared with each other get one code space: the distinct texts factorized together
-        joint, _ = pd.factorize(pd.Series(np.concatenate([texts[c] for c in group]), dtype="object"))
-        offset = 0
-        for c in group:
-            lookup = np.append(joint[offset : offset + len(texts[c])], -1).astype(np.int32)
-            cols[c + "#"] = lookup[codes[c]]
-            offset += len(texts[c])
-    for name in extras:
-        if name in records.columns:
-            cols[name + "#"] = codes_and_texts(records[name].to_numpy(dtype=object))[0].astype(np.int32)
     return cols
 
 
@@ -340,7 +372,7 @@ class TextColumn:
     Why: reading a Python object writes its reference count. Forked link workers that read
     the parent's strings copied every page they sat on (≈ 60 MB a worker at 100k customers),
     and the parent did the same to pages the workers still shared; nobody writes to these
-    buffers, so they stay shared. Made by ``compact_texts``."""
+    buffers, so they stay shared. Made by ``prepare_columns(compact=True)``."""
 
     dtype = np.dtype(object)
     ndim = 1
@@ -374,47 +406,22 @@ class TextColumn:
         return iter(self[np.arange(len(self.codes))])
 
 
-# object columns whose text is fixed by another column's codes (prepare_columns makes them so)
-TEXT_CODES: dict[str, str] = {"email_local": "email_key#"}
-
-
-def compact_texts(cols: dict[str, Any]) -> dict[str, Any]:
-    """``cols`` with each object column (prepare_columns' texts) as a TextColumn; the same
-    values at every row. Codes are the column's ``<column>#`` where it has them (a shared code
-    space only leaves some table entries unused), else factorized here."""
-    import pyarrow as pa
-
-    out = dict(cols)
-    for name, values in cols.items():
-        if not (isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1):
-            continue
-        codes = cols.get(TEXT_CODES.get(name, name + "#"))
-        if not (isinstance(codes, np.ndarray) and codes.dtype == np.int32 and len(codes) == len(values)):
-            codes = pd.factorize(pd.Series(values, dtype="object"), use_na_sentinel=True)[0].astype(np.int32)
-        present = np.flatnonzero(codes >= 0)
-        first = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
-        first[codes[present][::-1]] = present[::-1]
-        table = np.append(values, np.array([None], dtype=object))[first]  # -1: a code this column lacks
-        try:
-            out[name] = TextColumn(codes, pa.array(table, type=pa.string()))
-        except (pa.ArrowException, TypeError, ValueError):  # not all str: stays as it is
-            continue
-    return out
-
-
 def _joined_names(codes: dict, texts: dict) -> tuple[np.ndarray, np.ndarray]:
     """Per row, codes of given + family name keys joined and of family + given joined (one code
     space, -1 without both): equal joins are one name with the boundary placed elsewhere
     (`Jaume Anguera` + `Pros` / `Jaume` + `Anguera Pros`)."""
-    f, la = codes["first_name_key"], codes["last_name_key"]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    f, la = codes["first_name_key"].astype(np.int64), codes["last_name_key"].astype(np.int64)
     both = (f >= 0) & (la >= 0)
-    pair, uniq = pd.factorize(f[both] * (len(texts["last_name_key"]) + 1) + la[both])
     n_last = len(texts["last_name_key"]) + 1
-    fi, li = (uniq // n_last).astype(np.int64), (uniq % n_last).astype(np.int64)
-    ft, lt = texts["first_name_key"][fi].tolist(), texts["last_name_key"][li].tolist()
-    joint, _ = pd.factorize(
-        pd.Series([a + b for a, b in zip(ft, lt)] + [b + a for a, b in zip(ft, lt)], dtype="object")
-    )
+    pair, uniq = pd.factorize(f[both] * n_last + la[both])
+    # the joins in Arrow buffers: as Python strings they took 2 x 60 bytes a pair (36 MB at 200k)
+    ft = pa.array(texts["first_name_key"], type=pa.string()).take(uniq // n_last)
+    lt = pa.array(texts["last_name_key"], type=pa.string()).take(uniq % n_last)
+    joins = pa.concat_arrays([pc.binary_join_element_wise(ft, lt, ""), pc.binary_join_element_wise(lt, ft, "")])
+    joint = joins.dictionary_encode().indices.to_numpy()
     out = []
     for part in (joint[: len(uniq)], joint[len(uniq) :]):
         code = np.full(len(f), -1, dtype=np.int32)
@@ -476,8 +483,19 @@ _ODD_SPACE = np.array(
 def _token_set_profiles(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per distinct text: (length, -1 when not profiled; spaces; character counts per bucket,
     spaces left out). Profiled are texts whose words are single-space separated and distinct,
-    so the text is its own token set: what token_set_ratio compares, in another order."""
+    so the text is its own token set: what token_set_ratio compares, in another order.
+    Worked out a block of texts at a time: the per-character arrays of all 218k distinct
+    addresses at 200k customers (code points, owner rows, split words) took 128 MB at once."""
     ts = texts.tolist()  # the distinct clean texts: all str
+    blocks = [_profile_block(ts[s : s + _PROFILE_BLOCK]) for s in range(0, len(ts), _PROFILE_BLOCK)]
+    return tuple(np.concatenate(part) for part in zip(*(blocks or [_profile_block([])])))  # type: ignore[return-value]
+
+
+_PROFILE_BLOCK = 16_384  # distinct texts per block in _token_set_profiles
+
+
+def _profile_block(ts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_token_set_profiles of one block of texts."""
     n = len(ts)
     lens = np.fromiter(map(len, ts), np.int64, n)
     cp = np.frombuffer("".join(ts).encode("utf-32-le"), dtype=np.uint32)
