@@ -77,17 +77,17 @@ def _split_pairs(truth: pd.DataFrame, xref: pd.DataFrame, entities: set | None) 
 def _score_afresh(records: pd.DataFrame, pairs: pd.DataFrame, model: dict, rules) -> pd.DataFrame:
     """Candidate or not (the default blocking on the whole frame), and levels, weight and
     probability with the saved model, for the given pairs."""
-    from crmclean.link import _shared_value_limit, _sorted_records
+    from crmclean.link import _shared_value_limit, _sorted_positions
     from crmclean.link.blocking import block
-    from crmclean.link.compare import COMPARE_COLUMNS, compare_pairs, compare_settings, feature_levels
+    from crmclean.link.compare import compare_pairs, compare_settings, feature_levels
     from crmclean.link.compare import extra_columns, pair_term_frequencies, prepare_columns, term_frequencies
     from crmclean.link.model import features_of, score_levels
 
     matching = dict(rules.matching or {})
     extras = tuple(extra_columns(records.columns, matching))
-    frame = _sorted_records(records[[c for c in ("record_key", *COMPARE_COLUMNS, *extras) if c in records]])
-    keys = pd.Index(frame["record_key"].astype(str))
-    cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching), extras=extras)
+    rows = _sorted_positions(records)
+    keys = pd.Index(records["record_key"].take(rows).astype(str))
+    cols = prepare_columns(records, shared_value_limit=_shared_value_limit(matching), extras=extras, rows=rows)
     tf = term_frequencies(cols)
     left = keys.get_indexer(pairs["record_key_l"])
     right = keys.get_indexer(pairs["record_key_r"])

@@ -109,3 +109,20 @@ def test_a_blocking_rule_task_gives_its_freed_memory_back(monkeypatch):
         pool.shutdown()
     assert same == pid
     assert after - before < 30 * 2**20
+
+
+def test_prepare_columns_at_rows_equals_preparing_the_taken_frame():
+    """link prepares its records in key order by reading a column at a time at those rows (a
+    sorted copy of the compared columns took ≈ 100 MB at 200k customers): the same columns."""
+    frame = _frame()
+    rows = np.array([4, 0, 5, 2, 1])  # one record left out, the others reordered
+    taken = frame.take(rows).reset_index(drop=True)
+    for compact in (False, True):
+        got = prepare_columns(frame, shared_value_limit=2, compact=compact, rows=rows)
+        want = prepare_columns(taken, shared_value_limit=2, compact=compact)
+        assert got.keys() == want.keys()
+        for c in want:
+            assert np.array_equal(np.asarray(got[c]), np.asarray(want[c])), c
+    missing = taken["address_std"].isna().to_numpy() if "address_std" in taken else np.ones(len(rows), bool)
+    assert missing.any() and not missing.all()
+    assert np.array_equal(got["address_hist"].sum(axis=1) == 0, missing)  # a missing address: a row of zeros

@@ -304,13 +304,11 @@ def empty_pairs() -> pd.DataFrame:
     return out
 
 
-def _sorted_records(records: pd.DataFrame) -> pd.DataFrame:
+def _sorted_positions(records: pd.DataFrame) -> np.ndarray:
+    """Row positions of the records by record_key, the last of a repeated key kept."""
     if "record_key" not in records.columns:
         raise CrmcleanError("link: the records frame has no record_key column")
-    # the order is worked out on the key column alone, then the frame is taken once
-    out = records.take(sorted_unique_positions(records["record_key"]))
-    out.index = pd.RangeIndex(len(out))
-    return out
+    return sorted_unique_positions(records["record_key"])
 
 
 def link(
@@ -341,9 +339,9 @@ def _link(records, rules, model, new_keys, workers, restrict, labels) -> LinkRes
     matching = dict(getattr(rules, "matching", None) or {})
     _thresholds(matching), _caps(matching)  # rules errors before any work
     laps = _Laps()
-    # only the key and the compared columns are read: no copy of a wide working set
+    # only the key and the compared columns are read, a column at a time: no copy of the frame
     extras = tuple(c for c in extra_columns(records.columns, matching) if location_in_disguise(records, c) is None)
-    frame = records[[c for c in ("record_key", *COMPARE_COLUMNS, *extras) if c in records.columns]]
+    frame = records
     near = None
     shape = tuple(extra_feature(c) for c in extras)  # an incremental run's slim set holds them too
     # every key present once (an incremental working set is): no count or filter copies the frame
@@ -359,6 +357,7 @@ def _link(records, rules, model, new_keys, workers, restrict, labels) -> LinkRes
     if new_keys is not None and restrict and model is not None:
         if "record_key" not in frame.columns:
             raise CrmcleanError("link: the records frame has no record_key column")
+        frame = records[[c for c in ("record_key", *COMPARE_COLUMNS, *extras) if c in records.columns]]
         if not once:
             frame = frame[frame["record_key"].notna()].drop_duplicates("record_key", keep="last")
         near = near_new(
@@ -374,15 +373,16 @@ def _link(records, rules, model, new_keys, workers, restrict, labels) -> LinkRes
         cols: dict[str, Any] = prepare_columns(frame, shared_value_limit=None, extras=extras, compact=True)
         cand = _block_usable(cols, matching, is_new, usable, largest)
     else:
-        frame = _sorted_records(frame)
-        keys = frame["record_key"].astype(str).to_numpy(dtype=object)
-        n = len(frame)
+        rows = _sorted_positions(frame)
+        keys = frame["record_key"].take(rows).astype(str).to_numpy(dtype=object)
+        n = len(rows)
         is_new = None
         if new_keys is not None:
             is_new = (
                 pd.Index(list(new_keys), dtype=object).get_indexer(keys) >= 0 if len(new_keys) else np.zeros(n, bool)
             )
-        cols = prepare_columns(frame, shared_value_limit=_shared_value_limit(matching), extras=extras, compact=True)
+        limit = _shared_value_limit(matching)
+        cols = prepare_columns(frame, shared_value_limit=limit, extras=extras, compact=True, rows=rows)
         # identical-group sizes once: the tf weights, blocking and training all read them
         sizes = identical_sizes(cols)
         largest = int(sizes.max(initial=0))
@@ -390,8 +390,8 @@ def _link(records, rules, model, new_keys, workers, restrict, labels) -> LinkRes
     cols[SETTINGS_KEY] = compare_settings(matching)
     chunk = int(matching.get("chunk_size", DEFAULT_CHUNK_SIZE))
     # from here only the prepared arrays are read (texts in Arrow buffers: neither the workers
-    # nor this process write to them): the sorted copy of the compared columns (n x ~18
-    # object pointers) goes before the workers fork and the candidates are made
+    # nor this process write to them): an incremental run's copy of the rows near new ones
+    # goes before the workers fork and the candidates are made
     restricted = near is not None
     del frame, near
     laps.lap("prepare")

@@ -224,9 +224,15 @@ _WHITESPACE = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.
 
 def _clean_already(texts: list[str]) -> bool:
     """True if no text is empty, has whitespace at an end or holds a NUL: standardized text,
-    which needs no cleaning (checked on all texts at once: one join, one encode)."""
-    if not texts:
-        return True
+    which needs no cleaning (checked a block of texts at a time: one join, one encode)."""
+    return all(_block_clean(texts[s : s + _CLEAN_BLOCK]) for s in range(0, len(texts), _CLEAN_BLOCK))
+
+
+_CLEAN_BLOCK = 32_768  # texts joined at a time by _clean_already (all 218k addresses: ≈ 70 MB)
+
+
+def _block_clean(texts: list[str]) -> bool:
+    """_clean_already of one block of texts."""
     joined = "\x00".join(texts)
     cp = np.frombuffer(("\x00" + joined + "\x00").encode("utf-32-le"), dtype=np.uint32)
     sep = np.flatnonzero(cp == 0)
@@ -246,6 +252,7 @@ def prepare_columns(
     shared_value_limit: int | None = None,
     extras: tuple[str, ...] = (),
     compact: bool = False,
+    rows: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The comparison columns as clean object arrays, in the frame's row order, plus
     ``<column>#``: int32 codes (-1 = missing) so presence and equality tests are integer ops.
@@ -255,8 +262,10 @@ def prepare_columns(
     domain, year), then gathered to rows: most columns have far fewer values than rows.
     ``extras`` (extra_columns): only their codes are kept, ``<column>#``. ``compact``: each
     text column a TextColumn made from its distinct texts, never an object array per row
-    (what link holds: ≈ 150 MB less at its peak at 200k customers)."""
-    codes, texts = _compared_codes(records, shared_value_limit)
+    (what link holds: ≈ 150 MB less at its peak at 200k customers). ``rows``: the frame's
+    rows to prepare, in that order (link's records sorted by key), read a column at a time:
+    a sorted copy of the compared columns took ≈ 100 MB at 200k customers."""
+    codes, texts = _compared_codes(records, shared_value_limit, rows)
     # per distinct value, once: the date with day and month swapped, the e-mail domain, the year
     codes["birth_date_swapped"], texts["birth_date_swapped"] = _derived(
         codes["birth_date_std"],
@@ -279,19 +288,27 @@ def prepare_columns(
     cols["email_local"] = make(codes["email_key"], np.array([v.partition("@")[0] for v in emails], dtype=object))
     for name in extras:
         if name in records.columns:
-            cols[name + "#"] = codes_and_texts(records[name].to_numpy(dtype=object))[0].astype(np.int32)
+            cols[name + "#"] = codes_and_texts(_column_values(records, name, rows))[0].astype(np.int32)
     return cols
 
 
-def _compared_codes(records: pd.DataFrame, shared_value_limit: int | None) -> tuple[dict, dict]:
+def _column_values(records: pd.DataFrame, name: str, rows: np.ndarray | None) -> np.ndarray:
+    """A column's values as an object array, at ``rows`` when given."""
+    values = records[name].to_numpy(dtype=object)
+    return values if rows is None else values[rows]
+
+
+def _compared_codes(
+    records: pd.DataFrame, shared_value_limit: int | None, rows: np.ndarray | None = None
+) -> tuple[dict, dict]:
     """Per compared column, int32 codes per row (-1 = missing) and the distinct clean texts they
     number; a shared contact value held by more than ``shared_value_limit`` records is missing."""
-    n = len(records)
+    n = len(records) if rows is None else len(rows)
     codes: dict[str, np.ndarray] = {}
     texts: dict[str, np.ndarray] = {}
     for name in COMPARE_COLUMNS:
         if name in records.columns:
-            code, text = codes_and_texts(records[name].to_numpy(dtype=object))
+            code, text = codes_and_texts(_column_values(records, name, rows))
         else:
             code, text = np.full(n, -1, dtype=np.int64), np.empty(0, dtype=object)
         if shared_value_limit and name in SHARED_VALUE_COLUMNS and len(text):
@@ -360,8 +377,18 @@ def _value_features(codes: dict, texts: dict) -> dict[str, np.ndarray]:
     length, spaces, hist = _token_set_profiles(texts["address_std"])
     cols["address_len"] = np.append(length, np.int32(-1))[codes["address_std"]]
     cols["address_spaces"] = np.append(spaces, np.int32(0))[codes["address_std"]]
-    cols["address_hist"] = np.vstack([hist, np.zeros((1, hist.shape[1]), np.int8)])[codes["address_std"]]
+    cols["address_hist"] = _rows_of(hist, codes["address_std"])
     return cols
+
+
+def _rows_of(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``table[codes]``, a row of zeros where the code is -1 (missing), gathered straight into
+    the result: no copy of the table with a row of zeros appended."""
+    out = np.zeros((len(codes), *table.shape[1:]), table.dtype)
+    if len(table):
+        np.take(table, codes, axis=0, out=out, mode="clip")
+        out[codes < 0] = 0
+    return out
 
 
 class TextColumn:
@@ -487,8 +514,12 @@ def _token_set_profiles(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     Worked out a block of texts at a time: the per-character arrays of all 218k distinct
     addresses at 200k customers (code points, owner rows, split words) took 128 MB at once."""
     ts = texts.tolist()  # the distinct clean texts: all str
-    blocks = [_profile_block(ts[s : s + _PROFILE_BLOCK]) for s in range(0, len(ts), _PROFILE_BLOCK)]
-    return tuple(np.concatenate(part) for part in zip(*(blocks or [_profile_block([])])))  # type: ignore[return-value]
+    lens, spaces = np.zeros(len(ts), np.int32), np.zeros(len(ts), np.int32)
+    hist = np.zeros((len(ts), HIST_BUCKETS), np.int8)
+    for s in range(0, len(ts), _PROFILE_BLOCK):
+        e = min(s + _PROFILE_BLOCK, len(ts))
+        lens[s:e], spaces[s:e], hist[s:e] = _profile_block(ts[s:e])
+    return lens, spaces, hist
 
 
 _PROFILE_BLOCK = 16_384  # distinct texts per block in _token_set_profiles
