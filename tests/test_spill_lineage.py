@@ -12,7 +12,7 @@ from crmclean import spill
 from crmclean.report import _conflict_sample
 from crmclean.run import RunOptions, run_pipeline
 from crmclean.settings import SAMPLE_DATA_DIR
-from crmclean.store.build import lineage_rows, spill_lineage
+from crmclean.store.build import golden_with_spilled_lineage, lineage_rows
 from crmclean.store.tables import columns_of
 from crmclean.store.values import SpilledRows, frame_rows
 
@@ -36,10 +36,28 @@ def _survivorship_lineage() -> pd.DataFrame:
 ASSIGNED = pd.DataFrame({"cluster": [0, 1, 2], "master_id": ["C0000001", "C0000002", "C0000003"]})
 
 
+def _spilled_lineage(lineage: pd.DataFrame, out_dir, monkeypatch):
+    """golden_with_spilled_lineage's master_lineage, survivorship giving ``lineage`` two rows
+    at a time (as it gives a group of clusters at a time)."""
+    from crmclean import survivorship
+
+    def golden_in_groups(records, clusters, rules, spelling=None, workers=None, lineage_to=None):
+        if lineage_to is None:
+            return "golden", lineage
+        for start in range(0, len(lineage), 2):
+            lineage_to(lineage.iloc[start : start + 2])
+        return "golden", None
+
+    monkeypatch.setattr(survivorship, "golden_in_groups", golden_in_groups)
+    golden, table = golden_with_spilled_lineage(None, None, None, None, ASSIGNED, out_dir)
+    assert golden == "golden"
+    return table
+
+
 def test_spilled_lineage_gives_the_rows_the_frame_gives(tmp_path, monkeypatch):
     monkeypatch.setattr("crmclean.spill.SPILL_BATCH_ROWS", 2)  # several batches
     lineage = _survivorship_lineage()
-    spilled = spill_lineage(lineage, ASSIGNED, tmp_path)
+    spilled = _spilled_lineage(lineage, tmp_path, monkeypatch)
     assert isinstance(spilled, spill.SpilledTable) and spilled.path.exists() and len(spilled) == 5
     in_memory = lineage_rows(lineage, ASSIGNED.set_index("cluster")["master_id"])
     cols, rows = frame_rows("master_lineage", in_memory)
@@ -53,9 +71,9 @@ def test_spilled_lineage_gives_the_rows_the_frame_gives(tmp_path, monkeypatch):
     assert not spilled.path.exists()
 
 
-def test_a_value_arrow_cannot_store_keeps_the_lineage_in_memory(tmp_path):
+def test_a_value_arrow_cannot_store_keeps_the_lineage_in_memory(tmp_path, monkeypatch):
     lineage = _survivorship_lineage().assign(value=["a", "b", "", 7, "c"])  # not text: stored as "7"
-    kept = spill_lineage(lineage, ASSIGNED, tmp_path)
+    kept = _spilled_lineage(lineage, tmp_path, monkeypatch)
     assert isinstance(kept, pd.DataFrame) and len(kept) == 5
     assert not list((tmp_path / spill.SPILL_DIR).glob("*.parquet"))
 

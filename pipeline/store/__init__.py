@@ -5,7 +5,7 @@ Modules by concern: `core` (Store, open_store), `dialects` (SQLite/PostgreSQL di
 `publish` (writing), `tables` (the schema), `build` (the tables a run publishes).
 """
 
-from .build import build_tables, golden_with_spilled_lineage, spill_lineage
+from .build import build_tables, golden_with_spilled_lineage
 from .core import Store, open_store, opened
 from .errors import NoMaster, StoreError
 from .prior import PriorState
@@ -29,5 +29,4 @@ __all__ = [
     "max_master_number",
     "open_store",
     "opened",
-    "spill_lineage",
 ]

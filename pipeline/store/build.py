@@ -139,7 +139,7 @@ def build_tables(
     now: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every published table for this run, keyed by table name (see docs/store.md);
-    master_lineage stays on disk when `lineage` is already there (spill_lineage)."""
+    master_lineage stays on disk when `lineage` is already there (golden_with_spilled_lineage)."""
     now = now or utc_now()
     cluster_to_id = assigned.set_index("cluster")["master_id"]
     key_cluster = clusters.set_index("record_key")["cluster"]
@@ -375,28 +375,14 @@ def lineage_rows(lineage: pd.DataFrame, cluster_to_id: pd.Series) -> pd.DataFram
     return _none_frame(lin if assigned.all() else lin[assigned], "master_lineage")
 
 
-def spill_lineage(lineage: pd.DataFrame, assigned: pd.DataFrame, out_dir) -> "spill_module.SpilledTable | pd.DataFrame":
-    """master_lineage written to the run's spill folder SPILL_BATCH_ROWS rows at a time (its rows
-    as lineage_rows makes them, in order): ~7 rows per record, held as Python objects until
-    publish they were the largest table of the run. The rows in memory when a value is not
-    text (pyarrow cannot store it as the database would)."""
-    cluster_to_id = assigned.set_index("cluster")["master_id"]
-    try:
-        with spill_module.TableWriter("master_lineage", columns_of("master_lineage"), out_dir) as writer:
-            _write_lineage(writer, lineage, cluster_to_id)
-        return writer.table
-    except (TypeError, ValueError) as exc:  # pyarrow's ArrowTypeError/ArrowInvalid are both
-        log.info("master_lineage kept in memory: %s", exc)
-        return lineage_rows(lineage, cluster_to_id)
-
-
 def golden_with_spilled_lineage(
     records: pd.DataFrame, clusters: pd.DataFrame, rules, spelling, assigned: pd.DataFrame, out_dir, workers=None
 ) -> "tuple[pd.DataFrame, spill_module.SpilledTable | pd.DataFrame]":
     """(golden, master_lineage): survivorship's golden records (survivorship.golden_in_groups),
     their lineage written to the spill folder as each group of clusters is built, so the whole
     lineage is never in memory (built whole, then spilled, it was the cluster stage's 200k peak).
-    A value that is not text: built again with the lineage in memory, as spill_lineage keeps it."""
+    A value that is not text (pyarrow cannot store it as the database would): built again with
+    the lineage in memory."""
     import pyarrow as pa
 
     from .. import survivorship
