@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import re
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -101,12 +102,15 @@ def check(records: int, limit: int | None, workers: int) -> Estimate:
 
 
 def release_freed() -> None:
-    """Return the heap pages glibc holds free to the OS (malloc_trim), after a stage. A stage's
+    """Return the heap pages glibc and Arrow hold free to the OS (malloc_trim), after a stage. A stage's
     transient frames are freed in holes between objects that live on (the records frame),
     which glibc otherwise keeps resident for the rest of the run. No-op without glibc."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+    arrow = sys.modules.get("pyarrow")  # Arrow's allocator keeps what it freed too (not imported: none)
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()
 
 
 @lru_cache(maxsize=1)
