@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import memory
 from ..config import section
 from ..schema import CANONICAL_FIELDS, QUARANTINE_COLUMNS, empty_quarantine
 from .addresses import standardize_address
@@ -536,6 +537,9 @@ def _collect(job: FieldJob, fields: tuple[str, ...], summary_rows: dict[str, dic
     out = job.result()
     summary_rows.update({f: _job_summary_row(f, job, pos) for pos, f in enumerate(fields)})
     job.release()
+    # its chunks' results, distinct values and summary arrays go back to the OS before the next
+    # job's arrive (glibc kept ≈ 100 MB of them free but resident beside the rows at 200k customers)
+    memory.release_freed()
     return out
 
 
