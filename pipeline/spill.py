@@ -322,7 +322,8 @@ def utf8_once(values: np.ndarray) -> list:
     str, Arrow asks CPython for its UTF-8, which CPython then keeps inside the str for as long
     as it lives (an ASCII str is its own UTF-8): the spilled columns' non-ASCII texts (names,
     addresses, the raw rows holding them) grew by ≈ 120 MB at 200k customers until the records
-    frame was let go."""
+    frame was let go. The lineage's values are mostly the standardized frame's own str objects,
+    kept to the end of the run: the same holds there (≈ 1 CPU s for its 2.6M rows at 200k)."""
     return [v.encode() if type(v) is str and not v.isascii() else v for v in values]
 
 
