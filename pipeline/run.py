@@ -320,8 +320,11 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
             day_first=standardize_module.infer_date_orders(records, rules),
             phone_regions=standardize_module.infer_phone_regions(records, rules),
         )
+        del fresh  # its hashes are std_fresh's: held once (the compacted copies replace them)
         # reused records passed this check when they were standardized (same fingerprint)
-        std_fresh, std_quarantine = standardize_module.quarantine_unidentifiable(std_fresh, rules)
+        unusable, std_quarantine = standardize_module.unidentifiable(std_fresh, rules)
+        if unusable is not None:  # moved a column at a time: never two whole frames
+            std_fresh = frames.moved_rows(std_fresh, ~unusable)
         # people erased by `crmclean forget` stay erased: their rows are quarantined, not re-created
         std_fresh, erased_quarantine = quarantine_erased(std_fresh, prior.erased, rules)
         ingest_quarantine = erase_quarantined(ingested.result.quarantine, prior.erased, rules)
@@ -330,17 +333,18 @@ def standardize_stage(env: RunEnv, ingested: Ingested, prior: Prior) -> Standard
         summary.to_csv(env.out_dir / "standardize_summary.csv", index=False)
     with env.timer.stage("validate standardized"):
         validation = validate_module.validate_standardized(std_fresh, ingested.suites)
+    fresh_keys, fresh = frozenset(std_fresh["record_key"]), std_fresh.iloc[:, :0]  # only its length is read
     std = incremental.with_reused(std_fresh, reused)
+    del std_fresh  # the compacted columns below replace its object columns instead of joining them
     if prior.full_reason is not None:  # a night's std is its few records, joined to stored rows (object)
         # the flags as categoricals, the hashes and ids as Arrow text: a byte or a few a cell, not a str
         std = frames.compacted(std, standardize_module.CATEGORY_COLUMNS)
     # only publish reads the raw rows again: on disk until then (crmclean.spill)
     std_slim, spilled = spill_module.spill_columns(std, env.out_dir)
-    fresh = std_fresh.iloc[:, :0]  # only its length is read
     return Standardized(
         std=std_slim,
         fresh=fresh,
-        fresh_keys=frozenset(std_fresh["record_key"]),
+        fresh_keys=fresh_keys,
         reused_keys=frozenset(reused["record_key"]),  # its rows are in std
         run_columns=(*records.columns, "content_hash", "row_hash", "std_fingerprint"),
         quarantine=quarantine if not quarantine.empty else empty_quarantine(),

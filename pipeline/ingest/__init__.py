@@ -23,7 +23,7 @@ import pandas as pd
 
 from .. import progress
 from ..errors import CrmcleanError, InputFileError
-from ..frames import stacked
+from ..frames import shared_texts, stacked
 from ..memory import collector_paused
 from ..schema import CANONICAL_FIELDS, IDENTITY_COLUMNS, QUARANTINE_COLUMNS, record_key
 from ..settings import Rules, load_rules
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES = DELIMITED_SUFFIXES + EXCEL_SUFFIXES
 SOURCE_COLUMNS = ("source_default_region", "source_day_first")
 RECORD_COLUMNS: tuple[str, ...] = IDENTITY_COLUMNS + CANONICAL_FIELDS + ("extra", "raw") + SOURCE_COLUMNS
+#: the fields whose repeated texts are held as one object (`frames.shared_texts`): every
+#: canonical field but the record id (one a row)
+SHARED_FIELDS = tuple(f for f in CANONICAL_FIELDS if f != "record_id")
 #: how a NUL byte of the input is kept in every text the run writes: U+2400 SYMBOL FOR NULL
 #: (PostgreSQL cannot store NUL; standardize drops the symbol from standardized values)
 NUL_ESCAPE = "\u2400"
@@ -432,6 +435,8 @@ def _source_frames(
         columns["source_default_region"] = _object_array([config.default_region] * n)
         columns["source_day_first"] = _object_array([config.day_first] * n)
         added = sorted(k for k in columns if k.startswith("attr_") or k in (*EXTRA_FIELDS, INGEST_FLAG))
+        for k in (*SHARED_FIELDS, *added):  # what standardize reads: each repeated text one object
+            columns[k] = shared_texts(columns[k])
         frame = pd.DataFrame({c: columns[c] for c in (*RECORD_COLUMNS, *added)}, copy=False)
     quarantine_frame = (
         pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS)) if quarantine else _empty(QUARANTINE_COLUMNS)

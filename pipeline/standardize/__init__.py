@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import memory
 from ..config import section
 from ..schema import CANONICAL_FIELDS, QUARANTINE_COLUMNS, empty_quarantine
 from .addresses import standardize_address
@@ -124,6 +125,7 @@ CATEGORY_COLUMNS = (
 __all__ = [
     "standardize",
     "quarantine_unidentifiable",
+    "unidentifiable",
     "infer_date_orders",
     "infer_phone_regions",
     "OUTPUT_COLUMNS",
@@ -339,15 +341,6 @@ def _name_part(records: pd.DataFrame, name: str) -> pd.Series:
     return raw.where(pd.notna(kept) | raw.isna(), None)
 
 
-def _share_raw(job: FieldJob, cols, inputs: list, records: pd.DataFrame, shared: dict[str, np.ndarray]) -> None:
-    """Note in `shared` each raw text column `job` read, as one object per distinct value (the
-    job factorized it anyway). Readers write cells one by one, so a city or a birth date
-    repeated over the rows is a str object per row: 24k objects of 68 cities at 20k customers."""
-    for pos, (name, column) in enumerate(zip(cols, inputs)):
-        if isinstance(name, str) and name in records.columns and name not in shared and column.dtype == object:
-            shared[name] = job.shared_input(pos, column)
-
-
 def _pick_gendered_first_keys(names: dict[str, np.ndarray], gender_std: np.ndarray) -> None:
     """Sam/Chris/Alex/Pat: use the female (or male) formal name when the record's gender says
     so; rebuild name_key for those rows only (few)."""
@@ -399,14 +392,11 @@ def standardize(
     index = records.index
     pool = make_pool(workers) if len(records) >= in_process_below else None
     try:
-        shared: dict[str, np.ndarray] = {}  # raw column → its values as one object per distinct value
         summary_rows: dict[str, dict] = {}
 
         def job(fn, cols, extra, names):
             inputs = [_raw(records, c) if isinstance(c, str) else c for c in cols]
-            field_job = FieldJob(fn, inputs, extra, names)
-            _share_raw(field_job, cols, inputs, records, shared)
-            return field_job.submit(pool, in_process_below)
+            return FieldJob(fn, inputs, extra, names).submit(pool, in_process_below)
 
         names_job = job(
             standardize_name,
@@ -471,7 +461,6 @@ def standardize(
         # of the other fields and their summary counts.
         gender_inputs = [_raw(records, "gender"), pd.Series(names.pop("_gender_hint"), index=index)]
         gender_job = FieldJob(standardize_gender, gender_inputs, (), ("gender_std", "gender_flag"))
-        _share_raw(gender_job, ("gender",), gender_inputs, records, shared)
         gender = _collect(gender_job, ("gender",), summary_rows)
         _pick_gendered_first_keys(names, gender["gender_std"])
         out = {**names, **gender, **address, **email}
@@ -488,9 +477,9 @@ def standardize(
     dynamic = {std_col: out[std_col] for raw_col, std_col in NAME_PART_COLUMNS.items() if raw_col in records.columns}
     dynamic.update(attribute_columns(records))
     stale = {c for c in (*OUTPUT_COLUMNS, *dynamic) if c in records.columns}  # re-standardizing a standardized frame
-    # the raw columns with their repeated values shared (same values: ingest's frame is untouched),
-    # then the outputs: one frame of the column arrays, not a concat (which copies them all)
-    columns = {c: shared.get(c, records[c]) for c in records.columns if c not in stale}
+    # the raw columns as they are (ingest holds each repeated text once: frames.shared_texts), then
+    # the outputs: one frame of the column arrays, not a concat (which copies them all)
+    columns = {c: records[c] for c in records.columns if c not in stale}
     columns.update({c: out.pop(c) for c in OUTPUT_COLUMNS})
     std = pd.DataFrame({**columns, **dynamic}, index=index, copy=False)
     summary = pd.DataFrame(
@@ -548,6 +537,9 @@ def _collect(job: FieldJob, fields: tuple[str, ...], summary_rows: dict[str, dic
     out = job.result()
     summary_rows.update({f: _job_summary_row(f, job, pos) for pos, f in enumerate(fields)})
     job.release()
+    # its chunks' results, distinct values and summary arrays go back to the OS before the next
+    # job's arrive (glibc kept ≈ 100 MB of them free but resident beside the rows at 200k customers)
+    memory.release_freed()
     return out
 
 
@@ -573,7 +565,14 @@ def _job_summary_row(field: str, job: FieldJob, pos: int) -> dict:
 
 
 def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows with nothing to match on (no usable name, e-mail, phone or national id) → quarantine.
+    """(`std` without its unidentifiable rows, their quarantine rows): see `unidentifiable`."""
+    bad, quarantine = unidentifiable(std, rules)
+    return (std if bad is None else std[~bad]), quarantine
+
+
+def unidentifiable(std: pd.DataFrame, rules) -> tuple[np.ndarray | None, pd.DataFrame]:
+    """(per row: nothing to match on, or None when no row is; their quarantine rows). A row
+    with no usable name, e-mail, phone or national id goes to quarantine.
 
     No other field is required: a name alone (with a birth date, a postcode or nothing else)
     is enough to keep a record. rules.standardize.min_identity: `fields` (subset of
@@ -582,7 +581,7 @@ def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, p
     """
     conf = _cfg(rules)["min_identity"]
     if not conf["enabled"] or std.empty:
-        return std, empty_quarantine()
+        return None, empty_quarantine()
     fields, min_count = conf["fields"], conf["min_count"]
 
     def present(col: str) -> pd.Series:
@@ -597,10 +596,10 @@ def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, p
         "national_id": present("national_id_std"),
     }
     count = sum(checks[f].astype(int) for f in fields if f in checks)
-    bad = count < min_count
+    bad = (count < min_count).to_numpy()
     if not bad.any():
-        return std, empty_quarantine()
-    rejected = std[bad]
+        return None, empty_quarantine()
+    rejected = std.loc[bad, [c for c in ("source", "source_record_id", "locator", "raw") if c in std.columns]]
     locator = _col(rejected, "locator").fillna("<unknown row>")
     labels = {"name": "usable name", "email": "e-mail", "phone": "phone number", "national_id": "national id"}
     names = [labels[f] for f in fields if f in labels]
@@ -620,4 +619,4 @@ def quarantine_unidentifiable(std: pd.DataFrame, rules) -> tuple[pd.DataFrame, p
         },
         columns=list(QUARANTINE_COLUMNS),
     ).reset_index(drop=True)
-    return std[~bad], quarantine
+    return bad, quarantine

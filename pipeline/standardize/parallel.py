@@ -232,12 +232,6 @@ class FieldJob:
     def frame(self, index) -> pd.DataFrame:
         return pd.DataFrame(self.result(), index=index, copy=False)
 
-    def shared_input(self, pos: int, column: pd.Series) -> np.ndarray:
-        """Input column `pos` (given as `column`) with each value replaced by the first object
-        equal to it (what factorizing kept); missing cells as they were (None and NaN apart)."""
-        codes, values = self.inputs[pos]
-        return np.where(codes > 0, values[codes], column.to_numpy(dtype=object))
-
     def input_present(self, pos: int) -> np.ndarray:
         """Per row: input column `pos` holds something other than whitespace (each distinct
         value tested once)."""
