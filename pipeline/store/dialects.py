@@ -170,6 +170,7 @@ class SQLiteDialect(Dialect):
                 cur.executemany(head + ", ".join([marks] * per), _row_groups(batch, per, rest))
                 if rest:
                     cur.executemany(head + marks, rest)
+                del batch, rest  # the next batch is made without this one (values.Rows.lazy_batches)
         finally:
             cur.close()
 
@@ -258,6 +259,7 @@ class PostgresDialect(Dialect):
                 for batch in batches(rows):
                     for row in batch:
                         copy.write_row(row)
+                    del batch  # the next batch is made without this one (values.Rows.lazy_batches)
 
     def delete_keys(self, cur, name, key_cols, keys) -> None:
         if len(key_cols) == 1:

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from ..memory import release_freed
 from ..spill import Spill
 from .base import dbapi
 from .delta import DELTA_KEYS, DeltaPlan, diff_rows, key_array
@@ -88,11 +89,13 @@ class PublishMixin(StatisticsMixin):
         except Exception:
             self._snapshot = {}
             raise
+        release_freed()  # customer_record's key lookup (spill.SpilledColumns), before the writes
         with self._errors(f"publishing run {run_id}"), self._snapshot_consumed():
             with self._write_conn() as conn:
                 self._check_snapshot(conn)
                 for name in REPLACED_TABLES:
                     self._publish_table(conn, name, *prepared[name], tables[name], delta)
+                    release_freed()  # glibc keeps a table's freed batches resident otherwise
                 for name in APPENDED_TABLES:
                     if name in prepared:
                         self._write_table(conn, name, *prepared[name])
