@@ -158,7 +158,6 @@ class SpilledColumns:
 
     def _read(self, at: np.ndarray) -> dict[str, list]:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         found = at >= 0
         if not found.any():
