@@ -884,7 +884,7 @@ def test_full_replace_rebuilds_sqlite_indexes_and_a_failure_keeps_them(tmp_path,
 
 def test_sqlite_builds_a_refilled_tables_indexes_with_a_small_page_cache(tmp_path, monkeypatch):
     """CREATE INDEX sorts in up to the page cache's size: a refilled table's indexes are built
-    with SQLITE_INDEX_CACHE_KB (the 200k master_lineage index took ≈ 100 MB more at 64 MB),
+    with SQLITE_SMALL_CACHE_KB (the 200k master_lineage index took ≈ 100 MB more at 64 MB),
     loads keep SQLITE_CACHE_KB; the spelling counts go in a batch of rows at a time."""
     from crmclean.store import dialects, statistics
 
@@ -907,7 +907,7 @@ def test_sqlite_builds_a_refilled_tables_indexes_with_a_small_page_cache(tmp_pat
     monkeypatch.setattr(Store, "publish", lambda self, *a, **k: real_publish(self, *a, **{**k, "spelling": write}))
     fake_run(s, make_std(10), "R1", matches=[("crm_a|1000", "crm_a|1001")])
     small, large = (
-        f"PRAGMA cache_size=-{dialects.SQLITE_INDEX_CACHE_KB}",
+        f"PRAGMA cache_size=-{dialects.SQLITE_SMALL_CACHE_KB}",
         f"PRAGMA cache_size=-{dialects.SQLITE_CACHE_KB}",
     )
     built = [i for i, q in enumerate(seen) if q.startswith("CREATE INDEX ix_master_lineage_master_id")]
