@@ -145,6 +145,7 @@ class SpilledColumns:
         release_arrow()
         self._read_for: bytes | None = None
         self._values: dict[str, list] = {}
+        self._groups: dict[int, Any] = {}  # the row groups the last batch read, as Arrow tables
 
     def values(self, column: str, at: np.ndarray) -> list:
         """`column`'s values at the file's rows `at` (None where `at` < 0). A batch's columns
@@ -157,24 +158,33 @@ class SpilledColumns:
 
     def _read(self, at: np.ndarray) -> dict[str, list]:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         found = at >= 0
         if not found.any():
             return {c: [None] * len(at) for c in self.spill.columns}
         group_of = np.searchsorted(self._starts, at[found], side="right") - 1
         groups = np.unique(group_of)
-        with pq.ParquetFile(self.spill.path) as file:
-            table = file.read_row_groups(groups.tolist(), columns=list(self.spill.columns), use_threads=False)
+        table = pa.concat_tables([self._group(g) for g in groups.tolist()])
         sizes = self._starts[groups + 1] - self._starts[groups]
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # where each group starts in `table`
         local = np.zeros(len(at), dtype=np.int64)
         local[found] = at[found] - self._starts[group_of] + offsets[np.searchsorted(groups, group_of)]
         index = pa.array(local, mask=~found)
         values = {c: table.column(c).take(index).to_numpy(zero_copy_only=False).tolist() for c in self.spill.columns}
+        self._groups = {g: self._groups[g] for g in groups[-1:].tolist()}  # the next batch starts there
         del table, index
         release_arrow()  # mimalloc keeps what each read took otherwise
         return values
+
+    def _group(self, group: int) -> Any:
+        """One row group's spilled columns, read once for the batches that share it (written in
+        the file's order, a batch of ≈ 6.5k rows needs one or two groups of 20k)."""
+        import pyarrow.parquet as pq
+
+        if group not in self._groups:
+            with pq.ParquetFile(self.spill.path) as file:
+                self._groups[group] = file.read_row_group(group, columns=list(self.spill.columns), use_threads=False)
+        return self._groups[group]
 
 
 def restore(table: Any, spill: Spill | None) -> Any:

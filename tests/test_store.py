@@ -880,3 +880,38 @@ def test_full_replace_rebuilds_sqlite_indexes_and_a_failure_keeps_them(tmp_path,
     for t, df in before.items():
         pd.testing.assert_frame_equal(df, read(url, t), obj=t)
     s.close()
+
+
+def test_sqlite_builds_a_refilled_tables_indexes_with_a_small_page_cache(tmp_path, monkeypatch):
+    """CREATE INDEX sorts in up to the page cache's size: a refilled table's indexes are built
+    with SQLITE_SMALL_CACHE_KB (the 200k master_lineage index took ≈ 100 MB more at 64 MB),
+    loads keep SQLITE_CACHE_KB; the spelling counts go in a batch of rows at a time."""
+    from crmclean.store import dialects, statistics
+
+    monkeypatch.setattr(statistics, "BATCH_ROWS", 2)
+    url = f"sqlite:///{tmp_path}/m.db"
+    s = open_store(url)
+    seen: list[str] = []
+    sa.event.listen(s.engine, "before_cursor_execute", lambda *a: seen.append(a[2].strip()))
+    spelling_rows: list[int] = []
+    real_insert = dialects.SQLiteDialect.bulk_insert
+
+    def insert(self, raw, name, cols, rows):
+        if name == statistics.SPELLING_TABLE:
+            spelling_rows.append(len(rows))
+        return real_insert(self, raw, name, cols, rows)
+
+    monkeypatch.setattr(dialects.SQLiteDialect, "bulk_insert", insert)
+    write = statistics.SpellingWrite({"first_name_std": {"ANA": 2, "BO": 1, "CY": 3}}, statistics=["first_name_std"])
+    real_publish = Store.publish
+    monkeypatch.setattr(Store, "publish", lambda self, *a, **k: real_publish(self, *a, **{**k, "spelling": write}))
+    fake_run(s, make_std(10), "R1", matches=[("crm_a|1000", "crm_a|1001")])
+    small, large = (
+        f"PRAGMA cache_size=-{dialects.SQLITE_SMALL_CACHE_KB}",
+        f"PRAGMA cache_size=-{dialects.SQLITE_CACHE_KB}",
+    )
+    built = [i for i, q in enumerate(seen) if q.startswith("CREATE INDEX ix_master_lineage_master_id")]
+    assert built and seen[built[0] - 1] == small and seen[built[0] + 1] == large
+    assert spelling_rows == [2, 1]
+    assert len(read(url, statistics.SPELLING_TABLE)) == 3
+    s.close()

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import pandas as pd
 from sqlalchemy.engine import Connection
 
+from ..memory import release_freed
 from ..spill import Spill
 from .base import dbapi
 from .delta import DELTA_KEYS, DeltaPlan, diff_rows, key_array
@@ -88,14 +89,17 @@ class PublishMixin(StatisticsMixin):
         except Exception:
             self._snapshot = {}
             raise
+        release_freed()  # customer_record's key lookup (spill.SpilledColumns), before the writes
         with self._errors(f"publishing run {run_id}"), self._snapshot_consumed():
             with self._write_conn() as conn:
                 self._check_snapshot(conn)
                 for name in REPLACED_TABLES:
                     self._publish_table(conn, name, *prepared[name], tables[name], delta)
+                    self._let_go(conn)
                 for name in APPENDED_TABLES:
                     if name in prepared:
                         self._write_table(conn, name, *prepared[name])
+                        self._let_go(conn)
                 if state:
                     self._write_state(conn, run_id, state)
                 self._publish_spelling(conn, run_id, spelling)
@@ -122,6 +126,12 @@ class PublishMixin(StatisticsMixin):
                 self._write_table(conn, name, cols, rows)
         else:
             self._apply_plan(conn, name, cols, plan, [])
+
+    def _let_go(self, conn: Connection) -> None:
+        """After a table: the database's cached pages of it and the heap its batches freed (glibc
+        keeps freed memory resident otherwise) go back before the next table's load."""
+        self.dialect.let_go_of_cache(conn)
+        release_freed()
 
     def _apply_plan(self, conn: Connection, name: str, cols: list[str], plan: DeltaPlan, touch: list) -> None:
         self._delete_keys(conn, name, plan.delete_keys)

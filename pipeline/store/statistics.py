@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import islice
 from typing import Iterable
 
 import numpy as np
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Connection
 from .base import dbapi
 from .prior import NEXT_NUMBER_STATE, PriorReaderMixin
 from .tables import TABLES
-from .values import max_master_number
+from .values import BATCH_ROWS, max_master_number
 
 SPELLING_TABLE = "spelling_count"
 #: master_state row: the statistics `spelling_count` holds (JSON list); its run_id wrote them
@@ -102,9 +103,10 @@ class StatisticsMixin(PriorReaderMixin):
                 self.dialect.delete_keys(cur, SPELLING_TABLE, ("key",), write.keys)
         finally:
             cur.close()
-        rows = [(k, n) for k, n in stored_pairs(write.counts) if n > 0]
-        if rows:
-            self.dialect.bulk_insert(dbapi(conn), SPELLING_TABLE, ["key", "records"], rows)
+        # a batch at a time: 318k (key, count) pairs at 200k customers held ≈ 40 MB as tuples at once
+        rows = ((k, n) for k, n in stored_pairs(write.counts) if n > 0)
+        for batch in iter(lambda: list(islice(rows, BATCH_ROWS)), []):
+            self.dialect.bulk_insert(dbapi(conn), SPELLING_TABLE, ["key", "records"], batch)
         self._write_state(conn, run_id, {SPELLING_STATE: json.dumps(sorted(write.statistics))})
 
 

@@ -16,9 +16,11 @@ from .tables import OTHER_COLUMNS, RECORD_DATA_COLUMNS, RECORD_META_COLUMNS, TAB
 #: rows converted and written at a time (publish streams each table in batches of this size)
 BATCH_ROWS = 50_000
 #: values converted at a time, whatever the table's width: 50k customer_record rows are 3.8M
-#: values (76 columns), their lists and new str held at once; 1M values is ≈ 13k of those rows
-#: (narrow tables keep BATCH_ROWS)
-BATCH_VALUES = 1_000_000
+#: values (76 columns), their lists and new str held at once; 500k values is ≈ 6.5k of those rows
+#: (a batch of 1M held ≈ 57 MB of Python objects at 200k customers, the publish stage's peak).
+#: A column of link's evidence counts as one value per feature (its text is ≈ 0.7 KB a row), so
+#: match_edge goes ≈ 25k rows at a time, not 50k (narrow tables keep BATCH_ROWS)
+BATCH_VALUES = 500_000
 #: customer_record's column of each row's row in the spill file (SpilledColumns), while it is written
 SPILL_ROW = "\x00spill_row"
 
@@ -111,6 +113,11 @@ def is_evidence(dtype: Any) -> bool:
     return isinstance(dtype, EvidenceDtype)
 
 
+def evidence_features(column: pd.Series) -> int:
+    """How many JSON pieces a row of `column` joins: its features for link's evidence, else 1."""
+    return max(1, column.array.features) if is_evidence(column.dtype) else 1
+
+
 def _is_text_extension(dtype: Any) -> bool:
     """Text held outside Python objects (crmclean.spill.is_text_dtype) or link's evidence codes."""
     return is_evidence(dtype) or is_text_dtype(dtype)
@@ -173,11 +180,17 @@ def _pack_records(df: pd.DataFrame) -> pd.DataFrame:
 def _row_codes(extra: pd.DataFrame) -> np.ndarray | None:
     """Each row as its columns' factorize codes (rows with equal codes pack to the same JSON),
     or None when a column could hold values equal in Python but packed differently (1 == 1.0
-    == True): only all-text or all-bool columns are coded."""
+    == True): only all-text or all-bool columns are coded, categories of text included (the
+    flags and fingerprint as crmclean.frames.compacted keeps them: without them every row was
+    packed on its own, 365k JSON texts held through publish at 200k customers, ≈ 52 MB)."""
     codes = []
     for c in extra.columns:
         s = extra[c]
-        if not (s.dtype == bool or pd.api.types.infer_dtype(s, skipna=True) in ("string", "boolean", "empty")):
+        if not (
+            s.dtype == bool
+            or is_text_dtype(s.dtype)
+            or pd.api.types.infer_dtype(s, skipna=True) in ("string", "boolean", "empty")
+        ):
             return None
         codes.append(pd.factorize(s, use_na_sentinel=True)[0])
     return np.stack(codes, axis=1)
@@ -250,25 +263,37 @@ class Rows:
 
     def batches(self, size: int | None = None) -> Iterator[list[tuple]]:
         for batch in self.lazy_batches(size):
-            yield list(batch)
+            rows = list(batch)
+            del batch
+            yield rows
+            del rows  # before the next batch is made (see lazy_batches)
 
     def lazy_batches(self, size: int | None = None) -> Iterator[Iterator[tuple]]:
         """The batches as iterators of row tuples (a consumer that takes one row at a time, as
-        executemany does, lets zip reuse one tuple instead of holding a list of them)."""
+        executemany does, lets zip reuse one tuple instead of holding a list of them). A batch
+        is let go before the next one is made (a loop variable would hold it meanwhile: two
+        batches at once), so a consumer drops its own reference before asking for the next."""
         for columns in self.column_batches(size):
-            yield zip(*columns)
+            rows = zip(*columns)
+            del columns
+            yield rows
+            del rows
 
     def column_batches(self, size: int | None = None) -> Iterator[list[list]]:
         """The batches as their columns' values (one list per table column, in order), each
         column sliced from the frame's own (slicing the frame, then taking its columns, cost
         more than converting them)."""
-        size = size or max(1, min(BATCH_ROWS, BATCH_VALUES // max(len(self._columns), 1)))
+        size = size or max(1, min(BATCH_ROWS, BATCH_VALUES // max(self._width(), 1)))
         columns = [(self._sources(c), convert) for c, convert in self._columns]
         for start in range(0, len(self.df), size):
             n = min(size, len(self.df) - start)
             yield [
                 [None] * n if s is None else convert(*(x.iloc[start : start + n] for x in s)) for s, convert in columns
             ]
+
+    def _width(self) -> int:
+        """Values a row makes: one a column, an evidence column one a feature (its pieces)."""
+        return sum(evidence_features(self.df[c]) if isinstance(c, str) else 1 for c, _ in self._columns)
 
     def _sources(self, column: Any) -> list[pd.Series] | None:
         if column is None:
@@ -308,6 +333,7 @@ class SpilledRows(Rows):
                 if picked:
                     yield [[column[i] for i in picked] for column in columns]
             start += n
+            del columns  # before the next batch is read (Rows.lazy_batches)
 
     def take(self, positions) -> "SpilledRows":
         """The rows at these positions (ascending: the order they are read in)."""
