@@ -23,6 +23,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from .memory import release_arrow
+
 #: record columns only customer_record reads after standardize: ingest's text columns that no
 #: stage between standardize and publish reads (link and survivorship read the `_std` values;
 #: the raw birth date, e-mail, phones, name, address, city and company stay: survivorship and
@@ -335,14 +337,6 @@ def utf8_once(values: np.ndarray) -> list:
     frame was let go. The lineage's values are mostly the standardized frame's own str objects,
     kept to the end of the run: the same holds there (≈ 1 CPU s for its 2.6M rows at 200k)."""
     return [v.encode() if type(v) is str and not v.isascii() else v for v in values]
-
-
-def release_arrow() -> None:
-    """Hand Arrow's freed memory back to the OS: its allocator (mimalloc) keeps it otherwise,
-    and the ~0.4 GB that building the 200k raw column took would stay resident all run."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
 
 
 def remove(out_dir: Path) -> None:
