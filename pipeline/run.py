@@ -365,7 +365,7 @@ def link_stage(env: RunEnv, standardized: Standardized, prior: Prior) -> Linked:
             standardized.std,
             state,
             env.rules,
-            fresh_keys=set(standardized.fresh_keys),
+            fresh_keys=standardized.fresh_keys,
             columns=list(state.records.columns) if state.slim else None,
         )
         overrides = incremental.merge_overrides(env.rules.overrides, state.overrides)

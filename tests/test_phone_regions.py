@@ -79,3 +79,11 @@ def test_possible_at_home_beats_valid_elsewhere():
     assert e164 == "+8614636343332" and "unallocated" in codes and kind == "other"
     # a valid home number is never flagged
     assert parse_one("020 7946 0958", "GB", "US") == ("+442079460958", "landline", ())
+
+
+def test_deciding_the_regions_keeps_no_cell_alive():
+    """The region decision reads every distinct phone cell of the input once; its cache of them
+    (50k cells at 200k customers) is emptied when the decision is made, not kept all run."""
+    uk = [("uk", str(i), f"Ann Lee{i}", f"+44 20 7946 {i:04d}") for i in range(6)]
+    assert infer_phone_regions(_records(uk), Rules()) == {"uk": "GB"}
+    assert explicit_region.cache_info().currsize == 0

@@ -112,4 +112,5 @@ def infer_phone_regions(records: pd.DataFrame, min_numbers: int, min_share: floa
     for source, idx in sources.groupby(sources, sort=False).groups.items():
         cells = pd.unique(pd.concat([records.loc[idx, f] for f in present]).dropna().astype(str)) if present else []
         out[source] = majority_region(cells, min_numbers, min_share)
+    explicit_region.cache_clear()  # its distinct cells (50k at 200k customers) would live all run
     return out
